@@ -1,0 +1,3 @@
+module parafork.dev/bench/go-exec
+
+go 1.22

@@ -1,0 +1,27 @@
+{
+  "targets": [
+    {
+      "target_name": "parafork",
+      "sources": [
+        "src/addon.cc",
+        "src/capabilities.cc",
+        "src/child.cc",
+        "src/child_table.cc",
+        "src/clone3_entry.S",
+        "src/engine.cc",
+        "src/errors.cc",
+        "src/event_batcher.cc",
+        "src/reaper.cc",
+        "src/spawner.cc",
+        "src/xor_lock.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags": ["-Wall", "-Wextra", "-Werror", "-fstack-protector-strong", "-fvisibility=hidden"],
+      "cflags_cc": ["-std=c++20", "-fexceptions", "-Wno-missing-field-initializers"],
+      "ldflags": ["-pthread"]
+    }
+  ]
+}

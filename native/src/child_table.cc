@@ -1,0 +1,85 @@
+// See child_table.h.
+#include "child_table.h"
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+namespace parafork {
+
+int WaitForExit(int pidfd, bool no_hang, ExitInfo* exit, bool* exited) {
+  siginfo_t info = {};
+  struct rusage usage = {};
+  // The raw waitid takes a struct rusage as its fifth argument (glibc's wrapper does not).
+  // __WALL: our children are started with no exit signal, so they count as "clone" children.
+  const int options = WEXITED | __WALL | (no_hang ? WNOHANG : 0);
+  long result;
+  do {
+    result = syscall(SYS_waitid, P_PIDFD, pidfd, &info, options, &usage);
+  } while (result == -1 && errno == EINTR);
+  if (result == -1) return errno;
+  *exited = info.si_pid != 0;
+  if (!*exited) return 0;
+  if (info.si_code == CLD_EXITED) {
+    exit->exit_code = info.si_status;
+    exit->signal = 0;
+  } else {
+    exit->exit_code = -1;
+    exit->signal = info.si_status;
+  }
+  exit->user_us = static_cast<uint64_t>(usage.ru_utime.tv_sec) * 1000000 + usage.ru_utime.tv_usec;
+  exit->system_us = static_cast<uint64_t>(usage.ru_stime.tv_sec) * 1000000 + usage.ru_stime.tv_usec;
+  exit->max_rss_kb = static_cast<uint64_t>(usage.ru_maxrss);
+  return 0;
+}
+
+ChildTable::~ChildTable() {
+  for (auto& [id, record] : children_) {
+    close(record->pidfd);
+    delete record;
+  }
+}
+
+void ChildTable::Insert(ChildRecord* record) {
+  std::lock_guard<std::mutex> guard(mutex_);
+  children_.emplace(record->id, record);
+}
+
+int ChildTable::Signal(uint64_t id, int signal_number) {
+  std::lock_guard<std::mutex> guard(mutex_);
+  auto found = children_.find(id);
+  if (found == children_.end()) return ESRCH;
+  if (syscall(SYS_pidfd_send_signal, found->second->pidfd, signal_number, nullptr, 0) == -1) return errno;
+  return 0;
+}
+
+bool ChildTable::Reap(ChildRecord* record, ExitInfo* exit) {
+  std::lock_guard<std::mutex> guard(mutex_);
+  bool exited = false;
+  if (WaitForExit(record->pidfd, /*no_hang=*/true, exit, &exited) != 0) {
+    // ECHILD would mean someone else reaped it (a waitpid(-1) elsewhere in the process): report it
+    // as gone rather than watching a pidfd that will never change again.
+    exited = true;
+    *exit = ExitInfo{};
+  }
+  if (!exited) return false;
+  children_.erase(record->id);
+  close(record->pidfd);
+  record->pidfd = -1;
+  return true;
+}
+
+size_t ChildTable::Size() {
+  std::lock_guard<std::mutex> guard(mutex_);
+  return children_.size();
+}
+
+}  // namespace parafork

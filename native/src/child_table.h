@@ -1,0 +1,56 @@
+// The children that have exec'd and not yet been reaped, by request id. It exists so that `kill`
+// signals through a pidfd that is still open: the reaper closes a pidfd only under the same lock,
+// so a kill can never reach a recycled fd number, let alone a recycled pid (pidfd_send_signal(2)).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <mutex>
+#include <unordered_map>
+
+namespace parafork {
+
+struct ChildRecord {
+  uint64_t id = 0;
+  pid_t pid = 0;
+  int pidfd = -1;
+  uint64_t started_ns = 0;  // CLOCK_MONOTONIC at clone
+};
+
+struct ExitInfo {
+  int exit_code = -1;  // -1 when a signal ended it
+  int signal = 0;      // 0 when it exited
+  uint64_t user_us = 0;
+  uint64_t system_us = 0;
+  uint64_t max_rss_kb = 0;
+};
+
+class ChildTable {
+ public:
+  ChildTable() = default;
+  ChildTable(const ChildTable&) = delete;
+  ChildTable& operator=(const ChildTable&) = delete;
+  // Children still running are let go (their pidfds closed), not killed: as Node does at exit.
+  ~ChildTable();
+
+  void Insert(ChildRecord* record);
+
+  // pidfd_send_signal to a live child; returns 0 or an errno (ESRCH once it has been reaped).
+  int Signal(uint64_t id, int signal_number);
+
+  // waitid(P_PIDFD, WNOHANG) with rusage. True and filled `exit` once the child has exited: the
+  // record is then removed and its pidfd closed; the caller owns (and deletes) the record.
+  bool Reap(ChildRecord* record, ExitInfo* exit);
+
+  size_t Size();
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<uint64_t, ChildRecord*> children_;
+};
+
+// Waits for an exited (or exiting) child through its pidfd and fills `exit`. Blocking; 0 or errno.
+int WaitForExit(int pidfd, bool no_hang, ExitInfo* exit, bool* exited);
+
+}  // namespace parafork

@@ -1,0 +1,207 @@
+// See engine.h.
+#include "engine.h"
+
+#include <cerrno>
+#include <cmath>
+#include <string>
+#include <system_error>
+
+#include "capabilities.h"
+#include "errors.h"
+#include "monotonic_clock.h"
+
+namespace parafork {
+
+namespace {
+
+constexpr int kMaxThreads = 256;
+
+[[noreturn]] void ThrowType(Napi::Env env, const std::string& message) {
+  throw Napi::TypeError::New(env, "parafork: " + message);
+}
+
+// A string JavaScript handed us, refusing embedded NULs: execve(2) and open(2) would silently cut
+// the string there and run or open something else.
+std::string RequireString(Napi::Env env, const Napi::Value& value, const char* what) {
+  if (!value.IsString()) ThrowType(env, std::string(what) + " must be a string");
+  std::string result = value.As<Napi::String>().Utf8Value();
+  if (result.find('\0') != std::string::npos) ThrowType(env, std::string(what) + " must not contain NUL bytes");
+  return result;
+}
+
+std::vector<std::string> RequireStringArray(Napi::Env env, const Napi::Value& value, const char* what) {
+  if (!value.IsArray()) ThrowType(env, std::string(what) + " must be an array of strings");
+  Napi::Array array = value.As<Napi::Array>();
+  std::vector<std::string> result;
+  result.reserve(array.Length());
+  for (uint32_t index = 0; index < array.Length(); ++index) {
+    result.push_back(RequireString(env, array.Get(index), what));
+  }
+  return result;
+}
+
+double RequireNumber(Napi::Env env, const Napi::Value& value, const char* what) {
+  if (!value.IsNumber()) ThrowType(env, std::string(what) + " must be a number");
+  return value.As<Napi::Number>().DoubleValue();
+}
+
+OutputTarget RequireOutput(Napi::Env env, const Napi::Object& request, const char* mode_key, const char* path_key) {
+  OutputTarget target;
+  const double mode = RequireNumber(env, request.Get(mode_key), mode_key);
+  if (mode != 0 && mode != 1 && mode != 2 && mode != 3) ThrowType(env, std::string(mode_key) + " must be 0, 1, 2 or 3");
+  target.mode = static_cast<OutputMode>(static_cast<int>(mode));
+  target.path = RequireString(env, request.Get(path_key), path_key);
+  if (target.IsFile() && target.path.empty()) ThrowType(env, std::string(path_key) + " must name a file");
+  return target;
+}
+
+}  // namespace
+
+Napi::Function SpawnEngine::Define(Napi::Env env) {
+  return DefineClass(env, "SpawnEngine",
+                     {
+                         InstanceMethod<&SpawnEngine::Spawn>("spawn"),
+                         InstanceMethod<&SpawnEngine::Kill>("kill"),
+                         InstanceMethod<&SpawnEngine::Stats>("stats"),
+                         InstanceMethod<&SpawnEngine::Ref>("ref"),
+                         InstanceMethod<&SpawnEngine::Unref>("unref"),
+                         InstanceMethod<&SpawnEngine::Close>("close"),
+                     });
+}
+
+SpawnEngine::SpawnEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SpawnEngine>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1 || !info[0].IsObject()) ThrowType(env, "SpawnEngine takes one options object");
+  Napi::Object options = info[0].As<Napi::Object>();
+
+  const double threads = RequireNumber(env, options.Get("threads"), "threads");
+  if (std::floor(threads) != threads || threads < 1 || threads > kMaxThreads) {
+    ThrowType(env, "threads must be a whole number from 1 to " + std::to_string(kMaxThreads));
+  }
+  const std::string lock_mode = RequireString(env, options.Get("lockMode"), "lockMode");
+  const std::string clone_path = RequireString(env, options.Get("clonePath"), "clonePath");
+  Napi::Value on_events = options.Get("onEvents");
+  if (!on_events.IsFunction()) ThrowType(env, "onEvents must be a function");
+
+  SpawnerOptions spawner_options;
+  spawner_options.threads = static_cast<int>(threads);
+  if (lock_mode == "free") {
+    spawner_options.lock_mode = LockMode::kFree;
+  } else if (lock_mode == "xor") {
+    spawner_options.lock_mode = LockMode::kXor;
+  } else if (lock_mode == "serial") {
+    spawner_options.lock_mode = LockMode::kSerial;
+  } else {
+    ThrowType(env, "lockMode must be 'free', 'xor' or 'serial'");
+  }
+
+  const Capabilities& capabilities = ProbeCapabilities();
+  if (!capabilities.pidfd) {
+    throw SystemError(env, ENOSYS, "waitid",
+                      "parafork needs pidfds (Linux 5.4 or newer); this kernel is " + capabilities.kernel_release);
+  }
+  if (clone_path == "clone3") {
+    if (!capabilities.clone3) {
+      throw SystemError(env, ENOSYS, "clone3", "clone3 is refused here (a seccomp profile, or Linux < 5.3)");
+    }
+    spawner_options.clone_path = ClonePath::kClone3;
+  } else if (clone_path == "clone") {
+    spawner_options.clone_path = ClonePath::kClone;
+  } else {
+    ThrowType(env, "clonePath must be 'clone3' or 'clone'");
+  }
+  spawner_options.close_range_cloexec = capabilities.close_range_cloexec;
+
+  events_ = EventBatcher::Create(env, on_events.As<Napi::Function>());
+  try {
+    reaper_ = std::make_unique<Reaper>(children_, *events_);
+    reaper_->Start();
+    spawner_ = std::make_unique<Spawner>(spawner_options, children_, *reaper_, *events_);
+    spawner_->Start();
+  } catch (const std::system_error& error) {
+    Shutdown();
+    throw SystemError(env, error.code().value(), error.what(), "the spawn engine could not start");
+  }
+  napi_add_env_cleanup_hook(env, &SpawnEngine::ShutdownAtEnvironmentExit, this);
+}
+
+SpawnEngine::~SpawnEngine() { Shutdown(); }
+
+void SpawnEngine::ShutdownAtEnvironmentExit(void* engine) { static_cast<SpawnEngine*>(engine)->Shutdown(); }
+
+void SpawnEngine::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  napi_remove_env_cleanup_hook(env_, &SpawnEngine::ShutdownAtEnvironmentExit, this);
+  // Spawn threads first (they feed the reaper), then the reaper, then the batcher they both feed.
+  if (spawner_) spawner_->Stop();
+  if (reaper_) reaper_->Stop();
+  if (events_ != nullptr) events_->Release();
+}
+
+// spawn({ id, file, searchPath, argv, env, cwd, stdoutMode, stdoutPath, stderrMode, stderrPath, cgroup })
+Napi::Value SpawnEngine::Spawn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint64_t enqueued_ns = MonotonicNanoseconds();
+  if (shut_down_) throw SystemError(env, EBADF, "spawn", "the launcher is closed");
+  if (info.Length() != 1 || !info[0].IsObject()) ThrowType(env, "spawn takes one request object");
+  Napi::Object object = info[0].As<Napi::Object>();
+
+  auto request = std::make_unique<SpawnRequest>();
+  const double id = RequireNumber(env, object.Get("id"), "id");
+  if (std::floor(id) != id || id < 1) ThrowType(env, "id must be a positive whole number");
+  request->id = static_cast<uint64_t>(id);
+  request->file = RequireString(env, object.Get("file"), "file");
+  if (request->file.empty()) ThrowType(env, "file must not be empty");
+  request->search_path = RequireString(env, object.Get("searchPath"), "searchPath");
+  request->argv = RequireStringArray(env, object.Get("argv"), "argv");
+  if (request->argv.empty()) ThrowType(env, "argv must hold at least argv[0]");
+  request->env = RequireStringArray(env, object.Get("env"), "env");
+  request->cwd = RequireString(env, object.Get("cwd"), "cwd");
+  request->stdout_target = RequireOutput(env, object, "stdoutMode", "stdoutPath");
+  request->stderr_target = RequireOutput(env, object, "stderrMode", "stderrPath");
+  request->cgroup = RequireString(env, object.Get("cgroup"), "cgroup");
+  request->enqueued_ns = enqueued_ns;
+  if (!spawner_->Enqueue(std::move(request))) throw SystemError(env, EBADF, "spawn", "the launcher is closed");
+  return env.Undefined();
+}
+
+// kill(id, signal) -> 0 or an errno (ESRCH once the child has been reaped)
+Napi::Value SpawnEngine::Kill(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 2) ThrowType(env, "kill takes an id and a signal number");
+  const double id = RequireNumber(env, info[0], "id");
+  const double signal_number = RequireNumber(env, info[1], "signal");
+  if (std::floor(signal_number) != signal_number || signal_number < 0 || signal_number > 64) {
+    ThrowType(env, "signal must be a whole number from 0 to 64");
+  }
+  const int result = children_.Signal(static_cast<uint64_t>(id), static_cast<int>(signal_number));
+  return Napi::Number::New(env, result);
+}
+
+Napi::Value SpawnEngine::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object stats = Napi::Object::New(env);
+  stats.Set("threads", Napi::Number::New(env, spawner_ ? spawner_->Threads() : 0));
+  stats.Set("busyThreads", Napi::Number::New(env, spawner_ ? spawner_->BusyThreads() : 0));
+  stats.Set("queued", Napi::Number::New(env, spawner_ ? static_cast<double>(spawner_->Queued()) : 0));
+  stats.Set("children", Napi::Number::New(env, static_cast<double>(children_.Size())));
+  return stats;
+}
+
+Napi::Value SpawnEngine::Ref(const Napi::CallbackInfo& info) {
+  if (!shut_down_) events_->Ref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value SpawnEngine::Unref(const Napi::CallbackInfo& info) {
+  if (!shut_down_) events_->Unref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value SpawnEngine::Close(const Napi::CallbackInfo& info) {
+  Shutdown();
+  return info.Env().Undefined();
+}
+
+}  // namespace parafork

@@ -1,0 +1,93 @@
+// See reaper.h.
+#include "reaper.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+#include <cerrno>
+#include <system_error>
+
+#include "monotonic_clock.h"
+
+namespace parafork {
+
+Event ExitEvent(const ChildRecord& record, const ExitInfo& exit) {
+  const uint64_t duration_ns = MonotonicNanoseconds() - record.started_ns;
+  return Event{{static_cast<double>(EventKind::kExited), static_cast<double>(record.id),
+                static_cast<double>(exit.exit_code), static_cast<double>(exit.signal),
+                static_cast<double>(duration_ns), static_cast<double>(exit.user_us),
+                static_cast<double>(exit.system_us), static_cast<double>(exit.max_rss_kb)}};
+}
+
+Reaper::Reaper(ChildTable& children, EventBatcher& events) : children_(children), events_(events) {}
+
+Reaper::~Reaper() { Stop(); }
+
+void Reaper::Start() {
+  epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+  wake_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_) throw std::system_error(errno, std::generic_category(), "eventfd");
+  struct epoll_event wake_event = {};
+  wake_event.events = EPOLLIN;
+  wake_event.data.ptr = nullptr;  // null marks the wake-up fd
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &wake_event) == -1) {
+    throw std::system_error(errno, std::generic_category(), "epoll_ctl");
+  }
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Reaper::Stop() {
+  if (!thread_.joinable()) return;
+  stopping_.store(true);
+  uint64_t one = 1;
+  ssize_t ignored = write(wake_.get(), &one, sizeof(one));
+  (void)ignored;
+  thread_.join();
+}
+
+int Reaper::Watch(ChildRecord* record) {
+  struct epoll_event event = {};
+  // One-shot: a pidfd stays readable after exit, and each child is reaped exactly once.
+  event.events = EPOLLIN | EPOLLONESHOT;
+  event.data.ptr = record;
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, record->pidfd, &event) == -1) return errno;
+  return 0;
+}
+
+void Reaper::OnExit(ChildRecord* record) {
+  ExitInfo exit;
+  if (!children_.Reap(record, &exit)) {
+    // Readable but not yet waitable cannot happen for a pidfd; re-arm rather than lose the child.
+    struct epoll_event event = {};
+    event.events = EPOLLIN | EPOLLONESHOT;
+    event.data.ptr = record;
+    epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, record->pidfd, &event);
+    return;
+  }
+  events_.Push(ExitEvent(*record, exit));
+  delete record;
+}
+
+void Reaper::Run() {
+  // Signals belong to Node's main thread.
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  constexpr int kBatch = 256;
+  struct epoll_event ready[kBatch];
+  while (!stopping_.load()) {
+    int count = epoll_wait(epoll_.get(), ready, kBatch, -1);
+    if (count == -1) {
+      if (errno == EINTR) continue;
+      break;  // EBADF/EINVAL: our own fds are gone, nothing left to watch
+    }
+    for (int index = 0; index < count; ++index) {
+      auto* record = static_cast<ChildRecord*>(ready[index].data.ptr);
+      if (record != nullptr) OnExit(record);
+    }
+  }
+}
+
+}  // namespace parafork

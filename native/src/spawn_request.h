@@ -1,0 +1,38 @@
+// A spawn request as a plain struct (the "baton"): unpacked from JavaScript values on the JS thread,
+// then worked on by a spawn thread that never touches JavaScript.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace parafork {
+
+enum class OutputMode : uint8_t {
+  kIgnore = 0,      // /dev/null
+  kPipe = 1,        // a pipe whose read end JavaScript wraps in a Readable stream
+  kFile = 2,        // a file, created or truncated
+  kFileAppend = 3,  // a file, created or appended to
+};
+
+struct OutputTarget {
+  OutputMode mode = OutputMode::kIgnore;
+  std::string path;  // for kFile and kFileAppend
+
+  bool IsFile() const { return mode == OutputMode::kFile || mode == OutputMode::kFileAppend; }
+};
+
+struct SpawnRequest {
+  uint64_t id = 0;
+  std::string file;                 // the executable as the caller named it
+  std::string search_path;          // PATH to search when `file` has no slash; empty: no search
+  std::vector<std::string> argv;    // argv[0] included
+  std::vector<std::string> env;     // "NAME=value" entries, the whole environment
+  std::string cwd;                  // empty: inherit the agent's working directory
+  OutputTarget stdout_target;
+  OutputTarget stderr_target;
+  std::string cgroup;               // empty: the agent's own cgroup
+  uint64_t enqueued_ns = 0;         // CLOCK_MONOTONIC when JavaScript handed it over
+};
+
+}  // namespace parafork

@@ -1,0 +1,316 @@
+// See spawner.h.
+#include "spawner.h"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+#include <system_error>
+
+#include "child.h"
+#include "monotonic_clock.h"
+
+extern "C" long parafork_clone3(struct clone_args* args, size_t size, int (*entry)(void*), void* argument);
+
+namespace parafork {
+
+namespace {
+
+constexpr size_t kChildStackSize = 128 * 1024;  // the child uses a few KiB; see child.cc
+constexpr size_t kGuardSize = 4096;
+
+// The executables to try, as execvp(3) would: `file` itself when it names a path (has a slash)
+// or no PATH was given, else each PATH entry joined with it. Empty entries are skipped rather
+// than read as "the working directory", a classic way to run the wrong binary.
+std::vector<std::string> ExecCandidates(const SpawnRequest& request) {
+  std::vector<std::string> candidates;
+  if (request.file.find('/') != std::string::npos || request.search_path.empty()) {
+    candidates.push_back(request.file);
+    return candidates;
+  }
+  std::string_view remaining(request.search_path);
+  while (true) {
+    const size_t colon = remaining.find(':');
+    std::string_view directory = remaining.substr(0, colon);
+    if (!directory.empty()) {
+      std::string candidate(directory);
+      if (candidate.back() != '/') candidate.push_back('/');
+      candidate.append(request.file);
+      candidates.push_back(std::move(candidate));
+    }
+    if (colon == std::string_view::npos) break;
+    remaining.remove_prefix(colon + 1);
+  }
+  return candidates;
+}
+
+std::vector<char*> PointerArray(std::vector<std::string>& strings) {
+  std::vector<char*> pointers;
+  pointers.reserve(strings.size() + 1);
+  for (std::string& value : strings) pointers.push_back(value.data());
+  pointers.push_back(nullptr);
+  return pointers;
+}
+
+// The child's fds must all sit above 2 so that placing them at 0..2 never overwrites one another.
+int KeepAboveStdio(int fd) {
+  if (fd < 0 || fd > 2) return fd;
+  int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  close(fd);
+  return moved;
+}
+
+int OpenOutputFile(const OutputTarget& target) {
+  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY |
+                    (target.mode == OutputMode::kFileAppend ? O_APPEND : O_TRUNC);
+  return KeepAboveStdio(open(target.path.c_str(), flags, 0644));
+}
+
+// What one output stream needs: the fd the child gets, and (for a pipe) the end JavaScript reads.
+struct PreparedOutput {
+  UniqueFd child_end;
+  UniqueFd parent_end;
+};
+
+int PrepareOutput(const OutputTarget& target, int dev_null, PreparedOutput* output) {
+  switch (target.mode) {
+    case OutputMode::kIgnore:
+      output->child_end.reset(KeepAboveStdio(fcntl(dev_null, F_DUPFD_CLOEXEC, 3)));
+      break;
+    case OutputMode::kPipe: {
+      int ends[2];
+      if (pipe2(ends, O_CLOEXEC) == -1) return errno;
+      output->parent_end.reset(KeepAboveStdio(ends[0]));
+      output->child_end.reset(KeepAboveStdio(ends[1]));
+      if (!output->parent_end) return errno;
+      break;
+    }
+    case OutputMode::kFile:
+    case OutputMode::kFileAppend:
+      output->child_end.reset(OpenOutputFile(target));
+      break;
+  }
+  return output->child_end ? 0 : errno;
+}
+
+}  // namespace
+
+Spawner::Spawner(SpawnerOptions options, ChildTable& children, Reaper& reaper, EventBatcher& events)
+    : options_(options), children_(children), reaper_(reaper), events_(events),
+      lock_(options.lock_mode == LockMode::kSerial) {}
+
+Spawner::~Spawner() {
+  Stop();
+  for (ChildStack& stack : stacks_) munmap(stack.mapping, stack.mapping_size);
+}
+
+XorLock* Spawner::ForkLock() { return options_.lock_mode == LockMode::kFree ? nullptr : &lock_; }
+XorLock* Spawner::FdLock() { return options_.lock_mode == LockMode::kFree ? nullptr : &lock_; }
+
+void Spawner::Start() {
+  dev_null_.reset(KeepAboveStdio(open("/dev/null", O_RDWR | O_CLOEXEC)));
+  if (!dev_null_) throw std::system_error(errno, std::generic_category(), "open /dev/null");
+  for (int index = 0; index < options_.threads; ++index) {
+    ChildStack stack;
+    stack.mapping_size = kChildStackSize + kGuardSize;
+    stack.mapping = mmap(nullptr, stack.mapping_size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack.mapping == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap");
+    // Stacks grow down: the guard page at the bottom turns an overflow into a fault, not corruption.
+    mprotect(stack.mapping, kGuardSize, PROT_NONE);
+    stack.base = static_cast<char*>(stack.mapping) + kGuardSize;
+    stack.size = kChildStackSize;
+    stacks_.push_back(stack);
+  }
+  for (int index = 0; index < options_.threads; ++index) {
+    threads_.emplace_back([this, index] { ThreadMain(index); });
+  }
+}
+
+void Spawner::Stop() {
+  {
+    std::lock_guard<std::mutex> guard(queue_mutex_);
+    stopping_ = true;
+    queue_.clear();
+  }
+  queue_changed_.notify_all();
+  for (std::thread& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+  threads_.clear();
+}
+
+bool Spawner::Enqueue(std::unique_ptr<SpawnRequest> request) {
+  {
+    std::lock_guard<std::mutex> guard(queue_mutex_);
+    if (stopping_) return false;
+    queue_.push_back(std::move(request));
+  }
+  queue_changed_.notify_one();
+  return true;
+}
+
+size_t Spawner::Queued() {
+  std::lock_guard<std::mutex> guard(queue_mutex_);
+  return queue_.size();
+}
+
+void Spawner::ThreadMain(int index) {
+  // All signals stay blocked on spawn threads for good: they belong to Node's main thread, and a
+  // child cloned from here starts with everything blocked until it has reset its handlers.
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  pthread_setname_np(pthread_self(), "parafork-spawn");
+  const ChildStack& stack = stacks_[index];
+  while (true) {
+    std::unique_ptr<SpawnRequest> request;
+    {
+      std::unique_lock<std::mutex> guard(queue_mutex_);
+      queue_changed_.wait(guard, [this] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      request = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    busy_threads_.fetch_add(1, std::memory_order_relaxed);
+    SpawnOne(*request, stack);
+    busy_threads_.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+void Spawner::ReportFailure(const SpawnRequest& request, uint64_t picked_ns, uint64_t spawn_ns, int error_number,
+                            Syscall syscall) {
+  events_.Push(Event{{static_cast<double>(EventKind::kFailed), static_cast<double>(request.id),
+                      static_cast<double>(error_number), static_cast<double>(syscall),
+                      static_cast<double>(picked_ns - request.enqueued_ns), static_cast<double>(spawn_ns), 0, 0}});
+}
+
+void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
+  const uint64_t picked_ns = MonotonicNanoseconds();
+
+  // Everything the child reads is built here, before the clone.
+  std::vector<std::string> candidates = ExecCandidates(request);
+  if (candidates.empty()) return ReportFailure(request, picked_ns, 0, ENOENT, Syscall::kExecve);
+  std::vector<const char*> exec_paths;
+  exec_paths.reserve(candidates.size() + 1);
+  for (const std::string& candidate : candidates) exec_paths.push_back(candidate.c_str());
+  exec_paths.push_back(nullptr);
+  std::vector<char*> argv = PointerArray(request.argv);
+  std::vector<char*> envp = PointerArray(request.env);
+
+  PreparedOutput stdout_output;
+  PreparedOutput stderr_output;
+  UniqueFd cgroup_fd;
+  const bool use_clone3 = options_.clone_path == ClonePath::kClone3;
+  {
+    XorLockGuard fd_guard(FdLock(), XorLock::Side::kFdCreate);
+    int error_number = PrepareOutput(request.stdout_target, dev_null_.get(), &stdout_output);
+    if (error_number != 0) {
+      return ReportFailure(request, picked_ns, 0, error_number,
+                           request.stdout_target.mode == OutputMode::kPipe ? Syscall::kPipe2 : Syscall::kOpen);
+    }
+    const bool shares_stdout_file = request.stderr_target.IsFile() && request.stdout_target.IsFile() &&
+                                    request.stderr_target.path == request.stdout_target.path;
+    if (shares_stdout_file) {
+      // One open file for both streams, so their writes interleave instead of overwriting.
+      stderr_output.child_end.reset(fcntl(stdout_output.child_end.get(), F_DUPFD_CLOEXEC, 3));
+      error_number = stderr_output.child_end ? 0 : errno;
+    } else {
+      error_number = PrepareOutput(request.stderr_target, dev_null_.get(), &stderr_output);
+    }
+    if (error_number != 0) {
+      return ReportFailure(request, picked_ns, 0, error_number,
+                           request.stderr_target.mode == OutputMode::kPipe ? Syscall::kPipe2 : Syscall::kOpen);
+    }
+    if (!request.cgroup.empty()) {
+      // clone3 joins the cgroup atomically (CLONE_INTO_CGROUP); clone's child writes cgroup.procs.
+      cgroup_fd.reset(use_clone3 ? open(request.cgroup.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)
+                                 : open((request.cgroup + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+      if (!cgroup_fd) return ReportFailure(request, picked_ns, 0, errno, Syscall::kCgroupAttach);
+      cgroup_fd.reset(KeepAboveStdio(cgroup_fd.release()));
+    }
+  }
+
+  ChildPlan plan;
+  plan.exec_paths = exec_paths.data();
+  plan.argv = argv.data();
+  plan.envp = envp.data();
+  plan.cwd = request.cwd.empty() ? nullptr : request.cwd.c_str();
+  plan.stdio_fds[0] = dev_null_.get();
+  plan.stdio_fds[1] = stdout_output.child_end.get();
+  plan.stdio_fds[2] = stderr_output.child_end.get();
+  plan.cgroup_procs_fd = use_clone3 ? -1 : cgroup_fd.get();
+  plan.close_range_cloexec = options_.close_range_cloexec;
+
+  int pidfd = -1;
+  long pid;
+  uint64_t clone_started_ns;
+  uint64_t exec_done_ns;
+  {
+    XorLockGuard fork_guard(ForkLock(), XorLock::Side::kFork);
+    clone_started_ns = MonotonicNanoseconds();
+    if (use_clone3) {
+      struct clone_args args = {};
+      args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | (cgroup_fd ? CLONE_INTO_CGROUP : 0);
+      args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+      args.exit_signal = 0;  // no SIGCHLD: Node's handler is not ours to wake
+      args.stack = reinterpret_cast<uint64_t>(stack.base);
+      args.stack_size = stack.size;
+      args.cgroup = cgroup_fd ? static_cast<uint64_t>(cgroup_fd.get()) : 0;
+      pid = parafork_clone3(&args, sizeof(args), RunChild, &plan);
+    } else {
+      // clone(2) takes the top of the stack; the pidfd arrives through parent_tid with CLONE_PIDFD.
+      void* stack_top = static_cast<char*>(stack.base) + stack.size;
+      pid = clone(RunChild, stack_top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD, &plan, &pidfd);
+      if (pid == -1) pid = -errno;
+    }
+    // CLONE_VFORK: we run again only once the child has exec'd or exited.
+    exec_done_ns = MonotonicNanoseconds();
+  }
+  const uint64_t spawn_ns = exec_done_ns - clone_started_ns;
+  // The child holds its own copies now; the parent's child ends close here, so a pipe sees EOF
+  // when the child (and whatever it passed them to) is done.
+  stdout_output.child_end.reset();
+  stderr_output.child_end.reset();
+  cgroup_fd.reset();
+
+  if (pid < 0) {
+    return ReportFailure(request, picked_ns, spawn_ns, static_cast<int>(-pid),
+                         use_clone3 ? Syscall::kClone3 : Syscall::kClone);
+  }
+  if (plan.failed_errno != 0) {
+    // The child got as far as a failed step and exited 127: reap it now so no zombie stays.
+    ExitInfo ignored;
+    bool exited = false;
+    WaitForExit(pidfd, /*no_hang=*/false, &ignored, &exited);
+    close(pidfd);
+    return ReportFailure(request, picked_ns, spawn_ns, plan.failed_errno, static_cast<Syscall>(plan.failed_syscall));
+  }
+
+  auto* record = new ChildRecord{request.id, static_cast<pid_t>(pid), pidfd, clone_started_ns};
+  children_.Insert(record);
+  events_.Push(Event{{static_cast<double>(EventKind::kSpawned), static_cast<double>(request.id),
+                      static_cast<double>(pid), static_cast<double>(stdout_output.parent_end.release()),
+                      static_cast<double>(stderr_output.parent_end.release()),
+                      static_cast<double>(picked_ns - request.enqueued_ns), static_cast<double>(spawn_ns), 0}});
+  // After the spawned event, so JavaScript always sees a child's spawn before its exit.
+  int error_number = reaper_.Watch(record);
+  if (error_number != 0) {
+    // epoll is out of room (ENOSPC: fs.epoll.max_user_watches): a child we cannot watch would be
+    // lost, so it is killed at once and reported as ended by SIGKILL.
+    children_.Signal(record->id, SIGKILL);
+    ExitInfo exit;
+    while (!children_.Reap(record, &exit)) sched_yield();
+    events_.Push(ExitEvent(*record, exit));
+    delete record;
+  }
+}
+
+}  // namespace parafork

@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// Builds the native addon (native/ -> native/build/Release/parafork.node) with node-gyp.
+// node-gyp normally downloads Node's headers; the Node.js we run already carries them (the npm
+// package `node` and the official tarballs ship include/node next to bin/), so we point node-gyp
+// at that directory and nothing is fetched.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js');
+
+const installPrefix = path.resolve(path.dirname(process.execPath), '..');
+const headersNextToNode = existsSync(path.join(installPrefix, 'include', 'node', 'node_api.h'));
+const args = [nodeGyp, 'rebuild', '--directory', path.join(root, 'native'), '--jobs', 'max'];
+if (headersNextToNode) args.push(`--nodedir=${installPrefix}`);
+if (process.env.PARAFORK_NATIVE_DEBUG === '1') args.push('--debug');
+
+const result = spawnSync(process.execPath, args, { stdio: 'inherit' });
+if (result.status !== 0) {
+  console.error(
+    `parafork: building the native addon failed (node-gyp exit ${result.status ?? result.signal}).` +
+      (headersNextToNode ? '' : ` No Node.js headers were found under ${installPrefix}/include/node.`),
+  );
+  process.exit(1);
+}

@@ -1,0 +1,269 @@
+// The Launcher: a pool of native spawn threads behind a promise API. The JS thread only checks
+// options and enqueues; clone, exec and reaping happen on native threads, and their results come
+// back in batches (see native/src/event_batcher.h).
+import os from 'node:os';
+import { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { getSystemErrorName } from 'node:util';
+
+import {
+  loadNativeBinding,
+  type NativeBinding,
+  type NativeCapabilities,
+  type NativeClonePath,
+  type NativeLockMode,
+  type NativeSpawnEngine,
+  type NativeSpawnRequest,
+} from '../native/binding.js';
+import { eventKinds, exitedFields, failedFields, spawnedFields } from './event-batch.js';
+import { signalName, signalNumber } from './signals.js';
+import { LauncherClosedError, InvalidSpawnOptionError, SpawnError } from './spawn-error.js';
+import { toNativeRequest, type SpawnOptions } from './spawn-options.js';
+import { SpawnedProcess, type ExitResult } from './spawned-process.js';
+
+export type LockMode = NativeLockMode;
+export type ClonePath = NativeClonePath;
+
+export interface LauncherOptions {
+  /** Spawn threads; default one per CPU, at least 2. */
+  readonly threads?: number;
+  /** 'free' (default where close_range(CLOSE_RANGE_CLOEXEC) exists), 'xor' or 'serial'. */
+  readonly lockMode?: LockMode;
+  /** 'clone3' (default where allowed) or 'clone' (where a seccomp profile refuses clone3). */
+  readonly clonePath?: ClonePath;
+}
+
+export interface LauncherCapabilities extends NativeCapabilities {
+  /** The clone path a Launcher uses unless told otherwise. */
+  readonly defaultClonePath: ClonePath;
+  /** The lock mode a Launcher uses unless told otherwise. */
+  readonly defaultLockMode: LockMode;
+}
+
+export interface LauncherStats {
+  readonly threads: number;
+  /** Spawn threads inside a spawn right now. */
+  readonly busyThreads: number;
+  /** Requests waiting for a spawn thread. */
+  readonly queued: number;
+  /** Children spawned and not yet reaped. */
+  readonly running: number;
+}
+
+interface PendingSpawn {
+  readonly resolve: (process: SpawnedProcess) => void;
+  readonly reject: (error: Error) => void;
+  readonly request: NativeSpawnRequest;
+  /** Holds the caller's stack, so a failure that arrives later still points at the spawn() call. */
+  readonly callSite: { stack?: string };
+}
+
+interface RunningChild {
+  readonly resolveExit: (result: ExitResult) => void;
+}
+
+const lockModes: readonly LockMode[] = ['free', 'xor', 'serial'];
+const clonePaths: readonly ClonePath[] = ['clone3', 'clone'];
+const maxThreads = 256;
+
+export class Launcher {
+  /** What this kernel allows and what a Launcher picks by default. Linux only. */
+  static get capabilities(): LauncherCapabilities {
+    const native = loadNativeBinding().capabilities();
+    return {
+      ...native,
+      defaultClonePath: native.clone3 ? 'clone3' : 'clone',
+      defaultLockMode: native.closeRangeCloexec ? 'free' : 'xor',
+    };
+  }
+
+  /** The clone path this launcher uses. */
+  readonly clonePath: ClonePath;
+  readonly lockMode: LockMode;
+  readonly threads: number;
+
+  readonly #binding: NativeBinding;
+  readonly #engine: NativeSpawnEngine;
+  readonly #pending = new Map<number, PendingSpawn>();
+  readonly #running = new Map<number, RunningChild>();
+  #nextId = 1;
+  #closed = false;
+  #drained: (() => void) | undefined;
+
+  constructor(options: LauncherOptions = {}) {
+    const capabilities = Launcher.capabilities;
+    this.threads = checkThreads(options.threads);
+    this.lockMode = checkChoice(options.lockMode, lockModes, 'lockMode') ?? capabilities.defaultLockMode;
+    this.clonePath = checkChoice(options.clonePath, clonePaths, 'clonePath') ?? capabilities.defaultClonePath;
+    this.#binding = loadNativeBinding();
+    this.#engine = new this.#binding.SpawnEngine({
+      threads: this.threads,
+      lockMode: this.lockMode,
+      clonePath: this.clonePath,
+      onEvents: (batch) => this.#onEvents(batch),
+    });
+  }
+
+  /**
+   * Starts a child. Resolves once it has exec'd; rejects with a SpawnError (code, errno, syscall)
+   * when a setup step or exec fails, leaving no zombie behind.
+   */
+  spawn(options: SpawnOptions): Promise<SpawnedProcess> {
+    if (this.#closed) return Promise.reject(new LauncherClosedError());
+    let request: NativeSpawnRequest;
+    try {
+      request = { id: this.#nextId++, ...toNativeRequest(options) };
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    const callSite: { stack?: string } = {};
+    Error.captureStackTrace(callSite, this.spawn);
+    const { promise, resolve, reject } = Promise.withResolvers<SpawnedProcess>();
+    this.#engine.spawn(request);
+    if (this.#outstanding() === 0) this.#engine.ref();
+    this.#pending.set(request.id, { resolve, reject, request, callSite });
+    return promise;
+  }
+
+  stats(): LauncherStats {
+    const { threads, busyThreads, queued, children } = this.#engine.stats();
+    return { threads, busyThreads, queued, running: children };
+  }
+
+  /**
+   * Refuses new spawns, waits until every spawn has settled and every child has exited (kill them
+   * first if you cannot wait), then stops the native threads.
+   */
+  async close(): Promise<void> {
+    if (!this.#closed) this.#closed = true;
+    if (this.#outstanding() > 0) {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#drained = resolve;
+      await promise;
+    }
+    this.#engine.close();
+  }
+
+  #outstanding(): number {
+    return this.#pending.size + this.#running.size;
+  }
+
+  #settled(): void {
+    if (this.#outstanding() > 0) return;
+    this.#engine.unref();
+    this.#drained?.();
+  }
+
+  #onEvents(batch: Float64Array): void {
+    const stride = this.#binding.eventStride;
+    for (let offset = 0; offset < batch.length; offset += stride) {
+      const record = batch.subarray(offset, offset + stride);
+      const kind = record[0];
+      const id = record[1] as number;
+      if (kind === eventKinds.spawned) this.#onSpawned(id, record);
+      else if (kind === eventKinds.failed) this.#onFailed(id, record);
+      else if (kind === eventKinds.exited) this.#onExited(id, record);
+    }
+    this.#settled();
+  }
+
+  #onSpawned(id: number, record: Float64Array): void {
+    const pending = this.#pending.get(id);
+    if (!pending) return;
+    this.#pending.delete(id);
+    const { promise: exited, resolve: resolveExit } = Promise.withResolvers<ExitResult>();
+    this.#running.set(id, { resolveExit });
+    const child = new SpawnedProcess({
+      pid: record[spawnedFields.pid] as number,
+      timings: { queuedNs: record[spawnedFields.queuedNs] as number, spawnNs: record[spawnedFields.spawnNs] as number },
+      stdout: readableFromFd(record[spawnedFields.stdoutFd] as number),
+      stderr: readableFromFd(record[spawnedFields.stderrFd] as number),
+      exited,
+      kill: (signal) => this.#kill(id, signal),
+    });
+    pending.resolve(child);
+  }
+
+  #onFailed(id: number, record: Float64Array): void {
+    const pending = this.#pending.get(id);
+    if (!pending) return;
+    this.#pending.delete(id);
+    const syscall = this.#binding.syscallNames[record[failedFields.syscall] as number] ?? 'spawn';
+    const error = new SpawnError({
+      errno: record[failedFields.errno] as number,
+      syscall,
+      path: pending.request.file,
+      spawnargs: pending.request.argv.slice(1),
+      detail: failureDetail(syscall, pending.request),
+    });
+    if (pending.callSite.stack !== undefined) {
+      error.stack = `${error.name}: ${error.message}\n${pending.callSite.stack.split('\n').slice(1).join('\n')}`;
+    }
+    pending.reject(error);
+  }
+
+  #onExited(id: number, record: Float64Array): void {
+    const running = this.#running.get(id);
+    if (!running) return;
+    this.#running.delete(id);
+    const exitCode = record[exitedFields.exitCode] as number;
+    running.resolveExit({
+      code: exitCode < 0 ? null : exitCode,
+      signal: exitCode < 0 ? signalName(record[exitedFields.signal] as number) : null,
+      durationNs: record[exitedFields.durationNs] as number,
+      rusage: {
+        userUs: record[exitedFields.userUs] as number,
+        systemUs: record[exitedFields.systemUs] as number,
+        maxRssKb: record[exitedFields.maxRssKb] as number,
+      },
+    });
+  }
+
+  #kill(id: number, signal: NodeJS.Signals | number): boolean {
+    const errorNumber = this.#engine.kill(id, signalNumber(signal));
+    if (errorNumber === 0) return true;
+    if (errorNumber === os.constants.errno.ESRCH) return false;
+    const code = getSystemErrorName(-errorNumber);
+    throw Object.assign(new Error(`parafork: kill ${code} (pidfd_send_signal)`), {
+      code,
+      errno: -errorNumber,
+      syscall: 'pidfd_send_signal',
+    });
+  }
+}
+
+function checkThreads(threads: unknown): number {
+  if (threads === undefined) return Math.max(2, os.availableParallelism());
+  if (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1 || threads > maxThreads) {
+    throw new InvalidSpawnOptionError('ERR_INVALID_ARG_VALUE', `threads must be a whole number from 1 to ${maxThreads}`);
+  }
+  return threads;
+}
+
+function checkChoice<T extends string>(value: unknown, choices: readonly T[], name: string): T | undefined {
+  if (value === undefined) return undefined;
+  if (!choices.includes(value as T)) {
+    throw new InvalidSpawnOptionError('ERR_INVALID_ARG_VALUE', `${name} must be one of ${choices.map((choice) => `'${choice}'`).join(', ')}`);
+  }
+  return value as T;
+}
+
+function readableFromFd(fd: number): Readable | null {
+  if (fd < 0) return null;
+  // A pipe's read end becomes a libuv pipe handle, as child_process's own stdio pipes are.
+  return new Socket({ fd, readable: true, writable: false });
+}
+
+/** What the failed step was working on, for the error message. */
+function failureDetail(syscall: string, request: NativeSpawnRequest): string | undefined {
+  switch (syscall) {
+    case 'chdir':
+      return `working directory ${request.cwd}`;
+    case 'cgroup.procs':
+      return `cgroup ${request.cgroup}`;
+    case 'open':
+      return [request.stdoutPath, request.stderrPath].filter((path) => path !== '').join(', ') || undefined;
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,121 @@
+// The options of Launcher.spawn and their validation into a native request. Everything is checked
+// here, before C++ sees it (and C++ checks again): wrong types reaching native code make
+// hard-to-diagnose crashes, and a clear message here is worth more than one from the kernel.
+import { nativeOutputModes, type NativeOutputMode, type NativeSpawnRequest } from '../native/binding.js';
+import { InvalidSpawnOptionError } from './spawn-error.js';
+
+/** Where a child's stdout or stderr goes. stdin is always /dev/null. */
+export type OutputOption =
+  | 'ignore'
+  | 'pipe'
+  | {
+      /** Created if missing; truncated unless `append`. */
+      readonly file: string;
+      readonly append?: boolean;
+    };
+
+export interface SpawnOptions {
+  /** The executable. Without a slash it is looked up in `env.PATH` (or the agent's PATH). */
+  readonly file: string;
+  /** Arguments after argv[0] (which is `file`), as in child_process.spawn. */
+  readonly args?: readonly string[];
+  /** The child's whole environment; defaults to the agent's (process.env). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Working directory; defaults to the agent's. */
+  readonly cwd?: string;
+  /** Defaults to 'ignore'. */
+  readonly stdout?: OutputOption;
+  /** Defaults to 'ignore'. */
+  readonly stderr?: OutputOption;
+  /** A cgroup v2 directory: the child starts inside it (CLONE_INTO_CGROUP). */
+  readonly cgroup?: string;
+}
+
+/** Used when neither `env.PATH` nor the agent's PATH is set, as execvp(3) does. */
+const fallbackSearchPath = '/usr/local/bin:/usr/bin:/bin';
+
+function invalidType(message: string): never {
+  throw new InvalidSpawnOptionError('ERR_INVALID_ARG_TYPE', message);
+}
+
+function invalidValue(message: string): never {
+  throw new InvalidSpawnOptionError('ERR_INVALID_ARG_VALUE', message);
+}
+
+function checkString(value: unknown, name: string, { allowEmpty = false } = {}): string {
+  if (typeof value !== 'string') invalidType(`${name} must be a string, got ${describe(value)}`);
+  if (!allowEmpty && value.length === 0) invalidValue(`${name} must not be empty`);
+  // execve(2) and open(2) would stop at a NUL and use a different string than the one given.
+  if (value.includes('\0')) invalidValue(`${name} must not contain NUL bytes`);
+  return value;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
+}
+
+function checkOutput(value: unknown, name: string): { mode: NativeOutputMode; path: string } {
+  if (value === undefined || value === 'ignore') return { mode: nativeOutputModes.ignore, path: '' };
+  if (value === 'pipe') return { mode: nativeOutputModes.pipe, path: '' };
+  if (typeof value === 'object' && value !== null && !Array.isArray(value) && 'file' in value) {
+    const { file, append } = value as { file: unknown; append?: unknown };
+    const path = checkString(file, `${name}.file`);
+    if (append !== undefined && typeof append !== 'boolean') invalidType(`${name}.append must be a boolean`);
+    return { mode: append === true ? nativeOutputModes.fileAppend : nativeOutputModes.file, path };
+  }
+  return invalidValue(`${name} must be 'ignore', 'pipe' or { file }, got ${describe(value)}`);
+}
+
+function checkEnvironment(env: unknown): { entries: string[]; path: string | undefined } {
+  if (typeof env !== 'object' || env === null || Array.isArray(env)) invalidType(`env must be an object of strings`);
+  const entries: string[] = [];
+  let path: string | undefined;
+  for (const [name, value] of Object.entries(env)) {
+    if (name.length === 0 || name.includes('=') || name.includes('\0')) {
+      invalidValue(`env has an invalid variable name ${JSON.stringify(name)}`);
+    }
+    checkString(value, `env.${name}`, { allowEmpty: true });
+    entries.push(`${name}=${value as string}`);
+    if (name === 'PATH') path = value as string;
+  }
+  return { entries, path };
+}
+
+/** The agent's environment as the child inherits it when `env` is not given. */
+function inheritedEnvironment(): { entries: string[]; path: string | undefined } {
+  const entries: string[] = [];
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined) entries.push(`${name}=${value}`);
+  }
+  return { entries, path: process.env.PATH };
+}
+
+/** Checks `options` and builds the native request (without its id). Throws InvalidSpawnOptionError. */
+export function toNativeRequest(options: unknown): Omit<NativeSpawnRequest, 'id'> {
+  if (typeof options !== 'object' || options === null) invalidType('spawn takes an options object');
+  const { file, args, env, cwd, stdout, stderr, cgroup } = options as Record<string, unknown>;
+  const checkedFile = checkString(file, 'file');
+  const argv = [checkedFile];
+  if (args !== undefined) {
+    if (!Array.isArray(args)) invalidType(`args must be an array of strings, got ${describe(args)}`);
+    for (const [index, arg] of args.entries()) argv.push(checkString(arg, `args[${index}]`, { allowEmpty: true }));
+  }
+  const environment = env === undefined ? inheritedEnvironment() : checkEnvironment(env);
+  const searchPath = checkedFile.includes('/') ? '' : (environment.path ?? fallbackSearchPath);
+  const stdoutTarget = checkOutput(stdout, 'stdout');
+  const stderrTarget = checkOutput(stderr, 'stderr');
+  return {
+    file: checkedFile,
+    searchPath,
+    argv,
+    env: environment.entries,
+    cwd: cwd === undefined ? '' : checkString(cwd, 'cwd'),
+    stdoutMode: stdoutTarget.mode,
+    stdoutPath: stdoutTarget.path,
+    stderrMode: stderrTarget.mode,
+    stderrPath: stderrTarget.path,
+    cgroup: cgroup === undefined ? '' : checkString(cgroup, 'cgroup'),
+  };
+}

@@ -1,0 +1,70 @@
+// One launched child: its pid, how long the spawn took, its output streams, kill and its exit.
+import type { Readable } from 'node:stream';
+
+export interface SpawnTimings {
+  /** From the spawn() call to a spawn thread picking the request up. */
+  readonly queuedNs: number;
+  /** From clone to the child's successful exec, measured on the spawn thread. */
+  readonly spawnNs: number;
+}
+
+export interface ResourceUsage {
+  readonly userUs: number;
+  readonly systemUs: number;
+  /**
+   * The child's peak resident set in KiB, as getrusage(2) reports it. Beware: until exec the child
+   * shares the agent's memory (CLONE_VM), and the kernel folds that shared high-water mark into
+   * the child's figure at exec, so small tasks report about the agent's own RSS. Use the cgroup's
+   * memory peak for a task's real footprint.
+   */
+  readonly maxRssKb: number;
+}
+
+export interface ExitResult {
+  /** The exit status, or null when a signal ended the process. */
+  readonly code: number | null;
+  /** The signal that ended it ('SIGKILL'), or null when it exited. */
+  readonly signal: string | null;
+  /** From clone to the exit being observed. */
+  readonly durationNs: number;
+  readonly rusage: ResourceUsage;
+}
+
+export interface SpawnedProcessInit {
+  readonly pid: number;
+  readonly timings: SpawnTimings;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  readonly exited: Promise<ExitResult>;
+  readonly kill: (signal: NodeJS.Signals | number) => boolean;
+}
+
+export class SpawnedProcess {
+  readonly pid: number;
+  readonly timings: SpawnTimings;
+  /** A Readable when stdout was 'pipe', else null. */
+  readonly stdout: Readable | null;
+  /** A Readable when stderr was 'pipe', else null. */
+  readonly stderr: Readable | null;
+  /** Resolves once the process has exited and been reaped; never rejects. */
+  readonly exited: Promise<ExitResult>;
+  readonly #kill: (signal: NodeJS.Signals | number) => boolean;
+
+  constructor(init: SpawnedProcessInit) {
+    this.pid = init.pid;
+    this.timings = init.timings;
+    this.stdout = init.stdout;
+    this.stderr = init.stderr;
+    this.exited = init.exited;
+    this.#kill = init.kill;
+  }
+
+  /**
+   * Sends a signal through the child's pidfd (pidfd_send_signal(2)), so it can never reach another
+   * process that was given the same pid after this one was reaped. Returns false when the process
+   * has already been reaped; throws for anything else (EPERM, an unknown signal).
+   */
+  kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
+    return this.#kill(signal);
+  }
+}

@@ -1,0 +1,113 @@
+// The raw native binding: its types, and the only code that loads the .node file.
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type NativeLockMode = 'free' | 'xor' | 'serial';
+export type NativeClonePath = 'clone3' | 'clone';
+
+export interface NativeCapabilities {
+  readonly clone3: boolean;
+  readonly cloneIntoCgroup: boolean;
+  readonly closeRangeCloexec: boolean;
+  readonly pidfd: boolean;
+  readonly kernelRelease: string;
+}
+
+/** Output modes as the native side numbers them (native/src/spawn_request.h). */
+export const nativeOutputModes = { ignore: 0, pipe: 1, file: 2, fileAppend: 3 } as const;
+export type NativeOutputMode = (typeof nativeOutputModes)[keyof typeof nativeOutputModes];
+
+/** One spawn, fully resolved by TypeScript; C++ checks every field again. */
+export interface NativeSpawnRequest {
+  id: number;
+  file: string;
+  /** PATH to search when `file` has no slash; '' for no search. */
+  searchPath: string;
+  /** argv[0] included. */
+  argv: string[];
+  /** 'NAME=value' entries: the child's whole environment. */
+  env: string[];
+  /** '' to inherit. */
+  cwd: string;
+  stdoutMode: NativeOutputMode;
+  stdoutPath: string;
+  stderrMode: NativeOutputMode;
+  stderrPath: string;
+  /** A cgroup v2 directory, '' for none. */
+  cgroup: string;
+}
+
+export interface NativeEngineStats {
+  readonly threads: number;
+  readonly busyThreads: number;
+  readonly queued: number;
+  readonly children: number;
+}
+
+export interface NativeEngineOptions {
+  threads: number;
+  lockMode: NativeLockMode;
+  clonePath: NativeClonePath;
+  /** Called on the JS thread with a batch of events, `eventStride` numbers each (event-batch.ts). */
+  onEvents: (batch: Float64Array) => void;
+}
+
+export interface NativeSpawnEngine {
+  spawn(request: NativeSpawnRequest): void;
+  /** 0, or an errno (ESRCH once the child has been reaped). */
+  kill(id: number, signal: number): number;
+  stats(): NativeEngineStats;
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
+export interface NativeBinding {
+  readonly SpawnEngine: new (options: NativeEngineOptions) => NativeSpawnEngine;
+  capabilities(): NativeCapabilities;
+  readonly syscallNames: readonly string[];
+  readonly eventStride: number;
+}
+
+// This file sits two levels below the package root both as src/native/binding.ts and as
+// dist/native/binding.js.
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function candidatePaths(): string[] {
+  return [
+    path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'parafork.node'),
+    path.join(packageRoot, 'native', 'build', 'Release', 'parafork.node'),
+    path.join(packageRoot, 'native', 'build', 'Debug', 'parafork.node'),
+  ];
+}
+
+let loaded: NativeBinding | undefined;
+
+/**
+ * Loads the addon once. A missing file moves on to the next candidate; any other failure (a
+ * binary for another platform, a missing symbol) is reported as it is, since trying further
+ * would hide it.
+ */
+export function loadNativeBinding(): NativeBinding {
+  if (loaded) return loaded;
+  if (process.platform !== 'linux') {
+    throw new Error(
+      `parafork's native launcher runs on Linux only (it is built on clone3, pidfds and close_range); this platform is ${process.platform}`,
+    );
+  }
+  const require = createRequire(import.meta.url);
+  const tried: string[] = [];
+  for (const candidate of candidatePaths()) {
+    try {
+      loaded = require(candidate) as NativeBinding;
+      return loaded;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error;
+      tried.push(candidate);
+    }
+  }
+  throw new Error(
+    `parafork: the native addon is not built. Tried:\n  ${tried.join('\n  ')}\nBuild it with \`npm run build:native\` (needs a C++ compiler, make and python3).`,
+  );
+}
