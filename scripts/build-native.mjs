@@ -15,7 +15,10 @@ const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js');
 
 const installPrefix = path.resolve(path.dirname(process.execPath), '..');
 const headersNextToNode = existsSync(path.join(installPrefix, 'include', 'node', 'node_api.h'));
-const args = [nodeGyp, 'rebuild', '--directory', path.join(root, 'native'), '--jobs', 'max'];
+// `build` after the first `rebuild` lets make skip what is up to date, so `npm test` can build first.
+const configured = existsSync(path.join(root, 'native', 'build', 'Makefile'));
+const command = configured && process.env.PARAFORK_NATIVE_REBUILD !== '1' ? 'build' : 'rebuild';
+const args = [nodeGyp, command, '--directory', path.join(root, 'native'), '--jobs', 'max'];
 if (headersNextToNode) args.push(`--nodedir=${installPrefix}`);
 if (process.env.PARAFORK_NATIVE_DEBUG === '1') args.push('--debug');
 
