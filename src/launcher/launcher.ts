@@ -88,7 +88,7 @@ export class Launcher {
   readonly #running = new Map<number, RunningChild>();
   #nextId = 1;
   #closed = false;
-  #drained: (() => void) | undefined;
+  #drained: (() => unknown) | undefined;
 
   constructor(options: LauncherOptions = {}) {
     const capabilities = Launcher.capabilities;
@@ -114,10 +114,10 @@ export class Launcher {
     try {
       request = { id: this.#nextId++, ...toNativeRequest(options) };
     } catch (error) {
-      return Promise.reject(error as Error);
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     const callSite: { stack?: string } = {};
-    Error.captureStackTrace(callSite, this.spawn);
+    Error.captureStackTrace(callSite);
     const { promise, resolve, reject } = Promise.withResolvers<SpawnedProcess>();
     this.#engine.spawn(request);
     if (this.#outstanding() === 0) this.#engine.ref();
@@ -137,8 +137,8 @@ export class Launcher {
   async close(): Promise<void> {
     if (!this.#closed) this.#closed = true;
     if (this.#outstanding() > 0) {
-      const { promise, resolve } = Promise.withResolvers<void>();
-      this.#drained = resolve;
+      const { promise, resolve } = Promise.withResolvers<undefined>();
+      this.#drained = () => resolve(undefined);
       await promise;
     }
     this.#engine.close();
@@ -159,7 +159,7 @@ export class Launcher {
     for (let offset = 0; offset < batch.length; offset += stride) {
       const record = batch.subarray(offset, offset + stride);
       const kind = record[0];
-      const id = record[1] as number;
+      const id = record[1] ?? 0;
       if (kind === eventKinds.spawned) this.#onSpawned(id, record);
       else if (kind === eventKinds.failed) this.#onFailed(id, record);
       else if (kind === eventKinds.exited) this.#onExited(id, record);

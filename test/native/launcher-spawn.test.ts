@@ -101,7 +101,10 @@ describe('exec and setup errors', () => {
   });
 
   it('keeps the caller s stack on the error', async () => {
-    const error = await launcher.spawn({ file: '/no/such/program' }).catch((caught: unknown) => caught as Error);
+    const error = await launcher.spawn({ file: '/no/such/program' }).then(
+      () => new Error('the spawn succeeded'),
+      (caught: unknown) => caught as Error,
+    );
     expect(error.stack).toContain('launcher-spawn.test.ts');
   });
 

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds and runs the GoogleTest unit tests of native/ under AddressSanitizer and
+# UndefinedBehaviorSanitizer. GoogleTest comes from Debian's googletest/libgtest-dev packages.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="$root/native/build/unit-tests"
+mkdir -p "$out"
+if [ ! -f /usr/include/gtest/gtest.h ]; then
+  echo "test-native-units: GoogleTest is missing: apt-get install -y libgtest-dev" >&2
+  exit 1
+fi
+g++ -std=c++20 -O1 -g -Wall -Wextra -Werror -fstack-protector-strong \
+  -fsanitize=address,undefined -fno-omit-frame-pointer -pthread \
+  "$root"/native/test/*_test.cc "$root/native/src/xor_lock.cc" \
+  -lgtest -lgtest_main -o "$out/native-unit-tests"
+"$out/native-unit-tests" --gtest_brief=1
