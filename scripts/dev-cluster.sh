@@ -1,0 +1,359 @@
+#!/usr/bin/env bash
+# A throwaway Kubernetes control plane (etcd + kube-apiserver, no controllers,
+# no nodes) on loopback, for development and integration tests.
+#
+#   scripts/dev-cluster.sh up     build the tools if needed, start etcd and
+#                                 kube-apiserver, wait for /readyz; the last
+#                                 line of stdout is the kubeconfig path
+#   scripts/dev-cluster.sh down   stop the processes `up` started (by their
+#                                 recorded pids) and remove the state dir
+#   scripts/dev-cluster.sh env    print `export KUBECONFIG=...` (and PATH with
+#                                 the tool bin dir: kubectl, helm)
+#
+# State lives in ${PARAFORK_CLUSTER_DIR:-/tmp/parafork-cluster}; use a
+# different dir per concurrent cluster. Ports are picked at run time, so
+# parallel clusters don't collide. Everything listens on 127.0.0.1 only.
+#
+# The apiserver flags follow controller-runtime's envtest. With no
+# kube-controller-manager there is no namespace finaliser, garbage collector
+# or service-account token controller: deleted namespaces stay Terminating
+# and pods get no default service account.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="${PARAFORK_CLUSTER_DIR:-/tmp/parafork-cluster}"
+MARKER="$STATE/.parafork-dev-cluster"
+PKI="$STATE/pki"
+LOGS="$STATE/logs"
+KUBECONFIG_PATH="$STATE/kubeconfig"
+READY_TIMEOUT="${PARAFORK_CLUSTER_READY_TIMEOUT:-180}"   # seconds
+SERVICE_CIDR="10.0.0.0/24"        # same as envtest; only an allocation range
+SERVICE_IP="10.0.0.1"             # first IP of SERVICE_CIDR: 'kubernetes' svc
+PORT_LOCK="${TMPDIR:-/tmp}/parafork-dev-cluster.ports.lock"
+
+log() { printf '[dev-cluster] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+usage() { echo "usage: $0 up|down|env" >&2; exit 2; }
+
+# ---------------------------------------------------------------- processes
+
+# pid_is_ours NAME: true if $STATE/NAME.pid names a live process running the
+# binary recorded when we started it (guards against recycled pids).
+pid_is_ours() {
+  local name="$1" pid exe want
+  [[ -f "$STATE/$name.pid" && -f "$STATE/$name.exe" ]] || return 1
+  pid="$(<"$STATE/$name.pid")" want="$(<"$STATE/$name.exe")"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  exe="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1
+  [[ "${exe% (deleted)}" == "$want" ]]
+}
+
+stop_one() {
+  local name="$1" pid i
+  if ! pid_is_ours "$name"; then
+    rm -f "$STATE/$name.pid"
+    return 0
+  fi
+  pid="$(<"$STATE/$name.pid")"
+  log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 300; i++)); do            # up to 30s for a clean exit
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$name (pid $pid) ignored SIGTERM; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$STATE/$name.pid"
+}
+
+stop_all() { stop_one kube-apiserver; stop_one etcd; }
+
+# start NAME BINARY ARGS...: start detached (own session, so a Ctrl-C in the
+# calling shell doesn't reach it), record pid and binary path.
+start() {
+  local name="$1" bin="$2"; shift 2
+  setsid "$bin" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  local pid=$!
+  echo "$pid" >"$STATE/$name.pid"
+  readlink -f "$bin" >"$STATE/$name.exe"
+  log "started $name (pid $pid), log: $LOGS/$name.log"
+}
+
+# ---------------------------------------------------------------- ports
+
+PICKED=()
+# pick_port: set PORT to a loopback TCP port nobody listens on, below the
+# default ephemeral range so outgoing connections don't take it meanwhile.
+pick_port() {
+  local p i
+  for ((i = 0; i < 200; i++)); do
+    p=$((20000 + RANDOM % 12000))
+    [[ " ${PICKED[*]-} " == *" $p "* ]] && continue
+    listening "$p" && continue
+    PICKED+=("$p")
+    PORT="$p"
+    return 0
+  done
+  die "could not find a free port"
+}
+
+listening() {  # listening PORT
+  if command -v ss >/dev/null 2>&1; then
+    [[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]
+  else
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
+}
+
+# wait_listen NAME PORT TIMEOUT: until PORT listens; fails if NAME exits.
+wait_listen() {
+  local name="$1" port="$2" timeout="$3" i
+  for ((i = 0; i < timeout * 10; i++)); do
+    pid_is_ours "$name" || return 1
+    listening "$port" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# ---------------------------------------------------------------- pki
+
+gen_pki() {
+  command -v openssl >/dev/null 2>&1 \
+    || die "openssl not found (Debian/Ubuntu: apt-get install openssl)"
+  mkdir -p "$PKI"
+  (
+    cd "$PKI"
+    umask 077
+    local days=3650
+    ec() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+    serial() { echo "0x$(openssl rand -hex 16)"; }
+
+    # CA for both serving and client certs.
+    ec ca.key
+    openssl req -x509 -new -key ca.key -sha256 -days "$days" -out ca.crt \
+      -subj "/CN=parafork-dev-ca" \
+      -addext "basicConstraints=critical,CA:TRUE" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"
+
+    # kube-apiserver serving cert.
+    ec apiserver.key
+    openssl req -new -key apiserver.key -subj "/CN=kube-apiserver" -out apiserver.csr
+    cat >apiserver.ext <<EOF
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
+EOF
+    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -set_serial "$(serial)" \
+      -sha256 -days "$days" -extfile apiserver.ext -out apiserver.crt 2>/dev/null
+
+    # Admin client cert: O=system:masters is bound to cluster-admin by the
+    # bootstrap RBAC policy (and short-circuits authorization).
+    ec admin.key
+    openssl req -new -key admin.key -subj "/O=system:masters/CN=parafork-admin" -out admin.csr
+    cat >admin.ext <<EOF
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth
+EOF
+    openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -set_serial "$(serial)" \
+      -sha256 -days "$days" -extfile admin.ext -out admin.crt 2>/dev/null
+
+    # Service-account token signing key pair.
+    ec sa.key
+    openssl pkey -in sa.key -pubout -out sa.pub
+    rm -f ./*.csr ./*.ext
+  ) || die "certificate generation failed"
+}
+
+write_kubeconfig() {
+  local port="$1" tmp="$KUBECONFIG_PATH.tmp"
+  b64() { base64 -w0 <"$1"; }
+  (
+    umask 077
+    cat >"$tmp" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: parafork-dev
+  cluster:
+    server: https://127.0.0.1:$port
+    certificate-authority-data: $(b64 "$PKI/ca.crt")
+users:
+- name: parafork-admin
+  user:
+    client-certificate-data: $(b64 "$PKI/admin.crt")
+    client-key-data: $(b64 "$PKI/admin.key")
+contexts:
+- name: parafork-dev
+  context:
+    cluster: parafork-dev
+    user: parafork-admin
+current-context: parafork-dev
+EOF
+  )
+  mv "$tmp" "$KUBECONFIG_PATH"
+}
+
+# ---------------------------------------------------------------- commands
+
+readyz() {  # readyz KUBECONFIG
+  "$BIN/kubectl" --kubeconfig "$1" --request-timeout=5s get --raw /readyz >/dev/null 2>&1
+}
+
+fail_up() {
+  local name="$1" msg="$2"
+  log "ERROR: $msg"
+  if [[ -f "$LOGS/$name.log" ]]; then
+    log "---- last 40 lines of $LOGS/$name.log ----"
+    tail -n 40 "$LOGS/$name.log" >&2 || true
+    log "----"
+  fi
+  stop_all
+  log "state (logs, certs) left in $STATE; '$0 down' removes it"
+  exit 1
+}
+
+cmd_up() {
+  # Already running? Then this is a no-op.
+  if [[ -f "$MARKER" ]] && pid_is_ours etcd && pid_is_ours kube-apiserver \
+     && [[ -f "$STATE/bin-dir" ]]; then
+    BIN="$(<"$STATE/bin-dir")"
+    if readyz "$KUBECONFIG_PATH"; then
+      log "already up ($STATE)"
+      echo "$KUBECONFIG_PATH"
+      return 0
+    fi
+  fi
+
+  BIN="$("$ROOT/scripts/build-tools.sh" | tail -n 1)"
+  [[ -x "$BIN/kube-apiserver" && -x "$BIN/etcd" && -x "$BIN/kubectl" ]] \
+    || die "build-tools.sh did not produce the binaries (got '$BIN')"
+
+  # Clear a previous (stopped or half-started) cluster in this dir.
+  if [[ -e "$STATE" ]]; then
+    if [[ -f "$MARKER" ]]; then
+      stop_all
+      rm -rf "$STATE"
+    elif [[ -n "$(ls -A "$STATE" 2>/dev/null)" ]]; then
+      die "$STATE exists, is not empty and is not a dev-cluster state dir; refusing to touch it"
+    fi
+  fi
+  mkdir -p "$STATE" "$LOGS"
+  touch "$MARKER"
+  echo "$BIN" >"$STATE/bin-dir"
+
+  log "generating certificates in $PKI"
+  gen_pki
+
+  local attempt etcd_port peer_port api_port
+  for attempt in 1 2 3; do
+    ((attempt == 1)) || log "attempt $attempt of 3"
+    # Hold a machine-wide lock from picking ports until both servers listen,
+    # so concurrent `up`s can't choose the same ports.
+    exec 8>"$PORT_LOCK"
+    flock 8
+    PICKED=()
+    pick_port; etcd_port=$PORT
+    pick_port; peer_port=$PORT
+    pick_port; api_port=$PORT
+
+    rm -rf "$STATE/etcd-data"
+    start etcd "$BIN/etcd" \
+      --name=parafork-dev \
+      --data-dir="$STATE/etcd-data" \
+      --listen-client-urls="http://127.0.0.1:$etcd_port" \
+      --advertise-client-urls="http://127.0.0.1:$etcd_port" \
+      --listen-peer-urls="http://127.0.0.1:$peer_port" \
+      --initial-advertise-peer-urls="http://127.0.0.1:$peer_port" \
+      --initial-cluster="parafork-dev=http://127.0.0.1:$peer_port" \
+      --unsafe-no-fsync=true
+    if ! wait_listen etcd "$etcd_port" 30; then
+      flock -u 8
+      if grep -q 'address already in use' "$LOGS/etcd.log" 2>/dev/null; then
+        log "etcd: port taken, retrying with new ports"; stop_all; continue
+      fi
+      fail_up etcd "etcd did not start listening on 127.0.0.1:$etcd_port"
+    fi
+
+    start kube-apiserver "$BIN/kube-apiserver" \
+      --bind-address=127.0.0.1 \
+      --advertise-address=127.0.0.1 \
+      --secure-port="$api_port" \
+      --cert-dir="$PKI" \
+      --tls-cert-file="$PKI/apiserver.crt" \
+      --tls-private-key-file="$PKI/apiserver.key" \
+      --client-ca-file="$PKI/ca.crt" \
+      --etcd-servers="http://127.0.0.1:$etcd_port" \
+      --authorization-mode=RBAC \
+      --service-account-issuer="https://127.0.0.1:$api_port/" \
+      --service-account-key-file="$PKI/sa.pub" \
+      --service-account-signing-key-file="$PKI/sa.key" \
+      --service-cluster-ip-range="$SERVICE_CIDR" \
+      --allow-privileged=true \
+      --disable-admission-plugins=ServiceAccount \
+      --endpoint-reconciler-type=none
+    if ! wait_listen kube-apiserver "$api_port" 60; then
+      flock -u 8
+      if grep -q 'address already in use' "$LOGS/kube-apiserver.log" 2>/dev/null; then
+        log "kube-apiserver: port taken, retrying with new ports"; stop_all; continue
+      fi
+      fail_up kube-apiserver "kube-apiserver did not start listening on 127.0.0.1:$api_port"
+    fi
+    flock -u 8
+    break
+  done
+  pid_is_ours kube-apiserver || die "could not start the control plane after 3 attempts"
+
+  write_kubeconfig "$api_port"
+  cat >"$STATE/cluster.env" <<EOF
+KUBECONFIG=$KUBECONFIG_PATH
+PARAFORK_TOOLS_BIN=$BIN
+APISERVER_URL=https://127.0.0.1:$api_port
+ETCD_URL=http://127.0.0.1:$etcd_port
+EOF
+
+  log "waiting up to ${READY_TIMEOUT}s for /readyz on https://127.0.0.1:$api_port"
+  local start_ts=$SECONDS
+  until readyz "$KUBECONFIG_PATH"; do
+    pid_is_ours kube-apiserver || fail_up kube-apiserver "kube-apiserver exited"
+    pid_is_ours etcd || fail_up etcd "etcd exited"
+    ((SECONDS - start_ts < READY_TIMEOUT)) \
+      || fail_up kube-apiserver "kube-apiserver not ready after ${READY_TIMEOUT}s"
+    sleep 0.5
+  done
+  log "ready in $((SECONDS - start_ts))s: https://127.0.0.1:$api_port (etcd 127.0.0.1:$etcd_port)"
+  echo "$KUBECONFIG_PATH"
+}
+
+cmd_down() {
+  if [[ ! -e "$STATE" ]]; then
+    log "nothing to do: $STATE does not exist"
+    return 0
+  fi
+  [[ -f "$MARKER" ]] || die "$STATE is not a dev-cluster state dir; refusing to touch it"
+  stop_all
+  rm -rf "$STATE"
+  log "removed $STATE"
+}
+
+cmd_env() {
+  [[ -f "$KUBECONFIG_PATH" ]] || log "warning: no cluster is up in $STATE (run '$0 up')"
+  printf 'export KUBECONFIG=%q\n' "$KUBECONFIG_PATH"
+  if [[ -f "$STATE/bin-dir" ]]; then
+    # shellcheck disable=SC2016 # $PATH is for the shell that evals this
+    printf 'export PATH=%q:"$PATH"\n' "$(<"$STATE/bin-dir")"
+  fi
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  env) cmd_env ;;
+  *) usage ;;
+esac
