@@ -1,6 +1,8 @@
 // See engine.h.
 #include "engine.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cmath>
 #include <string>
@@ -53,6 +55,16 @@ OutputTarget RequireOutput(Napi::Env env, const Napi::Object& request, const cha
   target.path = RequireString(env, request.Get(path_key), path_key);
   if (target.IsFile() && target.path.empty()) ThrowType(env, std::string(path_key) + " must name a file");
   return target;
+}
+
+// The agent's own environment, read on the JS thread. On Node's main thread process.env writes go
+// through setenv(3) to this same `environ`, and only the JS thread writes it, so the copy matches
+// process.env at the moment of the call, for about 1 us instead of the 20+ us it costs to walk
+// process.env's interceptor from JavaScript.
+std::vector<std::string> InheritedEnvironment() {
+  std::vector<std::string> entries;
+  for (char** entry = environ; *entry != nullptr; ++entry) entries.emplace_back(*entry);
+  return entries;
 }
 
 }  // namespace
@@ -140,6 +152,7 @@ void SpawnEngine::Shutdown() {
 }
 
 // spawn({ id, file, searchPath, argv, env, cwd, stdoutMode, stdoutPath, stderrMode, stderrPath, cgroup })
+// env: an array of "NAME=value", or null for the agent's own environment (main thread only).
 Napi::Value SpawnEngine::Spawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint64_t enqueued_ns = MonotonicNanoseconds();
@@ -156,7 +169,8 @@ Napi::Value SpawnEngine::Spawn(const Napi::CallbackInfo& info) {
   request->search_path = RequireString(env, object.Get("searchPath"), "searchPath");
   request->argv = RequireStringArray(env, object.Get("argv"), "argv");
   if (request->argv.empty()) ThrowType(env, "argv must hold at least argv[0]");
-  request->env = RequireStringArray(env, object.Get("env"), "env");
+  Napi::Value environment = object.Get("env");
+  request->env = environment.IsNull() ? InheritedEnvironment() : RequireStringArray(env, environment, "env");
   request->cwd = RequireString(env, object.Get("cwd"), "cwd");
   request->stdout_target = RequireOutput(env, object, "stdoutMode", "stdoutPath");
   request->stderr_target = RequireOutput(env, object, "stderrMode", "stderrPath");

@@ -26,8 +26,11 @@ export interface NativeSpawnRequest {
   searchPath: string;
   /** argv[0] included. */
   argv: string[];
-  /** 'NAME=value' entries: the child's whole environment. */
-  env: string[];
+  /**
+   * 'NAME=value' entries: the child's whole environment; null for the agent's own environment,
+   * read natively from `environ` (valid on Node's main thread only, where process.env is environ).
+   */
+  env: string[] | null;
   /** '' to inherit. */
   cwd: string;
   stdoutMode: NativeOutputMode;

@@ -1,0 +1,129 @@
+// One spawn-benchmark run of one Node engine, in its own process: N concurrent loops of
+// { spawn /bin/true; wait for its exit } until a count or a time limit, after a warm-up. Prints one
+// JSON line in the same shape as the C and Go baselines (bench/baselines/README.md), plus the event
+// loop's delay over the measured phase. Started by bench/spawn.ts.
+import { spawn as nodeSpawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
+
+import { Launcher, type LockMode } from '../dist/index.js';
+import { percentile, summarize } from './statistics.ts';
+
+const { values } = parseArgs({
+  options: {
+    engine: { type: 'string' },
+    concurrency: { type: 'string', default: '50' },
+    total: { type: 'string', default: '2000' },
+    seconds: { type: 'string', default: '2' },
+    'heap-mb': { type: 'string', default: '0' },
+    threads: { type: 'string' },
+    file: { type: 'string', default: '/bin/true' },
+  },
+});
+const engine = values.engine ?? '';
+const concurrency = Number(values.concurrency);
+const total = Number(values.total);
+const secondsLimit = Number(values.seconds);
+const heapMb = Number(values['heap-mb']);
+const file = values.file;
+
+/** Spawns one child; resolves with the spawn latency in ns and a promise of its exit. */
+type SpawnOnce = () => Promise<{ latencyNs: number; exited: Promise<unknown> }>;
+
+let launcher: Launcher | undefined;
+let spawnOnce: SpawnOnce;
+if (engine.startsWith('parafork-')) {
+  const lockMode = engine.slice('parafork-'.length) as LockMode;
+  launcher = new Launcher({ lockMode, ...(values.threads ? { threads: Number(values.threads) } : {}) });
+  const started = launcher;
+  spawnOnce = async () => {
+    const begin = process.hrtime.bigint();
+    const child = await started.spawn({ file });
+    return { latencyNs: Number(process.hrtime.bigint() - begin), exited: child.exited };
+  };
+} else if (engine === 'child_process') {
+  spawnOnce = () =>
+    new Promise((resolve, reject) => {
+      const begin = process.hrtime.bigint();
+      const child = nodeSpawn(file, [], { stdio: 'ignore' });
+      const exited = new Promise((settle) => child.once('exit', settle));
+      child.once('error', reject);
+      // 'spawn' fires once libuv's uv_spawn has returned, i.e. after the exec.
+      child.once('spawn', () => resolve({ latencyNs: Number(process.hrtime.bigint() - begin), exited }));
+    });
+} else {
+  console.error(`spawn-worker: unknown engine ${JSON.stringify(engine)}`);
+  process.exit(2);
+}
+
+// The heap the agent would hold: V8-managed arrays of doubles, touched, kept alive to the end.
+const heap: number[][] = [];
+const chunkDoubles = (8 * 1024 * 1024) / 8;
+for (let allocated = 0; allocated < heapMb; allocated += 8) heap.push(new Array<number>(chunkDoubles).fill(allocated + 0.5));
+
+async function runPhase(count: number, deadline: number, latencies: number[] | undefined): Promise<{ done: number; errors: number }> {
+  let issued = 0;
+  let done = 0;
+  let errors = 0;
+  const loop = async (): Promise<void> => {
+    while (issued < count && performance.now() < deadline) {
+      issued++;
+      try {
+        const { latencyNs, exited } = await spawnOnce();
+        latencies?.push(latencyNs);
+        await exited;
+        done++;
+      } catch {
+        errors++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  return { done, errors };
+}
+
+/**
+ * Event-loop delay, engine-neutral: a 1 ms timer chain that records how late each tick fires.
+ * (perf_hooks' monitorEventLoopDelay recorded nothing while child_process was spawning.)
+ */
+function sampleEventLoopDelay(): () => number[] {
+  const lateness: number[] = [];
+  let expected = performance.now() + 1;
+  let timer = setTimeout(function tick() {
+    const now = performance.now();
+    lateness.push(Math.max(0, now - expected));
+    expected = now + 1;
+    timer = setTimeout(tick, 1);
+  }, 1);
+  return () => {
+    clearTimeout(timer);
+    // A tick that is still waiting counts too: a loop that never ran timers was late all along.
+    lateness.push(Math.max(0, performance.now() - expected));
+    return lateness.sort((a, b) => a - b);
+  };
+}
+
+await runPhase(Math.min(200, Math.ceil(total / 10)), performance.now() + 5_000, undefined);
+
+const latencies: number[] = [];
+const stopSampling = sampleEventLoopDelay();
+const begin = performance.now();
+const { done, errors } = await runPhase(total, begin + secondsLimit * 1000, latencies);
+const wallMs = performance.now() - begin;
+const loopDelays = stopSampling();
+await launcher?.close();
+
+console.log(
+  JSON.stringify({
+    engine,
+    concurrency,
+    heapMb,
+    total: done,
+    wallNs: Math.round(wallMs * 1e6),
+    spawnsPerSecond: (done / wallMs) * 1000,
+    latencyNs: summarize(latencies),
+    eventLoopDelayMs: { p50: percentile(loopDelays, 0.5), p99: percentile(loopDelays, 0.99), max: loopDelays.at(-1) ?? 0, samples: loopDelays.length, over5ms: loopDelays.filter((delay) => delay > 5).length },
+    rssMb: Math.round(process.memoryUsage().rss / 2 ** 20),
+    errors,
+    heapChunks: heap.length,
+  }),
+);
