@@ -14,6 +14,7 @@ Napi::Value Capabilities(const Napi::CallbackInfo& info) {
   Napi::Object result = Napi::Object::New(env);
   result.Set("clone3", Napi::Boolean::New(env, capabilities.clone3));
   result.Set("cloneIntoCgroup", Napi::Boolean::New(env, capabilities.clone_into_cgroup));
+  result.Set("cloneClearSighand", Napi::Boolean::New(env, capabilities.clone_clear_sighand));
   result.Set("closeRangeCloexec", Napi::Boolean::New(env, capabilities.close_range_cloexec));
   result.Set("pidfd", Napi::Boolean::New(env, capabilities.pidfd));
   result.Set("kernelRelease", Napi::String::New(env, capabilities.kernel_release));

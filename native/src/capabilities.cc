@@ -35,6 +35,7 @@ Capabilities Probe() {
   long clone3_result = syscall(SYS_clone3, nullptr, 0);
   capabilities.clone3 = clone3_result == -1 && errno == EINVAL;
   capabilities.clone_into_cgroup = capabilities.clone3 && KernelAtLeast(capabilities.kernel_release, 5, 7);
+  capabilities.clone_clear_sighand = capabilities.clone3 && KernelAtLeast(capabilities.kernel_release, 5, 5);
 
   // An fd range that holds nothing: 0 where CLOSE_RANGE_CLOEXEC is known, EINVAL or ENOSYS where not.
   capabilities.close_range_cloexec = syscall(SYS_close_range, UINT_MAX, UINT_MAX, CLOSE_RANGE_CLOEXEC) == 0;

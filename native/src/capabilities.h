@@ -10,6 +10,7 @@ namespace parafork {
 struct Capabilities {
   bool clone3 = false;               // clone3(2), Linux 5.3; Docker's default seccomp answers ENOSYS
   bool clone_into_cgroup = false;    // CLONE_INTO_CGROUP, Linux 5.7, needs clone3
+  bool clone_clear_sighand = false;  // CLONE_CLEAR_SIGHAND, Linux 5.5, needs clone3
   bool close_range_cloexec = false;  // close_range(CLOSE_RANGE_CLOEXEC), Linux 5.11
   bool pidfd = false;                // CLONE_PIDFD + waitid(P_PIDFD) + pidfd_send_signal, Linux 5.4
   std::string kernel_release;

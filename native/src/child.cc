@@ -59,10 +59,12 @@ struct KernelSigaction {
 
 // Handlers of the agent (Node's, or a library's) must not run in the task, and Node ignores
 // SIGPIPE, which exec would pass on: every catchable signal goes back to SIG_DFL, as libuv does.
-PARAFORK_CHILD_CODE void ResetSignalDispositions() {
+// With CLONE_CLEAR_SIGHAND the kernel did the handlers; only the ignored signals are left.
+PARAFORK_CHILD_CODE void ResetSignalDispositions(const ChildPlan* plan) {
   KernelSigaction default_action = {};  // handler 0 is SIG_DFL
   for (long signal_number = 1; signal_number < 65; ++signal_number) {
     if (signal_number == SIGKILL || signal_number == SIGSTOP) continue;
+    if (plan->handlers_cleared && (plan->ignored_signals & (1ull << (signal_number - 1))) == 0) continue;
     RawSyscall(SYS_rt_sigaction, signal_number, reinterpret_cast<long>(&default_action), 0,
                sizeof(default_action.mask));
   }
@@ -151,7 +153,7 @@ PARAFORK_CHILD_CODE void CloseInheritedFdsOnExec(ChildPlan* plan) {
 __attribute__((no_sanitize("address", "undefined", "thread"))) int RunChild(void* opaque_plan) {
   ChildPlan* plan = static_cast<ChildPlan*>(opaque_plan);
   // Signals stay blocked (the spawn thread blocks them all) until the dispositions are reset.
-  ResetSignalDispositions();
+  ResetSignalDispositions(plan);
   PlaceStdio(plan);
   if (plan->cgroup_procs_fd >= 0) {
     long result = RawSyscall(SYS_write, plan->cgroup_procs_fd, reinterpret_cast<long>("0"), 1);

@@ -16,6 +16,10 @@ struct ChildPlan {
   int stdio_fds[3] = {-1, -1, -1};          // parent fds (all > 2) placed at 0, 1, 2
   int cgroup_procs_fd = -1;                 // >= 0: join that cgroup by writing "0" (clone() path)
   bool close_range_cloexec = true;          // kernel has close_range(CLOSE_RANGE_CLOEXEC), 5.11+
+  // CLONE_CLEAR_SIGHAND already reset every handler to SIG_DFL; only signals set to SIG_IGN (which
+  // that flag leaves alone) remain, listed in `ignored_signals` (bit n-1 for signal n).
+  bool handlers_cleared = false;
+  uint64_t ignored_signals = 0;
 
   // Written by the child when a step fails, read by the parent once the vfork wait is over.
   volatile int failed_errno = 0;

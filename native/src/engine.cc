@@ -123,6 +123,7 @@ SpawnEngine::SpawnEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Spaw
     ThrowType(env, "clonePath must be 'clone3' or 'clone'");
   }
   spawner_options.close_range_cloexec = capabilities.close_range_cloexec;
+  spawner_options.clone_clear_sighand = capabilities.clone_clear_sighand;
 
   events_ = EventBatcher::Create(env, on_events.As<Napi::Function>());
   try {

@@ -59,6 +59,25 @@ std::vector<char*> PointerArray(std::vector<std::string>& strings) {
   return pointers;
 }
 
+// Signals a task must never inherit as ignored even if the agent ignores them when the set was
+// last read: Node ignores SIGPIPE, and a shell's nohup or `trap '' SIG` leaves these behind.
+constexpr int kAlwaysResetSignals[] = {SIGPIPE, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCHLD,
+                                       SIGALRM, SIGXFSZ, SIGXCPU, SIGTTIN, SIGTTOU, SIGTSTP};
+
+uint64_t SignalBit(int signal_number) { return 1ull << (signal_number - 1); }
+
+uint64_t ReadIgnoredSignals() {
+  uint64_t ignored = 0;
+  for (int signal_number : kAlwaysResetSignals) ignored |= SignalBit(signal_number);
+  for (int signal_number = 1; signal_number < 65; ++signal_number) {
+    struct sigaction current = {};
+    if (sigaction(signal_number, nullptr, &current) == 0 && current.sa_handler == SIG_IGN) {
+      ignored |= SignalBit(signal_number);
+    }
+  }
+  return ignored;
+}
+
 // The child's fds must all sit above 2 so that placing them at 0..2 never overwrites one another.
 int KeepAboveStdio(int fd) {
   if (fd < 0 || fd > 2) return fd;
@@ -73,31 +92,34 @@ int OpenOutputFile(const OutputTarget& target) {
   return KeepAboveStdio(open(target.path.c_str(), flags, 0644));
 }
 
-// What one output stream needs: the fd the child gets, and (for a pipe) the end JavaScript reads.
+// What one output stream needs: the fd the child gets (owned here unless it is the shared
+// /dev/null), and for a pipe the end JavaScript reads.
 struct PreparedOutput {
-  UniqueFd child_end;
+  int child_fd = -1;
+  UniqueFd owned_child_end;
   UniqueFd parent_end;
 };
 
 int PrepareOutput(const OutputTarget& target, int dev_null, PreparedOutput* output) {
   switch (target.mode) {
     case OutputMode::kIgnore:
-      output->child_end.reset(KeepAboveStdio(fcntl(dev_null, F_DUPFD_CLOEXEC, 3)));
-      break;
+      output->child_fd = dev_null;  // the child dup3s it onto 1 or 2; nothing to open or close here
+      return 0;
     case OutputMode::kPipe: {
       int ends[2];
       if (pipe2(ends, O_CLOEXEC) == -1) return errno;
       output->parent_end.reset(KeepAboveStdio(ends[0]));
-      output->child_end.reset(KeepAboveStdio(ends[1]));
+      output->owned_child_end.reset(KeepAboveStdio(ends[1]));
       if (!output->parent_end) return errno;
       break;
     }
     case OutputMode::kFile:
     case OutputMode::kFileAppend:
-      output->child_end.reset(OpenOutputFile(target));
+      output->owned_child_end.reset(OpenOutputFile(target));
       break;
   }
-  return output->child_end ? 0 : errno;
+  output->child_fd = output->owned_child_end.get();
+  return output->owned_child_end ? 0 : errno;
 }
 
 }  // namespace
@@ -109,6 +131,18 @@ Spawner::Spawner(SpawnerOptions options, ChildTable& children, Reaper& reaper, E
 Spawner::~Spawner() {
   Stop();
   for (ChildStack& stack : stacks_) munmap(stack.mapping, stack.mapping_size);
+}
+
+uint64_t Spawner::IgnoredSignals(uint64_t now_ns) {
+  // 64 sigaction queries are cheap once a second and too dear once a spawn; dispositions set to
+  // SIG_IGN change rarely (JavaScript cannot set them; native code and inheritance can).
+  uint64_t read_ns = ignored_signals_read_ns_.load(std::memory_order_relaxed);
+  if (read_ns == 0 || now_ns - read_ns > 1000000000ull) {
+    if (ignored_signals_read_ns_.compare_exchange_strong(read_ns, now_ns)) {
+      ignored_signals_.store(ReadIgnoredSignals(), std::memory_order_relaxed);
+    }
+  }
+  return ignored_signals_.load(std::memory_order_relaxed);
 }
 
 XorLock* Spawner::ForkLock() { return options_.lock_mode == LockMode::kFree ? nullptr : &lock_; }
@@ -220,8 +254,7 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
                                     request.stderr_target.path == request.stdout_target.path;
     if (shares_stdout_file) {
       // One open file for both streams, so their writes interleave instead of overwriting.
-      stderr_output.child_end.reset(fcntl(stdout_output.child_end.get(), F_DUPFD_CLOEXEC, 3));
-      error_number = stderr_output.child_end ? 0 : errno;
+      stderr_output.child_fd = stdout_output.child_fd;
     } else {
       error_number = PrepareOutput(request.stderr_target, dev_null_.get(), &stderr_output);
     }
@@ -244,10 +277,12 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
   plan.envp = envp.data();
   plan.cwd = request.cwd.empty() ? nullptr : request.cwd.c_str();
   plan.stdio_fds[0] = dev_null_.get();
-  plan.stdio_fds[1] = stdout_output.child_end.get();
-  plan.stdio_fds[2] = stderr_output.child_end.get();
+  plan.stdio_fds[1] = stdout_output.child_fd;
+  plan.stdio_fds[2] = stderr_output.child_fd;
   plan.cgroup_procs_fd = use_clone3 ? -1 : cgroup_fd.get();
   plan.close_range_cloexec = options_.close_range_cloexec;
+  plan.handlers_cleared = use_clone3 && options_.clone_clear_sighand;
+  plan.ignored_signals = IgnoredSignals(picked_ns);
 
   int pidfd = -1;
   long pid;
@@ -258,7 +293,8 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
     clone_started_ns = MonotonicNanoseconds();
     if (use_clone3) {
       struct clone_args args = {};
-      args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | (cgroup_fd ? CLONE_INTO_CGROUP : 0);
+      args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | (cgroup_fd ? CLONE_INTO_CGROUP : 0) |
+                   (plan.handlers_cleared ? CLONE_CLEAR_SIGHAND : 0);
       args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
       args.exit_signal = 0;  // no SIGCHLD: Node's handler is not ours to wake
       args.stack = reinterpret_cast<uint64_t>(stack.base);
@@ -277,8 +313,8 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
   const uint64_t spawn_ns = exec_done_ns - clone_started_ns;
   // The child holds its own copies now; the parent's child ends close here, so a pipe sees EOF
   // when the child (and whatever it passed them to) is done.
-  stdout_output.child_end.reset();
-  stderr_output.child_end.reset();
+  stdout_output.owned_child_end.reset();
+  stderr_output.owned_child_end.reset();
   cgroup_fd.reset();
 
   if (pid < 0) {

@@ -38,6 +38,7 @@ struct SpawnerOptions {
   LockMode lock_mode = LockMode::kFree;
   ClonePath clone_path = ClonePath::kClone3;
   bool close_range_cloexec = true;
+  bool clone_clear_sighand = false;
 };
 
 class Spawner {
@@ -73,6 +74,7 @@ class Spawner {
                      Syscall syscall);
   XorLock* ForkLock();
   XorLock* FdLock();
+  uint64_t IgnoredSignals(uint64_t now_ns);
 
   const SpawnerOptions options_;
   ChildTable& children_;
@@ -89,6 +91,9 @@ class Spawner {
   std::vector<ChildStack> stacks_;
   std::vector<std::thread> threads_;
   std::atomic<int> busy_threads_{0};
+  // Signals the agent has set to SIG_IGN, re-read at most once a second (see IgnoredSignals).
+  std::atomic<uint64_t> ignored_signals_{0};
+  std::atomic<uint64_t> ignored_signals_read_ns_{0};
 };
 
 }  // namespace parafork

@@ -9,6 +9,7 @@ export type NativeClonePath = 'clone3' | 'clone';
 export interface NativeCapabilities {
   readonly clone3: boolean;
   readonly cloneIntoCgroup: boolean;
+  readonly cloneClearSighand: boolean;
   readonly closeRangeCloexec: boolean;
   readonly pidfd: boolean;
   readonly kernelRelease: string;
