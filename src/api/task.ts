@@ -1,0 +1,686 @@
+// Generated from crds/task.yaml by scripts/generate-api-types.mjs — do not edit by hand.
+// The Task API (parafork.dev/v1alpha1) as TypeScript: the resource's names, the enum values
+// as const arrays and unions, and one interface per object of the schema, documented from the
+// CRD's descriptions. Change the CRD, then run `node scripts/generate-api-types.mjs`.
+
+/** The API group Tasks belong to. */
+export const taskGroup = 'parafork.dev';
+
+/** The API version this module describes (served and stored). */
+export const taskVersion = 'v1alpha1';
+
+/** The apiVersion field of every Task: group/version. */
+export const taskApiVersion = 'parafork.dev/v1alpha1';
+
+/** The kind of a Task object. */
+export const taskKind = 'Task';
+
+/** The kind of a list of Tasks, as list calls return. */
+export const taskListKind = 'TaskList';
+
+/** The resource name in API paths: /apis/parafork.dev/v1alpha1/namespaces/NS/tasks. */
+export const taskPlural = 'tasks';
+
+/** The singular name kubectl accepts. */
+export const taskSingular = 'task';
+
+/** kubectl's short names for Tasks. */
+export const taskShortNames = ['ptask'] as const;
+
+/** Fields a field selector may name (e.g. `spec.nodeName=node-a`); the apiserver refuses others. */
+export const taskSelectableFields = ['spec.nodeName', 'status.phase'] as const;
+
+/** A Kubernetes int-or-string: quantities such as `'500m'` or `2` arrive as either. */
+export type IntOrString = number | string;
+
+/**
+ * The part of Kubernetes' ObjectMeta that parafork reads and writes. The apiserver sends more
+ * (managedFields, ownerReferences, ...); those are present at run time but not typed here.
+ */
+export interface ObjectMeta {
+  readonly name?: string;
+  readonly generateName?: string;
+  readonly namespace?: string;
+  readonly uid?: string;
+  readonly resourceVersion?: string;
+  readonly generation?: number;
+  /** RFC 3339, second precision. */
+  readonly creationTimestamp?: string;
+  /** Set when deletion was requested; the object stays until its finalizers are gone. */
+  readonly deletionTimestamp?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly annotations?: Readonly<Record<string, string>>;
+  readonly finalizers?: readonly string[];
+}
+
+/** The metadata of a list response. */
+export interface ListMeta {
+  readonly resourceVersion?: string;
+  /** Present when the list was cut short by a limit: pass it back to get the next page. */
+  readonly continue?: string;
+  readonly remainingItemCount?: number;
+}
+
+/** Every {@link TaskNetworkMode}, in the CRD's order. */
+export const taskNetworkModes = ['none', 'loopback', 'host'] as const;
+
+/**
+ * Network isolation. none: a new network namespace with no interface up, so no network at all.
+ * loopback: a new network namespace with only lo up, private to this Task (it can talk to itself on
+ * 127.0.0.1 and ::1). host: the node's own network namespace, with everything that can reach and be
+ * reached from it.
+ */
+export type TaskNetworkMode = (typeof taskNetworkModes)[number];
+
+/** Every {@link TaskSeccompType}, in the CRD's order. */
+export const taskSeccompTypes = ['RuntimeDefault', 'Localhost', 'Unconfined'] as const;
+
+/**
+ * RuntimeDefault: the agent's built-in filter, which blocks system calls ordinary programs do not
+ * need (kernel modules, reboot, kexec, ...). Localhost: a profile file on the node, named by
+ * localhostProfile. Unconfined: no filter at all.
+ */
+export type TaskSeccompType = (typeof taskSeccompTypes)[number];
+
+/** Every {@link TaskPhase}, in the CRD's order. */
+export const taskPhases = ['Pending', 'Running', 'Succeeded', 'Failed'] as const;
+
+/**
+ * Where the Task is in its lifecycle. Pending: no process is running and one will be: not yet
+ * claimed or started, suspended before its start, or waiting to retry (see nextRetryTime). Running:
+ * a process of the latest attempt is alive. Succeeded: an attempt exited 0. Failed: the Task ended
+ * otherwise (see reason). Succeeded and Failed are final.
+ */
+export type TaskPhase = (typeof taskPhases)[number];
+
+/** Every {@link TaskConditionType}, in the CRD's order. */
+export const taskConditionTypes = ['Succeeded', 'Running'] as const;
+
+/** Which aspect this condition describes. */
+export type TaskConditionType = (typeof taskConditionTypes)[number];
+
+/** Every {@link TaskConditionStatus}, in the CRD's order. */
+export const taskConditionStatuses = ['True', 'False', 'Unknown'] as const;
+
+/** Whether the condition holds; Unknown while it cannot be told yet. */
+export type TaskConditionStatus = (typeof taskConditionStatuses)[number];
+
+/** Every {@link TaskReason}, in the CRD's order. */
+export const taskReasons = [
+  'Completed',
+  'Error',
+  'ExecFailed',
+  'SpawnFailed',
+  'InvalidSpec',
+  'SandboxUnavailable',
+  'DeadlineExceeded',
+  'OOMKilled',
+  'Killed',
+  'Cancelled',
+  'AgentRestarted',
+  'BackoffLimitExceeded',
+] as const;
+
+/**
+ * Why the Task is in its phase, as one CamelCase word. While Pending or Running it is unset, or
+ * says how the previous attempt ended. Once finished: Completed: exited 0. Error: exited non-zero.
+ * ExecFailed: the command could not be executed (not found, not executable). SpawnFailed: the
+ * process could not be created (e.g. fork failed). InvalidSpec: the agent cannot run this spec on
+ * its node (e.g. rootfs missing, nodeSelector not matching). SandboxUnavailable: the node cannot
+ * build the sandbox asked for. DeadlineExceeded: activeDeadlineSeconds passed. OOMKilled: killed
+ * for going over resources.limits.memory. Killed: killed by a signal the agent did not send.
+ * Cancelled: suspend was set while it ran. AgentRestarted: the agent restarted and lost the
+ * process. BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed; message
+ * then says how the last one ended.
+ */
+export type TaskReason = (typeof taskReasons)[number];
+
+/**
+ * A Task asks a parafork agent to run one command to completion as a sandboxed process on a node,
+ * retrying it if asked to. It is the process-level counterpart of a Job: no container image, no
+ * Pod, just a program started in a fresh sandbox on the node.
+ */
+export interface Task {
+  /**
+   * The versioned schema of this object: parafork.dev/v1alpha1. Servers reject versions they do not
+   * serve.
+   */
+  readonly apiVersion: typeof taskApiVersion;
+  /** The REST resource this object represents; always Task. */
+  readonly kind: typeof taskKind;
+  /** Standard Kubernetes object metadata. */
+  readonly metadata: ObjectMeta;
+  /**
+   * What to run, where, inside which sandbox and under which retry and deadline policy. command,
+   * args, env, workingDir, resources and sandbox cannot change after creation: delete the Task and
+   * create a new one to run something else.
+   */
+  readonly spec: TaskSpec;
+  /**
+   * What the agent observed and did; written only by the agent, through the status subresource.
+   * Fields about an attempt (exitCode, signal, reason, message, stderrTail, spawnTimings) describe
+   * the latest one.
+   */
+  readonly status?: TaskStatus;
+}
+
+/** A page of Tasks, as a list call returns it. */
+export interface TaskList {
+  readonly apiVersion: typeof taskApiVersion;
+  readonly kind: typeof taskListKind;
+  readonly metadata: ListMeta;
+  readonly items: readonly Task[];
+}
+
+/**
+ * What to run, where, inside which sandbox and under which retry and deadline policy. command,
+ * args, env, workingDir, resources and sandbox cannot change after creation: delete the Task and
+ * create a new one to run something else.
+ *
+ * Apiserver checks: command cannot be changed after the Task is created; args cannot be changed
+ * after the Task is created; env cannot be changed after the Task is created; workingDir cannot be
+ * changed after the Task is created; resources cannot be changed after the Task is created; sandbox
+ * cannot be changed after the Task is created; nodeName cannot be changed or cleared once set;
+ * nodeSelector cannot be changed once the Task is bound to a node (spec.nodeName is set).
+ */
+export interface TaskSpec {
+  /**
+   * The program to run (command[0]) and any leading arguments; args are appended after these. No
+   * shell is involved: to use shell syntax, run ["/bin/sh", "-c", "..."]. A command[0] without a
+   * slash is searched in the PATH given in env, or in /usr/local/bin:/usr/bin:/bin when env sets
+   * none. Immutable.
+   *
+   * Apiserver checks: 1 to 64 items; command[0] must name the program to run and cannot be empty.
+   */
+  readonly command: readonly [string, ...string[]];
+  /**
+   * Arguments appended after command, passed as they are (no shell expansion, no variable
+   * substitution); an argument may be empty. Immutable.
+   *
+   * Apiserver checks: at most 1024 items.
+   */
+  readonly args?: readonly string[];
+  /**
+   * The process's whole environment. Nothing is inherited from the agent, so a Task sees no secrets
+   * or settings of the node by accident. Names are unique. Immutable.
+   *
+   * Apiserver checks: at most 256 items; unique by name.
+   */
+  readonly env?: readonly TaskEnvVar[];
+  /**
+   * The directory the process starts in: an absolute path inside the sandbox's filesystem (see
+   * sandbox.rootfs). Immutable.
+   *
+   * Apiserver checks: at most 4096 characters; workingDir must be an absolute path.
+   *
+   * @defaultValue `'/'`
+   */
+  readonly workingDir?: string;
+  /**
+   * The node whose agent runs this Task. Set it when creating the Task to bind it to that node;
+   * otherwise the first agent whose Node matches nodeSelector claims the Task by writing its own
+   * node name here (an update conditioned on resourceVersion, so only one agent wins). Once set it
+   * cannot be changed or cleared.
+   *
+   * Apiserver checks: at most 253 characters; matches
+   * /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.
+   */
+  readonly nodeName?: string;
+  /**
+   * Labels a Node must carry (all of them, with these exact values) for its agent to claim this
+   * Task while nodeName is empty. Empty or omitted: any node's agent may claim it. If nodeName is
+   * set at creation, the agent of that node still checks these labels and fails the Task with
+   * InvalidSpec when its Node does not match. Frozen once nodeName is set.
+   *
+   * Apiserver checks: at most 32 entries.
+   */
+  readonly nodeSelector?: Readonly<Record<string, string>>;
+  /**
+   * Resource limits the agent enforces through the Task's own cgroup. There are no requests:
+   * nothing schedules by them. Immutable.
+   */
+  readonly resources?: TaskResources;
+  /**
+   * How the process is isolated: namespaces, filesystem, identity and system call filter. Defaults
+   * are the confined choice; every loosening (host network, a writable root, root user, Unconfined
+   * seccomp, writable mounts) must be asked for explicitly. The agent fails the Task with reason
+   * SandboxUnavailable when the node cannot build what is asked (for example no user namespaces)
+   * and may refuse host paths its configuration does not allow (reason InvalidSpec). Immutable.
+   *
+   * @defaultValue `{}`
+   */
+  readonly sandbox?: TaskSandbox;
+  /**
+   * Wall-clock limit for the whole Task in seconds, counted from status.startTime across all
+   * attempts and the waits between them. When it passes, the running process is killed (SIGTERM,
+   * then SIGKILL) and the Task fails with reason DeadlineExceeded; no retry follows. Unset means no
+   * limit. Mutable: the agent applies a new value at once.
+   *
+   * Apiserver checks: at least 1.
+   */
+  readonly activeDeadlineSeconds?: number;
+  /**
+   * How many times a failed attempt is retried, so at most backoffLimit + 1 attempts run. 0, the
+   * default, runs the command once. Failures that a retry cannot fix (ExecFailed, InvalidSpec) and
+   * the ends a user or deadline caused (Cancelled, DeadlineExceeded) are never retried. Mutable.
+   *
+   * Apiserver checks: 0 to 100.
+   *
+   * @defaultValue `0`
+   */
+  readonly backoffLimit?: number;
+  /**
+   * The wait before each retry, which grows exponentially as a Job's does: initialSeconds before
+   * the first retry, doubling each time, capped at maxSeconds (defaults: 10 s, 20 s, 40 s, ... up
+   * to 6 minutes). Mutable.
+   *
+   * @defaultValue `{ initialSeconds: 10, maxSeconds: 360 }`
+   */
+  readonly backoff?: TaskBackoff;
+  /**
+   * Seconds after the Task finishes (status.completionTime) at which the agent deletes it. 0
+   * deletes it as soon as it finishes. Unset: the Task stays until someone deletes it. Mutable.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly ttlSecondsAfterFinished?: number;
+  /**
+   * true keeps a Task that has not started from starting; false (the default) lets it run. Setting
+   * it on a running Task cancels the Task: the agent kills the process (SIGTERM, then SIGKILL) and
+   * the Task fails with reason Cancelled. A finished Task never runs again, so clearing suspend
+   * afterwards does nothing; create a new Task instead. Always mutable.
+   *
+   * @defaultValue `false`
+   */
+  readonly suspend?: boolean;
+}
+
+/** Each entry is one variable, a name and its value. */
+export interface TaskEnvVar {
+  /**
+   * The variable's name: a C identifier (letters, digits and underscores, not starting with a
+   * digit), as POSIX shells accept.
+   *
+   * Apiserver checks: at most 256 characters; must be a C identifier: letters, digits and
+   * underscores, not starting with a digit.
+   */
+  readonly name: string;
+  /**
+   * The variable's value; omitted means the empty string.
+   *
+   * Apiserver checks: at most 32768 characters.
+   */
+  readonly value?: string;
+}
+
+/**
+ * Resource limits the agent enforces through the Task's own cgroup. There are no requests: nothing
+ * schedules by them. Immutable.
+ */
+export interface TaskResources {
+  /** Upper bounds on what the process and all its descendants may use. */
+  readonly limits?: TaskResourceLimits;
+}
+
+/** Upper bounds on what the process and all its descendants may use. */
+export interface TaskResourceLimits {
+  /**
+   * CPU time per wall-clock time, as a Kubernetes quantity: "500m" is half a CPU, 2 is two CPUs.
+   * Enforced as a cgroup cpu.max quota, so the process is throttled, never killed, for using more.
+   *
+   * Apiserver checks: cpu must be a positive quantity, such as 500m or 2.
+   */
+  readonly cpu?: IntOrString;
+  /**
+   * Memory in bytes, as a Kubernetes quantity ("256Mi", "1G", 1048576). Enforced as the cgroup's
+   * memory.max: going over it gets the process OOM-killed and the attempt ends with reason
+   * OOMKilled.
+   *
+   * Apiserver checks: memory must be a positive quantity, such as 256Mi.
+   */
+  readonly memory?: IntOrString;
+  /**
+   * Most processes and threads the Task may have alive at once (cgroup pids.max), which stops fork
+   * bombs. A fork over the limit fails with EAGAIN inside the Task; nothing is killed.
+   *
+   * Apiserver checks: 1 to 4194304.
+   */
+  readonly pids?: number;
+}
+
+/**
+ * How the process is isolated: namespaces, filesystem, identity and system call filter. Defaults
+ * are the confined choice; every loosening (host network, a writable root, root user, Unconfined
+ * seccomp, writable mounts) must be asked for explicitly. The agent fails the Task with reason
+ * SandboxUnavailable when the node cannot build what is asked (for example no user namespaces) and
+ * may refuse host paths its configuration does not allow (reason InvalidSpec). Immutable.
+ */
+export interface TaskSandbox {
+  /**
+   * Network isolation. none: a new network namespace with no interface up, so no network at all.
+   * loopback: a new network namespace with only lo up, private to this Task (it can talk to itself
+   * on 127.0.0.1 and ::1). host: the node's own network namespace, with everything that can reach
+   * and be reached from it.
+   *
+   * @defaultValue `'none'`
+   */
+  readonly network?: TaskNetworkMode;
+  /**
+   * The host directory that becomes the process's root (/), as the agent sees it. The default, /,
+   * is the agent's own root: the process sees the agent's filesystem, read-only unless
+   * readOnlyRootFilesystem is false.
+   *
+   * Apiserver checks: at most 4096 characters; rootfs must be an absolute path.
+   *
+   * @defaultValue `'/'`
+   */
+  readonly rootfs?: string;
+  /**
+   * Mount the root read-only, so the Task can write only to /tmp and to mounts marked writable.
+   * false lets it write into rootfs on the host.
+   *
+   * @defaultValue `true`
+   */
+  readonly readOnlyRootFilesystem?: boolean;
+  /**
+   * Size of the fresh, private tmpfs mounted at /tmp (a quantity, e.g. "64Mi"). Its pages count
+   * against resources.limits.memory too.
+   *
+   * Apiserver checks: tmpSizeLimit must be a positive quantity, such as 64Mi.
+   *
+   * @defaultValue `'64Mi'`
+   */
+  readonly tmpSizeLimit?: IntOrString;
+  /**
+   * Host directories or files bind-mounted into the sandbox, applied in order after the root and
+   * /tmp. Mount points are unique.
+   *
+   * Apiserver checks: at most 32 items; unique by mountPath.
+   */
+  readonly mounts?: readonly TaskMount[];
+  /**
+   * User ID the process runs as. The default, 65534, is the conventional unprivileged "nobody"; 0
+   * (root) must be asked for. With userNamespace it is the ID inside the Task's user namespace.
+   *
+   * Apiserver checks: 0 to 4294967294.
+   *
+   * @defaultValue `65534`
+   */
+  readonly runAsUser?: number;
+  /**
+   * Group ID the process runs as, with no supplementary groups. 65534 is "nogroup".
+   *
+   * Apiserver checks: 0 to 4294967294.
+   *
+   * @defaultValue `65534`
+   */
+  readonly runAsGroup?: number;
+  /**
+   * Run in a new user namespace, so even root inside the Task maps to an unprivileged user on the
+   * host. Off by default because not every kernel or node allows unprivileged user namespaces.
+   *
+   * @defaultValue `false`
+   */
+  readonly userNamespace?: boolean;
+  /**
+   * The system call filter installed before the command is executed.
+   *
+   * @defaultValue `{ type: 'RuntimeDefault' }`
+   */
+  readonly seccomp?: TaskSeccompProfile;
+}
+
+/** Each entry bind-mounts one host path into the sandbox. */
+export interface TaskMount {
+  /**
+   * Absolute path on the host, as the agent sees it.
+   *
+   * Apiserver checks: at most 4096 characters; hostPath must be an absolute path.
+   */
+  readonly hostPath: string;
+  /**
+   * Absolute path inside the sandbox where hostPath appears. Cannot be / (choose rootfs instead).
+   *
+   * Apiserver checks: at most 4096 characters; mountPath must be an absolute path; mountPath cannot
+   * be /; set sandbox.rootfs to replace the root.
+   */
+  readonly mountPath: string;
+  /**
+   * Mount read-only. Set false to let the Task write to the host path.
+   *
+   * @defaultValue `true`
+   */
+  readonly readOnly?: boolean;
+}
+
+/**
+ * The system call filter installed before the command is executed.
+ *
+ * Apiserver checks: localhostProfile is required when type is Localhost; localhostProfile is
+ * allowed only when type is Localhost.
+ */
+export interface TaskSeccompProfile {
+  /**
+   * RuntimeDefault: the agent's built-in filter, which blocks system calls ordinary programs do not
+   * need (kernel modules, reboot, kexec, ...). Localhost: a profile file on the node, named by
+   * localhostProfile. Unconfined: no filter at all.
+   *
+   * @defaultValue `'RuntimeDefault'`
+   */
+  readonly type?: TaskSeccompType;
+  /**
+   * With type Localhost, and only then: the profile's path relative to the agent's seccomp profile
+   * directory. Must not be absolute or contain '..'.
+   *
+   * Apiserver checks: at most 4096 characters; localhostProfile must be a relative path without
+   * '..'.
+   */
+  readonly localhostProfile?: string;
+}
+
+/**
+ * The wait before each retry, which grows exponentially as a Job's does: initialSeconds before the
+ * first retry, doubling each time, capped at maxSeconds (defaults: 10 s, 20 s, 40 s, ... up to 6
+ * minutes). Mutable.
+ *
+ * Apiserver checks: maxSeconds cannot be less than initialSeconds.
+ */
+export interface TaskBackoff {
+  /**
+   * Seconds to wait before the first retry.
+   *
+   * Apiserver checks: 1 to 86400.
+   *
+   * @defaultValue `10`
+   */
+  readonly initialSeconds?: number;
+  /**
+   * The most seconds to wait before any retry.
+   *
+   * Apiserver checks: 1 to 86400.
+   *
+   * @defaultValue `360`
+   */
+  readonly maxSeconds?: number;
+}
+
+/**
+ * What the agent observed and did; written only by the agent, through the status subresource.
+ * Fields about an attempt (exitCode, signal, reason, message, stderrTail, spawnTimings) describe
+ * the latest one.
+ *
+ * Apiserver checks: an attempt ends either with an exitCode or with a signal, not both.
+ */
+export interface TaskStatus {
+  /**
+   * Where the Task is in its lifecycle. Pending: no process is running and one will be: not yet
+   * claimed or started, suspended before its start, or waiting to retry (see nextRetryTime).
+   * Running: a process of the latest attempt is alive. Succeeded: an attempt exited 0. Failed: the
+   * Task ended otherwise (see reason). Succeeded and Failed are final.
+   */
+  readonly phase?: TaskPhase;
+  /**
+   * Standard Kubernetes conditions. Succeeded is Unknown until the Task ends, then True or False
+   * with the same reason as status.reason, as with other run-to-completion objects. Running is True
+   * while a process is alive and False otherwise; its reason says why (for example Suspended,
+   * BackoffWaiting, or how the attempt ended).
+   *
+   * Apiserver checks: at most 8 items; unique by type.
+   */
+  readonly conditions?: readonly TaskCondition[];
+  /**
+   * The metadata.generation of the spec the agent last acted on. Less than metadata.generation
+   * means the agent has not yet seen the latest change (for example a new suspend).
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly observedGeneration?: number;
+  /**
+   * The node whose agent started the latest attempt, so the status alone says where the Task ran.
+   *
+   * Apiserver checks: at most 253 characters.
+   */
+  readonly nodeName?: string;
+  /**
+   * How many attempts have started, counting the current one.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly attempts?: number;
+  /**
+   * When the first attempt's process started. All times in this status are RFC 3339 in UTC with up
+   * to nine fractional digits (nanoseconds), for example 2026-01-02T03:04:05.123456789Z.
+   *
+   * Apiserver checks: an RFC 3339 date-time.
+   */
+  readonly startTime?: string;
+  /**
+   * When the latest attempt's process started.
+   *
+   * Apiserver checks: an RFC 3339 date-time.
+   */
+  readonly lastAttemptStartTime?: string;
+  /**
+   * While the Task waits to retry a failed attempt: when the agent will start the next one. Removed
+   * when that attempt starts.
+   *
+   * Apiserver checks: an RFC 3339 date-time.
+   */
+  readonly nextRetryTime?: string;
+  /**
+   * When the Task finished (reached Succeeded or Failed).
+   *
+   * Apiserver checks: an RFC 3339 date-time.
+   */
+  readonly completionTime?: string;
+  /**
+   * Wall-clock time from startTime to completionTime, set when the Task finishes, for people and
+   * `kubectl get`: milliseconds with up to three decimals under a second ("0.412ms", "850ms"),
+   * seconds with up to three decimals under a minute ("1.234s"), whole seconds above ("2m3s",
+   * "1h0m5s"). Programs should use the times.
+   *
+   * Apiserver checks: at most 32 characters; matches
+   * /^([0-9]+(\.[0-9]{1,3})?(ms|s)|([0-9]+h)?[0-9]+m[0-9]+s)$/.
+   */
+  readonly duration?: string;
+  /**
+   * The exit status of the latest attempt, when its process exited by itself. Unset if it was
+   * killed by a signal (see signal) or never started.
+   *
+   * Apiserver checks: 0 to 255.
+   */
+  readonly exitCode?: number;
+  /**
+   * The signal that killed the latest attempt's process, by name (SIGKILL, SIGSEGV, ...). Unset if
+   * it exited by itself.
+   *
+   * Apiserver checks: at most 16 characters; matches /^SIG[A-Z0-9]+(\+[0-9]+)?$/.
+   */
+  readonly signal?: string;
+  /**
+   * Why the Task is in its phase, as one CamelCase word. While Pending or Running it is unset, or
+   * says how the previous attempt ended. Once finished: Completed: exited 0. Error: exited
+   * non-zero. ExecFailed: the command could not be executed (not found, not executable).
+   * SpawnFailed: the process could not be created (e.g. fork failed). InvalidSpec: the agent cannot
+   * run this spec on its node (e.g. rootfs missing, nodeSelector not matching). SandboxUnavailable:
+   * the node cannot build the sandbox asked for. DeadlineExceeded: activeDeadlineSeconds passed.
+   * OOMKilled: killed for going over resources.limits.memory. Killed: killed by a signal the agent
+   * did not send. Cancelled: suspend was set while it ran. AgentRestarted: the agent restarted and
+   * lost the process. BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed;
+   * message then says how the last one ended.
+   */
+  readonly reason?: TaskReason;
+  /**
+   * A sentence for people with the details behind reason (the errno of a failed exec, the limit
+   * that was hit, ...).
+   *
+   * Apiserver checks: at most 32768 characters.
+   */
+  readonly message?: string;
+  /**
+   * The end of what the latest attempt wrote to stderr, as a Pod's termination message keeps it:
+   * enough to see why a command failed without reading logs. At most 4096 characters (Unicode code
+   * points, as the apiserver counts them), invalid UTF-8 replaced.
+   *
+   * Apiserver checks: at most 4096 characters.
+   */
+  readonly stderrTail?: string;
+  /**
+   * How long the agent took to start the latest attempt, for spotting slow starts. Nanoseconds,
+   * measured with a monotonic clock on the node.
+   */
+  readonly spawnTimings?: TaskSpawnTimings;
+}
+
+/** Each entry has the shape of metav1.Condition. */
+export interface TaskCondition {
+  /** Which aspect this condition describes. */
+  readonly type: TaskConditionType;
+  /** Whether the condition holds; Unknown while it cannot be told yet. */
+  readonly status: TaskConditionStatus;
+  /**
+   * A CamelCase word saying why the condition last changed, for programs to match on.
+   *
+   * Apiserver checks: at most 1024 characters; matches /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/.
+   */
+  readonly reason: string;
+  /**
+   * A sentence for people about the transition; may be empty.
+   *
+   * Apiserver checks: at most 32768 characters.
+   */
+  readonly message: string;
+  /**
+   * When status last changed (not when the condition was last written).
+   *
+   * Apiserver checks: an RFC 3339 date-time.
+   */
+  readonly lastTransitionTime: string;
+  /**
+   * The metadata.generation of the spec this condition was set from.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly observedGeneration?: number;
+}
+
+/**
+ * How long the agent took to start the latest attempt, for spotting slow starts. Nanoseconds,
+ * measured with a monotonic clock on the node.
+ */
+export interface TaskSpawnTimings {
+  /**
+   * From the agent deciding to start the attempt (it saw the Task, or the retry wait ended) until
+   * it asked the launcher to spawn the process.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly queuedNanoseconds?: number;
+  /**
+   * From the spawn request until the process was running the command (its exec succeeded), sandbox
+   * setup included.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly spawnNanoseconds?: number;
+}
