@@ -55,10 +55,17 @@ if (engine.startsWith('parafork-')) {
   process.exit(2);
 }
 
-// The heap the agent would hold: V8-managed arrays of doubles, touched, kept alive to the end.
-const heap: number[][] = [];
-const chunkDoubles = (8 * 1024 * 1024) / 8;
-for (let allocated = 0; allocated < heapMb; allocated += 8) heap.push(new Array<number>(chunkDoubles).fill(allocated + 0.5));
+// The heap the agent would hold: small live objects, as an agent's caches and informers are, grown
+// until the process's resident set reaches the target. (Large typed or double arrays would be
+// kinder to fork(): their page tables are what a fork copies, and big runs of them copy faster.)
+const heap: unknown[][] = [];
+for (let chunk = 0; process.memoryUsage().rss < heapMb * 2 ** 20; chunk++) {
+  const objects = new Array<unknown>(10_000);
+  for (let index = 0; index < objects.length; index++) {
+    objects[index] = { id: chunk * 10_000 + index, name: `task-${index}`, ready: (index & 1) === 0 };
+  }
+  heap.push(objects);
+}
 
 async function runPhase(count: number, deadline: number, latencies: number[] | undefined): Promise<{ done: number; errors: number }> {
   let issued = 0;
