@@ -1,0 +1,512 @@
+// The agent's work queue: keys (a Task's "namespace/name") go in, and a handler reconciles each one,
+// at most `concurrency` keys at a time. Modelled on client-go's rate-limited workqueue and
+// controller-runtime's reconcile.Result; a key stands for "look at this object's state again", not
+// for an event, which is what lets the queue merge and reorder adds freely.
+//
+// Contract:
+// - Dedupe: a key is queued at most once. A key added while its handler runs is marked dirty and
+//   handled again once that run ends, so one key never has two runs at once.
+// - Outcomes of a run (#run names the outcome, #finishRun is the one switch that acts on it):
+//   - success (the handler resolves without requeueAfterMs): the key's failure count is reset.
+//   - requeue (`requeueAfterMs` set): the failure count is reset and the key is added again after
+//     that delay; 0 or less means at once. A requeueAfterMs that is not finite counts as a retry.
+//   - retry (the handler throws anything but a TerminalError): the failure count goes up by one and
+//     the key is added again after base * 2^(failures - 1) ms, capped at maxRetryDelayMs.
+//   - terminal (the handler throws a TerminalError): never retried; the failure count is reset.
+//     The queue does not log; the handler's caller logs, the observer counts.
+// - A key has at most one pending delayed add, and the earliest pending time wins. A delayed add for
+//   a key that is already ready (or dirty) is dropped: the run it waits for reads the newest state
+//   and returns its own result.
+// - A plain add() of a key that waits for a delayed add (a retry or a requeueAfter) makes it ready
+//   now, because something about it changed; its failure count stays, so the next failure still
+//   backs off further. The same holds when a key that failed was dirty: it runs again at once.
+// - Ready keys are taken in FIFO order. Handlers are started from setImmediate callbacks (or the
+//   delay timer's callback), a bounded number per turn, never from inside add(): a burst of adds
+//   cannot start thousands of handlers in one synchronous stretch or starve I/O.
+// - `depth` counts ready keys only; a dirty key becomes ready (and counts) when its run ends.
+// - shutDown() drops waiting and delayed keys, clears every timer, aborts the signal handed to
+//   running handlers and resolves once they have all settled. Runs that settle after that still
+//   count and reach the observer, but nothing is re-added. Afterwards add() and addAfter() do
+//   nothing and start() throws. Handlers that ignore the signal keep shutDown() waiting.
+
+/** What a handler returns; `undefined` means success. */
+export interface ReconcileResult {
+  /** Handle the key again after this many milliseconds (and reset its backoff). */
+  readonly requeueAfterMs?: number;
+}
+
+/** Thrown by a handler for a failure that retrying cannot fix: counted, never retried. */
+export class TerminalError extends Error {
+  override name = 'TerminalError';
+}
+
+export type WorkOutcome = 'success' | 'requeue' | 'retry' | 'terminal';
+
+/**
+ * Hooks for the metrics layer; every one is optional. Hooks are called once the queue's state is
+ * consistent, and a hook that throws is a bug: its error is rethrown from a microtask so that it is
+ * seen, without leaving the queue half-updated.
+ */
+export interface WorkQueueObserver {
+  /** Every request to handle a key now: each add() call (deduped or not), and each delayed add when it comes due. */
+  added?(key: string): void;
+  /** The number of ready keys changed. */
+  depthChanged?(depth: number): void;
+  /** A handler took the key, `waitedMs` after the key became ready. */
+  started?(key: string, waitedMs: number): void;
+  /** The handler's run for the key settled after `workedMs`. */
+  finished?(key: string, workedMs: number, outcome: WorkOutcome): void;
+}
+
+export interface WorkQueueOptions {
+  /** At most this many keys are handled at once; a whole number of at least 1. */
+  readonly concurrency: number;
+  /** The first retry delay of a failing key, doubled on each further failure; default 5. */
+  readonly baseRetryDelayMs?: number;
+  /** The longest retry delay; default 300_000 (5 minutes). */
+  readonly maxRetryDelayMs?: number;
+  readonly observer?: WorkQueueObserver;
+}
+
+export type WorkHandler = (key: string, signal: AbortSignal) => Promise<ReconcileResult | undefined>;
+
+const defaultBaseRetryDelayMs = 5;
+const defaultMaxRetryDelayMs = 300_000;
+
+/**
+ * How many handlers one setImmediate turn may start. Large enough that handing out keys costs
+ * little per key, small enough that timers and I/O get a turn between batches.
+ */
+const handlerStartsPerTurn = 128;
+
+/** Node fires a setTimeout longer than this after 1 ms instead (TimeoutOverflowWarning). */
+const longestTimerDelayMs = 2 ** 31 - 1;
+
+export class WorkQueue {
+  readonly #handler: WorkHandler;
+  readonly #concurrency: number;
+  readonly #baseRetryDelayMs: number;
+  readonly #maxRetryDelayMs: number;
+  readonly #observer: WorkQueueObserver | undefined;
+
+  readonly #ready = new ReadyKeys();
+  readonly #delayed = new DelayedKeys();
+  /** Keys whose handler is running now. */
+  readonly #running = new Set<string>();
+  /** Running keys that were added again during their run. */
+  readonly #dirty = new Set<string>();
+  /** Consecutive failures per key; a key without failures has no entry. */
+  readonly #failures = new Map<string, number>();
+  readonly #abortController = new AbortController();
+
+  #lifecycle: 'created' | 'started' | 'shut down' = 'created';
+  #dispatchImmediate: NodeJS.Immediate | undefined;
+  #delayTimer: NodeJS.Timeout | undefined;
+  /** When #delayTimer fires, on the performance.now() clock. */
+  #delayTimerFiresAt = Number.POSITIVE_INFINITY;
+  #shutDownPromise: Promise<void> | undefined;
+  #resolveIdle: (() => void) | undefined;
+
+  constructor(handler: WorkHandler, options: WorkQueueOptions) {
+    this.#handler = handler;
+    this.#concurrency = checkConcurrency(options.concurrency);
+    this.#baseRetryDelayMs = checkPositiveDelay(options.baseRetryDelayMs ?? defaultBaseRetryDelayMs, 'baseRetryDelayMs');
+    this.#maxRetryDelayMs = checkPositiveDelay(options.maxRetryDelayMs ?? defaultMaxRetryDelayMs, 'maxRetryDelayMs');
+    if (this.#maxRetryDelayMs < this.#baseRetryDelayMs) {
+      throw new RangeError(
+        `parafork: work queue maxRetryDelayMs (${this.#maxRetryDelayMs}) must not be less than baseRetryDelayMs (${this.#baseRetryDelayMs})`,
+      );
+    }
+    this.#observer = options.observer;
+  }
+
+  /** Keys ready and waiting for a handler (not those running, delayed or dirty). */
+  get depth(): number {
+    return this.#ready.size;
+  }
+
+  /** Keys whose handler is running now. */
+  get processing(): number {
+    return this.#running.size;
+  }
+
+  /** Consecutive failures of the key since its last success, requeue or terminal error. */
+  retries(key: string): number {
+    return this.#failures.get(key) ?? 0;
+  }
+
+  /** Asks for the key to be handled now. */
+  add(key: string): void {
+    if (this.#lifecycle === 'shut down') return;
+    this.#notify((observer) => observer.added?.(key));
+    this.#makeReady(key);
+  }
+
+  /** Asks for the key to be handled after `delayMs`; 0 or less is add(). The earliest pending time wins. */
+  addAfter(key: string, delayMs: number): void {
+    if (Number.isNaN(delayMs) || delayMs === Number.POSITIVE_INFINITY) {
+      throw new RangeError(`parafork: addAfter needs a finite delay in milliseconds, got ${delayMs}`);
+    }
+    if (this.#lifecycle === 'shut down') return;
+    this.#addAfterDelay(key, delayMs);
+  }
+
+  /** Starts handing ready keys to the handler. Keys added before start() wait for it. */
+  start(): void {
+    if (this.#lifecycle === 'shut down') throw new Error('parafork: it is not possible to restart a work queue that was shut down');
+    this.#lifecycle = 'started';
+    this.#scheduleDispatch();
+  }
+
+  /** Stops taking keys, aborts the signal given to running handlers and waits for them to settle. */
+  shutDown(): Promise<void> {
+    if (this.#shutDownPromise !== undefined) return this.#shutDownPromise;
+    this.#lifecycle = 'shut down';
+    if (this.#dispatchImmediate !== undefined) clearImmediate(this.#dispatchImmediate);
+    this.#dispatchImmediate = undefined;
+    if (this.#delayTimer !== undefined) clearTimeout(this.#delayTimer);
+    this.#delayTimer = undefined;
+    this.#delayed.clear();
+    this.#dirty.clear();
+    const depthBefore = this.#ready.size;
+    this.#ready.clear();
+    if (depthBefore > 0) this.#notify((observer) => observer.depthChanged?.(0));
+    // An AbortError, as AbortController.abort() gives by default, so handlers and the Node APIs
+    // they pass the signal to recognise it; the message says who aborted.
+    this.#abortController.abort(new DOMException('parafork: the work queue is shutting down', 'AbortError'));
+    if (this.#running.size === 0) {
+      this.#shutDownPromise = Promise.resolve();
+    } else {
+      const { promise, resolve } = Promise.withResolvers<undefined>();
+      this.#resolveIdle = () => resolve(undefined);
+      this.#shutDownPromise = promise;
+    }
+    return this.#shutDownPromise;
+  }
+
+  /** Puts the key in the ready FIFO, or marks it dirty when it is running; drops any delayed add. */
+  #makeReady(key: string): void {
+    this.#delayed.cancel(key);
+    if (this.#running.has(key)) {
+      this.#dirty.add(key);
+      return;
+    }
+    if (!this.#ready.push(key, performance.now())) return;
+    this.#notify((observer) => observer.depthChanged?.(this.#ready.size));
+    this.#scheduleDispatch();
+  }
+
+  #addAfterDelay(key: string, delayMs: number): void {
+    if (delayMs <= 0) {
+      this.add(key);
+      return;
+    }
+    // A run that has not started yet reads the newest state, so it answers this request too.
+    if (this.#ready.has(key) || this.#dirty.has(key)) return;
+    if (this.#delayed.schedule(key, performance.now() + delayMs)) this.#armDelayTimer();
+  }
+
+  /**
+   * One timer for all delayed keys, set for the earliest of them: thousands of Tasks waiting for a
+   * requeue cost one timer, not thousands. The timer stays referenced while the queue runs (pending
+   * retries are work the process still has to do) and is cleared at shutDown.
+   */
+  #armDelayTimer(): void {
+    const earliestDueAt = this.#delayed.earliestDueAt();
+    if (earliestDueAt === undefined) {
+      if (this.#delayTimer !== undefined) clearTimeout(this.#delayTimer);
+      this.#delayTimer = undefined;
+      this.#delayTimerFiresAt = Number.POSITIVE_INFINITY;
+      return;
+    }
+    if (this.#delayTimer !== undefined && this.#delayTimerFiresAt <= earliestDueAt) return;
+    if (this.#delayTimer !== undefined) clearTimeout(this.#delayTimer);
+    const now = performance.now();
+    // At least 1 ms: Node's timer clock is cached per loop turn and can fire a hair before
+    // performance.now() reaches the due time; the next arm then catches the key.
+    const delayMs = Math.min(Math.max(Math.ceil(earliestDueAt - now), 1), longestTimerDelayMs);
+    this.#delayTimerFiresAt = now + delayMs;
+    this.#delayTimer = setTimeout(() => {
+      this.#delayTimer = undefined;
+      this.#delayTimerFiresAt = Number.POSITIVE_INFINITY;
+      this.#promoteDueKeys();
+    }, delayMs);
+  }
+
+  #promoteDueKeys(): void {
+    for (const key of this.#delayed.takeDue(performance.now())) {
+      this.#notify((observer) => observer.added?.(key));
+      this.#makeReady(key);
+    }
+    this.#armDelayTimer();
+    // A timer callback is a macrotask of its own, not a caller's add(): the keys that came due can
+    // start now rather than one loop turn later. The batch limit still applies.
+    if (this.#lifecycle !== 'started') return;
+    if (this.#dispatchImmediate !== undefined) clearImmediate(this.#dispatchImmediate);
+    this.#dispatchImmediate = undefined;
+    this.#dispatch();
+  }
+
+  #scheduleDispatch(): void {
+    if (this.#lifecycle !== 'started' || this.#dispatchImmediate !== undefined) return;
+    if (this.#ready.size === 0 || this.#running.size >= this.#concurrency) return;
+    // setImmediate rather than a microtask: microtasks run before I/O, so a long chain of them
+    // would hold the event loop; immediates let pending I/O and timers in between batches.
+    this.#dispatchImmediate = setImmediate(() => {
+      this.#dispatchImmediate = undefined;
+      this.#dispatch();
+    });
+  }
+
+  #dispatch(): void {
+    let started = 0;
+    while (started < handlerStartsPerTurn && this.#running.size < this.#concurrency) {
+      const next = this.#ready.shift();
+      if (next === undefined) break;
+      started += 1;
+      this.#startRun(next.key, next.readySince);
+    }
+    if (started > 0) this.#notify((observer) => observer.depthChanged?.(this.#ready.size));
+    this.#scheduleDispatch();
+  }
+
+  #startRun(key: string, readySince: number): void {
+    this.#running.add(key);
+    const startedAt = performance.now();
+    this.#notify((observer) => observer.started?.(key, startedAt - readySince));
+    void this.#run(key, startedAt);
+  }
+
+  async #run(key: string, startedAt: number): Promise<void> {
+    let settled: Settled;
+    try {
+      // Awaited inside the try so that a handler which throws before returning a promise is
+      // treated like one that rejects.
+      settled = outcomeOf(await this.#handler(key, this.#abortController.signal));
+    } catch (error) {
+      settled = error instanceof TerminalError ? { outcome: 'terminal' } : { outcome: 'retry' };
+    }
+    this.#finishRun(key, settled, performance.now() - startedAt);
+  }
+
+  /** The one switch that turns a run's outcome into failure counting, re-adds and the observer call. */
+  #finishRun(key: string, settled: Settled, workedMs: number): void {
+    this.#running.delete(key);
+    const wasDirty = this.#dirty.delete(key);
+    const failures = settled.outcome === 'retry' ? this.retries(key) + 1 : 0;
+    if (failures > 0) this.#failures.set(key, failures);
+    else this.#failures.delete(key);
+    this.#notify((observer) => observer.finished?.(key, workedMs, settled.outcome));
+
+    if (this.#lifecycle === 'shut down') {
+      if (this.#running.size === 0) this.#resolveIdle?.();
+      return;
+    }
+    if (wasDirty) {
+      // Added during the run: the state changed after the handler read it, so look again now,
+      // whatever the outcome asked for.
+      this.#makeReady(key);
+    } else if (settled.outcome === 'retry') {
+      this.#addAfterDelay(key, this.#retryDelayMs(failures));
+    } else if (settled.outcome === 'requeue') {
+      this.#addAfterDelay(key, settled.requeueAfterMs);
+    }
+    this.#scheduleDispatch();
+  }
+
+  #retryDelayMs(failures: number): number {
+    // 2 ** n reaches Infinity for large n, and Math.min caps that too.
+    return Math.min(this.#baseRetryDelayMs * 2 ** (failures - 1), this.#maxRetryDelayMs);
+  }
+
+  #notify(report: (observer: WorkQueueObserver) => void): void {
+    if (this.#observer === undefined) return;
+    try {
+      report(this.#observer);
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+}
+
+type Settled = { readonly outcome: 'success' | 'retry' | 'terminal' } | { readonly outcome: 'requeue'; readonly requeueAfterMs: number };
+
+/**
+ * A requeueAfterMs that is not a finite number is a bug in the handler; it is retried with backoff
+ * (and so shows in the retry count) rather than spinning or never coming back.
+ */
+function outcomeOf(result: ReconcileResult | undefined): Settled {
+  const requeueAfterMs = result?.requeueAfterMs;
+  if (requeueAfterMs === undefined) return { outcome: 'success' };
+  if (!Number.isFinite(requeueAfterMs)) return { outcome: 'retry' };
+  return { outcome: 'requeue', requeueAfterMs };
+}
+
+function checkConcurrency(concurrency: number): number {
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new RangeError(`parafork: work queue concurrency must be a whole number of at least 1, got ${concurrency}`);
+  }
+  return concurrency;
+}
+
+function checkPositiveDelay(delayMs: number, name: string): number {
+  if (!Number.isFinite(delayMs) || delayMs <= 0) {
+    throw new RangeError(`parafork: work queue ${name} must be a finite number of milliseconds above 0, got ${delayMs}`);
+  }
+  return delayMs;
+}
+
+/** The ready keys in FIFO order, each with the time it became ready. */
+class ReadyKeys {
+  /** A queue as an array and a head index: shift() on a large array copies it every time. */
+  #keys: string[] = [];
+  #head = 0;
+  readonly #readySince = new Map<string, number>();
+
+  get size(): number {
+    return this.#readySince.size;
+  }
+
+  has(key: string): boolean {
+    return this.#readySince.has(key);
+  }
+
+  /** Appends the key unless it is already here; says whether it was appended. */
+  push(key: string, now: number): boolean {
+    if (this.#readySince.has(key)) return false;
+    this.#readySince.set(key, now);
+    this.#keys.push(key);
+    return true;
+  }
+
+  shift(): { readonly key: string; readonly readySince: number } | undefined {
+    const key = this.#keys[this.#head];
+    if (key === undefined) return undefined;
+    this.#head += 1;
+    // Drop the consumed prefix once it is most of the array, so memory follows the depth.
+    if (this.#head > 1024 && this.#head * 2 > this.#keys.length) {
+      this.#keys = this.#keys.slice(this.#head);
+      this.#head = 0;
+    }
+    const readySince = this.#readySince.get(key) ?? 0;
+    this.#readySince.delete(key);
+    return { key, readySince };
+  }
+
+  clear(): void {
+    this.#keys = [];
+    this.#head = 0;
+    this.#readySince.clear();
+  }
+}
+
+interface DelayedEntry {
+  readonly key: string;
+  readonly dueAt: number;
+  /** Breaks ties between equal due times in the order the adds were asked for. */
+  readonly sequence: number;
+}
+
+/**
+ * Keys waiting for a time, one entry per key, in a binary min-heap by due time. Cancelled or
+ * superseded entries stay in the heap and are skipped when they surface: an entry is live only
+ * while it is the one #byKey holds for its key.
+ */
+class DelayedKeys {
+  readonly #byKey = new Map<string, DelayedEntry>();
+  #heap: DelayedEntry[] = [];
+  #nextSequence = 0;
+
+  /** Sets the key's due time unless it already has an earlier one; says whether it changed. */
+  schedule(key: string, dueAt: number): boolean {
+    const current = this.#byKey.get(key);
+    if (current !== undefined && current.dueAt <= dueAt) return false;
+    const entry = { key, dueAt, sequence: this.#nextSequence++ };
+    this.#byKey.set(key, entry);
+    this.#heapPush(entry);
+    if (current !== undefined) this.#compactIfMostlyStale();
+    return true;
+  }
+
+  cancel(key: string): void {
+    if (this.#byKey.delete(key)) this.#compactIfMostlyStale();
+  }
+
+  earliestDueAt(): number | undefined {
+    this.#dropStaleTop();
+    return this.#heap[0]?.dueAt;
+  }
+
+  /** Removes and returns the keys due at `now` or before, earliest first. */
+  takeDue(now: number): string[] {
+    const due: string[] = [];
+    for (;;) {
+      this.#dropStaleTop();
+      const top = this.#heap[0];
+      if (top === undefined || top.dueAt > now) return due;
+      this.#heapPop();
+      this.#byKey.delete(top.key);
+      due.push(top.key);
+    }
+  }
+
+  clear(): void {
+    this.#byKey.clear();
+    this.#heap = [];
+  }
+
+  #dropStaleTop(): void {
+    for (let top = this.#heap[0]; top !== undefined && this.#byKey.get(top.key) !== top; top = this.#heap[0]) {
+      this.#heapPop();
+    }
+  }
+
+  /**
+   * Keys promoted by add() or moved earlier over and over would otherwise leave the heap growing
+   * without bound.
+   */
+  #compactIfMostlyStale(): void {
+    if (this.#heap.length <= 64 || this.#heap.length <= 2 * this.#byKey.size) return;
+    // A sorted array is a valid heap.
+    this.#heap = [...this.#byKey.values()].sort(compareDelayed);
+  }
+
+  #heapPush(entry: DelayedEntry): void {
+    const heap = this.#heap;
+    heap.push(entry);
+    let index = heap.length - 1;
+    while (index > 0) {
+      const parentIndex = (index - 1) >> 1;
+      const parent = heap[parentIndex];
+      if (parent === undefined || compareDelayed(parent, entry) <= 0) break;
+      heap[index] = parent;
+      index = parentIndex;
+    }
+    heap[index] = entry;
+  }
+
+  #heapPop(): void {
+    const heap = this.#heap;
+    const last = heap.pop();
+    if (last === undefined || heap.length === 0) return;
+    let index = 0;
+    for (;;) {
+      const leftIndex = 2 * index + 1;
+      const rightIndex = leftIndex + 1;
+      const left = heap[leftIndex];
+      const right = heap[rightIndex];
+      if (left === undefined) break;
+      const [smallerIndex, smaller] = right !== undefined && compareDelayed(right, left) < 0 ? [rightIndex, right] : [leftIndex, left];
+      if (compareDelayed(last, smaller) <= 0) break;
+      heap[index] = smaller;
+      index = smallerIndex;
+    }
+    heap[index] = last;
+  }
+}
+
+function compareDelayed(first: DelayedEntry, second: DelayedEntry): number {
+  return first.dueAt - second.dueAt || first.sequence - second.sequence;
+}
