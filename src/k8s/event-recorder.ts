@@ -1,0 +1,124 @@
+// Kubernetes Events (events.k8s.io/v1) about Tasks: Started, Completed, Failed, Killed. Recording
+// never blocks and never fails the caller: events wait in a bounded queue and are sent in the
+// background; one that repeats (same object, reason and note) within ten minutes only raises the
+// count of the first, as the kubelet's aggregation does.
+import type { Logger } from 'pino';
+
+import type { ApiClient } from './api-client.js';
+import { eventsPath } from './task-resources.js';
+
+export interface EventSubject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+}
+
+export type EventType = 'Normal' | 'Warning';
+
+interface PendingEvent {
+  readonly subject: EventSubject;
+  readonly type: EventType;
+  readonly reason: string;
+  readonly note: string;
+}
+
+interface SentEvent {
+  readonly name: string;
+  readonly firstAt: number;
+  count: number;
+}
+
+const maxQueued = 1000;
+const aggregationWindowMs = 10 * 60 * 1000;
+const maxRemembered = 5000;
+
+export class EventRecorder {
+  readonly #client: ApiClient;
+  readonly #logger: Logger;
+  readonly #controller: string;
+  readonly #instance: string;
+  readonly #queue: PendingEvent[] = [];
+  readonly #sent = new Map<string, SentEvent>();
+  #sending = false;
+  #dropped = 0;
+
+  constructor(options: { client: ApiClient; logger: Logger; controller: string; instance: string }) {
+    this.#client = options.client;
+    this.#logger = options.logger;
+    this.#controller = options.controller;
+    this.#instance = options.instance;
+  }
+
+  /** Events dropped because the queue was full (the apiserver was slower than the tasks). */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  record(subject: EventSubject, type: EventType, reason: string, note: string): void {
+    if (this.#queue.length >= maxQueued) {
+      this.#queue.shift();
+      this.#dropped++;
+    }
+    this.#queue.push({ subject, type, reason, note: note.slice(0, 1024) });
+    if (!this.#sending) void this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    this.#sending = true;
+    try {
+      for (let event = this.#queue.shift(); event !== undefined; event = this.#queue.shift()) {
+        await this.#send(event).catch((error: unknown) => {
+          this.#logger.debug({ err: (error as Error).message, reason: event.reason }, 'could not record an event');
+        });
+      }
+    } finally {
+      this.#sending = false;
+    }
+  }
+
+  async #send(event: PendingEvent): Promise<void> {
+    const now = Date.now();
+    const aggregationKey = `${event.subject.uid}\u0000${event.reason}\u0000${event.note}`;
+    const previous = this.#sent.get(aggregationKey);
+    const nowMicro = new Date(now).toISOString().replace('Z', '000Z');
+    if (previous && now - previous.firstAt < aggregationWindowMs) {
+      previous.count++;
+      await this.#client.request({
+        method: 'PATCH',
+        path: `${eventsPath(event.subject.namespace)}/${previous.name}`,
+        body: { series: { count: previous.count, lastObservedTime: nowMicro } },
+        retry: false,
+      });
+      return;
+    }
+    const created = await this.#client.request<{ metadata: { name: string } }>({
+      method: 'POST',
+      path: eventsPath(event.subject.namespace),
+      retry: false,
+      body: {
+        apiVersion: 'events.k8s.io/v1',
+        kind: 'Event',
+        // Named as the kubelet names its events: the object's name and a unique hex suffix.
+        metadata: { name: `${event.subject.name}.${now.toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`, namespace: event.subject.namespace },
+        eventTime: nowMicro,
+        reportingController: this.#controller,
+        reportingInstance: this.#instance,
+        action: event.reason,
+        reason: event.reason,
+        type: event.type,
+        note: event.note,
+        regarding: {
+          apiVersion: event.subject.apiVersion,
+          kind: event.subject.kind,
+          namespace: event.subject.namespace,
+          name: event.subject.name,
+          uid: event.subject.uid,
+        },
+      },
+    });
+    if (this.#sent.size >= maxRemembered) this.#sent.clear();
+    this.#sent.set(aggregationKey, { name: created.metadata.name, firstAt: now, count: 1 });
+  }
+}

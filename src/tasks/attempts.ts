@@ -1,0 +1,85 @@
+// The processes this agent runs: at most one attempt per Task key, from the moment it is decided
+// to launch until its ending has been written to the Task's status. The reconciler is the only
+// writer; spawn results and exits only fill in fields and ask for a reconcile.
+import type { SpawnedProcess, SpawnTimings } from '../launcher/spawned-process.js';
+import type { TaskReason } from '../api/task.js';
+
+/** Why the agent itself ended an attempt; wins over the signal the process died of. */
+export type KillCause = 'DeadlineExceeded' | 'Cancelled' | 'Deleted' | 'AgentShutdown';
+
+export interface AttemptEnding {
+  readonly reason: TaskReason;
+  readonly exitCode?: number;
+  readonly signal?: string;
+  readonly message: string;
+  /** Epoch milliseconds (with fraction). */
+  readonly finishedAt: number;
+}
+
+export interface Attempt {
+  /** The Task's uid: a Task deleted and created again under the same name is another Task. */
+  readonly uid: string;
+  /** 1-based, as status.attempts counts. */
+  readonly number: number;
+  /** Epoch milliseconds (with fraction) when the launch was decided. */
+  readonly launchedAt: number;
+  child?: SpawnedProcess;
+  timings?: SpawnTimings;
+  /** Epoch milliseconds when the process had exec'd. */
+  startedAt?: number;
+  killCause?: KillCause;
+  /** When the SIGTERM went out; SIGKILL follows after the grace period. */
+  terminatingSince?: number;
+  ending?: AttemptEnding;
+  /** The Running status for this attempt has been written. */
+  runningRecorded: boolean;
+  readonly stderr: StderrTail;
+}
+
+/** The last `limit` characters (code points, as the apiserver counts) a process wrote to stderr. */
+export class StderrTail {
+  readonly #limit: number;
+  #text = '';
+
+  constructor(limit = 4096) {
+    this.#limit = limit;
+  }
+
+  append(chunk: string): void {
+    this.#text += chunk;
+    // Trim by UTF-16 units with headroom; the exact code-point cut happens once, at the end.
+    if (this.#text.length > this.#limit * 4) this.#text = this.#text.slice(-this.#limit * 2);
+  }
+
+  toString(): string {
+    const codePoints = Array.from(this.#text);
+    return codePoints.length <= this.#limit ? this.#text : codePoints.slice(-this.#limit).join('');
+  }
+}
+
+export class AttemptTable {
+  readonly #attempts = new Map<string, Attempt>();
+
+  get(key: string): Attempt | undefined {
+    return this.#attempts.get(key);
+  }
+
+  set(key: string, attempt: Attempt): void {
+    this.#attempts.set(key, attempt);
+  }
+
+  delete(key: string): void {
+    this.#attempts.delete(key);
+  }
+
+  /** Attempts whose process is (or may be) running: launching, or spawned and not yet ended. */
+  get active(): number {
+    let count = 0;
+    for (const attempt of this.#attempts.values()) if (attempt.ending === undefined) count++;
+    return count;
+  }
+
+  entries(): IterableIterator<[string, Attempt]> {
+    return this.#attempts.entries();
+  }
+}

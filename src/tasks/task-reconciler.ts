@@ -1,0 +1,426 @@
+// One reconcile pass for one Task key, by state: it reads the Task from the informer cache and the
+// attempt (if any) from the attempt table, decides what is true now, acts, and returns when to look
+// again. Spawn results and exits never act themselves: they fill in the attempt and ask for a
+// reconcile, so every status write, kill, retry and garbage collection happens here, in one place.
+//
+// Lifecycle of a Task bound to this node:
+//   Pending -> (finalizer added) -> launch -> Running written -> exit
+//     -> retry allowed: Pending with nextRetryTime, then launch again
+//     -> else: Succeeded/Failed written, finalizer removed, deleted after ttlSecondsAfterFinished
+// Deleting a Task with a live process kills it (SIGTERM, then SIGKILL after the grace period)
+// before the finalizer lets the object go. A Task shown Running with no process here (the agent
+// restarted) ends its attempt as AgentRestarted and is retried if its backoffLimit allows.
+import type { Logger } from 'pino';
+
+import { taskApiVersion, taskKind, type Task, type TaskReason, type TaskStatus } from '../api/task.js';
+import type { ReconcileResult } from '../controller/work-queue.js';
+import { ApiError, type ApiClient } from '../k8s/api-client.js';
+import type { EventRecorder, EventSubject, EventType } from '../k8s/event-recorder.js';
+import type { Informer } from '../k8s/informer.js';
+import { splitObjectKey, taskPath, taskStatusPath } from '../k8s/task-resources.js';
+import type { Launcher } from '../launcher/launcher.js';
+import type { ExitResult } from '../launcher/spawned-process.js';
+import { SpawnError } from '../launcher/spawn-error.js';
+import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
+import { mayRetry, retryDelaySeconds } from './retry-policy.js';
+import { failedWithoutAttemptStatus, finishedStatus, runningStatus, waitingToRetryStatus } from './task-status.js';
+import { parseTimestamp } from './time-format.js';
+
+/** Present while this agent may have a process for the Task: deletion waits for the kill. */
+export const processFinalizer = 'parafork.dev/process';
+
+/** Every key status writes may carry; absent ones are sent as null so a merge patch removes them. */
+const statusFields: readonly (keyof TaskStatus)[] = [
+  'phase', 'conditions', 'observedGeneration', 'nodeName', 'attempts', 'startTime', 'lastAttemptStartTime',
+  'nextRetryTime', 'completionTime', 'duration', 'exitCode', 'signal', 'reason', 'message', 'stderrTail', 'spawnTimings',
+];
+
+/** How long a finished process may keep its stderr pipe open (a daemonised grandchild) before we stop reading. */
+const stderrDrainLimitMs = 2_000;
+
+export interface TaskReconcilerOptions {
+  readonly nodeName: string;
+  readonly client: ApiClient;
+  readonly launcher: Launcher;
+  readonly tasks: Informer<Task>;
+  readonly unboundTasks: Informer<Task>;
+  readonly attempts: AttemptTable;
+  readonly events: EventRecorder;
+  readonly logger: Logger;
+  readonly maxConcurrent: number;
+  readonly terminationGraceMs: number;
+  readonly nodeLabels: () => Readonly<Record<string, string>>;
+  /** Asks for a reconcile of a key (the work queue's add). */
+  readonly requeue: (key: string) => void;
+}
+
+export class TaskReconciler {
+  readonly #options: TaskReconcilerOptions;
+  readonly #waitingForCapacity = new Set<string>();
+  #claimsInFlight = 0;
+  #draining = false;
+
+  constructor(options: TaskReconcilerOptions) {
+    this.#options = options;
+  }
+
+  /** Stop claiming and launching; running attempts go on until drained or killed. */
+  startDraining(): void {
+    this.#draining = true;
+  }
+
+  /** Kill every running attempt (SIGTERM, SIGKILL after the grace period), recording it as AgentRestarted. */
+  terminateAll(): void {
+    for (const [key, attempt] of this.#options.attempts.entries()) {
+      if (attempt.ending === undefined && attempt.child) {
+        this.#terminate(attempt, 'AgentShutdown');
+        this.#options.requeue(key);
+      }
+    }
+  }
+
+  get runningAttempts(): number {
+    return this.#options.attempts.active;
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult | undefined> {
+    const { tasks, attempts } = this.#options;
+    const task = tasks.get(key);
+    let attempt = attempts.get(key);
+    if (attempt && task && attempt.uid !== task.metadata.uid) {
+      // The Task was deleted and made again under the same name: the old process is not its own.
+      this.#killNow(attempt);
+      attempts.delete(key);
+      attempt = undefined;
+    }
+    if (!task) {
+      // Gone without our finalizer's say (force-deleted, or never seen bound): end its process.
+      if (attempt) {
+        this.#killNow(attempt);
+        if (attempt.ending) attempts.delete(key);
+      }
+      return undefined;
+    }
+    if (task.metadata.deletionTimestamp !== undefined) return this.#reconcileDeletion(key, task, attempt);
+
+    const phase = task.status?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed') {
+      if (attempt?.ending) attempts.delete(key);
+      await this.#removeFinalizer(task);
+      return this.#collectGarbage(task);
+    }
+    if (attempt?.ending) return this.#recordEnding(key, task, attempt);
+    if (attempt) return this.#superviseRunning(key, task, attempt);
+    if (phase === 'Running') {
+      // Running, but no process of ours: the agent restarted since (or another agent ran it before
+      // this node name was reused). The attempt is over; retry or fail by the policy.
+      const lost = this.#newAttempt(task, task.status?.attempts ?? 1);
+      lost.ending = { reason: 'AgentRestarted', message: 'the agent restarted and lost the process', finishedAt: Date.now() };
+      attempts.set(key, lost);
+      return this.#recordEnding(key, task, lost);
+    }
+    return this.#maybeLaunch(key, task);
+  }
+
+  /** Claims an unbound Task for this node if its nodeSelector matches and there is room. */
+  async claim(key: string): Promise<ReconcileResult | undefined> {
+    const task = this.#options.unboundTasks.get(key);
+    if (!task || task.spec.nodeName || task.metadata.deletionTimestamp !== undefined || this.#draining) return undefined;
+    if (task.status?.phase === 'Succeeded' || task.status?.phase === 'Failed') return undefined;
+    if (!selectorMatches(task.spec.nodeSelector, this.#options.nodeLabels())) return undefined;
+    if (this.#options.attempts.active + this.#claimsInFlight >= this.#options.maxConcurrent) {
+      this.#waitingForCapacity.add(`claim:${key}`);
+      return undefined;
+    }
+    this.#claimsInFlight++;
+    try {
+      // The resourceVersion makes this a compare-and-swap: of two agents racing, one gets 409.
+      await this.#options.client.request({
+        method: 'PATCH',
+        path: taskPath(task.metadata.namespace ?? '', task.metadata.name ?? ''),
+        body: { metadata: { resourceVersion: task.metadata.resourceVersion }, spec: { nodeName: this.#options.nodeName } },
+      });
+      this.#options.logger.debug({ task: key }, 'claimed');
+    } catch (error) {
+      if (error instanceof ApiError && (error.status === 409 || error.status === 404 || error.status === 422)) {
+        this.#options.logger.debug({ task: key, status: error.status }, 'claim lost');
+        return undefined;
+      }
+      throw error;
+    } finally {
+      this.#claimsInFlight--;
+    }
+    return undefined;
+  }
+
+  async #reconcileDeletion(key: string, task: Task, attempt: Attempt | undefined): Promise<ReconcileResult | undefined> {
+    if (attempt && attempt.ending === undefined) {
+      if (!attempt.child) return { requeueAfterMs: 100 }; // still spawning: kill it once it has a pid
+      return this.#terminate(attempt, 'Deleted');
+    }
+    if (attempt) this.#options.attempts.delete(key);
+    await this.#removeFinalizer(task);
+    return undefined;
+  }
+
+  #superviseRunning(key: string, task: Task, attempt: Attempt): Promise<ReconcileResult | undefined> | ReconcileResult | undefined {
+    if (!attempt.child) return undefined; // spawning; its result asks for a reconcile
+    if (attempt.killCause !== undefined) return this.#terminate(attempt, attempt.killCause);
+    if (task.spec.suspend === true) return this.#terminate(attempt, 'Cancelled');
+    const deadline = deadlineOf(task, attempt);
+    const now = Date.now();
+    if (deadline !== undefined && now >= deadline) return this.#terminate(attempt, 'DeadlineExceeded');
+    const next: ReconcileResult | undefined = deadline === undefined ? undefined : { requeueAfterMs: Math.max(1, deadline - now) };
+    if (attempt.runningRecorded) return next;
+    return this.#writeStatus(task, runningStatus(task, this.#options.nodeName, attempt)).then(() => {
+      attempt.runningRecorded = true;
+      this.#event(task, 'Normal', 'Started', `attempt ${attempt.number} started as pid ${attempt.child?.pid ?? 0}`);
+      this.#options.logger.info({ task: key, attempt: attempt.number, pid: attempt.child?.pid }, 'task running');
+      return next;
+    });
+  }
+
+  async #maybeLaunch(key: string, task: Task): Promise<ReconcileResult | undefined> {
+    if (this.#draining || task.spec.suspend === true) return undefined;
+    const now = Date.now();
+    const nextRetry = task.status?.nextRetryTime;
+    if (nextRetry !== undefined && parseTimestamp(nextRetry) > now) {
+      return { requeueAfterMs: Math.ceil(parseTimestamp(nextRetry) - now) };
+    }
+    const deadline = deadlineOf(task, undefined);
+    if (deadline !== undefined && now >= deadline) {
+      await this.#writeStatus(task, failedWithoutAttemptStatus(task, this.#options.nodeName, 'DeadlineExceeded', `activeDeadlineSeconds (${task.spec.activeDeadlineSeconds}) passed before another attempt could start`, now));
+      return undefined;
+    }
+    if (this.#options.attempts.active >= this.#options.maxConcurrent) {
+      this.#waitingForCapacity.add(key);
+      return undefined;
+    }
+    // Before any process exists, so that a delete always finds the finalizer and waits for the kill.
+    await this.#addFinalizer(task);
+    const attempt = this.#newAttempt(task, (task.status?.attempts ?? 0) + 1);
+    this.#options.attempts.set(key, attempt);
+    this.#launch(key, task, attempt);
+    return undefined;
+  }
+
+  #newAttempt(task: Task, number: number): Attempt {
+    return { uid: task.metadata.uid ?? '', number, launchedAt: performance.timeOrigin + performance.now(), runningRecorded: false, stderr: new StderrTail() };
+  }
+
+  #launch(key: string, task: Task, attempt: Attempt): void {
+    const [file, ...leadingArgs] = task.spec.command;
+    const environment: Record<string, string> = {};
+    for (const variable of task.spec.env ?? []) environment[variable.name] = variable.value ?? '';
+    const hasPath = 'PATH' in environment;
+    this.#options.launcher
+      .spawn({
+        file,
+        args: [...leadingArgs, ...(task.spec.args ?? [])],
+        // A Task's environment is what its spec says, plus a PATH to find its command by.
+        env: hasPath ? environment : { PATH: '/usr/local/bin:/usr/bin:/bin', ...environment },
+        ...(task.spec.workingDir !== undefined ? { cwd: task.spec.workingDir } : {}),
+        stdout: 'ignore',
+        stderr: 'pipe',
+      })
+      .then(
+        (child) => {
+          attempt.child = child;
+          attempt.timings = child.timings;
+          attempt.startedAt = performance.timeOrigin + performance.now();
+          const stderrDone = collectStderr(child.stderr, attempt.stderr);
+          void child.exited.then(async (exit) => {
+            await Promise.race([stderrDone, new Promise((resolve) => setTimeout(resolve, stderrDrainLimitMs).unref())]);
+            attempt.ending = endingOf(exit, attempt.killCause);
+            this.#attemptEnded(key);
+          });
+          this.#options.requeue(key);
+        },
+        (error: unknown) => {
+          attempt.ending = spawnFailure(error);
+          this.#attemptEnded(key);
+        },
+      );
+  }
+
+  #attemptEnded(key: string): void {
+    this.#options.requeue(key);
+    // A slot is free: let one waiting Task (bound or to claim) have another look.
+    const [waiting] = this.#waitingForCapacity;
+    if (waiting !== undefined) {
+      this.#waitingForCapacity.delete(waiting);
+      this.#options.requeue(waiting);
+    }
+  }
+
+  async #recordEnding(key: string, task: Task, attempt: Attempt): Promise<ReconcileResult | undefined> {
+    const ending = attempt.ending as AttemptEnding;
+    const { nodeName, logger } = this.#options;
+    const context = { task: key, attempt: attempt.number, reason: ending.reason, exitCode: ending.exitCode, signal: ending.signal };
+    if (mayRetry(task.spec, ending.reason, attempt.number) && task.spec.suspend !== true) {
+      const delaySeconds = retryDelaySeconds(task.spec, attempt.number);
+      const nextRetryAt = ending.finishedAt + delaySeconds * 1000;
+      await this.#writeStatus(task, waitingToRetryStatus(task, nodeName, attempt, ending, nextRetryAt));
+      this.#options.attempts.delete(key);
+      logger.info({ ...context, retryInSeconds: delaySeconds }, 'attempt failed; will retry');
+      this.#event(task, 'Warning', 'Failed', `attempt ${attempt.number}: ${ending.message}; retrying in ${delaySeconds}s`);
+      return { requeueAfterMs: Math.max(1, nextRetryAt - Date.now()) };
+    }
+    const backoffLimit = task.spec.backoffLimit ?? 0;
+    const retriesExhausted = backoffLimit > 0 && ending.reason !== 'Completed' && attempt.number > backoffLimit;
+    const status = finishedStatus(task, nodeName, attempt, ending, retriesExhausted);
+    await this.#writeStatus(task, status);
+    this.#options.attempts.delete(key);
+    const succeeded = status.phase === 'Succeeded';
+    logger.info({ ...context, phase: status.phase }, succeeded ? 'task succeeded' : 'task failed');
+    this.#event(task, succeeded ? 'Normal' : 'Warning', succeeded ? 'Completed' : ending.reason === 'Killed' ? 'Killed' : 'Failed', status.message ?? ending.message);
+    await this.#removeFinalizer(task);
+    return this.#collectGarbage({ ...task, status });
+  }
+
+  #terminate(attempt: Attempt, cause: KillCause): ReconcileResult {
+    attempt.killCause ??= cause;
+    const now = Date.now();
+    if (attempt.terminatingSince === undefined) {
+      attempt.terminatingSince = now;
+      attempt.child?.kill('SIGTERM');
+      return { requeueAfterMs: this.#options.terminationGraceMs };
+    }
+    const left = attempt.terminatingSince + this.#options.terminationGraceMs - now;
+    if (left > 0) return { requeueAfterMs: left };
+    attempt.child?.kill('SIGKILL');
+    return { requeueAfterMs: 1000 };
+  }
+
+  #killNow(attempt: Attempt): void {
+    attempt.killCause ??= 'Deleted';
+    if (attempt.ending === undefined) attempt.child?.kill('SIGKILL');
+  }
+
+  async #collectGarbage(task: Task): Promise<ReconcileResult | undefined> {
+    const ttlSeconds = task.spec.ttlSecondsAfterFinished;
+    const completed = task.status?.completionTime;
+    if (ttlSeconds === undefined || completed === undefined) return undefined;
+    const dueAt = parseTimestamp(completed) + ttlSeconds * 1000;
+    const now = Date.now();
+    if (now < dueAt) return { requeueAfterMs: Math.ceil(dueAt - now) };
+    try {
+      await this.#options.client.request({ method: 'DELETE', path: taskPath(task.metadata.namespace ?? '', task.metadata.name ?? ''), body: { propagationPolicy: 'Background', preconditions: { uid: task.metadata.uid } } });
+      this.#options.logger.info({ task: `${task.metadata.namespace ?? ''}/${task.metadata.name ?? ''}` }, 'deleted after ttlSecondsAfterFinished');
+    } catch (error) {
+      if (!(error instanceof ApiError && (error.status === 404 || error.status === 409))) throw error;
+    }
+    return undefined;
+  }
+
+  async #writeStatus(task: Task, status: TaskStatus): Promise<void> {
+    const body: Record<string, unknown> = {};
+    for (const field of statusFields) body[field] = status[field] ?? null;
+    await this.#options.client.request({
+      method: 'PATCH',
+      path: taskStatusPath(task.metadata.namespace ?? '', task.metadata.name ?? ''),
+      body: { status: body },
+    });
+  }
+
+  async #addFinalizer(task: Task): Promise<void> {
+    const finalizers = task.metadata.finalizers ?? [];
+    if (finalizers.includes(processFinalizer)) return;
+    // JSON Patch appends without replacing anyone else's finalizers, and needs no resourceVersion,
+    // so our own status writes (which bump it) cannot make it conflict.
+    const operations = task.metadata.finalizers === undefined
+      ? [{ op: 'add', path: '/metadata/finalizers', value: [processFinalizer] }]
+      : [{ op: 'add', path: '/metadata/finalizers/-', value: processFinalizer }];
+    await this.#patchFinalizers(task, operations);
+  }
+
+  async #removeFinalizer(task: Task): Promise<void> {
+    const index = (task.metadata.finalizers ?? []).indexOf(processFinalizer);
+    if (index < 0) return;
+    // The test op makes the removal exact: if the list moved meanwhile, 422 -> re-read and retry.
+    await this.#patchFinalizers(task, [
+      { op: 'test', path: `/metadata/finalizers/${index}`, value: processFinalizer },
+      { op: 'remove', path: `/metadata/finalizers/${index}` },
+    ]);
+  }
+
+  async #patchFinalizers(task: Task, operations: readonly object[]): Promise<void> {
+    try {
+      await this.#options.client.request({
+        method: 'PATCH',
+        path: taskPath(task.metadata.namespace ?? '', task.metadata.name ?? ''),
+        contentType: 'application/json-patch+json',
+        body: operations,
+      });
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return;
+      throw error;
+    }
+  }
+
+  #event(task: Task, type: EventType, reason: string, note: string): void {
+    const subject: EventSubject = {
+      apiVersion: taskApiVersion,
+      kind: taskKind,
+      namespace: task.metadata.namespace ?? '',
+      name: task.metadata.name ?? '',
+      uid: task.metadata.uid ?? '',
+    };
+    this.#options.events.record(subject, type, reason, note);
+  }
+}
+
+export function selectorMatches(selector: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>>): boolean {
+  return Object.entries(selector ?? {}).every(([name, value]) => labels[name] === value);
+}
+
+/** activeDeadlineSeconds counts from the first attempt's start, across retries, as for Jobs. */
+function deadlineOf(task: Task, attempt: Attempt | undefined): number | undefined {
+  const seconds = task.spec.activeDeadlineSeconds;
+  if (seconds === undefined) return undefined;
+  const startTime = task.status?.startTime;
+  const startedAt = startTime !== undefined ? parseTimestamp(startTime) : attempt?.startedAt ?? attempt?.launchedAt;
+  return startedAt === undefined ? undefined : startedAt + seconds * 1000;
+}
+
+const killCauseReasons: Record<KillCause, TaskReason> = {
+  DeadlineExceeded: 'DeadlineExceeded',
+  Cancelled: 'Cancelled',
+  Deleted: 'Killed',
+  AgentShutdown: 'AgentRestarted',
+};
+
+function endingOf(exit: ExitResult, killCause: KillCause | undefined): AttemptEnding {
+  const finishedAt = performance.timeOrigin + performance.now();
+  const how = exit.signal !== null ? `was killed by ${exit.signal}` : `exited with code ${exit.code ?? -1}`;
+  const fields = exit.signal !== null ? { signal: exit.signal } : { exitCode: exit.code ?? -1 };
+  if (killCause !== undefined) {
+    const why = { DeadlineExceeded: 'activeDeadlineSeconds passed', Cancelled: 'suspend was set', Deleted: 'the Task was deleted', AgentShutdown: 'the agent shut down' }[killCause];
+    return { reason: killCauseReasons[killCause], message: `${why}; the process ${how}`, finishedAt, ...fields };
+  }
+  if (exit.code === 0) return { reason: 'Completed', message: 'exited with code 0', finishedAt, exitCode: 0 };
+  if (exit.signal !== null) return { reason: 'Killed', message: `killed by ${exit.signal}`, finishedAt, signal: exit.signal };
+  return { reason: 'Error', message: how, finishedAt, exitCode: exit.code ?? -1 };
+}
+
+function spawnFailure(error: unknown): AttemptEnding {
+  const finishedAt = performance.timeOrigin + performance.now();
+  if (error instanceof SpawnError) {
+    // exec (or its setup: chdir, the executable) failed: another attempt would fail the same way.
+    const execStep = error.syscall === 'execve' || error.syscall === 'chdir';
+    return { reason: execStep ? 'ExecFailed' : 'SpawnFailed', message: `${error.code}: ${error.message}`, finishedAt };
+  }
+  return { reason: 'SpawnFailed', message: (error as Error).message, finishedAt };
+}
+
+async function collectStderr(stream: NodeJS.ReadableStream | null, tail: StderrTail): Promise<void> {
+  if (stream === null) return;
+  stream.setEncoding('utf8');
+  try {
+    for await (const chunk of stream) tail.append(chunk as string);
+  } catch {
+    // A stream error only shortens the tail.
+  }
+}
+
+export { splitObjectKey };

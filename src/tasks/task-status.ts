@@ -1,0 +1,105 @@
+// The status objects the agent writes, built from the Task and the attempt: one function per
+// situation, each returning the whole status, so a write is always a complete, consistent picture
+// (phase, conditions, times, reason) and never a patch of one field.
+import type { Task, TaskCondition, TaskConditionStatus, TaskConditionType, TaskStatus } from '../api/task.js';
+import type { Attempt, AttemptEnding } from './attempts.js';
+import { formatDuration, parseTimestamp, preciseTimestamp } from './time-format.js';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+function condition(task: Task, type: TaskConditionType, status: TaskConditionStatus, reason: string, message: string, now: string): TaskCondition {
+  const previous = task.status?.conditions?.find((existing) => existing.type === type);
+  // lastTransitionTime moves only when the status itself changes.
+  const lastTransitionTime = previous?.status === status ? previous.lastTransitionTime : now;
+  return { type, status, reason, message, lastTransitionTime, observedGeneration: task.metadata.generation ?? 0 };
+}
+
+function base(task: Task, nodeName: string, attempt: Attempt): Mutable<TaskStatus> {
+  const startedAt = attempt.startedAt ?? attempt.launchedAt;
+  const status: Mutable<TaskStatus> = {
+    observedGeneration: task.metadata.generation ?? 0,
+    nodeName,
+    attempts: attempt.number,
+    startTime: task.status?.startTime ?? preciseTimestamp(startedAt),
+    lastAttemptStartTime: preciseTimestamp(startedAt),
+  };
+  if (attempt.timings) {
+    status.spawnTimings = { queuedNanoseconds: Math.round(attempt.timings.queuedNs), spawnNanoseconds: Math.round(attempt.timings.spawnNs) };
+  }
+  return status;
+}
+
+export function runningStatus(task: Task, nodeName: string, attempt: Attempt): TaskStatus {
+  const now = preciseTimestamp(attempt.startedAt ?? Date.now());
+  const status = base(task, nodeName, attempt);
+  status.phase = 'Running';
+  // While running, reason and exit fields still describe the previous attempt, if any.
+  if (task.status?.reason !== undefined) status.reason = task.status.reason;
+  if (task.status?.message !== undefined) status.message = task.status.message;
+  status.conditions = [
+    condition(task, 'Running', 'True', 'ProcessRunning', `attempt ${attempt.number} is running`, now),
+    condition(task, 'Succeeded', 'Unknown', 'ProcessRunning', 'the Task has not finished', now),
+  ];
+  return status;
+}
+
+function endingFields(status: Mutable<TaskStatus>, ending: AttemptEnding, stderrTail: string): void {
+  status.reason = ending.reason;
+  status.message = ending.message;
+  if (ending.exitCode !== undefined) status.exitCode = ending.exitCode;
+  if (ending.signal !== undefined) status.signal = ending.signal;
+  if (stderrTail.length > 0) status.stderrTail = stderrTail;
+}
+
+export function waitingToRetryStatus(task: Task, nodeName: string, attempt: Attempt, ending: AttemptEnding, nextRetryAt: number): TaskStatus {
+  const now = preciseTimestamp(ending.finishedAt);
+  const status = base(task, nodeName, attempt);
+  status.phase = 'Pending';
+  endingFields(status, ending, attempt.stderr.toString());
+  status.nextRetryTime = preciseTimestamp(nextRetryAt);
+  status.conditions = [
+    condition(task, 'Running', 'False', ending.reason, `attempt ${attempt.number} ended; retrying at ${status.nextRetryTime}`, now),
+    condition(task, 'Succeeded', 'Unknown', 'WaitingToRetry', ending.message, now),
+  ];
+  return status;
+}
+
+export function finishedStatus(task: Task, nodeName: string, attempt: Attempt, ending: AttemptEnding, retriesExhausted: boolean): TaskStatus {
+  const now = preciseTimestamp(ending.finishedAt);
+  const status = base(task, nodeName, attempt);
+  const succeeded = ending.reason === 'Completed';
+  status.phase = succeeded ? 'Succeeded' : 'Failed';
+  endingFields(status, ending, succeeded ? '' : attempt.stderr.toString());
+  if (retriesExhausted) {
+    status.reason = 'BackoffLimitExceeded';
+    status.message = `all ${attempt.number} attempts failed; the last: ${ending.message}`;
+  }
+  status.completionTime = now;
+  status.duration = formatDuration(ending.finishedAt - parseTimestamp(status.startTime ?? now));
+  status.conditions = [
+    condition(task, 'Running', 'False', status.reason ?? ending.reason, 'the Task has finished', now),
+    condition(task, 'Succeeded', succeeded ? 'True' : 'False', status.reason ?? ending.reason, status.message ?? ending.message, now),
+  ];
+  return status;
+}
+
+/** A Task that fails before any process: invalid for this node, or its deadline passed while waiting. */
+export function failedWithoutAttemptStatus(task: Task, nodeName: string, reason: AttemptEnding['reason'], message: string, finishedAt: number): TaskStatus {
+  const now = preciseTimestamp(finishedAt);
+  const startTime = task.status?.startTime;
+  return {
+    ...task.status,
+    phase: 'Failed',
+    observedGeneration: task.metadata.generation ?? 0,
+    nodeName,
+    attempts: task.status?.attempts ?? 0,
+    reason,
+    message,
+    completionTime: now,
+    ...(startTime !== undefined ? { duration: formatDuration(finishedAt - parseTimestamp(startTime)) } : {}),
+    conditions: [
+      condition(task, 'Running', 'False', reason, message, now),
+      condition(task, 'Succeeded', 'False', reason, message, now),
+    ],
+  };
+}
