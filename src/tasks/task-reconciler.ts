@@ -337,11 +337,17 @@ export class TaskReconciler {
   async #removeFinalizer(task: Task): Promise<void> {
     const index = (task.metadata.finalizers ?? []).indexOf(processFinalizer);
     if (index < 0) return;
-    // The test op makes the removal exact: if the list moved meanwhile, 422 -> re-read and retry.
-    await this.#patchFinalizers(task, [
-      { op: 'test', path: `/metadata/finalizers/${index}`, value: processFinalizer },
-      { op: 'remove', path: `/metadata/finalizers/${index}` },
-    ]);
+    // The test op makes the removal exact. A 422 means the list is no longer what our cache shows
+    // (most often: we removed it a moment ago and the watch has not caught up); the informer will
+    // deliver the fresh object and its reconcile decides again.
+    try {
+      await this.#patchFinalizers(task, [
+        { op: 'test', path: `/metadata/finalizers/${index}`, value: processFinalizer },
+        { op: 'remove', path: `/metadata/finalizers/${index}` },
+      ]);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 422)) throw error;
+    }
   }
 
   async #patchFinalizers(task: Task, operations: readonly object[]): Promise<void> {
