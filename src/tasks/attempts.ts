@@ -33,6 +33,12 @@ export interface Attempt {
   ending?: AttemptEnding;
   /** The Running status for this attempt has been written. */
   runningRecorded: boolean;
+  /**
+   * The status written for this attempt's ending, kept (with the attempt) until the informer's
+   * cache shows it: until then the cache is older than our own write, and acting on it could
+   * launch the attempt again or take our own Running for a lost process.
+   */
+  recorded?: { readonly status: import('../api/task.js').TaskStatus; readonly at: number };
   readonly stderr: StderrTail;
 }
 

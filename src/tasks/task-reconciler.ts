@@ -35,6 +35,9 @@ const statusFields: readonly (keyof TaskStatus)[] = [
   'nextRetryTime', 'completionTime', 'duration', 'exitCode', 'signal', 'reason', 'message', 'stderrTail', 'spawnTimings',
 ];
 
+/** After this long, a recorded ending is let go even if the cache never showed it (someone else rewrote the status). */
+const recordedEndingHoldMs = 30_000;
+
 /** How long a finished process may keep its stderr pipe open (a daemonised grandchild) before we stop reading. */
 const stderrDrainLimitMs = 2_000;
 
@@ -100,6 +103,14 @@ export class TaskReconciler {
         if (attempt.ending) attempts.delete(key);
       }
       return undefined;
+    }
+    if (attempt?.recorded) {
+      // Our write for this ending has not reached the cache yet: a newer event is on its way.
+      if (!cacheShows(task, attempt.recorded.status) && Date.now() - attempt.recorded.at < recordedEndingHoldMs && task.metadata.deletionTimestamp === undefined) {
+        return { requeueAfterMs: recordedEndingHoldMs };
+      }
+      attempts.delete(key);
+      attempt = undefined;
     }
     if (task.metadata.deletionTimestamp !== undefined) return this.#reconcileDeletion(key, task, attempt);
 
@@ -260,8 +271,9 @@ export class TaskReconciler {
     if (mayRetry(task.spec, ending.reason, attempt.number) && task.spec.suspend !== true) {
       const delaySeconds = retryDelaySeconds(task.spec, attempt.number);
       const nextRetryAt = ending.finishedAt + delaySeconds * 1000;
-      await this.#writeStatus(task, waitingToRetryStatus(task, nodeName, attempt, ending, nextRetryAt));
-      this.#options.attempts.delete(key);
+      const retryStatus = waitingToRetryStatus(task, nodeName, attempt, ending, nextRetryAt);
+      await this.#writeStatus(task, retryStatus);
+      attempt.recorded = { status: retryStatus, at: Date.now() };
       logger.info({ ...context, retryInSeconds: delaySeconds }, 'attempt failed; will retry');
       this.#event(task, 'Warning', 'Failed', `attempt ${attempt.number}: ${ending.message}; retrying in ${delaySeconds}s`);
       return { requeueAfterMs: Math.max(1, nextRetryAt - Date.now()) };
@@ -270,7 +282,7 @@ export class TaskReconciler {
     const retriesExhausted = backoffLimit > 0 && ending.reason !== 'Completed' && attempt.number > backoffLimit;
     const status = finishedStatus(task, nodeName, attempt, ending, retriesExhausted);
     await this.#writeStatus(task, status);
-    this.#options.attempts.delete(key);
+    attempt.recorded = { status, at: Date.now() };
     const succeeded = status.phase === 'Succeeded';
     logger.info({ ...context, phase: status.phase }, succeeded ? 'task succeeded' : 'task failed');
     this.#event(task, succeeded ? 'Normal' : 'Warning', succeeded ? 'Completed' : ending.reason === 'Killed' ? 'Killed' : 'Failed', status.message ?? ending.message);
@@ -374,6 +386,12 @@ export class TaskReconciler {
     };
     this.#options.events.record(subject, type, reason, note);
   }
+}
+
+/** Whether the cached Task already shows a status we wrote. */
+function cacheShows(task: Task, written: TaskStatus): boolean {
+  const cached = task.status;
+  return cached !== undefined && cached.phase === written.phase && cached.attempts === written.attempts && cached.nextRetryTime === written.nextRetryTime;
 }
 
 export function selectorMatches(selector: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>>): boolean {

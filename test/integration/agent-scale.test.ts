@@ -1,0 +1,103 @@
+// Several agents and many Tasks on one apiserver: claims never run a Task twice, and a burst of
+// Tasks created at once all reach a terminal phase.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { Task } from '../../src/api/task.js';
+import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
+import { createTestNamespace, kubectl, waitFor, type TestNamespace } from '../helpers/cluster.js';
+
+let namespace: TestNamespace;
+let scratch: string;
+const agents: AgentProcess[] = [];
+const nodes: string[] = [];
+
+beforeAll(async () => {
+  namespace = await createTestNamespace('scale');
+  scratch = mkdtempSync(path.join(tmpdir(), 'parafork-scale-'));
+});
+
+afterAll(async () => {
+  await Promise.all(agents.map((agent) => agent.stop()));
+  for (const node of nodes) await kubectl(['delete', 'node', node, '--ignore-not-found']);
+  await namespace.cleanup();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+function taskList(tasks: Record<string, unknown>[]): string {
+  return JSON.stringify({ apiVersion: 'v1', kind: 'List', items: tasks });
+}
+
+async function listTasks(): Promise<Task[]> {
+  return (JSON.parse(await kubectl(['get', 'tasks.parafork.dev', '-n', namespace.name, '-o', 'json'])) as { items: Task[] }).items;
+}
+
+async function waitForAllTerminal(count: number, timeoutMs: number): Promise<Task[]> {
+  return waitFor(
+    async (observed) => {
+      const tasks = await listTasks();
+      const terminal = tasks.filter((task) => task.status?.phase === 'Succeeded' || task.status?.phase === 'Failed');
+      observed(`${terminal.length} of ${tasks.length} terminal`);
+      return terminal.length === count ? tasks : undefined;
+    },
+    { description: `${count} Tasks to reach a terminal phase`, timeoutMs, intervalMs: 500 },
+  );
+}
+
+describe('claiming', () => {
+  it('two agents claim 200 unbound Tasks between them, and no Task runs twice', async () => {
+    const pool = `pool-${randomBytes(3).toString('hex')}`;
+    for (const node of ['claim-a', 'claim-b']) {
+      // Agents claim by matching their Node's labels; the test makes the Node objects itself.
+      await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels: { 'parafork.dev/test-pool': pool } } }) });
+      nodes.push(node);
+      agents.push(await startAgent(node));
+    }
+    const marker = path.join(scratch, 'claims.log');
+    const tasks = Array.from({ length: 200 }, (_, index) => ({
+      apiVersion: 'parafork.dev/v1alpha1',
+      kind: 'Task',
+      metadata: { name: `claim-${index}`, namespace: namespace.name },
+      spec: {
+        nodeSelector: { 'parafork.dev/test-pool': pool },
+        command: ['sh', '-c', `echo claim-${index} >> ${marker}`],
+      },
+    }));
+    await kubectl(['apply', '-f', '-'], { input: taskList(tasks) });
+    const finished = await waitForAllTerminal(200, 90_000);
+
+    const runs = readFileSync(marker, 'utf8').trim().split('\n');
+    expect(runs).toHaveLength(200);
+    expect(new Set(runs).size).toBe(200);
+    const unexpected = finished.filter((task) => task.status?.phase !== 'Succeeded' || task.status.attempts !== 1);
+    expect(unexpected.map((task) => ({ name: task.metadata.name, status: task.status }))).toEqual([]);
+    const claimedBy = new Set(finished.map((task) => task.spec.nodeName));
+    expect([...claimedBy].every((node) => node === 'claim-a' || node === 'claim-b')).toBe(true);
+  });
+});
+
+describe('a burst', () => {
+  it('500 Tasks created at once all reach a terminal phase; the throughput is recorded', async () => {
+    const node = 'burst-node';
+    agents.push(await startAgent(node));
+    const tasks = Array.from({ length: 500 }, (_, index) => ({
+      apiVersion: 'parafork.dev/v1alpha1',
+      kind: 'Task',
+      metadata: { name: `burst-${index}`, namespace: namespace.name },
+      spec: { nodeName: node, command: ['true'] },
+    }));
+    const started = performance.now();
+    await kubectl(['create', '-f', '-'], { input: taskList(tasks) });
+    const created = performance.now();
+    const finished = await waitForAllTerminal(700, 180_000);
+    const done = performance.now();
+    const burst = finished.filter((task) => task.metadata.name?.startsWith('burst-'));
+    const unexpected = burst.filter((task) => task.status?.phase !== 'Succeeded');
+    expect(unexpected.map((task) => ({ name: task.metadata.name, status: task.status }))).toEqual([]);
+    const seconds = (done - started) / 1000;
+    console.log(`500 Tasks: created in ${((created - started) / 1000).toFixed(1)} s, all terminal after ${seconds.toFixed(1)} s: ${(500 / seconds).toFixed(1)} Tasks/s end to end (2-core machine, apiserver and etcd on it)`);
+  }, 240_000);
+});
