@@ -38,49 +38,98 @@ usage() { echo "usage: $0 up|down|env" >&2; exit 2; }
 
 # ---------------------------------------------------------------- processes
 
-# pid_is_ours NAME: true if $STATE/NAME.pid names a live process running the
-# binary recorded when we started it (guards against recycled pids).
+# A started process is identified by its pid plus the kernel's record of when
+# it started (and the boot it started in), not by the binary it runs: both are
+# fixed at fork and survive exec, so the identity holds from the instant `start`
+# forks, before setsid and the server binary have been exec'd, and a recycled
+# pid never matches. (Comparing /proc/PID/exe with the binary judged a process
+# that had not exec'd yet as not ours: `up` then dropped its pid file, reported
+# "did not start listening" with an empty log and left the server running.)
+
+# proc_identity PID: print "BOOT_ID START_TIME" of a live, non-zombie process.
+proc_identity() {
+  local pid="$1" stat boot
+  local -a fields
+  { stat="$(<"/proc/$pid/stat")"; } 2>/dev/null || return 1
+  boot="$(<"/proc/sys/kernel/random/boot_id")"
+  # The command name (field 2) may contain spaces and ')': split after its
+  # last ')'. fields[0] is the state (field 3), fields[19] the start time (22).
+  read -r -a fields <<<"${stat##*) }"
+  [[ "${fields[0]-}" != Z && "${fields[19]-}" =~ ^[0-9]+$ ]] || return 1
+  echo "$boot ${fields[19]}"
+}
+
+# pid_is_ours NAME: true if $STATE/NAME.pid names a live process that is the
+# one `start` forked.
 pid_is_ours() {
-  local name="$1" pid exe want
-  [[ -f "$STATE/$name.pid" && -f "$STATE/$name.exe" ]] || return 1
-  pid="$(<"$STATE/$name.pid")" want="$(<"$STATE/$name.exe")"
+  local name="$1" pid want have
+  [[ -f "$STATE/$name.pid" ]] || return 1
+  pid="$(<"$STATE/$name.pid")"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  exe="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1
-  [[ "${exe% (deleted)}" == "$want" ]]
+  if [[ -f "$STATE/$name.identity" ]]; then
+    want="$(<"$STATE/$name.identity")"
+    have="$(proc_identity "$pid")" || return 1
+    [[ -n "$want" && "$have" == "$want" ]]
+  elif [[ -f "$STATE/$name.exe" ]]; then
+    # A cluster started by an older version of this script, which recorded
+    # only the binary; those processes exec'd long ago, so the check is sound.
+    want="$(<"$STATE/$name.exe")"
+    have="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1
+    [[ "${have% (deleted)}" == "$want" ]]
+  else
+    return 1
+  fi
 }
 
 stop_one() {
   local name="$1" pid i
   if ! pid_is_ours "$name"; then
-    rm -f "$STATE/$name.pid"
+    rm -f "$STATE/$name.pid" "$STATE/$name.identity" "$STATE/$name.exe"
     return 0
   fi
   pid="$(<"$STATE/$name.pid")"
   log "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < 300; i++)); do            # up to 30s for a clean exit
-    kill -0 "$pid" 2>/dev/null || break
+    pid_is_ours "$name" || break
     sleep 0.1
   done
-  if kill -0 "$pid" 2>/dev/null; then
+  if pid_is_ours "$name"; then
     log "$name (pid $pid) ignored SIGTERM; sending SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for ((i = 0; i < 50; i++)); do pid_is_ours "$name" || break; sleep 0.1; done
   fi
-  rm -f "$STATE/$name.pid"
+  rm -f "$STATE/$name.pid" "$STATE/$name.identity" "$STATE/$name.exe"
 }
 
 stop_all() { stop_one kube-apiserver; stop_one etcd; }
 
 # start NAME BINARY ARGS...: start detached (own session, so a Ctrl-C in the
-# calling shell doesn't reach it), record pid and binary path.
+# calling shell doesn't reach it) and record its pid and identity at once, so
+# every later failure path can stop it. A background job of a non-interactive
+# script is not a process-group leader, so setsid(1) calls setsid() in place
+# and execs BINARY: the pid stays the one we record. Fd 8 (the port lock) is
+# closed in the child: a server holding it would block every other `up` if
+# this script died before unlocking.
 start() {
   local name="$1" bin="$2"; shift 2
-  setsid "$bin" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  setsid "$bin" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 8>&- &
   local pid=$!
   echo "$pid" >"$STATE/$name.pid"
-  readlink -f "$bin" >"$STATE/$name.exe"
+  # Empty if it is already gone; pid_is_ours then reports it as exited.
+  proc_identity "$pid" >"$STATE/$name.identity" || true
   log "started $name (pid $pid), log: $LOGS/$name.log"
+}
+
+# While `up` runs, any exit other than success (an error, Ctrl-C, SIGTERM)
+# stops what it started: a failed `up` leaves no process behind.
+stop_all_unless_up() {
+  local status=$?
+  trap - EXIT
+  if ((status != 0)); then
+    stop_all || true
+  fi
+  exit "$status"
 }
 
 # ---------------------------------------------------------------- ports
@@ -246,6 +295,9 @@ cmd_up() {
   fi
   mkdir -p "$STATE" "$LOGS"
   touch "$MARKER"
+  trap stop_all_unless_up EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   echo "$BIN" >"$STATE/bin-dir"
 
   log "generating certificates in $PKI"
@@ -328,6 +380,7 @@ EOF
     sleep 0.5
   done
   log "ready in $((SECONDS - start_ts))s: https://127.0.0.1:$api_port (etcd 127.0.0.1:$etcd_port)"
+  trap - EXIT INT TERM
   echo "$KUBECONFIG_PATH"
 }
 

@@ -1,0 +1,166 @@
+// Helpers for integration tests: kubectl against the control plane that
+// test/integration/global-setup.ts started for this run, throwaway namespaces, polling, and Tasks
+// read back as the typed objects the agent sees. Only usable in the `integration` vitest project,
+// whose global setup provides the values these read with `inject`.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { inspect } from 'node:util';
+import { inject } from 'vitest';
+
+import { taskApiVersion, taskKind, type Task } from '../../src/api/task.js';
+
+/** A kubectl call that hangs this long is a broken test or apiserver, not a slow one. */
+const kubectlTimeoutMs = 60_000;
+
+export interface KubectlResult {
+  /** kubectl's exit status; null when it was killed (see `signal`). */
+  readonly status: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface KubectlOptions {
+  /** Written to kubectl's stdin, e.g. a manifest for `apply --filename -`. */
+  readonly input?: string;
+}
+
+/** A kubectl call that did not exit 0; the message carries its stderr. */
+export class KubectlError extends Error {
+  readonly args: readonly string[];
+  readonly result: KubectlResult;
+
+  constructor(args: readonly string[], result: KubectlResult) {
+    const how = result.signal === null ? `exited with status ${result.status}` : `was killed by ${result.signal}`;
+    super(`kubectl ${args.join(' ')} ${how}: ${result.stderr.trim()}`);
+    this.name = 'KubectlError';
+    this.args = args;
+    this.result = result;
+  }
+}
+
+/** Runs kubectl against this run's cluster and returns what it did, whatever its exit status. */
+export function kubectlResult(args: readonly string[], options: KubectlOptions = {}): Promise<KubectlResult> {
+  const fullArgs = ['--kubeconfig', inject('kubeconfigPath'), '--cache-dir', inject('kubectlCacheDir'), ...args];
+  return new Promise((resolve, reject) => {
+    const child = spawn(inject('kubectlPath'), fullArgs, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: kubectlTimeoutMs,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
+    // kubectl may exit (e.g. on a usage error) before reading its input: that is its result,
+    // not a test failure of its own.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** Runs kubectl against this run's cluster and returns its stdout; throws KubectlError unless it exits 0. */
+export async function kubectl(args: readonly string[], options: KubectlOptions = {}): Promise<string> {
+  const result = await kubectlResult(args, options);
+  if (result.status !== 0) throw new KubectlError(args, result);
+  return result.stdout;
+}
+
+export interface TestNamespace {
+  readonly name: string;
+  /** Deletes the namespace's Tasks and the namespace; never waits for finalizers. */
+  readonly cleanup: () => Promise<void>;
+}
+
+/**
+ * Creates a namespace no other test uses: `prefix` plus a random suffix. The dev cluster has no
+ * namespace controller, so a deleted namespace stays Terminating with whatever it held; cleanup
+ * therefore deletes the Tasks first, keeping cluster-wide listings of later tests small.
+ */
+export async function createTestNamespace(prefix: string): Promise<TestNamespace> {
+  const suffix = randomBytes(4).toString('hex');
+  // A namespace name is a DNS label: lower case alphanumerics and '-', at most 63 characters.
+  const stem = prefix
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63 - suffix.length - 1);
+  const name = stem === '' ? `test-${suffix}` : `${stem}-${suffix}`;
+  await kubectl(['create', 'namespace', name]);
+  return {
+    name,
+    cleanup: async () => {
+      await kubectl(['delete', 'tasks.parafork.dev', '--all', '--namespace', name, '--wait=false']);
+      await kubectl(['delete', 'namespace', name, '--ignore-not-found', '--wait=false']);
+    },
+  };
+}
+
+export interface WaitForOptions {
+  /** What is awaited, for the timeout's message: "Task x to be Running". */
+  readonly description: string;
+  /** @defaultValue 10 000 */
+  readonly timeoutMs?: number;
+  /** Pause between the end of one probe and the start of the next. @defaultValue 100 */
+  readonly intervalMs?: number;
+}
+
+/**
+ * One look at what is awaited: a value when it is there, undefined when not yet. Since "not yet" is
+ * always undefined, a probe may pass what it saw instead to `observed` (a Task's status, say), so a
+ * timeout can say what the last look found.
+ */
+export type Probe<T> = (observed: (seen: unknown) => void) => Promise<T | undefined> | T | undefined;
+
+/**
+ * Calls `probe` until it returns something other than undefined, and returns that. A probe that
+ * throws counts as not yet (an apiserver may refuse a request for a moment); its error is kept.
+ * On timeout, fails with the description and what the last probe returned, observed or threw.
+ */
+export async function waitFor<T>(probe: Probe<T>, options: WaitForOptions): Promise<T> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const intervalMs = options.intervalMs ?? 100;
+  const deadline = performance.now() + timeoutMs;
+  let lastOutcome = 'the probe never ran';
+  for (;;) {
+    let seen: { readonly value: unknown } | undefined;
+    try {
+      const value = await probe((value) => (seen = { value }));
+      if (value !== undefined) return value;
+      lastOutcome = seen === undefined ? 'the last probe returned undefined' : `the last probe saw ${describeValue(seen.value)}`;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      lastOutcome = `the last probe threw: ${message}`;
+    }
+    if (performance.now() + intervalMs > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${options.description}; ${lastOutcome}`);
+}
+
+function describeValue(value: unknown): string {
+  const text = inspect(value, { depth: 8, breakLength: Infinity });
+  return text.length > 2000 ? `${text.slice(0, 2000)}...` : text;
+}
+
+/** The Task as the apiserver stores it (defaults filled in); throws KubectlError if there is none. */
+export async function getTask(namespace: string, name: string): Promise<Task> {
+  // The full resource name: `task` alone would be ambiguous on a cluster that also has Tekton.
+  const json = await kubectl(['get', 'tasks.parafork.dev', name, '--namespace', namespace, '--output', 'json']);
+  const parsed: unknown = JSON.parse(json);
+  if (!isTask(parsed)) throw new Error(`kubectl returned something other than a ${taskApiVersion} Task: ${json}`);
+  return parsed;
+}
+
+function isTask(value: unknown): value is Task {
+  if (typeof value !== 'object' || value === null) return false;
+  const object = value as Record<string, unknown>;
+  return (
+    object.apiVersion === taskApiVersion &&
+    object.kind === taskKind &&
+    typeof object.metadata === 'object' &&
+    typeof object.spec === 'object' &&
+    object.spec !== null
+  );
+}

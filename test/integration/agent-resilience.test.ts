@@ -1,0 +1,90 @@
+// The agent when things break: it crashes and comes back, it is told to stop, the apiserver goes away.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { Task } from '../../src/api/task.js';
+import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
+import { createTestNamespace, getTask, kubectl, waitFor, type TestNamespace } from '../helpers/cluster.js';
+
+let namespace: TestNamespace;
+let scratch: string;
+const agents: AgentProcess[] = [];
+/** Processes a crashed agent left behind: this test started them, so this test ends them. */
+const orphanPids: number[] = [];
+
+beforeAll(async () => {
+  namespace = await createTestNamespace('resilience');
+  scratch = mkdtempSync(path.join(tmpdir(), 'parafork-resilience-'));
+});
+
+afterAll(async () => {
+  await Promise.all(agents.map((agent) => agent.stop()));
+  for (const pid of orphanPids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  await namespace.cleanup();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+async function applyTask(name: string, nodeName: string, spec: Record<string, unknown>): Promise<void> {
+  const manifest = { apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name, namespace: namespace.name }, spec: { nodeName, ...spec } };
+  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
+}
+
+async function waitForPhase(name: string, phases: readonly string[], timeoutMs = 20_000): Promise<Task> {
+  return waitFor(
+    async (observed) => {
+      const task = await getTask(namespace.name, name);
+      observed(task.status);
+      return phases.includes(task.status?.phase ?? '') ? task : undefined;
+    },
+    { description: `Task ${name} to reach ${phases.join(' or ')}`, timeoutMs },
+  );
+}
+
+async function eventNotes(name: string): Promise<string[]> {
+  const notes = await kubectl(['get', 'events.events.k8s.io', '-n', namespace.name, '--field-selector', `regarding.name=${name}`, '-o', 'jsonpath={range .items[*]}{.note}{"\\n"}{end}']);
+  return notes.split('\n').filter(Boolean);
+}
+
+describe('an agent that crashes', () => {
+  it('finds its Running Task without a process on restart, records AgentRestarted and retries it', async () => {
+    const nodeName = 'crash-node';
+    const pidFile = path.join(scratch, 'crash.pid');
+    const first = await startAgent(nodeName);
+    await applyTask('survivor', nodeName, { command: ['sh', '-c', `echo $$ > ${pidFile}; exec sleep 2`], backoffLimit: 1, backoff: { initialSeconds: 1 } });
+    await waitForPhase('survivor', ['Running']);
+    orphanPids.push(Number(await waitFor(() => (existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() || undefined : undefined), { description: 'the pid file' })));
+    await first.crash();
+
+    agents.push(await startAgent(nodeName));
+    const task = await waitForPhase('survivor', ['Succeeded', 'Failed'], 30_000);
+    expect(task.status).toMatchObject({ phase: 'Succeeded', attempts: 2 });
+    expect(await eventNotes('survivor')).toContain('attempt 1: the agent restarted and lost the process; retrying in 1s');
+  });
+});
+
+describe('an agent told to stop (SIGTERM)', () => {
+  it('lets Tasks finish within the grace period, then kills and records the rest, and exits 0', async () => {
+    const nodeName = 'drain-node';
+    const agent = await startAgent(nodeName, ['--shutdown-grace-seconds', '2']);
+    await applyTask('quick', nodeName, { command: ['sleep', '1'] });
+    await applyTask('slow', nodeName, { command: ['sleep', '60'] });
+    await waitForPhase('quick', ['Running']);
+    await waitForPhase('slow', ['Running']);
+
+    const exitCode = await agent.stop();
+    expect(exitCode).toBe(0);
+    const quick = await getTask(namespace.name, 'quick');
+    const slow = await getTask(namespace.name, 'slow');
+    expect(quick.status).toMatchObject({ phase: 'Succeeded', reason: 'Completed' });
+    expect(slow.status).toMatchObject({ phase: 'Failed', reason: 'AgentRestarted', signal: 'SIGTERM' });
+    expect(slow.status?.message).toContain('the agent shut down');
+  });
+});
