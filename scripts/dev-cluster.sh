@@ -9,6 +9,9 @@
 #                                 recorded pids) and remove the state dir
 #   scripts/dev-cluster.sh env    print `export KUBECONFIG=...` (and PATH with
 #                                 the tool bin dir: kubectl, helm)
+#   scripts/dev-cluster.sh restart-apiserver
+#                                 stop kube-apiserver and start it again on the
+#                                 same port (etcd and its data stay)
 #
 # State lives in ${PARAFORK_CLUSTER_DIR:-/tmp/parafork-cluster}; use a
 # different dir per concurrent cluster. Ports are picked at run time, so
@@ -34,7 +37,7 @@ PORT_LOCK="${TMPDIR:-/tmp}/parafork-dev-cluster.ports.lock"
 log() { printf '[dev-cluster] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-usage() { echo "usage: $0 up|down|env" >&2; exit 2; }
+usage() { echo "usage: $0 up|down|env|restart-apiserver" >&2; exit 2; }
 
 # ---------------------------------------------------------------- processes
 
@@ -81,8 +84,10 @@ pid_is_ours() {
   fi
 }
 
+# stop_one NAME [GRACE_TENTHS]: SIGTERM, then SIGKILL after GRACE_TENTHS tenths of a second
+# (default 300: 30 s for a clean exit).
 stop_one() {
-  local name="$1" pid i
+  local name="$1" grace_tenths="${2:-300}" pid i
   if ! pid_is_ours "$name"; then
     rm -f "$STATE/$name.pid" "$STATE/$name.identity" "$STATE/$name.exe"
     return 0
@@ -90,7 +95,7 @@ stop_one() {
   pid="$(<"$STATE/$name.pid")"
   log "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 300; i++)); do            # up to 30s for a clean exit
+  for ((i = 0; i < grace_tenths; i++)); do
     pid_is_ours "$name" || break
     sleep 0.1
   done
@@ -333,23 +338,27 @@ cmd_up() {
       fail_up etcd "etcd did not start listening on 127.0.0.1:$etcd_port"
     fi
 
-    start kube-apiserver "$BIN/kube-apiserver" \
-      --bind-address=127.0.0.1 \
-      --advertise-address=127.0.0.1 \
-      --secure-port="$api_port" \
-      --cert-dir="$PKI" \
-      --tls-cert-file="$PKI/apiserver.crt" \
-      --tls-private-key-file="$PKI/apiserver.key" \
-      --client-ca-file="$PKI/ca.crt" \
-      --etcd-servers="http://127.0.0.1:$etcd_port" \
-      --authorization-mode=RBAC \
-      --service-account-issuer="https://127.0.0.1:$api_port/" \
-      --service-account-key-file="$PKI/sa.pub" \
-      --service-account-signing-key-file="$PKI/sa.key" \
-      --service-cluster-ip-range="$SERVICE_CIDR" \
-      --allow-privileged=true \
-      --disable-admission-plugins=ServiceAccount \
+    local api_args=(
+      --bind-address=127.0.0.1
+      --advertise-address=127.0.0.1
+      --secure-port="$api_port"
+      --cert-dir="$PKI"
+      --tls-cert-file="$PKI/apiserver.crt"
+      --tls-private-key-file="$PKI/apiserver.key"
+      --client-ca-file="$PKI/ca.crt"
+      --etcd-servers="http://127.0.0.1:$etcd_port"
+      --authorization-mode=RBAC
+      --service-account-issuer="https://127.0.0.1:$api_port/"
+      --service-account-key-file="$PKI/sa.pub"
+      --service-account-signing-key-file="$PKI/sa.key"
+      --service-cluster-ip-range="$SERVICE_CIDR"
+      --allow-privileged=true
+      --disable-admission-plugins=ServiceAccount
       --endpoint-reconciler-type=none
+    )
+    # Kept for `restart-apiserver`, which starts it again exactly so (same port, same etcd).
+    printf '%s\0' "${api_args[@]}" >"$STATE/kube-apiserver.args"
+    start kube-apiserver "$BIN/kube-apiserver" "${api_args[@]}"
     if ! wait_listen kube-apiserver "$api_port" 60; then
       flock -u 8
       if grep -q 'address already in use' "$LOGS/kube-apiserver.log" 2>/dev/null; then
@@ -395,6 +404,27 @@ cmd_down() {
   log "removed $STATE"
 }
 
+# Stops kube-apiserver and starts it again with the same arguments, for tests of clients that must
+# survive an apiserver restart; etcd (and so every object) stays.
+cmd_restart_apiserver() {
+  [[ -f "$MARKER" && -f "$STATE/kube-apiserver.args" ]] || die "no cluster is up in $STATE (run '$0 up')"
+  local args=()
+  mapfile -d '' args <"$STATE/kube-apiserver.args"
+  BIN="$(sed -n 's/^PARAFORK_TOOLS_BIN=//p' "$STATE/cluster.env")"
+  [[ -x "$BIN/kube-apiserver" ]] || die "no kube-apiserver binary recorded in $STATE/cluster.env"
+  # One second, not thirty: kube-apiserver drains open watches for ~30 s on SIGTERM, and a test of
+  # a client surviving a restart is served as well (better) by an abrupt stop.
+  stop_one kube-apiserver 10
+  start kube-apiserver "$BIN/kube-apiserver" "${args[@]}"
+  local start_ts=$SECONDS
+  until readyz "$KUBECONFIG_PATH"; do
+    pid_is_ours kube-apiserver || die "kube-apiserver exited on restart; log: $LOGS/kube-apiserver.log"
+    ((SECONDS - start_ts < READY_TIMEOUT)) || die "kube-apiserver not ready ${READY_TIMEOUT}s after the restart"
+    sleep 0.2
+  done
+  log "kube-apiserver restarted, ready in $((SECONDS - start_ts))s"
+}
+
 cmd_env() {
   [[ -f "$KUBECONFIG_PATH" ]] || log "warning: no cluster is up in $STATE (run '$0 up')"
   printf 'export KUBECONFIG=%q\n' "$KUBECONFIG_PATH"
@@ -408,5 +438,6 @@ case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   env) cmd_env ;;
+  restart-apiserver) cmd_restart_apiserver ;;
   *) usage ;;
 esac

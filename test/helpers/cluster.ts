@@ -2,12 +2,16 @@
 // test/integration/global-setup.ts started for this run, throwaway namespaces, polling, and Tasks
 // read back as the typed objects the agent sees. Only usable in the `integration` vitest project,
 // whose global setup provides the values these read with `inject`.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { inject } from 'vitest';
 
 import { taskApiVersion, taskKind, type Task } from '../../src/api/task.js';
+
+const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** A kubectl call that hangs this long is a broken test or apiserver, not a slow one. */
 const kubectlTimeoutMs = 60_000;
@@ -163,4 +167,14 @@ function isTask(value: unknown): value is Task {
     typeof object.spec === 'object' &&
     object.spec !== null
   );
+}
+
+/** Stops this run's kube-apiserver and starts it again on the same port (etcd and its data stay). */
+export function restartApiserver(): void {
+  const result = spawnSync('bash', [path.join(repositoryRoot, 'scripts', 'dev-cluster.sh'), 'restart-apiserver'], {
+    env: { ...process.env, PARAFORK_CLUSTER_DIR: inject('clusterStateDir') },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  if (result.status !== 0) throw new Error(`restart-apiserver failed (${result.status ?? result.signal}): ${result.stderr}`);
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Task } from '../../src/api/task.js';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
-import { createTestNamespace, getTask, kubectl, waitFor, type TestNamespace } from '../helpers/cluster.js';
+import { createTestNamespace, getTask, kubectl, restartApiserver, waitFor, type TestNamespace } from '../helpers/cluster.js';
 
 let namespace: TestNamespace;
 let scratch: string;
@@ -86,5 +86,22 @@ describe('an agent told to stop (SIGTERM)', () => {
     expect(quick.status).toMatchObject({ phase: 'Succeeded', reason: 'Completed' });
     expect(slow.status).toMatchObject({ phase: 'Failed', reason: 'AgentRestarted', signal: 'SIGTERM' });
     expect(slow.status?.message).toContain('the agent shut down');
+  });
+});
+
+describe('an apiserver that restarts', () => {
+  it('does not lose the agent: Tasks started before, during and after the restart all end in a terminal phase', async () => {
+    const nodeName = 'restart-node';
+    agents.push(await startAgent(nodeName));
+    for (let index = 0; index < 5; index++) await applyTask(`before-${index}`, nodeName, { command: ['sleep', '2'] });
+    await waitForPhase('before-0', ['Running']);
+    // The processes run on while the apiserver is away; their endings must still be recorded.
+    restartApiserver();
+    for (let index = 0; index < 5; index++) await applyTask(`after-${index}`, nodeName, { command: ['true'] });
+    restartApiserver();
+    for (const name of [...Array.from({ length: 5 }, (_, index) => `before-${index}`), ...Array.from({ length: 5 }, (_, index) => `after-${index}`)]) {
+      const task = await waitForPhase(name, ['Succeeded', 'Failed'], 60_000);
+      expect(task.status).toMatchObject({ phase: 'Succeeded', attempts: 1 });
+    }
   });
 });

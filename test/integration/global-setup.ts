@@ -21,6 +21,8 @@ declare module 'vitest' {
     kubectlPath: string;
     /** https://127.0.0.1:PORT of this run's kube-apiserver. */
     apiserverUrl: string;
+    /** PARAFORK_CLUSTER_DIR of this run's control plane, for `scripts/dev-cluster.sh restart-apiserver`. */
+    clusterStateDir: string;
     /**
      * kubectl's discovery and HTTP cache for this run. The default, ~/.kube/cache, is keyed by
      * host:port and shared by every cluster on the machine: a port reused from an earlier cluster
@@ -191,6 +193,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('kubeconfigPath', kubeconfigPath);
     project.provide('kubectlPath', kubectlPath);
     project.provide('apiserverUrl', apiserverUrl);
+    project.provide('clusterStateDir', stateDir);
     project.provide('kubectlCacheDir', kubectlCacheDir);
   } catch (error) {
     // Vitest registers the teardown only once setup returns it.
