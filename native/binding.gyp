@@ -12,6 +12,8 @@
         "src/errors.cc",
         "src/event_batcher.cc",
         "src/reaper.cc",
+        "src/sandbox_resources.cc",
+        "src/seccomp_policy.cc",
         "src/spawner.cc",
         "src/xor_lock.cc"
       ],
@@ -21,7 +23,15 @@
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
       "cflags": ["-Wall", "-Wextra", "-Werror", "-fstack-protector-strong", "-fvisibility=hidden"],
       "cflags_cc": ["-std=c++20", "-fexceptions", "-Wno-missing-field-initializers"],
-      "ldflags": ["-pthread"]
+      "ldflags": ["-pthread"],
+      "libraries": ["-lseccomp"]
+    },
+    {
+      "target_name": "parafork-init",
+      "type": "executable",
+      "sources": ["src/init/parafork_init.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Werror", "-fstack-protector-strong"],
+      "ldflags": ["-static"]
     }
   ]
 }

@@ -4,8 +4,19 @@
 #include "child.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/sched.h>
 #include <linux/close_range.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include <cerrno>
@@ -21,13 +32,15 @@ namespace parafork {
 namespace {
 
 // A system call that never touches errno: returns the result or -errno.
-PARAFORK_CHILD_CODE inline long RawSyscall(long number, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0) {
+PARAFORK_CHILD_CODE inline long RawSyscall(long number, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0,
+                                           long a5 = 0) {
 #if defined(__x86_64__)
   long result;
   register long r10 __asm__("r10") = a4;
+  register long r8 __asm__("r8") = a5;
   __asm__ volatile("syscall"
                    : "=a"(result)
-                   : "a"(number), "D"(a1), "S"(a2), "d"(a3), "r"(r10)
+                   : "a"(number), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8)
                    : "rcx", "r11", "memory");
   return result;
 #elif defined(__aarch64__)
@@ -36,7 +49,8 @@ PARAFORK_CHILD_CODE inline long RawSyscall(long number, long a1 = 0, long a2 = 0
   register long x1 __asm__("x1") = a2;
   register long x2 __asm__("x2") = a3;
   register long x3 __asm__("x3") = a4;
-  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
+  register long x4 __asm__("x4") = a5;
+  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4) : "memory");
   return x0;
 #else
 #error "parafork's child code supports x86_64 and aarch64"
@@ -148,6 +162,152 @@ PARAFORK_CHILD_CODE void CloseInheritedFdsOnExec(ChildPlan* plan) {
   Fail(plan, Syscall::kExecve, result);
 }
 
+template <typename T>
+PARAFORK_CHILD_CODE long Address(T* pointer) {
+  return reinterpret_cast<long>(pointer);
+}
+
+PARAFORK_CHILD_CODE long Mount(const char* source, const char* target, const char* type, unsigned long flags,
+                               const char* data) {
+  return RawSyscall(SYS_mount, Address(source), Address(target), Address(type), static_cast<long>(flags), Address(data));
+}
+
+// makedev(3), spelled out: the child may not call libc.
+PARAFORK_CHILD_CODE unsigned long DeviceNumber(unsigned int major, unsigned int minor) {
+  return ((static_cast<unsigned long>(major) & 0xfffff000ul) << 32) | ((major & 0xfffu) << 8) |
+         ((static_cast<unsigned long>(minor) & 0xffffff00ul) << 12) | (minor & 0xffu);
+}
+
+// Network "loopback": the task has its own network namespace (CLONE_NEWNET); bring lo up.
+PARAFORK_CHILD_CODE void BringLoopbackUp(ChildPlan* plan) {
+  long socket_fd = RawSyscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (socket_fd < 0) Fail(plan, Syscall::kNetwork, socket_fd);
+  struct ifreq request = {};
+  request.ifr_name[0] = 'l';
+  request.ifr_name[1] = 'o';
+  long result = RawSyscall(SYS_ioctl, socket_fd, SIOCGIFFLAGS, Address(&request));
+  if (result < 0) Fail(plan, Syscall::kNetwork, result);
+  request.ifr_flags = static_cast<short>(request.ifr_flags | IFF_UP | IFF_RUNNING);
+  result = RawSyscall(SYS_ioctl, socket_fd, SIOCSIFFLAGS, Address(&request));
+  if (result < 0) Fail(plan, Syscall::kNetwork, result);
+  RawSyscall(SYS_close, socket_fd);
+}
+
+// The task's filesystem: its root (the agent's own by default) bound onto the staging directory
+// in the task's private mount namespace, a fresh /proc for its pid namespace, a minimal /dev, a
+// private size-limited /tmp, the extra bind mounts; then the root made read-only, and pivot_root
+// into it, leaving the agent's mounts behind (pivot_root(2): the old root is detached).
+PARAFORK_CHILD_CODE void BuildFilesystem(ChildPlan* plan) {
+  const SandboxPlan& sandbox = plan->sandbox;
+  // Nothing we mount may propagate back to the host.
+  long result = Mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
+  if (result < 0) Fail(plan, Syscall::kMount, result);
+  result = Mount(sandbox.rootfs, sandbox.staging, nullptr, MS_BIND, nullptr);
+  if (result < 0) Fail(plan, Syscall::kMount, result);
+  result = Mount("proc", sandbox.proc_path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+  if (result < 0) Fail(plan, Syscall::kMount, result);
+  result = Mount("tmpfs", sandbox.dev_path, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536");
+  if (result < 0) Fail(plan, Syscall::kMount, result);
+  RawSyscall(SYS_umask, 0);
+  for (size_t index = 0; index < sandbox.device_node_count; ++index) {
+    const DeviceNode& node = sandbox.device_nodes[index];
+    result = RawSyscall(SYS_mknodat, AT_FDCWD, Address(node.path), S_IFCHR | 0666,
+                        static_cast<long>(DeviceNumber(node.major, node.minor)));
+    if (result < 0) Fail(plan, Syscall::kMount, result);
+  }
+  for (size_t index = 0; index < sandbox.device_link_count; ++index) {
+    const SymbolicLink& link = sandbox.device_links[index];
+    result = RawSyscall(SYS_symlinkat, Address(link.target), AT_FDCWD, Address(link.path));
+    if (result < 0) Fail(plan, Syscall::kMount, result);
+  }
+  RawSyscall(SYS_umask, 022);
+  if (sandbox.tmp_path != nullptr) {
+    result = Mount("tmpfs", sandbox.tmp_path, "tmpfs", MS_NOSUID | MS_NODEV, sandbox.tmp_options);
+    if (result < 0) Fail(plan, Syscall::kMount, result);
+  }
+  for (size_t index = 0; index < sandbox.mount_count; ++index) {
+    const SandboxMount& mount = sandbox.mounts[index];
+    result = Mount(mount.source, mount.target, nullptr, MS_BIND | MS_REC, nullptr);
+    if (result < 0) Fail(plan, Syscall::kMount, result);
+    if (mount.read_only) {
+      result = Mount(nullptr, mount.target, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr);
+      if (result < 0) Fail(plan, Syscall::kMount, result);
+    }
+  }
+  if (sandbox.read_only_root) {
+    result = Mount(nullptr, sandbox.staging, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr);
+    if (result < 0) Fail(plan, Syscall::kMount, result);
+  }
+  result = RawSyscall(SYS_chdir, Address(sandbox.staging));
+  if (result < 0) Fail(plan, Syscall::kPivotRoot, result);
+  // pivot_root(".", "."): the old root is stacked under the new one and detached at once.
+  result = RawSyscall(SYS_pivot_root, Address("."), Address("."));
+  if (result < 0) Fail(plan, Syscall::kPivotRoot, result);
+  result = RawSyscall(SYS_umount2, Address("."), MNT_DETACH);
+  if (result < 0) Fail(plan, Syscall::kPivotRoot, result);
+  result = RawSyscall(SYS_chdir, Address(sandbox.working_directory));
+  if (result < 0) Fail(plan, Syscall::kChdir, result);
+}
+
+// Unprivileged from here on: no capabilities (bounding set and ambient set emptied, so not even
+// exec of a file with file capabilities gives any back), no supplementary groups, the task's ids,
+// and no_new_privs (setuid binaries do not raise privileges; needed for the seccomp filter).
+PARAFORK_CHILD_CODE void DropPrivileges(ChildPlan* plan) {
+  const SandboxPlan& sandbox = plan->sandbox;
+  for (long capability = 0; capability < 64; ++capability) {
+    RawSyscall(SYS_prctl, PR_CAPBSET_DROP, capability);  // EINVAL past the last capability
+  }
+  RawSyscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0);
+  long result = RawSyscall(SYS_setgroups, 0, 0);
+  if (result < 0) Fail(plan, Syscall::kIdentity, result);
+  result = RawSyscall(SYS_setresgid, sandbox.gid, sandbox.gid, sandbox.gid);
+  if (result < 0) Fail(plan, Syscall::kIdentity, result);
+  result = RawSyscall(SYS_setresuid, sandbox.uid, sandbox.uid, sandbox.uid);
+  if (result < 0) Fail(plan, Syscall::kIdentity, result);
+  // A non-zero uid lost every capability with setresuid; uid 0 keeps them unless cleared.
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct none[2] = {};
+  result = RawSyscall(SYS_capset, Address(&header), Address(none));
+  if (result < 0) Fail(plan, Syscall::kIdentity, result);
+  result = RawSyscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0);
+  if (result < 0) Fail(plan, Syscall::kIdentity, result);
+}
+
+PARAFORK_CHILD_CODE void BuildSandbox(ChildPlan* plan) {
+  const SandboxPlan& sandbox = plan->sandbox;
+  if (sandbox.network_namespace_fd >= 0) {
+    long result = RawSyscall(SYS_setns, sandbox.network_namespace_fd, CLONE_NEWNET);
+    if (result < 0) Fail(plan, Syscall::kNetwork, result);
+  }
+  if (sandbox.bring_loopback_up) BringLoopbackUp(plan);
+  if (sandbox.hostname != nullptr) {
+    long result = RawSyscall(SYS_sethostname, Address(sandbox.hostname), static_cast<long>(sandbox.hostname_length));
+    if (result < 0) Fail(plan, Syscall::kIdentity, result);
+  }
+  BuildFilesystem(plan);
+  for (size_t index = 0; index < sandbox.limit_count; ++index) {
+    const ResourceLimit& limit = sandbox.limits[index];
+    const uint64_t values[2] = {limit.soft, limit.hard};
+    long result = RawSyscall(SYS_prlimit64, 0, limit.resource, Address(values), 0);
+    if (result < 0) Fail(plan, Syscall::kResourceLimit, result);
+  }
+  DropPrivileges(plan);
+}
+
+// The executable the init helper will run, looked up inside the sandbox as the task's own user
+// would: a missing or non-executable command fails the spawn here, with its errno, rather than
+// later as an exit status of init.
+PARAFORK_CHILD_CODE const char* FindExecutable(ChildPlan* plan) {
+  long result = -ENOENT;
+  bool saw_permission_error = false;
+  for (const char* const* path = plan->exec_paths; *path != nullptr; ++path) {
+    result = RawSyscall(SYS_faccessat, AT_FDCWD, Address(*path), X_OK);
+    if (result == 0) return *path;
+    if (result == -EACCES) saw_permission_error = true;
+  }
+  Fail(plan, Syscall::kExecve, saw_permission_error ? -EACCES : result);
+}
+
 }  // namespace
 
 __attribute__((no_sanitize("address", "undefined", "thread"))) int RunChild(void* opaque_plan) {
@@ -159,7 +319,9 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int RunChild(void
     long result = RawSyscall(SYS_write, plan->cgroup_procs_fd, reinterpret_cast<long>("0"), 1);
     if (result < 0) Fail(plan, Syscall::kCgroupAttach, result);
   }
-  if (plan->cwd != nullptr) {
+  if (plan->sandbox.enabled) {
+    BuildSandbox(plan);
+  } else if (plan->cwd != nullptr) {
     long result = RawSyscall(SYS_chdir, reinterpret_cast<long>(plan->cwd));
     if (result < 0) Fail(plan, Syscall::kChdir, result);
   }
@@ -169,7 +331,17 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int RunChild(void
   long result = RawSyscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&empty_mask), 0,
                            sizeof(empty_mask));
   if (result < 0) Fail(plan, Syscall::kSigprocmask, result);
-  Exec(plan);
+  if (!plan->sandbox.enabled) Exec(plan);
+
+  plan->sandbox.init_argv[1] = const_cast<char*>(FindExecutable(plan));
+  if (plan->sandbox.seccomp != nullptr) {
+    // Last: from here on only the allow-listed system calls work, execveat among them.
+    result = RawSyscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, Address(plan->sandbox.seccomp));
+    if (result < 0) Fail(plan, Syscall::kSeccomp, result);
+  }
+  result = RawSyscall(SYS_execveat, plan->sandbox.init_fd, Address(""), Address(plan->sandbox.init_argv),
+                      Address(plan->envp), AT_EMPTY_PATH);
+  Fail(plan, Syscall::kExecve, result);
 }
 
 }  // namespace parafork

@@ -4,9 +4,69 @@
 // errno (it would be the parent thread's). See signal-safety(7) and clone(2).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
+struct sock_fprog;
+
 namespace parafork {
+
+struct SandboxMount {
+  const char* source;  // host path
+  const char* target;  // path under the staging root
+  bool read_only;
+};
+
+struct DeviceNode {
+  const char* path;  // under the staging root's /dev
+  unsigned int major;
+  unsigned int minor;
+};
+
+struct SymbolicLink {
+  const char* path;    // under the staging root's /dev
+  const char* target;
+};
+
+struct ResourceLimit {
+  int resource;  // RLIMIT_*
+  uint64_t soft;
+  uint64_t hard;
+};
+
+// What the child builds before exec when the task is sandboxed; all strings prepared by the
+// spawn thread. The namespaces themselves come from the clone flags.
+struct SandboxPlan {
+  bool enabled = false;
+  int network_namespace_fd = -1;  // >= 0: join this (empty) network namespace: network "none"
+  bool bring_loopback_up = false;  // network "loopback": own namespace, lo up
+  const char* hostname = nullptr;
+  size_t hostname_length = 0;
+  // Filesystem: `rootfs` is bind-mounted onto `staging`, filled, made read-only, and pivoted into.
+  const char* rootfs = nullptr;
+  const char* staging = nullptr;
+  bool read_only_root = true;
+  const char* proc_path = nullptr;
+  const char* dev_path = nullptr;
+  const char* tmp_path = nullptr;
+  const char* tmp_options = nullptr;  // "mode=1777,size=..."
+  const DeviceNode* device_nodes = nullptr;
+  size_t device_node_count = 0;
+  const SymbolicLink* device_links = nullptr;
+  size_t device_link_count = 0;
+  const SandboxMount* mounts = nullptr;
+  size_t mount_count = 0;
+  const char* working_directory = nullptr;  // inside the new root; "/" when not given
+  const ResourceLimit* limits = nullptr;
+  size_t limit_count = 0;
+  uint32_t uid = 65534;
+  uint32_t gid = 65534;
+  const sock_fprog* seccomp = nullptr;  // null: unconfined
+  // The init (pid 1) helper, exec'd by fd: init_argv[1] is filled in by the child with the
+  // executable it found inside the sandbox.
+  int init_fd = -1;
+  char** init_argv = nullptr;
+};
 
 struct ChildPlan {
   const char* const* exec_paths = nullptr;  // candidates tried in order, null-terminated
@@ -20,6 +80,7 @@ struct ChildPlan {
   // that flag leaves alone) remain, listed in `ignored_signals` (bit n-1 for signal n).
   bool handlers_cleared = false;
   uint64_t ignored_signals = 0;
+  SandboxPlan sandbox;
 
   // Written by the child when a step fails, read by the parent once the vfork wait is over.
   volatile int failed_errno = 0;

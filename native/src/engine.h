@@ -10,6 +10,7 @@
 #include "child_table.h"
 #include "event_batcher.h"
 #include "reaper.h"
+#include "sandbox_resources.h"
 #include "spawner.h"
 
 namespace parafork {
@@ -36,6 +37,7 @@ class SpawnEngine : public Napi::ObjectWrap<SpawnEngine> {
   Napi::Env env_;
   ChildTable children_;
   EventBatcher* events_ = nullptr;  // deletes itself once released (see event_batcher.h)
+  std::unique_ptr<SandboxResources> sandbox_resources_;  // before the spawner, which points into it
   std::unique_ptr<Reaper> reaper_;
   std::unique_ptr<Spawner> spawner_;
   bool shut_down_ = false;

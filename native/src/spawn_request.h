@@ -22,6 +22,31 @@ struct OutputTarget {
   bool IsFile() const { return mode == OutputMode::kFile || mode == OutputMode::kFileAppend; }
 };
 
+struct MountRequest {
+  std::string host_path;
+  std::string mount_path;  // inside the task's root
+  bool read_only = true;
+};
+
+enum class NetworkMode : uint8_t { kNone = 0, kLoopback = 1, kHost = 2 };
+
+// The sandbox as the request asks for it (TypeScript fills in every default).
+struct SandboxRequest {
+  bool enabled = false;
+  NetworkMode network = NetworkMode::kNone;
+  std::string rootfs = "/";
+  bool read_only_root = true;
+  uint64_t tmp_size_bytes = 0;  // 0: no private /tmp
+  std::vector<MountRequest> mounts;
+  std::string working_directory = "/";
+  uint32_t uid = 65534;
+  uint32_t gid = 65534;
+  std::string hostname;
+  bool seccomp = true;
+  uint64_t max_open_files = 1024;
+  uint64_t max_file_size_bytes = 0;  // 0: unlimited
+};
+
 struct SpawnRequest {
   uint64_t id = 0;
   std::string file;                 // the executable as the caller named it
@@ -32,6 +57,7 @@ struct SpawnRequest {
   OutputTarget stdout_target;
   OutputTarget stderr_target;
   std::string cgroup;               // empty: the agent's own cgroup
+  SandboxRequest sandbox;
   uint64_t enqueued_ns = 0;         // CLOCK_MONOTONIC when JavaScript handed it over
 };
 

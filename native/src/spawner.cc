@@ -7,7 +7,10 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <iterator>
 
 #include <cerrno>
 #include <cstring>
@@ -120,6 +123,113 @@ int PrepareOutput(const OutputTarget& target, int dev_null, PreparedOutput* outp
   }
   output->child_fd = output->owned_child_end.get();
   return output->owned_child_end ? 0 : errno;
+}
+
+// The strings and arrays a SandboxPlan points into, alive until the clone has returned.
+struct SandboxStorage {
+  std::string proc_path, dev_path, tmp_path, tmp_options;
+  std::string device_paths[6];
+  DeviceNode device_nodes[6];
+  std::string link_paths[4];
+  SymbolicLink links[4];
+  std::vector<std::string> mount_targets;
+  std::vector<SandboxMount> mounts;
+  ResourceLimit limits[3];
+  std::string init_name = "parafork-init";
+  std::vector<char*> init_argv;
+};
+
+constexpr struct {
+  const char* name;
+  unsigned int major;
+  unsigned int minor;
+} kDevices[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+
+constexpr struct {
+  const char* name;
+  const char* target;
+} kDeviceLinks[] = {{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+                    {"stderr", "/proc/self/fd/2"}};
+
+// Fills `plan` (and the clone flags) for a sandboxed request; 0 or an errno with the failed step.
+int PrepareSandbox(const SpawnRequest& request, const SpawnerOptions& options, std::vector<char*>& argv,
+                   SandboxStorage& storage, SandboxPlan& plan, uint64_t* clone_flags, Syscall* failed) {
+  SandboxResources* resources = options.sandbox_resources;
+  if (resources == nullptr || options.staging_directory.empty()) {
+    *failed = Syscall::kNone;
+    return ENOTSUP;
+  }
+  if (int error_number = resources->Prepare(failed); error_number != 0) return error_number;
+  const SandboxRequest& sandbox = request.sandbox;
+  const std::string& staging = options.staging_directory;
+  plan.enabled = true;
+  *clone_flags |= CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+  switch (sandbox.network) {
+    case NetworkMode::kNone:
+      plan.network_namespace_fd = resources->empty_network_namespace_fd();
+      break;
+    case NetworkMode::kLoopback:
+      *clone_flags |= CLONE_NEWNET;
+      plan.bring_loopback_up = true;
+      break;
+    case NetworkMode::kHost:
+      break;
+  }
+  if (!sandbox.hostname.empty()) {
+    plan.hostname = sandbox.hostname.c_str();
+    plan.hostname_length = sandbox.hostname.size();
+  }
+  plan.rootfs = sandbox.rootfs.c_str();
+  plan.staging = staging.c_str();
+  plan.read_only_root = sandbox.read_only_root;
+  storage.proc_path = staging + "/proc";
+  storage.dev_path = staging + "/dev";
+  plan.proc_path = storage.proc_path.c_str();
+  plan.dev_path = storage.dev_path.c_str();
+  for (size_t index = 0; index < std::size(kDevices); ++index) {
+    storage.device_paths[index] = storage.dev_path + "/" + kDevices[index].name;
+    storage.device_nodes[index] = {storage.device_paths[index].c_str(), kDevices[index].major, kDevices[index].minor};
+  }
+  plan.device_nodes = storage.device_nodes;
+  plan.device_node_count = std::size(kDevices);
+  for (size_t index = 0; index < std::size(kDeviceLinks); ++index) {
+    storage.link_paths[index] = storage.dev_path + "/" + kDeviceLinks[index].name;
+    storage.links[index] = {storage.link_paths[index].c_str(), kDeviceLinks[index].target};
+  }
+  plan.device_links = storage.links;
+  plan.device_link_count = std::size(kDeviceLinks);
+  if (sandbox.tmp_size_bytes > 0) {
+    storage.tmp_path = staging + "/tmp";
+    storage.tmp_options = "mode=1777,size=" + std::to_string(sandbox.tmp_size_bytes);
+    plan.tmp_path = storage.tmp_path.c_str();
+    plan.tmp_options = storage.tmp_options.c_str();
+  }
+  storage.mount_targets.reserve(sandbox.mounts.size());
+  for (const MountRequest& mount : sandbox.mounts) {
+    storage.mount_targets.push_back(staging + mount.mount_path);
+    storage.mounts.push_back({mount.host_path.c_str(), storage.mount_targets.back().c_str(), mount.read_only});
+  }
+  plan.mounts = storage.mounts.data();
+  plan.mount_count = storage.mounts.size();
+  plan.working_directory = sandbox.working_directory.c_str();
+  size_t limits = 0;
+  storage.limits[limits++] = {RLIMIT_CORE, 0, 0};  // no core dumps of task memory on the node
+  storage.limits[limits++] = {RLIMIT_NOFILE, sandbox.max_open_files, sandbox.max_open_files};
+  if (sandbox.max_file_size_bytes > 0) {
+    storage.limits[limits++] = {RLIMIT_FSIZE, sandbox.max_file_size_bytes, sandbox.max_file_size_bytes};
+  }
+  plan.limits = storage.limits;
+  plan.limit_count = limits;
+  plan.uid = sandbox.uid;
+  plan.gid = sandbox.gid;
+  plan.seccomp = sandbox.seccomp ? resources->default_seccomp() : nullptr;
+  plan.init_fd = resources->init_fd();
+  // parafork-init FILE ARGV0 ARGS...: slot 1 is filled in by the child once it has found FILE.
+  storage.init_argv.push_back(storage.init_name.data());
+  storage.init_argv.push_back(nullptr);
+  for (char* argument : argv) storage.init_argv.push_back(argument);  // argv ends with its nullptr
+  plan.init_argv = storage.init_argv.data();
+  return 0;
 }
 
 }  // namespace
@@ -283,6 +393,13 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
   plan.close_range_cloexec = options_.close_range_cloexec;
   plan.handlers_cleared = use_clone3 && options_.clone_clear_sighand;
   plan.ignored_signals = IgnoredSignals(picked_ns);
+  uint64_t namespace_flags = 0;
+  SandboxStorage sandbox_storage;
+  if (request.sandbox.enabled) {
+    Syscall failed = Syscall::kNone;
+    int error_number = PrepareSandbox(request, options_, argv, sandbox_storage, plan.sandbox, &namespace_flags, &failed);
+    if (error_number != 0) return ReportFailure(request, picked_ns, 0, error_number, failed);
+  }
 
   int pidfd = -1;
   long pid;
@@ -293,7 +410,7 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
     clone_started_ns = MonotonicNanoseconds();
     if (use_clone3) {
       struct clone_args args = {};
-      args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | (cgroup_fd ? CLONE_INTO_CGROUP : 0) |
+      args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | namespace_flags | (cgroup_fd ? CLONE_INTO_CGROUP : 0) |
                    (plan.handlers_cleared ? CLONE_CLEAR_SIGHAND : 0);
       args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
       args.exit_signal = 0;  // no SIGCHLD: Node's handler is not ours to wake
@@ -304,7 +421,8 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
     } else {
       // clone(2) takes the top of the stack; the pidfd arrives through parent_tid with CLONE_PIDFD.
       void* stack_top = static_cast<char*>(stack.base) + stack.size;
-      pid = clone(RunChild, stack_top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD, &plan, &pidfd);
+      pid = clone(RunChild, stack_top, static_cast<int>(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | namespace_flags), &plan,
+                  &pidfd);
       if (pid == -1) pid = -errno;
     }
     // CLONE_VFORK: we run again only once the child has exec'd or exited.

@@ -23,6 +23,7 @@
 #include "child_table.h"
 #include "event_batcher.h"
 #include "reaper.h"
+#include "sandbox_resources.h"
 #include "spawn_request.h"
 #include "syscall_id.h"
 #include "unique_fd.h"
@@ -39,6 +40,10 @@ struct SpawnerOptions {
   ClonePath clone_path = ClonePath::kClone3;
   bool close_range_cloexec = true;
   bool clone_clear_sighand = false;
+  // Sandboxing: the shared resources (null: sandboxed spawns fail with ENOTSUP) and the empty
+  // directory each task's root is mounted on inside its own mount namespace.
+  SandboxResources* sandbox_resources = nullptr;
+  std::string staging_directory;
 };
 
 class Spawner {

@@ -23,6 +23,12 @@ enum class Syscall : uint8_t {
   kWaitid,
   kEpollCtl,
   kMmap,
+  kMount,
+  kPivotRoot,
+  kNetwork,
+  kIdentity,
+  kResourceLimit,
+  kSeccomp,
   kCount,
 };
 

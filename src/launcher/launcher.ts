@@ -6,8 +6,11 @@ import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { getSystemErrorName } from 'node:util';
 
+import { mkdirSync } from 'node:fs';
+
 import {
   loadNativeBinding,
+  nativeHelperPath,
   type NativeBinding,
   type NativeCapabilities,
   type NativeClonePath,
@@ -19,7 +22,7 @@ import { eventKinds, exitedFields, failedFields, spawnedFields } from './event-b
 import { signalName, signalNumber } from './signals.js';
 import { LauncherClosedError, InvalidSpawnOptionError, SpawnError } from './spawn-error.js';
 import { toNativeRequest, type SpawnOptions } from './spawn-options.js';
-import { SpawnedProcess, type ExitResult } from './spawned-process.js';
+import { SpawnedProcess, type ExitResult, type SpawnTimings } from './spawned-process.js';
 
 export type LockMode = NativeLockMode;
 export type ClonePath = NativeClonePath;
@@ -31,6 +34,28 @@ export interface LauncherOptions {
   readonly lockMode?: LockMode;
   /** 'clone3' (default where allowed) or 'clone' (where a seccomp profile refuses clone3). */
   readonly clonePath?: ClonePath;
+  /** Told of every spawn, failure and exit, with the timings the native side measured. */
+  readonly observer?: LauncherObserver;
+  /**
+   * An empty directory sandboxed tasks' roots are mounted on, each in its own mount namespace (so
+   * nothing is ever mounted there on the host). Created on first use; default /run/parafork/root.
+   */
+  readonly sandboxStagingDirectory?: string;
+}
+
+/**
+ * Hooks for the metrics layer; every one is optional. They run on the JS thread inside the event
+ * batch that delivers the result, after the launcher's own bookkeeping, so they cost the spawn path
+ * only the call: the timings were measured natively and arrive in the batch anyway. A hook that
+ * throws is a bug: its error is rethrown from a microtask, and the rest of the batch still settles.
+ */
+export interface LauncherObserver {
+  /** A child has exec'd. */
+  spawned?(timings: SpawnTimings): void;
+  /** A spawn failed; `code` is the errno name ('ENOENT', ...), `timings.spawnNs` up to the failure. */
+  spawnFailed?(code: string, timings: SpawnTimings): void;
+  /** A child has exited and been reaped. */
+  exited?(result: ExitResult): void;
 }
 
 export interface LauncherCapabilities extends NativeCapabilities {
@@ -84,8 +109,11 @@ export class Launcher {
 
   readonly #binding: NativeBinding;
   readonly #engine: NativeSpawnEngine;
+  readonly #observer: LauncherObserver | undefined;
   readonly #pending = new Map<number, PendingSpawn>();
   readonly #running = new Map<number, RunningChild>();
+  readonly #stagingDirectory: string;
+  #stagingDirectoryMade = false;
   #nextId = 1;
   #closed = false;
   #drained: (() => unknown) | undefined;
@@ -95,11 +123,15 @@ export class Launcher {
     this.threads = checkThreads(options.threads);
     this.lockMode = checkChoice(options.lockMode, lockModes, 'lockMode') ?? capabilities.defaultLockMode;
     this.clonePath = checkChoice(options.clonePath, clonePaths, 'clonePath') ?? capabilities.defaultClonePath;
+    this.#observer = options.observer;
     this.#binding = loadNativeBinding();
+    this.#stagingDirectory = options.sandboxStagingDirectory ?? '/run/parafork/root';
     this.#engine = new this.#binding.SpawnEngine({
       threads: this.threads,
       lockMode: this.lockMode,
       clonePath: this.clonePath,
+      initPath: nativeHelperPath('parafork-init'),
+      stagingDirectory: this.#stagingDirectory,
       onEvents: (batch) => this.#onEvents(batch),
     });
   }
@@ -115,6 +147,10 @@ export class Launcher {
       request = { id: this.#nextId++, ...toNativeRequest(options) };
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    if (request.sandbox !== null && !this.#stagingDirectoryMade) {
+      mkdirSync(this.#stagingDirectory, { recursive: true, mode: 0o755 });
+      this.#stagingDirectoryMade = true;
     }
     const callSite: { stack?: string } = {};
     Error.captureStackTrace(callSite);
@@ -173,15 +209,17 @@ export class Launcher {
     this.#pending.delete(id);
     const { promise: exited, resolve: resolveExit } = Promise.withResolvers<ExitResult>();
     this.#running.set(id, { resolveExit });
+    const timings: SpawnTimings = { queuedNs: record[spawnedFields.queuedNs] as number, spawnNs: record[spawnedFields.spawnNs] as number };
     const child = new SpawnedProcess({
       pid: record[spawnedFields.pid] as number,
-      timings: { queuedNs: record[spawnedFields.queuedNs] as number, spawnNs: record[spawnedFields.spawnNs] as number },
+      timings,
       stdout: readableFromFd(record[spawnedFields.stdoutFd] as number),
       stderr: readableFromFd(record[spawnedFields.stderrFd] as number),
       exited,
       kill: (signal) => this.#kill(id, signal),
     });
     pending.resolve(child);
+    if (this.#observer?.spawned) notify(this.#observer, 'spawned', timings);
   }
 
   #onFailed(id: number, record: Float64Array): void {
@@ -200,6 +238,9 @@ export class Launcher {
       error.stack = `${error.name}: ${error.message}\n${pending.callSite.stack.split('\n').slice(1).join('\n')}`;
     }
     pending.reject(error);
+    if (this.#observer?.spawnFailed) {
+      notify(this.#observer, 'spawnFailed', error.code, { queuedNs: record[failedFields.queuedNs] as number, spawnNs: record[failedFields.spawnNs] as number });
+    }
   }
 
   #onExited(id: number, record: Float64Array): void {
@@ -207,7 +248,7 @@ export class Launcher {
     if (!running) return;
     this.#running.delete(id);
     const exitCode = record[exitedFields.exitCode] as number;
-    running.resolveExit({
+    const result: ExitResult = {
       code: exitCode < 0 ? null : exitCode,
       signal: exitCode < 0 ? signalName(record[exitedFields.signal] as number) : null,
       durationNs: record[exitedFields.durationNs] as number,
@@ -216,7 +257,9 @@ export class Launcher {
         systemUs: record[exitedFields.systemUs] as number,
         maxRssKb: record[exitedFields.maxRssKb] as number,
       },
-    });
+    };
+    running.resolveExit(result);
+    if (this.#observer?.exited) notify(this.#observer, 'exited', result);
   }
 
   #kill(id: number, signal: NodeJS.Signals | number): boolean {
@@ -228,6 +271,17 @@ export class Launcher {
       code,
       errno: -errorNumber,
       syscall: 'pidfd_send_signal',
+    });
+  }
+}
+
+/** Calls one observer hook; a hook that throws must not leave the rest of the event batch unsettled. */
+function notify<Hook extends keyof LauncherObserver>(observer: LauncherObserver, hook: Hook, ...args: Parameters<NonNullable<LauncherObserver[Hook]>>): void {
+  try {
+    (observer[hook] as (...hookArgs: typeof args) => void).apply(observer, args);
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
     });
   }
 }

@@ -4,6 +4,7 @@
 import { isMainThread } from 'node:worker_threads';
 
 import { nativeOutputModes, type NativeOutputMode, type NativeSpawnRequest } from '../native/binding.js';
+import { toNativeSandbox, type SandboxOptions } from './sandbox-options.js';
 import { InvalidSpawnOptionError } from './spawn-error.js';
 
 /** Where a child's stdout or stderr goes. stdin is always /dev/null. */
@@ -31,6 +32,8 @@ export interface SpawnOptions {
   readonly stderr?: OutputOption;
   /** A cgroup v2 directory: the child starts inside it (CLONE_INTO_CGROUP). */
   readonly cgroup?: string;
+  /** Run the child sandboxed (see SandboxOptions); `cwd` is then a path inside the sandbox. */
+  readonly sandbox?: SandboxOptions;
 }
 
 /** Used when neither `env.PATH` nor the agent's PATH is set, as execvp(3) does. */
@@ -102,7 +105,7 @@ function inheritedEnvironment(): { entries: string[] | null; path: string | unde
 /** Checks `options` and builds the native request (without its id). Throws InvalidSpawnOptionError. */
 export function toNativeRequest(options: unknown): Omit<NativeSpawnRequest, 'id'> {
   if (typeof options !== 'object' || options === null) invalidType('spawn takes an options object');
-  const { file, args, env, cwd, stdout, stderr, cgroup } = options as Record<string, unknown>;
+  const { file, args, env, cwd, stdout, stderr, cgroup, sandbox } = options as Record<string, unknown>;
   const checkedFile = checkString(file, 'file');
   const argv = [checkedFile];
   if (args !== undefined) {
@@ -124,5 +127,6 @@ export function toNativeRequest(options: unknown): Omit<NativeSpawnRequest, 'id'
     stderrMode: stderrTarget.mode,
     stderrPath: stderrTarget.path,
     cgroup: cgroup === undefined ? '' : checkString(cgroup, 'cgroup'),
+    sandbox: sandbox === undefined ? null : toNativeSandbox(sandbox, cwd === undefined ? undefined : checkString(cwd, 'cwd')),
   };
 }

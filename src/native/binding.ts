@@ -1,4 +1,5 @@
 // The raw native binding: its types, and the only code that loads the .node file.
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,25 @@ export interface NativeCapabilities {
 /** Output modes as the native side numbers them (native/src/spawn_request.h). */
 export const nativeOutputModes = { ignore: 0, pipe: 1, file: 2, fileAppend: 3 } as const;
 export type NativeOutputMode = (typeof nativeOutputModes)[keyof typeof nativeOutputModes];
+
+/** Network modes as the native side numbers them (native/src/spawn_request.h). */
+export const nativeNetworkModes = { none: 0, loopback: 1, host: 2 } as const;
+
+/** A sandbox with every default filled in by TypeScript (src/launcher/sandbox-options.ts). */
+export interface NativeSandboxRequest {
+  network: (typeof nativeNetworkModes)[keyof typeof nativeNetworkModes];
+  rootfs: string;
+  readOnlyRoot: boolean;
+  tmpSizeBytes: number;
+  mounts: { hostPath: string; mountPath: string; readOnly: boolean }[];
+  workingDirectory: string;
+  uid: number;
+  gid: number;
+  hostname: string;
+  seccomp: boolean;
+  maxOpenFiles: number;
+  maxFileSizeBytes: number;
+}
 
 /** One spawn, fully resolved by TypeScript; C++ checks every field again. */
 export interface NativeSpawnRequest {
@@ -40,6 +60,8 @@ export interface NativeSpawnRequest {
   stderrPath: string;
   /** A cgroup v2 directory, '' for none. */
   cgroup: string;
+  /** null: no sandbox. */
+  sandbox: NativeSandboxRequest | null;
 }
 
 export interface NativeEngineStats {
@@ -53,6 +75,10 @@ export interface NativeEngineOptions {
   threads: number;
   lockMode: NativeLockMode;
   clonePath: NativeClonePath;
+  /** The parafork-init helper (nativeHelperPath); '' disables sandboxing. */
+  initPath: string;
+  /** An existing empty directory that sandboxed tasks' roots are mounted on, each in its own mount namespace. */
+  stagingDirectory: string;
   /** Called on the JS thread with a batch of events, `eventStride` numbers each (event-batch.ts). */
   onEvents: (batch: Float64Array) => void;
 }
@@ -87,6 +113,7 @@ function candidatePaths(): string[] {
 }
 
 let loaded: NativeBinding | undefined;
+let loadedFrom: string | undefined;
 
 /**
  * Loads the addon once. A missing file moves on to the next candidate; any other failure (a
@@ -105,6 +132,7 @@ export function loadNativeBinding(): NativeBinding {
   for (const candidate of candidatePaths()) {
     try {
       loaded = require(candidate) as NativeBinding;
+      loadedFrom = candidate;
       return loaded;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error;
@@ -114,4 +142,11 @@ export function loadNativeBinding(): NativeBinding {
   throw new Error(
     `parafork: the native addon is not built. Tried:\n  ${tried.join('\n  ')}\nBuild it with \`npm run build:native\` (needs a C++ compiler, make and python3).`,
   );
+}
+
+/** A helper executable built beside the addon (e.g. parafork-init), or '' when there is none. */
+export function nativeHelperPath(name: string): string {
+  loadNativeBinding();
+  const candidate = path.join(path.dirname(loadedFrom ?? ''), name);
+  return existsSync(candidate) ? candidate : '';
 }
