@@ -326,10 +326,14 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int RunChild(void
     if (result < 0) Fail(plan, Syscall::kChdir, result);
   }
   CloseInheritedFdsOnExec(plan);
-  // The task starts with no signal blocked, whatever mask the spawn thread had.
+  // The task starts with no signal blocked, whatever mask the spawn thread had. A sandboxed task's
+  // init instead starts with every signal blocked (the mask survives exec): the kernel drops a
+  // signal sent to a namespace's init that neither handles nor blocks it, so a SIGTERM arriving
+  // between exec and init's own setup would otherwise be lost. Blocked, it waits for init.
   const unsigned long empty_mask = 0;
-  long result = RawSyscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&empty_mask), 0,
-                           sizeof(empty_mask));
+  const unsigned long full_mask = ~0ul;
+  const unsigned long* mask = plan->sandbox.enabled ? &full_mask : &empty_mask;
+  long result = RawSyscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(mask), 0, sizeof(empty_mask));
   if (result < 0) Fail(plan, Syscall::kSigprocmask, result);
   if (!plan->sandbox.enabled) Exec(plan);
 

@@ -25,7 +25,9 @@ int main(int argc, char **argv) {
   sigset_t none;
   sigfillset(&all);
   sigemptyset(&none);
-  /* Blocked signals are queued for us even as init, and sigwaitinfo takes them one by one. */
+  /* parafork execs us with every signal already blocked (see native/src/child.cc): blocked signals
+     are queued for us even as init, and sigwaitinfo takes them one by one. Blocking again keeps
+     this true if someone runs us otherwise. */
   sigprocmask(SIG_BLOCK, &all, NULL);
 
   pid_t task = fork();
