@@ -319,6 +319,11 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int RunChild(void
     long result = RawSyscall(SYS_write, plan->cgroup_procs_fd, reinterpret_cast<long>("0"), 1);
     if (result < 0) Fail(plan, Syscall::kCgroupAttach, result);
   }
+  // cgroup v1 has no CLONE_INTO_CGROUP: join each controller's cgroup here, before any task code.
+  for (size_t index = 0; index < plan->cgroup_v1_count; ++index) {
+    long result = RawSyscall(SYS_write, plan->cgroup_v1_procs_fds[index], reinterpret_cast<long>("0"), 1);
+    if (result < 0) Fail(plan, Syscall::kCgroupAttach, result);
+  }
   if (plan->sandbox.enabled) {
     BuildSandbox(plan);
   } else if (plan->cwd != nullptr) {

@@ -75,6 +75,8 @@ struct ChildPlan {
   const char* cwd = nullptr;                // null: inherit
   int stdio_fds[3] = {-1, -1, -1};          // parent fds (all > 2) placed at 0, 1, 2
   int cgroup_procs_fd = -1;                 // >= 0: join that cgroup by writing "0" (clone() path)
+  const int* cgroup_v1_procs_fds = nullptr; // cgroup v1 cgroup.procs files to join the same way
+  size_t cgroup_v1_count = 0;
   bool close_range_cloexec = true;          // kernel has close_range(CLOSE_RANGE_CLOEXEC), 5.11+
   // CLONE_CLEAR_SIGHAND already reset every handler to SIG_DFL; only signals set to SIG_IGN (which
   // that flag leaves alone) remain, listed in `ignored_signals` (bit n-1 for signal n).

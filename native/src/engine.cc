@@ -238,6 +238,7 @@ Napi::Value SpawnEngine::Spawn(const Napi::CallbackInfo& info) {
   request->stderr_target = RequireOutput(env, object, "stderrMode", "stderrPath");
   request->cgroup = RequireString(env, object.Get("cgroup"), "cgroup");
   request->sandbox = RequireSandbox(env, object.Get("sandbox"));
+  request->cgroups_v1 = RequireStringArray(env, object.Get("cgroupsV1"), "cgroupsV1");
   request->enqueued_ns = enqueued_ns;
   if (!spawner_->Enqueue(std::move(request))) throw SystemError(env, EBADF, "spawn", "the launcher is closed");
   return env.Undefined();

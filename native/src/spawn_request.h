@@ -57,6 +57,7 @@ struct SpawnRequest {
   OutputTarget stdout_target;
   OutputTarget stderr_target;
   std::string cgroup;               // empty: the agent's own cgroup
+  std::vector<std::string> cgroups_v1;  // cgroup v1 directories to join before exec (hybrid hosts)
   SandboxRequest sandbox;
   uint64_t enqueued_ns = 0;         // CLOCK_MONOTONIC when JavaScript handed it over
 };

@@ -352,6 +352,8 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
   PreparedOutput stdout_output;
   PreparedOutput stderr_output;
   UniqueFd cgroup_fd;
+  std::vector<UniqueFd> cgroup_v1_owned;
+  std::vector<int> cgroup_v1_fds;
   const bool use_clone3 = options_.clone_path == ClonePath::kClone3;
   {
     XorLockGuard fd_guard(FdLock(), XorLock::Side::kFdCreate);
@@ -379,6 +381,12 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
       if (!cgroup_fd) return ReportFailure(request, picked_ns, 0, errno, Syscall::kCgroupAttach);
       cgroup_fd.reset(KeepAboveStdio(cgroup_fd.release()));
     }
+    for (const std::string& directory : request.cgroups_v1) {
+      UniqueFd procs(KeepAboveStdio(open((directory + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC)));
+      if (!procs) return ReportFailure(request, picked_ns, 0, errno, Syscall::kCgroupAttach);
+      cgroup_v1_fds.push_back(procs.get());
+      cgroup_v1_owned.push_back(std::move(procs));
+    }
   }
 
   ChildPlan plan;
@@ -390,6 +398,8 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
   plan.stdio_fds[1] = stdout_output.child_fd;
   plan.stdio_fds[2] = stderr_output.child_fd;
   plan.cgroup_procs_fd = use_clone3 ? -1 : cgroup_fd.get();
+  plan.cgroup_v1_procs_fds = cgroup_v1_fds.data();
+  plan.cgroup_v1_count = cgroup_v1_fds.size();
   plan.close_range_cloexec = options_.close_range_cloexec;
   plan.handlers_cleared = use_clone3 && options_.clone_clear_sighand;
   plan.ignored_signals = IgnoredSignals(picked_ns);
@@ -434,6 +444,7 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
   stdout_output.owned_child_end.reset();
   stderr_output.owned_child_end.reset();
   cgroup_fd.reset();
+  cgroup_v1_owned.clear();
 
   if (pid < 0) {
     return ReportFailure(request, picked_ns, spawn_ns, static_cast<int>(-pid),

@@ -32,6 +32,8 @@ export interface SpawnOptions {
   readonly stderr?: OutputOption;
   /** A cgroup v2 directory: the child starts inside it (CLONE_INTO_CGROUP). */
   readonly cgroup?: string;
+  /** cgroup v1 directories (one per controller, on hybrid hosts) the child joins before exec. */
+  readonly cgroupsV1?: readonly string[];
   /** Run the child sandboxed (see SandboxOptions); `cwd` is then a path inside the sandbox. */
   readonly sandbox?: SandboxOptions;
 }
@@ -53,6 +55,12 @@ function checkString(value: unknown, name: string, { allowEmpty = false } = {}):
   // execve(2) and open(2) would stop at a NUL and use a different string than the one given.
   if (value.includes('\0')) invalidValue(`${name} must not contain NUL bytes`);
   return value;
+}
+
+function checkStringList(value: unknown, name: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) invalidType(`${name} must be an array of strings, got ${describe(value)}`);
+  return value.map((entry, index) => checkString(entry, `${name}[${index}]`));
 }
 
 function describe(value: unknown): string {
@@ -105,7 +113,7 @@ function inheritedEnvironment(): { entries: string[] | null; path: string | unde
 /** Checks `options` and builds the native request (without its id). Throws InvalidSpawnOptionError. */
 export function toNativeRequest(options: unknown): Omit<NativeSpawnRequest, 'id'> {
   if (typeof options !== 'object' || options === null) invalidType('spawn takes an options object');
-  const { file, args, env, cwd, stdout, stderr, cgroup, sandbox } = options as Record<string, unknown>;
+  const { file, args, env, cwd, stdout, stderr, cgroup, cgroupsV1, sandbox } = options as Record<string, unknown>;
   const checkedFile = checkString(file, 'file');
   const argv = [checkedFile];
   if (args !== undefined) {
@@ -127,6 +135,7 @@ export function toNativeRequest(options: unknown): Omit<NativeSpawnRequest, 'id'
     stderrMode: stderrTarget.mode,
     stderrPath: stderrTarget.path,
     cgroup: cgroup === undefined ? '' : checkString(cgroup, 'cgroup'),
+    cgroupsV1: checkStringList(cgroupsV1, 'cgroupsV1'),
     sandbox: sandbox === undefined ? null : toNativeSandbox(sandbox, cwd === undefined ? undefined : checkString(cwd, 'cwd')),
   };
 }

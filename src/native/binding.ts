@@ -60,6 +60,8 @@ export interface NativeSpawnRequest {
   stderrPath: string;
   /** A cgroup v2 directory, '' for none. */
   cgroup: string;
+  /** cgroup v1 directories (one per controller) the child joins before exec. */
+  cgroupsV1: string[];
   /** null: no sandbox. */
   sandbox: NativeSandboxRequest | null;
 }
