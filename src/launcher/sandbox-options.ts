@@ -75,9 +75,11 @@ export function toNativeSandbox(options: unknown, cwd: string | undefined): Nati
     throw new InvalidSpawnOptionError('ERR_INVALID_ARG_TYPE', 'parafork: sandbox must be an object');
   }
   const sandbox = { ...sandboxDefaults, ...(options as SandboxOptions) };
-  if (!(sandbox.network in nativeNetworkModes)) invalid(`network must be 'none', 'loopback' or 'host'`);
-  if (sandbox.seccomp !== 'default' && sandbox.seccomp !== 'unconfined') invalid(`seccomp must be 'default' or 'unconfined'`);
-  if (typeof sandbox.readOnlyRootFilesystem !== 'boolean') invalid('readOnlyRootFilesystem must be a boolean');
+  // The options come from callers (and Task specs) at run time: check them as the unknowns they are.
+  const given = sandbox as Record<keyof SandboxOptions, unknown>;
+  if (typeof given.network !== 'string' || !(given.network in nativeNetworkModes)) invalid(`network must be 'none', 'loopback' or 'host'`);
+  if (given.seccomp !== 'default' && given.seccomp !== 'unconfined') invalid(`seccomp must be 'default' or 'unconfined'`);
+  if (typeof given.readOnlyRootFilesystem !== 'boolean') invalid('readOnlyRootFilesystem must be a boolean');
   if (typeof sandbox.hostname !== 'string' || !/^[a-zA-Z0-9]([-a-zA-Z0-9.]{0,62})$/.test(sandbox.hostname)) {
     invalid('hostname must be 1 to 63 letters, digits, dots or dashes');
   }
