@@ -1,0 +1,126 @@
+// Task manifests from files and folders (YAML or JSON, several documents per file, or a List),
+// checked against the CRD's own OpenAPI schema with its defaults filled in, as the apiserver
+// would. (The CRD's CEL rules are the apiserver's alone; the reconciler still refuses what it
+// cannot run, with a reason.) Errors are one line: the file, the Task, the field, the problem.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { loadAll } from 'js-yaml';
+
+import { taskApiVersion, taskKind, type Task } from '../api/task.js';
+
+export class ManifestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ManifestError';
+  }
+}
+
+export interface LoadedTask {
+  readonly task: Task;
+  /** Where it came from: "examples/hello.yaml#1". */
+  readonly source: string;
+}
+
+const manifestExtensions = new Set(['.yaml', '.yml', '.json']);
+// src/standalone or dist/standalone: the package root is two levels up.
+const crdPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'crds', 'task.yaml');
+
+let validateTask: ValidateFunction | undefined;
+
+/**
+ * The schema with unknown fields refused: the apiserver prunes them from a structural schema and
+ * kubectl's strict field validation turns that into an error; here the schema says so itself.
+ * metadata (which the CRD leaves open) and objects that preserve unknown fields stay open.
+ */
+function refuseUnknownFields(schema: Record<string, unknown>, path: string): Record<string, unknown> {
+  const properties = schema.properties as Record<string, Record<string, unknown>> | undefined;
+  const result: Record<string, unknown> = { ...schema };
+  if (properties) {
+    result.properties = Object.fromEntries(Object.entries(properties).map(([name, child]) => [name, refuseUnknownFields(child, `${path}.${name}`)]));
+    if (path !== '.metadata' && schema['x-kubernetes-preserve-unknown-fields'] !== true && schema.additionalProperties === undefined) {
+      result.additionalProperties = false;
+    }
+  }
+  if (schema.items && typeof schema.items === 'object') result.items = refuseUnknownFields(schema.items as Record<string, unknown>, `${path}[]`);
+  return result;
+}
+
+function taskValidator(): ValidateFunction {
+  if (validateTask) return validateTask;
+  const [crd] = loadAll(readFileSync(crdPath, 'utf8')) as { spec: { versions: { schema: { openAPIV3Schema: object } }[] } }[];
+  const schema = crd?.spec.versions[0]?.schema.openAPIV3Schema;
+  if (!schema) throw new Error(`no openAPIV3Schema in ${crdPath}`);
+  // strict off: the schema carries Kubernetes' own x-kubernetes-* keywords, which Ajv does not know.
+  validateTask = new Ajv({ strict: false, useDefaults: true, allErrors: true, validateFormats: false }).compile(refuseUnknownFields(schema as Record<string, unknown>, ''));
+  return validateTask;
+}
+
+function describeError(error: ErrorObject): string {
+  const field = error.instancePath.replace(/^\//, '').replace(/\/(\d+)/g, '[$1]').replaceAll('/', '.') || '(the object)';
+  if (error.keyword === 'additionalProperties') return `${field}: unknown field "${String(error.params.additionalProperty)}"`;
+  if (error.keyword === 'enum') return `${field}: must be one of ${(error.params.allowedValues as unknown[]).map((value) => JSON.stringify(value)).join(', ')}`;
+  return `${field}: ${error.message ?? 'is invalid'}`;
+}
+
+function manifestFiles(target: string): string[] {
+  let stats;
+  try {
+    stats = statSync(target);
+  } catch {
+    throw new ManifestError(`${target}: no such file or directory`);
+  }
+  if (stats.isFile()) return [target];
+  return readdirSync(target)
+    .filter((name) => manifestExtensions.has(path.extname(name)))
+    .sort()
+    .map((name) => path.join(target, name));
+}
+
+function documentsOf(file: string): unknown[] {
+  const text = readFileSync(file, 'utf8');
+  try {
+    const documents = path.extname(file) === '.json' ? [JSON.parse(text) as unknown] : loadAll(text);
+    return documents.flatMap((document) => {
+      const list = document as { kind?: string; items?: unknown[] } | null;
+      return list?.kind === 'List' || list?.kind === 'TaskList' ? (list.items ?? []) : [document];
+    });
+  } catch (error) {
+    throw new ManifestError(`${file}: not valid ${path.extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0] ?? ''}`);
+  }
+}
+
+/** Reads every Task in `targets` (files or folders); throws ManifestError on the first bad one. */
+export function loadTaskManifests(targets: readonly string[]): LoadedTask[] {
+  const validate = taskValidator();
+  const loaded: LoadedTask[] = [];
+  const seen = new Set<string>();
+  for (const file of targets.flatMap(manifestFiles)) {
+    documentsOf(file).forEach((document, index) => {
+      if (document === null || document === undefined) return;
+      const source = `${file}#${index + 1}`;
+      const object = document as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+      if (object.apiVersion !== taskApiVersion || object.kind !== taskKind) {
+        throw new ManifestError(`${source}: not a Task (apiVersion ${taskApiVersion}, kind ${taskKind}): got ${String(object.apiVersion)} ${String(object.kind)}`);
+      }
+      const name = object.metadata?.name;
+      if (typeof name !== 'string' || !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(name)) {
+        throw new ManifestError(`${source}: metadata.name must be a lowercase DNS name, got ${JSON.stringify(name)}`);
+      }
+      if (!validate(document)) {
+        const problems = (validate.errors ?? []).map(describeError);
+        throw new ManifestError(`${source} (Task ${name}): ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? `; and ${problems.length - 3} more` : ''}`);
+      }
+      const task = document as Task;
+      const namespace = typeof object.metadata?.namespace === 'string' ? object.metadata.namespace : 'default';
+      const key = `${namespace}/${name}`;
+      if (seen.has(key)) throw new ManifestError(`${source}: Task ${key} is defined twice`);
+      seen.add(key);
+      loaded.push({ task: { ...task, metadata: { ...task.metadata, namespace } }, source });
+    });
+  }
+  if (loaded.length === 0) throw new ManifestError(`no Task manifests in ${targets.join(', ')}`);
+  return loaded;
+}
