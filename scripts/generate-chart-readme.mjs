@@ -1,0 +1,192 @@
+#!/usr/bin/env node
+// Generates charts/parafork/README.md from the chart: its description from Chart.yaml and a table
+// of every value from the `# --` comments in values.yaml, as helm-docs does for the charts it
+// serves, without a Go tool to build. `--check` writes nothing and exits 1 when the README on disk
+// is stale (test/integration/chart-render.test.ts runs it).
+//
+// The rules, which keep "every value is documented" checkable:
+// - `# -- text` on the line(s) just above a key documents that key; `#` lines straight after it
+//   continue the text. Any other comment is for readers of values.yaml only.
+// - A documented map or list is one row, its default shown whole; an undocumented map is a
+//   heading for its keys, each of which needs its own comment.
+// - The type column comes from values.schema.json where it says one.
+// - A value with no documented key above it is an error, and so is a comment on a key that the
+//   parsed values do not have.
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { load } from 'js-yaml';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const chartDir = path.join(root, 'charts', 'parafork');
+const readmePath = path.join(chartDir, 'README.md');
+
+/** One `# --` comment: the dotted path of its key and its text. */
+function readDocComments(valuesText) {
+  const docs = new Map();
+  const stack = []; // { indent, key } of the keys enclosing the current line
+  let pending; // the text of a `# --` comment waiting for its key
+  for (const line of valuesText.split('\n')) {
+    const trimmed = line.trim();
+    if (trimmed.startsWith('# --')) {
+      pending = trimmed.slice(4).trim();
+      continue;
+    }
+    if (trimmed.startsWith('#')) {
+      if (pending !== undefined) pending += ` ${trimmed.slice(1).trim()}`;
+      continue;
+    }
+    if (trimmed === '') {
+      pending = undefined;
+      continue;
+    }
+    const match = /^( *)([A-Za-z0-9_.-]+):(\s|$)/.exec(line);
+    if (!match) {
+      pending = undefined; // a list item or a continued scalar: no key here
+      continue;
+    }
+    const indent = match[1].length;
+    while (stack.length > 0 && stack.at(-1).indent >= indent) stack.pop();
+    stack.push({ indent, key: match[2] });
+    if (pending !== undefined) {
+      docs.set(stack.map((entry) => entry.key).join('.'), pending);
+      pending = undefined;
+    }
+  }
+  return docs;
+}
+
+/** The type values.schema.json gives the value at `keyPath`, or undefined if it gives none. */
+function schemaType(schema, keyPath) {
+  const resolve = (node) => (node?.$ref ? schema.definitions[node.$ref.replace('#/definitions/', '')] : node);
+  let node = schema;
+  for (const key of keyPath.split('.')) node = resolve(resolve(node)?.properties?.[key]);
+  if (node === undefined) return undefined;
+  const typeName = (branch) => {
+    const resolved = resolve(branch);
+    if (resolved.enum) return 'string';
+    if (resolved.type === 'array') return 'list';
+    if (resolved.type === 'integer') return 'int';
+    if (resolved.type === 'number') return 'number';
+    if (resolved.type === 'boolean') return 'bool';
+    return resolved.type;
+  };
+  if (node.oneOf) return node.oneOf.map(typeName).join(' or ');
+  return typeName(node);
+}
+
+function typeOf(value) {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'list';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'int' : 'float';
+  if (typeof value === 'boolean') return 'bool';
+  return typeof value === 'object' ? 'object' : 'string';
+}
+
+/** Rows in the order of values.yaml; throws on undocumented values and orphan comments. */
+function collectRows(values, docs, schema) {
+  const rows = [];
+  const undocumented = [];
+  const seen = new Set();
+  function visit(value, keyPath) {
+    const doc = docs.get(keyPath);
+    if (doc !== undefined) {
+      seen.add(keyPath);
+      rows.push({ key: keyPath, type: schemaType(schema, keyPath) ?? typeOf(value), value, doc });
+      return;
+    }
+    const isMap = typeof value === 'object' && value !== null && !Array.isArray(value);
+    if (isMap && Object.keys(value).length > 0) {
+      for (const [key, child] of Object.entries(value)) visit(child, keyPath === '' ? key : `${keyPath}.${key}`);
+    } else {
+      undocumented.push(keyPath);
+    }
+  }
+  visit(values, '');
+  const problems = undocumented.map((key) => `${key} has no "# --" comment`);
+  for (const key of docs.keys()) if (!seen.has(key)) problems.push(`the "# --" comment on ${key} documents no value`);
+  if (problems.length > 0) throw new Error(`charts/parafork/values.yaml: ${problems.join('; ')}`);
+  return rows;
+}
+
+function cell(text) {
+  return text.replaceAll('|', '\\|').replaceAll('\n', ' ');
+}
+
+function renderReadme(chart, rows) {
+  const table = rows.map(
+    (row) => `| \`${row.key}\` | ${row.type} | \`${cell(JSON.stringify(row.value))}\` | ${cell(row.doc)} |`,
+  );
+  return `<!-- Generated by scripts/generate-chart-readme.mjs from Chart.yaml and values.yaml: edit those and regenerate. -->
+# The parafork chart
+
+${chart.description}
+
+Chart version ${chart.version}, parafork ${chart.appVersion}, Kubernetes ${chart.kubeVersion}.
+
+It installs, in the release's namespace:
+
+- a DaemonSet of agents, one per node, each told its node's name through the Downward API;
+- their ServiceAccount, and a ClusterRole and ClusterRoleBinding with the API access the agent
+  uses and nothing more (\`templates/clusterrole.yaml\` gives the reason for each rule);
+- a Service in front of the agents' /metrics;
+- optionally a Prometheus Operator ServiceMonitor (\`serviceMonitor.enabled\`, and only where the
+  cluster serves \`monitoring.coreos.com/v1\`) and a ConfigMap of Grafana dashboards
+  (\`dashboards.enabled\`, labelled \`grafana_dashboard: "1"\`);
+- the Task CRD, from \`crds/\`, on the first install only: Helm never upgrades CRDs, so run
+  \`kubectl apply --server-side -f crds/task.yaml\` before upgrading the chart.
+
+The agents need privileges to sandbox Tasks (Linux capabilities and the node's cgroup tree, each
+explained in \`values.yaml\` under \`securityContext\`), so the namespace's Pod Security level must
+be \`privileged\`. See [docs/deployment.md](../../docs/deployment.md) for building the image,
+installing, upgrading and the security model.
+
+\`\`\`sh
+kubectl create namespace parafork
+kubectl label namespace parafork pod-security.kubernetes.io/enforce=privileged
+helm install parafork charts/parafork --namespace parafork --set image.repository=REGISTRY/parafork
+\`\`\`
+
+## Values
+
+| Key | Type | Default | Description |
+| --- | --- | --- | --- |
+${table.join('\n')}
+`;
+}
+
+export function generateChartReadme() {
+  const valuesText = readFileSync(path.join(chartDir, 'values.yaml'), 'utf8');
+  const chart = load(readFileSync(path.join(chartDir, 'Chart.yaml'), 'utf8'));
+  const schema = JSON.parse(readFileSync(path.join(chartDir, 'values.schema.json'), 'utf8'));
+  const rows = collectRows(load(valuesText), readDocComments(valuesText), schema);
+  return renderReadme(chart, rows);
+}
+
+function main() {
+  const readme = generateChartReadme();
+  if (process.argv.includes('--check')) {
+    let current = '';
+    try {
+      current = readFileSync(readmePath, 'utf8');
+    } catch {
+      // missing: stale
+    }
+    if (current !== readme) {
+      console.error('charts/parafork/README.md is stale: run node scripts/generate-chart-readme.mjs');
+      process.exit(1);
+    }
+    return;
+  }
+  writeFileSync(readmePath, readme);
+  console.log(`wrote ${path.relative(root, readmePath)} (${readme.split('\n').length} lines)`);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  try {
+    main();
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exit(1);
+  }
+}
