@@ -77,9 +77,9 @@ for (const row of rows) {
   console.log(
     [
       row.name.padEnd(32),
-      `${percentile(single.callerMs, 0.5).toFixed(3)}`.padStart(9),
-      `${percentile(single.callerMs, 0.99).toFixed(3)}`.padStart(9),
-      `${percentile(single.nativeMs, 0.5).toFixed(3)}`.padStart(11),
+      percentile(single.callerMs, 0.5).toFixed(3).padStart(9),
+      percentile(single.callerMs, 0.99).toFixed(3).padStart(9),
+      percentile(single.nativeMs, 0.5).toFixed(3).padStart(11),
       parallel.perSecond.toFixed(0).padStart(14),
       `${(parallel.perSecond / plainRate).toFixed(2)}x`.padStart(9),
     ].join(' '),

@@ -1,16 +1,19 @@
 // parafork agent: watches the Tasks bound to this node (and unbound ones it may claim) and runs them.
 import { KubeConfig } from '@kubernetes/client-node';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 import type { Task } from '../api/task.js';
 import type { AgentConfig } from '../config/agent-config.js';
 import { WorkQueue } from '../controller/work-queue.js';
-import { startHealthServer } from '../http/health-server.js';
+import { startHttpServer } from '../http/http-server.js';
 import { ApiClient, ApiError } from '../k8s/api-client.js';
 import { EventRecorder } from '../k8s/event-recorder.js';
 import { Informer } from '../k8s/informer.js';
 import { allTasksPath, nodePath } from '../k8s/task-resources.js';
 import { Launcher } from '../launcher/launcher.js';
+import { MetricsRegistry } from '../metrics/registry.js';
+import { readCgroupLayout } from '../sandbox/cgroup-layout.js';
+import { CgroupManager } from '../sandbox/cgroup-manager.js';
 import { AttemptTable } from '../tasks/attempts.js';
 import { TaskReconciler } from '../tasks/task-reconciler.js';
 
@@ -25,8 +28,42 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
+/**
+ * JSON lines (pino's format) for log collectors; on a terminal, one readable line per record
+ * instead. Task lines carry `task` (namespace/name) and `attempt`.
+ */
+/** The agent's task cgroups, or undefined (with the reason logged) when this host gives it none. */
+function makeCgroupManager(config: AgentConfig, logger: Logger): CgroupManager | undefined {
+  try {
+    const manager = new CgroupManager({ layout: readCgroupLayout(), group: config.cgroupParent });
+    const swept = manager.sweepLeftovers();
+    if (swept > 0) logger.warn({ swept }, 'ended the processes an earlier life of the agent left in task cgroups');
+    return manager;
+  } catch (error) {
+    logger.warn({ err: (error as Error).message }, 'no cgroups for tasks: Tasks with resources.limits will fail with SandboxUnavailable');
+    return undefined;
+  }
+}
+
 export function createLogger(config: AgentConfig): Logger {
-  return pino({ level: config.logLevel, base: { node: config.nodeName } });
+  const options = { level: config.logLevel, base: { node: config.nodeName } };
+  return process.stdout.isTTY ? pino(options, terminalLines(process.stdout)) : pino(options);
+}
+
+const levelNames: Readonly<Record<number, string>> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO ', 40: 'WARN ', 50: 'ERROR', 60: 'FATAL' };
+const levelColours: Readonly<Record<number, string>> = { 10: '90', 20: '36', 30: '32', 40: '33', 50: '31', 60: '35' };
+
+/** `12:04:05.123 INFO  task running task=ns/name attempt=1 pid=4242`, the level in colour. */
+function terminalLines(output: NodeJS.WritableStream): DestinationStream {
+  return {
+    write(line: string): void {
+      const { level, time, msg, ...fields } = JSON.parse(line) as Record<string, unknown> & { level: number; time: number; msg?: string };
+      delete fields.node; // one agent's terminal: its node goes without saying
+      const clock = new Date(time).toTimeString().slice(0, 8) + '.' + String(time % 1000).padStart(3, '0');
+      const pairs = Object.entries(fields).map(([name, value]) => `${name}=${typeof value === 'string' && /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value)}`);
+      output.write(`${clock} \x1b[${levelColours[level] ?? '0'}m${levelNames[level] ?? String(level)}\x1b[0m ${[msg ?? '', ...pairs].join(' ')}\n`);
+    },
+  };
 }
 
 function loadKubeConfig(config: AgentConfig): KubeConfig {
@@ -37,10 +74,15 @@ function loadKubeConfig(config: AgentConfig): KubeConfig {
 }
 
 export async function startAgent(config: AgentConfig, logger: Logger = createLogger(config)): Promise<RunningAgent> {
-  const client = new ApiClient({ kubeConfig: loadKubeConfig(config), qps: config.apiQps, burst: config.apiBurst, userAgent: `parafork-agent/${config.nodeName}` });
-  const launcher = new Launcher();
+  // Built first: every layer below gets its observer from here. The running count is read at
+  // scrape time, once the reconciler exists.
+  const metrics = new MetricsRegistry({ runningTasks: (): number => reconciler.runningAttempts });
+  const client = new ApiClient({ kubeConfig: loadKubeConfig(config), qps: config.apiQps, burst: config.apiBurst, userAgent: `parafork-agent/${config.nodeName}`, observer: metrics.apiClient });
+  const launcher = new Launcher({ observer: metrics.spawn, sandboxStagingDirectory: config.sandboxStagingDirectory });
+  const cgroups = makeCgroupManager(config, logger);
+  metrics.trackLauncher(launcher);
   const capabilities = Launcher.capabilities;
-  logger.info({ capabilities, lockMode: launcher.lockMode, clonePath: launcher.clonePath, threads: launcher.threads }, 'host capabilities');
+  logger.info({ capabilities, lockMode: launcher.lockMode, clonePath: launcher.clonePath, threads: launcher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable' }, 'host capabilities');
 
   const lifetime = new AbortController();
   let nodeLabels: Readonly<Record<string, string>> = {};
@@ -48,30 +90,34 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
   let enqueue: (key: string) => void = () => undefined;
   const tasks = new Informer<Task>({ client, path: allTasksPath, fieldSelector: `spec.nodeName=${config.nodeName}`, logger, onChange: (key) => enqueue(key) });
   const unboundTasks = new Informer<Task>({ client, path: allTasksPath, fieldSelector: 'spec.nodeName=', logger, onChange: (key) => enqueue(`${claimPrefix}${key}`) });
+  const attempts = new AttemptTable();
   const reconciler = new TaskReconciler({
     nodeName: config.nodeName,
     client,
     launcher,
     tasks,
     unboundTasks,
-    attempts: new AttemptTable(),
+    attempts,
     events: new EventRecorder({ client, logger, controller: 'parafork.dev/agent', instance: config.nodeName }),
     logger,
     maxConcurrent: config.maxConcurrent,
+    ...(cgroups ? { cgroups } : {}),
     terminationGraceMs: config.terminationGraceSeconds * 1000,
     nodeLabels: () => nodeLabels,
     requeue: (key) => enqueue(key),
+    observer: metrics.tasks,
   });
   const queue = new WorkQueue(
     async (key) => {
       try {
         return key.startsWith(claimPrefix) ? await reconciler.claim(key.slice(claimPrefix.length)) : await reconciler.reconcile(key);
       } catch (error) {
-        logger.warn({ task: key, err: (error as Error).message }, 'reconcile failed; retrying with backoff');
+        const task = key.startsWith(claimPrefix) ? key.slice(claimPrefix.length) : key;
+        logger.warn({ task, attempt: attempts.get(task)?.number, err: (error as Error).message }, 'reconcile failed; retrying with backoff');
         throw error;
       }
     },
-    { concurrency: config.workers },
+    { concurrency: config.workers, observer: metrics.workQueue },
   );
   enqueue = (key) => queue.add(key);
 
@@ -93,11 +139,16 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
   labelTimer.unref();
 
   let shuttingDown = false;
-  const health = await startHealthServer({ address: config.listenAddress, port: config.port, ready: () => tasks.synced && unboundTasks.synced && !shuttingDown });
+  const http = await startHttpServer({
+    address: config.listenAddress,
+    port: config.port,
+    ready: () => tasks.synced && unboundTasks.synced && !shuttingDown,
+    metrics: () => metrics.scrape(),
+  });
   const informersDone = Promise.all([tasks.run(lifetime.signal), unboundTasks.run(lifetime.signal)]);
   queue.start();
   await Promise.all([tasks.waitForSync(), unboundTasks.waitForSync()]);
-  logger.info({ port: health.port, bound: tasks.size, unbound: unboundTasks.size }, 'agent ready');
+  logger.info({ port: http.port, bound: tasks.size, unbound: unboundTasks.size }, 'agent ready');
 
   const { promise: stopped, resolve: markStopped } = Promise.withResolvers<undefined>();
   let stopping: Promise<void> | undefined;
@@ -126,14 +177,19 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
     clearInterval(labelTimer);
     await queue.shutDown();
     await informersDone;
-    await health.close();
+    await http.close();
     await launcher.close();
+    try {
+      cgroups?.removeGroup(); // only when empty: other agents on this host may share the group
+    } catch {
+      // not empty: fine
+    }
     logger.info({}, 'agent stopped');
     markStopped(undefined);
   }
 
   return {
-    port: health.port,
+    port: http.port,
     stopped,
     stop: () => (stopping ??= shutDown()),
   };

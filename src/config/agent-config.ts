@@ -18,6 +18,10 @@ export interface AgentConfig {
   readonly listenAddress: string;
   readonly port: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  /** Task cgroups go here, relative to the agent's own cgroup in each hierarchy. */
+  readonly cgroupParent: string;
+  /** An empty directory sandboxed tasks' roots are mounted on, each in its own mount namespace. */
+  readonly sandboxStagingDirectory: string;
 }
 
 export class ConfigError extends Error {
@@ -39,6 +43,8 @@ export const agentFlags = {
   'listen-address': { type: 'string', default: '0.0.0.0', description: 'address for /healthz, /readyz (and /metrics)' },
   port: { type: 'string', default: '9464', description: 'port for /healthz, /readyz (and /metrics)' },
   'log-level': { type: 'string', default: 'info', description: 'fatal, error, warn, info, debug or trace' },
+  'cgroup-parent': { type: 'string', default: 'parafork', description: "task cgroups' group, relative to the agent's own cgroup" },
+  'sandbox-staging-dir': { type: 'string', default: '/run/parafork/root', description: 'empty directory task roots are mounted on (in their own mount namespaces)' },
 } as const;
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -49,6 +55,18 @@ function wholeNumber(flag: string, text: string, minimum: number, maximum: numbe
     throw new ConfigError(`--${flag} must be a whole number from ${minimum} to ${maximum}, got ${JSON.stringify(text)}`);
   }
   return value;
+}
+
+function cgroupParent(text: string): string {
+  if (text.length === 0 || text.startsWith('/') || text.split('/').includes('..')) {
+    throw new ConfigError(`--cgroup-parent must be a relative path without '..', got ${JSON.stringify(text)}`);
+  }
+  return text;
+}
+
+function absolutePath(flag: string, text: string): string {
+  if (!text.startsWith('/')) throw new ConfigError(`--${flag} must be an absolute path, got ${JSON.stringify(text)}`);
+  return text;
 }
 
 // Kubernetes node names are DNS subdomains (RFC 1123).
@@ -89,5 +107,7 @@ export function parseAgentConfig(argv: readonly string[], environment: NodeJS.Pr
     listenAddress: values['listen-address'] ?? '0.0.0.0',
     port: wholeNumber('port', values.port ?? '', 0, 65_535),
     logLevel: logLevel as AgentConfig['logLevel'],
+    cgroupParent: cgroupParent(values['cgroup-parent'] ?? 'parafork'),
+    sandboxStagingDirectory: absolutePath('sandbox-staging-dir', values['sandbox-staging-dir'] ?? '/run/parafork/root'),
   });
 }

@@ -7,7 +7,7 @@
 // cgroup v2 forbids processes in a cgroup whose controllers are delegated to children ("no
 // internal processes"), except at the root: an agent in a non-root cgroup first moves itself into
 // a leaf beside the task group, so its own cgroup can enable controllers for the tasks.
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { limitControllers, placeControllers, type CgroupLayout, type ControllerPlacement, type LimitController } from './cgroup-layout.js';
@@ -179,6 +179,30 @@ export class CgroupManager {
       }
     }
     return new TaskCgroup(v2Directory, v1Directories, memory);
+  }
+
+  /**
+   * Ends and removes every task cgroup left in the group by an earlier life of the agent (killed
+   * -9, or the node rebooted mid-task): their processes belong to attempts no one will record.
+   * Only for the group this agent owns alone. Returns how many task cgroups were swept.
+   */
+  sweepLeftovers(): number {
+    this.prepare();
+    const names = new Set<string>();
+    for (const base of [this.#v2Base, ...this.#v1Bases.values()]) {
+      if (base === undefined) continue;
+      for (const entry of readdirSync(base, { withFileTypes: true })) if (entry.isDirectory()) names.add(entry.name);
+    }
+    for (const name of names) {
+      const leftover = new TaskCgroup(
+        this.#v2Base === undefined ? undefined : path.join(this.#v2Base, name),
+        [...this.#v1Bases.values()].map((base) => path.join(base, name)),
+        undefined,
+      );
+      leftover.killAll();
+      for (let attempt = 0; attempt < 50 && !leftover.remove(); attempt++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+    return names.size;
   }
 
   /** Removes the (empty) group directories themselves: for tests and uninstalls, not routine use. */

@@ -20,7 +20,11 @@ import type { Informer } from '../k8s/informer.js';
 import { splitObjectKey, taskPath, taskStatusPath } from '../k8s/task-resources.js';
 import type { Launcher } from '../launcher/launcher.js';
 import type { ExitResult } from '../launcher/spawned-process.js';
+import type { SandboxOptions } from '../launcher/sandbox-options.js';
+import { signalName } from '../launcher/signals.js';
 import { SpawnError } from '../launcher/spawn-error.js';
+import type { CgroupManager, TaskCgroup } from '../sandbox/cgroup-manager.js';
+import { sandboxForTask } from '../sandbox/task-sandbox.js';
 import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
 import { mayRetry, retryDelaySeconds } from './retry-policy.js';
 import { failedWithoutAttemptStatus, finishedStatus, runningStatus, waitingToRetryStatus } from './task-status.js';
@@ -41,6 +45,24 @@ const recordedEndingHoldMs = 30_000;
 /** How long a finished process may keep its stderr pipe open (a daemonised grandchild) before we stop reading. */
 const stderrDrainLimitMs = 2_000;
 
+/** First sightings kept for the start-latency metric at most; the oldest go first (a Task lost without a trace). */
+const firstObservedLimit = 65_536;
+
+/**
+ * Hooks for the metrics layer; every one is optional. What they carry is bounded (phases, reasons,
+ * durations): never a Task's name or uid.
+ */
+export interface TaskReconcilerObserver {
+  /**
+   * A Task's first attempt has its process running. `sinceObservedMs`: since this agent first saw
+   * the Task as its own (bound to this node, or claimed by it); `sinceCreatedMs`: since its
+   * creationTimestamp, which has whole-second precision.
+   */
+  taskStarted?(latency: { readonly sinceObservedMs: number; readonly sinceCreatedMs: number | undefined }): void;
+  /** A Task's final status (Succeeded or Failed) was written; `durationMs` from its first attempt's start. */
+  taskFinished?(outcome: { readonly phase: 'Succeeded' | 'Failed'; readonly reason: TaskReason; readonly durationMs: number | undefined }): void;
+}
+
 export interface TaskReconcilerOptions {
   readonly nodeName: string;
   readonly client: ApiClient;
@@ -55,11 +77,16 @@ export interface TaskReconcilerOptions {
   readonly nodeLabels: () => Readonly<Record<string, string>>;
   /** Asks for a reconcile of a key (the work queue's add). */
   readonly requeue: (key: string) => void;
+  readonly observer?: TaskReconcilerObserver;
+  /** Task cgroups with the Tasks' resource limits; undefined: no cgroups (limits are then refused). */
+  readonly cgroups?: CgroupManager;
 }
 
 export class TaskReconciler {
   readonly #options: TaskReconcilerOptions;
   readonly #waitingForCapacity = new Set<string>();
+  /** When this agent first saw each Task whose first attempt has not started (epoch ms); only with an observer. */
+  readonly #firstObservedAt = new Map<string, number>();
   #claimsInFlight = 0;
   #draining = false;
 
@@ -97,6 +124,7 @@ export class TaskReconciler {
       attempt = undefined;
     }
     if (!task) {
+      this.#firstObservedAt.delete(key);
       // Gone without our finalizer's say (force-deleted, or never seen bound): end its process.
       if (attempt) {
         this.#killNow(attempt);
@@ -112,10 +140,14 @@ export class TaskReconciler {
       attempts.delete(key);
       attempt = undefined;
     }
-    if (task.metadata.deletionTimestamp !== undefined) return this.#reconcileDeletion(key, task, attempt);
+    if (task.metadata.deletionTimestamp !== undefined) {
+      this.#firstObservedAt.delete(key);
+      return this.#reconcileDeletion(key, task, attempt);
+    }
 
     const phase = task.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') {
+      this.#firstObservedAt.delete(key);
       if (attempt?.ending) attempts.delete(key);
       await this.#removeFinalizer(task);
       return this.#collectGarbage(task);
@@ -130,6 +162,7 @@ export class TaskReconciler {
       attempts.set(key, lost);
       return this.#recordEnding(key, task, lost);
     }
+    if ((task.status?.attempts ?? 0) === 0) this.#noteObserved(key);
     return this.#maybeLaunch(key, task);
   }
 
@@ -151,6 +184,7 @@ export class TaskReconciler {
         path: taskPath(task.metadata.namespace ?? '', task.metadata.name ?? ''),
         body: { metadata: { resourceVersion: task.metadata.resourceVersion }, spec: { nodeName: this.#options.nodeName } },
       });
+      this.#noteObserved(key);
       this.#options.logger.debug({ task: key }, 'claimed');
     } catch (error) {
       if (error instanceof ApiError && (error.status === 409 || error.status === 404 || error.status === 422)) {
@@ -200,18 +234,47 @@ export class TaskReconciler {
     }
     const deadline = deadlineOf(task, undefined);
     if (deadline !== undefined && now >= deadline) {
-      await this.#writeStatus(task, failedWithoutAttemptStatus(task, this.#options.nodeName, 'DeadlineExceeded', `activeDeadlineSeconds (${task.spec.activeDeadlineSeconds}) passed before another attempt could start`, now));
+      const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, 'DeadlineExceeded', `activeDeadlineSeconds (${task.spec.activeDeadlineSeconds}) passed before another attempt could start`, now);
+      await this.#writeStatus(task, failed);
+      this.#finished(failed, now);
       return undefined;
     }
     if (this.#options.attempts.active >= this.#options.maxConcurrent) {
       this.#waitingForCapacity.add(key);
       return undefined;
     }
+    const sandboxed = sandboxForTask(task.spec);
+    if ('reason' in sandboxed) {
+      const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, sandboxed.reason, sandboxed.message, now);
+      await this.#writeStatus(task, failed);
+      this.#finished(failed, now);
+      return undefined;
+    }
     // Before any process exists, so that a delete always finds the finalizer and waits for the kill.
     await this.#addFinalizer(task);
     const attempt = this.#newAttempt(task, (task.status?.attempts ?? 0) + 1);
+    let cgroup: TaskCgroup | undefined;
+    const wantsLimits = Object.keys(sandboxed.limits).length > 0;
+    try {
+      // One cgroup per attempt, named by the Task's uid: unique among every Task this agent runs.
+      cgroup = this.#options.cgroups?.create(`${task.metadata.uid ?? key.replace('/', '_')}-${attempt.number}`, sandboxed.limits);
+    } catch (error) {
+      cgroup = undefined;
+      if (wantsLimits) {
+        const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, 'SandboxUnavailable', `cannot make the task's cgroup for its resource limits: ${(error as Error).message}`, now);
+        await this.#writeStatus(task, failed);
+        this.#finished(failed, now);
+        return undefined;
+      }
+    }
+    if (wantsLimits && cgroup === undefined) {
+      const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, 'SandboxUnavailable', 'resources.limits are set, but this agent runs without cgroups', now);
+      await this.#writeStatus(task, failed);
+      this.#finished(failed, now);
+      return undefined;
+    }
     this.#options.attempts.set(key, attempt);
-    this.#launch(key, task, attempt);
+    this.#launch(key, task, attempt, { sandbox: sandboxed.sandbox, cwd: sandboxed.cwd, cgroup });
     return undefined;
   }
 
@@ -219,36 +282,47 @@ export class TaskReconciler {
     return { uid: task.metadata.uid ?? '', number, launchedAt: performance.timeOrigin + performance.now(), runningRecorded: false, stderr: new StderrTail() };
   }
 
-  #launch(key: string, task: Task, attempt: Attempt): void {
+  #launch(key: string, task: Task, attempt: Attempt, sandboxed: { sandbox: SandboxOptions; cwd: string; cgroup: TaskCgroup | undefined }): void {
     const [file, ...leadingArgs] = task.spec.command;
     const environment: Record<string, string> = {};
     for (const variable of task.spec.env ?? []) environment[variable.name] = variable.value ?? '';
     const hasPath = 'PATH' in environment;
+    const { cgroup } = sandboxed;
     this.#options.launcher
       .spawn({
         file,
         args: [...leadingArgs, ...(task.spec.args ?? [])],
         // A Task's environment is what its spec says, plus a PATH to find its command by.
         env: hasPath ? environment : { PATH: '/usr/local/bin:/usr/bin:/bin', ...environment },
-        ...(task.spec.workingDir !== undefined ? { cwd: task.spec.workingDir } : {}),
+        cwd: sandboxed.cwd,
         stdout: 'ignore',
         stderr: 'pipe',
+        sandbox: sandboxed.sandbox,
+        ...(cgroup?.v2Directory !== undefined ? { cgroup: cgroup.v2Directory } : {}),
+        ...(cgroup ? { cgroupsV1: cgroup.v1Directories } : {}),
       })
       .then(
         (child) => {
           attempt.child = child;
           attempt.timings = child.timings;
           attempt.startedAt = performance.timeOrigin + performance.now();
+          this.#firstAttemptStarted(key, task, attempt);
           const stderrDone = collectStderr(child.stderr, attempt.stderr);
           void child.exited.then(async (exit) => {
             await Promise.race([stderrDone, new Promise((resolve) => setTimeout(resolve, stderrDrainLimitMs).unref())]);
-            attempt.ending = endingOf(exit, attempt.killCause);
+            const oomKills = cgroup?.oomKills() ?? 0;
+            attempt.ending = oomKills > 0 && attempt.killCause === undefined
+              ? { reason: 'OOMKilled', message: `killed for going over resources.limits.memory (${String(task.spec.resources?.limits?.memory)})`, finishedAt: performance.timeOrigin + performance.now(), signal: 'SIGKILL' }
+              : endingOf(exit, attempt.killCause);
+            releaseCgroup(cgroup);
             this.#attemptEnded(key);
           });
           this.#options.requeue(key);
         },
         (error: unknown) => {
+          this.#firstObservedAt.delete(key);
           attempt.ending = spawnFailure(error);
+          releaseCgroup(cgroup);
           this.#attemptEnded(key);
         },
       );
@@ -283,11 +357,38 @@ export class TaskReconciler {
     const status = finishedStatus(task, nodeName, attempt, ending, retriesExhausted);
     await this.#writeStatus(task, status);
     attempt.recorded = { status, at: Date.now() };
+    this.#finished(status, ending.finishedAt);
     const succeeded = status.phase === 'Succeeded';
     logger.info({ ...context, phase: status.phase }, succeeded ? 'task succeeded' : 'task failed');
     this.#event(task, succeeded ? 'Normal' : 'Warning', succeeded ? 'Completed' : ending.reason === 'Killed' ? 'Killed' : 'Failed', status.message ?? ending.message);
     await this.#removeFinalizer(task);
     return this.#collectGarbage({ ...task, status });
+  }
+
+  #noteObserved(key: string): void {
+    if (this.#options.observer?.taskStarted === undefined || this.#firstObservedAt.has(key)) return;
+    if (this.#firstObservedAt.size >= firstObservedLimit) {
+      const [oldest] = this.#firstObservedAt.keys();
+      if (oldest !== undefined) this.#firstObservedAt.delete(oldest);
+    }
+    this.#firstObservedAt.set(key, performance.timeOrigin + performance.now());
+  }
+
+  #firstAttemptStarted(key: string, task: Task, attempt: Attempt): void {
+    const observedAt = this.#firstObservedAt.get(key);
+    this.#firstObservedAt.delete(key);
+    if (attempt.number !== 1 || observedAt === undefined || attempt.startedAt === undefined) return;
+    const created = task.metadata.creationTimestamp;
+    this.#options.observer?.taskStarted?.({
+      sinceObservedMs: attempt.startedAt - observedAt,
+      sinceCreatedMs: created === undefined ? undefined : attempt.startedAt - parseTimestamp(created),
+    });
+  }
+
+  #finished(status: TaskStatus, finishedAt: number): void {
+    const { phase, reason, startTime } = status;
+    if ((phase !== 'Succeeded' && phase !== 'Failed') || reason === undefined) return;
+    this.#options.observer?.taskFinished?.({ phase, reason, durationMs: startTime === undefined ? undefined : finishedAt - parseTimestamp(startTime) });
   }
 
   #terminate(attempt: Attempt, cause: KillCause): ReconcileResult {
@@ -318,7 +419,7 @@ export class TaskReconciler {
     if (now < dueAt) return { requeueAfterMs: Math.ceil(dueAt - now) };
     try {
       await this.#options.client.request({ method: 'DELETE', path: taskPath(task.metadata.namespace ?? '', task.metadata.name ?? ''), body: { propagationPolicy: 'Background', preconditions: { uid: task.metadata.uid } } });
-      this.#options.logger.info({ task: `${task.metadata.namespace ?? ''}/${task.metadata.name ?? ''}` }, 'deleted after ttlSecondsAfterFinished');
+      this.#options.logger.info({ task: `${task.metadata.namespace ?? ''}/${task.metadata.name ?? ''}`, attempt: task.status?.attempts }, 'deleted after ttlSecondsAfterFinished');
     } catch (error) {
       if (!(error instanceof ApiError && (error.status === 404 || error.status === 409))) throw error;
     }
@@ -414,24 +515,47 @@ const killCauseReasons: Record<KillCause, TaskReason> = {
   AgentShutdown: 'AgentRestarted',
 };
 
+/** The sandbox's init exits 128 + N when a signal N ended the task, as shells report it. */
+function signalFromInit(exit: ExitResult): string | undefined {
+  if (exit.code === null || exit.code <= 128 || exit.code >= 128 + 65) return undefined;
+  return signalName(exit.code - 128);
+}
+
+function releaseCgroup(cgroup: TaskCgroup | undefined): void {
+  if (!cgroup) return;
+  try {
+    cgroup.killAll(); // anything the task left behind (a pid namespace's init takes its tree along)
+    cgroup.remove();
+  } catch {
+    // Best effort: a cgroup that cannot go yet is left empty and harmless.
+  }
+}
+
 function endingOf(exit: ExitResult, killCause: KillCause | undefined): AttemptEnding {
   const finishedAt = performance.timeOrigin + performance.now();
-  const how = exit.signal !== null ? `was killed by ${exit.signal}` : `exited with code ${exit.code ?? -1}`;
-  const fields = exit.signal !== null ? { signal: exit.signal } : { exitCode: exit.code ?? -1 };
+  const signal = exit.signal ?? signalFromInit(exit);
+  const how = signal !== undefined ? `was killed by ${signal}` : `exited with code ${exit.code ?? -1}`;
+  const fields = signal !== undefined ? { signal } : { exitCode: exit.code ?? -1 };
   if (killCause !== undefined) {
     const why = { DeadlineExceeded: 'activeDeadlineSeconds passed', Cancelled: 'suspend was set', Deleted: 'the Task was deleted', AgentShutdown: 'the agent shut down' }[killCause];
     return { reason: killCauseReasons[killCause], message: `${why}; the process ${how}`, finishedAt, ...fields };
   }
   if (exit.code === 0) return { reason: 'Completed', message: 'exited with code 0', finishedAt, exitCode: 0 };
-  if (exit.signal !== null) return { reason: 'Killed', message: `killed by ${exit.signal}`, finishedAt, signal: exit.signal };
+  if (signal !== undefined) return { reason: 'Killed', message: `killed by ${signal}`, finishedAt, signal };
   return { reason: 'Error', message: how, finishedAt, exitCode: exit.code ?? -1 };
 }
+
+/** The native steps that build the sandbox (native/src/errors.cc names them). */
+const sandboxSteps: ReadonlySet<string> = new Set(['mount', 'pivot_root', 'network', 'identity', 'prlimit', 'seccomp', 'cgroup.procs']);
 
 function spawnFailure(error: unknown): AttemptEnding {
   const finishedAt = performance.timeOrigin + performance.now();
   if (error instanceof SpawnError) {
     // exec (or its setup: chdir, the executable) failed: another attempt would fail the same way.
     const execStep = error.syscall === 'execve' || error.syscall === 'chdir';
+    if (sandboxSteps.has(error.syscall) || (error.code === 'EPERM' && (error.syscall === 'clone3' || error.syscall === 'clone'))) {
+      return { reason: 'SandboxUnavailable', message: `this node cannot build the sandbox (${error.code} in ${error.syscall}): the agent needs root with CAP_SYS_ADMIN, and clone3/namespaces allowed by its own seccomp profile`, finishedAt };
+    }
     return { reason: execStep ? 'ExecFailed' : 'SpawnFailed', message: `${error.code}: ${error.message}`, finishedAt };
   }
   return { reason: 'SpawnFailed', message: (error as Error).message, finishedAt };

@@ -24,7 +24,8 @@ export interface AgentProcess {
 export async function startAgent(nodeName: string, extraArgs: readonly string[] = []): Promise<AgentProcess> {
   const child = spawn(
     process.execPath,
-    [cli, 'agent', '--node-name', nodeName, '--kubeconfig', inject('kubeconfigPath'), '--port', '0', '--termination-grace-seconds', '2', ...extraArgs],
+    // Each test agent gets its own cgroup group: an agent sweeps its group of leftovers at start.
+    [cli, 'agent', '--node-name', nodeName, '--kubeconfig', inject('kubeconfigPath'), '--port', '0', '--termination-grace-seconds', '2', '--cgroup-parent', `parafork-test-${nodeName}`, ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

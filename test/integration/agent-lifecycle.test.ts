@@ -1,5 +1,5 @@
 // The agent on a real apiserver: what a user sees through `kubectl` for the life of a Task.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,10 +39,6 @@ async function waitForPhase(name: string, phases: readonly string[], timeoutMs =
     },
     { description: `Task ${name} to reach ${phases.join(' or ')}`, timeoutMs },
   );
-}
-
-function processAlive(pid: number): boolean {
-  return existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
 }
 
 describe('a Task applied with kubectl', () => {
@@ -98,16 +94,22 @@ describe('a Task applied with kubectl', () => {
   });
 
   it('kills the running process through the finalizer when the Task is deleted', async () => {
-    const pidFile = path.join(scratch, 'deleted.pid');
-    await applyTask('deleted', { command: ['sh', '-c', `echo $$ > ${pidFile}; exec sleep 60`] });
+    // The sandboxed task beats into a file the test mounts in writable; the beat stops when it dies.
+    chmodSync(scratch, 0o777);
+    const heartbeat = path.join(scratch, 'heartbeat');
+    await applyTask('deleted', {
+      command: ['sh', '-c', 'while :; do date +%s%N > /mnt/heartbeat; sleep 0.05; done'],
+      sandbox: { mounts: [{ hostPath: scratch, mountPath: '/mnt', readOnly: false }] },
+    });
     await waitForPhase('deleted', ['Running']);
-    const pid = Number(await waitFor(() => (existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() || undefined : undefined), { description: 'the pid file' }));
+    await waitFor(() => (existsSync(heartbeat) ? true : undefined), { description: 'the first heartbeat' });
     const task = await getTask(namespace.name, 'deleted');
     expect(task.metadata.finalizers).toContain('parafork.dev/process');
-    expect(processAlive(pid)).toBe(true);
     // `kubectl delete` waits for the object to go, which the finalizer holds until the kill.
     await kubectl(['delete', 'ptask', 'deleted', '-n', namespace.name, '--timeout=30s']);
-    expect(processAlive(pid)).toBe(false);
+    const beatAfterDelete = readFileSync(heartbeat, 'utf8');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(readFileSync(heartbeat, 'utf8')).toBe(beatAfterDelete);
   });
 
   it('cancels a running Task when suspend is set, reporting Cancelled', async () => {
@@ -116,6 +118,24 @@ describe('a Task applied with kubectl', () => {
     await kubectl(['patch', 'ptask', 'cancelled', '-n', namespace.name, '--type=merge', '-p', '{"spec":{"suspend":true}}']);
     const task = await waitForPhase('cancelled', ['Failed']);
     expect(task.status?.reason).toBe('Cancelled');
+  });
+
+  it('runs a Task with default settings sandboxed: its own pid namespace, uid 65534, no capabilities, no network', async () => {
+    // The task reports through its stderr tail; exit 1 keeps the tail in the status.
+    await applyTask('sandboxed', { command: ['sh', '-c', 'id -u >&2; echo pid=$$ >&2; grep CapEff /proc/self/status >&2; ls /sys/class/net >&2; exit 1'] });
+    const task = await waitForPhase('sandboxed', ['Failed']);
+    expect(task.status?.stderrTail).toContain('65534\npid=2\nCapEff:\t0000000000000000\n');
+    expect(task.status?.stderrTail).toContain('No such file or directory'); // no /sys, no network
+  });
+
+  it('reports OOMKilled when a Task goes over resources.limits.memory', async () => {
+    await applyTask('memory-bomb', {
+      command: ['/usr/bin/python3', '-c', 'x = bytearray(512 * 2**20)'],
+      resources: { limits: { memory: '64Mi' } },
+    });
+    const task = await waitForPhase('memory-bomb', ['Failed']);
+    expect(task.status).toMatchObject({ reason: 'OOMKilled', signal: 'SIGKILL' });
+    expect(task.status?.message).toContain('64Mi');
   });
 
   it('deletes a finished Task once ttlSecondsAfterFinished has passed', async () => {

@@ -1,0 +1,92 @@
+// parafork_task_* and parafork_tasks_*: what happened to Tasks on this node, from the reconciler's
+// observer hooks (start latency, outcomes) and, at scrape time, how many run now. Labels are a
+// Task's result and reason, both from closed sets: never its namespace, name or uid.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+import { taskReasons, type TaskReason } from '../api/task.js';
+import { runDurationBuckets, startLatencyBuckets } from './buckets.js';
+
+export const taskMetricNames = {
+  startLatency: 'parafork_task_start_latency_seconds',
+  duration: 'parafork_task_duration_seconds',
+  running: 'parafork_tasks_running',
+  finished: 'parafork_tasks_finished_total',
+} as const;
+
+type TaskResult = 'succeeded' | 'failed';
+
+/** Matches the reconciler's observer hooks (src/tasks/task-reconciler.ts) by shape: metrics may not import upwards. */
+export interface TaskStartLatency {
+  readonly sinceObservedMs: number;
+  readonly sinceCreatedMs: number | undefined;
+}
+
+export interface TaskOutcome {
+  readonly phase: 'Succeeded' | 'Failed';
+  readonly reason: TaskReason;
+  readonly durationMs: number | undefined;
+}
+
+export class TaskMetrics {
+  readonly #startLatency: Histogram<'since'>;
+  readonly #duration: Histogram<'result'>;
+  readonly #finished: Counter<'result' | 'reason'>;
+
+  /** `running`: how many Tasks have a process (or one being spawned) now; read at each scrape. */
+  constructor(registry: Registry, running: () => number) {
+    const registers = [registry];
+    this.#startLatency = new Histogram({
+      name: taskMetricNames.startLatency,
+      help: 'From a Task being first seen by this agent (since="observed": bound to this node or claimed by it) or created (since="created": creationTimestamp, whole seconds) to its first process running.',
+      labelNames: ['since'],
+      buckets: [...startLatencyBuckets],
+      registers,
+    });
+    this.#duration = new Histogram({
+      name: taskMetricNames.duration,
+      help: 'From a finished Task\'s first attempt starting to its final ending, by result (succeeded, failed); Tasks that never started are not included.',
+      labelNames: ['result'],
+      buckets: [...runDurationBuckets],
+      registers,
+    });
+    this.#finished = new Counter({
+      name: taskMetricNames.finished,
+      help: 'Tasks that reached Succeeded or Failed on this node, by result and the reason written to their status.',
+      labelNames: ['result', 'reason'],
+      registers,
+    });
+    new Gauge({
+      name: taskMetricNames.running,
+      help: 'Tasks with a process on this node (running, or being spawned) at the time of the scrape.',
+      registers,
+      collect() {
+        this.set(running());
+      },
+    });
+    // Every series a Task can produce exists from the start, so that rate() and increase() see
+    // the first occurrence of each outcome.
+    for (const since of ['observed', 'created']) this.#startLatency.zero({ since });
+    for (const result of ['succeeded', 'failed'] as const) this.#duration.zero({ result });
+    for (const reason of taskReasons) this.#finished.inc({ result: resultOf(reason), reason }, 0);
+  }
+
+  taskStarted(latency: TaskStartLatency): void {
+    this.#startLatency.observe({ since: 'observed' }, Math.max(0, latency.sinceObservedMs) / 1000);
+    // creationTimestamp has whole seconds, so a Task started within its creation second can come
+    // out slightly negative: that is "at once".
+    if (latency.sinceCreatedMs !== undefined) this.#startLatency.observe({ since: 'created' }, Math.max(0, latency.sinceCreatedMs) / 1000);
+  }
+
+  taskFinished(outcome: TaskOutcome): void {
+    const result: TaskResult = outcome.phase === 'Succeeded' ? 'succeeded' : 'failed';
+    // The reason comes from the CRD's closed list; anything else would be a bug, not a new series.
+    const reason = (taskReasons as readonly string[]).includes(outcome.reason) ? outcome.reason : 'Error';
+    this.#finished.inc({ result, reason });
+    if (outcome.durationMs !== undefined) this.#duration.observe({ result }, Math.max(0, outcome.durationMs) / 1000);
+  }
+}
+
+/** Only a Completed Task succeeds; every other reason ends one as Failed. */
+function resultOf(reason: TaskReason): TaskResult {
+  return reason === 'Completed' ? 'succeeded' : 'failed';
+}
