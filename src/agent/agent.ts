@@ -8,6 +8,7 @@ import { WorkQueue } from '../controller/work-queue.js';
 import { startHttpServer } from '../http/http-server.js';
 import { ApiClient, ApiError } from '../k8s/api-client.js';
 import { EventRecorder } from '../k8s/event-recorder.js';
+import { KubernetesTaskWriter } from '../k8s/task-writer.js';
 import { Informer } from '../k8s/informer.js';
 import { allTasksPath, nodePath } from '../k8s/task-resources.js';
 import { Launcher } from '../launcher/launcher.js';
@@ -93,7 +94,7 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
   const attempts = new AttemptTable();
   const reconciler = new TaskReconciler({
     nodeName: config.nodeName,
-    client,
+    writer: new KubernetesTaskWriter(client),
     launcher,
     tasks,
     unboundTasks,

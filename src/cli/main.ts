@@ -2,12 +2,20 @@
 // The `parafork` command.
 import { readFileSync } from 'node:fs';
 
+import { parseArgs } from 'node:util';
+
+import { pino } from 'pino';
+
 import { startAgent, createLogger } from '../agent/agent.js';
 import { agentFlags, ConfigError, parseAgentConfig } from '../config/agent-config.js';
+import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.js';
+import { runTasks } from '../standalone/run-tasks.js';
+import { formatTasks, progressLine } from '../standalone/task-report.js';
 
 const usage = `Usage: parafork <command> [flags]
 
 Commands:
+  run        run the Tasks of manifest files or folders on this machine, no cluster needed
   agent      watch the Tasks bound to this node (and unbound ones it may claim) and run them
   version    print the version
   help       print this help, or a command's: parafork help agent
@@ -25,6 +33,68 @@ function agentUsage(): string {
 function version(): string {
   const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return packageJson.version;
+}
+
+const runUsage = `Usage: parafork run -f FILE|DIR [-f ...] [flags]
+
+Runs the Tasks in the manifests (the YAML you would kubectl apply) on this machine, sandboxed as
+the agent runs them, shows their progress, and ends with a table of how each one ended. Exits 1
+when a Task failed, 2 when the manifests or flags are invalid. Needs root (the sandbox).
+
+Flags:
+  -f, --filename PATH          a manifest file or a folder of them (.yaml, .yml, .json); repeatable
+  -o, --output FORMAT          table (default), json or yaml: the Tasks with their status
+      --max-concurrent N       most Tasks running at once (default 1000)
+      --workers N              Tasks reconciled at once (default 16)
+      --log-level LEVEL        fatal, error, warn (default), info, debug or trace`;
+
+async function runStandaloneCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      filename: { type: 'string', short: 'f', multiple: true },
+      output: { type: 'string', short: 'o', default: 'table' },
+      'max-concurrent': { type: 'string', default: '1000' },
+      workers: { type: 'string', default: '16' },
+      'log-level': { type: 'string', default: 'warn' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const files = values.filename ?? [];
+  if (files.length === 0) throw new ConfigError('run needs at least one -f FILE|DIR');
+  const output = values.output;
+  if (output !== 'table' && output !== 'json' && output !== 'yaml') throw new ConfigError(`-o must be table, json or yaml, got ${JSON.stringify(output)}`);
+  const maxConcurrent = Number(values['max-concurrent']);
+  const workers = Number(values.workers);
+  if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new ConfigError(`--max-concurrent must be a whole number from 1, got ${JSON.stringify(values['max-concurrent'])}`);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 1024) throw new ConfigError(`--workers must be a whole number from 1 to 1024, got ${JSON.stringify(values.workers)}`);
+  const loaded = loadTaskManifests(files);
+  const logger = pino({ level: values['log-level'], base: { mode: 'standalone' } }, pino.destination(2));
+  const terminal = process.stderr.isTTY;
+  let lastLine = 0;
+  const tasks = await runTasks(
+    loaded.map((entry) => entry.task),
+    {
+      nodeName: 'standalone',
+      maxConcurrent,
+      workers,
+      logger,
+      sandboxStagingDirectory: '/run/parafork/root',
+      cgroupParent: `parafork-run-${process.pid}`,
+      onProgress: (progress) => {
+        // A terminal gets one line rewritten in place; a log gets a line a second.
+        if (terminal) process.stderr.write(`\r\x1b[K${progressLine(progress)}`);
+        else if (progress.elapsedMs - lastLine >= 1000 || progress.succeeded + progress.failed === progress.total) {
+          lastLine = progress.elapsedMs;
+          process.stderr.write(`${progressLine(progress)}\n`);
+        }
+      },
+    },
+  );
+  if (terminal) process.stderr.write('\n');
+  process.stdout.write(formatTasks(tasks, output));
+  return tasks.some((task) => task.status?.phase === 'Failed') ? 1 : 0;
 }
 
 async function runAgentCommand(argv: string[]): Promise<number> {
@@ -49,12 +119,18 @@ async function main(argv: string[]): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
-      console.log(rest[0] === 'agent' ? agentUsage() : usage);
+      console.log(rest[0] === 'agent' ? agentUsage() : rest[0] === 'run' ? runUsage : usage);
       return 0;
     case 'version':
     case '--version':
       console.log(version());
       return 0;
+    case 'run':
+      if (wantsHelp) {
+        console.log(runUsage);
+        return 0;
+      }
+      return runStandaloneCommand(rest);
     case 'agent':
       if (wantsHelp) {
         console.log(agentUsage());
@@ -72,8 +148,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    if (error instanceof ConfigError) {
-      console.error(`parafork: ${error.message}`);
+    const code = (error as { code?: unknown }).code;
+    if (error instanceof ConfigError || error instanceof ManifestError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+      console.error(`parafork: ${(error as Error).message}`);
       process.exitCode = 2;
     } else {
       console.error(`parafork: ${(error as Error).stack ?? String(error)}`);

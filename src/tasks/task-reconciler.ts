@@ -14,10 +14,9 @@ import type { Logger } from 'pino';
 
 import { taskApiVersion, taskKind, type Task, type TaskReason, type TaskStatus } from '../api/task.js';
 import type { ReconcileResult } from '../controller/work-queue.js';
-import { ApiError, type ApiClient } from '../k8s/api-client.js';
 import type { EventRecorder, EventSubject, EventType } from '../k8s/event-recorder.js';
-import type { Informer } from '../k8s/informer.js';
-import { splitObjectKey, taskPath, taskStatusPath } from '../k8s/task-resources.js';
+import type { TaskCache, TaskWriter } from '../k8s/task-writer.js';
+import { splitObjectKey } from '../k8s/task-resources.js';
 import type { Launcher } from '../launcher/launcher.js';
 import type { ExitResult } from '../launcher/spawned-process.js';
 import type { SandboxOptions } from '../launcher/sandbox-options.js';
@@ -30,14 +29,6 @@ import { mayRetry, retryDelaySeconds } from './retry-policy.js';
 import { failedWithoutAttemptStatus, finishedStatus, runningStatus, waitingToRetryStatus } from './task-status.js';
 import { parseTimestamp } from './time-format.js';
 
-/** Present while this agent may have a process for the Task: deletion waits for the kill. */
-export const processFinalizer = 'parafork.dev/process';
-
-/** Every key status writes may carry; absent ones are sent as null so a merge patch removes them. */
-const statusFields: readonly (keyof TaskStatus)[] = [
-  'phase', 'conditions', 'observedGeneration', 'nodeName', 'attempts', 'startTime', 'lastAttemptStartTime',
-  'nextRetryTime', 'completionTime', 'duration', 'exitCode', 'signal', 'reason', 'message', 'stderrTail', 'spawnTimings',
-];
 
 /** After this long, a recorded ending is let go even if the cache never showed it (someone else rewrote the status). */
 const recordedEndingHoldMs = 30_000;
@@ -65,12 +56,13 @@ export interface TaskReconcilerObserver {
 
 export interface TaskReconcilerOptions {
   readonly nodeName: string;
-  readonly client: ApiClient;
+  /** Where status, finalizer, delete and claim decisions go (the API, or standalone's store). */
+  readonly writer: TaskWriter;
   readonly launcher: Launcher;
-  readonly tasks: Informer<Task>;
-  readonly unboundTasks: Informer<Task>;
+  readonly tasks: TaskCache;
+  readonly unboundTasks: TaskCache;
   readonly attempts: AttemptTable;
-  readonly events: EventRecorder;
+  readonly events: Pick<EventRecorder, 'record'>;
   readonly logger: Logger;
   readonly maxConcurrent: number;
   readonly terminationGraceMs: number;
@@ -149,7 +141,7 @@ export class TaskReconciler {
     if (phase === 'Succeeded' || phase === 'Failed') {
       this.#firstObservedAt.delete(key);
       if (attempt?.ending) attempts.delete(key);
-      await this.#removeFinalizer(task);
+      await this.#options.writer.removeFinalizer(task);
       return this.#collectGarbage(task);
     }
     if (attempt?.ending) return this.#recordEnding(key, task, attempt);
@@ -178,20 +170,12 @@ export class TaskReconciler {
     }
     this.#claimsInFlight++;
     try {
-      // The resourceVersion makes this a compare-and-swap: of two agents racing, one gets 409.
-      await this.#options.client.request({
-        method: 'PATCH',
-        path: taskPath(task.metadata.namespace ?? '', task.metadata.name ?? ''),
-        body: { metadata: { resourceVersion: task.metadata.resourceVersion }, spec: { nodeName: this.#options.nodeName } },
-      });
-      this.#noteObserved(key);
-      this.#options.logger.debug({ task: key }, 'claimed');
-    } catch (error) {
-      if (error instanceof ApiError && (error.status === 409 || error.status === 404 || error.status === 422)) {
-        this.#options.logger.debug({ task: key, status: error.status }, 'claim lost');
-        return undefined;
+      if (await this.#options.writer.claim(task, this.#options.nodeName)) {
+        this.#noteObserved(key);
+        this.#options.logger.debug({ task: key }, 'claimed');
+      } else {
+        this.#options.logger.debug({ task: key }, 'claim lost');
       }
-      throw error;
     } finally {
       this.#claimsInFlight--;
     }
@@ -204,7 +188,7 @@ export class TaskReconciler {
       return this.#terminate(attempt, 'Deleted');
     }
     if (attempt) this.#options.attempts.delete(key);
-    await this.#removeFinalizer(task);
+    await this.#options.writer.removeFinalizer(task);
     return undefined;
   }
 
@@ -217,7 +201,7 @@ export class TaskReconciler {
     if (deadline !== undefined && now >= deadline) return this.#terminate(attempt, 'DeadlineExceeded');
     const next: ReconcileResult | undefined = deadline === undefined ? undefined : { requeueAfterMs: Math.max(1, deadline - now) };
     if (attempt.runningRecorded) return next;
-    return this.#writeStatus(task, runningStatus(task, this.#options.nodeName, attempt)).then(() => {
+    return this.#options.writer.writeStatus(task, runningStatus(task, this.#options.nodeName, attempt)).then(() => {
       attempt.runningRecorded = true;
       this.#event(task, 'Normal', 'Started', `attempt ${attempt.number} started as pid ${attempt.child?.pid ?? 0}`);
       this.#options.logger.info({ task: key, attempt: attempt.number, pid: attempt.child?.pid }, 'task running');
@@ -235,7 +219,7 @@ export class TaskReconciler {
     const deadline = deadlineOf(task, undefined);
     if (deadline !== undefined && now >= deadline) {
       const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, 'DeadlineExceeded', `activeDeadlineSeconds (${task.spec.activeDeadlineSeconds}) passed before another attempt could start`, now);
-      await this.#writeStatus(task, failed);
+      await this.#options.writer.writeStatus(task, failed);
       this.#finished(failed, now);
       return undefined;
     }
@@ -246,12 +230,12 @@ export class TaskReconciler {
     const sandboxed = sandboxForTask(task.spec);
     if ('reason' in sandboxed) {
       const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, sandboxed.reason, sandboxed.message, now);
-      await this.#writeStatus(task, failed);
+      await this.#options.writer.writeStatus(task, failed);
       this.#finished(failed, now);
       return undefined;
     }
     // Before any process exists, so that a delete always finds the finalizer and waits for the kill.
-    await this.#addFinalizer(task);
+    await this.#options.writer.addFinalizer(task);
     const attempt = this.#newAttempt(task, (task.status?.attempts ?? 0) + 1);
     let cgroup: TaskCgroup | undefined;
     const wantsLimits = Object.keys(sandboxed.limits).length > 0;
@@ -262,14 +246,14 @@ export class TaskReconciler {
       cgroup = undefined;
       if (wantsLimits) {
         const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, 'SandboxUnavailable', `cannot make the task's cgroup for its resource limits: ${(error as Error).message}`, now);
-        await this.#writeStatus(task, failed);
+        await this.#options.writer.writeStatus(task, failed);
         this.#finished(failed, now);
         return undefined;
       }
     }
     if (wantsLimits && cgroup === undefined) {
       const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, 'SandboxUnavailable', 'resources.limits are set, but this agent runs without cgroups', now);
-      await this.#writeStatus(task, failed);
+      await this.#options.writer.writeStatus(task, failed);
       this.#finished(failed, now);
       return undefined;
     }
@@ -346,7 +330,7 @@ export class TaskReconciler {
       const delaySeconds = retryDelaySeconds(task.spec, attempt.number);
       const nextRetryAt = ending.finishedAt + delaySeconds * 1000;
       const retryStatus = waitingToRetryStatus(task, nodeName, attempt, ending, nextRetryAt);
-      await this.#writeStatus(task, retryStatus);
+      await this.#options.writer.writeStatus(task, retryStatus);
       attempt.recorded = { status: retryStatus, at: Date.now() };
       logger.info({ ...context, retryInSeconds: delaySeconds }, 'attempt failed; will retry');
       this.#event(task, 'Warning', 'Failed', `attempt ${attempt.number}: ${ending.message}; retrying in ${delaySeconds}s`);
@@ -355,13 +339,13 @@ export class TaskReconciler {
     const backoffLimit = task.spec.backoffLimit ?? 0;
     const retriesExhausted = backoffLimit > 0 && ending.reason !== 'Completed' && attempt.number > backoffLimit;
     const status = finishedStatus(task, nodeName, attempt, ending, retriesExhausted);
-    await this.#writeStatus(task, status);
+    await this.#options.writer.writeStatus(task, status);
     attempt.recorded = { status, at: Date.now() };
     this.#finished(status, ending.finishedAt);
     const succeeded = status.phase === 'Succeeded';
     logger.info({ ...context, phase: status.phase }, succeeded ? 'task succeeded' : 'task failed');
     this.#event(task, succeeded ? 'Normal' : 'Warning', succeeded ? 'Completed' : ending.reason === 'Killed' ? 'Killed' : 'Failed', status.message ?? ending.message);
-    await this.#removeFinalizer(task);
+    await this.#options.writer.removeFinalizer(task);
     return this.#collectGarbage({ ...task, status });
   }
 
@@ -417,64 +401,9 @@ export class TaskReconciler {
     const dueAt = parseTimestamp(completed) + ttlSeconds * 1000;
     const now = Date.now();
     if (now < dueAt) return { requeueAfterMs: Math.ceil(dueAt - now) };
-    try {
-      await this.#options.client.request({ method: 'DELETE', path: taskPath(task.metadata.namespace ?? '', task.metadata.name ?? ''), body: { propagationPolicy: 'Background', preconditions: { uid: task.metadata.uid } } });
-      this.#options.logger.info({ task: `${task.metadata.namespace ?? ''}/${task.metadata.name ?? ''}`, attempt: task.status?.attempts }, 'deleted after ttlSecondsAfterFinished');
-    } catch (error) {
-      if (!(error instanceof ApiError && (error.status === 404 || error.status === 409))) throw error;
-    }
+    await this.#options.writer.deleteTask(task);
+    this.#options.logger.info({ task: `${task.metadata.namespace ?? ''}/${task.metadata.name ?? ''}`, attempt: task.status?.attempts }, 'deleted after ttlSecondsAfterFinished');
     return undefined;
-  }
-
-  async #writeStatus(task: Task, status: TaskStatus): Promise<void> {
-    const body: Record<string, unknown> = {};
-    for (const field of statusFields) body[field] = status[field] ?? null;
-    await this.#options.client.request({
-      method: 'PATCH',
-      path: taskStatusPath(task.metadata.namespace ?? '', task.metadata.name ?? ''),
-      body: { status: body },
-    });
-  }
-
-  async #addFinalizer(task: Task): Promise<void> {
-    const finalizers = task.metadata.finalizers ?? [];
-    if (finalizers.includes(processFinalizer)) return;
-    // JSON Patch appends without replacing anyone else's finalizers, and needs no resourceVersion,
-    // so our own status writes (which bump it) cannot make it conflict.
-    const operations = task.metadata.finalizers === undefined
-      ? [{ op: 'add', path: '/metadata/finalizers', value: [processFinalizer] }]
-      : [{ op: 'add', path: '/metadata/finalizers/-', value: processFinalizer }];
-    await this.#patchFinalizers(task, operations);
-  }
-
-  async #removeFinalizer(task: Task): Promise<void> {
-    const index = (task.metadata.finalizers ?? []).indexOf(processFinalizer);
-    if (index < 0) return;
-    // The test op makes the removal exact. A 422 means the list is no longer what our cache shows
-    // (most often: we removed it a moment ago and the watch has not caught up); the informer will
-    // deliver the fresh object and its reconcile decides again.
-    try {
-      await this.#patchFinalizers(task, [
-        { op: 'test', path: `/metadata/finalizers/${index}`, value: processFinalizer },
-        { op: 'remove', path: `/metadata/finalizers/${index}` },
-      ]);
-    } catch (error) {
-      if (!(error instanceof ApiError && error.status === 422)) throw error;
-    }
-  }
-
-  async #patchFinalizers(task: Task, operations: readonly object[]): Promise<void> {
-    try {
-      await this.#options.client.request({
-        method: 'PATCH',
-        path: taskPath(task.metadata.namespace ?? '', task.metadata.name ?? ''),
-        contentType: 'application/json-patch+json',
-        body: operations,
-      });
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 404) return;
-      throw error;
-    }
   }
 
   #event(task: Task, type: EventType, reason: string, note: string): void {

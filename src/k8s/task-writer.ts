@@ -1,0 +1,104 @@
+// Where the reconciler's decisions about a Task go: status writes, the process finalizer, the TTL
+// delete, and claims. Defined here with the Kubernetes implementation; standalone mode supplies an
+// in-memory one, so one reconciler serves both. Reads come from a TaskCache (an informer, or the
+// standalone store), never from the writer.
+import type { Task, TaskStatus } from '../api/task.js';
+import { ApiError, type ApiClient } from './api-client.js';
+import { taskPath, taskStatusPath } from './task-resources.js';
+
+/** Present while this agent may have a process for the Task: deletion waits for the kill. */
+export const processFinalizer = 'parafork.dev/process';
+
+export interface TaskCache {
+  get(key: string): Task | undefined;
+}
+
+export interface TaskWriter {
+  /** Replaces the whole status: fields the new status lacks are removed. */
+  writeStatus(task: Task, status: TaskStatus): Promise<void>;
+  addFinalizer(task: Task): Promise<void>;
+  removeFinalizer(task: Task): Promise<void>;
+  /** Deletes the Task (the TTL after it finished); gone already is fine. */
+  deleteTask(task: Task): Promise<void>;
+  /** Binds an unbound Task to `nodeName`; false when another agent won it or it is gone. */
+  claim(task: Task, nodeName: string): Promise<boolean>;
+}
+
+/** Every key status writes may carry; absent ones are sent as null so a merge patch removes them. */
+const statusFields: readonly (keyof TaskStatus)[] = [
+  'phase', 'conditions', 'observedGeneration', 'nodeName', 'attempts', 'startTime', 'lastAttemptStartTime',
+  'nextRetryTime', 'completionTime', 'duration', 'exitCode', 'signal', 'reason', 'message', 'stderrTail', 'spawnTimings',
+];
+
+function pathOf(task: Task): string {
+  return taskPath(task.metadata.namespace ?? '', task.metadata.name ?? '');
+}
+
+export class KubernetesTaskWriter implements TaskWriter {
+  readonly #client: ApiClient;
+
+  constructor(client: ApiClient) {
+    this.#client = client;
+  }
+
+  async writeStatus(task: Task, status: TaskStatus): Promise<void> {
+    const body: Record<string, unknown> = {};
+    for (const field of statusFields) body[field] = status[field] ?? null;
+    await this.#client.request({ method: 'PATCH', path: taskStatusPath(task.metadata.namespace ?? '', task.metadata.name ?? ''), body: { status: body } });
+  }
+
+  async addFinalizer(task: Task): Promise<void> {
+    const finalizers = task.metadata.finalizers ?? [];
+    if (finalizers.includes(processFinalizer)) return;
+    // JSON Patch appends without replacing anyone else's finalizers, and needs no resourceVersion,
+    // so our own status writes (which bump it) cannot make it conflict.
+    const operations = task.metadata.finalizers === undefined
+      ? [{ op: 'add', path: '/metadata/finalizers', value: [processFinalizer] }]
+      : [{ op: 'add', path: '/metadata/finalizers/-', value: processFinalizer }];
+    await this.#patchFinalizers(task, operations);
+  }
+
+  async removeFinalizer(task: Task): Promise<void> {
+    const index = (task.metadata.finalizers ?? []).indexOf(processFinalizer);
+    if (index < 0) return;
+    // The test op makes the removal exact. A 422 means the list is no longer what our cache shows
+    // (most often: we removed it a moment ago and the watch has not caught up); the informer will
+    // deliver the fresh object and its reconcile decides again.
+    try {
+      await this.#patchFinalizers(task, [
+        { op: 'test', path: `/metadata/finalizers/${index}`, value: processFinalizer },
+        { op: 'remove', path: `/metadata/finalizers/${index}` },
+      ]);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 422)) throw error;
+    }
+  }
+
+  async deleteTask(task: Task): Promise<void> {
+    try {
+      await this.#client.request({ method: 'DELETE', path: pathOf(task), body: { propagationPolicy: 'Background', preconditions: { uid: task.metadata.uid } } });
+    } catch (error) {
+      if (!(error instanceof ApiError && (error.status === 404 || error.status === 409))) throw error;
+    }
+  }
+
+  async claim(task: Task, nodeName: string): Promise<boolean> {
+    try {
+      // The resourceVersion makes this a compare-and-swap: of two agents racing, one gets 409.
+      await this.#client.request({ method: 'PATCH', path: pathOf(task), body: { metadata: { resourceVersion: task.metadata.resourceVersion }, spec: { nodeName } } });
+      return true;
+    } catch (error) {
+      if (error instanceof ApiError && (error.status === 409 || error.status === 404 || error.status === 422)) return false;
+      throw error;
+    }
+  }
+
+  async #patchFinalizers(task: Task, operations: readonly object[]): Promise<void> {
+    try {
+      await this.#client.request({ method: 'PATCH', path: pathOf(task), contentType: 'application/json-patch+json', body: operations });
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return;
+      throw error;
+    }
+  }
+}

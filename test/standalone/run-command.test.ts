@@ -1,0 +1,64 @@
+// `parafork run`: manifests in, Tasks run sandboxed on this machine, a report out, an exit code
+// that says whether every Task succeeded. Runs the built CLI as a user would. Needs root (sandbox).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
+
+const cli = path.resolve('dist/cli/main.js');
+const skip = missingRequirement('parafork run sandboxes its Tasks, which needs root', runningAsRoot);
+
+function parafork(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let scratch: string;
+  beforeAll(() => {
+    scratch = mkdtempSync(path.join(tmpdir(), 'parafork-run-'));
+  });
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('runs the hello example and prints a kubectl-like table; exit 0', () => {
+    const result = parafork('run', '-f', 'examples/hello.yaml');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^NAMESPACE\s+NAME\s+PHASE\s+EXIT\s+ATTEMPTS\s+DURATION\s+REASON\n/);
+    expect(result.stdout).toMatch(/\bhello\s+Succeeded\s+0\s+1\s+\S+\s+Completed/);
+    expect(result.stderr).toMatch(/1\/1 done: 1 succeeded, 0 failed/);
+  });
+
+  it('exits 1 when a Task failed, and -o json prints the Tasks with their status', () => {
+    const manifest = path.join(scratch, 'mixed.yaml');
+    writeFileSync(manifest, ['ok', 'broken'].map((name) => `apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: ${name}}\nspec: {command: ["sh", "-c", "${name === 'ok' ? 'exit 0' : 'echo oops >&2; exit 4'}"]}\n`).join('---\n'));
+    const result = parafork('run', '-f', manifest, '-o', 'json');
+    expect(result.status).toBe(1);
+    const list = JSON.parse(result.stdout) as { items: { metadata: { name: string }; status: { phase: string; exitCode?: number; stderrTail?: string } }[] };
+    const byName = Object.fromEntries(list.items.map((task) => [task.metadata.name, task.status]));
+    expect(byName.ok).toMatchObject({ phase: 'Succeeded', exitCode: 0 });
+    expect(byName.broken).toMatchObject({ phase: 'Failed', exitCode: 4, stderrTail: 'oops\n' });
+  });
+
+  it.each([
+    [['run'], /run needs at least one -f/],
+    [['run', '-f', '/no/such/manifests'], /no such file or directory/],
+    [['run', '--bogus'], /Unknown option '--bogus'/],
+    [['run', '-f', 'examples/hello.yaml', '-o', 'xml'], /-o must be table, json or yaml/],
+  ])('refuses %j with a one-line error and exit 2', (args, message) => {
+    const result = parafork(...args);
+    expect(result.status).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(message);
+  });
+
+  it('refuses a schema-invalid manifest, naming the file, the Task and the field', () => {
+    const manifest = path.join(scratch, 'invalid.yaml');
+    writeFileSync(manifest, 'apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: bad}\nspec: {command: ["true"], backoffLimit: -1}\n');
+    const result = parafork('run', '-f', manifest);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain(`${manifest}#1 (Task bad): spec.backoffLimit: must be >= 0`);
+  });
+});
