@@ -57,6 +57,7 @@ describe('an agent that crashes', () => {
   it('finds its Running Task without a process on restart, records AgentRestarted and retries it', async () => {
     const nodeName = 'crash-node';
     const first = await startAgent(nodeName);
+    agents.push(first); // stopped in afterAll even if the test fails before the crash
     await applyTask('survivor', nodeName, { command: ['sleep', '2'], backoffLimit: 1, backoff: { initialSeconds: 1 } });
     await waitForPhase('survivor', ['Running']);
     // The first agent's process goes on without it; the second agent ends it (its cgroup is swept).
