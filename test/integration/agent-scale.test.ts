@@ -1,7 +1,7 @@
 // Several agents and many Tasks on one apiserver: claims never run a Task twice, and a burst of
 // Tasks created at once all reach a terminal phase.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -59,6 +59,8 @@ describe('claiming', () => {
       nodes.push(node);
       agents.push(await startAgent(node));
     }
+    // Each sandboxed run appends its name to a file the test mounts into it writable.
+    chmodSync(scratch, 0o777);
     const marker = path.join(scratch, 'claims.log');
     const tasks = Array.from({ length: 200 }, (_, index) => ({
       apiVersion: 'parafork.dev/v1alpha1',
@@ -66,11 +68,12 @@ describe('claiming', () => {
       metadata: { name: `claim-${index}`, namespace: namespace.name },
       spec: {
         nodeSelector: { 'parafork.dev/test-pool': pool },
-        command: ['sh', '-c', `echo claim-${index} >> ${marker}`],
+        command: ['sh', '-c', `echo claim-${index} >> /mnt/claims.log`],
+        sandbox: { mounts: [{ hostPath: scratch, mountPath: '/mnt', readOnly: false }] },
       },
     }));
     await kubectl(['apply', '-f', '-'], { input: taskList(tasks) });
-    const finished = await waitForAllTerminal('claim-', 200, 90_000);
+    const finished = await waitForAllTerminal('claim-', 200, 180_000);
 
     const runs = readFileSync(marker, 'utf8').trim().split('\n');
     expect(runs).toHaveLength(200);
@@ -79,7 +82,7 @@ describe('claiming', () => {
     expect(unexpected.map((task) => ({ name: task.metadata.name, status: task.status }))).toEqual([]);
     const claimedBy = new Set(finished.map((task) => task.spec.nodeName));
     expect([...claimedBy].every((node) => node === 'claim-a' || node === 'claim-b')).toBe(true);
-  });
+  }, 240_000);
 });
 
 describe('a burst', () => {
