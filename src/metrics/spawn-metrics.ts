@@ -1,11 +1,13 @@
 // parafork_spawn_*: what the native spawn path measured for each spawn, failure and exit, counted
 // from the Launcher's observer hooks. The timings arrive in the native event batches, so observing
-// is a histogram increment on the JS thread and nothing more: no clock is read here.
-import { Counter, Histogram, type Registry } from 'prom-client';
+// is a histogram increment on the JS thread and nothing more: no clock is read here, and the
+// histograms are LeanHistograms, which allocate nothing (see lean-histogram.ts for the numbers).
+import { Counter, type Registry } from 'prom-client';
 
 import type { LauncherObserver } from '../launcher/launcher.js';
 import type { ExitResult, SpawnTimings } from '../launcher/spawned-process.js';
 import { runDurationBuckets, spawnBuckets } from './buckets.js';
+import { LeanHistogram } from './lean-histogram.js';
 
 export const spawnMetricNames = {
   spawnDuration: 'parafork_spawn_duration_seconds',
@@ -33,23 +35,23 @@ export function spawnErrorLabel(code: string): string {
 }
 
 export class SpawnMetrics implements LauncherObserver {
-  readonly #spawnDuration: Histogram;
-  readonly #queue: Histogram;
+  readonly #spawnDuration: LeanHistogram;
+  readonly #queue: LeanHistogram;
   readonly #errors: Counter<'code'>;
-  readonly #processDuration: Histogram;
+  readonly #processDuration: LeanHistogram;
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.#spawnDuration = new Histogram({
+    this.#spawnDuration = new LeanHistogram({
       name: spawnMetricNames.spawnDuration,
       help: 'From clone to the child having exec\'d, measured on the spawn thread; failed spawns are not included.',
-      buckets: [...spawnBuckets],
+      buckets: spawnBuckets,
       registers,
     });
-    this.#queue = new Histogram({
+    this.#queue = new LeanHistogram({
       name: spawnMetricNames.queue,
       help: 'From a spawn request to a spawn thread picking it up, measured natively; failed spawns included.',
-      buckets: [...spawnBuckets],
+      buckets: spawnBuckets,
       registers,
     });
     this.#errors = new Counter({
@@ -58,10 +60,10 @@ export class SpawnMetrics implements LauncherObserver {
       labelNames: ['code'],
       registers,
     });
-    this.#processDuration = new Histogram({
+    this.#processDuration = new LeanHistogram({
       name: spawnMetricNames.processDuration,
       help: 'From clone to the child\'s exit being observed, measured natively, for every child the launcher spawned.',
-      buckets: [...runDurationBuckets],
+      buckets: runDurationBuckets,
       registers,
     });
     // Series that exist from the start: a rate() over a counter that appears with its first

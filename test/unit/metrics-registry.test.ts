@@ -5,9 +5,12 @@
 import { describe, expect, it } from 'vitest';
 
 import { taskReasons } from '../../src/api/task.js';
+import { Histogram, Registry } from 'prom-client';
+
 import { WorkQueue } from '../../src/controller/work-queue.js';
 import { apiClientMetricNames } from '../../src/metrics/api-client-metrics.js';
 import { spawnBuckets } from '../../src/metrics/buckets.js';
+import { LeanHistogram } from '../../src/metrics/lean-histogram.js';
 import { launcherMetricNames } from '../../src/metrics/launcher-metrics.js';
 import { processMetricNames } from '../../src/metrics/process-metrics.js';
 import { MetricsRegistry } from '../../src/metrics/registry.js';
@@ -65,6 +68,41 @@ describe('metric names', () => {
     first.spawn.spawned({ queuedNs: 1_000, spawnNs: 50_000 });
     expect(await valueOf(first, 'parafork_spawn_duration_seconds_count')).toBe(1);
     expect(await valueOf(second, 'parafork_spawn_duration_seconds_count')).toBe(0);
+  });
+});
+
+describe('LeanHistogram (the spawn path\'s histogram)', () => {
+  it('exposes exactly what prom-client\'s Histogram exposes for the same values', async () => {
+    const values = [0, 0.000004, 0.00001, 0.00007, 0.0001, 0.0003, 0.0003, 0.002, 0.9, 2.5, 3, 120];
+    const [lean, reference] = [new Registry(), new Registry()];
+    const leanHistogram = new LeanHistogram({ name: 'parafork_example_seconds', help: 'An example.', buckets: spawnBuckets, registers: [lean] });
+    const referenceHistogram = new Histogram({ name: 'parafork_example_seconds', help: 'An example.', buckets: [...spawnBuckets], registers: [reference] });
+    for (const value of values) {
+      leanHistogram.observe(value);
+      referenceHistogram.observe(value);
+    }
+    expect(await lean.metrics()).toBe(await reference.metrics());
+  });
+
+  it('drops a value that is not a finite number instead of corrupting the sum', async () => {
+    const registry = new Registry();
+    const histogram = new LeanHistogram({ name: 'parafork_example_seconds', help: 'An example.', buckets: [1], registers: [registry] });
+    histogram.observe(Number.NaN);
+    histogram.observe(Number.POSITIVE_INFINITY);
+    histogram.observe(0.5);
+    expect(await registry.metrics()).toContain('parafork_example_seconds_sum 0.5\nparafork_example_seconds_count 1\n');
+  });
+
+  it('refuses bucket bounds out of order', () => {
+    expect(() => new LeanHistogram({ name: 'parafork_example_seconds', help: 'An example.', buckets: [1, 0.5], registers: [] })).toThrow(/ascending/);
+  });
+
+  it('starts again from zero when the registry resets its metrics', async () => {
+    const registry = new Registry();
+    const histogram = new LeanHistogram({ name: 'parafork_example_seconds', help: 'An example.', buckets: [1], registers: [registry] });
+    histogram.observe(0.5);
+    registry.resetMetrics();
+    expect(await registry.metrics()).toContain('parafork_example_seconds_count 0\n');
   });
 });
 
