@@ -178,3 +178,21 @@ export function restartApiserver(): void {
   });
   if (result.status !== 0) throw new Error(`restart-apiserver failed (${result.status ?? result.signal}): ${result.stderr}`);
 }
+
+/** Applies a Task bound to `nodeName` (kubectl apply), with `spec` added to its command etc. */
+export async function applyTask(namespace: string, name: string, nodeName: string, spec: Record<string, unknown>): Promise<void> {
+  const manifest = { apiVersion: taskApiVersion, kind: taskKind, metadata: { name, namespace }, spec: { nodeName, ...spec } };
+  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
+}
+
+/** Waits until the Task's status.phase is one of `phases`; returns the Task. */
+export async function waitForTaskPhase(namespace: string, name: string, phases: readonly string[], timeoutMs = 20_000): Promise<Task> {
+  return waitFor(
+    async (observed) => {
+      const task = await getTask(namespace, name);
+      observed(task.status);
+      return phases.includes(task.status?.phase ?? '') ? task : undefined;
+    },
+    { description: `Task ${name} to reach ${phases.join(' or ')}`, timeoutMs },
+  );
+}

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Task } from '../../src/api/task.js';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
-import { createTestNamespace, getTask, kubectl, kubectlResult, waitFor, type TestNamespace } from '../helpers/cluster.js';
+import { applyTask as applyTaskTo, createTestNamespace, getTask, kubectl, kubectlResult, waitFor, waitForTaskPhase, type TestNamespace } from '../helpers/cluster.js';
 
 const nodeName = 'lifecycle-node';
 let agent: AgentProcess;
@@ -26,19 +26,11 @@ afterAll(async () => {
 });
 
 async function applyTask(name: string, spec: Record<string, unknown>): Promise<void> {
-  const manifest = { apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name, namespace: namespace.name }, spec: { nodeName, ...spec } };
-  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
+  await applyTaskTo(namespace.name, name, nodeName, spec);
 }
 
 async function waitForPhase(name: string, phases: readonly string[], timeoutMs = 20_000): Promise<Task> {
-  return waitFor(
-    async (observed) => {
-      const task = await getTask(namespace.name, name);
-      observed(task.status);
-      return phases.includes(task.status?.phase ?? '') ? task : undefined;
-    },
-    { description: `Task ${name} to reach ${phases.join(' or ')}`, timeoutMs },
-  );
+  return waitForTaskPhase(namespace.name, name, phases, timeoutMs);
 }
 
 describe('a Task applied with kubectl', () => {

@@ -6,13 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Task } from '../../src/api/task.js';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
-import { createTestNamespace, getTask, kubectl, restartApiserver, waitFor, type TestNamespace } from '../helpers/cluster.js';
+import { applyTask as applyTaskTo, createTestNamespace, getTask, kubectl, restartApiserver, waitForTaskPhase, type TestNamespace } from '../helpers/cluster.js';
 
 let namespace: TestNamespace;
 let scratch: string;
 const agents: AgentProcess[] = [];
-/** Processes a crashed agent left behind: this test started them, so this test ends them. */
-const orphanPids: number[] = [];
 
 beforeAll(async () => {
   namespace = await createTestNamespace('resilience');
@@ -21,31 +19,16 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(agents.map((agent) => agent.stop()));
-  for (const pid of orphanPids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
   await namespace.cleanup();
   rmSync(scratch, { recursive: true, force: true });
 });
 
 async function applyTask(name: string, nodeName: string, spec: Record<string, unknown>): Promise<void> {
-  const manifest = { apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name, namespace: namespace.name }, spec: { nodeName, ...spec } };
-  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
+  await applyTaskTo(namespace.name, name, nodeName, spec);
 }
 
 async function waitForPhase(name: string, phases: readonly string[], timeoutMs = 20_000): Promise<Task> {
-  return waitFor(
-    async (observed) => {
-      const task = await getTask(namespace.name, name);
-      observed(task.status);
-      return phases.includes(task.status?.phase ?? '') ? task : undefined;
-    },
-    { description: `Task ${name} to reach ${phases.join(' or ')}`, timeoutMs },
-  );
+  return waitForTaskPhase(namespace.name, name, phases, timeoutMs);
 }
 
 async function eventNotes(name: string): Promise<string[]> {
