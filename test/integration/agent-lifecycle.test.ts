@@ -2,6 +2,7 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { load } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Task } from '../../src/api/task.js';
@@ -128,6 +129,17 @@ describe('a Task applied with kubectl', () => {
     const task = await waitForPhase('memory-bomb', ['Failed']);
     expect(task.status).toMatchObject({ reason: 'OOMKilled', signal: 'SIGKILL' });
     expect(task.status?.message).toContain('64Mi');
+  });
+
+  it.each([
+    ['limits-memory.yaml', { phase: 'Failed', reason: 'OOMKilled' }, undefined],
+    ['limits-pids.yaml', { phase: 'Failed', reason: 'Error' }, 'Cannot fork'],
+  ])('runs examples/%s with its limit enforced: %j', async (example, expected, stderr) => {
+    const manifest = load(readFileSync(path.join('examples', example), 'utf8')) as { metadata: { name: string }; spec: Record<string, unknown> };
+    await applyTask(manifest.metadata.name, manifest.spec);
+    const task = await waitForPhase(manifest.metadata.name, ['Succeeded', 'Failed'], 60_000);
+    expect(task.status).toMatchObject(expected);
+    if (stderr !== undefined) expect(task.status?.stderrTail).toContain(stderr);
   });
 
   it('deletes a finished Task once ttlSecondsAfterFinished has passed', async () => {

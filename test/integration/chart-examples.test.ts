@@ -119,8 +119,5 @@ describe('examples/ on an agent', () => {
     expect(task.status).toMatchObject({ phase: 'Succeeded', nodeName: readExample('node-bound.yaml').spec?.nodeName });
   });
 
-  // The sandbox (resources.limits in a cgroup per Task) is being built; until it lands an agent
-  // does not enforce limits, so these two only pass the dry run above.
-  it.todo('limits-memory.yaml ends OOMKilled once the sandbox enforces resources.limits.memory');
-  it.todo('limits-pids.yaml fails to fork past pids.max once the sandbox enforces resources.limits.pids');
+  // The limits examples also run for real, with an agent enforcing them: agent-lifecycle.test.ts.
 });
