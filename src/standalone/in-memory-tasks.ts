@@ -7,6 +7,10 @@ import type { Task, TaskStatus } from '../api/task.js';
 import { processFinalizer, type TaskCache, type TaskWriter } from '../k8s/task-writer.js';
 import { objectKey } from '../k8s/task-resources.js';
 
+function withoutNodeSelector(spec: Task['spec']): Task['spec'] {
+  return Object.fromEntries(Object.entries(spec).filter(([field]) => field !== 'nodeSelector')) as unknown as Task['spec'];
+}
+
 export class InMemoryTasks implements TaskCache, TaskWriter {
   readonly #tasks = new Map<string, Task>();
   readonly #onChange: (key: string) => void;
@@ -20,8 +24,8 @@ export class InMemoryTasks implements TaskCache, TaskWriter {
       this.#tasks.set(key, {
         ...task,
         metadata: { ...task.metadata, uid: randomUUID(), generation: 1, creationTimestamp: created, resourceVersion: String(++this.#version) },
-        // Every Task of a standalone run is this machine's.
-        spec: { ...task.spec, nodeName },
+        // Every Task of a standalone run is this machine's: bound to it, whatever node it selects.
+        spec: { ...withoutNodeSelector(task.spec), nodeName },
       });
     }
   }

@@ -227,6 +227,13 @@ export class TaskReconciler {
       this.#waitingForCapacity.add(key);
       return undefined;
     }
+    if (!selectorMatches(task.spec.nodeSelector, this.#options.nodeLabels())) {
+      // Bound here by hand (spec.nodeName) to a node its own selector rules out: say so, as the CRD promises.
+      const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, 'InvalidSpec', `spec.nodeSelector does not match the labels of node ${this.#options.nodeName}`, now);
+      await this.#options.writer.writeStatus(task, failed);
+      this.#finished(failed, now);
+      return undefined;
+    }
     const sandboxed = sandboxForTask(task.spec);
     if ('reason' in sandboxed) {
       const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, sandboxed.reason, sandboxed.message, now);

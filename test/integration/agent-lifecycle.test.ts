@@ -142,6 +142,13 @@ describe('a Task applied with kubectl', () => {
     if (stderr !== undefined) expect(task.status?.stderrTail).toContain(stderr);
   });
 
+  it('fails a Task bound to this node whose nodeSelector the node does not match, with InvalidSpec', async () => {
+    await applyTask('mismatched', { command: ['true'], nodeSelector: { 'parafork.dev/test-label': 'absent' } });
+    const task = await waitForPhase('mismatched', ['Failed', 'Succeeded']);
+    expect(task.status).toMatchObject({ phase: 'Failed', reason: 'InvalidSpec', attempts: 0 });
+    expect(task.status?.message).toContain('nodeSelector');
+  });
+
   it('deletes a finished Task once ttlSecondsAfterFinished has passed', async () => {
     await applyTask('short-lived', { command: ['true'], ttlSecondsAfterFinished: 1 });
     await waitFor(
