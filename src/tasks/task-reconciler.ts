@@ -16,7 +16,6 @@ import { taskApiVersion, taskKind, type Task, type TaskReason, type TaskStatus }
 import type { ReconcileResult } from '../controller/work-queue.js';
 import type { EventRecorder, EventSubject, EventType } from '../k8s/event-recorder.js';
 import type { TaskCache, TaskWriter } from '../k8s/task-writer.js';
-import { splitObjectKey } from '../k8s/task-resources.js';
 import type { Launcher } from '../launcher/launcher.js';
 import type { ExitResult } from '../launcher/spawned-process.js';
 import type { SandboxOptions } from '../launcher/sandbox-options.js';
@@ -218,10 +217,7 @@ export class TaskReconciler {
     }
     const deadline = deadlineOf(task, undefined);
     if (deadline !== undefined && now >= deadline) {
-      const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, 'DeadlineExceeded', `activeDeadlineSeconds (${task.spec.activeDeadlineSeconds}) passed before another attempt could start`, now);
-      await this.#options.writer.writeStatus(task, failed);
-      this.#finished(failed, now);
-      return undefined;
+      return this.#failBeforeLaunch(task, 'DeadlineExceeded', `activeDeadlineSeconds (${task.spec.activeDeadlineSeconds}) passed before another attempt could start`, now);
     }
     if (this.#options.attempts.active >= this.#options.maxConcurrent) {
       this.#waitingForCapacity.add(key);
@@ -229,17 +225,11 @@ export class TaskReconciler {
     }
     if (!selectorMatches(task.spec.nodeSelector, this.#options.nodeLabels())) {
       // Bound here by hand (spec.nodeName) to a node its own selector rules out: say so, as the CRD promises.
-      const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, 'InvalidSpec', `spec.nodeSelector does not match the labels of node ${this.#options.nodeName}`, now);
-      await this.#options.writer.writeStatus(task, failed);
-      this.#finished(failed, now);
-      return undefined;
+      return this.#failBeforeLaunch(task, 'InvalidSpec', `spec.nodeSelector does not match the labels of node ${this.#options.nodeName}`, now);
     }
     const sandboxed = sandboxForTask(task.spec);
     if ('reason' in sandboxed) {
-      const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, sandboxed.reason, sandboxed.message, now);
-      await this.#options.writer.writeStatus(task, failed);
-      this.#finished(failed, now);
-      return undefined;
+      return this.#failBeforeLaunch(task, sandboxed.reason, sandboxed.message, now);
     }
     // Before any process exists, so that a delete always finds the finalizer and waits for the kill.
     await this.#options.writer.addFinalizer(task);
@@ -252,20 +242,22 @@ export class TaskReconciler {
     } catch (error) {
       cgroup = undefined;
       if (wantsLimits) {
-        const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, 'SandboxUnavailable', `cannot make the task's cgroup for its resource limits: ${(error as Error).message}`, now);
-        await this.#options.writer.writeStatus(task, failed);
-        this.#finished(failed, now);
-        return undefined;
+        return this.#failBeforeLaunch(task, 'SandboxUnavailable', `cannot make the task's cgroup for its resource limits: ${(error as Error).message}`, now);
       }
     }
     if (wantsLimits && cgroup === undefined) {
-      const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, 'SandboxUnavailable', 'resources.limits are set, but this agent runs without cgroups', now);
-      await this.#options.writer.writeStatus(task, failed);
-      this.#finished(failed, now);
-      return undefined;
+      return this.#failBeforeLaunch(task, 'SandboxUnavailable', 'resources.limits are set, but this agent runs without cgroups', now);
     }
     this.#options.attempts.set(key, attempt);
     this.#launch(key, task, attempt, { sandbox: sandboxed.sandbox, cwd: sandboxed.cwd, cgroup });
+    return undefined;
+  }
+
+  /** Ends a Task that never got a process (deadline passed, invalid spec, sandbox unavailable). */
+  async #failBeforeLaunch(task: Task, reason: TaskReason, message: string, now: number): Promise<undefined> {
+    const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, reason, message, now);
+    await this.#options.writer.writeStatus(task, failed);
+    this.#finished(failed, now);
     return undefined;
   }
 
@@ -507,4 +499,3 @@ async function collectStderr(stream: NodeJS.ReadableStream | null, tail: StderrT
   }
 }
 
-export { splitObjectKey };
