@@ -27,6 +27,8 @@ export interface KubectlResult {
 export interface KubectlOptions {
   /** Written to kubectl's stdin, e.g. a manifest for `apply --filename -`. */
   readonly input?: string;
+  /** Another identity's kubeconfig (a ServiceAccount token, say); default: the run's admin. */
+  readonly kubeconfig?: string;
 }
 
 /** A kubectl call that did not exit 0; the message carries its stderr. */
@@ -45,7 +47,7 @@ export class KubectlError extends Error {
 
 /** Runs kubectl against this run's cluster and returns what it did, whatever its exit status. */
 export function kubectlResult(args: readonly string[], options: KubectlOptions = {}): Promise<KubectlResult> {
-  const fullArgs = ['--kubeconfig', inject('kubeconfigPath'), '--cache-dir', inject('kubectlCacheDir'), ...args];
+  const fullArgs = ['--kubeconfig', options.kubeconfig ?? inject('kubeconfigPath'), '--cache-dir', inject('kubectlCacheDir'), ...args];
   return new Promise((resolve, reject) => {
     const child = spawn(inject('kubectlPath'), fullArgs, {
       stdio: ['pipe', 'pipe', 'pipe'],

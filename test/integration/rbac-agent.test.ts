@@ -4,7 +4,6 @@
 // Tasks, Events and its Node is allowed, while Secrets and everything else the role does not list
 // are refused.
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import type { Task } from '../../src/api/task.js';
 import { startAgentCommand, type RunningAgentCommand } from '../helpers/agent-command.js';
-import { createTestNamespace, getTask, kubectl, kubectlResult, waitFor, type KubectlResult, type TestNamespace } from '../helpers/cluster.js';
+import { createTestNamespace, getTask, kubectl, kubectlResult, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { onlyObject, parseManifests, renderChart, repositoryRoot } from '../helpers/helm.js';
 
 const suffix = randomBytes(3).toString('hex');
@@ -40,19 +39,6 @@ function tokenKubeconfig(token: string): string {
     users: [{ name: serviceAccount, user: { token } }],
     contexts: [{ name: 'agent', context: { cluster: 'test', user: serviceAccount } }],
     'current-context': 'agent',
-  });
-}
-
-/** kubectl as the agent's ServiceAccount (its token), not as the admin. */
-function kubectlAsAgent(args: readonly string[]): Promise<KubectlResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(inject('kubectlPath'), ['--kubeconfig', agentKubeconfig, '--cache-dir', path.join(scratch, 'kubectl-cache'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
   });
 }
 
@@ -164,7 +150,7 @@ describe('the ServiceAccount', () => {
     expect(await serviceAccountCan('get', 'secrets', { namespace: namespace.name })).toBe(false);
     expect(await serviceAccountCan('list', 'secrets')).toBe(false);
     expect(await serviceAccountCan('watch', 'secrets')).toBe(false);
-    const asAgent = await kubectlAsAgent(['get', 'secrets', '--namespace', namespace.name]);
+    const asAgent = await kubectlResult(['get', 'secrets', '--namespace', namespace.name], { kubeconfig: agentKubeconfig });
     expect(asAgent.status).not.toBe(0);
     expect(asAgent.stderr).toContain('forbidden');
   });
