@@ -14,6 +14,7 @@
         "src/reaper.cc",
         "src/sandbox_resources.cc",
         "src/seccomp_policy.cc",
+        "src/seccomp_profile.cc",
         "src/spawner.cc",
         "src/xor_lock.cc"
       ],
@@ -30,8 +31,11 @@
       "target_name": "parafork-init",
       "type": "executable",
       "sources": ["src/init/parafork_init.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra", "-Werror", "-fstack-protector-strong"],
-      "ldflags": ["-static"]
+      "cflags!": ["-fstack-protector-strong", "-pthread"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Werror", "-ffreestanding", "-fno-stack-protector",
+                 "-fno-tree-loop-distribute-patterns", "-fno-asynchronous-unwind-tables"],
+      "ldflags!": ["-pthread", "-rdynamic"],
+      "ldflags": ["-static", "-nostdlib", "-Wl,--build-id=none"]
     }
   ]
 }

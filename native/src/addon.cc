@@ -5,6 +5,7 @@
 #include "engine.h"
 #include "errors.h"
 #include "event_batcher.h"
+#include "seccomp_profile.h"
 
 namespace {
 
@@ -25,6 +26,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("SpawnEngine", parafork::SpawnEngine::Define(env));
   exports.Set("capabilities", Napi::Function::New<Capabilities>(env, "capabilities"));
   exports.Set("syscallNames", parafork::SyscallNames(env));
+  exports.Set("compileSeccompProfile", Napi::Function::New<parafork::CompileSeccompProfileBinding>(env, "compileSeccompProfile"));
   exports.Set("eventStride", Napi::Number::New(env, static_cast<double>(parafork::kEventStride)));
   return exports;
 }

@@ -42,7 +42,12 @@ struct SandboxPlan {
   bool bring_loopback_up = false;  // network "loopback": own namespace, lo up
   const char* hostname = nullptr;
   size_t hostname_length = 0;
-  // Filesystem: `rootfs` is bind-mounted onto `staging`, filled, made read-only, and pivoted into.
+  // Filesystem, one of three ways: >= 0: join this prepared mount namespace (the task's root
+  // already pivoted into; sandbox_resources.h), take a private copy, mount /proc and /tmp;
+  // else `rootfs` is bind-mounted onto `staging`, filled, made read-only, and pivoted into; or,
+  // for the sandbox benchmark only, `build_filesystem` false: no filesystem step at all.
+  int mount_namespace_fd = -1;
+  bool build_filesystem = true;
   const char* rootfs = nullptr;
   const char* staging = nullptr;
   bool read_only_root = true;
@@ -59,8 +64,15 @@ struct SandboxPlan {
   const char* working_directory = nullptr;  // inside the new root; "/" when not given
   const ResourceLimit* limits = nullptr;
   size_t limit_count = 0;
-  uint32_t uid = 65534;
+  uint32_t uid = 65534;  // inside the user namespace when there is one
   uint32_t gid = 65534;
+  // User-namespace mode: once the filesystem is built, unshare(CLONE_NEWUSER), write a byte to
+  // `user_namespace_ready_fd`, and wait for one on `user_namespace_go_fd`: the parent (not
+  // suspended: no CLONE_VFORK in this mode) has written the id maps by then.
+  bool user_namespace = false;
+  int user_namespace_ready_fd = -1;
+  int user_namespace_go_fd = -1;
+  int user_namespace_parent_fds[2] = {-1, -1};  // the parent's ends, which the child closes first
   const sock_fprog* seccomp = nullptr;  // null: unconfined
   // The init (pid 1) helper, exec'd by fd: init_argv[1] is filled in by the child with the
   // executable it found inside the sandbox.

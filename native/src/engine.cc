@@ -11,6 +11,7 @@
 #include "capabilities.h"
 #include "errors.h"
 #include "monotonic_clock.h"
+#include "seccomp_profile.h"
 
 namespace parafork {
 
@@ -80,8 +81,10 @@ std::string RequireAbsolutePath(Napi::Env env, const Napi::Value& value, const c
   return path;
 }
 
-// sandbox: null, or { network, rootfs, readOnlyRoot, tmpSizeBytes, mounts, workingDirectory, uid, gid,
-// hostname, seccomp, maxOpenFiles, maxFileSizeBytes }: every field present (TypeScript fills defaults).
+// sandbox: null, or { network, rootfs, readOnlyRoot, tmpSizeBytes, mounts, workingDirectory, filesystem,
+// userNamespace ({ hostId, size } or null), uid, gid,
+// hostname, seccomp, seccompProgram, maxOpenFiles, maxFileSizeBytes }: every field present (TypeScript fills
+// defaults). seccompProgram: null (the default policy) or a compiled profile's bytes (seccomp_profile.h).
 SandboxRequest RequireSandbox(Napi::Env env, const Napi::Value& value) {
   SandboxRequest sandbox;
   if (value.IsNull() || value.IsUndefined()) return sandbox;
@@ -105,15 +108,67 @@ SandboxRequest RequireSandbox(Napi::Env env, const Napi::Value& value) {
                               RequireBoolean(env, mount.Get("readOnly"), "sandbox.mounts[].readOnly")});
   }
   sandbox.working_directory = RequireAbsolutePath(env, object.Get("workingDirectory"), "sandbox.workingDirectory");
+  sandbox.filesystem = RequireBoolean(env, object.Get("filesystem"), "sandbox.filesystem");
   sandbox.uid = static_cast<uint32_t>(RequireWholeNumber(env, object.Get("uid"), "sandbox.uid", 4294967294.0));
   sandbox.gid = static_cast<uint32_t>(RequireWholeNumber(env, object.Get("gid"), "sandbox.gid", 4294967294.0));
+  Napi::Value user_namespace = object.Get("userNamespace");
+  if (!user_namespace.IsNull()) {
+    if (!user_namespace.IsObject()) ThrowType(env, "sandbox.userNamespace must be { hostId, size } or null");
+    Napi::Object range = user_namespace.As<Napi::Object>();
+    sandbox.user_namespace = true;
+    sandbox.user_namespace_host_id = static_cast<uint32_t>(
+        RequireWholeNumber(env, range.Get("hostId"), "sandbox.userNamespace.hostId", 4294967294.0));
+    sandbox.user_namespace_size = static_cast<uint32_t>(
+        RequireWholeNumber(env, range.Get("size"), "sandbox.userNamespace.size", 4294967294.0));
+    if (sandbox.user_namespace_host_id == 0 || sandbox.user_namespace_size == 0 ||
+        static_cast<uint64_t>(sandbox.user_namespace_host_id) + sandbox.user_namespace_size > 4294967295ull) {
+      ThrowType(env, "sandbox.userNamespace must map a non-empty range of host ids above 0");
+    }
+    if (sandbox.uid >= sandbox.user_namespace_size || sandbox.gid >= sandbox.user_namespace_size) {
+      ThrowType(env, "sandbox.uid and sandbox.gid must lie inside the user namespace's range");
+    }
+  }
   sandbox.hostname = RequireString(env, object.Get("hostname"), "sandbox.hostname");
   if (sandbox.hostname.size() > 64) ThrowType(env, "sandbox.hostname must be at most 64 bytes");
   sandbox.seccomp = RequireBoolean(env, object.Get("seccomp"), "sandbox.seccomp");
+  Napi::Value seccomp_program = object.Get("seccompProgram");
+  if (!seccomp_program.IsNull()) {
+    if (!sandbox.seccomp) ThrowType(env, "sandbox.seccompProgram must be null when sandbox.seccomp is false");
+    sandbox.seccomp_program = RequireSeccompProgram(env, seccomp_program, "sandbox.seccompProgram");
+  }
   sandbox.max_open_files = RequireWholeNumber(env, object.Get("maxOpenFiles"), "sandbox.maxOpenFiles", 1048576.0);
   sandbox.max_file_size_bytes =
       RequireWholeNumber(env, object.Get("maxFileSizeBytes"), "sandbox.maxFileSizeBytes", 9007199254740991.0);
   return sandbox;
+}
+
+// cgroupSetup: null, or { files: [{ path, value, readBack, mayFail }] }: make the request's cgroup directories and
+// write these limit files, each directly inside one of those directories.
+void RequireCgroupSetup(Napi::Env env, const Napi::Value& value, SpawnRequest& request) {
+  if (value.IsNull() || value.IsUndefined()) return;
+  if (!value.IsObject()) ThrowType(env, "cgroupSetup must be an object or null");
+  request.create_cgroups = true;
+  Napi::Value files = value.As<Napi::Object>().Get("files");
+  if (!files.IsArray()) ThrowType(env, "cgroupSetup.files must be an array");
+  Napi::Array file_array = files.As<Napi::Array>();
+  for (uint32_t index = 0; index < file_array.Length(); ++index) {
+    Napi::Value entry = file_array.Get(index);
+    if (!entry.IsObject()) ThrowType(env, "cgroupSetup.files[] must be objects");
+    Napi::Object file = entry.As<Napi::Object>();
+    CgroupFileWrite write{RequireAbsolutePath(env, file.Get("path"), "cgroupSetup.files[].path"),
+                          RequireString(env, file.Get("value"), "cgroupSetup.files[].value"),
+                          RequireString(env, file.Get("readBack"), "cgroupSetup.files[].readBack"),
+                          RequireBoolean(env, file.Get("mayFail"), "cgroupSetup.files[].mayFail")};
+    const size_t slash = write.path.rfind('/');
+    const std::string directory = write.path.substr(0, slash);
+    const std::string name = write.path.substr(slash + 1);
+    bool inside = directory == request.cgroup && !directory.empty();
+    for (const std::string& v1 : request.cgroups_v1) inside = inside || directory == v1;
+    if (!inside || name.empty() || name == "." || name == "..") {
+      ThrowType(env, "cgroupSetup.files[].path must name a file directly inside cgroup or one of cgroupsV1");
+    }
+    request.cgroup_files.push_back(std::move(write));
+  }
 }
 
 std::vector<std::string> InheritedEnvironment() {
@@ -213,7 +268,8 @@ void SpawnEngine::Shutdown() {
   if (events_ != nullptr) events_->Release();
 }
 
-// spawn({ id, file, searchPath, argv, env, cwd, stdoutMode, stdoutPath, stderrMode, stderrPath, cgroup })
+// spawn({ id, file, searchPath, argv, env, cwd, stdoutMode, stdoutPath, stderrMode, stderrPath, cgroup, cgroupsV1,
+//         cgroupSetup, sandbox })
 // env: an array of "NAME=value", or null for the agent's own environment (main thread only).
 Napi::Value SpawnEngine::Spawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -239,6 +295,7 @@ Napi::Value SpawnEngine::Spawn(const Napi::CallbackInfo& info) {
   request->cgroup = RequireString(env, object.Get("cgroup"), "cgroup");
   request->sandbox = RequireSandbox(env, object.Get("sandbox"));
   request->cgroups_v1 = RequireStringArray(env, object.Get("cgroupsV1"), "cgroupsV1");
+  RequireCgroupSetup(env, object.Get("cgroupSetup"), *request);
   request->enqueued_ns = enqueued_ns;
   if (!spawner_->Enqueue(std::move(request))) throw SystemError(env, EBADF, "spawn", "the launcher is closed");
   return env.Undefined();

@@ -2,11 +2,13 @@
 // needs no privileges): an O_PATH fd of the parafork-init helper (exec'd by fd, so it need not
 // exist inside the task's root), one empty network namespace that tasks with network "none" join
 // (a new network namespace per task costs ~1 ms, joining one costs microseconds), and the default
-// seccomp program.
+// seccomp program; and, per task root, a filesystem template (see FilesystemTemplate).
 #pragma once
 
+#include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "seccomp_policy.h"
 #include "syscall_id.h"
@@ -25,6 +27,16 @@ class SandboxResources {
   int empty_network_namespace_fd() const { return network_namespace_.get(); }
   const sock_fprog* default_seccomp() const { return &seccomp_.program; }
 
+  // A mount namespace holding the task filesystem every task with this root shares: `rootfs`
+  // bound on the staging directory (read-only if asked), a minimal /dev (read-only tmpfs: its
+  // device nodes stay usable), pivoted into, the agent's mounts detached. A task joins it with
+  // setns, takes a private copy with unshare(CLONE_NEWNS) (a few mounts to copy, not the
+  // agent's), and mounts only its own /proc and /tmp: ~0.1 ms less per spawn than binding,
+  // filling, remounting and pivoting per task. Made on first use for each (rootfs, read-only);
+  // any thread. 0 and the namespace fd in `fd`; else an errno, and the step that failed.
+  int FilesystemTemplate(const std::string& rootfs, bool read_only, const std::string& staging, int* fd,
+                         Syscall* failed);
+
  private:
   int PrepareLocked(Syscall* failed);
 
@@ -36,6 +48,8 @@ class SandboxResources {
   UniqueFd init_fd_;
   UniqueFd network_namespace_;
   SeccompProgram seccomp_;
+  std::mutex templates_mutex_;
+  std::map<std::pair<std::string, bool>, UniqueFd> templates_;
 };
 
 }  // namespace parafork

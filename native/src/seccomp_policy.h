@@ -16,9 +16,19 @@
 
 namespace parafork {
 
+// Move-only: `program` points into `instructions`, whose buffer a move hands over intact and a
+// copy would not.
 struct SeccompProgram {
   std::vector<sock_filter> instructions;
   sock_fprog program{};  // points into `instructions`: fixed up by Finish()
+
+  SeccompProgram() = default;
+  SeccompProgram(const SeccompProgram&) = delete;
+  SeccompProgram& operator=(const SeccompProgram&) = delete;
+  SeccompProgram(SeccompProgram&&) = default;
+  SeccompProgram& operator=(SeccompProgram&&) = default;
+
+  bool empty() const { return instructions.empty(); }
 
   void Finish() {
     program.len = static_cast<unsigned short>(instructions.size());

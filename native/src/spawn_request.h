@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "seccomp_policy.h"
+
 namespace parafork {
 
 enum class OutputMode : uint8_t {
@@ -38,13 +40,27 @@ struct SandboxRequest {
   bool read_only_root = true;
   uint64_t tmp_size_bytes = 0;  // 0: no private /tmp
   std::vector<MountRequest> mounts;
+  bool filesystem = true;  // false: no filesystem step (the sandbox benchmark's "+namespaces" row only)
   std::string working_directory = "/";
-  uint32_t uid = 65534;
+  uint32_t uid = 65534;  // inside the user namespace when there is one
   uint32_t gid = 65534;
+  // User-namespace mode: ids 0..size-1 inside are host ids host_id..host_id+size-1.
+  bool user_namespace = false;
+  uint32_t user_namespace_host_id = 0;
+  uint32_t user_namespace_size = 0;
   std::string hostname;
   bool seccomp = true;
+  SeccompProgram seccomp_program;  // a compiled custom profile; empty: the default policy
   uint64_t max_open_files = 1024;
   uint64_t max_file_size_bytes = 0;  // 0: unlimited
+};
+
+// One cgroup limit file (memory.max, pids.max, ...) the spawn thread writes before the clone.
+struct CgroupFileWrite {
+  std::string path;       // inside `cgroup` or one of `cgroups_v1`
+  std::string value;
+  std::string read_back;  // not empty: skip the write when the file already reads this
+  bool may_fail = false;  // a refused write is ignored (a later entry makes the same setting)
 };
 
 struct SpawnRequest {
@@ -58,6 +74,10 @@ struct SpawnRequest {
   OutputTarget stderr_target;
   std::string cgroup;               // empty: the agent's own cgroup
   std::vector<std::string> cgroups_v1;  // cgroup v1 directories to join before exec (hybrid hosts)
+  // Per-task cgroups made here rather than on the JS thread: the spawn thread makes `cgroup` and
+  // `cgroups_v1` (mkdir; an existing one is kept) and writes `cgroup_files` before the clone.
+  bool create_cgroups = false;
+  std::vector<CgroupFileWrite> cgroup_files;
   SandboxRequest sandbox;
   uint64_t enqueued_ns = 0;         // CLOCK_MONOTONIC when JavaScript handed it over
 };

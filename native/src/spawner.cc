@@ -7,7 +7,9 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <iterator>
@@ -18,6 +20,7 @@
 #include <system_error>
 
 #include "child.h"
+#include "sandbox_devices.h"
 #include "monotonic_clock.h"
 
 extern "C" long parafork_clone3(struct clone_args* args, size_t size, int (*entry)(void*), void* argument);
@@ -125,6 +128,89 @@ int PrepareOutput(const OutputTarget& target, int dev_null, PreparedOutput* outp
   return output->owned_child_end ? 0 : errno;
 }
 
+// The task's cgroups, made on this thread rather than on the JS thread: cgroupfs mkdir and limit
+// writes cost ~40-100 us each (cgroup_mutex, per-controller setup), more than the rest of a spawn.
+// An existing directory is kept: src/sandbox reuses idle task cgroups, and then lists every limit
+// file with the value it should read, so only what differs is written. 0 or an errno.
+int WriteCgroupFile(const CgroupFileWrite& file) {
+  UniqueFd fd(open(file.path.c_str(), (file.read_back.empty() ? O_WRONLY : O_RDWR) | O_CLOEXEC));
+  if (!fd) return errno;
+  if (!file.read_back.empty()) {
+    char current[96];
+    ssize_t length = pread(fd.get(), current, sizeof(current), 0);
+    if (length < 0) return errno;
+    while (length > 0 && (current[length - 1] == '\n' || current[length - 1] == ' ')) --length;
+    if (std::string_view(current, static_cast<size_t>(length)) == file.read_back) return 0;
+  }
+  // cgroupfs takes a value in one write(2), or refuses it whole (EINVAL, EBUSY, ...).
+  const ssize_t written = pwrite(fd.get(), file.value.data(), file.value.size(), 0);
+  if (written < 0) return errno;
+  return static_cast<size_t>(written) == file.value.size() ? 0 : EIO;
+}
+
+}  // namespace
+
+namespace {
+
+std::string DirectoryOf(const std::string& path) { return path.substr(0, path.rfind('/')); }
+
+}  // namespace
+
+void CgroupStateCache::Forget(const SpawnRequest& request) {
+  std::lock_guard<std::mutex> guard(mutex_);
+  directories_.erase(request.cgroup);
+  for (const std::string& directory : request.cgroups_v1) directories_.erase(directory);
+}
+
+int CgroupStateCache::Create(const SpawnRequest& request, bool trusted) {
+  auto make = [&](const std::string& directory) {
+    {
+      std::lock_guard<std::mutex> guard(mutex_);
+      if (trusted && directories_.count(directory) > 0) return 0;
+    }
+    const bool made = mkdir(directory.c_str(), 0755) == 0;
+    if (!made && errno != EEXIST) return errno;
+    std::lock_guard<std::mutex> guard(mutex_);
+    if (directories_.size() >= kMaxDirectories) directories_.clear();
+    // A new directory holds the kernel's defaults; one found existing holds what it holds. Either
+    // way, what was remembered for that name is not to be trusted.
+    directories_[directory].clear();
+    return 0;
+  };
+  if (!request.cgroup.empty()) {
+    if (int error_number = make(request.cgroup); error_number != 0) return error_number;
+  }
+  for (const std::string& directory : request.cgroups_v1) {
+    if (int error_number = make(directory); error_number != 0) return error_number;
+  }
+  for (const CgroupFileWrite& file : request.cgroup_files) {
+    const std::string directory = DirectoryOf(file.path);
+    if (trusted && !file.read_back.empty()) {
+      std::lock_guard<std::mutex> guard(mutex_);
+      auto known_directory = directories_.find(directory);
+      if (known_directory != directories_.end()) {
+        auto known = known_directory->second.find(file.path);
+        if (known != known_directory->second.end() && known->second == file.read_back) continue;
+      }
+    }
+    int error_number = WriteCgroupFile(file);
+    std::lock_guard<std::mutex> guard(mutex_);
+    auto known_directory = directories_.find(directory);
+    if (error_number == 0) {
+      if (known_directory != directories_.end()) {
+        known_directory->second[file.path] = file.read_back.empty() ? file.value : file.read_back;
+      }
+    } else {
+      if (known_directory != directories_.end()) known_directory->second.erase(file.path);
+      if (!file.may_fail) return error_number;
+    }
+  }
+  return 0;
+}
+
+namespace {
+
+
 // The strings and arrays a SandboxPlan points into, alive until the clone has returned.
 struct SandboxStorage {
   std::string proc_path, dev_path, tmp_path, tmp_options;
@@ -139,17 +225,59 @@ struct SandboxStorage {
   std::vector<char*> init_argv;
 };
 
-constexpr struct {
-  const char* name;
-  unsigned int major;
-  unsigned int minor;
-} kDevices[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+// The parent's side of user-namespace mode (child.cc: EnterUserNamespace). The child says "ready"
+// on one pipe once it has its new user namespace; we write its id maps, which only a process
+// with CAP_SETUID in the parent namespace may (user_namespaces(7)), and say "go" on the other.
+// Then the ready pipe reads EOF once the child has exec'd or exited (its end is close-on-exec).
+struct UserNamespaceHandshake {
+  UniqueFd parent_ready, child_ready, child_go, parent_go;
 
-constexpr struct {
-  const char* name;
-  const char* target;
-} kDeviceLinks[] = {{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
-                    {"stderr", "/proc/self/fd/2"}};
+  int Open() {
+    int ready[2];
+    int go[2];
+    if (pipe2(ready, O_CLOEXEC) == -1) return errno;
+    parent_ready.reset(KeepAboveStdio(ready[0]));
+    child_ready.reset(KeepAboveStdio(ready[1]));
+    if (pipe2(go, O_CLOEXEC) == -1) return errno;
+    child_go.reset(KeepAboveStdio(go[0]));
+    parent_go.reset(KeepAboveStdio(go[1]));
+    return parent_ready && child_ready && child_go && parent_go ? 0 : EMFILE;
+  }
+
+  static int WriteMap(pid_t pid, const char* file, const std::string& map) {
+    UniqueFd fd(open(("/proc/" + std::to_string(pid) + "/" + file).c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) return errno;
+    if (write(fd.get(), map.data(), map.size()) != static_cast<ssize_t>(map.size())) return errno != 0 ? errno : EIO;
+    return 0;
+  }
+
+  // 0, or the errno that kept the maps from being written (the child then fails its spawn).
+  int MapAndWaitForExec(pid_t pid, const SandboxRequest& sandbox) {
+    child_ready.reset();  // the child holds its own copies
+    child_go.reset();
+    char byte = 0;
+    ssize_t length;
+    do {
+      length = read(parent_ready.get(), &byte, 1);
+    } while (length == -1 && errno == EINTR);
+    int error_number = 0;
+    if (length == 1) {
+      const std::string map = "0 " + std::to_string(sandbox.user_namespace_host_id) + " " +
+                              std::to_string(sandbox.user_namespace_size) + "\n";
+      error_number = WriteMap(pid, "uid_map", map);
+      if (error_number == 0) error_number = WriteMap(pid, "gid_map", map);
+      if (error_number == 0 && write(parent_go.get(), "g", 1) != 1) error_number = errno;
+    }
+    parent_go.reset();  // no byte: the child fails with kUserNamespace and we report error_number
+    do {
+      length = read(parent_ready.get(), &byte, 1);
+    } while (length > 0 || (length == -1 && errno == EINTR));
+    return error_number;
+  }
+};
+
+int PrepareIdentity(const SpawnRequest& request, SandboxResources* resources, std::vector<char*>& argv,
+                    SandboxStorage& storage, SandboxPlan& plan);
 
 // Fills `plan` (and the clone flags) for a sandboxed request; 0 or an errno with the failed step.
 int PrepareSandbox(const SpawnRequest& request, const SpawnerOptions& options, std::vector<char*>& argv,
@@ -163,7 +291,7 @@ int PrepareSandbox(const SpawnRequest& request, const SpawnerOptions& options, s
   const SandboxRequest& sandbox = request.sandbox;
   const std::string& staging = options.staging_directory;
   plan.enabled = true;
-  *clone_flags |= CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+  *clone_flags |= CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
   switch (sandbox.network) {
     case NetworkMode::kNone:
       plan.network_namespace_fd = resources->empty_network_namespace_fd();
@@ -179,6 +307,25 @@ int PrepareSandbox(const SpawnRequest& request, const SpawnerOptions& options, s
     plan.hostname = sandbox.hostname.c_str();
     plan.hostname_length = sandbox.hostname.size();
   }
+  plan.working_directory = sandbox.working_directory.c_str();
+  if (sandbox.tmp_size_bytes > 0) storage.tmp_options = "mode=1777,size=" + std::to_string(sandbox.tmp_size_bytes);
+  if (sandbox.filesystem && sandbox.mounts.empty()) {
+    // The usual case: the shared template has the root and /dev; the task adds /proc and /tmp.
+    int template_fd = -1;
+    if (int error_number = resources->FilesystemTemplate(sandbox.rootfs, sandbox.read_only_root, staging, &template_fd, failed);
+        error_number != 0) {
+      return error_number;
+    }
+    plan.mount_namespace_fd = template_fd;
+    plan.proc_path = "/proc";
+    if (sandbox.tmp_size_bytes > 0) {
+      plan.tmp_path = "/tmp";
+      plan.tmp_options = storage.tmp_options.c_str();
+    }
+    return PrepareIdentity(request, resources, argv, storage, plan);
+  }
+  *clone_flags |= CLONE_NEWNS;
+  plan.build_filesystem = sandbox.filesystem;
   plan.rootfs = sandbox.rootfs.c_str();
   plan.staging = staging.c_str();
   plan.read_only_root = sandbox.read_only_root;
@@ -186,21 +333,20 @@ int PrepareSandbox(const SpawnRequest& request, const SpawnerOptions& options, s
   storage.dev_path = staging + "/dev";
   plan.proc_path = storage.proc_path.c_str();
   plan.dev_path = storage.dev_path.c_str();
-  for (size_t index = 0; index < std::size(kDevices); ++index) {
-    storage.device_paths[index] = storage.dev_path + "/" + kDevices[index].name;
-    storage.device_nodes[index] = {storage.device_paths[index].c_str(), kDevices[index].major, kDevices[index].minor};
+  for (size_t index = 0; index < std::size(kSandboxDevices); ++index) {
+    storage.device_paths[index] = storage.dev_path + "/" + kSandboxDevices[index].name;
+    storage.device_nodes[index] = {storage.device_paths[index].c_str(), kSandboxDevices[index].major, kSandboxDevices[index].minor};
   }
   plan.device_nodes = storage.device_nodes;
-  plan.device_node_count = std::size(kDevices);
-  for (size_t index = 0; index < std::size(kDeviceLinks); ++index) {
-    storage.link_paths[index] = storage.dev_path + "/" + kDeviceLinks[index].name;
-    storage.links[index] = {storage.link_paths[index].c_str(), kDeviceLinks[index].target};
+  plan.device_node_count = std::size(kSandboxDevices);
+  for (size_t index = 0; index < std::size(kSandboxDeviceLinks); ++index) {
+    storage.link_paths[index] = storage.dev_path + "/" + kSandboxDeviceLinks[index].name;
+    storage.links[index] = {storage.link_paths[index].c_str(), kSandboxDeviceLinks[index].target};
   }
   plan.device_links = storage.links;
-  plan.device_link_count = std::size(kDeviceLinks);
+  plan.device_link_count = std::size(kSandboxDeviceLinks);
   if (sandbox.tmp_size_bytes > 0) {
     storage.tmp_path = staging + "/tmp";
-    storage.tmp_options = "mode=1777,size=" + std::to_string(sandbox.tmp_size_bytes);
     plan.tmp_path = storage.tmp_path.c_str();
     plan.tmp_options = storage.tmp_options.c_str();
   }
@@ -211,7 +357,13 @@ int PrepareSandbox(const SpawnRequest& request, const SpawnerOptions& options, s
   }
   plan.mounts = storage.mounts.data();
   plan.mount_count = storage.mounts.size();
-  plan.working_directory = sandbox.working_directory.c_str();
+  return PrepareIdentity(request, resources, argv, storage, plan);
+}
+
+// The rest of the plan, whichever way the filesystem is made: rlimits, ids, seccomp, init.
+int PrepareIdentity(const SpawnRequest& request, SandboxResources* resources, std::vector<char*>& argv,
+                    SandboxStorage& storage, SandboxPlan& plan) {
+  const SandboxRequest& sandbox = request.sandbox;
   size_t limits = 0;
   storage.limits[limits++] = {RLIMIT_CORE, 0, 0};  // no core dumps of task memory on the node
   storage.limits[limits++] = {RLIMIT_NOFILE, sandbox.max_open_files, sandbox.max_open_files};
@@ -222,7 +374,10 @@ int PrepareSandbox(const SpawnRequest& request, const SpawnerOptions& options, s
   plan.limit_count = limits;
   plan.uid = sandbox.uid;
   plan.gid = sandbox.gid;
-  plan.seccomp = sandbox.seccomp ? resources->default_seccomp() : nullptr;
+  // A custom profile (seccomp_profile.h) arrives compiled in the request; else the default policy.
+  plan.seccomp = !sandbox.seccomp                    ? nullptr
+                 : sandbox.seccomp_program.empty() ? resources->default_seccomp()
+                                                   : &sandbox.seccomp_program.program;
   plan.init_fd = resources->init_fd();
   // parafork-init FILE ARGV0 ARGS...: slot 1 is filled in by the child once it has found FILE.
   storage.init_argv.push_back(storage.init_name.data());
@@ -261,7 +416,7 @@ XorLock* Spawner::FdLock() { return options_.lock_mode == LockMode::kFree ? null
 void Spawner::Start() {
   dev_null_.reset(KeepAboveStdio(open("/dev/null", O_RDWR | O_CLOEXEC)));
   if (!dev_null_) throw std::system_error(errno, std::generic_category(), "open /dev/null");
-  for (int index = 0; index < options_.threads; ++index) {
+  for (int index = 0; index < options_.threads + SandboxThreads(); ++index) {
     ChildStack stack;
     stack.mapping_size = kChildStackSize + kGuardSize;
     stack.mapping = mmap(nullptr, stack.mapping_size, PROT_READ | PROT_WRITE,
@@ -274,7 +429,10 @@ void Spawner::Start() {
     stacks_.push_back(stack);
   }
   for (int index = 0; index < options_.threads; ++index) {
-    threads_.emplace_back([this, index] { ThreadMain(index); });
+    threads_.emplace_back([this, index] { ThreadMain(index, plain_lane_, false); });
+  }
+  for (int index = options_.threads; index < options_.threads + SandboxThreads(); ++index) {
+    threads_.emplace_back([this, index] { ThreadMain(index, sandbox_lane_, true); });
   }
 }
 
@@ -282,9 +440,11 @@ void Spawner::Stop() {
   {
     std::lock_guard<std::mutex> guard(queue_mutex_);
     stopping_ = true;
-    queue_.clear();
+    plain_lane_.queue.clear();
+    sandbox_lane_.queue.clear();
   }
-  queue_changed_.notify_all();
+  plain_lane_.changed.notify_all();
+  sandbox_lane_.changed.notify_all();
   for (std::thread& thread : threads_) {
     if (thread.joinable()) thread.join();
   }
@@ -292,36 +452,44 @@ void Spawner::Stop() {
 }
 
 bool Spawner::Enqueue(std::unique_ptr<SpawnRequest> request) {
+  Lane& lane = request->sandbox.enabled ? sandbox_lane_ : plain_lane_;
   {
     std::lock_guard<std::mutex> guard(queue_mutex_);
     if (stopping_) return false;
-    queue_.push_back(std::move(request));
+    lane.queue.push_back(std::move(request));
   }
-  queue_changed_.notify_one();
+  lane.changed.notify_one();
   return true;
 }
 
 size_t Spawner::Queued() {
   std::lock_guard<std::mutex> guard(queue_mutex_);
-  return queue_.size();
+  return plain_lane_.queue.size() + sandbox_lane_.queue.size();
 }
 
-void Spawner::ThreadMain(int index) {
+void Spawner::ThreadMain(int index, Lane& lane, bool sandbox_lane) {
   // All signals stay blocked on spawn threads for good: they belong to Node's main thread, and a
   // child cloned from here starts with everything blocked until it has reset its handlers.
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
-  pthread_setname_np(pthread_self(), "parafork-spawn");
+  pthread_setname_np(pthread_self(), sandbox_lane ? "parafork-sandbx" : "parafork-spawn");
+  if (sandbox_lane) {
+    // This thread never execs; its effective capabilities stay. Without CAP_SETPCAP each child
+    // drops what is left itself (child.cc reads the set first).
+    for (int capability = 0; capability < 64; ++capability) {
+      if (prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) == -1 && errno == EINVAL) break;
+    }
+  }
   const ChildStack& stack = stacks_[index];
   while (true) {
     std::unique_ptr<SpawnRequest> request;
     {
       std::unique_lock<std::mutex> guard(queue_mutex_);
-      queue_changed_.wait(guard, [this] { return stopping_ || !queue_.empty(); });
+      lane.changed.wait(guard, [this, &lane] { return stopping_ || !lane.queue.empty(); });
       if (stopping_) return;
-      request = std::move(queue_.front());
-      queue_.pop_front();
+      request = std::move(lane.queue.front());
+      lane.queue.pop_front();
     }
     busy_threads_.fetch_add(1, std::memory_order_relaxed);
     SpawnOne(*request, stack);
@@ -374,18 +542,37 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
       return ReportFailure(request, picked_ns, 0, error_number,
                            request.stderr_target.mode == OutputMode::kPipe ? Syscall::kPipe2 : Syscall::kOpen);
     }
-    if (!request.cgroup.empty()) {
-      // clone3 joins the cgroup atomically (CLONE_INTO_CGROUP); clone's child writes cgroup.procs.
-      cgroup_fd.reset(use_clone3 ? open(request.cgroup.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)
-                                 : open((request.cgroup + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
-      if (!cgroup_fd) return ReportFailure(request, picked_ns, 0, errno, Syscall::kCgroupAttach);
-      cgroup_fd.reset(KeepAboveStdio(cgroup_fd.release()));
-    }
-    for (const std::string& directory : request.cgroups_v1) {
-      UniqueFd procs(KeepAboveStdio(open((directory + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC)));
-      if (!procs) return ReportFailure(request, picked_ns, 0, errno, Syscall::kCgroupAttach);
-      cgroup_v1_fds.push_back(procs.get());
-      cgroup_v1_owned.push_back(std::move(procs));
+    auto open_cgroups = [&]() -> int {
+      if (!request.cgroup.empty()) {
+        // clone3 joins the cgroup atomically (CLONE_INTO_CGROUP); clone's child writes cgroup.procs.
+        cgroup_fd.reset(use_clone3 ? open(request.cgroup.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)
+                                   : open((request.cgroup + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+        if (!cgroup_fd) return errno;
+        cgroup_fd.reset(KeepAboveStdio(cgroup_fd.release()));
+      }
+      for (const std::string& directory : request.cgroups_v1) {
+        UniqueFd procs(KeepAboveStdio(open((directory + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC)));
+        if (!procs) return errno;
+        cgroup_v1_fds.push_back(procs.get());
+        cgroup_v1_owned.push_back(std::move(procs));
+      }
+      return 0;
+    };
+    if (request.create_cgroups) {
+      error_number = cgroup_state_.Create(request, /*trusted=*/true);
+      if (error_number == 0) error_number = open_cgroups();
+      if (error_number == ENOENT) {
+        // Removed behind the cache's back (a sweep, or a name used again): make it all anew.
+        cgroup_state_.Forget(request);
+        cgroup_fd.reset();
+        cgroup_v1_fds.clear();
+        cgroup_v1_owned.clear();
+        error_number = cgroup_state_.Create(request, /*trusted=*/false);
+        if (error_number == 0) error_number = open_cgroups();
+      }
+      if (error_number != 0) return ReportFailure(request, picked_ns, 0, error_number, Syscall::kCgroupCreate);
+    } else if (int open_error = open_cgroups(); open_error != 0) {
+      return ReportFailure(request, picked_ns, 0, open_error, Syscall::kCgroupAttach);
     }
   }
 
@@ -410,6 +597,24 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
     int error_number = PrepareSandbox(request, options_, argv, sandbox_storage, plan.sandbox, &namespace_flags, &failed);
     if (error_number != 0) return ReportFailure(request, picked_ns, 0, error_number, failed);
   }
+  // User-namespace mode: two pipes to hand the child its id maps (see EnterUserNamespace).
+  const bool user_namespace = request.sandbox.enabled && request.sandbox.user_namespace;
+  UserNamespaceHandshake handshake;
+  if (user_namespace) {
+    XorLockGuard fd_guard(FdLock(), XorLock::Side::kFdCreate);
+    if (int error_number = handshake.Open(); error_number != 0) {
+      return ReportFailure(request, picked_ns, 0, error_number, Syscall::kPipe2);
+    }
+    plan.sandbox.user_namespace = true;
+    plan.sandbox.user_namespace_ready_fd = handshake.child_ready.get();
+    plan.sandbox.user_namespace_go_fd = handshake.child_go.get();
+    plan.sandbox.user_namespace_parent_fds[0] = handshake.parent_ready.get();
+    plan.sandbox.user_namespace_parent_fds[1] = handshake.parent_go.get();
+  }
+  // Without CLONE_VFORK (user-namespace mode) the child runs beside us on its own stack, still in
+  // our memory: we wait for its exec through the handshake pipe instead.
+  const uint64_t vfork_flag = user_namespace ? 0 : CLONE_VFORK;
+  int user_namespace_error = 0;
 
   int pidfd = -1;
   long pid;
@@ -420,7 +625,7 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
     clone_started_ns = MonotonicNanoseconds();
     if (use_clone3) {
       struct clone_args args = {};
-      args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | namespace_flags | (cgroup_fd ? CLONE_INTO_CGROUP : 0) |
+      args.flags = CLONE_VM | vfork_flag | CLONE_PIDFD | namespace_flags | (cgroup_fd ? CLONE_INTO_CGROUP : 0) |
                    (plan.handlers_cleared ? CLONE_CLEAR_SIGHAND : 0);
       args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
       args.exit_signal = 0;  // no SIGCHLD: Node's handler is not ours to wake
@@ -431,11 +636,12 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
     } else {
       // clone(2) takes the top of the stack; the pidfd arrives through parent_tid with CLONE_PIDFD.
       void* stack_top = static_cast<char*>(stack.base) + stack.size;
-      pid = clone(RunChild, stack_top, static_cast<int>(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | namespace_flags), &plan,
+      pid = clone(RunChild, stack_top, static_cast<int>(CLONE_VM | vfork_flag | CLONE_PIDFD | namespace_flags), &plan,
                   &pidfd);
       if (pid == -1) pid = -errno;
     }
     // CLONE_VFORK: we run again only once the child has exec'd or exited.
+    if (user_namespace && pid > 0) user_namespace_error = handshake.MapAndWaitForExec(static_cast<pid_t>(pid), request.sandbox);
     exec_done_ns = MonotonicNanoseconds();
   }
   const uint64_t spawn_ns = exec_done_ns - clone_started_ns;
@@ -449,6 +655,10 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
   if (pid < 0) {
     return ReportFailure(request, picked_ns, spawn_ns, static_cast<int>(-pid),
                          use_clone3 ? Syscall::kClone3 : Syscall::kClone);
+  }
+  if (user_namespace_error != 0 && plan.failed_errno == 0) {
+    plan.failed_errno = user_namespace_error;
+    plan.failed_syscall = static_cast<uint8_t>(Syscall::kUserNamespace);
   }
   if (plan.failed_errno != 0) {
     // The child got as far as a failed step and exited 127: reap it now so no zombie stays.

@@ -29,6 +29,8 @@ enum class Syscall : uint8_t {
   kIdentity,
   kResourceLimit,
   kSeccomp,
+  kCgroupCreate,
+  kUserNamespace,
   kCount,
 };
 

@@ -193,28 +193,28 @@ export class Launcher {
   #onEvents(batch: Float64Array): void {
     const stride = this.#binding.eventStride;
     for (let offset = 0; offset < batch.length; offset += stride) {
-      const record = batch.subarray(offset, offset + stride);
-      const kind = record[0];
-      const id = record[1] ?? 0;
-      if (kind === eventKinds.spawned) this.#onSpawned(id, record);
-      else if (kind === eventKinds.failed) this.#onFailed(id, record);
-      else if (kind === eventKinds.exited) this.#onExited(id, record);
+      // Fields are read at batch[offset + field]: no view object per event (two events a spawn).
+      const kind = batch[offset];
+      const id = batch[offset + 1] ?? 0;
+      if (kind === eventKinds.spawned) this.#onSpawned(id, batch, offset);
+      else if (kind === eventKinds.failed) this.#onFailed(id, batch, offset);
+      else if (kind === eventKinds.exited) this.#onExited(id, batch, offset);
     }
     this.#settled();
   }
 
-  #onSpawned(id: number, record: Float64Array): void {
+  #onSpawned(id: number, batch: Float64Array, offset: number): void {
     const pending = this.#pending.get(id);
     if (!pending) return;
     this.#pending.delete(id);
     const { promise: exited, resolve: resolveExit } = Promise.withResolvers<ExitResult>();
     this.#running.set(id, { resolveExit });
-    const timings: SpawnTimings = { queuedNs: record[spawnedFields.queuedNs] as number, spawnNs: record[spawnedFields.spawnNs] as number };
+    const timings: SpawnTimings = { queuedNs: batch[offset + spawnedFields.queuedNs] as number, spawnNs: batch[offset + spawnedFields.spawnNs] as number };
     const child = new SpawnedProcess({
-      pid: record[spawnedFields.pid] as number,
+      pid: batch[offset + spawnedFields.pid] as number,
       timings,
-      stdout: readableFromFd(record[spawnedFields.stdoutFd] as number),
-      stderr: readableFromFd(record[spawnedFields.stderrFd] as number),
+      stdout: readableFromFd(batch[offset + spawnedFields.stdoutFd] as number),
+      stderr: readableFromFd(batch[offset + spawnedFields.stderrFd] as number),
       exited,
       kill: (signal) => this.#kill(id, signal),
     });
@@ -222,13 +222,13 @@ export class Launcher {
     if (this.#observer?.spawned) notify(this.#observer, 'spawned', timings);
   }
 
-  #onFailed(id: number, record: Float64Array): void {
+  #onFailed(id: number, batch: Float64Array, offset: number): void {
     const pending = this.#pending.get(id);
     if (!pending) return;
     this.#pending.delete(id);
-    const syscall = this.#binding.syscallNames[record[failedFields.syscall] as number] ?? 'spawn';
+    const syscall = this.#binding.syscallNames[batch[offset + failedFields.syscall] as number] ?? 'spawn';
     const error = new SpawnError({
-      errno: record[failedFields.errno] as number,
+      errno: batch[offset + failedFields.errno] as number,
       syscall,
       path: pending.request.file,
       spawnargs: pending.request.argv.slice(1),
@@ -239,23 +239,23 @@ export class Launcher {
     }
     pending.reject(error);
     if (this.#observer?.spawnFailed) {
-      notify(this.#observer, 'spawnFailed', error.code, { queuedNs: record[failedFields.queuedNs] as number, spawnNs: record[failedFields.spawnNs] as number });
+      notify(this.#observer, 'spawnFailed', error.code, { queuedNs: batch[offset + failedFields.queuedNs] as number, spawnNs: batch[offset + failedFields.spawnNs] as number });
     }
   }
 
-  #onExited(id: number, record: Float64Array): void {
+  #onExited(id: number, batch: Float64Array, offset: number): void {
     const running = this.#running.get(id);
     if (!running) return;
     this.#running.delete(id);
-    const exitCode = record[exitedFields.exitCode] as number;
+    const exitCode = batch[offset + exitedFields.exitCode] as number;
     const result: ExitResult = {
       code: exitCode < 0 ? null : exitCode,
-      signal: exitCode < 0 ? signalName(record[exitedFields.signal] as number) : null,
-      durationNs: record[exitedFields.durationNs] as number,
+      signal: exitCode < 0 ? signalName(batch[offset + exitedFields.signal] as number) : null,
+      durationNs: batch[offset + exitedFields.durationNs] as number,
       rusage: {
-        userUs: record[exitedFields.userUs] as number,
-        systemUs: record[exitedFields.systemUs] as number,
-        maxRssKb: record[exitedFields.maxRssKb] as number,
+        userUs: batch[offset + exitedFields.userUs] as number,
+        systemUs: batch[offset + exitedFields.systemUs] as number,
+        maxRssKb: batch[offset + exitedFields.maxRssKb] as number,
       },
     };
     running.resolveExit(result);
@@ -315,6 +315,8 @@ function failureDetail(syscall: string, request: NativeSpawnRequest): string | u
       return `working directory ${request.cwd}`;
     case 'cgroup.procs':
       return `cgroup ${request.cgroup}`;
+    case 'cgroup.create':
+      return `cgroups ${[request.cgroup, ...request.cgroupsV1].filter((directory) => directory !== '').join(', ')}`;
     case 'open':
       return [request.stdoutPath, request.stderrPath].filter((path) => path !== '').join(', ') || undefined;
     default:

@@ -1,8 +1,10 @@
 // The sandbox a spawn can ask for, checked and completed with its defaults before it reaches
 // native code. Secure by default: with `sandbox: {}` a task gets its own pid, mount, IPC, UTS and
 // cgroup namespaces, no network, a read-only root, a private /tmp, uid/gid 65534 with no
-// capabilities and no_new_privs, and the default seccomp allow-list.
+// capabilities and no_new_privs, and the default seccomp allow-list. `userNamespace` adds a user
+// namespace whose root is an unprivileged host id (userNamespaceIds).
 import { nativeNetworkModes, type NativeSandboxRequest } from '../native/binding.js';
+import { SeccompFilter } from './seccomp-filter.js';
 import { InvalidSpawnOptionError } from './spawn-error.js';
 
 export type NetworkMode = keyof typeof nativeNetworkModes;
@@ -16,6 +18,20 @@ export interface SandboxMountOption {
   readonly readOnly?: boolean;
 }
 
+/**
+ * For bench/sandbox.ts only (src/index.ts does not export it): a sandbox without its filesystem
+ * step, so that namespaces and mounts are measured apart. Never for tasks: such a task sees the
+ * host's filesystem.
+ */
+export const benchmarkWithoutFilesystem: unique symbol = Symbol('parafork.benchmarkWithoutFilesystem');
+
+/**
+ * The host ids a task's user namespace maps to (userNamespace mode): ids 0..65535 inside are
+ * host ids 100000..165535, a range no host account uses (it is where /etc/subuid ranges usually
+ * start, and `useradd` stops at 60000). Root inside is host uid 100000: unprivileged.
+ */
+export const userNamespaceIds = { hostId: 100_000, size: 65_536 } as const;
+
 export interface SandboxOptions {
   /** 'none' (default: no interface at all), 'loopback' (own namespace, lo up), 'host' (explicit opt-in). */
   readonly network?: NetworkMode;
@@ -26,18 +42,27 @@ export interface SandboxOptions {
   /** Size of the private tmpfs at /tmp in bytes; default 64 MiB; 0 for none. */
   readonly tmpSizeBytes?: number;
   readonly mounts?: readonly SandboxMountOption[];
+  /**
+   * Run in a new user namespace (default false): runAsUser and runAsGroup are then ids inside
+   * it, 0..65535, mapped to the unprivileged host ids of userNamespaceIds, so even root inside
+   * is nobody on the host. The agent still builds the sandbox as root; the task enters its user
+   * namespace last, and owns none of its other namespaces.
+   */
+  readonly userNamespace?: boolean;
   /** Defaults to 65534 (nobody). */
   readonly runAsUser?: number;
   /** Defaults to 65534 (nogroup). */
   readonly runAsGroup?: number;
   /** The task's hostname in its own UTS namespace; default 'parafork'. */
   readonly hostname?: string;
-  /** 'default' (the allow-list; default) or 'unconfined' (explicit opt-out). */
-  readonly seccomp?: 'default' | 'unconfined';
+  /** 'default' (the allow-list; default), 'unconfined' (explicit opt-out), or a compiled custom profile. */
+  readonly seccomp?: 'default' | 'unconfined' | SeccompFilter;
   /** RLIMIT_NOFILE; default 1024. */
   readonly maxOpenFiles?: number;
   /** RLIMIT_FSIZE in bytes; default unlimited (0). */
   readonly maxFileSizeBytes?: number;
+  /** See benchmarkWithoutFilesystem. */
+  readonly [benchmarkWithoutFilesystem]?: true;
 }
 
 export const sandboxDefaults = {
@@ -49,6 +74,7 @@ export const sandboxDefaults = {
   runAsGroup: 65534,
   hostname: 'parafork',
   seccomp: 'default',
+  userNamespace: false,
   maxOpenFiles: 1024,
   maxFileSizeBytes: 0,
 } as const;
@@ -77,13 +103,21 @@ export function toNativeSandbox(options: unknown, cwd: string | undefined): Nati
   const sandbox = { ...sandboxDefaults, ...(options as SandboxOptions) };
   // The options come from callers (and Task specs) at run time: check them as the unknowns they are.
   const given = sandbox as Record<keyof SandboxOptions, unknown>;
-  if (typeof given.network !== 'string' || !(given.network in nativeNetworkModes)) invalid(`network must be 'none', 'loopback' or 'host'`);
-  if (given.seccomp !== 'default' && given.seccomp !== 'unconfined') invalid(`seccomp must be 'default' or 'unconfined'`);
+  // Own keys only: `in` would take 'toString' (inherited from Object.prototype) for a mode.
+  if (typeof given.network !== 'string' || !Object.hasOwn(nativeNetworkModes, given.network)) invalid(`network must be 'none', 'loopback' or 'host'`);
+  if (given.seccomp !== 'default' && given.seccomp !== 'unconfined' && !(given.seccomp instanceof SeccompFilter)) {
+    invalid(`seccomp must be 'default', 'unconfined' or a SeccompFilter`);
+  }
   if (typeof given.readOnlyRootFilesystem !== 'boolean') invalid('readOnlyRootFilesystem must be a boolean');
+  if (typeof given.userNamespace !== 'boolean') invalid('userNamespace must be a boolean');
   if (typeof sandbox.hostname !== 'string' || !/^[a-zA-Z0-9]([-a-zA-Z0-9.]{0,62})$/.test(sandbox.hostname)) {
     invalid('hostname must be 1 to 63 letters, digits, dots or dashes');
   }
-  const mounts = (sandbox.mounts ?? []).map((mount, index) => {
+  const givenMounts: unknown = sandbox.mounts ?? [];
+  if (!Array.isArray(givenMounts)) invalid('mounts must be an array of { hostPath, mountPath, readOnly }');
+  const mounts = (givenMounts as unknown[]).map((entry, index) => {
+    if (typeof entry !== 'object' || entry === null) invalid(`mounts[${index}] must be an object with hostPath and mountPath`);
+    const mount = entry as Partial<Record<keyof SandboxMountOption, unknown>>;
     const mountPath = absolutePath(mount.mountPath, `mounts[${index}].mountPath`);
     if (mountPath === '/' || mountPath.split('/').includes('..')) invalid(`mounts[${index}].mountPath must be below / and without '..'`);
     if (mount.readOnly !== undefined && typeof mount.readOnly !== 'boolean') invalid(`mounts[${index}].readOnly must be a boolean`);
@@ -96,10 +130,13 @@ export function toNativeSandbox(options: unknown, cwd: string | undefined): Nati
     tmpSizeBytes: wholeNumber(sandbox.tmpSizeBytes, 'tmpSizeBytes', Number.MAX_SAFE_INTEGER),
     mounts,
     workingDirectory: cwd === undefined ? '/' : absolutePath(cwd, 'cwd (inside the sandbox)'),
-    uid: wholeNumber(sandbox.runAsUser, 'runAsUser', 4294967294),
-    gid: wholeNumber(sandbox.runAsGroup, 'runAsGroup', 4294967294),
+    filesystem: (options as SandboxOptions)[benchmarkWithoutFilesystem] !== true,
+    userNamespace: sandbox.userNamespace ? { ...userNamespaceIds } : null,
+    uid: wholeNumber(sandbox.runAsUser, 'runAsUser', sandbox.userNamespace ? userNamespaceIds.size - 1 : 4294967294),
+    gid: wholeNumber(sandbox.runAsGroup, 'runAsGroup', sandbox.userNamespace ? userNamespaceIds.size - 1 : 4294967294),
     hostname: sandbox.hostname,
-    seccomp: sandbox.seccomp === 'default',
+    seccomp: sandbox.seccomp !== 'unconfined',
+    seccompProgram: sandbox.seccomp instanceof SeccompFilter ? SeccompFilter.programOf(sandbox.seccomp) : null,
     maxOpenFiles: wholeNumber(sandbox.maxOpenFiles, 'maxOpenFiles', 1048576),
     maxFileSizeBytes: wholeNumber(sandbox.maxFileSizeBytes, 'maxFileSizeBytes', Number.MAX_SAFE_INTEGER),
   };

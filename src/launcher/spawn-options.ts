@@ -34,8 +34,29 @@ export interface SpawnOptions {
   readonly cgroup?: string;
   /** cgroup v1 directories (one per controller, on hybrid hosts) the child joins before exec. */
   readonly cgroupsV1?: readonly string[];
+  /**
+   * Make `cgroup` and `cgroupsV1` first (an existing directory is kept) and write these limit
+   * files in them, on a spawn thread: cgroupfs work stays off the JS thread. src/sandbox's
+   * TaskCgroup.spawnOptions fills it in.
+   */
+  readonly cgroupSetup?: CgroupSetupOption;
   /** Run the child sandboxed (see SandboxOptions); `cwd` is then a path inside the sandbox. */
   readonly sandbox?: SandboxOptions;
+}
+
+export interface CgroupFileOption {
+  /** A file directly inside `cgroup` or one of `cgroupsV1`. */
+  readonly path: string;
+  readonly value: string;
+  /** When the file already reads this (a reused cgroup), it is not written. */
+  readonly readBack?: string;
+  /** A refused write is ignored: a later entry makes the same setting in another order. */
+  readonly mayFail?: boolean;
+}
+
+export interface CgroupSetupOption {
+  /** Written in order. */
+  readonly files: readonly CgroupFileOption[];
 }
 
 /** Used when neither `env.PATH` nor the agent's PATH is set, as execvp(3) does. */
@@ -66,7 +87,12 @@ function checkStringList(value: unknown, name: string): string[] {
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol' || typeof value === 'bigint' || value === undefined) return typeof value;
+  // A caller's value, shown in part: an error message must stay a line a person can read.
+  const shown = typeof value === 'number' ? String(value) : JSON.stringify(value); // NaN, not null
+  return `${typeof value} ${shown.length > 100 ? `${shown.slice(0, 100)}...` : shown}`;
 }
 
 function checkOutput(value: unknown, name: string): { mode: NativeOutputMode; path: string } {
@@ -81,7 +107,7 @@ function checkOutput(value: unknown, name: string): { mode: NativeOutputMode; pa
   return invalidValue(`${name} must be 'ignore', 'pipe' or { file }, got ${describe(value)}`);
 }
 
-function checkEnvironment(env: unknown): { entries: string[] | null; path: string | undefined } {
+function checkEnvironment(env: unknown): { entries: string[]; path: string | undefined } {
   if (typeof env !== 'object' || env === null || Array.isArray(env)) invalidType(`env must be an object of strings`);
   const entries: string[] = [];
   let path: string | undefined;
@@ -101,41 +127,90 @@ function checkEnvironment(env: unknown): { entries: string[] | null; path: strin
  * native side copies `environ` itself (null here): walking process.env costs 20+ us a spawn. A
  * worker thread's process.env is its own copy, so there it is walked here.
  */
-function inheritedEnvironment(): { entries: string[] | null; path: string | undefined } {
-  if (isMainThread) return { entries: null, path: process.env.PATH };
+function inheritedEnvironment(): string[] | null {
+  if (isMainThread) return null;
   const entries: string[] = [];
   for (const [name, value] of Object.entries(process.env)) {
     if (value !== undefined) entries.push(`${name}=${value}`);
   }
-  return { entries, path: process.env.PATH };
+  return entries;
+}
+
+/**
+ * Frozen file lists already checked, by the directories they were checked against: a reused task
+ * cgroup hands the same frozen list to spawn after spawn, and checking it again costs ~20 us.
+ */
+const checkedCgroupFiles = new WeakMap<object, { readonly directories: string; readonly setup: NonNullable<NativeSpawnRequest['cgroupSetup']> }>();
+
+function checkCgroupSetup(setup: unknown, directories: readonly string[]): NonNullable<NativeSpawnRequest['cgroupSetup']> {
+  if (typeof setup !== 'object' || setup === null || !Array.isArray((setup as { files?: unknown }).files)) invalidType('cgroupSetup must be { files: [...] }');
+  const givenFiles = (setup as { files: unknown[] }).files;
+  const directoriesKey = directories.join('\0');
+  const checked = checkedCgroupFiles.get(givenFiles);
+  if (checked !== undefined && checked.directories === directoriesKey) return checked.setup;
+  const result = checkCgroupSetupFiles(givenFiles, directories);
+  // Only a list nobody can change afterwards (frozen, entries too) may skip the next check.
+  if (Object.isFrozen(givenFiles) && givenFiles.every((entry) => Object.isFrozen(entry))) {
+    checkedCgroupFiles.set(givenFiles, { directories: directoriesKey, setup: result });
+  }
+  return result;
+}
+
+function checkCgroupSetupFiles(givenFiles: readonly unknown[], directories: readonly string[]): NonNullable<NativeSpawnRequest['cgroupSetup']> {
+  if (directories.length === 0) invalidValue('cgroupSetup needs cgroup or cgroupsV1 to make');
+  for (const directory of directories) {
+    if (!directory.startsWith('/')) invalidValue(`a cgroup to make must be an absolute path, got ${JSON.stringify(directory)}`);
+  }
+  const files = givenFiles.map((entry, index) => {
+    if (typeof entry !== 'object' || entry === null) invalidType(`cgroupSetup.files[${index}] must be { path, value }`);
+    const { path: filePath, value, readBack, mayFail } = entry as { path?: unknown; value?: unknown; readBack?: unknown; mayFail?: unknown };
+    const checkedPath = checkString(filePath, `cgroupSetup.files[${index}].path`);
+    const slash = checkedPath.lastIndexOf('/');
+    const name = checkedPath.slice(slash + 1);
+    if (!directories.includes(checkedPath.slice(0, slash)) || name === '' || name === '.' || name === '..') {
+      invalidValue(`cgroupSetup.files[${index}].path must name a file directly inside cgroup or one of cgroupsV1, got ${JSON.stringify(checkedPath)}`);
+    }
+    if (mayFail !== undefined && typeof mayFail !== 'boolean') invalidType(`cgroupSetup.files[${index}].mayFail must be a boolean`);
+    return {
+      path: checkedPath,
+      value: checkString(value, `cgroupSetup.files[${index}].value`),
+      readBack: readBack === undefined ? '' : checkString(readBack, `cgroupSetup.files[${index}].readBack`),
+      mayFail: mayFail === true,
+    };
+  });
+  return { files };
 }
 
 /** Checks `options` and builds the native request (without its id). Throws InvalidSpawnOptionError. */
 export function toNativeRequest(options: unknown): Omit<NativeSpawnRequest, 'id'> {
   if (typeof options !== 'object' || options === null) invalidType('spawn takes an options object');
-  const { file, args, env, cwd, stdout, stderr, cgroup, cgroupsV1, sandbox } = options as Record<string, unknown>;
+  const { file, args, env, cwd, stdout, stderr, cgroup, cgroupsV1, cgroupSetup, sandbox } = options as Record<string, unknown>;
   const checkedFile = checkString(file, 'file');
   const argv = [checkedFile];
   if (args !== undefined) {
     if (!Array.isArray(args)) invalidType(`args must be an array of strings, got ${describe(args)}`);
     for (const [index, arg] of args.entries()) argv.push(checkString(arg, `args[${index}]`, { allowEmpty: true }));
   }
-  const environment = env === undefined ? inheritedEnvironment() : checkEnvironment(env);
-  const searchPath = checkedFile.includes('/') ? '' : (environment.path ?? fallbackSearchPath);
+  const given = env === undefined ? undefined : checkEnvironment(env);
+  // process.env.PATH is a getenv through a proxy (microseconds): read only when there is a search.
+  const searchPath = checkedFile.includes('/') ? '' : ((given ? given.path : process.env.PATH) ?? fallbackSearchPath);
   const stdoutTarget = checkOutput(stdout, 'stdout');
   const stderrTarget = checkOutput(stderr, 'stderr');
+  const checkedCgroup = cgroup === undefined ? '' : checkString(cgroup, 'cgroup');
+  const checkedCgroupsV1 = checkStringList(cgroupsV1, 'cgroupsV1');
   return {
     file: checkedFile,
     searchPath,
     argv,
-    env: environment.entries,
+    env: given ? given.entries : inheritedEnvironment(),
     cwd: cwd === undefined ? '' : checkString(cwd, 'cwd'),
     stdoutMode: stdoutTarget.mode,
     stdoutPath: stdoutTarget.path,
     stderrMode: stderrTarget.mode,
     stderrPath: stderrTarget.path,
-    cgroup: cgroup === undefined ? '' : checkString(cgroup, 'cgroup'),
-    cgroupsV1: checkStringList(cgroupsV1, 'cgroupsV1'),
+    cgroup: checkedCgroup,
+    cgroupsV1: checkedCgroupsV1,
+    cgroupSetup: cgroupSetup === undefined ? null : checkCgroupSetup(cgroupSetup, [checkedCgroup, ...checkedCgroupsV1].filter((directory) => directory !== '')),
     sandbox: sandbox === undefined ? null : toNativeSandbox(sandbox, cwd === undefined ? undefined : checkString(cwd, 'cwd')),
   };
 }

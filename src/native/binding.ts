@@ -31,10 +31,16 @@ export interface NativeSandboxRequest {
   tmpSizeBytes: number;
   mounts: { hostPath: string; mountPath: string; readOnly: boolean }[];
   workingDirectory: string;
+  /** false: no filesystem step (bench/sandbox.ts only). */
+  filesystem: boolean;
+  /** Ids 0..size-1 inside a new user namespace are host ids hostId..hostId+size-1; null: no user namespace. */
+  userNamespace: { hostId: number; size: number } | null;
   uid: number;
   gid: number;
   hostname: string;
   seccomp: boolean;
+  /** A compiled custom profile (compileSeccompProfile), or null for the default policy. */
+  seccompProgram: Uint8Array | null;
   maxOpenFiles: number;
   maxFileSizeBytes: number;
 }
@@ -62,6 +68,8 @@ export interface NativeSpawnRequest {
   cgroup: string;
   /** cgroup v1 directories (one per controller) the child joins before exec. */
   cgroupsV1: string[];
+  /** null, or: make `cgroup` and `cgroupsV1` on the spawn thread and write these files first. */
+  cgroupSetup: { files: { path: string; value: string; readBack: string; mayFail: boolean }[] } | null;
   /** null: no sandbox. */
   sandbox: NativeSandboxRequest | null;
 }
@@ -85,6 +93,21 @@ export interface NativeEngineOptions {
   onEvents: (batch: Float64Array) => void;
 }
 
+/** A seccomp profile as native code compiles it (native/src/seccomp_profile.h); values are uint64. */
+export interface NativeSeccompProfile {
+  defaultAction: string;
+  /** The errno of SCMP_ACT_ERRNO (or the number of SCMP_ACT_TRACE); 0 otherwise. */
+  defaultErrno: number;
+  rules: { names: string[]; action: string; errno: number; args: { index: number; op: string; value: bigint; valueTwo: bigint }[] }[];
+}
+
+export interface NativeCompiledSeccompProfile {
+  /** Whole struct sock_filter instructions, 8 bytes each. */
+  readonly program: Uint8Array;
+  /** System call names not known on this architecture: left out, as Docker does. */
+  readonly unknownNames: readonly string[];
+}
+
 export interface NativeSpawnEngine {
   spawn(request: NativeSpawnRequest): void;
   /** 0, or an errno (ESRCH once the child has been reaped). */
@@ -98,6 +121,7 @@ export interface NativeSpawnEngine {
 export interface NativeBinding {
   readonly SpawnEngine: new (options: NativeEngineOptions) => NativeSpawnEngine;
   capabilities(): NativeCapabilities;
+  compileSeccompProfile(profile: NativeSeccompProfile): NativeCompiledSeccompProfile;
   readonly syscallNames: readonly string[];
   readonly eventStride: number;
 }

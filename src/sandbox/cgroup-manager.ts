@@ -4,12 +4,17 @@
 // in it through CLONE_INTO_CGROUP, and cgroup.kill ends its whole tree), and each limit goes to
 // the hierarchy that has its controller: v2 where it does, else the v1 one (hybrid hosts).
 //
+// Nothing here writes cgroupfs on the way to a spawn: a TaskCgroup carries the directories and
+// limit files as spawn options, and the Launcher's spawn thread makes and writes them before the
+// clone. Task cgroups are reused through an idle pool (see CgroupManager.create).
+//
 // cgroup v2 forbids processes in a cgroup whose controllers are delegated to children ("no
 // internal processes"), except at the root: an agent in a non-root cgroup first moves itself into
 // a leaf beside the task group, so its own cgroup can enable controllers for the tasks.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
+import type { CgroupFileOption, SpawnOptions } from '../launcher/spawn-options.js';
 import { limitControllers, placeControllers, type CgroupLayout, type ControllerPlacement, type LimitController } from './cgroup-layout.js';
 
 export interface CgroupLimits {
@@ -27,6 +32,12 @@ interface MemoryLocation {
   readonly directory: string;
 }
 
+function readOomKills(memory: MemoryLocation): number {
+  return memory.version === 'v2'
+    ? readCounter(path.join(memory.directory, 'memory.events'), 'oom_kill')
+    : readCounter(path.join(memory.directory, 'memory.oom_control'), 'oom_kill');
+}
+
 /** Reads "key value" lines (memory.events, memory.oom_control) into a number for `key`. */
 function readCounter(file: string, key: string): number {
   try {
@@ -37,31 +48,98 @@ function readCounter(file: string, key: string): number {
   }
 }
 
-export class TaskCgroup {
-  /** The cgroup v2 directory (for the Launcher's `cgroup`), if the host has cgroup2. */
-  readonly v2Directory: string | undefined;
-  /** The cgroup v1 directories (for the Launcher's `cgroupsV1`), one per controller placed on v1. */
-  readonly v1Directories: readonly string[];
-  readonly #memory: MemoryLocation | undefined;
+/** What a TaskCgroup last read: spares remove() a second read of each (~15 us on the JS thread). */
+interface SeenState {
+  empty: boolean;
+  oomCounter: number | undefined;
+}
 
-  constructor(v2Directory: string | undefined, v1Directories: readonly string[], memory: MemoryLocation | undefined) {
+/** A task cgroup's directories, kept by its manager between tasks (see CgroupManager.create). */
+interface CgroupSlot {
+  readonly v2Directory: string | undefined;
+  readonly v1ByController: ReadonlyMap<LimitController, string>;
+  /** Never used by a task: every limit file holds the kernel's default. */
+  fresh: boolean;
+  /** The OOM-kill counter when the slot went idle: earlier tasks' kills are not this task's. */
+  oomKillsBefore: number;
+  readonly v1Directories: readonly string[];
+  /** The limit files last listed for a reuse, and for which limits: most tasks ask for the same. */
+  reused?: { readonly limitsKey: string; readonly files: readonly CgroupFileOption[]; readonly joinedV1: readonly string[] } | undefined;
+}
+
+export class TaskCgroup {
+  /** The cgroup v2 directory, if the host has cgroup2. */
+  readonly v2Directory: string | undefined;
+  /** The cgroup v1 directories, one per controller placed on v1. */
+  readonly v1Directories: readonly string[];
+  /**
+   * What Launcher.spawn needs to make this cgroup, set its limits and start the task in it: the
+   * spawn thread does the cgroupfs work (see CgroupManager.create).
+   */
+  readonly spawnOptions: Pick<SpawnOptions, 'cgroup' | 'cgroupsV1' | 'cgroupSetup'>;
+  readonly #memory: MemoryLocation | undefined;
+  readonly #oomKillsBefore: number;
+  readonly #hasKillFile: boolean | undefined;
+  readonly #giveBack: ((seen: SeenState) => boolean) | undefined;
+  readonly #ownedDirectories: readonly string[];
+  #released = false;
+  #killed = false;
+  #lastOomKills = 0;
+  /** What killAll and oomKills read last, so that remove() need not read it again. */
+  readonly #seen: SeenState = { empty: false, oomCounter: undefined };
+
+  constructor(
+    v2Directory: string | undefined,
+    v1Directories: readonly string[],
+    memory: MemoryLocation | undefined,
+    options: {
+      limitFiles?: readonly CgroupFileOption[];
+      oomKillsBefore?: number;
+      hasKillFile?: boolean;
+      giveBack?: (seen: SeenState) => boolean;
+      /** Removed by remove() when not given back; default the task's own directories. */
+      ownedDirectories?: readonly string[];
+    } = {},
+  ) {
     this.v2Directory = v2Directory;
     this.v1Directories = v1Directories;
     this.#memory = memory;
+    this.#oomKillsBefore = options.oomKillsBefore ?? 0;
+    this.#hasKillFile = options.hasKillFile;
+    this.#giveBack = options.giveBack;
+    this.#ownedDirectories = options.ownedDirectories ?? [...(v2Directory === undefined ? [] : [v2Directory]), ...v1Directories];
+    this.spawnOptions = {
+      ...(v2Directory !== undefined ? { cgroup: v2Directory } : {}),
+      cgroupsV1: v1Directories,
+      ...(v2Directory !== undefined || v1Directories.length > 0 ? { cgroupSetup: { files: options.limitFiles ?? [] } } : {}),
+    };
   }
 
-  /** How many times the kernel's OOM killer killed a process of this cgroup. */
+  /** How many times the kernel's OOM killer killed a process of this task. */
   oomKills(): number {
-    if (!this.#memory) return 0;
-    return this.#memory.version === 'v2'
-      ? readCounter(path.join(this.#memory.directory, 'memory.events'), 'oom_kill')
-      : readCounter(path.join(this.#memory.directory, 'memory.oom_control'), 'oom_kill');
+    if (!this.#memory || this.#released) return this.#lastOomKills;
+    this.#seen.oomCounter = readOomKills(this.#memory);
+    this.#lastOomKills = this.#seen.oomCounter - this.#oomKillsBefore;
+    return this.#lastOomKills;
   }
 
   /** SIGKILL to every process of the task: cgroup.kill on v2 (Linux 5.14), else each pid listed. */
   killAll(): void {
-    if (this.v2Directory !== undefined && existsSync(path.join(this.v2Directory, 'cgroup.kill'))) {
-      writeFileSync(path.join(this.v2Directory, 'cgroup.kill'), '1');
+    if (this.#released) return; // the directories may hold another task by now
+    if (this.v2Directory !== undefined && (this.#hasKillFile ?? existsSync(path.join(this.v2Directory, 'cgroup.kill')))) {
+      try {
+        // Only a populated cgroup is killed: Linux (seen on 6.18) then SIGKILLs every later child
+        // started in it with CLONE_INTO_CGROUP (its kill sequence number moved on), so a killed
+        // cgroup is never reused, and the usual call after an exit must not kill an empty one.
+        if (readFileSync(path.join(this.v2Directory, 'cgroup.events'), 'utf8').includes('populated 0')) {
+          this.#seen.empty = true; // nothing can join it again: its task is over
+          return;
+        }
+        writeFileSync(path.join(this.v2Directory, 'cgroup.kill'), '1');
+        this.#killed = true;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error; // never made: the spawn failed first
+      }
       return;
     }
     for (const directory of [this.v2Directory, ...this.v1Directories]) {
@@ -76,17 +154,27 @@ export class TaskCgroup {
     }
   }
 
-  /** Removes the directories; false if a process is still in one (try again after killAll). */
+  /**
+   * Gives the cgroup up once its processes are gone: back to its manager's idle pool (a later
+   * task reuses it) or, past the pool's size, its directories removed. False if a process is
+   * still in one (try again after killAll). The object must not be used afterwards.
+   */
   remove(): boolean {
+    if (this.#released) return true;
+    if (!this.#killed && this.#giveBack?.(this.#seen)) {
+      this.#released = true;
+      return true;
+    }
     let removed = true;
-    for (const directory of [this.v2Directory, ...this.v1Directories]) {
-      if (directory === undefined || !existsSync(directory)) continue;
+    for (const directory of this.#ownedDirectories) {
+      if (!existsSync(directory)) continue;
       try {
         rmdirSync(directory);
       } catch {
         removed = false;
       }
     }
+    this.#released = removed;
     return removed;
   }
 }
@@ -95,20 +183,33 @@ export interface CgroupManagerOptions {
   readonly layout: CgroupLayout;
   /** A path relative to the agent's own cgroup in each hierarchy; default 'parafork'. */
   readonly group?: string;
+  /** Idle task cgroups kept for reuse (see create); default 64; 0 removes each after its task. */
+  readonly idleCgroups?: number;
 }
+
+/** What a v1 memory limit of "none" reads back as: PAGE_COUNTER_MAX pages of 4 KiB. */
+const v1UnlimitedMemory = '9223372036854771712';
+const pageBytes = 4096;
 
 export class CgroupManager {
   readonly placement: ControllerPlacement;
   readonly #layout: CgroupLayout;
   readonly #group: string;
+  readonly #maxIdle: number;
   #prepared = false;
   #v2Base: string | undefined;
   readonly #v1Bases = new Map<LimitController, string>();
+  #swapLimitFile = false;
+  #hasKillFile = false;
+  /** Idle task cgroups, most recently used last (its memory is the likeliest still cached). */
+  #idle: CgroupSlot[] = [];
 
   constructor(options: CgroupManagerOptions) {
     this.#layout = options.layout;
     this.#group = options.group ?? 'parafork';
     if (this.#group.split('/').includes('..') || path.isAbsolute(this.#group)) throw new Error(`the cgroup group must be a relative path without '..', got ${this.#group}`);
+    this.#maxIdle = options.idleCgroups ?? 64;
+    if (!Number.isInteger(this.#maxIdle) || this.#maxIdle < 0) throw new Error(`idleCgroups must be a whole number, got ${this.#maxIdle}`);
     this.placement = placeControllers(options.layout);
   }
 
@@ -123,6 +224,7 @@ export class CgroupManager {
       mkdirSync(this.#v2Base, { recursive: true });
       this.#enableControllers(own);
       this.#enableControllers(this.#v2Base);
+      this.#hasKillFile = existsSync(path.join(this.#v2Base, 'cgroup.kill'));
     }
     for (const controller of limitControllers) {
       const hierarchy = v1.get(controller);
@@ -131,63 +233,62 @@ export class CgroupManager {
       mkdirSync(base, { recursive: true });
       this.#v1Bases.set(controller, base);
     }
+    // Looked up once: a task's cgroup has the same files as the group it is made in.
+    const memoryBase = this.placement.memory === 'v2' ? this.#v2Base : this.#v1Bases.get('memory');
+    const swapFile = this.placement.memory === 'v2' ? 'memory.swap.max' : 'memory.memsw.limit_in_bytes';
+    this.#swapLimitFile = memoryBase !== undefined && existsSync(path.join(memoryBase, swapFile));
     this.#prepared = true;
   }
 
-  /** A cgroup for one task with its limits set; `name` must be unique among live tasks. */
+  /**
+   * A cgroup for one task with its limits, made by the spawn that starts the task: pass
+   * `spawnOptions` to Launcher.spawn, whose spawn thread makes the directories and writes the
+   * limits before the clone. Nothing is written here, on the JS thread.
+   *
+   * Task cgroups are reused: a cgroupfs mkdir and rmdir cost ~0.45 ms of kernel time a task
+   * (serialised by the kernel's cgroup_mutex), more than the sandboxed spawn itself, so an empty
+   * cgroup given back by remove() waits in an idle pool (up to `idleCgroups`) for the next task.
+   * A reused cgroup gets every limit file listed with the value it must read, and the spawn
+   * thread writes only those that differ; its OOM-kill count starts from zero again. Page cache
+   * an earlier task left charged to it is reclaimed by the kernel before any OOM kill.
+   * `name` names the directories when new ones are made; it must be unique among live tasks.
+   */
   create(name: string, limits: CgroupLimits): TaskCgroup {
     this.prepare();
     if (!/^[A-Za-z0-9_.-]+$/.test(name) || name === '.' || name === '..') throw new Error(`invalid task cgroup name ${JSON.stringify(name)}`);
-    const v2Directory = this.#v2Base === undefined ? undefined : path.join(this.#v2Base, name);
-    if (v2Directory) mkdirSync(v2Directory, { recursive: true });
-    const v1Directories: string[] = [];
-    const v1ByController = new Map<LimitController, string>();
-    for (const [controller, base] of this.#v1Bases) {
-      const directory = path.join(base, name);
-      mkdirSync(directory, { recursive: true });
-      v1Directories.push(directory);
-      v1ByController.set(controller, directory);
+    const slot = this.#idle.pop() ?? this.#newSlot(name);
+    // A task joins a v1 hierarchy only for a limit set there: each v1 join is a cgroup.procs
+    // write in the child that takes the kernel's global cgroup_threadgroup_rwsem for writing,
+    // stalling every fork and exit on the host (~8% of the c=50 spawn rate each, measured). So a
+    // Task without a memory limit has no v1 memory cgroup, and an OOM kill by the host's own
+    // OOM killer reads as a SIGKILL, not OOMKilled (which stays the verdict of its limit).
+    const limitSet: Readonly<Record<LimitController, boolean>> = { memory: limits.memoryBytes !== undefined, pids: limits.pids !== undefined, cpu: limits.cpuMillicores !== undefined };
+    const joins = (controller: LimitController): boolean => limitSet[controller];
+    const placedMemory = this.#location(slot, 'memory');
+    const memory = placedMemory?.version === 'v1' && !joins('memory') ? undefined : placedMemory;
+    const limitsKey = `${limits.memoryBytes}/${limits.cpuMillicores}/${limits.pids}`;
+    if (slot.fresh || slot.reused?.limitsKey !== limitsKey) {
+      const joined = [...slot.v1ByController].filter(([controller]) => joins(controller)).map(([, directory]) => directory);
+      slot.reused = { limitsKey, files: this.#limitFiles(slot, limits, joins), joinedV1: joined };
     }
-    const directoryFor = (controller: LimitController): MemoryLocation | undefined => {
-      if (this.placement[controller] === 'v2' && v2Directory) return { version: 'v2', directory: v2Directory };
-      const directory = v1ByController.get(controller);
-      return directory === undefined ? undefined : { version: 'v1', directory };
-    };
-    const memory = directoryFor('memory');
-    if (limits.memoryBytes !== undefined && memory) {
-      if (memory.version === 'v2') {
-        writeFileSync(path.join(memory.directory, 'memory.max'), String(limits.memoryBytes));
-        // Swap would turn an OOM kill into a slow crawl: the limit is on memory, not memory + swap.
-        if (existsSync(path.join(memory.directory, 'memory.swap.max'))) writeFileSync(path.join(memory.directory, 'memory.swap.max'), '0');
-      } else {
-        writeFileSync(path.join(memory.directory, 'memory.limit_in_bytes'), String(limits.memoryBytes));
-        if (existsSync(path.join(memory.directory, 'memory.memsw.limit_in_bytes'))) {
-          writeFileSync(path.join(memory.directory, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes));
-        }
-      }
-    }
-    const pids = directoryFor('pids');
-    if (limits.pids !== undefined && pids) writeFileSync(path.join(pids.directory, 'pids.max'), String(limits.pids));
-    const cpu = directoryFor('cpu');
-    if (limits.cpuMillicores !== undefined && cpu) {
-      const quota = Math.max(1000, Math.round((limits.cpuMillicores * cpuPeriodMicroseconds) / 1000));
-      if (cpu.version === 'v2') {
-        writeFileSync(path.join(cpu.directory, 'cpu.max'), `${quota} ${cpuPeriodMicroseconds}`);
-      } else {
-        writeFileSync(path.join(cpu.directory, 'cpu.cfs_period_us'), String(cpuPeriodMicroseconds));
-        writeFileSync(path.join(cpu.directory, 'cpu.cfs_quota_us'), String(quota));
-      }
-    }
-    return new TaskCgroup(v2Directory, v1Directories, memory);
+    const { files, joinedV1 } = slot.reused;
+    return new TaskCgroup(slot.v2Directory, joinedV1, memory, {
+      limitFiles: files,
+      oomKillsBefore: slot.oomKillsBefore,
+      hasKillFile: this.#hasKillFile,
+      giveBack: (seen) => this.#giveBack(slot, joinedV1, memory, seen),
+      ownedDirectories: [...(slot.v2Directory === undefined ? [] : [slot.v2Directory]), ...slot.v1Directories],
+    });
   }
 
   /**
    * Ends and removes every task cgroup left in the group by an earlier life of the agent (killed
-   * -9, or the node rebooted mid-task): their processes belong to attempts no one will record.
-   * Only for the group this agent owns alone. Returns how many task cgroups were swept.
+   * -9, or the node rebooted mid-task), and the idle ones: their processes belong to attempts no
+   * one will record. Only for the group this agent owns alone. Returns how many were swept.
    */
   sweepLeftovers(): number {
     this.prepare();
+    this.#idle = [];
     const names = new Set<string>();
     for (const base of [this.#v2Base, ...this.#v1Bases.values()]) {
       if (base === undefined) continue;
@@ -205,13 +306,114 @@ export class CgroupManager {
     return names.size;
   }
 
-  /** Removes the (empty) group directories themselves: for tests and uninstalls, not routine use. */
+  /** Removes the idle task cgroups (at shutdown: the pool keeps up to `idleCgroups` between tasks). */
+  removeIdle(): void {
+    for (const slot of this.#idle) {
+      for (const directory of [slot.v2Directory, ...slot.v1ByController.values()]) {
+        if (directory !== undefined && existsSync(directory)) rmdirSync(directory);
+      }
+    }
+    this.#idle = [];
+  }
+
+  /** Removes the idle task cgroups and the (then empty) group directories: for tests and uninstalls. */
   removeGroup(): void {
+    this.removeIdle();
     for (const directory of [this.#v2Base, ...this.#v1Bases.values()]) {
       if (directory !== undefined && existsSync(directory)) rmdirSync(directory);
     }
     this.#prepared = false;
     this.#v1Bases.clear();
+  }
+
+  #newSlot(name: string): CgroupSlot {
+    const v1ByController = new Map<LimitController, string>();
+    for (const [controller, base] of this.#v1Bases) v1ByController.set(controller, path.join(base, name));
+    return {
+      v2Directory: this.#v2Base === undefined ? undefined : path.join(this.#v2Base, name),
+      v1ByController,
+      v1Directories: [...v1ByController.values()],
+      fresh: true,
+      oomKillsBefore: 0,
+    };
+  }
+
+  #location(slot: CgroupSlot, controller: LimitController): MemoryLocation | undefined {
+    if (this.placement[controller] === 'v2' && slot.v2Directory !== undefined) return { version: 'v2', directory: slot.v2Directory };
+    const directory = slot.v1ByController.get(controller);
+    return directory === undefined ? undefined : { version: 'v1', directory };
+  }
+
+  /**
+   * The limit files to write for `limits`. A new cgroup holds the kernel's defaults ("no limit"),
+   * so only limits are written; a reused one lists every file with the value it must read back.
+   */
+  #limitFiles(slot: CgroupSlot, limits: CgroupLimits, joins: (controller: LimitController) => boolean): readonly CgroupFileOption[] {
+    const files: CgroupFileOption[] = [];
+    const set = (location: MemoryLocation, file: string, value: string, isDefault: boolean, readBack = value, mayFail = false): void => {
+      if (slot.fresh && isDefault) return;
+      files.push({ path: path.join(location.directory, file), value, ...(slot.fresh ? {} : { readBack }), ...(mayFail ? { mayFail } : {}) });
+    };
+    const location = (controller: LimitController): MemoryLocation | undefined => {
+      const found = this.#location(slot, controller);
+      return found?.version === 'v1' && !joins(controller) ? undefined : found;
+    };
+    const memory = location('memory');
+    if (memory) {
+      // The kernel keeps whole pages: the value written is the value read back.
+      const bytes = limits.memoryBytes === undefined ? undefined : String(Math.max(pageBytes, Math.floor(limits.memoryBytes / pageBytes) * pageBytes));
+      if (memory.version === 'v2') {
+        set(memory, 'memory.max', bytes ?? 'max', bytes === undefined);
+        // Swap would turn an OOM kill into a slow crawl: the limit is on memory, not memory + swap.
+        if (this.#swapLimitFile) set(memory, 'memory.swap.max', bytes === undefined ? 'max' : '0', bytes === undefined);
+      } else if (bytes === undefined) {
+        // memsw.limit_in_bytes may never be below limit_in_bytes: raise it first.
+        if (this.#swapLimitFile) set(memory, 'memory.memsw.limit_in_bytes', '-1', true, v1UnlimitedMemory);
+        set(memory, 'memory.limit_in_bytes', '-1', true, v1UnlimitedMemory);
+      } else {
+        // Lowering both needs limit first, raising needs memsw first: a reused cgroup's current
+        // values are unknown here, so memsw is tried first (refused when lowering) and again last.
+        if (this.#swapLimitFile && !slot.fresh) set(memory, 'memory.memsw.limit_in_bytes', bytes, false, bytes, true);
+        set(memory, 'memory.limit_in_bytes', bytes, false);
+        if (this.#swapLimitFile) set(memory, 'memory.memsw.limit_in_bytes', bytes, false);
+      }
+    }
+    const pids = location('pids');
+    if (pids) set(pids, 'pids.max', limits.pids === undefined ? 'max' : String(limits.pids), limits.pids === undefined);
+    const cpu = location('cpu');
+    if (cpu) {
+      const quota = limits.cpuMillicores === undefined ? undefined : Math.max(1000, Math.round((limits.cpuMillicores * cpuPeriodMicroseconds) / 1000));
+      // A new cgroup's period is the kernel's default, 100 ms (cpuPeriodMicroseconds): only the quota is set.
+      if (cpu.version === 'v2') set(cpu, 'cpu.max', `${quota ?? 'max'} ${cpuPeriodMicroseconds}`, quota === undefined);
+      else set(cpu, 'cpu.cfs_quota_us', quota === undefined ? '-1' : String(quota), quota === undefined);
+    }
+    // Frozen: the Launcher then checks a reused slot's list once, not at every spawn.
+    return Object.freeze(files.map((file) => Object.freeze(file)));
+  }
+
+  /** Takes an empty task cgroup back into the idle pool; false: remove it instead. */
+  #giveBack(slot: CgroupSlot, joinedV1: readonly string[], memory: MemoryLocation | undefined, seen: SeenState): boolean {
+    if (this.#idle.length >= this.#maxIdle || !this.#prepared) return false;
+    try {
+      // Every process of the task is in each of its cgroups: one of them tells.
+      if (seen.empty) {
+        // killAll found it empty
+      } else if (slot.v2Directory !== undefined) {
+        if (!readFileSync(path.join(slot.v2Directory, 'cgroup.events'), 'utf8').includes('populated 0')) return false;
+      } else {
+        const [first] = joinedV1;
+        if (first === undefined || readFileSync(path.join(first, 'cgroup.procs'), 'utf8') !== '') return false;
+      }
+      slot.oomKillsBefore = memory === undefined ? 0 : (seen.oomCounter ?? readOomKills(memory));
+    } catch {
+      return false; // never made (the spawn failed first), or gone
+    }
+    if (slot.fresh) {
+      slot.fresh = false;
+      slot.reused = undefined; // its list skipped the defaults: a reuse must list every file
+    }
+    this.#idle.push(slot);
+    return true;
   }
 
   #wantedV2Controllers(): LimitController[] {

@@ -6,8 +6,12 @@
 import { quantityToScalar } from '@kubernetes/client-node/dist/util.js';
 
 import type { IntOrString, TaskSpec } from '../api/task.js';
-import type { SandboxOptions } from '../launcher/sandbox-options.js';
+import { readFileSync } from 'node:fs';
+
+import { userNamespaceIds, type SandboxOptions } from '../launcher/sandbox-options.js';
+import type { SeccompFilter } from '../launcher/seccomp-filter.js';
 import type { CgroupLimits } from './cgroup-manager.js';
+import { SeccompProfileUnavailable, type SeccompProfileStore } from './seccomp-profile-store.js';
 
 export interface TaskSandbox {
   readonly sandbox: SandboxOptions;
@@ -20,6 +24,28 @@ export interface TaskSandbox {
 export interface SandboxRefusal {
   readonly reason: 'InvalidSpec' | 'SandboxUnavailable';
   readonly message: string;
+}
+
+let userNamespaceCheck: { refusal: string | undefined } | undefined;
+
+/**
+ * Why this node cannot give a task a user namespace, or undefined if it can: read once. The
+ * kernel's knob is user.max_user_namespaces (0 turns them off); a spawn the kernel still refuses
+ * fails at the user_namespace step, which the reconciler reports as SandboxUnavailable.
+ */
+function userNamespaceRefusal(): string | undefined {
+  if (userNamespaceCheck === undefined) {
+    let refusal: string | undefined;
+    try {
+      if (readFileSync('/proc/sys/user/max_user_namespaces', 'utf8').trim() === '0') {
+        refusal = 'sandbox.userNamespace: this node turns user namespaces off (sysctl user.max_user_namespaces = 0); raise it (e.g. to 15000) or leave userNamespace false';
+      }
+    } catch {
+      refusal = 'sandbox.userNamespace: this kernel has no user namespaces (no /proc/sys/user/max_user_namespaces: CONFIG_USER_NS is off); leave userNamespace false';
+    }
+    userNamespaceCheck = { refusal };
+  }
+  return userNamespaceCheck.refusal;
 }
 
 function quantity(value: IntOrString | undefined, field: string): number | undefined {
@@ -35,15 +61,34 @@ function quantity(value: IntOrString | undefined, field: string): number | undef
   return number;
 }
 
-export function sandboxForTask(spec: TaskSpec): TaskSandbox | SandboxRefusal {
+/** The system call filter a Task asks for; a Localhost profile is read (once) from `profiles`. */
+async function seccompForTask(spec: TaskSpec, profiles: SeccompProfileStore | undefined): Promise<'default' | 'unconfined' | SeccompFilter | SandboxRefusal> {
+  const seccomp = spec.sandbox?.seccomp;
+  const type = seccomp?.type ?? 'RuntimeDefault';
+  if (type === 'RuntimeDefault') return 'default';
+  if (type === 'Unconfined') return 'unconfined';
+  if (profiles === undefined) return { reason: 'SandboxUnavailable', message: 'sandbox.seccomp type Localhost: this agent has no seccomp profile directory' };
+  try {
+    return await profiles.load(seccomp?.localhostProfile ?? '');
+  } catch (error) {
+    if (error instanceof SeccompProfileUnavailable) return { reason: error.reason, message: error.message };
+    throw error;
+  }
+}
+
+export async function sandboxForTask(spec: TaskSpec, seccompProfiles?: SeccompProfileStore): Promise<TaskSandbox | SandboxRefusal> {
   const sandbox = spec.sandbox ?? {};
   if (sandbox.userNamespace === true) {
-    return { reason: 'SandboxUnavailable', message: 'sandbox.userNamespace is not supported by this agent yet; leave it false' };
+    const refusal = userNamespaceRefusal();
+    if (refusal !== undefined) return { reason: 'SandboxUnavailable', message: refusal };
+    for (const [field, id] of [['runAsUser', sandbox.runAsUser], ['runAsGroup', sandbox.runAsGroup]] as const) {
+      if (id !== undefined && id >= userNamespaceIds.size) {
+        return { reason: 'InvalidSpec', message: `sandbox.${field} must be below ${userNamespaceIds.size} with userNamespace (ids inside map to host ids ${userNamespaceIds.hostId} and up), got ${id}` };
+      }
+    }
   }
-  const seccompType = sandbox.seccomp?.type ?? 'RuntimeDefault';
-  if (seccompType === 'Localhost') {
-    return { reason: 'SandboxUnavailable', message: 'sandbox.seccomp type Localhost (custom profiles) is not supported by this agent yet; use RuntimeDefault or Unconfined' };
-  }
+  const seccomp = await seccompForTask(spec, seccompProfiles);
+  if (typeof seccomp === 'object' && 'reason' in seccomp) return seccomp;
   try {
     const memoryBytes = quantity(spec.resources?.limits?.memory, 'resources.limits.memory');
     const cpuCores = quantity(spec.resources?.limits?.cpu, 'resources.limits.cpu');
@@ -58,7 +103,8 @@ export function sandboxForTask(spec: TaskSpec): TaskSandbox | SandboxRefusal {
         mounts: (sandbox.mounts ?? []).map((mount) => ({ hostPath: mount.hostPath, mountPath: mount.mountPath, readOnly: mount.readOnly ?? true })),
         runAsUser: sandbox.runAsUser ?? 65534,
         runAsGroup: sandbox.runAsGroup ?? 65534,
-        seccomp: seccompType === 'Unconfined' ? 'unconfined' : 'default',
+        seccomp,
+        userNamespace: sandbox.userNamespace ?? false,
       },
       limits: {
         ...(memoryBytes !== undefined ? { memoryBytes: Math.round(memoryBytes) } : {}),

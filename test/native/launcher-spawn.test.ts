@@ -126,6 +126,13 @@ describe('invalid options', () => {
     [{ file: '/bin/true', stdout: 'inherit' }, 'ERR_INVALID_ARG_VALUE'],
     [{ file: '/bin/true', stdout: { file: '' } }, 'ERR_INVALID_ARG_VALUE'],
     [{ file: '/bin/true', cwd: '' }, 'ERR_INVALID_ARG_VALUE'],
+    // cgroupSetup writes only inside the cgroups the spawn makes.
+    [{ file: '/bin/true', cgroupSetup: { files: [] } }, 'ERR_INVALID_ARG_VALUE'],
+    [{ file: '/bin/true', cgroupsV1: ['/sys/fs/cgroup/pids/t'], cgroupSetup: { files: [{ path: '/etc/passwd', value: 'x' }] } }, 'ERR_INVALID_ARG_VALUE'],
+    [{ file: '/bin/true', cgroupsV1: ['/sys/fs/cgroup/pids/t'], cgroupSetup: { files: [{ path: '/sys/fs/cgroup/pids/t/../release_agent', value: 'x' }] } }, 'ERR_INVALID_ARG_VALUE'],
+    [{ file: '/bin/true', cgroupsV1: ['/sys/fs/cgroup/pids/t'], cgroupSetup: { files: [{ path: '/sys/fs/cgroup/pids/t/pids.max', value: 8 }] } }, 'ERR_INVALID_ARG_TYPE'],
+    [{ file: '/bin/true', sandbox: { userNamespace: 'yes' } }, 'ERR_INVALID_ARG_VALUE'],
+    [{ file: '/bin/true', sandbox: { userNamespace: true, runAsUser: 65536 } }, 'ERR_INVALID_ARG_VALUE'],
   ])('rejects %j with %s before anything reaches native code', async (options, code) => {
     await expect(launcher.spawn(options as never)).rejects.toMatchObject({ code });
   });

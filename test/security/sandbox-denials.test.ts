@@ -45,6 +45,11 @@ describe.skipIf(skip !== undefined)(`the default sandbox refuses hostile tasks${
   const probe = (expression: string) => runSandboxed(launcher, python, ['-c', syscallProbe(expression)]);
 
   describe('filesystem', () => {
+    it('refuses a directory as the command at spawn, EACCES from execve, as without the sandbox', async () => {
+      await expect(launcher.spawn({ file: '/tmp', sandbox: {} })).rejects.toMatchObject({ code: 'EACCES', syscall: 'execve' });
+      await expect(launcher.spawn({ file: '/tmp' })).rejects.toMatchObject({ code: 'EACCES', syscall: 'execve' });
+    });
+
     it('cannot write to the root filesystem', async () => {
       const run = await runSandboxed(launcher, '/bin/sh', ['-c', 'echo x > /etc/parafork-marker; echo $?']);
       expect(run.stderr).toContain('Read-only file system');

@@ -1,7 +1,8 @@
 // Resource limits of sandboxed tasks, in real cgroups on this host: cgroup v2 where the host
 // mounts it (membership, CLONE_INTO_CGROUP, cgroup.kill) and, on a hybrid host such as this
 // project's machines, the v1 memory, pids and cpu controllers. Needs root and writable cgroups.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmdirSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Launcher } from '../../src/index.js';
@@ -40,8 +41,7 @@ describe.skipIf(skip !== undefined)(`sandboxed tasks in cgroups${skip ? ` (skipp
       stdout: 'pipe',
       stderr: 'pipe',
       sandbox: {},
-      ...(cgroup.v2Directory !== undefined ? { cgroup: cgroup.v2Directory } : {}),
-      cgroupsV1: cgroup.v1Directories,
+      ...cgroup.spawnOptions,
     });
     let output = '';
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
@@ -75,11 +75,73 @@ describe.skipIf(skip !== undefined)(`sandboxed tasks in cgroups${skip ? ` (skipp
     expect(result.cpuMs).toBeLessThan(300);
   });
 
+  it('limit files are written by the spawn thread, not by create()', () => {
+    const cgroup = manager.create('not-yet-made', { pids: 8 });
+    made.push(cgroup);
+    for (const directory of [cgroup.v2Directory, ...cgroup.v1Directories]) if (directory !== undefined) expect(existsSync(directory)).toBe(false);
+    expect(cgroup.spawnOptions.cgroupSetup?.files.map((file) => [path.basename(file.path), file.value])).toContainEqual(['pids.max', '8']);
+  });
+
+  it('a reused cgroup takes the next task limits and drops the last one limits', async () => {
+    const first = await run('reuse-first', { pids: 16 }, 'echo ran');
+    expect(first.output).toContain('ran');
+    expect(first.cgroup.remove()).toBe(true); // into the idle pool
+    const second = await run('reuse-second', {}, 'i=0; while [ $i -lt 30 ]; do sleep 2 & i=$((i+1)); done; echo forked-all; kill $(jobs -p)');
+    expect(second.cgroup.v2Directory ?? second.cgroup.v1Directories[0]).toBe(first.cgroup.v2Directory ?? first.cgroup.v1Directories[0]);
+    expect(second.output).toContain('forked-all'); // no pids limit any more
+    expect(second.cgroup.remove()).toBe(true);
+    const third = await run('reuse-third', { pids: 20 }, 'echo ran');
+    const pidsDirectory = manager.placement.pids === 'v2' ? third.cgroup.v2Directory : third.cgroup.v1Directories.find((directory) => directory.includes('/pids/'));
+    expect(readFileSync(`${pidsDirectory as string}/pids.max`, 'utf8').trim()).toBe('20');
+  });
+
+  it('joins a v1 hierarchy only for a limit set there', () => {
+    const unlimited = manager.create('joins-unlimited', {});
+    made.push(unlimited);
+    const v1Placed = (['memory', 'pids', 'cpu'] as const).filter((controller) => manager.placement[controller] === 'v1');
+    expect(unlimited.v1Directories).toEqual([]);
+    const memoryOnly = manager.create('joins-memory', { memoryBytes: 2 ** 26 });
+    made.push(memoryOnly);
+    expect(memoryOnly.v1Directories.length).toBe(v1Placed.includes('memory') ? 1 : 0);
+    const limited = manager.create('joins-limited', { pids: 8, cpuMillicores: 500, memoryBytes: 2 ** 26 });
+    made.push(limited);
+    expect(limited.v1Directories.length).toBe(v1Placed.length);
+  });
+
+  it('a pooled cgroup removed behind the agent back is made again, limits and all, by the next spawn', async () => {
+    const first = await run('removed-behind', { pids: 16 }, 'echo ran');
+    expect(first.cgroup.remove()).toBe(true); // pooled; the spawn threads remember it as made
+    for (const directory of [first.cgroup.v2Directory, ...first.cgroup.v1Directories]) if (directory !== undefined) rmdirSync(directory);
+    const again = await run('removed-behind-again', { pids: 16 }, 'echo ran again');
+    expect(again.output).toContain('ran again');
+    const pidsDirectory = manager.placement.pids === 'v2' ? again.cgroup.v2Directory : again.cgroup.v1Directories.find((directory) => directory.includes('/pids/'));
+    expect(readFileSync(`${pidsDirectory as string}/pids.max`, 'utf8').trim()).toBe('16');
+  });
+
+  it('removeIdle removes the pooled cgroups (the agent at shutdown)', async () => {
+    const pooled = await run('pooled-then-removed', {}, 'true');
+    expect(pooled.cgroup.remove()).toBe(true);
+    expect(existsSync(pooled.cgroup.v2Directory ?? '/nonexistent')).toBe(layout.v2 !== undefined);
+    manager.removeIdle();
+    for (const directory of [pooled.cgroup.v2Directory, ...pooled.cgroup.v1Directories]) if (directory !== undefined) expect(existsSync(directory)).toBe(false);
+  });
+
+  it('an OOM kill counts for its own task only, not for the next task in the same cgroup', async () => {
+    const bomb = await run('oom-then-reuse', { memoryBytes: 64 * 2 ** 20 }, '/usr/bin/python3 -c "x = bytearray(512 * 2**20)"');
+    expect(bomb.cgroup.oomKills()).toBeGreaterThanOrEqual(1);
+    bomb.cgroup.killAll();
+    expect(bomb.cgroup.remove()).toBe(true);
+    const next = await run('after-oom', { memoryBytes: 64 * 2 ** 20 }, 'echo fine');
+    expect(next.cgroup.v2Directory ?? next.cgroup.v1Directories[0]).toBe(bomb.cgroup.v2Directory ?? bomb.cgroup.v1Directories[0]);
+    expect(next.output).toContain('fine');
+    expect(next.cgroup.oomKills()).toBe(0);
+  });
+
   it('cgroup.kill ends the whole task tree at once (cgroup v2)', async () => {
     if (layout.v2 === undefined) throw new Error('this host has no cgroup2 hierarchy');
     const cgroup = manager.create('tree-kill', {});
     made.push(cgroup);
-    const child = await launcher.spawn({ file: '/bin/sh', args: ['-c', 'sleep 100 & sleep 100 & echo started; wait'], stdout: 'pipe', sandbox: {}, cgroup: cgroup.v2Directory as string, cgroupsV1: cgroup.v1Directories });
+    const child = await launcher.spawn({ file: '/bin/sh', args: ['-c', 'sleep 100 & sleep 100 & echo started; wait'], stdout: 'pipe', sandbox: {}, ...cgroup.spawnOptions });
     await new Promise((resolve) => child.stdout?.once('data', resolve));
     const members = readFileSync(`${cgroup.v2Directory as string}/cgroup.procs`, 'utf8').trim().split('\n');
     expect(members.length).toBeGreaterThanOrEqual(4); // init, sh, two sleeps
@@ -88,5 +150,10 @@ describe.skipIf(skip !== undefined)(`sandboxed tasks in cgroups${skip ? ` (skipp
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(readFileSync(`${cgroup.v2Directory as string}/cgroup.procs`, 'utf8').trim()).toBe('');
     expect(cgroup.remove()).toBe(true);
+    // Linux SIGKILLs every later CLONE_INTO_CGROUP child of a killed cgroup: it is removed, not reused.
+    expect(existsSync(cgroup.v2Directory as string)).toBe(false);
+    const next = manager.create('after-kill', {});
+    made.push(next);
+    expect(next.v2Directory).not.toBe(cgroup.v2Directory);
   });
 });

@@ -1,0 +1,25 @@
+// The minimal /dev every sandboxed task gets: the character devices programs expect and the links
+// into /proc/self/fd. Used by the per-task filesystem (spawner.cc) and the shared filesystem
+// template (sandbox_resources.cc).
+#pragma once
+
+namespace parafork {
+
+struct SandboxDevice {
+  const char* name;
+  unsigned int major;
+  unsigned int minor;
+};
+
+struct SandboxDeviceLink {
+  const char* name;
+  const char* target;
+};
+
+inline constexpr SandboxDevice kSandboxDevices[] = {{"null", 1, 3},    {"zero", 1, 5},    {"full", 1, 7},
+                                                    {"random", 1, 8},  {"urandom", 1, 9}, {"tty", 5, 0}};
+
+inline constexpr SandboxDeviceLink kSandboxDeviceLinks[] = {
+    {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}};
+
+}  // namespace parafork

@@ -1,0 +1,126 @@
+// The node's seccomp profiles (spec.sandbox.seccomp type Localhost): files below one directory
+// (the agent's --seccomp-profile-dir), each read, checked and compiled once, then reused by every
+// Task that names it until the file changes (its inode, size, mtime or ctime). Two files with the
+// same content share one compiled filter.
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+import type { Logger } from 'pino';
+
+import { SeccompFilter, type SeccompFilterSpec } from '../launcher/seccomp-filter.js';
+import { parseSeccompProfile, SeccompProfileError } from './seccomp-profile.js';
+
+/** The kubelet's directory for Localhost profiles; parafork reads the same files by default. */
+export const defaultSeccompProfileDirectory = '/var/lib/kubelet/seccomp';
+
+/** Larger than any real profile (Docker's default is ~20 KiB); a bigger file is a mistake. */
+const maxProfileBytes = 1024 * 1024;
+/** Compiled filters kept by content; past this many (files rewritten again and again) the cache starts over. */
+const maxCachedContents = 256;
+
+/** Why a profile cannot be used: InvalidSpec (the Task names a path it may not) or SandboxUnavailable (the node's file). */
+export class SeccompProfileUnavailable extends Error {
+  readonly reason: 'InvalidSpec' | 'SandboxUnavailable';
+
+  constructor(reason: 'InvalidSpec' | 'SandboxUnavailable', message: string) {
+    super(message);
+    this.reason = reason;
+    this.name = 'SeccompProfileUnavailable';
+  }
+}
+
+export interface SeccompProfileStoreOptions {
+  /** Absolute; localhostProfile paths are relative to it. */
+  readonly directory: string;
+  /** Told once per compiled profile about system call names this architecture lacks (skipped). */
+  readonly logger?: Pick<Logger, 'info'>;
+  /** Tests replace the compiler to count compilations. */
+  readonly compile?: (spec: SeccompFilterSpec) => SeccompFilter;
+}
+
+interface CachedProfile {
+  /** dev:ino:size:mtime:ctime of the file the filter was read from. */
+  readonly version: string;
+  readonly filter: SeccompFilter;
+}
+
+export class SeccompProfileStore {
+  readonly directory: string;
+  readonly #logger: Pick<Logger, 'info'> | undefined;
+  readonly #compile: (spec: SeccompFilterSpec) => SeccompFilter;
+  readonly #byPath = new Map<string, CachedProfile>();
+  readonly #byContent = new Map<string, SeccompFilter>();
+
+  constructor(options: SeccompProfileStoreOptions) {
+    if (!path.isAbsolute(options.directory)) throw new TypeError(`the seccomp profile directory must be an absolute path, got ${JSON.stringify(options.directory)}`);
+    this.directory = path.resolve(options.directory);
+    this.#logger = options.logger;
+    this.#compile = options.compile ?? ((spec) => SeccompFilter.compile(spec));
+  }
+
+  /** The compiled filter of `localhostProfile`; throws SeccompProfileUnavailable saying what is wrong. */
+  async load(localhostProfile: string): Promise<SeccompFilter> {
+    const file = this.#resolve(localhostProfile);
+    const shown = `seccomp profile ${JSON.stringify(localhostProfile)} (${file})`;
+    let version: string;
+    try {
+      const status = await stat(file, { bigint: true });
+      if (!status.isFile()) throw new SeccompProfileUnavailable('SandboxUnavailable', `${shown} is not a regular file`);
+      if (status.size > BigInt(maxProfileBytes)) throw new SeccompProfileUnavailable('SandboxUnavailable', `${shown} is larger than ${maxProfileBytes} bytes`);
+      // As sshd's StrictModes: a filter anyone else could rewrite confines nothing.
+      if ((status.mode & 0o022n) !== 0n || (status.uid !== 0n && status.uid !== BigInt(process.getuid?.() ?? 0))) {
+        throw new SeccompProfileUnavailable('SandboxUnavailable', `${shown} must be owned by root (or the agent's user) and writable by its owner only; fix it with chown root and chmod go-w`);
+      }
+      version = `${status.dev}:${status.ino}:${status.size}:${status.mtimeNs}:${status.ctimeNs}`;
+    } catch (error) {
+      if (error instanceof SeccompProfileUnavailable) throw error;
+      throw this.#unreadable(shown, error);
+    }
+    const cached = this.#byPath.get(file);
+    if (cached?.version === version) return cached.filter;
+
+    let source: Buffer;
+    try {
+      source = await readFile(file);
+    } catch (error) {
+      throw this.#unreadable(shown, error);
+    }
+    const digest = createHash('sha256').update(source).digest('hex');
+    let filter = this.#byContent.get(digest);
+    if (filter === undefined) {
+      try {
+        filter = this.#compile(parseSeccompProfile(source.toString('utf8')));
+      } catch (error) {
+        const problem = error instanceof SeccompProfileError ? error.message : (error as Error).message;
+        throw new SeccompProfileUnavailable('SandboxUnavailable', `${shown} is invalid: ${problem}`);
+      }
+      if (this.#byContent.size >= maxCachedContents) this.#byContent.clear();
+      this.#byContent.set(digest, filter);
+      this.#logger?.info({ profile: localhostProfile, instructions: filter.instructionCount, skipped: filter.unknownNames }, 'seccomp profile compiled (skipped: names this architecture has no system call for)');
+    }
+    this.#byPath.set(file, { version, filter });
+    return filter;
+  }
+
+  /** The file `localhostProfile` names, refusing any path that could leave the directory. */
+  #resolve(localhostProfile: string): string {
+    if (typeof localhostProfile !== 'string' || localhostProfile.length === 0) {
+      throw new SeccompProfileUnavailable('InvalidSpec', 'sandbox.seccomp.localhostProfile is required with type Localhost');
+    }
+    if (localhostProfile.startsWith('/') || localhostProfile.split('/').includes('..') || localhostProfile.includes('\0')) {
+      throw new SeccompProfileUnavailable('InvalidSpec', `sandbox.seccomp.localhostProfile must be a relative path without '..', got ${JSON.stringify(localhostProfile)}`);
+    }
+    const file = path.resolve(this.directory, localhostProfile);
+    if (!file.startsWith(this.directory === '/' ? '/' : `${this.directory}/`) || file === this.directory) {
+      throw new SeccompProfileUnavailable('InvalidSpec', `sandbox.seccomp.localhostProfile must name a file below the profile directory, got ${JSON.stringify(localhostProfile)}`);
+    }
+    return file;
+  }
+
+  #unreadable(shown: string, error: unknown): SeccompProfileUnavailable {
+    const code = (error as NodeJS.ErrnoException).code;
+    const problem = code === 'ENOENT' ? `does not exist on this node (profiles are read from the agent's --seccomp-profile-dir ${this.directory})` : `cannot be read: ${(error as Error).message}`;
+    return new SeccompProfileUnavailable('SandboxUnavailable', `${shown} ${problem}`);
+  }
+}
