@@ -30,8 +30,11 @@ RUN scripts/container-build.sh install /opt/parafork
 FROM ${NODE_IMAGE}
 # The runtime needs libseccomp2 for the sandbox; bookworm-slim already has it (apt depends on it).
 COPY --from=builder /opt/parafork /opt/parafork
+# --max-semi-space-size: V8 would grow the young generation to 134 MB under a steady stream of
+# Tasks; capped, the agent stays within its memory budget (docs/benchmarks.md, issue 7).
 ENV PATH=/opt/parafork/bin:$PATH \
-    NODE_ENV=production
+    NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=8
 WORKDIR /opt/parafork
 # Root, and no USER: the sandbox creates namespaces, mounts and cgroups and switches each Task to
 # its own user, which needs capabilities that Kubernetes grants a container only when it runs as

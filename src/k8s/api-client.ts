@@ -1,5 +1,6 @@
-// The agent's HTTP client for the Kubernetes API. Credentials and TLS come from client-node's
-// KubeConfig (in-cluster service account or a kubeconfig file, token files re-read as they rotate);
+// The agent's HTTP client for the Kubernetes API. Credentials and TLS come from ApiCredentials
+// (kube-config.ts: in-cluster service account or a kubeconfig file, token files re-read as they
+// rotate; or a client-node KubeConfig);
 // requests go through Node's https with keep-alive so that status codes, Retry-After and watch
 // streams are fully in our hands. Every request waits for the client-side rate limit (QPS/burst).
 //
@@ -8,8 +9,7 @@
 // back to the caller, which knows what it means for its object.
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
-
+import type { ApiCredentials } from './kube-config.js';
 import { TokenBucket } from './token-bucket.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -53,7 +53,8 @@ export interface ApiClientObserver {
 }
 
 export interface ApiClientOptions {
-  readonly kubeConfig: KubeConfig;
+  /** AgentCredentials, or a client-node KubeConfig. */
+  readonly kubeConfig: ApiCredentials;
   readonly qps: number;
   readonly burst: number;
   readonly userAgent: string;
@@ -87,7 +88,7 @@ function delay(milliseconds: number, signal: AbortSignal | undefined): Promise<v
 }
 
 export class ApiClient {
-  readonly #kubeConfig: KubeConfig;
+  readonly #kubeConfig: ApiCredentials;
   readonly #server: URL;
   readonly #limiter: TokenBucket;
   readonly #userAgent: string;
@@ -188,7 +189,10 @@ export class ApiClient {
       this.#observer?.responded?.(request.method, status, performance.now() - started);
       throw error;
     }
-    const text = await readBody(response);
+    // A connection cut in the middle of the body is a network failure like any other (retried).
+    const text = await readBody(response).catch((error: unknown) => {
+      throw toApiError(error);
+    });
     this.#observer?.responded?.(request.method, status, performance.now() - started);
     return (text.length > 0 ? JSON.parse(text) : undefined) as T;
   }

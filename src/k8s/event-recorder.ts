@@ -1,7 +1,9 @@
 // Kubernetes Events (events.k8s.io/v1) about Tasks: Started, Completed, Failed, Killed. Recording
-// never blocks and never fails the caller: events wait in a bounded queue and are sent in the
-// background; one that repeats (same object, reason and note) within ten minutes only raises the
-// count of the first, as the kubelet's aggregation does.
+// never blocks and never fails the caller: events wait in a bounded queue (when it is full, the
+// oldest Normal event is dropped, a Warning only when there is no Normal one) and are sent in the background, a few at a time, through a client whose rate limit
+// is the Events' own (the agent's --event-qps), so that they never hold up a status write; one
+// that repeats (same object, reason and note) within ten minutes only raises the count of the
+// first, as the kubelet's aggregation does.
 import type { Logger } from 'pino';
 
 import type { ApiClient } from './api-client.js';
@@ -22,6 +24,8 @@ interface PendingEvent {
   readonly type: EventType;
   readonly reason: string;
   readonly note: string;
+  /** When it was recorded (epoch ms): a queued event keeps its own time. */
+  readonly at: number;
 }
 
 interface SentEvent {
@@ -31,6 +35,11 @@ interface SentEvent {
 }
 
 const maxQueued = 1000;
+/**
+ * Requests in flight at once. One at a time, a ~30 ms round trip under load caps events at ~30/s,
+ * fewer than the Tasks a busy node finishes: the queue would overflow and drop them (issue 7).
+ */
+const maxInFlight = 8;
 const aggregationWindowMs = 10 * 60 * 1000;
 const maxRemembered = 5000;
 
@@ -41,7 +50,7 @@ export class EventRecorder {
   readonly #instance: string;
   readonly #queue: PendingEvent[] = [];
   readonly #sent = new Map<string, SentEvent>();
-  #sending = false;
+  #inFlight = 0;
   #dropped = 0;
 
   constructor(options: { client: ApiClient; logger: Logger; controller: string; instance: string }) {
@@ -58,15 +67,18 @@ export class EventRecorder {
 
   record(subject: EventSubject, type: EventType, reason: string, note: string): void {
     if (this.#queue.length >= maxQueued) {
-      this.#queue.shift();
+      // Status is the record of what happened; Events are best effort, and Warnings say more.
+      const normal = this.#queue.findIndex((queued) => queued.type === 'Normal');
+      this.#queue.splice(Math.max(0, normal), 1);
       this.#dropped++;
     }
-    this.#queue.push({ subject, type, reason, note: note.slice(0, 1024) });
-    if (!this.#sending) void this.#drain();
+    this.#queue.push({ subject, type, reason, note: note.slice(0, 1024), at: Date.now() });
+    if (this.#inFlight < maxInFlight) void this.#drain();
   }
 
+  /** One sender: takes events off the queue until it is empty; up to maxInFlight run at once. */
   async #drain(): Promise<void> {
-    this.#sending = true;
+    this.#inFlight++;
     try {
       for (let event = this.#queue.shift(); event !== undefined; event = this.#queue.shift()) {
         await this.#send(event).catch((error: unknown) => {
@@ -74,12 +86,12 @@ export class EventRecorder {
         });
       }
     } finally {
-      this.#sending = false;
+      this.#inFlight--;
     }
   }
 
   async #send(event: PendingEvent): Promise<void> {
-    const now = Date.now();
+    const now = event.at;
     const aggregationKey = `${event.subject.uid}\u0000${event.reason}\u0000${event.note}`;
     const previous = this.#sent.get(aggregationKey);
     const nowMicro = new Date(now).toISOString().replace('Z', '000Z');

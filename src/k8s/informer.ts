@@ -120,7 +120,7 @@ export class Informer<T extends KubernetesObject> {
         },
         signal,
       });
-      for (const item of page.items) fresh.set(keyOf(item), item);
+      for (const item of page.items) fresh.set(keyOf(item), withoutManagedFields(item));
       continueToken = page.metadata.continue || undefined;
       resourceVersion = page.metadata.resourceVersion;
     } while (continueToken !== undefined);
@@ -166,9 +166,19 @@ export class Informer<T extends KubernetesObject> {
     if (event.type === 'BOOKMARK') return;
     const key = keyOf(object);
     if (event.type === 'DELETED') this.#store.delete(key);
-    else this.#store.set(key, object);
+    else this.#store.set(key, withoutManagedFields(object));
     this.#options.onChange(key);
   }
+}
+
+/**
+ * Drops metadata.managedFields (server-side apply's bookkeeping, often the largest part of a small
+ * object), which nothing here reads: a cache of 1,000 Tasks is then ~1 MB smaller, as with
+ * client-go's informer transform that controllers use to the same end.
+ */
+function withoutManagedFields<T extends KubernetesObject>(object: T): T {
+  delete (object.metadata as { managedFields?: unknown }).managedFields;
+  return object;
 }
 
 function keyOf(object: KubernetesObject): string {

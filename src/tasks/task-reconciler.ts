@@ -4,26 +4,34 @@
 // reconcile, so every status write, kill, retry and garbage collection happens here, in one place.
 //
 // Lifecycle of a Task bound to this node:
-//   Pending -> (finalizer added) -> launch -> Running written -> exit
+//   Pending -> launch -> (still running after runningWriteDelayMs: finalizer added, Running written) -> exit
 //     -> retry allowed: Pending with nextRetryTime, then launch again
-//     -> else: Succeeded/Failed written, finalizer removed, deleted after ttlSecondsAfterFinished
+//     -> else: Succeeded/Failed written, finalizer (if added) removed, deleted after ttlSecondsAfterFinished
+// API writes are what limits Tasks per second (issue 7), so a Task whose process ends within
+// runningWriteDelayMs costs one write, its final status: its Running status would be overwritten
+// at once, and the finalizer would be added only to be removed. A Task that runs longer gets the
+// finalizer and then its Running status (in that order: a Task shown Running is delete-protected).
 // Deleting a Task with a live process kills it (SIGTERM, then SIGKILL after the grace period)
-// before the finalizer lets the object go. A Task shown Running with no process here (the agent
-// restarted) ends its attempt as AgentRestarted and is retried if its backoffLimit allows.
+// before the finalizer lets the object go; deleted within its first runningWriteDelayMs, before
+// the finalizer, the Task goes at once and its process is killed (SIGKILL) as the watch reports
+// the deletion. A Task shown Running with no process here (the agent restarted) ends its attempt
+// as AgentRestarted and is retried if its backoffLimit allows.
 import type { Logger } from 'pino';
 
 import { taskApiVersion, taskKind, type Task, type TaskReason, type TaskStatus } from '../api/task.js';
 import type { ReconcileResult } from '../controller/work-queue.js';
 import type { EventRecorder, EventSubject, EventType } from '../k8s/event-recorder.js';
 import type { TaskCache, TaskWriter } from '../k8s/task-writer.js';
-import type { Launcher } from '../launcher/launcher.js';
-import type { ExitResult } from '../launcher/spawned-process.js';
+import type { SpawnOptions } from '../launcher/spawn-options.js';
+import type { ExitResult, SpawnedProcess } from '../launcher/spawned-process.js';
 import type { SandboxOptions } from '../launcher/sandbox-options.js';
 import { signalName } from '../launcher/signals.js';
 import { SpawnError } from '../launcher/spawn-error.js';
 import type { CgroupManager, TaskCgroup } from '../sandbox/cgroup-manager.js';
+import type { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import { sandboxForTask } from '../sandbox/task-sandbox.js';
 import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
+import type { LaunchRecord } from './launch-journal.js';
 import { mayRetry, retryDelaySeconds } from './retry-policy.js';
 import { failedWithoutAttemptStatus, finishedStatus, runningStatus, waitingToRetryStatus } from './task-status.js';
 import { parseTimestamp } from './time-format.js';
@@ -37,6 +45,17 @@ const stderrDrainLimitMs = 2_000;
 
 /** First sightings kept for the start-latency metric at most; the oldest go first (a Task lost without a trace). */
 const firstObservedLimit = 65_536;
+
+/**
+ * How long a process runs before its Running status (and the finalizer) are written. Most short
+ * Tasks end within it and cost a single status write; a long one shows Running this much later.
+ */
+export const defaultRunningWriteDelayMs = 250;
+
+/** What the reconciler needs of a launcher: the native Launcher, or the child_process one. */
+export interface TaskLauncher {
+  spawn(options: SpawnOptions): Promise<SpawnedProcess>;
+}
 
 /**
  * Hooks for the metrics layer; every one is optional. What they carry is bounded (phases, reasons,
@@ -57,7 +76,23 @@ export interface TaskReconcilerOptions {
   readonly nodeName: string;
   /** Where status, finalizer, delete and claim decisions go (the API, or standalone's store). */
   readonly writer: TaskWriter;
-  readonly launcher: Launcher;
+  readonly launcher: TaskLauncher;
+  /** False for a launcher that cannot build the sandbox (child_process): sandboxed Tasks then fail with SandboxUnavailable. Default true. */
+  readonly launcherSandboxes?: boolean;
+  /**
+   * Run Tasks as plain processes with the agent's own privileges: no namespaces, uid change,
+   * seccomp or cgroup (Tasks with resources.limits fail with SandboxUnavailable). For benchmarks
+   * that compare launchers like for like; never for a real node. Default false.
+   */
+  readonly unsandboxed?: boolean;
+  /** See defaultRunningWriteDelayMs. */
+  readonly runningWriteDelayMs?: number;
+  /**
+   * The attempts launched, kept where they outlive the agent (launch-journal.ts), so that a
+   * restarted agent does not run again an attempt it launched but never recorded. Absent in
+   * standalone mode, whose Tasks end with it.
+   */
+  readonly journal?: LaunchRecord;
   readonly tasks: TaskCache;
   readonly unboundTasks: TaskCache;
   readonly attempts: AttemptTable;
@@ -71,6 +106,8 @@ export interface TaskReconcilerOptions {
   readonly observer?: TaskReconcilerObserver;
   /** Task cgroups with the Tasks' resource limits; undefined: no cgroups (limits are then refused). */
   readonly cgroups?: CgroupManager;
+  /** The node's seccomp profiles (sandbox.seccomp type Localhost); undefined: such Tasks fail with SandboxUnavailable. */
+  readonly seccompProfiles?: SeccompProfileStore;
 }
 
 export class TaskReconciler {
@@ -119,7 +156,10 @@ export class TaskReconciler {
       // Gone without our finalizer's say (force-deleted, or never seen bound): end its process.
       if (attempt) {
         this.#killNow(attempt);
-        if (attempt.ending) attempts.delete(key);
+        if (attempt.ending) {
+          attempts.delete(key);
+          this.#options.journal?.forget(attempt.uid);
+        }
       }
       return undefined;
     }
@@ -140,6 +180,7 @@ export class TaskReconciler {
     if (phase === 'Succeeded' || phase === 'Failed') {
       this.#firstObservedAt.delete(key);
       if (attempt?.ending) attempts.delete(key);
+      this.#options.journal?.forget(task.metadata.uid ?? '');
       await this.#options.writer.removeFinalizer(task);
       return this.#collectGarbage(task);
     }
@@ -148,13 +189,24 @@ export class TaskReconciler {
     if (phase === 'Running') {
       // Running, but no process of ours: the agent restarted since (or another agent ran it before
       // this node name was reused). The attempt is over; retry or fail by the policy.
-      const lost = this.#newAttempt(task, task.status?.attempts ?? 1);
-      lost.ending = { reason: 'AgentRestarted', message: 'the agent restarted and lost the process', finishedAt: Date.now() };
-      attempts.set(key, lost);
-      return this.#recordEnding(key, task, lost);
+      return this.#recordLostAttempt(key, task, Math.max(task.status?.attempts ?? 1, this.#options.journal?.lastLaunched(task.metadata.uid ?? '') ?? 0));
+    }
+    const launched = this.#options.journal?.lastLaunched(task.metadata.uid ?? '');
+    if (launched !== undefined && launched > (task.status?.attempts ?? 0)) {
+      // Launched by an earlier life of this agent, which died before it wrote any status for the
+      // attempt (a short Task's first write is its final status): do not run it again as new.
+      return this.#recordLostAttempt(key, task, launched);
     }
     if ((task.status?.attempts ?? 0) === 0) this.#noteObserved(key);
     return this.#maybeLaunch(key, task);
+  }
+
+  /** Ends attempt `number`, whose process this agent no longer has, as AgentRestarted: retried if the policy allows. */
+  #recordLostAttempt(key: string, task: Task, number: number): Promise<ReconcileResult | undefined> {
+    const lost = this.#newAttempt(task, number);
+    lost.ending = { reason: 'AgentRestarted', message: 'the agent restarted and lost the process', finishedAt: Date.now() };
+    this.#options.attempts.set(key, lost);
+    return this.#recordEnding(key, task, lost);
   }
 
   /** Claims an unbound Task for this node if its nodeSelector matches and there is room. */
@@ -187,6 +239,7 @@ export class TaskReconciler {
       return this.#terminate(attempt, 'Deleted');
     }
     if (attempt) this.#options.attempts.delete(key);
+    this.#options.journal?.forget(task.metadata.uid ?? '');
     await this.#options.writer.removeFinalizer(task);
     return undefined;
   }
@@ -200,6 +253,16 @@ export class TaskReconciler {
     if (deadline !== undefined && now >= deadline) return this.#terminate(attempt, 'DeadlineExceeded');
     const next: ReconcileResult | undefined = deadline === undefined ? undefined : { requeueAfterMs: Math.max(1, deadline - now) };
     if (attempt.runningRecorded) return next;
+    // performance-based epoch ms, as startedAt is; Date.now() may step.
+    const runningDueIn = (attempt.startedAt ?? 0) + (this.#options.runningWriteDelayMs ?? defaultRunningWriteDelayMs) - (performance.timeOrigin + performance.now());
+    // The process may end first: then its exit's reconcile writes the final status only.
+    if (runningDueIn > 0) return { requeueAfterMs: Math.min(runningDueIn, next?.requeueAfterMs ?? Infinity) };
+    return this.#recordRunning(key, task, attempt, next);
+  }
+
+  /** The finalizer, then the Running status: once a Task shows Running, a delete waits for the kill. */
+  async #recordRunning(key: string, task: Task, attempt: Attempt, next: ReconcileResult | undefined): Promise<ReconcileResult | undefined> {
+    await this.#options.writer.addFinalizer(task);
     return this.#options.writer.writeStatus(task, runningStatus(task, this.#options.nodeName, attempt)).then(() => {
       attempt.runningRecorded = true;
       this.#event(task, 'Normal', 'Started', `attempt ${attempt.number} started as pid ${attempt.child?.pid ?? 0}`);
@@ -219,6 +282,12 @@ export class TaskReconciler {
     if (deadline !== undefined && now >= deadline) {
       return this.#failBeforeLaunch(task, 'DeadlineExceeded', `activeDeadlineSeconds (${task.spec.activeDeadlineSeconds}) passed before another attempt could start`, now);
     }
+    // Before the capacity check: reading a Localhost seccomp profile may wait, and nothing may
+    // wait between that check and the attempt's entry in the table.
+    const sandboxed = await sandboxForTask(task.spec, this.#options.seccompProfiles);
+    if ('reason' in sandboxed) {
+      return this.#failBeforeLaunch(task, sandboxed.reason, sandboxed.message, now);
+    }
     if (this.#options.attempts.active >= this.#options.maxConcurrent) {
       this.#waitingForCapacity.add(key);
       return undefined;
@@ -227,15 +296,20 @@ export class TaskReconciler {
       // Bound here by hand (spec.nodeName) to a node its own selector rules out: say so, as the CRD promises.
       return this.#failBeforeLaunch(task, 'InvalidSpec', `spec.nodeSelector does not match the labels of node ${this.#options.nodeName}`, now);
     }
-    const sandboxed = sandboxForTask(task.spec);
-    if ('reason' in sandboxed) {
-      return this.#failBeforeLaunch(task, sandboxed.reason, sandboxed.message, now);
+    const wantsLimits = Object.keys(sandboxed.limits).length > 0;
+    if (this.#options.unsandboxed === true) {
+      if (wantsLimits) return this.#failBeforeLaunch(task, 'SandboxUnavailable', 'resources.limits are set, but this agent runs Tasks unsandboxed (--task-sandbox off), without cgroups', now);
+      const plain = this.#newAttempt(task, (task.status?.attempts ?? 0) + 1);
+      this.#options.attempts.set(key, plain);
+      this.#launch(key, task, plain, { sandbox: undefined, cwd: sandboxed.cwd, cgroup: undefined });
+      return undefined;
     }
-    // Before any process exists, so that a delete always finds the finalizer and waits for the kill.
-    await this.#options.writer.addFinalizer(task);
+    if (this.#options.launcherSandboxes === false) {
+      return this.#failBeforeLaunch(task, 'SandboxUnavailable', 'this agent\'s launcher (--launcher child_process) cannot build the sandbox; run it with --launcher native', now);
+    }
+    // No finalizer yet: it is added once the process has run for runningWriteDelayMs (see the header).
     const attempt = this.#newAttempt(task, (task.status?.attempts ?? 0) + 1);
     let cgroup: TaskCgroup | undefined;
-    const wantsLimits = Object.keys(sandboxed.limits).length > 0;
     try {
       // One cgroup per attempt, named by the Task's uid: unique among every Task this agent runs.
       cgroup = this.#options.cgroups?.create(`${task.metadata.uid ?? key.replace('/', '_')}-${attempt.number}`, sandboxed.limits);
@@ -265,12 +339,18 @@ export class TaskReconciler {
     return { uid: task.metadata.uid ?? '', number, launchedAt: performance.timeOrigin + performance.now(), runningRecorded: false, stderr: new StderrTail() };
   }
 
-  #launch(key: string, task: Task, attempt: Attempt, sandboxed: { sandbox: SandboxOptions; cwd: string; cgroup: TaskCgroup | undefined }): void {
+  #launch(key: string, task: Task, attempt: Attempt, sandboxed: { sandbox: SandboxOptions | undefined; cwd: string; cgroup: TaskCgroup | undefined }): void {
     const [file, ...leadingArgs] = task.spec.command;
     const environment: Record<string, string> = {};
     for (const variable of task.spec.env ?? []) environment[variable.name] = variable.value ?? '';
     const hasPath = 'PATH' in environment;
     const { cgroup } = sandboxed;
+    try {
+      this.#options.journal?.launched(attempt.uid, attempt.number);
+    } catch (error) {
+      // The launch goes ahead: only the protection against running it twice after a crash is lost.
+      this.#options.logger.warn({ task: key, attempt: attempt.number, err: (error as Error).message }, 'could not record the launch in the journal');
+    }
     this.#options.launcher
       .spawn({
         file,
@@ -280,9 +360,9 @@ export class TaskReconciler {
         cwd: sandboxed.cwd,
         stdout: 'ignore',
         stderr: 'pipe',
-        sandbox: sandboxed.sandbox,
-        ...(cgroup?.v2Directory !== undefined ? { cgroup: cgroup.v2Directory } : {}),
-        ...(cgroup ? { cgroupsV1: cgroup.v1Directories } : {}),
+        ...(sandboxed.sandbox !== undefined ? { sandbox: sandboxed.sandbox } : {}),
+        // The spawn thread makes the cgroup and writes its limits (TaskCgroup.spawnOptions).
+        ...cgroup?.spawnOptions,
       })
       .then(
         (child) => {
@@ -474,7 +554,7 @@ function endingOf(exit: ExitResult, killCause: KillCause | undefined): AttemptEn
 }
 
 /** The native steps that build the sandbox (native/src/errors.cc names them). */
-const sandboxSteps: ReadonlySet<string> = new Set(['mount', 'pivot_root', 'network', 'identity', 'prlimit', 'seccomp', 'cgroup.procs']);
+const sandboxSteps: ReadonlySet<string> = new Set(['mount', 'pivot_root', 'network', 'identity', 'prlimit', 'seccomp', 'cgroup.procs', 'cgroup.create', 'user_namespace']);
 
 function spawnFailure(error: unknown): AttemptEnding {
   const finishedAt = performance.timeOrigin + performance.now();

@@ -1,0 +1,181 @@
+// Which API writes the reconciler makes for a Task (issue 7: writes are what limit Tasks/s): a
+// process that ends before its Running write is due costs one write, its final status; one that
+// runs on gets the finalizer before its Running status, and the finalizer goes after the final
+// status. The launcher and the writer are fakes that record what they are asked.
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+
+import type { Task, TaskStatus } from '../../src/api/task.js';
+import type { SpawnOptions } from '../../src/launcher/spawn-options.js';
+import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
+import { AttemptTable } from '../../src/tasks/attempts.js';
+import { TaskReconciler, type TaskLauncher } from '../../src/tasks/task-reconciler.js';
+import type { TaskWriter } from '../../src/k8s/task-writer.js';
+
+const key = 'ns/task';
+
+function makeTask(): Task {
+  return { apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'task', namespace: 'ns', uid: 'uid-1', generation: 1 }, spec: { nodeName: 'node', command: ['work'] } };
+}
+
+/** A launcher whose one child exits when the test says so. */
+class FakeLauncher implements TaskLauncher {
+  readonly spawned: SpawnOptions[] = [];
+  readonly #exit = Promise.withResolvers<ExitResult>();
+
+  spawn(options: SpawnOptions): Promise<SpawnedProcess> {
+    this.spawned.push(options);
+    return Promise.resolve(new SpawnedProcess({ pid: 4242, timings: { queuedNs: 1, spawnNs: 1 }, stdout: null, stderr: null, exited: this.#exit.promise, kill: () => true }));
+  }
+
+  exit(code: number): void {
+    this.#exit.resolve({ code, signal: null, durationNs: 1, rusage: { userUs: 0, systemUs: 0, maxRssKb: 0 } });
+  }
+}
+
+/** Records each write and applies it to the cached Task, as the watch would deliver it. */
+function recordingWriter(cache: Map<string, Task>): TaskWriter & { readonly writes: string[] } {
+  const writes: string[] = [];
+  const update = (change: (task: Task) => Task): void => {
+    const task = cache.get(key);
+    if (task) cache.set(key, change(task));
+  };
+  return {
+    writes,
+    writeStatus(_task: Task, status: TaskStatus) {
+      writes.push(`status ${status.phase ?? ''}`);
+      update((task) => ({ ...task, status }));
+      return Promise.resolve();
+    },
+    addFinalizer() {
+      writes.push('add finalizer');
+      update((task) => ({ ...task, metadata: { ...task.metadata, finalizers: ['parafork.dev/process'] } }));
+      return Promise.resolve();
+    },
+    removeFinalizer(task: Task) {
+      if ((task.metadata.finalizers ?? []).length > 0) writes.push('remove finalizer');
+      update((current) => ({ ...current, metadata: { ...current.metadata, finalizers: [] } }));
+      return Promise.resolve();
+    },
+    deleteTask() {
+      writes.push('delete');
+      return Promise.resolve();
+    },
+    claim() {
+      return Promise.resolve(false);
+    },
+  };
+}
+
+/** Runs the reconciler on every requeue until nothing more is asked for (a one-key work queue). */
+function harness(runningWriteDelayMs: number, extra: { unsandboxed?: boolean; launcherSandboxes?: boolean } = {}) {
+  const cache = new Map<string, Task>([[key, makeTask()]]);
+  const writer = recordingWriter(cache);
+  const launcher = new FakeLauncher();
+  let pending: Promise<unknown> = Promise.resolve();
+  const reconciler: TaskReconciler = new TaskReconciler({
+    nodeName: 'node',
+    writer,
+    launcher,
+    tasks: { get: (name) => cache.get(name) },
+    unboundTasks: { get: () => undefined },
+    attempts: new AttemptTable(),
+    events: { record: () => undefined },
+    logger: pino({ level: 'silent' }),
+    maxConcurrent: 10,
+    terminationGraceMs: 1000,
+    nodeLabels: () => ({}),
+    requeue: () => {
+      pending = pending.then(() => reconciler.reconcile(key));
+    },
+    runningWriteDelayMs,
+    ...extra,
+  });
+  const settle = async (): Promise<void> => {
+    for (let round = 0; round < 20; round++) {
+      await pending;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
+  return { cache, writer, launcher, reconciler, settle };
+}
+
+describe('the API writes for one Task', () => {
+  it('are one status write when the process ends before its Running write is due', async () => {
+    const { writer, launcher, reconciler, settle, cache } = harness(60_000);
+    expect(await reconciler.reconcile(key)).toBeUndefined();
+    await settle();
+    launcher.exit(0);
+    await settle();
+    await reconciler.reconcile(key); // the watch delivering our own final status
+    expect(writer.writes).toEqual(['status Succeeded']);
+    expect(cache.get(key)?.status).toMatchObject({ phase: 'Succeeded', exitCode: 0, attempts: 1 });
+  });
+
+  it('add the finalizer before the Running status for a process still running, and remove it after the final status', async () => {
+    const { writer, launcher, reconciler, settle } = harness(0);
+    await reconciler.reconcile(key);
+    await settle();
+    expect(writer.writes).toEqual(['add finalizer', 'status Running']);
+    launcher.exit(3);
+    await settle();
+    expect(writer.writes).toEqual(['add finalizer', 'status Running', 'status Failed', 'remove finalizer']);
+  });
+
+  it('ask for a reconcile when the Running write comes due, and write nothing before', async () => {
+    const { writer, reconciler, settle } = harness(5_000);
+    await reconciler.reconcile(key);
+    await settle();
+    const result = await reconciler.reconcile(key);
+    expect(result?.requeueAfterMs).toBeGreaterThan(4_000);
+    expect(result?.requeueAfterMs).toBeLessThanOrEqual(5_000);
+    expect(writer.writes).toEqual([]);
+  });
+});
+
+describe('a launcher that cannot sandbox', () => {
+  it('fails a sandboxed Task with SandboxUnavailable and never spawns', async () => {
+    const { launcher, reconciler, cache } = harness(0, { launcherSandboxes: false });
+    await reconciler.reconcile(key);
+    expect(launcher.spawned).toEqual([]);
+    expect(cache.get(key)?.status).toMatchObject({ phase: 'Failed', reason: 'SandboxUnavailable' });
+    expect(cache.get(key)?.status?.message).toContain('--launcher native');
+  });
+
+  it('runs the Task without sandbox options when Tasks are unsandboxed', async () => {
+    const { launcher, reconciler } = harness(0, { launcherSandboxes: false, unsandboxed: true });
+    await reconciler.reconcile(key);
+    expect(launcher.spawned).toHaveLength(1);
+    expect(launcher.spawned[0]?.sandbox).toBeUndefined();
+    expect(launcher.spawned[0]?.cgroup).toBeUndefined();
+  });
+});
+
+describe('an attempt launched by an agent that died before writing any status', () => {
+  it('is ended as AgentRestarted with its number, never run again as new', async () => {
+    const launched = new Map<string, number>([['uid-1', 1]]);
+    const cache = new Map<string, Task>([[key, makeTask()]]);
+    const writer = recordingWriter(cache);
+    const launcher = new FakeLauncher();
+    const reconciler = new TaskReconciler({
+      nodeName: 'node',
+      writer,
+      launcher,
+      tasks: { get: (name) => cache.get(name) },
+      unboundTasks: { get: () => undefined },
+      attempts: new AttemptTable(),
+      events: { record: () => undefined },
+      logger: pino({ level: 'silent' }),
+      maxConcurrent: 10,
+      terminationGraceMs: 1000,
+      nodeLabels: () => ({}),
+      requeue: () => undefined,
+      journal: { launched: (uid, attempt) => launched.set(uid, attempt), lastLaunched: (uid) => launched.get(uid), forget: (uid) => launched.delete(uid) },
+    });
+    await reconciler.reconcile(key);
+    expect(launcher.spawned).toEqual([]);
+    expect(cache.get(key)?.status).toMatchObject({ phase: 'Failed', reason: 'AgentRestarted', attempts: 1 });
+    await reconciler.reconcile(key);
+    expect(launched.has('uid-1')).toBe(false);
+  });
+});
