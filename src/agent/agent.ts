@@ -1,6 +1,7 @@
 // parafork agent: watches the Tasks bound to this node (and unbound ones it may claim) and runs them.
-import { KubeConfig } from '@kubernetes/client-node';
-import { pino, type DestinationStream, type Logger } from 'pino';
+import path from 'node:path';
+
+import type { Logger } from 'pino';
 
 import type { Task } from '../api/task.js';
 import type { AgentConfig } from '../config/agent-config.js';
@@ -8,15 +9,19 @@ import { WorkQueue } from '../controller/work-queue.js';
 import { startHttpServer } from '../http/http-server.js';
 import { ApiClient, ApiError } from '../k8s/api-client.js';
 import { EventRecorder } from '../k8s/event-recorder.js';
+import { AgentCredentials } from '../k8s/kube-config.js';
 import { KubernetesTaskWriter } from '../k8s/task-writer.js';
 import { Informer } from '../k8s/informer.js';
 import { allTasksPath, nodePath } from '../k8s/task-resources.js';
+import { ChildProcessLauncher } from '../launcher/child-process-launcher.js';
 import { Launcher } from '../launcher/launcher.js';
 import { MetricsRegistry } from '../metrics/registry.js';
-import { readCgroupLayout } from '../sandbox/cgroup-layout.js';
-import { CgroupManager } from '../sandbox/cgroup-manager.js';
+import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import { AttemptTable } from '../tasks/attempts.js';
+import { LaunchJournal } from '../tasks/launch-journal.js';
 import { TaskReconciler } from '../tasks/task-reconciler.js';
+import { createLogger } from './logger.js';
+import { drainTasks, makeCgroupManager } from './task-runtime.js';
 
 const claimPrefix = 'claim:';
 const nodeLabelRefreshMs = 60_000;
@@ -29,61 +34,40 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-/**
- * JSON lines (pino's format) for log collectors; on a terminal, one readable line per record
- * instead. Task lines carry `task` (namespace/name) and `attempt`.
- */
-/** The agent's task cgroups, or undefined (with the reason logged) when this host gives it none. */
-function makeCgroupManager(config: AgentConfig, logger: Logger): CgroupManager | undefined {
+/** The launch journal, or undefined (logged) where --state-dir is not writable (a read-only root without a volume there). */
+function openLaunchJournal(config: AgentConfig, logger: Logger): LaunchJournal | undefined {
+  const file = path.join(config.stateDirectory, `launched-${config.nodeName}`);
   try {
-    const manager = new CgroupManager({ layout: readCgroupLayout(), group: config.cgroupParent });
-    const swept = manager.sweepLeftovers();
-    if (swept > 0) logger.warn({ swept }, 'ended the processes an earlier life of the agent left in task cgroups');
-    return manager;
+    return new LaunchJournal(file);
   } catch (error) {
-    logger.warn({ err: (error as Error).message }, 'no cgroups for tasks: Tasks with resources.limits will fail with SandboxUnavailable');
+    logger.warn({ file, err: (error as Error).message }, 'no launch journal: after a crash of the agent, a Task it launched but had not recorded yet may run again as attempt 1');
     return undefined;
   }
 }
 
-export function createLogger(config: AgentConfig): Logger {
-  const options = { level: config.logLevel, base: { node: config.nodeName } };
-  return process.stdout.isTTY ? pino(options, terminalLines(process.stdout)) : pino(options);
-}
-
-const levelNames: Readonly<Record<number, string>> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO ', 40: 'WARN ', 50: 'ERROR', 60: 'FATAL' };
-const levelColours: Readonly<Record<number, string>> = { 10: '90', 20: '36', 30: '32', 40: '33', 50: '31', 60: '35' };
-
-/** `12:04:05.123 INFO  task running task=ns/name attempt=1 pid=4242`, the level in colour. */
-function terminalLines(output: NodeJS.WritableStream): DestinationStream {
-  return {
-    write(line: string): void {
-      const { level, time, msg, ...fields } = JSON.parse(line) as Record<string, unknown> & { level: number; time: number; msg?: string };
-      delete fields.node; // one agent's terminal: its node goes without saying
-      const clock = new Date(time).toTimeString().slice(0, 8) + '.' + String(time % 1000).padStart(3, '0');
-      const pairs = Object.entries(fields).map(([name, value]) => `${name}=${typeof value === 'string' && /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value)}`);
-      output.write(`${clock} \x1b[${levelColours[level] ?? '0'}m${levelNames[level] ?? String(level)}\x1b[0m ${[msg ?? '', ...pairs].join(' ')}\n`);
-    },
-  };
-}
-
-function loadKubeConfig(config: AgentConfig): KubeConfig {
-  const kubeConfig = new KubeConfig();
-  if (config.kubeconfig !== undefined) kubeConfig.loadFromFile(config.kubeconfig);
-  else kubeConfig.loadFromDefault();
-  return kubeConfig;
+/** Not client-node's KubeConfig, which costs ~75 MB of memory: see src/k8s/kube-config.ts. */
+function loadKubeConfig(config: AgentConfig): AgentCredentials {
+  return config.kubeconfig !== undefined ? AgentCredentials.fromFile(config.kubeconfig) : AgentCredentials.fromDefault();
 }
 
 export async function startAgent(config: AgentConfig, logger: Logger = createLogger(config)): Promise<RunningAgent> {
   // Built first: every layer below gets its observer from here. The running count is read at
   // scrape time, once the reconciler exists.
   const metrics = new MetricsRegistry({ runningTasks: (): number => reconciler.runningAttempts });
-  const client = new ApiClient({ kubeConfig: loadKubeConfig(config), qps: config.apiQps, burst: config.apiBurst, userAgent: `parafork-agent/${config.nodeName}`, observer: metrics.apiClient });
-  const launcher = new Launcher({ observer: metrics.spawn, sandboxStagingDirectory: config.sandboxStagingDirectory });
-  const cgroups = makeCgroupManager(config, logger);
-  metrics.trackLauncher(launcher);
-  const capabilities = Launcher.capabilities;
-  logger.info({ capabilities, lockMode: launcher.lockMode, clonePath: launcher.clonePath, threads: launcher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable' }, 'host capabilities');
+  const kubeConfig = loadKubeConfig(config);
+  const client = new ApiClient({ kubeConfig, qps: config.apiQps, burst: config.apiBurst, userAgent: `parafork-agent/${config.nodeName}`, observer: metrics.apiClient });
+  // Events get a rate limit of their own, as the kubelet's do: a burst of them must not delay status writes.
+  const eventClient = new ApiClient({ kubeConfig, qps: config.eventQps, burst: config.eventBurst, userAgent: `parafork-agent/${config.nodeName}`, observer: metrics.apiClient });
+  const nativeLauncher = config.launcher === 'native' ? new Launcher({ observer: metrics.spawn, sandboxStagingDirectory: config.sandboxStagingDirectory }) : undefined;
+  const launcher = nativeLauncher ?? new ChildProcessLauncher();
+  const cgroups = config.taskSandbox ? makeCgroupManager(config, logger) : undefined;
+  if (nativeLauncher) {
+    metrics.trackLauncher(nativeLauncher);
+    logger.info({ capabilities: Launcher.capabilities, lockMode: nativeLauncher.lockMode, clonePath: nativeLauncher.clonePath, threads: nativeLauncher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable' }, 'host capabilities');
+  }
+  if (!config.taskSandbox || !nativeLauncher) {
+    logger.warn({ launcher: config.launcher, taskSandbox: config.taskSandbox }, config.taskSandbox ? 'the child_process launcher cannot sandbox: every Task will fail with SandboxUnavailable' : 'Tasks run unsandboxed, with this agent\'s privileges (--task-sandbox off): for benchmarks only');
+  }
 
   const lifetime = new AbortController();
   let nodeLabels: Readonly<Record<string, string>> = {};
@@ -92,17 +76,22 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
   const tasks = new Informer<Task>({ client, path: allTasksPath, fieldSelector: `spec.nodeName=${config.nodeName}`, logger, onChange: (key) => enqueue(key) });
   const unboundTasks = new Informer<Task>({ client, path: allTasksPath, fieldSelector: 'spec.nodeName=', logger, onChange: (key) => enqueue(`${claimPrefix}${key}`) });
   const attempts = new AttemptTable();
+  const journal = openLaunchJournal(config, logger);
   const reconciler = new TaskReconciler({
     nodeName: config.nodeName,
     writer: new KubernetesTaskWriter(client),
     launcher,
+    launcherSandboxes: nativeLauncher !== undefined,
+    ...(journal ? { journal } : {}),
+    unsandboxed: !config.taskSandbox,
     tasks,
     unboundTasks,
     attempts,
-    events: new EventRecorder({ client, logger, controller: 'parafork.dev/agent', instance: config.nodeName }),
+    events: new EventRecorder({ client: eventClient, logger, controller: 'parafork.dev/agent', instance: config.nodeName }),
     logger,
     maxConcurrent: config.maxConcurrent,
     ...(cgroups ? { cgroups } : {}),
+    seccompProfiles: new SeccompProfileStore({ directory: config.seccompProfileDirectory, logger }),
     terminationGraceMs: config.terminationGraceSeconds * 1000,
     nodeLabels: () => nodeLabels,
     requeue: (key) => enqueue(key),
@@ -154,32 +143,16 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
   const { promise: stopped, resolve: markStopped } = Promise.withResolvers<undefined>();
   let stopping: Promise<void> | undefined;
 
-  async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (!condition()) {
-      if (Date.now() >= deadline) return false;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    return true;
-  }
-
   async function shutDown(): Promise<void> {
     shuttingDown = true;
-    logger.info({ running: reconciler.runningAttempts, graceSeconds: config.shutdownGraceSeconds }, 'shutting down: no more claims or launches');
-    reconciler.startDraining();
-    const drained = await waitUntil(() => reconciler.runningAttempts === 0 && queue.processing === 0, config.shutdownGraceSeconds * 1000);
-    if (!drained) {
-      logger.warn({ running: reconciler.runningAttempts }, 'grace period over: killing the tasks still running');
-      reconciler.terminateAll();
-      await waitUntil(() => reconciler.runningAttempts === 0 && queue.processing === 0 && queue.depth === 0, config.terminationGraceSeconds * 1000 + 10_000);
-    }
-    await waitUntil(() => queue.processing === 0 && queue.depth === 0, 5_000);
+    await drainTasks(reconciler, queue, config, logger);
     lifetime.abort();
     clearInterval(labelTimer);
     await queue.shutDown();
     await informersDone;
     await http.close();
     await launcher.close();
+    journal?.close();
     try {
       cgroups?.removeGroup(); // only when empty: other agents on this host may share the group
     } catch {

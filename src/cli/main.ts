@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // The `parafork` command.
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 
 import { parseArgs } from 'node:util';
 
 import { pino } from 'pino';
 
-import { startAgent, createLogger } from '../agent/agent.js';
+import { startAgent } from '../agent/agent.js';
+import { createLogger } from '../agent/logger.js';
+import { startManifestAgent } from '../agent/manifest-agent.js';
 import { agentFlags, ConfigError, parseAgentConfig } from '../config/agent-config.js';
 import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.js';
 import { runTasks } from '../standalone/run-tasks.js';
@@ -16,7 +19,8 @@ const usage = `Usage: parafork <command> [flags]
 
 Commands:
   run        run the Tasks of manifest files or folders on this machine, no cluster needed
-  agent      watch the Tasks bound to this node (and unbound ones it may claim) and run them
+  agent      watch the Tasks bound to this node (and unbound ones it may claim) and run them;
+             with --manifests DIR, keep running a folder's Tasks instead, no cluster needed
   version    print the version
   help       print this help, or a command's: parafork help agent
 
@@ -27,7 +31,16 @@ function agentUsage(): string {
     const fallback = 'default' in flag ? ` (default ${flag.default})` : '';
     return `  --${name.padEnd(27)} ${flag.description}${fallback}`;
   });
-  return `Usage: parafork agent [flags]\n\nRuns the node agent against the cluster in the kubeconfig (or in-cluster).\n\nFlags:\n${lines.join('\n')}`;
+  return [
+    'Usage: parafork agent [flags]',
+    '',
+    'Runs the node agent against the cluster in the kubeconfig (or in-cluster). With --manifests DIR',
+    'it needs no cluster: it runs the Task manifests in DIR, follows the folder as files are added,',
+    'changed or removed (as the kubelet does with static pods), and shows the Tasks at /tasks.',
+    '',
+    'Flags:',
+    ...lines,
+  ].join('\n');
 }
 
 function version(): string {
@@ -46,7 +59,9 @@ Flags:
   -o, --output FORMAT          table (default), json or yaml: the Tasks with their status
       --max-concurrent N       most Tasks running at once (default 1000)
       --workers N              Tasks reconciled at once (default 16)
-      --log-level LEVEL        fatal, error, warn (default), info, debug or trace`;
+      --log-level LEVEL        fatal, error, warn (default), info, debug or trace
+      --seccomp-profile-dir D  seccomp profiles (Docker JSON) for sandbox.seccomp type Localhost
+                               (default /var/lib/kubelet/seccomp)`;
 
 async function runStandaloneCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -57,6 +72,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
       'max-concurrent': { type: 'string', default: '1000' },
       workers: { type: 'string', default: '16' },
       'log-level': { type: 'string', default: 'warn' },
+      'seccomp-profile-dir': { type: 'string', default: '/var/lib/kubelet/seccomp' },
     },
     strict: true,
     allowPositionals: false,
@@ -82,6 +98,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
       logger,
       sandboxStagingDirectory: '/run/parafork/root',
       cgroupParent: `parafork-run-${process.pid}`,
+      seccompProfileDirectory: path.resolve(values['seccomp-profile-dir']),
       onProgress: (progress) => {
         // A terminal gets one line rewritten in place; a log gets a line a second.
         if (terminal) process.stderr.write(`\r\x1b[K${progressLine(progress)}`);
@@ -100,7 +117,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
 async function runAgentCommand(argv: string[]): Promise<number> {
   const config = parseAgentConfig(argv);
   const logger = createLogger(config);
-  const agent = await startAgent(config, logger);
+  const agent = config.manifestDirectory === undefined ? await startAgent(config, logger) : await startManifestAgent(config, config.manifestDirectory, logger);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       logger.info({ signal }, 'signal received');

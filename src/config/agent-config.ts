@@ -1,11 +1,13 @@
 // The agent's configuration: command-line flags, with environment variables where Kubernetes
 // provides them (NODE_NAME from the Downward API, KUBECONFIG), checked once and frozen.
+import { statSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 export interface AgentConfig {
   readonly nodeName: string;
-  /** A kubeconfig file; undefined: in-cluster, then $KUBECONFIG, then ~/.kube/config. */
+  /** A kubeconfig file; undefined: $KUBECONFIG, then ~/.kube/config, then in-cluster (src/k8s/kube-config.ts). */
   readonly kubeconfig: string | undefined;
   readonly maxConcurrent: number;
   readonly workers: number;
@@ -22,6 +24,19 @@ export interface AgentConfig {
   readonly cgroupParent: string;
   /** An empty directory sandboxed tasks' roots are mounted on, each in its own mount namespace. */
   readonly sandboxStagingDirectory: string;
+  /** Where sandbox.seccomp type Localhost profiles are read from (Docker/OCI JSON), as the kubelet's --seccomp-profile-root. */
+  readonly seccompProfileDirectory: string;
+  /** Node-local state that must outlive an agent restart: the launch journal (src/tasks/launch-journal.ts). */
+  readonly stateDirectory: string;
+  /** What starts Task processes: the native engine, or Node's child_process (a benchmark baseline; it cannot sandbox). */
+  readonly launcher: 'native' | 'child_process';
+  /** False: Tasks run as plain processes with the agent's privileges (benchmarks only). */
+  readonly taskSandbox: boolean;
+  /** The Events' own rate limit, apart from status writes (the kubelet's --event-qps/--event-burst). */
+  readonly eventQps: number;
+  readonly eventBurst: number;
+  /** A folder of Task manifests to run instead of a cluster's Tasks (absolute), or undefined. */
+  readonly manifestDirectory: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -33,11 +48,12 @@ export class ConfigError extends Error {
 
 export const agentFlags = {
   'node-name': { type: 'string', description: 'the node this agent runs on (default: $NODE_NAME, then the hostname)' },
-  kubeconfig: { type: 'string', description: 'kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)' },
+  kubeconfig: { type: 'string', description: 'kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster); exec and auth-provider plugins are not supported' },
+  manifests: { type: 'string', description: 'run the Task manifests of this folder, following its changes, instead of a cluster\'s Tasks (no kubeconfig needed)' },
   'max-concurrent': { type: 'string', default: '1000', description: 'most Tasks running at once on this node; claims stop at this' },
-  workers: { type: 'string', default: '16', description: 'Tasks reconciled at once' },
-  'api-qps': { type: 'string', default: '100', description: 'requests per second to the apiserver, sustained' },
-  'api-burst': { type: 'string', default: '200', description: 'requests to the apiserver in a burst' },
+  workers: { type: 'string', default: '64', description: 'Tasks reconciled at once (most of a reconcile is waiting for the apiserver)' },
+  'api-qps': { type: 'string', default: '200', description: 'requests per second to the apiserver, sustained (Events apart); a short Task costs one' },
+  'api-burst': { type: 'string', default: '400', description: 'requests to the apiserver in a burst' },
   'termination-grace-seconds': { type: 'string', default: '10', description: 'SIGTERM to SIGKILL when a task is stopped' },
   'shutdown-grace-seconds': { type: 'string', default: '30', description: 'on SIGTERM, how long running tasks may finish before they are killed' },
   'listen-address': { type: 'string', default: '0.0.0.0', description: 'address for /healthz, /readyz (and /metrics)' },
@@ -45,6 +61,12 @@ export const agentFlags = {
   'log-level': { type: 'string', default: 'info', description: 'fatal, error, warn, info, debug or trace' },
   'cgroup-parent': { type: 'string', default: 'parafork', description: "task cgroups' group, relative to the agent's own cgroup" },
   'sandbox-staging-dir': { type: 'string', default: '/run/parafork/root', description: 'empty directory task roots are mounted on (in their own mount namespaces)' },
+  'seccomp-profile-dir': { type: 'string', default: '/var/lib/kubelet/seccomp', description: 'seccomp profiles (Docker JSON) that Tasks name by sandbox.seccomp.localhostProfile, relative to it' },
+  'state-dir': { type: 'string', default: '/run/parafork', description: 'node-local state that must outlive an agent restart (the launches not yet recorded); in a pod, an emptyDir or hostPath' },
+  launcher: { type: 'string', default: 'native', description: "native, or child_process (Node's, a benchmark baseline: it cannot sandbox, so it needs --task-sandbox off)" },
+  'task-sandbox': { type: 'string', default: 'on', description: "off runs Tasks as plain processes with the agent's own privileges, no cgroups: for benchmarks only" },
+  'event-qps': { type: 'string', default: '10', description: 'Events per second to the apiserver, sustained, apart from status writes (Events are best effort: beyond this they queue, and the oldest Normal ones are dropped)' },
+  'event-burst': { type: 'string', default: '25', description: 'Events to the apiserver in a burst' },
 } as const;
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -64,9 +86,27 @@ function cgroupParent(text: string): string {
   return text;
 }
 
+function oneOf<const Choice extends string>(flag: string, text: string, choices: readonly Choice[]): Choice {
+  if (!(choices as readonly string[]).includes(text)) throw new ConfigError(`--${flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(text)}`);
+  return text as Choice;
+}
+
 function absolutePath(flag: string, text: string): string {
   if (!text.startsWith('/')) throw new ConfigError(`--${flag} must be an absolute path, got ${JSON.stringify(text)}`);
   return text;
+}
+
+function manifestDirectory(text: string, kubeconfig: string | undefined): string {
+  if (kubeconfig !== undefined) throw new ConfigError('--manifests and --kubeconfig cannot be used together: the agent runs either a folder\'s Tasks or a cluster\'s');
+  const directory = path.resolve(text);
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(directory).isDirectory();
+  } catch {
+    throw new ConfigError(`--manifests ${JSON.stringify(text)}: no such directory`);
+  }
+  if (!isDirectory) throw new ConfigError(`--manifests ${JSON.stringify(text)} is not a directory (give the folder the manifests are in)`);
+  return directory;
 }
 
 // Kubernetes node names are DNS subdomains (RFC 1123).
@@ -109,5 +149,12 @@ export function parseAgentConfig(argv: readonly string[], environment: NodeJS.Pr
     logLevel: logLevel as AgentConfig['logLevel'],
     cgroupParent: cgroupParent(values['cgroup-parent'] ?? 'parafork'),
     sandboxStagingDirectory: absolutePath('sandbox-staging-dir', values['sandbox-staging-dir'] ?? '/run/parafork/root'),
+    seccompProfileDirectory: absolutePath('seccomp-profile-dir', values['seccomp-profile-dir'] ?? '/var/lib/kubelet/seccomp'),
+    stateDirectory: absolutePath('state-dir', values['state-dir'] ?? '/run/parafork'),
+    launcher: oneOf('launcher', values.launcher ?? 'native', ['native', 'child_process'] as const),
+    taskSandbox: oneOf('task-sandbox', values['task-sandbox'] ?? 'on', ['on', 'off'] as const) === 'on',
+    eventQps: wholeNumber('event-qps', values['event-qps'] ?? '', 1, 100_000),
+    eventBurst: wholeNumber('event-burst', values['event-burst'] ?? '', 1, 1_000_000),
+    manifestDirectory: values.manifests === undefined ? undefined : manifestDirectory(values.manifests, values.kubeconfig),
   });
 }

@@ -1,5 +1,6 @@
 // The agent's one HTTP server: /healthz (the process serves), /readyz (its caches have synced and it
-// is not shutting down) and /metrics (the Prometheus text format). What /metrics says is handed in
+// is not shutting down), /metrics (the Prometheus text format) and, for the manifest-folder agent,
+// /tasks (its Tasks and their status as JSON, since there is no apiserver to ask). What /metrics says is handed in
 // as a function, so this module knows HTTP and nothing of prom-client.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +12,8 @@ export interface HttpServerOptions {
   readonly ready: () => boolean;
   /** Serves GET /metrics; without it /metrics is 404. */
   readonly metrics?: () => Promise<{ readonly contentType: string; readonly body: string }>;
+  /** Serves GET /tasks as JSON (the manifest-folder agent's Tasks with their status); without it 404. */
+  readonly tasks?: () => unknown;
 }
 
 export interface HttpServer {
@@ -31,6 +34,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
         ({ contentType, body }) => response.writeHead(200, { 'Content-Type': contentType }).end(body),
         (error: unknown) => plain(response, 500, `could not collect metrics: ${error instanceof Error ? error.message : String(error)}\n`),
       );
+    } else if (path === '/tasks' && options.tasks) {
+      response.writeHead(200, { 'Content-Type': 'application/json' }).end(`${JSON.stringify(options.tasks(), null, 2)}\n`);
     } else {
       plain(response, 404, 'not found\n');
     }

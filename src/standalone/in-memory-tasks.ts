@@ -1,6 +1,8 @@
 // The Task store of standalone mode: what the apiserver and the informer are to the agent. It
 // holds the Tasks read from manifests (bound to this machine), applies the reconciler's writes at
-// once, and reports each change as a key, as a watch would.
+// once, and reports each change as a key, as a watch would. A watched manifest folder adds,
+// replaces and deletes Tasks as its files change; a deleted Task stays until our finalizer is
+// gone (its process stopped), as on the apiserver.
 import { randomUUID } from 'node:crypto';
 
 import type { Task, TaskStatus } from '../api/task.js';
@@ -11,23 +13,55 @@ function withoutNodeSelector(spec: Task['spec']): Task['spec'] {
   return Object.fromEntries(Object.entries(spec).filter(([field]) => field !== 'nodeSelector')) as unknown as Task['spec'];
 }
 
+function taskKey(task: Task): string {
+  return objectKey(task.metadata.namespace ?? 'default', task.metadata.name ?? '');
+}
+
+/** RFC 3339 at whole seconds, as the apiserver writes timestamps. */
+function wholeSecondsNow(): string {
+  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
 export class InMemoryTasks implements TaskCache, TaskWriter {
   readonly #tasks = new Map<string, Task>();
   readonly #onChange: (key: string) => void;
+  readonly #nodeName: string;
   #version = 0;
 
   constructor(tasks: readonly Task[], nodeName: string, onChange: (key: string) => void) {
     this.#onChange = onChange;
-    const created = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    for (const task of tasks) {
-      const key = objectKey(task.metadata.namespace ?? 'default', task.metadata.name ?? '');
-      this.#tasks.set(key, {
-        ...task,
-        metadata: { ...task.metadata, uid: randomUUID(), generation: 1, creationTimestamp: created, resourceVersion: String(++this.#version) },
-        // Every Task of a standalone run is this machine's: bound to it, whatever node it selects.
-        spec: { ...withoutNodeSelector(task.spec), nodeName },
-      });
+    this.#nodeName = nodeName;
+    for (const task of tasks) this.#tasks.set(taskKey(task), this.#admit(task));
+  }
+
+  /**
+   * Adds a Task, or replaces one of the same name as a new object (a new uid: the reconciler ends
+   * the old one's process and runs the new one), as deleting and re-creating it would.
+   */
+  put(task: Task): void {
+    const key = taskKey(task);
+    this.#tasks.set(key, this.#admit(task));
+    queueMicrotask(() => this.#onChange(key));
+  }
+
+  /** Deletes a Task: at once when nothing holds it, else once our finalizer is removed. */
+  delete(key: string): void {
+    const stored = this.#tasks.get(key);
+    if (!stored) return;
+    if ((stored.metadata.finalizers ?? []).length === 0) this.#tasks.delete(key);
+    else if (stored.metadata.deletionTimestamp === undefined) {
+      this.#tasks.set(key, { ...stored, metadata: { ...stored.metadata, deletionTimestamp: wholeSecondsNow(), resourceVersion: String(++this.#version) } });
     }
+    queueMicrotask(() => this.#onChange(key));
+  }
+
+  #admit(task: Task): Task {
+    return {
+      ...task,
+      metadata: { ...task.metadata, uid: randomUUID(), generation: 1, creationTimestamp: wholeSecondsNow(), resourceVersion: String(++this.#version) },
+      // Every Task of a standalone run is this machine's: bound to it, whatever node it selects.
+      spec: { ...withoutNodeSelector(task.spec), nodeName: this.#nodeName },
+    };
   }
 
   keys(): string[] {
@@ -47,10 +81,13 @@ export class InMemoryTasks implements TaskCache, TaskWriter {
   }
 
   addFinalizer(task: Task): Promise<void> {
+    if (this.get(taskKey(task))?.metadata.finalizers?.includes(processFinalizer) === true) return Promise.resolve();
     return this.#update(task, (stored) => ({ ...stored, metadata: { ...stored.metadata, finalizers: [...(stored.metadata.finalizers ?? []), processFinalizer] } }));
   }
 
+  /** A no-op (and no change event) when the finalizer is not there, as the apiserver writer skips it. */
   removeFinalizer(task: Task): Promise<void> {
+    if (this.get(taskKey(task))?.metadata.finalizers?.includes(processFinalizer) !== true) return Promise.resolve();
     return this.#update(task, (stored) => ({ ...stored, metadata: { ...stored.metadata, finalizers: (stored.metadata.finalizers ?? []).filter((finalizer) => finalizer !== processFinalizer) } }));
   }
 
@@ -65,11 +102,12 @@ export class InMemoryTasks implements TaskCache, TaskWriter {
   }
 
   #update(task: Task, change: (stored: Task) => Task): Promise<void> {
-    const key = objectKey(task.metadata.namespace ?? 'default', task.metadata.name ?? '');
+    const key = taskKey(task);
     const stored = this.#tasks.get(key);
     if (stored) {
       const updated = change(stored);
-      this.#tasks.set(key, { ...updated, metadata: { ...updated.metadata, resourceVersion: String(++this.#version) } });
+      if (updated.metadata.deletionTimestamp !== undefined && (updated.metadata.finalizers ?? []).length === 0) this.#tasks.delete(key);
+      else this.#tasks.set(key, { ...updated, metadata: { ...updated.metadata, resourceVersion: String(++this.#version) } });
       // As a watch event would arrive: after the writer's caller has carried on.
       queueMicrotask(() => this.#onChange(key));
     }

@@ -65,20 +65,6 @@ function describeError(error: ErrorObject): string {
   return `${field}: ${error.message ?? 'is invalid'}`;
 }
 
-function manifestFiles(target: string): string[] {
-  let stats;
-  try {
-    stats = statSync(target);
-  } catch {
-    throw new ManifestError(`${target}: no such file or directory`);
-  }
-  if (stats.isFile()) return [target];
-  return readdirSync(target)
-    .filter((name) => manifestExtensions.has(path.extname(name)))
-    .sort()
-    .map((name) => path.join(target, name));
-}
-
 function documentsOf(file: string): unknown[] {
   const text = readFileSync(file, 'utf8');
   try {
@@ -92,34 +78,78 @@ function documentsOf(file: string): unknown[] {
   }
 }
 
-/** Reads every Task in `targets` (files or folders); throws ManifestError on the first bad one. */
-export function loadTaskManifests(targets: readonly string[]): LoadedTask[] {
+/** The manifest files of a folder (sorted), or the file itself. */
+export function manifestFiles(target: string): string[] {
+  let stats;
+  try {
+    stats = statSync(target);
+  } catch {
+    throw new ManifestError(`${target}: no such file or directory`);
+  }
+  if (stats.isFile()) return [target];
+  return readdirSync(target)
+    .filter((name) => manifestExtensions.has(path.extname(name)))
+    .sort()
+    .map((name) => path.join(target, name));
+}
+
+/**
+ * A manifest's value as an error shows it: JSON, cut at 100 characters. Not String(): a mapping
+ * such as {toString: ""} makes that throw a TypeError instead of the ManifestError.
+ */
+function preview(value: unknown): string {
+  let shown: string;
+  try {
+    // JSON.stringify gives undefined for undefined itself (its TypeScript signature does not say so).
+    shown = value === undefined ? 'nothing' : JSON.stringify(value);
+  } catch {
+    shown = typeof value;
+  }
+  return shown.length > 100 ? `${shown.slice(0, 100)}...` : shown;
+}
+
+/** The Tasks of one manifest file; throws ManifestError on the first bad document. Empty files give none. */
+export function loadTaskFile(file: string): LoadedTask[] {
   const validate = taskValidator();
   const loaded: LoadedTask[] = [];
-  const seen = new Set<string>();
+  documentsOf(file).forEach((document, index) => {
+    if (document === null || document === undefined) return;
+    const source = `${file}#${index + 1}`;
+    const object = document as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+    if (object.apiVersion !== taskApiVersion || object.kind !== taskKind) {
+      throw new ManifestError(`${source}: not a Task (apiVersion ${taskApiVersion}, kind ${taskKind}): got ${preview(object.apiVersion)} ${preview(object.kind)}`);
+    }
+    const name = object.metadata?.name;
+    if (typeof name !== 'string' || !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(name)) {
+      throw new ManifestError(`${source}: metadata.name must be a lowercase DNS name, got ${preview(name)}`);
+    }
+    if (!validate(document)) {
+      const problems = (validate.errors ?? []).map(describeError);
+      throw new ManifestError(`${source} (Task ${name}): ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? `; and ${problems.length - 3} more` : ''}`);
+    }
+    const task = document as Task;
+    const namespace = typeof object.metadata?.namespace === 'string' ? object.metadata.namespace : 'default';
+    loaded.push({ task: { ...task, metadata: { ...task.metadata, namespace } }, source });
+  });
+  return loaded;
+}
+
+/** The key a loaded Task goes by: "namespace/name". */
+export function loadedTaskKey(loaded: LoadedTask): string {
+  return `${loaded.task.metadata.namespace ?? 'default'}/${loaded.task.metadata.name ?? ''}`;
+}
+
+/** Reads every Task in `targets` (files or folders); throws ManifestError on the first bad one. */
+export function loadTaskManifests(targets: readonly string[]): LoadedTask[] {
+  const loaded: LoadedTask[] = [];
+  const seen = new Map<string, string>();
   for (const file of targets.flatMap(manifestFiles)) {
-    documentsOf(file).forEach((document, index) => {
-      if (document === null || document === undefined) return;
-      const source = `${file}#${index + 1}`;
-      const object = document as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
-      if (object.apiVersion !== taskApiVersion || object.kind !== taskKind) {
-        throw new ManifestError(`${source}: not a Task (apiVersion ${taskApiVersion}, kind ${taskKind}): got ${String(object.apiVersion)} ${String(object.kind)}`);
-      }
-      const name = object.metadata?.name;
-      if (typeof name !== 'string' || !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(name)) {
-        throw new ManifestError(`${source}: metadata.name must be a lowercase DNS name, got ${JSON.stringify(name)}`);
-      }
-      if (!validate(document)) {
-        const problems = (validate.errors ?? []).map(describeError);
-        throw new ManifestError(`${source} (Task ${name}): ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? `; and ${problems.length - 3} more` : ''}`);
-      }
-      const task = document as Task;
-      const namespace = typeof object.metadata?.namespace === 'string' ? object.metadata.namespace : 'default';
-      const key = `${namespace}/${name}`;
-      if (seen.has(key)) throw new ManifestError(`${source}: Task ${key} is defined twice`);
-      seen.add(key);
-      loaded.push({ task: { ...task, metadata: { ...task.metadata, namespace } }, source });
-    });
+    for (const entry of loadTaskFile(file)) {
+      const key = loadedTaskKey(entry);
+      if (seen.has(key)) throw new ManifestError(`${entry.source}: Task ${key} is defined twice (first in ${seen.get(key) ?? ''})`);
+      seen.set(key, entry.source);
+      loaded.push(entry);
+    }
   }
   if (loaded.length === 0) throw new ManifestError(`no Task manifests in ${targets.join(', ')}`);
   return loaded;

@@ -8,6 +8,7 @@ import { WorkQueue } from '../controller/work-queue.js';
 import { Launcher } from '../launcher/launcher.js';
 import { readCgroupLayout } from '../sandbox/cgroup-layout.js';
 import { CgroupManager } from '../sandbox/cgroup-manager.js';
+import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import { AttemptTable } from '../tasks/attempts.js';
 import { TaskReconciler } from '../tasks/task-reconciler.js';
 import { InMemoryTasks } from './in-memory-tasks.js';
@@ -29,6 +30,8 @@ export interface RunOptions {
   readonly logger: Logger;
   readonly sandboxStagingDirectory: string;
   readonly cgroupParent: string;
+  /** Where sandbox.seccomp type Localhost profiles are read from. */
+  readonly seccompProfileDirectory: string;
   /** Called about five times a second, and once at the end. */
   readonly onProgress?: (progress: RunProgress) => void;
 }
@@ -69,6 +72,7 @@ export async function runTasks(tasks: readonly Task[], options: RunOptions): Pro
     nodeLabels: () => ({}),
     requeue: (key) => enqueue(key),
     ...(cgroups ? { cgroups } : {}),
+    seccompProfiles: new SeccompProfileStore({ directory: options.seccompProfileDirectory, logger: options.logger }),
   });
   const queue = new WorkQueue((key) => reconciler.reconcile(key), { concurrency: options.workers });
   enqueue = (key) => queue.add(key);

@@ -1,0 +1,93 @@
+// parafork agent --manifests DIR: the node agent without a cluster, as the kubelet runs static pods.
+// The Tasks come from a folder of manifests (kept in step by ManifestFolder) instead of the
+// apiserver, and live in an in-memory store; the reconciler, launcher, sandbox, metrics and HTTP
+// server are the cluster agent's own. /tasks shows the Tasks with their status.
+import type { Logger } from 'pino';
+
+import type { AgentConfig } from '../config/agent-config.js';
+import { WorkQueue } from '../controller/work-queue.js';
+import { startHttpServer } from '../http/http-server.js';
+import { Launcher } from '../launcher/launcher.js';
+import { MetricsRegistry } from '../metrics/registry.js';
+import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
+import { InMemoryTasks } from '../standalone/in-memory-tasks.js';
+import { ManifestFolder } from '../standalone/manifest-folder.js';
+import { AttemptTable } from '../tasks/attempts.js';
+import { TaskReconciler } from '../tasks/task-reconciler.js';
+import type { RunningAgent } from './agent.js';
+import { drainTasks, makeCgroupManager } from './task-runtime.js';
+
+export async function startManifestAgent(config: AgentConfig, directory: string, logger: Logger): Promise<RunningAgent> {
+  const metrics = new MetricsRegistry({ runningTasks: (): number => reconciler.runningAttempts });
+  const launcher = new Launcher({ observer: metrics.spawn, sandboxStagingDirectory: config.sandboxStagingDirectory });
+  const cgroups = makeCgroupManager(config, logger);
+  metrics.trackLauncher(launcher);
+  logger.info({ capabilities: Launcher.capabilities, lockMode: launcher.lockMode, clonePath: launcher.clonePath, threads: launcher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable' }, 'host capabilities');
+
+  let enqueue: (key: string) => void = () => undefined;
+  const store = new InMemoryTasks([], config.nodeName, (key) => enqueue(key));
+  const reconciler = new TaskReconciler({
+    nodeName: config.nodeName,
+    writer: store,
+    launcher,
+    tasks: store,
+    unboundTasks: { get: () => undefined },
+    attempts: new AttemptTable(),
+    // No apiserver to hold Events: they go to the log, where a folder's user looks.
+    events: { record: (subject, type, reason, note) => logger[type === 'Warning' ? 'warn' : 'info']({ task: `${subject.namespace}/${subject.name}`, reason }, note) },
+    logger,
+    maxConcurrent: config.maxConcurrent,
+    ...(cgroups ? { cgroups } : {}),
+    seccompProfiles: new SeccompProfileStore({ directory: config.seccompProfileDirectory, logger }),
+    terminationGraceMs: config.terminationGraceSeconds * 1000,
+    nodeLabels: () => ({}),
+    requeue: (key) => enqueue(key),
+    observer: metrics.tasks,
+  });
+  const queue = new WorkQueue(
+    async (key) => {
+      try {
+        return await reconciler.reconcile(key);
+      } catch (error) {
+        logger.warn({ task: key, err: (error as Error).message }, 'reconcile failed; retrying with backoff');
+        throw error;
+      }
+    },
+    { concurrency: config.workers, observer: metrics.workQueue },
+  );
+  enqueue = (key) => queue.add(key);
+
+  const folder = new ManifestFolder({ directory, store, logger });
+  let shuttingDown = false;
+  const http = await startHttpServer({
+    address: config.listenAddress,
+    port: config.port,
+    ready: () => folder.scans > 0 && !shuttingDown,
+    metrics: () => metrics.scrape(),
+    tasks: () => ({ apiVersion: 'v1', kind: 'List', items: store.list() }),
+  });
+  queue.start();
+  folder.start();
+  logger.info({ port: http.port, directory, tasks: folder.size }, 'agent ready');
+
+  const { promise: stopped, resolve: markStopped } = Promise.withResolvers<undefined>();
+  let stopping: Promise<void> | undefined;
+
+  async function shutDown(): Promise<void> {
+    shuttingDown = true;
+    folder.stop();
+    await drainTasks(reconciler, queue, config, logger);
+    await queue.shutDown();
+    await http.close();
+    await launcher.close();
+    try {
+      cgroups?.removeGroup();
+    } catch {
+      // not empty: another agent on this host shares the group
+    }
+    logger.info({}, 'agent stopped');
+    markStopped(undefined);
+  }
+
+  return { port: http.port, stopped, stop: () => (stopping ??= shutDown()) };
+}

@@ -1,0 +1,47 @@
+// What both agents (the cluster one and the manifest-folder one) set up and tear down the same way
+// around their reconciler: the task cgroups, and the drain on SIGTERM.
+import type { Logger } from 'pino';
+
+import type { AgentConfig } from '../config/agent-config.js';
+import type { WorkQueue } from '../controller/work-queue.js';
+import { readCgroupLayout } from '../sandbox/cgroup-layout.js';
+import { CgroupManager } from '../sandbox/cgroup-manager.js';
+import type { TaskReconciler } from '../tasks/task-reconciler.js';
+
+/** The agent's task cgroups, or undefined (with the reason logged) when this host gives it none. */
+export function makeCgroupManager(config: AgentConfig, logger: Logger): CgroupManager | undefined {
+  try {
+    const manager = new CgroupManager({ layout: readCgroupLayout(), group: config.cgroupParent });
+    const swept = manager.sweepLeftovers();
+    if (swept > 0) logger.warn({ swept }, 'ended the processes an earlier life of the agent left in task cgroups');
+    return manager;
+  } catch (error) {
+    logger.warn({ err: (error as Error).message }, 'no cgroups for tasks: Tasks with resources.limits will fail with SandboxUnavailable');
+    return undefined;
+  }
+}
+
+export async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return true;
+}
+
+/**
+ * SIGTERM's first half: no more claims or launches; running tasks get the shutdown grace to end,
+ * then are killed and their endings recorded. Resolves when the queue is idle.
+ */
+export async function drainTasks(reconciler: TaskReconciler, queue: WorkQueue, config: AgentConfig, logger: Logger): Promise<void> {
+  logger.info({ running: reconciler.runningAttempts, graceSeconds: config.shutdownGraceSeconds }, 'shutting down: no more claims or launches');
+  reconciler.startDraining();
+  const drained = await waitUntil(() => reconciler.runningAttempts === 0 && queue.processing === 0, config.shutdownGraceSeconds * 1000);
+  if (!drained) {
+    logger.warn({ running: reconciler.runningAttempts }, 'grace period over: killing the tasks still running');
+    reconciler.terminateAll();
+    await waitUntil(() => reconciler.runningAttempts === 0 && queue.processing === 0 && queue.depth === 0, config.terminationGraceSeconds * 1000 + 10_000);
+  }
+  await waitUntil(() => queue.processing === 0 && queue.depth === 0, 5_000);
+}
