@@ -23,6 +23,7 @@
 #include <climits>
 #include <cstddef>
 
+#include "raw_syscall.h"
 #include "syscall_id.h"
 
 #define PARAFORK_CHILD_CODE __attribute__((no_sanitize("address", "undefined", "thread"))) static
@@ -34,27 +35,7 @@ namespace {
 // A system call that never touches errno: returns the result or -errno.
 PARAFORK_CHILD_CODE inline long RawSyscall(long number, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0,
                                            long a5 = 0) {
-#if defined(__x86_64__)
-  long result;
-  register long r10 __asm__("r10") = a4;
-  register long r8 __asm__("r8") = a5;
-  __asm__ volatile("syscall"
-                   : "=a"(result)
-                   : "a"(number), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8)
-                   : "rcx", "r11", "memory");
-  return result;
-#elif defined(__aarch64__)
-  register long x8 __asm__("x8") = number;
-  register long x0 __asm__("x0") = a1;
-  register long x1 __asm__("x1") = a2;
-  register long x2 __asm__("x2") = a3;
-  register long x3 __asm__("x3") = a4;
-  register long x4 __asm__("x4") = a5;
-  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4) : "memory");
-  return x0;
-#else
-#error "parafork's child code supports x86_64 and aarch64"
-#endif
+  return parafork_raw_syscall(number, a1, a2, a3, a4, a5);
 }
 
 [[noreturn]] PARAFORK_CHILD_CODE void Fail(ChildPlan* plan, Syscall syscall, long negative_errno) {

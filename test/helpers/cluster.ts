@@ -154,3 +154,21 @@ export async function waitForTaskPhase(namespace: string, name: string, phases: 
     { description: `Task ${name} to reach ${phases.join(' or ')}`, timeoutMs },
   );
 }
+
+/** Every Task of a namespace, as kubectl lists it. */
+export async function listTasks(namespace: string): Promise<Task[]> {
+  return (JSON.parse(await kubectl(['get', 'tasks.parafork.dev', '-n', namespace, '-o', 'json'])) as { items: Task[] }).items;
+}
+
+/** Waits until `count` Tasks of `namespace` whose names start with `prefix` are Succeeded or Failed; returns them all. */
+export async function waitForTerminalTasks(namespace: string, prefix: string, count: number, timeoutMs: number): Promise<Task[]> {
+  return waitFor(
+    async (observed) => {
+      const tasks = (await listTasks(namespace)).filter((task) => task.metadata.name?.startsWith(prefix));
+      const terminal = tasks.filter((task) => task.status?.phase === 'Succeeded' || task.status?.phase === 'Failed');
+      observed(`${terminal.length} of ${tasks.length} terminal`);
+      return terminal.length === count ? tasks : undefined;
+    },
+    { description: `${count} Tasks named ${prefix}* to reach a terminal phase`, timeoutMs, intervalMs: 1000 },
+  );
+}

@@ -7,10 +7,9 @@ import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
-import type { Task } from '../../src/api/task.js';
 import { ApiClient } from '../../src/k8s/api-client.js';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
-import { createTestNamespace, kubectl, waitFor, type TestNamespace } from '../helpers/cluster.js';
+import { createTestNamespace, kubectl, waitForTerminalTasks, type TestNamespace } from '../helpers/cluster.js';
 
 let namespace: TestNamespace;
 let scratch: string;
@@ -33,22 +32,6 @@ function taskList(tasks: Record<string, unknown>[]): string {
   return JSON.stringify({ apiVersion: 'v1', kind: 'List', items: tasks });
 }
 
-async function listTasks(): Promise<Task[]> {
-  return (JSON.parse(await kubectl(['get', 'tasks.parafork.dev', '-n', namespace.name, '-o', 'json'])) as { items: Task[] }).items;
-}
-
-/** Waits until `count` Tasks whose names start with `prefix` are Succeeded or Failed. */
-async function waitForAllTerminal(prefix: string, count: number, timeoutMs: number): Promise<Task[]> {
-  return waitFor(
-    async (observed) => {
-      const tasks = (await listTasks()).filter((task) => task.metadata.name?.startsWith(prefix));
-      const terminal = tasks.filter((task) => task.status?.phase === 'Succeeded' || task.status?.phase === 'Failed');
-      observed(`${terminal.length} of ${tasks.length} terminal`);
-      return terminal.length === count ? tasks : undefined;
-    },
-    { description: `${count} Tasks named ${prefix}* to reach a terminal phase`, timeoutMs, intervalMs: 500 },
-  );
-}
 
 describe('claiming', () => {
   it('two agents claim 200 unbound Tasks between them, and no Task runs twice', async () => {
@@ -73,7 +56,7 @@ describe('claiming', () => {
       },
     }));
     await kubectl(['apply', '-f', '-'], { input: taskList(tasks) });
-    const finished = await waitForAllTerminal('claim-', 200, 180_000);
+    const finished = await waitForTerminalTasks(namespace.name, 'claim-', 200, 180_000);
 
     const runs = readFileSync(marker, 'utf8').trim().split('\n');
     expect(runs).toHaveLength(200);
@@ -110,7 +93,7 @@ describe('a burst', () => {
       }),
     );
     const created = performance.now();
-    const burst = await waitForAllTerminal('burst-', 500, 180_000);
+    const burst = await waitForTerminalTasks(namespace.name, 'burst-', 500, 180_000);
     const done = performance.now();
     const unexpected = burst.filter((task) => task.status?.phase !== 'Succeeded');
     expect(unexpected.map((task) => ({ name: task.metadata.name, status: task.status }))).toEqual([]);

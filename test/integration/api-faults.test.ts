@@ -12,10 +12,10 @@ import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
-import { taskApiVersion, taskKind, type Task } from '../../src/api/task.js';
+import { taskApiVersion, taskKind } from '../../src/api/task.js';
 import { ApiClient } from '../../src/k8s/api-client.js';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
-import { applyTask, createTestNamespace, kubectl, waitFor, waitForTaskPhase, type TestNamespace } from '../helpers/cluster.js';
+import { applyTask, createTestNamespace, kubectl, waitFor, waitForTaskPhase, waitForTerminalTasks, type TestNamespace } from '../helpers/cluster.js';
 import { seededRandom, startFaultProxy, type FaultProxy, type FaultRule, type LoggedRequest } from '../helpers/fault-proxy.js';
 
 const taskCount = Number(process.env.PARAFORK_FAULT_TASKS ?? 60);
@@ -100,21 +100,6 @@ function runsOf(name: string): number {
   }
 }
 
-async function listTasks(): Promise<Task[]> {
-  return (JSON.parse(await kubectl(['get', 'tasks.parafork.dev', '-n', namespace.name, '-o', 'json'])) as { items: Task[] }).items;
-}
-
-async function waitForAllTerminal(prefix: string, count: number, timeoutMs: number): Promise<Task[]> {
-  return waitFor(
-    async (observed) => {
-      const tasks = (await listTasks()).filter((task) => task.metadata.name?.startsWith(prefix));
-      const terminal = tasks.filter((task) => task.status?.phase === 'Succeeded' || task.status?.phase === 'Failed');
-      observed(`${terminal.length} of ${tasks.length} terminal`);
-      return terminal.length === count ? tasks : undefined;
-    },
-    { description: `${count} Tasks named ${prefix}* to reach a terminal phase`, timeoutMs, intervalMs: 1000 },
-  );
-}
 
 /** Most requests to one object (its path, whatever the verb) in any `windowMs`. */
 function maxPerObjectInWindow(requests: readonly LoggedRequest[], windowMs: number): { path: string; count: number } {
@@ -176,7 +161,7 @@ describe('an agent behind an apiserver that injects faults', () => {
     const names = Array.from({ length: taskCount }, (_, index) => `fault-${index}`);
     // Created straight at the apiserver: the faults are the agent's to survive, not the test's.
     await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: names.map((name) => markedTask(name, nodeName)) }) });
-    const tasks = await waitForAllTerminal('fault-', taskCount, 240_000).catch((error: unknown) => {
+    const tasks = await waitForTerminalTasks(namespace.name, 'fault-', taskCount, 240_000).catch((error: unknown) => {
       throw new Error(`${(error as Error).message}\n${diagnostics(agent)}`);
     });
     const convergedAt = performance.now();

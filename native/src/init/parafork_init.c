@@ -25,42 +25,20 @@
 #include <linux/signal.h>
 #include <linux/wait.h>
 
+#include "../raw_syscall.h"
+
 #ifndef WNOHANG
 #define WNOHANG 1
 #endif
 
 typedef unsigned long kernel_sigset; /* the kernel's sigset: 64 signals, 8 bytes */
 
-static long raw_syscall(long number, long a1, long a2, long a3, long a4, long a5) {
-#if defined(__x86_64__)
-  long result;
-  register long r10 __asm__("r10") = a4;
-  register long r8 __asm__("r8") = a5;
-  __asm__ volatile("syscall"
-                   : "=a"(result)
-                   : "a"(number), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8)
-                   : "rcx", "r11", "memory");
-  return result;
-#elif defined(__aarch64__)
-  register long x8 __asm__("x8") = number;
-  register long x0 __asm__("x0") = a1;
-  register long x1 __asm__("x1") = a2;
-  register long x2 __asm__("x2") = a3;
-  register long x3 __asm__("x3") = a4;
-  register long x4 __asm__("x4") = a5;
-  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4) : "memory");
-  return x0;
-#else
-#error "parafork-init supports x86_64 and aarch64"
-#endif
-}
-
 __attribute__((noreturn)) static void exit_with(long status) {
-  for (;;) raw_syscall(__NR_exit_group, status, 0, 0, 0, 0);
+  for (;;) parafork_raw_syscall(__NR_exit_group, status, 0, 0, 0, 0);
 }
 
 static long set_signal_mask(kernel_sigset mask) {
-  return raw_syscall(__NR_rt_sigprocmask, SIG_SETMASK, (long)&mask, 0, sizeof(kernel_sigset), 0);
+  return parafork_raw_syscall(__NR_rt_sigprocmask, SIG_SETMASK, (long)&mask, 0, sizeof(kernel_sigset), 0);
 }
 
 static unsigned long length_of(const char* text) {
@@ -79,7 +57,7 @@ static int has_slash(const char* text) {
 /* execvp(3)'s search, simply: FILE itself if it has a slash, else each non-empty PATH entry
    (default /usr/local/bin:/usr/bin:/bin). Returns the last error, as a negative errno. */
 static long exec_task(const char* file, char** argv, char** envp) {
-  if (has_slash(file)) return raw_syscall(__NR_execve, (long)file, (long)argv, (long)envp, 0, 0);
+  if (has_slash(file)) return parafork_raw_syscall(__NR_execve, (long)file, (long)argv, (long)envp, 0, 0);
   const char* path = "/usr/local/bin:/usr/bin:/bin";
   for (char** entry = envp; *entry != 0; ++entry) {
     const char* value = *entry;
@@ -97,7 +75,7 @@ static long exec_task(const char* file, char** argv, char** envp) {
       for (unsigned long index = 0; index < directory_length; ++index) candidate[at++] = path[index];
       if (candidate[at - 1] != '/') candidate[at++] = '/';
       for (unsigned long index = 0; index <= file_length; ++index) candidate[at++] = file[index];
-      result = raw_syscall(__NR_execve, (long)candidate, (long)argv, (long)envp, 0, 0);
+      result = parafork_raw_syscall(__NR_execve, (long)candidate, (long)argv, (long)envp, 0, 0);
       if (result == -EACCES) saw_permission_error = 1;
     }
     path += directory_length;
@@ -115,28 +93,28 @@ static int run(long argc, char** argv, char** envp) {
   set_signal_mask(all);
 
   /* fork(2), as a clone that only asks for SIGCHLD at exit. */
-  long task = raw_syscall(__NR_clone, SIGCHLD, 0, 0, 0, 0);
+  long task = parafork_raw_syscall(__NR_clone, SIGCHLD, 0, 0, 0, 0);
   if (task < 0) return 126;
   if (task == 0) {
     /* Its own process group, so a forwarded signal reaches everything the task started in it. */
-    raw_syscall(__NR_setpgid, 0, 0, 0, 0, 0);
+    parafork_raw_syscall(__NR_setpgid, 0, 0, 0, 0, 0);
     set_signal_mask(0);
     long result = exec_task(argv[1], argv + 2, envp);
     exit_with(result == -ENOENT ? 127 : 126);
   }
-  raw_syscall(__NR_setpgid, task, task, 0, 0, 0);
+  parafork_raw_syscall(__NR_setpgid, task, task, 0, 0, 0);
 
   for (;;) {
     unsigned long info[16]; /* siginfo_t: 128 bytes */
-    long signal_number = raw_syscall(__NR_rt_sigtimedwait, (long)&all, (long)info, 0, sizeof(kernel_sigset), 0);
+    long signal_number = parafork_raw_syscall(__NR_rt_sigtimedwait, (long)&all, (long)info, 0, sizeof(kernel_sigset), 0);
     if (signal_number < 0) continue; /* EINTR */
     if (signal_number != SIGCHLD) {
-      raw_syscall(__NR_kill, -task, signal_number, 0, 0, 0);
+      parafork_raw_syscall(__NR_kill, -task, signal_number, 0, 0, 0);
       continue;
     }
     int status;
     long reaped;
-    while ((reaped = raw_syscall(__NR_wait4, -1, (long)&status, WNOHANG, 0, 0)) > 0) {
+    while ((reaped = parafork_raw_syscall(__NR_wait4, -1, (long)&status, WNOHANG, 0, 0)) > 0) {
       if (reaped != task) continue;
       const int signal_part = status & 0x7f;
       if (signal_part == 0) return (status >> 8) & 0xff;            /* exited: WEXITSTATUS */
