@@ -12,6 +12,8 @@ export const apiClientMetricNames = {
   duration: 'parafork_api_request_duration_seconds',
 } as const;
 
+const apiVerbs: readonly HttpMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
 export class ApiClientMetrics implements ApiClientObserver {
   readonly #requests: Counter<'verb' | 'code'>;
   readonly #duration: Histogram<'verb'>;
@@ -31,6 +33,10 @@ export class ApiClientMetrics implements ApiClientObserver {
       buckets: [...apiRequestBuckets],
       registers,
     });
+    // Every verb's series exists from the first scrape, at zero: Prometheus's rate() counts no
+    // increase for a series until it has seen it once, so a series born with its first request
+    // would hide a burst that fits in one scrape interval (a short Task costs one PATCH).
+    for (const verb of apiVerbs) this.#duration.zero({ verb });
   }
 
   responded(method: HttpMethod, status: number, durationMs: number): void {

@@ -184,6 +184,8 @@ describe('an agent that ran Tasks, scraped by Prometheus', () => {
       ...Array.from({ length: failing }, (_, index) => task(`exit-${index}`, ['sh', '-c', 'exit 3'])),
       ...Array.from({ length: missing }, (_, index) => task(`missing-${index}`, ['/no/such/program'])),
     ];
+    // Scraped once before the Tasks: every rate() below then sees their increase.
+    await waitForScrapes(prometheus, nodeName, 1);
     await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: tasks }) });
     await waitFor(
       async (observed) => {
