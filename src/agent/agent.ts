@@ -13,15 +13,13 @@ import { AgentCredentials } from '../k8s/kube-config.js';
 import { KubernetesTaskWriter } from '../k8s/task-writer.js';
 import { Informer } from '../k8s/informer.js';
 import { allTasksPath, nodePath } from '../k8s/task-resources.js';
-import { ChildProcessLauncher } from '../launcher/child-process-launcher.js';
-import { Launcher } from '../launcher/launcher.js';
 import { MetricsRegistry } from '../metrics/registry.js';
 import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import { AttemptTable } from '../tasks/attempts.js';
 import { LaunchJournal } from '../tasks/launch-journal.js';
 import { TaskReconciler } from '../tasks/task-reconciler.js';
 import { createLogger } from './logger.js';
-import { drainTasks, makeCgroupManager } from './task-runtime.js';
+import { drainTasks, makeTaskRuntime } from './task-runtime.js';
 
 const claimPrefix = 'claim:';
 const nodeLabelRefreshMs = 60_000;
@@ -58,16 +56,7 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
   const client = new ApiClient({ kubeConfig, qps: config.apiQps, burst: config.apiBurst, userAgent: `parafork-agent/${config.nodeName}`, observer: metrics.apiClient });
   // Events get a rate limit of their own, as the kubelet's do: a burst of them must not delay status writes.
   const eventClient = new ApiClient({ kubeConfig, qps: config.eventQps, burst: config.eventBurst, userAgent: `parafork-agent/${config.nodeName}`, observer: metrics.apiClient });
-  const nativeLauncher = config.launcher === 'native' ? new Launcher({ observer: metrics.spawn, sandboxStagingDirectory: config.sandboxStagingDirectory }) : undefined;
-  const launcher = nativeLauncher ?? new ChildProcessLauncher();
-  const cgroups = config.taskSandbox ? makeCgroupManager(config, logger) : undefined;
-  if (nativeLauncher) {
-    metrics.trackLauncher(nativeLauncher);
-    logger.info({ capabilities: Launcher.capabilities, lockMode: nativeLauncher.lockMode, clonePath: nativeLauncher.clonePath, threads: nativeLauncher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable' }, 'host capabilities');
-  }
-  if (!config.taskSandbox || !nativeLauncher) {
-    logger.warn({ launcher: config.launcher, taskSandbox: config.taskSandbox }, config.taskSandbox ? 'the child_process launcher cannot sandbox: every Task will fail with SandboxUnavailable' : 'Tasks run unsandboxed, with this agent\'s privileges (--task-sandbox off): for benchmarks only');
-  }
+  const { launcher, cgroups, launcherSandboxes, unsandboxed } = makeTaskRuntime(config, metrics, logger);
 
   const lifetime = new AbortController();
   let nodeLabels: Readonly<Record<string, string>> = {};
@@ -81,9 +70,9 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
     nodeName: config.nodeName,
     writer: new KubernetesTaskWriter(client),
     launcher,
-    launcherSandboxes: nativeLauncher !== undefined,
+    launcherSandboxes,
     ...(journal ? { journal } : {}),
-    unsandboxed: !config.taskSandbox,
+    unsandboxed,
     tasks,
     unboundTasks,
     attempts,

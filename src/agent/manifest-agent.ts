@@ -7,7 +7,6 @@ import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/agent-config.js';
 import { WorkQueue } from '../controller/work-queue.js';
 import { startHttpServer } from '../http/http-server.js';
-import { Launcher } from '../launcher/launcher.js';
 import { MetricsRegistry } from '../metrics/registry.js';
 import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import { InMemoryTasks } from '../standalone/in-memory-tasks.js';
@@ -15,14 +14,11 @@ import { ManifestFolder } from '../standalone/manifest-folder.js';
 import { AttemptTable } from '../tasks/attempts.js';
 import { TaskReconciler } from '../tasks/task-reconciler.js';
 import type { RunningAgent } from './agent.js';
-import { drainTasks, makeCgroupManager } from './task-runtime.js';
+import { drainTasks, makeTaskRuntime } from './task-runtime.js';
 
 export async function startManifestAgent(config: AgentConfig, directory: string, logger: Logger): Promise<RunningAgent> {
   const metrics = new MetricsRegistry({ runningTasks: (): number => reconciler.runningAttempts });
-  const launcher = new Launcher({ observer: metrics.spawn, sandboxStagingDirectory: config.sandboxStagingDirectory });
-  const cgroups = makeCgroupManager(config, logger);
-  metrics.trackLauncher(launcher);
-  logger.info({ capabilities: Launcher.capabilities, lockMode: launcher.lockMode, clonePath: launcher.clonePath, threads: launcher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable' }, 'host capabilities');
+  const { launcher, cgroups, launcherSandboxes, unsandboxed } = makeTaskRuntime(config, metrics, logger);
 
   let enqueue: (key: string) => void = () => undefined;
   const store = new InMemoryTasks([], config.nodeName, (key) => enqueue(key));
@@ -30,6 +26,8 @@ export async function startManifestAgent(config: AgentConfig, directory: string,
     nodeName: config.nodeName,
     writer: store,
     launcher,
+    launcherSandboxes,
+    unsandboxed,
     tasks: store,
     unboundTasks: { get: () => undefined },
     attempts: new AttemptTable(),

@@ -1,12 +1,41 @@
 // What both agents (the cluster one and the manifest-folder one) set up and tear down the same way
-// around their reconciler: the task cgroups, and the drain on SIGTERM.
+// around their reconciler: the launcher and task cgroups, and the drain on SIGTERM.
 import type { Logger } from 'pino';
 
 import type { AgentConfig } from '../config/agent-config.js';
 import type { WorkQueue } from '../controller/work-queue.js';
+import { ChildProcessLauncher } from '../launcher/child-process-launcher.js';
+import { Launcher } from '../launcher/launcher.js';
+import type { MetricsRegistry } from '../metrics/registry.js';
 import { readCgroupLayout } from '../sandbox/cgroup-layout.js';
 import { CgroupManager } from '../sandbox/cgroup-manager.js';
-import type { TaskReconciler } from '../tasks/task-reconciler.js';
+import type { TaskLauncher, TaskReconciler } from '../tasks/task-reconciler.js';
+
+export interface TaskRuntime {
+  readonly launcher: TaskLauncher & { close(): Promise<void> };
+  /** Undefined without a sandbox (--task-sandbox off) or where the host gives the agent no cgroups. */
+  readonly cgroups: CgroupManager | undefined;
+  /** For the reconciler: whether the launcher can build the sandbox, and whether Tasks skip it. */
+  readonly launcherSandboxes: boolean;
+  readonly unsandboxed: boolean;
+}
+
+/**
+ * The launcher the flags ask for (the native one; child_process only as a benchmark baseline)
+ * and the task cgroups, with the host's capabilities logged once.
+ */
+export function makeTaskRuntime(config: AgentConfig, metrics: MetricsRegistry, logger: Logger): TaskRuntime {
+  const nativeLauncher = config.launcher === 'native' ? new Launcher({ observer: metrics.spawn, sandboxStagingDirectory: config.sandboxStagingDirectory }) : undefined;
+  const cgroups = config.taskSandbox ? makeCgroupManager(config, logger) : undefined;
+  if (nativeLauncher) {
+    metrics.trackLauncher(nativeLauncher);
+    logger.info({ capabilities: Launcher.capabilities, lockMode: nativeLauncher.lockMode, clonePath: nativeLauncher.clonePath, threads: nativeLauncher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable' }, 'host capabilities');
+  }
+  if (!config.taskSandbox || !nativeLauncher) {
+    logger.warn({ launcher: config.launcher, taskSandbox: config.taskSandbox }, config.taskSandbox ? 'the child_process launcher cannot sandbox: every Task will fail with SandboxUnavailable' : 'Tasks run unsandboxed, with this agent\'s privileges (--task-sandbox off): for benchmarks only');
+  }
+  return { launcher: nativeLauncher ?? new ChildProcessLauncher(), cgroups, launcherSandboxes: nativeLauncher !== undefined, unsandboxed: !config.taskSandbox };
+}
 
 /** The agent's task cgroups, or undefined (with the reason logged) when this host gives it none. */
 export function makeCgroupManager(config: AgentConfig, logger: Logger): CgroupManager | undefined {
