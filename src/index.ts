@@ -6,3 +6,5 @@ export type { NetworkMode, SandboxMountOption, SandboxOptions } from './launcher
 export { SpawnedProcess } from './launcher/spawned-process.js';
 export type { ExitResult, ResourceUsage, SpawnTimings } from './launcher/spawned-process.js';
 export { InvalidSpawnOptionError, LauncherClosedError, SpawnError } from './launcher/spawn-error.js';
+export { SeccompFilter } from './launcher/seccomp-filter.js';
+export type { SeccompAction, SeccompActionName, SeccompArgumentCondition, SeccompFilterRule, SeccompFilterSpec, SeccompOperator } from './launcher/seccomp-filter.js';

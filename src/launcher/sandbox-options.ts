@@ -98,7 +98,7 @@ function wholeNumber(value: unknown, name: string, maximum: number): number {
 /** Checks `options` (with `cwd`, the working directory inside the sandbox) into a native request. */
 export function toNativeSandbox(options: unknown, cwd: string | undefined): NativeSandboxRequest {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new InvalidSpawnOptionError('ERR_INVALID_ARG_TYPE', 'parafork: sandbox must be an object');
+    throw new InvalidSpawnOptionError('ERR_INVALID_ARG_TYPE', 'sandbox must be an object');
   }
   const sandbox = { ...sandboxDefaults, ...(options as SandboxOptions) };
   // The options come from callers (and Task specs) at run time: check them as the unknowns they are.

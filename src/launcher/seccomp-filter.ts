@@ -58,7 +58,7 @@ export interface SeccompFilterSpec {
 const ePerm = 1;
 
 function invalid(message: string): never {
-  throw new InvalidSpawnOptionError('ERR_INVALID_ARG_VALUE', `parafork: seccomp filter ${message}`);
+  throw new InvalidSpawnOptionError('ERR_INVALID_ARG_VALUE', `seccomp filter ${message}`);
 }
 
 /** Array.isArray without its narrowing, which would turn typed arrays into `any[]`. */

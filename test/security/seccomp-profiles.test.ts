@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { TaskSpec } from '../../src/api/task.js';
-import { Launcher, SpawnError } from '../../src/index.js';
+import { Launcher, SeccompFilter, SpawnError } from '../../src/index.js';
 import { SeccompProfileStore } from '../../src/sandbox/seccomp-profile-store.js';
 import { sandboxForTask, type TaskSandbox } from '../../src/sandbox/task-sandbox.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
@@ -77,6 +77,13 @@ describe.skipIf(skip !== undefined)(`Localhost seccomp profiles in the sandbox${
   it('runs ordinary programs under the allow-list (python, a shell and coreutils)', async () => {
     const run = await runSandboxed(launcher, '/bin/sh', ['-c', 'uname -s && mkdir /tmp/d && ls -d /tmp/d && python3 -c "print(6 * 7)"'], (await sandboxFor('allow-list.json')).sandbox);
     expect(run).toMatchObject({ code: 0, stdout: 'Linux\n/tmp/d\n42\n' });
+  });
+
+  it('takes a filter built through the package root (SeccompFilter.compile) as sandbox.seccomp', async () => {
+    const filter = SeccompFilter.compile({ defaultAction: { action: 'SCMP_ACT_ALLOW' }, rules: [{ names: ['uname'], action: 'SCMP_ACT_ERRNO', errno: 1, args: [] }] });
+    const run = await runSandboxed(launcher, '/bin/uname', [], { seccomp: filter });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('Operation not permitted');
   });
 
   it("answers a denied call with the profile's errno", async () => {
