@@ -9,6 +9,7 @@ import type { Task, TaskStatus } from '../../src/api/task.js';
 import type { SpawnOptions } from '../../src/launcher/spawn-options.js';
 import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
 import { AttemptTable } from '../../src/tasks/attempts.js';
+import type { LaunchRecord } from '../../src/tasks/launch-journal.js';
 import { TaskReconciler, type TaskLauncher } from '../../src/tasks/task-reconciler.js';
 import type { TaskWriter } from '../../src/k8s/task-writer.js';
 
@@ -68,7 +69,7 @@ function recordingWriter(cache: Map<string, Task>): TaskWriter & { readonly writ
 }
 
 /** Runs the reconciler on every requeue until nothing more is asked for (a one-key work queue). */
-function harness(runningWriteDelayMs: number, extra: { unsandboxed?: boolean; launcherSandboxes?: boolean } = {}) {
+function harness(runningWriteDelayMs: number, extra: { unsandboxed?: boolean; launcherSandboxes?: boolean; journal?: LaunchRecord } = {}) {
   const cache = new Map<string, Task>([[key, makeTask()]]);
   const writer = recordingWriter(cache);
   const launcher = new FakeLauncher();
@@ -154,22 +155,7 @@ describe('a launcher that cannot sandbox', () => {
 describe('an attempt launched by an agent that died before writing any status', () => {
   it('is ended as AgentRestarted with its number, never run again as new', async () => {
     const launched = new Map<string, number>([['uid-1', 1]]);
-    const cache = new Map<string, Task>([[key, makeTask()]]);
-    const writer = recordingWriter(cache);
-    const launcher = new FakeLauncher();
-    const reconciler = new TaskReconciler({
-      nodeName: 'node',
-      writer,
-      launcher,
-      tasks: { get: (name) => cache.get(name) },
-      unboundTasks: { get: () => undefined },
-      attempts: new AttemptTable(),
-      events: { record: () => undefined },
-      logger: pino({ level: 'silent' }),
-      maxConcurrent: 10,
-      terminationGraceMs: 1000,
-      nodeLabels: () => ({}),
-      requeue: () => undefined,
+    const { cache, launcher, reconciler } = harness(250, {
       journal: { launched: (uid, attempt) => launched.set(uid, attempt), lastLaunched: (uid) => launched.get(uid), forget: (uid) => launched.delete(uid) },
     });
     await reconciler.reconcile(key);
