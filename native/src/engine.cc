@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <system_error>
 
@@ -48,20 +49,17 @@ double RequireNumber(Napi::Env env, const Napi::Value& value, const char* what) 
   return value.As<Napi::Number>().DoubleValue();
 }
 
-OutputTarget RequireOutput(Napi::Env env, const Napi::Object& request, const char* mode_key, const char* path_key) {
+OutputTarget RequireOutput(Napi::Env env, PropertyKeys& keys, const Napi::Object& request, const char* mode_key,
+                           const char* path_key) {
   OutputTarget target;
-  const double mode = RequireNumber(env, request.Get(mode_key), mode_key);
+  const double mode = RequireNumber(env, keys.Get(request, mode_key), mode_key);
   if (mode != 0 && mode != 1 && mode != 2 && mode != 3) ThrowType(env, std::string(mode_key) + " must be 0, 1, 2 or 3");
   target.mode = static_cast<OutputMode>(static_cast<int>(mode));
-  target.path = RequireString(env, request.Get(path_key), path_key);
+  target.path = RequireString(env, keys.Get(request, path_key), path_key);
   if (target.IsFile() && target.path.empty()) ThrowType(env, std::string(path_key) + " must name a file");
   return target;
 }
 
-// The agent's own environment, read on the JS thread. On Node's main thread process.env writes go
-// through setenv(3) to this same `environ`, and only the JS thread writes it, so the copy matches
-// process.env at the moment of the call, for about 1 us instead of the 20+ us it costs to walk
-// process.env's interceptor from JavaScript.
 uint64_t RequireWholeNumber(Napi::Env env, const Napi::Value& value, const char* what, double maximum) {
   const double number = RequireNumber(env, value, what);
   if (std::floor(number) != number || number < 0 || number > maximum) {
@@ -85,41 +83,41 @@ std::string RequireAbsolutePath(Napi::Env env, const Napi::Value& value, const c
 // userNamespace ({ hostId, size } or null), uid, gid,
 // hostname, seccomp, seccompProgram, maxOpenFiles, maxFileSizeBytes }: every field present (TypeScript fills
 // defaults). seccompProgram: null (the default policy) or a compiled profile's bytes (seccomp_profile.h).
-SandboxRequest RequireSandbox(Napi::Env env, const Napi::Value& value) {
+SandboxRequest RequireSandbox(Napi::Env env, PropertyKeys& keys, const Napi::Value& value) {
   SandboxRequest sandbox;
   if (value.IsNull() || value.IsUndefined()) return sandbox;
   if (!value.IsObject()) ThrowType(env, "sandbox must be an object or null");
   Napi::Object object = value.As<Napi::Object>();
   sandbox.enabled = true;
-  const uint64_t network = RequireWholeNumber(env, object.Get("network"), "sandbox.network", 2);
+  const uint64_t network = RequireWholeNumber(env, keys.Get(object, "network"), "sandbox.network", 2);
   sandbox.network = static_cast<NetworkMode>(network);
-  sandbox.rootfs = RequireAbsolutePath(env, object.Get("rootfs"), "sandbox.rootfs");
-  sandbox.read_only_root = RequireBoolean(env, object.Get("readOnlyRoot"), "sandbox.readOnlyRoot");
-  sandbox.tmp_size_bytes = RequireWholeNumber(env, object.Get("tmpSizeBytes"), "sandbox.tmpSizeBytes", 9007199254740991.0);
-  Napi::Value mounts = object.Get("mounts");
+  sandbox.rootfs = RequireAbsolutePath(env, keys.Get(object, "rootfs"), "sandbox.rootfs");
+  sandbox.read_only_root = RequireBoolean(env, keys.Get(object, "readOnlyRoot"), "sandbox.readOnlyRoot");
+  sandbox.tmp_size_bytes = RequireWholeNumber(env, keys.Get(object, "tmpSizeBytes"), "sandbox.tmpSizeBytes", 9007199254740991.0);
+  Napi::Value mounts = keys.Get(object, "mounts");
   if (!mounts.IsArray()) ThrowType(env, "sandbox.mounts must be an array");
   Napi::Array mount_array = mounts.As<Napi::Array>();
   for (uint32_t index = 0; index < mount_array.Length(); ++index) {
     Napi::Value entry = mount_array.Get(index);
     if (!entry.IsObject()) ThrowType(env, "sandbox.mounts[] must be objects");
     Napi::Object mount = entry.As<Napi::Object>();
-    sandbox.mounts.push_back({RequireAbsolutePath(env, mount.Get("hostPath"), "sandbox.mounts[].hostPath"),
-                              RequireAbsolutePath(env, mount.Get("mountPath"), "sandbox.mounts[].mountPath"),
-                              RequireBoolean(env, mount.Get("readOnly"), "sandbox.mounts[].readOnly")});
+    sandbox.mounts.push_back({RequireAbsolutePath(env, keys.Get(mount, "hostPath"), "sandbox.mounts[].hostPath"),
+                              RequireAbsolutePath(env, keys.Get(mount, "mountPath"), "sandbox.mounts[].mountPath"),
+                              RequireBoolean(env, keys.Get(mount, "readOnly"), "sandbox.mounts[].readOnly")});
   }
-  sandbox.working_directory = RequireAbsolutePath(env, object.Get("workingDirectory"), "sandbox.workingDirectory");
-  sandbox.filesystem = RequireBoolean(env, object.Get("filesystem"), "sandbox.filesystem");
-  sandbox.uid = static_cast<uint32_t>(RequireWholeNumber(env, object.Get("uid"), "sandbox.uid", 4294967294.0));
-  sandbox.gid = static_cast<uint32_t>(RequireWholeNumber(env, object.Get("gid"), "sandbox.gid", 4294967294.0));
-  Napi::Value user_namespace = object.Get("userNamespace");
+  sandbox.working_directory = RequireAbsolutePath(env, keys.Get(object, "workingDirectory"), "sandbox.workingDirectory");
+  sandbox.filesystem = RequireBoolean(env, keys.Get(object, "filesystem"), "sandbox.filesystem");
+  sandbox.uid = static_cast<uint32_t>(RequireWholeNumber(env, keys.Get(object, "uid"), "sandbox.uid", 4294967294.0));
+  sandbox.gid = static_cast<uint32_t>(RequireWholeNumber(env, keys.Get(object, "gid"), "sandbox.gid", 4294967294.0));
+  Napi::Value user_namespace = keys.Get(object, "userNamespace");
   if (!user_namespace.IsNull()) {
     if (!user_namespace.IsObject()) ThrowType(env, "sandbox.userNamespace must be { hostId, size } or null");
     Napi::Object range = user_namespace.As<Napi::Object>();
     sandbox.user_namespace = true;
     sandbox.user_namespace_host_id = static_cast<uint32_t>(
-        RequireWholeNumber(env, range.Get("hostId"), "sandbox.userNamespace.hostId", 4294967294.0));
+        RequireWholeNumber(env, keys.Get(range, "hostId"), "sandbox.userNamespace.hostId", 4294967294.0));
     sandbox.user_namespace_size = static_cast<uint32_t>(
-        RequireWholeNumber(env, range.Get("size"), "sandbox.userNamespace.size", 4294967294.0));
+        RequireWholeNumber(env, keys.Get(range, "size"), "sandbox.userNamespace.size", 4294967294.0));
     if (sandbox.user_namespace_host_id == 0 || sandbox.user_namespace_size == 0 ||
         static_cast<uint64_t>(sandbox.user_namespace_host_id) + sandbox.user_namespace_size > 4294967295ull) {
       ThrowType(env, "sandbox.userNamespace must map a non-empty range of host ids above 0");
@@ -128,37 +126,37 @@ SandboxRequest RequireSandbox(Napi::Env env, const Napi::Value& value) {
       ThrowType(env, "sandbox.uid and sandbox.gid must lie inside the user namespace's range");
     }
   }
-  sandbox.hostname = RequireString(env, object.Get("hostname"), "sandbox.hostname");
+  sandbox.hostname = RequireString(env, keys.Get(object, "hostname"), "sandbox.hostname");
   if (sandbox.hostname.size() > 64) ThrowType(env, "sandbox.hostname must be at most 64 bytes");
-  sandbox.seccomp = RequireBoolean(env, object.Get("seccomp"), "sandbox.seccomp");
-  Napi::Value seccomp_program = object.Get("seccompProgram");
+  sandbox.seccomp = RequireBoolean(env, keys.Get(object, "seccomp"), "sandbox.seccomp");
+  Napi::Value seccomp_program = keys.Get(object, "seccompProgram");
   if (!seccomp_program.IsNull()) {
     if (!sandbox.seccomp) ThrowType(env, "sandbox.seccompProgram must be null when sandbox.seccomp is false");
     sandbox.seccomp_program = RequireSeccompProgram(env, seccomp_program, "sandbox.seccompProgram");
   }
-  sandbox.max_open_files = RequireWholeNumber(env, object.Get("maxOpenFiles"), "sandbox.maxOpenFiles", 1048576.0);
+  sandbox.max_open_files = RequireWholeNumber(env, keys.Get(object, "maxOpenFiles"), "sandbox.maxOpenFiles", 1048576.0);
   sandbox.max_file_size_bytes =
-      RequireWholeNumber(env, object.Get("maxFileSizeBytes"), "sandbox.maxFileSizeBytes", 9007199254740991.0);
+      RequireWholeNumber(env, keys.Get(object, "maxFileSizeBytes"), "sandbox.maxFileSizeBytes", 9007199254740991.0);
   return sandbox;
 }
 
 // cgroupSetup: null, or { files: [{ path, value, readBack, mayFail }] }: make the request's cgroup directories and
 // write these limit files, each directly inside one of those directories.
-void RequireCgroupSetup(Napi::Env env, const Napi::Value& value, SpawnRequest& request) {
+void RequireCgroupSetup(Napi::Env env, PropertyKeys& keys, const Napi::Value& value, SpawnRequest& request) {
   if (value.IsNull() || value.IsUndefined()) return;
   if (!value.IsObject()) ThrowType(env, "cgroupSetup must be an object or null");
   request.create_cgroups = true;
-  Napi::Value files = value.As<Napi::Object>().Get("files");
+  Napi::Value files = keys.Get(value.As<Napi::Object>(), "files");
   if (!files.IsArray()) ThrowType(env, "cgroupSetup.files must be an array");
   Napi::Array file_array = files.As<Napi::Array>();
   for (uint32_t index = 0; index < file_array.Length(); ++index) {
     Napi::Value entry = file_array.Get(index);
     if (!entry.IsObject()) ThrowType(env, "cgroupSetup.files[] must be objects");
     Napi::Object file = entry.As<Napi::Object>();
-    CgroupFileWrite write{RequireAbsolutePath(env, file.Get("path"), "cgroupSetup.files[].path"),
-                          RequireString(env, file.Get("value"), "cgroupSetup.files[].value"),
-                          RequireString(env, file.Get("readBack"), "cgroupSetup.files[].readBack"),
-                          RequireBoolean(env, file.Get("mayFail"), "cgroupSetup.files[].mayFail")};
+    CgroupFileWrite write{RequireAbsolutePath(env, keys.Get(file, "path"), "cgroupSetup.files[].path"),
+                          RequireString(env, keys.Get(file, "value"), "cgroupSetup.files[].value"),
+                          RequireString(env, keys.Get(file, "readBack"), "cgroupSetup.files[].readBack"),
+                          RequireBoolean(env, keys.Get(file, "mayFail"), "cgroupSetup.files[].mayFail")};
     const size_t slash = write.path.rfind('/');
     const std::string directory = write.path.substr(0, slash);
     const std::string name = write.path.substr(slash + 1);
@@ -171,13 +169,33 @@ void RequireCgroupSetup(Napi::Env env, const Napi::Value& value, SpawnRequest& r
   }
 }
 
-std::vector<std::string> InheritedEnvironment() {
-  std::vector<std::string> entries;
-  for (char** entry = environ; *entry != nullptr; ++entry) entries.emplace_back(*entry);
-  return entries;
+}  // namespace
+
+Napi::Value PropertyKeys::Get(const Napi::Object& object, const char* name) {
+  auto found = keys_.find(name);
+  if (found == keys_.end()) {
+    // An internalized string (Node-API 10), held by a reference (any value type since Node-API 10).
+    napi_value key = nullptr;
+    NAPI_THROW_IF_FAILED(object.Env(), node_api_create_property_key_utf8(object.Env(), name, NAPI_AUTO_LENGTH, &key),
+                         Napi::Value());
+    found = keys_.emplace(name, Napi::Persistent(Napi::String(object.Env(), key))).first;
+  }
+  return object.Get(found->second.Value());
 }
 
-}  // namespace
+std::shared_ptr<const std::vector<std::string>> EnvironmentSnapshot::Current() {
+  size_t count = 0;
+  bool same = entries_ != nullptr;
+  for (char** entry = environ; *entry != nullptr; ++entry, ++count) {
+    same = same && count < entries_->size() && std::strcmp(*entry, (*entries_)[count].c_str()) == 0;
+  }
+  if (same && count == entries_->size()) return entries_;
+  auto entries = std::make_shared<std::vector<std::string>>();
+  entries->reserve(count);
+  for (char** entry = environ; *entry != nullptr; ++entry) entries->emplace_back(*entry);
+  entries_ = std::move(entries);
+  return entries_;
+}
 
 Napi::Function SpawnEngine::Define(Napi::Env env) {
   return DefineClass(env, "SpawnEngine",
@@ -247,6 +265,7 @@ SpawnEngine::SpawnEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Spaw
     reaper_->Start();
     spawner_ = std::make_unique<Spawner>(spawner_options, children_, *reaper_, *events_);
     spawner_->Start();
+    events_->SetBusyProbe([spawner = spawner_.get()] { return spawner->Saturated(); });
   } catch (const std::system_error& error) {
     Shutdown();
     throw SystemError(env, error.code().value(), error.what(), "the spawn engine could not start");
@@ -279,23 +298,25 @@ Napi::Value SpawnEngine::Spawn(const Napi::CallbackInfo& info) {
   Napi::Object object = info[0].As<Napi::Object>();
 
   auto request = std::make_unique<SpawnRequest>();
-  const double id = RequireNumber(env, object.Get("id"), "id");
+  const double id = RequireNumber(env, keys_.Get(object, "id"), "id");
   if (std::floor(id) != id || id < 1) ThrowType(env, "id must be a positive whole number");
   request->id = static_cast<uint64_t>(id);
-  request->file = RequireString(env, object.Get("file"), "file");
+  request->file = RequireString(env, keys_.Get(object, "file"), "file");
   if (request->file.empty()) ThrowType(env, "file must not be empty");
-  request->search_path = RequireString(env, object.Get("searchPath"), "searchPath");
-  request->argv = RequireStringArray(env, object.Get("argv"), "argv");
+  request->search_path = RequireString(env, keys_.Get(object, "searchPath"), "searchPath");
+  request->argv = RequireStringArray(env, keys_.Get(object, "argv"), "argv");
   if (request->argv.empty()) ThrowType(env, "argv must hold at least argv[0]");
-  Napi::Value environment = object.Get("env");
-  request->env = environment.IsNull() ? InheritedEnvironment() : RequireStringArray(env, environment, "env");
-  request->cwd = RequireString(env, object.Get("cwd"), "cwd");
-  request->stdout_target = RequireOutput(env, object, "stdoutMode", "stdoutPath");
-  request->stderr_target = RequireOutput(env, object, "stderrMode", "stderrPath");
-  request->cgroup = RequireString(env, object.Get("cgroup"), "cgroup");
-  request->sandbox = RequireSandbox(env, object.Get("sandbox"));
-  request->cgroups_v1 = RequireStringArray(env, object.Get("cgroupsV1"), "cgroupsV1");
-  RequireCgroupSetup(env, object.Get("cgroupSetup"), *request);
+  Napi::Value environment = keys_.Get(object, "env");
+  request->env = environment.IsNull() ? inherited_environment_.Current()
+                                      : std::make_shared<const std::vector<std::string>>(
+                                            RequireStringArray(env, environment, "env"));
+  request->cwd = RequireString(env, keys_.Get(object, "cwd"), "cwd");
+  request->stdout_target = RequireOutput(env, keys_, object, "stdoutMode", "stdoutPath");
+  request->stderr_target = RequireOutput(env, keys_, object, "stderrMode", "stderrPath");
+  request->cgroup = RequireString(env, keys_.Get(object, "cgroup"), "cgroup");
+  request->sandbox = RequireSandbox(env, keys_, keys_.Get(object, "sandbox"));
+  request->cgroups_v1 = RequireStringArray(env, keys_.Get(object, "cgroupsV1"), "cgroupsV1");
+  RequireCgroupSetup(env, keys_, keys_.Get(object, "cgroupSetup"), *request);
   request->enqueued_ns = enqueued_ns;
   if (!spawner_->Enqueue(std::move(request))) throw SystemError(env, EBADF, "spawn", "the launcher is closed");
   return env.Undefined();

@@ -6,6 +6,10 @@
 #include <napi.h>
 
 #include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "child_table.h"
 #include "event_batcher.h"
@@ -14,6 +18,31 @@
 #include "spawner.h"
 
 namespace parafork {
+
+// The request's property names as JavaScript strings, made once: napi_get_named_property turns its C
+// string into an internalized V8 string on every call, and a sandboxed spawn reads 30-odd properties.
+// JS thread only.
+class PropertyKeys {
+ public:
+  // `name` must be a string literal: the key is kept by pointer to its characters.
+  Napi::Value Get(const Napi::Object& object, const char* name);
+
+ private:
+  std::unordered_map<std::string_view, Napi::Reference<Napi::String>> keys_;
+};
+
+// The agent's own environment for children that inherit it, read on the JS thread. On Node's main
+// thread process.env writes go through setenv(3) to this same `environ`, and only the JS thread
+// writes it, so a copy matches process.env at the moment of the call. The copy is kept and shared by
+// every request until `environ` reads differently: comparing costs well under a microsecond, copying
+// 30-odd strings a spawn several, and walking process.env from JavaScript 20+.
+class EnvironmentSnapshot {
+ public:
+  std::shared_ptr<const std::vector<std::string>> Current();
+
+ private:
+  std::shared_ptr<const std::vector<std::string>> entries_;
+};
 
 class SpawnEngine : public Napi::ObjectWrap<SpawnEngine> {
  public:
@@ -35,6 +64,8 @@ class SpawnEngine : public Napi::ObjectWrap<SpawnEngine> {
   static void ShutdownAtEnvironmentExit(void* engine);
 
   Napi::Env env_;
+  PropertyKeys keys_;
+  EnvironmentSnapshot inherited_environment_;
   ChildTable children_;
   EventBatcher* events_ = nullptr;  // deletes itself once released (see event_batcher.h)
   std::unique_ptr<SandboxResources> sandbox_resources_;  // before the spawner, which points into it

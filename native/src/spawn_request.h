@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -68,7 +69,8 @@ struct SpawnRequest {
   std::string file;                 // the executable as the caller named it
   std::string search_path;          // PATH to search when `file` has no slash; empty: no search
   std::vector<std::string> argv;    // argv[0] included
-  std::vector<std::string> env;     // "NAME=value" entries, the whole environment
+  // "NAME=value" entries, the whole environment; shared by the requests that inherit the agent's.
+  std::shared_ptr<const std::vector<std::string>> env;
   std::string cwd;                  // empty: inherit the agent's working directory
   OutputTarget stdout_target;
   OutputTarget stderr_target;

@@ -57,10 +57,11 @@ std::vector<std::string> ExecCandidates(const SpawnRequest& request) {
   return candidates;
 }
 
-std::vector<char*> PointerArray(std::vector<std::string>& strings) {
+// execve(2) takes char* const[] but never writes through them.
+std::vector<char*> PointerArray(const std::vector<std::string>& strings) {
   std::vector<char*> pointers;
   pointers.reserve(strings.size() + 1);
-  for (std::string& value : strings) pointers.push_back(value.data());
+  for (const std::string& value : strings) pointers.push_back(const_cast<char*>(value.c_str()));
   pointers.push_back(nullptr);
   return pointers;
 }
@@ -467,6 +468,12 @@ size_t Spawner::Queued() {
   return plain_lane_.queue.size() + sandbox_lane_.queue.size();
 }
 
+bool Spawner::Saturated() {
+  std::lock_guard<std::mutex> guard(queue_mutex_);
+  return plain_lane_.queue.size() >= static_cast<size_t>(options_.threads) ||
+         sandbox_lane_.queue.size() >= static_cast<size_t>(SandboxThreads());
+}
+
 void Spawner::ThreadMain(int index, Lane& lane, bool sandbox_lane) {
   // All signals stay blocked on spawn threads for good: they belong to Node's main thread, and a
   // child cloned from here starts with everything blocked until it has reset its handlers.
@@ -515,7 +522,7 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
   for (const std::string& candidate : candidates) exec_paths.push_back(candidate.c_str());
   exec_paths.push_back(nullptr);
   std::vector<char*> argv = PointerArray(request.argv);
-  std::vector<char*> envp = PointerArray(request.env);
+  std::vector<char*> envp = PointerArray(*request.env);
 
   PreparedOutput stdout_output;
   PreparedOutput stderr_output;

@@ -84,6 +84,9 @@ class Spawner {
   bool Enqueue(std::unique_ptr<SpawnRequest> request);
 
   size_t Queued();
+  // Any thread: requests already wait for threads in some lane (as many as it has threads), so
+  // every new one will wait too; the event batcher coalesces deliveries then.
+  bool Saturated();
   int BusyThreads() const { return busy_threads_.load(std::memory_order_relaxed); }
   // Threads serving plain spawns; the sandbox lane has SandboxThreads().
   int Threads() const { return options_.threads; }

@@ -89,8 +89,11 @@ export interface NativeEngineOptions {
   initPath: string;
   /** An existing empty directory that sandboxed tasks' roots are mounted on, each in its own mount namespace. */
   stagingDirectory: string;
-  /** Called on the JS thread with a batch of events, `eventStride` numbers each (event-batch.ts). */
-  onEvents: (batch: Float64Array) => void;
+  /**
+   * Called on the JS thread with a batch of events in `batch[0 .. length)`, `eventStride` numbers
+   * each (event-batch.ts). The array is reused for the next batch: read it now, keep nothing.
+   */
+  onEvents: (batch: Float64Array, length: number) => void;
 }
 
 /** A seccomp profile as native code compiles it (native/src/seccomp_profile.h); values are uint64. */

@@ -126,6 +126,49 @@ describe('fd hygiene', () => {
   }, 120_000);
 });
 
+describe('event delivery under changing load', () => {
+  // While requests wait for spawn threads, events gather for a short window before they reach
+  // JavaScript (native/src/event_batcher.h). Every switch between gathering and immediate delivery
+  // must leave no event behind: a lost one would hang its spawn() or its exit forever.
+  it('settles every spawn and exit while load rises and falls, round after round', async () => {
+    // Bursts of 100 piped spawns on 4 threads, each followed by a lone spawn: the deliveries that
+    // start and end windows interleave with the pipes' own callbacks. (A mutant that dropped the
+    // events gathered while a window ended hung here within ~40 rounds, 2 runs in 5.)
+    const busy = new Launcher({ threads: 4 });
+    try {
+      for (let round = 0; round < 120; round++) {
+        const burst = Promise.all(
+          Array.from({ length: 100 }, async (_, index) => {
+            const child = await busy.spawn({ file: index % 3 === 0 ? '/bin/false' : '/bin/true', stdout: 'pipe' });
+            const output = await readAll(child.stdout);
+            return { output, code: (await child.exited).code };
+          }),
+        );
+        const results = await settledWithin(burst, 10_000, `round ${round}'s burst`);
+        expect(results).toEqual(Array.from({ length: 100 }, (_, index) => ({ output: '', code: index % 3 === 0 ? 1 : 0 })));
+        const lone = await settledWithin(busy.spawn({ file: '/bin/true' }), 10_000, `round ${round}'s lone spawn`);
+        expect((await settledWithin(lone.exited, 10_000, `round ${round}'s lone exit`)).code).toBe(0);
+      }
+      expect(busy.stats()).toMatchObject({ queued: 0, running: 0 });
+    } finally {
+      await busy.close();
+    }
+  }, 120_000);
+});
+
+/** Fails with `what` instead of hanging the test until its timeout. */
+async function settledWithin<T>(promise: Promise<T>, milliseconds: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${milliseconds} ms`)), milliseconds);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 describe('lock modes and clone paths', () => {
   it.each(['free', 'xor', 'serial'] as const)('lockMode %s runs 300 concurrent spawns with pipes correctly', async (lockMode) => {
     const modeLauncher = new Launcher({ lockMode, threads: 4 });

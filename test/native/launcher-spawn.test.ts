@@ -100,12 +100,14 @@ describe('exec and setup errors', () => {
     });
   });
 
-  it('keeps the caller s stack on the error', async () => {
-    const error = await launcher.spawn({ file: '/no/such/program' }).then(
-      () => new Error('the spawn succeeded'),
-      (caught: unknown) => caught as Error,
-    );
-    expect(error.stack).toContain('launcher-spawn.test.ts');
+  it('names the awaiting caller in the error s stack', async () => {
+    let error: Error | undefined;
+    try {
+      await launcher.spawn({ file: '/no/such/program' });
+    } catch (caught) {
+      error = caught as Error;
+    }
+    expect(error?.stack).toContain('launcher-spawn.test.ts');
   });
 
   it('leaves no zombie behind after failures', async () => {
