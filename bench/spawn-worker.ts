@@ -15,6 +15,7 @@ const { values } = parseArgs({
     total: { type: 'string', default: '2000' },
     seconds: { type: 'string', default: '2' },
     'heap-mb': { type: 'string', default: '0' },
+    'heap-kind': { type: 'string', default: 'objects' },
     threads: { type: 'string' },
     file: { type: 'string', default: '/bin/true' },
   },
@@ -24,6 +25,7 @@ const concurrency = Number(values.concurrency);
 const total = Number(values.total);
 const secondsLimit = Number(values.seconds);
 const heapMb = Number(values['heap-mb']);
+const heapKind = values['heap-kind'];
 const file = values.file;
 
 /** Spawns one child; resolves with the spawn latency in ns and a promise of its exit. */
@@ -55,16 +57,29 @@ if (engine.startsWith('parafork-')) {
   process.exit(2);
 }
 
-// The heap the agent would hold: small live objects, as an agent's caches and informers are, grown
-// until the process's resident set reaches the target. (Large typed or double arrays would be
-// kinder to fork(): their page tables are what a fork copies, and big runs of them copy faster.)
-const heap: unknown[][] = [];
-for (let chunk = 0; process.memoryUsage().rss < heapMb * 2 ** 20; chunk++) {
-  const objects = new Array<unknown>(10_000);
-  for (let index = 0; index < objects.length; index++) {
-    objects[index] = { id: chunk * 10_000 + index, name: `task-${index}`, ready: (index & 1) === 0 };
+// The memory the agent would hold, in one of two kinds that fork(2) treats very differently:
+// - objects: small live objects on V8's heap, as an agent's caches and informers are, grown until
+//   the resident set reaches the target. V8 marks its heap MADV_DONTFORK (VmFlags "dc" in
+//   /proc/self/smaps), so fork copies none of its page tables and child_process slows down only
+//   with the number of mappings (~4x at 1 GiB here).
+// - buffers: Buffers (ArrayBuffer backing stores, malloc'd outside V8's heap, every page touched),
+//   as streams, byte caches and native modules hold, and as the C and Go baselines' ballast is.
+//   fork copies every one of their page tables, which is what makes child_process slow in a big
+//   process (~30x slower at 1 GiB here).
+const heap: unknown[] = [];
+if (heapKind === 'objects') {
+  for (let chunk = 0; process.memoryUsage().rss < heapMb * 2 ** 20; chunk++) {
+    const objects = new Array<unknown>(10_000);
+    for (let index = 0; index < objects.length; index++) {
+      objects[index] = { id: chunk * 10_000 + index, name: `task-${index}`, ready: (index & 1) === 0 };
+    }
+    heap.push(objects);
   }
-  heap.push(objects);
+} else if (heapKind === 'buffers') {
+  for (let allocated = 0; allocated < heapMb; allocated += 64) heap.push(Buffer.alloc(Math.min(64, heapMb - allocated) * 2 ** 20, 1));
+} else {
+  console.error(`spawn-worker: unknown heap kind ${JSON.stringify(heapKind)} (objects or buffers)`);
+  process.exit(2);
 }
 
 async function runPhase(count: number, deadline: number, latencies: number[] | undefined): Promise<{ done: number; errors: number }> {
@@ -124,6 +139,7 @@ console.log(
     engine,
     concurrency,
     heapMb,
+    heapKind: heapMb === 0 ? 'none' : heapKind,
     total: done,
     wallNs: Math.round(wallMs * 1e6),
     spawnsPerSecond: (done / wallMs) * 1000,
@@ -131,6 +147,6 @@ console.log(
     eventLoopDelayMs: { p50: percentile(loopDelays, 0.5), p99: percentile(loopDelays, 0.99), max: loopDelays.at(-1) ?? 0, samples: loopDelays.length, over5ms: loopDelays.filter((delay) => delay > 5).length },
     rssMb: Math.round(process.memoryUsage().rss / 2 ** 20),
     errors,
-    heapChunks: heap.length,
+    heapParts: heap.length,
   }),
 );
