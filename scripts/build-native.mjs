@@ -22,7 +22,12 @@ const args = [nodeGyp, command, '--directory', path.join(root, 'native'), '--job
 if (headersNextToNode) args.push(`--nodedir=${installPrefix}`);
 if (process.env.PARAFORK_NATIVE_DEBUG === '1') args.push('--debug');
 
-const result = spawnSync(process.execPath, args, { stdio: 'inherit' });
+// Under `npm run`, npm hands node-gyp its own config as npm_config_* variables, and node-gyp lets
+// them override its command line. Debian's npm defaults `nodedir` to /usr, the system Node's
+// headers (Node 20 here: Node-API 9 at most), so it is set to the same directory as --nodedir.
+const env = { ...process.env };
+if (headersNextToNode) env.npm_config_nodedir = installPrefix;
+const result = spawnSync(process.execPath, args, { stdio: 'inherit', env });
 if (result.status !== 0) {
   console.error(
     `parafork: building the native addon failed (node-gyp exit ${result.status ?? result.signal}).` +
