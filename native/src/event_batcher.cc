@@ -27,8 +27,11 @@ EventBatcher* EventBatcher::Create(Napi::Env env, Napi::Function on_events) {
   // The window alone never keeps the process alive: the ThreadSafeFunction's ref does while work is
   // outstanding (see Ref).
   uv_unref(reinterpret_cast<uv_handle_t*>(&batcher->window_poll_));
-  uv_poll_start(&batcher->window_poll_, UV_READABLE, &EventBatcher::OnWindowEnd);
   batcher->owners_ = 1;
+  if (int error = uv_poll_start(&batcher->window_poll_, UV_READABLE, &EventBatcher::OnWindowEnd); error != 0) {
+    batcher->CloseWindow();
+    throw std::system_error(-error, std::generic_category(), "uv_poll_start");
+  }
   try {
     batcher->deliver_ = Napi::ThreadSafeFunction::New(
         env, on_events, "parafork-events", /*maxQueueSize=*/0, /*initialThreadCount=*/1,
@@ -56,7 +59,8 @@ void EventBatcher::Act(DeliveryGate::Action action) {
   if (action.arm_window) {
     itimerspec window = {};
     window.it_value.tv_nsec = static_cast<long>(kCoalesceWindowNs);
-    timerfd_settime(window_timer_.get(), 0, &window, nullptr);
+    // A window whose timer cannot start must not gather: nothing would end it.
+    if (timerfd_settime(window_timer_.get(), 0, &window, nullptr) != 0) action = gate_.OnWindowEnd();
   }
   // Under mutex_: Release() cannot slip in between the check of released_ and this call.
   if (action.queue_delivery) {
