@@ -4,7 +4,7 @@
 // package `node` and the official tarballs ship include/node next to bin/), so we point node-gyp
 // at that directory and nothing is fetched.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,8 +15,13 @@ const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js');
 
 const installPrefix = path.resolve(path.dirname(process.execPath), '..');
 const headersNextToNode = existsSync(path.join(installPrefix, 'include', 'node', 'node_api.h'));
-// `build` after the first `rebuild` lets make skip what is up to date, so `npm test` can build first.
-const configured = existsSync(path.join(root, 'native', 'build', 'Makefile'));
+// `build` after the first `rebuild` lets make skip what is up to date, so `npm test` can build first;
+// but a build directory configured against other headers (another Node, or npm's nodedir before
+// the fix below) is configured again.
+const configGypi = path.join(root, 'native', 'build', 'config.gypi');
+const configuredFor = existsSync(configGypi) ? /"nodedir": "([^"]*)"/.exec(readFileSync(configGypi, 'utf8'))?.[1] : undefined;
+const configured =
+  existsSync(path.join(root, 'native', 'build', 'Makefile')) && (!headersNextToNode || configuredFor === installPrefix);
 const command = configured && process.env.PARAFORK_NATIVE_REBUILD !== '1' ? 'build' : 'rebuild';
 const args = [nodeGyp, command, '--directory', path.join(root, 'native'), '--jobs', 'max'];
 if (headersNextToNode) args.push(`--nodedir=${installPrefix}`);
