@@ -62,8 +62,9 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
   let nodeLabels: Readonly<Record<string, string>> = {};
   // The queue and reconciler reference each other through this late-bound function.
   let enqueue: (key: string) => void = () => undefined;
-  const tasks = new Informer<Task>({ client, path: allTasksPath, fieldSelector: `spec.nodeName=${config.nodeName}`, logger, onChange: (key) => enqueue(key) });
-  const unboundTasks = new Informer<Task>({ client, path: allTasksPath, fieldSelector: 'spec.nodeName=', logger, onChange: (key) => enqueue(`${claimPrefix}${key}`) });
+  const silenceMs = config.watchSilenceSeconds * 1000;
+  const tasks = new Informer<Task>({ client, path: allTasksPath, fieldSelector: `spec.nodeName=${config.nodeName}`, silenceMs, logger, onChange: (key) => enqueue(key) });
+  const unboundTasks = new Informer<Task>({ client, path: allTasksPath, fieldSelector: 'spec.nodeName=', silenceMs, logger, onChange: (key) => enqueue(`${claimPrefix}${key}`) });
   const attempts = new AttemptTable();
   const journal = openLaunchJournal(config, logger);
   const reconciler = new TaskReconciler({

@@ -35,6 +35,8 @@ export interface AgentConfig {
   /** The Events' own rate limit, apart from status writes (the kubelet's --event-qps/--event-burst). */
   readonly eventQps: number;
   readonly eventBurst: number;
+  /** A watch that sends nothing for this long is taken for dead (a half-open connection) and resumed. */
+  readonly watchSilenceSeconds: number;
   /** A folder of Task manifests to run instead of a cluster's Tasks (absolute), or undefined. */
   readonly manifestDirectory: string | undefined;
 }
@@ -67,6 +69,7 @@ export const agentFlags = {
   'task-sandbox': { type: 'string', default: 'on', description: "off runs Tasks as plain processes with the agent's own privileges, no cgroups: for benchmarks only" },
   'event-qps': { type: 'string', default: '10', description: 'Events per second to the apiserver, sustained, apart from status writes (Events are best effort: beyond this they queue, and the oldest Normal ones are dropped)' },
   'event-burst': { type: 'string', default: '25', description: 'Events to the apiserver in a burst' },
+  'watch-silence-seconds': { type: 'string', default: '90', description: 'a watch that sends nothing for this long is taken for a dead connection and resumed (the apiserver renews watches every 60 s and sends bookmarks, so a live one is never this quiet)' },
 } as const;
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -155,6 +158,7 @@ export function parseAgentConfig(argv: readonly string[], environment: NodeJS.Pr
     taskSandbox: oneOf('task-sandbox', values['task-sandbox'] ?? 'on', ['on', 'off'] as const) === 'on',
     eventQps: wholeNumber('event-qps', values['event-qps'] ?? '', 1, 100_000),
     eventBurst: wholeNumber('event-burst', values['event-burst'] ?? '', 1, 1_000_000),
+    watchSilenceSeconds: wholeNumber('watch-silence-seconds', values['watch-silence-seconds'] ?? '', 1, 86_400),
     manifestDirectory: values.manifests === undefined ? undefined : manifestDirectory(values.manifests, values.kubeconfig),
   });
 }

@@ -227,22 +227,26 @@ describe('an agent behind an apiserver that injects faults', () => {
 
   it('gives up a watch that stays open and silent for good (its watchdog), and then sees new Tasks', async () => {
     const nodeName = 'stall-node';
+    const silenceSeconds = 5;
     // Only this agent's bound-Task watch, only once: everything else passes untouched.
     const stalledWatch = new RegExp(`fieldSelector=spec\\.nodeName%3D${nodeName}(&|$)`);
     proxy.setRules([{ name: 'silent-watch', watch: true, path: stalledWatch, probability: 1, limit: 1, fault: { kind: 'stall' } }]);
     const before = proxy.requests.length;
-    agents.push(await startAgent(nodeName, ['--kubeconfig', proxy.kubeconfigPath]));
+    agents.push(await startAgent(nodeName, ['--kubeconfig', proxy.kubeconfigPath, '--watch-silence-seconds', String(silenceSeconds)]));
     await waitFor(() => (proxy.injected().get('silent-watch') === 1 ? true : undefined), { description: 'the bound-Task watch to be stalled' });
     const stalledAt = performance.now();
 
     // Created while the watch is silent: only a new watch can show it to the agent.
     await applyTask(namespace.name, 'after-stall', nodeName, { command: ['true'] });
-    const task = await waitForTaskPhase(namespace.name, 'after-stall', ['Succeeded', 'Failed'], 150_000);
+    const task = await waitForTaskPhase(namespace.name, 'after-stall', ['Succeeded', 'Failed'], 60_000);
     expect(task.status).toMatchObject({ phase: 'Succeeded', attempts: 1 });
     const recoveredAfterSeconds = (performance.now() - stalledAt) / 1000;
     const boundWatches = proxy.requests.slice(before).filter((request) => request.watch && stalledWatch.test(request.url));
     console.log(`api-faults: a silent watch was replaced after ${recoveredAfterSeconds.toFixed(1)} s; bound-Task watches opened: ${boundWatches.length}`);
     expect(boundWatches.length).toBeGreaterThanOrEqual(2);
-  }, 200_000);
+    // The watchdog, not the apiserver's 60 s watch renewal, ended it.
+    expect(recoveredAfterSeconds).toBeGreaterThanOrEqual(silenceSeconds - 1);
+    expect(recoveredAfterSeconds).toBeLessThan(45);
+  }, 120_000);
 });
 

@@ -127,6 +127,7 @@ describe.skipIf(skip !== undefined)(`parafork agent --manifests${skip ? ` (skipp
     [['--manifests', '/no/such/folder'], /--manifests "\/no\/such\/folder": no such directory/],
     [['--manifests', 'examples/hello.yaml'], /is not a directory/],
     [['--manifests', 'examples', '--kubeconfig', '/dev/null'], /--manifests and --kubeconfig cannot be used together/],
+    [['--manifests', 'examples', '--watch-silence-seconds', '0'], /--watch-silence-seconds must be a whole number from 1 to 86400, got "0"/],
   ])('refuses agent %j with a one-line error and exit 2', (args, message) => {
     const result = spawnSync(process.execPath, [cli, 'agent', ...args], { encoding: 'utf8', timeout: 30_000 });
     expect(result.status).toBe(2);
