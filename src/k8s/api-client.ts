@@ -48,8 +48,15 @@ export interface WatchEvent<T> {
 }
 
 /** What the metrics layer may observe; every hook is optional. */
+/** Why a watch stream ended: the server closed it (its timeout), the watchdog gave up on silence, the resourceVersion expired (410), or anything else failed. */
+export type WatchEnd = 'closed' | 'silent' | 'expired' | 'error';
+
 export interface ApiClientObserver {
   responded?(method: HttpMethod, status: number, durationMs: number): void;
+  /** A watch was answered with `status` (a stream when 200). */
+  watchOpened?(status: number): void;
+  /** A watch that had been answered 200 ended. */
+  watchEnded?(reason: WatchEnd): void;
 }
 
 export interface ApiClientOptions {
@@ -136,17 +143,29 @@ export class ApiClient {
   async watch<T>(path: string, query: ApiRequest['query'], onEvent: (event: WatchEvent<T>) => void, options: { signal: AbortSignal; silenceMs: number }): Promise<void> {
     await this.#limiter.take();
     const { request, response } = await this.#open('GET', path, { ...query, watch: true }, undefined, undefined, options.signal);
+    this.#observer?.watchOpened?.(response.statusCode ?? 0);
     if (response.statusCode !== 200) throw await this.#errorFrom(response, 'GET', path);
-    await new Promise<void>((resolve, reject) => {
+    try {
+      await this.#stream(request, response, path, onEvent, options.silenceMs);
+      this.#observer?.watchEnded?.('closed');
+    } catch (error) {
+      // Our own stop (the agent shutting down) is not a watch failing.
+      if (!options.signal.aborted) this.#observer?.watchEnded?.(watchEndOf(error));
+      throw error;
+    }
+  }
+
+  #stream<T>(request: http.ClientRequest, response: http.IncomingMessage, path: string, onEvent: (event: WatchEvent<T>) => void, silenceMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
       let buffered = '';
-      let watchdog = setTimeout(onSilence, options.silenceMs);
+      let watchdog = setTimeout(onSilence, silenceMs);
       function onSilence(): void {
-        request.destroy(new ApiError(`watch ${path} was silent for ${options.silenceMs} ms`, 0, 'WatchSilent'));
+        request.destroy(new ApiError(`watch ${path} was silent for ${silenceMs} ms`, 0, 'WatchSilent'));
       }
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => {
         clearTimeout(watchdog);
-        watchdog = setTimeout(onSilence, options.silenceMs);
+        watchdog = setTimeout(onSilence, silenceMs);
         buffered += chunk;
         let newline: number;
         while ((newline = buffered.indexOf('\n')) >= 0) {
@@ -243,6 +262,17 @@ export class ApiClient {
     const retryAfter = Number(response.headers['retry-after']);
     return new ApiError(`${method} ${path}: ${status} ${message}`, status, reason, Number.isFinite(retryAfter) ? retryAfter : undefined);
   }
+}
+
+/** A watch or list that asked for a resourceVersion the server no longer has (410 Gone): relist. */
+export function isResourceVersionExpired(error: unknown): boolean {
+  return error instanceof ApiError && (error.status === 410 || error.reason === 'Expired' || error.reason === 'Gone');
+}
+
+function watchEndOf(error: unknown): WatchEnd {
+  if (isResourceVersionExpired(error)) return 'expired';
+  if (error instanceof ApiError && error.reason === 'WatchSilent') return 'silent';
+  return 'error';
 }
 
 function toApiError(error: unknown): ApiError {

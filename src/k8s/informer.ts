@@ -7,7 +7,7 @@
 // reconciles by state: it reads the cache, never the event.
 import type { Logger } from 'pino';
 
-import { ApiError, type ApiClient, type WatchEvent } from './api-client.js';
+import { ApiError, isResourceVersionExpired, type ApiClient, type WatchEvent } from './api-client.js';
 import { objectKey } from './task-resources.js';
 
 export interface KubernetesObject {
@@ -90,7 +90,7 @@ export class Informer<T extends KubernetesObject> {
         failures = 0;
       } catch (error) {
         if (stopped()) break;
-        if (error instanceof ApiError && (error.status === 410 || error.reason === 'Expired' || error.reason === 'Gone')) {
+        if (isResourceVersionExpired(error)) {
           this.#options.logger.info({ path: this.#options.path }, 'watch resourceVersion expired; relisting');
           needList = true;
           continue;

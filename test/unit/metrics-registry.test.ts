@@ -259,4 +259,19 @@ describe('API client metrics (the API client observer)', () => {
     expect(await valueOf(metrics, 'parafork_api_request_duration_seconds_count', { verb: 'PATCH' })).toBe(2);
     expect(await valueOf(metrics, 'parafork_api_request_duration_seconds_sum', { verb: 'PATCH' })).toBeCloseTo(0.02, 9);
   });
+
+  it('count watches as verb WATCH and how their streams ended, every reason from the first scrape', async () => {
+    const metrics = new MetricsRegistry({ processMetrics: false });
+    expect(await valueOf(metrics, 'parafork_api_watch_ends_total', { reason: 'silent' })).toBe(0);
+    metrics.apiClient.watchOpened(200);
+    metrics.apiClient.watchOpened(200);
+    metrics.apiClient.watchOpened(410);
+    metrics.apiClient.watchEnded('closed');
+    metrics.apiClient.watchEnded('silent');
+    expect(await valueOf(metrics, 'parafork_api_requests_total', { verb: 'WATCH', code: '200' })).toBe(2);
+    expect(await valueOf(metrics, 'parafork_api_requests_total', { verb: 'WATCH', code: '410' })).toBe(1);
+    expect(await valueOf(metrics, 'parafork_api_watch_ends_total', { reason: 'closed' })).toBe(1);
+    expect(await valueOf(metrics, 'parafork_api_watch_ends_total', { reason: 'silent' })).toBe(1);
+    expect(await valueOf(metrics, 'parafork_api_watch_ends_total', { reason: 'expired' })).toBe(0);
+  });
 });
