@@ -169,6 +169,10 @@ main(process.argv.slice(2)).then(
     if (error instanceof ConfigError || error instanceof ManifestError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
       console.error(`parafork: ${(error as Error).message}`);
       process.exitCode = 2;
+    } else if (code === 'ERR_PARAFORK_UNSUPPORTED_RUNTIME') {
+      // The wrong platform or Node.js: the message says what is needed; a stack would bury it.
+      console.error((error as Error).message);
+      process.exitCode = 1;
     } else {
       console.error(`parafork: ${(error as Error).stack ?? String(error)}`);
       process.exitCode = 1;

@@ -144,6 +144,24 @@ function candidatePaths(): string[] {
 let loaded: NativeBinding | undefined;
 let loadedFrom: string | undefined;
 
+/** This machine or Node.js cannot run the native launcher: a fact to report in one line, not a bug. */
+function unsupportedRuntime(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ERR_PARAFORK_UNSUPPORTED_RUNTIME' });
+}
+
+/** The addon is built for Node-API 10 (internalized property keys, references to any value). */
+const requiredNodeApiVersion = 10;
+
+/**
+ * Why this Node.js cannot load the addon, or undefined when it can. An older Node (20 has Node-API
+ * 9) crashes while loading a Node-API 10 module instead of refusing it, so the loader asks first.
+ */
+export function unsupportedNode(nodeApiVersion: string | undefined, nodeVersion: string): string | undefined {
+  const version = Number(nodeApiVersion ?? 0);
+  if (version >= requiredNodeApiVersion) return undefined;
+  return `parafork needs Node.js 22.19 or newer (Node-API ${requiredNodeApiVersion}); this is Node.js ${nodeVersion} (Node-API ${nodeApiVersion ?? 'unknown'}). scripts/provision-node.sh fetches Node 24 from the npm registry.`;
+}
+
 /**
  * Loads the addon once. A missing file moves on to the next candidate; any other failure (a
  * binary for another platform, a missing symbol) is reported as it is, since trying further
@@ -152,10 +170,12 @@ let loadedFrom: string | undefined;
 export function loadNativeBinding(): NativeBinding {
   if (loaded) return loaded;
   if (process.platform !== 'linux') {
-    throw new Error(
+    throw unsupportedRuntime(
       `parafork's native launcher runs on Linux only (it is built on clone3, pidfds and close_range); this platform is ${process.platform}`,
     );
   }
+  const nodeProblem = unsupportedNode(process.versions.napi, process.version);
+  if (nodeProblem !== undefined) throw unsupportedRuntime(nodeProblem);
   const require = createRequire(import.meta.url);
   const tried: string[] = [];
   for (const candidate of candidatePaths()) {

@@ -1,6 +1,6 @@
 // `parafork run`: manifests in, Tasks run sandboxed on this machine, a report out, an exit code
 // that says whether every Task succeeded. Runs the built CLI as a user would. Needs root (sandbox).
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -60,5 +60,28 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
     const result = parafork('run', '-f', manifest);
     expect(result.status).toBe(2);
     expect(result.stderr).toContain(`${manifest}#1 (Task bad): spec.backoffLimit: must be >= 0`);
+  });
+});
+
+// Machines of this kind ship Node 20 as /usr/bin/node; the project's scripts bring Node 24. Loading
+// the Node-API 10 addon on Node 20 crashed it (SIGSEGV) before the loader checked the version.
+const systemNode = '/usr/bin/node';
+const systemNodeVersion = (() => {
+  try {
+    return execFileSync(systemNode, ['-p', 'process.versions.napi + " " + process.version'], { encoding: 'utf8' }).trim();
+  } catch {
+    return undefined;
+  }
+})();
+const oldSystemNode = systemNodeVersion !== undefined && Number(systemNodeVersion.split(' ')[0]) < 10;
+const oldNodeSkip = oldSystemNode ? undefined : `${systemNode} is ${systemNodeVersion ?? 'missing'}, not a Node older than Node-API 10`;
+
+describe.skipIf(oldNodeSkip !== undefined)(`parafork on an older Node.js${oldNodeSkip ? ` (skipped: ${oldNodeSkip})` : ''}`, () => {
+  it('refuses in one line naming the Node.js needed, exit 1, no crash', () => {
+    const result = spawnSync(systemNode, [cli, 'run', '-f', 'examples/hello.yaml'], { encoding: 'utf8', timeout: 60_000 });
+    expect(result.signal).toBeNull();
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/parafork needs Node\.js 22\.19 or newer \(Node-API 10\); this is Node\.js v\d+/);
   });
 });
