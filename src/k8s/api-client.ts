@@ -47,10 +47,10 @@ export interface WatchEvent<T> {
   readonly object: T;
 }
 
-/** What the metrics layer may observe; every hook is optional. */
 /** Why a watch stream ended: the server closed it (its timeout), the watchdog gave up on silence, the resourceVersion expired (410), or anything else failed. */
 export type WatchEnd = 'closed' | 'silent' | 'expired' | 'error';
 
+/** What the metrics layer may observe; every hook is optional. */
 export interface ApiClientObserver {
   responded?(method: HttpMethod, status: number, durationMs: number): void;
   /** A watch was answered with `status` (a stream when 200). */
