@@ -131,17 +131,23 @@ async function spawnOnce(options: unknown, sandboxed: boolean): Promise<string> 
   return `exited ${exit.code ?? exit.signal}`;
 }
 
+/** Runs `runs` generated spawns, plain or sandboxed; returns how many ended each way (and logs it). */
+async function fuzzSpawns(sandboxed: boolean, runs: number): Promise<Map<string, number>> {
+  const outcomes = new Map<string, number>();
+  await fc.assert(
+    fc.asyncProperty(spawnOptions(sandboxed), program, async (options, file) => {
+      const outcome = await spawnOnce(harmless(options, file, sandboxed), sandboxed);
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    }),
+    { numRuns: runs },
+  );
+  console.log(`launcher fuzz (${sandboxed ? 'sandboxed' : 'plain'}): ${JSON.stringify(Object.fromEntries(outcomes))}`);
+  return outcomes;
+}
+
 describe('Launcher.spawn with adversarial options', () => {
   it(`runs or refuses each of ${plainRuns} plain spawns with a reason, and leaves no zombie`, async () => {
-    const outcomes = new Map<string, number>();
-    await fc.assert(
-      fc.asyncProperty(spawnOptions(false), program, async (options, file) => {
-        const outcome = await spawnOnce(harmless(options, file, false), false);
-        outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-      }),
-      { numRuns: plainRuns },
-    );
-    console.log(`launcher fuzz (plain): ${JSON.stringify(Object.fromEntries(outcomes))}`);
+    const outcomes = await fuzzSpawns(false, plainRuns);
     expect(outcomes.get('exited 0') ?? 0).toBeGreaterThan(0);
     expect(zombieChildren()).toEqual([]);
     expect(launcher.stats().running).toBe(0);
@@ -149,15 +155,7 @@ describe('Launcher.spawn with adversarial options', () => {
 
   const noSandbox = missingRequirement('sandboxed spawns need root', runningAsRoot);
   it.skipIf(noSandbox !== undefined)(`runs or refuses each of ${sandboxedRuns} sandboxed spawns with a reason${noSandbox ? ` (skipped: ${noSandbox})` : ''}`, async () => {
-    const outcomes = new Map<string, number>();
-    await fc.assert(
-      fc.asyncProperty(spawnOptions(true), program, async (options, file) => {
-        const outcome = await spawnOnce(harmless(options, file, true), true);
-        outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-      }),
-      { numRuns: sandboxedRuns },
-    );
-    console.log(`launcher fuzz (sandboxed): ${JSON.stringify(Object.fromEntries(outcomes))}`);
+    await fuzzSpawns(true, sandboxedRuns);
     expect(zombieChildren()).toEqual([]);
     expect(launcher.stats().running).toBe(0);
   }, 60_000);
