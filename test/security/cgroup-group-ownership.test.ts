@@ -1,0 +1,150 @@
+// Issue 12, finding 12: two agents, one cgroup group. An agent sweeps its cgroup group of leftover
+// task cgroups when it starts (their processes belong to an earlier life of the agent); a second
+// agent on the same group took the first one's running Tasks for leftovers and SIGKILLed them. A
+// group is owned now: flock(2) on its directory, held for the owner's life. A second agent on it
+// refuses to start, and `parafork run` and `agent --manifests` without --cgroup-parent take a
+// group of their own per run, so that several instances can share a machine.
+//
+// Runs the built CLI as a user would, with Task manifests in a temp folder; needs root (the
+// sandbox) and a writable cgroup hierarchy. Every group name is unique to this test run.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { cgroup2Root, missingRequirement, runningAsRoot } from '../helpers/requirements.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const cli = path.resolve('dist/cli/main.js');
+const skip = missingRequirement('agents sandbox their Tasks in cgroups, which needs root and a writable cgroup2 hierarchy', runningAsRoot && cgroup2Root() !== undefined);
+
+interface StartedAgent {
+  readonly process: ChildProcess;
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+const started: StartedAgent[] = [];
+
+function startCli(args: readonly string[]): StartedAgent {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const agent = { process: child, output: () => output, exited: new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))) };
+  started.push(agent);
+  return agent;
+}
+
+function manifestAgentArguments(folder: string, group: string | undefined): string[] {
+  return ['agent', '--manifests', folder, '--port', '0', '--listen-address', '127.0.0.1', '--shutdown-grace-seconds', '1', '--termination-grace-seconds', '1', ...(group === undefined ? [] : ['--cgroup-parent', group])];
+}
+
+function sleeperFolder(name: string): string {
+  const folder = mkdtempSync(path.join(tmpdir(), 'parafork-owned-group-'));
+  writeFileSync(path.join(folder, `${name}.yaml`), `apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: ${name}}\nspec: {command: ["sleep", "300"]}\n`);
+  return folder;
+}
+
+/** The pid of a Task's process once the agent logs it running. */
+async function runningTaskPid(agent: StartedAgent, name: string): Promise<number> {
+  const pattern = new RegExp(`"task":"default/${name}","attempt":1,"pid":(\\d+)`);
+  return Number(await waitFor(() => {
+    if (agent.process.exitCode !== null) throw new Error(`the agent exited with ${agent.process.exitCode}: ${agent.output()}`);
+    return pattern.exec(agent.output())?.[1];
+  }, { timeoutMs: 20_000, description: `${name} to be running` }));
+}
+
+/** The exit code and stderr of a CLI run that should end by itself; killed (code null) if not within `timeoutMs`. */
+async function runToExit(args: readonly string[], timeoutMs: number): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
+  clearTimeout(timer);
+  return { code, stderr };
+}
+
+describe.skipIf(skip !== undefined)(`a cgroup group has one owner${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  const folders: string[] = [];
+
+  beforeAll(() => {
+    // The default group of `agent --manifests` on older code: this test must not sweep another's.
+    expect(existsSync(path.join(cgroup2Root() ?? '', 'parafork')) && readdirSync(path.join(cgroup2Root() ?? '', 'parafork'), { withFileTypes: true }).some((entry) => entry.isDirectory())).toBe(false);
+  });
+
+  afterEach(async () => {
+    for (const agent of started.splice(0)) {
+      if (agent.process.exitCode === null && agent.process.signalCode === null) agent.process.kill('SIGTERM');
+      await agent.exited;
+    }
+  });
+
+  afterAll(() => {
+    for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+  });
+
+  it('refuses a second agent on the group of a running one with a one-line error naming the owner, and leaves its Tasks running', async () => {
+    const group = `parafork-test-owned-${process.pid}`;
+    const folder = sleeperFolder('sleeper');
+    folders.push(folder);
+    const first = startCli(manifestAgentArguments(folder, group));
+    const pid = await runningTaskPid(first, 'sleeper');
+
+    const emptyFolder = mkdtempSync(path.join(tmpdir(), 'parafork-owned-group-'));
+    folders.push(emptyFolder);
+    const second = await runToExit(manifestAgentArguments(emptyFolder, group), 15_000);
+
+    // The first agent's Task was not swept as a leftover: its process is still there.
+    expect(existsSync(`/proc/${pid}`)).toBe(true);
+    expect(first.process.exitCode).toBeNull();
+    expect(second.code).not.toBeNull(); // it ended by itself, not at the timeout
+    expect(second.code).not.toBe(0);
+    expect(second.stderr.trim().split('\n')).toHaveLength(1);
+    expect(second.stderr).toContain(group);
+    expect(second.stderr).toContain(`pid ${first.process.pid}`);
+    expect(second.stderr).toContain('agent --manifests');
+  });
+
+  it('runs two manifest agents without --cgroup-parent side by side, each in a group of its own', async () => {
+    const firstFolder = sleeperFolder('first');
+    const secondFolder = sleeperFolder('second');
+    folders.push(firstFolder, secondFolder);
+    const first = startCli(manifestAgentArguments(firstFolder, undefined));
+    const firstPid = await runningTaskPid(first, 'first');
+    const second = startCli(manifestAgentArguments(secondFolder, undefined));
+    const secondPid = await runningTaskPid(second, 'second');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(existsSync(`/proc/${firstPid}`)).toBe(true);
+    expect(existsSync(`/proc/${secondPid}`)).toBe(true);
+    const groupOf = (pid: number): string => readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((line) => line.startsWith('0::'))?.split('/')[1] ?? '';
+    expect(groupOf(firstPid)).toMatch(/^parafork-run-/);
+    expect(groupOf(secondPid)).toMatch(/^parafork-run-/);
+    expect(groupOf(firstPid)).not.toBe(groupOf(secondPid));
+  });
+
+  it('sweeps a per-run group whose owner is gone (its processes ended, the group removed) when the next run starts', async () => {
+    const root = cgroup2Root() ?? '';
+    const abandoned = path.join(root, `parafork-run-${process.pid}-abandoned`);
+    const taskCgroup = path.join(abandoned, 'task-1');
+    mkdirSync(taskCgroup, { recursive: true });
+    const canary = spawn('sleep', ['300'], { stdio: 'ignore' });
+    const canaryExited = new Promise((resolve) => canary.once('exit', resolve));
+    try {
+      writeFileSync(path.join(taskCgroup, 'cgroup.procs'), String(canary.pid));
+      const hello = mkdtempSync(path.join(tmpdir(), 'parafork-owned-group-'));
+      folders.push(hello);
+      writeFileSync(path.join(hello, 'hello.yaml'), 'apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: hello}\nspec: {command: ["true"]}\n');
+      const run = await runToExit(['run', '-f', hello], 60_000);
+      expect(run.code).toBe(0);
+      await waitFor(() => canary.exitCode !== null || canary.signalCode !== null || undefined, { timeoutMs: 5_000, description: 'the abandoned group\'s process to be ended' });
+      expect(existsSync(abandoned)).toBe(false);
+    } finally {
+      if (canary.exitCode === null && canary.signalCode === null) canary.kill('SIGKILL');
+      await canaryExited;
+      for (const directory of [taskCgroup, abandoned]) if (existsSync(directory)) rmdirSync(directory);
+    }
+  });
+});
