@@ -11,6 +11,7 @@
         "src/engine.cc",
         "src/errors.cc",
         "src/event_batcher.cc",
+        "src/file_lock.cc",
         "src/reaper.cc",
         "src/sandbox_resources.cc",
         "src/seccomp_policy.cc",

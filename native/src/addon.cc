@@ -5,6 +5,7 @@
 #include "engine.h"
 #include "errors.h"
 #include "event_batcher.h"
+#include "file_lock.h"
 #include "seccomp_profile.h"
 
 namespace {
@@ -27,6 +28,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("capabilities", Napi::Function::New<Capabilities>(env, "capabilities"));
   exports.Set("syscallNames", parafork::SyscallNames(env));
   exports.Set("compileSeccompProfile", Napi::Function::New<parafork::CompileSeccompProfileBinding>(env, "compileSeccompProfile"));
+  exports.Set("tryLockExclusive", Napi::Function::New<parafork::TryLockExclusiveBinding>(env, "tryLockExclusive"));
   exports.Set("eventStride", Napi::Number::New(env, static_cast<double>(parafork::kEventStride)));
   return exports;
 }

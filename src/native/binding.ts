@@ -125,6 +125,11 @@ export interface NativeBinding {
   readonly SpawnEngine: new (options: NativeEngineOptions) => NativeSpawnEngine;
   capabilities(): NativeCapabilities;
   compileSeccompProfile(profile: NativeSeccompProfile): NativeCompiledSeccompProfile;
+  /**
+   * flock(fd, LOCK_EX | LOCK_NB) (native/src/file_lock.h): true once held, false when another
+   * open file description holds it; other failures throw with code, errno and syscall 'flock'.
+   */
+  tryLockExclusive(fd: number): boolean;
   readonly syscallNames: readonly string[];
   readonly eventStride: number;
 }
