@@ -9,6 +9,7 @@
 #include <linux/close_range.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <linux/securebits.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -285,12 +286,27 @@ PARAFORK_CHILD_CODE void DropPrivileges(ChildPlan* plan) {
 // sethostname or setns even as root inside). Its id maps can only be written from outside with
 // CAP_SETUID in the parent namespace (user_namespaces(7)): the parent does that between our two
 // pipe steps.
+//
+// The namespace's owner is the effective uid (and group the effective gid) at unshare(2), and
+// the kernel charges what processes inside hold (inotify instances, processes, user namespaces)
+// to the owner in the parent namespace as well (kernel/ucount.c, inc_ucount). Made as root, every
+// task's namespace would share root's per-user limits with the host's root processes and with
+// every other task; so we take the first host id of the task's range as effective ids first.
+// SECBIT_NO_SETUID_FIXUP keeps our capabilities through that change (capabilities(7)): kernels
+// that let only CAP_SYS_ADMIN make user namespaces (Debian's unprivileged_userns_clone=0,
+// Ubuntu's AppArmor restriction) still do. unshare gives the new credentials default securebits.
 PARAFORK_CHILD_CODE void EnterUserNamespace(ChildPlan* plan) {
   const SandboxPlan& sandbox = plan->sandbox;
   // Our copies of the parent's ends would keep its "no go" (a closed pipe) from reaching us.
   RawSyscall(SYS_close, sandbox.user_namespace_parent_fds[0]);
   RawSyscall(SYS_close, sandbox.user_namespace_parent_fds[1]);
-  long result = RawSyscall(SYS_unshare, CLONE_NEWUSER);
+  long result = RawSyscall(SYS_prctl, PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP);
+  if (result < 0) Fail(plan, Syscall::kUserNamespace, result);
+  result = RawSyscall(SYS_setresgid, -1, sandbox.user_namespace_owner, -1);
+  if (result < 0) Fail(plan, Syscall::kUserNamespace, result);
+  result = RawSyscall(SYS_setresuid, -1, sandbox.user_namespace_owner, -1);
+  if (result < 0) Fail(plan, Syscall::kUserNamespace, result);
+  result = RawSyscall(SYS_unshare, CLONE_NEWUSER);
   if (result < 0) Fail(plan, Syscall::kUserNamespace, result);
   const char ready = 'u';
   result = RawSyscall(SYS_write, sandbox.user_namespace_ready_fd, Address(&ready), 1);

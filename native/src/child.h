@@ -73,6 +73,7 @@ struct SandboxPlan {
   int user_namespace_ready_fd = -1;
   int user_namespace_go_fd = -1;
   int user_namespace_parent_fds[2] = {-1, -1};  // the parent's ends, which the child closes first
+  uint32_t user_namespace_owner = 0;  // the host id that owns it: the first id of its range
   const sock_fprog* seccomp = nullptr;  // null: unconfined
   // The init (pid 1) helper, exec'd by fd: init_argv[1] is filled in by the child with the
   // executable it found inside the sandbox.

@@ -617,6 +617,7 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
     plan.sandbox.user_namespace_go_fd = handshake.child_go.get();
     plan.sandbox.user_namespace_parent_fds[0] = handshake.parent_ready.get();
     plan.sandbox.user_namespace_parent_fds[1] = handshake.parent_go.get();
+    plan.sandbox.user_namespace_owner = request.sandbox.user_namespace_host_id;
   }
   // Without CLONE_VFORK (user-namespace mode) the child runs beside us on its own stack, still in
   // our memory: we wait for its exec through the handshake pipe instead.

@@ -49,6 +49,13 @@ export interface SandboxOptions {
    * namespace last, and owns none of its other namespaces.
    */
   readonly userNamespace?: boolean;
+  /**
+   * userNamespace only: the first host id of the 65536 that ids 0..65535 inside map to; default
+   * userNamespaceIds.hostId (100000). It also owns the user namespace, so what the task's
+   * processes hold (inotify instances, processes) counts against this host id's per-user limits:
+   * give each task its own range to keep tasks from sharing them (the agent does).
+   */
+  readonly userNamespaceHostId?: number;
   /** Defaults to 65534 (nobody). */
   readonly runAsUser?: number;
   /** Defaults to 65534 (nogroup). */
@@ -75,6 +82,7 @@ export const sandboxDefaults = {
   hostname: 'parafork',
   seccomp: 'default',
   userNamespace: false,
+  userNamespaceHostId: userNamespaceIds.hostId,
   maxOpenFiles: 1024,
   maxFileSizeBytes: 0,
 } as const;
@@ -93,6 +101,13 @@ function wholeNumber(value: unknown, name: string, maximum: number): number {
     invalid(`${name} must be a whole number from 0 to ${maximum}`);
   }
   return value;
+}
+
+/** Host id 0 (root) may not be mapped, and the range must end below (uid_t) -1. */
+function userNamespaceHostId(value: unknown): number {
+  const hostId = wholeNumber(value, 'userNamespaceHostId', 4294967294 - (userNamespaceIds.size - 1));
+  if (hostId === 0) invalid('userNamespaceHostId must not be 0: root inside would be root on the host');
+  return hostId;
 }
 
 /** Checks `options` (with `cwd`, the working directory inside the sandbox) into a native request. */
@@ -131,7 +146,7 @@ export function toNativeSandbox(options: unknown, cwd: string | undefined): Nati
     mounts,
     workingDirectory: cwd === undefined ? '/' : absolutePath(cwd, 'cwd (inside the sandbox)'),
     filesystem: (options as SandboxOptions)[benchmarkWithoutFilesystem] !== true,
-    userNamespace: sandbox.userNamespace ? { ...userNamespaceIds } : null,
+    userNamespace: sandbox.userNamespace ? { hostId: userNamespaceHostId(sandbox.userNamespaceHostId), size: userNamespaceIds.size } : null,
     uid: wholeNumber(sandbox.runAsUser, 'runAsUser', sandbox.userNamespace ? userNamespaceIds.size - 1 : 4294967294),
     gid: wholeNumber(sandbox.runAsGroup, 'runAsGroup', sandbox.userNamespace ? userNamespaceIds.size - 1 : 4294967294),
     hostname: sandbox.hostname,
