@@ -47,6 +47,7 @@ const objectNames = new Map([
   ['status', 'TaskStatus'],
   ['status.conditions[]', 'TaskCondition'],
   ['status.spawnTimings', 'TaskSpawnTimings'],
+  ['status.hostIdentity', 'TaskHostIdentity'],
 ]);
 const enumNames = new Map([
   ['spec.sandbox.network', { type: 'TaskNetworkMode', values: 'taskNetworkModes' }],

@@ -56,7 +56,7 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
   const client = new ApiClient({ kubeConfig, qps: config.apiQps, burst: config.apiBurst, userAgent: `parafork-agent/${config.nodeName}`, observer: metrics.apiClient });
   // Events get a rate limit of their own, as the kubelet's do: a burst of them must not delay status writes.
   const eventClient = new ApiClient({ kubeConfig, qps: config.eventQps, burst: config.eventBurst, userAgent: `parafork-agent/${config.nodeName}`, observer: metrics.apiClient });
-  const { launcher, cgroups, launcherSandboxes, unsandboxed } = makeTaskRuntime(config, metrics, logger);
+  const { launcher, cgroups, identities, launcherSandboxes, unsandboxed } = makeTaskRuntime(config, metrics, logger);
 
   const lifetime = new AbortController();
   let nodeLabels: Readonly<Record<string, string>> = {};
@@ -81,6 +81,7 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
     logger,
     maxConcurrent: config.maxConcurrent,
     ...(cgroups ? { cgroups } : {}),
+    ...(identities ? { identities } : {}),
     seccompProfiles: new SeccompProfileStore({ directory: config.seccompProfileDirectory, logger }),
     terminationGraceMs: config.terminationGraceSeconds * 1000,
     nodeLabels: () => nodeLabels,
@@ -144,10 +145,11 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
     await launcher.close();
     journal?.close();
     try {
-      cgroups?.removeGroup(); // only when empty: other agents on this host may share the group
+      cgroups?.removeGroup(); // and lets go of it
     } catch {
-      // not empty: fine
+      // not empty (a process outlived the drain): the group's next owner sweeps it
     }
+    identities?.close();
     logger.info({}, 'agent stopped');
     markStopped(undefined);
   }

@@ -18,7 +18,7 @@ import { drainTasks, makeTaskRuntime } from './task-runtime.js';
 
 export async function startManifestAgent(config: AgentConfig, directory: string, logger: Logger): Promise<RunningAgent> {
   const metrics = new MetricsRegistry({ runningTasks: (): number => reconciler.runningAttempts });
-  const { launcher, cgroups, launcherSandboxes, unsandboxed } = makeTaskRuntime(config, metrics, logger);
+  const { launcher, cgroups, identities, launcherSandboxes, unsandboxed } = makeTaskRuntime(config, metrics, logger);
 
   let enqueue: (key: string) => void = () => undefined;
   const store = new InMemoryTasks([], config.nodeName, (key) => enqueue(key));
@@ -36,6 +36,7 @@ export async function startManifestAgent(config: AgentConfig, directory: string,
     logger,
     maxConcurrent: config.maxConcurrent,
     ...(cgroups ? { cgroups } : {}),
+    ...(identities ? { identities } : {}),
     seccompProfiles: new SeccompProfileStore({ directory: config.seccompProfileDirectory, logger }),
     terminationGraceMs: config.terminationGraceSeconds * 1000,
     nodeLabels: () => ({}),
@@ -79,10 +80,11 @@ export async function startManifestAgent(config: AgentConfig, directory: string,
     await http.close();
     await launcher.close();
     try {
-      cgroups?.removeGroup();
+      cgroups?.removeGroup(); // and lets go of it
     } catch {
-      // not empty: another agent on this host shares the group
+      // not empty (a process outlived the drain): the group's next owner sweeps it
     }
+    identities?.close();
     logger.info({}, 'agent stopped');
     markStopped(undefined);
   }

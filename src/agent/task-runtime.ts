@@ -1,5 +1,7 @@
 // What both agents (the cluster one and the manifest-folder one) set up and tear down the same way
-// around their reconciler: the launcher and task cgroups, and the drain on SIGTERM.
+// around their reconciler: the launcher, task cgroups and task ids, and the drain on SIGTERM.
+import path from 'node:path';
+
 import type { Logger } from 'pino';
 
 import type { AgentConfig } from '../config/agent-config.js';
@@ -7,26 +9,32 @@ import type { WorkQueue } from '../controller/work-queue.js';
 import { ChildProcessLauncher } from '../launcher/child-process-launcher.js';
 import { Launcher } from '../launcher/launcher.js';
 import type { MetricsRegistry } from '../metrics/registry.js';
+import { openTaskCgroups } from '../sandbox/cgroup-groups.js';
 import { readCgroupLayout } from '../sandbox/cgroup-layout.js';
-import { CgroupManager } from '../sandbox/cgroup-manager.js';
+import { CgroupGroupInUseError, type CgroupManager } from '../sandbox/cgroup-manager.js';
+import { TaskIdentities } from '../sandbox/task-identities.js';
 import type { TaskLauncher, TaskReconciler } from '../tasks/task-reconciler.js';
 
 export interface TaskRuntime {
   readonly launcher: TaskLauncher & { close(): Promise<void> };
   /** Undefined without a sandbox (--task-sandbox off) or where the host gives the agent no cgroups. */
   readonly cgroups: CgroupManager | undefined;
+  /** Host ids for the Tasks; undefined without a sandbox (--task-sandbox off). */
+  readonly identities: TaskIdentities | undefined;
   /** For the reconciler: whether the launcher can build the sandbox, and whether Tasks skip it. */
   readonly launcherSandboxes: boolean;
   readonly unsandboxed: boolean;
 }
 
 /**
- * The launcher the flags ask for (the native one; child_process only as a benchmark baseline)
- * and the task cgroups, with the host's capabilities logged once.
+ * The launcher the flags ask for (the native one; child_process only as a benchmark baseline),
+ * the task cgroups and task ids, with the host's capabilities logged once. Throws
+ * CgroupGroupInUseError while another agent owns the cgroup group (before starting anything).
  */
 export function makeTaskRuntime(config: AgentConfig, metrics: MetricsRegistry, logger: Logger): TaskRuntime {
-  const nativeLauncher = config.launcher === 'native' ? new Launcher({ observer: metrics.spawn, sandboxStagingDirectory: config.sandboxStagingDirectory }) : undefined;
   const cgroups = config.taskSandbox ? makeCgroupManager(config, logger) : undefined;
+  const identities = config.taskSandbox ? new TaskIdentities({ ...config.taskIds, lockDirectory: path.join(config.stateDirectory, 'ids') }) : undefined;
+  const nativeLauncher = config.launcher === 'native' ? new Launcher({ observer: metrics.spawn, sandboxStagingDirectory: config.sandboxStagingDirectory }) : undefined;
   if (nativeLauncher) {
     metrics.trackLauncher(nativeLauncher);
     logger.info({ capabilities: Launcher.capabilities, lockMode: nativeLauncher.lockMode, clonePath: nativeLauncher.clonePath, threads: nativeLauncher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable' }, 'host capabilities');
@@ -34,17 +42,22 @@ export function makeTaskRuntime(config: AgentConfig, metrics: MetricsRegistry, l
   if (!config.taskSandbox || !nativeLauncher) {
     logger.warn({ launcher: config.launcher, taskSandbox: config.taskSandbox }, config.taskSandbox ? 'the child_process launcher cannot sandbox: every Task will fail with SandboxUnavailable' : 'Tasks run unsandboxed, with this agent\'s privileges (--task-sandbox off): for benchmarks only');
   }
-  return { launcher: nativeLauncher ?? new ChildProcessLauncher(), cgroups, launcherSandboxes: nativeLauncher !== undefined, unsandboxed: !config.taskSandbox };
+  return { launcher: nativeLauncher ?? new ChildProcessLauncher(), cgroups, identities, launcherSandboxes: nativeLauncher !== undefined, unsandboxed: !config.taskSandbox };
 }
 
-/** The agent's task cgroups, or undefined (with the reason logged) when this host gives it none. */
+/**
+ * The agent's task cgroups, its group taken and swept (src/sandbox/cgroup-groups.ts), or
+ * undefined (with the reason logged) when this host gives it none. Throws CgroupGroupInUseError
+ * when another live agent owns the group: sweeping it would end that agent's Tasks.
+ */
 export function makeCgroupManager(config: AgentConfig, logger: Logger): CgroupManager | undefined {
   try {
-    const manager = new CgroupManager({ layout: readCgroupLayout(), group: config.cgroupParent });
-    const swept = manager.sweepLeftovers();
-    if (swept > 0) logger.warn({ swept }, 'ended the processes an earlier life of the agent left in task cgroups');
+    const { manager, group, sweptTaskCgroups, sweptRunGroups } = openTaskCgroups(readCgroupLayout(), config.cgroupParent);
+    if (sweptTaskCgroups > 0) logger.warn({ swept: sweptTaskCgroups, group }, 'ended the processes an earlier owner of the group left in task cgroups');
+    if (sweptRunGroups > 0) logger.warn({ swept: sweptRunGroups }, 'ended and removed the per-run cgroup groups of parafork runs that are gone');
     return manager;
   } catch (error) {
+    if (error instanceof CgroupGroupInUseError) throw error;
     logger.warn({ err: (error as Error).message }, 'no cgroups for tasks: Tasks with resources.limits will fail with SandboxUnavailable');
     return undefined;
   }

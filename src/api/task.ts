@@ -399,20 +399,20 @@ export interface TaskSandbox {
    */
   readonly mounts?: readonly TaskMount[];
   /**
-   * User ID the process runs as. The default, 65534, is the conventional unprivileged "nobody"; 0
-   * (root) must be asked for. With userNamespace it is the ID inside the Task's user namespace.
+   * User ID the process runs as, as given; 0 (root) must be asked for. Unset (the default), each
+   * attempt gets a host ID of its own from the agent's range (--task-ids), shared with no other
+   * Task and no host account, so Tasks never share per-user kernel limits; status.hostIdentity
+   * shows it. With userNamespace it is the ID inside the Task's user namespace, default 65534
+   * ("nobody"), and the Task's IDs 0..65535 map to a host range of its own.
    *
    * Apiserver checks: 0 to 4294967294.
-   *
-   * @defaultValue `65534`
    */
   readonly runAsUser?: number;
   /**
-   * Group ID the process runs as, with no supplementary groups. 65534 is "nogroup".
+   * Group ID the process runs as, with no supplementary groups; as for runAsUser, unset means a
+   * host ID of the attempt's own (the same number as its user ID when both are unset).
    *
    * Apiserver checks: 0 to 4294967294.
-   *
-   * @defaultValue `65534`
    */
   readonly runAsGroup?: number;
   /**
@@ -626,6 +626,11 @@ export interface TaskStatus {
    */
   readonly stderrTail?: string;
   /**
+   * The host user and group IDs the latest attempt's processes run as (for a userNamespace Task,
+   * the host IDs its runAsUser and runAsGroup map to).
+   */
+  readonly hostIdentity?: TaskHostIdentity;
+  /**
    * How long the agent took to start the latest attempt, for spotting slow starts. Nanoseconds,
    * measured with a monotonic clock on the node.
    */
@@ -662,6 +667,25 @@ export interface TaskCondition {
    * Apiserver checks: at least 0.
    */
   readonly observedGeneration?: number;
+}
+
+/**
+ * The host user and group IDs the latest attempt's processes run as (for a userNamespace Task, the
+ * host IDs its runAsUser and runAsGroup map to).
+ */
+export interface TaskHostIdentity {
+  /**
+   * The host user ID.
+   *
+   * Apiserver checks: 0 to 4294967294.
+   */
+  readonly uid?: number;
+  /**
+   * The host group ID.
+   *
+   * Apiserver checks: 0 to 4294967294.
+   */
+  readonly gid?: number;
 }
 
 /**

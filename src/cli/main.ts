@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { startAgent } from '../agent/agent.js';
 import { createLogger } from '../agent/logger.js';
 import { startManifestAgent } from '../agent/manifest-agent.js';
-import { agentFlags, ConfigError, parseAgentConfig } from '../config/agent-config.js';
+import { agentFlags, ConfigError, defaultTaskIds, parseAgentConfig, taskIdRange } from '../config/agent-config.js';
 import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.js';
 import { runTasks } from '../standalone/run-tasks.js';
 import { formatTasks, progressLine } from '../standalone/task-report.js';
@@ -97,7 +97,9 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
       workers,
       logger,
       sandboxStagingDirectory: '/run/parafork/root',
-      cgroupParent: `parafork-run-${process.pid}`,
+      // A cgroup group of this run's own; task ids shared out with the agent's (its default --state-dir).
+      taskIds: taskIdRange('task-ids', defaultTaskIds),
+      taskIdLockDirectory: '/run/parafork/ids',
       seccompProfileDirectory: path.resolve(values['seccomp-profile-dir']),
       onProgress: (progress) => {
         // A terminal gets one line rewritten in place; a log gets a line a second.
@@ -169,6 +171,10 @@ main(process.argv.slice(2)).then(
     if (error instanceof ConfigError || error instanceof ManifestError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
       console.error(`parafork: ${(error as Error).message}`);
       process.exitCode = 2;
+    } else if (code === 'ERR_PARAFORK_CGROUP_GROUP_IN_USE') {
+      // Another parafork owns the cgroup group: the message names it and says what to do.
+      console.error(`parafork: ${(error as Error).message}`);
+      process.exitCode = 1;
     } else if (code === 'ERR_PARAFORK_UNSUPPORTED_RUNTIME') {
       // The wrong platform or Node.js: the message says what is needed; a stack would bury it.
       console.error((error as Error).message);

@@ -20,8 +20,14 @@ export interface AgentConfig {
   readonly listenAddress: string;
   readonly port: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
-  /** Task cgroups go here, relative to the agent's own cgroup in each hierarchy. */
-  readonly cgroupParent: string;
+  /**
+   * Task cgroups go here, relative to the agent's own cgroup in each hierarchy; the agent owns the
+   * group alone (src/sandbox/cgroup-groups.ts). Undefined (--manifests without --cgroup-parent):
+   * a group of its own per run.
+   */
+  readonly cgroupParent: string | undefined;
+  /** The host ids Tasks get by default, one of their own each (src/sandbox/task-identities.ts). */
+  readonly taskIds: { readonly first: number; readonly last: number };
   /** An empty directory sandboxed tasks' roots are mounted on, each in its own mount namespace. */
   readonly sandboxStagingDirectory: string;
   /** Where sandbox.seccomp type Localhost profiles are read from (Docker/OCI JSON), as the kubelet's --seccomp-profile-root. */
@@ -48,6 +54,23 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * 0x70000000-0x7FFDFFFF: above systemd's container ranges and below its "foreign" range and the
+ * 31-bit boundary (https://systemd.io/UIDS-GIDS/), where no distribution makes accounts.
+ */
+export const defaultTaskIds = '1879048192-2147352575';
+
+/** FIRST-LAST, at least one block of 65536 ids, never root or (uid_t) -1. */
+export function taskIdRange(flag: string, text: string): { first: number; last: number } {
+  const match = /^(\d+)-(\d+)$/.exec(text);
+  const first = Number(match?.[1]);
+  const last = Number(match?.[2]);
+  if (!match || !(first >= 1) || !(last <= 4294967294) || last - first + 1 < 65536) {
+    throw new ConfigError(`--${flag} must be FIRST-LAST, host ids from 1 to 4294967294 spanning at least 65536, got ${JSON.stringify(text)}`);
+  }
+  return { first, last };
+}
+
 export const agentFlags = {
   'node-name': { type: 'string', description: 'the node this agent runs on (default: $NODE_NAME, then the hostname)' },
   kubeconfig: { type: 'string', description: 'kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster); exec and auth-provider plugins are not supported' },
@@ -61,7 +84,8 @@ export const agentFlags = {
   'listen-address': { type: 'string', default: '0.0.0.0', description: 'address for /healthz, /readyz (and /metrics)' },
   port: { type: 'string', default: '9464', description: 'port for /healthz, /readyz (and /metrics)' },
   'log-level': { type: 'string', default: 'info', description: 'fatal, error, warn, info, debug or trace' },
-  'cgroup-parent': { type: 'string', default: 'parafork', description: "task cgroups' group, relative to the agent's own cgroup" },
+  'cgroup-parent': { type: 'string', description: "task cgroups' group, relative to the agent's own cgroup, owned by this agent alone: a second agent on it is refused (default parafork; with --manifests, a group of its own per run)" },
+  'task-ids': { type: 'string', default: defaultTaskIds, description: 'host uids/gids that Tasks without runAsUser/runAsGroup get, one of their own each, FIRST-LAST: shared out in blocks of 65536 between the parafork instances of the machine through lock files in <state-dir>/ids' },
   'sandbox-staging-dir': { type: 'string', default: '/run/parafork/root', description: 'empty directory task roots are mounted on (in their own mount namespaces)' },
   'seccomp-profile-dir': { type: 'string', default: '/var/lib/kubelet/seccomp', description: 'seccomp profiles (Docker JSON) that Tasks name by sandbox.seccomp.localhostProfile, relative to it' },
   'state-dir': { type: 'string', default: '/run/parafork', description: 'node-local state that must outlive an agent restart (the launches not yet recorded); in a pod, an emptyDir or hostPath' },
@@ -150,7 +174,8 @@ export function parseAgentConfig(argv: readonly string[], environment: NodeJS.Pr
     listenAddress: values['listen-address'] ?? '0.0.0.0',
     port: wholeNumber('port', values.port ?? '', 0, 65_535),
     logLevel: logLevel as AgentConfig['logLevel'],
-    cgroupParent: cgroupParent(values['cgroup-parent'] ?? 'parafork'),
+    cgroupParent: values['cgroup-parent'] !== undefined ? cgroupParent(values['cgroup-parent']) : values.manifests === undefined ? 'parafork' : undefined,
+    taskIds: taskIdRange('task-ids', values['task-ids'] ?? defaultTaskIds),
     sandboxStagingDirectory: absolutePath('sandbox-staging-dir', values['sandbox-staging-dir'] ?? '/run/parafork/root'),
     seccompProfileDirectory: absolutePath('seccomp-profile-dir', values['seccomp-profile-dir'] ?? '/var/lib/kubelet/seccomp'),
     stateDirectory: absolutePath('state-dir', values['state-dir'] ?? '/run/parafork'),

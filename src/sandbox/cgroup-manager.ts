@@ -11,9 +11,16 @@
 // cgroup v2 forbids processes in a cgroup whose controllers are delegated to children ("no
 // internal processes"), except at the root: an agent in a non-root cgroup first moves itself into
 // a leaf beside the task group, so its own cgroup can enable controllers for the tasks.
+//
+// A group has one owner (issue 12, finding 12): prepare() takes an exclusive flock(2) on each of
+// the group's directories before it writes anything, and holds them for the manager's life (the
+// kernel lets go when the process ends, however it ends). A second agent on the same group, in
+// this container or another that mounts the same cgroupfs, is refused with CgroupGroupInUseError
+// naming the owner, so the leftover sweep only ever ends the Tasks of an owner that is gone.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
+import { FileLock, lockHolder } from '../launcher/file-lock.js';
 import type { CgroupFileOption, SpawnOptions } from '../launcher/spawn-options.js';
 import { limitControllers, placeControllers, type CgroupLayout, type ControllerPlacement, type LimitController } from './cgroup-layout.js';
 
@@ -179,12 +186,46 @@ export class TaskCgroup {
   }
 }
 
+/** The group belongs to another live process: a second agent on it would sweep the first one's Tasks. */
+export class CgroupGroupInUseError extends Error {
+  readonly code = 'ERR_PARAFORK_CGROUP_GROUP_IN_USE';
+  /** The locked directory, and its holder where /proc/locks shows it. */
+  readonly directory: string;
+  readonly holder: { readonly pid: number; readonly command: string | undefined } | undefined;
+
+  constructor(group: string, directory: string) {
+    const holder = lockHolder(directory);
+    const owner = holder === undefined
+      ? 'a process this one cannot see (another container\'s pid namespace)'
+      : `pid ${holder.pid}${holder.command === undefined ? '' : `: ${holder.command}`}`;
+    super(`the cgroup group ${group} (${directory}) belongs to another running parafork, ${owner}; give this one another --cgroup-parent, or stop that one first`);
+    this.name = 'CgroupGroupInUseError';
+    this.directory = directory;
+    this.holder = holder;
+  }
+}
+
 export interface CgroupManagerOptions {
   readonly layout: CgroupLayout;
   /** A path relative to the agent's own cgroup in each hierarchy; default 'parafork'. */
   readonly group?: string;
   /** Idle task cgroups kept for reuse (see create); default 64; 0 removes each after its task. */
   readonly idleCgroups?: number;
+}
+
+/**
+ * The lock on a group directory, made first if missing; undefined when another process holds it.
+ * Made again when its last owner removes it between our mkdir and our lock (an owner's exit).
+ */
+function lockDirectory(directory: string): FileLock | undefined {
+  for (let attempt = 0; ; attempt++) {
+    mkdirSync(directory, { recursive: true });
+    try {
+      return FileLock.tryAcquire(directory);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 10) throw error;
+    }
+  }
 }
 
 /** What a v1 memory limit of "none" reads back as: PAGE_COUNTER_MAX pages of 4 KiB. */
@@ -203,6 +244,8 @@ export class CgroupManager {
   #hasKillFile = false;
   /** Idle task cgroups, most recently used last (its memory is the likeliest still cached). */
   #idle: CgroupSlot[] = [];
+  /** The group's directories, locked by prepare(): the group is this process's alone. */
+  #locks: FileLock[] = [];
 
   constructor(options: CgroupManagerOptions) {
     this.#layout = options.layout;
@@ -213,26 +256,36 @@ export class CgroupManager {
     this.placement = placeControllers(options.layout);
   }
 
-  /** Makes the group directories (once); throws with the path and the reason when it cannot. */
+  /**
+   * Makes the group directories and takes the group (once): throws CgroupGroupInUseError when
+   * another live process holds it, else with the path and the reason when it cannot.
+   */
   prepare(): void {
     if (this.#prepared) return;
     const { v2, v1 } = this.#layout;
-    if (v2) {
-      const own = path.join(v2.mountPoint, v2.ownPath);
-      if (v2.ownPath !== '/' && this.#wantedV2Controllers().length > 0) this.#moveSelfIntoLeaf(own);
-      this.#v2Base = path.join(own, this.#group);
-      mkdirSync(this.#v2Base, { recursive: true });
-      this.#enableControllers(own);
-      this.#enableControllers(this.#v2Base);
-      this.#hasKillFile = existsSync(path.join(this.#v2Base, 'cgroup.kill'));
-    }
+    const own = v2 ? path.join(v2.mountPoint, v2.ownPath) : undefined;
+    const v2Base = own === undefined ? undefined : path.join(own, this.#group);
+    const v1Bases = new Map<LimitController, string>();
     for (const controller of limitControllers) {
       const hierarchy = v1.get(controller);
-      if (this.placement[controller] !== 'v1' || !hierarchy) continue;
-      const base = path.join(hierarchy.mountPoint, hierarchy.ownPath, this.#group);
-      mkdirSync(base, { recursive: true });
-      this.#v1Bases.set(controller, base);
+      if (this.placement[controller] === 'v1' && hierarchy) v1Bases.set(controller, path.join(hierarchy.mountPoint, hierarchy.ownPath, this.#group));
     }
+    // Claimed before anything is written, always in this order (v2, then memory, pids, cpu), so
+    // that two claimants meet at the same first directory.
+    this.#claim([...(v2Base === undefined ? [] : [v2Base]), ...v1Bases.values()]);
+    try {
+      if (v2 && own !== undefined && v2Base !== undefined) {
+        if (v2.ownPath !== '/' && this.#wantedV2Controllers().length > 0) this.#moveSelfIntoLeaf(own);
+        this.#enableControllers(own);
+        this.#enableControllers(v2Base);
+        this.#v2Base = v2Base;
+        this.#hasKillFile = existsSync(path.join(v2Base, 'cgroup.kill'));
+      }
+    } catch (error) {
+      this.#releaseGroup(); // a later prepare() takes it again
+      throw error;
+    }
+    for (const [controller, base] of v1Bases) this.#v1Bases.set(controller, base);
     // Looked up once: a task's cgroup has the same files as the group it is made in.
     const memoryBase = this.placement.memory === 'v2' ? this.#v2Base : this.#v1Bases.get('memory');
     const swapFile = this.placement.memory === 'v2' ? 'memory.swap.max' : 'memory.memsw.limit_in_bytes';
@@ -282,9 +335,10 @@ export class CgroupManager {
   }
 
   /**
-   * Ends and removes every task cgroup left in the group by an earlier life of the agent (killed
-   * -9, or the node rebooted mid-task), and the idle ones: their processes belong to attempts no
-   * one will record. Only for the group this agent owns alone. Returns how many were swept.
+   * Ends and removes every task cgroup left in the group by an earlier owner (an agent killed -9,
+   * or the node rebooted mid-task), and the idle ones: their processes belong to attempts no one
+   * will record. The group is this process's (prepare() took it): the owner of whatever is found
+   * here is gone. Returns how many were swept.
    */
   sweepLeftovers(): number {
     this.prepare();
@@ -316,14 +370,42 @@ export class CgroupManager {
     this.#idle = [];
   }
 
-  /** Removes the idle task cgroups and the (then empty) group directories: for tests and uninstalls. */
+  /**
+   * Removes the idle task cgroups and the (then empty) group directories, and lets go of the
+   * group: at an owner's clean exit, for tests and uninstalls. Throws (EBUSY) while a task
+   * cgroup still holds a process, and lets go all the same: what is left there is a leftover
+   * for the group's next owner to sweep.
+   */
   removeGroup(): void {
-    this.removeIdle();
-    for (const directory of [this.#v2Base, ...this.#v1Bases.values()]) {
-      if (directory !== undefined && existsSync(directory)) rmdirSync(directory);
+    try {
+      this.removeIdle();
+      for (const directory of [this.#v2Base, ...this.#v1Bases.values()]) {
+        if (directory !== undefined && existsSync(directory)) rmdirSync(directory);
+      }
+    } finally {
+      this.#releaseGroup();
+      this.#prepared = false;
+      this.#v1Bases.clear();
     }
-    this.#prepared = false;
-    this.#v1Bases.clear();
+  }
+
+  /** Locks every directory of the group, made first where missing; all or none. */
+  #claim(directories: readonly string[]): void {
+    try {
+      for (const directory of directories) {
+        const lock = lockDirectory(directory);
+        if (lock === undefined) throw new CgroupGroupInUseError(this.#group, directory);
+        this.#locks.push(lock);
+      }
+    } catch (error) {
+      this.#releaseGroup();
+      throw error;
+    }
+  }
+
+  #releaseGroup(): void {
+    for (const lock of this.#locks) lock.release();
+    this.#locks = [];
   }
 
   #newSlot(name: string): CgroupSlot {

@@ -6,9 +6,11 @@ import type { Logger } from 'pino';
 import type { Task } from '../api/task.js';
 import { WorkQueue } from '../controller/work-queue.js';
 import { Launcher } from '../launcher/launcher.js';
+import { openTaskCgroups } from '../sandbox/cgroup-groups.js';
 import { readCgroupLayout } from '../sandbox/cgroup-layout.js';
-import { CgroupManager } from '../sandbox/cgroup-manager.js';
+import { CgroupGroupInUseError, type CgroupManager } from '../sandbox/cgroup-manager.js';
 import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
+import { TaskIdentities } from '../sandbox/task-identities.js';
 import { AttemptTable } from '../tasks/attempts.js';
 import { TaskReconciler } from '../tasks/task-reconciler.js';
 import { InMemoryTasks } from './in-memory-tasks.js';
@@ -29,7 +31,11 @@ export interface RunOptions {
   readonly workers: number;
   readonly logger: Logger;
   readonly sandboxStagingDirectory: string;
-  readonly cgroupParent: string;
+  /** The task cgroups' group; undefined (the CLI's choice): a group of this run's own (src/sandbox/cgroup-groups.ts). */
+  readonly cgroupParent?: string;
+  /** Host ids for Tasks without runAsUser/runAsGroup, and the lock files that share them out (src/sandbox/task-identities.ts). */
+  readonly taskIds: { readonly first: number; readonly last: number };
+  readonly taskIdLockDirectory: string;
   /** Where sandbox.seccomp type Localhost profiles are read from. */
   readonly seccompProfileDirectory: string;
   /** Called about five times a second, and once at the end. */
@@ -50,12 +56,16 @@ export async function runTasks(tasks: readonly Task[], options: RunOptions): Pro
   });
   let cgroups: CgroupManager | undefined;
   try {
-    cgroups = new CgroupManager({ layout: readCgroupLayout(), group: options.cgroupParent });
-    cgroups.sweepLeftovers();
+    cgroups = openTaskCgroups(readCgroupLayout(), options.cgroupParent).manager;
   } catch (error) {
+    if (error instanceof CgroupGroupInUseError) {
+      await launcher.close();
+      throw error;
+    }
     options.logger.warn({ err: (error as Error).message }, 'no cgroups: Tasks with resources.limits will fail with SandboxUnavailable');
     cgroups = undefined;
   }
+  const identities = new TaskIdentities({ ...options.taskIds, lockDirectory: options.taskIdLockDirectory });
   let enqueue: (key: string) => void = () => undefined;
   const store = new InMemoryTasks(tasks, options.nodeName, (key) => enqueue(key));
   const reconciler = new TaskReconciler({
@@ -72,6 +82,7 @@ export async function runTasks(tasks: readonly Task[], options: RunOptions): Pro
     nodeLabels: () => ({}),
     requeue: (key) => enqueue(key),
     ...(cgroups ? { cgroups } : {}),
+    identities,
     seccompProfiles: new SeccompProfileStore({ directory: options.seccompProfileDirectory, logger: options.logger }),
   });
   const queue = new WorkQueue((key) => reconciler.reconcile(key), { concurrency: options.workers });
@@ -107,9 +118,10 @@ export async function runTasks(tasks: readonly Task[], options: RunOptions): Pro
   await queue.shutDown();
   await launcher.close();
   try {
-    cgroups?.removeGroup();
+    cgroups?.removeGroup(); // and lets go of it
   } catch {
-    // another run shares the group
+    // not empty (a process outlived its Task): the next run sweeps it
   }
+  identities.close();
   return store.list();
 }

@@ -3,6 +3,7 @@
 // writer; spawn results and exits only fill in fields and ask for a reconcile.
 import type { SpawnedProcess, SpawnTimings } from '../launcher/spawned-process.js';
 import type { TaskReason } from '../api/task.js';
+import type { TaskIdentityLease } from '../sandbox/task-identities.js';
 
 /** Why the agent itself ended an attempt; wins over the signal the process died of. */
 export type KillCause = 'DeadlineExceeded' | 'Cancelled' | 'Deleted' | 'AgentShutdown';
@@ -25,6 +26,8 @@ export interface Attempt {
   readonly launchedAt: number;
   child?: SpawnedProcess;
   timings?: SpawnTimings;
+  /** The host ids the attempt runs as, leased until its processes are gone (task-identities.ts). */
+  identity?: TaskIdentityLease;
   /** Epoch milliseconds when the process had exec'd. */
   startedAt?: number;
   killCause?: KillCause;

@@ -29,6 +29,7 @@ import { signalName } from '../launcher/signals.js';
 import { SpawnError } from '../launcher/spawn-error.js';
 import type { CgroupManager, TaskCgroup } from '../sandbox/cgroup-manager.js';
 import type { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
+import type { TaskIdentityLease, TaskIdentitySource } from '../sandbox/task-identities.js';
 import { sandboxForTask } from '../sandbox/task-sandbox.js';
 import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
 import type { LaunchRecord } from './launch-journal.js';
@@ -108,6 +109,12 @@ export interface TaskReconcilerOptions {
   readonly cgroups?: CgroupManager;
   /** The node's seccomp profiles (sandbox.seccomp type Localhost); undefined: such Tasks fail with SandboxUnavailable. */
   readonly seccompProfiles?: SeccompProfileStore;
+  /**
+   * Host ids for each sandboxed attempt, leased at launch and given back when it ends: Tasks
+   * without runAsUser/runAsGroup get ids of their own (src/sandbox/task-identities.ts).
+   * Undefined: the sandbox's defaults (65534) for every Task.
+   */
+  readonly identities?: TaskIdentitySource;
 }
 
 export class TaskReconciler {
@@ -309,6 +316,12 @@ export class TaskReconciler {
     }
     // No finalizer yet: it is added once the process has run for runningWriteDelayMs (see the header).
     const attempt = this.#newAttempt(task, (task.status?.attempts ?? 0) + 1);
+    let identity: TaskIdentityLease | undefined;
+    try {
+      identity = this.#options.identities?.lease({ runAsUser: task.spec.sandbox?.runAsUser, runAsGroup: task.spec.sandbox?.runAsGroup, userNamespace: sandboxed.sandbox.userNamespace === true });
+    } catch (error) {
+      return this.#failBeforeLaunch(task, 'SandboxUnavailable', `no host ids for the Task: ${(error as Error).message}`, now);
+    }
     let cgroup: TaskCgroup | undefined;
     try {
       // One cgroup per attempt, named by the Task's uid: unique among every Task this agent runs.
@@ -316,14 +329,17 @@ export class TaskReconciler {
     } catch (error) {
       cgroup = undefined;
       if (wantsLimits) {
+        identity?.release();
         return this.#failBeforeLaunch(task, 'SandboxUnavailable', `cannot make the task's cgroup for its resource limits: ${(error as Error).message}`, now);
       }
     }
     if (wantsLimits && cgroup === undefined) {
+      identity?.release();
       return this.#failBeforeLaunch(task, 'SandboxUnavailable', 'resources.limits are set, but this agent runs without cgroups', now);
     }
+    if (identity) attempt.identity = identity;
     this.#options.attempts.set(key, attempt);
-    this.#launch(key, task, attempt, { sandbox: sandboxed.sandbox, cwd: sandboxed.cwd, cgroup });
+    this.#launch(key, task, attempt, { sandbox: withIdentity(sandboxed.sandbox, identity), cwd: sandboxed.cwd, cgroup });
     return undefined;
   }
 
@@ -378,6 +394,7 @@ export class TaskReconciler {
               ? { reason: 'OOMKilled', message: `killed for going over resources.limits.memory (${String(task.spec.resources?.limits?.memory)})`, finishedAt: performance.timeOrigin + performance.now(), signal: 'SIGKILL' }
               : endingOf(exit, attempt.killCause);
             releaseCgroup(cgroup);
+            attempt.identity?.release(); // its processes are gone with its pid namespace's init
             this.#attemptEnded(key);
           });
           this.#options.requeue(key);
@@ -386,6 +403,7 @@ export class TaskReconciler {
           this.#firstObservedAt.delete(key);
           attempt.ending = spawnFailure(error);
           releaseCgroup(cgroup);
+          attempt.identity?.release();
           this.#attemptEnded(key);
         },
       );
@@ -527,6 +545,17 @@ const killCauseReasons: Record<KillCause, TaskReason> = {
 function signalFromInit(exit: ExitResult): string | undefined {
   if (exit.code === null || exit.code <= 128 || exit.code >= 128 + 65) return undefined;
   return signalName(exit.code - 128);
+}
+
+/** The sandbox with the attempt's leased ids (task-identities.ts) in place of the defaults. */
+function withIdentity(sandbox: SandboxOptions, identity: TaskIdentityLease | undefined): SandboxOptions {
+  if (identity === undefined) return sandbox;
+  return {
+    ...sandbox,
+    runAsUser: identity.runAsUser,
+    runAsGroup: identity.runAsGroup,
+    ...(identity.userNamespaceHostId !== undefined ? { userNamespaceHostId: identity.userNamespaceHostId } : {}),
+  };
 }
 
 function releaseCgroup(cgroup: TaskCgroup | undefined): void {

@@ -127,7 +127,7 @@ describe.skipIf(skip !== undefined)(`a cgroup group has one owner${skip ? ` (ski
 
   it('sweeps a per-run group whose owner is gone (its processes ended, the group removed) when the next run starts', async () => {
     const root = cgroup2Root() ?? '';
-    const abandoned = path.join(root, `parafork-run-${process.pid}-abandoned`);
+    const abandoned = path.join(root, `parafork-run-${process.pid}-dead`);
     const taskCgroup = path.join(abandoned, 'task-1');
     mkdirSync(taskCgroup, { recursive: true });
     const canary = spawn('sleep', ['300'], { stdio: 'ignore' });

@@ -1,0 +1,285 @@
+// Host ids for Tasks (issue 12, finding 3). The kernel keeps some limits per user: inotify
+// instances and watches, processes (RLIMIT_NPROC), user namespaces, pending signals, message
+// queue bytes. Tasks that share a uid share those limits (one Task holding its uid's 128 inotify
+// instances left the next none), and may signal or read each other's files. So a Task that does
+// not ask for an id gets one of its own for the attempt, as systemd's DynamicUser gives a service
+// one: uid and gid the same number, from a range that no host account uses, given back when the
+// attempt ends and reused least recently used first. A runAsUser or runAsGroup in the spec is
+// honoured as given.
+//
+// A userNamespace Task keeps its ids inside (runAsUser, default 65534) and gets a host range of
+// its own instead: its ids 0..65535 map to a whole block of 65536 host ids, and the block's first
+// id owns its user namespace, so the kernel charges what the Task's processes hold to that id in
+// the host's namespace rather than to root's (kernel/ucount.c: inc_ucount charges each namespace
+// up to the host's, the parent's share to the namespace's owner; native/src/child.cc).
+//
+// The range (--task-ids) is split into blocks of 65536. A block belongs to one parafork instance
+// at a time through an exclusive flock(2) on its lock file in `lockDirectory`, so instances on one
+// machine (agents, `parafork run`, in containers that mount the same directory) never hand out
+// the same ids. An instance claims a block for single ids when it first needs one (65536 Tasks at
+// once before it needs a second), and one block per running userNamespace Task; it keeps them
+// until it ends. Blocks never used since boot are claimed first (the lock files live in /run),
+// then the one released longest ago (the file's mtime).
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import path from 'node:path';
+
+import { FileLock } from '../launcher/file-lock.js';
+
+export const idBlockSize = 65_536;
+
+/** What a userNamespace Task runs as inside when its spec names no id: nobody, as before. */
+const userNamespaceDefaultId = 65_534;
+
+/** What a Task's spec asks for. */
+export interface TaskIdentityRequest {
+  readonly runAsUser?: number | undefined;
+  readonly runAsGroup?: number | undefined;
+  readonly userNamespace: boolean;
+}
+
+export interface TaskIdentityLease {
+  /** The ids the process runs as (inside its user namespace, for a userNamespace Task). */
+  readonly runAsUser: number;
+  readonly runAsGroup: number;
+  /** userNamespace Tasks: the first of the 65536 host ids their ids 0..65535 map to. */
+  readonly userNamespaceHostId: number | undefined;
+  /** The host ids the processes run as, for the Task's status. */
+  readonly hostUid: number;
+  readonly hostGid: number;
+  /** Gives the ids back (when the attempt's processes are gone); a second call does nothing. */
+  release(): void;
+}
+
+/** Where leases come from: the reconciler's view of TaskIdentities. */
+export interface TaskIdentitySource {
+  lease(request: TaskIdentityRequest): TaskIdentityLease;
+}
+
+/** No block of the range is free: every one is held by a parafork instance of this machine. */
+export class TaskIdsExhaustedError extends Error {
+  readonly code = 'ERR_PARAFORK_TASK_IDS_EXHAUSTED';
+}
+
+export interface TaskIdentitiesOptions {
+  readonly first: number;
+  readonly last: number;
+  /** Lock files, one per block; shared by every parafork instance of the machine. */
+  readonly lockDirectory: string;
+  /** Ids of the host's accounts and groups, never handed out; default: /etc/passwd and /etc/group. */
+  readonly hostIds?: () => ReadonlySet<number>;
+}
+
+interface ClaimedBlock {
+  readonly first: number;
+  readonly lock: FileLock;
+}
+
+/** A block handing out single ids: those never used first, then those given back longest ago. */
+interface SingleIdBlock extends ClaimedBlock {
+  /** Offset of the next id never handed out. */
+  next: number;
+}
+
+export class TaskIdentities implements TaskIdentitySource {
+  readonly #first: number;
+  readonly #blockCount: number;
+  readonly #lockDirectory: string;
+  readonly #readHostIds: () => ReadonlySet<number>;
+  #hostIds: ReadonlySet<number> | undefined;
+  readonly #singleBlocks: SingleIdBlock[] = [];
+  /** Single ids given back, oldest first. */
+  readonly #freeIds = new Queue<number>();
+  readonly #namespaceBlocks: ClaimedBlock[] = [];
+  /** Whole blocks given back by userNamespace Tasks, oldest first. */
+  readonly #freeBlocks = new Queue<ClaimedBlock>();
+  #leased = 0;
+
+  constructor(options: TaskIdentitiesOptions) {
+    const { first, last } = options;
+    if (!Number.isInteger(first) || !Number.isInteger(last) || first < 1 || last > 4_294_967_294 || last - first + 1 < idBlockSize) {
+      throw new RangeError(`task ids must be a range of at least ${idBlockSize} host ids from 1 to 4294967294, got ${first}-${last}`);
+    }
+    this.#first = first;
+    this.#blockCount = Math.floor((last - first + 1) / idBlockSize);
+    this.#lockDirectory = options.lockDirectory;
+    this.#readHostIds = options.hostIds ?? readHostIds;
+  }
+
+  /** Leases running now. */
+  get leased(): number {
+    return this.#leased;
+  }
+
+  /** Blocks this instance holds. */
+  get blocks(): number {
+    return this.#singleBlocks.length + this.#namespaceBlocks.length;
+  }
+
+  lease(request: TaskIdentityRequest): TaskIdentityLease {
+    if (request.userNamespace) {
+      const block = this.#freeBlocks.shift() ?? this.#claimNamespaceBlock();
+      const runAsUser = request.runAsUser ?? userNamespaceDefaultId;
+      const runAsGroup = request.runAsGroup ?? userNamespaceDefaultId;
+      return this.#lease({ runAsUser, runAsGroup, userNamespaceHostId: block.first, hostUid: block.first + runAsUser, hostGid: block.first + runAsGroup }, () => this.#freeBlocks.push(block));
+    }
+    if (request.runAsUser !== undefined && request.runAsGroup !== undefined) {
+      return this.#lease({ runAsUser: request.runAsUser, runAsGroup: request.runAsGroup, userNamespaceHostId: undefined, hostUid: request.runAsUser, hostGid: request.runAsGroup }, () => undefined);
+    }
+    const id = this.#singleId();
+    const runAsUser = request.runAsUser ?? id;
+    const runAsGroup = request.runAsGroup ?? id;
+    return this.#lease({ runAsUser, runAsGroup, userNamespaceHostId: undefined, hostUid: runAsUser, hostGid: runAsGroup }, () => this.#freeIds.push(id));
+  }
+
+  /** Lets go of every block (at exit; the kernel would at the process's end anyway). */
+  close(): void {
+    for (const block of [...this.#singleBlocks, ...this.#namespaceBlocks]) this.#releaseBlock(block);
+    this.#singleBlocks.length = 0;
+    this.#namespaceBlocks.length = 0;
+    this.#freeIds.clear();
+    this.#freeBlocks.clear();
+  }
+
+  #lease(ids: Omit<TaskIdentityLease, 'release'>, giveBack: () => void): TaskIdentityLease {
+    this.#leased++;
+    let released = false;
+    return {
+      ...ids,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#leased--;
+        giveBack();
+      },
+    };
+  }
+
+  #singleId(): number {
+    const hostIds = this.#knownHostIds();
+    for (const block of this.#singleBlocks) {
+      while (block.next < idBlockSize) {
+        const id = block.first + block.next++;
+        if (!hostIds.has(id)) return id;
+      }
+    }
+    const reused = this.#freeIds.shift();
+    if (reused !== undefined) return reused;
+    this.#singleBlocks.push({ ...this.#claimBlock(), next: 0 });
+    return this.#singleId();
+  }
+
+  #claimNamespaceBlock(): ClaimedBlock {
+    const block = this.#claimBlock({ withoutHostIds: true });
+    this.#namespaceBlocks.push(block);
+    return block;
+  }
+
+  /**
+   * Claims a free block of the range for this instance. A userNamespace Task's block must hold
+   * no host account's id (the account would be one of the Task's ids); single ids skip them.
+   */
+  #claimBlock(options: { withoutHostIds: boolean } = { withoutHostIds: false }): ClaimedBlock {
+    mkdirSync(this.#lockDirectory, { recursive: true, mode: 0o700 });
+    const hostIds = this.#knownHostIds();
+    for (const first of this.#blocksByLeastRecentUse()) {
+      if (options.withoutHostIds && containsAny(hostIds, first, first + idBlockSize - 1)) continue;
+      const file = path.join(this.#lockDirectory, lockFileName(first));
+      closeSync(openSync(file, 'a', 0o600));
+      const lock = FileLock.tryAcquire(file);
+      if (lock === undefined) continue;
+      touch(file);
+      return { first, lock };
+    }
+    throw new TaskIdsExhaustedError(`no block of ${idBlockSize} task ids is free in ${this.#first}-${this.#first + this.#blockCount * idBlockSize - 1}: other parafork instances on this machine hold them all (--task-ids sets the range)`);
+  }
+
+  /** Every block's first id: those without a lock file (never used since boot) first, then by the file's mtime. */
+  #blocksByLeastRecentUse(): number[] {
+    const usedAt = new Map<number, number>();
+    for (const name of readdirSync(this.#lockDirectory)) {
+      const first = Number(/^ids-(\d+)$/.exec(name)?.[1]);
+      if (!Number.isInteger(first)) continue;
+      try {
+        usedAt.set(first, statSync(path.join(this.#lockDirectory, name)).mtimeMs);
+      } catch {
+        // removed meanwhile: never used, then
+      }
+    }
+    const blocks = Array.from({ length: this.#blockCount }, (_, index) => this.#first + index * idBlockSize);
+    const neverUsed = blocks.filter((first) => !usedAt.has(first));
+    const used = blocks.filter((first) => usedAt.has(first)).sort((left, right) => (usedAt.get(left) ?? 0) - (usedAt.get(right) ?? 0));
+    return [...neverUsed, ...used];
+  }
+
+  #releaseBlock(block: ClaimedBlock): void {
+    touch(block.lock.path);
+    block.lock.release();
+  }
+
+  #knownHostIds(): ReadonlySet<number> {
+    this.#hostIds ??= this.#readHostIds();
+    return this.#hostIds;
+  }
+}
+
+function lockFileName(first: number): string {
+  return `ids-${first}`;
+}
+
+/** The time a block was last taken or given back: its place in the least-recently-used order. */
+function touch(file: string): void {
+  try {
+    const now = (performance.timeOrigin + performance.now()) / 1000; // seconds, finer than a Date's milliseconds
+    utimesSync(file, now, now);
+  } catch {
+    // only the order of reuse suffers
+  }
+}
+
+function containsAny(ids: ReadonlySet<number>, first: number, last: number): boolean {
+  for (const id of ids) if (id >= first && id <= last) return true;
+  return false;
+}
+
+/** The uids of /etc/passwd and the gids of /etc/group: a Task's uid and gid are one number. */
+function readHostIds(): ReadonlySet<number> {
+  const ids = new Set<number>();
+  for (const file of ['/etc/passwd', '/etc/group']) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      const id = Number(line.split(':')[2]);
+      if (line.trim() !== '' && !line.startsWith('#') && Number.isInteger(id)) ids.add(id);
+    }
+  }
+  return ids;
+}
+
+/** A first-in first-out queue with O(1) shift. */
+class Queue<Item> {
+  #items: Item[] = [];
+  #head = 0;
+
+  push(item: Item): void {
+    this.#items.push(item);
+  }
+
+  shift(): Item | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head++];
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+
+  clear(): void {
+    this.#items = [];
+    this.#head = 0;
+  }
+}

@@ -1,0 +1,229 @@
+// Host ids for Tasks (src/sandbox/task-identities.ts): one of their own per attempt, from blocks
+// of the range that each parafork instance locks, reused least recently used first; and how the
+// reconciler leases them at launch and gives them back when the attempt ends. The blocks' lock
+// files go to a temp folder (real flock(2), through the native addon).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import type { Task, TaskStatus } from '../../src/api/task.js';
+import type { SpawnOptions } from '../../src/launcher/spawn-options.js';
+import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
+import { idBlockSize, TaskIdentities, TaskIdsExhaustedError, type TaskIdentityLease, type TaskIdentityRequest, type TaskIdentitySource } from '../../src/sandbox/task-identities.js';
+import { AttemptTable } from '../../src/tasks/attempts.js';
+import { TaskReconciler } from '../../src/tasks/task-reconciler.js';
+
+const first = 2_000_000_000;
+
+describe('TaskIdentities', () => {
+  let lockDirectory: string;
+  const opened: TaskIdentities[] = [];
+
+  function identities(blocks = 4, hostIds: readonly number[] = []): TaskIdentities {
+    const made = new TaskIdentities({ first, last: first + blocks * idBlockSize - 1, lockDirectory, hostIds: () => new Set(hostIds) });
+    opened.push(made);
+    return made;
+  }
+
+  const plain: TaskIdentityRequest = { userNamespace: false };
+
+  beforeEach(() => {
+    lockDirectory = mkdtempSync(path.join(tmpdir(), 'parafork-task-ids-'));
+  });
+  afterEach(() => {
+    for (const made of opened.splice(0)) made.close();
+    rmSync(lockDirectory, { recursive: true, force: true });
+  });
+
+  it('gives each lease an id of its own, the same number for uid and gid, from the range', () => {
+    const source = identities();
+    const leases = [source.lease(plain), source.lease(plain), source.lease(plain)];
+    expect(new Set(leases.map((lease) => lease.runAsUser)).size).toBe(3);
+    for (const lease of leases) {
+      expect(lease.runAsGroup).toBe(lease.runAsUser);
+      expect(lease.runAsUser).toBeGreaterThanOrEqual(first);
+      expect(lease.runAsUser).toBeLessThan(first + idBlockSize);
+      expect({ hostUid: lease.hostUid, hostGid: lease.hostGid }).toEqual({ hostUid: lease.runAsUser, hostGid: lease.runAsUser });
+      expect(lease.userNamespaceHostId).toBeUndefined();
+    }
+    expect(source.leased).toBe(3);
+  });
+
+  it('never hands out an id of the host\'s accounts or groups', () => {
+    const source = identities(4, [first, first + 1, first + 3]);
+    expect([source.lease(plain).runAsUser, source.lease(plain).runAsUser]).toEqual([first + 2, first + 4]);
+  });
+
+  it('hands out ids never used first, then the ones given back longest ago, and claims another block only when all are running', () => {
+    const source = identities();
+    const leases: TaskIdentityLease[] = [];
+    for (let index = 0; index < idBlockSize; index++) leases.push(source.lease(plain));
+    expect(source.blocks).toBe(1);
+    leases[7]?.release();
+    leases[3]?.release();
+    leases[3]?.release(); // a second release gives nothing back twice
+    expect(source.lease(plain).runAsUser).toBe(first + 7);
+    expect(source.lease(plain).runAsUser).toBe(first + 3);
+    expect(source.lease(plain).runAsUser).toBeGreaterThanOrEqual(first + idBlockSize);
+    expect(source.blocks).toBe(2);
+  });
+
+  it('keeps a runAsUser and runAsGroup given, and leases only what is missing', () => {
+    const source = identities();
+    expect(source.lease({ userNamespace: false, runAsUser: 0, runAsGroup: 1000 })).toMatchObject({ runAsUser: 0, runAsGroup: 1000, hostUid: 0, hostGid: 1000 });
+    expect(source.blocks).toBe(0);
+    const onlyUser = source.lease({ userNamespace: false, runAsUser: 1000 });
+    expect(onlyUser.runAsUser).toBe(1000);
+    expect(onlyUser.runAsGroup).toBeGreaterThanOrEqual(first);
+  });
+
+  it('gives a userNamespace lease a whole block of host ids, whose first id is root inside', () => {
+    const source = identities();
+    const left = source.lease({ userNamespace: true });
+    const right = source.lease({ userNamespace: true, runAsUser: 0, runAsGroup: 5 });
+    expect(left).toMatchObject({ runAsUser: 65534, runAsGroup: 65534 });
+    expect((left.userNamespaceHostId ?? 0) % idBlockSize).toBe(first % idBlockSize);
+    expect(left.hostUid).toBe((left.userNamespaceHostId ?? 0) + 65534);
+    expect(right).toMatchObject({ runAsUser: 0, runAsGroup: 5, hostUid: right.userNamespaceHostId, hostGid: (right.userNamespaceHostId ?? 0) + 5 });
+    expect(Math.abs((left.userNamespaceHostId ?? 0) - (right.userNamespaceHostId ?? 0))).toBeGreaterThanOrEqual(idBlockSize);
+    left.release();
+    expect(source.lease({ userNamespace: true }).userNamespaceHostId).toBe(left.userNamespaceHostId);
+  });
+
+  it('skips a block that holds a host account\'s id for userNamespace Tasks', () => {
+    const source = identities(4, [first + 100]);
+    expect(source.lease({ userNamespace: true }).userNamespaceHostId).toBe(first + idBlockSize);
+  });
+
+  it('shares the range out between instances: a block is one instance\'s until it lets go', () => {
+    const one = identities(2);
+    const two = identities(2);
+    const three = identities(2);
+    const fromOne = one.lease(plain).runAsUser;
+    const fromTwo = two.lease(plain).runAsUser;
+    expect(Math.floor((fromOne - first) / idBlockSize)).not.toBe(Math.floor((fromTwo - first) / idBlockSize));
+    expect(() => three.lease(plain)).toThrow(TaskIdsExhaustedError);
+    one.close();
+    expect(three.lease(plain).runAsUser).toBe(fromOne);
+  });
+
+  it('claims the blocks never used before those used, and among those the one let go longest ago', async () => {
+    const pause = (): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, 5)); // mtimes apart
+    const one = identities(3);
+    one.lease({ userNamespace: true });
+    one.lease({ userNamespace: true });
+    one.close(); // blocks 0 and 1 now used, block 2 never
+    await pause();
+    const two = identities(3);
+    expect(two.lease(plain).runAsUser).toBe(first + 2 * idBlockSize);
+    const three = identities(3);
+    const fromThree = three.lease({ userNamespace: true }).userNamespaceHostId ?? 0;
+    expect([first, first + idBlockSize]).toContain(fromThree);
+    three.close();
+    await pause();
+    const four = identities(3);
+    expect(four.lease({ userNamespace: true }).userNamespaceHostId).toBe(fromThree === first ? first + idBlockSize : first);
+  });
+});
+
+describe('the reconciler and Task ids', () => {
+  const key = 'ns/task';
+
+  function makeTask(sandbox: NonNullable<Task['spec']['sandbox']> = {}): Task {
+    return { apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'task', namespace: 'ns', uid: 'uid-1', generation: 1 }, spec: { nodeName: 'node', command: ['work'], sandbox } };
+  }
+
+  /** Leases host id 3000000000 + n and records what was asked and given back. */
+  class RecordingSource implements TaskIdentitySource {
+    readonly requests: TaskIdentityRequest[] = [];
+    released = 0;
+
+    lease(request: TaskIdentityRequest): TaskIdentityLease {
+      this.requests.push(request);
+      const id = 3_000_000_000 + this.requests.length;
+      return { runAsUser: request.runAsUser ?? id, runAsGroup: request.runAsGroup ?? id, userNamespaceHostId: request.userNamespace ? id : undefined, hostUid: id, hostGid: id, release: () => this.released++ };
+    }
+  }
+
+  function harness(task: Task, spawnFails = false) {
+    const cache = new Map<string, Task>([[key, task]]);
+    const statuses: TaskStatus[] = [];
+    const spawned: SpawnOptions[] = [];
+    const exit = Promise.withResolvers<ExitResult>();
+    const identities = new RecordingSource();
+    let pending: Promise<unknown> = Promise.resolve();
+    const reconciler: TaskReconciler = new TaskReconciler({
+      nodeName: 'node',
+      writer: {
+        writeStatus: (_task, status) => {
+          statuses.push(status);
+          cache.set(key, { ...(cache.get(key) ?? task), status });
+          return Promise.resolve();
+        },
+        addFinalizer: () => Promise.resolve(),
+        removeFinalizer: () => Promise.resolve(),
+        deleteTask: () => Promise.resolve(),
+        claim: () => Promise.resolve(false),
+      },
+      launcher: {
+        spawn: (options) => {
+          spawned.push(options);
+          if (spawnFails) return Promise.reject(new Error('no fork today'));
+          return Promise.resolve(new SpawnedProcess({ pid: 4242, timings: { queuedNs: 1, spawnNs: 1 }, stdout: null, stderr: null, exited: exit.promise, kill: () => true }));
+        },
+      },
+      tasks: { get: (name) => cache.get(name) },
+      unboundTasks: { get: () => undefined },
+      attempts: new AttemptTable(),
+      events: { record: () => undefined },
+      logger: pino({ level: 'silent' }),
+      maxConcurrent: 10,
+      terminationGraceMs: 1000,
+      nodeLabels: () => ({}),
+      requeue: () => {
+        pending = pending.then(() => reconciler.reconcile(key));
+      },
+      runningWriteDelayMs: 0,
+      identities,
+    });
+    const settle = async (): Promise<void> => {
+      for (let round = 0; round < 20; round++) {
+        await pending;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    const end = (code: number): void => exit.resolve({ code, signal: null, durationNs: 1, rusage: { userUs: 0, systemUs: 0, maxRssKb: 0 } });
+    return { reconciler, statuses, spawned, identities, settle, end };
+  }
+
+  it('leases ids at launch, runs the process as them, shows them in the status, and gives them back when it exits', async () => {
+    const { reconciler, statuses, spawned, identities, settle, end } = harness(makeTask());
+    await reconciler.reconcile(key);
+    await settle();
+    expect(identities.requests).toEqual([{ runAsUser: undefined, runAsGroup: undefined, userNamespace: false }]);
+    expect(spawned[0]?.sandbox).toMatchObject({ runAsUser: 3_000_000_001, runAsGroup: 3_000_000_001 });
+    expect(statuses.at(-1)).toMatchObject({ phase: 'Running', hostIdentity: { uid: 3_000_000_001, gid: 3_000_000_001 } });
+    expect(identities.released).toBe(0);
+    end(0);
+    await settle();
+    expect(identities.released).toBe(1);
+    expect(statuses.at(-1)).toMatchObject({ phase: 'Succeeded', hostIdentity: { uid: 3_000_000_001, gid: 3_000_000_001 } });
+  });
+
+  it('passes the ids a Task names, and a userNamespace Task\'s host range, on to the spawn', async () => {
+    const { reconciler, spawned, identities, settle } = harness(makeTask({ userNamespace: true, runAsUser: 0 }));
+    await reconciler.reconcile(key);
+    await settle();
+    expect(identities.requests).toEqual([{ runAsUser: 0, runAsGroup: undefined, userNamespace: true }]);
+    expect(spawned[0]?.sandbox).toMatchObject({ runAsUser: 0, userNamespace: true, userNamespaceHostId: 3_000_000_001 });
+  });
+
+  it('gives the ids back when the spawn fails', async () => {
+    const { reconciler, identities, settle } = harness(makeTask(), true);
+    await reconciler.reconcile(key);
+    await settle();
+    expect(identities.released).toBe(1);
+  });
+});
