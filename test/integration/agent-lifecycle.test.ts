@@ -113,11 +113,13 @@ describe('a Task applied with kubectl', () => {
     expect(task.status?.reason).toBe('Cancelled');
   });
 
-  it('runs a Task with default settings sandboxed: its own pid namespace, uid 65534, no capabilities, no network', async () => {
+  it('runs a Task with default settings sandboxed: its own pid namespace, a uid of its own, no capabilities, no network', async () => {
     // The task reports through its stderr tail; exit 1 keeps the tail in the status.
     await applyTask('sandboxed', { command: ['sh', '-c', 'id -u >&2; echo pid=$$ >&2; grep CapEff /proc/self/status >&2; ls /sys/class/net >&2; exit 1'] });
     const task = await waitForPhase('sandboxed', ['Failed']);
-    expect(task.status?.stderrTail).toContain('65534\npid=2\nCapEff:\t0000000000000000\n');
+    const uid = task.status?.hostIdentity?.uid;
+    expect(uid).toBeGreaterThanOrEqual(1879048192); // the agent's --task-ids range, not nobody's 65534
+    expect(task.status?.stderrTail).toContain(`${uid}\npid=2\nCapEff:\t0000000000000000\n`);
     expect(task.status?.stderrTail).toContain('No such file or directory'); // no /sys, no network
   });
 

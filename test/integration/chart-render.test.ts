@@ -253,11 +253,14 @@ describe('the agent DaemonSet', () => {
     expect(agent.securityContext.capabilities?.add?.sort()).toEqual(['KILL', 'MKNOD', 'NET_ADMIN', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_ADMIN']);
     expect(agent.securityContext.seccompProfile).toEqual({ type: 'RuntimeDefault' });
     expect(agent.securityContext.readOnlyRootFilesystem).toBe(true);
-    // The only host paths: the node's cgroup tree, writable, and its seccomp profiles, read-only.
+    // The only host paths: the node's cgroup tree, writable, the task ids' lock files, writable,
+    // and its seccomp profiles, read-only.
     expect(pod.volumes.filter((volume) => volume.hostPath !== undefined)).toEqual([
       { name: 'cgroup', hostPath: { path: '/sys/fs/cgroup', type: 'Directory' } },
+      { name: 'task-ids', hostPath: { path: '/run/parafork/ids', type: 'DirectoryOrCreate' } },
       { name: 'seccomp-profiles', hostPath: { path: '/var/lib/kubelet/seccomp', type: 'DirectoryOrCreate' } },
     ]);
+    expect(agent.volumeMounts).toContainEqual({ name: 'task-ids', mountPath: '/run/parafork/ids' });
     expect(agent.volumeMounts).toContainEqual({ name: 'cgroup', mountPath: '/sys/fs/cgroup' });
     expect(agent.volumeMounts).toContainEqual({ name: 'seccomp-profiles', mountPath: '/var/lib/kubelet/seccomp', readOnly: true });
     // The agent's own state (staging dir, launch journal) on a Pod-lifetime emptyDir: it outlives a

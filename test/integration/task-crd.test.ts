@@ -72,8 +72,7 @@ describe('a valid Task', () => {
         rootfs: '/',
         readOnlyRootFilesystem: true,
         tmpSizeLimit: '64Mi',
-        runAsUser: 65534,
-        runAsGroup: 65534,
+        // No runAsUser/runAsGroup default: unset, each attempt gets host ids of its own.
         userNamespace: false,
         seccomp: { type: 'RuntimeDefault' },
       },

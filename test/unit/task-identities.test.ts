@@ -5,15 +5,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import type { Task, TaskStatus } from '../../src/api/task.js';
 import type { SpawnOptions } from '../../src/launcher/spawn-options.js';
 import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
 import { idBlockSize, TaskIdentities, TaskIdsExhaustedError, type TaskIdentityLease, type TaskIdentityRequest, type TaskIdentitySource } from '../../src/sandbox/task-identities.js';
-import { AttemptTable } from '../../src/tasks/attempts.js';
-import { TaskReconciler } from '../../src/tasks/task-reconciler.js';
+import { oneTaskReconciler } from '../helpers/reconciler-harness.js';
 
 const first = 2_000_000_000;
 
@@ -153,9 +151,7 @@ describe('the reconciler and Task ids', () => {
     const spawned: SpawnOptions[] = [];
     const exit = Promise.withResolvers<ExitResult>();
     const identities = new RecordingSource();
-    let pending: Promise<unknown> = Promise.resolve();
-    const reconciler: TaskReconciler = new TaskReconciler({
-      nodeName: 'node',
+    const { reconciler, settle } = oneTaskReconciler(key, cache, {
       writer: {
         writeStatus: (_task, status) => {
           statuses.push(status);
@@ -174,26 +170,9 @@ describe('the reconciler and Task ids', () => {
           return Promise.resolve(new SpawnedProcess({ pid: 4242, timings: { queuedNs: 1, spawnNs: 1 }, stdout: null, stderr: null, exited: exit.promise, kill: () => true }));
         },
       },
-      tasks: { get: (name) => cache.get(name) },
-      unboundTasks: { get: () => undefined },
-      attempts: new AttemptTable(),
-      events: { record: () => undefined },
-      logger: pino({ level: 'silent' }),
-      maxConcurrent: 10,
-      terminationGraceMs: 1000,
-      nodeLabels: () => ({}),
-      requeue: () => {
-        pending = pending.then(() => reconciler.reconcile(key));
-      },
       runningWriteDelayMs: 0,
       identities,
     });
-    const settle = async (): Promise<void> => {
-      for (let round = 0; round < 20; round++) {
-        await pending;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    };
     const end = (code: number): void => exit.resolve({ code, signal: null, durationNs: 1, rusage: { userUs: 0, systemUs: 0, maxRssKb: 0 } });
     return { reconciler, statuses, spawned, identities, settle, end };
   }

@@ -2,16 +2,15 @@
 // process that ends before its Running write is due costs one write, its final status; one that
 // runs on gets the finalizer before its Running status, and the finalizer goes after the final
 // status. The launcher and the writer are fakes that record what they are asked.
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 
 import type { Task, TaskStatus } from '../../src/api/task.js';
 import type { SpawnOptions } from '../../src/launcher/spawn-options.js';
 import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
-import { AttemptTable } from '../../src/tasks/attempts.js';
 import type { LaunchRecord } from '../../src/tasks/launch-journal.js';
-import { TaskReconciler, type TaskLauncher } from '../../src/tasks/task-reconciler.js';
+import type { TaskLauncher } from '../../src/tasks/task-reconciler.js';
 import type { TaskWriter } from '../../src/k8s/task-writer.js';
+import { oneTaskReconciler } from '../helpers/reconciler-harness.js';
 
 const key = 'ns/task';
 
@@ -73,31 +72,7 @@ function harness(runningWriteDelayMs: number, extra: { unsandboxed?: boolean; la
   const cache = new Map<string, Task>([[key, makeTask()]]);
   const writer = recordingWriter(cache);
   const launcher = new FakeLauncher();
-  let pending: Promise<unknown> = Promise.resolve();
-  const reconciler: TaskReconciler = new TaskReconciler({
-    nodeName: 'node',
-    writer,
-    launcher,
-    tasks: { get: (name) => cache.get(name) },
-    unboundTasks: { get: () => undefined },
-    attempts: new AttemptTable(),
-    events: { record: () => undefined },
-    logger: pino({ level: 'silent' }),
-    maxConcurrent: 10,
-    terminationGraceMs: 1000,
-    nodeLabels: () => ({}),
-    requeue: () => {
-      pending = pending.then(() => reconciler.reconcile(key));
-    },
-    runningWriteDelayMs,
-    ...extra,
-  });
-  const settle = async (): Promise<void> => {
-    for (let round = 0; round < 20; round++) {
-      await pending;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-  };
+  const { reconciler, settle } = oneTaskReconciler(key, cache, { writer, launcher, runningWriteDelayMs, ...extra });
   return { cache, writer, launcher, reconciler, settle };
 }
 
