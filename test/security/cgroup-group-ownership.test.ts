@@ -108,6 +108,25 @@ describe.skipIf(skip !== undefined)(`a cgroup group has one owner${skip ? ` (ski
     expect(second.stderr).toContain('agent --manifests');
   });
 
+  it('lets the next agent take the group of one killed with -9 (its Tasks hold no lock) and end the Tasks it left', async () => {
+    const group = `parafork-test-crashed-${process.pid}`;
+    const folder = sleeperFolder('orphan');
+    folders.push(folder);
+    const crashed = startCli(manifestAgentArguments(folder, group));
+    const pid = await runningTaskPid(crashed, 'orphan');
+    crashed.process.kill('SIGKILL');
+    await crashed.exited;
+    expect(existsSync(`/proc/${pid}`)).toBe(true); // the Task outlives its agent...
+
+    const emptyFolder = mkdtempSync(path.join(tmpdir(), 'parafork-owned-group-'));
+    folders.push(emptyFolder);
+    const next = startCli(manifestAgentArguments(emptyFolder, group));
+    await waitFor(() => next.output().includes('"msg":"agent ready"') || undefined, { timeoutMs: 20_000, description: 'the next agent to start' });
+    // ...until the group's next owner sweeps it as a leftover.
+    await waitFor(() => !existsSync(`/proc/${pid}`) || undefined, { timeoutMs: 5_000, description: 'the orphaned Task to be ended' });
+    expect(next.output()).toContain('ended the processes an earlier owner of the group left in task cgroups');
+  });
+
   it('runs two manifest agents without --cgroup-parent side by side, each in a group of its own', async () => {
     const firstFolder = sleeperFolder('first');
     const secondFolder = sleeperFolder('second');
