@@ -86,16 +86,24 @@ describe.skipIf(skip !== undefined)(`a cgroup group has one owner${skip ? ` (ski
     for (const folder of folders) rmSync(folder, { recursive: true, force: true });
   });
 
+  /** A manifest agent on `group` (undefined: its default) running one `sleep 300` Task, and that Task's pid. */
+  async function agentWithSleeper(group: string | undefined, task: string): Promise<{ agent: StartedAgent; pid: number }> {
+    const folder = sleeperFolder(task);
+    folders.push(folder);
+    const agent = startCli(manifestAgentArguments(folder, group));
+    return { agent, pid: await runningTaskPid(agent, task) };
+  }
+
+  function emptyFolder(): string {
+    const folder = mkdtempSync(path.join(tmpdir(), 'parafork-owned-group-'));
+    folders.push(folder);
+    return folder;
+  }
+
   it('refuses a second agent on the group of a running one with a one-line error naming the owner, and leaves its Tasks running', async () => {
     const group = `parafork-test-owned-${process.pid}`;
-    const folder = sleeperFolder('sleeper');
-    folders.push(folder);
-    const first = startCli(manifestAgentArguments(folder, group));
-    const pid = await runningTaskPid(first, 'sleeper');
-
-    const emptyFolder = mkdtempSync(path.join(tmpdir(), 'parafork-owned-group-'));
-    folders.push(emptyFolder);
-    const second = await runToExit(manifestAgentArguments(emptyFolder, group), 15_000);
+    const { agent: first, pid } = await agentWithSleeper(group, 'sleeper');
+    const second = await runToExit(manifestAgentArguments(emptyFolder(), group), 15_000);
 
     // The first agent's Task was not swept as a leftover: its process is still there.
     expect(existsSync(`/proc/${pid}`)).toBe(true);
@@ -110,17 +118,12 @@ describe.skipIf(skip !== undefined)(`a cgroup group has one owner${skip ? ` (ski
 
   it('lets the next agent take the group of one killed with -9 (its Tasks hold no lock) and end the Tasks it left', async () => {
     const group = `parafork-test-crashed-${process.pid}`;
-    const folder = sleeperFolder('orphan');
-    folders.push(folder);
-    const crashed = startCli(manifestAgentArguments(folder, group));
-    const pid = await runningTaskPid(crashed, 'orphan');
+    const { agent: crashed, pid } = await agentWithSleeper(group, 'orphan');
     crashed.process.kill('SIGKILL');
     await crashed.exited;
     expect(existsSync(`/proc/${pid}`)).toBe(true); // the Task outlives its agent...
 
-    const emptyFolder = mkdtempSync(path.join(tmpdir(), 'parafork-owned-group-'));
-    folders.push(emptyFolder);
-    const next = startCli(manifestAgentArguments(emptyFolder, group));
+    const next = startCli(manifestAgentArguments(emptyFolder(), group));
     await waitFor(() => next.output().includes('"msg":"agent ready"') || undefined, { timeoutMs: 20_000, description: 'the next agent to start' });
     // ...until the group's next owner sweeps it as a leftover.
     await waitFor(() => !existsSync(`/proc/${pid}`) || undefined, { timeoutMs: 5_000, description: 'the orphaned Task to be ended' });
@@ -128,13 +131,8 @@ describe.skipIf(skip !== undefined)(`a cgroup group has one owner${skip ? ` (ski
   });
 
   it('runs two manifest agents without --cgroup-parent side by side, each in a group of its own', async () => {
-    const firstFolder = sleeperFolder('first');
-    const secondFolder = sleeperFolder('second');
-    folders.push(firstFolder, secondFolder);
-    const first = startCli(manifestAgentArguments(firstFolder, undefined));
-    const firstPid = await runningTaskPid(first, 'first');
-    const second = startCli(manifestAgentArguments(secondFolder, undefined));
-    const secondPid = await runningTaskPid(second, 'second');
+    const { pid: firstPid } = await agentWithSleeper(undefined, 'first');
+    const { pid: secondPid } = await agentWithSleeper(undefined, 'second');
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(existsSync(`/proc/${firstPid}`)).toBe(true);
     expect(existsSync(`/proc/${secondPid}`)).toBe(true);
@@ -153,8 +151,7 @@ describe.skipIf(skip !== undefined)(`a cgroup group has one owner${skip ? ` (ski
     const canaryExited = new Promise((resolve) => canary.once('exit', resolve));
     try {
       writeFileSync(path.join(taskCgroup, 'cgroup.procs'), String(canary.pid));
-      const hello = mkdtempSync(path.join(tmpdir(), 'parafork-owned-group-'));
-      folders.push(hello);
+      const hello = emptyFolder();
       writeFileSync(path.join(hello, 'hello.yaml'), 'apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: hello}\nspec: {command: ["true"]}\n');
       const run = await runToExit(['run', '-f', hello], 60_000);
       expect(run.code).toBe(0);
