@@ -254,4 +254,11 @@ describe.skipIf(skip !== undefined)(`the default seccomp filter${skip ? ` (skipp
       expect(pipeline.stdout).toBe('forked\n');
     });
   });
+
+  describe('what the filter refuses, reached another way', () => {
+    it('cannot open its init s memory through /proc/1/mem (ptrace, process_vm_writev): init is not dumpable', async () => {
+      const program = ['try:', '  open("/proc/1/mem", "r+b", buffering=0); print("opened")', 'except OSError as e: print(e.strerror)'];
+      expect((await run(program.join('\n'))).stdout.trim()).toBe('Permission denied');
+    });
+  });
 });
