@@ -93,9 +93,9 @@ constexpr uint32_t kAllowedPersonalities[] = {0x0, 0x0008, 0x20000, 0xffffffff};
 // use. Unix sockets, IPv4, IPv6, and netlink (glibc's getaddrinfo and getifaddrs, ip(8)). Every
 // other family answers EAFNOSUPPORT, the kernel's own answer for a family it was built without,
 // which programs already expect. The rest are devices and protocols a task has no use for:
-// AF_VSOCK (its ports are the host's: a task holding one takes it from the host, issue 12),
-// AF_PACKET and AF_XDP (need CAP_NET_RAW, which a task never has), AF_ALG (the kernel's crypto
-// API), and rare protocols whose modules the kernel loads on first use (the source of many
+// AF_VSOCK (its ports belong to the machine, not to a network namespace: a task that binds one
+// takes it from the node, issue 12), AF_PACKET and AF_XDP (need CAP_NET_RAW, which a task never
+// has), AF_ALG (the kernel's crypto API, CVE-2026-31431), and rare protocols whose modules the kernel loads on first use (the source of many
 // kernel CVEs: DCCP, RDS, TIPC, ...), a request the filter stops before the kernel sees it.
 constexpr uint32_t kAllowedSocketFamilies[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
 
