@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the GoogleTest unit tests of native/ under AddressSanitizer and
-# UndefinedBehaviorSanitizer. GoogleTest comes from Debian's googletest/libgtest-dev packages.
+# UndefinedBehaviorSanitizer. GoogleTest comes from Debian's googletest/libgtest-dev packages,
+# libseccomp (which names system call numbers for the seccomp policy) from libseccomp-dev.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="$root/native/build/unit-tests"
@@ -11,6 +12,6 @@ if [ ! -f /usr/include/gtest/gtest.h ]; then
 fi
 g++ -std=c++20 -O1 -g -Wall -Wextra -Werror -fstack-protector-strong \
   -fsanitize=address,undefined -fno-omit-frame-pointer -pthread \
-  "$root"/native/test/*_test.cc "$root/native/src/xor_lock.cc" \
-  -lgtest -lgtest_main -o "$out/native-unit-tests"
+  "$root"/native/test/*_test.cc "$root/native/src/xor_lock.cc" "$root/native/src/seccomp_policy.cc" \
+  -lgtest -lgtest_main -lseccomp -o "$out/native-unit-tests"
 "$out/native-unit-tests" --gtest_brief=1

@@ -4,17 +4,22 @@
 #include "seccomp_policy.h"
 
 #include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/kd.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
-#include <sys/syscall.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstddef>
-#include <iterator>
-#include <set>
+#include <cstdint>
+#include <map>
 #include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace parafork {
 
@@ -34,10 +39,10 @@ constexpr const char* kAllowedSyscalls[] = {
     "sendfile", "sendfile64", "setxattr", "splice", "stat", "stat64", "statfs", "statfs64", "statx", "symlink",
     "symlinkat", "sync", "sync_file_range", "syncfs", "tee", "truncate", "truncate64", "umask", "unlink", "unlinkat",
     "utime", "utimensat", "utimensat_time64", "utimes", "vmsplice", "write", "writev",
-    // memory
-    "brk", "madvise", "membarrier", "memfd_create", "mincore", "mlock", "mlock2", "mlockall", "mmap", "mmap2",
-    "mprotect", "mremap", "msync", "munlock", "munlockall", "munmap", "pkey_alloc", "pkey_free", "pkey_mprotect",
-    "remap_file_pages",
+    // memory (map_shadow_stack: glibc's shadow stacks; mseal: a process sealing its own mappings)
+    "brk", "madvise", "map_shadow_stack", "membarrier", "memfd_create", "mincore", "mlock", "mlock2", "mlockall",
+    "mmap", "mmap2", "mprotect", "mremap", "mseal", "msync", "munlock", "munlockall", "munmap", "pkey_alloc",
+    "pkey_free", "pkey_mprotect", "remap_file_pages",
     // processes, threads, signals
     "arch_prctl", "capget", "capset", "execve", "execveat", "exit", "exit_group", "fork", "get_robust_list",
     "get_thread_area", "getcpu", "getegid", "getegid32", "geteuid", "geteuid32", "getgid", "getgid32", "getgroups",
@@ -52,7 +57,9 @@ constexpr const char* kAllowedSyscalls[] = {
     "setfsgid", "setfsgid32", "setfsuid", "setfsuid32", "setgid", "setgid32", "setgroups", "setgroups32", "setitimer",
     "setpgid", "setpriority", "setregid", "setregid32", "setresgid", "setresgid32", "setresuid", "setresuid32",
     "setreuid", "setreuid32", "setrlimit", "setsid", "setuid", "setuid32", "sigaltstack", "signalfd", "signalfd4",
-    "sigreturn", "tgkill", "tkill", "ugetrlimit", "vfork", "wait4", "waitid", "waitpid",
+    "sigreturn", "tgkill", "tkill", "ugetrlimit",
+    "uretprobe",  // only the kernel's own return-probe trampoline can make it (a host's tracing)
+    "vfork", "wait4", "waitid", "waitpid",
     // time
     "alarm", "clock_getres", "clock_getres_time64", "clock_gettime", "clock_gettime64", "clock_nanosleep",
     "clock_nanosleep_time64", "gettimeofday", "nanosleep", "time", "timer_create", "timer_delete", "timer_getoverrun",
@@ -60,24 +67,47 @@ constexpr const char* kAllowedSyscalls[] = {
     "timerfd_gettime64", "timerfd_settime", "timerfd_settime64", "times",
     // waiting and events
     "epoll_create", "epoll_create1", "epoll_ctl", "epoll_pwait", "epoll_pwait2", "epoll_wait", "eventfd", "eventfd2",
-    "futex", "futex_time64", "futex_waitv", "io_cancel", "io_destroy", "io_getevents", "io_pgetevents", "io_setup",
-    "io_submit", "pipe", "pipe2", "poll", "ppoll", "ppoll_time64", "pselect6", "pselect6_time64", "select",
-    "_newselect",
-    // sockets (privileged kinds, such as raw sockets, still need capabilities the task does not have)
+    "futex", "futex_requeue", "futex_time64", "futex_wait", "futex_waitv", "futex_wake", "io_cancel", "io_destroy",
+    "io_getevents", "io_pgetevents", "io_setup", "io_submit", "pipe", "pipe2", "poll", "ppoll", "ppoll_time64",
+    "pselect6", "pselect6_time64", "select", "_newselect",
+    // sockets (socket and socketpair have a rule of their own, below; privileged kinds, such as raw
+    // sockets, still need capabilities the task does not have). Not socketcall(2), which takes its
+    // arguments in memory a filter cannot read: x86_64 and aarch64 have no such call, and the
+    // 32-bit ABIs that do are refused as a whole.
     "accept", "accept4", "bind", "connect", "getpeername", "getsockname", "getsockopt", "listen", "recv", "recvfrom",
     "recvmmsg", "recvmmsg_time64", "recvmsg", "send", "sendmmsg", "sendmsg", "sendto", "setsockopt", "shutdown",
-    "socket", "socketcall", "socketpair",
     // System V IPC and POSIX message queues (the task has its own IPC namespace)
     "ipc", "mq_getsetattr", "mq_notify", "mq_open", "mq_timedreceive", "mq_timedreceive_time64", "mq_timedsend",
     "mq_timedsend_time64", "mq_unlink", "msgctl", "msgget", "msgrcv", "msgsnd", "semctl", "semget", "semop",
     "semtimedop", "semtimedop_time64", "shmat", "shmctl", "shmdt", "shmget",
     // information and small things
-    "getrandom", "ioctl", "landlock_add_rule", "landlock_create_ruleset", "landlock_restrict_self", "sysinfo",
+    "getrandom", "landlock_add_rule", "landlock_create_ruleset", "landlock_restrict_self", "sysinfo",
     "uname",
 };
 
-// personality(2) values that change nothing dangerous: PER_LINUX, UNAME26, PER_LINUX32, and the query.
-constexpr unsigned long kAllowedPersonalities[] = {0x0, 0x0008, 0x20000, 0xffffffff};
+// personality(2) values that change nothing dangerous: PER_LINUX, PER_LINUX32, UNAME26, and the
+// query. Not READ_IMPLIES_EXEC or ADDR_NO_RANDOMIZE, which weaken the task's own defences.
+constexpr uint32_t kAllowedPersonalities[] = {0x0, 0x0008, 0x20000, 0xffffffff};
+
+// The only socket families a task may create (socket(2), socketpair(2)): what ordinary programs
+// use. Unix sockets, IPv4, IPv6, and netlink (glibc's getaddrinfo and getifaddrs, ip(8)). Every
+// other family answers EAFNOSUPPORT, the kernel's own answer for a family it was built without,
+// which programs already expect. The rest are devices and protocols a task has no use for:
+// AF_VSOCK (its ports belong to the machine, not to a network namespace: a task that binds one
+// takes it from the node, issue 12), AF_PACKET and AF_XDP (need CAP_NET_RAW, which a task never
+// has), AF_ALG (the kernel's crypto API, CVE-2026-31431), and rare protocols whose modules the kernel loads on first use (the source of many
+// kernel CVEs: DCCP, RDS, TIPC, ...), a request the filter stops before the kernel sees it.
+constexpr uint32_t kAllowedSocketFamilies[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
+
+// ioctl(2) requests refused on any fd: those that inject input into a terminal or take over a
+// console, which a task could otherwise aim at a terminal it inherited (issue 12). TIOCSTI pushes
+// bytes into a terminal's input queue, to be run by the shell reading it; TIOCLINUX's subcodes
+// paste a console selection and more; TIOCCONS redirects console output; TIOCSETD attaches a line
+// discipline (kernel code few programs reach, with a history of CVEs); KDSKBENT and KDSKBSENT
+// redefine what a virtual console's keys and function keys type. The kernel already asks for
+// privilege or for the terminal to be the caller's controlling one for most of these; the
+// filter refuses them whatever the kernel and the task's session. ioctl_tty(2), ioctl_console(2).
+constexpr uint32_t kRefusedIoctlRequests[] = {TIOCSTI, TIOCLINUX, TIOCCONS, TIOCSETD, KDSKBENT, KDSKBSENT};
 
 constexpr uint32_t kNamespaceFlags =
     CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
@@ -89,83 +119,210 @@ constexpr uint32_t kNativeArchitecture = AUDIT_ARCH_AARCH64;
 #else
 #error "parafork's seccomp policy supports x86_64 and aarch64"
 #endif
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "an argument's low 32 bits come first");
 
 constexpr uint32_t kAllow = SECCOMP_RET_ALLOW;
 constexpr uint32_t kDeny = SECCOMP_RET_ERRNO | EPERM;
 constexpr uint32_t kNotImplemented = SECCOMP_RET_ERRNO | ENOSYS;
-constexpr uint32_t kArgumentLowWord = offsetof(seccomp_data, args);  // args[0], low 32 bits (little-endian)
+constexpr uint32_t kFamilyNotSupported = SECCOMP_RET_ERRNO | EAFNOSUPPORT;
 
-sock_filter Statement(uint16_t code, uint32_t value) { return BPF_STMT(code, value); }
-sock_filter Jump(uint16_t code, uint32_t value, uint8_t if_true, uint8_t if_false) {
-  return BPF_JUMP(code, value, if_true, if_false);
+// The low 32 bits of an argument: the kernel reads these arguments as int or unsigned int and
+// drops the high bits, so a filter comparing all 64 would let `socket(AF_VSOCK | 1 << 32, ...)`
+// through (CVE-2019-10063, TIOCSTI in Flatpak).
+constexpr uint32_t ArgumentLowWord(int index) {
+  return offsetof(seccomp_data, args) + static_cast<uint32_t>(index) * sizeof(uint64_t);
 }
 
-// The allowed numbers as sorted, merged ranges [first, last].
-std::vector<std::pair<uint32_t, uint32_t>> AllowedRanges(std::initializer_list<int> excluded) {
-  std::set<uint32_t> numbers;
-  for (const char* name : kAllowedSyscalls) {
-    const int number = seccomp_syscall_resolve_name(name);
-    if (number < 0) continue;  // __NR_SCMP_ERROR, or a pseudo number: not on this architecture
-    if (std::find(excluded.begin(), excluded.end(), number) != excluded.end()) continue;
-    numbers.insert(static_cast<uint32_t>(number));
+// Classic BPF with named jump targets. A jump goes forward only, at most 255 instructions; Finish
+// resolves the names to offsets and throws if one is out of reach.
+class ProgramWriter {
+ public:
+  using Label = size_t;
+  static constexpr Label kNext = 0;  // the instruction that follows
+
+  Label NewLabel() {
+    label_positions_.push_back(kUnbound);
+    return label_positions_.size() - 1;
   }
-  std::vector<std::pair<uint32_t, uint32_t>> ranges;
-  for (uint32_t number : numbers) {
-    if (!ranges.empty() && ranges.back().second + 1 == number) {
-      ranges.back().second = number;
-    } else {
-      ranges.emplace_back(number, number);
+  void Bind(Label label) { label_positions_.at(label) = instructions_.size(); }
+
+  void LoadWord(uint32_t offset) { Add(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offset), kNext, kNext); }
+  void Return(uint32_t action) { Add(BPF_STMT(BPF_RET | BPF_K, action), kNext, kNext); }
+  // BPF_JEQ, BPF_JGE or BPF_JSET against `value`.
+  void JumpIf(uint16_t comparison, uint32_t value, Label if_true, Label if_false) {
+    Add(BPF_JUMP(BPF_JMP | comparison | BPF_K, value, 0, 0), if_true, if_false);
+  }
+  // To `if_any` when the loaded word equals one of `values`, else to `otherwise`.
+  template <size_t count>
+  void JumpIfAny(const uint32_t (&values)[count], Label if_any, Label otherwise) {
+    for (size_t index = 0; index < count; ++index) {
+      JumpIf(BPF_JEQ, values[index], if_any, index + 1 < count ? kNext : otherwise);
     }
   }
-  return ranges;
+
+  std::vector<sock_filter> Finish() {
+    for (size_t index = 0; index < instructions_.size(); ++index) {
+      if (BPF_CLASS(instructions_[index].code) != BPF_JMP) continue;
+      instructions_[index].jt = Offset(index, targets_[index].first);
+      instructions_[index].jf = Offset(index, targets_[index].second);
+    }
+    return std::move(instructions_);
+  }
+
+ private:
+  static constexpr size_t kUnbound = SIZE_MAX;
+
+  void Add(sock_filter instruction, Label if_true, Label if_false) {
+    instructions_.push_back(instruction);
+    targets_.emplace_back(if_true, if_false);
+  }
+  uint8_t Offset(size_t from, Label to) const {
+    if (to == kNext) return 0;
+    const size_t position = label_positions_.at(to);
+    if (position == kUnbound || position <= from || position - from - 1 > UINT8_MAX) {
+      throw std::runtime_error("seccomp: a jump of the default program is out of reach");
+    }
+    return static_cast<uint8_t>(position - from - 1);
+  }
+
+  std::vector<sock_filter> instructions_;
+  std::vector<std::pair<Label, Label>> targets_;
+  std::vector<size_t> label_positions_{kUnbound};  // kNext is never bound
+};
+
+// From `first` on (up to the next segment's first number), system calls go to `target`.
+struct Segment {
+  uint32_t first;
+  ProgramWriter::Label target;
+};
+
+// Every number from 0 to 2^32-1 as consecutive segments, each going to the label of its system
+// call's rule: `allow` for the allow-list, the special rules' own labels, `deny` for the gaps.
+// Neighbours with the same target merge. Numbers this architecture does not have are gaps: a
+// later kernel may give them a system call.
+std::vector<Segment> SegmentsOf(const std::map<uint32_t, ProgramWriter::Label>& rules, ProgramWriter::Label deny) {
+  std::vector<Segment> segments{{0, deny}};
+  auto start_segment = [&](uint32_t first, ProgramWriter::Label target) {
+    if (segments.back().target == target) return;
+    if (segments.back().first == first) {
+      segments.pop_back();
+      if (!segments.empty() && segments.back().target == target) return;
+    }
+    segments.push_back({first, target});
+  };
+  for (const auto& [number, target] : rules) {
+    start_segment(number, target);
+    start_segment(number + 1, deny);
+  }
+  return segments;
+}
+
+// A binary search over the segments [low, high]: one comparison per boundary, so the kernel
+// (which runs the program for every system call number when it attaches it, to cache the
+// always-allowed ones) walks ~7 instructions per number instead of one per range.
+void EmitSearch(ProgramWriter& writer, const std::vector<Segment>& segments, size_t low, size_t high) {
+  const size_t middle = (low + high + 1) / 2;
+  auto target_of = [&](size_t first, size_t last) {
+    return first == last ? segments[first].target : writer.NewLabel();
+  };
+  const ProgramWriter::Label above = target_of(middle, high);
+  const ProgramWriter::Label below = target_of(low, middle - 1);
+  writer.JumpIf(BPF_JGE, segments[middle].first, above, below);
+  if (low < middle - 1) {
+    writer.Bind(below);
+    EmitSearch(writer, segments, low, middle - 1);
+  }
+  if (middle < high) {
+    writer.Bind(above);
+    EmitSearch(writer, segments, middle, high);
+  }
+}
+
+int NumberOf(const char* name) {
+  const int number = seccomp_syscall_resolve_name(name);
+  if (number < 0) throw std::runtime_error(std::string("seccomp: no system call ") + name);
+  return number;
 }
 
 }  // namespace
 
-// The program, written out rather than exported from libseccomp: the kernel converts and compiles
-// a filter at every attach, about 1.3 us an instruction here, and libseccomp's one comparison per
-// system call (~360 instructions, ~0.5 ms a spawn) becomes ~150 as ranges of numbers. libseccomp
-// still names the numbers for this architecture.
+const DefaultSeccompRules& DefaultSeccompPolicyRules() {
+  static const DefaultSeccompRules rules{kAllowedSyscalls, kRefusedIoctlRequests, kAllowedSocketFamilies,
+                                         kAllowedPersonalities, kNamespaceFlags};
+  return rules;
+}
+
+// The program, written out rather than exported from libseccomp, whose one comparison per system
+// call (~360 instructions) the kernel walks for every system call number at each attach (to fill
+// its cache of always-allowed calls) and compiles each time. Here the numbers are segments found
+// by a binary search, and the few calls whose arguments matter have a short rule of their own.
+// libseccomp still names the numbers for this architecture.
 SeccompProgram BuildDefaultSeccompProgram() {
-  SeccompProgram result;
-  std::vector<sock_filter>& program = result.instructions;
-  // Another architecture's system calls (an i386 binary on x86_64) would be read with our numbers.
-  program.push_back(Statement(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)));
-  program.push_back(Jump(BPF_JMP | BPF_JEQ | BPF_K, kNativeArchitecture, 1, 0));
-  program.push_back(Statement(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
-  program.push_back(Statement(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)));
-#if defined(__x86_64__)
-  // The x32 ABI sets this bit on its numbers.
-  program.push_back(Jump(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1));
-  program.push_back(Statement(BPF_RET | BPF_K, kDeny));
-#endif
+  ProgramWriter writer;
+  const ProgramWriter::Label allow = writer.NewLabel();
+  const ProgramWriter::Label deny = writer.NewLabel();
+  const ProgramWriter::Label kill = writer.NewLabel();
+  const ProgramWriter::Label not_implemented = writer.NewLabel();
+  const ProgramWriter::Label family_not_supported = writer.NewLabel();
+  const ProgramWriter::Label ioctl_rule = writer.NewLabel();
+  const ProgramWriter::Label socket_rule = writer.NewLabel();
+  const ProgramWriter::Label clone_rule = writer.NewLabel();
+  const ProgramWriter::Label personality_rule = writer.NewLabel();
+
+  std::map<uint32_t, ProgramWriter::Label> rules;
+  for (const char* name : kAllowedSyscalls) {
+    const int number = seccomp_syscall_resolve_name(name);
+    if (number < 0) continue;  // __NR_SCMP_ERROR, or a pseudo number: not on this architecture
+    rules[static_cast<uint32_t>(number)] = allow;
+  }
+  rules[NumberOf("ioctl")] = ioctl_rule;
+  rules[NumberOf("socket")] = socket_rule;
+  rules[NumberOf("socketpair")] = socket_rule;
+  rules[NumberOf("clone")] = clone_rule;
   // clone3 keeps its flags in memory a filter cannot read: "not implemented", so libc uses clone.
-  program.push_back(Jump(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 0, 1));
-  program.push_back(Statement(BPF_RET | BPF_K, kNotImplemented));
+  rules[NumberOf("clone3")] = not_implemented;
+  rules[NumberOf("personality")] = personality_rule;
+
+  // Another architecture's system calls (an i386 binary on x86_64, where socketcall(2) and
+  // ipc(2) reach the socket and IPC calls) would be read with our numbers: the process is killed.
+  writer.LoadWord(offsetof(seccomp_data, arch));
+  writer.JumpIf(BPF_JEQ, kNativeArchitecture, ProgramWriter::kNext, kill);
+  writer.LoadWord(offsetof(seccomp_data, nr));
+  // The x32 ABI's numbers (bit 30 set, x86_64) are above every rule, in the last gap: refused.
+  const std::vector<Segment> segments = SegmentsOf(rules, deny);
+  EmitSearch(writer, segments, 0, segments.size() - 1);
+
+  writer.Bind(ioctl_rule);
+  writer.LoadWord(ArgumentLowWord(1));  // the request
+  writer.JumpIfAny(kRefusedIoctlRequests, deny, allow);
+
+  writer.Bind(socket_rule);
+  writer.LoadWord(ArgumentLowWord(0));  // the family
+  writer.JumpIfAny(kAllowedSocketFamilies, allow, family_not_supported);
+
   // clone: threads and processes, never new namespaces (the flags are its first argument).
-  program.push_back(Jump(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 0, 4));
-  program.push_back(Statement(BPF_LD | BPF_W | BPF_ABS, kArgumentLowWord));
-  program.push_back(Jump(BPF_JMP | BPF_JSET | BPF_K, kNamespaceFlags, 0, 1));
-  program.push_back(Statement(BPF_RET | BPF_K, kDeny));
-  program.push_back(Statement(BPF_RET | BPF_K, kAllow));
-  // personality: only the harmless values (its argument is an int).
-  program.push_back(Jump(BPF_JMP | BPF_JEQ | BPF_K, __NR_personality, 0, 2 + 2 * std::size(kAllowedPersonalities)));
-  program.push_back(Statement(BPF_LD | BPF_W | BPF_ABS, kArgumentLowWord));
-  for (unsigned long persona : kAllowedPersonalities) {
-    program.push_back(Jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(persona), 0, 1));
-    program.push_back(Statement(BPF_RET | BPF_K, kAllow));
-  }
-  program.push_back(Statement(BPF_RET | BPF_K, kDeny));
-  // The ranges, ascending: a number above this range goes on to the next; one below it fell in
-  // the gap before it and is refused.
-  for (const auto& [first, last] : AllowedRanges({__NR_clone, __NR_clone3, __NR_personality})) {
-    program.push_back(Jump(BPF_JMP | BPF_JGT | BPF_K, last, 3, 0));
-    program.push_back(Jump(BPF_JMP | BPF_JGE | BPF_K, first, 0, 1));
-    program.push_back(Statement(BPF_RET | BPF_K, kAllow));
-    program.push_back(Statement(BPF_RET | BPF_K, kDeny));
-  }
-  program.push_back(Statement(BPF_RET | BPF_K, kDeny));
-  if (program.size() > BPF_MAXINSNS) throw std::runtime_error("seccomp: the program is too long");
+  writer.Bind(clone_rule);
+  writer.LoadWord(ArgumentLowWord(0));
+  writer.JumpIf(BPF_JSET, kNamespaceFlags, deny, allow);
+
+  writer.Bind(personality_rule);
+  writer.LoadWord(ArgumentLowWord(0));
+  writer.JumpIfAny(kAllowedPersonalities, allow, deny);
+
+  writer.Bind(deny);
+  writer.Return(kDeny);
+  writer.Bind(allow);
+  writer.Return(kAllow);
+  writer.Bind(kill);
+  writer.Return(SECCOMP_RET_KILL_PROCESS);
+  writer.Bind(not_implemented);
+  writer.Return(kNotImplemented);
+  writer.Bind(family_not_supported);
+  writer.Return(kFamilyNotSupported);
+
+  SeccompProgram result;
+  result.instructions = writer.Finish();
+  if (result.instructions.size() > BPF_MAXINSNS) throw std::runtime_error("seccomp: the program is too long");
   result.Finish();
   return result;
 }

@@ -1,16 +1,21 @@
-// The sandbox's default system-call policy, compiled once into a classic BPF program with
-// libseccomp and loaded by each sandboxed child (seccomp(2)) as its last step before exec.
+// The sandbox's default system-call policy, written once into a classic BPF program (numbers
+// named by libseccomp) and loaded by each sandboxed child (seccomp(2)) as its last step before exec.
 //
-// An allow-list at least as strict as Docker's default profile: anything not listed fails with
-// EPERM; clone3 fails with ENOSYS (so libc falls back to clone, whose flags a filter can see) and
-// clone may not create namespaces. Not allowed, among others: mount and the new mount API,
-// pivot_root, chroot, unshare, setns, ptrace, process_vm_*, bpf, perf_event_open, keyctl,
-// add_key, request_key, kernel modules, kexec, reboot, swapon/swapoff, io_uring, userfaultfd,
-// open_by_handle_at, clock and time setting, acct, quotactl, syslog.
+// An allow-list at least as strict as Docker's default profile (docs/security.md compares them
+// call by call): anything not listed fails with EPERM; clone3 fails with ENOSYS (so libc falls
+// back to clone, whose flags a filter can see) and clone may not create namespaces; socket and
+// socketpair only for AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK (others: EAFNOSUPPORT); ioctl
+// never with TIOCSTI, TIOCLINUX, TIOCCONS or TIOCSETD (EPERM); personality only with harmless
+// values; another ABI (i386 on x86_64, AArch32) kills the process. Not allowed, among others:
+// mount and the new mount API, pivot_root, chroot, unshare, setns, ptrace, process_vm_*, bpf,
+// perf_event_open, keyctl, add_key, request_key, kernel modules, kexec, reboot, swapon/swapoff,
+// io_uring, userfaultfd, open_by_handle_at, clock and time setting, acct, quotactl, syslog.
 #pragma once
 
 #include <linux/filter.h>
 
+#include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -36,8 +41,19 @@ struct SeccompProgram {
   }
 };
 
-// Builds the default policy for this architecture. Throws std::runtime_error with libseccomp's
-// complaint if it cannot.
+// The rules BuildDefaultSeccompProgram writes out (for its tests). Arguments are compared on their
+// low 32 bits, as the kernel reads them.
+struct DefaultSeccompRules {
+  std::span<const char* const> allowed_syscalls;  // by name; names this architecture lacks are skipped
+  std::span<const uint32_t> refused_ioctl_requests;   // ioctl's second argument
+  std::span<const uint32_t> allowed_socket_families;  // socket's and socketpair's first argument
+  std::span<const uint32_t> allowed_personalities;    // personality's argument
+  uint32_t refused_clone_flags;                       // clone's first argument: none of these bits
+};
+const DefaultSeccompRules& DefaultSeccompPolicyRules();
+
+// Builds the default policy for this architecture. Throws std::runtime_error if libseccomp does
+// not know a system call with a rule of its own, or if the program would not fit classic BPF.
 SeccompProgram BuildDefaultSeccompProgram();
 
 }  // namespace parafork

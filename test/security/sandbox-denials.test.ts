@@ -153,40 +153,7 @@ describe.skipIf(skip !== undefined)(`the default sandbox refuses hostile tasks${
     });
   });
 
-  describe('system calls the default seccomp policy refuses', () => {
-    it.each([
-      ['mount', 'libc.mount(b"none", b"/tmp", b"tmpfs", 0, None)'],
-      ['umount2', 'libc.umount2(b"/proc", 2)'],
-      ['pivot_root', 'libc.syscall(155, b"/tmp", b"/tmp")'],
-      ['chroot', 'libc.chroot(b"/tmp")'],
-      ['unshare', 'libc.unshare(0x10000000)'], // CLONE_NEWUSER: allowed to anyone without a filter
-      ['setns', 'libc.setns(0, 0)'],
-      ['clone with a new namespace', 'libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0)'],
-      ['init_module', 'libc.syscall(175, 0, 0, b"")'],
-      ['finit_module', 'libc.syscall(313, -1, b"", 0)'],
-      ['bpf', 'libc.syscall(321, 0, 0, 0)'],
-      ['perf_event_open', 'libc.syscall(298, 0, 0, -1, -1, 0)'],
-      ['keyctl', 'libc.syscall(250, 0, 0, 0, 0, 0)'],
-      ['add_key', 'libc.syscall(248, b"user", b"x", b"", 0, -2)'],
-      ['reboot (with an invalid magic number)', 'libc.syscall(169, 0, 0, 0, 0)'],
-      ['swapon', 'libc.syscall(167, b"/nonexistent", 0)'],
-      ['io_uring_setup', 'libc.syscall(425, 1, 0)'],
-      ['userfaultfd', 'libc.syscall(323, 0)'],
-      ['open_by_handle_at', 'libc.syscall(304, -1, 0, 0)'],
-      ['process_vm_readv', 'libc.syscall(310, 1, 0, 0, 0, 0, 0)'],
-      ['settimeofday', 'libc.syscall(164, 0, 0)'],
-    ])('%s fails with EPERM', async (_name, expression) => {
-      const run = await probe(expression);
-      expect(run.stdout.trim()).toBe('errno=EPERM');
-    });
-
-    it('clone3 fails with ENOSYS, so libc falls back to clone, and forking still works', async () => {
-      const run = await probe('libc.syscall(435, 0, 0)');
-      expect(run.stdout.trim()).toBe('errno=ENOSYS');
-      const pipeline = await runSandboxed(launcher, '/bin/sh', ['-c', 'echo forked | cat | cat']);
-      expect(pipeline.stdout).toBe('forked\n');
-    });
-  });
+  // The default seccomp filter's refusals: seccomp-default-policy.test.ts.
 
   describe('network', () => {
     it('has no network: cannot reach a listener on the host s loopback', async () => {

@@ -21,6 +21,7 @@
  */
 #include <asm/unistd.h>
 #include <linux/errno.h>
+#include <linux/prctl.h>
 #include <linux/sched.h>
 #include <linux/signal.h>
 #include <linux/wait.h>
@@ -91,6 +92,11 @@ static int run(long argc, char** argv, char** envp) {
      again keeps this true if someone runs us otherwise. */
   const kernel_sigset all = ~0ul;
   set_signal_mask(all);
+  /* Not dumpable: the task runs as our user, so it could otherwise open /proc/1/mem for writing
+     and do to us what the seccomp filter refuses it through ptrace and process_vm_writev
+     (proc(5), "/proc/pid/mem"; ptrace(2), "Ptrace access mode checking"). The task's own
+     execve makes it dumpable again. */
+  parafork_raw_syscall(__NR_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
 
   /* fork(2), as a clone that only asks for SIGCHLD at exit. */
   long task = parafork_raw_syscall(__NR_clone, SIGCHLD, 0, 0, 0, 0);

@@ -1,0 +1,238 @@
+// The default seccomp program (native/src/seccomp_policy.h) against a plain model of its rules:
+// the hand-written classic BPF (a binary search over numbers, jumps to shared returns) must decide
+// exactly as the rules say for every system call number and for the arguments the rules read, on
+// their low 32 bits as the kernel reads them. A small interpreter runs the program; the kernel
+// itself checks it once at the end.
+#include "../src/seccomp_policy.h"
+
+#include <gtest/gtest.h>
+#include <linux/audit.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <set>
+#include <vector>
+
+namespace parafork {
+namespace {
+
+#if defined(__x86_64__)
+constexpr uint32_t kNativeArchitecture = AUDIT_ARCH_X86_64;
+constexpr uint32_t kOtherArchitecture = AUDIT_ARCH_I386;
+#elif defined(__aarch64__)
+constexpr uint32_t kNativeArchitecture = AUDIT_ARCH_AARCH64;
+constexpr uint32_t kOtherArchitecture = AUDIT_ARCH_ARM;
+#endif
+
+constexpr uint32_t kAllow = SECCOMP_RET_ALLOW;
+constexpr uint32_t kPermissionDenied = SECCOMP_RET_ERRNO | EPERM;
+constexpr uint32_t kNotImplemented = SECCOMP_RET_ERRNO | ENOSYS;
+constexpr uint32_t kFamilyNotSupported = SECCOMP_RET_ERRNO | EAFNOSUPPORT;
+constexpr uint64_t kHighBits[] = {0, 1ull << 32, 0xffffffff00000000ull};
+
+// Runs a classic BPF program the way the kernel's seccomp does; nullopt if the program leaves
+// its bounds, reads outside seccomp_data or uses an instruction this program should not need.
+std::optional<uint32_t> Interpret(const std::vector<sock_filter>& program, const seccomp_data& data) {
+  uint32_t accumulator = 0;
+  for (size_t index = 0; index < program.size(); ++index) {
+    const sock_filter& instruction = program[index];
+    switch (instruction.code) {
+      case BPF_LD | BPF_W | BPF_ABS:
+        if (instruction.k % 4 != 0 || instruction.k + 4 > sizeof(data)) return std::nullopt;
+        std::memcpy(&accumulator, reinterpret_cast<const char*>(&data) + instruction.k, 4);
+        break;
+      case BPF_RET | BPF_K:
+        return instruction.k;
+      case BPF_JMP | BPF_JEQ | BPF_K:
+        index += accumulator == instruction.k ? instruction.jt : instruction.jf;
+        break;
+      case BPF_JMP | BPF_JGE | BPF_K:
+        index += accumulator >= instruction.k ? instruction.jt : instruction.jf;
+        break;
+      case BPF_JMP | BPF_JSET | BPF_K:
+        index += (accumulator & instruction.k) != 0 ? instruction.jt : instruction.jf;
+        break;
+      default:
+        return std::nullopt;
+    }
+  }
+  return std::nullopt;  // ran off the end without returning
+}
+
+template <typename Values>
+bool Contains(const Values& values, uint32_t value) {
+  return std::find(values.begin(), values.end(), value) != values.end();
+}
+
+int NumberOf(const char* name) { return seccomp_syscall_resolve_name(name); }
+
+// The rules, plainly: what the program must answer.
+class Model {
+ public:
+  Model() : rules_(DefaultSeccompPolicyRules()) {
+    for (const char* name : rules_.allowed_syscalls) {
+      const int number = NumberOf(name);
+      if (number >= 0) allowed_.insert(static_cast<uint32_t>(number));
+    }
+  }
+
+  uint32_t Decide(const seccomp_data& data) const {
+    if (data.arch != kNativeArchitecture) return SECCOMP_RET_KILL_PROCESS;
+    const int number = static_cast<int>(data.nr);
+    const auto low_word = [&](int index) { return static_cast<uint32_t>(data.args[index]); };
+    if (number == NumberOf("ioctl")) {
+      return Contains(rules_.refused_ioctl_requests, low_word(1)) ? kPermissionDenied : kAllow;
+    }
+    if (number == NumberOf("socket") || number == NumberOf("socketpair")) {
+      return Contains(rules_.allowed_socket_families, low_word(0)) ? kAllow : kFamilyNotSupported;
+    }
+    if (number == NumberOf("clone")) {
+      return (low_word(0) & rules_.refused_clone_flags) != 0 ? kPermissionDenied : kAllow;
+    }
+    if (number == NumberOf("clone3")) return kNotImplemented;
+    if (number == NumberOf("personality")) {
+      return Contains(rules_.allowed_personalities, low_word(0)) ? kAllow : kPermissionDenied;
+    }
+    return allowed_.contains(data.nr) ? kAllow : kPermissionDenied;
+  }
+
+  const std::set<uint32_t>& allowed() const { return allowed_; }
+
+ private:
+  const DefaultSeccompRules& rules_;
+  std::set<uint32_t> allowed_;
+};
+
+seccomp_data Call(int number, uint64_t argument0 = 0, uint64_t argument1 = 0,
+                  uint32_t architecture = kNativeArchitecture) {
+  seccomp_data data{};
+  data.nr = number;
+  data.arch = architecture;
+  data.args[0] = argument0;
+  data.args[1] = argument1;
+  return data;
+}
+
+class DefaultSeccompProgram : public ::testing::Test {
+ protected:
+  std::optional<uint32_t> ActionFor(const seccomp_data& data) const { return Interpret(program_.instructions, data); }
+
+  void ExpectAsModel(const seccomp_data& data) {
+    const std::optional<uint32_t> action = ActionFor(data);
+    ASSERT_TRUE(action.has_value()) << "system call " << data.nr;
+    const char* name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, static_cast<int>(data.nr));
+    EXPECT_EQ(*action, model_.Decide(data)) << "system call " << data.nr << " (" << (name ? name : "?")
+                                            << "), arguments " << std::hex << data.args[0] << ", " << data.args[1];
+    std::free(const_cast<char*>(name));
+  }
+
+  SeccompProgram program_ = BuildDefaultSeccompProgram();
+  Model model_;
+};
+
+TEST_F(DefaultSeccompProgram, DecidesEveryNumberAsTheRulesSay) {
+  for (uint32_t number = 0; number < 4096; ++number) ExpectAsModel(Call(static_cast<int>(number)));
+  for (uint32_t number : {0x3fffffffu, 0x7fffffffu, 0x80000000u, 0xfffffffeu, 0xffffffffu}) {
+    ExpectAsModel(Call(static_cast<int>(number)));
+  }
+  EXPECT_GT(model_.allowed().size(), 250u);  // libseccomp named the list
+}
+
+TEST_F(DefaultSeccompProgram, RefusesX32NumbersWithEperm) {
+  // The x32 ABI sets bit 30 on its numbers (x86_64): above every rule, so refused.
+  for (uint32_t number = 0x40000000; number < 0x40000000 + 1024; ++number) {
+    EXPECT_EQ(ActionFor(Call(static_cast<int>(number))), kPermissionDenied) << number;
+  }
+}
+
+TEST_F(DefaultSeccompProgram, KillsAnotherArchitecturesCalls) {
+  for (int number : {0, 1, NumberOf("read"), NumberOf("socket"), 102 /* i386 socketcall */}) {
+    EXPECT_EQ(ActionFor(Call(number, 0, 0, kOtherArchitecture)), SECCOMP_RET_KILL_PROCESS);
+  }
+}
+
+TEST_F(DefaultSeccompProgram, RefusesTerminalInjectionIoctlsOnTheirLow32Bits) {
+  for (uint64_t high : kHighBits) {
+    for (uint64_t request : {0x0ul, 0x1ul, 0x5401ul /* TCGETS */, 0x541bul /* FIONREAD */, 0x540eul /* TIOCSCTTY */,
+                             0x5412ul /* TIOCSTI */, 0x541cul /* TIOCLINUX */, 0x541dul /* TIOCCONS */,
+                             0x5423ul /* TIOCSETD */, 0x4b47ul /* KDSKBENT */, 0x4b49ul /* KDSKBSENT */,
+                             0x4b46ul /* KDGKBENT */, 0xfffffffful}) {
+      ExpectAsModel(Call(NumberOf("ioctl"), 0, high | request));
+    }
+  }
+  EXPECT_EQ(ActionFor(Call(NumberOf("ioctl"), 0, 1ull << 32 | TIOCSTI)), kPermissionDenied);
+}
+
+TEST_F(DefaultSeccompProgram, AllowsOnlyFourSocketFamiliesOnTheirLow32Bits) {
+  for (const char* call : {"socket", "socketpair"}) {
+    for (uint64_t high : kHighBits) {
+      for (uint64_t family = 0; family < 300; ++family) ExpectAsModel(Call(NumberOf(call), high | family));
+    }
+    for (uint64_t family : {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK}) {
+      EXPECT_EQ(ActionFor(Call(NumberOf(call), family)), kAllow);
+    }
+    EXPECT_EQ(ActionFor(Call(NumberOf(call), 1ull << 32 | AF_VSOCK)), kFamilyNotSupported);
+  }
+}
+
+TEST_F(DefaultSeccompProgram, LetsCloneMakeThreadsAndProcessesButNoNamespaces) {
+  for (uint64_t high : kHighBits) {
+    for (int bit = 0; bit < 32; ++bit) ExpectAsModel(Call(NumberOf("clone"), high | 1ull << bit));
+  }
+  const uint64_t thread = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+                          CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID;
+  EXPECT_EQ(ActionFor(Call(NumberOf("clone"), thread)), kAllow);
+  EXPECT_EQ(ActionFor(Call(NumberOf("clone"), SIGCHLD)), kAllow);
+  EXPECT_EQ(ActionFor(Call(NumberOf("clone"), SIGCHLD | CLONE_NEWUSER)), kPermissionDenied);
+  EXPECT_EQ(ActionFor(Call(NumberOf("clone3"))), kNotImplemented);
+}
+
+TEST_F(DefaultSeccompProgram, AllowsOnlyHarmlessPersonalities) {
+  for (uint64_t high : kHighBits) {
+    for (uint64_t persona : {0x0ul, 0x8ul, 0x20000ul, 0x20008ul, 0x40000ul /* ADDR_NO_RANDOMIZE */,
+                             0x400000ul /* READ_IMPLIES_EXEC */, 0xfffffffful}) {
+      ExpectAsModel(Call(NumberOf("personality"), high | persona));
+    }
+  }
+}
+
+// The kernel compiles the program and runs it for every system call number at each attach
+// (seccomp(2) fills a cache of always-allowed calls), so each spawn pays for its length and for
+// the path through it: a binary search keeps both small. Raise the bound only knowingly.
+TEST_F(DefaultSeccompProgram, StaysShort) { EXPECT_LE(program_.instructions.size(), 110u); }
+
+TEST_F(DefaultSeccompProgram, IsAcceptedByTheKernelAndAnswersAsTheModel) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Raw calls only from here: the filter refuses what a sanitizer's exit path might make.
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(10);
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program_.program) != 0) _exit(11);
+    if (syscall(SYS_socket, AF_VSOCK, SOCK_STREAM, 0) != -1 || errno != EAFNOSUPPORT) _exit(12);
+    if (syscall(SYS_ioctl, 0, TIOCSTI, "x") != -1 || errno != EPERM) _exit(13);
+    if (syscall(SYS_getpid) <= 0) _exit(14);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+}  // namespace
+}  // namespace parafork
