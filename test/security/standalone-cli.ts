@@ -1,0 +1,56 @@
+// Runs the built `parafork` CLI (dist/cli/main.js, no cluster) as an operator would, with a time
+// bound: a hostile manifest must not be able to hang the test run. Build first (npm run build).
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import type { Task } from '../../src/api/task.js';
+
+export const cli = path.resolve('dist/cli/main.js');
+
+export interface CliRun {
+  /** The exit code, or null when the process was killed (see timedOut). */
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** True when it was still running after the time bound and was killed. */
+  readonly timedOut: boolean;
+  readonly elapsedMs: number;
+}
+
+/** Runs `parafork ...args`; SIGKILLs it after `timeoutMs`. Output past 1 MiB is cut (a runaway cannot fill the test's memory). */
+export async function parafork(args: readonly string[], timeoutMs = 60_000): Promise<CliRun> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const keep = (text: string, chunk: Buffer): string => (text.length < 1 << 20 ? text + chunk.toString('utf8') : text);
+  child.stdout.on('data', (chunk: Buffer) => (stdout = keep(stdout, chunk)));
+  child.stderr.on('data', (chunk: Buffer) => (stderr = keep(stderr, chunk)));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, timeoutMs);
+  const status = await new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  clearTimeout(timer);
+  return { status, stdout, stderr, timedOut, elapsedMs: performance.now() - started };
+}
+
+/** A Task manifest (JSON is YAML) named `name` with this spec. */
+export function writeTask(directory: string, name: string, spec: Record<string, unknown>): string {
+  const file = path.join(directory, `${name}.yaml`);
+  writeFileSync(file, JSON.stringify({ apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name }, spec }));
+  return file;
+}
+
+/** The Tasks of `parafork run -o json`, by name. */
+export function tasksOf(run: CliRun): Map<string, Task> {
+  let list: { items: Task[] };
+  try {
+    list = JSON.parse(run.stdout) as { items: Task[] };
+  } catch {
+    throw new Error(`parafork run printed no JSON list (exit ${run.status}): ${run.stderr.slice(0, 2000)}`);
+  }
+  return new Map(list.items.map((task) => [task.metadata.name ?? '', task]));
+}
