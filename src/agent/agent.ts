@@ -82,6 +82,7 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
     maxConcurrent: config.maxConcurrent,
     ...(cgroups ? { cgroups } : {}),
     seccompProfiles: new SeccompProfileStore({ directory: config.seccompProfileDirectory, logger }),
+    taskLimits: config.taskLimits,
     terminationGraceMs: config.terminationGraceSeconds * 1000,
     nodeLabels: () => nodeLabels,
     requeue: (key) => enqueue(key),

@@ -9,6 +9,7 @@ import { Launcher } from '../launcher/launcher.js';
 import { readCgroupLayout } from '../sandbox/cgroup-layout.js';
 import { CgroupManager } from '../sandbox/cgroup-manager.js';
 import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
+import type { TaskLimitPolicy } from '../sandbox/task-limits.js';
 import { AttemptTable } from '../tasks/attempts.js';
 import { TaskReconciler } from '../tasks/task-reconciler.js';
 import { InMemoryTasks } from './in-memory-tasks.js';
@@ -32,6 +33,8 @@ export interface RunOptions {
   readonly cgroupParent: string;
   /** Where sandbox.seccomp type Localhost profiles are read from. */
   readonly seccompProfileDirectory: string;
+  /** Default limits and the /tmp cap, as the agent's --default-* and --max-tmp-size flags set them. */
+  readonly taskLimits: TaskLimitPolicy;
   /** Called about five times a second, and once at the end. */
   readonly onProgress?: (progress: RunProgress) => void;
 }
@@ -53,7 +56,7 @@ export async function runTasks(tasks: readonly Task[], options: RunOptions): Pro
     cgroups = new CgroupManager({ layout: readCgroupLayout(), group: options.cgroupParent });
     cgroups.sweepLeftovers();
   } catch (error) {
-    options.logger.warn({ err: (error as Error).message }, 'no cgroups: Tasks with resources.limits will fail with SandboxUnavailable');
+    options.logger.warn({ err: (error as Error).message }, 'no cgroups: Tasks with limits (their own, or the --default-* ones) will fail with SandboxUnavailable');
     cgroups = undefined;
   }
   let enqueue: (key: string) => void = () => undefined;
@@ -73,6 +76,7 @@ export async function runTasks(tasks: readonly Task[], options: RunOptions): Pro
     requeue: (key) => enqueue(key),
     ...(cgroups ? { cgroups } : {}),
     seccompProfiles: new SeccompProfileStore({ directory: options.seccompProfileDirectory, logger: options.logger }),
+    taskLimits: options.taskLimits,
   });
   const queue = new WorkQueue((key) => reconciler.reconcile(key), { concurrency: options.workers });
   enqueue = (key) => queue.add(key);

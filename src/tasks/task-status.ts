@@ -23,6 +23,7 @@ function base(task: Task, nodeName: string, attempt: Attempt): Mutable<TaskStatu
     startTime: task.status?.startTime ?? preciseTimestamp(startedAt),
     lastAttemptStartTime: preciseTimestamp(startedAt),
   };
+  if (attempt.resources) status.resources = attempt.resources;
   if (attempt.timings) {
     status.spawnTimings = { queuedNanoseconds: Math.round(attempt.timings.queuedNs), spawnNanoseconds: Math.round(attempt.timings.spawnNs) };
   }
