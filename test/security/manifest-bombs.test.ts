@@ -9,7 +9,7 @@
 // expands through aliases to more than a bounded multiple of its own size. `parafork run` exits
 // 2; `agent --manifests` logs it once and stays responsive. Every run here is killed after 15 s.
 // Needs root (parafork sandboxes the Tasks it runs).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { cli, parafork } from './standalone-cli.js';
+import { parafork, startManifestAgent, type ManifestAgent } from './standalone-cli.js';
 
 const skip = missingRequirement('parafork sandboxes the Tasks it runs, which needs root', runningAsRoot);
 
@@ -85,29 +85,17 @@ describe.skipIf(skip !== undefined)(`parafork run with a hostile manifest${skip 
 
 describe.skipIf(skip !== undefined)(`agent --manifests with a hostile manifest${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let folder: string;
-  let state: string;
-  let agent: ChildProcess;
-  let output = '';
-  let base = '';
+  let agent: ManifestAgent;
 
   beforeAll(async () => {
     folder = mkdtempSync(path.join(tmpdir(), 'parafork-manifest-bombs-agent-'));
-    state = mkdtempSync(path.join(tmpdir(), 'parafork-manifest-bombs-state-'));
     writeFileSync(path.join(folder, 'first.yaml'), task('first'));
-    agent = spawn(process.execPath, [cli, 'agent', '--manifests', folder, '--port', '0', '--listen-address', '127.0.0.1', '--cgroup-parent', `parafork-test-bombs-${process.pid}`, '--state-dir', state, '--shutdown-grace-seconds', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    agent.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    agent.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const port = await waitFor(() => /"port":(\d+)[^\n]*"msg":"agent ready"/.exec(output)?.[1], { timeoutMs: 20_000, description: 'the agent to say it is ready' });
-    base = `http://127.0.0.1:${port}`;
+    agent = await startManifestAgent(folder);
   });
 
   afterAll(async () => {
-    if (agent.exitCode === null && agent.signalCode === null) {
-      agent.kill('SIGKILL');
-      await new Promise((resolve) => agent.once('exit', resolve));
-    }
+    await agent.stop();
     rmSync(folder, { recursive: true, force: true });
-    rmSync(state, { recursive: true, force: true });
   });
 
   it('logs the bomb once, keeps answering /healthz within a second, and goes on running new manifests', async () => {
@@ -118,23 +106,17 @@ describe.skipIf(skip !== undefined)(`agent --manifests with a hostile manifest${
     let slowest = 0;
     for (const started = performance.now(); performance.now() - started < 6_000; ) {
       const asked = performance.now();
-      const response = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(timeBoundMs) }).catch(() => undefined);
+      const response = await fetch(`${agent.base}/healthz`, { signal: AbortSignal.timeout(timeBoundMs) }).catch(() => undefined);
       slowest = Math.max(slowest, performance.now() - asked);
       expect(response?.status).toBe(200);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(slowest).toBeLessThan(1_000);
-    const complaints = output.split('\n').filter((line) => line.includes('invalid manifest') && line.includes(bomb));
+    const complaints = agent.logs().split('\n').filter((line) => line.includes('invalid manifest') && line.includes(bomb));
     expect(complaints).toHaveLength(1);
     expect(complaints[0]).toMatch(/alias/);
 
     writeFileSync(path.join(folder, 'second.yaml'), task('second'));
-    await waitFor(
-      async () => {
-        const list = (await (await fetch(`${base}/tasks`)).json()) as { items: { metadata: { name: string }; status?: { phase?: string } }[] };
-        return list.items.find((item) => item.metadata.name === 'second')?.status?.phase === 'Succeeded' || undefined;
-      },
-      { timeoutMs: 10_000, description: 'the manifest written after the bomb to run' },
-    );
+    await waitFor(async () => (await agent.tasks()).get('second')?.status?.phase === 'Succeeded' || undefined, { timeoutMs: 10_000, description: 'the manifest written after the bomb to run' });
   }, 40_000);
 });

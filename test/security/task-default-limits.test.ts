@@ -15,7 +15,7 @@ import type { Task } from '../../src/api/task.js';
 import { readCgroupLayout } from '../../src/sandbox/cgroup-layout.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { parafork, tasksOf, writeTask, type CliRun } from './standalone-cli.js';
+import { parafork, startManifestAgent, tasksOf, writeTask, type CliRun } from './standalone-cli.js';
 
 const layout = readCgroupLayout();
 const controllersOf = (name: string): boolean => layout.v1.has(name as never) || (layout.v2?.controllers.has(name) ?? false);
@@ -117,6 +117,21 @@ describe.skipIf(skip !== undefined)(`a Task without resources.limits${skip ? ` (
     const status = tasksOf(run).get('forker')?.status;
     expect(status?.stderrTail).toMatch(/Cannot fork|Resource temporarily unavailable/);
     expect(status?.stderrTail).not.toContain('forked-all');
+  });
+
+  it('gets the same defaults from agent --manifests, shown at /tasks', async () => {
+    const folder = mkdtempSync(path.join(scratch, 'folder-'));
+    writeTask(folder, 'from-folder', { command: ['/bin/true'], resources: { limits: { memory: '64Mi' } } });
+    const agent = await startManifestAgent(folder, ['--default-pids', '99']);
+    try {
+      const status = await waitFor(async () => {
+        const found = (await agent.tasks()).get('from-folder')?.status;
+        return found?.phase === 'Succeeded' ? found : undefined;
+      }, { timeoutMs: 15_000, description: 'the folder\'s Task to succeed' });
+      expect(status.resources).toEqual({ limits: { cpu: '1', memory: '64Mi', pids: 99 }, defaulted: ['cpu', 'pids'] });
+    } finally {
+      await agent.stop();
+    }
   });
 
   it('refuses a default that is not a limit, exit 2', async () => {
