@@ -44,9 +44,12 @@ export function halfOfNodeMemory(): number {
   return Math.floor(os.totalmem() / 2 / mebibyte) * mebibyte;
 }
 
-/** For callers without flags (library use, tests): no default limits, /tmp capped as tmpfs would be. */
+let withoutDefaults: TaskLimitPolicy | undefined;
+
+/** For callers without flags (library use, tests): no default limits, /tmp capped as tmpfs would be. Made once (os.totalmem reads /proc/meminfo). */
 export function taskLimitPolicyWithoutDefaults(): TaskLimitPolicy {
-  return { defaults: {}, maxTmpBytes: halfOfNodeMemory() };
+  withoutDefaults ??= Object.freeze({ defaults: Object.freeze({}), maxTmpBytes: halfOfNodeMemory() });
+  return withoutDefaults;
 }
 
 // Bounds on what a cgroup or tmpfs takes and a Task can use.
