@@ -63,7 +63,7 @@ Flags:
       --log-level LEVEL        fatal, error, warn (default), info, debug or trace
       --seccomp-profile-dir D  seccomp profiles (Docker JSON) for sandbox.seccomp type Localhost
                                (default /var/lib/kubelet/seccomp)
-${flagLines(taskLimitFlags, '      ', 23).join('\n')}`;
+${flagLines(taskLimitFlags, '      ', 22).join('\n')}`;
 
 async function runStandaloneCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
