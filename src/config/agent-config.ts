@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { formatBytes, formatMillicores } from '../sandbox/quantity.js';
-import { cpuMillicores, defaultLimitFlags, halfOfNodeMemory, memoryBytes, pidsLimit, type TaskLimitPolicy } from '../sandbox/task-limits.js';
+import { cpuMillicores, defaultLimitFlags, halfOfNodeMemory, maxTmpBytes, memoryBytes, pidsLimit, type TaskLimitPolicy } from '../sandbox/task-limits.js';
 import { InvalidTaskSpec } from '../sandbox/task-spec-checks.js';
 
 export interface AgentConfig {
@@ -62,7 +62,7 @@ export const taskLimitFlags = {
   'default-memory': { type: 'string', default: defaultLimitFlags.memory, description: 'memory limit (a quantity, /tmp included) of Tasks that set no resources.limits.memory; none: no default' },
   'default-pids': { type: 'string', default: defaultLimitFlags.pids, description: 'most processes and threads of Tasks that set no resources.limits.pids; none: no default' },
   'default-cpu': { type: 'string', default: defaultLimitFlags.cpu, description: 'CPU limit (a quantity: 500m, 2) of Tasks that set no resources.limits.cpu; none: no default' },
-  'max-tmp-size': { type: 'string', description: "largest sandbox.tmpSizeLimit a Task may ask for, a larger one fails as InvalidSpec (default: half the node's memory, tmpfs's own default)" },
+  'max-tmp-size': { type: 'string', description: "largest sandbox.tmpSizeLimit a Task may ask for, a larger one fails as InvalidSpec; at least 64Mi, the default /tmp (default: half the node's memory, tmpfs's own default)" },
 } as const;
 
 export const agentFlags = {
@@ -156,7 +156,7 @@ export function parseTaskLimitPolicy(values: Readonly<Record<string, unknown>>):
   const maxTmp = textOf('max-tmp-size');
   return Object.freeze({
     defaults: Object.freeze({ ...(memory !== undefined ? { memoryBytes: memory } : {}), ...(pids !== undefined ? { pids } : {}), ...(cpu !== undefined ? { cpuMillicores: cpu } : {}) }),
-    maxTmpBytes: maxTmp === undefined ? halfOfNodeMemory() : limitFlag('max-tmp-size', maxTmp, memoryBytes),
+    maxTmpBytes: maxTmp === undefined ? halfOfNodeMemory() : limitFlag('max-tmp-size', maxTmp, maxTmpBytes),
   });
 }
 

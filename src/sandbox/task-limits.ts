@@ -38,10 +38,23 @@ export interface TaskLimitPolicy {
  */
 export const defaultLimitFlags = { memory: '1Gi', pids: '1024', cpu: '1' } as const;
 
-/** tmpfs's own default size, half of the node's memory (tmpfs(5)), in whole MiB: the default --max-tmp-size. */
+/** The CRD's default sandbox.tmpSizeLimit, which every Task that sets none has. */
+export const defaultTmpSizeBytes = 64 * 2 ** 20;
+
+/**
+ * tmpfs's own default size, half of the node's memory (tmpfs(5)), in whole MiB: the default
+ * --max-tmp-size. Never below the CRD's default /tmp, which a Task has without asking.
+ */
 export function halfOfNodeMemory(): number {
   const mebibyte = 2 ** 20;
-  return Math.floor(os.totalmem() / 2 / mebibyte) * mebibyte;
+  return Math.max(defaultTmpSizeBytes, Math.floor(os.totalmem() / 2 / mebibyte) * mebibyte);
+}
+
+/** A --max-tmp-size: at least the CRD's default /tmp, or every Task that leaves tmpSizeLimit unset would be refused. */
+export function maxTmpBytes(value: string, field: string): number {
+  const bytes = memoryBytes(value, field);
+  if (bytes < defaultTmpSizeBytes) throw new InvalidTaskSpec(field, `must be at least ${formatBytes(defaultTmpSizeBytes)}, the /tmp a Task has when it sets no sandbox.tmpSizeLimit; got ${shown(value)}`);
+  return bytes;
 }
 
 let withoutDefaults: TaskLimitPolicy | undefined;
@@ -134,7 +147,7 @@ export function limitsForTask(spec: TaskSpec, policy: TaskLimitPolicy): TaskLimi
   const cpu = pick('cpu', () => (asked.cpu === undefined ? undefined : cpuMillicores(asked.cpu, 'spec.resources.limits.cpu')), defaults.cpuMillicores);
   const memory = pick('memory', () => (asked.memory === undefined ? undefined : memoryBytes(asked.memory, 'spec.resources.limits.memory')), defaults.memoryBytes);
   const pids = pick('pids', () => (asked.pids === undefined ? undefined : pidsLimit(asked.pids, 'spec.resources.limits.pids')), defaults.pids);
-  const tmp = tmpSizeBytes(spec.sandbox?.tmpSizeLimit ?? '64Mi', 'spec.sandbox.tmpSizeLimit', policy.maxTmpBytes);
+  const tmp = spec.sandbox?.tmpSizeLimit === undefined ? Math.min(defaultTmpSizeBytes, policy.maxTmpBytes) : tmpSizeBytes(spec.sandbox.tmpSizeLimit, 'spec.sandbox.tmpSizeLimit', policy.maxTmpBytes);
   const limits: CgroupLimits = {
     ...(memory !== undefined ? { memoryBytes: memory } : {}),
     ...(cpu !== undefined ? { cpuMillicores: cpu } : {}),

@@ -30,15 +30,17 @@ describe.skipIf(skip !== undefined)(`a Task's /tmp${skip ? ` (skipped: ${skip})`
 
   it('larger than the agent allows is refused as InvalidSpec naming the field and the cap', async () => {
     const huge = writeTask(scratch, 'huge-tmp', { command: ['/bin/true'], sandbox: { tmpSizeLimit: '16Ti' }, backoffLimit: 3 });
-    const capped = writeTask(scratch, 'over-cap', { command: ['/bin/true'], sandbox: { tmpSizeLimit: '64Mi' } });
-    const run = await parafork(['run', '-f', huge, '-f', capped, '-o', 'json', '--max-tmp-size', '32Mi'], 30_000);
+    const capped = writeTask(scratch, 'over-cap', { command: ['/bin/true'], sandbox: { tmpSizeLimit: '65Mi' } });
+    const unset = writeTask(scratch, 'tmp-unset', { command: ['/bin/true'] });
+    const run = await parafork(['run', '-f', huge, '-f', capped, '-f', unset, '-o', 'json', '--max-tmp-size', '64Mi'], 30_000);
     const tasks = tasksOf(run);
-    for (const [name, asked] of [['huge-tmp', '16Ti'], ['over-cap', '64Mi']] as const) {
+    expect(tasks.get('tmp-unset')?.status).toMatchObject({ phase: 'Succeeded' });
+    for (const [name, asked] of [['huge-tmp', '16Ti'], ['over-cap', '65Mi']] as const) {
       const status = tasks.get(name)?.status;
       expect(status, name).toMatchObject({ phase: 'Failed', reason: 'InvalidSpec' });
       expect(status?.message).toContain('spec.sandbox.tmpSizeLimit');
       expect(status?.message).toContain(asked);
-      expect(status?.message).toContain('--max-tmp-size 32Mi');
+      expect(status?.message).toContain('--max-tmp-size 64Mi');
       expect(status?.attempts ?? 0).toBeLessThanOrEqual(1);
     }
   });

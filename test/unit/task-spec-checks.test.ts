@@ -101,6 +101,7 @@ describe('the agent flags for limits', () => {
     ['--default-pids', '4194305'],
     ['--default-cpu', 'lots'],
     ['--max-tmp-size', 'none'],
+    ['--max-tmp-size', '32Mi'],
   ])('refuse %s %s, naming the flag', (flag, value) => {
     expect(() => config(flag, value)).toThrow(ConfigError);
     expect(() => config(flag, value)).toThrow(flag);
