@@ -46,6 +46,8 @@ const objectNames = new Map([
   ['spec.backoff', 'TaskBackoff'],
   ['status', 'TaskStatus'],
   ['status.conditions[]', 'TaskCondition'],
+  ['status.resources', 'TaskStatusResources'],
+  ['status.resources.limits', 'TaskStatusLimits'],
   ['status.spawnTimings', 'TaskSpawnTimings'],
   ['status.hostIdentity', 'TaskHostIdentity'],
 ]);
@@ -56,6 +58,7 @@ const enumNames = new Map([
   ['status.conditions[].type', { type: 'TaskConditionType', values: 'taskConditionTypes' }],
   ['status.conditions[].status', { type: 'TaskConditionStatus', values: 'taskConditionStatuses' }],
   ['status.reason', { type: 'TaskReason', values: 'taskReasons' }],
+  ['status.resources.defaulted[]', { type: 'TaskLimitName', values: 'taskLimitNames' }],
 ]);
 // The apiserver forbids a CRD from describing metadata (it publishes ObjectMeta's own docs), so
 // that field alone may go without a description.

@@ -83,6 +83,7 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
     ...(cgroups ? { cgroups } : {}),
     ...(identities ? { identities } : {}),
     seccompProfiles: new SeccompProfileStore({ directory: config.seccompProfileDirectory, logger }),
+    taskLimits: config.taskLimits,
     terminationGraceMs: config.terminationGraceSeconds * 1000,
     nodeLabels: () => nodeLabels,
     requeue: (key) => enqueue(key),

@@ -4,7 +4,7 @@ import path from 'node:path';
 
 import type { Logger } from 'pino';
 
-import type { AgentConfig } from '../config/agent-config.js';
+import { describeTaskLimitPolicy, type AgentConfig } from '../config/agent-config.js';
 import type { WorkQueue } from '../controller/work-queue.js';
 import { ChildProcessLauncher } from '../launcher/child-process-launcher.js';
 import { Launcher } from '../launcher/launcher.js';
@@ -37,7 +37,7 @@ export function makeTaskRuntime(config: AgentConfig, metrics: MetricsRegistry, l
   const nativeLauncher = config.launcher === 'native' ? new Launcher({ observer: metrics.spawn, sandboxStagingDirectory: config.sandboxStagingDirectory }) : undefined;
   if (nativeLauncher) {
     metrics.trackLauncher(nativeLauncher);
-    logger.info({ capabilities: Launcher.capabilities, lockMode: nativeLauncher.lockMode, clonePath: nativeLauncher.clonePath, threads: nativeLauncher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable' }, 'host capabilities');
+    logger.info({ capabilities: Launcher.capabilities, lockMode: nativeLauncher.lockMode, clonePath: nativeLauncher.clonePath, threads: nativeLauncher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable', taskLimits: describeTaskLimitPolicy(config.taskLimits) }, 'host capabilities');
   }
   if (!config.taskSandbox || !nativeLauncher) {
     logger.warn({ launcher: config.launcher, taskSandbox: config.taskSandbox }, config.taskSandbox ? 'the child_process launcher cannot sandbox: every Task will fail with SandboxUnavailable' : 'Tasks run unsandboxed, with this agent\'s privileges (--task-sandbox off): for benchmarks only');
@@ -58,7 +58,7 @@ export function makeCgroupManager(config: AgentConfig, logger: Logger): CgroupMa
     return manager;
   } catch (error) {
     if (error instanceof CgroupGroupInUseError) throw error;
-    logger.warn({ err: (error as Error).message }, 'no cgroups for tasks: Tasks with resources.limits will fail with SandboxUnavailable');
+    logger.warn({ err: (error as Error).message }, 'no cgroups for tasks: Tasks with limits (their own, or the --default-* ones) will fail with SandboxUnavailable');
     return undefined;
   }
 }

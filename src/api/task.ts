@@ -126,14 +126,21 @@ export const taskReasons = [
  * says how the previous attempt ended. Once finished: Completed: exited 0. Error: exited non-zero.
  * ExecFailed: the command could not be executed (not found, not executable). SpawnFailed: the
  * process could not be created (e.g. fork failed). InvalidSpec: the agent cannot run this spec on
- * its node (e.g. rootfs missing, nodeSelector not matching). SandboxUnavailable: the node cannot
- * build the sandbox asked for. DeadlineExceeded: activeDeadlineSeconds passed. OOMKilled: killed
- * for going over resources.limits.memory. Killed: killed by a signal the agent did not send.
- * Cancelled: suspend was set while it ran. AgentRestarted: the agent restarted and lost the
- * process. BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed; message
- * then says how the last one ended.
+ * its node (e.g. nodeSelector not matching, a limit out of range, a NUL byte in an argument);
+ * message names the field, and it is never retried. SandboxUnavailable: the node cannot build the
+ * sandbox asked for. DeadlineExceeded: activeDeadlineSeconds passed. OOMKilled: killed for going
+ * over resources.limits.memory. Killed: killed by a signal the agent did not send. Cancelled:
+ * suspend was set while it ran. AgentRestarted: the agent restarted and lost the process.
+ * BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed; message then says
+ * how the last one ended.
  */
 export type TaskReason = (typeof taskReasons)[number];
+
+/** Every {@link TaskLimitName}, in the CRD's order. */
+export const taskLimitNames = ['cpu', 'memory', 'pids'] as const;
+
+/** One of limits' fields. */
+export type TaskLimitName = (typeof taskLimitNames)[number];
 
 /**
  * A Task asks a parafork agent to run one command to completion as a sandboxed process on a node,
@@ -237,7 +244,9 @@ export interface TaskSpec {
   readonly nodeSelector?: Readonly<Record<string, string>>;
   /**
    * Resource limits the agent enforces through the Task's own cgroup. There are no requests:
-   * nothing schedules by them. Immutable.
+   * nothing schedules by them. A limit left unset gets the agent's default, as a LimitRange would
+   * fill it in (--default-cpu, --default-memory, --default-pids; on unless the node's admin turns
+   * them off), and status.resources shows what the Task ran under. Immutable.
    */
   readonly resources?: TaskResources;
   /**
@@ -315,7 +324,9 @@ export interface TaskEnvVar {
 
 /**
  * Resource limits the agent enforces through the Task's own cgroup. There are no requests: nothing
- * schedules by them. Immutable.
+ * schedules by them. A limit left unset gets the agent's default, as a LimitRange would fill it in
+ * (--default-cpu, --default-memory, --default-pids; on unless the node's admin turns them off), and
+ * status.resources shows what the Task ran under. Immutable.
  */
 export interface TaskResources {
   /** Upper bounds on what the process and all its descendants may use. */
@@ -325,16 +336,19 @@ export interface TaskResources {
 /** Upper bounds on what the process and all its descendants may use. */
 export interface TaskResourceLimits {
   /**
-   * CPU time per wall-clock time, as a Kubernetes quantity: "500m" is half a CPU, 2 is two CPUs.
-   * Enforced as a cgroup cpu.max quota, so the process is throttled, never killed, for using more.
+   * CPU time per wall-clock time, as a Kubernetes quantity: "500m" is half a CPU, 2 is two CPUs; at
+   * least 1m (rounded up to whole thousandths, and enforced as at least 10m: the kernel's smallest
+   * quota is 1 ms per 100 ms period). Enforced as a cgroup cpu.max quota, so the process is
+   * throttled, never killed, for using more.
    *
    * Apiserver checks: cpu must be a positive quantity, such as 500m or 2.
    */
   readonly cpu?: IntOrString;
   /**
-   * Memory in bytes, as a Kubernetes quantity ("256Mi", "1G", 1048576). Enforced as the cgroup's
-   * memory.max: going over it gets the process OOM-killed and the attempt ends with reason
-   * OOMKilled.
+   * Memory in whole bytes, as a Kubernetes quantity ("256Mi", "1G", 1048576), from 1Mi to 8Pi.
+   * Enforced as the cgroup's memory.max (no swap): going over it gets the process OOM-killed and
+   * the attempt ends with reason OOMKilled. What the Task keeps in its /tmp counts too: /tmp is
+   * memory (tmpfs), charged to the Task that writes it.
    *
    * Apiserver checks: memory must be a positive quantity, such as 256Mi.
    */
@@ -383,8 +397,11 @@ export interface TaskSandbox {
    */
   readonly readOnlyRootFilesystem?: boolean;
   /**
-   * Size of the fresh, private tmpfs mounted at /tmp (a quantity, e.g. "64Mi"). Its pages count
-   * against resources.limits.memory too.
+   * Size of the fresh, private tmpfs mounted at /tmp, in whole bytes (a quantity, e.g. "64Mi"). At
+   * most the agent's --max-tmp-size (default half the node's memory, as tmpfs itself defaults); a
+   * larger ask fails the Task with InvalidSpec. /tmp lives in memory, and its pages are charged to
+   * the Task's memory limit (resources.limits.memory, or the agent's default): a Task cannot keep
+   * more in /tmp than that limit allows, whatever this size says.
    *
    * Apiserver checks: tmpSizeLimit must be a positive quantity, such as 64Mi.
    *
@@ -602,12 +619,13 @@ export interface TaskStatus {
    * says how the previous attempt ended. Once finished: Completed: exited 0. Error: exited
    * non-zero. ExecFailed: the command could not be executed (not found, not executable).
    * SpawnFailed: the process could not be created (e.g. fork failed). InvalidSpec: the agent cannot
-   * run this spec on its node (e.g. rootfs missing, nodeSelector not matching). SandboxUnavailable:
-   * the node cannot build the sandbox asked for. DeadlineExceeded: activeDeadlineSeconds passed.
-   * OOMKilled: killed for going over resources.limits.memory. Killed: killed by a signal the agent
-   * did not send. Cancelled: suspend was set while it ran. AgentRestarted: the agent restarted and
-   * lost the process. BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed;
-   * message then says how the last one ended.
+   * run this spec on its node (e.g. nodeSelector not matching, a limit out of range, a NUL byte in
+   * an argument); message names the field, and it is never retried. SandboxUnavailable: the node
+   * cannot build the sandbox asked for. DeadlineExceeded: activeDeadlineSeconds passed. OOMKilled:
+   * killed for going over resources.limits.memory. Killed: killed by a signal the agent did not
+   * send. Cancelled: suspend was set while it ran. AgentRestarted: the agent restarted and lost the
+   * process. BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed; message
+   * then says how the last one ended.
    */
   readonly reason?: TaskReason;
   /**
@@ -630,6 +648,14 @@ export interface TaskStatus {
    * the host IDs its runAsUser and runAsGroup map to).
    */
   readonly hostIdentity?: TaskHostIdentity;
+  /**
+   * The resource limits the latest attempt ran under, as written to its cgroup:
+   * spec.resources.limits, and for each limit the spec leaves unset the agent's default
+   * (--default-cpu, --default-memory, --default-pids), as a LimitRange fills in a Pod's. A limit
+   * absent here was not enforced: the spec left it unset and the agent's default for it is off.
+   * Unset when no limit applied.
+   */
+  readonly resources?: TaskStatusResources;
   /**
    * How long the agent took to start the latest attempt, for spotting slow starts. Nanoseconds,
    * measured with a monotonic clock on the node.
@@ -686,6 +712,46 @@ export interface TaskHostIdentity {
    * Apiserver checks: 0 to 4294967294.
    */
   readonly gid?: number;
+}
+
+/**
+ * The resource limits the latest attempt ran under, as written to its cgroup:
+ * spec.resources.limits, and for each limit the spec leaves unset the agent's default
+ * (--default-cpu, --default-memory, --default-pids), as a LimitRange fills in a Pod's. A limit
+ * absent here was not enforced: the spec left it unset and the agent's default for it is off. Unset
+ * when no limit applied.
+ */
+export interface TaskStatusResources {
+  /** The limits enforced, in the units of spec.resources.limits. */
+  readonly limits?: TaskStatusLimits;
+  /**
+   * The limits that came from the agent's defaults, not from the spec.
+   *
+   * Apiserver checks: at most 3 items.
+   */
+  readonly defaulted?: readonly TaskLimitName[];
+}
+
+/** The limits enforced, in the units of spec.resources.limits. */
+export interface TaskStatusLimits {
+  /**
+   * CPU as a quantity ("250m", "1").
+   *
+   * Apiserver checks: at most 64 characters.
+   */
+  readonly cpu?: string;
+  /**
+   * Memory in bytes as a quantity ("1Gi"), /tmp included.
+   *
+   * Apiserver checks: at most 64 characters.
+   */
+  readonly memory?: string;
+  /**
+   * Most processes and threads alive at once.
+   *
+   * Apiserver checks: at least 1.
+   */
+  readonly pids?: number;
 }
 
 /**

@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { startAgent } from '../agent/agent.js';
 import { createLogger } from '../agent/logger.js';
 import { startManifestAgent } from '../agent/manifest-agent.js';
-import { agentFlags, ConfigError, defaultTaskIds, parseAgentConfig, taskIdRange } from '../config/agent-config.js';
+import { agentFlags, ConfigError, defaultTaskIds, parseAgentConfig, parseTaskLimitPolicy, taskIdRange, taskLimitFlags } from '../config/agent-config.js';
 import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.js';
 import { runTasks } from '../standalone/run-tasks.js';
 import { formatTasks, progressLine } from '../standalone/task-report.js';
@@ -26,11 +26,12 @@ Commands:
 
 Run 'parafork <command> --help' for a command's flags.`;
 
+function flagLines(flags: Readonly<Record<string, { readonly description: string; readonly default?: string }>>, indent: string, width: number): string[] {
+  return Object.entries(flags).map(([name, flag]) => `${indent}--${name.padEnd(width)} ${flag.description}${flag.default !== undefined ? ` (default ${flag.default})` : ''}`);
+}
+
 function agentUsage(): string {
-  const lines = Object.entries(agentFlags).map(([name, flag]) => {
-    const fallback = 'default' in flag ? ` (default ${flag.default})` : '';
-    return `  --${name.padEnd(27)} ${flag.description}${fallback}`;
-  });
+  const lines = flagLines(agentFlags, '  ', 27);
   return [
     'Usage: parafork agent [flags]',
     '',
@@ -61,7 +62,8 @@ Flags:
       --workers N              Tasks reconciled at once (default 16)
       --log-level LEVEL        fatal, error, warn (default), info, debug or trace
       --seccomp-profile-dir D  seccomp profiles (Docker JSON) for sandbox.seccomp type Localhost
-                               (default /var/lib/kubelet/seccomp)`;
+                               (default /var/lib/kubelet/seccomp)
+${flagLines(taskLimitFlags, '      ', 22).join('\n')}`;
 
 async function runStandaloneCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -73,6 +75,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
       workers: { type: 'string', default: '16' },
       'log-level': { type: 'string', default: 'warn' },
       'seccomp-profile-dir': { type: 'string', default: '/var/lib/kubelet/seccomp' },
+      ...taskLimitFlags,
     },
     strict: true,
     allowPositionals: false,
@@ -85,6 +88,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   const workers = Number(values.workers);
   if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new ConfigError(`--max-concurrent must be a whole number from 1, got ${JSON.stringify(values['max-concurrent'])}`);
   if (!Number.isInteger(workers) || workers < 1 || workers > 1024) throw new ConfigError(`--workers must be a whole number from 1 to 1024, got ${JSON.stringify(values.workers)}`);
+  const taskLimits = parseTaskLimitPolicy(values);
   const loaded = loadTaskManifests(files);
   const logger = pino({ level: values['log-level'], base: { mode: 'standalone' } }, pino.destination(2));
   const terminal = process.stderr.isTTY;
@@ -101,6 +105,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
       taskIds: taskIdRange('task-ids', defaultTaskIds),
       taskIdLockDirectory: '/run/parafork/ids',
       seccompProfileDirectory: path.resolve(values['seccomp-profile-dir']),
+      taskLimits,
       onProgress: (progress) => {
         // A terminal gets one line rewritten in place; a log gets a line a second.
         if (terminal) process.stderr.write(`\r\x1b[K${progressLine(progress)}`);

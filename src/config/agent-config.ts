@@ -5,6 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { formatBytes, formatMillicores } from '../sandbox/quantity.js';
+import { cpuMillicores, defaultLimitFlags, halfOfNodeMemory, maxTmpBytes, memoryBytes, pidsLimit, type TaskLimitPolicy } from '../sandbox/task-limits.js';
+import { InvalidTaskSpec } from '../sandbox/task-spec-checks.js';
+
 export interface AgentConfig {
   readonly nodeName: string;
   /** A kubeconfig file; undefined: $KUBECONFIG, then ~/.kube/config, then in-cluster (src/k8s/kube-config.ts). */
@@ -45,6 +49,8 @@ export interface AgentConfig {
   readonly watchSilenceSeconds: number;
   /** A folder of Task manifests to run instead of a cluster's Tasks (absolute), or undefined. */
   readonly manifestDirectory: string | undefined;
+  /** Default limits for Tasks that set none, and the /tmp cap (taskLimitFlags). */
+  readonly taskLimits: TaskLimitPolicy;
 }
 
 export class ConfigError extends Error {
@@ -71,6 +77,17 @@ export function taskIdRange(flag: string, text: string): { first: number; last: 
   return { first, last };
 }
 
+/**
+ * Limits every Task gets, shared by `agent` and `run` (see src/sandbox/task-limits.ts for why
+ * these defaults). Each default applies to a Task that leaves that limit unset; none turns it off.
+ */
+export const taskLimitFlags = {
+  'default-memory': { type: 'string', default: defaultLimitFlags.memory, description: 'memory limit (a quantity, /tmp included) of Tasks that set no resources.limits.memory; none: no default' },
+  'default-pids': { type: 'string', default: defaultLimitFlags.pids, description: 'most processes and threads of Tasks that set no resources.limits.pids; none: no default' },
+  'default-cpu': { type: 'string', default: defaultLimitFlags.cpu, description: 'CPU limit (a quantity: 500m, 2) of Tasks that set no resources.limits.cpu; none: no default' },
+  'max-tmp-size': { type: 'string', description: "largest sandbox.tmpSizeLimit a Task may ask for, a larger one fails as InvalidSpec; at least 64Mi, the default /tmp (default: half the node's memory, tmpfs's own default)" },
+} as const;
+
 export const agentFlags = {
   'node-name': { type: 'string', description: 'the node this agent runs on (default: $NODE_NAME, then the hostname)' },
   kubeconfig: { type: 'string', description: 'kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster); exec and auth-provider plugins are not supported' },
@@ -94,6 +111,7 @@ export const agentFlags = {
   'event-qps': { type: 'string', default: '10', description: 'Events per second to the apiserver, sustained, apart from status writes (Events are best effort: beyond this they queue, and the oldest Normal ones are dropped)' },
   'event-burst': { type: 'string', default: '25', description: 'Events to the apiserver in a burst' },
   'watch-silence-seconds': { type: 'string', default: '90', description: 'a watch that sends nothing for this long is taken for a dead connection and resumed (the apiserver renews watches every 60 s and sends bookmarks, so a live one is never this quiet)' },
+  ...taskLimitFlags,
 } as const;
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -134,6 +152,42 @@ function manifestDirectory(text: string, kubeconfig: string | undefined): string
   }
   if (!isDirectory) throw new ConfigError(`--manifests ${JSON.stringify(text)} is not a directory (give the folder the manifests are in)`);
   return directory;
+}
+
+/** A flag's value through one of task-limits.ts' checks, its refusal a ConfigError naming the flag. */
+function limitFlag<Value>(flag: keyof typeof taskLimitFlags, text: string, parse: (text: string, field: string) => Value, hint = ''): Value {
+  try {
+    return parse(text, `--${flag}`);
+  } catch (error) {
+    if (error instanceof InvalidTaskSpec) throw new ConfigError(`${error.message}${hint}`);
+    throw error;
+  }
+}
+
+/** The policy of taskLimitFlags' values (parseArgs output, defaults filled in); throws ConfigError naming the flag. */
+export function parseTaskLimitPolicy(values: Readonly<Record<string, unknown>>): TaskLimitPolicy {
+  const textOf = (flag: keyof typeof taskLimitFlags): string | undefined => {
+    const given = values[flag];
+    return typeof given === 'string' ? given : (taskLimitFlags[flag] as { readonly default?: string }).default;
+  };
+  const orNone = <Value>(flag: keyof typeof taskLimitFlags, parse: (text: string, field: string) => Value): Value | undefined => {
+    const text = textOf(flag) ?? 'none';
+    return text === 'none' || text === '0' ? undefined : limitFlag(flag, text, parse, ' (none turns the default off)');
+  };
+  const memory = orNone('default-memory', memoryBytes);
+  const pids = orNone('default-pids', (text, field) => pidsLimit(/^\d+$/.test(text) ? Number(text) : text, field));
+  const cpu = orNone('default-cpu', cpuMillicores);
+  const maxTmp = textOf('max-tmp-size');
+  return Object.freeze({
+    defaults: Object.freeze({ ...(memory !== undefined ? { memoryBytes: memory } : {}), ...(pids !== undefined ? { pids } : {}), ...(cpu !== undefined ? { cpuMillicores: cpu } : {}) }),
+    maxTmpBytes: maxTmp === undefined ? halfOfNodeMemory() : limitFlag('max-tmp-size', maxTmp, maxTmpBytes),
+  });
+}
+
+/** One line for the log: the policy as flags would say it. */
+export function describeTaskLimitPolicy(policy: TaskLimitPolicy): Record<string, string> {
+  const { memoryBytes: memory, pids, cpuMillicores: cpu } = policy.defaults;
+  return { defaultMemory: memory === undefined ? 'none' : formatBytes(memory), defaultPids: pids === undefined ? 'none' : String(pids), defaultCpu: cpu === undefined ? 'none' : formatMillicores(cpu), maxTmpSize: formatBytes(policy.maxTmpBytes) };
 }
 
 // Kubernetes node names are DNS subdomains (RFC 1123).
@@ -185,5 +239,6 @@ export function parseAgentConfig(argv: readonly string[], environment: NodeJS.Pr
     eventBurst: wholeNumber('event-burst', values['event-burst'] ?? '', 1, 1_000_000),
     watchSilenceSeconds: wholeNumber('watch-silence-seconds', values['watch-silence-seconds'] ?? '', 1, 86_400),
     manifestDirectory: values.manifests === undefined ? undefined : manifestDirectory(values.manifests, values.kubeconfig),
+    taskLimits: parseTaskLimitPolicy(values),
   });
 }

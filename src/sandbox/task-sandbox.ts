@@ -1,21 +1,26 @@
 // A Task's spec.sandbox and spec.resources as the Launcher's sandbox options and cgroup limits.
 // Every Task is sandboxed; the defaults (from the CRD, repeated here for Tasks stored before a
 // default existed) are the secure ones. What this node cannot build is reported with a reason the
-// reconciler turns into the Task's status, never silently weakened.
-// client-node 2.x no longer re-exports its quantity parser from the index; the module is public.
-import { quantityToScalar } from '@kubernetes/client-node/dist/util.js';
-
-import type { IntOrString, TaskSpec } from '../api/task.js';
+// reconciler turns into the Task's status, never silently weakened. It is also the one place a
+// spec is checked before a launch (task-spec-checks.ts, task-limits.ts): what can never run is
+// refused here as InvalidSpec, never found out by a spawn.
+import type { TaskSpec, TaskStatusResources } from '../api/task.js';
 import { readFileSync } from 'node:fs';
 
 import { userNamespaceIds, type SandboxOptions } from '../launcher/sandbox-options.js';
 import type { SeccompFilter } from '../launcher/seccomp-filter.js';
 import type { CgroupLimits } from './cgroup-manager.js';
 import { SeccompProfileUnavailable, type SeccompProfileStore } from './seccomp-profile-store.js';
+import { limitsForTask, taskLimitPolicyWithoutDefaults, type TaskLimitPolicy, type TaskLimits } from './task-limits.js';
+import { checkTaskSpec, InvalidTaskSpec } from './task-spec-checks.js';
 
 export interface TaskSandbox {
   readonly sandbox: SandboxOptions;
   readonly limits: CgroupLimits;
+  /** The limits as status.resources shows them; undefined with none. */
+  readonly resources: TaskStatusResources | undefined;
+  /** Whether the spec sets a limit itself (the others, if any, are the agent's defaults). */
+  readonly specSetsLimits: boolean;
   /** The working directory inside the sandbox. */
   readonly cwd: string;
 }
@@ -48,19 +53,6 @@ function userNamespaceRefusal(): string | undefined {
   return userNamespaceCheck.refusal;
 }
 
-function quantity(value: IntOrString | undefined, field: string): number | undefined {
-  if (value === undefined) return undefined;
-  let scalar: number | bigint;
-  try {
-    scalar = quantityToScalar(String(value));
-  } catch {
-    throw new RangeError(`${field} is not a Kubernetes quantity: ${JSON.stringify(value)}`);
-  }
-  const number = Number(scalar);
-  if (!Number.isFinite(number) || number <= 0) throw new RangeError(`${field} must be a positive quantity, got ${JSON.stringify(value)}`);
-  return number;
-}
-
 /** The system call filter a Task asks for; a Localhost profile is read (once) from `profiles`. */
 async function seccompForTask(spec: TaskSpec, profiles: SeccompProfileStore | undefined): Promise<'default' | 'unconfined' | SeccompFilter | SandboxRefusal> {
   const seccomp = spec.sandbox?.seccomp;
@@ -76,7 +68,19 @@ async function seccompForTask(spec: TaskSpec, profiles: SeccompProfileStore | un
   }
 }
 
-export async function sandboxForTask(spec: TaskSpec, seccompProfiles?: SeccompProfileStore): Promise<TaskSandbox | SandboxRefusal> {
+/**
+ * The sandbox and limits `spec` runs with, or why it cannot run here. `limitPolicy` holds the
+ * agent's default limits and /tmp cap (default: no default limits, /tmp capped at half the node's memory).
+ */
+export async function sandboxForTask(spec: TaskSpec, seccompProfiles?: SeccompProfileStore, limitPolicy: TaskLimitPolicy = taskLimitPolicyWithoutDefaults()): Promise<TaskSandbox | SandboxRefusal> {
+  let checked: TaskLimits;
+  try {
+    checkTaskSpec(spec);
+    checked = limitsForTask(spec, limitPolicy);
+  } catch (error) {
+    if (error instanceof InvalidTaskSpec) return { reason: 'InvalidSpec', message: error.message };
+    throw error;
+  }
   const sandbox = spec.sandbox ?? {};
   if (sandbox.userNamespace === true) {
     const refusal = userNamespaceRefusal();
@@ -89,31 +93,21 @@ export async function sandboxForTask(spec: TaskSpec, seccompProfiles?: SeccompPr
   }
   const seccomp = await seccompForTask(spec, seccompProfiles);
   if (typeof seccomp === 'object' && 'reason' in seccomp) return seccomp;
-  try {
-    const memoryBytes = quantity(spec.resources?.limits?.memory, 'resources.limits.memory');
-    const cpuCores = quantity(spec.resources?.limits?.cpu, 'resources.limits.cpu');
-    const pids = spec.resources?.limits?.pids;
-    const tmpSizeBytes = quantity(sandbox.tmpSizeLimit ?? '64Mi', 'sandbox.tmpSizeLimit');
-    return {
-      sandbox: {
-        network: sandbox.network ?? 'none',
-        rootfs: sandbox.rootfs ?? '/',
-        readOnlyRootFilesystem: sandbox.readOnlyRootFilesystem ?? true,
-        tmpSizeBytes: Math.round(tmpSizeBytes ?? 0),
-        mounts: (sandbox.mounts ?? []).map((mount) => ({ hostPath: mount.hostPath, mountPath: mount.mountPath, readOnly: mount.readOnly ?? true })),
-        runAsUser: sandbox.runAsUser ?? 65534,
-        runAsGroup: sandbox.runAsGroup ?? 65534,
-        seccomp,
-        userNamespace: sandbox.userNamespace ?? false,
-      },
-      limits: {
-        ...(memoryBytes !== undefined ? { memoryBytes: Math.round(memoryBytes) } : {}),
-        ...(cpuCores !== undefined ? { cpuMillicores: Math.max(1, Math.round(cpuCores * 1000)) } : {}),
-        ...(pids !== undefined ? { pids } : {}),
-      },
-      cwd: spec.workingDir ?? '/',
-    };
-  } catch (error) {
-    return { reason: 'InvalidSpec', message: (error as Error).message };
-  }
+  return {
+    sandbox: {
+      network: sandbox.network ?? 'none',
+      rootfs: sandbox.rootfs ?? '/',
+      readOnlyRootFilesystem: sandbox.readOnlyRootFilesystem ?? true,
+      tmpSizeBytes: checked.tmpSizeBytes,
+      mounts: (sandbox.mounts ?? []).map((mount) => ({ hostPath: mount.hostPath, mountPath: mount.mountPath, readOnly: mount.readOnly ?? true })),
+      runAsUser: sandbox.runAsUser ?? 65534,
+      runAsGroup: sandbox.runAsGroup ?? 65534,
+      seccomp,
+      userNamespace: sandbox.userNamespace ?? false,
+    },
+    limits: checked.limits,
+    resources: checked.resources,
+    specSetsLimits: checked.defaulted.length < Object.keys(checked.limits).length,
+    cwd: spec.workingDir ?? '/',
+  };
 }

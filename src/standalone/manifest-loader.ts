@@ -2,6 +2,7 @@
 // checked against the CRD's own OpenAPI schema with its defaults filled in, as the apiserver
 // would. (The CRD's CEL rules are the apiserver's alone; the reconciler still refuses what it
 // cannot run, with a reason.) Errors are one line: the file, the Task, the field, the problem.
+// A file is hostile input: manifest-bounds.ts bounds what reading it may cost.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +11,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { loadAll } from 'js-yaml';
 
 import { taskApiVersion, taskKind, type Task } from '../api/task.js';
+import { boundedDocuments, ManifestBoundError, readManifestText } from './manifest-bounds.js';
 
 export class ManifestError extends Error {
   constructor(message: string) {
@@ -65,17 +67,27 @@ function describeError(error: ErrorObject): string {
   return `${field}: ${error.message ?? 'is invalid'}`;
 }
 
+/** The bounded text of `file`, parsed, checked against manifest-bounds.ts, Lists unpacked. */
 function documentsOf(file: string): unknown[] {
-  const text = readFileSync(file, 'utf8');
+  const kind = path.extname(file) === '.json' ? 'JSON' : 'YAML';
+  let documents: unknown[];
   try {
-    const documents = path.extname(file) === '.json' ? [JSON.parse(text) as unknown] : loadAll(text);
-    return documents.flatMap((document) => {
-      const list = document as { kind?: string; items?: unknown[] } | null;
-      return list?.kind === 'List' || list?.kind === 'TaskList' ? (list.items ?? []) : [document];
-    });
+    const text = readManifestText(file);
+    try {
+      documents = kind === 'JSON' ? [JSON.parse(text) as unknown] : loadAll(text);
+    } catch (error) {
+      throw new ManifestError(`${file}: not valid ${kind}: ${(error as Error).message.split('\n')[0] ?? ''}`);
+    }
+    documents = boundedDocuments(documents, text.length);
   } catch (error) {
-    throw new ManifestError(`${file}: not valid ${path.extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0] ?? ''}`);
+    if (error instanceof ManifestError) throw error;
+    if (error instanceof ManifestBoundError) throw new ManifestError(`${file}: ${error.message}`);
+    throw new ManifestError(`${file}: cannot be read: ${(error as Error).message}`);
   }
+  return documents.flatMap((document) => {
+    const list = document as { kind?: string; items?: unknown[] } | null;
+    return list?.kind === 'List' || list?.kind === 'TaskList' ? (list.items ?? []) : [document];
+  });
 }
 
 /** The manifest files of a folder (sorted), or the file itself. */
@@ -86,7 +98,8 @@ export function manifestFiles(target: string): string[] {
   } catch {
     throw new ManifestError(`${target}: no such file or directory`);
   }
-  if (stats.isFile()) return [target];
+  // Anything but a folder is read as a file, which refuses what is not a regular one (a FIFO).
+  if (!stats.isDirectory()) return [target];
   return readdirSync(target)
     .filter((name) => manifestExtensions.has(path.extname(name)))
     .sort()

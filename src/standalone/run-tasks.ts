@@ -11,6 +11,7 @@ import { readCgroupLayout } from '../sandbox/cgroup-layout.js';
 import { CgroupGroupInUseError, type CgroupManager } from '../sandbox/cgroup-manager.js';
 import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import { TaskIdentities } from '../sandbox/task-identities.js';
+import type { TaskLimitPolicy } from '../sandbox/task-limits.js';
 import { AttemptTable } from '../tasks/attempts.js';
 import { TaskReconciler } from '../tasks/task-reconciler.js';
 import { InMemoryTasks } from './in-memory-tasks.js';
@@ -38,6 +39,8 @@ export interface RunOptions {
   readonly taskIdLockDirectory: string;
   /** Where sandbox.seccomp type Localhost profiles are read from. */
   readonly seccompProfileDirectory: string;
+  /** Default limits and the /tmp cap, as the agent's --default-* and --max-tmp-size flags set them. */
+  readonly taskLimits: TaskLimitPolicy;
   /** Called about five times a second, and once at the end. */
   readonly onProgress?: (progress: RunProgress) => void;
 }
@@ -62,7 +65,7 @@ export async function runTasks(tasks: readonly Task[], options: RunOptions): Pro
       await launcher.close();
       throw error;
     }
-    options.logger.warn({ err: (error as Error).message }, 'no cgroups: Tasks with resources.limits will fail with SandboxUnavailable');
+    options.logger.warn({ err: (error as Error).message }, 'no cgroups: Tasks with limits (their own, or the --default-* ones) will fail with SandboxUnavailable');
     cgroups = undefined;
   }
   const identities = new TaskIdentities({ ...options.taskIds, lockDirectory: options.taskIdLockDirectory });
@@ -84,6 +87,7 @@ export async function runTasks(tasks: readonly Task[], options: RunOptions): Pro
     ...(cgroups ? { cgroups } : {}),
     identities,
     seccompProfiles: new SeccompProfileStore({ directory: options.seccompProfileDirectory, logger: options.logger }),
+    taskLimits: options.taskLimits,
   });
   const queue = new WorkQueue((key) => reconciler.reconcile(key), { concurrency: options.workers });
   enqueue = (key) => queue.add(key);

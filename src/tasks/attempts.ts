@@ -2,7 +2,7 @@
 // to launch until its ending has been written to the Task's status. The reconciler is the only
 // writer; spawn results and exits only fill in fields and ask for a reconcile.
 import type { SpawnedProcess, SpawnTimings } from '../launcher/spawned-process.js';
-import type { TaskReason } from '../api/task.js';
+import type { TaskReason, TaskStatusResources } from '../api/task.js';
 import type { TaskIdentityLease } from '../sandbox/task-identities.js';
 
 /** Why the agent itself ended an attempt; wins over the signal the process died of. */
@@ -30,6 +30,8 @@ export interface Attempt {
   identity?: TaskIdentityLease;
   /** Epoch milliseconds when the process had exec'd. */
   startedAt?: number;
+  /** The limits its cgroup enforces, for status.resources; undefined without any. */
+  resources?: TaskStatusResources | undefined;
   killCause?: KillCause;
   /** When the SIGTERM went out; SIGKILL follows after the grace period. */
   terminatingSince?: number;

@@ -18,7 +18,7 @@
 // as AgentRestarted and is retried if its backoffLimit allows.
 import type { Logger } from 'pino';
 
-import { taskApiVersion, taskKind, type Task, type TaskReason, type TaskStatus } from '../api/task.js';
+import { taskApiVersion, taskKind, type Task, type TaskReason, type TaskSpec, type TaskStatus } from '../api/task.js';
 import type { ReconcileResult } from '../controller/work-queue.js';
 import type { EventRecorder, EventSubject, EventType } from '../k8s/event-recorder.js';
 import type { TaskCache, TaskWriter } from '../k8s/task-writer.js';
@@ -26,11 +26,13 @@ import type { SpawnOptions } from '../launcher/spawn-options.js';
 import type { ExitResult, SpawnedProcess } from '../launcher/spawned-process.js';
 import type { SandboxOptions } from '../launcher/sandbox-options.js';
 import { signalName } from '../launcher/signals.js';
-import { SpawnError } from '../launcher/spawn-error.js';
+import { InvalidSpawnOptionError, SpawnError } from '../launcher/spawn-error.js';
 import type { CgroupManager, TaskCgroup } from '../sandbox/cgroup-manager.js';
 import type { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import type { TaskIdentityLease, TaskIdentitySource } from '../sandbox/task-identities.js';
+import type { TaskLimitPolicy } from '../sandbox/task-limits.js';
 import { sandboxForTask } from '../sandbox/task-sandbox.js';
+import { missingSandboxPath } from '../sandbox/task-spec-checks.js';
 import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
 import type { LaunchRecord } from './launch-journal.js';
 import { mayRetry, retryDelaySeconds } from './retry-policy.js';
@@ -115,6 +117,11 @@ export interface TaskReconcilerOptions {
    * Undefined: the sandbox's defaults (65534) for every Task.
    */
   readonly identities?: TaskIdentitySource;
+  /**
+   * The agent's default limits for Tasks that set none, and its /tmp cap (--default-*, --max-tmp-size).
+   * Undefined: no default limits, /tmp capped at half the node's memory.
+   */
+  readonly taskLimits?: TaskLimitPolicy;
 }
 
 export class TaskReconciler {
@@ -291,7 +298,8 @@ export class TaskReconciler {
     }
     // Before the capacity check: reading a Localhost seccomp profile may wait, and nothing may
     // wait between that check and the attempt's entry in the table.
-    const sandboxed = await sandboxForTask(task.spec, this.#options.seccompProfiles);
+    // The whole spec is checked here, once, before any launch: what can never run is InvalidSpec.
+    const sandboxed = await sandboxForTask(task.spec, this.#options.seccompProfiles, this.#options.taskLimits);
     if ('reason' in sandboxed) {
       return this.#failBeforeLaunch(task, sandboxed.reason, sandboxed.message, now);
     }
@@ -305,7 +313,8 @@ export class TaskReconciler {
     }
     const wantsLimits = Object.keys(sandboxed.limits).length > 0;
     if (this.#options.unsandboxed === true) {
-      if (wantsLimits) return this.#failBeforeLaunch(task, 'SandboxUnavailable', 'resources.limits are set, but this agent runs Tasks unsandboxed (--task-sandbox off), without cgroups', now);
+      // Unsandboxed (benchmarks only) means no cgroups: the agent's own defaults do not apply.
+      if (sandboxed.specSetsLimits) return this.#failBeforeLaunch(task, 'SandboxUnavailable', 'resources.limits are set, but this agent runs Tasks unsandboxed (--task-sandbox off), without cgroups', now);
       const plain = this.#newAttempt(task, (task.status?.attempts ?? 0) + 1);
       this.#options.attempts.set(key, plain);
       this.#launch(key, task, plain, { sandbox: undefined, cwd: sandboxed.cwd, cgroup: undefined });
@@ -316,6 +325,7 @@ export class TaskReconciler {
     }
     // No finalizer yet: it is added once the process has run for runningWriteDelayMs (see the header).
     const attempt = this.#newAttempt(task, (task.status?.attempts ?? 0) + 1);
+    attempt.resources = sandboxed.resources;
     let identity: TaskIdentityLease | undefined;
     try {
       identity = this.#options.identities?.lease({ runAsUser: task.spec.sandbox?.runAsUser, runAsGroup: task.spec.sandbox?.runAsGroup, userNamespace: sandboxed.sandbox.userNamespace === true });
@@ -335,7 +345,9 @@ export class TaskReconciler {
     }
     if (wantsLimits && cgroup === undefined) {
       identity?.release();
-      return this.#failBeforeLaunch(task, 'SandboxUnavailable', 'resources.limits are set, but this agent runs without cgroups', now);
+      // The defaults fail closed too: a Task is never run without the limits the agent promises.
+      const why = sandboxed.specSetsLimits ? 'resources.limits are set' : `the agent's default limits (${(sandboxed.resources?.defaulted ?? []).join(', ')}) apply`;
+      return this.#failBeforeLaunch(task, 'SandboxUnavailable', `${why}, but this agent runs without cgroups${sandboxed.specSetsLimits ? '' : ' (give it cgroups, or turn the defaults off: --default-cpu none, --default-memory none, --default-pids none)'}`, now);
     }
     if (identity) attempt.identity = identity;
     this.#options.attempts.set(key, attempt);
@@ -401,7 +413,7 @@ export class TaskReconciler {
         },
         (error: unknown) => {
           this.#firstObservedAt.delete(key);
-          attempt.ending = spawnFailure(error);
+          attempt.ending = spawnFailure(error, task.spec);
           releaseCgroup(cgroup);
           attempt.identity?.release();
           this.#attemptEnded(key);
@@ -585,9 +597,17 @@ function endingOf(exit: ExitResult, killCause: KillCause | undefined): AttemptEn
 /** The native steps that build the sandbox (native/src/errors.cc names them). */
 const sandboxSteps: ReadonlySet<string> = new Set(['mount', 'pivot_root', 'network', 'identity', 'prlimit', 'seccomp', 'cgroup.procs', 'cgroup.create', 'user_namespace']);
 
-function spawnFailure(error: unknown): AttemptEnding {
+function spawnFailure(error: unknown, spec: TaskSpec): AttemptEnding {
   const finishedAt = performance.timeOrigin + performance.now();
+  // The launcher refused the options made from the spec: no attempt could pass (sandboxForTask
+  // checks the spec first, so this is the launcher's stricter rule, never the node's fault).
+  if (error instanceof InvalidSpawnOptionError) return { reason: 'InvalidSpec', message: error.message.replace(/^parafork: /, ''), finishedAt };
   if (error instanceof SpawnError) {
+    if (error.syscall === 'mount' && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) {
+      // A path the spec names (or the root's /proc, /dev, /tmp) is not on this node: the spec's error.
+      const missing = missingSandboxPath(spec) ?? 'a path spec.sandbox names (rootfs, a mount\'s hostPath or mountPath) or /proc, /dev or /tmp in the root is missing on this node';
+      return { reason: 'InvalidSpec', message: `${missing} (${error.code} in mount)`, finishedAt };
+    }
     // exec (or its setup: chdir, the executable) failed: another attempt would fail the same way.
     const execStep = error.syscall === 'execve' || error.syscall === 'chdir';
     if (sandboxSteps.has(error.syscall) || (error.code === 'EPERM' && (error.syscall === 'clone3' || error.syscall === 'clone'))) {

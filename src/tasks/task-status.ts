@@ -24,6 +24,7 @@ function base(task: Task, nodeName: string, attempt: Attempt): Mutable<TaskStatu
     lastAttemptStartTime: preciseTimestamp(startedAt),
   };
   if (attempt.identity) status.hostIdentity = { uid: attempt.identity.hostUid, gid: attempt.identity.hostGid };
+  if (attempt.resources) status.resources = attempt.resources;
   if (attempt.timings) {
     status.spawnTimings = { queuedNanoseconds: Math.round(attempt.timings.queuedNs), spawnNanoseconds: Math.round(attempt.timings.spawnNs) };
   }

@@ -105,17 +105,20 @@ const taskSpec = fc.record(
   { requiredKeys: ['command'] },
 );
 
-// What a careful user writes: every value of the type and in the range the CRD asks for (its CEL
-// rules, which only the apiserver checks, may still be broken: a mountPath of '/', say).
-const plainString = fc.string({ maxLength: 12 });
-const validQuantity = fc.oneof(fc.integer({ min: 1, max: 2 ** 34 }), fc.constantFrom('64Mi', '1Gi', '0.5Gi', '100m', '1', '250m', '2', '1e3', '16Ki'));
+// What a careful user writes: every value of the type and in the range the CRD documents, its CEL
+// rules kept, no NUL bytes (the agent refuses the rest before any launch: task-spec-checks.ts).
+const plainString = fc.string({ maxLength: 12 }).map((text) => text.replaceAll('\0', ''));
+const validMemory = fc.oneof(fc.integer({ min: 2 ** 20, max: 2 ** 34 }), fc.constantFrom('64Mi', '1Gi', '0.5Gi', '1e9', '16Mi', '1M'));
+const validCpu = fc.oneof(fc.integer({ min: 1, max: 64 }), fc.constantFrom('100m', '1', '250m', '2', '1e3', '0.5', '1m'));
+const validTmpSize = fc.oneof(fc.integer({ min: 1, max: 2 ** 28 }), fc.constantFrom('64Mi', '256Mi', '16Ki', '1e6'));
+const mountPoint = absolutePath.filter((mountPath) => mountPath.replace(/\/+/g, '/') !== '/' && !mountPath.split('/').includes('..'));
 const validSandbox = fc.record(
   {
     network: fc.constantFrom('none', 'loopback', 'host'),
     rootfs: absolutePath,
     readOnlyRootFilesystem: fc.boolean(),
-    tmpSizeLimit: validQuantity,
-    mounts: fc.uniqueArray(fc.record({ hostPath: absolutePath, mountPath: absolutePath, readOnly: fc.boolean() }, { requiredKeys: ['hostPath', 'mountPath'] }), { maxLength: 3, selector: (entry) => entry.mountPath }),
+    tmpSizeLimit: validTmpSize,
+    mounts: fc.uniqueArray(fc.record({ hostPath: absolutePath, mountPath: mountPoint, readOnly: fc.boolean() }, { requiredKeys: ['hostPath', 'mountPath'] }), { maxLength: 3, selector: (entry) => entry.mountPath }),
     runAsUser: fc.integer({ min: 0, max: 4294967294 }),
     runAsGroup: fc.integer({ min: 0, max: 4294967294 }),
     userNamespace: fc.boolean(),
@@ -125,11 +128,11 @@ const validSandbox = fc.record(
 );
 const validSpec = fc.record(
   {
-    command: fc.array(fc.oneof(fc.constantFrom('true', '/bin/true', 'sh', '-c', 'exit 0'), plainString), { minLength: 1, maxLength: 3 }),
+    command: fc.tuple(fc.constantFrom('true', '/bin/true', 'sh'), fc.array(fc.oneof(fc.constantFrom('-c', 'exit 0'), plainString), { maxLength: 2 })).map(([program, rest]) => [program, ...rest]),
     args: fc.array(plainString, { maxLength: 3 }),
     env: fc.uniqueArray(fc.record({ name: fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,10}$/), value: plainString }, { requiredKeys: ['name'] }), { maxLength: 3, selector: (entry) => entry.name }),
     workingDir: absolutePath,
-    resources: fc.record({ limits: fc.record({ cpu: validQuantity, memory: validQuantity, pids: fc.integer({ min: 1, max: 4194304 }) }, { requiredKeys: [] }) }, { requiredKeys: [] }),
+    resources: fc.record({ limits: fc.record({ cpu: validCpu, memory: validMemory, pids: fc.integer({ min: 1, max: 4194304 }) }, { requiredKeys: [] }) }, { requiredKeys: [] }),
     sandbox: validSandbox,
     activeDeadlineSeconds: fc.integer({ min: 1, max: 10 ** 6 }),
     backoffLimit: fc.integer({ min: 0, max: 100 }),

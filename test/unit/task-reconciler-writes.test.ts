@@ -4,27 +4,31 @@
 // status. The launcher and the writer are fakes that record what they are asked.
 import { describe, expect, it } from 'vitest';
 
-import type { Task, TaskStatus } from '../../src/api/task.js';
+import type { Task, TaskSpec, TaskStatus } from '../../src/api/task.js';
+import { InvalidSpawnOptionError, SpawnError } from '../../src/launcher/spawn-error.js';
 import type { SpawnOptions } from '../../src/launcher/spawn-options.js';
 import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
-import type { LaunchRecord } from '../../src/tasks/launch-journal.js';
-import type { TaskLauncher } from '../../src/tasks/task-reconciler.js';
+import type { CgroupLimits, CgroupManager, TaskCgroup } from '../../src/sandbox/cgroup-manager.js';
+import type { TaskLauncher, TaskReconcilerOptions } from '../../src/tasks/task-reconciler.js';
 import type { TaskWriter } from '../../src/k8s/task-writer.js';
 import { oneTaskReconciler } from '../helpers/reconciler-harness.js';
 
 const key = 'ns/task';
 
-function makeTask(): Task {
-  return { apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'task', namespace: 'ns', uid: 'uid-1', generation: 1 }, spec: { nodeName: 'node', command: ['work'] } };
+function makeTask(spec: Partial<TaskSpec> = {}): Task {
+  return { apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'task', namespace: 'ns', uid: 'uid-1', generation: 1 }, spec: { nodeName: 'node', command: ['work'], ...spec } };
 }
 
 /** A launcher whose one child exits when the test says so. */
 class FakeLauncher implements TaskLauncher {
   readonly spawned: SpawnOptions[] = [];
   readonly #exit = Promise.withResolvers<ExitResult>();
+  /** Set: every spawn is refused with it, as the real launcher refuses options it cannot take. */
+  refusal: Error | undefined;
 
   spawn(options: SpawnOptions): Promise<SpawnedProcess> {
     this.spawned.push(options);
+    if (this.refusal) return Promise.reject(this.refusal);
     return Promise.resolve(new SpawnedProcess({ pid: 4242, timings: { queuedNs: 1, spawnNs: 1 }, stdout: null, stderr: null, exited: this.#exit.promise, kill: () => true }));
   }
 
@@ -68,11 +72,12 @@ function recordingWriter(cache: Map<string, Task>): TaskWriter & { readonly writ
 }
 
 /** Runs the reconciler on every requeue until nothing more is asked for (a one-key work queue). */
-function harness(runningWriteDelayMs: number, extra: { unsandboxed?: boolean; launcherSandboxes?: boolean; journal?: LaunchRecord } = {}) {
-  const cache = new Map<string, Task>([[key, makeTask()]]);
+function harness(runningWriteDelayMs: number, extra: Partial<Pick<TaskReconcilerOptions, 'unsandboxed' | 'launcherSandboxes' | 'journal' | 'cgroups' | 'taskLimits'>> & { spec?: Partial<TaskSpec> } = {}) {
+  const { spec, ...options } = extra;
+  const cache = new Map<string, Task>([[key, makeTask(spec)]]);
   const writer = recordingWriter(cache);
   const launcher = new FakeLauncher();
-  const { reconciler, settle } = oneTaskReconciler(key, cache, { writer, launcher, runningWriteDelayMs, ...extra });
+  const { reconciler, settle } = oneTaskReconciler(key, cache, { writer, launcher, runningWriteDelayMs, ...options });
   return { cache, writer, launcher, reconciler, settle };
 }
 
@@ -138,5 +143,75 @@ describe('an attempt launched by an agent that died before writing any status', 
     expect(cache.get(key)?.status).toMatchObject({ phase: 'Failed', reason: 'AgentRestarted', attempts: 1 });
     await reconciler.reconcile(key);
     expect(launched.has('uid-1')).toBe(false);
+  });
+});
+
+/** Task cgroups that record the limits asked for and do nothing else. */
+function recordingCgroups(): { readonly manager: CgroupManager; readonly asked: CgroupLimits[] } {
+  const asked: CgroupLimits[] = [];
+  const cgroup = { spawnOptions: {}, oomKills: () => 0, killAll: () => undefined, remove: () => true } as unknown as TaskCgroup;
+  const manager = { create: (_name: string, limits: CgroupLimits) => (asked.push(limits), cgroup) } as unknown as CgroupManager;
+  return { manager, asked };
+}
+
+const retried: Partial<TaskSpec> = { backoffLimit: 3, backoff: { initialSeconds: 1, maxSeconds: 1 } };
+const defaults = { defaults: { memoryBytes: 2 ** 30, pids: 1024, cpuMillicores: 1000 }, maxTmpBytes: 2 ** 30 };
+
+describe('a spec no attempt can run', () => {
+  it('fails as InvalidSpec naming the field before any spawn, whatever backoffLimit says', async () => {
+    const { launcher, reconciler, cache } = harness(0, { spec: { ...retried, args: ['a\0b'] } });
+    await reconciler.reconcile(key);
+    expect(launcher.spawned).toEqual([]);
+    expect(cache.get(key)?.status).toMatchObject({ phase: 'Failed', reason: 'InvalidSpec', attempts: 0 });
+    expect(cache.get(key)?.status?.message).toContain('spec.args[0]');
+  });
+
+  it('refused by the launcher all the same ends as InvalidSpec and is never retried', async () => {
+    const { launcher, reconciler, cache, settle } = harness(0, { spec: retried });
+    launcher.refusal = new InvalidSpawnOptionError('ERR_INVALID_ARG_VALUE', 'sandbox.hostname must be 1 to 63 letters');
+    await reconciler.reconcile(key);
+    await settle();
+    expect(launcher.spawned).toHaveLength(1);
+    expect(cache.get(key)?.status).toMatchObject({ phase: 'Failed', reason: 'InvalidSpec', attempts: 1, message: 'sandbox.hostname must be 1 to 63 letters' });
+    expect(cache.get(key)?.status?.nextRetryTime).toBeUndefined();
+  });
+});
+
+describe('a mount that fails for want of a path the spec names', () => {
+  it('is InvalidSpec naming the missing path, not the agent\'s privileges, and is never retried', async () => {
+    const { launcher, reconciler, cache, settle } = harness(0, { spec: { ...retried, sandbox: { mounts: [{ hostPath: '/nonexistent/parafork-test', mountPath: '/mnt' }] } } });
+    launcher.refusal = new SpawnError({ errno: 2, syscall: 'mount', path: 'work', spawnargs: ['work'] });
+    await reconciler.reconcile(key);
+    await settle();
+    expect(cache.get(key)?.status).toMatchObject({ phase: 'Failed', reason: 'InvalidSpec', attempts: 1 });
+    expect(cache.get(key)?.status?.message).toBe('spec.sandbox.mounts[0].hostPath "/nonexistent/parafork-test" does not exist on this node (ENOENT in mount)');
+  });
+});
+
+describe('the agent\'s default limits', () => {
+  it('fill in each limit the spec leaves unset, and the status shows what the attempt ran under', async () => {
+    const cgroups = recordingCgroups();
+    const { launcher, reconciler, cache, settle } = harness(60_000, { cgroups: cgroups.manager, taskLimits: defaults, spec: { resources: { limits: { pids: 10 } } } });
+    await reconciler.reconcile(key);
+    await settle();
+    expect(cgroups.asked).toEqual([{ memoryBytes: 2 ** 30, cpuMillicores: 1000, pids: 10 }]);
+    launcher.exit(0);
+    await settle();
+    expect(cache.get(key)?.status?.resources).toEqual({ limits: { cpu: '1', memory: '1Gi', pids: 10 }, defaulted: ['cpu', 'memory'] });
+  });
+
+  it('fail closed without cgroups: the Task is refused, not run unlimited, and the message says how to turn them off', async () => {
+    const { launcher, reconciler, cache } = harness(0, { taskLimits: defaults });
+    await reconciler.reconcile(key);
+    expect(launcher.spawned).toEqual([]);
+    expect(cache.get(key)?.status).toMatchObject({ phase: 'Failed', reason: 'SandboxUnavailable' });
+    expect(cache.get(key)?.status?.message).toMatch(/default limits \(cpu, memory, pids\).*--default-memory none/);
+  });
+
+  it('do not apply to unsandboxed Tasks (--task-sandbox off: no cgroups at all)', async () => {
+    const { launcher, reconciler } = harness(0, { taskLimits: defaults, unsandboxed: true });
+    await reconciler.reconcile(key);
+    expect(launcher.spawned).toHaveLength(1);
+    expect(launcher.spawned[0]?.cgroupSetup).toBeUndefined();
   });
 });

@@ -104,3 +104,8 @@ plus 15 s to record what it stopped.
 true
 {{- end }}
 {{- end }}
+
+{{/* A flag's value as written: a string as it is, a number whole (Helm reads numbers as floats, which print as 1.073741824e+09). */}}
+{{- define "parafork.flagValue" -}}
+{{- if kindIs "string" . }}{{ . }}{{ else }}{{ int64 . }}{{ end }}
+{{- end }}

@@ -1,0 +1,144 @@
+// Issue 12, finding 5: a Task that sets no resources.limits had no pids and no memory limit, so
+// one Task could fork-bomb the node or take all its memory. The agent now applies its own defaults
+// (--default-pids, --default-memory, --default-cpu), per resource, to every Task that leaves that
+// limit unset, as a LimitRange does, and shows what the Task ran under in status.resources.
+//
+// The limits are read where the kernel enforces them: the Task's own cgroup on the host, found
+// through /proc/<pid>/cgroup while it runs. The fork probe is bounded (40 sleeps, a limit of 16).
+// Needs root and a cgroup hierarchy with the memory and pids controllers.
+import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { Task } from '../../src/api/task.js';
+import { readCgroupLayout } from '../../src/sandbox/cgroup-layout.js';
+import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
+import { waitFor } from '../helpers/wait-for.js';
+import { parafork, startManifestAgent, tasksOf, writeTask, type CliRun } from './standalone-cli.js';
+
+const layout = readCgroupLayout();
+const controllersOf = (name: string): boolean => layout.v1.has(name as never) || (layout.v2?.controllers.has(name) ?? false);
+const skip = missingRequirement('default limits need root and the memory and pids cgroup controllers', runningAsRoot && controllersOf('memory') && controllersOf('pids'));
+
+const gibibyte = 2 ** 30;
+
+/** The host pid of a process whose command line is exactly `argv` (a Task's marker command). */
+function findProcess(argv: readonly string[]): number | undefined {
+  const wanted = `${argv.join('\0')}\0`;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8') === wanted) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A cgroup limit file of a process, as the kernel enforces it: in the v1 hierarchy of the
+ * controller if the process is in one below the root, else in its cgroup v2 directory.
+ */
+function limitOf(pid: number, controller: 'pids' | 'memory'): string {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n');
+  const v1File = controller === 'pids' ? 'pids.max' : 'memory.limit_in_bytes';
+  const v2File = controller === 'pids' ? 'pids.max' : 'memory.max';
+  const v1 = layout.v1.get(controller);
+  const v1Path = lines.map((line) => line.split(':')).find(([, names]) => names?.split(',').includes(controller))?.[2];
+  if (v1 !== undefined && v1Path !== undefined && v1Path !== '/') return readFileSync(path.join(v1.mountPoint, v1Path, v1File), 'utf8').trim();
+  const v2Path = lines.find((line) => line.startsWith('0::'))?.slice(3);
+  if (layout.v2 === undefined || v2Path === undefined) return 'not in any cgroup with this controller';
+  try {
+    return readFileSync(path.join(layout.v2.mountPoint, v2Path, v2File), 'utf8').trim();
+  } catch {
+    return 'not in any cgroup with this controller';
+  }
+}
+
+interface Observed {
+  readonly run: CliRun;
+  readonly task: Task | undefined;
+  readonly pids: string;
+  readonly memory: string;
+}
+
+describe.skipIf(skip !== undefined)(`a Task without resources.limits${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let scratch: string;
+  let marker = 0;
+
+  beforeAll(() => {
+    scratch = mkdtempSync(path.join(tmpdir(), 'parafork-default-limits-'));
+  });
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  /** Runs one sleeping Task through `parafork run` and reads its cgroup limits on the host while it sleeps. */
+  async function observe(spec: Record<string, unknown>, flags: readonly string[] = []): Promise<Observed> {
+    marker++;
+    const argv = ['/bin/sleep', `3.${process.pid}${marker}`];
+    const file = writeTask(scratch, `sleeper-${marker}`, { ...spec, command: argv });
+    const running = parafork(['run', '-f', file, '-o', 'json', ...flags], 30_000);
+    const pid = await waitFor(() => findProcess(argv), { timeoutMs: 10_000, description: `the Task's ${argv.join(' ')} to run` });
+    const limits = { pids: limitOf(pid, 'pids'), memory: limitOf(pid, 'memory') };
+    const run = await running;
+    return { run, task: tasksOf(run).get(`sleeper-${marker}`), ...limits };
+  }
+
+  it('gets the agent\'s default pids, memory and cpu limits, enforced in its cgroup and shown in its status', async () => {
+    const observed = await observe({});
+    expect(observed.run.status).toBe(0);
+    expect(observed.pids).toBe('1024');
+    expect(Number(observed.memory)).toBe(gibibyte);
+    expect(observed.task?.status?.resources).toEqual({ limits: { cpu: '1', memory: '1Gi', pids: 1024 }, defaulted: ['cpu', 'memory', 'pids'] });
+  });
+
+  it('gets a default only for each limit it leaves unset', async () => {
+    const observed = await observe({ resources: { limits: { pids: 50 } } });
+    expect(observed.pids).toBe('50');
+    expect(Number(observed.memory)).toBe(gibibyte);
+    expect(observed.task?.status?.resources).toEqual({ limits: { cpu: '1', memory: '1Gi', pids: 50 }, defaulted: ['cpu', 'memory'] });
+  });
+
+  it('takes the defaults from the flags, and each turns off with none', async () => {
+    const set = await observe({}, ['--default-pids', '77', '--default-memory', '96Mi', '--default-cpu', '250m']);
+    expect(set.pids).toBe('77');
+    expect(Number(set.memory)).toBe(96 * 2 ** 20);
+    expect(set.task?.status?.resources).toEqual({ limits: { cpu: '250m', memory: '96Mi', pids: 77 }, defaulted: ['cpu', 'memory', 'pids'] });
+
+    const off = await observe({}, ['--default-pids', 'none', '--default-memory', 'none', '--default-cpu', 'none']);
+    expect(off.pids).toMatch(/^(max|not in any cgroup with this controller)$/);
+    expect(off.task?.status?.resources).toBeUndefined();
+  });
+
+  it('cannot fork past the default pids limit (a bounded probe: 40 sleeps against a limit of 16)', async () => {
+    const file = writeTask(scratch, 'forker', { command: ['/bin/sh', '-c', 'i=0; while [ $i -lt 40 ]; do sleep 2 & i=$((i+1)); done; echo forked-all >&2'] });
+    const run = await parafork(['run', '-f', file, '-o', 'json', '--default-pids', '16'], 30_000);
+    const status = tasksOf(run).get('forker')?.status;
+    expect(status?.stderrTail).toMatch(/Cannot fork|Resource temporarily unavailable/);
+    expect(status?.stderrTail).not.toContain('forked-all');
+  });
+
+  it('gets the same defaults from agent --manifests, shown at /tasks', async () => {
+    const folder = mkdtempSync(path.join(scratch, 'folder-'));
+    writeTask(folder, 'from-folder', { command: ['/bin/true'], resources: { limits: { memory: '64Mi' } } });
+    const agent = await startManifestAgent(folder, ['--default-pids', '99']);
+    try {
+      const status = await waitFor(async () => {
+        const found = (await agent.tasks()).get('from-folder')?.status;
+        return found?.phase === 'Succeeded' ? found : undefined;
+      }, { timeoutMs: 15_000, description: 'the folder\'s Task to succeed' });
+      expect(status.resources).toEqual({ limits: { cpu: '1', memory: '64Mi', pids: 99 }, defaulted: ['cpu', 'pids'] });
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it('refuses a default that is not a limit, exit 2', async () => {
+    for (const [flag, value] of [['--default-memory', '0.5'], ['--default-pids', '-3'], ['--default-cpu', 'lots']] as const) {
+      const run = await parafork(['run', '-f', path.resolve('examples/hello.yaml'), flag, value]);
+      expect(run.status, `${flag} ${value}`).toBe(2);
+      expect(run.stderr).toContain(flag);
+    }
+  });
+});

@@ -1,0 +1,109 @@
+// The checks a Task spec passes before any launch (src/sandbox/task-spec-checks.ts,
+// task-limits.ts, reached through sandboxForTask) and the agent flags that set the default limits
+// and /tmp cap (src/config/agent-config.ts). A refusal is InvalidSpec with the field named.
+import { describe, expect, it } from 'vitest';
+
+import type { TaskSpec } from '../../src/api/task.js';
+import { ConfigError, parseAgentConfig } from '../../src/config/agent-config.js';
+import { limitsForTask, type TaskLimitPolicy } from '../../src/sandbox/task-limits.js';
+import { sandboxForTask } from '../../src/sandbox/task-sandbox.js';
+
+const noDefaults: TaskLimitPolicy = { defaults: {}, maxTmpBytes: 2 ** 30 };
+
+async function refusalOf(spec: Partial<TaskSpec>, policy = noDefaults): Promise<string | undefined> {
+  const result = await sandboxForTask({ command: ['/bin/true'], ...spec }, undefined, policy);
+  if (!('reason' in result)) return undefined;
+  expect(result.reason).toBe('InvalidSpec');
+  return result.message;
+}
+
+describe('a spec is refused before launch, naming the field', () => {
+  it.each<[string, Partial<TaskSpec>, RegExp]>([
+    ['a NUL byte in command', { command: ['/bin/sh\0x'] }, /^spec\.command\[0\] must not contain a NUL byte/],
+    ['an empty program', { command: [''] }, /^spec\.command\[0\] must not be empty/],
+    ['a NUL byte in an argument', { args: ['ok', '\0'] }, /^spec\.args\[1\] /],
+    ['an env name with =', { env: [{ name: 'A=B' }] }, /^spec\.env\[0\]\.name must be a C identifier/],
+    ['an env name twice', { env: [{ name: 'A' }, { name: 'A', value: 'x' }] }, /^spec\.env\[1\]\.name "A" is set twice/],
+    ['a NUL byte in an env value', { env: [{ name: 'A', value: '\0' }] }, /^spec\.env\[0\]\.value /],
+    ['a relative workingDir', { workingDir: 'here' }, /^spec\.workingDir must be an absolute path/],
+    ['a relative rootfs', { sandbox: { rootfs: 'root' } }, /^spec\.sandbox\.rootfs must be an absolute path/],
+    ['a mount over /', { sandbox: { mounts: [{ hostPath: '/srv', mountPath: '//' }] } }, /^spec\.sandbox\.mounts\[0\]\.mountPath cannot be \//],
+    ['a mountPath with ..', { sandbox: { mounts: [{ hostPath: '/srv', mountPath: '/a/../etc' }] } }, /^spec\.sandbox\.mounts\[0\]\.mountPath must not contain '\.\.'/],
+    ['a mountPath twice', { sandbox: { mounts: [{ hostPath: '/a', mountPath: '/m' }, { hostPath: '/b', mountPath: '/m' }] } }, /^spec\.sandbox\.mounts\[1\]\.mountPath "\/m" is mounted twice/],
+    ['a localhostProfile without Localhost', { sandbox: { seccomp: { type: 'RuntimeDefault', localhostProfile: 'a.json' } } }, /^spec\.sandbox\.seccomp\.localhostProfile is allowed only/],
+    ['a runAsUser out of range', { sandbox: { runAsUser: 4294967295 } }, /^spec\.sandbox\.runAsUser must be a whole number/],
+    ['memory of 10^23 bytes', { resources: { limits: { memory: '1e23' } } }, /^spec\.resources\.limits\.memory "1e23" is more than the most a cgroup takes here, 8Pi/],
+    ['memory of 0.4 bytes', { resources: { limits: { memory: '0.4' } } }, /^spec\.resources\.limits\.memory must be a whole number of bytes/],
+    ['memory under 1Mi', { resources: { limits: { memory: '64Ki' } } }, /^spec\.resources\.limits\.memory must be at least 1Mi/],
+    ['negative memory', { resources: { limits: { memory: '-1Gi' } } }, /^spec\.resources\.limits\.memory must be a positive quantity/],
+    ['memory that is no quantity', { resources: { limits: { memory: '1GB' } } }, /^spec\.resources\.limits\.memory must be a Kubernetes quantity/],
+    ['cpu under 1m', { resources: { limits: { cpu: '0.0005' } } }, /^spec\.resources\.limits\.cpu must be at least 1m/],
+    ['cpu of 10^30', { resources: { limits: { cpu: '1e30' } } }, /^spec\.resources\.limits\.cpu "1e30" is more than/],
+    ['pids 0', { resources: { limits: { pids: 0 } } }, /^spec\.resources\.limits\.pids must be a whole number from 1 to 4194304/],
+    ['pids beyond PID_MAX_LIMIT', { resources: { limits: { pids: 4194305 } } }, /^spec\.resources\.limits\.pids /],
+    ['a /tmp of a tenth of a byte', { sandbox: { tmpSizeLimit: '100m' } }, /^spec\.sandbox\.tmpSizeLimit must be a whole number of bytes/],
+    ['a /tmp over the cap', { sandbox: { tmpSizeLimit: '16Ti' } }, /^spec\.sandbox\.tmpSizeLimit "16Ti" is more than this agent allows \(--max-tmp-size 1Gi\)/],
+  ])('%s', async (_name, spec, message) => {
+    expect(await refusalOf(spec)).toMatch(message);
+  });
+
+  it('accepts what a careful user writes', async () => {
+    expect(await refusalOf({ args: [''], env: [{ name: '_A1' }], workingDir: '/tmp', resources: { limits: { memory: '1Mi', cpu: '1m', pids: 4194304 } }, sandbox: { tmpSizeLimit: '1Gi', mounts: [{ hostPath: '/srv', mountPath: '/srv' }] } })).toBeUndefined();
+  });
+});
+
+describe('limitsForTask', () => {
+  const policy: TaskLimitPolicy = { defaults: { memoryBytes: 2 ** 30, pids: 1024, cpuMillicores: 1000 }, maxTmpBytes: 2 ** 30 };
+
+  it('fills in every limit from the defaults when the spec sets none', () => {
+    expect(limitsForTask({ command: ['x'] }, policy)).toEqual({
+      limits: { memoryBytes: 2 ** 30, cpuMillicores: 1000, pids: 1024 },
+      resources: { limits: { cpu: '1', memory: '1Gi', pids: 1024 }, defaulted: ['cpu', 'memory', 'pids'] },
+      defaulted: ['cpu', 'memory', 'pids'],
+      tmpSizeBytes: 64 * 2 ** 20,
+    });
+  });
+
+  it('keeps the spec\'s own limits, even above the defaults, and marks nothing defaulted', () => {
+    const limits = limitsForTask({ command: ['x'], resources: { limits: { memory: '8Gi', cpu: '4', pids: 5000 } } }, policy);
+    expect(limits.limits).toEqual({ memoryBytes: 8 * 2 ** 30, cpuMillicores: 4000, pids: 5000 });
+    expect(limits.resources).toEqual({ limits: { cpu: '4', memory: '8Gi', pids: 5000 } });
+  });
+
+  it('applies no limit and shows none when the defaults are off', () => {
+    expect(limitsForTask({ command: ['x'] }, noDefaults)).toMatchObject({ limits: {}, resources: undefined, defaulted: [] });
+  });
+});
+
+describe('the agent flags for limits', () => {
+  const config = (...flags: string[]) => parseAgentConfig(['--node-name', 'node', ...flags], {});
+
+  it('turn the defaults on, with the documented values', () => {
+    expect(config().taskLimits.defaults).toEqual({ memoryBytes: 2 ** 30, pids: 1024, cpuMillicores: 1000 });
+  });
+
+  it('cap /tmp at half the node\'s memory unless told', () => {
+    const { maxTmpBytes } = config().taskLimits;
+    expect(maxTmpBytes).toBeGreaterThan(0);
+    expect(maxTmpBytes % 2 ** 20).toBe(0);
+    expect(config('--max-tmp-size', '256Mi').taskLimits.maxTmpBytes).toBe(256 * 2 ** 20);
+  });
+
+  it('take quantities, and none or 0 turns each default off', () => {
+    expect(config('--default-memory', '512Mi', '--default-pids', '64', '--default-cpu', '250m').taskLimits.defaults).toEqual({ memoryBytes: 512 * 2 ** 20, pids: 64, cpuMillicores: 250 });
+    expect(config('--default-memory', 'none', '--default-pids', '0', '--default-cpu', 'none').taskLimits.defaults).toEqual({});
+  });
+
+  it.each([
+    ['--default-memory', '0.5'],
+    ['--default-memory', '12 GB'],
+    ['--default-pids', '-3'],
+    ['--default-pids', '4194305'],
+    ['--default-cpu', 'lots'],
+    ['--max-tmp-size', 'none'],
+    ['--max-tmp-size', '32Mi'],
+  ])('refuse %s %s, naming the flag', (flag, value) => {
+    expect(() => config(flag, value)).toThrow(ConfigError);
+    expect(() => config(flag, value)).toThrow(flag);
+  });
+});
