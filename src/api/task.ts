@@ -416,18 +416,20 @@ export interface TaskSandbox {
    */
   readonly mounts?: readonly TaskMount[];
   /**
-   * User ID the process runs as, as given; 0 (root) must be asked for. Unset (the default), each
-   * attempt gets a host ID of its own from the agent's range (--task-ids), shared with no other
-   * Task and no host account, so Tasks never share per-user kernel limits; status.hostIdentity
-   * shows it. With userNamespace it is the ID inside the Task's user namespace, default 65534
-   * ("nobody"), and the Task's IDs 0..65535 map to a host range of its own.
+   * User ID the process runs as, as given; 0 (root) must be asked for. Unset (the default), the
+   * Task gets a host ID of its own from the agent's range (--task-ids), shared with no other
+   * running Task and no host account, so Tasks never share per-user kernel limits;
+   * status.hostIdentity shows it. A retry keeps the ID of the attempt before it (and so the files
+   * that attempt made) unless another Task holds it by then. With userNamespace it is the ID inside
+   * the Task's user namespace, default 65534 ("nobody"), and the Task's IDs 0..65535 map to a host
+   * range of its own.
    *
    * Apiserver checks: 0 to 4294967294.
    */
   readonly runAsUser?: number;
   /**
    * Group ID the process runs as, with no supplementary groups; as for runAsUser, unset means a
-   * host ID of the attempt's own (the same number as its user ID when both are unset).
+   * host ID of the Task's own (the same number as its user ID when both are unset).
    *
    * Apiserver checks: 0 to 4294967294.
    */

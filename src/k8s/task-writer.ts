@@ -24,11 +24,17 @@ export interface TaskWriter {
   claim(task: Task, nodeName: string): Promise<boolean>;
 }
 
-/** Every key status writes may carry; absent ones are sent as null so a merge patch removes them. */
-const statusFields: readonly (keyof TaskStatus)[] = [
-  'phase', 'conditions', 'observedGeneration', 'nodeName', 'attempts', 'startTime', 'lastAttemptStartTime',
-  'nextRetryTime', 'completionTime', 'duration', 'exitCode', 'signal', 'reason', 'message', 'stderrTail', 'spawnTimings',
-];
+/**
+ * Every key status writes may carry; absent ones are sent as null so a merge patch removes them.
+ * A record over keyof TaskStatus, so the compiler refuses a status field added to the CRD but not
+ * here (hostIdentity once went unwritten that way).
+ */
+const statusFieldSet: Record<keyof TaskStatus, true> = {
+  phase: true, conditions: true, observedGeneration: true, nodeName: true, attempts: true, startTime: true, lastAttemptStartTime: true,
+  nextRetryTime: true, completionTime: true, duration: true, exitCode: true, signal: true, reason: true, message: true, stderrTail: true,
+  hostIdentity: true, spawnTimings: true,
+};
+const statusFields = Object.keys(statusFieldSet) as (keyof TaskStatus)[];
 
 function pathOf(task: Task): string {
   return taskPath(task.metadata.namespace ?? '', task.metadata.name ?? '');

@@ -4,8 +4,10 @@
 // instances left the next none), and may signal or read each other's files. So a Task that does
 // not ask for an id gets one of its own for the attempt, as systemd's DynamicUser gives a service
 // one: uid and gid the same number, from a range that no host account uses, given back when the
-// attempt ends and reused least recently used first. A runAsUser or runAsGroup in the spec is
-// honoured as given.
+// attempt ends and reused least recently used first. A retry of the same Task gets the ids its
+// previous attempt had (status.hostIdentity) when no one else holds them, which the
+// least-recently-used order makes the rule: so a retry can use the files its earlier attempt made
+// in a writable mount. A runAsUser or runAsGroup in the spec is honoured as given.
 //
 // A userNamespace Task keeps its ids inside (runAsUser, default 65534) and gets a host range of
 // its own instead: its ids 0..65535 map to a whole block of 65536 host ids, and the block's first
@@ -35,6 +37,11 @@ export interface TaskIdentityRequest {
   readonly runAsUser?: number | undefined;
   readonly runAsGroup?: number | undefined;
   readonly userNamespace: boolean;
+  /**
+   * The host ids the Task's previous attempt ran as (its status.hostIdentity), given again when
+   * they are in the range and no one else holds them; else the lease is as without it.
+   */
+  readonly previous?: { readonly uid?: number | undefined; readonly gid?: number | undefined } | undefined;
 }
 
 export interface TaskIdentityLease {
@@ -78,6 +85,8 @@ interface ClaimedBlock {
 interface SingleIdBlock extends ClaimedBlock {
   /** Offset of the next id never handed out. */
   next: number;
+  /** Offsets from `next` on already handed out, to a retry that asked for its earlier id: skipped when `next` gets there. */
+  readonly takenAhead: Set<number>;
 }
 
 export class TaskIdentities implements TaskIdentitySource {
@@ -88,10 +97,10 @@ export class TaskIdentities implements TaskIdentitySource {
   #hostIds: ReadonlySet<number> | undefined;
   readonly #singleBlocks: SingleIdBlock[] = [];
   /** Single ids given back, oldest first. */
-  readonly #freeIds = new Queue<number>();
+  readonly #freeIds = new LeastRecentlyUsed<number>();
   readonly #namespaceBlocks: ClaimedBlock[] = [];
   /** Whole blocks given back by userNamespace Tasks, oldest first. */
-  readonly #freeBlocks = new Queue<ClaimedBlock>();
+  readonly #freeBlocks = new LeastRecentlyUsed<ClaimedBlock>();
   #leased = 0;
 
   constructor(options: TaskIdentitiesOptions) {
@@ -117,7 +126,7 @@ export class TaskIdentities implements TaskIdentitySource {
 
   lease(request: TaskIdentityRequest): TaskIdentityLease {
     if (request.userNamespace) {
-      const block = this.#freeBlocks.shift() ?? this.#claimNamespaceBlock();
+      const block = this.#previousNamespaceBlock(request.previous?.uid) ?? this.#freeBlocks.shift() ?? this.#claimNamespaceBlock();
       const runAsUser = request.runAsUser ?? userNamespaceDefaultId;
       const runAsGroup = request.runAsGroup ?? userNamespaceDefaultId;
       return this.#lease({ runAsUser, runAsGroup, userNamespaceHostId: block.first, hostUid: block.first + runAsUser, hostGid: block.first + runAsGroup }, () => this.#freeBlocks.push(block));
@@ -125,7 +134,9 @@ export class TaskIdentities implements TaskIdentitySource {
     if (request.runAsUser !== undefined && request.runAsGroup !== undefined) {
       return this.#lease({ runAsUser: request.runAsUser, runAsGroup: request.runAsGroup, userNamespaceHostId: undefined, hostUid: request.runAsUser, hostGid: request.runAsGroup }, () => undefined);
     }
-    const id = this.#singleId();
+    // The leased id is the uid, or the gid of a Task that names only its runAsUser.
+    const previousId = request.runAsUser === undefined ? request.previous?.uid : request.previous?.gid;
+    const id = this.#previousSingleId(previousId) ?? this.#singleId();
     const runAsUser = request.runAsUser ?? id;
     const runAsGroup = request.runAsGroup ?? id;
     return this.#lease({ runAsUser, runAsGroup, userNamespaceHostId: undefined, hostUid: runAsUser, hostGid: runAsGroup }, () => this.#freeIds.push(id));
@@ -158,14 +169,57 @@ export class TaskIdentities implements TaskIdentitySource {
     const hostIds = this.#knownHostIds();
     for (const block of this.#singleBlocks) {
       while (block.next < idBlockSize) {
-        const id = block.first + block.next++;
+        const offset = block.next++;
+        if (block.takenAhead.delete(offset)) continue;
+        const id = block.first + offset;
         if (!hostIds.has(id)) return id;
       }
     }
     const reused = this.#freeIds.shift();
     if (reused !== undefined) return reused;
-    this.#singleBlocks.push({ ...this.#claimBlock(), next: 0 });
+    this.#singleBlocks.push({ ...this.#claimBlock(), next: 0, takenAhead: new Set() });
     return this.#singleId();
+  }
+
+  /**
+   * `id` for a retry that had it before, when it is a single id no one holds: given back here,
+   * never handed out yet in a block of ours, or in a block no instance holds (which it claims:
+   * the restarted agent of a retry lost its blocks). Undefined otherwise, and for an id out of
+   * the range or of a host account (status.hostIdentity is only as true as its last writer).
+   */
+  #previousSingleId(id: number | undefined): number | undefined {
+    const first = this.#blockOf(id);
+    if (id === undefined || first === undefined || this.#knownHostIds().has(id)) return undefined;
+    if (this.#namespaceBlocks.some((block) => block.first === first)) return undefined;
+    const offset = id - first;
+    const ours = this.#singleBlocks.find((block) => block.first === first);
+    if (ours !== undefined) {
+      if (this.#freeIds.take(id)) return id;
+      if (offset < ours.next || ours.takenAhead.has(offset)) return undefined; // leased now
+      ours.takenAhead.add(offset);
+      return id;
+    }
+    const claimed = this.#tryClaimBlock(first, { withoutHostIds: false });
+    if (claimed === undefined) return undefined;
+    this.#singleBlocks.push({ ...claimed, next: 0, takenAhead: new Set([offset]) });
+    return id;
+  }
+
+  /** The block holding a userNamespace retry's previous host uid, when no one holds it (as for single ids). */
+  #previousNamespaceBlock(hostUid: number | undefined): ClaimedBlock | undefined {
+    const first = this.#blockOf(hostUid);
+    if (first === undefined || this.#singleBlocks.some((block) => block.first === first)) return undefined;
+    const ours = this.#namespaceBlocks.find((block) => block.first === first);
+    if (ours !== undefined) return this.#freeBlocks.take(ours) ? ours : undefined;
+    const claimed = this.#tryClaimBlock(first, { withoutHostIds: true });
+    if (claimed !== undefined) this.#namespaceBlocks.push(claimed);
+    return claimed;
+  }
+
+  /** The first id of the range's block that holds `id`; undefined out of the range. */
+  #blockOf(id: number | undefined): number | undefined {
+    if (id === undefined || !Number.isInteger(id) || id < this.#first || id >= this.#first + this.#blockCount * idBlockSize) return undefined;
+    return id - ((id - this.#first) % idBlockSize);
   }
 
   #claimNamespaceBlock(): ClaimedBlock {
@@ -180,17 +234,23 @@ export class TaskIdentities implements TaskIdentitySource {
    */
   #claimBlock(options: { withoutHostIds: boolean } = { withoutHostIds: false }): ClaimedBlock {
     mkdirSync(this.#lockDirectory, { recursive: true, mode: 0o700 });
-    const hostIds = this.#knownHostIds();
     for (const first of this.#blocksByLeastRecentUse()) {
-      if (options.withoutHostIds && containsAny(hostIds, first, first + idBlockSize - 1)) continue;
-      const file = path.join(this.#lockDirectory, lockFileName(first));
-      closeSync(openSync(file, 'a', 0o600));
-      const lock = FileLock.tryAcquire(file);
-      if (lock === undefined) continue;
-      touch(file);
-      return { first, lock };
+      const block = this.#tryClaimBlock(first, options);
+      if (block !== undefined) return block;
     }
     throw new TaskIdsExhaustedError(`no block of ${idBlockSize} task ids is free in ${this.#first}-${this.#first + this.#blockCount * idBlockSize - 1}: other parafork instances on this machine hold them all (--task-ids sets the range)`);
+  }
+
+  /** The block at `first` for this instance; undefined when another holds it (or it must hold no host id and does). */
+  #tryClaimBlock(first: number, options: { withoutHostIds: boolean }): ClaimedBlock | undefined {
+    if (options.withoutHostIds && containsAny(this.#knownHostIds(), first, first + idBlockSize - 1)) return undefined;
+    mkdirSync(this.#lockDirectory, { recursive: true, mode: 0o700 });
+    const file = path.join(this.#lockDirectory, lockFileName(first));
+    closeSync(openSync(file, 'a', 0o600));
+    const lock = FileLock.tryAcquire(file);
+    if (lock === undefined) return undefined;
+    touch(file);
+    return { first, lock };
   }
 
   /** Every block's first id: those without a lock file (never used since boot) first, then by the file's mtime. */
@@ -257,6 +317,43 @@ function readHostIds(): ReadonlySet<number> {
     }
   }
   return ids;
+}
+
+/**
+ * Items given back, to be taken again least recently given back first (shift), or by name (take).
+ * A taken item stays in the queue, stale, until shift passes it: each entry carries the number of
+ * its giving back, and only the latest one counts.
+ */
+class LeastRecentlyUsed<Item> {
+  readonly #queue = new Queue<{ readonly item: Item; readonly givenBack: number }>();
+  /** Each item free now, with the number of its latest giving back. */
+  readonly #free = new Map<Item, number>();
+  #givenBack = 0;
+
+  push(item: Item): void {
+    const givenBack = ++this.#givenBack;
+    this.#free.set(item, givenBack);
+    this.#queue.push({ item, givenBack });
+  }
+
+  shift(): Item | undefined {
+    for (let entry = this.#queue.shift(); entry !== undefined; entry = this.#queue.shift()) {
+      if (this.#free.get(entry.item) !== entry.givenBack) continue; // taken by name since
+      this.#free.delete(entry.item);
+      return entry.item;
+    }
+    return undefined;
+  }
+
+  /** Takes `item` if it is free; false if it is not. */
+  take(item: Item): boolean {
+    return this.#free.delete(item);
+  }
+
+  clear(): void {
+    this.#queue.clear();
+    this.#free.clear();
+  }
 }
 
 /** A first-in first-out queue with O(1) shift. */

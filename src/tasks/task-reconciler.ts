@@ -328,7 +328,8 @@ export class TaskReconciler {
     attempt.resources = sandboxed.resources;
     let identity: TaskIdentityLease | undefined;
     try {
-      identity = this.#options.identities?.lease({ runAsUser: task.spec.sandbox?.runAsUser, runAsGroup: task.spec.sandbox?.runAsGroup, userNamespace: sandboxed.sandbox.userNamespace === true });
+      // A retry asks for its previous attempt's ids, to keep the files that attempt made its own.
+      identity = this.#options.identities?.lease({ runAsUser: task.spec.sandbox?.runAsUser, runAsGroup: task.spec.sandbox?.runAsGroup, userNamespace: sandboxed.sandbox.userNamespace === true, previous: task.status?.hostIdentity });
     } catch (error) {
       return this.#failBeforeLaunch(task, 'SandboxUnavailable', `no host ids for the Task: ${(error as Error).message}`, now);
     }

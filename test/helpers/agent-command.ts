@@ -1,14 +1,17 @@
 // Starts `parafork agent` from any command line: the built CLI with a kubeconfig of its own (a
 // ServiceAccount's token, say), or an image's entrypoint in an assembled runtime tree. Where
 // helpers/agent-process.ts always runs dist/cli/main.js as the cluster admin, this runs what it is
-// given and waits, as a kubelet's readiness probe would, for /readyz to answer 200.
+// given and waits, as a kubelet's readiness probe would, for /readyz to answer 200. Each agent
+// gets a cgroup group of its own (test/helpers/cgroup-group.ts) unless its arguments name one.
 import { spawn, type ChildProcess } from 'node:child_process';
 
+import { cgroupParentArgument, removeTestCgroupGroup, uniqueTestCgroupGroup } from './cgroup-group.js';
 import { waitFor } from './cluster.js';
 
 export interface AgentCommand {
   /** The program, e.g. process.execPath or 'parafork' (looked up in env.PATH). */
   readonly file: string;
+  /** The agent's arguments; without --cgroup-parent, one naming a group of its own is added. */
   readonly args: readonly string[];
   /** The whole environment of the agent. */
   readonly env: NodeJS.ProcessEnv;
@@ -21,7 +24,9 @@ export interface RunningAgentCommand {
   readonly port: number;
   /** Everything the agent wrote to stdout and stderr so far (JSON log lines). */
   logs(): string;
-  /** SIGTERM, then waits for the exit; returns the exit code. */
+  /** The agent's cgroup group (--cgroup-parent). */
+  readonly cgroupGroup: string;
+  /** SIGTERM, then waits for the exit and removes the agent's group if it left one; returns the exit code. */
   stop(): Promise<number | null>;
 }
 
@@ -34,7 +39,10 @@ async function readyzStatus(port: number): Promise<number> {
 
 /** Starts the command and resolves once it logged "agent ready" and its /readyz answers 200. */
 export async function startAgentCommand(command: AgentCommand, timeoutMs = 30_000): Promise<RunningAgentCommand> {
-  const child = spawn(command.file, [...command.args], {
+  const asked = cgroupParentArgument(command.args);
+  const cgroupGroup = asked ?? uniqueTestCgroupGroup('agent');
+  const args = asked === undefined ? [...command.args, '--cgroup-parent', cgroupGroup] : [...command.args];
+  const child = spawn(command.file, args, {
     env: command.env,
     ...(command.cwd === undefined ? {} : { cwd: command.cwd }),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -47,7 +55,10 @@ export async function startAgentCommand(command: AgentCommand, timeoutMs = 30_00
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   const stop = async (): Promise<number | null> => {
     if (child.exitCode === null && child.signalCode === null && spawnError === undefined) child.kill('SIGTERM');
-    return spawnError === undefined ? exited : null;
+    const code = spawnError === undefined ? await exited : null;
+    // A group the test named is the test's to keep (another agent may be meant to take it over).
+    if (asked === undefined) removeTestCgroupGroup(cgroupGroup);
+    return code;
   };
   try {
     const port = await waitFor(
@@ -57,10 +68,10 @@ export async function startAgentCommand(command: AgentCommand, timeoutMs = 30_00
         const line = readyLine.exec(output)?.[0];
         return line === undefined ? undefined : (JSON.parse(line) as { port: number }).port;
       },
-      { description: `${command.file} ${command.args.join(' ')} to log "agent ready"`, timeoutMs },
+      { description: `${command.file} ${args.join(' ')} to log "agent ready"`, timeoutMs },
     );
     await waitFor(async () => ((await readyzStatus(port)) === 200 ? true : undefined), { description: `/readyz on port ${port} to answer 200` });
-    return { process: child, port, logs: () => output, stop };
+    return { process: child, port, cgroupGroup, logs: () => output, stop };
   } catch (error) {
     await stop();
     throw error;

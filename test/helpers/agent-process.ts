@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 
+import { cgroupParentArgument, removeTestCgroupGroup } from './cgroup-group.js';
 import { waitFor } from './cluster.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -13,19 +14,30 @@ const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
 export interface AgentProcess {
   readonly nodeName: string;
   readonly process: ChildProcess;
+  /** The agent's cgroup group (--cgroup-parent). */
+  readonly cgroupGroup: string;
   /** Everything the agent logged so far (JSON lines). */
   logs(): string;
-  /** SIGTERM, then waits for the exit; returns the exit code. */
+  /** SIGTERM, then waits for the exit and removes the agent's group if it left one; returns the exit code. */
   stop(): Promise<number | null>;
-  /** SIGKILL, as a crash; waits for the exit. */
+  /** SIGKILL, as a crash; waits for the exit. The group and its Tasks stay for the next agent of the node. */
   crash(): Promise<void>;
 }
 
+/**
+ * The cgroup group of this test process's agents for a node: one per node name, so that an agent
+ * started again for the node takes over (and sweeps) what the one before left, and unique to this
+ * process, so that agents of another test run on the machine never meet it.
+ */
+export function agentCgroupGroup(nodeName: string): string {
+  return `parafork-test-${nodeName}-${process.pid}`;
+}
+
 export async function startAgent(nodeName: string, extraArgs: readonly string[] = []): Promise<AgentProcess> {
+  const cgroupGroup = cgroupParentArgument(extraArgs) ?? agentCgroupGroup(nodeName);
   const child = spawn(
     process.execPath,
-    // Each test agent gets its own cgroup group: an agent sweeps its group of leftovers at start.
-    [cli, 'agent', '--node-name', nodeName, '--kubeconfig', inject('kubeconfigPath'), '--port', '0', '--termination-grace-seconds', '2', '--cgroup-parent', `parafork-test-${nodeName}`, ...extraArgs],
+    [cli, 'agent', '--node-name', nodeName, '--kubeconfig', inject('kubeconfigPath'), '--port', '0', '--termination-grace-seconds', '2', ...(cgroupParentArgument(extraArgs) === undefined ? ['--cgroup-parent', cgroupGroup] : []), ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -42,10 +54,13 @@ export async function startAgent(nodeName: string, extraArgs: readonly string[] 
   return {
     nodeName,
     process: child,
+    cgroupGroup,
     logs: () => output,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
-      return exited;
+      const code = await exited;
+      removeTestCgroupGroup(cgroupGroup); // refused, and left alone, while another agent of the node holds it
+      return code;
     },
     crash: async () => {
       if (child.exitCode === null) child.kill('SIGKILL');

@@ -1,7 +1,7 @@
 // Several agents and many Tasks on one apiserver: claims never run a Task twice, and a burst of
 // Tasks created at once all reach a terminal phase.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -42,9 +42,12 @@ describe('claiming', () => {
       nodes.push(node);
       agents.push(await startAgent(node));
     }
-    // Each sandboxed run appends its name to a file the test mounts into it writable.
+    // Each sandboxed run appends its name to a file the test mounts into it writable. Every Task
+    // runs as a uid of its own, so the file is made beforehand, writable for all of them.
     chmodSync(scratch, 0o777);
     const marker = path.join(scratch, 'claims.log');
+    writeFileSync(marker, '');
+    chmodSync(marker, 0o666);
     const tasks = Array.from({ length: 200 }, (_, index) => ({
       apiVersion: 'parafork.dev/v1alpha1',
       kind: 'Task',

@@ -35,7 +35,7 @@ const agents: AgentProcess[] = [];
 beforeAll(async () => {
   namespace = await createTestNamespace('api-faults');
   scratch = mkdtempSync(path.join(tmpdir(), 'parafork-api-faults-'));
-  // Tasks run as nobody and append to their marker file in here.
+  // Tasks run as uids of their own (a retry keeps its own) and append to their marker files in here.
   chmodSync(scratch, 0o777);
   proxy = await startFaultProxy({ upstreamUrl: inject('apiserverUrl'), clusterStateDir: inject('clusterStateDir'), workDirectory: scratch, random: seededRandom(seed) });
   console.log(`api-faults: ${taskCount} Tasks, PARAFORK_FAULT_SEED=${seed}`);

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { taskApiVersion, taskKind, type Task } from '../../src/api/task.js';
 import { ApiClient } from '../../src/k8s/api-client.js';
 import { readCgroupLayout } from '../../src/sandbox/cgroup-layout.js';
-import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
+import { agentCgroupGroup, startAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { createTestNamespace, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { zombieChildren } from '../helpers/process-table.js';
@@ -25,7 +25,7 @@ import { zombieChildren } from '../helpers/process-table.js';
 const taskCount = Number(process.env.PARAFORK_CHAOS_TASKS ?? 300);
 const waves = 5;
 const nodeName = 'chaos-node';
-const cgroupParent = `parafork-test-${nodeName}`;
+const cgroupParent = agentCgroupGroup(nodeName);
 const stagingDirectory = '/run/parafork/root';
 const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 

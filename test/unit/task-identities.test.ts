@@ -107,6 +107,85 @@ describe('TaskIdentities', () => {
     expect(three.lease(plain).runAsUser).toBe(fromOne);
   });
 
+  it('gives a retry the id its previous attempt had once it is given back, ahead of ids given back before it', () => {
+    const source = identities();
+    const earlier = source.lease(plain);
+    const previous = source.lease(plain);
+    earlier.release();
+    previous.release();
+    expect(source.lease({ ...plain, previous: { uid: previous.hostUid, gid: previous.hostGid } }).runAsUser).toBe(previous.runAsUser);
+    expect(source.lease(plain).runAsUser).toBe(first + 2); // the next never used; the one given back, once those run out
+  });
+
+  it('gives a retry its previous id never handed out yet, and then skips it in the order of new ids', () => {
+    const source = identities();
+    const retry = source.lease({ ...plain, previous: { uid: first + 2, gid: first + 2 } });
+    expect(retry.runAsUser).toBe(first + 2);
+    expect([source.lease(plain).runAsUser, source.lease(plain).runAsUser, source.lease(plain).runAsUser]).toEqual([first, first + 1, first + 3]);
+    retry.release();
+    expect(source.lease({ ...plain, previous: { uid: first + 2, gid: first + 2 } }).runAsUser).toBe(first + 2);
+  });
+
+  it('gives a retry another id while its previous one is leased to someone else', () => {
+    const source = identities();
+    const holder = source.lease(plain);
+    const retry = source.lease({ ...plain, previous: { uid: holder.hostUid, gid: holder.hostGid } });
+    expect(retry.runAsUser).not.toBe(holder.runAsUser);
+    holder.release();
+    retry.release();
+    const again = source.lease({ ...plain, previous: { uid: holder.hostUid, gid: holder.hostGid } });
+    const other = source.lease({ ...plain, previous: { uid: holder.hostUid, gid: holder.hostGid } });
+    expect(again.runAsUser).toBe(holder.runAsUser);
+    expect(other.runAsUser).not.toBe(holder.runAsUser);
+  });
+
+  it('keeps the leased gid of a Task that names only its runAsUser', () => {
+    const source = identities();
+    const previous = source.lease({ userNamespace: false, runAsUser: 1000 });
+    previous.release();
+    source.lease(plain).release();
+    expect(source.lease({ userNamespace: false, runAsUser: 1000, previous: { uid: 1000, gid: previous.hostGid } }).runAsGroup).toBe(previous.runAsGroup);
+  });
+
+  it('never gives a retry a previous id out of the range, of a host account, or of a userNamespace Task\'s block', () => {
+    const source = identities(4, [first + 5]);
+    for (const id of [0, 65534, first - 1, first + 4 * idBlockSize, first + 5]) {
+      const lease = source.lease({ ...plain, previous: { uid: id, gid: id } });
+      expect(lease.runAsUser, String(id)).not.toBe(id);
+      expect(lease.runAsUser).toBeGreaterThanOrEqual(first);
+    }
+    const namespaced = source.lease({ userNamespace: true });
+    namespaced.release();
+    expect(source.lease({ ...plain, previous: { uid: namespaced.hostUid, gid: namespaced.hostGid } }).runAsUser).not.toBe(namespaced.hostUid);
+  });
+
+  it('gives a userNamespace retry the block its previous attempt had once it is given back', () => {
+    const source = identities();
+    const earlier = source.lease({ userNamespace: true });
+    const previous = source.lease({ userNamespace: true });
+    earlier.release();
+    previous.release();
+    const retry = source.lease({ userNamespace: true, previous: { uid: previous.hostUid, gid: previous.hostGid } });
+    expect(retry).toMatchObject({ userNamespaceHostId: previous.userNamespaceHostId, hostUid: previous.hostUid });
+    expect(source.lease({ userNamespace: true }).userNamespaceHostId).toBe(earlier.userNamespaceHostId);
+  });
+
+  it('claims the block of a retry\'s previous id when no instance holds it (the agent restarted), but not from another instance', () => {
+    const before = identities(4);
+    before.lease(plain);
+    const previous = before.lease(plain);
+    before.close(); // the agent that ran the first attempt is gone
+    const after = identities(4);
+    expect(after.lease({ ...plain, previous: { uid: previous.hostUid, gid: previous.hostGid } }).runAsUser).toBe(previous.runAsUser);
+    expect(after.blocks).toBe(1);
+
+    const holder = identities(4);
+    const held = holder.lease({ ...plain, previous: { uid: first + 2 * idBlockSize, gid: first + 2 * idBlockSize } });
+    expect(held.runAsUser).toBe(first + 2 * idBlockSize);
+    const retry = after.lease({ ...plain, previous: { uid: held.hostUid + 1, gid: held.hostGid + 1 } });
+    expect(Math.floor((retry.runAsUser - first) / idBlockSize)).not.toBe(2);
+  });
+
   it('claims the blocks never used before those used, and among those the one let go longest ago', async () => {
     const pause = (): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, 5)); // mtimes apart
     const one = identities(3);
@@ -197,6 +276,14 @@ describe('the reconciler and Task ids', () => {
     await settle();
     expect(identities.requests).toEqual([{ runAsUser: 0, runAsGroup: undefined, userNamespace: true }]);
     expect(spawned[0]?.sandbox).toMatchObject({ runAsUser: 0, userNamespace: true, userNamespaceHostId: 3_000_000_001 });
+  });
+
+  it('asks for the ids of the previous attempt when it launches a retry', async () => {
+    const retrying: Task = { ...makeTask(), status: { phase: 'Pending', attempts: 1, hostIdentity: { uid: 3_000_000_007, gid: 3_000_000_008 } } };
+    const { reconciler, identities, settle } = harness(retrying);
+    await reconciler.reconcile(key);
+    await settle();
+    expect(identities.requests).toEqual([{ runAsUser: undefined, runAsGroup: undefined, userNamespace: false, previous: { uid: 3_000_000_007, gid: 3_000_000_008 } }]);
   });
 
   it('gives the ids back when the spawn fails', async () => {

@@ -1,0 +1,78 @@
+// KubernetesTaskWriter.writeStatus against a local HTTP server that records the request (a fake
+// of the status endpoint, for this module alone): the merge patch carries every field of the
+// status the reconciler built, and null for each one it lacks, so the write replaces the status.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import type { Task, TaskStatus } from '../../src/api/task.js';
+import { ApiClient } from '../../src/k8s/api-client.js';
+import { KubernetesTaskWriter } from '../../src/k8s/task-writer.js';
+
+interface RecordedRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly body: unknown;
+}
+
+const servers: http.Server[] = [];
+afterEach(async () => {
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+/** A writer whose API server answers every request with the Task and records what it was sent. */
+async function recordingWriter(): Promise<{ writer: KubernetesTaskWriter; requests: RecordedRequest[] }> {
+  const requests: RecordedRequest[] = [];
+  const server = http.createServer((request, response) => {
+    let text = '';
+    request.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+    request.on('end', () => {
+      requests.push({ method: request.method ?? '', url: request.url ?? '', body: JSON.parse(text) as unknown });
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(task));
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const client = new ApiClient({
+    kubeConfig: { getCurrentCluster: () => ({ server: `http://127.0.0.1:${port}` }), applyToHTTPSOptions: () => Promise.resolve() },
+    qps: 100,
+    burst: 100,
+    userAgent: 'parafork-test',
+  });
+  return { writer: new KubernetesTaskWriter(client), requests };
+}
+
+const task: Task = { apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'task', namespace: 'ns', uid: 'uid-1', generation: 1 }, spec: { nodeName: 'node', command: ['work'] } };
+
+describe('KubernetesTaskWriter.writeStatus', () => {
+  it('sends the host ids and spawn timings of a finished attempt with the rest of its status', async () => {
+    const { writer, requests } = await recordingWriter();
+    const status: TaskStatus = {
+      phase: 'Failed',
+      observedGeneration: 1,
+      nodeName: 'node',
+      attempts: 1,
+      exitCode: 1,
+      reason: 'Error',
+      message: 'exited with status 1',
+      hostIdentity: { uid: 1_879_048_192, gid: 1_879_048_192 },
+      spawnTimings: { queuedNanoseconds: 10, spawnNanoseconds: 20 },
+    };
+    await writer.writeStatus(task, status);
+    expect(requests).toHaveLength(1);
+    expect(requests[0]).toMatchObject({ method: 'PATCH', url: '/apis/parafork.dev/v1alpha1/namespaces/ns/tasks/task/status' });
+    expect((requests[0]?.body as { status: TaskStatus }).status).toMatchObject(status);
+  });
+
+  it('sends null for each field the new status lacks, so the merge patch removes it', async () => {
+    const { writer, requests } = await recordingWriter();
+    await writer.writeStatus(task, { phase: 'Pending' });
+    const sent = (requests[0]?.body as { status: Record<string, unknown> }).status;
+    expect(sent).toMatchObject({ phase: 'Pending', hostIdentity: null, spawnTimings: null, exitCode: null, stderrTail: null });
+  });
+});
