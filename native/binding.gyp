@@ -11,6 +11,8 @@
         "src/engine.cc",
         "src/errors.cc",
         "src/event_batcher.cc",
+        "src/network_namespace_leftovers.cc",
+        "src/network_namespace_pool.cc",
         "src/reaper.cc",
         "src/sandbox_resources.cc",
         "src/seccomp_policy.cc",

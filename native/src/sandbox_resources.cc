@@ -45,19 +45,7 @@ int SandboxResources::PrepareLocked(Syscall* failed) {
     *failed = Syscall::kOpen;
     return errno;
   }
-  // A network namespace with nothing in it, not even lo up, made on a thread of its own: unshare
-  // changes only the calling thread's namespace, and that thread ends right after.
-  int error_number = 0;
-  std::thread maker([&] {
-    if (unshare(CLONE_NEWNET) == -1) {
-      error_number = errno;
-      return;
-    }
-    network_namespace_.reset(KeepAboveStdio(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)));
-    if (!network_namespace_) error_number = errno;
-  });
-  maker.join();
-  if (error_number != 0) {
+  if (int error_number = network_namespaces_.Start(); error_number != 0) {
     *failed = Syscall::kNetwork;
     return error_number;
   }
