@@ -5,7 +5,9 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/nsfs.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -97,6 +99,15 @@ NetworkNamespaceLease NetworkNamespacePool::Lease(bool reusable) {
 NetworkNamespaceLease NetworkNamespacePool::Adopt(int pidfd) {
   UniqueFd adopted(KeepAboveStdio(ioctl(pidfd, kPidfdGetNetworkNamespace, 0)));
   if (!adopted) return NetworkNamespaceLease();
+  // The clone made it as the agent, so the agent's user namespace owns it, as it owns the pool's
+  // own. Never adopt one a task's user namespace would own: root in that one could change it.
+  UniqueFd owner(ioctl(adopted.get(), NS_GET_USERNS));
+  struct stat owner_status = {};
+  struct stat own_status = {};
+  if (!owner || fstat(owner.get(), &owner_status) == -1 || stat("/proc/thread-self/ns/user", &own_status) == -1 ||
+      owner_status.st_ino != own_status.st_ino || owner_status.st_dev != own_status.st_dev) {
+    return NetworkNamespaceLease();
+  }
   std::lock_guard<std::mutex> guard(mutex_);
   ++counts_.adopted;
   return NetworkNamespaceLease(this, std::move(adopted), /*reusable=*/true);

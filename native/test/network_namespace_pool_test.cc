@@ -194,38 +194,62 @@ TEST_F(NetworkNamespacePoolTest, ALeaseDestroyedWithoutReturnNeverComesBack) {
   }
 }
 
+// A child that has unshared `flags` and waits to be killed, with a pidfd of it.
+class ChildInNewNamespaces {
+ public:
+  explicit ChildInNewNamespaces(int flags) {
+    int ready[2];
+    if (pipe(ready) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      const char byte = unshare(flags) == 0 ? 'y' : 'n';
+      if (write(ready[1], &byte, 1) != 1) _exit(1);
+      pause();
+      _exit(0);
+    }
+    char byte = 0;
+    unshared_ = read(ready[0], &byte, 1) == 1 && byte == 'y';
+    close(ready[0]);
+    close(ready[1]);
+    pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+  }
+  ~ChildInNewNamespaces() {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    close(pidfd_);
+  }
+  bool unshared() const { return unshared_; }
+  int pidfd() const { return pidfd_; }
+  ino_t network_namespace() const {
+    struct stat status = {};
+    stat(("/proc/" + std::to_string(pid_) + "/ns/net").c_str(), &status);
+    return status.st_ino;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+  bool unshared_ = false;
+};
+
 TEST_F(NetworkNamespacePoolTest, WhenNoneIsIdleTheLeaseIsEmptyAndTheClonesNamespaceCanBeAdopted) {
   std::vector<NetworkNamespaceLease> held;
   for (NetworkNamespaceLease lease = pool_.Lease(true); lease; lease = pool_.Lease(true)) held.push_back(std::move(lease));
   EXPECT_GE(pool_.Snapshot().missed, 1u);
   // What a spawn does then: the clone makes a namespace (here a forked child unshares one).
-  int ready[2];
-  ASSERT_EQ(pipe(ready), 0);
-  const pid_t child = fork();
-  if (child == 0) {
-    const char byte = unshare(CLONE_NEWNET) == 0 ? 'y' : 'n';
-    if (write(ready[1], &byte, 1) != 1) _exit(1);
-    pause();
-    _exit(0);
-  }
-  char byte = 0;
-  ASSERT_EQ(read(ready[0], &byte, 1), 1);
-  ASSERT_EQ(byte, 'y');
-  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, child, 0));
-  NetworkNamespaceLease adopted = pool_.Adopt(pidfd);
-  if (adopted) {
-    struct stat child_namespace = {};
-    stat(("/proc/" + std::to_string(child) + "/ns/net").c_str(), &child_namespace);
-    EXPECT_EQ(InodeOf(adopted.fd()), child_namespace.st_ino);
-  }
-  kill(child, SIGKILL);
-  waitpid(child, nullptr, 0);
-  close(pidfd);
-  close(ready[0]);
-  close(ready[1]);
+  ChildInNewNamespaces child(CLONE_NEWNET);
+  ASSERT_TRUE(child.unshared());
+  NetworkNamespaceLease adopted = pool_.Adopt(child.pidfd());
   if (!adopted) GTEST_SKIP() << "PIDFD_GET_NET_NAMESPACE needs Linux 6.11";
+  EXPECT_EQ(InodeOf(adopted.fd()), child.network_namespace());
   adopted.Return();
   EXPECT_TRUE(Eventually([&] { return pool_.Snapshot().reused == 1; })) << "an adopted namespace joins the pool";
+}
+
+TEST_F(NetworkNamespacePoolTest, ANamespaceAnotherUserNamespaceOwnsIsNeverAdopted) {
+  ChildInNewNamespaces child(CLONE_NEWUSER | CLONE_NEWNET);
+  if (!child.unshared()) GTEST_SKIP() << "no user namespaces here";
+  EXPECT_FALSE(pool_.Adopt(child.pidfd()));
 }
 
 }  // namespace
