@@ -25,14 +25,6 @@ namespace {
 // network namespace.
 constexpr unsigned long kPidfdGetNetworkNamespace = _IO(0xFF, 4);  // PIDFD_GET_NET_NAMESPACE
 
-// Pool fds must sit above 2: a child places its stdio at 0..2 before it joins its namespace.
-int KeepAboveStdio(int fd) {
-  if (fd < 0 || fd > 2) return fd;
-  int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  close(fd);
-  return moved;
-}
-
 }  // namespace
 
 void NetworkNamespaceLease::Return() {

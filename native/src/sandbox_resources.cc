@@ -17,18 +17,6 @@
 
 namespace parafork {
 
-namespace {
-
-// Shared fds must sit above 2: a child places its stdio at 0..2 before it uses them.
-int KeepAboveStdio(int fd) {
-  if (fd < 0 || fd > 2) return fd;
-  int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  close(fd);
-  return moved;
-}
-
-}  // namespace
-
 int SandboxResources::Prepare(Syscall* failed) {
   std::lock_guard<std::mutex> guard(mutex_);
   if (!ready_ && error_ == 0) {

@@ -85,14 +85,6 @@ uint64_t ReadIgnoredSignals() {
   return ignored;
 }
 
-// The child's fds must all sit above 2 so that placing them at 0..2 never overwrites one another.
-int KeepAboveStdio(int fd) {
-  if (fd < 0 || fd > 2) return fd;
-  int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  close(fd);
-  return moved;
-}
-
 int OpenOutputFile(const OutputTarget& target) {
   const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY |
                     (target.mode == OutputMode::kFileAppend ? O_APPEND : O_TRUNC);
