@@ -70,7 +70,7 @@ class NetworkNamespacePool {
     size_t max_idle = 128;
     // Idle namespaces above `reserve` that no lease needed for this long are closed: after a
     // burst, memory (and the agent's fd count) go back to the reserve.
-    std::chrono::milliseconds trim_after{10'000};
+    std::chrono::milliseconds trim_after{5'000};
   };
 
   struct Counts {
