@@ -4,7 +4,9 @@
 // and identity alone (a bench-only option skips the filesystem), + the filesystem, + seccomp,
 // + a per-task cgroup (made, reused and given up as the Task reconciler does, for a Task without
 // resource limits), then network "none" (the full default: what a Task with default settings
-// gets), the same with memory, pids and cpu limits, and a per-task network namespace. Needs root.
+// gets; its own network namespace, leased from the pool of native/src/network_namespace_pool.h),
+// the same with memory, pids and cpu limits, and a network namespace made per task (CLONE_NEWNET,
+// lo brought up): close to what network "none" would cost without the pool. Needs root.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 

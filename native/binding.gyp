@@ -12,6 +12,8 @@
         "src/errors.cc",
         "src/event_batcher.cc",
         "src/file_lock.cc",
+        "src/network_namespace_leftovers.cc",
+        "src/network_namespace_pool.cc",
         "src/reaper.cc",
         "src/sandbox_resources.cc",
         "src/seccomp_policy.cc",

@@ -74,6 +74,10 @@ bool ChildTable::Reap(ChildRecord* record, ExitInfo* exit) {
   children_.erase(record->id);
   close(record->pidfd);
   record->pidfd = -1;
+  // The child is a sandboxed task's init: its exit completed only once every process of its pid
+  // namespace was gone (pid_namespaces(7)), so nothing of the task is left in the namespace but
+  // what the pool checks for.
+  record->network_namespace.Return();
   return true;
 }
 

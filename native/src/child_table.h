@@ -9,6 +9,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "network_namespace_pool.h"
+
 namespace parafork {
 
 struct ChildRecord {
@@ -16,6 +18,8 @@ struct ChildRecord {
   pid_t pid = 0;
   int pidfd = -1;
   uint64_t started_ns = 0;  // CLOCK_MONOTONIC at clone
+  // Network "none": the task's own namespace, given back by Reap once the task's init has exited.
+  NetworkNamespaceLease network_namespace;
 };
 
 struct ExitInfo {
@@ -40,7 +44,8 @@ class ChildTable {
   int Signal(uint64_t id, int signal_number);
 
   // waitid(P_PIDFD, WNOHANG) with rusage. True and filled `exit` once the child has exited: the
-  // record is then removed and its pidfd closed; the caller owns (and deletes) the record.
+  // record is then removed, its pidfd closed and its network namespace given back; the caller
+  // owns (and deletes) the record.
   bool Reap(ChildRecord* record, ExitInfo* exit);
 
   size_t Size();

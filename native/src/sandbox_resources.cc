@@ -17,18 +17,6 @@
 
 namespace parafork {
 
-namespace {
-
-// Shared fds must sit above 2: a child places its stdio at 0..2 before it uses them.
-int KeepAboveStdio(int fd) {
-  if (fd < 0 || fd > 2) return fd;
-  int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  close(fd);
-  return moved;
-}
-
-}  // namespace
-
 int SandboxResources::Prepare(Syscall* failed) {
   std::lock_guard<std::mutex> guard(mutex_);
   if (!ready_ && error_ == 0) {
@@ -45,19 +33,7 @@ int SandboxResources::PrepareLocked(Syscall* failed) {
     *failed = Syscall::kOpen;
     return errno;
   }
-  // A network namespace with nothing in it, not even lo up, made on a thread of its own: unshare
-  // changes only the calling thread's namespace, and that thread ends right after.
-  int error_number = 0;
-  std::thread maker([&] {
-    if (unshare(CLONE_NEWNET) == -1) {
-      error_number = errno;
-      return;
-    }
-    network_namespace_.reset(KeepAboveStdio(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)));
-    if (!network_namespace_) error_number = errno;
-  });
-  maker.join();
-  if (error_number != 0) {
+  if (int error_number = network_namespaces_.Start(); error_number != 0) {
     *failed = Syscall::kNetwork;
     return error_number;
   }

@@ -1,8 +1,8 @@
 // What every sandboxed spawn shares, made once, on first use (so a launcher that never sandboxes
 // needs no privileges): an O_PATH fd of the parafork-init helper (exec'd by fd, so it need not
-// exist inside the task's root), one empty network namespace that tasks with network "none" join
-// (a new network namespace per task costs ~1 ms, joining one costs microseconds), and the default
-// seccomp program; and, per task root, a filesystem template (see FilesystemTemplate).
+// exist inside the task's root), the pool of empty network namespaces that tasks with network
+// "none" lease one each (network_namespace_pool.h), and the default seccomp program; and, per task
+// root, a filesystem template (see FilesystemTemplate).
 #pragma once
 
 #include <map>
@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "network_namespace_pool.h"
 #include "seccomp_policy.h"
 #include "syscall_id.h"
 #include "unique_fd.h"
@@ -24,7 +25,7 @@ class SandboxResources {
   int Prepare(Syscall* failed);
 
   int init_fd() const { return init_fd_.get(); }
-  int empty_network_namespace_fd() const { return network_namespace_.get(); }
+  NetworkNamespacePool& network_namespaces() { return network_namespaces_; }
   const sock_fprog* default_seccomp() const { return &seccomp_.program; }
 
   // A mount namespace holding the task filesystem every task with this root shares: `rootfs`
@@ -46,7 +47,7 @@ class SandboxResources {
   int error_ = 0;
   Syscall failed_ = Syscall::kNone;
   UniqueFd init_fd_;
-  UniqueFd network_namespace_;
+  NetworkNamespacePool network_namespaces_;
   SeccompProgram seccomp_;
   std::mutex templates_mutex_;
   std::map<std::pair<std::string, bool>, UniqueFd> templates_;

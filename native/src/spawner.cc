@@ -85,14 +85,6 @@ uint64_t ReadIgnoredSignals() {
   return ignored;
 }
 
-// The child's fds must all sit above 2 so that placing them at 0..2 never overwrites one another.
-int KeepAboveStdio(int fd) {
-  if (fd < 0 || fd > 2) return fd;
-  int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  close(fd);
-  return moved;
-}
-
 int OpenOutputFile(const OutputTarget& target) {
   const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY |
                     (target.mode == OutputMode::kFileAppend ? O_APPEND : O_TRUNC);
@@ -224,6 +216,8 @@ struct SandboxStorage {
   ResourceLimit limits[3];
   std::string init_name = "parafork-init";
   std::vector<char*> init_argv;
+  NetworkNamespaceLease network_namespace;  // network "none", unless the pool had none idle:
+  bool adopt_network_namespace = false;     // then the clone makes one, for the pool to adopt
 };
 
 // The parent's side of user-namespace mode (child.cc: EnterUserNamespace). The child says "ready"
@@ -294,9 +288,20 @@ int PrepareSandbox(const SpawnRequest& request, const SpawnerOptions& options, s
   plan.enabled = true;
   *clone_flags |= CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
   switch (sandbox.network) {
-    case NetworkMode::kNone:
-      plan.network_namespace_fd = resources->empty_network_namespace_fd();
+    case NetworkMode::kNone: {
+      // A namespace of the task's own (issue 12): from the pool, or made by the clone when a burst
+      // has emptied it. Host uid 0 may write its namespace's net sysctls even without capabilities
+      // (procfs checks the uid), which the pool does not read: that namespace is not reused.
+      const bool may_write_net_sysctls = !sandbox.user_namespace && sandbox.uid == 0;
+      storage.network_namespace = resources->network_namespaces().Lease(/*reusable=*/!may_write_net_sysctls);
+      if (storage.network_namespace) {
+        plan.network_namespace_fd = storage.network_namespace.fd();
+      } else {
+        *clone_flags |= CLONE_NEWNET;
+        storage.adopt_network_namespace = !may_write_net_sysctls;
+      }
       break;
+    }
     case NetworkMode::kLoopback:
       *clone_flags |= CLONE_NEWNET;
       plan.bring_loopback_up = true;
@@ -599,6 +604,12 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
   plan.ignored_signals = IgnoredSignals(picked_ns);
   uint64_t namespace_flags = 0;
   SandboxStorage sandbox_storage;
+  // The leased network namespace goes to the task's record once the task runs. On every other way
+  // out of here no process is in it (none was cloned, or the failed child has been reaped): back.
+  struct ReturnUnusedLease {
+    NetworkNamespaceLease& lease;
+    ~ReturnUnusedLease() { lease.Return(); }
+  } return_unused_lease{sandbox_storage.network_namespace};
   if (request.sandbox.enabled) {
     Syscall failed = Syscall::kNone;
     int error_number = PrepareSandbox(request, options_, argv, sandbox_storage, plan.sandbox, &namespace_flags, &failed);
@@ -678,6 +689,9 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
   }
 
   auto* record = new ChildRecord{request.id, static_cast<pid_t>(pid), pidfd, clone_started_ns};
+  record->network_namespace = sandbox_storage.adopt_network_namespace
+                                  ? options_.sandbox_resources->network_namespaces().Adopt(pidfd)
+                                  : std::move(sandbox_storage.network_namespace);
   children_.Insert(record);
   events_.Push(Event{{static_cast<double>(EventKind::kSpawned), static_cast<double>(request.id),
                       static_cast<double>(pid), static_cast<double>(stdout_output.parent_end.release()),

@@ -1,6 +1,7 @@
 // A file descriptor with exactly one owner: closed when the owner goes away, handed on explicitly.
 #pragma once
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <utility>
@@ -36,5 +37,14 @@ class UniqueFd {
  private:
   int fd_ = -1;
 };
+
+// `fd` moved above 2 if it is 0, 1 or 2 (the original closed), close-on-exec; -1 stays -1. Fds a
+// child inherits must sit above 2: it places its stdio at 0..2 before it uses them.
+inline int KeepAboveStdio(int fd) {
+  if (fd < 0 || fd > 2) return fd;
+  const int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  ::close(fd);
+  return moved;
+}
 
 }  // namespace parafork

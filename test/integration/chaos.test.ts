@@ -183,7 +183,8 @@ describe('chaos', () => {
     let agent = await startAgent(nodeName, agentArgs);
     agents.push(agent);
     // The idle agent's fds, once both watches are open and one Task has made the sandbox's shared
-    // resources (the init helper's fd, the empty network namespace), which it keeps for good.
+    // resources (the init helper's fd, the network namespace pool's reserve: idle namespaces past it
+    // are closed 5 to 10 s after a burst), which it keeps for good.
     await waitFor(() => (proxy.openWatches >= 2 ? true : undefined), { description: 'the agent to open its two watches' });
     await createTasks([-1]);
     await waitFor(async () => ((await listTasks()).some((task) => task.status?.phase === 'Succeeded') ? true : undefined), { description: 'the warm-up Task to succeed', timeoutMs: 30_000 });
