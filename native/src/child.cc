@@ -305,6 +305,12 @@ PARAFORK_CHILD_CODE void EnterUserNamespace(ChildPlan* plan) {
 
 PARAFORK_CHILD_CODE void BuildSandbox(ChildPlan* plan) {
   const SandboxPlan& sandbox = plan->sandbox;
+  // A session of its own, with no controlling terminal: the agent's (an operator's shell, for
+  // `parafork run`) would let the task inject input with TIOCSTI or read it (setsid(2),
+  // credentials(7)). The task's init leads the session; the task is its child, in a process group
+  // of its own inside it (parafork_init.c). A new child is never a group leader, so this cannot fail.
+  long session = RawSyscall(SYS_setsid);
+  if (session < 0) Fail(plan, Syscall::kIdentity, session);
   if (sandbox.network_namespace_fd >= 0) {
     long result = RawSyscall(SYS_setns, sandbox.network_namespace_fd, CLONE_NEWNET);
     if (result < 0) Fail(plan, Syscall::kNetwork, result);
