@@ -12,6 +12,7 @@
         "src/errors.cc",
         "src/event_batcher.cc",
         "src/reaper.cc",
+        "src/sandbox_masks.cc",
         "src/sandbox_resources.cc",
         "src/seccomp_policy.cc",
         "src/seccomp_profile.cc",

@@ -11,6 +11,6 @@ if [ ! -f /usr/include/gtest/gtest.h ]; then
 fi
 g++ -std=c++20 -O1 -g -Wall -Wextra -Werror -fstack-protector-strong \
   -fsanitize=address,undefined -fno-omit-frame-pointer -pthread \
-  "$root"/native/test/*_test.cc "$root/native/src/xor_lock.cc" \
+  "$root"/native/test/*_test.cc "$root/native/src/xor_lock.cc" "$root/native/src/sandbox_masks.cc" \
   -lgtest -lgtest_main -o "$out/native-unit-tests"
 "$out/native-unit-tests" --gtest_brief=1
