@@ -25,7 +25,7 @@ export interface TaskRuntime {
  * and the task cgroups, with the host's capabilities logged once.
  */
 export function makeTaskRuntime(config: AgentConfig, metrics: MetricsRegistry, logger: Logger): TaskRuntime {
-  const nativeLauncher = config.launcher === 'native' ? new Launcher({ observer: metrics.spawn, sandboxStagingDirectory: config.sandboxStagingDirectory }) : undefined;
+  const nativeLauncher = config.launcher === 'native' ? new Launcher({ observer: metrics.spawn, sandboxStagingDirectory: config.sandboxStagingDirectory, sandboxMaskedPaths: config.sandboxMaskedPaths }) : undefined;
   const cgroups = config.taskSandbox ? makeCgroupManager(config, logger) : undefined;
   if (nativeLauncher) {
     metrics.trackLauncher(nativeLauncher);

@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { startAgent } from '../agent/agent.js';
 import { createLogger } from '../agent/logger.js';
 import { startManifestAgent } from '../agent/manifest-agent.js';
-import { agentFlags, ConfigError, parseAgentConfig } from '../config/agent-config.js';
+import { agentFlags, agentMaskedPaths, ConfigError, parseAgentConfig } from '../config/agent-config.js';
 import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.js';
 import { runTasks } from '../standalone/run-tasks.js';
 import { formatTasks, progressLine } from '../standalone/task-report.js';
@@ -61,7 +61,9 @@ Flags:
       --workers N              Tasks reconciled at once (default 16)
       --log-level LEVEL        fatal, error, warn (default), info, debug or trace
       --seccomp-profile-dir D  seccomp profiles (Docker JSON) for sandbox.seccomp type Localhost
-                               (default /var/lib/kubelet/seccomp)`;
+                               (default /var/lib/kubelet/seccomp)
+      --sandbox-masked-paths L paths masked in every Task, comma-separated; 'default' stands for
+                               the built-in list (default: default); kubeconfigs always added`;
 
 async function runStandaloneCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -73,6 +75,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
       workers: { type: 'string', default: '16' },
       'log-level': { type: 'string', default: 'warn' },
       'seccomp-profile-dir': { type: 'string', default: '/var/lib/kubelet/seccomp' },
+      'sandbox-masked-paths': { type: 'string', default: 'default' },
     },
     strict: true,
     allowPositionals: false,
@@ -85,6 +88,8 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   const workers = Number(values.workers);
   if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new ConfigError(`--max-concurrent must be a whole number from 1, got ${JSON.stringify(values['max-concurrent'])}`);
   if (!Number.isInteger(workers) || workers < 1 || workers > 1024) throw new ConfigError(`--workers must be a whole number from 1 to 1024, got ${JSON.stringify(values.workers)}`);
+  const sandboxStagingDirectory = '/run/parafork/root';
+  const sandboxMaskedPaths = agentMaskedPaths(values['sandbox-masked-paths'], { stagingDirectory: sandboxStagingDirectory, environment: process.env });
   const loaded = loadTaskManifests(files);
   const logger = pino({ level: values['log-level'], base: { mode: 'standalone' } }, pino.destination(2));
   const terminal = process.stderr.isTTY;
@@ -96,7 +101,8 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
       maxConcurrent,
       workers,
       logger,
-      sandboxStagingDirectory: '/run/parafork/root',
+      sandboxStagingDirectory,
+      sandboxMaskedPaths,
       cgroupParent: `parafork-run-${process.pid}`,
       seccompProfileDirectory: path.resolve(values['seccomp-profile-dir']),
       onProgress: (progress) => {

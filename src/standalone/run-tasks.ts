@@ -29,6 +29,8 @@ export interface RunOptions {
   readonly workers: number;
   readonly logger: Logger;
   readonly sandboxStagingDirectory: string;
+  /** Paths masked in every Task's root and /proc (agentMaskedPaths); default defaultMaskedPaths. */
+  readonly sandboxMaskedPaths?: readonly string[];
   readonly cgroupParent: string;
   /** Where sandbox.seccomp type Localhost profiles are read from. */
   readonly seccompProfileDirectory: string;
@@ -42,6 +44,7 @@ export async function runTasks(tasks: readonly Task[], options: RunOptions): Pro
   const spawnNs: number[] = [];
   const launcher = new Launcher({
     sandboxStagingDirectory: options.sandboxStagingDirectory,
+    ...(options.sandboxMaskedPaths ? { sandboxMaskedPaths: options.sandboxMaskedPaths } : {}),
     observer: {
       spawned: (timings) => {
         if (spawnNs.length < spawnSamplesKept) spawnNs.push(timings.spawnNs);
