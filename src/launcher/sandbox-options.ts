@@ -232,6 +232,26 @@ function resolvedHostPath(hostPath: string): string {
 }
 
 /**
+ * The host's /proc and /sys are the kernel's knobs (kernel.core_pattern runs a program as root on
+ * the node): a task may bring them in only read-only (which holds for their submounts too).
+ */
+function refuseWritableKernelInterfaces(rootfs: string, readOnlyRoot: boolean, mounts: readonly { hostPath: string; readOnly: boolean }[]): void {
+  const kernelInterface = (hostPath: string) => {
+    const real = resolvedHostPath(hostPath);
+    return ['/proc', '/sys'].find((root) => real === root || isBelow(real, root));
+  };
+  if (!readOnlyRoot && rootfs !== '/') {
+    const root = kernelInterface(rootfs);
+    if (root !== undefined) invalid(`readOnlyRootFilesystem must be true for a rootfs in the host's ${root}: ${rootfs}`);
+  }
+  for (const [index, mount] of mounts.entries()) {
+    if (mount.readOnly) continue;
+    const root = kernelInterface(mount.hostPath);
+    if (root !== undefined) invalid(`mounts[${index}].readOnly must be true for a host path in the host's ${root}: ${mount.hostPath}`);
+  }
+}
+
+/**
  * Masked paths name what the node keeps secret, so they follow the host paths a task brings in
  * (other than /proc paths: each task's /proc is its own). A rootfs or hostPath that is a masked
  * path or lies inside one is refused (the agent's service-account token, state or kubeconfig as a
@@ -303,6 +323,7 @@ export function toNativeSandbox(options: unknown, cwd: string | undefined, maske
   const rootfs = absolutePath(sandbox.rootfs, 'rootfs');
   const listed = sandbox.maskedPaths === undefined ? maskedPathsByDefault : checkMaskedPaths(sandbox.maskedPaths, 'sandbox.maskedPaths');
   const maskedPaths = maskBroughtInHostPaths(rootfs, mounts, listed);
+  refuseWritableKernelInterfaces(rootfs, given.readOnlyRootFilesystem, mounts);
   return {
     network: nativeNetworkModes[sandbox.network],
     rootfs,

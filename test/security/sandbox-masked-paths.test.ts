@@ -114,6 +114,14 @@ describe.skipIf(skip !== undefined)(`what a sandboxed task sees of the node${ski
       expect(seen.list['/sys']).toEqual([]);
     });
 
+    it('its read-only /proc/sys still answers for the task s own namespaces (pid, network, hostname)', async () => {
+      const run = await runSandboxed(launcher, '/bin/sh', ['-c', 'cat /proc/sys/kernel/ns_last_pid /proc/sys/kernel/hostname; ls /proc/sys/net/ipv4/conf'], { ...base(), network: 'loopback' });
+      const [lastPid, name, ...interfaces] = run.stdout.trim().split('\n');
+      expect(Number(lastPid)).toBeLessThan(100);
+      expect(name).toBe('parafork');
+      expect(interfaces).toEqual(['all', 'default', 'lo']);
+    });
+
     describe('as root (runAsUser 0, no user namespace)', () => {
       const asRoot = () => ({ ...base(), runAsUser: 0, runAsGroup: 0 });
 

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Launcher, type SandboxOptions } from '../../src/index.js';
 import { simulateKernelWithoutMountSetattr } from '../../src/launcher/launcher.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
-import { runSandboxed } from './sandbox-helpers.js';
+import { python, runSandboxed } from './sandbox-helpers.js';
 
 const skip = missingRequirement('the sandbox needs root (namespaces, mounts, pivot_root)', runningAsRoot);
 
@@ -75,6 +75,13 @@ describe.skipIf(skip !== undefined)(`bind mounts into a sandboxed task${skip ? `
     // The null and zero devices: harmless to write to, were the write allowed.
     const run = await runSandboxed(launcher, '/bin/sh', ['-c', 'echo x > /mnt/null; echo x > /mnt/zero'], { mounts: [{ hostPath: '/dev', mountPath: '/mnt', readOnly: false }], runAsUser: 0 });
     expect(run.stderr.match(/Permission denied/g)).toHaveLength(2);
+  });
+
+  it('brings in the host s /proc only read-only: its kernel knobs stay out of reach', async () => {
+    await expect(launcher.spawn({ file: '/bin/true', sandbox: { mounts: [{ hostPath: '/proc', mountPath: '/mnt', readOnly: false }], runAsUser: 0 } })).rejects.toThrow(/readOnly must be true/);
+    // Opened for writing and closed unwritten: EROFS is the answer wanted.
+    const run = await runSandboxed(launcher, python, ['-c', 'import os\ntry:\n  os.close(os.open("/mnt/sys/kernel/core_pattern", os.O_WRONLY)); print("opened")\nexcept OSError as e: print(e.strerror)'], { mounts: [{ hostPath: '/proc', mountPath: '/mnt' }], runAsUser: 0 });
+    expect(run.stdout.trim()).toBe('Read-only file system');
   });
 
   it('a writable root is nosuid and nodev too', async () => {

@@ -99,6 +99,13 @@ describe('masked paths follow the host paths a task brings in', () => {
     expect(masked).toEqual(expect.arrayContaining(['/lib/kubelet', '/log', '/run']));
   });
 
+  it('takes the host s /proc and /sys only read-only (they are the kernel s knobs)', () => {
+    expect(() => toNativeSandbox({ mounts: [{ hostPath: '/proc', mountPath: '/host/proc', readOnly: false }] }, undefined)).toThrow(/mounts\[0\]\.readOnly must be true for a host path in the host's \/proc/);
+    expect(() => toNativeSandbox({ mounts: [{ hostPath: '/sys/kernel', mountPath: '/mnt', readOnly: false }] }, undefined)).toThrow(/in the host's \/sys/);
+    expect(() => toNativeSandbox({ rootfs: '/proc/1/root/sys', readOnlyRootFilesystem: false }, undefined)).toThrow(/readOnlyRootFilesystem must be true/);
+    expect(toNativeSandbox({ mounts: [{ hostPath: '/proc', mountPath: '/host/proc' }] }, undefined).mounts[0]?.readOnly).toBe(true);
+  });
+
   it('leaves the usual spawn s list as it is', () => {
     expect(toNativeSandbox({ mounts: [{ hostPath: '/srv', mountPath: '/mnt' }] }, undefined).maskedPaths).toBe(defaultMaskedPaths.join('\n'));
   });
