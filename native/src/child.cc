@@ -240,31 +240,43 @@ PARAFORK_CHILD_CODE bool SameFile(const struct statx& one, const struct statx& o
   return one.stx_ino == other.stx_ino && one.stx_dev_major == other.stx_dev_major && one.stx_dev_minor == other.stx_dev_minor;
 }
 
+// strcmp(3), spelled out: the child may not call libc.
+PARAFORK_CHILD_CODE bool SameText(const char* one, const char* other) {
+  for (; *one != '\0' && *one == *other; ++one, ++other) {
+  }
+  return *one == *other;
+}
+
 // The per-task path's root masks, from inside the mask directory once the root is final, so that
 // each path resolves as the task will resolve it (its links inside its root). Its kind picks the
-// empty file or the empty directory; a path that already is one of them (a link to a masked
-// path, such as /var/run -> /run) is left alone, a path absent is skipped.
+// empty file or the empty directory (the hosts file for /etc/hosts); a path that already is one of
+// them (a link to a masked path, such as /var/run -> /run) is left alone, a path absent is skipped.
 PARAFORK_CHILD_CODE void MaskRootPaths(ChildPlan* plan, const char* const* targets, size_t count) {
   struct statx empty_file;
   struct statx empty_directory;
+  struct statx hosts;
   long result = RawSyscall(SYS_statx, AT_FDCWD, Address(kMaskFileName), 0, STATX_INO, Address(&empty_file));
   if (result == 0) result = RawSyscall(SYS_statx, AT_FDCWD, Address(kMaskDirectoryName), 0, STATX_INO, Address(&empty_directory));
+  if (result == 0) result = RawSyscall(SYS_statx, AT_FDCWD, Address(kMaskHostsName), 0, STATX_INO, Address(&hosts));
   if (result < 0) Fail(plan, Syscall::kMount, result);
   for (size_t index = 0; index < count; ++index) {
     struct statx target;
     result = RawSyscall(SYS_statx, AT_FDCWD, Address(targets[index]), 0, STATX_TYPE | STATX_INO, Address(&target));
     if (result == -ENOENT || result == -ENOTDIR) continue;
     if (result < 0) Fail(plan, Syscall::kMount, result);
-    if (SameFile(target, empty_file) || SameFile(target, empty_directory)) continue;
-    const char* source = S_ISDIR(target.stx_mode) ? kMaskDirectoryName : kMaskFileName;
+    if (SameFile(target, empty_file) || SameFile(target, empty_directory) || SameFile(target, hosts)) continue;
+    const char* source = S_ISDIR(target.stx_mode)             ? kMaskDirectoryName
+                         : SameText(targets[index], kHostsPath) ? kMaskHostsName
+                                                                : kMaskFileName;
     result = Mount(source, targets[index], nullptr, MS_BIND, nullptr);
     if (result < 0) Fail(plan, Syscall::kMount, result);
   }
 }
 
 // The per-task mask directory (sandbox_masks.h): a small tmpfs on the staging root's /proc, which
-// the task's /proc then covers, holding an empty file and an empty directory, then made read-only
-// (the whole filesystem, so every bind of it is read-only too). Returns an O_PATH fd of it.
+// the task's /proc then covers, holding an empty file, an empty directory and the hosts file,
+// then made read-only (the whole filesystem, so every bind of it is read-only too). Returns an
+// O_PATH fd of it.
 PARAFORK_CHILD_CODE long MakeMaskDirectory(ChildPlan* plan) {
   const SandboxPlan& sandbox = plan->sandbox;
   long result = Mount("tmpfs", sandbox.proc_path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=16k,nr_inodes=16");
@@ -274,6 +286,11 @@ PARAFORK_CHILD_CODE long MakeMaskDirectory(ChildPlan* plan) {
   const long file = RawSyscall(SYS_openat, directory, Address(kMaskFileName), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0444);
   if (file < 0) Fail(plan, Syscall::kMount, file);
   RawSyscall(SYS_close, file);
+  const long hosts = RawSyscall(SYS_openat, directory, Address(kMaskHostsName), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0444);
+  if (hosts < 0) Fail(plan, Syscall::kMount, hosts);
+  result = RawSyscall(SYS_write, hosts, Address(kMaskHostsContent), sizeof(kMaskHostsContent) - 1);
+  RawSyscall(SYS_close, hosts);
+  if (result != static_cast<long>(sizeof(kMaskHostsContent) - 1)) Fail(plan, Syscall::kMount, result < 0 ? result : -EIO);
   result = RawSyscall(SYS_mkdirat, directory, Address(kMaskDirectoryName), 0555);
   if (result < 0) Fail(plan, Syscall::kMount, result);
   result = Mount(nullptr, sandbox.proc_path, nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);

@@ -29,6 +29,12 @@ inline constexpr char kMaskFileName[] = "file";
 inline constexpr char kMaskDirectoryName[] = "directory";
 inline constexpr char kReadOnlyDirectoryName[] = "read-only";
 
+// /etc/hosts, when masked, shows a file of its own rather than an empty one: the node's often
+// names the node (127.0.1.1 <hostname>), and programs expect localhost there.
+inline constexpr char kHostsPath[] = "/etc/hosts";
+inline constexpr char kMaskHostsName[] = "hosts";
+inline constexpr char kMaskHostsContent[] = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+
 // The /proc entries every task sees read-only (runc's readonlyPaths).
 inline constexpr const char* kReadOnlyProcNames[] = {"bus", "fs", "irq", "sys", "sysrq-trigger"};
 

@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include "sandbox_devices.h"
@@ -72,21 +73,24 @@ int SandboxResources::PrepareLocked(Syscall* failed) {
 
 namespace {
 
-int CreateEmptyFile(const char* path, mode_t mode) {
+int CreateFile(const char* path, mode_t mode, std::string_view content = {}) {
   const int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode);
   if (fd == -1) return errno;
+  const ssize_t written = content.empty() ? 0 : write(fd, content.data(), content.size());
+  const int error_number = written == static_cast<ssize_t>(content.size()) ? 0 : (written < 0 ? errno : EIO);
   close(fd);
-  return 0;
+  return error_number;
 }
 
 // The template's mask directory (sandbox_masks.h) on the root's /proc (the working directory
-// afterwards): an empty file, an empty directory, and under read-only/ a read-only bind of each
+// afterwards): an empty file, an empty directory, the hosts file, and under read-only/ a read-only bind of each
 // global /proc knob in `masks`, taken from a /proc mounted here for the purpose and detached
 // once bound. Then the whole tmpfs is made read-only. umask 0 is in force.
 int MakeTemplateMaskDirectory(const MaskLayout& masks) {
   if (mount("tmpfs", "/proc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=16k,nr_inodes=32") == -1) return errno;
   if (chdir("/proc") == -1) return errno;
-  if (int error_number = CreateEmptyFile(kMaskFileName, 0444); error_number != 0) return error_number;
+  if (int error_number = CreateFile(kMaskFileName, 0444); error_number != 0) return error_number;
+  if (int error_number = CreateFile(kMaskHostsName, 0444, kMaskHostsContent); error_number != 0) return error_number;
   if (mkdir(kMaskDirectoryName, 0555) == -1 || mkdir(kReadOnlyDirectoryName, 0555) == -1) return errno;
   const char* const instance = "instance";
   if (mkdir(instance, 0700) == -1) return errno;
@@ -97,7 +101,7 @@ int MakeTemplateMaskDirectory(const MaskLayout& masks) {
     struct stat status;
     // The layout found it in the agent's /proc: a kernel's /proc has the same global entries everywhere.
     if (stat(knob.c_str(), &status) == -1) return errno;
-    const int made = S_ISDIR(status.st_mode) ? (mkdir(bind.c_str(), 0555) == -1 ? errno : 0) : CreateEmptyFile(bind.c_str(), 0444);
+    const int made = S_ISDIR(status.st_mode) ? (mkdir(bind.c_str(), 0555) == -1 ? errno : 0) : CreateFile(bind.c_str(), 0444);
     if (made != 0) return made;
     if (mount(knob.c_str(), bind.c_str(), nullptr, MS_BIND, nullptr) == -1) return errno;
     if (mount(nullptr, bind.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == -1) {
@@ -112,20 +116,23 @@ int MakeTemplateMaskDirectory(const MaskLayout& masks) {
 bool SameFile(const struct stat& one, const struct stat& other) { return one.st_dev == other.st_dev && one.st_ino == other.st_ino; }
 
 // The root's masks, from inside the mask directory, in the pivoted root: each path resolves as
-// the task's will (its links inside its root). A path absent is skipped; one that already is the
-// empty file or directory (a link to a masked path, such as /var/run -> /run) is left alone.
+// the task's will (its links inside its root). A path absent is skipped; one that already is a
+// mask (a link to a masked path, such as /var/run -> /run) is left alone.
 int MaskRootPaths(const std::vector<std::string>& paths) {
   struct stat empty_file;
   struct stat empty_directory;
-  if (stat(kMaskFileName, &empty_file) == -1 || stat(kMaskDirectoryName, &empty_directory) == -1) return errno;
+  struct stat hosts;
+  if (stat(kMaskFileName, &empty_file) == -1 || stat(kMaskDirectoryName, &empty_directory) == -1 || stat(kMaskHostsName, &hosts) == -1) {
+    return errno;
+  }
   for (const std::string& path : paths) {
     struct stat status;
     if (stat(path.c_str(), &status) == -1) {
       if (errno == ENOENT || errno == ENOTDIR) continue;
       return errno;
     }
-    if (SameFile(status, empty_file) || SameFile(status, empty_directory)) continue;
-    const char* source = S_ISDIR(status.st_mode) ? kMaskDirectoryName : kMaskFileName;
+    if (SameFile(status, empty_file) || SameFile(status, empty_directory) || SameFile(status, hosts)) continue;
+    const char* source = S_ISDIR(status.st_mode) ? kMaskDirectoryName : path == kHostsPath ? kMaskHostsName : kMaskFileName;
     if (mount(source, path.c_str(), nullptr, MS_BIND, nullptr) == -1) return errno;
   }
   return 0;

@@ -29,7 +29,7 @@ export interface SandboxMountOption {
 /**
  * What every sandboxed task has masked unless told otherwise (SandboxOptions.maskedPaths,
  * LauncherOptions.sandboxMaskedPaths): a directory shows empty and read-only, any other file
- * empty and read-only; a path absent from the task's root is skipped. Paths under /proc are
+ * empty and read-only (/etc/hosts: localhost only); a path absent from the task's root is skipped. Paths under /proc are
  * masked in each task's own /proc, the others in its root, resolved as the task resolves them.
  * The default root is the agent's own filesystem (the node's, for `parafork run`), so this hides
  * what a node keeps secret or identifying: users' and root's homes, runtime state (service-account
@@ -76,6 +76,9 @@ export const defaultMaskedPaths: readonly string[] = Object.freeze([
   '/etc/krb5.keytab',
   '/etc/NetworkManager/system-connections',
   '/etc/hostname',
+  '/etc/mailname',
+  // Shown as a localhost-only file rather than empty; the node's with network 'host'.
+  '/etc/hosts',
   '/etc/machine-id',
   '/var/lib/dbus/machine-id',
   '/boot',
@@ -231,6 +234,11 @@ function resolvedHostPath(hostPath: string): string {
   }
 }
 
+/** A task on the node's network shares its names too: it sees the node's /etc/hosts. */
+function withoutHostsFile(listed: string): string {
+  return listed.includes('/etc/hosts') ? listed.split('\n').filter((masked) => masked !== '/etc/hosts').join('\n') : listed;
+}
+
 /**
  * The host's /proc and /sys are the kernel's knobs (kernel.core_pattern runs a program as root on
  * the node): a task may bring them in only read-only (which holds for their submounts too).
@@ -322,7 +330,7 @@ export function toNativeSandbox(options: unknown, cwd: string | undefined, maske
   });
   const rootfs = absolutePath(sandbox.rootfs, 'rootfs');
   const listed = sandbox.maskedPaths === undefined ? maskedPathsByDefault : checkMaskedPaths(sandbox.maskedPaths, 'sandbox.maskedPaths');
-  const maskedPaths = maskBroughtInHostPaths(rootfs, mounts, listed);
+  const maskedPaths = maskBroughtInHostPaths(rootfs, mounts, given.network === 'host' ? withoutHostsFile(listed) : listed);
   refuseWritableKernelInterfaces(rootfs, given.readOnlyRootFilesystem, mounts);
   return {
     network: nativeNetworkModes[sandbox.network],

@@ -90,6 +90,13 @@ describe.skipIf(skip !== undefined)(`what a sandboxed task sees of the node${ski
       expect(seen.read).toEqual({ '/etc/hostname': '', '/proc/cmdline': '', '/etc/machine-id': '' });
     });
 
+    it('/etc/hosts names only localhost, unless the task is on the node s network', async () => {
+      const seen = await observeIn(launcher, base(), { read: ['/etc/hosts'] });
+      expect(seen.read['/etc/hosts']).toBe('127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n');
+      const onHostNetwork = await observeIn(launcher, { ...base(), network: 'host' }, { read: ['/etc/hosts'] });
+      expect(onHostNetwork.read['/etc/hosts']).toBe(readFileSync('/etc/hosts', 'utf8'));
+    });
+
     it('/root, /home and /run are empty read-only directories', async () => {
       const seen = await observeIn(launcher, base(), { list: ['/root', '/home', '/run', '/var/run'] });
       expect(seen.list).toEqual({ '/root': [], '/home': [], '/run': [], '/var/run': [] });
