@@ -241,21 +241,22 @@ function withoutHostsFile(listed: string): string {
 
 /**
  * The host's /proc and /sys are the kernel's knobs (kernel.core_pattern runs a program as root on
- * the node): a task may bring them in only read-only (which holds for their submounts too).
+ * the node): a task may bring them in only read-only, whether it mounts them, something inside
+ * them, or the host's root that holds them (a mount comes with its submounts). A root is bound
+ * without its submounts, so only a rootfs inside them counts.
  */
 function refuseWritableKernelInterfaces(rootfs: string, readOnlyRoot: boolean, mounts: readonly { hostPath: string; readOnly: boolean }[]): void {
-  const kernelInterface = (hostPath: string) => {
-    const real = resolvedHostPath(hostPath);
-    return ['/proc', '/sys'].find((root) => real === root || isBelow(real, root));
-  };
+  const kernelInterfaces = ['/proc', '/sys'];
   if (!readOnlyRoot && rootfs !== '/') {
-    const root = kernelInterface(rootfs);
-    if (root !== undefined) invalid(`readOnlyRootFilesystem must be true for a rootfs in the host's ${root}: ${rootfs}`);
+    const real = resolvedHostPath(rootfs);
+    const inside = kernelInterfaces.find((root) => real === root || isBelow(real, root));
+    if (inside !== undefined) invalid(`readOnlyRootFilesystem must be true for a rootfs in the host's ${inside}: ${rootfs}`);
   }
   for (const [index, mount] of mounts.entries()) {
     if (mount.readOnly) continue;
-    const root = kernelInterface(mount.hostPath);
-    if (root !== undefined) invalid(`mounts[${index}].readOnly must be true for a host path in the host's ${root}: ${mount.hostPath}`);
+    const real = resolvedHostPath(mount.hostPath);
+    const reached = kernelInterfaces.find((root) => real === '/' || real === root || isBelow(real, root) || isBelow(root, real));
+    if (reached !== undefined) invalid(`mounts[${index}].readOnly must be true for a host path in or holding the host's ${reached}: ${mount.hostPath}`);
   }
 }
 

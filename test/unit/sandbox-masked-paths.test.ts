@@ -100,8 +100,10 @@ describe('masked paths follow the host paths a task brings in', () => {
   });
 
   it('takes the host s /proc and /sys only read-only (they are the kernel s knobs)', () => {
-    expect(() => toNativeSandbox({ mounts: [{ hostPath: '/proc', mountPath: '/host/proc', readOnly: false }] }, undefined)).toThrow(/mounts\[0\]\.readOnly must be true for a host path in the host's \/proc/);
-    expect(() => toNativeSandbox({ mounts: [{ hostPath: '/sys/kernel', mountPath: '/mnt', readOnly: false }] }, undefined)).toThrow(/in the host's \/sys/);
+    expect(() => toNativeSandbox({ mounts: [{ hostPath: '/proc', mountPath: '/host/proc', readOnly: false }] }, undefined)).toThrow(/mounts\[0\]\.readOnly must be true for a host path in or holding the host's \/proc/);
+    // The host's root holds them (as submounts, which a mount brings along).
+    expect(() => toNativeSandbox({ mounts: [{ hostPath: '/', mountPath: '/host', readOnly: false }], maskedPaths: [] }, undefined)).toThrow(/holding the host's \/proc/);
+    expect(() => toNativeSandbox({ mounts: [{ hostPath: '/sys/kernel', mountPath: '/mnt', readOnly: false }] }, undefined)).toThrow(/holding the host's \/sys/);
     expect(() => toNativeSandbox({ rootfs: '/proc/1/root/sys', readOnlyRootFilesystem: false }, undefined)).toThrow(/readOnlyRootFilesystem must be true/);
     expect(toNativeSandbox({ mounts: [{ hostPath: '/proc', mountPath: '/host/proc' }] }, undefined).mounts[0]?.readOnly).toBe(true);
   });
