@@ -15,6 +15,7 @@
         "src/network_namespace_leftovers.cc",
         "src/network_namespace_pool.cc",
         "src/reaper.cc",
+        "src/sandbox_masks.cc",
         "src/sandbox_resources.cc",
         "src/seccomp_policy.cc",
         "src/seccomp_profile.cc",

@@ -3,6 +3,7 @@ export { Launcher } from './launcher/launcher.js';
 export type { ClonePath, LauncherCapabilities, LauncherObserver, LauncherOptions, LauncherStats, LockMode } from './launcher/launcher.js';
 export type { OutputOption, SpawnOptions } from './launcher/spawn-options.js';
 export type { NetworkMode, SandboxMountOption, SandboxOptions } from './launcher/sandbox-options.js';
+export { defaultMaskedPaths, readOnlyProcPaths } from './launcher/sandbox-options.js';
 export { SpawnedProcess } from './launcher/spawned-process.js';
 export type { ExitResult, ResourceUsage, SpawnTimings } from './launcher/spawned-process.js';
 export { InvalidSpawnOptionError, LauncherClosedError, SpawnError } from './launcher/spawn-error.js';

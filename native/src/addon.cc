@@ -19,6 +19,7 @@ Napi::Value Capabilities(const Napi::CallbackInfo& info) {
   result.Set("cloneClearSighand", Napi::Boolean::New(env, capabilities.clone_clear_sighand));
   result.Set("closeRangeCloexec", Napi::Boolean::New(env, capabilities.close_range_cloexec));
   result.Set("pidfd", Napi::Boolean::New(env, capabilities.pidfd));
+  result.Set("mountSetattr", Napi::Boolean::New(env, capabilities.mount_setattr));
   result.Set("kernelRelease", Napi::String::New(env, capabilities.kernel_release));
   return result;
 }

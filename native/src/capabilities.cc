@@ -10,6 +10,10 @@
 #include <cerrno>
 #include <climits>
 
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442  // the same on every architecture
+#endif
+
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
@@ -39,6 +43,11 @@ Capabilities Probe() {
 
   // An fd range that holds nothing: 0 where CLOSE_RANGE_CLOEXEC is known, EINVAL or ENOSYS where not.
   capabilities.close_range_cloexec = syscall(SYS_close_range, UINT_MAX, UINT_MAX, CLOSE_RANGE_CLOEXEC) == 0;
+
+  // A size below MOUNT_ATTR_SIZE_VER0 is EINVAL where mount_setattr exists.
+  errno = 0;
+  long mount_setattr_result = syscall(SYS_mount_setattr, -1, "", 0, nullptr, 0);
+  capabilities.mount_setattr = mount_setattr_result == -1 && errno == EINVAL;
 
   // pidfd_open(2) of ourselves, then waitid(P_PIDFD) on it: ECHILD (not our child) where P_PIDFD is
   // known, EINVAL where it is not.

@@ -13,6 +13,7 @@ struct Capabilities {
   bool clone_clear_sighand = false;  // CLONE_CLEAR_SIGHAND, Linux 5.5, needs clone3
   bool close_range_cloexec = false;  // close_range(CLOSE_RANGE_CLOEXEC), Linux 5.11
   bool pidfd = false;                // CLONE_PIDFD + waitid(P_PIDFD) + pidfd_send_signal, Linux 5.4
+  bool mount_setattr = false;        // mount_setattr(2), Linux 5.12
   std::string kernel_release;
 };
 

@@ -25,13 +25,45 @@
 #include <cstddef>
 
 #include "raw_syscall.h"
+#include "sandbox_masks.h"
 #include "syscall_id.h"
 
 #define PARAFORK_CHILD_CODE __attribute__((no_sanitize("address", "undefined", "thread"))) static
 
+// The new mount API (open_tree(2), move_mount(2): Linux 5.2; mount_setattr(2): 5.12), spelled out
+// for C library headers that predate it. These system calls have the same numbers on every
+// architecture.
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+
 namespace parafork {
 
 namespace {
+
+constexpr long kOpenTreeClone = 1;               // OPEN_TREE_CLONE
+constexpr long kMoveMountFromEmptyPath = 0x04;   // MOVE_MOUNT_F_EMPTY_PATH
+constexpr long kMoveMountToSymlinks = 0x10;      // MOVE_MOUNT_T_SYMLINKS: follow them, as mount(2) does
+constexpr uint64_t kMountAttributeReadOnly = 0x1;  // MOUNT_ATTR_RDONLY
+constexpr uint64_t kMountAttributeNoSetuid = 0x2;  // MOUNT_ATTR_NOSUID
+constexpr uint64_t kMountAttributeNoDevices = 0x4; // MOUNT_ATTR_NODEV
+
+// The kernel's struct mount_attr (MOUNT_ATTR_SIZE_VER0), for mount_setattr(2).
+struct KernelMountAttributes {
+  uint64_t attributes_to_set;
+  uint64_t attributes_to_clear;
+  uint64_t propagation;
+  uint64_t user_namespace_fd;
+};
 
 // A system call that never touches errno: returns the result or -errno.
 PARAFORK_CHILD_CODE inline long RawSyscall(long number, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0,
@@ -175,10 +207,132 @@ PARAFORK_CHILD_CODE void BringLoopbackUp(ChildPlan* plan) {
   RawSyscall(SYS_close, socket_fd);
 }
 
+// True when `path` names something (following links), as a mount target would be resolved.
+PARAFORK_CHILD_CODE bool Exists(const char* path) {
+  struct statx status;
+  return RawSyscall(SYS_statx, AT_FDCWD, Address(path), 0, 0, Address(&status)) == 0;
+}
+
+// Binds entries of the mask directory (the working directory) over /proc paths: read-only knobs
+// and masks. A target this task's /proc lacks is skipped; mount(2) also says ENOENT for a
+// missing source, so the target is looked up before anything is skipped.
+PARAFORK_CHILD_CODE void BindMasks(ChildPlan* plan, const MaskMount* masks, size_t count) {
+  for (size_t index = 0; index < count; ++index) {
+    long result = Mount(masks[index].source, masks[index].target, nullptr, MS_BIND, nullptr);
+    if (result == -ENOENT && !Exists(masks[index].target)) continue;
+    if (result < 0) Fail(plan, Syscall::kMount, result);
+  }
+}
+
+// The per-task path's read-only /proc knobs: each bound onto itself, then that bind made
+// read-only (a remount with MS_BIND changes the one mount, not the filesystem: mount(2)).
+PARAFORK_CHILD_CODE void MakeReadOnlyInPlace(ChildPlan* plan, const char* const* targets, size_t count) {
+  for (size_t index = 0; index < count; ++index) {
+    long result = Mount(targets[index], targets[index], nullptr, MS_BIND, nullptr);
+    if (result == -ENOENT) continue;  // source and target are one path: it is missing
+    if (result < 0) Fail(plan, Syscall::kMount, result);
+    result = Mount(nullptr, targets[index], nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                   nullptr);
+    if (result < 0) Fail(plan, Syscall::kMount, result);
+  }
+}
+
+PARAFORK_CHILD_CODE bool SameFile(const struct statx& one, const struct statx& other) {
+  return one.stx_ino == other.stx_ino && one.stx_dev_major == other.stx_dev_major && one.stx_dev_minor == other.stx_dev_minor;
+}
+
+// strcmp(3), spelled out: the child may not call libc.
+PARAFORK_CHILD_CODE bool SameText(const char* one, const char* other) {
+  for (; *one != '\0' && *one == *other; ++one, ++other) {
+  }
+  return *one == *other;
+}
+
+// The per-task path's root masks, from inside the mask directory once the root is final, so that
+// each path resolves as the task will resolve it (its links inside its root). Its kind picks the
+// empty file or the empty directory (the hosts file for /etc/hosts); a path that already is one of
+// them (a link to a masked path, such as /var/run -> /run) is left alone, a path absent is skipped.
+PARAFORK_CHILD_CODE void MaskRootPaths(ChildPlan* plan, const char* const* targets, size_t count) {
+  struct statx empty_file;
+  struct statx empty_directory;
+  struct statx hosts;
+  long result = RawSyscall(SYS_statx, AT_FDCWD, Address(kMaskFileName), 0, STATX_INO, Address(&empty_file));
+  if (result == 0) result = RawSyscall(SYS_statx, AT_FDCWD, Address(kMaskDirectoryName), 0, STATX_INO, Address(&empty_directory));
+  if (result == 0) result = RawSyscall(SYS_statx, AT_FDCWD, Address(kMaskHostsName), 0, STATX_INO, Address(&hosts));
+  if (result < 0) Fail(plan, Syscall::kMount, result);
+  for (size_t index = 0; index < count; ++index) {
+    struct statx target;
+    result = RawSyscall(SYS_statx, AT_FDCWD, Address(targets[index]), 0, STATX_TYPE | STATX_INO, Address(&target));
+    if (result == -ENOENT || result == -ENOTDIR) continue;
+    if (result < 0) Fail(plan, Syscall::kMount, result);
+    if (SameFile(target, empty_file) || SameFile(target, empty_directory) || SameFile(target, hosts)) continue;
+    const char* source = S_ISDIR(target.stx_mode)             ? kMaskDirectoryName
+                         : SameText(targets[index], kHostsPath) ? kMaskHostsName
+                                                                : kMaskFileName;
+    result = Mount(source, targets[index], nullptr, MS_BIND, nullptr);
+    if (result < 0) Fail(plan, Syscall::kMount, result);
+  }
+}
+
+// The per-task mask directory (sandbox_masks.h): a small tmpfs on the staging root's /proc, which
+// the task's /proc then covers, holding an empty file, an empty directory and the hosts file,
+// then made read-only (the whole filesystem, so every bind of it is read-only too). Returns an
+// O_PATH fd of it.
+PARAFORK_CHILD_CODE long MakeMaskDirectory(ChildPlan* plan) {
+  const SandboxPlan& sandbox = plan->sandbox;
+  long result = Mount("tmpfs", sandbox.proc_path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=16k,nr_inodes=16");
+  if (result < 0) Fail(plan, Syscall::kMount, result);
+  const long directory = RawSyscall(SYS_openat, AT_FDCWD, Address(sandbox.proc_path), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (directory < 0) Fail(plan, Syscall::kMount, directory);
+  const long file = RawSyscall(SYS_openat, directory, Address(kMaskFileName), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0444);
+  if (file < 0) Fail(plan, Syscall::kMount, file);
+  RawSyscall(SYS_close, file);
+  const long hosts = RawSyscall(SYS_openat, directory, Address(kMaskHostsName), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0444);
+  if (hosts < 0) Fail(plan, Syscall::kMount, hosts);
+  result = RawSyscall(SYS_write, hosts, Address(kMaskHostsContent), sizeof(kMaskHostsContent) - 1);
+  RawSyscall(SYS_close, hosts);
+  if (result != static_cast<long>(sizeof(kMaskHostsContent) - 1)) Fail(plan, Syscall::kMount, result < 0 ? result : -EIO);
+  result = RawSyscall(SYS_mkdirat, directory, Address(kMaskDirectoryName), 0555);
+  if (result < 0) Fail(plan, Syscall::kMount, result);
+  result = Mount(nullptr, sandbox.proc_path, nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+  if (result < 0) Fail(plan, Syscall::kMount, result);
+  return directory;
+}
+
+// A bind mount the task asked for, nosuid and nodev, and read-only if asked, all the way down:
+// with mount_setattr(2), a detached recursive copy (open_tree(2)) is given its flags before
+// move_mount(2) attaches it, so no part of it is ever visible with other flags. Without it
+// (Linux < 5.12), a remount can flag only one mount, so the mount is bound alone and its
+// submounts are left out: never shown writable or with devices.
+PARAFORK_CHILD_CODE void BindTaskMount(ChildPlan* plan, const SandboxMount& mount) {
+  if (plan->sandbox.mount_setattr) {
+    const long tree = RawSyscall(SYS_open_tree, AT_FDCWD, Address(mount.source), kOpenTreeClone | O_CLOEXEC | AT_RECURSIVE);
+    if (tree < 0) Fail(plan, Syscall::kMount, tree);
+    KernelMountAttributes attributes = {};
+    attributes.attributes_to_set = kMountAttributeNoSetuid | kMountAttributeNoDevices | (mount.read_only ? kMountAttributeReadOnly : 0);
+    long result = RawSyscall(SYS_mount_setattr, tree, Address(""), AT_EMPTY_PATH | AT_RECURSIVE, Address(&attributes),
+                             sizeof(attributes));
+    if (result == 0) {
+      result = RawSyscall(SYS_move_mount, tree, Address(""), AT_FDCWD, Address(mount.target),
+                          kMoveMountFromEmptyPath | kMoveMountToSymlinks);
+    }
+    RawSyscall(SYS_close, tree);
+    if (result < 0) Fail(plan, Syscall::kMount, result);
+    return;
+  }
+  long result = Mount(mount.source, mount.target, nullptr, MS_BIND, nullptr);
+  if (result < 0) Fail(plan, Syscall::kMount, result);
+  result = Mount(nullptr, mount.target, nullptr, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (mount.read_only ? MS_RDONLY : 0),
+                 nullptr);
+  if (result < 0) Fail(plan, Syscall::kMount, result);
+}
+
 // The task's filesystem: its root (the agent's own by default) bound onto the staging directory
-// in the task's private mount namespace, a fresh /proc for its pid namespace, a minimal /dev, a
-// private size-limited /tmp, the extra bind mounts; then the root made read-only, and pivot_root
-// into it, leaving the agent's mounts behind (pivot_root(2): the old root is detached).
+// in the task's private mount namespace, the mask directory, a fresh /proc for its pid namespace,
+// a minimal read-only /dev, a private size-limited /tmp, the extra bind mounts; the root made
+// read-only (if asked), nosuid and nodev; pivot_root into it, leaving the agent's mounts behind
+// (pivot_root(2): the old root is detached); last, from inside the mask directory, /proc's
+// read-only knobs and masks and the root's masks, on the task's final view.
 PARAFORK_CHILD_CODE void BuildFilesystem(ChildPlan* plan) {
   const SandboxPlan& sandbox = plan->sandbox;
   // Nothing we mount may propagate back to the host.
@@ -186,11 +340,12 @@ PARAFORK_CHILD_CODE void BuildFilesystem(ChildPlan* plan) {
   if (result < 0) Fail(plan, Syscall::kMount, result);
   result = Mount(sandbox.rootfs, sandbox.staging, nullptr, MS_BIND, nullptr);
   if (result < 0) Fail(plan, Syscall::kMount, result);
+  RawSyscall(SYS_umask, 0);
+  const long mask_directory = MakeMaskDirectory(plan);
   result = Mount("proc", sandbox.proc_path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
   if (result < 0) Fail(plan, Syscall::kMount, result);
   result = Mount("tmpfs", sandbox.dev_path, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536");
   if (result < 0) Fail(plan, Syscall::kMount, result);
-  RawSyscall(SYS_umask, 0);
   for (size_t index = 0; index < sandbox.device_node_count; ++index) {
     const DeviceNode& node = sandbox.device_nodes[index];
     result = RawSyscall(SYS_mknodat, AT_FDCWD, Address(node.path), S_IFCHR | 0666,
@@ -203,23 +358,17 @@ PARAFORK_CHILD_CODE void BuildFilesystem(ChildPlan* plan) {
     if (result < 0) Fail(plan, Syscall::kMount, result);
   }
   RawSyscall(SYS_umask, 022);
+  // Read-only, as in the template: writes to its device nodes still work.
+  result = Mount(nullptr, sandbox.dev_path, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC, nullptr);
+  if (result < 0) Fail(plan, Syscall::kMount, result);
   if (sandbox.tmp_path != nullptr) {
     result = Mount("tmpfs", sandbox.tmp_path, "tmpfs", MS_NOSUID | MS_NODEV, sandbox.tmp_options);
     if (result < 0) Fail(plan, Syscall::kMount, result);
   }
-  for (size_t index = 0; index < sandbox.mount_count; ++index) {
-    const SandboxMount& mount = sandbox.mounts[index];
-    result = Mount(mount.source, mount.target, nullptr, MS_BIND | MS_REC, nullptr);
-    if (result < 0) Fail(plan, Syscall::kMount, result);
-    if (mount.read_only) {
-      result = Mount(nullptr, mount.target, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr);
-      if (result < 0) Fail(plan, Syscall::kMount, result);
-    }
-  }
-  if (sandbox.read_only_root) {
-    result = Mount(nullptr, sandbox.staging, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr);
-    if (result < 0) Fail(plan, Syscall::kMount, result);
-  }
+  for (size_t index = 0; index < sandbox.mount_count; ++index) BindTaskMount(plan, sandbox.mounts[index]);
+  result = Mount(nullptr, sandbox.staging, nullptr,
+                 MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (sandbox.read_only_root ? MS_RDONLY : 0), nullptr);
+  if (result < 0) Fail(plan, Syscall::kMount, result);
   result = RawSyscall(SYS_chdir, Address(sandbox.staging));
   if (result < 0) Fail(plan, Syscall::kPivotRoot, result);
   // pivot_root(".", "."): the old root is stacked under the new one and detached at once.
@@ -227,21 +376,32 @@ PARAFORK_CHILD_CODE void BuildFilesystem(ChildPlan* plan) {
   if (result < 0) Fail(plan, Syscall::kPivotRoot, result);
   result = RawSyscall(SYS_umount2, Address("."), MNT_DETACH);
   if (result < 0) Fail(plan, Syscall::kPivotRoot, result);
+  result = RawSyscall(SYS_fchdir, mask_directory);
+  if (result < 0) Fail(plan, Syscall::kMount, result);
+  RawSyscall(SYS_close, mask_directory);
+  MakeReadOnlyInPlace(plan, sandbox.proc_read_only, sandbox.proc_read_only_count);
+  BindMasks(plan, sandbox.proc_mounts, sandbox.proc_mount_count);
+  MaskRootPaths(plan, sandbox.root_masks, sandbox.root_mask_count);
   result = RawSyscall(SYS_chdir, Address(sandbox.working_directory));
   if (result < 0) Fail(plan, Syscall::kChdir, result);
 }
 
 // The task's filesystem from the shared template (SandboxResources::FilesystemTemplate): join it
 // (the kernel sets our root and working directory to its root), take a private copy so that our
-// mounts stay ours, then mount what is the task's own: /proc of its pid namespace and /tmp.
+// mounts stay ours, then mount what is the task's own: /proc of its pid namespace, with the
+// template's read-only knobs and masks bound over it from the mask directory underneath (entered
+// first, so that it stays reachable as our working directory), and /tmp.
 PARAFORK_CHILD_CODE void JoinFilesystemTemplate(ChildPlan* plan) {
   const SandboxPlan& sandbox = plan->sandbox;
   long result = RawSyscall(SYS_setns, sandbox.mount_namespace_fd, CLONE_NEWNS);
   if (result < 0) Fail(plan, Syscall::kMount, result);
   result = RawSyscall(SYS_unshare, CLONE_NEWNS);
   if (result < 0) Fail(plan, Syscall::kMount, result);
+  result = RawSyscall(SYS_chdir, Address(sandbox.proc_path));
+  if (result < 0) Fail(plan, Syscall::kMount, result);
   result = Mount("proc", sandbox.proc_path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
   if (result < 0) Fail(plan, Syscall::kMount, result);
+  BindMasks(plan, sandbox.proc_mounts, sandbox.proc_mount_count);
   if (sandbox.tmp_path != nullptr) {
     result = Mount("tmpfs", sandbox.tmp_path, "tmpfs", MS_NOSUID | MS_NODEV, sandbox.tmp_options);
     if (result < 0) Fail(plan, Syscall::kMount, result);
@@ -321,6 +481,12 @@ PARAFORK_CHILD_CODE void EnterUserNamespace(ChildPlan* plan) {
 
 PARAFORK_CHILD_CODE void BuildSandbox(ChildPlan* plan) {
   const SandboxPlan& sandbox = plan->sandbox;
+  // A session of its own, with no controlling terminal: the agent's (an operator's shell, for
+  // `parafork run`) would let the task inject input with TIOCSTI or read it (setsid(2),
+  // credentials(7)). The task's init leads the session; the task is its child, in a process group
+  // of its own inside it (parafork_init.c). A new child is never a group leader, so this cannot fail.
+  long session = RawSyscall(SYS_setsid);
+  if (session < 0) Fail(plan, Syscall::kIdentity, session);
   if (sandbox.network_namespace_fd >= 0) {
     long result = RawSyscall(SYS_setns, sandbox.network_namespace_fd, CLONE_NEWNET);
     if (result < 0) Fail(plan, Syscall::kNetwork, result);

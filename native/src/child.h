@@ -28,6 +28,13 @@ struct SymbolicLink {
   const char* target;
 };
 
+// A bind mount that masks `target` (or makes it read-only) with `source`, an entry of the mask
+// directory (sandbox_masks.h) named relative to it: the child works from inside that directory.
+struct MaskMount {
+  const char* source;
+  const char* target;
+};
+
 struct ResourceLimit {
   int resource;  // RLIMIT_*
   uint64_t soft;
@@ -61,6 +68,19 @@ struct SandboxPlan {
   size_t device_link_count = 0;
   const SandboxMount* mounts = nullptr;
   size_t mount_count = 0;
+  // Bind mounts are made with mount_setattr(2) (Linux 5.12): recursive, and read-only, nosuid
+  // and nodev all the way down. Without it, each is bound alone (its submounts left out).
+  bool mount_setattr = true;
+  // The task's /proc and root masks (sandbox_masks.h). Template path: `proc_mounts` (read-only
+  // binds and masks from the template's mask directory). Per-task path: `proc_read_only` bound
+  // onto themselves and made read-only, then `proc_mounts`, then `root_masks` (their kind looked
+  // up in the finished root, where the task's own links resolve).
+  const MaskMount* proc_mounts = nullptr;
+  size_t proc_mount_count = 0;
+  const char* const* proc_read_only = nullptr;
+  size_t proc_read_only_count = 0;
+  const char* const* root_masks = nullptr;
+  size_t root_mask_count = 0;
   const char* working_directory = nullptr;  // inside the new root; "/" when not given
   const ResourceLimit* limits = nullptr;
   size_t limit_count = 0;

@@ -79,11 +79,12 @@ std::string RequireAbsolutePath(Napi::Env env, const Napi::Value& value, const c
   return path;
 }
 
-// sandbox: null, or { network, rootfs, readOnlyRoot, tmpSizeBytes, mounts, workingDirectory, filesystem,
+// sandbox: null, or { network, rootfs, readOnlyRoot, tmpSizeBytes, mounts, maskedPaths, workingDirectory, filesystem,
 // userNamespace ({ hostId, size } or null), uid, gid,
 // hostname, seccomp, seccompProgram, maxOpenFiles, maxFileSizeBytes }: every field present (TypeScript fills
 // defaults). seccompProgram: null (the default policy) or a compiled profile's bytes (seccomp_profile.h).
-SandboxRequest RequireSandbox(Napi::Env env, PropertyKeys& keys, const Napi::Value& value) {
+// maskedPaths: the paths, one per line (sandbox_masks.h).
+SandboxRequest RequireSandbox(Napi::Env env, PropertyKeys& keys, MaskedPathsCache& masked_paths, const Napi::Value& value) {
   SandboxRequest sandbox;
   if (value.IsNull() || value.IsUndefined()) return sandbox;
   if (!value.IsObject()) ThrowType(env, "sandbox must be an object or null");
@@ -104,6 +105,17 @@ SandboxRequest RequireSandbox(Napi::Env env, PropertyKeys& keys, const Napi::Val
     sandbox.mounts.push_back({RequireAbsolutePath(env, keys.Get(mount, "hostPath"), "sandbox.mounts[].hostPath"),
                               RequireAbsolutePath(env, keys.Get(mount, "mountPath"), "sandbox.mounts[].mountPath"),
                               RequireBoolean(env, keys.Get(mount, "readOnly"), "sandbox.mounts[].readOnly")});
+  }
+  std::string problem;
+  sandbox.masked_paths = masked_paths.Parse(RequireString(env, keys.Get(object, "maskedPaths"), "sandbox.maskedPaths"), &problem);
+  if (!sandbox.masked_paths) ThrowType(env, "sandbox.maskedPaths: " + problem);
+  // A mount inside a masked directory would be hidden by the mask (or find no mount point in it).
+  for (const MountRequest& mount : sandbox.mounts) {
+    for (const std::string& masked : sandbox.masked_paths->paths) {
+      if (IsBelow(mount.mount_path, masked)) {
+        ThrowType(env, "sandbox.mounts[].mountPath must not lie inside a masked path: " + mount.mount_path + " is inside " + masked);
+      }
+    }
   }
   sandbox.working_directory = RequireAbsolutePath(env, keys.Get(object, "workingDirectory"), "sandbox.workingDirectory");
   sandbox.filesystem = RequireBoolean(env, keys.Get(object, "filesystem"), "sandbox.filesystem");
@@ -252,6 +264,10 @@ SpawnEngine::SpawnEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Spaw
   }
   spawner_options.close_range_cloexec = capabilities.close_range_cloexec;
   spawner_options.clone_clear_sighand = capabilities.clone_clear_sighand;
+  // withoutMountSetattr (tests only): build bind mounts as on a kernel before 5.12.
+  Napi::Value without_mount_setattr = options.Get("withoutMountSetattr");
+  spawner_options.mount_setattr = capabilities.mount_setattr &&
+                                  !(without_mount_setattr.IsBoolean() && without_mount_setattr.As<Napi::Boolean>().Value());
   const std::string init_path = RequireString(env, options.Get("initPath"), "initPath");
   spawner_options.staging_directory = RequireString(env, options.Get("stagingDirectory"), "stagingDirectory");
   if (!init_path.empty()) {
@@ -314,7 +330,7 @@ Napi::Value SpawnEngine::Spawn(const Napi::CallbackInfo& info) {
   request->stdout_target = RequireOutput(env, keys_, object, "stdoutMode", "stdoutPath");
   request->stderr_target = RequireOutput(env, keys_, object, "stderrMode", "stderrPath");
   request->cgroup = RequireString(env, keys_.Get(object, "cgroup"), "cgroup");
-  request->sandbox = RequireSandbox(env, keys_, keys_.Get(object, "sandbox"));
+  request->sandbox = RequireSandbox(env, keys_, masked_paths_, keys_.Get(object, "sandbox"));
   request->cgroups_v1 = RequireStringArray(env, keys_.Get(object, "cgroupsV1"), "cgroupsV1");
   RequireCgroupSetup(env, keys_, keys_.Get(object, "cgroupSetup"), *request);
   request->enqueued_ns = enqueued_ns;

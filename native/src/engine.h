@@ -66,6 +66,7 @@ class SpawnEngine : public Napi::ObjectWrap<SpawnEngine> {
   Napi::Env env_;
   PropertyKeys keys_;
   EnvironmentSnapshot inherited_environment_;
+  MaskedPathsCache masked_paths_;
   ChildTable children_;
   EventBatcher* events_ = nullptr;  // deletes itself once released (see event_batcher.h)
   std::unique_ptr<SandboxResources> sandbox_resources_;  // before the spawner, which points into it

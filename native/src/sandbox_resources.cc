@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include "sandbox_devices.h"
@@ -48,10 +49,75 @@ int SandboxResources::PrepareLocked(Syscall* failed) {
 
 namespace {
 
+int CreateFile(const char* path, mode_t mode, std::string_view content = {}) {
+  const int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode);
+  if (fd == -1) return errno;
+  const ssize_t written = content.empty() ? 0 : write(fd, content.data(), content.size());
+  const int error_number = written == static_cast<ssize_t>(content.size()) ? 0 : (written < 0 ? errno : EIO);
+  close(fd);
+  return error_number;
+}
+
+// The template's mask directory (sandbox_masks.h) on the root's /proc (the working directory
+// afterwards): an empty file, an empty directory, the hosts file, and under read-only/ a read-only bind of each
+// global /proc knob in `masks`, taken from a /proc mounted here for the purpose and detached
+// once bound. Then the whole tmpfs is made read-only. umask 0 is in force.
+int MakeTemplateMaskDirectory(const MaskLayout& masks) {
+  if (mount("tmpfs", "/proc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=16k,nr_inodes=32") == -1) return errno;
+  if (chdir("/proc") == -1) return errno;
+  if (int error_number = CreateFile(kMaskFileName, 0444); error_number != 0) return error_number;
+  if (int error_number = CreateFile(kMaskHostsName, 0444, kMaskHostsContent); error_number != 0) return error_number;
+  if (mkdir(kMaskDirectoryName, 0555) == -1 || mkdir(kReadOnlyDirectoryName, 0555) == -1) return errno;
+  const char* const instance = "instance";
+  if (mkdir(instance, 0700) == -1) return errno;
+  if (mount("proc", instance, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == -1) return errno;
+  for (size_t index = 0; index < masks.read_only_names.size(); ++index) {
+    const std::string knob = std::string(instance) + "/" + masks.read_only_names[index];
+    const std::string& bind = masks.read_only_sources[index];
+    struct stat status;
+    // The layout found it in the agent's /proc: a kernel's /proc has the same global entries everywhere.
+    if (stat(knob.c_str(), &status) == -1) return errno;
+    const int made = S_ISDIR(status.st_mode) ? (mkdir(bind.c_str(), 0555) == -1 ? errno : 0) : CreateFile(bind.c_str(), 0444);
+    if (made != 0) return made;
+    if (mount(knob.c_str(), bind.c_str(), nullptr, MS_BIND, nullptr) == -1) return errno;
+    if (mount(nullptr, bind.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == -1) {
+      return errno;
+    }
+  }
+  if (umount2(instance, MNT_DETACH) == -1 || rmdir(instance) == -1) return errno;
+  if (mount(nullptr, "/proc", nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == -1) return errno;
+  return 0;
+}
+
+bool SameFile(const struct stat& one, const struct stat& other) { return one.st_dev == other.st_dev && one.st_ino == other.st_ino; }
+
+// The root's masks, from inside the mask directory, in the pivoted root: each path resolves as
+// the task's will (its links inside its root). A path absent is skipped; one that already is a
+// mask (a link to a masked path, such as /var/run -> /run) is left alone.
+int MaskRootPaths(const std::vector<std::string>& paths) {
+  struct stat empty_file;
+  struct stat empty_directory;
+  struct stat hosts;
+  if (stat(kMaskFileName, &empty_file) == -1 || stat(kMaskDirectoryName, &empty_directory) == -1 || stat(kMaskHostsName, &hosts) == -1) {
+    return errno;
+  }
+  for (const std::string& path : paths) {
+    struct stat status;
+    if (stat(path.c_str(), &status) == -1) {
+      if (errno == ENOENT || errno == ENOTDIR) continue;
+      return errno;
+    }
+    if (SameFile(status, empty_file) || SameFile(status, empty_directory) || SameFile(status, hosts)) continue;
+    const char* source = S_ISDIR(status.st_mode) ? kMaskDirectoryName : path == kHostsPath ? kMaskHostsName : kMaskFileName;
+    if (mount(source, path.c_str(), nullptr, MS_BIND, nullptr) == -1) return errno;
+  }
+  return 0;
+}
+
 // Runs on a thread of its own, which unshare(CLONE_NEWNS) (with CLONE_FS) moves alone into the
 // new namespace; it ends right after. 0 or an errno, with the step in `failed`.
-int BuildFilesystemTemplate(const std::string& rootfs, bool read_only, const std::string& staging, UniqueFd* fd,
-                            Syscall* failed) {
+int BuildFilesystemTemplate(const std::string& rootfs, bool read_only, const MaskLayout& masks, const std::string& staging,
+                            UniqueFd* fd, Syscall* failed) {
   *failed = Syscall::kMount;
   if (unshare(CLONE_NEWNS | CLONE_FS) == -1) return errno;
   fd->reset(KeepAboveStdio(open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC)));
@@ -61,14 +127,10 @@ int BuildFilesystemTemplate(const std::string& rootfs, bool read_only, const std
   if (mount(rootfs.c_str(), staging.c_str(), nullptr, MS_BIND, nullptr) == -1) return errno;
   const std::string dev = staging + "/dev";
   if (mount("tmpfs", dev.c_str(), "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536") == -1) return errno;
-  const mode_t old_umask = umask(0);
+  umask(0);  // this thread's own (CLONE_FS above), for the device nodes and the mask directory
   for (const SandboxDevice& device : kSandboxDevices) {
-    if (mknod((dev + "/" + device.name).c_str(), S_IFCHR | 0666, makedev(device.major, device.minor)) == -1) {
-      umask(old_umask);
-      return errno;
-    }
+    if (mknod((dev + "/" + device.name).c_str(), S_IFCHR | 0666, makedev(device.major, device.minor)) == -1) return errno;
   }
-  umask(old_umask);
   for (const SandboxDeviceLink& link : kSandboxDeviceLinks) {
     if (symlink(link.target, (dev + "/" + link.name).c_str()) == -1) return errno;
   }
@@ -77,8 +139,10 @@ int BuildFilesystemTemplate(const std::string& rootfs, bool read_only, const std
   if (mount(nullptr, dev.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC, nullptr) == -1) {
     return errno;
   }
-  if (read_only &&
-      mount(nullptr, staging.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) == -1) {
+  // Read-only if asked; nosuid and nodev always (a writable root too: no setuid binary or
+  // device node in it works).
+  if (mount(nullptr, staging.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (read_only ? MS_RDONLY : 0),
+            nullptr) == -1) {
     return errno;
   }
   *failed = Syscall::kPivotRoot;
@@ -86,6 +150,9 @@ int BuildFilesystemTemplate(const std::string& rootfs, bool read_only, const std
   // pivot_root(".", "."): the old root is stacked under the new one and detached at once.
   if (syscall(SYS_pivot_root, ".", ".") == -1) return errno;
   if (umount2(".", MNT_DETACH) == -1) return errno;
+  *failed = Syscall::kMount;
+  if (int error_number = MakeTemplateMaskDirectory(masks); error_number != 0) return error_number;
+  if (int error_number = MaskRootPaths(masks.root_masks); error_number != 0) return error_number;
   if (chdir("/") == -1) return errno;
   *failed = Syscall::kNone;
   return 0;
@@ -93,21 +160,33 @@ int BuildFilesystemTemplate(const std::string& rootfs, bool read_only, const std
 
 }  // namespace
 
-int SandboxResources::FilesystemTemplate(const std::string& rootfs, bool read_only, const std::string& staging,
-                                         int* fd, Syscall* failed) {
+int SandboxResources::FilesystemTemplate(const std::string& rootfs, bool read_only, const MaskedPaths& masked,
+                                         const std::string& staging, int* fd, Syscall* failed) {
+  const MaskLayout& masks = Masks(masked);
   std::lock_guard<std::mutex> guard(templates_mutex_);
-  auto key = std::make_pair(rootfs, read_only);
+  auto key = std::make_tuple(rootfs, read_only, masked.joined);
   auto found = templates_.find(key);
   if (found == templates_.end()) {
     UniqueFd made;
     int error_number = 0;
-    std::thread maker([&] { error_number = BuildFilesystemTemplate(rootfs, read_only, staging, &made, failed); });
+    std::thread maker([&] { error_number = BuildFilesystemTemplate(rootfs, read_only, masks, staging, &made, failed); });
     maker.join();
     if (error_number != 0) return error_number;
     found = templates_.emplace(std::move(key), std::move(made)).first;
   }
   *fd = found->second.get();
   return 0;
+}
+
+const MaskLayout& SandboxResources::Masks(const MaskedPaths& masked) {
+  std::lock_guard<std::mutex> guard(masks_mutex_);
+  auto found = masks_.find(masked.joined);
+  if (found == masks_.end()) {
+    auto layout = std::make_unique<MaskLayout>();
+    BuildMaskLayout(masked.paths, "/proc", layout.get());
+    found = masks_.emplace(masked.joined, std::move(layout)).first;
+  }
+  return *found->second;
 }
 
 }  // namespace parafork

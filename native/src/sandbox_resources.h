@@ -6,11 +6,14 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "network_namespace_pool.h"
+#include "sandbox_masks.h"
 #include "seccomp_policy.h"
 #include "syscall_id.h"
 #include "unique_fd.h"
@@ -29,14 +32,20 @@ class SandboxResources {
   const sock_fprog* default_seccomp() const { return &seccomp_.program; }
 
   // A mount namespace holding the task filesystem every task with this root shares: `rootfs`
-  // bound on the staging directory (read-only if asked), a minimal /dev (read-only tmpfs: its
-  // device nodes stay usable), pivoted into, the agent's mounts detached. A task joins it with
-  // setns, takes a private copy with unshare(CLONE_NEWNS) (a few mounts to copy, not the
-  // agent's), and mounts only its own /proc and /tmp: ~0.1 ms less per spawn than binding,
-  // filling, remounting and pivoting per task. Made on first use for each (rootfs, read-only);
-  // any thread. 0 and the namespace fd in `fd`; else an errno, and the step that failed.
-  int FilesystemTemplate(const std::string& rootfs, bool read_only, const std::string& staging, int* fd,
-                         Syscall* failed);
+  // bound on the staging directory (read-only if asked; nosuid and nodev), a minimal /dev
+  // (read-only tmpfs: its device nodes stay usable), pivoted into, the agent's mounts detached;
+  // then the mask directory on /proc and the root's masks (sandbox_masks.h). A task joins it with
+  // setns, takes a private copy with unshare(CLONE_NEWNS) (a few dozen mounts to copy, not the
+  // agent's), and mounts only its own /proc (with the knobs and masks bound over it) and /tmp:
+  // ~0.1 ms less per spawn than binding, filling, remounting and pivoting per task. Made on first
+  // use for each (rootfs, read-only, masked paths); any thread. 0 and the namespace fd in `fd`;
+  // else an errno, and the step that failed.
+  int FilesystemTemplate(const std::string& rootfs, bool read_only, const MaskedPaths& masked, const std::string& staging,
+                         int* fd, Syscall* failed);
+
+  // The /proc entries and root paths a list of masked paths comes to on this kernel, worked out
+  // on first use of each list; any thread. The reference stays valid as long as this object.
+  const MaskLayout& Masks(const MaskedPaths& masked);
 
  private:
   int PrepareLocked(Syscall* failed);
@@ -50,7 +59,9 @@ class SandboxResources {
   NetworkNamespacePool network_namespaces_;
   SeccompProgram seccomp_;
   std::mutex templates_mutex_;
-  std::map<std::pair<std::string, bool>, UniqueFd> templates_;
+  std::map<std::tuple<std::string, bool, std::string>, UniqueFd> templates_;  // (rootfs, read-only, masked paths)
+  std::mutex masks_mutex_;
+  std::map<std::string, std::unique_ptr<MaskLayout>> masks_;  // by MaskedPaths::joined
 };
 
 }  // namespace parafork

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "sandbox_masks.h"
 #include "seccomp_policy.h"
 
 namespace parafork {
@@ -41,6 +42,9 @@ struct SandboxRequest {
   bool read_only_root = true;
   uint64_t tmp_size_bytes = 0;  // 0: no private /tmp
   std::vector<MountRequest> mounts;
+  // Paths masked in the task's root and /proc (sandbox_masks.h); shared by the requests that
+  // carry the same list. Never null in a sandboxed request.
+  std::shared_ptr<const MaskedPaths> masked_paths;
   bool filesystem = true;  // false: no filesystem step (the sandbox benchmark's "+namespaces" row only)
   std::string working_directory = "/";
   uint32_t uid = 65534;  // inside the user namespace when there is one

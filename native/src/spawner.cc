@@ -21,6 +21,7 @@
 
 #include "child.h"
 #include "sandbox_devices.h"
+#include "sandbox_masks.h"
 #include "monotonic_clock.h"
 
 extern "C" long parafork_clone3(struct clone_args* args, size_t size, int (*entry)(void*), void* argument);
@@ -207,12 +208,13 @@ namespace {
 // The strings and arrays a SandboxPlan points into, alive until the clone has returned.
 struct SandboxStorage {
   std::string proc_path, dev_path, tmp_path, tmp_options;
-  std::string device_paths[6];
-  DeviceNode device_nodes[6];
-  std::string link_paths[4];
-  SymbolicLink links[4];
+  std::string device_paths[std::size(kSandboxDevices)];
+  DeviceNode device_nodes[std::size(kSandboxDevices)];
+  std::string link_paths[std::size(kSandboxDeviceLinks)];
+  SymbolicLink links[std::size(kSandboxDeviceLinks)];
   std::vector<std::string> mount_targets;
   std::vector<SandboxMount> mounts;
+  std::vector<const char*> root_masks;
   ResourceLimit limits[3];
   std::string init_name = "parafork-init";
   std::vector<char*> init_argv;
@@ -315,15 +317,21 @@ int PrepareSandbox(const SpawnRequest& request, const SpawnerOptions& options, s
   }
   plan.working_directory = sandbox.working_directory.c_str();
   if (sandbox.tmp_size_bytes > 0) storage.tmp_options = "mode=1777,size=" + std::to_string(sandbox.tmp_size_bytes);
+  const MaskedPaths& masked = *sandbox.masked_paths;
+  const MaskLayout& masks = resources->Masks(masked);
   if (sandbox.filesystem && sandbox.mounts.empty()) {
-    // The usual case: the shared template has the root and /dev; the task adds /proc and /tmp.
+    // The usual case: the shared template has the root, /dev and the masks; the task adds /proc
+    // (with the knobs and masks bound over it) and /tmp.
     int template_fd = -1;
-    if (int error_number = resources->FilesystemTemplate(sandbox.rootfs, sandbox.read_only_root, staging, &template_fd, failed);
+    if (int error_number =
+            resources->FilesystemTemplate(sandbox.rootfs, sandbox.read_only_root, masked, staging, &template_fd, failed);
         error_number != 0) {
       return error_number;
     }
     plan.mount_namespace_fd = template_fd;
     plan.proc_path = "/proc";
+    plan.proc_mounts = masks.template_proc_mounts.data();
+    plan.proc_mount_count = masks.template_proc_mounts.size();
     if (sandbox.tmp_size_bytes > 0) {
       plan.tmp_path = "/tmp";
       plan.tmp_options = storage.tmp_options.c_str();
@@ -363,6 +371,20 @@ int PrepareSandbox(const SpawnRequest& request, const SpawnerOptions& options, s
   }
   plan.mounts = storage.mounts.data();
   plan.mount_count = storage.mounts.size();
+  plan.mount_setattr = options.mount_setattr;
+  plan.proc_read_only = masks.proc_read_only_targets.data();
+  plan.proc_read_only_count = masks.proc_read_only_targets.size();
+  plan.proc_mounts = masks.proc_mask_mounts.data();
+  plan.proc_mount_count = masks.proc_mask_mounts.size();
+  // A path the task mounts something on is the task's choice: that mask is left out. (A mount
+  // strictly inside a masked directory is refused before this: engine.cc.)
+  for (const std::string& path : masks.root_masks) {
+    bool mounted_on = false;
+    for (const MountRequest& mount : sandbox.mounts) mounted_on = mounted_on || mount.mount_path == path;
+    if (!mounted_on) storage.root_masks.push_back(path.c_str());
+  }
+  plan.root_masks = storage.root_masks.data();
+  plan.root_mask_count = storage.root_masks.size();
   return PrepareIdentity(request, resources, argv, storage, plan);
 }
 

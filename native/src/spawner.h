@@ -42,6 +42,7 @@ struct SpawnerOptions {
   ClonePath clone_path = ClonePath::kClone3;
   bool close_range_cloexec = true;
   bool clone_clear_sighand = false;
+  bool mount_setattr = true;  // mount_setattr(2), Linux 5.12: recursive read-only bind mounts
   // Sandboxing: the shared resources (null: sandboxed spawns fail with ENOTSUP) and the empty
   // directory each task's root is mounted on inside its own mount namespace.
   SandboxResources* sandbox_resources = nullptr;

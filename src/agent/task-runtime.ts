@@ -34,7 +34,7 @@ export interface TaskRuntime {
 export function makeTaskRuntime(config: AgentConfig, metrics: MetricsRegistry, logger: Logger): TaskRuntime {
   const cgroups = config.taskSandbox ? makeCgroupManager(config, logger) : undefined;
   const identities = config.taskSandbox ? new TaskIdentities({ ...config.taskIds, lockDirectory: path.join(config.stateDirectory, 'ids') }) : undefined;
-  const nativeLauncher = config.launcher === 'native' ? new Launcher({ observer: metrics.spawn, sandboxStagingDirectory: config.sandboxStagingDirectory }) : undefined;
+  const nativeLauncher = config.launcher === 'native' ? new Launcher({ observer: metrics.spawn, sandboxStagingDirectory: config.sandboxStagingDirectory, sandboxMaskedPaths: config.sandboxMaskedPaths }) : undefined;
   if (nativeLauncher) {
     metrics.trackLauncher(nativeLauncher);
     logger.info({ capabilities: Launcher.capabilities, lockMode: nativeLauncher.lockMode, clonePath: nativeLauncher.clonePath, threads: nativeLauncher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable', taskLimits: describeTaskLimitPolicy(config.taskLimits) }, 'host capabilities');

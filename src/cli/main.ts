@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { startAgent } from '../agent/agent.js';
 import { createLogger } from '../agent/logger.js';
 import { startManifestAgent } from '../agent/manifest-agent.js';
-import { agentFlags, ConfigError, defaultTaskIds, parseAgentConfig, parseTaskLimitPolicy, taskIdRange, taskLimitFlags } from '../config/agent-config.js';
+import { agentFlags, agentMaskedPaths, ConfigError, defaultTaskIds, parseAgentConfig, parseTaskLimitPolicy, taskIdRange, taskLimitFlags } from '../config/agent-config.js';
 import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.js';
 import { runTasks } from '../standalone/run-tasks.js';
 import { formatTasks, progressLine } from '../standalone/task-report.js';
@@ -63,7 +63,9 @@ Flags:
       --log-level LEVEL        fatal, error, warn (default), info, debug or trace
       --seccomp-profile-dir D  seccomp profiles (Docker JSON) for sandbox.seccomp type Localhost
                                (default /var/lib/kubelet/seccomp)
-${flagLines(taskLimitFlags, '      ', 22).join('\n')}`;
+${flagLines(taskLimitFlags, '      ', 22).join('\n')}
+      --sandbox-masked-paths L paths masked in every Task, comma-separated; 'default' stands for
+                               the built-in list (default: default); kubeconfigs always added`;
 
 async function runStandaloneCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -76,6 +78,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
       'log-level': { type: 'string', default: 'warn' },
       'seccomp-profile-dir': { type: 'string', default: '/var/lib/kubelet/seccomp' },
       ...taskLimitFlags,
+      'sandbox-masked-paths': { type: 'string', default: 'default' },
     },
     strict: true,
     allowPositionals: false,
@@ -89,6 +92,8 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new ConfigError(`--max-concurrent must be a whole number from 1, got ${JSON.stringify(values['max-concurrent'])}`);
   if (!Number.isInteger(workers) || workers < 1 || workers > 1024) throw new ConfigError(`--workers must be a whole number from 1 to 1024, got ${JSON.stringify(values.workers)}`);
   const taskLimits = parseTaskLimitPolicy(values);
+  const sandboxStagingDirectory = '/run/parafork/root';
+  const sandboxMaskedPaths = agentMaskedPaths(values['sandbox-masked-paths'], { stagingDirectory: sandboxStagingDirectory, environment: process.env });
   const loaded = loadTaskManifests(files);
   const logger = pino({ level: values['log-level'], base: { mode: 'standalone' } }, pino.destination(2));
   const terminal = process.stderr.isTTY;
@@ -100,7 +105,8 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
       maxConcurrent,
       workers,
       logger,
-      sandboxStagingDirectory: '/run/parafork/root',
+      sandboxStagingDirectory,
+      sandboxMaskedPaths,
       // A cgroup group of this run's own; task ids shared out with the agent's (its default --state-dir).
       taskIds: taskIdRange('task-ids', defaultTaskIds),
       taskIdLockDirectory: '/run/parafork/ids',

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { formatBytes, formatMillicores } from '../sandbox/quantity.js';
 import { cpuMillicores, defaultLimitFlags, halfOfNodeMemory, maxTmpBytes, memoryBytes, pidsLimit, type TaskLimitPolicy } from '../sandbox/task-limits.js';
 import { InvalidTaskSpec } from '../sandbox/task-spec-checks.js';
+import { checkMaskedPaths, defaultMaskedPaths } from '../launcher/sandbox-options.js';
 
 export interface AgentConfig {
   readonly nodeName: string;
@@ -51,6 +52,8 @@ export interface AgentConfig {
   readonly manifestDirectory: string | undefined;
   /** Default limits for Tasks that set none, and the /tmp cap (taskLimitFlags). */
   readonly taskLimits: TaskLimitPolicy;
+  /** Paths masked in every Task's root and /proc: --sandbox-masked-paths and the agent's own (agentMaskedPaths). */
+  readonly sandboxMaskedPaths: readonly string[];
 }
 
 export class ConfigError extends Error {
@@ -110,6 +113,7 @@ export const agentFlags = {
   'task-sandbox': { type: 'string', default: 'on', description: "off runs Tasks as plain processes with the agent's own privileges, no cgroups: for benchmarks only" },
   'event-qps': { type: 'string', default: '10', description: 'Events per second to the apiserver, sustained, apart from status writes (Events are best effort: beyond this they queue, and the oldest Normal ones are dropped)' },
   'event-burst': { type: 'string', default: '25', description: 'Events to the apiserver in a burst' },
+  'sandbox-masked-paths': { type: 'string', default: 'default', description: "paths masked (shown empty and read-only) in every Task's root and /proc, comma-separated; 'default' stands for the built-in list (docs/security.md), so 'default,/srv/secrets' adds one; the agent's state, staging and manifest directories and kubeconfig files are always added" },
   'watch-silence-seconds': { type: 'string', default: '90', description: 'a watch that sends nothing for this long is taken for a dead connection and resumed (the apiserver renews watches every 60 s and sends bookmarks, so a live one is never this quiet)' },
   ...taskLimitFlags,
 } as const;
@@ -190,6 +194,41 @@ export function describeTaskLimitPolicy(policy: TaskLimitPolicy): Record<string,
   return { defaultMemory: memory === undefined ? 'none' : formatBytes(memory), defaultPids: pids === undefined ? 'none' : String(pids), defaultCpu: cpu === undefined ? 'none' : formatMillicores(cpu), maxTmpSize: formatBytes(policy.maxTmpBytes) };
 }
 
+/** What the agent keeps that no Task may read, whatever --sandbox-masked-paths says. */
+export interface AgentOwnPaths {
+  readonly stateDirectory?: string | undefined;
+  readonly stagingDirectory: string;
+  readonly manifestDirectory?: string | undefined;
+  /** --kubeconfig, if given. */
+  readonly kubeconfig?: string | undefined;
+  /** For $KUBECONFIG (a list of files) and $HOME. */
+  readonly environment: NodeJS.ProcessEnv;
+}
+
+/**
+ * The masked paths of `listed` (--sandbox-masked-paths: comma-separated, 'default' for
+ * defaultMaskedPaths) with the agent's own added: its state, staging and manifest directories, its
+ * kubeconfig files and ~/.kube. (A kubeconfig's folder may be /etc: the files are masked, not it.)
+ * An own path under /tmp or /dev is left out: a Task has its own /tmp and /dev, which never show it.
+ */
+export function agentMaskedPaths(listed: string, own: AgentOwnPaths): readonly string[] {
+  const given = listed.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const paths = given.flatMap((entry) => (entry === 'default' ? defaultMaskedPaths : [entry]));
+  const home = own.environment.HOME ?? os.homedir();
+  const kubeconfigs = [own.kubeconfig, ...(own.environment.KUBECONFIG ?? '').split(path.delimiter)];
+  const ownPaths = [own.stateDirectory, own.stagingDirectory, own.manifestDirectory, ...kubeconfigs, home === '' ? undefined : path.join(home, '.kube')]
+    .filter((entry): entry is string => entry !== undefined && entry !== '')
+    .map((entry) => path.resolve(entry))
+    .filter((entry) => entry !== '/' && !['/tmp', '/dev'].some((fresh) => entry === fresh || entry.startsWith(`${fresh}/`)));
+  const all = [...new Set([...paths, ...ownPaths])];
+  try {
+    checkMaskedPaths(all, '--sandbox-masked-paths');
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  return Object.freeze(all);
+}
+
 // Kubernetes node names are DNS subdomains (RFC 1123).
 const nodeNamePattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -216,6 +255,9 @@ export function parseAgentConfig(argv: readonly string[], environment: NodeJS.Pr
   }
   const apiQps = Number(values['api-qps']);
   if (!(apiQps > 0 && apiQps <= 100_000)) throw new ConfigError(`--api-qps must be a number above 0, got ${JSON.stringify(values['api-qps'])}`);
+  const stagingDirectory = absolutePath('sandbox-staging-dir', values['sandbox-staging-dir'] ?? '/run/parafork/root');
+  const stateDirectory = absolutePath('state-dir', values['state-dir'] ?? '/run/parafork');
+  const manifests = values.manifests === undefined ? undefined : manifestDirectory(values.manifests, values.kubeconfig);
   return Object.freeze({
     nodeName,
     kubeconfig: values.kubeconfig,
@@ -230,15 +272,16 @@ export function parseAgentConfig(argv: readonly string[], environment: NodeJS.Pr
     logLevel: logLevel as AgentConfig['logLevel'],
     cgroupParent: values['cgroup-parent'] !== undefined ? cgroupParent(values['cgroup-parent']) : values.manifests === undefined ? 'parafork' : undefined,
     taskIds: taskIdRange('task-ids', values['task-ids'] ?? defaultTaskIds),
-    sandboxStagingDirectory: absolutePath('sandbox-staging-dir', values['sandbox-staging-dir'] ?? '/run/parafork/root'),
+    sandboxStagingDirectory: stagingDirectory,
     seccompProfileDirectory: absolutePath('seccomp-profile-dir', values['seccomp-profile-dir'] ?? '/var/lib/kubelet/seccomp'),
-    stateDirectory: absolutePath('state-dir', values['state-dir'] ?? '/run/parafork'),
+    stateDirectory,
     launcher: oneOf('launcher', values.launcher ?? 'native', ['native', 'child_process'] as const),
     taskSandbox: oneOf('task-sandbox', values['task-sandbox'] ?? 'on', ['on', 'off'] as const) === 'on',
     eventQps: wholeNumber('event-qps', values['event-qps'] ?? '', 1, 100_000),
     eventBurst: wholeNumber('event-burst', values['event-burst'] ?? '', 1, 1_000_000),
     watchSilenceSeconds: wholeNumber('watch-silence-seconds', values['watch-silence-seconds'] ?? '', 1, 86_400),
-    manifestDirectory: values.manifests === undefined ? undefined : manifestDirectory(values.manifests, values.kubeconfig),
+    manifestDirectory: manifests,
     taskLimits: parseTaskLimitPolicy(values),
+    sandboxMaskedPaths: agentMaskedPaths(values['sandbox-masked-paths'] ?? 'default', { stateDirectory, stagingDirectory, manifestDirectory: manifests, kubeconfig: values.kubeconfig, environment }),
   });
 }

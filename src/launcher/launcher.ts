@@ -20,6 +20,7 @@ import {
 } from '../native/binding.js';
 import { eventKinds, exitedFields, failedFields, spawnedFields } from './event-batch.js';
 import { signalName, signalNumber } from './signals.js';
+import { checkMaskedPaths, defaultMaskedPaths } from './sandbox-options.js';
 import { LauncherClosedError, InvalidSpawnOptionError, SpawnError } from './spawn-error.js';
 import { toNativeRequest, type SpawnOptions } from './spawn-options.js';
 import { SpawnedProcess, type ExitResult, type SpawnTimings } from './spawned-process.js';
@@ -41,7 +42,20 @@ export interface LauncherOptions {
    * nothing is ever mounted there on the host). Created on first use; default /run/parafork/root.
    */
   readonly sandboxStagingDirectory?: string;
+  /**
+   * The paths masked in every sandboxed task that does not give its own sandbox.maskedPaths;
+   * default defaultMaskedPaths. An agent adds its own state (see src/config/agent-config.ts).
+   */
+  readonly sandboxMaskedPaths?: readonly string[];
+  /** See simulateKernelWithoutMountSetattr. */
+  readonly [simulateKernelWithoutMountSetattr]?: true;
 }
+
+/**
+ * For tests only (src/index.ts does not export it): build bind mounts as on a kernel without
+ * mount_setattr(2) (before 5.12), where a mount's submounts are left out.
+ */
+export const simulateKernelWithoutMountSetattr: unique symbol = Symbol('parafork.simulateKernelWithoutMountSetattr');
 
 /**
  * Hooks for the metrics layer; every one is optional. They run on the JS thread inside the event
@@ -116,6 +130,7 @@ export class Launcher {
   readonly #pending = new Map<number, PendingSpawn>();
   readonly #running = new Map<number, RunningChild>();
   readonly #stagingDirectory: string;
+  readonly #maskedPaths: string;
   #stagingDirectoryMade = false;
   #nextId = 1;
   #closed = false;
@@ -129,12 +144,14 @@ export class Launcher {
     this.#observer = options.observer;
     this.#binding = loadNativeBinding();
     this.#stagingDirectory = options.sandboxStagingDirectory ?? '/run/parafork/root';
+    this.#maskedPaths = checkMaskedPaths(options.sandboxMaskedPaths ?? defaultMaskedPaths, 'sandboxMaskedPaths');
     this.#engine = new this.#binding.SpawnEngine({
       threads: this.threads,
       lockMode: this.lockMode,
       clonePath: this.clonePath,
       initPath: nativeHelperPath('parafork-init'),
       stagingDirectory: this.#stagingDirectory,
+      ...(options[simulateKernelWithoutMountSetattr] === true ? { withoutMountSetattr: true } : {}),
       onEvents: (batch, length) => this.#onEvents(batch, length),
     });
   }
@@ -145,7 +162,7 @@ export class Launcher {
    */
   async spawn(options: SpawnOptions): Promise<SpawnedProcess> {
     if (this.#closed) throw new LauncherClosedError();
-    const request: NativeSpawnRequest = { id: this.#nextId++, ...toNativeRequest(options) };
+    const request: NativeSpawnRequest = { id: this.#nextId++, ...toNativeRequest(options, this.#maskedPaths) };
     if (request.sandbox !== null && !this.#stagingDirectoryMade) {
       mkdirSync(this.#stagingDirectory, { recursive: true, mode: 0o755 });
       this.#stagingDirectoryMade = true;

@@ -1,8 +1,13 @@
 // The sandbox a spawn can ask for, checked and completed with its defaults before it reaches
 // native code. Secure by default: with `sandbox: {}` a task gets its own pid, mount, IPC, UTS and
-// cgroup namespaces, no network, a read-only root, a private /tmp, uid/gid 65534 with no
-// capabilities and no_new_privs, and the default seccomp allow-list. `userNamespace` adds a user
-// namespace whose root is an unprivileged host id (userNamespaceIds).
+// cgroup namespaces, its own session (no controlling terminal), no network, a read-only root with
+// the node's secrets masked (defaultMaskedPaths), a /proc whose kernel knobs are read-only, a
+// private /tmp, uid/gid 65534 with no capabilities and no_new_privs, and the default seccomp
+// allow-list. `userNamespace` adds a user namespace whose root is an unprivileged host id
+// (userNamespaceIds).
+import { realpathSync } from 'node:fs';
+import path from 'node:path';
+
 import { nativeNetworkModes, type NativeSandboxRequest } from '../native/binding.js';
 import { SeccompFilter } from './seccomp-filter.js';
 import { InvalidSpawnOptionError } from './spawn-error.js';
@@ -10,13 +15,132 @@ import { InvalidSpawnOptionError } from './spawn-error.js';
 export type NetworkMode = keyof typeof nativeNetworkModes;
 
 export interface SandboxMountOption {
-  /** A host path, bind-mounted into the task. */
+  /**
+   * A host path, bind-mounted into the task with its submounts, nosuid and nodev (on kernels
+   * without mount_setattr(2), before 5.12, its submounts are left out).
+   */
   readonly hostPath: string;
-  /** Where it appears inside the task's root; the directory must exist there. */
+  /** Where it appears inside the task's root; the directory must exist there, and not inside a masked path. */
   readonly mountPath: string;
-  /** Defaults to true. */
+  /** Defaults to true: read-only all the way down, submounts included. */
   readonly readOnly?: boolean;
 }
+
+/**
+ * What every sandboxed task has masked unless told otherwise (SandboxOptions.maskedPaths,
+ * LauncherOptions.sandboxMaskedPaths): a directory shows empty and read-only, any other file
+ * empty and read-only (/etc/hosts: localhost only); a path absent from the task's root is skipped. Paths under /proc are
+ * masked in each task's own /proc, the others in its root, resolved as the task resolves them.
+ * The default root is the agent's own filesystem (the node's, for `parafork run`), so this hides
+ * what a node keeps secret or identifying: users' and root's homes, runtime state (service-account
+ * tokens under /run/secrets and /var/run/secrets among it), logs, the kubelet's, etcd's and
+ * container runtimes' state and credentials, password hashes, host keys and TLS private keys, the
+ * node's name and machine id; and the /proc and /sys files runc masks (kernel memory, keys,
+ * timers, interrupts, hardware), plus the kernel command line.
+ */
+export const defaultMaskedPaths: readonly string[] = Object.freeze([
+  // Homes and runtime state.
+  '/root',
+  '/home',
+  '/run',
+  '/var/run',
+  // Service-account tokens: under /run and /var/run already, listed for lists that leave those out.
+  '/run/secrets',
+  '/var/run/secrets',
+  '/var/log',
+  '/var/backups',
+  '/var/mail',
+  '/var/spool',
+  // Kubernetes, etcd and container runtimes (credentials, other pods' volumes and images).
+  '/var/lib/kubelet',
+  '/var/lib/etcd',
+  '/var/lib/rancher',
+  '/var/lib/docker',
+  '/var/lib/containerd',
+  '/var/lib/containers',
+  '/var/lib/cni',
+  '/var/lib/cloud',
+  '/var/lib/private',
+  '/var/lib/sss',
+  '/etc/kubernetes',
+  '/etc/rancher',
+  '/etc/docker',
+  // Secrets in /etc, and the node's identity.
+  '/etc/shadow',
+  '/etc/shadow-',
+  '/etc/gshadow',
+  '/etc/gshadow-',
+  '/etc/security/opasswd',
+  '/etc/ssh',
+  '/etc/ssl/private',
+  '/etc/krb5.keytab',
+  '/etc/NetworkManager/system-connections',
+  '/etc/hostname',
+  '/etc/mailname',
+  // Shown as a localhost-only file rather than empty; the node's with network 'host'.
+  '/etc/hosts',
+  '/etc/machine-id',
+  '/var/lib/dbus/machine-id',
+  '/boot',
+  // runc's masked paths, and the kernel command line.
+  '/proc/acpi',
+  '/proc/asound',
+  '/proc/cmdline',
+  '/proc/interrupts',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
+]);
+
+/**
+ * The kernel's global knobs, read-only in every task's /proc whatever its user (runc's
+ * readonlyPaths; a fixed list, native/src/sandbox_masks.h): even a task run as uid 0 cannot set a
+ * sysctl (kernel.core_pattern runs a program as root on the node) or trigger sysrq.
+ */
+export const readOnlyProcPaths: readonly string[] = Object.freeze(['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']);
+
+const maxMaskedPaths = 256;
+const sandboxOwnPaths = ['/proc', '/dev', '/tmp'];
+
+/** True when `inner` lies strictly below the directory `outer`. */
+function isBelow(inner: string, outer: string): boolean {
+  return inner.length > outer.length && inner.startsWith(outer) && inner[outer.length] === '/';
+}
+
+/**
+ * Why `candidate` cannot be masked, or undefined when it can, as the native side checks it
+ * (native/src/sandbox_masks.cc: MaskedPathProblem): absolute, normalized, not /, nor /proc, /dev
+ * or /tmp (each task's own) nor under /dev or /tmp.
+ */
+function maskedPathProblem(candidate: string): string | undefined {
+  if (!candidate.startsWith('/') || candidate.length >= 4096 || /[\0\n]/.test(candidate)) return 'must be an absolute path';
+  if (candidate === '/' || candidate.slice(1).split('/').some((component) => component === '' || component === '.' || component === '..')) {
+    return `must be a normalized path below / (no empty, '.' or '..' component, no trailing slash), got ${JSON.stringify(candidate)}`;
+  }
+  if (sandboxOwnPaths.includes(candidate) || isBelow(candidate, '/dev') || isBelow(candidate, '/tmp')) return `cannot be ${candidate}: /proc, /dev and /tmp are made fresh for each task`;
+  return undefined;
+}
+
+/** A list of masked paths, checked (maskedPathProblem; InvalidSpawnOptionError naming `name`) and joined one per line for the native request. */
+export function checkMaskedPaths(value: unknown, name: string): string {
+  const refuse = (message: string): never => {
+    throw new InvalidSpawnOptionError('ERR_INVALID_ARG_VALUE', `${name}${message}`);
+  };
+  if (!Array.isArray(value) || value.length > maxMaskedPaths) refuse(` must be an array of at most ${maxMaskedPaths} absolute paths`);
+  for (const [index, candidate] of (value as unknown[]).entries()) {
+    const problem = typeof candidate === 'string' ? maskedPathProblem(candidate) : 'must be an absolute path';
+    if (problem !== undefined) refuse(`[${index}] ${problem}`);
+  }
+  return (value as string[]).join('\n');
+}
+
+const defaultMaskedPathsJoined = checkMaskedPaths(defaultMaskedPaths, 'defaultMaskedPaths');
 
 /**
  * For bench/sandbox.ts only (src/index.ts does not export it): a sandbox without its filesystem
@@ -42,6 +166,11 @@ export interface SandboxOptions {
   /** Size of the private tmpfs at /tmp in bytes; default 64 MiB; 0 for none. */
   readonly tmpSizeBytes?: number;
   readonly mounts?: readonly SandboxMountOption[];
+  /**
+   * Paths masked in the task's root and /proc; default: the Launcher's sandboxMaskedPaths, which
+   * default to defaultMaskedPaths. Replaces that list: spread defaultMaskedPaths to add to it.
+   */
+  readonly maskedPaths?: readonly string[];
   /**
    * Run in a new user namespace (default false): runAsUser and runAsGroup are then ids inside
    * it, 0..65535, mapped to the unprivileged host ids of userNamespaceIds, so even root inside
@@ -110,8 +239,85 @@ function userNamespaceHostId(value: unknown): number {
   return hostId;
 }
 
-/** Checks `options` (with `cwd`, the working directory inside the sandbox) into a native request. */
-export function toNativeSandbox(options: unknown, cwd: string | undefined): NativeSandboxRequest {
+/** `hostPath` with its links resolved, as a bind mount of it will resolve them; as given (normalized) when it cannot be. */
+function resolvedHostPath(hostPath: string): string {
+  try {
+    return realpathSync.native(hostPath);
+  } catch {
+    const normalized = path.posix.normalize(hostPath);
+    return normalized.length > 1 && normalized.endsWith('/') ? normalized.slice(0, -1) : normalized;
+  }
+}
+
+/** A task on the node's network shares its names too: it sees the node's /etc/hosts. */
+function withoutHostsFile(listed: string): string {
+  return listed.includes('/etc/hosts') ? listed.split('\n').filter((masked) => masked !== '/etc/hosts').join('\n') : listed;
+}
+
+/**
+ * The host's /proc and /sys are the kernel's knobs (kernel.core_pattern runs a program as root on
+ * the node): a task may bring them in only read-only, whether it mounts them, something inside
+ * them, or the host's root that holds them (a mount comes with its submounts). A root is bound
+ * without its submounts, so only a rootfs inside them counts.
+ */
+function refuseWritableKernelInterfaces(rootfs: string, readOnlyRoot: boolean, mounts: readonly { hostPath: string; readOnly: boolean }[]): void {
+  const kernelInterfaces = ['/proc', '/sys'];
+  if (!readOnlyRoot && rootfs !== '/') {
+    const real = resolvedHostPath(rootfs);
+    const inside = kernelInterfaces.find((root) => real === root || isBelow(real, root));
+    if (inside !== undefined) invalid(`readOnlyRootFilesystem must be true for a rootfs in the host's ${inside}: ${rootfs}`);
+  }
+  for (const [index, mount] of mounts.entries()) {
+    if (mount.readOnly) continue;
+    const real = resolvedHostPath(mount.hostPath);
+    const reached = kernelInterfaces.find((root) => real === '/' || real === root || isBelow(real, root) || isBelow(root, real));
+    if (reached !== undefined) invalid(`mounts[${index}].readOnly must be true for a host path in or holding the host's ${reached}: ${mount.hostPath}`);
+  }
+}
+
+/**
+ * Masked paths name what the node keeps secret, so they follow the host paths a task brings in
+ * (other than /proc paths: each task's /proc is its own). A rootfs or hostPath that is a masked
+ * path or lies inside one is refused (the agent's service-account token, state or kubeconfig as a
+ * mount); a masked path inside one is masked where the task sees it (hostPath /etc at /mnt/etc:
+ * /mnt/etc/shadow; rootfs /var: /lib/kubelet). Links are resolved first, as the mount will resolve
+ * them. A mount inside a masked directory is refused too: it would find no mount point there.
+ * Returns the masked paths with those added, one per line.
+ */
+function maskBroughtInHostPaths(rootfs: string, mounts: readonly { hostPath: string; mountPath: string }[], listed: string): string {
+  // The usual spawn (the agent's root, no mounts) pays nothing here.
+  if (listed === '' || (rootfs === '/' && mounts.length === 0)) return listed;
+  const masked = listed.split('\n');
+  const hostMasks = masked.filter((masks) => !isBelow(masks, '/proc'));
+  const added: string[] = [];
+  const bringIn = (hostPath: string, seenAt: string, field: string) => {
+    const real = resolvedHostPath(hostPath);
+    const outer = hostMasks.find((masks) => masks === real || isBelow(real, masks));
+    if (outer !== undefined) {
+      invalid(`${field} must not be a masked path or lie inside one: ${hostPath} is ${real === outer ? '' : 'inside '}the masked path ${outer} (leave ${outer} out of the masked paths to allow it)`);
+    }
+    const base = seenAt === '/' ? '' : path.posix.normalize(seenAt).replace(/\/$/, '');
+    for (const hidden of hostMasks) {
+      if (real !== '/' && !isBelow(hidden, real)) continue;
+      const inTask = base + (real === '/' ? hidden : hidden.slice(real.length));
+      // One the native side cannot mask (under the task's own /tmp or /dev) is where no mount can go either.
+      if (maskedPathProblem(inTask) === undefined) added.push(inTask);
+    }
+  };
+  if (rootfs !== '/' && resolvedHostPath(rootfs) !== '/') bringIn(rootfs, '/', 'rootfs');
+  for (const [index, mount] of mounts.entries()) {
+    const outer = masked.find((masks) => isBelow(mount.mountPath, masks));
+    if (outer !== undefined) invalid(`mounts[${index}].mountPath must not lie inside a masked path: ${mount.mountPath} is inside ${outer} (mount it elsewhere, or leave ${outer} out of the masked paths)`);
+    bringIn(mount.hostPath, mount.mountPath, `mounts[${index}].hostPath`);
+  }
+  return added.length === 0 ? listed : [...new Set([...masked, ...added])].join('\n');
+}
+
+/**
+ * Checks `options` (with `cwd`, the working directory inside the sandbox) into a native request;
+ * `maskedPathsByDefault`: the masked paths (checkMaskedPaths) when the options give none.
+ */
+export function toNativeSandbox(options: unknown, cwd: string | undefined, maskedPathsByDefault = defaultMaskedPathsJoined): NativeSandboxRequest {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new InvalidSpawnOptionError('ERR_INVALID_ARG_TYPE', 'sandbox must be an object');
   }
@@ -138,12 +344,17 @@ export function toNativeSandbox(options: unknown, cwd: string | undefined): Nati
     if (mount.readOnly !== undefined && typeof mount.readOnly !== 'boolean') invalid(`mounts[${index}].readOnly must be a boolean`);
     return { hostPath: absolutePath(mount.hostPath, `mounts[${index}].hostPath`), mountPath, readOnly: mount.readOnly ?? true };
   });
+  const rootfs = absolutePath(sandbox.rootfs, 'rootfs');
+  const listed = sandbox.maskedPaths === undefined ? maskedPathsByDefault : checkMaskedPaths(sandbox.maskedPaths, 'sandbox.maskedPaths');
+  const maskedPaths = maskBroughtInHostPaths(rootfs, mounts, given.network === 'host' ? withoutHostsFile(listed) : listed);
+  refuseWritableKernelInterfaces(rootfs, given.readOnlyRootFilesystem, mounts);
   return {
     network: nativeNetworkModes[sandbox.network],
-    rootfs: absolutePath(sandbox.rootfs, 'rootfs'),
+    rootfs,
     readOnlyRoot: sandbox.readOnlyRootFilesystem,
     tmpSizeBytes: wholeNumber(sandbox.tmpSizeBytes, 'tmpSizeBytes', Number.MAX_SAFE_INTEGER),
     mounts,
+    maskedPaths,
     workingDirectory: cwd === undefined ? '/' : absolutePath(cwd, 'cwd (inside the sandbox)'),
     filesystem: (options as SandboxOptions)[benchmarkWithoutFilesystem] !== true,
     userNamespace: sandbox.userNamespace ? { hostId: userNamespaceHostId(sandbox.userNamespaceHostId), size: userNamespaceIds.size } : null,

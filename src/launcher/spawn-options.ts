@@ -181,8 +181,11 @@ function checkCgroupSetupFiles(givenFiles: readonly unknown[], directories: read
   return { files };
 }
 
-/** Checks `options` and builds the native request (without its id). Throws InvalidSpawnOptionError. */
-export function toNativeRequest(options: unknown): Omit<NativeSpawnRequest, 'id'> {
+/**
+ * Checks `options` and builds the native request (without its id). Throws InvalidSpawnOptionError.
+ * `maskedPathsByDefault`: a sandbox's masked paths when it gives none (checkMaskedPaths).
+ */
+export function toNativeRequest(options: unknown, maskedPathsByDefault?: string): Omit<NativeSpawnRequest, 'id'> {
   if (typeof options !== 'object' || options === null) invalidType('spawn takes an options object');
   const { file, args, env, cwd, stdout, stderr, cgroup, cgroupsV1, cgroupSetup, sandbox } = options as Record<string, unknown>;
   const checkedFile = checkString(file, 'file');
@@ -211,6 +214,6 @@ export function toNativeRequest(options: unknown): Omit<NativeSpawnRequest, 'id'
     cgroup: checkedCgroup,
     cgroupsV1: checkedCgroupsV1,
     cgroupSetup: cgroupSetup === undefined ? null : checkCgroupSetup(cgroupSetup, [checkedCgroup, ...checkedCgroupsV1].filter((directory) => directory !== '')),
-    sandbox: sandbox === undefined ? null : toNativeSandbox(sandbox, cwd === undefined ? undefined : checkString(cwd, 'cwd')),
+    sandbox: sandbox === undefined ? null : toNativeSandbox(sandbox, cwd === undefined ? undefined : checkString(cwd, 'cwd'), maskedPathsByDefault),
   };
 }

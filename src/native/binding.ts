@@ -13,6 +13,8 @@ export interface NativeCapabilities {
   readonly cloneClearSighand: boolean;
   readonly closeRangeCloexec: boolean;
   readonly pidfd: boolean;
+  /** mount_setattr(2), Linux 5.12: bind mounts are recursive and read-only all the way down. */
+  readonly mountSetattr: boolean;
   readonly kernelRelease: string;
 }
 
@@ -30,6 +32,8 @@ export interface NativeSandboxRequest {
   readOnlyRoot: boolean;
   tmpSizeBytes: number;
   mounts: { hostPath: string; mountPath: string; readOnly: boolean }[];
+  /** Masked paths, one per line (native/src/sandbox_masks.h): one string to hand over, not dozens. */
+  maskedPaths: string;
   workingDirectory: string;
   /** false: no filesystem step (bench/sandbox.ts only). */
   filesystem: boolean;
@@ -89,6 +93,8 @@ export interface NativeEngineOptions {
   initPath: string;
   /** An existing empty directory that sandboxed tasks' roots are mounted on, each in its own mount namespace. */
   stagingDirectory: string;
+  /** Tests only: build bind mounts as on a kernel without mount_setattr(2). */
+  withoutMountSetattr?: boolean;
   /**
    * Called on the JS thread with a batch of events in `batch[0 .. length)`, `eventStride` numbers
    * each (event-batch.ts). The array is reused for the next batch: read it now, keep nothing.

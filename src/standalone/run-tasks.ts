@@ -37,6 +37,8 @@ export interface RunOptions {
   /** Host ids for Tasks without runAsUser/runAsGroup, and the lock files that share them out (src/sandbox/task-identities.ts). */
   readonly taskIds: { readonly first: number; readonly last: number };
   readonly taskIdLockDirectory: string;
+  /** Paths masked in every Task's root and /proc (agentMaskedPaths); default defaultMaskedPaths. */
+  readonly sandboxMaskedPaths?: readonly string[];
   /** Where sandbox.seccomp type Localhost profiles are read from. */
   readonly seccompProfileDirectory: string;
   /** Default limits and the /tmp cap, as the agent's --default-* and --max-tmp-size flags set them. */
@@ -51,6 +53,7 @@ export async function runTasks(tasks: readonly Task[], options: RunOptions): Pro
   const spawnNs: number[] = [];
   const launcher = new Launcher({
     sandboxStagingDirectory: options.sandboxStagingDirectory,
+    ...(options.sandboxMaskedPaths ? { sandboxMaskedPaths: options.sandboxMaskedPaths } : {}),
     observer: {
       spawned: (timings) => {
         if (spawnNs.length < spawnSamplesKept) spawnNs.push(timings.spawnNs);
