@@ -84,6 +84,7 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
     ...(identities ? { identities } : {}),
     seccompProfiles: new SeccompProfileStore({ directory: config.seccompProfileDirectory, logger }),
     taskLimits: config.taskLimits,
+    sandboxMaskedPaths: config.sandboxMaskedPaths,
     terminationGraceMs: config.terminationGraceSeconds * 1000,
     nodeLabels: () => nodeLabels,
     requeue: (key) => enqueue(key),

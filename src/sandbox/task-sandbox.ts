@@ -7,7 +7,8 @@
 import type { TaskSpec, TaskStatusResources } from '../api/task.js';
 import { readFileSync } from 'node:fs';
 
-import { userNamespaceIds, type SandboxOptions } from '../launcher/sandbox-options.js';
+import { toNativeSandbox, userNamespaceIds, type SandboxOptions } from '../launcher/sandbox-options.js';
+import { InvalidSpawnOptionError } from '../launcher/spawn-error.js';
 import type { SeccompFilter } from '../launcher/seccomp-filter.js';
 import type { CgroupLimits } from './cgroup-manager.js';
 import { SeccompProfileUnavailable, type SeccompProfileStore } from './seccomp-profile-store.js';
@@ -69,10 +70,21 @@ async function seccompForTask(spec: TaskSpec, profiles: SeccompProfileStore | un
 }
 
 /**
- * The sandbox and limits `spec` runs with, or why it cannot run here. `limitPolicy` holds the
- * agent's default limits and /tmp cap (default: no default limits, /tmp capped at half the node's memory).
+ * A launcher's refusal of the options made from a spec, as the spec's field: the launcher names
+ * its own options ("parafork: sandbox.rootfs must not be a masked path"), which are the spec's
+ * spec.sandbox fields under the same names ("spec.sandbox.rootfs must not be ...").
  */
-export async function sandboxForTask(spec: TaskSpec, seccompProfiles?: SeccompProfileStore, limitPolicy: TaskLimitPolicy = taskLimitPolicyWithoutDefaults()): Promise<TaskSandbox | SandboxRefusal> {
+export function specRefusalMessage(error: InvalidSpawnOptionError): string {
+  return error.message.replace(/^parafork: /, '').replace(/^sandbox\./, 'spec.sandbox.');
+}
+
+/**
+ * The sandbox and limits `spec` runs with, or why it cannot run here. `limitPolicy` holds the
+ * agent's default limits and /tmp cap (default: no default limits, /tmp capped at half the node's
+ * memory); `maskedPaths` the launcher's masked paths, one per line as checkMaskedPaths gives them
+ * (default: defaultMaskedPaths), which decide which host paths a Task may bring in.
+ */
+export async function sandboxForTask(spec: TaskSpec, seccompProfiles?: SeccompProfileStore, limitPolicy: TaskLimitPolicy = taskLimitPolicyWithoutDefaults(), maskedPaths?: string): Promise<TaskSandbox | SandboxRefusal> {
   let checked: TaskLimits;
   try {
     checkTaskSpec(spec);
@@ -93,21 +105,31 @@ export async function sandboxForTask(spec: TaskSpec, seccompProfiles?: SeccompPr
   }
   const seccomp = await seccompForTask(spec, seccompProfiles);
   if (typeof seccomp === 'object' && 'reason' in seccomp) return seccomp;
+  const options: SandboxOptions = {
+    network: sandbox.network ?? 'none',
+    rootfs: sandbox.rootfs ?? '/',
+    readOnlyRootFilesystem: sandbox.readOnlyRootFilesystem ?? true,
+    tmpSizeBytes: checked.tmpSizeBytes,
+    mounts: (sandbox.mounts ?? []).map((mount) => ({ hostPath: mount.hostPath, mountPath: mount.mountPath, readOnly: mount.readOnly ?? true })),
+    runAsUser: sandbox.runAsUser ?? 65534,
+    runAsGroup: sandbox.runAsGroup ?? 65534,
+    seccomp,
+    userNamespace: sandbox.userNamespace ?? false,
+  };
+  const cwd = spec.workingDir ?? '/';
+  try {
+    // The launcher's own rules on host paths (masked paths, writable kernel interfaces), checked
+    // as the spawn will check them: a spec they refuse is refused here, before any attempt.
+    toNativeSandbox(options, cwd, maskedPaths);
+  } catch (error) {
+    if (error instanceof InvalidSpawnOptionError) return { reason: 'InvalidSpec', message: specRefusalMessage(error) };
+    throw error;
+  }
   return {
-    sandbox: {
-      network: sandbox.network ?? 'none',
-      rootfs: sandbox.rootfs ?? '/',
-      readOnlyRootFilesystem: sandbox.readOnlyRootFilesystem ?? true,
-      tmpSizeBytes: checked.tmpSizeBytes,
-      mounts: (sandbox.mounts ?? []).map((mount) => ({ hostPath: mount.hostPath, mountPath: mount.mountPath, readOnly: mount.readOnly ?? true })),
-      runAsUser: sandbox.runAsUser ?? 65534,
-      runAsGroup: sandbox.runAsGroup ?? 65534,
-      seccomp,
-      userNamespace: sandbox.userNamespace ?? false,
-    },
+    sandbox: options,
     limits: checked.limits,
     resources: checked.resources,
     specSetsLimits: checked.defaulted.length < Object.keys(checked.limits).length,
-    cwd: spec.workingDir ?? '/',
+    cwd,
   };
 }

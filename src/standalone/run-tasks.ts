@@ -91,6 +91,7 @@ export async function runTasks(tasks: readonly Task[], options: RunOptions): Pro
     identities,
     seccompProfiles: new SeccompProfileStore({ directory: options.seccompProfileDirectory, logger: options.logger }),
     taskLimits: options.taskLimits,
+    ...(options.sandboxMaskedPaths ? { sandboxMaskedPaths: options.sandboxMaskedPaths } : {}),
   });
   const queue = new WorkQueue((key) => reconciler.reconcile(key), { concurrency: options.workers });
   enqueue = (key) => queue.add(key);

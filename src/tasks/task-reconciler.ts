@@ -24,14 +24,14 @@ import type { EventRecorder, EventSubject, EventType } from '../k8s/event-record
 import type { TaskCache, TaskWriter } from '../k8s/task-writer.js';
 import type { SpawnOptions } from '../launcher/spawn-options.js';
 import type { ExitResult, SpawnedProcess } from '../launcher/spawned-process.js';
-import type { SandboxOptions } from '../launcher/sandbox-options.js';
+import { checkMaskedPaths, type SandboxOptions } from '../launcher/sandbox-options.js';
 import { signalName } from '../launcher/signals.js';
 import { InvalidSpawnOptionError, SpawnError } from '../launcher/spawn-error.js';
 import type { CgroupManager, TaskCgroup } from '../sandbox/cgroup-manager.js';
 import type { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import type { TaskIdentityLease, TaskIdentitySource } from '../sandbox/task-identities.js';
 import type { TaskLimitPolicy } from '../sandbox/task-limits.js';
-import { sandboxForTask } from '../sandbox/task-sandbox.js';
+import { sandboxForTask, specRefusalMessage } from '../sandbox/task-sandbox.js';
 import { missingSandboxPath } from '../sandbox/task-spec-checks.js';
 import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
 import type { LaunchRecord } from './launch-journal.js';
@@ -122,10 +122,18 @@ export interface TaskReconcilerOptions {
    * Undefined: no default limits, /tmp capped at half the node's memory.
    */
   readonly taskLimits?: TaskLimitPolicy;
+  /**
+   * The paths the launcher masks in every Task (its sandboxMaskedPaths), which decide which host
+   * paths a Task may bring in: a spec the launcher would refuse for them is refused before any
+   * attempt. Undefined: the launcher's default, defaultMaskedPaths.
+   */
+  readonly sandboxMaskedPaths?: readonly string[];
 }
 
 export class TaskReconciler {
   readonly #options: TaskReconcilerOptions;
+  /** options.sandboxMaskedPaths checked and joined once, as the launcher takes them. */
+  readonly #maskedPaths: string | undefined;
   readonly #waitingForCapacity = new Set<string>();
   /** When this agent first saw each Task whose first attempt has not started (epoch ms); only with an observer. */
   readonly #firstObservedAt = new Map<string, number>();
@@ -134,6 +142,7 @@ export class TaskReconciler {
 
   constructor(options: TaskReconcilerOptions) {
     this.#options = options;
+    this.#maskedPaths = options.sandboxMaskedPaths === undefined ? undefined : checkMaskedPaths(options.sandboxMaskedPaths, 'sandboxMaskedPaths');
   }
 
   /** Stop claiming and launching; running attempts go on until drained or killed. */
@@ -299,7 +308,7 @@ export class TaskReconciler {
     // Before the capacity check: reading a Localhost seccomp profile may wait, and nothing may
     // wait between that check and the attempt's entry in the table.
     // The whole spec is checked here, once, before any launch: what can never run is InvalidSpec.
-    const sandboxed = await sandboxForTask(task.spec, this.#options.seccompProfiles, this.#options.taskLimits);
+    const sandboxed = await sandboxForTask(task.spec, this.#options.seccompProfiles, this.#options.taskLimits, this.#maskedPaths);
     if ('reason' in sandboxed) {
       return this.#failBeforeLaunch(task, sandboxed.reason, sandboxed.message, now);
     }
@@ -600,9 +609,10 @@ const sandboxSteps: ReadonlySet<string> = new Set(['mount', 'pivot_root', 'netwo
 
 function spawnFailure(error: unknown, spec: TaskSpec): AttemptEnding {
   const finishedAt = performance.timeOrigin + performance.now();
-  // The launcher refused the options made from the spec: no attempt could pass (sandboxForTask
-  // checks the spec first, so this is the launcher's stricter rule, never the node's fault).
-  if (error instanceof InvalidSpawnOptionError) return { reason: 'InvalidSpec', message: error.message.replace(/^parafork: /, ''), finishedAt };
+  // The launcher refused the options made from the spec: no attempt could pass. sandboxForTask
+  // checks the spec with the launcher's rules first, so only a rule it missed gets here; it is
+  // never the node's fault.
+  if (error instanceof InvalidSpawnOptionError) return { reason: 'InvalidSpec', message: specRefusalMessage(error), finishedAt };
   if (error instanceof SpawnError) {
     if (error.syscall === 'mount' && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) {
       // A path the spec names (or the root's /proc, /dev, /tmp) is not on this node: the spec's error.

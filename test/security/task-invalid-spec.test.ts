@@ -45,9 +45,15 @@ const cases: readonly { name: string; spec: Record<string, unknown>; field: RegE
   // Paths missing on this node: the mount fails (ENOENT, ENOTDIR), which is the spec's to fix, not
   // the agent's privileges.
   { name: 'missing-rootfs', spec: { command: ['/bin/true'], sandbox: { rootfs: '/nonexistent/root' } }, field: /spec\.sandbox\.rootfs "\/nonexistent\/root" is not a directory/ },
-  { name: 'rootfs-is-a-file', spec: { command: ['/bin/true'], sandbox: { rootfs: '/etc/hostname' } }, field: /spec\.sandbox\.rootfs "\/etc\/hostname" is not a directory/ },
+  { name: 'rootfs-is-a-file', spec: { command: ['/bin/true'], sandbox: { rootfs: '/etc/passwd' } }, field: /spec\.sandbox\.rootfs "\/etc\/passwd" is not a directory/ },
   { name: 'missing-host-path', spec: { command: ['/bin/true'], sandbox: { mounts: [{ hostPath: '/nonexistent/x', mountPath: '/mnt' }] } }, field: /spec\.sandbox\.mounts\[0\]\.hostPath "\/nonexistent\/x" does not exist/ },
   { name: 'missing-mount-point', spec: { command: ['/bin/true'], sandbox: { mounts: [{ hostPath: '/etc', mountPath: '/nonexistent-dir' }] } }, field: /spec\.sandbox\.mounts\[0\]\.mountPath "\/nonexistent-dir" does not exist/ },
+  // Host paths the launcher refuses (the masked paths, the host's /proc and /sys writable): the
+  // same rules are checked before a launch.
+  { name: 'rootfs-is-masked', spec: { command: ['/bin/true'], sandbox: { rootfs: '/etc/hostname' } }, field: /spec\.sandbox\.rootfs must not be a masked path or lie inside one: \/etc\/hostname/ },
+  { name: 'host-path-is-masked', spec: { command: ['/bin/true'], sandbox: { mounts: [{ hostPath: '/root', mountPath: '/mnt' }] } }, field: /spec\.sandbox\.mounts\[0\]\.hostPath must not be a masked path/ },
+  { name: 'mount-point-in-masked-path', spec: { command: ['/bin/true'], sandbox: { mounts: [{ hostPath: '/etc', mountPath: '/run/etc' }] } }, field: /spec\.sandbox\.mounts\[0\]\.mountPath must not lie inside a masked path/ },
+  { name: 'writable-host-root', spec: { command: ['/bin/true'], sandbox: { mounts: [{ hostPath: '/', mountPath: '/mnt', readOnly: false }] } }, field: /spec\.sandbox\.mounts\[0\]\.readOnly must be true for a host path in or holding the host's \/proc/ },
 ];
 
 describe.skipIf(skip !== undefined)(`a Task spec that can never run${skip ? ` (skipped: ${skip})` : ''}`, () => {

@@ -72,7 +72,7 @@ function recordingWriter(cache: Map<string, Task>): TaskWriter & { readonly writ
 }
 
 /** Runs the reconciler on every requeue until nothing more is asked for (a one-key work queue). */
-function harness(runningWriteDelayMs: number, extra: Partial<Pick<TaskReconcilerOptions, 'unsandboxed' | 'launcherSandboxes' | 'journal' | 'cgroups' | 'taskLimits'>> & { spec?: Partial<TaskSpec> } = {}) {
+function harness(runningWriteDelayMs: number, extra: Partial<Pick<TaskReconcilerOptions, 'unsandboxed' | 'launcherSandboxes' | 'journal' | 'cgroups' | 'taskLimits' | 'sandboxMaskedPaths'>> & { spec?: Partial<TaskSpec> } = {}) {
   const { spec, ...options } = extra;
   const cache = new Map<string, Task>([[key, makeTask(spec)]]);
   const writer = recordingWriter(cache);
@@ -166,13 +166,22 @@ describe('a spec no attempt can run', () => {
     expect(cache.get(key)?.status?.message).toContain('spec.args[0]');
   });
 
-  it('refused by the launcher all the same ends as InvalidSpec and is never retried', async () => {
+  it('a host path the agent s launcher masks is refused before launch, as that launcher would refuse it', async () => {
+    const { launcher, reconciler, cache } = harness(0, { sandboxMaskedPaths: ['/srv/secrets'], spec: { ...retried, sandbox: { mounts: [{ hostPath: '/srv/secrets/db', mountPath: '/mnt' }] } } });
+    await reconciler.reconcile(key);
+    expect(launcher.spawned).toHaveLength(0);
+    expect(cache.get(key)?.status).toMatchObject({ phase: 'Failed', reason: 'InvalidSpec', attempts: 0 });
+    expect(cache.get(key)?.status?.message).toMatch(/^spec\.sandbox\.mounts\[0\]\.hostPath must not be a masked path or lie inside one: \/srv\/secrets\/db is inside the masked path \/srv\/secrets/);
+  });
+
+  it('refused by the launcher all the same ends as InvalidSpec naming the spec s field, and is never retried', async () => {
     const { launcher, reconciler, cache, settle } = harness(0, { spec: retried });
-    launcher.refusal = new InvalidSpawnOptionError('ERR_INVALID_ARG_VALUE', 'sandbox.hostname must be 1 to 63 letters');
+    // A rule the checks before launch missed (the launcher's masked paths changed meanwhile, say).
+    launcher.refusal = new InvalidSpawnOptionError('ERR_INVALID_ARG_VALUE', 'sandbox.mounts[0].hostPath must not be a masked path or lie inside one');
     await reconciler.reconcile(key);
     await settle();
     expect(launcher.spawned).toHaveLength(1);
-    expect(cache.get(key)?.status).toMatchObject({ phase: 'Failed', reason: 'InvalidSpec', attempts: 1, message: 'sandbox.hostname must be 1 to 63 letters' });
+    expect(cache.get(key)?.status).toMatchObject({ phase: 'Failed', reason: 'InvalidSpec', attempts: 1, message: 'spec.sandbox.mounts[0].hostPath must not be a masked path or lie inside one' });
     expect(cache.get(key)?.status?.nextRetryTime).toBeUndefined();
   });
 });

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { TaskSpec } from '../../src/api/task.js';
 import { ConfigError, parseAgentConfig } from '../../src/config/agent-config.js';
+import { checkMaskedPaths, defaultMaskedPaths } from '../../src/launcher/sandbox-options.js';
 import { limitsForTask, type TaskLimitPolicy } from '../../src/sandbox/task-limits.js';
 import { sandboxForTask } from '../../src/sandbox/task-sandbox.js';
 
@@ -43,8 +44,22 @@ describe('a spec is refused before launch, naming the field', () => {
     ['pids beyond PID_MAX_LIMIT', { resources: { limits: { pids: 4194305 } } }, /^spec\.resources\.limits\.pids /],
     ['a /tmp of a tenth of a byte', { sandbox: { tmpSizeLimit: '100m' } }, /^spec\.sandbox\.tmpSizeLimit must be a whole number of bytes/],
     ['a /tmp over the cap', { sandbox: { tmpSizeLimit: '16Ti' } }, /^spec\.sandbox\.tmpSizeLimit "16Ti" is more than this agent allows \(--max-tmp-size 1Gi\)/],
+    // The launcher's rules on host paths (src/launcher/sandbox-options.ts), checked before a launch too.
+    ['a masked rootfs', { sandbox: { rootfs: '/etc/hostname' } }, /^spec\.sandbox\.rootfs must not be a masked path or lie inside one: \/etc\/hostname is the masked path/],
+    ['a hostPath inside a masked path', { sandbox: { mounts: [{ hostPath: '/var/lib/kubelet/pods', mountPath: '/mnt' }] } }, /^spec\.sandbox\.mounts\[0\]\.hostPath must not be a masked path or lie inside one/],
+    ['a mountPath inside a masked path', { sandbox: { mounts: [{ hostPath: '/srv', mountPath: '/run/data' }] } }, /^spec\.sandbox\.mounts\[0\]\.mountPath must not lie inside a masked path/],
+    ['a writable mount of the host s root', { sandbox: { mounts: [{ hostPath: '/', mountPath: '/-', readOnly: false }] } }, /^spec\.sandbox\.mounts\[0\]\.readOnly must be true for a host path in or holding the host's \/proc/],
+    ['a writable rootfs inside /sys', { sandbox: { rootfs: '/sys/kernel', readOnlyRootFilesystem: false } }, /^spec\.sandbox\.readOnlyRootFilesystem must be true/],
   ])('%s', async (_name, spec, message) => {
     expect(await refusalOf(spec)).toMatch(message);
+  });
+
+  it('checks host paths against the masked paths the agent gives its launcher', async () => {
+    const spec: TaskSpec = { command: ['/bin/true'], sandbox: { mounts: [{ hostPath: '/srv/secrets/db', mountPath: '/mnt' }] } };
+    expect(await sandboxForTask(spec, undefined, noDefaults)).not.toHaveProperty('reason');
+    const refused = await sandboxForTask(spec, undefined, noDefaults, checkMaskedPaths([...defaultMaskedPaths, '/srv/secrets'], 'sandboxMaskedPaths'));
+    expect(refused).toMatchObject({ reason: 'InvalidSpec' });
+    expect((refused as { message: string }).message).toMatch(/^spec\.sandbox\.mounts\[0\]\.hostPath must not be a masked path or lie inside one: \/srv\/secrets\/db is inside the masked path \/srv\/secrets/);
   });
 
   it('accepts what a careful user writes', async () => {
