@@ -58,6 +58,9 @@ struct SandboxRequest {
   SeccompProgram seccomp_program;  // a compiled custom profile; empty: the default policy
   uint64_t max_open_files = 1024;
   uint64_t max_file_size_bytes = 0;  // 0: unlimited
+  // RLIMIT_NPROC, counted per uid (so a per-task limit needs a uid of its own); 0: inherited.
+  // Never with uid 0 outside a user namespace: the kernel does not hold root to it (fork(2)).
+  uint64_t max_processes = 0;
 };
 
 // One cgroup limit file (memory.max, pids.max, ...) the spawn thread writes before the clone.

@@ -215,7 +215,7 @@ struct SandboxStorage {
   std::vector<std::string> mount_targets;
   std::vector<SandboxMount> mounts;
   std::vector<const char*> root_masks;
-  ResourceLimit limits[3];
+  ResourceLimit limits[4];
   std::string init_name = "parafork-init";
   std::vector<char*> init_argv;
   NetworkNamespaceLease network_namespace;  // network "none", unless the pool had none idle:
@@ -397,6 +397,12 @@ int PrepareIdentity(const SpawnRequest& request, SandboxResources* resources, st
   storage.limits[limits++] = {RLIMIT_NOFILE, sandbox.max_open_files, sandbox.max_open_files};
   if (sandbox.max_file_size_bytes > 0) {
     storage.limits[limits++] = {RLIMIT_FSIZE, sandbox.max_file_size_bytes, sandbox.max_file_size_bytes};
+  }
+  // Set while the child is still root (exempt), checked by fork/clone against the task's uid once
+  // DropPrivileges has switched to it: the kernel counts that uid's processes and threads
+  // (setrlimit(2) RLIMIT_NPROC; per user namespace since Linux 5.14).
+  if (sandbox.max_processes > 0) {
+    storage.limits[limits++] = {RLIMIT_NPROC, sandbox.max_processes, sandbox.max_processes};
   }
   plan.limits = storage.limits;
   plan.limit_count = limits;

@@ -197,6 +197,14 @@ export interface SandboxOptions {
   readonly maxOpenFiles?: number;
   /** RLIMIT_FSIZE in bytes; default unlimited (0). */
   readonly maxFileSizeBytes?: number;
+  /**
+   * RLIMIT_NPROC: a fork or clone fails with EAGAIN once the task's uid has this many processes
+   * and threads; default 0, the agent's own limit (unlimited for root). The kernel counts per
+   * uid (per user namespace since Linux 5.14), not per task: give each task a runAsUser of its
+   * own, or tasks share the count (setrlimit(2)). Up to 4194304 (PID_MAX_LIMIT). Refused for
+   * runAsUser 0 outside a user namespace: the kernel does not hold root to it.
+   */
+  readonly maxProcesses?: number;
   /** See benchmarkWithoutFilesystem. */
   readonly [benchmarkWithoutFilesystem]?: true;
 }
@@ -214,6 +222,7 @@ export const sandboxDefaults = {
   userNamespaceHostId: userNamespaceIds.hostId,
   maxOpenFiles: 1024,
   maxFileSizeBytes: 0,
+  maxProcesses: 0,
 } as const;
 
 function invalid(message: string): never {
@@ -348,6 +357,11 @@ export function toNativeSandbox(options: unknown, cwd: string | undefined, maske
   const listed = sandbox.maskedPaths === undefined ? maskedPathsByDefault : checkMaskedPaths(sandbox.maskedPaths, 'sandbox.maskedPaths');
   const maskedPaths = maskBroughtInHostPaths(rootfs, mounts, given.network === 'host' ? withoutHostsFile(listed) : listed);
   refuseWritableKernelInterfaces(rootfs, given.readOnlyRootFilesystem, mounts);
+  const uid = wholeNumber(sandbox.runAsUser, 'runAsUser', sandbox.userNamespace ? userNamespaceIds.size - 1 : 4294967294);
+  const maxProcesses = wholeNumber(sandbox.maxProcesses, 'maxProcesses', 4_194_304);
+  // fork(2): EAGAIN at RLIMIT_NPROC "unless the caller has CAP_SYS_RESOURCE or CAP_SYS_ADMIN, or
+  // is root" (the host's root; root inside a user namespace is an ordinary host uid).
+  if (maxProcesses > 0 && uid === 0 && !sandbox.userNamespace) invalid('maxProcesses needs a runAsUser other than 0: the kernel does not hold root to RLIMIT_NPROC');
   return {
     network: nativeNetworkModes[sandbox.network],
     rootfs,
@@ -358,12 +372,13 @@ export function toNativeSandbox(options: unknown, cwd: string | undefined, maske
     workingDirectory: cwd === undefined ? '/' : absolutePath(cwd, 'cwd (inside the sandbox)'),
     filesystem: (options as SandboxOptions)[benchmarkWithoutFilesystem] !== true,
     userNamespace: sandbox.userNamespace ? { hostId: userNamespaceHostId(sandbox.userNamespaceHostId), size: userNamespaceIds.size } : null,
-    uid: wholeNumber(sandbox.runAsUser, 'runAsUser', sandbox.userNamespace ? userNamespaceIds.size - 1 : 4294967294),
+    uid,
     gid: wholeNumber(sandbox.runAsGroup, 'runAsGroup', sandbox.userNamespace ? userNamespaceIds.size - 1 : 4294967294),
     hostname: sandbox.hostname,
     seccomp: sandbox.seccomp !== 'unconfined',
     seccompProgram: sandbox.seccomp instanceof SeccompFilter ? SeccompFilter.programOf(sandbox.seccomp) : null,
     maxOpenFiles: wholeNumber(sandbox.maxOpenFiles, 'maxOpenFiles', 1048576),
     maxFileSizeBytes: wholeNumber(sandbox.maxFileSizeBytes, 'maxFileSizeBytes', Number.MAX_SAFE_INTEGER),
+    maxProcesses,
   };
 }

@@ -47,6 +47,8 @@ export interface NativeSandboxRequest {
   seccompProgram: Uint8Array | null;
   maxOpenFiles: number;
   maxFileSizeBytes: number;
+  /** RLIMIT_NPROC; 0: inherited. Never with uid 0 outside a user namespace. */
+  maxProcesses: number;
 }
 
 /** One spawn, fully resolved by TypeScript; C++ checks every field again. */

@@ -151,6 +151,17 @@ describe.skipIf(skip !== undefined)(`the default sandbox refuses hostile tasks${
       const run = await runSandboxed(launcher, python, ['-c', 'import os\nfds=[]\ntry:\n  while True: fds.append(os.open("/dev/null", os.O_RDONLY))\nexcept OSError as e: print(len(fds), e.strerror)'], { maxOpenFiles: 64 });
       expect(run.stdout).toMatch(/^6\d Too many open files/);
     });
+
+    it('cannot fork past RLIMIT_NPROC (maxProcesses) of its uid, and gets EAGAIN (a bounded probe: 40 forks against 16)', async () => {
+      // init and python are 2 of the uid's 16; each fork sleeps a second and exits, never forks.
+      const forks = 'import os, time\nn=0\ntry:\n  for _ in range(40):\n    if os.fork() == 0:\n      time.sleep(1); os._exit(0)\n    n += 1\nexcept OSError as e: print(n, e.strerror)\nelse: print(n, "forked-all")';
+      const run = await runSandboxed(launcher, python, ['-c', forks], { runAsUser: 2_147_400_001, runAsGroup: 2_147_400_001, maxProcesses: 16 });
+      expect(run.stdout).toMatch(/^14 Resource temporarily unavailable/); // 2 + 14 = 16
+    });
+
+    it('refuses maxProcesses for runAsUser 0, which the kernel does not hold to RLIMIT_NPROC', async () => {
+      await expect(launcher.spawn({ file: '/bin/true', sandbox: { runAsUser: 0, maxProcesses: 16 } })).rejects.toThrow('sandbox.maxProcesses needs a runAsUser other than 0');
+    });
   });
 
   // The default seccomp filter's refusals: seccomp-default-policy.test.ts.
