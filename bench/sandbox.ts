@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 
 import { Launcher, type SandboxOptions } from '../dist/index.js';
 import { benchmarkWithoutFilesystem } from '../dist/launcher/sandbox-options.js';
-import { readCgroupLayout } from '../dist/sandbox/cgroup-layout.js';
+import { placeControllers, readCgroupLayout } from '../dist/sandbox/cgroup-layout.js';
 import { CgroupManager, type CgroupLimits } from '../dist/sandbox/cgroup-manager.js';
 import { percentile } from './statistics.ts';
 
@@ -32,8 +32,15 @@ interface Row {
 
 const taskLimits: CgroupLimits = { memoryBytes: 256 * 2 ** 20, pids: 64, cpuMillicores: 1000 };
 // What a Task that sets no resources.limits gets from the agent (--default-memory 1Gi,
-// --default-pids 1024, --default-cpu 1): on a cgroup v1 host each is one more hierarchy to join.
-const agentDefaultLimits: CgroupLimits = { memoryBytes: 2 ** 30, pids: 1024, cpuMillicores: 1000 };
+// --default-pids 1024; no CPU default): on a cgroup v1 host each limit in a cgroup is one more
+// hierarchy to join. Where pids is on v1 the agent gives a Task with a uid of its own the pids
+// default as RLIMIT_NPROC instead (placeDefaultPidsLimit), as the row's sandbox does here.
+const layout = readCgroupLayout();
+const pidsOnCgroupV1 = placeControllers(layout).pids === 'v1';
+const agentDefaultPids = 1024;
+const agentDefaultLimits: CgroupLimits = { memoryBytes: 2 ** 30, ...(pidsOnCgroupV1 ? {} : { pids: agentDefaultPids }) };
+/** A uid of the row's own (outside --task-ids' default range), as the agent leases one: RLIMIT_NPROC counts per uid. */
+const agentDefaultSandbox: SandboxOptions = pidsOnCgroupV1 ? { runAsUser: 2_147_400_000, runAsGroup: 2_147_400_000, maxProcesses: agentDefaultPids } : {};
 const fullDefault = 'full default (+network none)';
 const rows: Row[] = [
   { name: 'plain' },
@@ -43,12 +50,12 @@ const rows: Row[] = [
   { name: '+cgroup (per task)', sandbox: { network: 'host' }, cgroup: 'no limits' },
   { name: fullDefault, sandbox: {}, cgroup: 'no limits' },
   { name: 'full default + memory/pids/cpu', sandbox: {}, cgroup: 'limits' },
-  { name: 'Task default (agent limits)', sandbox: {}, cgroup: 'agent defaults' },
+  { name: 'Task default (agent limits)', sandbox: agentDefaultSandbox, cgroup: 'agent defaults' },
   { name: 'per-task netns (loopback)', sandbox: { network: 'loopback' }, cgroup: 'no limits' },
 ];
 
 const launcher = new Launcher();
-const cgroups = new CgroupManager({ layout: readCgroupLayout(), group: `parafork-bench-${process.pid}` });
+const cgroups = new CgroupManager({ layout, group: `parafork-bench-${process.pid}` });
 let cgroupSerial = 0;
 
 async function spawnOnce(row: Row): Promise<{ callerMs: number; nativeMs: number }> {

@@ -53,6 +53,13 @@ export interface TaskIdentityLease {
   /** The host ids the processes run as, for the Task's status. */
   readonly hostUid: number;
   readonly hostGid: number;
+  /**
+   * Whether no other Task's process runs as hostUid while this lease lasts: the spec named no
+   * runAsUser and the uid was leased. Then the kernel's per-uid counts, RLIMIT_NPROC's among
+   * them, are this Task's alone. False for a userNamespace Task, whose block is its own too but
+   * whose ids inside are counted per user namespace: kept on the plainer rule.
+   */
+  readonly ownUid: boolean;
   /** Gives the ids back (when the attempt's processes are gone); a second call does nothing. */
   release(): void;
 }
@@ -129,17 +136,17 @@ export class TaskIdentities implements TaskIdentitySource {
       const block = this.#previousNamespaceBlock(request.previous?.uid) ?? this.#freeBlocks.shift() ?? this.#claimNamespaceBlock();
       const runAsUser = request.runAsUser ?? userNamespaceDefaultId;
       const runAsGroup = request.runAsGroup ?? userNamespaceDefaultId;
-      return this.#lease({ runAsUser, runAsGroup, userNamespaceHostId: block.first, hostUid: block.first + runAsUser, hostGid: block.first + runAsGroup }, () => this.#freeBlocks.push(block));
+      return this.#lease({ runAsUser, runAsGroup, userNamespaceHostId: block.first, hostUid: block.first + runAsUser, hostGid: block.first + runAsGroup, ownUid: false }, () => this.#freeBlocks.push(block));
     }
     if (request.runAsUser !== undefined && request.runAsGroup !== undefined) {
-      return this.#lease({ runAsUser: request.runAsUser, runAsGroup: request.runAsGroup, userNamespaceHostId: undefined, hostUid: request.runAsUser, hostGid: request.runAsGroup }, () => undefined);
+      return this.#lease({ runAsUser: request.runAsUser, runAsGroup: request.runAsGroup, userNamespaceHostId: undefined, hostUid: request.runAsUser, hostGid: request.runAsGroup, ownUid: false }, () => undefined);
     }
     // The leased id is the uid, or the gid of a Task that names only its runAsUser.
     const previousId = request.runAsUser === undefined ? request.previous?.uid : request.previous?.gid;
     const id = this.#previousSingleId(previousId) ?? this.#singleId();
     const runAsUser = request.runAsUser ?? id;
     const runAsGroup = request.runAsGroup ?? id;
-    return this.#lease({ runAsUser, runAsGroup, userNamespaceHostId: undefined, hostUid: runAsUser, hostGid: runAsGroup }, () => this.#freeIds.push(id));
+    return this.#lease({ runAsUser, runAsGroup, userNamespaceHostId: undefined, hostUid: runAsUser, hostGid: runAsGroup, ownUid: request.runAsUser === undefined }, () => this.#freeIds.push(id));
   }
 
   /** Lets go of every block (at exit; the kernel would at the process's end anyway). */

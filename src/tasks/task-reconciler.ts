@@ -31,7 +31,7 @@ import type { CgroupManager, TaskCgroup } from '../sandbox/cgroup-manager.js';
 import type { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import type { TaskIdentityLease, TaskIdentitySource } from '../sandbox/task-identities.js';
 import type { TaskLimitPolicy } from '../sandbox/task-limits.js';
-import { sandboxForTask, specRefusalMessage } from '../sandbox/task-sandbox.js';
+import { placeDefaultPidsLimit, sandboxForTask, specRefusalMessage } from '../sandbox/task-sandbox.js';
 import { missingSandboxPath } from '../sandbox/task-spec-checks.js';
 import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
 import type { LaunchRecord } from './launch-journal.js';
@@ -320,7 +320,6 @@ export class TaskReconciler {
       // Bound here by hand (spec.nodeName) to a node its own selector rules out: say so, as the CRD promises.
       return this.#failBeforeLaunch(task, 'InvalidSpec', `spec.nodeSelector does not match the labels of node ${this.#options.nodeName}`, now);
     }
-    const wantsLimits = Object.keys(sandboxed.limits).length > 0;
     if (this.#options.unsandboxed === true) {
       // Unsandboxed (benchmarks only) means no cgroups: the agent's own defaults do not apply.
       if (sandboxed.specSetsLimits) return this.#failBeforeLaunch(task, 'SandboxUnavailable', 'resources.limits are set, but this agent runs Tasks unsandboxed (--task-sandbox off), without cgroups', now);
@@ -342,18 +341,21 @@ export class TaskReconciler {
     } catch (error) {
       return this.#failBeforeLaunch(task, 'SandboxUnavailable', `no host ids for the Task: ${(error as Error).message}`, now);
     }
+    // The default pids limit of a Task with a uid of its own may be an rlimit instead (task-sandbox.ts).
+    const placed = placeDefaultPidsLimit(sandboxed.limits, sandboxed.resources?.defaulted, withIdentity(sandboxed.sandbox, identity), identity?.ownUid === true, this.#options.cgroups?.placement.pids);
+    const wantsCgroupLimits = Object.keys(placed.limits).length > 0;
     let cgroup: TaskCgroup | undefined;
     try {
       // One cgroup per attempt, named by the Task's uid: unique among every Task this agent runs.
-      cgroup = this.#options.cgroups?.create(`${task.metadata.uid ?? key.replace('/', '_')}-${attempt.number}`, sandboxed.limits);
+      cgroup = this.#options.cgroups?.create(`${task.metadata.uid ?? key.replace('/', '_')}-${attempt.number}`, placed.limits);
     } catch (error) {
       cgroup = undefined;
-      if (wantsLimits) {
+      if (wantsCgroupLimits) {
         identity?.release();
         return this.#failBeforeLaunch(task, 'SandboxUnavailable', `cannot make the task's cgroup for its resource limits: ${(error as Error).message}`, now);
       }
     }
-    if (wantsLimits && cgroup === undefined) {
+    if (wantsCgroupLimits && cgroup === undefined) {
       identity?.release();
       // The defaults fail closed too: a Task is never run without the limits the agent promises.
       const why = sandboxed.specSetsLimits ? 'resources.limits are set' : `the agent's default limits (${(sandboxed.resources?.defaulted ?? []).join(', ')}) apply`;
@@ -361,7 +363,7 @@ export class TaskReconciler {
     }
     if (identity) attempt.identity = identity;
     this.#options.attempts.set(key, attempt);
-    this.#launch(key, task, attempt, { sandbox: withIdentity(sandboxed.sandbox, identity), cwd: sandboxed.cwd, cgroup });
+    this.#launch(key, task, attempt, { sandbox: placed.sandbox, cwd: sandboxed.cwd, cgroup });
     return undefined;
   }
 

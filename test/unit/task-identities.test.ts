@@ -10,7 +10,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Task, TaskStatus } from '../../src/api/task.js';
 import type { SpawnOptions } from '../../src/launcher/spawn-options.js';
 import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
+import type { CgroupLimits, CgroupManager } from '../../src/sandbox/cgroup-manager.js';
 import { idBlockSize, TaskIdentities, TaskIdsExhaustedError, type TaskIdentityLease, type TaskIdentityRequest, type TaskIdentitySource } from '../../src/sandbox/task-identities.js';
+import type { TaskReconcilerOptions } from '../../src/tasks/task-reconciler.js';
 import { oneTaskReconciler } from '../helpers/reconciler-harness.js';
 
 const first = 2_000_000_000;
@@ -47,6 +49,15 @@ describe('TaskIdentities', () => {
       expect(lease.userNamespaceHostId).toBeUndefined();
     }
     expect(source.leased).toBe(3);
+  });
+
+  it('says the uid is the lease\'s own only when it was leased: not a runAsUser the spec names, not a userNamespace Task', () => {
+    const source = identities();
+    expect(source.lease(plain).ownUid).toBe(true);
+    expect(source.lease({ ...plain, runAsGroup: 1000 }).ownUid).toBe(true);
+    expect(source.lease({ ...plain, runAsUser: 1000 }).ownUid).toBe(false);
+    expect(source.lease({ ...plain, runAsUser: 1000, runAsGroup: 1000 }).ownUid).toBe(false);
+    expect(source.lease({ userNamespace: true }).ownUid).toBe(false);
   });
 
   it('never hands out an id of the host\'s accounts or groups', () => {
@@ -220,11 +231,11 @@ describe('the reconciler and Task ids', () => {
     lease(request: TaskIdentityRequest): TaskIdentityLease {
       this.requests.push(request);
       const id = 3_000_000_000 + this.requests.length;
-      return { runAsUser: request.runAsUser ?? id, runAsGroup: request.runAsGroup ?? id, userNamespaceHostId: request.userNamespace ? id : undefined, hostUid: id, hostGid: id, release: () => this.released++ };
+      return { runAsUser: request.runAsUser ?? id, runAsGroup: request.runAsGroup ?? id, userNamespaceHostId: request.userNamespace ? id : undefined, hostUid: id, hostGid: id, ownUid: request.runAsUser === undefined && !request.userNamespace, release: () => this.released++ };
     }
   }
 
-  function harness(task: Task, spawnFails = false) {
+  function harness(task: Task, spawnFails = false, extra: Partial<Pick<TaskReconcilerOptions, 'cgroups' | 'taskLimits'>> = {}) {
     const cache = new Map<string, Task>([[key, task]]);
     const statuses: TaskStatus[] = [];
     const spawned: SpawnOptions[] = [];
@@ -251,6 +262,7 @@ describe('the reconciler and Task ids', () => {
       },
       runningWriteDelayMs: 0,
       identities,
+      ...extra,
     });
     const end = (code: number): void => exit.resolve({ code, signal: null, durationNs: 1, rusage: { userUs: 0, systemUs: 0, maxRssKb: 0 } });
     return { reconciler, statuses, spawned, identities, settle, end };
@@ -268,6 +280,18 @@ describe('the reconciler and Task ids', () => {
     await settle();
     expect(identities.released).toBe(1);
     expect(statuses.at(-1)).toMatchObject({ phase: 'Succeeded', hostIdentity: { uid: 3_000_000_001, gid: 3_000_000_001 } });
+  });
+
+  it('gives a default pids limit as RLIMIT_NPROC of the leased uid where pids is on cgroup v1, and keeps it in the cgroup for a uid the spec names', async () => {
+    for (const [sandbox, expected] of [[{}, { cgroup: {}, maxProcesses: 64 }], [{ runAsUser: 1000 }, { cgroup: { pids: 64 }, maxProcesses: undefined }]] as const) {
+      const asked: CgroupLimits[] = [];
+      const cgroups = { placement: { memory: 'v1', pids: 'v1', cpu: 'v1' }, create: (_name: string, limits: CgroupLimits) => (asked.push(limits), { spawnOptions: {}, oomKills: () => 0, killAll: () => undefined, remove: () => true }) } as unknown as CgroupManager;
+      const { reconciler, spawned, settle } = harness(makeTask(sandbox), false, { cgroups, taskLimits: { defaults: { pids: 64 }, maxTmpBytes: 2 ** 30 } });
+      await reconciler.reconcile(key);
+      await settle();
+      expect(asked).toEqual([expected.cgroup]);
+      expect(spawned[0]?.sandbox?.maxProcesses).toBe(expected.maxProcesses);
+    }
   });
 
   it('passes the ids a Task names, and a userNamespace Task\'s host range, on to the spawn', async () => {
