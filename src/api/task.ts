@@ -245,8 +245,9 @@ export interface TaskSpec {
   /**
    * Resource limits the agent enforces through the Task's own cgroup. There are no requests:
    * nothing schedules by them. A limit left unset gets the agent's default, as a LimitRange would
-   * fill it in (--default-cpu, --default-memory, --default-pids; on unless the node's admin turns
-   * them off), and status.resources shows what the Task ran under. Immutable.
+   * fill it in (--default-memory and --default-pids, on unless the node's admin turns them off;
+   * --default-cpu, off unless turned on), and status.resources shows what the Task ran under.
+   * Immutable.
    */
   readonly resources?: TaskResources;
   /**
@@ -325,8 +326,8 @@ export interface TaskEnvVar {
 /**
  * Resource limits the agent enforces through the Task's own cgroup. There are no requests: nothing
  * schedules by them. A limit left unset gets the agent's default, as a LimitRange would fill it in
- * (--default-cpu, --default-memory, --default-pids; on unless the node's admin turns them off), and
- * status.resources shows what the Task ran under. Immutable.
+ * (--default-memory and --default-pids, on unless the node's admin turns them off; --default-cpu,
+ * off unless turned on), and status.resources shows what the Task ran under. Immutable.
  */
 export interface TaskResources {
   /** Upper bounds on what the process and all its descendants may use. */
@@ -355,7 +356,9 @@ export interface TaskResourceLimits {
   readonly memory?: IntOrString;
   /**
    * Most processes and threads the Task may have alive at once (cgroup pids.max), which stops fork
-   * bombs. A fork over the limit fails with EAGAIN inside the Task; nothing is killed.
+   * bombs. A fork over the limit fails with EAGAIN inside the Task; nothing is killed. The agent's
+   * default for it may instead be the RLIMIT_NPROC of the Task's own host uid, which counts the
+   * same (see status.resources).
    *
    * Apiserver checks: 1 to 4194304.
    */
@@ -651,11 +654,14 @@ export interface TaskStatus {
    */
   readonly hostIdentity?: TaskHostIdentity;
   /**
-   * The resource limits the latest attempt ran under, as written to its cgroup:
-   * spec.resources.limits, and for each limit the spec leaves unset the agent's default
-   * (--default-cpu, --default-memory, --default-pids), as a LimitRange fills in a Pod's. A limit
-   * absent here was not enforced: the spec left it unset and the agent's default for it is off.
-   * Unset when no limit applied.
+   * The resource limits the latest attempt ran under: spec.resources.limits, and for each limit the
+   * spec leaves unset the agent's default (--default-cpu, --default-memory, --default-pids), as a
+   * LimitRange fills in a Pod's. Each is written to the attempt's cgroup, except a default pids
+   * limit on a node whose pids controller is on cgroup v1 when the Task runs as a host uid of its
+   * own (no runAsUser, no userNamespace; see status.hostIdentity): that one is the RLIMIT_NPROC of
+   * the uid, which the kernel counts as pids.max counts a cgroup (processes and threads) and which
+   * costs no cgroup v1 join at each start. A limit absent here was not enforced: the spec left it
+   * unset and the agent's default for it is off. Unset when no limit applied.
    */
   readonly resources?: TaskStatusResources;
   /**
@@ -717,11 +723,14 @@ export interface TaskHostIdentity {
 }
 
 /**
- * The resource limits the latest attempt ran under, as written to its cgroup:
- * spec.resources.limits, and for each limit the spec leaves unset the agent's default
- * (--default-cpu, --default-memory, --default-pids), as a LimitRange fills in a Pod's. A limit
- * absent here was not enforced: the spec left it unset and the agent's default for it is off. Unset
- * when no limit applied.
+ * The resource limits the latest attempt ran under: spec.resources.limits, and for each limit the
+ * spec leaves unset the agent's default (--default-cpu, --default-memory, --default-pids), as a
+ * LimitRange fills in a Pod's. Each is written to the attempt's cgroup, except a default pids limit
+ * on a node whose pids controller is on cgroup v1 when the Task runs as a host uid of its own (no
+ * runAsUser, no userNamespace; see status.hostIdentity): that one is the RLIMIT_NPROC of the uid,
+ * which the kernel counts as pids.max counts a cgroup (processes and threads) and which costs no
+ * cgroup v1 join at each start. A limit absent here was not enforced: the spec left it unset and
+ * the agent's default for it is off. Unset when no limit applied.
  */
 export interface TaskStatusResources {
   /** The limits enforced, in the units of spec.resources.limits. */

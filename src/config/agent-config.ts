@@ -86,8 +86,8 @@ export function taskIdRange(flag: string, text: string): { first: number; last: 
  */
 export const taskLimitFlags = {
   'default-memory': { type: 'string', default: defaultLimitFlags.memory, description: 'memory limit (a quantity, /tmp included) of Tasks that set no resources.limits.memory; none: no default' },
-  'default-pids': { type: 'string', default: defaultLimitFlags.pids, description: 'most processes and threads of Tasks that set no resources.limits.pids; none: no default' },
-  'default-cpu': { type: 'string', default: defaultLimitFlags.cpu, description: 'CPU limit (a quantity: 500m, 2) of Tasks that set no resources.limits.cpu; none: no default' },
+  'default-pids': { type: 'string', default: defaultLimitFlags.pids, description: 'most processes and threads of Tasks that set no resources.limits.pids (RLIMIT_NPROC of the Task\'s own uid where pids is on cgroup v1); none: no default' },
+  'default-cpu': { type: 'string', default: defaultLimitFlags.cpu, description: 'CPU limit (a quantity: 500m, 2) of Tasks that set no resources.limits.cpu; default none: the scheduler shares CPU fairly and a per-Task cap does not protect a node from many Tasks' },
   'max-tmp-size': { type: 'string', description: "largest sandbox.tmpSizeLimit a Task may ask for, a larger one fails as InvalidSpec; at least 64Mi, the default /tmp (default: half the node's memory, tmpfs's own default)" },
 } as const;
 

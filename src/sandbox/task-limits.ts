@@ -32,11 +32,18 @@ export interface TaskLimitPolicy {
  * - pids 1024: a busy build or a thread-heavy runtime uses a few hundred; a fork bomb stops at it
  *   (Podman's default for a whole container is 2048). It still takes 32 such Tasks to fill the
  *   kernel's default pid_max of 32768.
- * - cpu 1: one Task that spins cannot take every CPU of the node from the agent and the others.
- *   Tasks with a CPU limit also share one cgroup group under the agent, so even a thousand of
- *   them weigh as one against the agent in the scheduler.
+ * - cpu none: no default. CPU is not what one Task can exhaust: the scheduler shares it fairly
+ *   among whatever runs, and a per-Task cap does not protect a node from N Tasks (N of them at 1
+ *   CPU still take N CPUs). On cgroup v2 every Task already has a cgroup of its own under the
+ *   agent's group, which the scheduler weighs as one against the rest; on a cgroup v1 host a cpu
+ *   default would cost one more cgroup join per spawn (~15% of the Task rate, measured with
+ *   burst-1000). Memory and pids are what a single Task can take from all the others. A Task
+ *   that should be capped says so in resources.limits.cpu; an agent can set --default-cpu.
+ *
+ * On a host whose pids controller is on cgroup v1, the pids default of a Task with a uid of its
+ * own is enforced as its RLIMIT_NPROC rather than pids.max (task-sandbox.ts, placeDefaultPidsLimit).
  */
-export const defaultLimitFlags = { memory: '1Gi', pids: '1024', cpu: '1' } as const;
+export const defaultLimitFlags = { memory: '1Gi', pids: '1024', cpu: 'none' } as const;
 
 /** The CRD's default sandbox.tmpSizeLimit, which every Task that sets none has. */
 export const defaultTmpSizeBytes = 64 * 2 ** 20;

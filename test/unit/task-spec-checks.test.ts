@@ -7,7 +7,7 @@ import type { TaskSpec } from '../../src/api/task.js';
 import { ConfigError, parseAgentConfig } from '../../src/config/agent-config.js';
 import { checkMaskedPaths, defaultMaskedPaths } from '../../src/launcher/sandbox-options.js';
 import { limitsForTask, type TaskLimitPolicy } from '../../src/sandbox/task-limits.js';
-import { sandboxForTask } from '../../src/sandbox/task-sandbox.js';
+import { placeDefaultPidsLimit, sandboxForTask } from '../../src/sandbox/task-sandbox.js';
 
 const noDefaults: TaskLimitPolicy = { defaults: {}, maxTmpBytes: 2 ** 30 };
 
@@ -93,8 +93,8 @@ describe('limitsForTask', () => {
 describe('the agent flags for limits', () => {
   const config = (...flags: string[]) => parseAgentConfig(['--node-name', 'node', ...flags], {});
 
-  it('turn the defaults on, with the documented values', () => {
-    expect(config().taskLimits.defaults).toEqual({ memoryBytes: 2 ** 30, pids: 1024, cpuMillicores: 1000 });
+  it('turn the memory and pids defaults on, with the documented values, and leave CPU without one', () => {
+    expect(config().taskLimits.defaults).toEqual({ memoryBytes: 2 ** 30, pids: 1024 });
   });
 
   it('cap /tmp at half the node\'s memory unless told', () => {
@@ -120,5 +120,24 @@ describe('the agent flags for limits', () => {
   ])('refuse %s %s, naming the flag', (flag, value) => {
     expect(() => config(flag, value)).toThrow(ConfigError);
     expect(() => config(flag, value)).toThrow(flag);
+  });
+});
+
+describe('placeDefaultPidsLimit', () => {
+  const limits = { memoryBytes: 2 ** 30, pids: 1024 };
+  const leased = { runAsUser: 2_000_000_001, runAsGroup: 2_000_000_001 };
+
+  it('moves a default pids limit to RLIMIT_NPROC for a Task with a uid of its own where pids is on cgroup v1', () => {
+    expect(placeDefaultPidsLimit(limits, ['memory', 'pids'], leased, true, 'v1')).toEqual({ limits: { memoryBytes: 2 ** 30 }, sandbox: { ...leased, maxProcesses: 1024 } });
+  });
+
+  it('keeps pids.max for a limit the spec sets, a uid others may share, root, a userNamespace Task, and cgroup v2', () => {
+    const kept = (...args: Parameters<typeof placeDefaultPidsLimit>) => placeDefaultPidsLimit(...args).limits.pids;
+    expect(kept(limits, ['memory'], leased, true, 'v1')).toBe(1024);
+    expect(kept(limits, ['memory', 'pids'], leased, false, 'v1')).toBe(1024);
+    expect(kept(limits, ['memory', 'pids'], { runAsUser: 0 }, true, 'v1')).toBe(1024);
+    expect(kept(limits, ['memory', 'pids'], { ...leased, userNamespace: true }, true, 'v1')).toBe(1024);
+    expect(kept(limits, ['memory', 'pids'], leased, true, 'v2')).toBe(1024);
+    expect(kept(limits, ['memory', 'pids'], leased, true, undefined)).toBe(1024);
   });
 });
