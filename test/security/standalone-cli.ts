@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import type { Task } from '../../src/api/task.js';
+import { removeTestCgroupGroup } from '../helpers/cgroup-group.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 export const cli = path.resolve('dist/cli/main.js');
@@ -64,14 +65,15 @@ export interface ManifestAgent {
   logs(): string;
   /** Its Tasks now, by name (GET /tasks). */
   tasks(): Promise<Map<string, Task>>;
-  /** SIGTERM (it removes its cgroups), SIGKILL after 10 s, then its state folder removed. */
+  /** SIGTERM (it removes its cgroups), SIGKILL after 10 s, then whatever is left of its group and its state folder removed. */
   stop(): Promise<void>;
 }
 
 /** Starts `parafork agent --manifests folder` with a cgroup group and state folder of its own; resolves once it is ready. */
 export async function startManifestAgent(folder: string, flags: readonly string[] = []): Promise<ManifestAgent> {
   const state = mkdtempSync(path.join(tmpdir(), 'parafork-agent-state-'));
-  const args = ['agent', '--manifests', folder, '--port', '0', '--listen-address', '127.0.0.1', '--cgroup-parent', `parafork-test-agent-${process.pid}-${path.basename(state)}`, '--state-dir', state, '--shutdown-grace-seconds', '1', ...flags];
+  const group = `parafork-test-agent-${process.pid}-${path.basename(state)}`;
+  const args = ['agent', '--manifests', folder, '--port', '0', '--listen-address', '127.0.0.1', '--cgroup-parent', group, '--state-dir', state, '--shutdown-grace-seconds', '1', ...flags];
   const agent = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   agent.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -84,6 +86,8 @@ export async function startManifestAgent(folder: string, flags: readonly string[
       await exited;
       clearTimeout(killer);
     }
+    // What an agent that had to be killed (or never got ready) left in its group.
+    removeTestCgroupGroup(group);
     rmSync(state, { recursive: true, force: true });
   };
   try {
