@@ -26,7 +26,7 @@
 
 namespace parafork {
 
-// One event is kEventStride doubles; the layout is mirrored in src/launcher/native-binding.ts.
+// One event is kEventStride doubles; the layout is mirrored in src/launcher/event-batch.ts.
 //   spawned: [1, id, pid, stdoutFd, stderrFd, queuedNs, spawnNs, 0]
 //   failed:  [2, id, errno, syscall, queuedNs, spawnNs, 0, 0]
 //   exited:  [3, id, exitCode (-1: signal), signal, durationNs, userUs, systemUs, maxRssKb]

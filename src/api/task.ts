@@ -254,8 +254,17 @@ export interface TaskSpec {
    * How the process is isolated: namespaces, filesystem, identity and system call filter. Defaults
    * are the confined choice; every loosening (host network, a writable root, root user, Unconfined
    * seccomp, writable mounts) must be asked for explicitly. The agent fails the Task with reason
-   * SandboxUnavailable when the node cannot build what is asked (for example no user namespaces)
-   * and may refuse host paths its configuration does not allow (reason InvalidSpec). Immutable.
+   * SandboxUnavailable when the node cannot build what is asked (for example no user namespaces).
+   * It refuses, with reason InvalidSpec before any attempt, host paths that would hand the Task
+   * what the node keeps from every Task: a rootfs or mounts[].hostPath that is one of the agent's
+   * masked paths or lies inside one (--sandbox-masked-paths: by default homes, /run, logs, the
+   * kubelet's, etcd's and container runtimes' state, password hashes and private keys; always the
+   * agent's own state, staging and manifest directories and kubeconfig files), a mountPath inside a
+   * masked path (no mount point exists there), and a writable rootfs inside the host's /proc or
+   * /sys or a writable mount of a host path in or holding them (the kernel's knobs, which a root
+   * process on the node obeys). Links are resolved first, as the mount would resolve them; a masked
+   * path inside a host path brought in stays masked where the Task sees it; message names the
+   * field. Immutable.
    *
    * @defaultValue `{}`
    */
@@ -369,8 +378,16 @@ export interface TaskResourceLimits {
  * How the process is isolated: namespaces, filesystem, identity and system call filter. Defaults
  * are the confined choice; every loosening (host network, a writable root, root user, Unconfined
  * seccomp, writable mounts) must be asked for explicitly. The agent fails the Task with reason
- * SandboxUnavailable when the node cannot build what is asked (for example no user namespaces) and
- * may refuse host paths its configuration does not allow (reason InvalidSpec). Immutable.
+ * SandboxUnavailable when the node cannot build what is asked (for example no user namespaces). It
+ * refuses, with reason InvalidSpec before any attempt, host paths that would hand the Task what the
+ * node keeps from every Task: a rootfs or mounts[].hostPath that is one of the agent's masked paths
+ * or lies inside one (--sandbox-masked-paths: by default homes, /run, logs, the kubelet's, etcd's
+ * and container runtimes' state, password hashes and private keys; always the agent's own state,
+ * staging and manifest directories and kubeconfig files), a mountPath inside a masked path (no
+ * mount point exists there), and a writable rootfs inside the host's /proc or /sys or a writable
+ * mount of a host path in or holding them (the kernel's knobs, which a root process on the node
+ * obeys). Links are resolved first, as the mount would resolve them; a masked path inside a host
+ * path brought in stays masked where the Task sees it; message names the field. Immutable.
  */
 export interface TaskSandbox {
   /**
@@ -544,8 +561,11 @@ export interface TaskStatus {
   /**
    * Standard Kubernetes conditions. Succeeded is Unknown until the Task ends, then True or False
    * with the same reason as status.reason, as with other run-to-completion objects. Running is True
-   * while a process is alive and False otherwise; its reason says why (for example Suspended,
-   * BackoffWaiting, or how the attempt ended).
+   * while a process is alive and False otherwise. Running's reason is ProcessRunning while True;
+   * while False it is how the latest attempt ended (the values of status.reason, such as Error or
+   * OOMKilled), BackoffLimitExceeded once retries are used up, or why the Task failed before any
+   * process (such as InvalidSpec). Succeeded's reason while Unknown is ProcessRunning, or
+   * WaitingToRetry while the Task waits to retry (see nextRetryTime).
    *
    * Apiserver checks: at most 8 items; unique by type.
    */

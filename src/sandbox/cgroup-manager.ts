@@ -1,6 +1,7 @@
-// Task cgroups, made only beneath the agent's own cgroup in each hierarchy (or beneath a parent
-// given by the operator), under a group named `parafork`; nothing else in the cgroup tree is
-// written. Every task gets a cgroup v2 directory when the host mounts cgroup2 (the child starts
+// Task cgroups, made only in one group (--cgroup-parent, default `parafork`) beneath the agent's
+// own cgroup in each hierarchy as /proc/self/cgroup shows it (cgroup-layout.ts). Under a private
+// cgroup namespace that path is `/`, so with the node's cgroupfs mounted the group sits at the
+// root of the node's tree (docs/deployment.md, Privileges). Nothing else in the tree is written. Every task gets a cgroup v2 directory when the host mounts cgroup2 (the child starts
 // in it through CLONE_INTO_CGROUP, and cgroup.kill ends its whole tree), and each limit goes to
 // the hierarchy that has its controller: v2 where it does, else the v1 one (hybrid hosts).
 //
