@@ -181,12 +181,13 @@ describe('activeDeadlineSeconds', () => {
 
   it('counts from the first attempt s start: a retry due after the deadline fails as DeadlineExceeded without a launch', async () => {
     const startTime = new Date(Date.now() - 60_000).toISOString();
-    const waiting = { ...makeTask('deadline', { activeDeadlineSeconds: 30, backoffLimit: 5 }), status: { phase: 'Pending' as const, attempts: 1, startTime, reason: 'Error' as const } };
+    const waiting = { ...makeTask('deadline', { activeDeadlineSeconds: 30, backoffLimit: 5 }), status: { phase: 'Pending' as const, attempts: 1, startTime, nextRetryTime: new Date(Date.now() - 1_000).toISOString(), reason: 'Error' as const } };
     const { launcher, reconciler, cache } = reconcilerFor([waiting]);
     await reconciler.reconcile('ns/deadline');
     expect(launcher.children).toHaveLength(0);
     expect(cache.get('ns/deadline')?.status).toMatchObject({ phase: 'Failed', reason: 'DeadlineExceeded', attempts: 1 });
     expect(cache.get('ns/deadline')?.status?.message).toBe('activeDeadlineSeconds (30) passed before another attempt could start');
+    expect(cache.get('ns/deadline')?.status?.nextRetryTime).toBeUndefined();
   });
 });
 

@@ -130,4 +130,11 @@ describe('failedWithoutAttemptStatus', () => {
     const status = failedWithoutAttemptStatus(task({ phase: 'Pending', attempts: 1, startTime: '2026-01-02T03:03:05.000000000Z' }), 'node', 'DeadlineExceeded', 'late', startedAt);
     expect(status.duration).toBe('1m0s');
   });
+
+  it('drops the nextRetryTime of the retry that will now never start (the CRD: only while the Task waits to retry)', () => {
+    const waiting: TaskStatus = { phase: 'Pending', attempts: 1, startTime: '2026-01-02T03:03:05.000000000Z', nextRetryTime: '2026-01-02T03:04:10.000000000Z', reason: 'Error', exitCode: 2 };
+    const status = failedWithoutAttemptStatus(task(waiting), 'node', 'DeadlineExceeded', 'late', startedAt);
+    expect(status.nextRetryTime).toBeUndefined();
+    expect(status).toMatchObject({ phase: 'Failed', reason: 'DeadlineExceeded', attempts: 1 });
+  });
 });
