@@ -1,13 +1,11 @@
 // The EventRecorder against a local HTTP server standing in for the events.k8s.io API: what it
 // creates, how it aggregates repeats, and that recording never blocks or fails the caller, even
 // when the API refuses or falls behind.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { ApiClient } from '../../src/k8s/api-client.js';
 import { EventRecorder, type EventSubject } from '../../src/k8s/event-recorder.js';
+import { closeLocalApiServers, localApiClient } from '../helpers/local-api-server.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 interface Received {
@@ -18,13 +16,7 @@ interface Received {
 
 const subject: EventSubject = { apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', namespace: 'ns', name: 'task', uid: 'uid-1' };
 
-const servers: http.Server[] = [];
-afterEach(async () => {
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
-});
+afterEach(closeLocalApiServers);
 
 /**
  * A recorder whose API answers each request with `status` (a created Event echoes its name),
@@ -32,7 +24,7 @@ afterEach(async () => {
  */
 async function recorderAgainst(status = 201, gate: Promise<unknown> = Promise.resolve()) {
   const received: Received[] = [];
-  const server = http.createServer((request, response) => {
+  const client = await localApiClient((request, response) => {
     let text = '';
     request.setEncoding('utf8');
     request.on('data', (chunk: string) => (text += chunk));
@@ -44,15 +36,6 @@ async function recorderAgainst(status = 201, gate: Promise<unknown> = Promise.re
         response.end(JSON.stringify(status < 300 ? body : { kind: 'Status', code: status, reason: 'InternalError', message: 'refused' }));
       });
     });
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const client = new ApiClient({
-    kubeConfig: { getCurrentCluster: () => ({ server: `http://127.0.0.1:${port}` }), applyToHTTPSOptions: () => Promise.resolve() },
-    qps: 100_000,
-    burst: 100_000,
-    userAgent: 'parafork-test',
   });
   const recorder = new EventRecorder({ client, logger: pino({ level: 'silent' }), controller: 'parafork.dev/agent', instance: 'agent-node-a' });
   const receivedAtLeast = (count: number): Promise<unknown> => waitFor(() => (received.length >= count ? true : undefined), { description: `${count} requests`, timeoutMs: 10_000, intervalMs: 5 });

@@ -2,13 +2,12 @@
 // scripts them: what the cache holds and which keys are reported through lists, watch events,
 // bookmarks, a watch the server closes, 410 Gone (as an ERROR event or as the watch's status) and a
 // watch that goes silent.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { ApiClient } from '../../src/k8s/api-client.js';
 import { Informer } from '../../src/k8s/informer.js';
+import { closeLocalApiServers, localApiClient } from '../helpers/local-api-server.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 interface Item {
@@ -37,34 +36,21 @@ const watchAnswer = (events: string[], then: 'close' | 'stay open' = 'close'): A
 /** A watch stream held open with nothing in it: what a watch the test has no more use for gets. */
 const quietWatch = watchAnswer([], 'stay open');
 
-const servers: http.Server[] = [];
 const stops: AbortController[] = [];
 afterEach(async () => {
   for (const stop of stops.splice(0)) stop.abort();
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
+  await closeLocalApiServers();
 });
 
 /** A server that answers lists and watches from two scripts in turn, and records every request's query. */
 async function informerAgainst(lists: Answer[], watches: Answer[], options: { silenceMs?: number } = {}) {
   const requests: { watch: boolean; query: URLSearchParams }[] = [];
-  const server = http.createServer((request, response) => {
+  const client = await localApiClient((request, response) => {
     const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
     const watch = query.get('watch') === 'true';
     requests.push({ watch, query });
     const answer = (watch ? watches : lists).shift() ?? (watch ? quietWatch : listAnswer('999', []));
     answer(response);
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const client = new ApiClient({
-    kubeConfig: { getCurrentCluster: () => ({ server: `http://127.0.0.1:${port}` }), applyToHTTPSOptions: () => Promise.resolve() },
-    qps: 1000,
-    burst: 1000,
-    userAgent: 'parafork-test',
   });
   const changed: string[] = [];
   const informer = new Informer<Item>({ client, path: '/apis/parafork.dev/v1alpha1/tasks', logger: pino({ level: 'silent' }), onChange: (key) => changed.push(key), pageSize: 2, ...options });
