@@ -260,6 +260,21 @@ describe('a Task deleted and created again under the same name', () => {
   });
 });
 
+describe('a Task deleted and created again under the same name, with a launch journal', () => {
+  it('has the old Task s journal entry forgotten: that Task is gone', async () => {
+    const launched = new Map<string, number>();
+    const journal = { launched: (uid: string, attempt: number) => launched.set(uid, attempt), lastLaunched: (uid: string) => launched.get(uid), forget: (uid: string) => launched.delete(uid) };
+    const { launcher, reconciler, drain, cache } = reconcilerFor([makeTask('reused', {}, 'uid-old')], { journal });
+    await reconciler.reconcile('ns/reused');
+    await drain();
+    cache.set('ns/reused', makeTask('reused', {}, 'uid-new'));
+    await reconciler.reconcile('ns/reused');
+    launcher.children[0]?.exit({ signal: 'SIGKILL' });
+    await drain();
+    expect([...launched.keys()]).toEqual(['uid-new']);
+  });
+});
+
 describe('capacity (maxConcurrent)', () => {
   it('keeps a bound Task waiting, without a write, while every slot is taken', async () => {
     const { launcher, reconciler, drain, writer } = reconcilerFor([makeTask('first'), makeTask('second')], { maxConcurrent: 1 });
