@@ -172,6 +172,7 @@ export class TaskReconciler {
       // The Task was deleted and made again under the same name: the old process is not its own.
       this.#killNow(attempt);
       attempts.delete(key);
+      this.#options.journal?.forget(attempt.uid); // the old Task is gone (its exit will not come back here)
       attempt = undefined;
     }
     if (!task) {

@@ -89,8 +89,11 @@ export function finishedStatus(task: Task, nodeName: string, attempt: Attempt, e
 export function failedWithoutAttemptStatus(task: Task, nodeName: string, reason: AttemptEnding['reason'], message: string, finishedAt: number): TaskStatus {
   const now = preciseTimestamp(finishedAt);
   const startTime = task.status?.startTime;
+  // The previous attempt's fields stay; its nextRetryTime goes, as the retry will never start.
+  const previous: Mutable<TaskStatus> = { ...task.status };
+  delete previous.nextRetryTime;
   return {
-    ...task.status,
+    ...previous,
     phase: 'Failed',
     observedGeneration: task.metadata.generation ?? 0,
     nodeName,

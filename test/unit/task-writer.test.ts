@@ -1,13 +1,11 @@
 // KubernetesTaskWriter.writeStatus against a local HTTP server that records the request (a fake
 // of the status endpoint, for this module alone): the merge patch carries every field of the
 // status the reconciler built, and null for each one it lacks, so the write replaces the status.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import type { Task, TaskStatus } from '../../src/api/task.js';
-import { ApiClient } from '../../src/k8s/api-client.js';
 import { KubernetesTaskWriter } from '../../src/k8s/task-writer.js';
+import { closeLocalApiServers, localApiClient } from '../helpers/local-api-server.js';
 
 interface RecordedRequest {
   readonly method: string;
@@ -15,18 +13,12 @@ interface RecordedRequest {
   readonly body: unknown;
 }
 
-const servers: http.Server[] = [];
-afterEach(async () => {
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
-});
+afterEach(closeLocalApiServers);
 
 /** A writer whose API server answers every request with the Task and records what it was sent. */
 async function recordingWriter(): Promise<{ writer: KubernetesTaskWriter; requests: RecordedRequest[] }> {
   const requests: RecordedRequest[] = [];
-  const server = http.createServer((request, response) => {
+  const client = await localApiClient((request, response) => {
     let text = '';
     request.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
     request.on('end', () => {
@@ -34,15 +26,6 @@ async function recordingWriter(): Promise<{ writer: KubernetesTaskWriter; reques
       response.writeHead(200, { 'content-type': 'application/json' });
       response.end(JSON.stringify(task));
     });
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const client = new ApiClient({
-    kubeConfig: { getCurrentCluster: () => ({ server: `http://127.0.0.1:${port}` }), applyToHTTPSOptions: () => Promise.resolve() },
-    qps: 100,
-    burst: 100,
-    userAgent: 'parafork-test',
   });
   return { writer: new KubernetesTaskWriter(client), requests };
 }
