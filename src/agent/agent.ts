@@ -9,7 +9,7 @@ import { WorkQueue } from '../controller/work-queue.js';
 import { startHttpServer } from '../http/http-server.js';
 import { ApiClient, ApiError } from '../k8s/api-client.js';
 import { EventRecorder } from '../k8s/event-recorder.js';
-import { AgentCredentials } from '../k8s/kube-config.js';
+import { loadCredentials } from '../k8s/kube-config.js';
 import { KubernetesTaskWriter } from '../k8s/task-writer.js';
 import { Informer } from '../k8s/informer.js';
 import { allTasksPath, nodePath } from '../k8s/task-resources.js';
@@ -43,16 +43,12 @@ function openLaunchJournal(config: AgentConfig, logger: Logger): LaunchJournal |
   }
 }
 
-/** Not client-node's KubeConfig, which costs ~75 MB of memory: see src/k8s/kube-config.ts. */
-function loadKubeConfig(config: AgentConfig): AgentCredentials {
-  return config.kubeconfig !== undefined ? AgentCredentials.fromFile(config.kubeconfig) : AgentCredentials.fromDefault();
-}
-
 export async function startAgent(config: AgentConfig, logger: Logger = createLogger(config)): Promise<RunningAgent> {
   // Built first: every layer below gets its observer from here. The running count is read at
   // scrape time, once the reconciler exists.
   const metrics = new MetricsRegistry({ runningTasks: (): number => reconciler.runningAttempts });
-  const kubeConfig = loadKubeConfig(config);
+  // Not client-node's KubeConfig (~75 MB of memory) unless the kubeconfig runs a plugin: see src/k8s/kube-config.ts.
+  const kubeConfig = await loadCredentials(config.kubeconfig);
   const client = new ApiClient({ kubeConfig, qps: config.apiQps, burst: config.apiBurst, userAgent: `parafork-agent/${config.nodeName}`, observer: metrics.apiClient });
   // Events get a rate limit of their own, as the kubelet's do: a burst of them must not delay status writes.
   const eventClient = new ApiClient({ kubeConfig, qps: config.eventQps, burst: config.eventBurst, userAgent: `parafork-agent/${config.nodeName}`, observer: metrics.apiClient });

@@ -93,7 +93,7 @@ export const taskLimitFlags = {
 
 export const agentFlags = {
   'node-name': { type: 'string', description: 'the node this agent runs on (default: $NODE_NAME, then the hostname)' },
-  kubeconfig: { type: 'string', description: 'kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster); exec and auth-provider plugins are not supported' },
+  kubeconfig: { type: 'string', description: 'kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster); a user with an exec or auth-provider plugin is run through @kubernetes/client-node (more memory)' },
   manifests: { type: 'string', description: 'run the Task manifests of this folder, following its changes, instead of a cluster\'s Tasks (no kubeconfig needed)' },
   'max-concurrent': { type: 'string', default: '1000', description: 'most Tasks running at once on this node; claims stop at this' },
   workers: { type: 'string', default: '64', description: 'Tasks reconciled at once (most of a reconcile is waiting for the apiserver)' },

@@ -4,9 +4,12 @@
 // Why not client-node's KubeConfig: loading it imports the whole generated API, undici, the OIDC,
 // Azure and GCP auth plugins, ~75 MB of resident memory in an agent whose budget is 150 MB with
 // 1,000 Tasks running (issue 7). What an agent on a node uses is small: a service account token
-// (re-read as it rotates), or a kubeconfig with client certificates or a token. The exec and
-// auth-provider plugins are refused with a message that says so. ApiClient accepts either this or
-// a client-node KubeConfig (tests and tools may pass one): both have the two methods it calls.
+// (re-read as it rotates), or a kubeconfig with client certificates or a token; this reader does
+// those. A kubeconfig whose user runs an exec or auth-provider plugin (every EKS, GKE and AKS
+// kubeconfig) is handed to client-node's KubeConfig instead, imported only then (loadCredentials):
+// that agent pays the memory, the others do not. ApiClient takes either: both have the two
+// methods it calls, and it calls applyToHTTPSOptions again every 30 s, so client-node re-runs an
+// exec plugin whose credential has expired.
 import { existsSync, readFileSync } from 'node:fs';
 import type https from 'node:https';
 import os from 'node:os';
@@ -70,6 +73,51 @@ interface Material {
   readonly tokenFile?: string;
 }
 
+/** $KUBECONFIG (its first file), then ~/.kube/config; undefined: none, so in-cluster. */
+function defaultKubeconfigFile(): string | undefined {
+  const fromEnvironment = process.env.KUBECONFIG?.split(path.delimiter).find((file) => file.length > 0);
+  if (fromEnvironment !== undefined) return fromEnvironment;
+  const home = path.join(os.homedir(), '.kube', 'config');
+  return existsSync(home) ? home : undefined;
+}
+
+function usesPlugin(user: KubeconfigUser): boolean {
+  return user.exec !== undefined || user['auth-provider'] !== undefined;
+}
+
+/** Whether the current context's user of a parsed kubeconfig runs a plugin (the rest is checked by fromFile). */
+function currentUserUsesPlugin(file: string): boolean {
+  let parsed: KubeconfigFile;
+  try {
+    parsed = (load(readFileSync(file, 'utf8')) ?? {});
+  } catch {
+    return false; // fromFile reports it
+  }
+  const userName = parsed.contexts?.find((entry) => entry.name === parsed['current-context'])?.context?.user;
+  const user = parsed.users?.find((entry) => entry.name === userName)?.user;
+  return user !== undefined && usesPlugin(user);
+}
+
+/**
+ * The agent's credentials: `file`, or else $KUBECONFIG, ~/.kube/config, in-cluster. This reader's
+ * for in-cluster, certificate and token kubeconfigs; client-node's KubeConfig, imported here and
+ * only here, for a user with an exec or auth-provider plugin.
+ */
+export async function loadCredentials(file: string | undefined): Promise<ApiCredentials> {
+  const kubeconfigFile = file ?? defaultKubeconfigFile();
+  if (kubeconfigFile === undefined) return AgentCredentials.inCluster();
+  if (!currentUserUsesPlugin(kubeconfigFile)) return AgentCredentials.fromFile(kubeconfigFile);
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kubeConfig = new KubeConfig();
+  try {
+    kubeConfig.loadFromFile(kubeconfigFile);
+  } catch (error) {
+    throw new KubeconfigError(`cannot read the kubeconfig ${kubeconfigFile}: ${(error as Error).message}`);
+  }
+  if (kubeConfig.getCurrentCluster()?.proxyUrl !== undefined) throw new KubeconfigError(`the kubeconfig ${kubeconfigFile}'s cluster sets proxy-url, which the agent does not support`);
+  return kubeConfig;
+}
+
 export class KubeconfigError extends Error {
   constructor(message: string) {
     super(message);
@@ -86,11 +134,8 @@ export class AgentCredentials implements ApiCredentials {
 
   /** As client-node's loadFromDefault: $KUBECONFIG (its first file), then ~/.kube/config, then in-cluster. */
   static fromDefault(): AgentCredentials {
-    const fromEnvironment = process.env.KUBECONFIG?.split(path.delimiter).find((file) => file.length > 0);
-    if (fromEnvironment !== undefined) return AgentCredentials.fromFile(fromEnvironment);
-    const home = path.join(os.homedir(), '.kube', 'config');
-    if (existsSync(home)) return AgentCredentials.fromFile(home);
-    return AgentCredentials.inCluster();
+    const file = defaultKubeconfigFile();
+    return file === undefined ? AgentCredentials.inCluster() : AgentCredentials.fromFile(file);
   }
 
   /** The pod's service account: KUBERNETES_SERVICE_HOST/PORT, its CA and its (rotating) token. */
@@ -123,8 +168,8 @@ export class AgentCredentials implements ApiCredentials {
     const cluster = parsed.clusters?.find((entry) => entry.name === context.cluster)?.cluster;
     if (cluster?.server === undefined) throw new KubeconfigError(`the kubeconfig ${file} has no cluster ${JSON.stringify(context.cluster)} with a server`);
     const user = parsed.users?.find((entry) => entry.name === context.user)?.user ?? {};
-    if (user.exec !== undefined || user['auth-provider'] !== undefined) {
-      throw new KubeconfigError(`the kubeconfig ${file}'s user ${JSON.stringify(context.user)} uses an exec or auth-provider plugin, which the agent does not run: give it a token, a token file or a client certificate`);
+    if (usesPlugin(user)) {
+      throw new KubeconfigError(`the kubeconfig ${file}'s user ${JSON.stringify(context.user)} runs an exec or auth-provider plugin: load it with loadCredentials`);
     }
     if (cluster['proxy-url'] !== undefined) throw new KubeconfigError(`the kubeconfig ${file}'s cluster sets proxy-url, which the agent does not support`);
     const directory = path.dirname(path.resolve(file));

@@ -1,13 +1,22 @@
 // The agent's own kubeconfig reader (src/k8s/kube-config.ts, in place of client-node's KubeConfig
 // and its ~75 MB): the current context's server, TLS material and token, paths relative to the
-// file, a token file read at each request, and a clear refusal of exec/auth-provider plugins.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// file, a token file read at each request; and loadCredentials, which keeps this reader for those
+// and imports client-node's KubeConfig only for a user with an exec or auth-provider plugin.
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { AgentCredentials, KubeconfigError } from '../../src/k8s/kube-config.js';
+import { AgentCredentials, KubeconfigError, loadCredentials } from '../../src/k8s/kube-config.js';
+
+// Counts the imports of client-node (the module is evaluated at most once per test file, so the
+// test of the light path runs before the one that imports it).
+const clientNode = vi.hoisted(() => ({ imports: 0 }));
+vi.mock('@kubernetes/client-node', async (importOriginal) => {
+  clientNode.imports += 1;
+  return importOriginal();
+});
 
 let directory: string;
 
@@ -67,14 +76,52 @@ describe('AgentCredentials.fromFile', () => {
     expect(options.servername).toBe('kubernetes');
   });
 
-  it('refuses exec and auth-provider plugins with a message that says what to use instead', () => {
+  it('leaves exec and auth-provider plugins to loadCredentials', () => {
     expect(() => AgentCredentials.fromFile(kubeconfig({ exec: { command: 'aws' } }))).toThrow(KubeconfigError);
-    expect(() => AgentCredentials.fromFile(kubeconfig({ 'auth-provider': { name: 'oidc' } }))).toThrow(/token, a token file or a client certificate/);
+    expect(() => AgentCredentials.fromFile(kubeconfig({ 'auth-provider': { name: 'oidc' } }))).toThrow(/load it with loadCredentials/);
   });
 
   it('names the file when it has no current context', () => {
     const file = path.join(directory, 'empty');
     writeFileSync(file, 'apiVersion: v1\nkind: Config\n');
     expect(() => AgentCredentials.fromFile(file)).toThrow(`the kubeconfig ${file} has no current context`);
+  });
+});
+
+describe('loadCredentials', () => {
+  it('reads a token kubeconfig with the light reader, without importing client-node', async () => {
+    const credentials = await loadCredentials(kubeconfig({ token: 'abc' }));
+    if (!(credentials instanceof AgentCredentials)) throw new Error('expected the light reader');
+    expect((await applied(credentials)).headers).toEqual({ Authorization: 'Bearer abc' });
+    expect(clientNode.imports).toBe(0);
+  });
+
+  it("runs an exec plugin through client-node's KubeConfig, and sends the token it prints", async () => {
+    const plugin = path.join(directory, 'credential-plugin.sh');
+    writeFileSync(plugin, `#!/bin/sh\necho '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"from-the-plugin"}}'\n`);
+    chmodSync(plugin, 0o755);
+    const credentials = await loadCredentials(kubeconfig({ exec: { apiVersion: 'client.authentication.k8s.io/v1', command: plugin, interactiveMode: 'Never' } }));
+    expect(clientNode.imports).toBe(1);
+    expect(credentials).not.toBeInstanceOf(AgentCredentials);
+    expect(credentials.getCurrentCluster()?.server).toBe('https://127.0.0.1:6443');
+    const options: https.RequestOptions = {};
+    await credentials.applyToHTTPSOptions(options);
+    expect((options.headers as Record<string, string>).Authorization).toBe('Bearer from-the-plugin');
+    expect(String(options.ca)).toBe('CA');
+  });
+
+  it('runs the exec plugin again once the credential it printed has expired', async () => {
+    const plugin = path.join(directory, 'expiring-plugin.sh');
+    const runs = path.join(directory, 'runs');
+    writeFileSync(plugin, `#!/bin/sh\necho run >> '${runs}'\nn=$(wc -l < '${runs}')\necho '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"token-'$n'","expirationTimestamp":"2000-01-01T00:00:00Z"}}'\n`);
+    chmodSync(plugin, 0o755);
+    const credentials = await loadCredentials(kubeconfig({ exec: { apiVersion: 'client.authentication.k8s.io/v1', command: plugin, interactiveMode: 'Never' } }));
+    const authorization = async (): Promise<string> => {
+      const options: https.RequestOptions = {};
+      await credentials.applyToHTTPSOptions(options);
+      return (options.headers as Record<string, string>).Authorization!;
+    };
+    expect(await authorization()).toBe('Bearer token-1');
+    expect(await authorization()).toBe('Bearer token-2');
   });
 });
