@@ -220,7 +220,13 @@ export class ApiClient {
     // KubeConfig re-reads rotating service-account tokens; once every 30 s is plenty.
     if (this.#transport && performance.now() - this.#transport.readAt < 30_000) return this.#transport.options;
     const options: https.RequestOptions = {};
-    await this.#kubeConfig.applyToHTTPSOptions(options);
+    try {
+      await this.#kubeConfig.applyToHTTPSOptions(options);
+    } catch (error) {
+      // A token file caught mid-rotation, an exec plugin that failed once (its cloud's token
+      // service unreachable): retried as a network failure is, not the end of the informer.
+      throw toApiError(error);
+    }
     this.#transport = { options, readAt: performance.now() };
     return options;
   }

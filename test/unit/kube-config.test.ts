@@ -3,11 +3,14 @@
 // file, a token file read at each request; and loadCredentials, which keeps this reader for those
 // and imports client-node's KubeConfig only for a user with an exec or auth-provider plugin.
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import type https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
+import { ApiClient } from '../../src/k8s/api-client.js';
 import { AgentCredentials, KubeconfigError, loadCredentials } from '../../src/k8s/kube-config.js';
 
 // Counts the imports of client-node (the module is evaluated at most once per test file, so the
@@ -123,5 +126,28 @@ describe('loadCredentials', () => {
     };
     expect(await authorization()).toBe('Bearer token-1');
     expect(await authorization()).toBe('Bearer token-2');
+  });
+});
+
+describe('ApiClient with credentials that fail once', () => {
+  it('retries a request whose credentials could not be had (a token file mid-rotation, an exec plugin that failed), as a network failure', async () => {
+    const server = http.createServer((_request, response) => response.end('{"kind":"Status"}'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      let calls = 0;
+      const client = new ApiClient({
+        kubeConfig: {
+          getCurrentCluster: () => ({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
+          applyToHTTPSOptions: () => (++calls === 1 ? Promise.reject(new Error('the plugin exited with 1')) : Promise.resolve()),
+        },
+        qps: 1000,
+        burst: 1000,
+        userAgent: 'parafork-test',
+      });
+      await expect(client.request({ method: 'GET', path: '/api' })).resolves.toEqual({ kind: 'Status' });
+      expect(calls).toBe(2);
+    } finally {
+      server.close();
+    }
   });
 });
