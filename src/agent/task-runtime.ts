@@ -32,7 +32,7 @@ export interface TaskRuntime {
  * CgroupGroupInUseError while another agent owns the cgroup group (before starting anything).
  */
 export function makeTaskRuntime(config: AgentConfig, metrics: MetricsRegistry, logger: Logger): TaskRuntime {
-  const cgroups = config.taskSandbox ? makeCgroupManager(config, logger) : undefined;
+  const cgroups = config.taskSandbox ? makeCgroupManager(config.cgroupParent, logger) : undefined;
   const identities = config.taskSandbox ? new TaskIdentities({ ...config.taskIds, lockDirectory: path.join(config.stateDirectory, 'ids') }) : undefined;
   const nativeLauncher = config.launcher === 'native' ? new Launcher({ observer: metrics.spawn, sandboxStagingDirectory: config.sandboxStagingDirectory, sandboxMaskedPaths: config.sandboxMaskedPaths }) : undefined;
   if (nativeLauncher) {
@@ -50,9 +50,9 @@ export function makeTaskRuntime(config: AgentConfig, metrics: MetricsRegistry, l
  * undefined (with the reason logged) when this host gives it none. Throws CgroupGroupInUseError
  * when another live agent owns the group: sweeping it would end that agent's Tasks.
  */
-export function makeCgroupManager(config: AgentConfig, logger: Logger): CgroupManager | undefined {
+export function makeCgroupManager(cgroupParent: string | undefined, logger: Logger): CgroupManager | undefined {
   try {
-    const { manager, group, sweptTaskCgroups, sweptRunGroups } = openTaskCgroups(readCgroupLayout(), config.cgroupParent);
+    const { manager, group, sweptTaskCgroups, sweptRunGroups } = openTaskCgroups(readCgroupLayout(), cgroupParent);
     if (sweptTaskCgroups > 0) logger.warn({ swept: sweptTaskCgroups, group }, 'ended the processes an earlier owner of the group left in task cgroups');
     if (sweptRunGroups > 0) logger.warn({ swept: sweptRunGroups }, 'ended and removed the per-run cgroup groups of parafork runs that are gone');
     return manager;

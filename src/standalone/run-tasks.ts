@@ -6,9 +6,8 @@ import type { Logger } from 'pino';
 import type { Task } from '../api/task.js';
 import { WorkQueue } from '../controller/work-queue.js';
 import { Launcher } from '../launcher/launcher.js';
-import { openTaskCgroups } from '../sandbox/cgroup-groups.js';
-import { readCgroupLayout } from '../sandbox/cgroup-layout.js';
-import { CgroupGroupInUseError, type CgroupManager } from '../sandbox/cgroup-manager.js';
+import { makeCgroupManager } from '../agent/task-runtime.js';
+import type { CgroupManager } from '../sandbox/cgroup-manager.js';
 import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import { TaskIdentities } from '../sandbox/task-identities.js';
 import type { TaskLimitPolicy } from '../sandbox/task-limits.js';
@@ -62,14 +61,10 @@ export async function runTasks(tasks: readonly Task[], options: RunOptions): Pro
   });
   let cgroups: CgroupManager | undefined;
   try {
-    cgroups = openTaskCgroups(readCgroupLayout(), options.cgroupParent).manager;
+    cgroups = makeCgroupManager(options.cgroupParent, options.logger);
   } catch (error) {
-    if (error instanceof CgroupGroupInUseError) {
-      await launcher.close();
-      throw error;
-    }
-    options.logger.warn({ err: (error as Error).message }, 'no cgroups: Tasks with limits (their own, or the --default-* ones) will fail with SandboxUnavailable');
-    cgroups = undefined;
+    await launcher.close(); // another parafork owns the group (CgroupGroupInUseError)
+    throw error;
   }
   const identities = new TaskIdentities({ ...options.taskIds, lockDirectory: options.taskIdLockDirectory });
   let enqueue: (key: string) => void = () => undefined;
