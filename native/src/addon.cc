@@ -27,7 +27,7 @@ Napi::Value Capabilities(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("SpawnEngine", parafork::SpawnEngine::Define(env));
   exports.Set("capabilities", Napi::Function::New<Capabilities>(env, "capabilities"));
-  exports.Set("syscallNames", parafork::SyscallNames(env));
+  exports.Set("failurePoints", parafork::FailurePoints(env));
   exports.Set("compileSeccompProfile", Napi::Function::New<parafork::CompileSeccompProfileBinding>(env, "compileSeccompProfile"));
   exports.Set("tryLockExclusive", Napi::Function::New<parafork::TryLockExclusiveBinding>(env, "tryLockExclusive"));
   exports.Set("eventStride", Napi::Number::New(env, static_cast<double>(parafork::kEventStride)));

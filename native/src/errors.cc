@@ -1,4 +1,4 @@
-// errno -> JavaScript Error with `code`, `errno`, `syscall`.
+// errno -> JavaScript Error with `code`, `errno`, `syscall`; the spawn failure points for JavaScript.
 #include "errors.h"
 
 #include <string.h>
@@ -6,18 +6,6 @@
 #include <string>
 
 namespace parafork {
-
-namespace {
-constexpr const char* kSyscallNames[] = {
-    "",        "clone3", "clone",       "pipe2",   "open",         "dup2",        "chdir", "close_range",
-    "execve",  "rt_sigaction", "rt_sigprocmask", "cgroup.procs", "waitid", "epoll_ctl", "mmap",
-    "mount", "pivot_root", "network", "identity", "prlimit", "seccomp", "cgroup.create", "user_namespace",
-};
-static_assert(sizeof(kSyscallNames) / sizeof(kSyscallNames[0]) == static_cast<size_t>(Syscall::kCount),
-              "every Syscall needs a name");
-}  // namespace
-
-const char* SyscallName(Syscall syscall) { return kSyscallNames[static_cast<size_t>(syscall)]; }
 
 std::string ErrnoCode(int error_number) {
   // strerrorname_np(3) (glibc >= 2.32) gives the symbolic name, as Node's util.getSystemErrorName does.
@@ -37,12 +25,16 @@ Napi::Error SystemError(Napi::Env env, int error_number, const char* syscall, co
   return error;
 }
 
-Napi::Array SyscallNames(Napi::Env env) {
-  Napi::Array names = Napi::Array::New(env, static_cast<size_t>(Syscall::kCount));
-  for (size_t index = 0; index < static_cast<size_t>(Syscall::kCount); ++index) {
-    names.Set(static_cast<uint32_t>(index), Napi::String::New(env, kSyscallNames[index]));
+Napi::Array FailurePoints(Napi::Env env) {
+  Napi::Array points = Napi::Array::New(env, std::size(kFailurePoints));
+  for (const FailurePoint& point : kFailurePoints) {
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("syscall", Napi::String::New(env, point.syscall));
+    entry.Set("step", Napi::String::New(env, SpawnStepName(point.step)));
+    entry.Set("what", Napi::String::New(env, point.what));
+    points.Set(static_cast<uint32_t>(point.id), entry);
   }
-  return names;
+  return points;
 }
 
 }  // namespace parafork

@@ -10,12 +10,11 @@
 
 namespace parafork {
 
-const char* SyscallName(Syscall syscall);
-
 // 'ENOENT' for ENOENT; 'E<number>' for an errno this libc cannot name.
 std::string ErrnoCode(int error_number);
 
 Napi::Error SystemError(Napi::Env env, int error_number, const char* syscall, const std::string& message);
-Napi::Array SyscallNames(Napi::Env env);
+// kFailurePoints (syscall_id.h) as JavaScript reads it: [{ syscall, step }], indexed by Syscall.
+Napi::Array FailurePoints(Napi::Env env);
 
 }  // namespace parafork

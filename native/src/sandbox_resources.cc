@@ -31,7 +31,7 @@ int SandboxResources::Prepare(Syscall* failed) {
 int SandboxResources::PrepareLocked(Syscall* failed) {
   init_fd_.reset(KeepAboveStdio(open(init_path_.c_str(), O_PATH | O_CLOEXEC)));
   if (!init_fd_) {
-    *failed = Syscall::kOpen;
+    *failed = Syscall::kInitHelper;
     return errno;
   }
   if (int error_number = network_namespaces_.Start(); error_number != 0) {

@@ -281,7 +281,7 @@ int PrepareSandbox(const SpawnRequest& request, const SpawnerOptions& options, s
                    SandboxStorage& storage, SandboxPlan& plan, uint64_t* clone_flags, Syscall* failed) {
   SandboxResources* resources = options.sandbox_resources;
   if (resources == nullptr || options.staging_directory.empty()) {
-    *failed = Syscall::kNone;
+    *failed = Syscall::kInitHelper;
     return ENOTSUP;
   }
   if (int error_number = resources->Prepare(failed); error_number != 0) return error_number;
@@ -649,7 +649,7 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
   if (user_namespace) {
     XorLockGuard fd_guard(FdLock(), XorLock::Side::kFdCreate);
     if (int error_number = handshake.Open(); error_number != 0) {
-      return ReportFailure(request, picked_ns, 0, error_number, Syscall::kPipe2);
+      return ReportFailure(request, picked_ns, 0, error_number, Syscall::kUserNamespacePipe);
     }
     plan.sandbox.user_namespace = true;
     plan.sandbox.user_namespace_ready_fd = handshake.child_ready.get();

@@ -1,12 +1,15 @@
-// The system calls a spawn can fail in, as small numbers that travel in event batches and in the
-// child's failure slot; JavaScript reads the names through `syscallNames` (errors.cc).
+// The points a spawn can fail at, as small numbers that travel in event batches and in the child's
+// failure slot, and the one table that says what each is: the system call as the error names it
+// (Node's `syscall`) and the step of the spawn it belongs to (SpawnError.step). JavaScript reads
+// the table through the binding's `failurePoints` (errors.cc); nothing else names them.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 
 namespace parafork {
 
-// Keep the order: errors.cc names them by position.
 enum class Syscall : uint8_t {
   kNone = 0,
   kClone3,
@@ -17,12 +20,8 @@ enum class Syscall : uint8_t {
   kChdir,
   kCloseRange,
   kExecve,
-  kSigaction,
   kSigprocmask,
   kCgroupAttach,
-  kWaitid,
-  kEpollCtl,
-  kMmap,
   kMount,
   kPivotRoot,
   kNetwork,
@@ -31,7 +30,99 @@ enum class Syscall : uint8_t {
   kSeccomp,
   kCgroupCreate,
   kUserNamespace,
+  kUserNamespacePipe,
+  kInitHelper,
   kCount,
 };
+
+// The step of a spawn a failure belongs to: which of the caller's options (or which of the host's
+// facilities) to look at. Documented for users on SpawnStep (src/native/binding.ts) and in
+// docs/library.md.
+enum class SpawnStep : uint8_t {
+  kExec,        // the program: finding and executing it, and its working directory
+  kStdio,       // the child's stdout/stderr: output files opened, pipes made, fds placed
+  kCgroup,      // the cgroup(s) the child starts in: made, or joined
+  kFilesystem,  // a sandbox's filesystem: its root, mounts, /proc, /dev, /tmp and masks
+  kSandbox,     // the rest of a sandbox: namespaces, network, identity, rlimits, seccomp, its init
+  kClone,       // making the process itself, and the child's own setup (signal mask, fds)
+};
+
+constexpr const char* SpawnStepName(SpawnStep step) {
+  switch (step) {  // no default: -Wswitch (an error here) names a step left out
+    case SpawnStep::kExec:
+      return "exec";
+    case SpawnStep::kStdio:
+      return "stdio";
+    case SpawnStep::kCgroup:
+      return "cgroup";
+    case SpawnStep::kFilesystem:
+      return "filesystem";
+    case SpawnStep::kSandbox:
+      return "sandbox";
+    case SpawnStep::kClone:
+      return "clone";
+  }
+  return "";
+}
+
+struct FailurePoint {
+  Syscall id;
+  // As the error's `syscall` names it: the system call, or what a group of them does ("mount",
+  // "identity", "cgroup.procs"). Two points may share a name and differ in their step.
+  const char* syscall;
+  SpawnStep step;
+  // What the failed call was doing, for the error's message ("the task's network namespace").
+  const char* what;
+};
+
+inline constexpr FailurePoint kFailurePoints[] = {
+    // Never reported (every failure names its point); read as the spawn itself, as Node's 'spawn'.
+    {.id = Syscall::kNone, .syscall = "spawn", .step = SpawnStep::kClone, .what = "the spawn"},
+    {.id = Syscall::kClone3, .syscall = "clone3", .step = SpawnStep::kClone, .what = "making the process"},
+    {.id = Syscall::kClone, .syscall = "clone", .step = SpawnStep::kClone, .what = "making the process"},
+    {.id = Syscall::kPipe2, .syscall = "pipe2", .step = SpawnStep::kStdio, .what = "the stdout/stderr pipes"},
+    {.id = Syscall::kOpen, .syscall = "open", .step = SpawnStep::kStdio, .what = "an output file"},
+    {.id = Syscall::kDup2, .syscall = "dup2", .step = SpawnStep::kStdio, .what = "placing stdout/stderr"},
+    // Inside the sandbox for a sandboxed child.
+    {.id = Syscall::kChdir, .syscall = "chdir", .step = SpawnStep::kExec, .what = "the working directory"},
+    {.id = Syscall::kCloseRange, .syscall = "close_range", .step = SpawnStep::kClone,
+     .what = "marking inherited fds close-on-exec"},
+    // The PATH search and the sandbox's own lookup are part of it.
+    {.id = Syscall::kExecve, .syscall = "execve", .step = SpawnStep::kExec, .what = "the executable"},
+    {.id = Syscall::kSigprocmask, .syscall = "rt_sigprocmask", .step = SpawnStep::kClone,
+     .what = "the child's signal mask"},
+    // Opening a cgroup.procs (for clone3, the cgroup directory), or writing it.
+    {.id = Syscall::kCgroupAttach, .syscall = "cgroup.procs", .step = SpawnStep::kCgroup, .what = "joining the cgroup"},
+    // The root, the mounts, /proc, /dev, /tmp and the masks.
+    {.id = Syscall::kMount, .syscall = "mount", .step = SpawnStep::kFilesystem, .what = "the sandbox's filesystem"},
+    {.id = Syscall::kPivotRoot, .syscall = "pivot_root", .step = SpawnStep::kFilesystem,
+     .what = "entering the sandbox's root"},
+    {.id = Syscall::kNetwork, .syscall = "network", .step = SpawnStep::kSandbox,
+     .what = "the task's network namespace"},
+    // setsid, sethostname, the capability drops, setgroups, setresgid, setresuid.
+    {.id = Syscall::kIdentity, .syscall = "identity", .step = SpawnStep::kSandbox,
+     .what = "the task's session, hostname, capabilities and ids"},
+    {.id = Syscall::kResourceLimit, .syscall = "prlimit", .step = SpawnStep::kSandbox, .what = "the task's rlimits"},
+    {.id = Syscall::kSeccomp, .syscall = "seccomp", .step = SpawnStep::kSandbox, .what = "the seccomp filter"},
+    // The agent's cgroupSetup (src/launcher/spawn-options.ts): made on the spawn thread.
+    {.id = Syscall::kCgroupCreate, .syscall = "cgroup.create", .step = SpawnStep::kCgroup,
+     .what = "making the cgroups and writing their limits"},
+    {.id = Syscall::kUserNamespace, .syscall = "user_namespace", .step = SpawnStep::kSandbox,
+     .what = "the task's user namespace and its id maps"},
+    {.id = Syscall::kUserNamespacePipe, .syscall = "pipe2", .step = SpawnStep::kSandbox,
+     .what = "the user namespace handshake pipes"},
+    // Opened once, on first use; or not built at all.
+    {.id = Syscall::kInitHelper, .syscall = "open", .step = SpawnStep::kSandbox,
+     .what = "the sandbox's init helper parafork-init (built beside the addon)"},
+};
+
+constexpr bool ListsEveryPointInOrder() {
+  if (std::size(kFailurePoints) != static_cast<size_t>(Syscall::kCount)) return false;
+  for (size_t index = 0; index < std::size(kFailurePoints); ++index) {
+    if (static_cast<size_t>(kFailurePoints[index].id) != index) return false;
+  }
+  return true;
+}
+static_assert(ListsEveryPointInOrder(), "kFailurePoints lists every Syscall once, in the enum's order");
 
 }  // namespace parafork

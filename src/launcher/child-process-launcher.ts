@@ -7,9 +7,10 @@
 // --task-sandbox off, for a like-for-like benchmark).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
+import { getSystemErrorMessage } from 'node:util';
 
 import { InvalidSpawnOptionError, LauncherClosedError, SpawnError } from './spawn-error.js';
-import type { OutputOption, SpawnOptions } from './spawn-options.js';
+import type { InternalSpawnOptions, OutputOption } from './spawn-options.js';
 import { SpawnedProcess, type ExitResult } from './spawned-process.js';
 
 function stdioOf(option: OutputOption | undefined, name: string): 'ignore' | 'pipe' {
@@ -18,10 +19,15 @@ function stdioOf(option: OutputOption | undefined, name: string): 'ignore' | 'pi
   throw new InvalidSpawnOptionError('ERR_INVALID_ARG_VALUE', `the child_process launcher supports ${name} 'ignore' or 'pipe' only`);
 }
 
-/** Node's spawn error (code ENOENT, syscall 'spawn /path') as the native launcher's SpawnError: exec failed. */
-function toSpawnError(error: NodeJS.ErrnoException, options: SpawnOptions): SpawnError {
+/**
+ * Node's spawn error (code ENOENT, syscall 'spawn /path') as the native launcher's SpawnError: exec
+ * failed (Node does not say whether it was the program or the working directory).
+ */
+function toSpawnError(error: NodeJS.ErrnoException, options: InternalSpawnOptions): SpawnError {
+  // Without an errno Node refused the arguments themselves (a NUL byte): its message says how.
   const errno = typeof error.errno === 'number' ? error.errno : -constants.errno.EINVAL;
-  return new SpawnError({ errno, syscall: 'execve', path: options.file, spawnargs: [...(options.args ?? [])], detail: error.message });
+  const reason = typeof error.errno === 'number' ? getSystemErrorMessage(errno) : error.message;
+  return new SpawnError({ errno, syscall: 'execve', step: 'exec', path: options.file, spawnargs: [...(options.args ?? [])], description: `${options.file}: ${reason}` });
 }
 
 export class ChildProcessLauncher {
@@ -30,7 +36,7 @@ export class ChildProcessLauncher {
   #drained: (() => void) | undefined;
 
   /** Starts a child; resolves once Node reports it spawned, rejects with a SpawnError when it could not. */
-  spawn(options: SpawnOptions): Promise<SpawnedProcess> {
+  spawn(options: InternalSpawnOptions): Promise<SpawnedProcess> {
     if (this.#closed) return Promise.reject(new LauncherClosedError());
     if (options.sandbox !== undefined || options.cgroup !== undefined || (options.cgroupsV1 ?? []).length > 0) {
       return Promise.reject(new InvalidSpawnOptionError('ERR_INVALID_ARG_VALUE', 'the child_process launcher cannot build a sandbox or start a process in a cgroup'));

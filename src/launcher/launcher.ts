@@ -4,7 +4,7 @@
 import os from 'node:os';
 import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { getSystemErrorName } from 'node:util';
+import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
 
 import { mkdirSync } from 'node:fs';
 
@@ -14,6 +14,7 @@ import {
   type NativeBinding,
   type NativeCapabilities,
   type NativeClonePath,
+  type NativeFailurePoint,
   type NativeLockMode,
   type NativeSpawnEngine,
   type NativeSpawnRequest,
@@ -47,6 +48,10 @@ export interface LauncherOptions {
    * default defaultMaskedPaths. An agent adds its own state (see src/config/agent-config.ts).
    */
   readonly sandboxMaskedPaths?: readonly string[];
+}
+
+/** LauncherOptions with what only parafork's own tests set; not exported from the package. */
+export interface InternalLauncherOptions extends LauncherOptions {
   /** See simulateKernelWithoutMountSetattr. */
   readonly [simulateKernelWithoutMountSetattr]?: true;
 }
@@ -92,7 +97,7 @@ export interface LauncherStats {
 /** A spawn that failed natively, before its SpawnError is made (see Launcher.spawn). */
 interface SpawnFailure {
   readonly errno: number;
-  readonly syscall: string;
+  readonly point: NativeFailurePoint;
 }
 
 interface PendingSpawn {
@@ -137,6 +142,7 @@ export class Launcher {
   #drained: (() => unknown) | undefined;
 
   constructor(options: LauncherOptions = {}) {
+    const internal: InternalLauncherOptions = options;
     const capabilities = Launcher.capabilities;
     this.threads = checkThreads(options.threads);
     this.lockMode = checkChoice(options.lockMode, lockModes, 'lockMode') ?? capabilities.defaultLockMode;
@@ -151,7 +157,7 @@ export class Launcher {
       clonePath: this.clonePath,
       initPath: nativeHelperPath('parafork-init'),
       stagingDirectory: this.#stagingDirectory,
-      ...(options[simulateKernelWithoutMountSetattr] === true ? { withoutMountSetattr: true } : {}),
+      ...(internal[simulateKernelWithoutMountSetattr] === true ? { withoutMountSetattr: true } : {}),
       onEvents: (batch, length) => this.#onEvents(batch, length),
     });
   }
@@ -244,7 +250,8 @@ export class Launcher {
     if (!pending) return;
     this.#pending.delete(id);
     const errno = batch[offset + failedFields.errno] as number;
-    pending.settle({ errno, syscall: this.#binding.syscallNames[batch[offset + failedFields.syscall] as number] ?? 'spawn' });
+    const point = this.#binding.failurePoints[batch[offset + failedFields.syscall] as number] ?? unknownFailurePoint;
+    pending.settle({ errno, point });
     if (this.#observer?.spawnFailed) {
       notify(this.#observer, 'spawnFailed', getSystemErrorName(-Math.abs(errno)), { queuedNs: batch[offset + failedFields.queuedNs] as number, spawnNs: batch[offset + failedFields.spawnNs] as number });
     }
@@ -315,28 +322,54 @@ function readableFromFd(fd: number): Readable | null {
   return new Socket({ fd, readable: true, writable: false });
 }
 
+/** A failure point this launcher's binding does not list: the addon and the JavaScript are out of step. */
+const unknownFailurePoint: NativeFailurePoint = { syscall: 'spawn', step: 'clone', what: 'the spawn (a failure point this addon build does not list)' };
+
 function spawnError(failure: SpawnFailure, request: NativeSpawnRequest): SpawnError {
   return new SpawnError({
     errno: failure.errno,
-    syscall: failure.syscall,
+    syscall: failure.point.syscall,
+    step: failure.point.step,
     path: request.file,
     spawnargs: request.argv.slice(1),
-    detail: failureDetail(failure.syscall, request),
+    description: failureDescription(failure.point, failure.errno, request),
   });
 }
 
-/** What the failed step was working on, for the error message. */
-function failureDetail(syscall: string, request: NativeSpawnRequest): string | undefined {
-  switch (syscall) {
-    case 'chdir':
-      return `working directory ${request.cwd}`;
-    case 'cgroup.procs':
-      return `cgroup ${request.cgroup}`;
-    case 'cgroup.create':
-      return `cgroups ${[request.cgroup, ...request.cgroupsV1].filter((directory) => directory !== '').join(', ')}`;
-    case 'open':
-      return [request.stdoutPath, request.stderrPath].filter((path) => path !== '').join(', ') || undefined;
-    default:
-      return undefined;
+/**
+ * The message of a failed spawn after `syscall: `: what the failed step was working on, in the
+ * caller's terms (the path it named) where there is one, then why; the program last, as it may
+ * never have been reached.
+ */
+function failureDescription(point: NativeFailurePoint, errno: number, request: NativeSpawnRequest): string {
+  const reason = getSystemErrorMessage(-Math.abs(errno));
+  const spawning = `spawning ${request.file}`;
+  const missing = errno === os.constants.errno.ENOENT;
+  switch (point.step) {
+    case 'exec':
+      if (point.syscall === 'chdir') return `working directory ${request.sandbox?.workingDirectory ?? request.cwd}: ${reason}, ${spawning}`;
+      return missing && request.searchPath !== '' ? `${request.file}: not found in PATH ${request.searchPath}` : `${request.file}: ${reason}`;
+    case 'stdio': {
+      const files = [...new Set([request.stdoutPath, request.stderrPath].filter((file) => file !== ''))];
+      if (point.syscall === 'open' && files.length > 0) return `output file ${files.join(', ')}: ${reason}, ${spawning}`;
+      break;
+    }
+    case 'cgroup': {
+      const cgroups = [request.cgroup, ...request.cgroupsV1].filter((directory) => directory !== '').join(', ');
+      return missing && point.syscall === 'cgroup.procs' ? `no such cgroup ${cgroups}, ${spawning}` : `cgroup ${cgroups}: ${reason}, ${spawning}`;
+    }
+    case 'filesystem': {
+      const mounts = request.sandbox?.mounts.length ?? 0;
+      const absent = missing || errno === os.constants.errno.ENOTDIR ? ' (the root, a mount\'s hostPath or mountPath, or /proc, /dev or /tmp in the root)' : '';
+      return `${point.what} (root ${request.sandbox?.rootfs ?? '/'}${mounts > 0 ? `, ${mounts} mount${mounts > 1 ? 's' : ''}` : ''}): ${reason}${absent}, ${spawning}`;
+    }
+    case 'clone':
+      if (errno === os.constants.errno.EPERM && request.sandbox !== null) {
+        return `${point.what}: ${reason}, ${spawning} in a sandbox (making namespaces needs root with CAP_SYS_ADMIN, and clone3 and namespaces allowed by this process's own seccomp profile)`;
+      }
+      break;
+    case 'sandbox':
+      break;
   }
+  return `${point.what}: ${reason}, ${spawning}`;
 }

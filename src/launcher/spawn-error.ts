@@ -1,29 +1,72 @@
 // Errors the launcher raises. A failed spawn is a SpawnError shaped like Node's own spawn errors
 // (`code`, `errno`, `syscall`, `path`, `spawnargs`), so code written against child_process can
-// switch on the same codes.
-import { getSystemErrorName } from 'node:util';
+// switch on the same codes; its `step` says which part of the spawn failed, and its message
+// starts with it ('cgroup.procs: no such cgroup /sys/fs/cgroup/x, spawning sh (ENOENT)'), not with
+// the program, which may never have been reached.
+import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
+
+import type { NativeSpawnStep } from '../native/binding.js';
+
+/**
+ * The step of a spawn that failed (SpawnError.step): which option to look at, or which facility
+ * of the host. `syscall` says which call within the step.
+ *
+ * - `'exec'`: the program. Not found (the PATH search included), not executable (EACCES,
+ *   ENOEXEC), or its working directory missing (syscall 'chdir'). Look at `file`, `env.PATH`, `cwd`.
+ * - `'stdio'`: stdout or stderr. An output file could not be opened ('open'), or the pipes made
+ *   ('pipe2', 'dup2'; EMFILE: the process is out of fds).
+ * - `'cgroup'`: the `cgroup` could not be joined ('cgroup.procs'; ENOENT: no such cgroup).
+ * - `'filesystem'`: a sandbox's filesystem ('mount', 'pivot_root'). ENOENT or ENOTDIR: a path
+ *   `sandbox.rootfs` or `sandbox.mounts` names, or /proc, /dev or /tmp in that root, is missing;
+ *   EPERM: this process may not mount (it needs root with CAP_SYS_ADMIN).
+ * - `'sandbox'`: the rest of a sandbox: namespaces and network ('network'), the task's ids and
+ *   hostname ('identity'), rlimits ('prlimit'), seccomp ('seccomp'), the user namespace
+ *   ('user_namespace', 'pipe2'), its init helper ('open'). Usually missing privileges.
+ * - `'clone'`: making the process ('clone3', 'clone': EAGAIN at a process limit, ENOMEM; with a
+ *   sandbox, EPERM when this process may not make namespaces), or the child's own setup before
+ *   exec ('rt_sigprocmask', 'close_range').
+ */
+export type SpawnStep = NativeSpawnStep;
+
+export interface SpawnErrorInit {
+  /** Either sign; stored negative, as Node does. */
+  readonly errno: number;
+  readonly syscall: string;
+  readonly step: SpawnStep;
+  readonly path: string;
+  readonly spawnargs: readonly string[];
+  /**
+   * What failed, in words, for the message after `syscall: `; by default the errno's
+   * description and the program ('permission denied, spawning sh').
+   */
+  readonly description?: string | undefined;
+}
 
 export class SpawnError extends Error {
   /** 'ENOENT', 'EACCES', ...: what a program switches on. */
   readonly code: string;
   /** Negative, as in Node's errors (-2 for ENOENT). */
   readonly errno: number;
-  /** The system call that failed: 'execve', 'chdir', 'open', 'clone3', ... */
+  /** The system call that failed, or what a group of them does: 'execve', 'chdir', 'open', 'cgroup.procs', 'mount', 'clone3', ... */
   readonly syscall: string;
+  /** The step of the spawn that failed: see SpawnStep. */
+  readonly step: SpawnStep;
   /** The executable as the caller named it. */
   readonly path: string;
+  /** The arguments after argv[0], as the caller gave them. */
   readonly spawnargs: readonly string[];
 
-  constructor(options: { errno: number; syscall: string; path: string; spawnargs: readonly string[]; detail?: string | undefined }) {
-    const code = getSystemErrorName(-Math.abs(options.errno));
-    const detail = options.detail === undefined ? '' : `: ${options.detail}`;
-    super(`spawn ${options.path} ${code} (${options.syscall}${detail})`);
+  constructor(init: SpawnErrorInit) {
+    const errno = -Math.abs(init.errno);
+    const code = getSystemErrorName(errno);
+    super(`${init.syscall}: ${init.description ?? `${getSystemErrorMessage(errno)}, spawning ${init.path}`} (${code})`);
     this.name = 'SpawnError';
     this.code = code;
-    this.errno = -Math.abs(options.errno);
-    this.syscall = options.syscall;
-    this.path = options.path;
-    this.spawnargs = options.spawnargs;
+    this.errno = errno;
+    this.syscall = init.syscall;
+    this.step = init.step;
+    this.path = init.path;
+    this.spawnargs = init.spawnargs;
   }
 }
 

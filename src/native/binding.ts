@@ -18,6 +18,20 @@ export interface NativeCapabilities {
   readonly kernelRelease: string;
 }
 
+/**
+ * The step of a spawn a failure belongs to, as native/src/syscall_id.h names them (SpawnStep);
+ * what each means is documented on SpawnError.step (src/launcher/spawn-error.ts).
+ */
+export type NativeSpawnStep = 'exec' | 'stdio' | 'cgroup' | 'filesystem' | 'sandbox' | 'clone';
+
+export interface NativeFailurePoint {
+  /** As the error's `syscall` names it: 'execve', 'open', 'cgroup.procs', 'mount', ... */
+  readonly syscall: string;
+  readonly step: NativeSpawnStep;
+  /** What the failed call was doing, for the error's message: "the task's network namespace". */
+  readonly what: string;
+}
+
 /** Output modes as the native side numbers them (native/src/spawn_request.h). */
 export const nativeOutputModes = { ignore: 0, pipe: 1, file: 2, fileAppend: 3 } as const;
 export type NativeOutputMode = (typeof nativeOutputModes)[keyof typeof nativeOutputModes];
@@ -138,7 +152,11 @@ export interface NativeBinding {
    * open file description holds it; other failures throw with code, errno and syscall 'flock'.
    */
   tryLockExclusive(fd: number): boolean;
-  readonly syscallNames: readonly string[];
+  /**
+   * What each failure point an event batch carries (failedFields.syscall) is: indexed by that
+   * number, defined once in native/src/syscall_id.h (kFailurePoints).
+   */
+  readonly failurePoints: readonly NativeFailurePoint[];
   readonly eventStride: number;
 }
 

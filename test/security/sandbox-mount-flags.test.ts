@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Launcher, type SandboxOptions } from '../../src/index.js';
-import { simulateKernelWithoutMountSetattr } from '../../src/launcher/launcher.js';
+import { simulateKernelWithoutMountSetattr, type InternalLauncherOptions } from '../../src/launcher/launcher.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
 import { python, runSandboxed } from './sandbox-helpers.js';
 
@@ -94,7 +94,8 @@ describe.skipIf(skip !== undefined)(`bind mounts into a sandboxed task${skip ? `
   describe('on a kernel without mount_setattr (before 5.12)', () => {
     let oldKernelLauncher: Launcher;
     beforeAll(() => {
-      oldKernelLauncher = new Launcher({ [simulateKernelWithoutMountSetattr]: true });
+      const options: InternalLauncherOptions = { [simulateKernelWithoutMountSetattr]: true };
+      oldKernelLauncher = new Launcher(options);
     });
     afterAll(async () => {
       await oldKernelLauncher.close();

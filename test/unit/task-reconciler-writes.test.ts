@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { Task, TaskSpec, TaskStatus } from '../../src/api/task.js';
 import { InvalidSpawnOptionError, SpawnError } from '../../src/launcher/spawn-error.js';
-import type { SpawnOptions } from '../../src/launcher/spawn-options.js';
+import type { InternalSpawnOptions } from '../../src/launcher/spawn-options.js';
 import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
 import type { CgroupLimits, CgroupManager, TaskCgroup } from '../../src/sandbox/cgroup-manager.js';
 import type { TaskLauncher, TaskReconcilerOptions } from '../../src/tasks/task-reconciler.js';
@@ -21,12 +21,12 @@ function makeTask(spec: Partial<TaskSpec> = {}): Task {
 
 /** A launcher whose one child exits when the test says so. */
 class FakeLauncher implements TaskLauncher {
-  readonly spawned: SpawnOptions[] = [];
+  readonly spawned: InternalSpawnOptions[] = [];
   readonly #exit = Promise.withResolvers<ExitResult>();
   /** Set: every spawn is refused with it, as the real launcher refuses options it cannot take. */
   refusal: Error | undefined;
 
-  spawn(options: SpawnOptions): Promise<SpawnedProcess> {
+  spawn(options: InternalSpawnOptions): Promise<SpawnedProcess> {
     this.spawned.push(options);
     if (this.refusal) return Promise.reject(this.refusal);
     return Promise.resolve(new SpawnedProcess({ pid: 4242, timings: { queuedNs: 1, spawnNs: 1 }, stdout: null, stderr: null, exited: this.#exit.promise, kill: () => true }));
@@ -189,7 +189,7 @@ describe('a spec no attempt can run', () => {
 describe('a mount that fails for want of a path the spec names', () => {
   it('is InvalidSpec naming the missing path, not the agent\'s privileges, and is never retried', async () => {
     const { launcher, reconciler, cache, settle } = harness(0, { spec: { ...retried, sandbox: { mounts: [{ hostPath: '/nonexistent/parafork-test', mountPath: '/mnt' }] } } });
-    launcher.refusal = new SpawnError({ errno: 2, syscall: 'mount', path: 'work', spawnargs: ['work'] });
+    launcher.refusal = new SpawnError({ errno: 2, syscall: 'mount', step: 'filesystem', path: 'work', spawnargs: ['work'] });
     await reconciler.reconcile(key);
     await settle();
     expect(cache.get(key)?.status).toMatchObject({ phase: 'Failed', reason: 'InvalidSpec', attempts: 1 });
