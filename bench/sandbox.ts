@@ -11,7 +11,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 
 import { Launcher, type SandboxOptions } from '../dist/index.js';
-import { benchmarkWithoutFilesystem } from '../dist/launcher/sandbox-options.js';
+import { benchmarkWithoutFilesystem, type InternalSandboxOptions } from '../dist/launcher/sandbox-options.js';
 import { placeControllers, readCgroupLayout } from '../dist/sandbox/cgroup-layout.js';
 import { CgroupManager, type CgroupLimits } from '../dist/sandbox/cgroup-manager.js';
 import { percentile } from './statistics.ts';
@@ -25,7 +25,7 @@ const spawnsPerTurn = Math.max(1, Math.round(spawns / rounds));
 
 interface Row {
   readonly name: string;
-  readonly sandbox?: SandboxOptions;
+  readonly sandbox?: InternalSandboxOptions;
   /** A per-task cgroup as the reconciler makes it: for a Task without limits, or with all three. */
   readonly cgroup?: 'no limits' | 'limits' | 'agent defaults';
 }

@@ -205,6 +205,10 @@ export interface SandboxOptions {
    * runAsUser 0 outside a user namespace: the kernel does not hold root to it.
    */
   readonly maxProcesses?: number;
+}
+
+/** SandboxOptions with what only parafork's benchmarks set; not exported from the package. */
+export interface InternalSandboxOptions extends SandboxOptions {
   /** See benchmarkWithoutFilesystem. */
   readonly [benchmarkWithoutFilesystem]?: true;
 }
@@ -370,7 +374,7 @@ export function toNativeSandbox(options: unknown, cwd: string | undefined, maske
     mounts,
     maskedPaths,
     workingDirectory: cwd === undefined ? '/' : absolutePath(cwd, 'cwd (inside the sandbox)'),
-    filesystem: (options as SandboxOptions)[benchmarkWithoutFilesystem] !== true,
+    filesystem: (options as InternalSandboxOptions)[benchmarkWithoutFilesystem] !== true,
     userNamespace: sandbox.userNamespace ? { hostId: userNamespaceHostId(sandbox.userNamespaceHostId), size: userNamespaceIds.size } : null,
     uid,
     gid: wholeNumber(sandbox.runAsGroup, 'runAsGroup', sandbox.userNamespace ? userNamespaceIds.size - 1 : 4294967294),

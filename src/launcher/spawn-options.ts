@@ -4,7 +4,7 @@
 import { isMainThread } from 'node:worker_threads';
 
 import { nativeOutputModes, type NativeOutputMode, type NativeSpawnRequest } from '../native/binding.js';
-import { toNativeSandbox, type SandboxOptions } from './sandbox-options.js';
+import { toNativeSandbox, type InternalSandboxOptions, type SandboxOptions } from './sandbox-options.js';
 import { InvalidSpawnOptionError } from './spawn-error.js';
 
 /** Where a child's stdout or stderr goes. stdin is always /dev/null. */
@@ -17,21 +17,34 @@ export type OutputOption =
       readonly append?: boolean;
     };
 
+/** What to start and how: the argument of Launcher.spawn. */
 export interface SpawnOptions {
-  /** The executable. Without a slash it is looked up in `env.PATH` (or the agent's PATH). */
+  /** The executable. Without a slash it is looked up in `env.PATH` (or this process's PATH). */
   readonly file: string;
   /** Arguments after argv[0] (which is `file`), as in child_process.spawn. */
   readonly args?: readonly string[];
-  /** The child's whole environment; defaults to the agent's (process.env). */
+  /** The child's whole environment; defaults to this process's (process.env). */
   readonly env?: Readonly<Record<string, string>>;
-  /** Working directory; defaults to the agent's. */
+  /** Working directory; defaults to this process's. */
   readonly cwd?: string;
   /** Defaults to 'ignore'. */
   readonly stdout?: OutputOption;
   /** Defaults to 'ignore'. */
   readonly stderr?: OutputOption;
-  /** A cgroup v2 directory: the child starts inside it (CLONE_INTO_CGROUP). */
+  /**
+   * An existing cgroup v2 directory (e.g. /sys/fs/cgroup/my.slice/job-1): the child starts
+   * inside it (clone3's CLONE_INTO_CGROUP), so its limits hold from its first instruction.
+   */
   readonly cgroup?: string;
+  /** Run the child sandboxed (see SandboxOptions); `cwd` is then a path inside the sandbox. */
+  readonly sandbox?: SandboxOptions;
+}
+
+/**
+ * SpawnOptions with what only parafork's own layers set (src/sandbox, src/tasks, benchmarks);
+ * not exported from the package. Launcher.spawn checks these fields as it checks the rest.
+ */
+export interface InternalSpawnOptions extends SpawnOptions {
   /** cgroup v1 directories (one per controller, on hybrid hosts) the child joins before exec. */
   readonly cgroupsV1?: readonly string[];
   /**
@@ -40,8 +53,7 @@ export interface SpawnOptions {
    * TaskCgroup.spawnOptions fills it in.
    */
   readonly cgroupSetup?: CgroupSetupOption;
-  /** Run the child sandboxed (see SandboxOptions); `cwd` is then a path inside the sandbox. */
-  readonly sandbox?: SandboxOptions;
+  readonly sandbox?: InternalSandboxOptions;
 }
 
 export interface CgroupFileOption {

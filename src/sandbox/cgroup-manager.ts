@@ -22,7 +22,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileS
 import path from 'node:path';
 
 import { FileLock, lockHolder } from '../launcher/file-lock.js';
-import type { CgroupFileOption, SpawnOptions } from '../launcher/spawn-options.js';
+import type { CgroupFileOption, InternalSpawnOptions } from '../launcher/spawn-options.js';
 import { limitControllers, placeControllers, type CgroupLayout, type ControllerPlacement, type LimitController } from './cgroup-layout.js';
 
 export interface CgroupLimits {
@@ -84,7 +84,7 @@ export class TaskCgroup {
    * What Launcher.spawn needs to make this cgroup, set its limits and start the task in it: the
    * spawn thread does the cgroupfs work (see CgroupManager.create).
    */
-  readonly spawnOptions: Pick<SpawnOptions, 'cgroup' | 'cgroupsV1' | 'cgroupSetup'>;
+  readonly spawnOptions: Pick<InternalSpawnOptions, 'cgroup' | 'cgroupsV1' | 'cgroupSetup'>;
   readonly #memory: MemoryLocation | undefined;
   readonly #oomKillsBefore: number;
   readonly #hasKillFile: boolean | undefined;
