@@ -35,6 +35,21 @@ forbidden.push(
     to: { path: '^src/native/' },
   },
   {
+    name: 'library-imports-only-itself',
+    comment:
+      'src/launcher and src/native are the library published as `parafork` (src/index.ts): they import nothing else in src/, so the library never depends on the agent built on it.',
+    severity: 'error',
+    from: { path: '^src/(launcher|native)/' },
+    to: { path: '^src/', pathNot: '^src/(launcher|native)/' },
+  },
+  {
+    name: 'public-surface-is-the-library',
+    comment: 'src/index.ts exports the library (src/launcher) and nothing of the agent.',
+    severity: 'error',
+    from: { path: '^src/index\\.ts$' },
+    to: { path: '^src/', pathNot: '^src/launcher/' },
+  },
+  {
     name: 'no-circular',
     severity: 'error',
     from: {},
