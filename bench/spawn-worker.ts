@@ -6,6 +6,7 @@ import { spawn as nodeSpawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 
 import { Launcher, type LockMode } from '../dist/index.js';
+import type { InternalLauncherOptions } from '../dist/launcher/launcher.js';
 import { percentile, summarize } from './statistics.ts';
 
 const { values } = parseArgs({
@@ -35,7 +36,8 @@ let launcher: Launcher | undefined;
 let spawnOnce: SpawnOnce;
 if (engine.startsWith('parafork-')) {
   const lockMode = engine.slice('parafork-'.length) as LockMode;
-  launcher = new Launcher({ lockMode, ...(values.threads ? { threads: Number(values.threads) } : {}) });
+  const options: InternalLauncherOptions = { lockMode, ...(values.threads ? { threads: Number(values.threads) } : {}) };
+  launcher = new Launcher(options);
   const started = launcher;
   spawnOnce = async () => {
     const begin = process.hrtime.bigint();

@@ -26,16 +26,19 @@ import { LauncherClosedError, InvalidSpawnOptionError, SpawnError } from './spaw
 import { toNativeRequest, type SpawnOptions } from './spawn-options.js';
 import { SpawnedProcess, type ExitResult, type SpawnTimings } from './spawned-process.js';
 
+/**
+ * What a fork waits for: 'free' nothing (every fd is made close-on-exec and the child marks the
+ * rest with close_range(2)); 'xor' Go 1.21's two-class lock (forks share it, fd creators share it);
+ * 'serial' one lock for both (Go before 1.21). Picked by the Launcher (LauncherCapabilities).
+ */
 export type LockMode = NativeLockMode;
+/** The system call that makes each child: 'clone3' (Linux 5.3), or 'clone' where clone3 is refused. */
 export type ClonePath = NativeClonePath;
 
+/** The options of `new Launcher()`; every one has a default. */
 export interface LauncherOptions {
   /** Spawn threads; default one per CPU, at least 2. */
   readonly threads?: number;
-  /** 'free' (default where close_range(CLOSE_RANGE_CLOEXEC) exists), 'xor' or 'serial'. */
-  readonly lockMode?: LockMode;
-  /** 'clone3' (default where allowed) or 'clone' (where a seccomp profile refuses clone3). */
-  readonly clonePath?: ClonePath;
   /** Told of every spawn, failure and exit, with the timings the native side measured. */
   readonly observer?: LauncherObserver;
   /**
@@ -50,8 +53,15 @@ export interface LauncherOptions {
   readonly sandboxMaskedPaths?: readonly string[];
 }
 
-/** LauncherOptions with what only parafork's own tests set; not exported from the package. */
+/**
+ * LauncherOptions with what only parafork's own benchmarks and tests set; not exported from the
+ * package. The defaults (Launcher.capabilities) are what this kernel does best.
+ */
 export interface InternalLauncherOptions extends LauncherOptions {
+  /** 'free' (default where close_range(CLOSE_RANGE_CLOEXEC) exists), 'xor' or 'serial'. */
+  readonly lockMode?: LockMode;
+  /** 'clone3' (default where allowed) or 'clone' (the path where a seccomp profile refuses clone3). */
+  readonly clonePath?: ClonePath;
   /** See simulateKernelWithoutMountSetattr. */
   readonly [simulateKernelWithoutMountSetattr]?: true;
 }
@@ -77,6 +87,7 @@ export interface LauncherObserver {
   exited?(result: ExitResult): void;
 }
 
+/** What this kernel offers the Launcher, probed once, and what a Launcher picks from it. */
 export interface LauncherCapabilities extends NativeCapabilities {
   /** The clone path a Launcher uses unless told otherwise. */
   readonly defaultClonePath: ClonePath;
@@ -84,7 +95,9 @@ export interface LauncherCapabilities extends NativeCapabilities {
   readonly defaultLockMode: LockMode;
 }
 
+/** A Launcher's load right now (Launcher.stats()). */
 export interface LauncherStats {
+  /** Spawn threads in the pool. */
   readonly threads: number;
   /** Spawn threads inside a spawn right now. */
   readonly busyThreads: number;
@@ -113,6 +126,12 @@ const lockModes: readonly LockMode[] = ['free', 'xor', 'serial'];
 const clonePaths: readonly ClonePath[] = ['clone3', 'clone'];
 const maxThreads = 256;
 
+/**
+ * Starts processes through a pool of native spawn threads (clone3 with CLONE_VM | CLONE_VFORK |
+ * CLONE_PIDFD), optionally sandboxed or in a cgroup, and reaps them by pidfd. Node's own
+ * child_process keeps working beside it. Linux only; throws at construction elsewhere, or when the
+ * addon is not built (the message says how to build it).
+ */
 export class Launcher {
   /** What this kernel allows and what a Launcher picks by default. Linux only. */
   static get capabilities(): LauncherCapabilities {
@@ -126,7 +145,9 @@ export class Launcher {
 
   /** The clone path this launcher uses. */
   readonly clonePath: ClonePath;
+  /** The lock mode this launcher uses. */
   readonly lockMode: LockMode;
+  /** Its spawn threads. */
   readonly threads: number;
 
   readonly #binding: NativeBinding;
@@ -145,8 +166,8 @@ export class Launcher {
     const internal: InternalLauncherOptions = options;
     const capabilities = Launcher.capabilities;
     this.threads = checkThreads(options.threads);
-    this.lockMode = checkChoice(options.lockMode, lockModes, 'lockMode') ?? capabilities.defaultLockMode;
-    this.clonePath = checkChoice(options.clonePath, clonePaths, 'clonePath') ?? capabilities.defaultClonePath;
+    this.lockMode = checkChoice(internal.lockMode, lockModes, 'lockMode') ?? capabilities.defaultLockMode;
+    this.clonePath = checkChoice(internal.clonePath, clonePaths, 'clonePath') ?? capabilities.defaultClonePath;
     this.#observer = options.observer;
     this.#binding = loadNativeBinding();
     this.#stagingDirectory = options.sandboxStagingDirectory ?? '/run/parafork/root';
@@ -163,8 +184,10 @@ export class Launcher {
   }
 
   /**
-   * Starts a child. Resolves once it has exec'd; rejects with a SpawnError (code, errno, syscall)
-   * when a setup step or exec fails, leaving no zombie behind.
+   * Starts a child. Resolves once it has exec'd; rejects with a SpawnError (step, code, errno,
+   * syscall) when a step of the spawn fails, leaving no zombie behind, with an
+   * InvalidSpawnOptionError (before anything is started) for an option it refuses, and with a
+   * LauncherClosedError after close().
    */
   async spawn(options: SpawnOptions): Promise<SpawnedProcess> {
     if (this.#closed) throw new LauncherClosedError();
@@ -184,6 +207,7 @@ export class Launcher {
     throw spawnError(outcome, request);
   }
 
+  /** Its threads, queue and running children right now. */
   stats(): LauncherStats {
     const { threads, busyThreads, queued, children } = this.#engine.stats();
     return { threads, busyThreads, queued, running: children };

@@ -12,8 +12,10 @@ import { nativeNetworkModes, type NativeSandboxRequest } from '../native/binding
 import { SeccompFilter } from './seccomp-filter.js';
 import { InvalidSpawnOptionError } from './spawn-error.js';
 
+/** A sandboxed task's network: 'none', 'loopback' or 'host' (SandboxOptions.network). */
 export type NetworkMode = keyof typeof nativeNetworkModes;
 
+/** A host path brought into a sandboxed task's root (SandboxOptions.mounts). */
 export interface SandboxMountOption {
   /**
    * A host path, bind-mounted into the task with its submounts, nosuid and nodev (on kernels
@@ -156,6 +158,14 @@ export const benchmarkWithoutFilesystem: unique symbol = Symbol('parafork.benchm
  */
 export const userNamespaceIds = { hostId: 100_000, size: 65_536 } as const;
 
+/**
+ * The sandbox a child runs in (SpawnOptions.sandbox). Every field has a secure default: with
+ * `sandbox: {}` the child gets its own pid, mount, IPC, UTS, cgroup and network namespaces (no
+ * network), its own session, a read-only root (this host's) with its secrets masked
+ * (defaultMaskedPaths) and read-only kernel knobs in /proc (readOnlyProcPaths), a private /tmp,
+ * uid/gid 65534 without capabilities, no_new_privs and the default seccomp allow-list. Needs
+ * root with CAP_SYS_ADMIN (CAP_NET_ADMIN too for 'loopback').
+ */
 export interface SandboxOptions {
   /** 'none' (default: no interface at all), 'loopback' (own namespace, lo up), 'host' (explicit opt-in). */
   readonly network?: NetworkMode;

@@ -16,10 +16,12 @@ export const seccompActions = [
   'SCMP_ACT_LOG',
   'SCMP_ACT_TRACE',
 ] as const;
+/** What a seccomp rule does with a call it matches: SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, ... (seccomp_rule_add(3)). */
 export type SeccompActionName = (typeof seccompActions)[number];
 
 /** The SCMP_CMP_* comparisons of an argument (seccomp_rule_add(3)). */
 export const seccompOperators = ['SCMP_CMP_NE', 'SCMP_CMP_LT', 'SCMP_CMP_LE', 'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_MASKED_EQ'] as const;
+/** How a rule compares a call's argument: SCMP_CMP_EQ, SCMP_CMP_MASKED_EQ, ... */
 export type SeccompOperator = (typeof seccompOperators)[number];
 
 /** The largest errno the kernel passes on from SECCOMP_RET_ERRNO (MAX_ERRNO). */
@@ -28,12 +30,14 @@ export const maxSeccompErrno = 4095;
 export const maxSeccompTraceData = 0xffff;
 const maxUint64 = (1n << 64n) - 1n;
 
+/** An action with its errno (or tracer number). */
 export interface SeccompAction {
   readonly action: SeccompActionName;
   /** The errno for SCMP_ACT_ERRNO (default EPERM), the tracer's number for SCMP_ACT_TRACE; else unused. */
   readonly errno?: number;
 }
 
+/** A condition on one argument of a call. */
 export interface SeccompArgumentCondition {
   /** Which argument: 0 to 5. */
   readonly index: number;
@@ -44,13 +48,17 @@ export interface SeccompArgumentCondition {
   readonly valueTwo: bigint;
 }
 
+/** The action for calls with these names (and arguments). */
 export interface SeccompFilterRule extends SeccompAction {
+  /** System call names; one this architecture lacks is left out (SeccompFilter.unknownNames). */
   readonly names: readonly string[];
   /** ANDed; each argument index at most once. */
   readonly args: readonly SeccompArgumentCondition[];
 }
 
+/** A whole filter: rules, and what happens to every call none of them matches. */
 export interface SeccompFilterSpec {
+  /** For a call no rule matches. */
   readonly defaultAction: SeccompAction;
   readonly rules: readonly SeccompFilterRule[];
 }
@@ -103,6 +111,10 @@ function checkSpec(spec: SeccompFilterSpec): NativeSeccompProfile {
   return { defaultAction: defaultAction.action, defaultErrno: defaultAction.errno, rules };
 }
 
+/**
+ * A custom seccomp filter for SandboxOptions.seccomp, compiled once (SeccompFilter.compile) into
+ * a BPF program that every spawn using it attaches as prepared bytes.
+ */
 export class SeccompFilter {
   /** Names the filter left out because this architecture has no such system call (as Docker does). */
   readonly unknownNames: readonly string[];
@@ -128,7 +140,7 @@ export class SeccompFilter {
     return this.#program.byteLength / 8;
   }
 
-  /** The program as the native spawn request carries it (never changed once compiled). */
+  /** For the launcher: the program as the native spawn request carries it (never changed once compiled). */
   static programOf(filter: SeccompFilter): Uint8Array {
     return filter.#program;
   }

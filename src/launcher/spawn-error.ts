@@ -28,6 +28,7 @@ import type { NativeSpawnStep } from '../native/binding.js';
  */
 export type SpawnStep = NativeSpawnStep;
 
+/** The fields a SpawnError is made from (its launcher makes it; a test double may too). */
 export interface SpawnErrorInit {
   /** Either sign; stored negative, as Node does. */
   readonly errno: number;
@@ -42,6 +43,10 @@ export interface SpawnErrorInit {
   readonly description?: string | undefined;
 }
 
+/**
+ * A spawn that failed at one of its steps (`step`); nothing was left running and no zombie is
+ * left. Shaped like Node's spawn errors (`code`, `errno`, `syscall`, `path`, `spawnargs`).
+ */
 export class SpawnError extends Error {
   /** 'ENOENT', 'EACCES', ...: what a program switches on. */
   readonly code: string;

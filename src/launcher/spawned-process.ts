@@ -1,6 +1,7 @@
 // One launched child: its pid, how long the spawn took, its output streams, kill and its exit.
 import type { Readable } from 'node:stream';
 
+/** How long a spawn took, measured natively on the spawn thread (CLOCK_MONOTONIC). */
 export interface SpawnTimings {
   /** From the spawn() call to a spawn thread picking the request up. */
   readonly queuedNs: number;
@@ -8,8 +9,11 @@ export interface SpawnTimings {
   readonly spawnNs: number;
 }
 
+/** The child's resource usage at exit (wait4's rusage), in microseconds and KiB. */
 export interface ResourceUsage {
+  /** CPU time in user mode. */
   readonly userUs: number;
+  /** CPU time in the kernel. */
   readonly systemUs: number;
   /**
    * The child's peak resident set in KiB, as getrusage(2) reports it. Beware: until exec the child
@@ -20,6 +24,7 @@ export interface ResourceUsage {
   readonly maxRssKb: number;
 }
 
+/** How a child ended (SpawnedProcess.exited). */
 export interface ExitResult {
   /** The exit status, or null when a signal ended the process. */
   readonly code: number | null;
@@ -30,6 +35,7 @@ export interface ExitResult {
   readonly rusage: ResourceUsage;
 }
 
+/** What a launcher makes a SpawnedProcess from. */
 export interface SpawnedProcessInit {
   readonly pid: number;
   readonly timings: SpawnTimings;
@@ -39,8 +45,11 @@ export interface SpawnedProcessInit {
   readonly kill: (signal: NodeJS.Signals | number) => boolean;
 }
 
+/** One started child (Launcher.spawn): its pid, spawn timings, output streams, kill, exit. */
 export class SpawnedProcess {
+  /** Its pid, as this process's pid namespace sees it. */
   readonly pid: number;
+  /** How long its spawn took. */
   readonly timings: SpawnTimings;
   /** A Readable when stdout was 'pipe', else null. */
   readonly stdout: Readable | null;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Launcher, type LockMode } from '../../src/index.js';
+import type { InternalLauncherOptions } from '../../src/launcher/launcher.js';
 import { openFds, readAll, zombieChildren } from '../helpers/process-table.js';
 import { cgroup2Root, missingRequirement, runningAsRoot } from '../helpers/requirements.js';
 
@@ -171,7 +172,8 @@ async function settledWithin<T>(promise: Promise<T>, milliseconds: number, what:
 
 describe('lock modes and clone paths', () => {
   it.each(['free', 'xor', 'serial'] as const)('lockMode %s runs 300 concurrent spawns with pipes correctly', async (lockMode) => {
-    const modeLauncher = new Launcher({ lockMode, threads: 4 });
+    const options: InternalLauncherOptions = { lockMode, threads: 4 };
+    const modeLauncher = new Launcher(options);
     try {
       const outputs = await Promise.all(
         Array.from({ length: 300 }, async (_, index) => {
@@ -196,7 +198,8 @@ describe('lock modes and clone paths', () => {
   });
 
   it('falls back to clone(2) when asked, with the same behaviour', async () => {
-    const cloneLauncher = new Launcher({ clonePath: 'clone' });
+    const options: InternalLauncherOptions = { clonePath: 'clone' };
+    const cloneLauncher = new Launcher(options);
     try {
       const child = await cloneLauncher.spawn({ file: 'sh', args: ['-c', 'echo via-clone; exit 3'], stdout: 'pipe' });
       expect(await readAll(child.stdout)).toBe('via-clone\n');
@@ -239,7 +242,8 @@ describe.skipIf(cgroupSkip !== undefined)(`cgroup placement ${cgroupSkip ? `(ski
     const relative = path.posix.join(ownPath, `parafork-test-${process.pid}-${clonePath}`);
     const directory = path.join(cgroupRoot as string, relative);
     mkdirSync(directory);
-    const cgroupLauncher = new Launcher({ clonePath });
+    const options: InternalLauncherOptions = { clonePath };
+    const cgroupLauncher = new Launcher(options);
     try {
       const child = await cgroupLauncher.spawn({ file: '/bin/cat', args: ['/proc/self/cgroup'], stdout: 'pipe', cgroup: directory });
       const membership = await readAll(child.stdout);

@@ -140,7 +140,7 @@ describe('invalid options', () => {
   });
 
   it('refuses an unknown lock mode or thread count at construction', () => {
-    expect(() => new Launcher({ lockMode: 'fast' as never })).toThrow(/lockMode must be one of 'free', 'xor', 'serial'/);
+    expect(() => new Launcher({ lockMode: 'fast' } as never)).toThrow(/lockMode must be one of 'free', 'xor', 'serial'/);
     expect(() => new Launcher({ threads: 0 })).toThrow(/threads must be a whole number/);
   });
 });

@@ -32,11 +32,11 @@ describe('ChildProcessLauncher', () => {
     await launcher.close();
   });
 
-  it('rejects a missing executable with a SpawnError for execve, code ENOENT', async () => {
+  it('rejects a missing executable with a SpawnError of step exec for execve, code ENOENT, as the native launcher does', async () => {
     const launcher = new ChildProcessLauncher();
     const error: unknown = await launcher.spawn({ file: '/no/such/program' }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(SpawnError);
-    expect(error).toMatchObject({ code: 'ENOENT', syscall: 'execve', path: '/no/such/program' });
+    expect(error).toMatchObject({ step: 'exec', code: 'ENOENT', syscall: 'execve', path: '/no/such/program', message: 'execve: /no/such/program: no such file or directory (ENOENT)' });
   });
 
   it('refuses a sandbox and a cgroup rather than run with less isolation', async () => {
