@@ -7,9 +7,8 @@
 // --task-sandbox off, for a like-for-like benchmark).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
-import { getSystemErrorMessage } from 'node:util';
 
-import { InvalidSpawnOptionError, LauncherClosedError, SpawnError } from './spawn-error.js';
+import { errnoDescription, InvalidSpawnOptionError, LauncherClosedError, SpawnError } from './spawn-error.js';
 import type { InternalSpawnOptions, OutputOption } from './spawn-options.js';
 import { SpawnedProcess, type ExitResult } from './spawned-process.js';
 
@@ -26,7 +25,7 @@ function stdioOf(option: OutputOption | undefined, name: string): 'ignore' | 'pi
 function toSpawnError(error: NodeJS.ErrnoException, options: InternalSpawnOptions): SpawnError {
   // Without an errno Node refused the arguments themselves (a NUL byte): its message says how.
   const errno = typeof error.errno === 'number' ? error.errno : -constants.errno.EINVAL;
-  const reason = typeof error.errno === 'number' ? getSystemErrorMessage(errno) : error.message;
+  const reason = typeof error.errno === 'number' ? errnoDescription(errno) : error.message;
   return new SpawnError({ errno, syscall: 'execve', step: 'exec', path: options.file, spawnargs: [...(options.args ?? [])], description: `${options.file}: ${reason}` });
 }
 

@@ -4,7 +4,7 @@
 import os from 'node:os';
 import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
+import { getSystemErrorName } from 'node:util';
 
 import { mkdirSync } from 'node:fs';
 
@@ -22,7 +22,7 @@ import {
 import { eventKinds, exitedFields, failedFields, spawnedFields } from './event-batch.js';
 import { signalName, signalNumber } from './signals.js';
 import { checkMaskedPaths, defaultMaskedPaths } from './sandbox-options.js';
-import { LauncherClosedError, InvalidSpawnOptionError, SpawnError } from './spawn-error.js';
+import { errnoDescription, LauncherClosedError, InvalidSpawnOptionError, SpawnError } from './spawn-error.js';
 import { toNativeRequest, type SpawnOptions } from './spawn-options.js';
 import { SpawnedProcess, type ExitResult, type SpawnTimings } from './spawned-process.js';
 
@@ -366,7 +366,7 @@ function spawnError(failure: SpawnFailure, request: NativeSpawnRequest): SpawnEr
  * never have been reached.
  */
 function failureDescription(point: NativeFailurePoint, errno: number, request: NativeSpawnRequest): string {
-  const reason = getSystemErrorMessage(-Math.abs(errno));
+  const reason = errnoDescription(errno);
   const spawning = `spawning ${request.file}`;
   const missing = errno === os.constants.errno.ENOENT;
   switch (point.step) {

@@ -3,7 +3,7 @@
 // switch on the same codes; its `step` says which part of the spawn failed, and its message
 // starts with it ('cgroup.procs: no such cgroup /sys/fs/cgroup/x, spawning sh (ENOENT)'), not with
 // the program, which may never have been reached.
-import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
+import util from 'node:util';
 
 import type { NativeSpawnStep } from '../native/binding.js';
 
@@ -27,6 +27,15 @@ import type { NativeSpawnStep } from '../native/binding.js';
  *   exec ('rt_sigprocmask', 'close_range').
  */
 export type SpawnStep = NativeSpawnStep;
+
+/**
+ * What an errno means, as libuv says it ('no such file or directory'). Read through the module
+ * object: a named import of getSystemErrorMessage (Node >= 22.12) would stop this file from even
+ * loading on an older Node, before the native loader can say which Node is needed.
+ */
+export function errnoDescription(errno: number): string {
+  return util.getSystemErrorMessage(-Math.abs(errno));
+}
 
 /** The fields a SpawnError is made from (its launcher makes it; a test double may too). */
 export interface SpawnErrorInit {
@@ -63,8 +72,8 @@ export class SpawnError extends Error {
 
   constructor(init: SpawnErrorInit) {
     const errno = -Math.abs(init.errno);
-    const code = getSystemErrorName(errno);
-    super(`${init.syscall}: ${init.description ?? `${getSystemErrorMessage(errno)}, spawning ${init.path}`} (${code})`);
+    const code = util.getSystemErrorName(errno);
+    super(`${init.syscall}: ${init.description ?? `${errnoDescription(errno)}, spawning ${init.path}`} (${code})`);
     this.name = 'SpawnError';
     this.code = code;
     this.errno = errno;
