@@ -40,7 +40,9 @@ export class TerminalError extends Error {
   override name = 'TerminalError';
 }
 
-export type WorkOutcome = 'success' | 'requeue' | 'retry' | 'terminal';
+/** What one run of a key came to (the contract above); metrics counts runs by it. */
+export const workOutcomes = ['success', 'requeue', 'retry', 'terminal'] as const;
+export type WorkOutcome = (typeof workOutcomes)[number];
 
 /**
  * Hooks for the metrics layer; every one is optional. Hooks are called once the queue's state is

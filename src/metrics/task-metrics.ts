@@ -4,6 +4,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 import { taskReasons, type TaskReason } from '../api/task.js';
+import type { TaskOutcome, TaskReconcilerObserver, TaskStartLatency } from '../tasks/task-reconciler.js';
 import { runDurationBuckets, startLatencyBuckets } from './buckets.js';
 
 export const taskMetricNames = {
@@ -15,19 +16,7 @@ export const taskMetricNames = {
 
 type TaskResult = 'succeeded' | 'failed';
 
-/** Matches the reconciler's observer hooks (src/tasks/task-reconciler.ts) by shape: metrics may not import upwards. */
-export interface TaskStartLatency {
-  readonly sinceObservedMs: number;
-  readonly sinceCreatedMs: number | undefined;
-}
-
-export interface TaskOutcome {
-  readonly phase: 'Succeeded' | 'Failed';
-  readonly reason: TaskReason;
-  readonly durationMs: number | undefined;
-}
-
-export class TaskMetrics {
+export class TaskMetrics implements TaskReconcilerObserver {
   readonly #startLatency: Histogram<'since'>;
   readonly #duration: Histogram<'result'>;
   readonly #finished: Counter<'result' | 'reason'>;

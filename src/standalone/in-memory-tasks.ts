@@ -6,15 +6,14 @@
 import { randomUUID } from 'node:crypto';
 
 import type { Task, TaskStatus } from '../api/task.js';
-import { processFinalizer, type TaskCache, type TaskWriter } from '../k8s/task-writer.js';
-import { objectKey } from '../k8s/task-resources.js';
+import { processFinalizer, taskKeyOf, type TaskCache, type TaskWriter } from '../store/task-store.js';
 
 function withoutNodeSelector(spec: Task['spec']): Task['spec'] {
   return Object.fromEntries(Object.entries(spec).filter(([field]) => field !== 'nodeSelector')) as unknown as Task['spec'];
 }
 
 function taskKey(task: Task): string {
-  return objectKey(task.metadata.namespace ?? 'default', task.metadata.name ?? '');
+  return taskKeyOf(task, 'default');
 }
 
 /** RFC 3339 at whole seconds, as the apiserver writes timestamps. */

@@ -20,8 +20,6 @@ import type { Logger } from 'pino';
 
 import { taskApiVersion, taskKind, type Task, type TaskReason, type TaskSpec, type TaskStatus } from '../api/task.js';
 import type { ReconcileResult } from '../controller/work-queue.js';
-import type { EventRecorder, EventSubject, EventType } from '../k8s/event-recorder.js';
-import type { TaskCache, TaskWriter } from '../k8s/task-writer.js';
 import type { SpawnOptions } from '../launcher/spawn-options.js';
 import type { ExitResult, SpawnedProcess } from '../launcher/spawned-process.js';
 import { checkMaskedPaths, type SandboxOptions } from '../launcher/sandbox-options.js';
@@ -33,6 +31,7 @@ import type { TaskIdentityLease, TaskIdentitySource } from '../sandbox/task-iden
 import type { TaskLimitPolicy } from '../sandbox/task-limits.js';
 import { placeDefaultPidsLimit, sandboxForTask, specRefusalMessage } from '../sandbox/task-sandbox.js';
 import { missingSandboxPath } from '../sandbox/task-spec-checks.js';
+import type { EventSubject, EventType, TaskCache, TaskEventSink, TaskWriter } from '../store/task-store.js';
 import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
 import type { LaunchRecord } from './launch-journal.js';
 import { mayRetry, retryDelaySeconds } from './retry-policy.js';
@@ -65,14 +64,24 @@ export interface TaskLauncher {
  * durations): never a Task's name or uid.
  */
 export interface TaskReconcilerObserver {
-  /**
-   * A Task's first attempt has its process running. `sinceObservedMs`: since this agent first saw
-   * the Task as its own (bound to this node, or claimed by it); `sinceCreatedMs`: since its
-   * creationTimestamp, which has whole-second precision.
-   */
-  taskStarted?(latency: { readonly sinceObservedMs: number; readonly sinceCreatedMs: number | undefined }): void;
-  /** A Task's final status (Succeeded or Failed) was written; `durationMs` from its first attempt's start. */
-  taskFinished?(outcome: { readonly phase: 'Succeeded' | 'Failed'; readonly reason: TaskReason; readonly durationMs: number | undefined }): void;
+  /** A Task's first attempt has its process running. */
+  taskStarted?(latency: TaskStartLatency): void;
+  /** A Task's final status (Succeeded or Failed) was written. */
+  taskFinished?(outcome: TaskOutcome): void;
+}
+
+export interface TaskStartLatency {
+  /** Since this agent first saw the Task as its own (bound to this node, or claimed by it). */
+  readonly sinceObservedMs: number;
+  /** Since its creationTimestamp, which has whole-second precision. */
+  readonly sinceCreatedMs: number | undefined;
+}
+
+export interface TaskOutcome {
+  readonly phase: 'Succeeded' | 'Failed';
+  readonly reason: TaskReason;
+  /** From its first attempt's start; undefined when no attempt started. */
+  readonly durationMs: number | undefined;
 }
 
 export interface TaskReconcilerOptions {
@@ -99,7 +108,7 @@ export interface TaskReconcilerOptions {
   readonly tasks: TaskCache;
   readonly unboundTasks: TaskCache;
   readonly attempts: AttemptTable;
-  readonly events: Pick<EventRecorder, 'record'>;
+  readonly events: TaskEventSink;
   readonly logger: Logger;
   readonly maxConcurrent: number;
   readonly terminationGraceMs: number;

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import type { Task, TaskSpec, TaskStatus } from '../../src/api/task.js';
 import type { SpawnOptions } from '../../src/launcher/spawn-options.js';
 import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
-import type { TaskWriter } from '../../src/k8s/task-writer.js';
+import type { TaskWriter } from '../../src/store/task-store.js';
 import { AttemptTable } from '../../src/tasks/attempts.js';
 import { TaskReconciler, type TaskLauncher, type TaskReconcilerOptions } from '../../src/tasks/task-reconciler.js';
 
