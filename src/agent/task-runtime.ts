@@ -13,7 +13,8 @@ import { openTaskCgroups } from '../sandbox/cgroup-groups.js';
 import { readCgroupLayout } from '../sandbox/cgroup-layout.js';
 import { CgroupGroupInUseError, type CgroupManager } from '../sandbox/cgroup-manager.js';
 import { TaskIdentities } from '../sandbox/task-identities.js';
-import type { TaskLauncher, TaskReconciler } from '../tasks/task-reconciler.js';
+import type { TaskLauncher } from '../tasks/task-launch.js';
+import type { TaskReconciler } from '../tasks/task-reconciler.js';
 
 export interface TaskRuntime {
   readonly launcher: TaskLauncher & { close(): Promise<void> };

@@ -18,22 +18,18 @@
 // as AgentRestarted and is retried if its backoffLimit allows.
 import type { Logger } from 'pino';
 
-import { taskApiVersion, taskKind, type Task, type TaskReason, type TaskSpec, type TaskStatus } from '../api/task.js';
+import { taskApiVersion, taskKind, type Task, type TaskReason, type TaskStatus } from '../api/task.js';
 import type { ReconcileResult } from '../controller/work-queue.js';
-import type { SpawnOptions } from '../launcher/spawn-options.js';
-import type { ExitResult, SpawnedProcess } from '../launcher/spawned-process.js';
-import { checkMaskedPaths, type SandboxOptions } from '../launcher/sandbox-options.js';
-import { signalName } from '../launcher/signals.js';
-import { InvalidSpawnOptionError, SpawnError } from '../launcher/spawn-error.js';
+import { checkMaskedPaths } from '../launcher/sandbox-options.js';
 import type { CgroupManager, TaskCgroup } from '../sandbox/cgroup-manager.js';
 import type { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import type { TaskIdentityLease, TaskIdentitySource } from '../sandbox/task-identities.js';
 import type { TaskLimitPolicy } from '../sandbox/task-limits.js';
-import { placeDefaultPidsLimit, sandboxForTask, specRefusalMessage } from '../sandbox/task-sandbox.js';
-import { missingSandboxPath } from '../sandbox/task-spec-checks.js';
+import { placeDefaultPidsLimit, sandboxForTask } from '../sandbox/task-sandbox.js';
 import type { EventSubject, EventType, TaskCache, TaskEventSink, TaskWriter } from '../store/task-store.js';
 import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
 import type { LaunchRecord } from './launch-journal.js';
+import { launchAttempt, withIdentity, type LaunchPlan, type TaskLauncher } from './task-launch.js';
 import { mayRetry, retryDelaySeconds } from './retry-policy.js';
 import { failedWithoutAttemptStatus, finishedStatus, runningStatus, waitingToRetryStatus } from './task-status.js';
 import { parseTimestamp } from './time-format.js';
@@ -41,9 +37,6 @@ import { parseTimestamp } from './time-format.js';
 
 /** After this long, a recorded ending is let go even if the cache never showed it (someone else rewrote the status). */
 const recordedEndingHoldMs = 30_000;
-
-/** How long a finished process may keep its stderr pipe open (a daemonised grandchild) before we stop reading. */
-const stderrDrainLimitMs = 2_000;
 
 /** First sightings kept for the start-latency metric at most; the oldest go first (a Task lost without a trace). */
 const firstObservedLimit = 65_536;
@@ -53,11 +46,6 @@ const firstObservedLimit = 65_536;
  * Tasks end within it and cost a single status write; a long one shows Running this much later.
  */
 export const defaultRunningWriteDelayMs = 250;
-
-/** What the reconciler needs of a launcher: the native Launcher, or the child_process one. */
-export interface TaskLauncher {
-  spawn(options: SpawnOptions): Promise<SpawnedProcess>;
-}
 
 /**
  * Hooks for the metrics layer; every one is optional. What they carry is bounded (phases, reasons,
@@ -389,58 +377,23 @@ export class TaskReconciler {
     return { uid: task.metadata.uid ?? '', number, launchedAt: performance.timeOrigin + performance.now(), runningRecorded: false, stderr: new StderrTail() };
   }
 
-  #launch(key: string, task: Task, attempt: Attempt, sandboxed: { sandbox: SandboxOptions | undefined; cwd: string; cgroup: TaskCgroup | undefined }): void {
-    const [file, ...leadingArgs] = task.spec.command;
-    const environment: Record<string, string> = {};
-    for (const variable of task.spec.env ?? []) environment[variable.name] = variable.value ?? '';
-    const hasPath = 'PATH' in environment;
-    const { cgroup } = sandboxed;
+  #launch(key: string, task: Task, attempt: Attempt, plan: LaunchPlan): void {
     try {
       this.#options.journal?.launched(attempt.uid, attempt.number);
     } catch (error) {
       // The launch goes ahead: only the protection against running it twice after a crash is lost.
       this.#options.logger.warn({ task: key, attempt: attempt.number, err: (error as Error).message }, 'could not record the launch in the journal');
     }
-    this.#options.launcher
-      .spawn({
-        file,
-        args: [...leadingArgs, ...(task.spec.args ?? [])],
-        // A Task's environment is what its spec says, plus a PATH to find its command by.
-        env: hasPath ? environment : { PATH: '/usr/local/bin:/usr/bin:/bin', ...environment },
-        cwd: sandboxed.cwd,
-        stdout: 'ignore',
-        stderr: 'pipe',
-        ...(sandboxed.sandbox !== undefined ? { sandbox: sandboxed.sandbox } : {}),
-        // The spawn thread makes the cgroup and writes its limits (TaskCgroup.spawnOptions).
-        ...cgroup?.spawnOptions,
-      })
-      .then(
-        (child) => {
-          attempt.child = child;
-          attempt.timings = child.timings;
-          attempt.startedAt = performance.timeOrigin + performance.now();
-          this.#firstAttemptStarted(key, task, attempt);
-          const stderrDone = collectStderr(child.stderr, attempt.stderr);
-          void child.exited.then(async (exit) => {
-            await Promise.race([stderrDone, new Promise((resolve) => setTimeout(resolve, stderrDrainLimitMs).unref())]);
-            const oomKills = cgroup?.oomKills() ?? 0;
-            attempt.ending = oomKills > 0 && attempt.killCause === undefined
-              ? { reason: 'OOMKilled', message: `killed for going over resources.limits.memory (${String(task.spec.resources?.limits?.memory)})`, finishedAt: performance.timeOrigin + performance.now(), signal: 'SIGKILL' }
-              : endingOf(exit, attempt.killCause);
-            releaseCgroup(cgroup);
-            attempt.identity?.release(); // its processes are gone with its pid namespace's init
-            this.#attemptEnded(key);
-          });
-          this.#options.requeue(key);
-        },
-        (error: unknown) => {
-          this.#firstObservedAt.delete(key);
-          attempt.ending = spawnFailure(error, task.spec);
-          releaseCgroup(cgroup);
-          attempt.identity?.release();
-          this.#attemptEnded(key);
-        },
-      );
+    launchAttempt(this.#options.launcher, task, attempt, plan, {
+      running: () => {
+        this.#firstAttemptStarted(key, task, attempt);
+        this.#options.requeue(key);
+      },
+      ended: () => {
+        if (attempt.child === undefined) this.#firstObservedAt.delete(key); // never started
+        this.#attemptEnded(key);
+      },
+    });
   }
 
   #attemptEnded(key: string): void {
@@ -567,87 +520,3 @@ function deadlineOf(task: Task, attempt: Attempt | undefined): number | undefine
   const startedAt = startTime !== undefined ? parseTimestamp(startTime) : attempt?.startedAt ?? attempt?.launchedAt;
   return startedAt === undefined ? undefined : startedAt + seconds * 1000;
 }
-
-const killCauseReasons: Record<KillCause, TaskReason> = {
-  DeadlineExceeded: 'DeadlineExceeded',
-  Cancelled: 'Cancelled',
-  Deleted: 'Killed',
-  AgentShutdown: 'AgentRestarted',
-};
-
-/** The sandbox's init exits 128 + N when a signal N ended the task, as shells report it. */
-function signalFromInit(exit: ExitResult): string | undefined {
-  if (exit.code === null || exit.code <= 128 || exit.code >= 128 + 65) return undefined;
-  return signalName(exit.code - 128);
-}
-
-/** The sandbox with the attempt's leased ids (task-identities.ts) in place of the defaults. */
-function withIdentity(sandbox: SandboxOptions, identity: TaskIdentityLease | undefined): SandboxOptions {
-  if (identity === undefined) return sandbox;
-  return {
-    ...sandbox,
-    runAsUser: identity.runAsUser,
-    runAsGroup: identity.runAsGroup,
-    ...(identity.userNamespaceHostId !== undefined ? { userNamespaceHostId: identity.userNamespaceHostId } : {}),
-  };
-}
-
-function releaseCgroup(cgroup: TaskCgroup | undefined): void {
-  if (!cgroup) return;
-  try {
-    cgroup.killAll(); // anything the task left behind (a pid namespace's init takes its tree along)
-    cgroup.remove();
-  } catch {
-    // Best effort: a cgroup that cannot go yet is left empty and harmless.
-  }
-}
-
-function endingOf(exit: ExitResult, killCause: KillCause | undefined): AttemptEnding {
-  const finishedAt = performance.timeOrigin + performance.now();
-  const signal = exit.signal ?? signalFromInit(exit);
-  const how = signal !== undefined ? `was killed by ${signal}` : `exited with code ${exit.code ?? -1}`;
-  const fields = signal !== undefined ? { signal } : { exitCode: exit.code ?? -1 };
-  if (killCause !== undefined) {
-    const why = { DeadlineExceeded: 'activeDeadlineSeconds passed', Cancelled: 'suspend was set', Deleted: 'the Task was deleted', AgentShutdown: 'the agent shut down' }[killCause];
-    return { reason: killCauseReasons[killCause], message: `${why}; the process ${how}`, finishedAt, ...fields };
-  }
-  if (exit.code === 0) return { reason: 'Completed', message: 'exited with code 0', finishedAt, exitCode: 0 };
-  if (signal !== undefined) return { reason: 'Killed', message: `killed by ${signal}`, finishedAt, signal };
-  return { reason: 'Error', message: how, finishedAt, exitCode: exit.code ?? -1 };
-}
-
-/** The native steps that build the sandbox (native/src/errors.cc names them). */
-const sandboxSteps: ReadonlySet<string> = new Set(['mount', 'pivot_root', 'network', 'identity', 'prlimit', 'seccomp', 'cgroup.procs', 'cgroup.create', 'user_namespace']);
-
-function spawnFailure(error: unknown, spec: TaskSpec): AttemptEnding {
-  const finishedAt = performance.timeOrigin + performance.now();
-  // The launcher refused the options made from the spec: no attempt could pass. sandboxForTask
-  // checks the spec with the launcher's rules first, so only a rule it missed gets here; it is
-  // never the node's fault.
-  if (error instanceof InvalidSpawnOptionError) return { reason: 'InvalidSpec', message: specRefusalMessage(error), finishedAt };
-  if (error instanceof SpawnError) {
-    if (error.syscall === 'mount' && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) {
-      // A path the spec names (or the root's /proc, /dev, /tmp) is not on this node: the spec's error.
-      const missing = missingSandboxPath(spec) ?? 'a path spec.sandbox names (rootfs, a mount\'s hostPath or mountPath) or /proc, /dev or /tmp in the root is missing on this node';
-      return { reason: 'InvalidSpec', message: `${missing} (${error.code} in mount)`, finishedAt };
-    }
-    // exec (or its setup: chdir, the executable) failed: another attempt would fail the same way.
-    const execStep = error.syscall === 'execve' || error.syscall === 'chdir';
-    if (sandboxSteps.has(error.syscall) || (error.code === 'EPERM' && (error.syscall === 'clone3' || error.syscall === 'clone'))) {
-      return { reason: 'SandboxUnavailable', message: `this node cannot build the sandbox (${error.code} in ${error.syscall}): the agent needs root with CAP_SYS_ADMIN, and clone3/namespaces allowed by its own seccomp profile`, finishedAt };
-    }
-    return { reason: execStep ? 'ExecFailed' : 'SpawnFailed', message: `${error.code}: ${error.message}`, finishedAt };
-  }
-  return { reason: 'SpawnFailed', message: (error as Error).message, finishedAt };
-}
-
-async function collectStderr(stream: NodeJS.ReadableStream | null, tail: StderrTail): Promise<void> {
-  if (stream === null) return;
-  stream.setEncoding('utf8');
-  try {
-    for await (const chunk of stream) tail.append(chunk as string);
-  } catch {
-    // A stream error only shortens the tail.
-  }
-}
-

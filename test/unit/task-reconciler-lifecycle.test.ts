@@ -10,7 +10,8 @@ import type { SpawnOptions } from '../../src/launcher/spawn-options.js';
 import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
 import type { TaskWriter } from '../../src/store/task-store.js';
 import { AttemptTable } from '../../src/tasks/attempts.js';
-import { TaskReconciler, type TaskLauncher, type TaskReconcilerOptions } from '../../src/tasks/task-reconciler.js';
+import type { TaskLauncher } from '../../src/tasks/task-launch.js';
+import { TaskReconciler, type TaskReconcilerOptions } from '../../src/tasks/task-reconciler.js';
 
 interface FakeChild {
   readonly options: SpawnOptions;
