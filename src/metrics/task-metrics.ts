@@ -3,8 +3,9 @@
 // Task's result and reason, both from closed sets: never its namespace, name or uid.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
-import { taskReasons, type TaskReason } from '../api/task.js';
+import type { TaskReason } from '../api/task.js';
 import type { TaskOutcome, TaskReconcilerObserver, TaskStartLatency } from '../tasks/task-reconciler.js';
+import { endingReasons } from '../tasks/task-status.js';
 import { runDurationBuckets, startLatencyBuckets } from './buckets.js';
 
 export const taskMetricNames = {
@@ -56,7 +57,7 @@ export class TaskMetrics implements TaskReconcilerObserver {
     // the first occurrence of each outcome.
     for (const since of ['observed', 'created']) this.#startLatency.zero({ since });
     for (const result of ['succeeded', 'failed'] as const) this.#duration.zero({ result });
-    for (const reason of taskReasons) this.#finished.inc({ result: resultOf(reason), reason }, 0);
+    for (const reason of endingReasons) this.#finished.inc({ result: resultOf(reason), reason }, 0);
   }
 
   taskStarted(latency: TaskStartLatency): void {
@@ -69,7 +70,7 @@ export class TaskMetrics implements TaskReconcilerObserver {
   taskFinished(outcome: TaskOutcome): void {
     const result: TaskResult = outcome.phase === 'Succeeded' ? 'succeeded' : 'failed';
     // The reason comes from the CRD's closed list; anything else would be a bug, not a new series.
-    const reason = (taskReasons as readonly string[]).includes(outcome.reason) ? outcome.reason : 'Error';
+    const reason = (endingReasons as readonly string[]).includes(outcome.reason) ? outcome.reason : 'Error';
     this.#finished.inc({ result, reason });
     if (outcome.durationMs !== undefined) this.#duration.observe({ result }, Math.max(0, outcome.durationMs) / 1000);
   }

@@ -15,7 +15,8 @@ export const workQueueMetricNames = {
   reconciles: 'parafork_reconcile_total',
 } as const;
 
-export class WorkQueueMetrics implements WorkQueueObserver {
+/** Keys never become labels: it observes a queue of any key type. */
+export class WorkQueueMetrics implements WorkQueueObserver<unknown> {
   readonly #depth: Gauge;
   readonly #adds: Counter;
   readonly #queueDuration: Histogram;
@@ -57,11 +58,11 @@ export class WorkQueueMetrics implements WorkQueueObserver {
     this.#depth.set(depth);
   }
 
-  started(_key: string, waitedMs: number): void {
+  started(_key: unknown, waitedMs: number): void {
     this.#queueDuration.observe(waitedMs / 1000);
   }
 
-  finished(_key: string, workedMs: number, outcome: WorkOutcome): void {
+  finished(_key: unknown, workedMs: number, outcome: WorkOutcome): void {
     this.#workDuration.observe(workedMs / 1000);
     this.#reconciles.inc({ result: outcome });
     if (outcome === 'retry') this.#retries.inc();

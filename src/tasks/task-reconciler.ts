@@ -30,8 +30,9 @@ import type { EventSubject, EventType, TaskCache, TaskEventSink, TaskWriter } fr
 import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
 import type { LaunchRecord } from './launch-journal.js';
 import { launchAttempt, withIdentity, type LaunchPlan, type TaskLauncher } from './task-launch.js';
+import { claimKey, reconcileKey, taskQueueKeyId, type TaskQueueKey } from './task-queue-key.js';
 import { mayRetry, retryDelaySeconds } from './retry-policy.js';
-import { failedWithoutAttemptStatus, finishedStatus, runningStatus, waitingToRetryStatus } from './task-status.js';
+import { failedWithoutAttemptStatus, finishedStatus, runningStatus, waitingForCapacityStatus, waitingToRetryStatus } from './task-status.js';
 import { parseTimestamp } from './time-format.js';
 
 
@@ -102,7 +103,7 @@ export interface TaskReconcilerOptions {
   readonly terminationGraceMs: number;
   readonly nodeLabels: () => Readonly<Record<string, string>>;
   /** Asks for a reconcile of a key (the work queue's add). */
-  readonly requeue: (key: string) => void;
+  readonly requeue: (key: TaskQueueKey) => void;
   readonly observer?: TaskReconcilerObserver;
   /** Task cgroups with the Tasks' resource limits; undefined: no cgroups (limits are then refused). */
   readonly cgroups?: CgroupManager;
@@ -131,7 +132,8 @@ export class TaskReconciler {
   readonly #options: TaskReconcilerOptions;
   /** options.sandboxMaskedPaths checked and joined once, as the launcher takes them. */
   readonly #maskedPaths: string | undefined;
-  readonly #waitingForCapacity = new Set<string>();
+  /** Keys waiting for a free slot, by taskQueueKeyId, oldest first. */
+  readonly #waitingForCapacity = new Map<string, TaskQueueKey>();
   /** When this agent first saw each Task whose first attempt has not started (epoch ms); only with an observer. */
   readonly #firstObservedAt = new Map<string, number>();
   #claimsInFlight = 0;
@@ -152,7 +154,7 @@ export class TaskReconciler {
     for (const [key, attempt] of this.#options.attempts.entries()) {
       if (attempt.ending === undefined && attempt.child) {
         this.#terminate(attempt, 'AgentShutdown');
-        this.#options.requeue(key);
+        this.#options.requeue(reconcileKey(key));
       }
     }
   }
@@ -237,7 +239,7 @@ export class TaskReconciler {
     if (task.status?.phase === 'Succeeded' || task.status?.phase === 'Failed') return undefined;
     if (!selectorMatches(task.spec.nodeSelector, this.#options.nodeLabels())) return undefined;
     if (this.#options.attempts.active + this.#claimsInFlight >= this.#options.maxConcurrent) {
-      this.#waitingForCapacity.add(`claim:${key}`);
+      this.#waitForCapacity(claimKey(key));
       return undefined;
     }
     this.#claimsInFlight++;
@@ -311,7 +313,11 @@ export class TaskReconciler {
       return this.#failBeforeLaunch(task, sandboxed.reason, sandboxed.message, now);
     }
     if (this.#options.attempts.active >= this.#options.maxConcurrent) {
-      this.#waitingForCapacity.add(key);
+      this.#waitForCapacity(reconcileKey(key));
+      // Say so once, before its first attempt (later, the status says how the last one ended).
+      if ((task.status?.attempts ?? 0) === 0 && task.status?.reason !== 'WaitingForCapacity') {
+        await this.#options.writer.writeStatus(task, waitingForCapacityStatus(task, this.#options.nodeName, this.#options.maxConcurrent));
+      }
       return undefined;
     }
     if (!selectorMatches(task.spec.nodeSelector, this.#options.nodeLabels())) {
@@ -387,7 +393,7 @@ export class TaskReconciler {
     launchAttempt(this.#options.launcher, task, attempt, plan, {
       running: () => {
         this.#firstAttemptStarted(key, task, attempt);
-        this.#options.requeue(key);
+        this.#options.requeue(reconcileKey(key));
       },
       ended: () => {
         if (attempt.child === undefined) this.#firstObservedAt.delete(key); // never started
@@ -396,13 +402,17 @@ export class TaskReconciler {
     });
   }
 
+  #waitForCapacity(key: TaskQueueKey): void {
+    this.#waitingForCapacity.set(taskQueueKeyId(key), key);
+  }
+
   #attemptEnded(key: string): void {
-    this.#options.requeue(key);
+    this.#options.requeue(reconcileKey(key));
     // A slot is free: let one waiting Task (bound or to claim) have another look.
     const [waiting] = this.#waitingForCapacity;
     if (waiting !== undefined) {
-      this.#waitingForCapacity.delete(waiting);
-      this.#options.requeue(waiting);
+      this.#waitingForCapacity.delete(waiting[0]);
+      this.#options.requeue(waiting[1]);
     }
   }
 

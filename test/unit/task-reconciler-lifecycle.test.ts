@@ -11,6 +11,7 @@ import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-proc
 import type { TaskWriter } from '../../src/store/task-store.js';
 import { AttemptTable } from '../../src/tasks/attempts.js';
 import type { TaskLauncher } from '../../src/tasks/task-launch.js';
+import { claimKey, reconcileKey, type TaskQueueKey } from '../../src/tasks/task-queue-key.js';
 import { TaskReconciler, type TaskReconcilerOptions } from '../../src/tasks/task-reconciler.js';
 
 interface FakeChild {
@@ -99,7 +100,7 @@ function reconcilerFor(tasks: Task[], options: Partial<TaskReconcilerOptions> = 
   const unbound = new Map<string, Task>();
   const writer = new RecordingWriter(cache);
   const launcher = new FakeLauncher();
-  const requeued: string[] = [];
+  const requeued: TaskQueueKey[] = [];
   const reconciler = new TaskReconciler({
     nodeName: 'node',
     writer,
@@ -116,13 +117,13 @@ function reconcilerFor(tasks: Task[], options: Partial<TaskReconcilerOptions> = 
     requeue: (key) => requeued.push(key),
     ...options,
   });
-  /** Runs the reconciles asked for (a claim: key is a claim) until none are left. */
+  /** Runs the reconciles and claims asked for until none are left. */
   const drain = async (): Promise<void> => {
     for (let round = 0; round < 50; round++) {
       await new Promise((resolve) => setImmediate(resolve));
       const key = requeued.shift();
       if (key === undefined) continue;
-      await (key.startsWith('claim:') ? reconciler.claim(key.slice('claim:'.length)) : reconciler.reconcile(key));
+      await (key.kind === 'claim' ? reconciler.claim(key.name) : reconciler.reconcile(key.name));
     }
   };
   return { cache, unbound, writer, launcher, requeued, reconciler, drain };
@@ -277,14 +278,38 @@ describe('a Task deleted and created again under the same name, with a launch jo
 });
 
 describe('capacity (maxConcurrent)', () => {
-  it('keeps a bound Task waiting, without a write, while every slot is taken', async () => {
-    const { launcher, reconciler, drain, writer } = reconcilerFor([makeTask('first'), makeTask('second')], { maxConcurrent: 1 });
+  it('keeps a bound Task waiting while every slot is taken, and says so once: Pending, WaitingForCapacity', async () => {
+    const { launcher, reconciler, drain, writer, cache } = reconcilerFor([makeTask('first'), makeTask('second')], { maxConcurrent: 1 });
     await reconciler.reconcile('ns/first');
     await drain();
     writer.writes.length = 0;
     expect(await reconciler.reconcile('ns/second')).toBeUndefined();
+    expect(await reconciler.reconcile('ns/second')).toBeUndefined();
     expect(launcher.children).toHaveLength(1);
+    expect(writer.writes).toEqual(['second: status Pending WaitingForCapacity']);
+    expect(cache.get('ns/second')?.status?.message).toBe('all 1 slots of node node (its --max-concurrent) are taken; the Task starts when one is free');
+  });
+
+  it('writes nothing while a Task that has run before waits for a slot: its status says how its last attempt ended', async () => {
+    const retried = makeTask('retried', { backoffLimit: 3 });
+    const { reconciler, drain, writer } = reconcilerFor([makeTask('first'), { ...retried, status: { phase: 'Pending', attempts: 1, reason: 'Error', message: 'exited with code 1' } }], { maxConcurrent: 1 });
+    await reconciler.reconcile('ns/first');
+    await drain();
+    writer.writes.length = 0;
+    await reconciler.reconcile('ns/retried');
     expect(writer.writes).toEqual([]);
+  });
+
+  it('once a slot is free, runs a Task that waited and shows Running without the waiting reason', async () => {
+    const { launcher, reconciler, drain, cache } = reconcilerFor([makeTask('first'), makeTask('second')], { maxConcurrent: 1 });
+    await reconciler.reconcile('ns/first');
+    await drain();
+    await reconciler.reconcile('ns/second');
+    launcher.children[0]?.exit({ code: 0 });
+    await drain();
+    expect(launcher.children).toHaveLength(2);
+    expect(cache.get('ns/second')?.status).toMatchObject({ phase: 'Running' });
+    expect(cache.get('ns/second')?.status?.reason).toBeUndefined();
   });
 
   it('gives a freed slot to the Task that has waited longest, one Task per slot', async () => {
@@ -295,7 +320,7 @@ describe('capacity (maxConcurrent)', () => {
     await reconciler.reconcile('ns/third');
     launcher.children[0]?.exit({ code: 0 });
     await new Promise((resolve) => setImmediate(resolve));
-    expect(requeued).toEqual(['ns/first', 'ns/second']);
+    expect(requeued).toEqual([reconcileKey('ns/first'), reconcileKey('ns/second')]);
     await drain();
     expect(launcher.children.map((child) => child.options.file)).toEqual(['first', 'second']);
   });
@@ -309,7 +334,7 @@ describe('capacity (maxConcurrent)', () => {
     expect(writer.claims).toEqual([]);
     launcher.children[0]?.exit({ code: 0 });
     await new Promise((resolve) => setImmediate(resolve));
-    expect(requeued).toContain('claim:ns/free');
+    expect(requeued).toContainEqual(claimKey('ns/free'));
     await drain();
     expect(writer.claims).toEqual(['free']);
   });
