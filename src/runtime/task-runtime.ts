@@ -88,9 +88,19 @@ const drainPollMs = 50;
  */
 export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntimeOptions<Stores>): TaskRuntime<Stores> {
   const { settings, logger, metrics } = options;
-  const cgroups = settings.taskSandbox ? makeCgroupManager(settings.cgroupParent, logger) : undefined;
+  // The launcher first: it refuses a Node.js or platform it cannot run on, before anything is taken.
+  const { launcher, launcherSandboxes } = makeLauncher(settings, logger, metrics, options.launcherObserver);
+  let cgroups: CgroupManager | undefined;
+  try {
+    cgroups = settings.taskSandbox ? makeCgroupManager(settings.cgroupParent, logger) : undefined;
+  } catch (error) {
+    void launcher.close(); // another parafork owns the group (CgroupGroupInUseError)
+    throw error;
+  }
+  if (launcher instanceof Launcher) {
+    logger.info({ capabilities: Launcher.capabilities, lockMode: launcher.lockMode, clonePath: launcher.clonePath, threads: launcher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable', taskLimits: describeTaskLimitPolicy(settings.taskLimits) }, 'host capabilities');
+  }
   const identities = settings.taskSandbox ? new TaskIdentities({ ...settings.taskIds, lockDirectory: settings.taskIdLockDirectory }) : undefined;
-  const { launcher, launcherSandboxes } = makeLauncher(settings, logger, metrics, options.launcherObserver, cgroups);
   const journal = settings.launchJournalFile === undefined ? undefined : openLaunchJournal(settings.launchJournalFile, logger);
 
   // The queue's handler and the stores' listener reach the reconciler once it exists; neither runs before start().
@@ -167,11 +177,8 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
   };
 }
 
-/**
- * The launcher the settings ask for (the native one; child_process only as a benchmark baseline),
- * with the host's capabilities logged once, and whether it can build the sandbox.
- */
-function makeLauncher(settings: TaskRuntimeSettings, logger: Logger, metrics: MetricsRegistry | undefined, observer: LauncherObserver | undefined, cgroups: CgroupManager | undefined): { launcher: TaskLauncher & { close(): Promise<void> }; launcherSandboxes: boolean } {
+/** The launcher the settings ask for (the native one; child_process only as a benchmark baseline), and whether it can build the sandbox. */
+function makeLauncher(settings: TaskRuntimeSettings, logger: Logger, metrics: MetricsRegistry | undefined, observer: LauncherObserver | undefined): { launcher: TaskLauncher & { close(): Promise<void> }; launcherSandboxes: boolean } {
   if (settings.launcher === 'child_process' || !settings.taskSandbox) {
     logger.warn({ launcher: settings.launcher, taskSandbox: settings.taskSandbox }, settings.taskSandbox ? 'the child_process launcher cannot sandbox: every Task will fail with SandboxUnavailable' : 'Tasks run unsandboxed, with this agent\'s privileges (--task-sandbox off): for benchmarks only');
   }
@@ -179,7 +186,6 @@ function makeLauncher(settings: TaskRuntimeSettings, logger: Logger, metrics: Me
   const spawnObserver = observer ?? metrics?.spawn;
   const launcher = new Launcher({ ...(spawnObserver ? { observer: spawnObserver } : {}), sandboxStagingDirectory: settings.sandboxStagingDirectory, sandboxMaskedPaths: settings.sandboxMaskedPaths });
   metrics?.trackLauncher(launcher);
-  logger.info({ capabilities: Launcher.capabilities, lockMode: launcher.lockMode, clonePath: launcher.clonePath, threads: launcher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable', taskLimits: describeTaskLimitPolicy(settings.taskLimits) }, 'host capabilities');
   return { launcher, launcherSandboxes: true };
 }
 
