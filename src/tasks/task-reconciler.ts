@@ -25,7 +25,7 @@ import type { CgroupManager, TaskCgroup } from '../sandbox/cgroup-manager.js';
 import type { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import type { TaskIdentityLease, TaskIdentitySource } from '../sandbox/task-identities.js';
 import type { TaskLimitPolicy } from '../sandbox/task-limits.js';
-import { placeDefaultPidsLimit, sandboxForTask } from '../sandbox/task-sandbox.js';
+import { placeDefaultPidsLimit, sandboxForTask, type TaskSandbox } from '../sandbox/task-sandbox.js';
 import type { EventSubject, EventType, TaskCache, TaskEventSink, TaskWriter } from '../store/task-store.js';
 import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
 import type { LaunchRecord } from './launch-journal.js';
@@ -335,6 +335,11 @@ export class TaskReconciler {
     if (this.#options.launcherSandboxes === false) {
       return this.#failBeforeLaunch(task, 'SandboxUnavailable', 'this agent\'s launcher (--launcher child_process) cannot build the sandbox; run it with --launcher native', now);
     }
+    return this.#launchSandboxed(key, task, sandboxed, now);
+  }
+
+  /** Leases the attempt's ids and makes its cgroup, then launches it; a node that cannot give them fails the Task as SandboxUnavailable. */
+  #launchSandboxed(key: string, task: Task, sandboxed: TaskSandbox, now: number): Promise<undefined> | undefined {
     // No finalizer yet: it is added once the process has run for runningWriteDelayMs (see the header).
     const attempt = this.#newAttempt(task, (task.status?.attempts ?? 0) + 1);
     attempt.resources = sandboxed.resources;
