@@ -87,10 +87,10 @@ export const taskPhases = ['Pending', 'Running', 'Succeeded', 'Failed'] as const
 
 /**
  * Where the Task is in its lifecycle. Pending: no process is running and one will be: not yet
- * claimed or started (reason WaitingForAgent or WaitingForCapacity), suspended before its start, or
- * waiting to retry (see nextRetryTime). Running: a process of the latest attempt is alive.
- * Succeeded: an attempt exited 0. Failed: the Task ended otherwise (see reason). Succeeded and
- * Failed are final.
+ * claimed or started (reason WaitingForAgent or WaitingForCapacity), suspended before its start
+ * (Suspended), or waiting to retry (see nextRetryTime). Running: a process of the latest attempt is
+ * alive. Succeeded: an attempt exited 0. Failed: the Task ended otherwise (see reason). Succeeded
+ * and Failed are final.
  */
 export type TaskPhase = (typeof taskPhases)[number];
 
@@ -122,6 +122,7 @@ export const taskReasons = [
   'BackoffLimitExceeded',
   'WaitingForAgent',
   'WaitingForCapacity',
+  'Suspended',
 ] as const;
 
 /**
@@ -129,16 +130,17 @@ export const taskReasons = [
  * WaitingForAgent: no agent has taken it up yet (unbound and not claimed, or its node's agent has
  * not started it; in standalone mode, bound to another node than this machine). WaitingForCapacity:
  * its node's agent runs as many Tasks as it may (--max-concurrent) and starts it when one ends.
- * After an attempt, while Pending or Running, it says how the previous attempt ended. Once
- * finished: Completed: exited 0. Error: exited non-zero. ExecFailed: the command could not be
- * executed (not found, not executable). SpawnFailed: the process could not be created (e.g. fork
- * failed). InvalidSpec: the agent cannot run this spec on its node (e.g. nodeSelector not matching,
- * a limit out of range, a NUL byte in an argument); message names the field, and it is never
- * retried. SandboxUnavailable: the node cannot build the sandbox asked for. DeadlineExceeded:
- * activeDeadlineSeconds passed. OOMKilled: killed for going over resources.limits.memory. Killed:
- * killed by a signal the agent did not send. Cancelled: suspend was set while it ran.
- * AgentRestarted: the agent restarted and lost the process. BackoffLimitExceeded: backoffLimit
- * allowed retries and every attempt failed; message then says how the last one ended.
+ * Suspended: spec.suspend is set; it starts once cleared. After an attempt, while Pending or
+ * Running, it says how the previous attempt ended. Once finished: Completed: exited 0. Error:
+ * exited non-zero. ExecFailed: the command could not be executed (not found, not executable).
+ * SpawnFailed: the process could not be created (e.g. fork failed). InvalidSpec: the agent cannot
+ * run this spec on its node (e.g. nodeSelector not matching, a limit out of range, a NUL byte in an
+ * argument); message names the field, and it is never retried. SandboxUnavailable: the node cannot
+ * build the sandbox asked for. DeadlineExceeded: activeDeadlineSeconds passed. OOMKilled: killed
+ * for going over resources.limits.memory. Killed: killed by a signal the agent did not send.
+ * Cancelled: suspend was set while it ran. AgentRestarted: the agent restarted and lost the
+ * process. BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed; message
+ * then says how the last one ended.
  */
 export type TaskReason = (typeof taskReasons)[number];
 
@@ -565,10 +567,10 @@ export interface TaskBackoff {
 export interface TaskStatus {
   /**
    * Where the Task is in its lifecycle. Pending: no process is running and one will be: not yet
-   * claimed or started (reason WaitingForAgent or WaitingForCapacity), suspended before its start,
-   * or waiting to retry (see nextRetryTime). Running: a process of the latest attempt is alive.
-   * Succeeded: an attempt exited 0. Failed: the Task ended otherwise (see reason). Succeeded and
-   * Failed are final.
+   * claimed or started (reason WaitingForAgent or WaitingForCapacity), suspended before its start
+   * (Suspended), or waiting to retry (see nextRetryTime). Running: a process of the latest attempt
+   * is alive. Succeeded: an attempt exited 0. Failed: the Task ended otherwise (see reason).
+   * Succeeded and Failed are final.
    */
   readonly phase?: TaskPhase;
   /**
@@ -657,17 +659,17 @@ export interface TaskStatus {
    * WaitingForAgent: no agent has taken it up yet (unbound and not claimed, or its node's agent has
    * not started it; in standalone mode, bound to another node than this machine).
    * WaitingForCapacity: its node's agent runs as many Tasks as it may (--max-concurrent) and starts
-   * it when one ends. After an attempt, while Pending or Running, it says how the previous attempt
-   * ended. Once finished: Completed: exited 0. Error: exited non-zero. ExecFailed: the command
-   * could not be executed (not found, not executable). SpawnFailed: the process could not be
-   * created (e.g. fork failed). InvalidSpec: the agent cannot run this spec on its node (e.g.
-   * nodeSelector not matching, a limit out of range, a NUL byte in an argument); message names the
-   * field, and it is never retried. SandboxUnavailable: the node cannot build the sandbox asked
-   * for. DeadlineExceeded: activeDeadlineSeconds passed. OOMKilled: killed for going over
-   * resources.limits.memory. Killed: killed by a signal the agent did not send. Cancelled: suspend
-   * was set while it ran. AgentRestarted: the agent restarted and lost the process.
-   * BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed; message then says
-   * how the last one ended.
+   * it when one ends. Suspended: spec.suspend is set; it starts once cleared. After an attempt,
+   * while Pending or Running, it says how the previous attempt ended. Once finished: Completed:
+   * exited 0. Error: exited non-zero. ExecFailed: the command could not be executed (not found, not
+   * executable). SpawnFailed: the process could not be created (e.g. fork failed). InvalidSpec: the
+   * agent cannot run this spec on its node (e.g. nodeSelector not matching, a limit out of range, a
+   * NUL byte in an argument); message names the field, and it is never retried. SandboxUnavailable:
+   * the node cannot build the sandbox asked for. DeadlineExceeded: activeDeadlineSeconds passed.
+   * OOMKilled: killed for going over resources.limits.memory. Killed: killed by a signal the agent
+   * did not send. Cancelled: suspend was set while it ran. AgentRestarted: the agent restarted and
+   * lost the process. BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed;
+   * message then says how the last one ended.
    */
   readonly reason?: TaskReason;
   /**

@@ -32,7 +32,7 @@ import type { LaunchRecord } from './launch-journal.js';
 import { launchAttempt, withIdentity, type LaunchPlan, type TaskLauncher } from './task-launch.js';
 import { claimKey, reconcileKey, taskQueueKeyId, type TaskQueueKey } from './task-queue-key.js';
 import { mayRetry, retryDelaySeconds } from './retry-policy.js';
-import { failedWithoutAttemptStatus, finishedStatus, runningStatus, waitingForCapacityStatus, waitingToRetryStatus } from './task-status.js';
+import { failedWithoutAttemptStatus, finishedStatus, runningStatus, suspendedStatus, waitingForCapacityStatus, waitingToRetryStatus } from './task-status.js';
 import { parseTimestamp } from './time-format.js';
 
 
@@ -295,7 +295,11 @@ export class TaskReconciler {
   }
 
   async #maybeLaunch(key: string, task: Task): Promise<ReconcileResult | undefined> {
-    if (this.#draining || task.spec.suspend === true) return undefined;
+    if (this.#draining) return undefined;
+    if (task.spec.suspend === true) {
+      if (task.status?.reason !== 'Suspended') await this.#sayWhyPending(task, suspendedStatus(task));
+      return undefined;
+    }
     const now = Date.now();
     const nextRetry = task.status?.nextRetryTime;
     if (nextRetry !== undefined && parseTimestamp(nextRetry) > now) {
@@ -314,10 +318,7 @@ export class TaskReconciler {
     }
     if (this.#options.attempts.active >= this.#options.maxConcurrent) {
       this.#waitForCapacity(reconcileKey(key));
-      // Say so once, before its first attempt (later, the status says how the last one ended).
-      if ((task.status?.attempts ?? 0) === 0 && task.status?.reason !== 'WaitingForCapacity') {
-        await this.#options.writer.writeStatus(task, waitingForCapacityStatus(task, this.#options.nodeName, this.#options.maxConcurrent));
-      }
+      if (task.status?.reason !== 'WaitingForCapacity') await this.#sayWhyPending(task, waitingForCapacityStatus(task, this.#options.nodeName, this.#options.maxConcurrent));
       return undefined;
     }
     if (!selectorMatches(task.spec.nodeSelector, this.#options.nodeLabels())) {
@@ -374,6 +375,14 @@ export class TaskReconciler {
     this.#options.attempts.set(key, attempt);
     this.#launch(key, task, attempt, { sandbox: placed.sandbox, cwd: sandboxed.cwd, cgroup });
     return undefined;
+  }
+
+  /**
+   * Writes why a Task waits (once: the caller checks the cache), before its first attempt only:
+   * later, its status says how the last attempt ended, and that stays.
+   */
+  async #sayWhyPending(task: Task, pending: TaskStatus): Promise<void> {
+    if ((task.status?.attempts ?? 0) === 0) await this.#options.writer.writeStatus(task, pending);
   }
 
   /** Ends a Task that never got a process (deadline passed, invalid spec, sandbox unavailable). */

@@ -12,7 +12,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
  * Never how an attempt ended: a Running status does not carry them on, and metrics counts no
  * Task as finished with one.
  */
-export const pendingReasons = ['WaitingForAgent', 'WaitingForCapacity'] as const satisfies readonly TaskReason[];
+export const pendingReasons = ['WaitingForAgent', 'WaitingForCapacity', 'Suspended'] as const satisfies readonly TaskReason[];
 export type PendingReason = (typeof pendingReasons)[number];
 
 /** The reasons a Task or an attempt ends with. */
@@ -38,15 +38,18 @@ export function boundElsewhereStatus(task: Task, thisNode: string): TaskStatus {
   return { ...notTakenUpStatus, message: `bound to node ${task.spec.nodeName ?? ''} by spec.nodeName; this machine is ${thisNode}, so it is left for that node's agent` };
 }
 
-/** A Task bound to this node that waits for one of its maxConcurrent slots, before its first attempt. */
+/** A Task bound to this node that waits, before its first attempt, for one of its maxConcurrent slots. */
 export function waitingForCapacityStatus(task: Task, nodeName: string, maxConcurrent: number): TaskStatus {
-  return {
-    ...task.status,
-    phase: 'Pending',
-    observedGeneration: task.metadata.generation ?? 0,
-    reason: 'WaitingForCapacity',
-    message: `all ${maxConcurrent} slots of node ${nodeName} (its --max-concurrent) are taken; the Task starts when one is free`,
-  };
+  return pendingStatus(task, 'WaitingForCapacity', `all ${maxConcurrent} slots of node ${nodeName} (its --max-concurrent) are taken; the Task starts when one is free`);
+}
+
+/** A Task bound to this node, suspended before its first attempt. */
+export function suspendedStatus(task: Task): TaskStatus {
+  return pendingStatus(task, 'Suspended', 'spec.suspend is set: the Task starts once it is cleared');
+}
+
+function pendingStatus(task: Task, reason: PendingReason, message: string): TaskStatus {
+  return { ...task.status, phase: 'Pending', observedGeneration: task.metadata.generation ?? 0, reason, message };
 }
 
 function condition(task: Task, type: TaskConditionType, status: TaskConditionStatus, reason: string, message: string, now: string): TaskCondition {

@@ -17,6 +17,7 @@ import { MetricsRegistry } from '../../src/metrics/registry.js';
 import { spawnErrorLabel, spawnMetricNames } from '../../src/metrics/spawn-metrics.js';
 import { taskMetricNames } from '../../src/metrics/task-metrics.js';
 import { workQueueMetricNames } from '../../src/metrics/work-queue-metrics.js';
+import { pendingReasons } from '../../src/tasks/task-status.js';
 
 const paraforkFamilies = [spawnMetricNames, launcherMetricNames, taskMetricNames, workQueueMetricNames, apiClientMetricNames].flatMap((names) => Object.values(names));
 
@@ -203,7 +204,7 @@ describe('task metrics (the reconciler observer)', () => {
   it('start every result and reason at 0: one series per reason in the CRD a Task can end with, no more', async () => {
     const metrics = new MetricsRegistry({ processMetrics: false });
     const { values } = await metrics.registry.getSingleMetric(taskMetricNames.finished)!.get();
-    expect(values.map((value) => value.labels.reason).sort()).toEqual(taskReasons.filter((reason) => !reason.startsWith('WaitingFor')).sort());
+    expect(values.map((value) => value.labels.reason).sort()).toEqual(taskReasons.filter((reason) => !(pendingReasons as readonly string[]).includes(reason)).sort());
     expect(values.every((value) => value.value === 0)).toBe(true);
   });
 

@@ -194,13 +194,15 @@ describe('activeDeadlineSeconds', () => {
 });
 
 describe('suspend', () => {
-  it('keeps a suspended Task from launching, and launches it once suspend is cleared', async () => {
+  it('keeps a suspended Task from launching, saying so once (Pending, Suspended), and launches it once suspend is cleared', async () => {
     const task = makeTask('paused', { suspend: true });
     const { launcher, reconciler, cache, writer } = reconcilerFor([task]);
     expect(await reconciler.reconcile('ns/paused')).toBeUndefined();
+    expect(await reconciler.reconcile('ns/paused')).toBeUndefined();
     expect(launcher.children).toHaveLength(0);
-    expect(writer.writes).toEqual([]);
-    cache.set('ns/paused', makeTask('paused', { suspend: false }));
+    expect(writer.writes).toEqual(['paused: status Pending Suspended']);
+    const suspended = cache.get('ns/paused') as Task;
+    cache.set('ns/paused', { ...suspended, spec: { ...suspended.spec, suspend: false } });
     await reconciler.reconcile('ns/paused');
     expect(launcher.children).toHaveLength(1);
   });
