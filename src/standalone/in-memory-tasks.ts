@@ -75,10 +75,6 @@ export class InMemoryTasks implements TaskCache, TaskWriter {
     return this.runsHere(admitted) ? admitted : { ...admitted, status: boundElsewhereStatus(admitted, this.#nodeName) };
   }
 
-  keys(): string[] {
-    return [...this.#tasks.keys()];
-  }
-
   list(): Task[] {
     return [...this.#tasks.values()];
   }
