@@ -164,6 +164,23 @@ export class TaskReconciler {
   }
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
+    try {
+      return await this.#reconcile(key);
+    } finally {
+      this.#offerFreeSlot();
+    }
+  }
+
+  /** Claims an unbound Task for this node if its nodeSelector matches and there is room. */
+  async claim(key: string): Promise<ReconcileResult | undefined> {
+    try {
+      return await this.#claim(key);
+    } finally {
+      this.#offerFreeSlot();
+    }
+  }
+
+  async #reconcile(key: string): Promise<ReconcileResult | undefined> {
     const { tasks, attempts } = this.#options;
     const task = tasks.get(key);
     let attempt = attempts.get(key);
@@ -232,8 +249,7 @@ export class TaskReconciler {
     return this.#recordEnding(key, task, lost);
   }
 
-  /** Claims an unbound Task for this node if its nodeSelector matches and there is room. */
-  async claim(key: string): Promise<ReconcileResult | undefined> {
+  async #claim(key: string): Promise<ReconcileResult | undefined> {
     const task = this.#options.unboundTasks.get(key);
     if (!task || task.spec.nodeName || task.metadata.deletionTimestamp !== undefined || this.#draining) return undefined;
     if (task.status?.phase === 'Succeeded' || task.status?.phase === 'Failed') return undefined;
@@ -423,11 +439,23 @@ export class TaskReconciler {
   #attemptEnded(key: string): void {
     this.#options.requeue(reconcileKey(key));
     // A slot is free: let one waiting Task (bound or to claim) have another look.
+    this.#wakeNextWaiting();
+  }
+
+  /**
+   * After each pass: a slot is free while a key waits for one. The key woken when the slot freed
+   * may not have taken it (deleted, suspended or claimed elsewhere meanwhile), so pass it on.
+   */
+  #offerFreeSlot(): void {
+    if (this.#waitingForCapacity.size === 0 || this.#draining) return;
+    if (this.#options.attempts.active + this.#claimsInFlight < this.#options.maxConcurrent) this.#wakeNextWaiting();
+  }
+
+  #wakeNextWaiting(): void {
     const [waiting] = this.#waitingForCapacity;
-    if (waiting !== undefined) {
-      this.#waitingForCapacity.delete(waiting[0]);
-      this.#options.requeue(waiting[1]);
-    }
+    if (waiting === undefined) return;
+    this.#waitingForCapacity.delete(waiting[0]);
+    this.#options.requeue(waiting[1]);
   }
 
   async #recordEnding(key: string, task: Task, attempt: Attempt): Promise<ReconcileResult | undefined> {

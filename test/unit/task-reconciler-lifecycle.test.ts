@@ -327,6 +327,18 @@ describe('capacity (maxConcurrent)', () => {
     expect(launcher.children.map((child) => child.options.file)).toEqual(['first', 'second']);
   });
 
+  it('passes a freed slot on when the Task it was kept for is gone by then', async () => {
+    const { launcher, reconciler, drain, cache } = reconcilerFor([makeTask('first', { command: ['first'] }), makeTask('second', { command: ['second'] }), makeTask('third', { command: ['third'] })], { maxConcurrent: 1 });
+    await reconciler.reconcile('ns/first');
+    await drain();
+    await reconciler.reconcile('ns/second');
+    await reconciler.reconcile('ns/third');
+    cache.delete('ns/second'); // deleted while it waited
+    launcher.children[0]?.exit({ code: 0 });
+    await drain();
+    expect(launcher.children.map((child) => child.options.file)).toEqual(['first', 'third']);
+  });
+
   it('does not claim an unbound Task while every slot is taken, and claims it once a slot is free', async () => {
     const { launcher, reconciler, drain, unbound, writer, requeued } = reconcilerFor([makeTask('running')], { maxConcurrent: 1 });
     unbound.set('ns/free', unboundTask('free'));
