@@ -1,10 +1,12 @@
 // One reconcile pass for one Task key, by state: it reads the Task from the informer cache and the
 // attempt (if any) from the attempt table, decides what is true now, acts, and returns when to look
 // again. Spawn results and exits never act themselves: they fill in the attempt and ask for a
-// reconcile, so every status write, kill, retry and garbage collection happens here, in one place.
+// reconcile, so every status write, kill, retry and garbage collection happens here, in one place;
+// how an attempt becomes a process and how its end is told is task-launch.ts.
 //
 // Lifecycle of a Task bound to this node:
-//   Pending -> launch -> (still running after runningWriteDelayMs: finalizer added, Running written) -> exit
+//   Pending (the CRD's default: WaitingForAgent; written once: WaitingForCapacity while every slot
+//   is taken, Suspended while spec.suspend is set) -> launch -> (still running after runningWriteDelayMs: finalizer added, Running written) -> exit
 //     -> retry allowed: Pending with nextRetryTime, then launch again
 //     -> else: Succeeded/Failed written, finalizer (if added) removed, deleted after ttlSecondsAfterFinished
 // API writes are what limits Tasks per second (issue 7), so a Task whose process ends within
