@@ -1,11 +1,16 @@
-// Layers point one way: cli -> agent -> controller/tasks -> launcher/sandbox/k8s/metrics/config ->
-// native. A module may import from its own folder and from layers below it, never above.
+// Layers point one way: cli -> agent/standalone -> runtime -> metrics -> controller/tasks ->
+// sandbox/k8s/config/http -> launcher -> store/api -> native. A module may import from its own
+// folder and from layers below it, never above. metrics ranks above the layers it observes, so it
+// implements their observer hooks by importing them (docs/ARCHITECTURE.md).
 const layers = [
   ['cli'],
   ['agent', 'standalone'],
+  ['runtime'],
+  ['metrics'],
   ['controller', 'tasks'],
-  ['launcher', 'sandbox', 'k8s', 'metrics', 'config', 'http'],
-  ['api'],
+  ['sandbox', 'k8s', 'config', 'http'],
+  ['launcher'],
+  ['store', 'api'],
   ['native'],
 ];
 
@@ -27,6 +32,13 @@ for (const [folder, index] of rank) {
 }
 
 forbidden.push(
+  {
+    name: 'standalone-without-cluster',
+    comment: 'Standalone mode runs without a cluster: it reaches the reconciler through src/store and src/runtime, never src/k8s.',
+    severity: 'error',
+    from: { path: '^src/standalone/' },
+    to: { path: '^src/k8s/' },
+  },
   {
     name: 'native-only-through-loader',
     comment: 'Only src/native/binding.ts loads the addon; everything else goes through src/launcher.',

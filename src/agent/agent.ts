@@ -1,27 +1,23 @@
 // parafork agent: watches the Tasks bound to this node (and unbound ones it may claim) and runs them.
+// What is the cluster's own lives here: the API clients, the two informers, the Node's labels and
+// the HTTP endpoints; the reconciler, queue, launcher and sandbox are the shared runtime's.
 import path from 'node:path';
 
 import type { Logger } from 'pino';
 
 import type { Task } from '../api/task.js';
 import type { AgentConfig } from '../config/agent-config.js';
-import { WorkQueue } from '../controller/work-queue.js';
 import { startHttpServer } from '../http/http-server.js';
 import { ApiClient, ApiError } from '../k8s/api-client.js';
 import { EventRecorder } from '../k8s/event-recorder.js';
-import { loadCredentials } from '../k8s/kube-config.js';
-import { KubernetesTaskWriter } from '../k8s/task-writer.js';
 import { Informer } from '../k8s/informer.js';
+import { loadCredentials } from '../k8s/kube-config.js';
 import { allTasksPath, nodePath } from '../k8s/task-resources.js';
+import { KubernetesTaskWriter } from '../k8s/task-writer.js';
 import { MetricsRegistry } from '../metrics/registry.js';
-import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
-import { AttemptTable } from '../tasks/attempts.js';
-import { LaunchJournal } from '../tasks/launch-journal.js';
-import { TaskReconciler } from '../tasks/task-reconciler.js';
+import { buildTaskRuntime } from '../runtime/task-runtime.js';
 import { createLogger } from './logger.js';
-import { drainTasks, makeTaskRuntime } from './task-runtime.js';
 
-const claimPrefix = 'claim:';
 const nodeLabelRefreshMs = 60_000;
 
 export interface RunningAgent {
@@ -32,73 +28,33 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-/** The launch journal, or undefined (logged) where --state-dir is not writable (a read-only root without a volume there). */
-function openLaunchJournal(config: AgentConfig, logger: Logger): LaunchJournal | undefined {
-  const file = path.join(config.stateDirectory, `launched-${config.nodeName}`);
-  try {
-    return new LaunchJournal(file);
-  } catch (error) {
-    logger.warn({ file, err: (error as Error).message }, 'no launch journal: after a crash of the agent, a Task it launched but had not recorded yet may run again as attempt 1');
-    return undefined;
-  }
-}
-
 export async function startAgent(config: AgentConfig, logger: Logger = createLogger(config)): Promise<RunningAgent> {
-  // Built first: every layer below gets its observer from here. The running count is read at
-  // scrape time, once the reconciler exists.
-  const metrics = new MetricsRegistry({ runningTasks: (): number => reconciler.runningAttempts });
+  // Built first: every layer below gets its observer from here. The running count is read at scrape time.
+  const metrics = new MetricsRegistry({ runningTasks: (): number => runtime.reconciler.runningAttempts });
   // Not client-node's KubeConfig (~75 MB of memory) unless the kubeconfig runs a plugin: see src/k8s/kube-config.ts.
   const kubeConfig = await loadCredentials(config.kubeconfig);
-  const client = new ApiClient({ kubeConfig, qps: config.apiQps, burst: config.apiBurst, userAgent: `parafork-agent/${config.nodeName}`, observer: metrics.apiClient });
+  const userAgent = `parafork-agent/${config.nodeName}`;
+  const client = new ApiClient({ kubeConfig, qps: config.apiQps, burst: config.apiBurst, userAgent, observer: metrics.apiClient });
   // Events get a rate limit of their own, as the kubelet's do: a burst of them must not delay status writes.
-  const eventClient = new ApiClient({ kubeConfig, qps: config.eventQps, burst: config.eventBurst, userAgent: `parafork-agent/${config.nodeName}`, observer: metrics.apiClient });
-  const { launcher, cgroups, identities, launcherSandboxes, unsandboxed } = makeTaskRuntime(config, metrics, logger);
+  const eventClient = new ApiClient({ kubeConfig, qps: config.eventQps, burst: config.eventBurst, userAgent, observer: metrics.apiClient });
 
   const lifetime = new AbortController();
   let nodeLabels: Readonly<Record<string, string>> = {};
-  // The queue and reconciler reference each other through this late-bound function.
-  let enqueue: (key: string) => void = () => undefined;
   const silenceMs = config.watchSilenceSeconds * 1000;
-  const tasks = new Informer<Task>({ client, path: allTasksPath, fieldSelector: `spec.nodeName=${config.nodeName}`, silenceMs, logger, onChange: (key) => enqueue(key) });
-  const unboundTasks = new Informer<Task>({ client, path: allTasksPath, fieldSelector: 'spec.nodeName=', silenceMs, logger, onChange: (key) => enqueue(`${claimPrefix}${key}`) });
-  const attempts = new AttemptTable();
-  const journal = openLaunchJournal(config, logger);
-  const reconciler = new TaskReconciler({
-    nodeName: config.nodeName,
-    writer: new KubernetesTaskWriter(client),
-    launcher,
-    launcherSandboxes,
-    ...(journal ? { journal } : {}),
-    unsandboxed,
-    tasks,
-    unboundTasks,
-    attempts,
-    events: new EventRecorder({ client: eventClient, logger, controller: 'parafork.dev/agent', instance: config.nodeName }),
+  const tasks = (onChange: (key: string) => void, fieldSelector: string): Informer<Task> => new Informer<Task>({ client, path: allTasksPath, fieldSelector, silenceMs, logger, onChange });
+  const runtime = buildTaskRuntime({
+    settings: { ...config, taskIdLockDirectory: path.join(config.stateDirectory, 'ids'), launchJournalFile: path.join(config.stateDirectory, `launched-${config.nodeName}`) },
     logger,
-    maxConcurrent: config.maxConcurrent,
-    ...(cgroups ? { cgroups } : {}),
-    ...(identities ? { identities } : {}),
-    seccompProfiles: new SeccompProfileStore({ directory: config.seccompProfileDirectory, logger }),
-    taskLimits: config.taskLimits,
-    sandboxMaskedPaths: config.sandboxMaskedPaths,
-    terminationGraceMs: config.terminationGraceSeconds * 1000,
+    metrics,
     nodeLabels: () => nodeLabels,
-    requeue: (key) => enqueue(key),
-    observer: metrics.tasks,
+    connectStores: (changes) => ({
+      tasks: tasks(changes.bound, `spec.nodeName=${config.nodeName}`),
+      unboundTasks: tasks(changes.unbound, 'spec.nodeName='),
+      writer: new KubernetesTaskWriter(client),
+      events: new EventRecorder({ client: eventClient, logger, controller: 'parafork.dev/agent', instance: config.nodeName }),
+    }),
   });
-  const queue = new WorkQueue(
-    async (key) => {
-      try {
-        return key.startsWith(claimPrefix) ? await reconciler.claim(key.slice(claimPrefix.length)) : await reconciler.reconcile(key);
-      } catch (error) {
-        const task = key.startsWith(claimPrefix) ? key.slice(claimPrefix.length) : key;
-        logger.warn({ task, attempt: attempts.get(task)?.number, err: (error as Error).message }, 'reconcile failed; retrying with backoff');
-        throw error;
-      }
-    },
-    { concurrency: config.workers, observer: metrics.workQueue },
-  );
-  enqueue = (key) => queue.add(key);
+  const { tasks: boundTasks, unboundTasks } = runtime.stores;
 
   async function refreshNodeLabels(): Promise<void> {
     try {
@@ -121,40 +77,26 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
   const http = await startHttpServer({
     address: config.listenAddress,
     port: config.port,
-    ready: () => tasks.synced && unboundTasks.synced && !shuttingDown,
+    ready: () => boundTasks.synced && unboundTasks.synced && !shuttingDown,
     metrics: () => metrics.scrape(),
   });
-  const informersDone = Promise.all([tasks.run(lifetime.signal), unboundTasks.run(lifetime.signal)]);
-  queue.start();
-  await Promise.all([tasks.waitForSync(), unboundTasks.waitForSync()]);
-  logger.info({ port: http.port, bound: tasks.size, unbound: unboundTasks.size }, 'agent ready');
+  const informersDone = Promise.all([boundTasks.run(lifetime.signal), unboundTasks.run(lifetime.signal)]);
+  runtime.start();
+  await Promise.all([boundTasks.waitForSync(), unboundTasks.waitForSync()]);
+  logger.info({ port: http.port, bound: boundTasks.size, unbound: unboundTasks.size }, 'agent ready');
 
   const { promise: stopped, resolve: markStopped } = Promise.withResolvers<undefined>();
-  let stopping: Promise<void> | undefined;
-
   async function shutDown(): Promise<void> {
     shuttingDown = true;
-    await drainTasks(reconciler, queue, config, logger);
-    lifetime.abort();
-    clearInterval(labelTimer);
-    await queue.shutDown();
+    await runtime.shutDown(() => {
+      lifetime.abort();
+      clearInterval(labelTimer);
+    });
     await informersDone;
     await http.close();
-    await launcher.close();
-    journal?.close();
-    try {
-      cgroups?.removeGroup(); // and lets go of it
-    } catch {
-      // not empty (a process outlived the drain): the group's next owner sweeps it
-    }
-    identities?.close();
     logger.info({}, 'agent stopped');
     markStopped(undefined);
   }
-
-  return {
-    port: http.port,
-    stopped,
-    stop: () => (stopping ??= shutDown()),
-  };
+  let stopping: Promise<void> | undefined;
+  return { port: http.port, stopped, stop: () => (stopping ??= shutDown()) };
 }

@@ -1,62 +1,35 @@
 // parafork agent --manifests DIR: the node agent without a cluster, as the kubelet runs static pods.
 // The Tasks come from a folder of manifests (kept in step by ManifestFolder) instead of the
-// apiserver, and live in an in-memory store; the reconciler, launcher, sandbox, metrics and HTTP
-// server are the cluster agent's own. /tasks shows the Tasks with their status.
+// apiserver, and live in an in-memory store; the runtime (reconciler, launcher, sandbox), metrics
+// and HTTP server are the cluster agent's own. /tasks shows the Tasks with their status.
+import path from 'node:path';
+
 import type { Logger } from 'pino';
 
 import type { AgentConfig } from '../config/agent-config.js';
-import { WorkQueue } from '../controller/work-queue.js';
 import { startHttpServer } from '../http/http-server.js';
 import { MetricsRegistry } from '../metrics/registry.js';
-import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
+import { buildTaskRuntime } from '../runtime/task-runtime.js';
 import { InMemoryTasks } from '../standalone/in-memory-tasks.js';
 import { ManifestFolder } from '../standalone/manifest-folder.js';
-import { AttemptTable } from '../tasks/attempts.js';
-import { TaskReconciler } from '../tasks/task-reconciler.js';
+import type { TaskEventSink } from '../store/task-store.js';
 import type { RunningAgent } from './agent.js';
-import { drainTasks, makeTaskRuntime } from './task-runtime.js';
 
 export async function startManifestAgent(config: AgentConfig, directory: string, logger: Logger): Promise<RunningAgent> {
-  const metrics = new MetricsRegistry({ runningTasks: (): number => reconciler.runningAttempts });
-  const { launcher, cgroups, identities, launcherSandboxes, unsandboxed } = makeTaskRuntime(config, metrics, logger);
-
-  let enqueue: (key: string) => void = () => undefined;
-  const store = new InMemoryTasks([], config.nodeName, (key) => enqueue(key));
-  const reconciler = new TaskReconciler({
-    nodeName: config.nodeName,
-    writer: store,
-    launcher,
-    launcherSandboxes,
-    unsandboxed,
-    tasks: store,
-    unboundTasks: { get: () => undefined },
-    attempts: new AttemptTable(),
-    // No apiserver to hold Events: they go to the log, where a folder's user looks.
-    events: { record: (subject, type, reason, note) => logger[type === 'Warning' ? 'warn' : 'info']({ task: `${subject.namespace}/${subject.name}`, reason }, note) },
+  const metrics = new MetricsRegistry({ runningTasks: (): number => runtime.reconciler.runningAttempts });
+  const runtime = buildTaskRuntime({
+    // No launch journal: the folder's Tasks are new objects each time the agent starts.
+    settings: { ...config, taskIdLockDirectory: path.join(config.stateDirectory, 'ids') },
     logger,
-    maxConcurrent: config.maxConcurrent,
-    ...(cgroups ? { cgroups } : {}),
-    ...(identities ? { identities } : {}),
-    seccompProfiles: new SeccompProfileStore({ directory: config.seccompProfileDirectory, logger }),
-    taskLimits: config.taskLimits,
-    sandboxMaskedPaths: config.sandboxMaskedPaths,
-    terminationGraceMs: config.terminationGraceSeconds * 1000,
-    nodeLabels: () => ({}),
-    requeue: (key) => enqueue(key),
-    observer: metrics.tasks,
-  });
-  const queue = new WorkQueue(
-    async (key) => {
-      try {
-        return await reconciler.reconcile(key);
-      } catch (error) {
-        logger.warn({ task: key, err: (error as Error).message }, 'reconcile failed; retrying with backoff');
-        throw error;
-      }
+    metrics,
+    connectStores: (changes) => {
+      const store = new InMemoryTasks([], config.nodeName, changes.bound);
+      // No apiserver to hold Events: they go to the log, where a folder's user looks.
+      const events: TaskEventSink = { record: (subject, type, reason, note) => logger[type === 'Warning' ? 'warn' : 'info']({ task: `${subject.namespace}/${subject.name}`, reason }, note) };
+      return { tasks: store, writer: store, events };
     },
-    { concurrency: config.workers, observer: metrics.workQueue },
-  );
-  enqueue = (key) => queue.add(key);
+  });
+  const store = runtime.stores.tasks;
 
   const folder = new ManifestFolder({ directory, store, logger });
   let shuttingDown = false;
@@ -67,29 +40,19 @@ export async function startManifestAgent(config: AgentConfig, directory: string,
     metrics: () => metrics.scrape(),
     tasks: () => ({ apiVersion: 'v1', kind: 'List', items: store.list() }),
   });
-  queue.start();
+  runtime.start();
   folder.start();
   logger.info({ port: http.port, directory, tasks: folder.size }, 'agent ready');
 
   const { promise: stopped, resolve: markStopped } = Promise.withResolvers<undefined>();
-  let stopping: Promise<void> | undefined;
-
   async function shutDown(): Promise<void> {
     shuttingDown = true;
     folder.stop();
-    await drainTasks(reconciler, queue, config, logger);
-    await queue.shutDown();
+    await runtime.shutDown();
     await http.close();
-    await launcher.close();
-    try {
-      cgroups?.removeGroup(); // and lets go of it
-    } catch {
-      // not empty (a process outlived the drain): the group's next owner sweeps it
-    }
-    identities?.close();
     logger.info({}, 'agent stopped');
     markStopped(undefined);
   }
-
+  let stopping: Promise<void> | undefined;
   return { port: http.port, stopped, stop: () => (stopping ??= shutDown()) };
 }

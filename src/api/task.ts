@@ -87,9 +87,10 @@ export const taskPhases = ['Pending', 'Running', 'Succeeded', 'Failed'] as const
 
 /**
  * Where the Task is in its lifecycle. Pending: no process is running and one will be: not yet
- * claimed or started, suspended before its start, or waiting to retry (see nextRetryTime). Running:
- * a process of the latest attempt is alive. Succeeded: an attempt exited 0. Failed: the Task ended
- * otherwise (see reason). Succeeded and Failed are final.
+ * claimed or started (reason WaitingForAgent or WaitingForCapacity), suspended before its start
+ * (Suspended), or waiting to retry (see nextRetryTime). Running: a process of the latest attempt is
+ * alive. Succeeded: an attempt exited 0. Failed: the Task ended otherwise (see reason). Succeeded
+ * and Failed are final.
  */
 export type TaskPhase = (typeof taskPhases)[number];
 
@@ -119,20 +120,27 @@ export const taskReasons = [
   'Cancelled',
   'AgentRestarted',
   'BackoffLimitExceeded',
+  'WaitingForAgent',
+  'WaitingForCapacity',
+  'Suspended',
 ] as const;
 
 /**
- * Why the Task is in its phase, as one CamelCase word. While Pending or Running it is unset, or
- * says how the previous attempt ended. Once finished: Completed: exited 0. Error: exited non-zero.
- * ExecFailed: the command could not be executed (not found, not executable). SpawnFailed: the
- * process could not be created (e.g. fork failed). InvalidSpec: the agent cannot run this spec on
- * its node (e.g. nodeSelector not matching, a limit out of range, a NUL byte in an argument);
- * message names the field, and it is never retried. SandboxUnavailable: the node cannot build the
- * sandbox asked for. DeadlineExceeded: activeDeadlineSeconds passed. OOMKilled: killed for going
- * over resources.limits.memory. Killed: killed by a signal the agent did not send. Cancelled:
- * suspend was set while it ran. AgentRestarted: the agent restarted and lost the process.
- * BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed; message then says
- * how the last one ended.
+ * Why the Task is in its phase, as one CamelCase word. While Pending before its first attempt:
+ * WaitingForAgent: no agent has taken it up yet (unbound and not claimed, or its node's agent has
+ * not started it; in standalone mode, bound to another node than this machine). WaitingForCapacity:
+ * its node's agent runs as many Tasks as it may (--max-concurrent) and starts it when one ends.
+ * Suspended: spec.suspend is set; it starts once cleared. After an attempt, while Pending or
+ * Running, it says how the previous attempt ended. Once finished: Completed: exited 0. Error:
+ * exited non-zero. ExecFailed: the command could not be executed (not found, not executable).
+ * SpawnFailed: the process could not be created (e.g. fork failed). InvalidSpec: the agent cannot
+ * run this spec on its node (e.g. nodeSelector not matching, a limit out of range, a NUL byte in an
+ * argument); message names the field, and it is never retried. SandboxUnavailable: the node cannot
+ * build the sandbox asked for. DeadlineExceeded: activeDeadlineSeconds passed. OOMKilled: killed
+ * for going over resources.limits.memory. Killed: killed by a signal the agent did not send.
+ * Cancelled: suspend was set while it ran. AgentRestarted: the agent restarted and lost the
+ * process. BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed; message
+ * then says how the last one ended.
  */
 export type TaskReason = (typeof taskReasons)[number];
 
@@ -166,7 +174,12 @@ export interface Task {
   /**
    * What the agent observed and did; written only by the agent, through the status subresource.
    * Fields about an attempt (exitCode, signal, reason, message, stderrTail, spawnTimings) describe
-   * the latest one.
+   * the latest one. Until an agent writes it, a Task shows this default, given by the apiserver as
+   * a Pod's phase is: Pending, reason WaitingForAgent.
+   *
+   * @defaultValue `{ phase: 'Pending', reason: 'WaitingForAgent', message: 'no agent has taken this
+   * Task up yet: an unbound Task waits for an agent whose Node matches spec.nodeSelector (and has
+   * room) to claim it, a bound one for the agent of its node' }`
    */
   readonly status?: TaskStatus;
 }
@@ -546,16 +559,18 @@ export interface TaskBackoff {
 /**
  * What the agent observed and did; written only by the agent, through the status subresource.
  * Fields about an attempt (exitCode, signal, reason, message, stderrTail, spawnTimings) describe
- * the latest one.
+ * the latest one. Until an agent writes it, a Task shows this default, given by the apiserver as a
+ * Pod's phase is: Pending, reason WaitingForAgent.
  *
  * Apiserver checks: an attempt ends either with an exitCode or with a signal, not both.
  */
 export interface TaskStatus {
   /**
    * Where the Task is in its lifecycle. Pending: no process is running and one will be: not yet
-   * claimed or started, suspended before its start, or waiting to retry (see nextRetryTime).
-   * Running: a process of the latest attempt is alive. Succeeded: an attempt exited 0. Failed: the
-   * Task ended otherwise (see reason). Succeeded and Failed are final.
+   * claimed or started (reason WaitingForAgent or WaitingForCapacity), suspended before its start
+   * (Suspended), or waiting to retry (see nextRetryTime). Running: a process of the latest attempt
+   * is alive. Succeeded: an attempt exited 0. Failed: the Task ended otherwise (see reason).
+   * Succeeded and Failed are final.
    */
   readonly phase?: TaskPhase;
   /**
@@ -640,17 +655,21 @@ export interface TaskStatus {
    */
   readonly signal?: string;
   /**
-   * Why the Task is in its phase, as one CamelCase word. While Pending or Running it is unset, or
-   * says how the previous attempt ended. Once finished: Completed: exited 0. Error: exited
-   * non-zero. ExecFailed: the command could not be executed (not found, not executable).
-   * SpawnFailed: the process could not be created (e.g. fork failed). InvalidSpec: the agent cannot
-   * run this spec on its node (e.g. nodeSelector not matching, a limit out of range, a NUL byte in
-   * an argument); message names the field, and it is never retried. SandboxUnavailable: the node
-   * cannot build the sandbox asked for. DeadlineExceeded: activeDeadlineSeconds passed. OOMKilled:
-   * killed for going over resources.limits.memory. Killed: killed by a signal the agent did not
-   * send. Cancelled: suspend was set while it ran. AgentRestarted: the agent restarted and lost the
-   * process. BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed; message
-   * then says how the last one ended.
+   * Why the Task is in its phase, as one CamelCase word. While Pending before its first attempt:
+   * WaitingForAgent: no agent has taken it up yet (unbound and not claimed, or its node's agent has
+   * not started it; in standalone mode, bound to another node than this machine).
+   * WaitingForCapacity: its node's agent runs as many Tasks as it may (--max-concurrent) and starts
+   * it when one ends. Suspended: spec.suspend is set; it starts once cleared. After an attempt,
+   * while Pending or Running, it says how the previous attempt ended. Once finished: Completed:
+   * exited 0. Error: exited non-zero. ExecFailed: the command could not be executed (not found, not
+   * executable). SpawnFailed: the process could not be created (e.g. fork failed). InvalidSpec: the
+   * agent cannot run this spec on its node (e.g. nodeSelector not matching, a limit out of range, a
+   * NUL byte in an argument); message names the field, and it is never retried. SandboxUnavailable:
+   * the node cannot build the sandbox asked for. DeadlineExceeded: activeDeadlineSeconds passed.
+   * OOMKilled: killed for going over resources.limits.memory. Killed: killed by a signal the agent
+   * did not send. Cancelled: suspend was set while it ran. AgentRestarted: the agent restarted and
+   * lost the process. BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed;
+   * message then says how the last one ended.
    */
   readonly reason?: TaskReason;
   /**

@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { startAgent } from '../agent/agent.js';
 import { createLogger } from '../agent/logger.js';
 import { startManifestAgent } from '../agent/manifest-agent.js';
-import { agentFlags, agentMaskedPaths, ConfigError, defaultTaskIds, parseAgentConfig, parseTaskLimitPolicy, taskIdRange, taskLimitFlags } from '../config/agent-config.js';
+import { agentFlags, agentMaskedPaths, ConfigError, defaultTaskIds, parseAgentConfig, parseTaskLimitPolicy, taskIdRange, taskLimitFlags, thisNodeName } from '../config/agent-config.js';
 import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.js';
 import { runTasks } from '../standalone/run-tasks.js';
 import { formatTasks, progressLine } from '../standalone/task-report.js';
@@ -101,21 +101,29 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   const tasks = await runTasks(
     loaded.map((entry) => entry.task),
     {
-      nodeName: 'standalone',
-      maxConcurrent,
-      workers,
+      settings: {
+        nodeName: thisNodeName(process.env),
+        maxConcurrent,
+        workers,
+        // As the agent stops a Task: SIGTERM, then SIGKILL after its default grace.
+        terminationGraceSeconds: Number(agentFlags['termination-grace-seconds'].default),
+        shutdownGraceSeconds: Number(agentFlags['shutdown-grace-seconds'].default),
+        // A cgroup group of this run's own; task ids shared out with the agent's (its default --state-dir).
+        cgroupParent: undefined,
+        taskIds: taskIdRange('task-ids', defaultTaskIds),
+        taskIdLockDirectory: '/run/parafork/ids',
+        sandboxStagingDirectory,
+        seccompProfileDirectory: path.resolve(values['seccomp-profile-dir']),
+        launcher: 'native',
+        taskSandbox: true,
+        taskLimits,
+        sandboxMaskedPaths,
+      },
       logger,
-      sandboxStagingDirectory,
-      sandboxMaskedPaths,
-      // A cgroup group of this run's own; task ids shared out with the agent's (its default --state-dir).
-      taskIds: taskIdRange('task-ids', defaultTaskIds),
-      taskIdLockDirectory: '/run/parafork/ids',
-      seccompProfileDirectory: path.resolve(values['seccomp-profile-dir']),
-      taskLimits,
       onProgress: (progress) => {
         // A terminal gets one line rewritten in place; a log gets a line a second.
         if (terminal) process.stderr.write(`\r\x1b[K${progressLine(progress)}`);
-        else if (progress.elapsedMs - lastLine >= 1000 || progress.succeeded + progress.failed === progress.total) {
+        else if (progress.elapsedMs - lastLine >= 1000 || progress.succeeded + progress.failed + progress.held === progress.total) {
           lastLine = progress.elapsedMs;
           process.stderr.write(`${progressLine(progress)}\n`);
         }

@@ -69,6 +69,11 @@ export class ConfigError extends Error {
  */
 export const defaultTaskIds = '1879048192-2147352575';
 
+/** This machine's node name when no flag gives one: $NODE_NAME (the Downward API's), then the hostname, lowercased. */
+export function thisNodeName(environment: NodeJS.ProcessEnv): string {
+  return environment.NODE_NAME ?? os.hostname().toLowerCase();
+}
+
 /** FIRST-LAST, at least one block of 65536 ids, never root or (uid_t) -1. */
 export function taskIdRange(flag: string, text: string): { first: number; last: number } {
   const match = /^(\d+)-(\d+)$/.exec(text);
@@ -245,7 +250,7 @@ export function parseAgentConfig(argv: readonly string[], environment: NodeJS.Pr
   } catch (error) {
     throw new ConfigError((error as Error).message);
   }
-  const nodeName = values['node-name'] ?? environment.NODE_NAME ?? os.hostname().toLowerCase();
+  const nodeName = values['node-name'] ?? thisNodeName(environment);
   if (nodeName.length > 253 || !nodeNamePattern.test(nodeName)) {
     throw new ConfigError(`--node-name must be a Kubernetes node name (lowercase RFC 1123 subdomain), got ${JSON.stringify(nodeName)}`);
   }

@@ -1,5 +1,6 @@
-// The agent's work queue: keys (a Task's "namespace/name") go in, and a handler reconciles each one,
-// at most `concurrency` keys at a time. Modelled on client-go's rate-limited workqueue and
+// The agent's work queue: keys go in (the runtime's are typed: a Task to reconcile, or one to
+// claim), and a handler reconciles each one, at most `concurrency` keys at a time. Keys are
+// compared by the string `keyId` makes of them (for string keys, the key itself). Modelled on client-go's rate-limited workqueue and
 // controller-runtime's reconcile.Result; a key stands for "look at this object's state again", not
 // for an event, which is what lets the queue merge and reorder adds freely.
 //
@@ -40,35 +41,44 @@ export class TerminalError extends Error {
   override name = 'TerminalError';
 }
 
-export type WorkOutcome = 'success' | 'requeue' | 'retry' | 'terminal';
+/** What one run of a key came to (the contract above); metrics counts runs by it. */
+export const workOutcomes = ['success', 'requeue', 'retry', 'terminal'] as const;
+export type WorkOutcome = (typeof workOutcomes)[number];
 
 /**
  * Hooks for the metrics layer; every one is optional. Hooks are called once the queue's state is
  * consistent, and a hook that throws is a bug: its error is rethrown from a microtask so that it is
  * seen, without leaving the queue half-updated.
  */
-export interface WorkQueueObserver {
+export interface WorkQueueObserver<Key = string> {
   /** Every request to handle a key now: each add() call (deduped or not), and each delayed add when it comes due. */
-  added?(key: string): void;
+  added?(key: Key): void;
   /** The number of ready keys changed. */
   depthChanged?(depth: number): void;
   /** A handler took the key, `waitedMs` after the key became ready. */
-  started?(key: string, waitedMs: number): void;
+  started?(key: Key, waitedMs: number): void;
   /** The handler's run for the key settled after `workedMs`. */
-  finished?(key: string, workedMs: number, outcome: WorkOutcome): void;
+  finished?(key: Key, workedMs: number, outcome: WorkOutcome): void;
 }
 
-export interface WorkQueueOptions {
+/** How keys are told apart: string keys by themselves; any other key type must say. */
+type KeyIdOption<Key> = Key extends string
+  ? { readonly keyId?: (key: Key) => string }
+  : { /** Equal keys give the same string, different keys different ones. */ readonly keyId: (key: Key) => string };
+
+export type WorkQueueOptions<Key = string> = BaseWorkQueueOptions<Key> & KeyIdOption<Key>;
+
+interface BaseWorkQueueOptions<Key> {
   /** At most this many keys are handled at once; a whole number of at least 1. */
   readonly concurrency: number;
   /** The first retry delay of a failing key, doubled on each further failure; default 5. */
   readonly baseRetryDelayMs?: number;
   /** The longest retry delay; default 300_000 (5 minutes). */
   readonly maxRetryDelayMs?: number;
-  readonly observer?: WorkQueueObserver;
+  readonly observer?: WorkQueueObserver<Key>;
 }
 
-export type WorkHandler = (key: string, signal: AbortSignal) => Promise<ReconcileResult | undefined>;
+export type WorkHandler<Key = string> = (key: Key, signal: AbortSignal) => Promise<ReconcileResult | undefined>;
 
 const defaultBaseRetryDelayMs = 5;
 const defaultMaxRetryDelayMs = 300_000;
@@ -82,20 +92,21 @@ const handlerStartsPerTurn = 128;
 /** Node fires a setTimeout longer than this after 1 ms instead (TimeoutOverflowWarning). */
 const longestTimerDelayMs = 2 ** 31 - 1;
 
-export class WorkQueue {
-  readonly #handler: WorkHandler;
+export class WorkQueue<Key = string> {
+  readonly #handler: WorkHandler<Key>;
+  readonly #keyId: (key: Key) => string;
   readonly #concurrency: number;
   readonly #baseRetryDelayMs: number;
   readonly #maxRetryDelayMs: number;
-  readonly #observer: WorkQueueObserver | undefined;
+  readonly #observer: WorkQueueObserver<Key> | undefined;
 
-  readonly #ready = new ReadyKeys();
-  readonly #delayed = new DelayedKeys();
-  /** Keys whose handler is running now. */
+  readonly #ready = new ReadyKeys<Key>();
+  readonly #delayed = new DelayedKeys<Key>();
+  /** Keys whose handler is running now, by id. */
   readonly #running = new Set<string>();
-  /** Running keys that were added again during their run. */
+  /** Running keys that were added again during their run, by id. */
   readonly #dirty = new Set<string>();
-  /** Consecutive failures per key; a key without failures has no entry. */
+  /** Consecutive failures per key id; a key without failures has no entry. */
   readonly #failures = new Map<string, number>();
   readonly #abortController = new AbortController();
 
@@ -107,8 +118,9 @@ export class WorkQueue {
   #shutDownPromise: Promise<void> | undefined;
   #resolveIdle: (() => void) | undefined;
 
-  constructor(handler: WorkHandler, options: WorkQueueOptions) {
+  constructor(handler: WorkHandler<Key>, options: WorkQueueOptions<Key>) {
     this.#handler = handler;
+    this.#keyId = options.keyId ?? String;
     this.#concurrency = checkConcurrency(options.concurrency);
     this.#baseRetryDelayMs = checkPositiveDelay(options.baseRetryDelayMs ?? defaultBaseRetryDelayMs, 'baseRetryDelayMs');
     this.#maxRetryDelayMs = checkPositiveDelay(options.maxRetryDelayMs ?? defaultMaxRetryDelayMs, 'maxRetryDelayMs');
@@ -131,19 +143,19 @@ export class WorkQueue {
   }
 
   /** Consecutive failures of the key since its last success, requeue or terminal error. */
-  retries(key: string): number {
-    return this.#failures.get(key) ?? 0;
+  retries(key: Key): number {
+    return this.#failures.get(this.#keyId(key)) ?? 0;
   }
 
   /** Asks for the key to be handled now. */
-  add(key: string): void {
+  add(key: Key): void {
     if (this.#lifecycle === 'shut down') return;
     this.#notify((observer) => observer.added?.(key));
     this.#makeReady(key);
   }
 
   /** Asks for the key to be handled after `delayMs`; 0 or less is add(). The earliest pending time wins. */
-  addAfter(key: string, delayMs: number): void {
+  addAfter(key: Key, delayMs: number): void {
     if (Number.isNaN(delayMs) || delayMs === Number.POSITIVE_INFINITY) {
       throw new RangeError(`parafork: addAfter needs a finite delay in milliseconds, got ${delayMs}`);
     }
@@ -185,25 +197,27 @@ export class WorkQueue {
   }
 
   /** Puts the key in the ready FIFO, or marks it dirty when it is running; drops any delayed add. */
-  #makeReady(key: string): void {
-    this.#delayed.cancel(key);
-    if (this.#running.has(key)) {
-      this.#dirty.add(key);
+  #makeReady(key: Key): void {
+    const id = this.#keyId(key);
+    this.#delayed.cancel(id);
+    if (this.#running.has(id)) {
+      this.#dirty.add(id);
       return;
     }
-    if (!this.#ready.push(key, performance.now())) return;
+    if (!this.#ready.push(key, id, performance.now())) return;
     this.#notify((observer) => observer.depthChanged?.(this.#ready.size));
     this.#scheduleDispatch();
   }
 
-  #addAfterDelay(key: string, delayMs: number): void {
+  #addAfterDelay(key: Key, delayMs: number): void {
     if (delayMs <= 0) {
       this.add(key);
       return;
     }
+    const id = this.#keyId(key);
     // A run that has not started yet reads the newest state, so it answers this request too.
-    if (this.#ready.has(key) || this.#dirty.has(key)) return;
-    if (this.#delayed.schedule(key, performance.now() + delayMs)) this.#armDelayTimer();
+    if (this.#ready.has(id) || this.#dirty.has(id)) return;
+    if (this.#delayed.schedule(key, id, performance.now() + delayMs)) this.#armDelayTimer();
   }
 
   /**
@@ -264,20 +278,20 @@ export class WorkQueue {
       const next = this.#ready.shift();
       if (next === undefined) break;
       started += 1;
-      this.#startRun(next.key, next.readySince);
+      this.#startRun(next.key, next.id, next.readySince);
     }
     if (started > 0) this.#notify((observer) => observer.depthChanged?.(this.#ready.size));
     this.#scheduleDispatch();
   }
 
-  #startRun(key: string, readySince: number): void {
-    this.#running.add(key);
+  #startRun(key: Key, id: string, readySince: number): void {
+    this.#running.add(id);
     const startedAt = performance.now();
     this.#notify((observer) => observer.started?.(key, startedAt - readySince));
-    void this.#run(key, startedAt);
+    void this.#run(key, id, startedAt);
   }
 
-  async #run(key: string, startedAt: number): Promise<void> {
+  async #run(key: Key, id: string, startedAt: number): Promise<void> {
     let settled: Settled;
     try {
       // Awaited inside the try so that a handler which throws before returning a promise is
@@ -286,16 +300,16 @@ export class WorkQueue {
     } catch (error) {
       settled = error instanceof TerminalError ? { outcome: 'terminal' } : { outcome: 'retry' };
     }
-    this.#finishRun(key, settled, performance.now() - startedAt);
+    this.#finishRun(key, id, settled, performance.now() - startedAt);
   }
 
   /** The one switch that turns a run's outcome into failure counting, re-adds and the observer call. */
-  #finishRun(key: string, settled: Settled, workedMs: number): void {
-    this.#running.delete(key);
-    const wasDirty = this.#dirty.delete(key);
-    const failures = settled.outcome === 'retry' ? this.retries(key) + 1 : 0;
-    if (failures > 0) this.#failures.set(key, failures);
-    else this.#failures.delete(key);
+  #finishRun(key: Key, id: string, settled: Settled, workedMs: number): void {
+    this.#running.delete(id);
+    const wasDirty = this.#dirty.delete(id);
+    const failures = settled.outcome === 'retry' ? (this.#failures.get(id) ?? 0) + 1 : 0;
+    if (failures > 0) this.#failures.set(id, failures);
+    else this.#failures.delete(id);
     this.#notify((observer) => observer.finished?.(key, workedMs, settled.outcome));
 
     if (this.#lifecycle === 'shut down') {
@@ -319,7 +333,7 @@ export class WorkQueue {
     return Math.min(this.#baseRetryDelayMs * 2 ** (failures - 1), this.#maxRetryDelayMs);
   }
 
-  #notify(report: (observer: WorkQueueObserver) => void): void {
+  #notify(report: (observer: WorkQueueObserver<Key>) => void): void {
     if (this.#observer === undefined) return;
     try {
       report(this.#observer);
@@ -359,40 +373,41 @@ function checkPositiveDelay(delayMs: number, name: string): number {
 }
 
 /** The ready keys in FIFO order, each with the time it became ready. */
-class ReadyKeys {
+class ReadyKeys<Key> {
   /** A queue as an array and a head index: shift() on a large array copies it every time. */
-  #keys: string[] = [];
+  #keys: { readonly key: Key; readonly id: string }[] = [];
   #head = 0;
+  /** By key id. */
   readonly #readySince = new Map<string, number>();
 
   get size(): number {
     return this.#readySince.size;
   }
 
-  has(key: string): boolean {
-    return this.#readySince.has(key);
+  has(id: string): boolean {
+    return this.#readySince.has(id);
   }
 
   /** Appends the key unless it is already here; says whether it was appended. */
-  push(key: string, now: number): boolean {
-    if (this.#readySince.has(key)) return false;
-    this.#readySince.set(key, now);
-    this.#keys.push(key);
+  push(key: Key, id: string, now: number): boolean {
+    if (this.#readySince.has(id)) return false;
+    this.#readySince.set(id, now);
+    this.#keys.push({ key, id });
     return true;
   }
 
-  shift(): { readonly key: string; readonly readySince: number } | undefined {
-    const key = this.#keys[this.#head];
-    if (key === undefined) return undefined;
+  shift(): { readonly key: Key; readonly id: string; readonly readySince: number } | undefined {
+    const entry = this.#keys[this.#head];
+    if (entry === undefined) return undefined;
     this.#head += 1;
     // Drop the consumed prefix once it is most of the array, so memory follows the depth.
     if (this.#head > 1024 && this.#head * 2 > this.#keys.length) {
       this.#keys = this.#keys.slice(this.#head);
       this.#head = 0;
     }
-    const readySince = this.#readySince.get(key) ?? 0;
-    this.#readySince.delete(key);
-    return { key, readySince };
+    const readySince = this.#readySince.get(entry.id) ?? 0;
+    this.#readySince.delete(entry.id);
+    return { ...entry, readySince };
   }
 
   clear(): void {
@@ -402,8 +417,9 @@ class ReadyKeys {
   }
 }
 
-interface DelayedEntry {
-  readonly key: string;
+interface DelayedEntry<Key> {
+  readonly key: Key;
+  readonly id: string;
   readonly dueAt: number;
   /** Breaks ties between equal due times in the order the adds were asked for. */
   readonly sequence: number;
@@ -414,24 +430,25 @@ interface DelayedEntry {
  * superseded entries stay in the heap and are skipped when they surface: an entry is live only
  * while it is the one #byKey holds for its key.
  */
-class DelayedKeys {
-  readonly #byKey = new Map<string, DelayedEntry>();
-  #heap: DelayedEntry[] = [];
+class DelayedKeys<Key> {
+  /** By key id. */
+  readonly #byKey = new Map<string, DelayedEntry<Key>>();
+  #heap: DelayedEntry<Key>[] = [];
   #nextSequence = 0;
 
   /** Sets the key's due time unless it already has an earlier one; says whether it changed. */
-  schedule(key: string, dueAt: number): boolean {
-    const current = this.#byKey.get(key);
+  schedule(key: Key, id: string, dueAt: number): boolean {
+    const current = this.#byKey.get(id);
     if (current !== undefined && current.dueAt <= dueAt) return false;
-    const entry = { key, dueAt, sequence: this.#nextSequence++ };
-    this.#byKey.set(key, entry);
+    const entry = { key, id, dueAt, sequence: this.#nextSequence++ };
+    this.#byKey.set(id, entry);
     this.#heapPush(entry);
     if (current !== undefined) this.#compactIfMostlyStale();
     return true;
   }
 
-  cancel(key: string): void {
-    if (this.#byKey.delete(key)) this.#compactIfMostlyStale();
+  cancel(id: string): void {
+    if (this.#byKey.delete(id)) this.#compactIfMostlyStale();
   }
 
   earliestDueAt(): number | undefined {
@@ -440,14 +457,14 @@ class DelayedKeys {
   }
 
   /** Removes and returns the keys due at `now` or before, earliest first. */
-  takeDue(now: number): string[] {
-    const due: string[] = [];
+  takeDue(now: number): Key[] {
+    const due: Key[] = [];
     for (;;) {
       this.#dropStaleTop();
       const top = this.#heap[0];
       if (top === undefined || top.dueAt > now) return due;
       this.#heapPop();
-      this.#byKey.delete(top.key);
+      this.#byKey.delete(top.id);
       due.push(top.key);
     }
   }
@@ -458,7 +475,7 @@ class DelayedKeys {
   }
 
   #dropStaleTop(): void {
-    for (let top = this.#heap[0]; top !== undefined && this.#byKey.get(top.key) !== top; top = this.#heap[0]) {
+    for (let top = this.#heap[0]; top !== undefined && this.#byKey.get(top.id) !== top; top = this.#heap[0]) {
       this.#heapPop();
     }
   }
@@ -473,7 +490,7 @@ class DelayedKeys {
     this.#heap = [...this.#byKey.values()].sort(compareDelayed);
   }
 
-  #heapPush(entry: DelayedEntry): void {
+  #heapPush(entry: DelayedEntry<Key>): void {
     const heap = this.#heap;
     heap.push(entry);
     let index = heap.length - 1;
@@ -507,6 +524,6 @@ class DelayedKeys {
   }
 }
 
-function compareDelayed(first: DelayedEntry, second: DelayedEntry): number {
+function compareDelayed(first: DelayedEntry<unknown>, second: DelayedEntry<unknown>): number {
   return first.dueAt - second.dueAt || first.sequence - second.sequence;
 }

@@ -6,18 +6,9 @@
 // first, as the kubelet's aggregation does.
 import type { Logger } from 'pino';
 
+import type { EventSubject, EventType, TaskEventSink } from '../store/task-store.js';
 import type { ApiClient } from './api-client.js';
 import { eventsPath } from './task-resources.js';
-
-export interface EventSubject {
-  readonly apiVersion: string;
-  readonly kind: string;
-  readonly namespace: string;
-  readonly name: string;
-  readonly uid: string;
-}
-
-export type EventType = 'Normal' | 'Warning';
 
 interface PendingEvent {
   readonly subject: EventSubject;
@@ -43,7 +34,7 @@ const maxInFlight = 8;
 const aggregationWindowMs = 10 * 60 * 1000;
 const maxRemembered = 5000;
 
-export class EventRecorder {
+export class EventRecorder implements TaskEventSink {
   readonly #client: ApiClient;
   readonly #logger: Logger;
   readonly #controller: string;

@@ -7,8 +7,8 @@
 // reconciles by state: it reads the cache, never the event.
 import type { Logger } from 'pino';
 
+import { objectKey } from '../store/task-store.js';
 import { ApiError, isResourceVersionExpired, type ApiClient, type WatchEvent } from './api-client.js';
-import { objectKey } from './task-resources.js';
 
 export interface KubernetesObject {
   readonly metadata: { readonly name?: string | undefined; readonly namespace?: string | undefined; readonly resourceVersion?: string | undefined };

@@ -1,28 +1,9 @@
-// Where the reconciler's decisions about a Task go: status writes, the process finalizer, the TTL
-// delete, and claims. Defined here with the Kubernetes implementation; standalone mode supplies an
-// in-memory one, so one reconciler serves both. Reads come from a TaskCache (an informer, or the
-// standalone store), never from the writer.
+// The reconciler's TaskWriter (src/store/task-store.ts) on the apiserver: status writes, the
+// process finalizer, the TTL delete, and claims. Reads come from the informers, never from here.
 import type { Task, TaskStatus } from '../api/task.js';
+import { processFinalizer, type TaskWriter } from '../store/task-store.js';
 import { ApiError, type ApiClient } from './api-client.js';
 import { taskPath, taskStatusPath } from './task-resources.js';
-
-/** Present while this agent may have a process for the Task: deletion waits for the kill. */
-export const processFinalizer = 'parafork.dev/process';
-
-export interface TaskCache {
-  get(key: string): Task | undefined;
-}
-
-export interface TaskWriter {
-  /** Replaces the whole status: fields the new status lacks are removed. */
-  writeStatus(task: Task, status: TaskStatus): Promise<void>;
-  addFinalizer(task: Task): Promise<void>;
-  removeFinalizer(task: Task): Promise<void>;
-  /** Deletes the Task (the TTL after it finished); gone already is fine. */
-  deleteTask(task: Task): Promise<void>;
-  /** Binds an unbound Task to `nodeName`; false when another agent won it or it is gone. */
-  claim(task: Task, nodeName: string): Promise<boolean>;
-}
 
 /**
  * Every key status writes may carry; absent ones are sent as null so a merge patch removes them.

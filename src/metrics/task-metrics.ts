@@ -3,7 +3,9 @@
 // Task's result and reason, both from closed sets: never its namespace, name or uid.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
-import { taskReasons, type TaskReason } from '../api/task.js';
+import type { TaskReason } from '../api/task.js';
+import type { TaskOutcome, TaskReconcilerObserver, TaskStartLatency } from '../tasks/task-reconciler.js';
+import { endingReasons } from '../tasks/task-status.js';
 import { runDurationBuckets, startLatencyBuckets } from './buckets.js';
 
 export const taskMetricNames = {
@@ -15,19 +17,7 @@ export const taskMetricNames = {
 
 type TaskResult = 'succeeded' | 'failed';
 
-/** Matches the reconciler's observer hooks (src/tasks/task-reconciler.ts) by shape: metrics may not import upwards. */
-export interface TaskStartLatency {
-  readonly sinceObservedMs: number;
-  readonly sinceCreatedMs: number | undefined;
-}
-
-export interface TaskOutcome {
-  readonly phase: 'Succeeded' | 'Failed';
-  readonly reason: TaskReason;
-  readonly durationMs: number | undefined;
-}
-
-export class TaskMetrics {
+export class TaskMetrics implements TaskReconcilerObserver {
   readonly #startLatency: Histogram<'since'>;
   readonly #duration: Histogram<'result'>;
   readonly #finished: Counter<'result' | 'reason'>;
@@ -67,7 +57,7 @@ export class TaskMetrics {
     // the first occurrence of each outcome.
     for (const since of ['observed', 'created']) this.#startLatency.zero({ since });
     for (const result of ['succeeded', 'failed'] as const) this.#duration.zero({ result });
-    for (const reason of taskReasons) this.#finished.inc({ result: resultOf(reason), reason }, 0);
+    for (const reason of endingReasons) this.#finished.inc({ result: resultOf(reason), reason }, 0);
   }
 
   taskStarted(latency: TaskStartLatency): void {
@@ -80,7 +70,7 @@ export class TaskMetrics {
   taskFinished(outcome: TaskOutcome): void {
     const result: TaskResult = outcome.phase === 'Succeeded' ? 'succeeded' : 'failed';
     // The reason comes from the CRD's closed list; anything else would be a bug, not a new series.
-    const reason = (taskReasons as readonly string[]).includes(outcome.reason) ? outcome.reason : 'Error';
+    const reason = (endingReasons as readonly string[]).includes(outcome.reason) ? outcome.reason : 'Error';
     this.#finished.inc({ result, reason });
     if (outcome.durationMs !== undefined) this.#duration.observe({ result }, Math.max(0, outcome.durationMs) / 1000);
   }

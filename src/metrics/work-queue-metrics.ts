@@ -3,6 +3,7 @@
 // hooks. There is one queue (Tasks), so no `name` label; keys never become labels.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
+import { workOutcomes, type WorkOutcome, type WorkQueueObserver } from '../controller/work-queue.js';
 import { workQueueBuckets } from './buckets.js';
 
 export const workQueueMetricNames = {
@@ -14,12 +15,8 @@ export const workQueueMetricNames = {
   reconciles: 'parafork_reconcile_total',
 } as const;
 
-/** The outcomes of one reconcile, as the work queue names them (src/controller/work-queue.ts). */
-const outcomes = ['success', 'requeue', 'retry', 'terminal'] as const;
-type Outcome = (typeof outcomes)[number];
-
-/** Implements the work queue's WorkQueueObserver by shape: metrics may not import upwards. */
-export class WorkQueueMetrics {
+/** Keys never become labels: it observes a queue of any key type. */
+export class WorkQueueMetrics implements WorkQueueObserver<unknown> {
   readonly #depth: Gauge;
   readonly #adds: Counter;
   readonly #queueDuration: Histogram;
@@ -50,7 +47,7 @@ export class WorkQueueMetrics {
       labelNames: ['result'],
       registers,
     });
-    for (const result of outcomes) this.#reconciles.inc({ result }, 0);
+    for (const result of workOutcomes) this.#reconciles.inc({ result }, 0);
   }
 
   added(): void {
@@ -61,11 +58,11 @@ export class WorkQueueMetrics {
     this.#depth.set(depth);
   }
 
-  started(_key: string, waitedMs: number): void {
+  started(_key: unknown, waitedMs: number): void {
     this.#queueDuration.observe(waitedMs / 1000);
   }
 
-  finished(_key: string, workedMs: number, outcome: Outcome): void {
+  finished(_key: unknown, workedMs: number, outcome: WorkOutcome): void {
     this.#workDuration.observe(workedMs / 1000);
     this.#reconciles.inc({ result: outcome });
     if (outcome === 'retry') this.#retries.inc();

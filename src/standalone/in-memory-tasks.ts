@@ -1,20 +1,23 @@
 // The Task store of standalone mode: what the apiserver and the informer are to the agent. It
-// holds the Tasks read from manifests (bound to this machine), applies the reconciler's writes at
-// once, and reports each change as a key, as a watch would. A watched manifest folder adds,
-// replaces and deletes Tasks as its files change; a deleted Task stays until our finalizer is
-// gone (its process stopped), as on the apiserver.
+// holds the Tasks read from manifests, applies the reconciler's writes at once, and reports each
+// change as a key, as a watch would (the Tasks it starts with too, as an informer's first list).
+// A Task that names no node is bound to this machine, whatever node it selects; one bound to
+// another node by spec.nodeName is held Pending, out of the reconciler's sight, as the cluster's
+// field selector keeps it from this node's agent. A watched manifest folder adds, replaces and
+// deletes Tasks as its files change; a deleted Task stays until our finalizer is gone (its
+// process stopped), as on the apiserver.
 import { randomUUID } from 'node:crypto';
 
 import type { Task, TaskStatus } from '../api/task.js';
-import { processFinalizer, type TaskCache, type TaskWriter } from '../k8s/task-writer.js';
-import { objectKey } from '../k8s/task-resources.js';
+import { processFinalizer, taskKeyOf, type TaskCache, type TaskWriter } from '../store/task-store.js';
+import { boundElsewhereStatus, notTakenUpStatus } from '../tasks/task-status.js';
 
 function withoutNodeSelector(spec: Task['spec']): Task['spec'] {
   return Object.fromEntries(Object.entries(spec).filter(([field]) => field !== 'nodeSelector')) as unknown as Task['spec'];
 }
 
 function taskKey(task: Task): string {
-  return objectKey(task.metadata.namespace ?? 'default', task.metadata.name ?? '');
+  return taskKeyOf(task, 'default');
 }
 
 /** RFC 3339 at whole seconds, as the apiserver writes timestamps. */
@@ -31,7 +34,12 @@ export class InMemoryTasks implements TaskCache, TaskWriter {
   constructor(tasks: readonly Task[], nodeName: string, onChange: (key: string) => void) {
     this.#onChange = onChange;
     this.#nodeName = nodeName;
-    for (const task of tasks) this.#tasks.set(taskKey(task), this.#admit(task));
+    for (const task of tasks) this.put(task);
+  }
+
+  /** Whether this machine runs the Task: bound to it, not to another node. */
+  runsHere(task: Task): boolean {
+    return task.spec.nodeName === this.#nodeName;
   }
 
   /**
@@ -55,25 +63,26 @@ export class InMemoryTasks implements TaskCache, TaskWriter {
     queueMicrotask(() => this.#onChange(key));
   }
 
+  /** As the apiserver creates it: its own metadata, the status it starts with (the CRD's default); bound here unless bound elsewhere. */
   #admit(task: Task): Task {
-    return {
-      ...task,
+    const admitted: Task = {
+      apiVersion: task.apiVersion,
+      kind: task.kind,
       metadata: { ...task.metadata, uid: randomUUID(), generation: 1, creationTimestamp: wholeSecondsNow(), resourceVersion: String(++this.#version) },
-      // Every Task of a standalone run is this machine's: bound to it, whatever node it selects.
-      spec: { ...withoutNodeSelector(task.spec), nodeName: this.#nodeName },
+      spec: task.spec.nodeName === undefined ? { ...withoutNodeSelector(task.spec), nodeName: this.#nodeName } : task.spec,
+      status: notTakenUpStatus,
     };
-  }
-
-  keys(): string[] {
-    return [...this.#tasks.keys()];
+    return this.runsHere(admitted) ? admitted : { ...admitted, status: boundElsewhereStatus(admitted, this.#nodeName) };
   }
 
   list(): Task[] {
     return [...this.#tasks.values()];
   }
 
+  /** The reconciler's view: Tasks this machine runs (held ones are not there, as for another node's informer). */
   get(key: string): Task | undefined {
-    return this.#tasks.get(key);
+    const task = this.#tasks.get(key);
+    return task !== undefined && this.runsHere(task) ? task : undefined;
   }
 
   writeStatus(task: Task, status: TaskStatus): Promise<void> {

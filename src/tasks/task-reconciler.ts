@@ -1,10 +1,12 @@
 // One reconcile pass for one Task key, by state: it reads the Task from the informer cache and the
 // attempt (if any) from the attempt table, decides what is true now, acts, and returns when to look
 // again. Spawn results and exits never act themselves: they fill in the attempt and ask for a
-// reconcile, so every status write, kill, retry and garbage collection happens here, in one place.
+// reconcile, so every status write, kill, retry and garbage collection happens here, in one place;
+// how an attempt becomes a process and how its end is told is task-launch.ts.
 //
 // Lifecycle of a Task bound to this node:
-//   Pending -> launch -> (still running after runningWriteDelayMs: finalizer added, Running written) -> exit
+//   Pending (the CRD's default: WaitingForAgent; written once: WaitingForCapacity while every slot
+//   is taken, Suspended while spec.suspend is set) -> launch -> (still running after runningWriteDelayMs: finalizer added, Running written) -> exit
 //     -> retry allowed: Pending with nextRetryTime, then launch again
 //     -> else: Succeeded/Failed written, finalizer (if added) removed, deleted after ttlSecondsAfterFinished
 // API writes are what limits Tasks per second (issue 7), so a Task whose process ends within
@@ -18,33 +20,26 @@
 // as AgentRestarted and is retried if its backoffLimit allows.
 import type { Logger } from 'pino';
 
-import { taskApiVersion, taskKind, type Task, type TaskReason, type TaskSpec, type TaskStatus } from '../api/task.js';
+import { taskApiVersion, taskKind, type Task, type TaskReason, type TaskStatus } from '../api/task.js';
 import type { ReconcileResult } from '../controller/work-queue.js';
-import type { EventRecorder, EventSubject, EventType } from '../k8s/event-recorder.js';
-import type { TaskCache, TaskWriter } from '../k8s/task-writer.js';
-import type { SpawnOptions } from '../launcher/spawn-options.js';
-import type { ExitResult, SpawnedProcess } from '../launcher/spawned-process.js';
-import { checkMaskedPaths, type SandboxOptions } from '../launcher/sandbox-options.js';
-import { signalName } from '../launcher/signals.js';
-import { InvalidSpawnOptionError, SpawnError } from '../launcher/spawn-error.js';
+import { checkMaskedPaths } from '../launcher/sandbox-options.js';
 import type { CgroupManager, TaskCgroup } from '../sandbox/cgroup-manager.js';
 import type { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import type { TaskIdentityLease, TaskIdentitySource } from '../sandbox/task-identities.js';
 import type { TaskLimitPolicy } from '../sandbox/task-limits.js';
-import { placeDefaultPidsLimit, sandboxForTask, specRefusalMessage } from '../sandbox/task-sandbox.js';
-import { missingSandboxPath } from '../sandbox/task-spec-checks.js';
+import { placeDefaultPidsLimit, sandboxForTask, type TaskSandbox } from '../sandbox/task-sandbox.js';
+import type { EventSubject, EventType, TaskCache, TaskEventSink, TaskWriter } from '../store/task-store.js';
 import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
 import type { LaunchRecord } from './launch-journal.js';
+import { launchAttempt, withIdentity, type LaunchPlan, type TaskLauncher } from './task-launch.js';
+import { claimKey, reconcileKey, taskQueueKeyId, type TaskQueueKey } from './task-queue-key.js';
 import { mayRetry, retryDelaySeconds } from './retry-policy.js';
-import { failedWithoutAttemptStatus, finishedStatus, runningStatus, waitingToRetryStatus } from './task-status.js';
+import { failedWithoutAttemptStatus, finishedStatus, runningStatus, suspendedStatus, waitingForCapacityStatus, waitingToRetryStatus } from './task-status.js';
 import { parseTimestamp } from './time-format.js';
 
 
 /** After this long, a recorded ending is let go even if the cache never showed it (someone else rewrote the status). */
 const recordedEndingHoldMs = 30_000;
-
-/** How long a finished process may keep its stderr pipe open (a daemonised grandchild) before we stop reading. */
-const stderrDrainLimitMs = 2_000;
 
 /** First sightings kept for the start-latency metric at most; the oldest go first (a Task lost without a trace). */
 const firstObservedLimit = 65_536;
@@ -55,24 +50,29 @@ const firstObservedLimit = 65_536;
  */
 export const defaultRunningWriteDelayMs = 250;
 
-/** What the reconciler needs of a launcher: the native Launcher, or the child_process one. */
-export interface TaskLauncher {
-  spawn(options: SpawnOptions): Promise<SpawnedProcess>;
-}
-
 /**
  * Hooks for the metrics layer; every one is optional. What they carry is bounded (phases, reasons,
  * durations): never a Task's name or uid.
  */
 export interface TaskReconcilerObserver {
-  /**
-   * A Task's first attempt has its process running. `sinceObservedMs`: since this agent first saw
-   * the Task as its own (bound to this node, or claimed by it); `sinceCreatedMs`: since its
-   * creationTimestamp, which has whole-second precision.
-   */
-  taskStarted?(latency: { readonly sinceObservedMs: number; readonly sinceCreatedMs: number | undefined }): void;
-  /** A Task's final status (Succeeded or Failed) was written; `durationMs` from its first attempt's start. */
-  taskFinished?(outcome: { readonly phase: 'Succeeded' | 'Failed'; readonly reason: TaskReason; readonly durationMs: number | undefined }): void;
+  /** A Task's first attempt has its process running. */
+  taskStarted?(latency: TaskStartLatency): void;
+  /** A Task's final status (Succeeded or Failed) was written. */
+  taskFinished?(outcome: TaskOutcome): void;
+}
+
+export interface TaskStartLatency {
+  /** Since this agent first saw the Task as its own (bound to this node, or claimed by it). */
+  readonly sinceObservedMs: number;
+  /** Since its creationTimestamp, which has whole-second precision. */
+  readonly sinceCreatedMs: number | undefined;
+}
+
+export interface TaskOutcome {
+  readonly phase: 'Succeeded' | 'Failed';
+  readonly reason: TaskReason;
+  /** From its first attempt's start; undefined when no attempt started. */
+  readonly durationMs: number | undefined;
 }
 
 export interface TaskReconcilerOptions {
@@ -99,13 +99,13 @@ export interface TaskReconcilerOptions {
   readonly tasks: TaskCache;
   readonly unboundTasks: TaskCache;
   readonly attempts: AttemptTable;
-  readonly events: Pick<EventRecorder, 'record'>;
+  readonly events: TaskEventSink;
   readonly logger: Logger;
   readonly maxConcurrent: number;
   readonly terminationGraceMs: number;
   readonly nodeLabels: () => Readonly<Record<string, string>>;
   /** Asks for a reconcile of a key (the work queue's add). */
-  readonly requeue: (key: string) => void;
+  readonly requeue: (key: TaskQueueKey) => void;
   readonly observer?: TaskReconcilerObserver;
   /** Task cgroups with the Tasks' resource limits; undefined: no cgroups (limits are then refused). */
   readonly cgroups?: CgroupManager;
@@ -134,7 +134,8 @@ export class TaskReconciler {
   readonly #options: TaskReconcilerOptions;
   /** options.sandboxMaskedPaths checked and joined once, as the launcher takes them. */
   readonly #maskedPaths: string | undefined;
-  readonly #waitingForCapacity = new Set<string>();
+  /** Keys waiting for a free slot, by taskQueueKeyId, oldest first. */
+  readonly #waitingForCapacity = new Map<string, TaskQueueKey>();
   /** When this agent first saw each Task whose first attempt has not started (epoch ms); only with an observer. */
   readonly #firstObservedAt = new Map<string, number>();
   #claimsInFlight = 0;
@@ -155,7 +156,7 @@ export class TaskReconciler {
     for (const [key, attempt] of this.#options.attempts.entries()) {
       if (attempt.ending === undefined && attempt.child) {
         this.#terminate(attempt, 'AgentShutdown');
-        this.#options.requeue(key);
+        this.#options.requeue(reconcileKey(key));
       }
     }
   }
@@ -165,6 +166,23 @@ export class TaskReconciler {
   }
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
+    try {
+      return await this.#reconcile(key);
+    } finally {
+      this.#offerFreeSlot();
+    }
+  }
+
+  /** Claims an unbound Task for this node if its nodeSelector matches and there is room. */
+  async claim(key: string): Promise<ReconcileResult | undefined> {
+    try {
+      return await this.#claim(key);
+    } finally {
+      this.#offerFreeSlot();
+    }
+  }
+
+  async #reconcile(key: string): Promise<ReconcileResult | undefined> {
     const { tasks, attempts } = this.#options;
     const task = tasks.get(key);
     let attempt = attempts.get(key);
@@ -233,14 +251,13 @@ export class TaskReconciler {
     return this.#recordEnding(key, task, lost);
   }
 
-  /** Claims an unbound Task for this node if its nodeSelector matches and there is room. */
-  async claim(key: string): Promise<ReconcileResult | undefined> {
+  async #claim(key: string): Promise<ReconcileResult | undefined> {
     const task = this.#options.unboundTasks.get(key);
     if (!task || task.spec.nodeName || task.metadata.deletionTimestamp !== undefined || this.#draining) return undefined;
     if (task.status?.phase === 'Succeeded' || task.status?.phase === 'Failed') return undefined;
     if (!selectorMatches(task.spec.nodeSelector, this.#options.nodeLabels())) return undefined;
     if (this.#options.attempts.active + this.#claimsInFlight >= this.#options.maxConcurrent) {
-      this.#waitingForCapacity.add(`claim:${key}`);
+      this.#waitForCapacity(claimKey(key));
       return undefined;
     }
     this.#claimsInFlight++;
@@ -296,7 +313,11 @@ export class TaskReconciler {
   }
 
   async #maybeLaunch(key: string, task: Task): Promise<ReconcileResult | undefined> {
-    if (this.#draining || task.spec.suspend === true) return undefined;
+    if (this.#draining) return undefined;
+    if (task.spec.suspend === true) {
+      if (task.status?.reason !== 'Suspended') await this.#sayWhyPending(task, suspendedStatus(task));
+      return undefined;
+    }
     const now = Date.now();
     const nextRetry = task.status?.nextRetryTime;
     if (nextRetry !== undefined && parseTimestamp(nextRetry) > now) {
@@ -314,7 +335,8 @@ export class TaskReconciler {
       return this.#failBeforeLaunch(task, sandboxed.reason, sandboxed.message, now);
     }
     if (this.#options.attempts.active >= this.#options.maxConcurrent) {
-      this.#waitingForCapacity.add(key);
+      this.#waitForCapacity(reconcileKey(key));
+      if (task.status?.reason !== 'WaitingForCapacity') await this.#sayWhyPending(task, waitingForCapacityStatus(task, this.#options.nodeName, this.#options.maxConcurrent));
       return undefined;
     }
     if (!selectorMatches(task.spec.nodeSelector, this.#options.nodeLabels())) {
@@ -332,6 +354,11 @@ export class TaskReconciler {
     if (this.#options.launcherSandboxes === false) {
       return this.#failBeforeLaunch(task, 'SandboxUnavailable', 'this agent\'s launcher (--launcher child_process) cannot build the sandbox; run it with --launcher native', now);
     }
+    return this.#launchSandboxed(key, task, sandboxed, now);
+  }
+
+  /** Leases the attempt's ids and makes its cgroup, then launches it; a node that cannot give them fails the Task as SandboxUnavailable. */
+  #launchSandboxed(key: string, task: Task, sandboxed: TaskSandbox, now: number): Promise<undefined> | undefined {
     // No finalizer yet: it is added once the process has run for runningWriteDelayMs (see the header).
     const attempt = this.#newAttempt(task, (task.status?.attempts ?? 0) + 1);
     attempt.resources = sandboxed.resources;
@@ -368,6 +395,14 @@ export class TaskReconciler {
     return undefined;
   }
 
+  /**
+   * Writes why a Task waits (once: the caller checks the cache), before its first attempt only:
+   * later, its status says how the last attempt ended, and that stays.
+   */
+  async #sayWhyPending(task: Task, pending: TaskStatus): Promise<void> {
+    if ((task.status?.attempts ?? 0) === 0) await this.#options.writer.writeStatus(task, pending);
+  }
+
   /** Ends a Task that never got a process (deadline passed, invalid spec, sandbox unavailable). */
   async #failBeforeLaunch(task: Task, reason: TaskReason, message: string, now: number): Promise<undefined> {
     const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, reason, message, now);
@@ -380,68 +415,49 @@ export class TaskReconciler {
     return { uid: task.metadata.uid ?? '', number, launchedAt: performance.timeOrigin + performance.now(), runningRecorded: false, stderr: new StderrTail() };
   }
 
-  #launch(key: string, task: Task, attempt: Attempt, sandboxed: { sandbox: SandboxOptions | undefined; cwd: string; cgroup: TaskCgroup | undefined }): void {
-    const [file, ...leadingArgs] = task.spec.command;
-    const environment: Record<string, string> = {};
-    for (const variable of task.spec.env ?? []) environment[variable.name] = variable.value ?? '';
-    const hasPath = 'PATH' in environment;
-    const { cgroup } = sandboxed;
+  #launch(key: string, task: Task, attempt: Attempt, plan: LaunchPlan): void {
     try {
       this.#options.journal?.launched(attempt.uid, attempt.number);
     } catch (error) {
       // The launch goes ahead: only the protection against running it twice after a crash is lost.
       this.#options.logger.warn({ task: key, attempt: attempt.number, err: (error as Error).message }, 'could not record the launch in the journal');
     }
-    this.#options.launcher
-      .spawn({
-        file,
-        args: [...leadingArgs, ...(task.spec.args ?? [])],
-        // A Task's environment is what its spec says, plus a PATH to find its command by.
-        env: hasPath ? environment : { PATH: '/usr/local/bin:/usr/bin:/bin', ...environment },
-        cwd: sandboxed.cwd,
-        stdout: 'ignore',
-        stderr: 'pipe',
-        ...(sandboxed.sandbox !== undefined ? { sandbox: sandboxed.sandbox } : {}),
-        // The spawn thread makes the cgroup and writes its limits (TaskCgroup.spawnOptions).
-        ...cgroup?.spawnOptions,
-      })
-      .then(
-        (child) => {
-          attempt.child = child;
-          attempt.timings = child.timings;
-          attempt.startedAt = performance.timeOrigin + performance.now();
-          this.#firstAttemptStarted(key, task, attempt);
-          const stderrDone = collectStderr(child.stderr, attempt.stderr);
-          void child.exited.then(async (exit) => {
-            await Promise.race([stderrDone, new Promise((resolve) => setTimeout(resolve, stderrDrainLimitMs).unref())]);
-            const oomKills = cgroup?.oomKills() ?? 0;
-            attempt.ending = oomKills > 0 && attempt.killCause === undefined
-              ? { reason: 'OOMKilled', message: `killed for going over resources.limits.memory (${String(task.spec.resources?.limits?.memory)})`, finishedAt: performance.timeOrigin + performance.now(), signal: 'SIGKILL' }
-              : endingOf(exit, attempt.killCause);
-            releaseCgroup(cgroup);
-            attempt.identity?.release(); // its processes are gone with its pid namespace's init
-            this.#attemptEnded(key);
-          });
-          this.#options.requeue(key);
-        },
-        (error: unknown) => {
-          this.#firstObservedAt.delete(key);
-          attempt.ending = spawnFailure(error, task.spec);
-          releaseCgroup(cgroup);
-          attempt.identity?.release();
-          this.#attemptEnded(key);
-        },
-      );
+    launchAttempt(this.#options.launcher, task, attempt, plan, {
+      running: () => {
+        this.#firstAttemptStarted(key, task, attempt);
+        this.#options.requeue(reconcileKey(key));
+      },
+      ended: () => {
+        if (attempt.child === undefined) this.#firstObservedAt.delete(key); // never started
+        this.#attemptEnded(key);
+      },
+    });
+  }
+
+  #waitForCapacity(key: TaskQueueKey): void {
+    this.#waitingForCapacity.set(taskQueueKeyId(key), key);
   }
 
   #attemptEnded(key: string): void {
-    this.#options.requeue(key);
+    this.#options.requeue(reconcileKey(key));
     // A slot is free: let one waiting Task (bound or to claim) have another look.
+    this.#wakeNextWaiting();
+  }
+
+  /**
+   * After each pass: a slot is free while a key waits for one. The key woken when the slot freed
+   * may not have taken it (deleted, suspended or claimed elsewhere meanwhile), so pass it on.
+   */
+  #offerFreeSlot(): void {
+    if (this.#waitingForCapacity.size === 0 || this.#draining) return;
+    if (this.#options.attempts.active + this.#claimsInFlight < this.#options.maxConcurrent) this.#wakeNextWaiting();
+  }
+
+  #wakeNextWaiting(): void {
     const [waiting] = this.#waitingForCapacity;
-    if (waiting !== undefined) {
-      this.#waitingForCapacity.delete(waiting);
-      this.#options.requeue(waiting);
-    }
+    if (waiting === undefined) return;
+    this.#waitingForCapacity.delete(waiting[0]);
+    this.#options.requeue(waiting[1]);
   }
 
   async #recordEnding(key: string, task: Task, attempt: Attempt): Promise<ReconcileResult | undefined> {
@@ -558,87 +574,3 @@ function deadlineOf(task: Task, attempt: Attempt | undefined): number | undefine
   const startedAt = startTime !== undefined ? parseTimestamp(startTime) : attempt?.startedAt ?? attempt?.launchedAt;
   return startedAt === undefined ? undefined : startedAt + seconds * 1000;
 }
-
-const killCauseReasons: Record<KillCause, TaskReason> = {
-  DeadlineExceeded: 'DeadlineExceeded',
-  Cancelled: 'Cancelled',
-  Deleted: 'Killed',
-  AgentShutdown: 'AgentRestarted',
-};
-
-/** The sandbox's init exits 128 + N when a signal N ended the task, as shells report it. */
-function signalFromInit(exit: ExitResult): string | undefined {
-  if (exit.code === null || exit.code <= 128 || exit.code >= 128 + 65) return undefined;
-  return signalName(exit.code - 128);
-}
-
-/** The sandbox with the attempt's leased ids (task-identities.ts) in place of the defaults. */
-function withIdentity(sandbox: SandboxOptions, identity: TaskIdentityLease | undefined): SandboxOptions {
-  if (identity === undefined) return sandbox;
-  return {
-    ...sandbox,
-    runAsUser: identity.runAsUser,
-    runAsGroup: identity.runAsGroup,
-    ...(identity.userNamespaceHostId !== undefined ? { userNamespaceHostId: identity.userNamespaceHostId } : {}),
-  };
-}
-
-function releaseCgroup(cgroup: TaskCgroup | undefined): void {
-  if (!cgroup) return;
-  try {
-    cgroup.killAll(); // anything the task left behind (a pid namespace's init takes its tree along)
-    cgroup.remove();
-  } catch {
-    // Best effort: a cgroup that cannot go yet is left empty and harmless.
-  }
-}
-
-function endingOf(exit: ExitResult, killCause: KillCause | undefined): AttemptEnding {
-  const finishedAt = performance.timeOrigin + performance.now();
-  const signal = exit.signal ?? signalFromInit(exit);
-  const how = signal !== undefined ? `was killed by ${signal}` : `exited with code ${exit.code ?? -1}`;
-  const fields = signal !== undefined ? { signal } : { exitCode: exit.code ?? -1 };
-  if (killCause !== undefined) {
-    const why = { DeadlineExceeded: 'activeDeadlineSeconds passed', Cancelled: 'suspend was set', Deleted: 'the Task was deleted', AgentShutdown: 'the agent shut down' }[killCause];
-    return { reason: killCauseReasons[killCause], message: `${why}; the process ${how}`, finishedAt, ...fields };
-  }
-  if (exit.code === 0) return { reason: 'Completed', message: 'exited with code 0', finishedAt, exitCode: 0 };
-  if (signal !== undefined) return { reason: 'Killed', message: `killed by ${signal}`, finishedAt, signal };
-  return { reason: 'Error', message: how, finishedAt, exitCode: exit.code ?? -1 };
-}
-
-/** The native steps that build the sandbox (native/src/errors.cc names them). */
-const sandboxSteps: ReadonlySet<string> = new Set(['mount', 'pivot_root', 'network', 'identity', 'prlimit', 'seccomp', 'cgroup.procs', 'cgroup.create', 'user_namespace']);
-
-function spawnFailure(error: unknown, spec: TaskSpec): AttemptEnding {
-  const finishedAt = performance.timeOrigin + performance.now();
-  // The launcher refused the options made from the spec: no attempt could pass. sandboxForTask
-  // checks the spec with the launcher's rules first, so only a rule it missed gets here; it is
-  // never the node's fault.
-  if (error instanceof InvalidSpawnOptionError) return { reason: 'InvalidSpec', message: specRefusalMessage(error), finishedAt };
-  if (error instanceof SpawnError) {
-    if (error.syscall === 'mount' && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) {
-      // A path the spec names (or the root's /proc, /dev, /tmp) is not on this node: the spec's error.
-      const missing = missingSandboxPath(spec) ?? 'a path spec.sandbox names (rootfs, a mount\'s hostPath or mountPath) or /proc, /dev or /tmp in the root is missing on this node';
-      return { reason: 'InvalidSpec', message: `${missing} (${error.code} in mount)`, finishedAt };
-    }
-    // exec (or its setup: chdir, the executable) failed: another attempt would fail the same way.
-    const execStep = error.syscall === 'execve' || error.syscall === 'chdir';
-    if (sandboxSteps.has(error.syscall) || (error.code === 'EPERM' && (error.syscall === 'clone3' || error.syscall === 'clone'))) {
-      return { reason: 'SandboxUnavailable', message: `this node cannot build the sandbox (${error.code} in ${error.syscall}): the agent needs root with CAP_SYS_ADMIN, and clone3/namespaces allowed by its own seccomp profile`, finishedAt };
-    }
-    return { reason: execStep ? 'ExecFailed' : 'SpawnFailed', message: `${error.code}: ${error.message}`, finishedAt };
-  }
-  return { reason: 'SpawnFailed', message: (error as Error).message, finishedAt };
-}
-
-async function collectStderr(stream: NodeJS.ReadableStream | null, tail: StderrTail): Promise<void> {
-  if (stream === null) return;
-  stream.setEncoding('utf8');
-  try {
-    for await (const chunk of stream) tail.append(chunk as string);
-  } catch {
-    // A stream error only shortens the tail.
-  }
-}
-

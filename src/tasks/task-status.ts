@@ -1,11 +1,56 @@
 // The status objects the agent writes, built from the Task and the attempt: one function per
 // situation, each returning the whole status, so a write is always a complete, consistent picture
 // (phase, conditions, times, reason) and never a patch of one field.
-import type { Task, TaskCondition, TaskConditionStatus, TaskConditionType, TaskStatus } from '../api/task.js';
+import { taskReasons, type Task, type TaskCondition, type TaskConditionStatus, type TaskConditionType, type TaskReason, type TaskStatus } from '../api/task.js';
 import type { Attempt, AttemptEnding } from './attempts.js';
 import { formatDuration, parseTimestamp, preciseTimestamp } from './time-format.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * Why a Task is Pending before this node runs it, as a Pod waiting to be scheduled says why.
+ * Never how an attempt ended: a Running status does not carry them on, and metrics counts no
+ * Task as finished with one.
+ */
+export const pendingReasons = ['WaitingForAgent', 'WaitingForCapacity', 'Suspended'] as const satisfies readonly TaskReason[];
+export type PendingReason = (typeof pendingReasons)[number];
+
+/** The reasons a Task or an attempt ends with. */
+export const endingReasons = taskReasons.filter((reason) => !(pendingReasons as readonly string[]).includes(reason));
+
+export function isPendingReason(reason: string | undefined): reason is PendingReason {
+  return (pendingReasons as readonly (string | undefined)[]).includes(reason);
+}
+
+/**
+ * A Task no agent has taken up yet: the status the CRD gives every Task as its default
+ * (crds/task.yaml; test/unit/task-status.test.ts holds them equal), written by no one. Stores
+ * without an apiserver start their Tasks with it.
+ */
+export const notTakenUpStatus: TaskStatus = {
+  phase: 'Pending',
+  reason: 'WaitingForAgent',
+  message: 'no agent has taken this Task up yet: an unbound Task waits for an agent whose Node matches spec.nodeSelector (and has room) to claim it, a bound one for the agent of its node',
+};
+
+/** Standalone: a Task bound by spec.nodeName to another node than this machine, which never runs it. */
+export function boundElsewhereStatus(task: Task, thisNode: string): TaskStatus {
+  return { ...notTakenUpStatus, message: `bound to node ${task.spec.nodeName ?? ''} by spec.nodeName; this machine is ${thisNode}, so it is left for that node's agent` };
+}
+
+/** A Task bound to this node that waits, before its first attempt, for one of its maxConcurrent slots. */
+export function waitingForCapacityStatus(task: Task, nodeName: string, maxConcurrent: number): TaskStatus {
+  return pendingStatus(task, 'WaitingForCapacity', `all ${maxConcurrent} slots of node ${nodeName} (its --max-concurrent) are taken; the Task starts when one is free`);
+}
+
+/** A Task bound to this node, suspended before its first attempt. */
+export function suspendedStatus(task: Task): TaskStatus {
+  return pendingStatus(task, 'Suspended', 'spec.suspend is set: the Task starts once it is cleared');
+}
+
+function pendingStatus(task: Task, reason: PendingReason, message: string): TaskStatus {
+  return { ...task.status, phase: 'Pending', observedGeneration: task.metadata.generation ?? 0, reason, message };
+}
 
 function condition(task: Task, type: TaskConditionType, status: TaskConditionStatus, reason: string, message: string, now: string): TaskCondition {
   const previous = task.status?.conditions?.find((existing) => existing.type === type);
@@ -36,8 +81,10 @@ export function runningStatus(task: Task, nodeName: string, attempt: Attempt): T
   const status = base(task, nodeName, attempt);
   status.phase = 'Running';
   // While running, reason and exit fields still describe the previous attempt, if any.
-  if (task.status?.reason !== undefined) status.reason = task.status.reason;
-  if (task.status?.message !== undefined) status.message = task.status.message;
+  if (task.status?.reason !== undefined && !isPendingReason(task.status.reason)) {
+    status.reason = task.status.reason;
+    if (task.status.message !== undefined) status.message = task.status.message;
+  }
   status.conditions = [
     condition(task, 'Running', 'True', 'ProcessRunning', `attempt ${attempt.number} is running`, now),
     condition(task, 'Succeeded', 'Unknown', 'ProcessRunning', 'the Task has not finished', now),

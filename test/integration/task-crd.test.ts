@@ -77,8 +77,15 @@ describe('a valid Task', () => {
         seccomp: { type: 'RuntimeDefault' },
       },
     });
-    // Nobody but the agent writes status, and there is no agent here.
-    expect(task.status).toBeUndefined();
+    // Nobody but the agent writes status, and there is no agent here: the apiserver shows the
+    // CRD's default, as it gives a new Pod phase Pending.
+    expect(task.status).toEqual({ phase: 'Pending', reason: 'WaitingForAgent', message: expect.stringMatching(/^no agent has taken this Task up yet/) as string });
+  });
+
+  it('keeps the default status out of its way once an agent writes one', async () => {
+    await applyValidTask('written', { command: ['/bin/true'] });
+    await kubectl(['patch', 'ptask', 'written', '--namespace', namespace.name, '--subresource', 'status', '--type', 'merge', '--patch', JSON.stringify({ status: { phase: 'Running', reason: null, message: null, attempts: 1 } })]);
+    expect((await getTask(namespace.name, 'written')).status).toEqual({ phase: 'Running', attempts: 1 });
   });
 
   it('shows in `kubectl get ptask` with its printer columns', async () => {
@@ -86,13 +93,14 @@ describe('a valid Task', () => {
 
     const table = parseTable(await kubectl(['get', 'ptask', 'columns', '--namespace', namespace.name]));
     expect(table.header).toEqual(['NAME', 'PHASE', 'NODE', 'EXIT', 'ATTEMPTS', 'DURATION', 'AGE']);
-    // Status columns are empty until an agent reports; only the name, node and age are known.
+    // Until an agent reports, the phase is the default Pending; the name, node and age are known.
     expect(table.rows).toHaveLength(1);
-    expect(table.rows[0]).toEqual(['columns', 'node-columns', expect.stringMatching(/^\d+s$/)]);
+    expect(table.rows[0]).toEqual(['columns', 'Pending', 'node-columns', expect.stringMatching(/^\d+s$/)]);
 
     // REASON has priority 1: shown only with -o wide.
     const wide = parseTable(await kubectl(['get', 'ptask', 'columns', '--namespace', namespace.name, '--output', 'wide']));
     expect(wide.header).toEqual(['NAME', 'PHASE', 'NODE', 'EXIT', 'ATTEMPTS', 'DURATION', 'REASON', 'AGE']);
+    expect(parseTable(await kubectl(['get', 'ptask', 'columns', '--namespace', namespace.name, '--output', 'wide'])).rows[0]).toContain('WaitingForAgent');
   });
 });
 

@@ -77,6 +77,18 @@ describe.skipIf(skip !== undefined)(`parafork agent --manifests${skip ? ` (skipp
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
   });
 
+  it('holds a Task bound to another node Pending, never running it, and says why', async () => {
+    const marker = path.join(folder, 'held-ran');
+    writeManifest(folder, 'held.yaml', `apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: held}\nspec: {nodeName: other-node, command: [touch, ${JSON.stringify(marker)}]}\n`);
+    writeManifest(folder, 'after-held.yaml', taskManifest('after-held', ['true']));
+    await waitFor(async () => (await phaseOf('after-held')) === 'Succeeded' || undefined, { timeoutMs: 15_000, description: 'after-held to succeed' });
+    const held = (await tasks()).get('held');
+    expect(held?.status).toMatchObject({ phase: 'Pending', reason: 'WaitingForAgent' });
+    expect(existsSync(marker)).toBe(false);
+    unlinkSync(path.join(folder, 'held.yaml'));
+    unlinkSync(path.join(folder, 'after-held.yaml'));
+  });
+
   it('sits idle once its Tasks are done (no reconcile loop on finished Tasks)', async () => {
     const before = cpuSeconds(agent.pid ?? 0);
     await new Promise((resolve) => setTimeout(resolve, 2_000));

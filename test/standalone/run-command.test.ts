@@ -42,6 +42,16 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
     expect(byName.broken).toMatchObject({ phase: 'Failed', exitCode: 4, stderrTail: 'oops\n' });
   });
 
+  it('holds a Task bound to another node Pending, saying so, and runs the rest (as the cluster agent never sees it)', () => {
+    const result = parafork('run', '-f', 'examples/node-bound.yaml', '-f', 'examples/hello.yaml', '-o', 'json');
+    expect(result.status).toBe(0);
+    const list = JSON.parse(result.stdout) as { items: { metadata: { name: string }; status: { phase: string; reason?: string; message?: string; attempts?: number } }[] };
+    const byName = Object.fromEntries(list.items.map((task) => [task.metadata.name, task.status]));
+    expect(byName['node-bound']).toMatchObject({ phase: 'Pending', reason: 'WaitingForAgent', message: expect.stringMatching(/^bound to node worker-1 by spec\.nodeName; this machine is \S+, so it is left for that node's agent$/) as string });
+    expect(byName['node-bound']?.attempts).toBeUndefined();
+    expect(byName.hello).toMatchObject({ phase: 'Succeeded' });
+  });
+
   it.each([
     [['run'], /run needs at least one -f/],
     [['run', '-f', '/no/such/manifests'], /no such file or directory/],

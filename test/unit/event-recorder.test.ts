@@ -4,7 +4,8 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { EventRecorder, type EventSubject } from '../../src/k8s/event-recorder.js';
+import { EventRecorder } from '../../src/k8s/event-recorder.js';
+import type { EventSubject } from '../../src/store/task-store.js';
 import { closeLocalApiServers, localApiClient } from '../helpers/local-api-server.js';
 import { waitFor } from '../helpers/wait-for.js';
 

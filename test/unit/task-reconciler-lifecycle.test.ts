@@ -8,9 +8,11 @@ import { pino } from 'pino';
 import type { Task, TaskSpec, TaskStatus } from '../../src/api/task.js';
 import type { SpawnOptions } from '../../src/launcher/spawn-options.js';
 import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
-import type { TaskWriter } from '../../src/k8s/task-writer.js';
+import type { TaskWriter } from '../../src/store/task-store.js';
 import { AttemptTable } from '../../src/tasks/attempts.js';
-import { TaskReconciler, type TaskLauncher, type TaskReconcilerOptions } from '../../src/tasks/task-reconciler.js';
+import type { TaskLauncher } from '../../src/tasks/task-launch.js';
+import { claimKey, reconcileKey, type TaskQueueKey } from '../../src/tasks/task-queue-key.js';
+import { TaskReconciler, type TaskReconcilerOptions } from '../../src/tasks/task-reconciler.js';
 
 interface FakeChild {
   readonly options: SpawnOptions;
@@ -98,7 +100,7 @@ function reconcilerFor(tasks: Task[], options: Partial<TaskReconcilerOptions> = 
   const unbound = new Map<string, Task>();
   const writer = new RecordingWriter(cache);
   const launcher = new FakeLauncher();
-  const requeued: string[] = [];
+  const requeued: TaskQueueKey[] = [];
   const reconciler = new TaskReconciler({
     nodeName: 'node',
     writer,
@@ -115,13 +117,13 @@ function reconcilerFor(tasks: Task[], options: Partial<TaskReconcilerOptions> = 
     requeue: (key) => requeued.push(key),
     ...options,
   });
-  /** Runs the reconciles asked for (a claim: key is a claim) until none are left. */
+  /** Runs the reconciles and claims asked for until none are left. */
   const drain = async (): Promise<void> => {
     for (let round = 0; round < 50; round++) {
       await new Promise((resolve) => setImmediate(resolve));
       const key = requeued.shift();
       if (key === undefined) continue;
-      await (key.startsWith('claim:') ? reconciler.claim(key.slice('claim:'.length)) : reconciler.reconcile(key));
+      await (key.kind === 'claim' ? reconciler.claim(key.name) : reconciler.reconcile(key.name));
     }
   };
   return { cache, unbound, writer, launcher, requeued, reconciler, drain };
@@ -192,13 +194,15 @@ describe('activeDeadlineSeconds', () => {
 });
 
 describe('suspend', () => {
-  it('keeps a suspended Task from launching, and launches it once suspend is cleared', async () => {
+  it('keeps a suspended Task from launching, saying so once (Pending, Suspended), and launches it once suspend is cleared', async () => {
     const task = makeTask('paused', { suspend: true });
     const { launcher, reconciler, cache, writer } = reconcilerFor([task]);
     expect(await reconciler.reconcile('ns/paused')).toBeUndefined();
+    expect(await reconciler.reconcile('ns/paused')).toBeUndefined();
     expect(launcher.children).toHaveLength(0);
-    expect(writer.writes).toEqual([]);
-    cache.set('ns/paused', makeTask('paused', { suspend: false }));
+    expect(writer.writes).toEqual(['paused: status Pending Suspended']);
+    const suspended = cache.get('ns/paused') as Task;
+    cache.set('ns/paused', { ...suspended, spec: { ...suspended.spec, suspend: false } });
     await reconciler.reconcile('ns/paused');
     expect(launcher.children).toHaveLength(1);
   });
@@ -276,14 +280,38 @@ describe('a Task deleted and created again under the same name, with a launch jo
 });
 
 describe('capacity (maxConcurrent)', () => {
-  it('keeps a bound Task waiting, without a write, while every slot is taken', async () => {
-    const { launcher, reconciler, drain, writer } = reconcilerFor([makeTask('first'), makeTask('second')], { maxConcurrent: 1 });
+  it('keeps a bound Task waiting while every slot is taken, and says so once: Pending, WaitingForCapacity', async () => {
+    const { launcher, reconciler, drain, writer, cache } = reconcilerFor([makeTask('first'), makeTask('second')], { maxConcurrent: 1 });
     await reconciler.reconcile('ns/first');
     await drain();
     writer.writes.length = 0;
     expect(await reconciler.reconcile('ns/second')).toBeUndefined();
+    expect(await reconciler.reconcile('ns/second')).toBeUndefined();
     expect(launcher.children).toHaveLength(1);
+    expect(writer.writes).toEqual(['second: status Pending WaitingForCapacity']);
+    expect(cache.get('ns/second')?.status?.message).toBe('all 1 slots of node node (its --max-concurrent) are taken; the Task starts when one is free');
+  });
+
+  it('writes nothing while a Task that has run before waits for a slot: its status says how its last attempt ended', async () => {
+    const retried = makeTask('retried', { backoffLimit: 3 });
+    const { reconciler, drain, writer } = reconcilerFor([makeTask('first'), { ...retried, status: { phase: 'Pending', attempts: 1, reason: 'Error', message: 'exited with code 1' } }], { maxConcurrent: 1 });
+    await reconciler.reconcile('ns/first');
+    await drain();
+    writer.writes.length = 0;
+    await reconciler.reconcile('ns/retried');
     expect(writer.writes).toEqual([]);
+  });
+
+  it('once a slot is free, runs a Task that waited and shows Running without the waiting reason', async () => {
+    const { launcher, reconciler, drain, cache } = reconcilerFor([makeTask('first'), makeTask('second')], { maxConcurrent: 1 });
+    await reconciler.reconcile('ns/first');
+    await drain();
+    await reconciler.reconcile('ns/second');
+    launcher.children[0]?.exit({ code: 0 });
+    await drain();
+    expect(launcher.children).toHaveLength(2);
+    expect(cache.get('ns/second')?.status).toMatchObject({ phase: 'Running' });
+    expect(cache.get('ns/second')?.status?.reason).toBeUndefined();
   });
 
   it('gives a freed slot to the Task that has waited longest, one Task per slot', async () => {
@@ -294,9 +322,21 @@ describe('capacity (maxConcurrent)', () => {
     await reconciler.reconcile('ns/third');
     launcher.children[0]?.exit({ code: 0 });
     await new Promise((resolve) => setImmediate(resolve));
-    expect(requeued).toEqual(['ns/first', 'ns/second']);
+    expect(requeued).toEqual([reconcileKey('ns/first'), reconcileKey('ns/second')]);
     await drain();
     expect(launcher.children.map((child) => child.options.file)).toEqual(['first', 'second']);
+  });
+
+  it('passes a freed slot on when the Task it was kept for is gone by then', async () => {
+    const { launcher, reconciler, drain, cache } = reconcilerFor([makeTask('first', { command: ['first'] }), makeTask('second', { command: ['second'] }), makeTask('third', { command: ['third'] })], { maxConcurrent: 1 });
+    await reconciler.reconcile('ns/first');
+    await drain();
+    await reconciler.reconcile('ns/second');
+    await reconciler.reconcile('ns/third');
+    cache.delete('ns/second'); // deleted while it waited
+    launcher.children[0]?.exit({ code: 0 });
+    await drain();
+    expect(launcher.children.map((child) => child.options.file)).toEqual(['first', 'third']);
   });
 
   it('does not claim an unbound Task while every slot is taken, and claims it once a slot is free', async () => {
@@ -308,7 +348,7 @@ describe('capacity (maxConcurrent)', () => {
     expect(writer.claims).toEqual([]);
     launcher.children[0]?.exit({ code: 0 });
     await new Promise((resolve) => setImmediate(resolve));
-    expect(requeued).toContain('claim:ns/free');
+    expect(requeued).toContainEqual(claimKey('ns/free'));
     await drain();
     expect(writer.claims).toEqual(['free']);
   });

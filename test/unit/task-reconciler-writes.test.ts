@@ -9,8 +9,9 @@ import { InvalidSpawnOptionError, SpawnError } from '../../src/launcher/spawn-er
 import type { InternalSpawnOptions } from '../../src/launcher/spawn-options.js';
 import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
 import type { CgroupLimits, CgroupManager, TaskCgroup } from '../../src/sandbox/cgroup-manager.js';
-import type { TaskLauncher, TaskReconcilerOptions } from '../../src/tasks/task-reconciler.js';
-import type { TaskWriter } from '../../src/k8s/task-writer.js';
+import type { TaskLauncher } from '../../src/tasks/task-launch.js';
+import type { TaskReconcilerOptions } from '../../src/tasks/task-reconciler.js';
+import type { TaskWriter } from '../../src/store/task-store.js';
 import { oneTaskReconciler } from '../helpers/reconciler-harness.js';
 
 const key = 'ns/task';

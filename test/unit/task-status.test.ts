@@ -1,11 +1,14 @@
 // The status objects the agent writes (src/tasks/task-status.ts): each one a whole, consistent
 // picture built from the Task and the attempt, with conditions whose lastTransitionTime moves only
 // when their status does.
+import { readFileSync } from 'node:fs';
+
+import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 
-import type { Task, TaskStatus } from '../../src/api/task.js';
+import { taskReasons, type Task, type TaskStatus } from '../../src/api/task.js';
 import { StderrTail, type Attempt, type AttemptEnding } from '../../src/tasks/attempts.js';
-import { failedWithoutAttemptStatus, finishedStatus, runningStatus, waitingToRetryStatus } from '../../src/tasks/task-status.js';
+import { endingReasons, failedWithoutAttemptStatus, finishedStatus, notTakenUpStatus, pendingReasons, runningStatus, waitingToRetryStatus } from '../../src/tasks/task-status.js';
 import { parseTimestamp } from '../../src/tasks/time-format.js';
 
 const startedAt = Date.parse('2026-01-02T03:04:05.000Z');
@@ -136,5 +139,26 @@ describe('failedWithoutAttemptStatus', () => {
     const status = failedWithoutAttemptStatus(task(waiting), 'node', 'DeadlineExceeded', 'late', startedAt);
     expect(status.nextRetryTime).toBeUndefined();
     expect(status).toMatchObject({ phase: 'Failed', reason: 'DeadlineExceeded', attempts: 1 });
+  });
+});
+
+describe('a Task no agent has taken up', () => {
+  it('shows the CRD\'s default status, which stores without an apiserver start their Tasks with', () => {
+    interface Crd { spec: { versions: { schema: { openAPIV3Schema: { properties: { status: { default: unknown } } } } }[] } }
+    const crd = load(readFileSync(new URL('../../crds/task.yaml', import.meta.url), 'utf8')) as Crd;
+    expect(crd.spec.versions[0]?.schema.openAPIV3Schema.properties.status.default).toEqual(notTakenUpStatus);
+  });
+
+  it('is Pending with a reason that is never an ending: every reason of the CRD is one or the other', () => {
+    expect(notTakenUpStatus.phase).toBe('Pending');
+    expect(pendingReasons).toContain(notTakenUpStatus.reason);
+    expect([...pendingReasons, ...endingReasons].sort()).toEqual([...taskReasons].sort());
+    expect(endingReasons).not.toContain('WaitingForCapacity');
+  });
+
+  it('does not carry a waiting reason into its Running status', () => {
+    const status = runningStatus(task({ phase: 'Pending', reason: 'WaitingForCapacity', message: 'all slots are taken' }), 'node', attempt());
+    expect(status.reason).toBeUndefined();
+    expect(status.message).toBeUndefined();
   });
 });

@@ -1,0 +1,228 @@
+// The one composition root of Task running, shared by the cluster agent, `agent --manifests` and
+// `parafork run`: from a Task store (caches, writer, events) and the node's settings it builds the
+// launcher, task cgroups and ids, seccomp profiles, launch journal, reconciler and work queue,
+// wires them, and tears them down in one order. Each entry point adds only its own concerns (API
+// client and informers, a watched folder, progress) around it.
+import type { Logger } from 'pino';
+
+import { describeTaskLimitPolicy, type AgentConfig } from '../config/agent-config.js';
+import { WorkQueue, type ReconcileResult } from '../controller/work-queue.js';
+import { ChildProcessLauncher } from '../launcher/child-process-launcher.js';
+import { Launcher, type LauncherObserver } from '../launcher/launcher.js';
+import type { MetricsRegistry } from '../metrics/registry.js';
+import { openTaskCgroups } from '../sandbox/cgroup-groups.js';
+import { readCgroupLayout } from '../sandbox/cgroup-layout.js';
+import { CgroupGroupInUseError, type CgroupManager } from '../sandbox/cgroup-manager.js';
+import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
+import { TaskIdentities } from '../sandbox/task-identities.js';
+import type { TaskCache, TaskEventSink, TaskWriter } from '../store/task-store.js';
+import { AttemptTable } from '../tasks/attempts.js';
+import { LaunchJournal } from '../tasks/launch-journal.js';
+import type { TaskLauncher } from '../tasks/task-launch.js';
+import { claimKey, reconcileKey, taskQueueKeyId, type TaskQueueKey } from '../tasks/task-queue-key.js';
+import { TaskReconciler } from '../tasks/task-reconciler.js';
+
+/** The node's settings the runtime uses, named as the agent's flags name them (src/config/agent-config.ts). */
+export type TaskRuntimeSettings = Pick<
+  AgentConfig,
+  | 'nodeName' | 'maxConcurrent' | 'workers' | 'terminationGraceSeconds' | 'shutdownGraceSeconds' | 'cgroupParent' | 'taskIds'
+  | 'sandboxStagingDirectory' | 'seccompProfileDirectory' | 'launcher' | 'taskSandbox' | 'taskLimits' | 'sandboxMaskedPaths'
+> & {
+  /** Where the task id blocks' lock files are (src/sandbox/task-identities.ts). */
+  readonly taskIdLockDirectory: string;
+  /** The launch journal's file (src/tasks/launch-journal.ts); undefined: none (standalone Tasks end with their process). */
+  readonly launchJournalFile?: string | undefined;
+};
+
+/** The Task store the reconciler works on: the apiserver through informers, or one in memory. */
+export interface TaskStores {
+  /** Tasks bound to this node. */
+  readonly tasks: TaskCache;
+  /** Unbound Tasks this node may claim; undefined: none (standalone). */
+  readonly unboundTasks?: TaskCache | undefined;
+  readonly writer: TaskWriter;
+  readonly events: TaskEventSink;
+}
+
+/** How a store reports a change: the key of a Task bound here, or of an unbound one to claim. */
+export interface TaskChangeListener {
+  readonly bound: (key: string) => void;
+  readonly unbound: (key: string) => void;
+}
+
+export interface TaskRuntimeOptions<Stores extends TaskStores = TaskStores> {
+  readonly settings: TaskRuntimeSettings;
+  readonly logger: Logger;
+  /** The store, made with the listener it reports changes to (an informer's onChange). */
+  readonly connectStores: (changes: TaskChangeListener) => Stores;
+  /** The agent's metrics: the launcher, queue and reconciler report to it. Undefined: none. */
+  readonly metrics?: MetricsRegistry | undefined;
+  /** Another observer of spawns, where there are no metrics (`run`'s progress line). */
+  readonly launcherObserver?: LauncherObserver | undefined;
+  /** The node's labels, for claims and spec.nodeSelector; default none. */
+  readonly nodeLabels?: (() => Readonly<Record<string, string>>) | undefined;
+}
+
+export interface TaskRuntime<Stores extends TaskStores = TaskStores> {
+  readonly reconciler: TaskReconciler;
+  readonly queue: WorkQueue<TaskQueueKey>;
+  /** What connectStores made, as it made them (an entry point runs its informers, lists its store). */
+  readonly stores: Stores;
+  /** Starts handing keys to the reconciler. */
+  start(): void;
+  /**
+   * Drains, then stops: no more claims or launches; running Tasks get shutdownGraceSeconds to end,
+   * then are killed and their endings recorded (nothing running: no wait at all). `afterDrain`
+   * runs next (an entry point stops its sources there); then the queue stops and the launcher,
+   * journal, cgroup group and task ids are let go. Called twice, it returns the first promise.
+   */
+  shutDown(afterDrain?: () => void | Promise<void>): Promise<void>;
+}
+
+/** How often the drain looks whether the running Tasks have ended. */
+const drainPollMs = 50;
+
+/**
+ * Builds the runtime. Throws CgroupGroupInUseError while another agent owns the cgroup group,
+ * before anything is started (nothing is left open then).
+ */
+export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntimeOptions<Stores>): TaskRuntime<Stores> {
+  const { settings, logger, metrics } = options;
+  // The launcher first: it refuses a Node.js or platform it cannot run on, before anything is taken.
+  const { launcher, launcherSandboxes } = makeLauncher(settings, logger, metrics, options.launcherObserver);
+  let cgroups: CgroupManager | undefined;
+  try {
+    cgroups = settings.taskSandbox ? makeCgroupManager(settings.cgroupParent, logger) : undefined;
+  } catch (error) {
+    void launcher.close(); // another parafork owns the group (CgroupGroupInUseError)
+    throw error;
+  }
+  if (launcher instanceof Launcher) {
+    logger.info({ capabilities: Launcher.capabilities, lockMode: launcher.lockMode, clonePath: launcher.clonePath, threads: launcher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable', taskLimits: describeTaskLimitPolicy(settings.taskLimits) }, 'host capabilities');
+  }
+  const identities = settings.taskSandbox ? new TaskIdentities({ ...settings.taskIds, lockDirectory: settings.taskIdLockDirectory }) : undefined;
+  const journal = settings.launchJournalFile === undefined ? undefined : openLaunchJournal(settings.launchJournalFile, logger);
+
+  // The queue's handler and the stores' listener reach the reconciler once it exists; neither runs before start().
+  const queue = new WorkQueue<TaskQueueKey>((key) => handle(key), { concurrency: settings.workers, keyId: taskQueueKeyId, ...(metrics ? { observer: metrics.workQueue } : {}) });
+  const stores = options.connectStores({ bound: (key) => queue.add(reconcileKey(key)), unbound: (key) => queue.add(claimKey(key)) });
+  const reconciler = new TaskReconciler({
+    nodeName: settings.nodeName,
+    writer: stores.writer,
+    launcher,
+    launcherSandboxes,
+    unsandboxed: !settings.taskSandbox,
+    ...(journal ? { journal } : {}),
+    tasks: stores.tasks,
+    unboundTasks: stores.unboundTasks ?? { get: () => undefined },
+    attempts: new AttemptTable(),
+    events: stores.events,
+    logger,
+    maxConcurrent: settings.maxConcurrent,
+    ...(cgroups ? { cgroups } : {}),
+    ...(identities ? { identities } : {}),
+    seccompProfiles: new SeccompProfileStore({ directory: settings.seccompProfileDirectory, logger }),
+    taskLimits: settings.taskLimits,
+    sandboxMaskedPaths: settings.sandboxMaskedPaths,
+    terminationGraceMs: settings.terminationGraceSeconds * 1000,
+    nodeLabels: options.nodeLabels ?? ((): Readonly<Record<string, string>> => ({})),
+    requeue: (key) => queue.add(key),
+    ...(metrics ? { observer: metrics.tasks } : {}),
+  });
+
+  async function handle(key: TaskQueueKey): Promise<ReconcileResult | undefined> {
+    try {
+      return key.kind === 'claim' ? await reconciler.claim(key.name) : await reconciler.reconcile(key.name);
+    } catch (error) {
+      logger.warn({ task: key.name, claim: key.kind === 'claim' || undefined, err: (error as Error).message }, 'reconcile failed; retrying with backoff');
+      throw error;
+    }
+  }
+
+  async function drain(): Promise<void> {
+    const grace = settings.shutdownGraceSeconds;
+    logger.info({ running: reconciler.runningAttempts, graceSeconds: grace }, 'shutting down: no more claims or launches');
+    reconciler.startDraining();
+    const idle = (): boolean => reconciler.runningAttempts === 0 && queue.processing === 0;
+    if (!(await waitUntil(idle, grace * 1000))) {
+      logger.warn({ running: reconciler.runningAttempts }, 'grace period over: killing the tasks still running');
+      reconciler.terminateAll();
+      // Their endings are recorded by reconciles the kills ask for.
+      await waitUntil(() => idle() && queue.depth === 0, settings.terminationGraceSeconds * 1000 + 10_000);
+    }
+    await waitUntil(() => queue.processing === 0 && queue.depth === 0, 5_000);
+  }
+
+  let stopping: Promise<void> | undefined;
+  async function stop(afterDrain: (() => void | Promise<void>) | undefined): Promise<void> {
+    await drain();
+    await afterDrain?.();
+    await queue.shutDown();
+    await launcher.close();
+    journal?.close();
+    try {
+      cgroups?.removeGroup(); // and lets go of it
+    } catch {
+      // not empty (a process outlived the drain): the group's next owner sweeps it
+    }
+    identities?.close();
+  }
+
+  return {
+    reconciler,
+    queue,
+    stores,
+    start: () => queue.start(),
+    shutDown: (afterDrain) => (stopping ??= stop(afterDrain)),
+  };
+}
+
+/** The launcher the settings ask for (the native one; child_process only as a benchmark baseline), and whether it can build the sandbox. */
+function makeLauncher(settings: TaskRuntimeSettings, logger: Logger, metrics: MetricsRegistry | undefined, observer: LauncherObserver | undefined): { launcher: TaskLauncher & { close(): Promise<void> }; launcherSandboxes: boolean } {
+  if (settings.launcher === 'child_process' || !settings.taskSandbox) {
+    logger.warn({ launcher: settings.launcher, taskSandbox: settings.taskSandbox }, settings.taskSandbox ? 'the child_process launcher cannot sandbox: every Task will fail with SandboxUnavailable' : 'Tasks run unsandboxed, with this agent\'s privileges (--task-sandbox off): for benchmarks only');
+  }
+  if (settings.launcher === 'child_process') return { launcher: new ChildProcessLauncher(), launcherSandboxes: false };
+  const spawnObserver = observer ?? metrics?.spawn;
+  const launcher = new Launcher({ ...(spawnObserver ? { observer: spawnObserver } : {}), sandboxStagingDirectory: settings.sandboxStagingDirectory, sandboxMaskedPaths: settings.sandboxMaskedPaths });
+  metrics?.trackLauncher(launcher);
+  return { launcher, launcherSandboxes: true };
+}
+
+/**
+ * The task cgroups, their group taken and swept (src/sandbox/cgroup-groups.ts), or undefined
+ * (with the reason logged) when this host gives none. Throws CgroupGroupInUseError when another
+ * live agent owns the group: sweeping it would end that agent's Tasks.
+ */
+function makeCgroupManager(cgroupParent: string | undefined, logger: Logger): CgroupManager | undefined {
+  try {
+    const { manager, group, sweptTaskCgroups, sweptRunGroups } = openTaskCgroups(readCgroupLayout(), cgroupParent);
+    if (sweptTaskCgroups > 0) logger.warn({ swept: sweptTaskCgroups, group }, 'ended the processes an earlier owner of the group left in task cgroups');
+    if (sweptRunGroups > 0) logger.warn({ swept: sweptRunGroups }, 'ended and removed the per-run cgroup groups of parafork runs that are gone');
+    return manager;
+  } catch (error) {
+    if (error instanceof CgroupGroupInUseError) throw error;
+    logger.warn({ err: (error as Error).message }, 'no cgroups for tasks: Tasks with limits (their own, or the --default-* ones) will fail with SandboxUnavailable');
+    return undefined;
+  }
+}
+
+/** The launch journal, or undefined (logged) where its folder is not writable (a read-only root without a volume there). */
+function openLaunchJournal(file: string, logger: Logger): LaunchJournal | undefined {
+  try {
+    return new LaunchJournal(file);
+  } catch (error) {
+    logger.warn({ file, err: (error as Error).message }, 'no launch journal: after a crash of the agent, a Task it launched but had not recorded yet may run again as attempt 1');
+    return undefined;
+  }
+}
+
+/** Resolves true once `condition` holds (at once when it already does), false after `timeoutMs`. */
+async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, drainPollMs));
+  }
+  return true;
+}

@@ -1,0 +1,206 @@
+// How one attempt of a Task becomes a process and how its end is told: the spawn options made from
+// the Task (command, environment with the one default PATH, sandbox with the attempt's ids, cgroup),
+// the spawn itself, the stderr tail, the attempt's ending from its exit or its SpawnError, and
+// giving back its cgroup and ids. The reconciler decides whether and when to launch; this module
+// only carries the launch out and fills in the attempt, then calls back so the reconciler looks
+// again (task-reconciler.ts: "spawn results and exits never act themselves").
+import type { Task, TaskReason, TaskSpec } from '../api/task.js';
+import type { SandboxOptions } from '../launcher/sandbox-options.js';
+import { signalName } from '../launcher/signals.js';
+import { InvalidSpawnOptionError, SpawnError } from '../launcher/spawn-error.js';
+import type { SpawnOptions } from '../launcher/spawn-options.js';
+import type { ExitResult, SpawnedProcess } from '../launcher/spawned-process.js';
+import type { TaskCgroup } from '../sandbox/cgroup-manager.js';
+import type { TaskIdentityLease } from '../sandbox/task-identities.js';
+import { specRefusalMessage } from '../sandbox/task-sandbox.js';
+import { missingSandboxPath } from '../sandbox/task-spec-checks.js';
+import type { Attempt, AttemptEnding, KillCause, StderrTail } from './attempts.js';
+
+/**
+ * The PATH a Task's command is looked up in when its env sets none, as execvp(3) defaults it
+ * (the CRD's spec.command says so). The launcher's own fallback for library callers and
+ * parafork-init's search are the same list.
+ */
+export const defaultTaskPath = '/usr/local/bin:/usr/bin:/bin';
+
+/** How long a finished process may keep its stderr pipe open (a daemonised grandchild) before we stop reading. */
+const stderrDrainLimitMs = 2_000;
+
+/** What the reconciler needs of a launcher: the native Launcher, or the child_process one. */
+export interface TaskLauncher {
+  spawn(options: SpawnOptions): Promise<SpawnedProcess>;
+}
+
+/** What a launch uses of the attempt's cgroup (a TaskCgroup). */
+export type AttemptCgroup = Pick<TaskCgroup, 'spawnOptions' | 'oomKills' | 'killAll' | 'remove'>;
+
+/** What an attempt runs in, decided by the reconciler before the launch. */
+export interface LaunchPlan {
+  /** Undefined: unsandboxed (benchmarks only). */
+  readonly sandbox: SandboxOptions | undefined;
+  readonly cwd: string;
+  readonly cgroup: AttemptCgroup | undefined;
+}
+
+/** What the launch tells the reconciler; each is called at most once. */
+export interface LaunchCallbacks {
+  /** The process has exec'd: attempt.child, timings and startedAt are set. */
+  running(): void;
+  /** The process ended, or its spawn failed (attempt.child unset): attempt.ending is set, its cgroup and ids given back. */
+  ended(): void;
+}
+
+/** The sandbox with the attempt's leased ids (task-identities.ts) in place of the defaults. */
+export function withIdentity(sandbox: SandboxOptions, identity: TaskIdentityLease | undefined): SandboxOptions {
+  if (identity === undefined) return sandbox;
+  return {
+    ...sandbox,
+    runAsUser: identity.runAsUser,
+    runAsGroup: identity.runAsGroup,
+    ...(identity.userNamespaceHostId !== undefined ? { userNamespaceHostId: identity.userNamespaceHostId } : {}),
+  };
+}
+
+/** The launcher's options for one attempt of the Task: its command, args and env (with a PATH), cwd, sandbox and cgroup. */
+export function taskSpawnOptions(spec: TaskSpec, plan: LaunchPlan): SpawnOptions {
+  const [file, ...leadingArgs] = spec.command;
+  const environment: Record<string, string> = {};
+  for (const variable of spec.env ?? []) environment[variable.name] = variable.value ?? '';
+  return {
+    file,
+    args: [...leadingArgs, ...(spec.args ?? [])],
+    // A Task's environment is what its spec says, plus a PATH to find its command by.
+    env: 'PATH' in environment ? environment : { PATH: defaultTaskPath, ...environment },
+    cwd: plan.cwd,
+    stdout: 'ignore',
+    stderr: 'pipe',
+    ...(plan.sandbox !== undefined ? { sandbox: plan.sandbox } : {}),
+    // The spawn thread makes the cgroup and writes its limits (TaskCgroup.spawnOptions).
+    ...plan.cgroup?.spawnOptions,
+  };
+}
+
+/**
+ * Spawns the attempt's process and follows it to its end, filling in `attempt` (child, timings,
+ * startedAt, then ending) and giving back its cgroup and ids once its processes are gone.
+ */
+export function launchAttempt(launcher: TaskLauncher, task: Task, attempt: Attempt, plan: LaunchPlan, callbacks: LaunchCallbacks): void {
+  const { cgroup } = plan;
+  const release = (): void => {
+    releaseCgroup(cgroup);
+    attempt.identity?.release(); // its processes are gone with its pid namespace's init
+  };
+  launcher.spawn(taskSpawnOptions(task.spec, plan)).then(
+    (child) => {
+      attempt.child = child;
+      attempt.timings = child.timings;
+      attempt.startedAt = performance.timeOrigin + performance.now();
+      const stderrDone = collectStderr(child.stderr, attempt.stderr);
+      void child.exited.then(async (exit) => {
+        await Promise.race([stderrDone, new Promise((resolve) => setTimeout(resolve, stderrDrainLimitMs).unref())]);
+        const oomKills = cgroup?.oomKills() ?? 0;
+        attempt.ending = oomKills > 0 && attempt.killCause === undefined ? oomEnding(task.spec) : exitEnding(exit, attempt.killCause);
+        release();
+        callbacks.ended();
+      });
+      callbacks.running();
+    },
+    (error: unknown) => {
+      attempt.ending = spawnFailureEnding(error, task.spec);
+      release();
+      callbacks.ended();
+    },
+  );
+}
+
+/** Kills what the attempt left in its cgroup and removes it; best effort. */
+export function releaseCgroup(cgroup: AttemptCgroup | undefined): void {
+  if (!cgroup) return;
+  try {
+    cgroup.killAll(); // anything the task left behind (a pid namespace's init takes its tree along)
+    cgroup.remove();
+  } catch {
+    // Best effort: a cgroup that cannot go yet is left empty and harmless.
+  }
+}
+
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function oomEnding(spec: TaskSpec): AttemptEnding {
+  return { reason: 'OOMKilled', message: `killed for going over resources.limits.memory (${String(spec.resources?.limits?.memory)})`, finishedAt: now(), signal: 'SIGKILL' };
+}
+
+const killCauseReasons: Record<KillCause, TaskReason> = {
+  DeadlineExceeded: 'DeadlineExceeded',
+  Cancelled: 'Cancelled',
+  Deleted: 'Killed',
+  AgentShutdown: 'AgentRestarted',
+};
+
+const killCauseMessages: Record<KillCause, string> = {
+  DeadlineExceeded: 'activeDeadlineSeconds passed',
+  Cancelled: 'suspend was set',
+  Deleted: 'the Task was deleted',
+  AgentShutdown: 'the agent shut down',
+};
+
+/** The sandbox's init exits 128 + N when a signal N ended the task, as shells report it. */
+function signalFromInit(exit: ExitResult): string | undefined {
+  if (exit.code === null || exit.code <= 128 || exit.code >= 128 + 65) return undefined;
+  return signalName(exit.code - 128);
+}
+
+/** How an attempt whose process exited ended: the agent's kill cause first, then its exit code or signal. */
+export function exitEnding(exit: ExitResult, killCause: KillCause | undefined): AttemptEnding {
+  const finishedAt = now();
+  const signal = exit.signal ?? signalFromInit(exit);
+  const how = signal !== undefined ? `was killed by ${signal}` : `exited with code ${exit.code ?? -1}`;
+  const fields = signal !== undefined ? { signal } : { exitCode: exit.code ?? -1 };
+  if (killCause !== undefined) return { reason: killCauseReasons[killCause], message: `${killCauseMessages[killCause]}; the process ${how}`, finishedAt, ...fields };
+  if (exit.code === 0) return { reason: 'Completed', message: 'exited with code 0', finishedAt, exitCode: 0 };
+  if (signal !== undefined) return { reason: 'Killed', message: `killed by ${signal}`, finishedAt, signal };
+  return { reason: 'Error', message: how, finishedAt, exitCode: exit.code ?? -1 };
+}
+
+/** The native steps that build the sandbox (native/src/errors.cc names them). */
+const sandboxSteps: ReadonlySet<string> = new Set(['mount', 'pivot_root', 'network', 'identity', 'prlimit', 'seccomp', 'cgroup.procs', 'cgroup.create', 'user_namespace']);
+
+/**
+ * How an attempt whose spawn failed ended: the one place a launcher error becomes a Task reason.
+ * InvalidSpec (the spec's fault, never retried), SandboxUnavailable (the node's), ExecFailed (the
+ * command), SpawnFailed (anything else).
+ */
+export function spawnFailureEnding(error: unknown, spec: TaskSpec): AttemptEnding {
+  const finishedAt = now();
+  // The launcher refused the options made from the spec: no attempt could pass. sandboxForTask
+  // checks the spec with the launcher's rules first, so only a rule it missed gets here; it is
+  // never the node's fault.
+  if (error instanceof InvalidSpawnOptionError) return { reason: 'InvalidSpec', message: specRefusalMessage(error), finishedAt };
+  if (error instanceof SpawnError) {
+    if (error.syscall === 'mount' && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) {
+      // A path the spec names (or the root's /proc, /dev, /tmp) is not on this node: the spec's error.
+      const missing = missingSandboxPath(spec) ?? 'a path spec.sandbox names (rootfs, a mount\'s hostPath or mountPath) or /proc, /dev or /tmp in the root is missing on this node';
+      return { reason: 'InvalidSpec', message: `${missing} (${error.code} in mount)`, finishedAt };
+    }
+    // exec (or its setup: chdir, the executable) failed: another attempt would fail the same way.
+    const execStep = error.syscall === 'execve' || error.syscall === 'chdir';
+    if (sandboxSteps.has(error.syscall) || (error.code === 'EPERM' && (error.syscall === 'clone3' || error.syscall === 'clone'))) {
+      return { reason: 'SandboxUnavailable', message: `this node cannot build the sandbox (${error.code} in ${error.syscall}): the agent needs root with CAP_SYS_ADMIN, and clone3/namespaces allowed by its own seccomp profile`, finishedAt };
+    }
+    return { reason: execStep ? 'ExecFailed' : 'SpawnFailed', message: `${error.code}: ${error.message}`, finishedAt };
+  }
+  return { reason: 'SpawnFailed', message: (error as Error).message, finishedAt };
+}
+
+/** Reads a process's stderr into its tail until the stream ends. */
+async function collectStderr(stream: NodeJS.ReadableStream | null, tail: StderrTail): Promise<void> {
+  if (stream === null) return;
+  stream.setEncoding('utf8');
+  try {
+    for await (const chunk of stream) tail.append(chunk as string);
+  } catch {
+    // A stream error only shortens the tail.
+  }
+}

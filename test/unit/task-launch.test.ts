@@ -1,0 +1,182 @@
+// One attempt from Task to process and back (src/tasks/task-launch.ts): the spawn options a Task
+// becomes, the ending its exit or spawn failure is told as, and what is given back when it ends.
+// The launcher, cgroup and id lease are fakes that record what they are asked.
+import { PassThrough } from 'node:stream';
+
+import { describe, expect, it } from 'vitest';
+
+import type { Task, TaskSpec } from '../../src/api/task.js';
+import { InvalidSpawnOptionError, SpawnError } from '../../src/launcher/spawn-error.js';
+import type { SpawnOptions } from '../../src/launcher/spawn-options.js';
+import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
+import type { TaskIdentityLease } from '../../src/sandbox/task-identities.js';
+import { StderrTail, type Attempt } from '../../src/tasks/attempts.js';
+import { defaultTaskPath, exitEnding, launchAttempt, spawnFailureEnding, taskSpawnOptions, type AttemptCgroup, type TaskLauncher } from '../../src/tasks/task-launch.js';
+
+function spec(fields: Partial<TaskSpec> = {}): TaskSpec {
+  return { nodeName: 'node', command: ['work'], ...fields };
+}
+
+function task(fields: Partial<TaskSpec> = {}): Task {
+  return { apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'task', namespace: 'ns', uid: 'uid-1' }, spec: spec(fields) };
+}
+
+function exit(fields: Partial<ExitResult>): ExitResult {
+  return { code: null, signal: null, durationNs: 1, rusage: { userUs: 0, systemUs: 0, maxRssKb: 0 }, ...fields };
+}
+
+function newAttempt(): Attempt {
+  return { uid: 'uid-1', number: 1, launchedAt: 0, runningRecorded: false, stderr: new StderrTail() };
+}
+
+function spawnError(syscall: string, errno: number): SpawnError {
+  return new SpawnError({ errno, syscall, path: 'work', spawnargs: ['work'] });
+}
+
+const ENOENT = 2;
+const EPERM = 1;
+const EACCES = 13;
+const EAGAIN = 11;
+
+describe('the spawn options of an attempt', () => {
+  it('run spec.command followed by spec.args, with the Task\'s env and the default PATH when the env sets none', () => {
+    const options = taskSpawnOptions(spec({ command: ['sh', '-c'], args: ['echo hi'], env: [{ name: 'A', value: '1' }, { name: 'EMPTY' }] }), { sandbox: undefined, cwd: '/work', cgroup: undefined });
+    expect(options).toMatchObject({ file: 'sh', args: ['-c', 'echo hi'], env: { PATH: defaultTaskPath, A: '1', EMPTY: '' }, cwd: '/work', stdout: 'ignore', stderr: 'pipe' });
+    expect(options).not.toHaveProperty('sandbox');
+  });
+
+  it('keep a PATH the Task sets, and carry the sandbox and the cgroup\'s own spawn options', () => {
+    const cgroup: AttemptCgroup = { spawnOptions: { cgroup: '/sys/fs/cgroup/x' }, oomKills: () => 0, killAll: () => undefined, remove: () => true };
+    const options = taskSpawnOptions(spec({ env: [{ name: 'PATH', value: '/opt/bin' }] }), { sandbox: { network: 'none' }, cwd: '/', cgroup });
+    expect(options.env).toEqual({ PATH: '/opt/bin' });
+    expect(options).toMatchObject({ sandbox: { network: 'none' }, cgroup: '/sys/fs/cgroup/x' });
+  });
+});
+
+describe('the ending of an attempt whose process exited', () => {
+  it('is Completed for code 0, Error for another code, Killed for a signal', () => {
+    expect(exitEnding(exit({ code: 0 }), undefined)).toMatchObject({ reason: 'Completed', exitCode: 0 });
+    expect(exitEnding(exit({ code: 3 }), undefined)).toMatchObject({ reason: 'Error', exitCode: 3, message: 'exited with code 3' });
+    expect(exitEnding(exit({ signal: 'SIGSEGV' }), undefined)).toMatchObject({ reason: 'Killed', signal: 'SIGSEGV' });
+  });
+
+  it('reads the sandbox init\'s 128 + N as signal N', () => {
+    expect(exitEnding(exit({ code: 137 }), undefined)).toMatchObject({ reason: 'Killed', signal: 'SIGKILL' });
+    expect(exitEnding(exit({ code: 128 }), undefined)).toMatchObject({ reason: 'Error', exitCode: 128 });
+  });
+
+  it('is the agent\'s kill cause, whatever the process died of', () => {
+    expect(exitEnding(exit({ signal: 'SIGTERM' }), 'DeadlineExceeded')).toMatchObject({ reason: 'DeadlineExceeded', signal: 'SIGTERM', message: 'activeDeadlineSeconds passed; the process was killed by SIGTERM' });
+    expect(exitEnding(exit({ code: 0 }), 'Cancelled')).toMatchObject({ reason: 'Cancelled', exitCode: 0 });
+    expect(exitEnding(exit({ code: 143 }), 'Deleted')).toMatchObject({ reason: 'Killed' });
+    expect(exitEnding(exit({ code: 143 }), 'AgentShutdown')).toMatchObject({ reason: 'AgentRestarted' });
+  });
+});
+
+describe('the ending of an attempt whose spawn failed', () => {
+  it('is InvalidSpec for options the launcher refused, and for a mount whose path the spec names is missing', () => {
+    expect(spawnFailureEnding(new InvalidSpawnOptionError('ERR_INVALID_ARG_VALUE', 'sandbox.mounts[0].hostPath must be absolute'), spec())).toMatchObject({ reason: 'InvalidSpec' });
+    expect(spawnFailureEnding(spawnError('mount', ENOENT), spec())).toMatchObject({ reason: 'InvalidSpec' });
+  });
+
+  it('is SandboxUnavailable for a step that builds the sandbox, and for clone3 refused', () => {
+    for (const syscall of ['mount', 'pivot_root', 'seccomp', 'cgroup.procs', 'user_namespace']) {
+      expect(spawnFailureEnding(spawnError(syscall, EPERM), spec()).reason, syscall).toBe('SandboxUnavailable');
+    }
+    expect(spawnFailureEnding(spawnError('clone3', EPERM), spec()).reason).toBe('SandboxUnavailable');
+  });
+
+  it('is ExecFailed when exec or its chdir failed, SpawnFailed for anything else', () => {
+    expect(spawnFailureEnding(spawnError('execve', EACCES), spec())).toMatchObject({ reason: 'ExecFailed', message: expect.stringContaining('EACCES') as string });
+    expect(spawnFailureEnding(spawnError('chdir', ENOENT), spec()).reason).toBe('ExecFailed');
+    expect(spawnFailureEnding(spawnError('clone3', EAGAIN), spec()).reason).toBe('SpawnFailed');
+    expect(spawnFailureEnding(new Error('engine gone'), spec())).toMatchObject({ reason: 'SpawnFailed', message: 'engine gone' });
+  });
+});
+
+/** A cgroup that counts what is done to it and reports `oomKills` OOM kills. */
+function fakeCgroup(oomKills = 0): AttemptCgroup & { readonly calls: string[] } {
+  const calls: string[] = [];
+  return { calls, spawnOptions: { cgroup: '/sys/fs/cgroup/fake' }, oomKills: () => oomKills, killAll: () => void calls.push('killAll'), remove: () => (calls.push('remove'), true) };
+}
+
+function fakeLease(): TaskIdentityLease & { released: number } {
+  const lease = {
+    runAsUser: 1, runAsGroup: 1, userNamespaceHostId: undefined, hostUid: 1, hostGid: 1, ownUid: true, released: 0,
+    release: () => {
+      lease.released++;
+    },
+  };
+  return lease;
+}
+
+/** A launcher with one child that writes `stderr` and exits as the test says, or a spawn that fails. */
+function fakeLauncher(outcome: { exit: ExitResult; stderr?: string } | { error: Error }): TaskLauncher & { readonly spawned: SpawnOptions[] } {
+  const spawned: SpawnOptions[] = [];
+  return {
+    spawned,
+    spawn(options) {
+      spawned.push(options);
+      if ('error' in outcome) return Promise.reject(outcome.error);
+      const stderr = new PassThrough();
+      stderr.end(outcome.stderr ?? '');
+      return Promise.resolve(new SpawnedProcess({ pid: 42, timings: { queuedNs: 1, spawnNs: 2 }, stdout: null, stderr, exited: Promise.resolve(outcome.exit), kill: () => true }));
+    },
+  };
+}
+
+function launchAndWait(launcher: TaskLauncher, attempt: Attempt, cgroup: AttemptCgroup | undefined, fields: Partial<TaskSpec> = {}): Promise<string[]> {
+  const calls: string[] = [];
+  return new Promise((resolve) => {
+    launchAttempt(launcher, task(fields), attempt, { sandbox: undefined, cwd: '/', cgroup }, {
+      running: () => calls.push('running'),
+      ended: () => {
+        calls.push('ended');
+        resolve(calls);
+      },
+    });
+  });
+}
+
+describe('launching an attempt', () => {
+  it('fills in the attempt, keeps its stderr tail, and gives back its cgroup and ids once it ended', async () => {
+    const attempt = newAttempt();
+    const lease = fakeLease();
+    attempt.identity = lease;
+    const cgroup = fakeCgroup();
+    const calls = await launchAndWait(fakeLauncher({ exit: exit({ code: 2 }), stderr: 'no such input\n' }), attempt, cgroup);
+    expect(calls).toEqual(['running', 'ended']);
+    expect(attempt.child?.pid).toBe(42);
+    expect(attempt.timings).toEqual({ queuedNs: 1, spawnNs: 2 });
+    expect(attempt.ending).toMatchObject({ reason: 'Error', exitCode: 2 });
+    expect(attempt.stderr.toString()).toBe('no such input\n');
+    expect(cgroup.calls).toEqual(['killAll', 'remove']);
+    expect(lease.released).toBe(1);
+  });
+
+  it('ends as OOMKilled when the cgroup counted an OOM kill the agent did not cause', async () => {
+    const attempt = newAttempt();
+    await launchAndWait(fakeLauncher({ exit: exit({ signal: 'SIGKILL' }) }), attempt, fakeCgroup(1), { resources: { limits: { memory: '64Mi' } } });
+    expect(attempt.ending).toMatchObject({ reason: 'OOMKilled', signal: 'SIGKILL', message: expect.stringContaining('64Mi') as string });
+  });
+
+  it('keeps the agent\'s kill cause over an OOM kill', async () => {
+    const attempt = newAttempt();
+    attempt.killCause = 'DeadlineExceeded';
+    await launchAndWait(fakeLauncher({ exit: exit({ signal: 'SIGKILL' }) }), attempt, fakeCgroup(1));
+    expect(attempt.ending?.reason).toBe('DeadlineExceeded');
+  });
+
+  it('on a failed spawn: ends without a child, gives back the cgroup and ids, never says running', async () => {
+    const attempt = newAttempt();
+    const lease = fakeLease();
+    attempt.identity = lease;
+    const cgroup = fakeCgroup();
+    const calls = await launchAndWait(fakeLauncher({ error: spawnError('execve', ENOENT) }), attempt, cgroup);
+    expect(calls).toEqual(['ended']);
+    expect(attempt.child).toBeUndefined();
+    expect(attempt.ending?.reason).toBe('ExecFailed');
+    expect(cgroup.calls).toEqual(['killAll', 'remove']);
+    expect(lease.released).toBe(1);
+  });
+});
