@@ -71,8 +71,12 @@ export interface CgroupSetupOption {
   readonly files: readonly CgroupFileOption[];
 }
 
-/** Used when neither `env.PATH` nor the agent's PATH is set, as execvp(3) does. */
-const fallbackSearchPath = '/usr/local/bin:/usr/bin:/bin';
+/**
+ * The PATH searched when none is given, as execvp(3) defaults it: the launcher's when neither
+ * `env.PATH` nor the agent's PATH is set, an agent's for Tasks whose env sets none, and
+ * parafork-init's (native/src/init/parafork_init.c keeps the same list; a unit test compares them).
+ */
+export const defaultSearchPath = '/usr/local/bin:/usr/bin:/bin';
 
 function invalidType(message: string): never {
   throw new InvalidSpawnOptionError('ERR_INVALID_ARG_TYPE', message);
@@ -208,7 +212,7 @@ export function toNativeRequest(options: unknown, maskedPathsByDefault?: string)
   }
   const given = env === undefined ? undefined : checkEnvironment(env);
   // process.env.PATH is a getenv through a proxy (microseconds): read only when there is a search.
-  const searchPath = checkedFile.includes('/') ? '' : ((given ? given.path : process.env.PATH) ?? fallbackSearchPath);
+  const searchPath = checkedFile.includes('/') ? '' : ((given ? given.path : process.env.PATH) ?? defaultSearchPath);
   const stdoutTarget = checkOutput(stdout, 'stdout');
   const stderrTarget = checkOutput(stderr, 'stderr');
   const checkedCgroup = cgroup === undefined ? '' : checkString(cgroup, 'cgroup');

@@ -8,7 +8,7 @@ import type { Task, TaskReason, TaskSpec } from '../api/task.js';
 import type { SandboxOptions } from '../launcher/sandbox-options.js';
 import { signalName } from '../launcher/signals.js';
 import { InvalidSpawnOptionError, SpawnError } from '../launcher/spawn-error.js';
-import type { SpawnOptions } from '../launcher/spawn-options.js';
+import { defaultSearchPath, type SpawnOptions } from '../launcher/spawn-options.js';
 import type { ExitResult, SpawnedProcess } from '../launcher/spawned-process.js';
 import type { TaskCgroup } from '../sandbox/cgroup-manager.js';
 import type { TaskIdentityLease } from '../sandbox/task-identities.js';
@@ -16,12 +16,6 @@ import { specRefusalMessage } from '../sandbox/task-sandbox.js';
 import { missingSandboxPath } from '../sandbox/task-spec-checks.js';
 import type { Attempt, AttemptEnding, KillCause, StderrTail } from './attempts.js';
 
-/**
- * The PATH a Task's command is looked up in when its env sets none, as execvp(3) defaults it
- * (the CRD's spec.command says so). The launcher's own fallback for library callers and
- * parafork-init's search are the same list.
- */
-export const defaultTaskPath = '/usr/local/bin:/usr/bin:/bin';
 
 /** How long a finished process may keep its stderr pipe open (a daemonised grandchild) before we stop reading. */
 const stderrDrainLimitMs = 2_000;
@@ -70,7 +64,7 @@ export function taskSpawnOptions(spec: TaskSpec, plan: LaunchPlan): SpawnOptions
     file,
     args: [...leadingArgs, ...(spec.args ?? [])],
     // A Task's environment is what its spec says, plus a PATH to find its command by.
-    env: 'PATH' in environment ? environment : { PATH: defaultTaskPath, ...environment },
+    env: 'PATH' in environment ? environment : { PATH: defaultSearchPath, ...environment },
     cwd: plan.cwd,
     stdout: 'ignore',
     stderr: 'pipe',
@@ -164,9 +158,6 @@ export function exitEnding(exit: ExitResult, killCause: KillCause | undefined): 
   return { reason: 'Error', message: how, finishedAt, exitCode: exit.code ?? -1 };
 }
 
-/** The native steps that build the sandbox (native/src/errors.cc names them). */
-const sandboxSteps: ReadonlySet<string> = new Set(['mount', 'pivot_root', 'network', 'identity', 'prlimit', 'seccomp', 'cgroup.procs', 'cgroup.create', 'user_namespace']);
-
 /**
  * How an attempt whose spawn failed ended: the one place a launcher error becomes a Task reason.
  * InvalidSpec (the spec's fault, never retried), SandboxUnavailable (the node's), ExecFailed (the
@@ -179,17 +170,17 @@ export function spawnFailureEnding(error: unknown, spec: TaskSpec): AttemptEndin
   // never the node's fault.
   if (error instanceof InvalidSpawnOptionError) return { reason: 'InvalidSpec', message: specRefusalMessage(error), finishedAt };
   if (error instanceof SpawnError) {
-    if (error.syscall === 'mount' && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) {
+    if (error.step === 'filesystem' && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) {
       // A path the spec names (or the root's /proc, /dev, /tmp) is not on this node: the spec's error.
       const missing = missingSandboxPath(spec) ?? 'a path spec.sandbox names (rootfs, a mount\'s hostPath or mountPath) or /proc, /dev or /tmp in the root is missing on this node';
       return { reason: 'InvalidSpec', message: `${missing} (${error.code} in mount)`, finishedAt };
     }
-    // exec (or its setup: chdir, the executable) failed: another attempt would fail the same way.
-    const execStep = error.syscall === 'execve' || error.syscall === 'chdir';
-    if (sandboxSteps.has(error.syscall) || (error.code === 'EPERM' && (error.syscall === 'clone3' || error.syscall === 'clone'))) {
+    // The host could not build the sandbox, its cgroup, or the namespaces clone asks for.
+    if (error.step === 'sandbox' || error.step === 'filesystem' || error.step === 'cgroup' || (error.step === 'clone' && error.code === 'EPERM')) {
       return { reason: 'SandboxUnavailable', message: `this node cannot build the sandbox (${error.code} in ${error.syscall}): the agent needs root with CAP_SYS_ADMIN, and clone3/namespaces allowed by its own seccomp profile`, finishedAt };
     }
-    return { reason: execStep ? 'ExecFailed' : 'SpawnFailed', message: `${error.code}: ${error.message}`, finishedAt };
+    // exec (or its setup: chdir, the executable) failed: another attempt would fail the same way.
+    return { reason: error.step === 'exec' ? 'ExecFailed' : 'SpawnFailed', message: `${error.code}: ${error.message}`, finishedAt };
   }
   return { reason: 'SpawnFailed', message: (error as Error).message, finishedAt };
 }

@@ -6,12 +6,12 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 
 import type { Task, TaskSpec } from '../../src/api/task.js';
-import { InvalidSpawnOptionError, SpawnError } from '../../src/launcher/spawn-error.js';
-import type { SpawnOptions } from '../../src/launcher/spawn-options.js';
+import { InvalidSpawnOptionError, SpawnError, type SpawnStep } from '../../src/launcher/spawn-error.js';
+import { defaultSearchPath, type SpawnOptions } from '../../src/launcher/spawn-options.js';
 import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
 import type { TaskIdentityLease } from '../../src/sandbox/task-identities.js';
 import { StderrTail, type Attempt } from '../../src/tasks/attempts.js';
-import { defaultTaskPath, exitEnding, launchAttempt, spawnFailureEnding, taskSpawnOptions, type AttemptCgroup, type TaskLauncher } from '../../src/tasks/task-launch.js';
+import { exitEnding, launchAttempt, spawnFailureEnding, taskSpawnOptions, type AttemptCgroup, type TaskLauncher } from '../../src/tasks/task-launch.js';
 
 function spec(fields: Partial<TaskSpec> = {}): TaskSpec {
   return { nodeName: 'node', command: ['work'], ...fields };
@@ -29,8 +29,8 @@ function newAttempt(): Attempt {
   return { uid: 'uid-1', number: 1, launchedAt: 0, runningRecorded: false, stderr: new StderrTail() };
 }
 
-function spawnError(syscall: string, errno: number): SpawnError {
-  return new SpawnError({ errno, syscall, path: 'work', spawnargs: ['work'] });
+function spawnError(step: SpawnStep, syscall: string, errno: number): SpawnError {
+  return new SpawnError({ errno, syscall, step, path: 'work', spawnargs: ['work'] });
 }
 
 const ENOENT = 2;
@@ -41,7 +41,7 @@ const EAGAIN = 11;
 describe('the spawn options of an attempt', () => {
   it('run spec.command followed by spec.args, with the Task\'s env and the default PATH when the env sets none', () => {
     const options = taskSpawnOptions(spec({ command: ['sh', '-c'], args: ['echo hi'], env: [{ name: 'A', value: '1' }, { name: 'EMPTY' }] }), { sandbox: undefined, cwd: '/work', cgroup: undefined });
-    expect(options).toMatchObject({ file: 'sh', args: ['-c', 'echo hi'], env: { PATH: defaultTaskPath, A: '1', EMPTY: '' }, cwd: '/work', stdout: 'ignore', stderr: 'pipe' });
+    expect(options).toMatchObject({ file: 'sh', args: ['-c', 'echo hi'], env: { PATH: defaultSearchPath, A: '1', EMPTY: '' }, cwd: '/work', stdout: 'ignore', stderr: 'pipe' });
     expect(options).not.toHaveProperty('sandbox');
   });
 
@@ -76,20 +76,21 @@ describe('the ending of an attempt whose process exited', () => {
 describe('the ending of an attempt whose spawn failed', () => {
   it('is InvalidSpec for options the launcher refused, and for a mount whose path the spec names is missing', () => {
     expect(spawnFailureEnding(new InvalidSpawnOptionError('ERR_INVALID_ARG_VALUE', 'sandbox.mounts[0].hostPath must be absolute'), spec())).toMatchObject({ reason: 'InvalidSpec' });
-    expect(spawnFailureEnding(spawnError('mount', ENOENT), spec())).toMatchObject({ reason: 'InvalidSpec' });
+    expect(spawnFailureEnding(spawnError('filesystem', 'mount', ENOENT), spec())).toMatchObject({ reason: 'InvalidSpec' });
   });
 
   it('is SandboxUnavailable for a step that builds the sandbox, and for clone3 refused', () => {
-    for (const syscall of ['mount', 'pivot_root', 'seccomp', 'cgroup.procs', 'user_namespace']) {
-      expect(spawnFailureEnding(spawnError(syscall, EPERM), spec()).reason, syscall).toBe('SandboxUnavailable');
+    const steps: readonly (readonly [SpawnStep, string])[] = [['filesystem', 'mount'], ['filesystem', 'pivot_root'], ['sandbox', 'seccomp'], ['cgroup', 'cgroup.procs'], ['sandbox', 'user_namespace']];
+    for (const [step, syscall] of steps) {
+      expect(spawnFailureEnding(spawnError(step, syscall, EPERM), spec()).reason, syscall).toBe('SandboxUnavailable');
     }
-    expect(spawnFailureEnding(spawnError('clone3', EPERM), spec()).reason).toBe('SandboxUnavailable');
+    expect(spawnFailureEnding(spawnError('clone', 'clone3', EPERM), spec()).reason).toBe('SandboxUnavailable');
   });
 
   it('is ExecFailed when exec or its chdir failed, SpawnFailed for anything else', () => {
-    expect(spawnFailureEnding(spawnError('execve', EACCES), spec())).toMatchObject({ reason: 'ExecFailed', message: expect.stringContaining('EACCES') as string });
-    expect(spawnFailureEnding(spawnError('chdir', ENOENT), spec()).reason).toBe('ExecFailed');
-    expect(spawnFailureEnding(spawnError('clone3', EAGAIN), spec()).reason).toBe('SpawnFailed');
+    expect(spawnFailureEnding(spawnError('exec', 'execve', EACCES), spec())).toMatchObject({ reason: 'ExecFailed', message: expect.stringContaining('EACCES') as string });
+    expect(spawnFailureEnding(spawnError('exec', 'chdir', ENOENT), spec()).reason).toBe('ExecFailed');
+    expect(spawnFailureEnding(spawnError('clone', 'clone3', EAGAIN), spec()).reason).toBe('SpawnFailed');
     expect(spawnFailureEnding(new Error('engine gone'), spec())).toMatchObject({ reason: 'SpawnFailed', message: 'engine gone' });
   });
 });
@@ -172,11 +173,21 @@ describe('launching an attempt', () => {
     const lease = fakeLease();
     attempt.identity = lease;
     const cgroup = fakeCgroup();
-    const calls = await launchAndWait(fakeLauncher({ error: spawnError('execve', ENOENT) }), attempt, cgroup);
+    const calls = await launchAndWait(fakeLauncher({ error: spawnError('exec', 'execve', ENOENT) }), attempt, cgroup);
     expect(calls).toEqual(['ended']);
     expect(attempt.child).toBeUndefined();
     expect(attempt.ending?.reason).toBe('ExecFailed');
     expect(cgroup.calls).toEqual(['killAll', 'remove']);
     expect(lease.released).toBe(1);
+  });
+});
+
+describe('the default PATH', () => {
+  it('is one list: parafork-init searches the same one the launcher and the agent use', async () => {
+    // parafork_init.c is freestanding C run inside the sandbox: it cannot import the constant,
+    // so this test keeps the two in step.
+    const { readFile } = await import('node:fs/promises');
+    const initSource = await readFile(new URL('../../native/src/init/parafork_init.c', import.meta.url), 'utf8');
+    expect(initSource).toContain(`const char* path = "${defaultSearchPath}";`);
   });
 });

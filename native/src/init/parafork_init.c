@@ -56,7 +56,7 @@ static int has_slash(const char* text) {
 }
 
 /* execvp(3)'s search, simply: FILE itself if it has a slash, else each non-empty PATH entry
-   (default /usr/local/bin:/usr/bin:/bin). Returns the last error, as a negative errno. */
+   (default: the launcher's defaultSearchPath, src/launcher/spawn-options.ts; test/unit/task-launch.test.ts keeps them equal). Returns the last error, as a negative errno. */
 static long exec_task(const char* file, char** argv, char** envp) {
   if (has_slash(file)) return parafork_raw_syscall(__NR_execve, (long)file, (long)argv, (long)envp, 0, 0);
   const char* path = "/usr/local/bin:/usr/bin:/bin";
