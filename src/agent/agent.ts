@@ -12,8 +12,11 @@ import { EventRecorder } from '../k8s/event-recorder.js';
 import { loadCredentials } from '../k8s/kube-config.js';
 import { KubernetesTaskWriter } from '../k8s/task-writer.js';
 import { Informer } from '../k8s/informer.js';
+import { NamespaceLabels } from '../k8s/namespace-labels.js';
 import { allTasksPath, nodePath } from '../k8s/task-resources.js';
 import { MetricsRegistry } from '../metrics/registry.js';
+import { sandboxPolicyLabel } from '../sandbox/sandbox-policy.js';
+import { namespaceSandboxPolicy } from '../sandbox/sandbox-policy-source.js';
 import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import { AttemptTable } from '../tasks/attempts.js';
 import { LaunchJournal } from '../tasks/launch-journal.js';
@@ -61,6 +64,8 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
   const silenceMs = config.watchSilenceSeconds * 1000;
   const tasks = new Informer<Task>({ client, path: allTasksPath, fieldSelector: `spec.nodeName=${config.nodeName}`, silenceMs, logger, onChange: (key) => enqueue(key) });
   const unboundTasks = new Informer<Task>({ client, path: allTasksPath, fieldSelector: 'spec.nodeName=', silenceMs, logger, onChange: (key) => enqueue(`${claimPrefix}${key}`) });
+  // The sandbox policy level of each Task's namespace (issue 14), read before every attempt.
+  const namespaceLabels = new NamespaceLabels({ client, label: sandboxPolicyLabel, logger, silenceMs });
   const attempts = new AttemptTable();
   const journal = openLaunchJournal(config, logger);
   const reconciler = new TaskReconciler({
@@ -81,6 +86,7 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
     seccompProfiles: new SeccompProfileStore({ directory: config.seccompProfileDirectory, logger }),
     taskLimits: config.taskLimits,
     sandboxMaskedPaths: config.sandboxMaskedPaths,
+    sandboxPolicy: namespaceSandboxPolicy(config.sandboxPolicy, namespaceLabels),
     terminationGraceMs: config.terminationGraceSeconds * 1000,
     nodeLabels: () => nodeLabels,
     requeue: (key) => enqueue(key),
@@ -124,7 +130,7 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
     ready: () => tasks.synced && unboundTasks.synced && !shuttingDown,
     metrics: () => metrics.scrape(),
   });
-  const informersDone = Promise.all([tasks.run(lifetime.signal), unboundTasks.run(lifetime.signal)]);
+  const informersDone = Promise.all([tasks.run(lifetime.signal), unboundTasks.run(lifetime.signal), namespaceLabels.run(lifetime.signal)]);
   queue.start();
   await Promise.all([tasks.waitForSync(), unboundTasks.waitForSync()]);
   logger.info({ port: http.port, bound: tasks.size, unbound: unboundTasks.size }, 'agent ready');

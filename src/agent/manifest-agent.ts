@@ -8,6 +8,7 @@ import type { AgentConfig } from '../config/agent-config.js';
 import { WorkQueue } from '../controller/work-queue.js';
 import { startHttpServer } from '../http/http-server.js';
 import { MetricsRegistry } from '../metrics/registry.js';
+import { fixedSandboxPolicy } from '../sandbox/sandbox-policy-source.js';
 import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import { InMemoryTasks } from '../standalone/in-memory-tasks.js';
 import { ManifestFolder } from '../standalone/manifest-folder.js';
@@ -40,6 +41,8 @@ export async function startManifestAgent(config: AgentConfig, directory: string,
     seccompProfiles: new SeccompProfileStore({ directory: config.seccompProfileDirectory, logger }),
     taskLimits: config.taskLimits,
     sandboxMaskedPaths: config.sandboxMaskedPaths,
+    // No namespaces here: every Task of the folder runs at the agent's --sandbox-policy.
+    sandboxPolicy: fixedSandboxPolicy(config.sandboxPolicy),
     terminationGraceMs: config.terminationGraceSeconds * 1000,
     nodeLabels: () => ({}),
     requeue: (key) => enqueue(key),

@@ -8,6 +8,8 @@ import { WorkQueue } from '../controller/work-queue.js';
 import { Launcher } from '../launcher/launcher.js';
 import { makeCgroupManager } from '../agent/task-runtime.js';
 import type { CgroupManager } from '../sandbox/cgroup-manager.js';
+import type { SandboxPolicy } from '../sandbox/sandbox-policy.js';
+import { fixedSandboxPolicy } from '../sandbox/sandbox-policy-source.js';
 import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import { TaskIdentities } from '../sandbox/task-identities.js';
 import type { TaskLimitPolicy } from '../sandbox/task-limits.js';
@@ -42,6 +44,8 @@ export interface RunOptions {
   readonly seccompProfileDirectory: string;
   /** Default limits and the /tmp cap, as the agent's --default-* and --max-tmp-size flags set them. */
   readonly taskLimits: TaskLimitPolicy;
+  /** The level every Task runs at and the allowed host paths (--sandbox-policy, --allowed-host-paths): no namespaces here. Default restricted, none. */
+  readonly sandboxPolicy?: SandboxPolicy;
   /** Called about five times a second, and once at the end. */
   readonly onProgress?: (progress: RunProgress) => void;
 }
@@ -87,6 +91,7 @@ export async function runTasks(tasks: readonly Task[], options: RunOptions): Pro
     seccompProfiles: new SeccompProfileStore({ directory: options.seccompProfileDirectory, logger: options.logger }),
     taskLimits: options.taskLimits,
     ...(options.sandboxMaskedPaths ? { sandboxMaskedPaths: options.sandboxMaskedPaths } : {}),
+    ...(options.sandboxPolicy ? { sandboxPolicy: fixedSandboxPolicy(options.sandboxPolicy) } : {}),
   });
   const queue = new WorkQueue((key) => reconciler.reconcile(key), { concurrency: options.workers });
   enqueue = (key) => queue.add(key);
