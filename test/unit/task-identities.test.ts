@@ -11,6 +11,7 @@ import type { Task, TaskStatus } from '../../src/api/task.js';
 import type { SpawnOptions } from '../../src/launcher/spawn-options.js';
 import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
 import type { CgroupLimits, CgroupManager } from '../../src/sandbox/cgroup-manager.js';
+import { fixedSandboxPolicy } from '../../src/sandbox/sandbox-policy-source.js';
 import { idBlockSize, TaskIdentities, TaskIdsExhaustedError, type TaskIdentityLease, type TaskIdentityRequest, type TaskIdentitySource } from '../../src/sandbox/task-identities.js';
 import type { TaskReconcilerOptions } from '../../src/tasks/task-reconciler.js';
 import { oneTaskReconciler } from '../helpers/reconciler-harness.js';
@@ -235,7 +236,7 @@ describe('the reconciler and Task ids', () => {
     }
   }
 
-  function harness(task: Task, spawnFails = false, extra: Partial<Pick<TaskReconcilerOptions, 'cgroups' | 'taskLimits'>> = {}) {
+  function harness(task: Task, spawnFails = false, extra: Partial<Pick<TaskReconcilerOptions, 'cgroups' | 'taskLimits' | 'sandboxPolicy'>> = {}) {
     const cache = new Map<string, Task>([[key, task]]);
     const statuses: TaskStatus[] = [];
     const spawned: SpawnOptions[] = [];
@@ -286,7 +287,8 @@ describe('the reconciler and Task ids', () => {
     for (const [sandbox, expected] of [[{}, { cgroup: {}, maxProcesses: 64 }], [{ runAsUser: 1000 }, { cgroup: { pids: 64 }, maxProcesses: undefined }]] as const) {
       const asked: CgroupLimits[] = [];
       const cgroups = { placement: { memory: 'v1', pids: 'v1', cpu: 'v1' }, create: (_name: string, limits: CgroupLimits) => (asked.push(limits), { spawnOptions: {}, oomKills: () => 0, killAll: () => undefined, remove: () => true }) } as unknown as CgroupManager;
-      const { reconciler, spawned, settle } = harness(makeTask(sandbox), false, { cgroups, taskLimits: { defaults: { pids: 64 }, maxTmpBytes: 2 ** 30 } });
+      // A uid the spec names needs the baseline sandbox policy level.
+      const { reconciler, spawned, settle } = harness(makeTask(sandbox), false, { cgroups, taskLimits: { defaults: { pids: 64 }, maxTmpBytes: 2 ** 30 }, sandboxPolicy: fixedSandboxPolicy({ level: 'baseline', allowedHostPaths: [] }) });
       await reconciler.reconcile(key);
       await settle();
       expect(asked).toEqual([expected.cgroup]);
