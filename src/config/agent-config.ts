@@ -241,7 +241,7 @@ export function parseSandboxPolicy(values: Readonly<Record<string, unknown>>, ow
     const given = values[flag];
     return typeof given === 'string' ? given : sandboxPolicyFlags[flag].default;
   };
-  const level = oneOf('sandbox-policy', text('sandbox-policy'), sandboxPolicyLevels) as SandboxPolicyLevel;
+  const level: SandboxPolicyLevel = oneOf('sandbox-policy', text('sandbox-policy'), sandboxPolicyLevels);
   const neverAllowed = Object.freeze([...neverAllowedHostPaths, ...agentOwnPaths(own)]);
   const allowed: string[] = [];
   for (const entry of text('allowed-host-paths').split(',').map((part) => part.trim()).filter((part) => part !== '')) {
