@@ -12,6 +12,7 @@ constexpr const char* kSyscallNames[] = {
     "",        "clone3", "clone",       "pipe2",   "open",         "dup2",        "chdir", "close_range",
     "execve",  "rt_sigaction", "rt_sigprocmask", "cgroup.procs", "waitid", "epoll_ctl", "mmap",
     "mount", "pivot_root", "network", "identity", "prlimit", "seccomp", "cgroup.create", "user_namespace",
+    "openat2",
 };
 static_assert(sizeof(kSyscallNames) / sizeof(kSyscallNames[0]) == static_cast<size_t>(Syscall::kCount),
               "every Syscall needs a name");

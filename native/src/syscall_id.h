@@ -31,6 +31,7 @@ enum class Syscall : uint8_t {
   kSeccomp,
   kCgroupCreate,
   kUserNamespace,
+  kOpenBeneath,  // openat2(2) of a host path beneath its allowed directory (spawner.cc: OpenBeneath)
   kCount,
 };
 

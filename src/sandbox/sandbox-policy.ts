@@ -73,10 +73,19 @@ export interface SandboxPolicyViolation {
   readonly message: string;
 }
 
-/** What a spec may run with: its host paths as they resolved when checked, which the launcher should mount (see checkSandboxPolicy). */
+/**
+ * A host path as admitted: `path` as it resolved when checked, and `beneath`, the allowed host
+ * path (resolved) it lies in, which the launcher opens it beneath (SandboxMountOption.beneath).
+ */
+export interface AdmittedHostPath {
+  readonly path: string;
+  readonly beneath: string;
+}
+
+/** What a spec may run with: its host paths as checked, which the launcher should mount (see checkSandboxPolicy); none at privileged. */
 export interface SandboxPolicyAdmitted {
-  readonly rootfs: string | undefined;
-  readonly hostPaths: readonly string[];
+  readonly rootfs: AdmittedHostPath | undefined;
+  readonly hostPaths: readonly AdmittedHostPath[];
 }
 
 /** Links resolved; undefined when the path does not exist (the mount will then say so). */
@@ -148,24 +157,27 @@ interface Refusal {
  * one (its resolved path returned through `admitted`), else why not. '..' is refused before any
  * resolution, as the admission policy refuses it (CEL cannot resolve paths).
  */
-function hostPathRefusal(hostPath: string, allowed: readonly string[], resolvedAllowed: readonly string[], resolvePath: PathResolver, admitted: (real: string) => void): string | undefined {
+function hostPathRefusal(hostPath: string, allowed: readonly string[], resolvedAllowed: readonly string[], resolvePath: PathResolver, admitted: (admitted: AdmittedHostPath) => void): string | undefined {
   const list = `the agent's allowed host paths (${describeAllowedHostPaths(allowed)})`;
   if (hostPath.split('/').includes('..')) return `a host path with '..' is not checked against ${list}`;
   const normal = path.resolve(hostPath);
-  if (!allowed.some((entry) => within(normal, path.resolve(entry)))) return `it is not inside ${list}`;
+  const byName = allowed.map((entry) => path.resolve(entry)).find((entry) => within(normal, entry));
+  if (byName === undefined) return `it is not inside ${list}`;
   const real = resolvePath(normal);
   if (real === undefined) {
-    // Nothing there: the mount fails (InvalidSpec, naming the path); what is mounted is what was checked.
-    admitted(normal);
+    // Nothing there (yet): opened beneath the allowed path by name, so whatever appears there
+    // meanwhile cannot lead out; the mount fails (InvalidSpec, naming the path) if nothing does.
+    admitted({ path: normal, beneath: byName });
     return undefined;
   }
-  if (!resolvedAllowed.some((entry) => within(real, entry))) return `it resolves to ${shown(real)}, which is not inside ${list}`;
-  admitted(real);
+  const beneath = resolvedAllowed.find((entry) => within(real, entry));
+  if (beneath === undefined) return `it resolves to ${shown(real)}, which is not inside ${list}`;
+  admitted({ path: real, beneath });
   return undefined;
 }
 
 /** The first field of `spec` its level does not allow, or undefined. */
-function firstRefusal(spec: TaskSpec, policy: SandboxPolicy, resolvePath: PathResolver, admitted: { rootfs?: string; hostPaths: string[] }): Refusal | undefined {
+function firstRefusal(spec: TaskSpec, policy: SandboxPolicy, resolvePath: PathResolver, admitted: { rootfs?: AdmittedHostPath; hostPaths: AdmittedHostPath[] }): Refusal | undefined {
   const sandbox = spec.sandbox ?? {};
   const rank = levelRank[policy.level];
   const userNamespace = sandbox.userNamespace === true;
@@ -185,7 +197,7 @@ function firstRefusal(spec: TaskSpec, policy: SandboxPolicy, resolvePath: PathRe
   const rootfs = sandbox.rootfs ?? '/';
   let rootfsAllowed = false;
   if (rootfs !== '/') {
-    const why = hostPathRefusal(rootfs, policy.allowedHostPaths, resolvedAllowed, resolvePath, (real) => (admitted.rootfs = real));
+    const why = hostPathRefusal(rootfs, policy.allowedHostPaths, resolvedAllowed, resolvePath, (checked) => (admitted.rootfs = checked));
     if (why !== undefined) return { field: 'spec.sandbox.rootfs', fieldPath: 'spec.sandbox.rootfs', value: rootfs, needs: 'privileged', why };
     rootfsAllowed = true;
   }
@@ -196,7 +208,7 @@ function firstRefusal(spec: TaskSpec, policy: SandboxPolicy, resolvePath: PathRe
   }
   for (const [index, mount] of (sandbox.mounts ?? []).entries()) {
     const fieldPath = `spec.sandbox.mounts[${index}]`;
-    const why = hostPathRefusal(mount.hostPath, policy.allowedHostPaths, resolvedAllowed, resolvePath, (real) => admitted.hostPaths.push(real));
+    const why = hostPathRefusal(mount.hostPath, policy.allowedHostPaths, resolvedAllowed, resolvePath, (checked) => admitted.hostPaths.push(checked));
     if (why !== undefined) return { field: 'spec.sandbox.mounts[].hostPath', fieldPath: `${fieldPath}.hostPath`, value: mount.hostPath, needs: 'privileged', why };
     if (mount.readOnly === false && rank < levelRank.baseline) return { field: 'spec.sandbox.mounts[].readOnly', fieldPath: `${fieldPath}.readOnly`, value: false, needs: 'baseline', why: 'a writable host path' };
   }
@@ -206,12 +218,12 @@ function firstRefusal(spec: TaskSpec, policy: SandboxPolicy, resolvePath: PathRe
 /**
  * Whether `spec` may run at `policy`'s level: a violation naming the first field it may not use,
  * or what it was admitted with. Host paths are checked as they resolve now (links followed, the
- * allowed host paths resolved too); the caller mounts the resolved paths it gets back, so that a
- * link swapped in after this check does not change what is mounted (a directory swapped for a
- * link between this check and the mount still could: docs/security.md, "Allowed host paths").
+ * allowed host paths resolved too); the caller mounts the resolved paths it gets back, each opened
+ * beneath its allowed path when the spawn is prepared, so that nothing swapped in after this check
+ * leads the mount out of the allowed paths (docs/security.md, "Allowed host paths").
  */
 export function checkSandboxPolicy(spec: TaskSpec, policy: SandboxPolicy, resolvePath: PathResolver = resolveHostPath): SandboxPolicyViolation | SandboxPolicyAdmitted {
-  const admitted: { rootfs?: string; hostPaths: string[] } = { hostPaths: [] };
+  const admitted: { rootfs?: AdmittedHostPath; hostPaths: AdmittedHostPath[] } = { hostPaths: [] };
   const refusal = firstRefusal(spec, policy, resolvePath, admitted);
   if (refusal === undefined) return { rootfs: admitted.rootfs, hostPaths: admitted.hostPaths };
   return {

@@ -140,8 +140,12 @@ export async function sandboxForTask(spec: TaskSpec, seccompProfiles?: SeccompPr
     // The host paths as the policy resolved and checked them: a link swapped in later changes nothing.
     sandbox: {
       ...options,
-      rootfs: admitted.rootfs ?? options.rootfs ?? '/',
-      mounts: (options.mounts ?? []).map((mount, index) => ({ ...mount, hostPath: admitted.hostPaths[index] ?? mount.hostPath })),
+      rootfs: admitted.rootfs?.path ?? options.rootfs ?? '/',
+      ...(admitted.rootfs ? { rootfsBeneath: admitted.rootfs.beneath } : {}),
+      mounts: (options.mounts ?? []).map((mount, index) => {
+        const checked = admitted.hostPaths[index];
+        return checked === undefined ? mount : { ...mount, hostPath: checked.path, beneath: checked.beneath };
+      }),
     },
     limits: checked.limits,
     resources: checked.resources,

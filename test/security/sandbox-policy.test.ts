@@ -10,11 +10,14 @@
 // --sandbox-policy: the level is the default one. Each refused Task would leave a marker file on
 // the host if it ran (where its spec gives it a way to write one); none may be there. Needs root
 // (parafork run sandboxes its Tasks).
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Task } from '../../src/api/task.js';
+import { Launcher, SpawnError } from '../../src/index.js';
+import { sandboxForTask } from '../../src/sandbox/task-sandbox.js';
+import { runSandboxed } from './sandbox-helpers.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { parafork, startManifestAgent, tasksOf, writeTask, type CliRun } from './standalone-cli.js';
@@ -199,4 +202,58 @@ describe.skipIf(skip !== undefined)(`the sandbox policy${skip ? ` (skipped: ${sk
       await agent.stop();
     }
   }, 40_000);
+
+  // The race between the check and the mount: the agent checks a host path (links resolved), then
+  // the spawn thread and the child mount it. Whoever can write inside an allowed directory (a
+  // baseline Task with a writable mount of it) could swap a directory there for a link out in
+  // between. The path is opened beneath its allowed directory when the spawn is prepared
+  // (openat2 RESOLVE_BENEATH), and that open file is what is mounted.
+  describe('between the check and the mount', () => {
+    let launcher: Launcher;
+    let allowed: string;
+    let outside: string;
+
+    beforeAll(() => {
+      launcher = new Launcher();
+      allowed = mkdtempSync(path.join(scratch, 'race-allowed-'));
+      outside = mkdtempSync(path.join(scratch, 'race-outside-'));
+      chmodSync(outside, 0o1777);
+      writeFileSync(path.join(outside, 'secret'), 'outside\n');
+    });
+    afterAll(() => launcher.close());
+
+    it('refuses a directory swapped for a link out of the allowed path after the check (EXDEV), and never mounts it', async () => {
+      const shared = path.join(allowed, 'shared');
+      mkdirSync(shared);
+      const checked = await sandboxForTask({ command: ['/bin/true'], sandbox: { mounts: [{ hostPath: shared, mountPath: '/mnt', readOnly: false }] } }, undefined, undefined, undefined, { level: 'baseline', allowedHostPaths: [allowed] });
+      if ('reason' in checked) throw new Error(checked.message);
+      // What a racing Task would do: the checked directory becomes a link to a folder outside.
+      renameSync(shared, `${shared}.old`);
+      symlinkSync(outside, shared);
+      const spawned = launcher.spawn({ file: '/bin/sh', args: ['-c', 'echo planted > /mnt/planted'], env: { PATH: '/usr/bin:/bin' }, sandbox: checked.sandbox, cwd: checked.cwd });
+      await expect(spawned).rejects.toBeInstanceOf(SpawnError);
+      await expect(spawned).rejects.toMatchObject({ code: 'EXDEV', syscall: 'openat2' });
+      expect(existsSync(path.join(outside, 'planted'))).toBe(false);
+    });
+
+    it('mounts what the check admitted, a link inside the allowed path included', async () => {
+      const real = path.join(allowed, 'real');
+      mkdirSync(real);
+      writeFileSync(path.join(real, 'file'), 'inside\n');
+      symlinkSync('real', path.join(allowed, 'relative-link'));
+      const checked = await sandboxForTask({ command: ['/bin/true'], sandbox: { mounts: [{ hostPath: path.join(allowed, 'relative-link'), mountPath: '/mnt' }] } }, undefined, undefined, undefined, { level: 'restricted', allowedHostPaths: [allowed] });
+      if ('reason' in checked) throw new Error(checked.message);
+      expect(checked.sandbox.mounts?.[0]).toMatchObject({ hostPath: real, beneath: allowed });
+      const run = await runSandboxed(launcher, '/bin/cat', ['/mnt/file'], checked.sandbox);
+      expect(run.stdout).toBe('inside\n');
+    });
+
+    it('opens a launcher mount given `beneath` only inside it: a link out fails with EXDEV, `..` is refused before', async () => {
+      symlinkSync(outside, path.join(allowed, 'out'));
+      await expect(launcher.spawn({ file: '/bin/true', sandbox: { mounts: [{ hostPath: path.join(allowed, 'out'), mountPath: '/mnt', beneath: allowed }] } })).rejects.toMatchObject({ code: 'EXDEV', syscall: 'openat2' });
+      await expect(launcher.spawn({ file: '/bin/true', sandbox: { rootfs: path.join(allowed, 'out'), rootfsBeneath: allowed } })).rejects.toMatchObject({ code: 'EXDEV', syscall: 'openat2' });
+      await expect(launcher.spawn({ file: '/bin/true', sandbox: { mounts: [{ hostPath: `${allowed}/../x`, mountPath: '/mnt', beneath: allowed }] } })).rejects.toThrow(/beneath must be a directory/);
+      await expect(launcher.spawn({ file: '/bin/true', sandbox: { mounts: [{ hostPath: outside, mountPath: '/mnt', beneath: allowed }] } })).rejects.toThrow(/is not below/);
+    });
+  });
 });

@@ -81,7 +81,7 @@ describe('the sandbox policy levels', () => {
   it('lets restricted have the default sandbox, any ids inside a user namespace, and a read-only host path inside the allowed ones', () => {
     expect(check({}, 'restricted')).toEqual({ rootfs: undefined, hostPaths: [] });
     expect(isSandboxPolicyViolation(check({ userNamespace: true, runAsUser: 0, runAsGroup: 0 }, 'restricted'))).toBe(false);
-    expect(check({ mounts: [{ hostPath: '/data/a', mountPath: '/a' }], rootfs: '/data/root' }, 'restricted')).toEqual({ rootfs: '/data/root', hostPaths: ['/data/a'] });
+    expect(check({ mounts: [{ hostPath: '/data/a', mountPath: '/a' }], rootfs: '/data/root' }, 'restricted')).toEqual({ rootfs: { path: '/data/root', beneath: '/data' }, hostPaths: [{ path: '/data/a', beneath: '/data' }] });
     expect(isSandboxPolicyViolation(check({ seccomp: { type: 'Localhost', localhostProfile: 'audit.json' } }, 'restricted'))).toBe(false);
   });
 
@@ -97,7 +97,7 @@ describe('the sandbox policy levels', () => {
 
 describe('host paths and the allowed host paths', () => {
   it('admits a path below an allowed one and refuses one beside it', () => {
-    expect(check({ mounts: [{ hostPath: '/data/x', mountPath: '/x' }] }, 'restricted')).toEqual({ rootfs: undefined, hostPaths: ['/data/x'] });
+    expect(check({ mounts: [{ hostPath: '/data/x', mountPath: '/x' }] }, 'restricted')).toEqual({ rootfs: undefined, hostPaths: [{ path: '/data/x', beneath: '/data' }] });
     expect(refusal({ mounts: [{ hostPath: '/database', mountPath: '/x' }] }, 'baseline').message).toBe('spec.sandbox.mounts[0].hostPath "/database" is not allowed at sandbox policy level baseline: it is not inside the agent\'s allowed host paths (/data); it needs level privileged');
   });
 
@@ -108,7 +108,7 @@ describe('host paths and the allowed host paths', () => {
 
   it('resolves links: one out of the allowed paths is refused, naming where it leads; one that stays inside is admitted as its target', () => {
     expect(refusal({ mounts: [{ hostPath: '/data/link-to-etc/ssh', mountPath: '/x' }] }, 'baseline').message).toContain('it resolves to "/etc/ssh", which is not inside the agent\'s allowed host paths (/data)');
-    expect(check({ mounts: [{ hostPath: '/data/link-inside/x', mountPath: '/x' }] }, 'baseline')).toEqual({ rootfs: undefined, hostPaths: ['/data/shared/x'] });
+    expect(check({ mounts: [{ hostPath: '/data/link-inside/x', mountPath: '/x' }] }, 'baseline')).toEqual({ rootfs: undefined, hostPaths: [{ path: '/data/shared/x', beneath: '/data' }] });
     expect(refusal({ rootfs: '/data/link-to-etc' }, 'restricted').fieldPath).toBe('spec.sandbox.rootfs');
   });
 
@@ -117,7 +117,7 @@ describe('host paths and the allowed host paths', () => {
   });
 
   it('admits a host path that does not exist (yet) by its normalised name: the mount then fails, naming it', () => {
-    expect(check({ mounts: [{ hostPath: '/data/missing/./x', mountPath: '/x' }] }, 'baseline')).toEqual({ rootfs: undefined, hostPaths: ['/data/missing/x'] });
+    expect(check({ mounts: [{ hostPath: '/data/missing/./x', mountPath: '/x' }] }, 'baseline')).toEqual({ rootfs: undefined, hostPaths: [{ path: '/data/missing/x', beneath: '/data' }] });
     expect(check({ mounts: [{ hostPath: '/nowhere', mountPath: '/x' }] }, 'privileged')).toEqual({ rootfs: undefined, hostPaths: [] });
   });
 
