@@ -53,6 +53,13 @@ function taskManifest(namespace: string, name: string, sandbox: Record<string, u
   return JSON.stringify({ apiVersion: taskApiVersion, kind: taskKind, metadata: { name, namespace }, spec });
 }
 
+/** Makes `directory` with mode 1777, so that a Task's own uid may write its marker there; returns it. */
+function worldWritableDirectory(directory: string): string {
+  mkdirSync(directory);
+  chmodSync(directory, 0o1777);
+  return directory;
+}
+
 /** What the agent's check says of this sandbox (the admission policy must say the same). */
 function agentMessage(sandbox: Record<string, unknown>, level: SandboxPolicyLevel, allowedHostPaths: readonly string[]): string {
   const result = checkSandboxPolicy({ command: ['/bin/true'], sandbox }, { level, allowedHostPaths }, () => undefined);
@@ -108,10 +115,7 @@ describe.skipIf(skip !== undefined)(`the sandbox policy${skip ? ` (skipped: ${sk
     markers = path.join(scratch, 'markers');
     allowed = path.join(scratch, 'allowed');
     beside = path.join(scratch, 'beside');
-    for (const directory of [markers, allowed, beside, path.join(allowed, 'below')]) {
-      mkdirSync(directory);
-      chmodSync(directory, 0o1777); // the Task's own uid may write its marker
-    }
+    for (const directory of [markers, allowed, beside, path.join(allowed, 'below')]) worldWritableDirectory(directory);
     symlinkSync(beside, path.join(allowed, 'link-beside'));
     agent = await startAgent(nodeName, ['--sandbox-policy', 'restricted', '--allowed-host-paths', allowed]);
   });
@@ -179,10 +183,9 @@ describe.skipIf(skip !== undefined)(`the sandbox policy${skip ? ` (skipped: ${sk
 
     it('runs them in a namespace labelled privileged', async () => {
       const namespace = await newNamespace('policy-agent-privileged', 'privileged');
-      const own = path.join(scratch, 'privileged-markers');
-      mkdirSync(own);
-      chmodSync(own, 0o1777);
-      // The rootfs case needs a root with /proc, /dev, /tmp and a shell: / itself, written as a path.
+      const own = worldWritableDirectory(path.join(scratch, 'privileged-markers'));
+      // Not the rootfs case (/usr has no /proc, /dev and /tmp to mount on: InvalidSpec anywhere),
+      // nor the cgroupfs one (read-only: it leaves no marker).
       const runnable = cases.filter((entry) => entry.name !== 'rootfs' && entry.name !== 'host-path');
       for (const { name, sandbox } of runnable) await kubectl(['apply', '-f', '-'], { input: taskManifest(namespace, name, sandbox(own)) });
       for (const { name } of runnable) {
@@ -194,9 +197,7 @@ describe.skipIf(skip !== undefined)(`the sandbox policy${skip ? ` (skipped: ${sk
 
     it('decides each attempt by the namespace\'s label as it is then: relabelled restricted, the retry is Forbidden', async () => {
       const namespace = await newNamespace('policy-relabel', 'privileged');
-      const counter = path.join(scratch, 'relabel');
-      mkdirSync(counter);
-      chmodSync(counter, 0o1777);
+      const counter = worldWritableDirectory(path.join(scratch, 'relabel'));
       // Each attempt appends a line, then fails; the retry waits 3 s.
       const spec = { nodeName, command: ['/bin/sh', '-c', 'echo attempt >> /mnt/attempts; exit 1'], sandbox: { network: 'host', mounts: [writable(counter)] }, backoffLimit: 3, backoff: { initialSeconds: 3, maxSeconds: 3 } };
       await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: taskApiVersion, kind: taskKind, metadata: { name: 'retried', namespace }, spec }) });
