@@ -93,7 +93,7 @@ export type PathResolver = (file: string) => string | undefined;
 
 export const resolveHostPath: PathResolver = (file) => {
   try {
-    return realpathSync(file);
+    return realpathSync.native(file);
   } catch {
     return undefined;
   }
@@ -157,7 +157,7 @@ interface Refusal {
  * one (its resolved path returned through `admitted`), else why not. '..' is refused before any
  * resolution, as the admission policy refuses it (CEL cannot resolve paths).
  */
-function hostPathRefusal(hostPath: string, allowed: readonly string[], resolvedAllowed: readonly string[], resolvePath: PathResolver, admitted: (admitted: AdmittedHostPath) => void): string | undefined {
+function hostPathRefusal(hostPath: string, allowed: readonly string[], resolvedAllowed: () => readonly string[], resolvePath: PathResolver, admitted: (admitted: AdmittedHostPath) => void): string | undefined {
   const list = `the agent's allowed host paths (${describeAllowedHostPaths(allowed)})`;
   if (hostPath.split('/').includes('..')) return `a host path with '..' is not checked against ${list}`;
   const normal = path.resolve(hostPath);
@@ -170,7 +170,7 @@ function hostPathRefusal(hostPath: string, allowed: readonly string[], resolvedA
     admitted({ path: normal, beneath: byName });
     return undefined;
   }
-  const beneath = resolvedAllowed.find((entry) => within(real, entry));
+  const beneath = resolvedAllowed().find((entry) => within(real, entry));
   if (beneath === undefined) return `it resolves to ${shown(real)}, which is not inside ${list}`;
   admitted({ path: real, beneath });
   return undefined;
@@ -193,7 +193,9 @@ function firstRefusal(spec: TaskSpec, policy: SandboxPolicy, resolvePath: PathRe
   const seccomp = sandbox.seccomp?.type ?? 'RuntimeDefault';
   if (seccomp === 'Unconfined' && rank < levelRank.privileged) return { field: 'spec.sandbox.seccomp.type', fieldPath: 'spec.sandbox.seccomp.type', value: seccomp, needs: 'privileged', why: 'no system call filter' };
   if (rank >= levelRank.privileged) return undefined;
-  const resolvedAllowed = resolvedAllowedPaths(policy.allowedHostPaths, policy.neverAllowedHostPaths ?? neverAllowedHostPaths, resolvePath);
+  // Resolved once per check, and only for a spec that names a host path: most name none.
+  let resolved: readonly string[] | undefined;
+  const resolvedAllowed = (): readonly string[] => (resolved ??= resolvedAllowedPaths(policy.allowedHostPaths, policy.neverAllowedHostPaths ?? neverAllowedHostPaths, resolvePath));
   const rootfs = sandbox.rootfs ?? '/';
   let rootfsAllowed = false;
   if (rootfs !== '/') {
