@@ -41,17 +41,12 @@ export class NamespaceLabels {
     });
   }
 
-  get synced(): boolean {
-    return this.#informer.synced;
-  }
-
-  /** Keeps the cache current until `signal` aborts. */
+  /**
+   * Keeps the cache current until `signal` aborts. Nothing waits for its first list: a namespace
+   * it does not show yet only sends a refusal to fresh() first.
+   */
   run(signal: AbortSignal): Promise<void> {
     return this.#informer.run(signal);
-  }
-
-  waitForSync(): Promise<void> {
-    return this.#informer.waitForSync();
   }
 
   /** The labels the cache holds for `namespace`; undefined when it does not hold it (no such label, or not seen yet). */

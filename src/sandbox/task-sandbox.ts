@@ -137,7 +137,8 @@ export async function sandboxForTask(spec: TaskSpec, seccompProfiles?: SeccompPr
   const admitted = checkSandboxPolicy(spec, policy);
   if (isSandboxPolicyViolation(admitted)) return { reason: 'Forbidden', message: admitted.message, field: admitted.field };
   return {
-    // The host paths as the policy resolved and checked them: a link swapped in later changes nothing.
+    // The host paths as the policy resolved and checked them, each opened beneath its allowed host
+    // path in the child (SandboxMountOption.beneath): nothing swapped in later leads the mount out.
     sandbox: {
       ...options,
       rootfs: admitted.rootfs?.path ?? options.rootfs ?? '/',
