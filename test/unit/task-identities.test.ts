@@ -14,7 +14,7 @@ import type { CgroupLimits, CgroupManager } from '../../src/sandbox/cgroup-manag
 import { fixedSandboxPolicy } from '../../src/sandbox/sandbox-policy-source.js';
 import { idBlockSize, TaskIdentities, TaskIdsExhaustedError, type TaskIdentityLease, type TaskIdentityRequest, type TaskIdentitySource } from '../../src/sandbox/task-identities.js';
 import type { TaskReconcilerOptions } from '../../src/tasks/task-reconciler.js';
-import { oneTaskReconciler } from '../helpers/reconciler-harness.js';
+import { oneTaskReconciler, statusRecordingWriter } from '../helpers/reconciler-harness.js';
 
 const first = 2_000_000_000;
 
@@ -243,17 +243,7 @@ describe('the reconciler and Task ids', () => {
     const exit = Promise.withResolvers<ExitResult>();
     const identities = new RecordingSource();
     const { reconciler, settle } = oneTaskReconciler(key, cache, {
-      writer: {
-        writeStatus: (_task, status) => {
-          statuses.push(status);
-          cache.set(key, { ...(cache.get(key) ?? task), status });
-          return Promise.resolve();
-        },
-        addFinalizer: () => Promise.resolve(),
-        removeFinalizer: () => Promise.resolve(),
-        deleteTask: () => Promise.resolve(),
-        claim: () => Promise.resolve(false),
-      },
+      writer: statusRecordingWriter(key, cache, statuses),
       launcher: {
         spawn: (options) => {
           spawned.push(options);

@@ -10,7 +10,7 @@ import type { SpawnOptions } from '../../src/launcher/spawn-options.js';
 import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
 import type { SandboxPolicy, SandboxPolicyLevel } from '../../src/sandbox/sandbox-policy.js';
 import type { SandboxPolicySource } from '../../src/sandbox/sandbox-policy-source.js';
-import { oneTaskReconciler } from '../helpers/reconciler-harness.js';
+import { oneTaskReconciler, statusRecordingWriter } from '../helpers/reconciler-harness.js';
 
 const key = 'team/task';
 
@@ -43,17 +43,7 @@ function harness(spec: Partial<TaskSpec>, levels: SandboxPolicySource, spawnErro
   const spawned: SpawnOptions[] = [];
   const exit = Promise.withResolvers<ExitResult>();
   const { reconciler, settle } = oneTaskReconciler(key, cache, {
-    writer: {
-      writeStatus: (_task, status) => {
-        statuses.push(status);
-        cache.set(key, { ...(cache.get(key) as Task), status });
-        return Promise.resolve();
-      },
-      addFinalizer: () => Promise.resolve(),
-      removeFinalizer: () => Promise.resolve(),
-      deleteTask: () => Promise.resolve(),
-      claim: () => Promise.resolve(false),
-    },
+    writer: statusRecordingWriter(key, cache, statuses),
     launcher: {
       spawn: (options) => {
         spawned.push(options);
@@ -67,7 +57,7 @@ function harness(spec: Partial<TaskSpec>, levels: SandboxPolicySource, spawnErro
     runningWriteDelayMs: 60_000,
   });
   const end = (code: number): void => exit.resolve({ code, signal: null, durationNs: 1, rusage: { userUs: 0, systemUs: 0, maxRssKb: 0 } });
-  return { reconciler, settle, statuses, events, forbidden, spawned, cache, end };
+  return { reconciler, settle, statuses, events, forbidden, spawned, end };
 }
 
 describe('a Task asking more than its sandbox policy level', () => {
