@@ -130,6 +130,8 @@ It installs, in the release's namespace:
 - their ServiceAccount, and a ClusterRole and ClusterRoleBinding with the API access the agent
   uses and nothing more (\`templates/clusterrole.yaml\` gives the reason for each rule);
 - a Service in front of the agents' /metrics;
+- a ValidatingAdmissionPolicy and its binding (\`sandboxPolicy.admission.enabled\`, on by default)
+  that refuse, at creation, a Task asking for more than its namespace's sandbox policy level;
 - optionally a Prometheus Operator ServiceMonitor (\`serviceMonitor.enabled\`, and only where the
   cluster serves \`monitoring.coreos.com/v1\`) and a ConfigMap of Grafana dashboards
   (\`dashboards.enabled\`, labelled \`grafana_dashboard: "1"\`);
@@ -146,6 +148,27 @@ kubectl create namespace parafork
 kubectl label namespace parafork pod-security.kubernetes.io/enforce=privileged
 helm install parafork charts/parafork --namespace parafork --set image.repository=REGISTRY/parafork
 \`\`\`
+
+## Sandbox policy levels
+
+Every Task runs at a sandbox policy level, named and meant as Pod Security Standards are:
+\`restricted\` (the default: nothing that loosens the sandbox), \`baseline\` (host uids other than 0,
+a loopback network, writable host paths inside \`sandboxPolicy.allowedHostPaths\`) or \`privileged\`
+(anything: uid 0, the node's network, no seccomp filter, any host path). A namespace's level is its
+\`parafork.dev/sandbox-policy\` label; unlabelled namespaces get \`sandboxPolicy.default\`. Grant one:
+
+\`\`\`sh
+kubectl label namespace team-a parafork.dev/sandbox-policy=baseline
+kubectl label namespace ci parafork.dev/sandbox-policy=privileged --overwrite
+\`\`\`
+
+A Task asking for more is refused by \`kubectl apply\` (the admission policy) and, whatever reaches
+the agent, fails with reason \`Forbidden\` before any process, naming the field and the level; the
+agent checks before every attempt, so a relabel decides the next one. Labelling a namespace
+\`privileged\` trusts its Task authors with uid 0 and everything the agent's container holds
+(docs/security.md says what that is): keep \`patch\` on namespaces to cluster administrators. Host directories given in \`sandboxPolicy.allowedHostPaths\` must also be mounted
+into the agent with \`extraVolumes\`/\`extraVolumeMounts\`. The field-by-field table and what each level
+can reach are in [docs/security.md](../../docs/security.md#sandbox-policy-levels).
 
 ## Values
 

@@ -8,6 +8,7 @@
 #include <linux/sched.h>
 #include <linux/close_range.h>
 #include <linux/filter.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <linux/securebits.h>
 #include <net/if.h>
@@ -41,6 +42,9 @@
 #endif
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
+#endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
 #endif
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
@@ -299,14 +303,51 @@ PARAFORK_CHILD_CODE long MakeMaskDirectory(ChildPlan* plan) {
   return directory;
 }
 
+// Attaches a detached tree (open_tree(2) fd, or a negative errno) at `target`, closing it: 0 or a negative errno.
+PARAFORK_CHILD_CODE long AttachTree(long tree, const char* target) {
+  if (tree < 0) return tree;
+  const long result = RawSyscall(SYS_move_mount, tree, Address(""), AT_FDCWD, Address(target), kMoveMountFromEmptyPath | kMoveMountToSymlinks);
+  RawSyscall(SYS_close, tree);
+  return result;
+}
+
+// A host path opened beneath `directory` (both as the child's own mount namespace has them), as an
+// O_PATH fd, or a negative errno: openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS fails
+// with EXDEV (ELOOP for a magic link) when a link or `..` would lead out of the directory, so a
+// directory swapped for such a link after the agent checked the path cannot redirect the mount
+// (issue 14). In the child, not the spawn thread: a mount(2) or open_tree(2) source must belong
+// to the caller's mount namespace, and the child has a new one.
+PARAFORK_CHILD_CODE long OpenBeneath(const char* directory, const char* relative) {
+  const long root = RawSyscall(SYS_openat, AT_FDCWD, Address(directory), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return root;
+  struct open_how how = {};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  const long opened = RawSyscall(SYS_openat2, root, Address(relative), Address(&how), sizeof(how));
+  RawSyscall(SYS_close, root);
+  return opened;
+}
+
+// A detached copy of what `fd` (OpenBeneath) points to, recursive or not: open_tree(2).
+PARAFORK_CHILD_CODE long CloneTreeOf(long fd, bool recursive) {
+  return RawSyscall(SYS_open_tree, fd, Address(""), kOpenTreeClone | O_CLOEXEC | AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0));
+}
+
 // A bind mount the task asked for, nosuid and nodev, and read-only if asked, all the way down:
 // with mount_setattr(2), a detached recursive copy (open_tree(2)) is given its flags before
 // move_mount(2) attaches it, so no part of it is ever visible with other flags. Without it
 // (Linux < 5.12), a remount can flag only one mount, so the mount is bound alone and its
 // submounts are left out: never shown writable or with devices.
 PARAFORK_CHILD_CODE void BindTaskMount(ChildPlan* plan, const SandboxMount& mount) {
+  long opened = -1;
+  if (mount.beneath != nullptr) {
+    opened = OpenBeneath(mount.beneath, mount.relative);
+    if (opened < 0) Fail(plan, Syscall::kOpenBeneath, opened);
+  }
   if (plan->sandbox.mount_setattr) {
-    const long tree = RawSyscall(SYS_open_tree, AT_FDCWD, Address(mount.source), kOpenTreeClone | O_CLOEXEC | AT_RECURSIVE);
+    const long tree = opened >= 0 ? CloneTreeOf(opened, /*recursive=*/true)
+                                  : RawSyscall(SYS_open_tree, AT_FDCWD, Address(mount.source), kOpenTreeClone | O_CLOEXEC | AT_RECURSIVE);
+    if (opened >= 0) RawSyscall(SYS_close, opened);
     if (tree < 0) Fail(plan, Syscall::kMount, tree);
     KernelMountAttributes attributes = {};
     attributes.attributes_to_set = kMountAttributeNoSetuid | kMountAttributeNoDevices | (mount.read_only ? kMountAttributeReadOnly : 0);
@@ -320,7 +361,14 @@ PARAFORK_CHILD_CODE void BindTaskMount(ChildPlan* plan, const SandboxMount& moun
     if (result < 0) Fail(plan, Syscall::kMount, result);
     return;
   }
-  long result = Mount(mount.source, mount.target, nullptr, MS_BIND, nullptr);
+  long result;
+  if (opened >= 0) {
+    // Alone, as the bind below: the submounts are left out without mount_setattr.
+    result = AttachTree(CloneTreeOf(opened, /*recursive=*/false), mount.target);
+    RawSyscall(SYS_close, opened);
+  } else {
+    result = Mount(mount.source, mount.target, nullptr, MS_BIND, nullptr);
+  }
   if (result < 0) Fail(plan, Syscall::kMount, result);
   result = Mount(nullptr, mount.target, nullptr, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (mount.read_only ? MS_RDONLY : 0),
                  nullptr);
@@ -338,7 +386,16 @@ PARAFORK_CHILD_CODE void BuildFilesystem(ChildPlan* plan) {
   // Nothing we mount may propagate back to the host.
   long result = Mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
   if (result < 0) Fail(plan, Syscall::kMount, result);
-  result = Mount(sandbox.rootfs, sandbox.staging, nullptr, MS_BIND, nullptr);
+  if (sandbox.rootfs_beneath != nullptr) {
+    // The root as the agent checked it, opened beneath its allowed directory (OpenBeneath), and
+    // bound alone as MS_BIND binds it.
+    const long opened = OpenBeneath(sandbox.rootfs_beneath, sandbox.rootfs_relative);
+    if (opened < 0) Fail(plan, Syscall::kOpenBeneath, opened);
+    result = AttachTree(CloneTreeOf(opened, /*recursive=*/false), sandbox.staging);
+    RawSyscall(SYS_close, opened);
+  } else {
+    result = Mount(sandbox.rootfs, sandbox.staging, nullptr, MS_BIND, nullptr);
+  }
   if (result < 0) Fail(plan, Syscall::kMount, result);
   RawSyscall(SYS_umask, 0);
   const long mask_directory = MakeMaskDirectory(plan);

@@ -15,6 +15,10 @@ struct SandboxMount {
   const char* source;  // host path
   const char* target;  // path under the staging root
   bool read_only;
+  // Non-null: `source` is opened as `relative` beneath this directory (openat2(2) RESOLVE_BENEATH)
+  // in the child's own mount namespace, and that open file is what is mounted (issue 14).
+  const char* beneath = nullptr;
+  const char* relative = nullptr;
 };
 
 struct DeviceNode {
@@ -56,6 +60,9 @@ struct SandboxPlan {
   int mount_namespace_fd = -1;
   bool build_filesystem = true;
   const char* rootfs = nullptr;
+  // Non-null: rootfs is opened as rootfs_relative beneath this directory, as SandboxMount::beneath.
+  const char* rootfs_beneath = nullptr;
+  const char* rootfs_relative = nullptr;
   const char* staging = nullptr;
   bool read_only_root = true;
   const char* proc_path = nullptr;

@@ -84,6 +84,16 @@ std::string RequireAbsolutePath(Napi::Env env, const Napi::Value& value, const c
 // hostname, seccomp, seccompProgram, maxOpenFiles, maxFileSizeBytes }: every field present (TypeScript fills
 // defaults). seccompProgram: null (the default policy) or a compiled profile's bytes (seccomp_profile.h).
 // maskedPaths: the paths, one per line (sandbox_masks.h).
+// null, or an absolute directory that `path` is or lies below (MountRequest::beneath).
+std::string OptionalBeneath(Napi::Env env, const Napi::Value& value, const std::string& path, const char* name) {
+  if (value.IsNull() || value.IsUndefined()) return "";
+  std::string directory = RequireAbsolutePath(env, value, name);
+  if (directory == "/" || (path != directory && !IsBelow(path, directory))) {
+    ThrowType(env, std::string(name) + " must be a directory other than / that the path is or lies below: " + path + " is not below " + directory);
+  }
+  return directory;
+}
+
 SandboxRequest RequireSandbox(Napi::Env env, PropertyKeys& keys, MaskedPathsCache& masked_paths, const Napi::Value& value) {
   SandboxRequest sandbox;
   if (value.IsNull() || value.IsUndefined()) return sandbox;
@@ -93,6 +103,7 @@ SandboxRequest RequireSandbox(Napi::Env env, PropertyKeys& keys, MaskedPathsCach
   const uint64_t network = RequireWholeNumber(env, keys.Get(object, "network"), "sandbox.network", 2);
   sandbox.network = static_cast<NetworkMode>(network);
   sandbox.rootfs = RequireAbsolutePath(env, keys.Get(object, "rootfs"), "sandbox.rootfs");
+  sandbox.rootfs_beneath = OptionalBeneath(env, keys.Get(object, "rootfsBeneath"), sandbox.rootfs, "sandbox.rootfsBeneath");
   sandbox.read_only_root = RequireBoolean(env, keys.Get(object, "readOnlyRoot"), "sandbox.readOnlyRoot");
   sandbox.tmp_size_bytes = RequireWholeNumber(env, keys.Get(object, "tmpSizeBytes"), "sandbox.tmpSizeBytes", 9007199254740991.0);
   Napi::Value mounts = keys.Get(object, "mounts");
@@ -102,9 +113,11 @@ SandboxRequest RequireSandbox(Napi::Env env, PropertyKeys& keys, MaskedPathsCach
     Napi::Value entry = mount_array.Get(index);
     if (!entry.IsObject()) ThrowType(env, "sandbox.mounts[] must be objects");
     Napi::Object mount = entry.As<Napi::Object>();
-    sandbox.mounts.push_back({RequireAbsolutePath(env, keys.Get(mount, "hostPath"), "sandbox.mounts[].hostPath"),
-                              RequireAbsolutePath(env, keys.Get(mount, "mountPath"), "sandbox.mounts[].mountPath"),
-                              RequireBoolean(env, keys.Get(mount, "readOnly"), "sandbox.mounts[].readOnly")});
+    MountRequest request{RequireAbsolutePath(env, keys.Get(mount, "hostPath"), "sandbox.mounts[].hostPath"),
+                         RequireAbsolutePath(env, keys.Get(mount, "mountPath"), "sandbox.mounts[].mountPath"),
+                         RequireBoolean(env, keys.Get(mount, "readOnly"), "sandbox.mounts[].readOnly"), ""};
+    request.beneath = OptionalBeneath(env, keys.Get(mount, "beneath"), request.host_path, "sandbox.mounts[].beneath");
+    sandbox.mounts.push_back(std::move(request));
   }
   std::string problem;
   sandbox.masked_paths = masked_paths.Parse(RequireString(env, keys.Get(object, "maskedPaths"), "sandbox.maskedPaths"), &problem);

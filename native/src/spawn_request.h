@@ -30,6 +30,9 @@ struct MountRequest {
   std::string host_path;
   std::string mount_path;  // inside the task's root
   bool read_only = true;
+  // Non-empty: host_path is opened beneath this directory (openat2(2) RESOLVE_BENEATH) when the
+  // spawn is prepared, and that fd is what is mounted: no link or swapped directory leads out.
+  std::string beneath;
 };
 
 enum class NetworkMode : uint8_t { kNone = 0, kLoopback = 1, kHost = 2 };
@@ -39,6 +42,7 @@ struct SandboxRequest {
   bool enabled = false;
   NetworkMode network = NetworkMode::kNone;
   std::string rootfs = "/";
+  std::string rootfs_beneath;  // as MountRequest::beneath, for the root
   bool read_only_root = true;
   uint64_t tmp_size_bytes = 0;  // 0: no private /tmp
   std::vector<MountRequest> mounts;

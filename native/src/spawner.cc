@@ -214,6 +214,8 @@ struct SandboxStorage {
   SymbolicLink links[std::size(kSandboxDeviceLinks)];
   std::vector<std::string> mount_targets;
   std::vector<SandboxMount> mounts;
+  // The paths the child opens beneath a directory (SandboxMount::relative), relative to it.
+  std::vector<std::string> relatives;
   std::vector<const char*> root_masks;
   ResourceLimit limits[4];
   std::string init_name = "parafork-init";
@@ -276,6 +278,11 @@ struct UserNamespaceHandshake {
 int PrepareIdentity(const SpawnRequest& request, SandboxResources* resources, std::vector<char*>& argv,
                     SandboxStorage& storage, SandboxPlan& plan);
 
+// `path` relative to `directory`, which it is or lies below (engine.cc checks): "." for itself.
+std::string RelativeTo(const std::string& directory, const std::string& path) {
+  return path == directory ? "." : path.substr(directory.size() + 1);
+}
+
 // Fills `plan` (and the clone flags) for a sandboxed request; 0 or an errno with the failed step.
 int PrepareSandbox(const SpawnRequest& request, const SpawnerOptions& options, std::vector<char*>& argv,
                    SandboxStorage& storage, SandboxPlan& plan, uint64_t* clone_flags, Syscall* failed) {
@@ -319,7 +326,8 @@ int PrepareSandbox(const SpawnRequest& request, const SpawnerOptions& options, s
   if (sandbox.tmp_size_bytes > 0) storage.tmp_options = "mode=1777,size=" + std::to_string(sandbox.tmp_size_bytes);
   const MaskedPaths& masked = *sandbox.masked_paths;
   const MaskLayout& masks = resources->Masks(masked);
-  if (sandbox.filesystem && sandbox.mounts.empty()) {
+  // The shared template is made once per rootfs by name: a root opened beneath a directory is not.
+  if (sandbox.filesystem && sandbox.mounts.empty() && sandbox.rootfs_beneath.empty()) {
     // The usual case: the shared template has the root, /dev and the masks; the task adds /proc
     // (with the knobs and masks bound over it) and /tmp.
     int template_fd = -1;
@@ -341,6 +349,13 @@ int PrepareSandbox(const SpawnRequest& request, const SpawnerOptions& options, s
   *clone_flags |= CLONE_NEWNS;
   plan.build_filesystem = sandbox.filesystem;
   plan.rootfs = sandbox.rootfs.c_str();
+  // Pointers into `relatives` stay valid: reserved for the root and every mount at once.
+  storage.relatives.reserve(sandbox.mounts.size() + 1);
+  if (!sandbox.rootfs_beneath.empty()) {
+    storage.relatives.push_back(RelativeTo(sandbox.rootfs_beneath, sandbox.rootfs));
+    plan.rootfs_beneath = sandbox.rootfs_beneath.c_str();
+    plan.rootfs_relative = storage.relatives.back().c_str();
+  }
   plan.staging = staging.c_str();
   plan.read_only_root = sandbox.read_only_root;
   storage.proc_path = staging + "/proc";
@@ -367,7 +382,13 @@ int PrepareSandbox(const SpawnRequest& request, const SpawnerOptions& options, s
   storage.mount_targets.reserve(sandbox.mounts.size());
   for (const MountRequest& mount : sandbox.mounts) {
     storage.mount_targets.push_back(staging + mount.mount_path);
-    storage.mounts.push_back({mount.host_path.c_str(), storage.mount_targets.back().c_str(), mount.read_only});
+    SandboxMount planned{mount.host_path.c_str(), storage.mount_targets.back().c_str(), mount.read_only};
+    if (!mount.beneath.empty()) {
+      storage.relatives.push_back(RelativeTo(mount.beneath, mount.host_path));
+      planned.beneath = mount.beneath.c_str();
+      planned.relative = storage.relatives.back().c_str();
+    }
+    storage.mounts.push_back(planned);
   }
   plan.mounts = storage.mounts.data();
   plan.mount_count = storage.mounts.size();

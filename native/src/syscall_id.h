@@ -32,6 +32,7 @@ enum class Syscall : uint8_t {
   kUserNamespace,
   kUserNamespacePipe,
   kInitHelper,
+  kOpenBeneath,
   kCount,
 };
 
@@ -114,6 +115,10 @@ inline constexpr FailurePoint kFailurePoints[] = {
     // Opened once, on first use; or not built at all.
     {.id = Syscall::kInitHelper, .syscall = "open", .step = SpawnStep::kSandbox,
      .what = "the sandbox's init helper parafork-init (built beside the addon)"},
+    // openat2(2) of a host path beneath the allowed directory it was admitted under (spawner.cc:
+    // OpenBeneath); EXDEV there means a link swapped in after the policy check.
+    {.id = Syscall::kOpenBeneath, .syscall = "openat2", .step = SpawnStep::kFilesystem,
+     .what = "a host path beneath its allowed directory"},
 };
 
 constexpr bool ListsEveryPointInOrder() {

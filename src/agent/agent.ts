@@ -12,10 +12,13 @@ import { ApiClient, ApiError } from '../k8s/api-client.js';
 import { EventRecorder } from '../k8s/event-recorder.js';
 import { Informer } from '../k8s/informer.js';
 import { loadCredentials } from '../k8s/kube-config.js';
+import { NamespaceLabels } from '../k8s/namespace-labels.js';
 import { allTasksPath, nodePath } from '../k8s/task-resources.js';
 import { KubernetesTaskWriter } from '../k8s/task-writer.js';
 import { MetricsRegistry } from '../metrics/registry.js';
 import { buildTaskRuntime } from '../runtime/task-runtime.js';
+import { sandboxPolicyLabel } from '../sandbox/sandbox-policy.js';
+import { namespaceSandboxPolicy } from '../sandbox/sandbox-policy-source.js';
 import { createLogger } from './logger.js';
 
 const nodeLabelRefreshMs = 60_000;
@@ -42,10 +45,13 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
   let nodeLabels: Readonly<Record<string, string>> = {};
   const silenceMs = config.watchSilenceSeconds * 1000;
   const tasks = (onChange: (key: string) => void, fieldSelector: string): Informer<Task> => new Informer<Task>({ client, path: allTasksPath, fieldSelector, silenceMs, logger, onChange });
+  // The sandbox policy level of each Task's namespace (issue 14), read before every attempt.
+  const namespaceLabels = new NamespaceLabels({ client, label: sandboxPolicyLabel, logger, silenceMs });
   const runtime = buildTaskRuntime({
     settings: { ...config, taskIdLockDirectory: path.join(config.stateDirectory, 'ids'), launchJournalFile: path.join(config.stateDirectory, `launched-${config.nodeName}`) },
     logger,
     metrics,
+    sandboxPolicy: namespaceSandboxPolicy(config.sandboxPolicy, namespaceLabels),
     nodeLabels: () => nodeLabels,
     connectStores: (changes) => ({
       tasks: tasks(changes.bound, `spec.nodeName=${config.nodeName}`),
@@ -80,7 +86,7 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
     ready: () => boundTasks.synced && unboundTasks.synced && !shuttingDown,
     metrics: () => metrics.scrape(),
   });
-  const informersDone = Promise.all([boundTasks.run(lifetime.signal), unboundTasks.run(lifetime.signal)]);
+  const informersDone = Promise.all([boundTasks.run(lifetime.signal), unboundTasks.run(lifetime.signal), namespaceLabels.run(lifetime.signal)]);
   runtime.start();
   await Promise.all([boundTasks.waitForSync(), unboundTasks.waitForSync()]);
   logger.info({ port: http.port, bound: boundTasks.size, unbound: unboundTasks.size }, 'agent ready');

@@ -18,7 +18,8 @@ import type { RunningAgent } from './agent.js';
 export async function startManifestAgent(config: AgentConfig, directory: string, logger: Logger): Promise<RunningAgent> {
   const metrics = new MetricsRegistry({ runningTasks: (): number => runtime.reconciler.runningAttempts });
   const runtime = buildTaskRuntime({
-    // No launch journal: the folder's Tasks are new objects each time the agent starts.
+    // No launch journal: the folder's Tasks are new objects each time the agent starts. No
+    // namespaces: every Task of the folder runs at the agent's --sandbox-policy (the default source).
     settings: { ...config, taskIdLockDirectory: path.join(config.stateDirectory, 'ids') },
     logger,
     metrics,

@@ -114,6 +114,7 @@ export const taskReasons = [
   'SpawnFailed',
   'InvalidSpec',
   'SandboxUnavailable',
+  'Forbidden',
   'DeadlineExceeded',
   'OOMKilled',
   'Killed',
@@ -136,11 +137,15 @@ export const taskReasons = [
  * SpawnFailed: the process could not be created (e.g. fork failed). InvalidSpec: the agent cannot
  * run this spec on its node (e.g. nodeSelector not matching, a limit out of range, a NUL byte in an
  * argument); message names the field, and it is never retried. SandboxUnavailable: the node cannot
- * build the sandbox asked for. DeadlineExceeded: activeDeadlineSeconds passed. OOMKilled: killed
- * for going over resources.limits.memory. Killed: killed by a signal the agent did not send.
- * Cancelled: suspend was set while it ran. AgentRestarted: the agent restarted and lost the
- * process. BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed; message
- * then says how the last one ended.
+ * build the sandbox asked for. Forbidden: the spec asks for more than the sandbox policy level of
+ * the Task's namespace allows (label parafork.dev/sandbox-policy, else the agent's
+ * --sandbox-policy); message names the field and the level, and it is never retried. The level is
+ * checked before every attempt, so a namespace relabelled meanwhile decides the next one.
+ * DeadlineExceeded: activeDeadlineSeconds passed. OOMKilled: killed for going over
+ * resources.limits.memory. Killed: killed by a signal the agent did not send. Cancelled: suspend
+ * was set while it ran. AgentRestarted: the agent restarted and lost the process.
+ * BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed; message then says
+ * how the last one ended.
  */
 export type TaskReason = (typeof taskReasons)[number];
 
@@ -277,7 +282,12 @@ export interface TaskSpec {
    * /sys or a writable mount of a host path in or holding them (the kernel's knobs, which a root
    * process on the node obeys). Links are resolved first, as the mount would resolve them; a masked
    * path inside a host path brought in stays masked where the Task sees it; message names the
-   * field. Immutable.
+   * field. Every field that loosens the sandbox (runAsUser or runAsGroup outside a user namespace,
+   * network loopback or host, seccomp Unconfined, a rootfs or hostPath, a writable root or mount)
+   * is subject to the sandbox policy level of the Task's namespace (label
+   * parafork.dev/sandbox-policy: restricted, the default, baseline or privileged); a Task that asks
+   * for more fails with reason Forbidden, or is refused at creation where the admission policy is
+   * installed. Immutable.
    *
    * @defaultValue `{}`
    */
@@ -400,7 +410,12 @@ export interface TaskResourceLimits {
  * mount point exists there), and a writable rootfs inside the host's /proc or /sys or a writable
  * mount of a host path in or holding them (the kernel's knobs, which a root process on the node
  * obeys). Links are resolved first, as the mount would resolve them; a masked path inside a host
- * path brought in stays masked where the Task sees it; message names the field. Immutable.
+ * path brought in stays masked where the Task sees it; message names the field. Every field that
+ * loosens the sandbox (runAsUser or runAsGroup outside a user namespace, network loopback or host,
+ * seccomp Unconfined, a rootfs or hostPath, a writable root or mount) is subject to the sandbox
+ * policy level of the Task's namespace (label parafork.dev/sandbox-policy: restricted, the default,
+ * baseline or privileged); a Task that asks for more fails with reason Forbidden, or is refused at
+ * creation where the admission policy is installed. Immutable.
  */
 export interface TaskSandbox {
   /**
@@ -665,11 +680,15 @@ export interface TaskStatus {
    * executable). SpawnFailed: the process could not be created (e.g. fork failed). InvalidSpec: the
    * agent cannot run this spec on its node (e.g. nodeSelector not matching, a limit out of range, a
    * NUL byte in an argument); message names the field, and it is never retried. SandboxUnavailable:
-   * the node cannot build the sandbox asked for. DeadlineExceeded: activeDeadlineSeconds passed.
-   * OOMKilled: killed for going over resources.limits.memory. Killed: killed by a signal the agent
-   * did not send. Cancelled: suspend was set while it ran. AgentRestarted: the agent restarted and
-   * lost the process. BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed;
-   * message then says how the last one ended.
+   * the node cannot build the sandbox asked for. Forbidden: the spec asks for more than the sandbox
+   * policy level of the Task's namespace allows (label parafork.dev/sandbox-policy, else the
+   * agent's --sandbox-policy); message names the field and the level, and it is never retried. The
+   * level is checked before every attempt, so a namespace relabelled meanwhile decides the next
+   * one. DeadlineExceeded: activeDeadlineSeconds passed. OOMKilled: killed for going over
+   * resources.limits.memory. Killed: killed by a signal the agent did not send. Cancelled: suspend
+   * was set while it ran. AgentRestarted: the agent restarted and lost the process.
+   * BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed; message then says
+   * how the last one ended.
    */
   readonly reason?: TaskReason;
   /**

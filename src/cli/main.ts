@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { startAgent } from '../agent/agent.js';
 import { createLogger } from '../agent/logger.js';
 import { startManifestAgent } from '../agent/manifest-agent.js';
-import { agentFlags, agentMaskedPaths, ConfigError, defaultTaskIds, parseAgentConfig, parseTaskLimitPolicy, taskIdRange, taskLimitFlags, thisNodeName } from '../config/agent-config.js';
+import { agentFlags, agentMaskedPaths, ConfigError, defaultTaskIds, parseAgentConfig, parseSandboxPolicy, parseTaskLimitPolicy, sandboxPolicyFlags, taskIdRange, taskLimitFlags, thisNodeName } from '../config/agent-config.js';
 import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.js';
 import { runTasks } from '../standalone/run-tasks.js';
 import { formatTasks, progressLine } from '../standalone/task-report.js';
@@ -65,7 +65,8 @@ Flags:
                                (default /var/lib/kubelet/seccomp)
 ${flagLines(taskLimitFlags, '      ', 22).join('\n')}
       --sandbox-masked-paths L paths masked in every Task, comma-separated; 'default' stands for
-                               the built-in list (default: default); kubeconfigs always added`;
+                               the built-in list (default: default); kubeconfigs always added
+${flagLines(sandboxPolicyFlags, '      ', 22).join('\n')}`;
 
 async function runStandaloneCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -79,6 +80,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
       'seccomp-profile-dir': { type: 'string', default: '/var/lib/kubelet/seccomp' },
       ...taskLimitFlags,
       'sandbox-masked-paths': { type: 'string', default: 'default' },
+      ...sandboxPolicyFlags,
     },
     strict: true,
     allowPositionals: false,
@@ -93,7 +95,10 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   if (!Number.isInteger(workers) || workers < 1 || workers > 1024) throw new ConfigError(`--workers must be a whole number from 1 to 1024, got ${JSON.stringify(values.workers)}`);
   const taskLimits = parseTaskLimitPolicy(values);
   const sandboxStagingDirectory = '/run/parafork/root';
-  const sandboxMaskedPaths = agentMaskedPaths(values['sandbox-masked-paths'], { stagingDirectory: sandboxStagingDirectory, environment: process.env });
+  const own = { stagingDirectory: sandboxStagingDirectory, environment: process.env };
+  const sandboxMaskedPaths = agentMaskedPaths(values['sandbox-masked-paths'], own);
+  // No namespaces: every Task runs at --sandbox-policy (default restricted), as `agent --manifests` does.
+  const sandboxPolicy = parseSandboxPolicy(values, own, sandboxMaskedPaths);
   const loaded = loadTaskManifests(files);
   const logger = pino({ level: values['log-level'], base: { mode: 'standalone' } }, pino.destination(2));
   const terminal = process.stderr.isTTY;
@@ -118,6 +123,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
         taskSandbox: true,
         taskLimits,
         sandboxMaskedPaths,
+        sandboxPolicy,
       },
       logger,
       onProgress: (progress) => {

@@ -9,6 +9,7 @@ import { formatBytes, formatMillicores } from '../sandbox/quantity.js';
 import { cpuMillicores, defaultLimitFlags, halfOfNodeMemory, maxTmpBytes, memoryBytes, pidsLimit, type TaskLimitPolicy } from '../sandbox/task-limits.js';
 import { InvalidTaskSpec } from '../sandbox/task-spec-checks.js';
 import { checkMaskedPaths, defaultMaskedPaths } from '../launcher/sandbox-options.js';
+import { allowedHostPathProblem, defaultSandboxPolicyLevel, neverAllowedHostPaths, resolveHostPath, sandboxPolicyLevels, type SandboxPolicy, type SandboxPolicyLevel } from '../sandbox/sandbox-policy.js';
 
 export interface AgentConfig {
   readonly nodeName: string;
@@ -54,6 +55,12 @@ export interface AgentConfig {
   readonly taskLimits: TaskLimitPolicy;
   /** Paths masked in every Task's root and /proc: --sandbox-masked-paths and the agent's own (agentMaskedPaths). */
   readonly sandboxMaskedPaths: readonly string[];
+  /**
+   * The level of Tasks whose namespace has no parafork.dev/sandbox-policy label (all Tasks with
+   * --manifests), and the host paths restricted and baseline Tasks may use (--sandbox-policy,
+   * --allowed-host-paths; src/sandbox/sandbox-policy.ts).
+   */
+  readonly sandboxPolicy: SandboxPolicy;
 }
 
 export class ConfigError extends Error {
@@ -96,6 +103,12 @@ export const taskLimitFlags = {
   'max-tmp-size': { type: 'string', description: "largest sandbox.tmpSizeLimit a Task may ask for, a larger one fails as InvalidSpec; at least 64Mi, the default /tmp (default: half the node's memory, tmpfs's own default)" },
 } as const;
 
+/** Who may loosen the sandbox (src/sandbox/sandbox-policy.ts), shared by `agent` and `run`. */
+export const sandboxPolicyFlags = {
+  'sandbox-policy': { type: 'string', default: defaultSandboxPolicyLevel, description: `sandbox policy level of Tasks whose namespace has no parafork.dev/sandbox-policy label (all Tasks of a manifest folder or of \`run\`): ${sandboxPolicyLevels.join(', ')} (docs/security.md)` },
+  'allowed-host-paths': { type: 'string', default: '', description: 'host directories, comma-separated, inside which restricted and baseline Tasks may name a rootfs or mounts[].hostPath (links resolved at each check); never /, /proc, /sys, /dev, /run, /var/run, the agent\'s own directories or kubeconfigs, or a masked path (default: none)' },
+} as const;
+
 export const agentFlags = {
   'node-name': { type: 'string', description: 'the node this agent runs on (default: $NODE_NAME, then the hostname)' },
   kubeconfig: { type: 'string', description: 'kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster); a user with an exec or auth-provider plugin is run through @kubernetes/client-node (more memory)' },
@@ -121,6 +134,7 @@ export const agentFlags = {
   'sandbox-masked-paths': { type: 'string', default: 'default', description: "paths masked (shown empty and read-only) in every Task's root and /proc, comma-separated; 'default' stands for the built-in list (docs/security.md), so 'default,/srv/secrets' adds one; the agent's state, staging and manifest directories and kubeconfig files are always added" },
   'watch-silence-seconds': { type: 'string', default: '90', description: 'a watch that sends nothing for this long is taken for a dead connection and resumed (the apiserver renews watches every 60 s and sends bookmarks, so a live one is never this quiet)' },
   ...taskLimitFlags,
+  ...sandboxPolicyFlags,
 } as const;
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -210,6 +224,42 @@ export interface AgentOwnPaths {
   readonly environment: NodeJS.ProcessEnv;
 }
 
+/** The agent's state, staging and manifest directories, its kubeconfig files and ~/.kube, resolved (never /). */
+function agentOwnPaths(own: AgentOwnPaths): string[] {
+  const home = own.environment.HOME ?? os.homedir();
+  const kubeconfigs = [own.kubeconfig, ...(own.environment.KUBECONFIG ?? '').split(path.delimiter)];
+  return [own.stateDirectory, own.stagingDirectory, own.manifestDirectory, ...kubeconfigs, home === '' ? undefined : path.join(home, '.kube')]
+    .filter((entry): entry is string => entry !== undefined && entry !== '')
+    .map((entry) => path.resolve(entry))
+    .filter((entry) => entry !== '/');
+}
+
+/**
+ * The sandbox policy of sandboxPolicyFlags' values (parseArgs output, defaults filled in): the
+ * default level, and the allowed host paths, each refused (ConfigError naming the flag) when it is
+ * /, or is, lies inside or holds /proc, /sys, /dev, /run, /var/run or one of the agent's own paths,
+ * or lies inside a masked path (`maskedPaths`), as written and with its links resolved. The links
+ * are resolved again at every check (src/sandbox/sandbox-policy.ts).
+ */
+export function parseSandboxPolicy(values: Readonly<Record<string, unknown>>, own: AgentOwnPaths, maskedPaths: readonly string[]): SandboxPolicy {
+  const text = (flag: keyof typeof sandboxPolicyFlags): string => {
+    const given = values[flag];
+    return typeof given === 'string' ? given : sandboxPolicyFlags[flag].default;
+  };
+  const level: SandboxPolicyLevel = oneOf('sandbox-policy', text('sandbox-policy'), sandboxPolicyLevels);
+  const neverAllowed = Object.freeze([...neverAllowedHostPaths, ...agentOwnPaths(own)]);
+  const allowed: string[] = [];
+  for (const entry of text('allowed-host-paths').split(',').map((part) => part.trim()).filter((part) => part !== '')) {
+    for (const seen of [entry, resolveHostPath(entry)]) {
+      if (seen === undefined) continue;
+      const problem = allowedHostPathProblem(seen, neverAllowed) ?? (maskedPaths.some((masked) => seen === masked || seen.startsWith(`${masked}/`)) ? `must not be or lie inside a masked path (--sandbox-masked-paths), got ${JSON.stringify(seen)}` : undefined);
+      if (problem !== undefined) throw new ConfigError(`--allowed-host-paths entry ${JSON.stringify(entry)}${seen === entry ? '' : ` (a link to ${JSON.stringify(seen)})`} ${problem}`);
+    }
+    allowed.push(path.resolve(entry));
+  }
+  return Object.freeze({ level, allowedHostPaths: Object.freeze([...new Set(allowed)]), neverAllowedHostPaths: neverAllowed });
+}
+
 /**
  * The masked paths of `listed` (--sandbox-masked-paths: comma-separated, 'default' for
  * defaultMaskedPaths) with the agent's own added: its state, staging and manifest directories, its
@@ -219,12 +269,7 @@ export interface AgentOwnPaths {
 export function agentMaskedPaths(listed: string, own: AgentOwnPaths): readonly string[] {
   const given = listed.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
   const paths = given.flatMap((entry) => (entry === 'default' ? defaultMaskedPaths : [entry]));
-  const home = own.environment.HOME ?? os.homedir();
-  const kubeconfigs = [own.kubeconfig, ...(own.environment.KUBECONFIG ?? '').split(path.delimiter)];
-  const ownPaths = [own.stateDirectory, own.stagingDirectory, own.manifestDirectory, ...kubeconfigs, home === '' ? undefined : path.join(home, '.kube')]
-    .filter((entry): entry is string => entry !== undefined && entry !== '')
-    .map((entry) => path.resolve(entry))
-    .filter((entry) => entry !== '/' && !['/tmp', '/dev'].some((fresh) => entry === fresh || entry.startsWith(`${fresh}/`)));
+  const ownPaths = agentOwnPaths(own).filter((entry) => !['/tmp', '/dev'].some((fresh) => entry === fresh || entry.startsWith(`${fresh}/`)));
   const all = [...new Set([...paths, ...ownPaths])];
   try {
     checkMaskedPaths(all, '--sandbox-masked-paths');
@@ -263,6 +308,8 @@ export function parseAgentConfig(argv: readonly string[], environment: NodeJS.Pr
   const stagingDirectory = absolutePath('sandbox-staging-dir', values['sandbox-staging-dir'] ?? '/run/parafork/root');
   const stateDirectory = absolutePath('state-dir', values['state-dir'] ?? '/run/parafork');
   const manifests = values.manifests === undefined ? undefined : manifestDirectory(values.manifests, values.kubeconfig);
+  const own: AgentOwnPaths = { stateDirectory, stagingDirectory, manifestDirectory: manifests, kubeconfig: values.kubeconfig, environment };
+  const sandboxMaskedPaths = agentMaskedPaths(values['sandbox-masked-paths'] ?? 'default', own);
   return Object.freeze({
     nodeName,
     kubeconfig: values.kubeconfig,
@@ -287,6 +334,7 @@ export function parseAgentConfig(argv: readonly string[], environment: NodeJS.Pr
     watchSilenceSeconds: wholeNumber('watch-silence-seconds', values['watch-silence-seconds'] ?? '', 1, 86_400),
     manifestDirectory: manifests,
     taskLimits: parseTaskLimitPolicy(values),
-    sandboxMaskedPaths: agentMaskedPaths(values['sandbox-masked-paths'] ?? 'default', { stateDirectory, stagingDirectory, manifestDirectory: manifests, kubeconfig: values.kubeconfig, environment }),
+    sandboxMaskedPaths,
+    sandboxPolicy: parseSandboxPolicy(values, own, sandboxMaskedPaths),
   });
 }

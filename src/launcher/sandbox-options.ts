@@ -26,6 +26,13 @@ export interface SandboxMountOption {
   readonly mountPath: string;
   /** Defaults to true: read-only all the way down, submounts included. */
   readonly readOnly?: boolean;
+  /**
+   * A directory hostPath is or lies below (by name). Given, hostPath is opened beneath it when the
+   * spawn is prepared (openat2(2) RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) and that open file is
+   * what is mounted: a link or `..` leading out of it, or a directory swapped for one since the
+   * caller checked the path, fails the spawn with EXDEV at the mount step. Linux 5.6.
+   */
+  readonly beneath?: string;
 }
 
 /**
@@ -151,6 +158,16 @@ const defaultMaskedPathsJoined = checkMaskedPaths(defaultMaskedPaths, 'defaultMa
  */
 export const benchmarkWithoutFilesystem: unique symbol = Symbol('parafork.benchmarkWithoutFilesystem');
 
+/** A `beneath` option: null, or a directory other than / that `hostPath` is or lies below by name, without '..'. */
+function beneathOf(value: unknown, hostPath: string, field: string): string | null {
+  if (value === undefined) return null;
+  const directory = absolutePath(value, field);
+  if (directory === '/' || directory.endsWith('/') || directory.split('/').includes('..') || hostPath.split('/').includes('..') || (hostPath !== directory && !hostPath.startsWith(`${directory}/`))) {
+    invalid(`${field} must be a directory other than / (no trailing / or '..') that the host path is or lies below: ${hostPath} is not below ${directory}`);
+  }
+  return directory;
+}
+
 /**
  * The host ids a task's user namespace maps to (userNamespace mode): ids 0..65535 inside are
  * host ids 100000..165535, a range no host account uses (it is where /etc/subuid ranges usually
@@ -171,6 +188,8 @@ export interface SandboxOptions {
   readonly network?: NetworkMode;
   /** The task's root directory on the host; defaults to the agent's own root, read-only. */
   readonly rootfs?: string;
+  /** As SandboxMountOption.beneath, for rootfs. */
+  readonly rootfsBeneath?: string;
   /** Defaults to true. */
   readonly readOnlyRootFilesystem?: boolean;
   /** Size of the private tmpfs at /tmp in bytes; default 64 MiB; 0 for none. */
@@ -365,9 +384,11 @@ export function toNativeSandbox(options: unknown, cwd: string | undefined, maske
     const mountPath = absolutePath(mount.mountPath, `mounts[${index}].mountPath`);
     if (mountPath === '/' || mountPath.split('/').includes('..')) invalid(`mounts[${index}].mountPath must be below / and without '..'`);
     if (mount.readOnly !== undefined && typeof mount.readOnly !== 'boolean') invalid(`mounts[${index}].readOnly must be a boolean`);
-    return { hostPath: absolutePath(mount.hostPath, `mounts[${index}].hostPath`), mountPath, readOnly: mount.readOnly ?? true };
+    const hostPath = absolutePath(mount.hostPath, `mounts[${index}].hostPath`);
+    return { hostPath, mountPath, readOnly: mount.readOnly ?? true, beneath: beneathOf(mount.beneath, hostPath, `mounts[${index}].beneath`) };
   });
   const rootfs = absolutePath(sandbox.rootfs, 'rootfs');
+  const rootfsBeneath = beneathOf(sandbox.rootfsBeneath, rootfs, 'rootfsBeneath');
   const listed = sandbox.maskedPaths === undefined ? maskedPathsByDefault : checkMaskedPaths(sandbox.maskedPaths, 'sandbox.maskedPaths');
   const maskedPaths = maskBroughtInHostPaths(rootfs, mounts, given.network === 'host' ? withoutHostsFile(listed) : listed);
   refuseWritableKernelInterfaces(rootfs, given.readOnlyRootFilesystem, mounts);
@@ -379,6 +400,7 @@ export function toNativeSandbox(options: unknown, cwd: string | undefined, maske
   return {
     network: nativeNetworkModes[sandbox.network],
     rootfs,
+    rootfsBeneath,
     readOnlyRoot: sandbox.readOnlyRootFilesystem,
     tmpSizeBytes: wholeNumber(sandbox.tmpSizeBytes, 'tmpSizeBytes', Number.MAX_SAFE_INTEGER),
     mounts,

@@ -4,7 +4,8 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 import type { TaskReason } from '../api/task.js';
-import type { TaskOutcome, TaskReconcilerObserver, TaskStartLatency } from '../tasks/task-reconciler.js';
+import { sandboxPolicyFields } from '../sandbox/sandbox-policy.js';
+import type { TaskOutcome, TaskReconcilerObserver, TaskRefusal, TaskStartLatency } from '../tasks/task-reconciler.js';
 import { endingReasons } from '../tasks/task-status.js';
 import { runDurationBuckets, startLatencyBuckets } from './buckets.js';
 
@@ -13,6 +14,7 @@ export const taskMetricNames = {
   duration: 'parafork_task_duration_seconds',
   running: 'parafork_tasks_running',
   finished: 'parafork_tasks_finished_total',
+  forbidden: 'parafork_tasks_forbidden_total',
 } as const;
 
 type TaskResult = 'succeeded' | 'failed';
@@ -21,6 +23,7 @@ export class TaskMetrics implements TaskReconcilerObserver {
   readonly #startLatency: Histogram<'since'>;
   readonly #duration: Histogram<'result'>;
   readonly #finished: Counter<'result' | 'reason'>;
+  readonly #forbidden: Counter<'field'>;
 
   /** `running`: how many Tasks have a process (or one being spawned) now; read at each scrape. */
   constructor(registry: Registry, running: () => number) {
@@ -45,6 +48,12 @@ export class TaskMetrics implements TaskReconcilerObserver {
       labelNames: ['result', 'reason'],
       registers,
     });
+    this.#forbidden = new Counter({
+      name: taskMetricNames.forbidden,
+      help: 'Tasks refused on this node for asking more than their sandbox policy level allows (reason Forbidden), by the first field refused, without list indexes (spec.sandbox.mounts[].hostPath).',
+      labelNames: ['field'],
+      registers,
+    });
     new Gauge({
       name: taskMetricNames.running,
       help: 'Tasks with a process on this node (running, or being spawned) at the time of the scrape.',
@@ -58,6 +67,7 @@ export class TaskMetrics implements TaskReconcilerObserver {
     for (const since of ['observed', 'created']) this.#startLatency.zero({ since });
     for (const result of ['succeeded', 'failed'] as const) this.#duration.zero({ result });
     for (const reason of endingReasons) this.#finished.inc({ result: resultOf(reason), reason }, 0);
+    for (const field of sandboxPolicyFields) this.#forbidden.inc({ field }, 0);
   }
 
   taskStarted(latency: TaskStartLatency): void {
@@ -73,6 +83,11 @@ export class TaskMetrics implements TaskReconcilerObserver {
     const reason = (endingReasons as readonly string[]).includes(outcome.reason) ? outcome.reason : 'Error';
     this.#finished.inc({ result, reason });
     if (outcome.durationMs !== undefined) this.#duration.observe({ result }, Math.max(0, outcome.durationMs) / 1000);
+  }
+
+  taskForbidden(refusal: TaskRefusal): void {
+    // The field comes from sandboxPolicyFields; anything else would be a bug, not a new series.
+    if ((sandboxPolicyFields as readonly string[]).includes(refusal.field)) this.#forbidden.inc({ field: refusal.field });
   }
 }
 

@@ -43,9 +43,12 @@ export const nativeNetworkModes = { none: 0, loopback: 1, host: 2 } as const;
 export interface NativeSandboxRequest {
   network: (typeof nativeNetworkModes)[keyof typeof nativeNetworkModes];
   rootfs: string;
+  /** null, or the directory rootfs is opened beneath (native/src/spawner.cc: OpenBeneath). */
+  rootfsBeneath: string | null;
   readOnlyRoot: boolean;
   tmpSizeBytes: number;
-  mounts: { hostPath: string; mountPath: string; readOnly: boolean }[];
+  /** beneath: null, or the directory hostPath is opened beneath. */
+  mounts: { hostPath: string; mountPath: string; readOnly: boolean; beneath: string | null }[];
   /** Masked paths, one per line (native/src/sandbox_masks.h): one string to hand over, not dozens. */
   maskedPaths: string;
   workingDirectory: string;

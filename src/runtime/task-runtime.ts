@@ -13,6 +13,7 @@ import type { MetricsRegistry } from '../metrics/registry.js';
 import { openTaskCgroups } from '../sandbox/cgroup-groups.js';
 import { readCgroupLayout } from '../sandbox/cgroup-layout.js';
 import { CgroupGroupInUseError, type CgroupManager } from '../sandbox/cgroup-manager.js';
+import { fixedSandboxPolicy, type SandboxPolicySource } from '../sandbox/sandbox-policy-source.js';
 import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import { TaskIdentities } from '../sandbox/task-identities.js';
 import type { TaskCache, TaskEventSink, TaskWriter } from '../store/task-store.js';
@@ -27,6 +28,7 @@ export type TaskRuntimeSettings = Pick<
   AgentConfig,
   | 'nodeName' | 'maxConcurrent' | 'workers' | 'terminationGraceSeconds' | 'shutdownGraceSeconds' | 'cgroupParent' | 'taskIds'
   | 'sandboxStagingDirectory' | 'seccompProfileDirectory' | 'launcher' | 'taskSandbox' | 'taskLimits' | 'sandboxMaskedPaths'
+  | 'sandboxPolicy'
 > & {
   /** Where the task id blocks' lock files are (src/sandbox/task-identities.ts). */
   readonly taskIdLockDirectory: string;
@@ -61,6 +63,11 @@ export interface TaskRuntimeOptions<Stores extends TaskStores = TaskStores> {
   readonly launcherObserver?: LauncherObserver | undefined;
   /** The node's labels, for claims and spec.nodeSelector; default none. */
   readonly nodeLabels?: (() => Readonly<Record<string, string>>) | undefined;
+  /**
+   * The sandbox policy of each Task (issue 14): the cluster agent's reads namespace labels;
+   * default: every Task at settings.sandboxPolicy (standalone modes have no namespaces).
+   */
+  readonly sandboxPolicy?: SandboxPolicySource | undefined;
 }
 
 export interface TaskRuntime<Stores extends TaskStores = TaskStores> {
@@ -124,6 +131,7 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
     seccompProfiles: new SeccompProfileStore({ directory: settings.seccompProfileDirectory, logger }),
     taskLimits: settings.taskLimits,
     sandboxMaskedPaths: settings.sandboxMaskedPaths,
+    sandboxPolicy: options.sandboxPolicy ?? fixedSandboxPolicy(settings.sandboxPolicy),
     terminationGraceMs: settings.terminationGraceSeconds * 1000,
     nodeLabels: options.nodeLabels ?? ((): Readonly<Record<string, string>> => ({})),
     requeue: (key) => queue.add(key),

@@ -12,6 +12,7 @@ import { InvalidSpawnOptionError } from '../launcher/spawn-error.js';
 import type { SeccompFilter } from '../launcher/seccomp-filter.js';
 import type { CgroupLimits } from './cgroup-manager.js';
 import { SeccompProfileUnavailable, type SeccompProfileStore } from './seccomp-profile-store.js';
+import { checkSandboxPolicy, defaultSandboxPolicyLevel, isSandboxPolicyViolation, type SandboxPolicy, type SandboxPolicyField } from './sandbox-policy.js';
 import { limitsForTask, taskLimitPolicyWithoutDefaults, type TaskLimitPolicy, type TaskLimits } from './task-limits.js';
 import { checkTaskSpec, InvalidTaskSpec } from './task-spec-checks.js';
 
@@ -26,11 +27,17 @@ export interface TaskSandbox {
   readonly cwd: string;
 }
 
-/** Why a Task cannot run on this node: InvalidSpec (the spec itself) or SandboxUnavailable (this node). */
-export interface SandboxRefusal {
-  readonly reason: 'InvalidSpec' | 'SandboxUnavailable';
-  readonly message: string;
-}
+/**
+ * Why a Task cannot run on this node: InvalidSpec (the spec itself), SandboxUnavailable (this
+ * node), or Forbidden (more than its sandbox policy level allows; `field` names which, as
+ * sandbox-policy.ts lists them).
+ */
+export type SandboxRefusal =
+  | { readonly reason: 'InvalidSpec' | 'SandboxUnavailable'; readonly message: string }
+  | { readonly reason: 'Forbidden'; readonly message: string; readonly field: SandboxPolicyField };
+
+/** The level of a Task no policy was given for: the default one, with no allowed host paths. */
+const defaultSandboxPolicy: SandboxPolicy = { level: defaultSandboxPolicyLevel, allowedHostPaths: [] };
 
 let userNamespaceCheck: { refusal: string | undefined } | undefined;
 
@@ -82,9 +89,11 @@ export function specRefusalMessage(error: InvalidSpawnOptionError): string {
  * The sandbox and limits `spec` runs with, or why it cannot run here. `limitPolicy` holds the
  * agent's default limits and /tmp cap (default: no default limits, /tmp capped at half the node's
  * memory); `maskedPaths` the launcher's masked paths, one per line as checkMaskedPaths gives them
- * (default: defaultMaskedPaths), which decide which host paths a Task may bring in.
+ * (default: defaultMaskedPaths), which decide which host paths a Task may bring in; `policy` the
+ * sandbox policy level the Task runs at and the allowed host paths (sandbox-policy.ts; default
+ * restricted, none), checked last, so that a spec that can never run is InvalidSpec first.
  */
-export async function sandboxForTask(spec: TaskSpec, seccompProfiles?: SeccompProfileStore, limitPolicy: TaskLimitPolicy = taskLimitPolicyWithoutDefaults(), maskedPaths?: string): Promise<TaskSandbox | SandboxRefusal> {
+export async function sandboxForTask(spec: TaskSpec, seccompProfiles?: SeccompProfileStore, limitPolicy: TaskLimitPolicy = taskLimitPolicyWithoutDefaults(), maskedPaths?: string, policy: SandboxPolicy = defaultSandboxPolicy): Promise<TaskSandbox | SandboxRefusal> {
   let checked: TaskLimits;
   try {
     checkTaskSpec(spec);
@@ -125,8 +134,20 @@ export async function sandboxForTask(spec: TaskSpec, seccompProfiles?: SeccompPr
     if (error instanceof InvalidSpawnOptionError) return { reason: 'InvalidSpec', message: specRefusalMessage(error) };
     throw error;
   }
+  const admitted = checkSandboxPolicy(spec, policy);
+  if (isSandboxPolicyViolation(admitted)) return { reason: 'Forbidden', message: admitted.message, field: admitted.field };
   return {
-    sandbox: options,
+    // The host paths as the policy resolved and checked them, each opened beneath its allowed host
+    // path in the child (SandboxMountOption.beneath): nothing swapped in later leads the mount out.
+    sandbox: {
+      ...options,
+      rootfs: admitted.rootfs?.path ?? options.rootfs ?? '/',
+      ...(admitted.rootfs ? { rootfsBeneath: admitted.rootfs.beneath } : {}),
+      mounts: (options.mounts ?? []).map((mount, index) => {
+        const checked = admitted.hostPaths[index];
+        return checked === undefined ? mount : { ...mount, hostPath: checked.path, beneath: checked.beneath };
+      }),
+    },
     limits: checked.limits,
     resources: checked.resources,
     specSetsLimits: checked.defaulted.length < Object.keys(checked.limits).length,

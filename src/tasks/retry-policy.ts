@@ -3,7 +3,7 @@
 // backoff.maxSeconds (6 min). Endings that another attempt cannot change are never retried.
 import type { TaskReason, TaskSpec } from '../api/task.js';
 
-const neverRetried: ReadonlySet<TaskReason> = new Set(['ExecFailed', 'InvalidSpec', 'Cancelled', 'DeadlineExceeded', 'Completed']);
+const neverRetried: ReadonlySet<TaskReason> = new Set(['ExecFailed', 'InvalidSpec', 'Forbidden', 'Cancelled', 'DeadlineExceeded', 'Completed']);
 
 export const defaultBackoffInitialSeconds = 10;
 export const defaultBackoffMaxSeconds = 360;

@@ -170,10 +170,15 @@ export function spawnFailureEnding(error: unknown, spec: TaskSpec): AttemptEndin
   // never the node's fault.
   if (error instanceof InvalidSpawnOptionError) return { reason: 'InvalidSpec', message: specRefusalMessage(error), finishedAt };
   if (error instanceof SpawnError) {
+    if (error.syscall === 'openat2' && (error.code === 'EXDEV' || error.code === 'ELOOP')) {
+      // A host path opened beneath its allowed host path led out of it (sandbox-policy.ts): a link
+      // or a directory swapped in after the check. The Task's doing, or another's; never the node's.
+      return { reason: 'Forbidden', message: `a host path of spec.sandbox (rootfs or a mount's hostPath) led out of the agent's allowed host paths when it was opened to be mounted: a link or directory there changed after the sandbox policy checked it (${error.code} in openat2)`, finishedAt };
+    }
     if (error.step === 'filesystem' && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) {
       // A path the spec names (or the root's /proc, /dev, /tmp) is not on this node: the spec's error.
       const missing = missingSandboxPath(spec) ?? 'a path spec.sandbox names (rootfs, a mount\'s hostPath or mountPath) or /proc, /dev or /tmp in the root is missing on this node';
-      return { reason: 'InvalidSpec', message: `${missing} (${error.code} in mount)`, finishedAt };
+      return { reason: 'InvalidSpec', message: `${missing} (${error.code} in ${error.syscall})`, finishedAt };
     }
     // The host could not build the sandbox, its cgroup, or the namespaces clone asks for.
     if (error.step === 'sandbox' || error.step === 'filesystem' || error.step === 'cgroup' || (error.step === 'clone' && error.code === 'EPERM')) {

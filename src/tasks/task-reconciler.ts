@@ -24,6 +24,7 @@ import { taskApiVersion, taskKind, type Task, type TaskReason, type TaskStatus }
 import type { ReconcileResult } from '../controller/work-queue.js';
 import { checkMaskedPaths } from '../launcher/sandbox-options.js';
 import type { CgroupManager, TaskCgroup } from '../sandbox/cgroup-manager.js';
+import type { SandboxPolicySource } from '../sandbox/sandbox-policy-source.js';
 import type { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import type { TaskIdentityLease, TaskIdentitySource } from '../sandbox/task-identities.js';
 import type { TaskLimitPolicy } from '../sandbox/task-limits.js';
@@ -59,6 +60,13 @@ export interface TaskReconcilerObserver {
   taskStarted?(latency: TaskStartLatency): void;
   /** A Task's final status (Succeeded or Failed) was written. */
   taskFinished?(outcome: TaskOutcome): void;
+  /** A Task was refused for asking more than its sandbox policy level allows. */
+  taskForbidden?(refusal: TaskRefusal): void;
+}
+
+export interface TaskRefusal {
+  /** The spec field, without indexes (sandboxPolicyFields): a bounded metric label. */
+  readonly field: string;
 }
 
 export interface TaskStartLatency {
@@ -128,6 +136,11 @@ export interface TaskReconcilerOptions {
    * attempt. Undefined: the launcher's default, defaultMaskedPaths.
    */
   readonly sandboxMaskedPaths?: readonly string[];
+  /**
+   * The sandbox policy level each Task runs at and the allowed host paths, asked before every
+   * attempt (src/sandbox/sandbox-policy-source.ts). Undefined: restricted, no allowed host paths.
+   */
+  readonly sandboxPolicy?: SandboxPolicySource;
 }
 
 export class TaskReconciler {
@@ -330,8 +343,15 @@ export class TaskReconciler {
     // Before the capacity check: reading a Localhost seccomp profile may wait, and nothing may
     // wait between that check and the attempt's entry in the table.
     // The whole spec is checked here, once, before any launch: what can never run is InvalidSpec.
-    const sandboxed = await sandboxForTask(task.spec, this.#options.seccompProfiles, this.#options.taskLimits, this.#maskedPaths);
+    // The sandbox policy too (issue 14), at every attempt: a namespace relabelled since decides this one.
+    const namespace = task.metadata.namespace ?? '';
+    const policy = this.#options.sandboxPolicy;
+    let sandboxed = await sandboxForTask(task.spec, this.#options.seccompProfiles, this.#options.taskLimits, this.#maskedPaths, policy?.policyFor(namespace));
+    if ('reason' in sandboxed && sandboxed.reason === 'Forbidden' && policy?.confirmedPolicyFor) {
+      sandboxed = await sandboxForTask(task.spec, this.#options.seccompProfiles, this.#options.taskLimits, this.#maskedPaths, await policy.confirmedPolicyFor(namespace));
+    }
     if ('reason' in sandboxed) {
+      if (sandboxed.reason === 'Forbidden') this.#forbidden(task, sandboxed);
       return this.#failBeforeLaunch(task, sandboxed.reason, sandboxed.message, now);
     }
     if (this.#options.attempts.active >= this.#options.maxConcurrent) {
@@ -403,7 +423,14 @@ export class TaskReconciler {
     if ((task.status?.attempts ?? 0) === 0) await this.#options.writer.writeStatus(task, pending);
   }
 
-  /** Ends a Task that never got a process (deadline passed, invalid spec, sandbox unavailable). */
+  /** A refusal by the sandbox policy: counted by field, and an Event for the Task's author. */
+  #forbidden(task: Task, refusal: { readonly field: string; readonly message: string }): void {
+    this.#options.observer?.taskForbidden?.({ field: refusal.field });
+    this.#options.logger.info({ task: `${task.metadata.namespace ?? ''}/${task.metadata.name ?? ''}`, field: refusal.field, reason: 'Forbidden' }, refusal.message);
+    this.#event(task, 'Warning', 'Forbidden', refusal.message);
+  }
+
+  /** Ends a Task that never got a process (deadline passed, invalid spec, sandbox unavailable, forbidden). */
   async #failBeforeLaunch(task: Task, reason: TaskReason, message: string, now: number): Promise<undefined> {
     const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, reason, message, now);
     await this.#options.writer.writeStatus(task, failed);

@@ -33,11 +33,17 @@ export function agentCgroupGroup(nodeName: string): string {
   return `parafork-test-${nodeName}-${process.pid}`;
 }
 
+/**
+ * Starts an agent for `nodeName`. Unless `extraArgs` set --sandbox-policy, the agent runs Tasks of
+ * unlabelled namespaces at privileged: the agent's tests watch Tasks write marker files into
+ * writable host folders (test/integration/sandbox-policy.test.ts tests the levels themselves).
+ */
 export async function startAgent(nodeName: string, extraArgs: readonly string[] = []): Promise<AgentProcess> {
   const cgroupGroup = cgroupParentArgument(extraArgs) ?? agentCgroupGroup(nodeName);
+  const policy = extraArgs.some((argument) => argument.startsWith('--sandbox-policy')) ? [] : ['--sandbox-policy', 'privileged'];
   const child = spawn(
     process.execPath,
-    [cli, 'agent', '--node-name', nodeName, '--kubeconfig', inject('kubeconfigPath'), '--port', '0', '--termination-grace-seconds', '2', ...(cgroupParentArgument(extraArgs) === undefined ? ['--cgroup-parent', cgroupGroup] : []), ...extraArgs],
+    [cli, 'agent', '--node-name', nodeName, '--kubeconfig', inject('kubeconfigPath'), '--port', '0', '--termination-grace-seconds', '2', ...(cgroupParentArgument(extraArgs) === undefined ? ['--cgroup-parent', cgroupGroup] : []), ...policy, ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

@@ -2,7 +2,8 @@
 // fakes for events and logs, and a requeue that reconciles the key again (a one-key work queue).
 import { pino } from 'pino';
 
-import type { Task } from '../../src/api/task.js';
+import type { Task, TaskStatus } from '../../src/api/task.js';
+import type { TaskWriter } from '../../src/store/task-store.js';
 import { AttemptTable } from '../../src/tasks/attempts.js';
 import { TaskReconciler, type TaskReconcilerOptions } from '../../src/tasks/task-reconciler.js';
 
@@ -36,4 +37,19 @@ export function oneTaskReconciler(key: string, cache: ReadonlyMap<string, Task>,
     }
   };
   return { reconciler, settle };
+}
+
+/** A writer that records each status into `statuses` and shows it in the cached Task, as the watch would; its other writes do nothing. */
+export function statusRecordingWriter(key: string, cache: Map<string, Task>, statuses: TaskStatus[]): TaskWriter {
+  return {
+    writeStatus: (task, status) => {
+      statuses.push(status);
+      cache.set(key, { ...(cache.get(key) ?? task), status });
+      return Promise.resolve();
+    },
+    addFinalizer: () => Promise.resolve(),
+    removeFinalizer: () => Promise.resolve(),
+    deleteTask: () => Promise.resolve(),
+    claim: () => Promise.resolve(false),
+  };
 }

@@ -198,7 +198,7 @@ describe('the chart', () => {
 
   it('renders no ServiceMonitor and no dashboard ConfigMap by default', async () => {
     const kinds = parseManifests(await render({ apiVersions: [serviceMonitorApi] })).map((object) => object.kind);
-    expect(kinds.sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'Service', 'ServiceAccount']);
+    expect(kinds.sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'Service', 'ServiceAccount', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
   });
 
   it('leaves the ServiceMonitor out, even when enabled, where monitoring.coreos.com/v1 is not served', async () => {
@@ -240,6 +240,20 @@ describe('the agent DaemonSet', () => {
     expect(agent.args.some((arg) => arg.startsWith('--node-name'))).toBe(false);
     expect(agent.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
     expect(agent.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+  });
+
+  it('gives the agent the sandbox policy the admission policy enforces: restricted and no host paths by default, the values otherwise', async () => {
+    const byDefault = pod(await render()).args;
+    expect(byDefault).toContain('--sandbox-policy=restricted');
+    expect(byDefault.some((arg) => arg.startsWith('--allowed-host-paths'))).toBe(false);
+    const loosened = parseManifests(await render({ valuesFiles: [valuesFile('sandbox-policy-values.yaml')] }));
+    expect(podSpecOf(loosened).containers[0]!.args).toEqual(expect.arrayContaining(['--sandbox-policy=baseline', '--allowed-host-paths=/data,/opt/toolchains']));
+    // Switched off: the agent's check alone.
+    expect(loosened.map((object) => object.kind)).not.toContain('ValidatingAdmissionPolicy');
+    expect(loosened.map((object) => object.kind)).not.toContain('ValidatingAdmissionPolicyBinding');
+    function pod(manifests: string): Container {
+      return podSpecOf(parseManifests(manifests)).containers[0]!;
+    }
   });
 
   it('grants the sandbox its capabilities and the cgroup tree, and nothing broader', async () => {

@@ -1,7 +1,7 @@
 // The chart's RBAC is enough and no more: the ServiceAccount, ClusterRole and ClusterRoleBinding
 // rendered by `helm template` are applied to this run's apiserver, the agent runs with nothing
 // but a token minted for that ServiceAccount (as it would in its Pod), and everything it does to
-// Tasks, Events and its Node is allowed, while Secrets and everything else the role does not list
+// Tasks, Events, its Node and the namespaces' sandbox policy labels is allowed, while Secrets and everything else the role does not list
 // are refused.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -137,6 +137,13 @@ describe('the agent with only the chart RBAC', () => {
     );
   });
 
+  it('runs a Task at the sandbox policy level of its namespace\'s label (namespaces list, watch and get)', async () => {
+    await kubectl(['label', 'namespace', namespace.name, 'parafork.dev/sandbox-policy=baseline', '--overwrite']);
+    await applyTask('loopback', { nodeName, command: ['true'], sandbox: { network: 'loopback' } });
+    const task = await waitForPhase('loopback', 'Succeeded');
+    expect(task.status).toMatchObject({ reason: 'Completed' });
+  });
+
   it('was refused nothing by the apiserver', () => {
     const logs = agent!.logs();
     expect(logs).toContain('"msg":"agent ready"');
@@ -165,6 +172,9 @@ describe('the ServiceAccount', () => {
       ['create', 'events.events.k8s.io'],
       ['patch', 'events.events.k8s.io'],
       ['get', 'nodes'],
+      ['get', 'namespaces'],
+      ['list', 'namespaces'],
+      ['watch', 'namespaces'],
     ];
     const refused: [string, string, string?][] = [
       ['get', 'tasks.parafork.dev'],
@@ -177,6 +187,8 @@ describe('the ServiceAccount', () => {
       ['create', 'events'],
       ['list', 'nodes'],
       ['patch', 'nodes'],
+      ['patch', 'namespaces'],
+      ['update', 'namespaces'],
       ['get', 'pods'],
       ['create', 'pods'],
       ['get', 'configmaps'],

@@ -125,7 +125,8 @@ describe.skipIf(skip !== undefined)(`a Task without resources.limits${skip ? ` (
   });
 
   it('keeps a default pids limit in its cgroup when the spec names its runAsUser (a uid other Tasks may share)', async () => {
-    const observed = await observe({ sandbox: { runAsUser: 65534, runAsGroup: 65534 } });
+    // A host uid the spec names needs the baseline sandbox policy level (issue 14).
+    const observed = await observe({ sandbox: { runAsUser: 65534, runAsGroup: 65534 } }, ['--sandbox-policy', 'baseline']);
     expect(observed.pidsLimit).toEqual(explicitPids(1024));
     expect(observed.task?.status?.resources).toEqual({ limits: { memory: '1Gi', pids: 1024 }, defaulted: ['memory', 'pids'] });
   });

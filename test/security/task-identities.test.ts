@@ -53,7 +53,8 @@ describe.skipIf(skip !== undefined)(`Task identities${skip ? ` (skipped: ${skip}
       metadata: { name: task.name },
       spec: { command: task.command, sandbox: { ...task.sandbox, mounts: [{ hostPath: meeting, mountPath: '/mnt', readOnly: false }] } },
     })).join('\n---\n'));
-    const result = spawnSync(process.execPath, [cli, 'run', '-f', manifest, '-o', 'json'], { encoding: 'utf8', timeout: 60_000 });
+    // A writable host path and host uids the spec names need the baseline sandbox policy level (issue 14).
+    const result = spawnSync(process.execPath, [cli, 'run', '-f', manifest, '-o', 'json', '--sandbox-policy', 'baseline', '--allowed-host-paths', meeting], { encoding: 'utf8', timeout: 60_000 });
     expect(result.stdout, result.stderr).not.toBe('');
     const list = JSON.parse(result.stdout) as { items: ReportedTask[] };
     return new Map(list.items.map((task) => [task.metadata.name, task.status]));

@@ -65,7 +65,9 @@ describe.skipIf(skip !== undefined)(`a Task spec that can never run${skip ? ` (s
     scratch = mkdtempSync(path.join(tmpdir(), 'parafork-invalid-spec-'));
     for (const { name, spec } of cases) writeTask(scratch, name, { ...spec, ...retried });
     writeTask(scratch, 'valid', { command: ['/bin/true'], ...retried });
-    run = await parafork(['run', '-f', scratch, '-o', 'json'], 90_000);
+    // Privileged: below it, host paths outside --allowed-host-paths are Forbidden (sandbox-policy.test.ts)
+    // before the checks and mounts whose messages this file is about.
+    run = await parafork(['run', '-f', scratch, '-o', 'json', '--sandbox-policy', 'privileged'], 90_000);
     tasks = tasksOf(run);
   }, 100_000);
 

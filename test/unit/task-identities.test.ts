@@ -11,9 +11,10 @@ import type { Task, TaskStatus } from '../../src/api/task.js';
 import type { SpawnOptions } from '../../src/launcher/spawn-options.js';
 import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
 import type { CgroupLimits, CgroupManager } from '../../src/sandbox/cgroup-manager.js';
+import { fixedSandboxPolicy } from '../../src/sandbox/sandbox-policy-source.js';
 import { idBlockSize, TaskIdentities, TaskIdsExhaustedError, type TaskIdentityLease, type TaskIdentityRequest, type TaskIdentitySource } from '../../src/sandbox/task-identities.js';
 import type { TaskReconcilerOptions } from '../../src/tasks/task-reconciler.js';
-import { oneTaskReconciler } from '../helpers/reconciler-harness.js';
+import { oneTaskReconciler, statusRecordingWriter } from '../helpers/reconciler-harness.js';
 
 const first = 2_000_000_000;
 
@@ -235,24 +236,14 @@ describe('the reconciler and Task ids', () => {
     }
   }
 
-  function harness(task: Task, spawnFails = false, extra: Partial<Pick<TaskReconcilerOptions, 'cgroups' | 'taskLimits'>> = {}) {
+  function harness(task: Task, spawnFails = false, extra: Partial<Pick<TaskReconcilerOptions, 'cgroups' | 'taskLimits' | 'sandboxPolicy'>> = {}) {
     const cache = new Map<string, Task>([[key, task]]);
     const statuses: TaskStatus[] = [];
     const spawned: SpawnOptions[] = [];
     const exit = Promise.withResolvers<ExitResult>();
     const identities = new RecordingSource();
     const { reconciler, settle } = oneTaskReconciler(key, cache, {
-      writer: {
-        writeStatus: (_task, status) => {
-          statuses.push(status);
-          cache.set(key, { ...(cache.get(key) ?? task), status });
-          return Promise.resolve();
-        },
-        addFinalizer: () => Promise.resolve(),
-        removeFinalizer: () => Promise.resolve(),
-        deleteTask: () => Promise.resolve(),
-        claim: () => Promise.resolve(false),
-      },
+      writer: statusRecordingWriter(key, cache, statuses),
       launcher: {
         spawn: (options) => {
           spawned.push(options);
@@ -286,7 +277,8 @@ describe('the reconciler and Task ids', () => {
     for (const [sandbox, expected] of [[{}, { cgroup: {}, maxProcesses: 64 }], [{ runAsUser: 1000 }, { cgroup: { pids: 64 }, maxProcesses: undefined }]] as const) {
       const asked: CgroupLimits[] = [];
       const cgroups = { placement: { memory: 'v1', pids: 'v1', cpu: 'v1' }, create: (_name: string, limits: CgroupLimits) => (asked.push(limits), { spawnOptions: {}, oomKills: () => 0, killAll: () => undefined, remove: () => true }) } as unknown as CgroupManager;
-      const { reconciler, spawned, settle } = harness(makeTask(sandbox), false, { cgroups, taskLimits: { defaults: { pids: 64 }, maxTmpBytes: 2 ** 30 } });
+      // A uid the spec names needs the baseline sandbox policy level.
+      const { reconciler, spawned, settle } = harness(makeTask(sandbox), false, { cgroups, taskLimits: { defaults: { pids: 64 }, maxTmpBytes: 2 ** 30 }, sandboxPolicy: fixedSandboxPolicy({ level: 'baseline', allowedHostPaths: [] }) });
       await reconciler.reconcile(key);
       await settle();
       expect(asked).toEqual([expected.cgroup]);

@@ -9,6 +9,7 @@ import { InvalidSpawnOptionError, SpawnError } from '../../src/launcher/spawn-er
 import type { InternalSpawnOptions } from '../../src/launcher/spawn-options.js';
 import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
 import type { CgroupLimits, CgroupManager, TaskCgroup } from '../../src/sandbox/cgroup-manager.js';
+import { fixedSandboxPolicy } from '../../src/sandbox/sandbox-policy-source.js';
 import type { TaskLauncher } from '../../src/tasks/task-launch.js';
 import type { TaskReconcilerOptions } from '../../src/tasks/task-reconciler.js';
 import type { TaskWriter } from '../../src/store/task-store.js';
@@ -73,7 +74,7 @@ function recordingWriter(cache: Map<string, Task>): TaskWriter & { readonly writ
 }
 
 /** Runs the reconciler on every requeue until nothing more is asked for (a one-key work queue). */
-function harness(runningWriteDelayMs: number, extra: Partial<Pick<TaskReconcilerOptions, 'unsandboxed' | 'launcherSandboxes' | 'journal' | 'cgroups' | 'taskLimits' | 'sandboxMaskedPaths'>> & { spec?: Partial<TaskSpec> } = {}) {
+function harness(runningWriteDelayMs: number, extra: Partial<Pick<TaskReconcilerOptions, 'unsandboxed' | 'launcherSandboxes' | 'journal' | 'cgroups' | 'taskLimits' | 'sandboxMaskedPaths' | 'sandboxPolicy'>> & { spec?: Partial<TaskSpec> } = {}) {
   const { spec, ...options } = extra;
   const cache = new Map<string, Task>([[key, makeTask(spec)]]);
   const writer = recordingWriter(cache);
@@ -189,7 +190,8 @@ describe('a spec no attempt can run', () => {
 
 describe('a mount that fails for want of a path the spec names', () => {
   it('is InvalidSpec naming the missing path, not the agent\'s privileges, and is never retried', async () => {
-    const { launcher, reconciler, cache, settle } = harness(0, { spec: { ...retried, sandbox: { mounts: [{ hostPath: '/nonexistent/parafork-test', mountPath: '/mnt' }] } } });
+    // Privileged: below it, a host path outside the allowed ones is Forbidden before any mount.
+    const { launcher, reconciler, cache, settle } = harness(0, { sandboxPolicy: fixedSandboxPolicy({ level: 'privileged', allowedHostPaths: [] }), spec: { ...retried, sandbox: { mounts: [{ hostPath: '/nonexistent/parafork-test', mountPath: '/mnt' }] } } });
     launcher.refusal = new SpawnError({ errno: 2, syscall: 'mount', step: 'filesystem', path: 'work', spawnargs: ['work'] });
     await reconciler.reconcile(key);
     await settle();

@@ -27,6 +27,7 @@ const settings: TaskRuntimeSettings = {
   taskSandbox: false,
   taskLimits: parseTaskLimitPolicy({ 'default-memory': 'none', 'default-pids': 'none', 'default-cpu': 'none' }),
   sandboxMaskedPaths: [],
+  sandboxPolicy: { level: 'restricted', allowedHostPaths: [] },
 };
 
 function task(name: string, spec: Partial<TaskSpec>): Task {

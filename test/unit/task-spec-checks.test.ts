@@ -7,12 +7,15 @@ import type { TaskSpec } from '../../src/api/task.js';
 import { ConfigError, parseAgentConfig } from '../../src/config/agent-config.js';
 import { checkMaskedPaths, defaultMaskedPaths } from '../../src/launcher/sandbox-options.js';
 import { limitsForTask, type TaskLimitPolicy } from '../../src/sandbox/task-limits.js';
+import type { SandboxPolicy } from '../../src/sandbox/sandbox-policy.js';
 import { placeDefaultPidsLimit, sandboxForTask } from '../../src/sandbox/task-sandbox.js';
 
 const noDefaults: TaskLimitPolicy = { defaults: {}, maxTmpBytes: 2 ** 30 };
+/** The sandbox policy lets everything through here: its own refusals are test/unit/sandbox-policy.test.ts's. */
+const privileged: SandboxPolicy = { level: 'privileged', allowedHostPaths: [] };
 
 async function refusalOf(spec: Partial<TaskSpec>, policy = noDefaults): Promise<string | undefined> {
-  const result = await sandboxForTask({ command: ['/bin/true'], ...spec }, undefined, policy);
+  const result = await sandboxForTask({ command: ['/bin/true'], ...spec }, undefined, policy, undefined, privileged);
   if (!('reason' in result)) return undefined;
   expect(result.reason).toBe('InvalidSpec');
   return result.message;
@@ -56,8 +59,8 @@ describe('a spec is refused before launch, naming the field', () => {
 
   it('checks host paths against the masked paths the agent gives its launcher', async () => {
     const spec: TaskSpec = { command: ['/bin/true'], sandbox: { mounts: [{ hostPath: '/srv/secrets/db', mountPath: '/mnt' }] } };
-    expect(await sandboxForTask(spec, undefined, noDefaults)).not.toHaveProperty('reason');
-    const refused = await sandboxForTask(spec, undefined, noDefaults, checkMaskedPaths([...defaultMaskedPaths, '/srv/secrets'], 'sandboxMaskedPaths'));
+    expect(await sandboxForTask(spec, undefined, noDefaults, undefined, privileged)).not.toHaveProperty('reason');
+    const refused = await sandboxForTask(spec, undefined, noDefaults, checkMaskedPaths([...defaultMaskedPaths, '/srv/secrets'], 'sandboxMaskedPaths'), privileged);
     expect(refused).toMatchObject({ reason: 'InvalidSpec' });
     expect((refused as { message: string }).message).toMatch(/^spec\.sandbox\.mounts\[0\]\.hostPath must not be a masked path or lie inside one: \/srv\/secrets\/db is inside the masked path \/srv\/secrets/);
   });

@@ -109,3 +109,25 @@ true
 {{- define "parafork.flagValue" -}}
 {{- if kindIs "string" . }}{{ . }}{{ else }}{{ int64 . }}{{ end }}
 {{- end }}
+
+{{/*
+The ValidatingAdmissionPolicy and its binding are cluster-wide: their name carries the release
+namespace too, as the ClusterRole's does.
+*/}}
+{{- define "parafork.sandboxPolicyName" -}}
+{{- printf "%s-%s-sandbox-policy" (include "parafork.fullname" .) .Release.Namespace }}
+{{- end }}
+
+{{/*
+CEL: whether the host path expression given (a string) lies inside sandboxPolicy.allowedHostPaths,
+as the agent's lexical check has it (src/sandbox/sandbox-policy.ts): no '..' component, equal to an
+allowed path or below it. The agent then also resolves links, which CEL cannot.
+*/}}
+{{- define "parafork.celInsideAllowedHostPaths" -}}
+(!{{ . }}.split('/').exists(part, part == '..') && variables.allowedHostPaths.exists(allowed, {{ . }} == allowed || {{ . }}.startsWith(allowed + '/')))
+{{- end }}
+
+{{/* CEL: why the host path expression given is not inside the allowed host paths, as the agent words it. */}}
+{{- define "parafork.celOutsideAllowedHostPathsWhy" -}}
+({{ . }}.split('/').exists(part, part == '..') ? "a host path with '..' is not checked against the agent's allowed host paths (" + variables.allowedHostPathsText + ")" : "it is not inside the agent's allowed host paths (" + variables.allowedHostPathsText + ")")
+{{- end }}

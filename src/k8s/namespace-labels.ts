@@ -1,0 +1,67 @@
+// The labels of the namespaces that carry one label (the sandbox policy's,
+// parafork.dev/sandbox-policy): a list+watch cache filtered by that label, so the agent holds the
+// few labelled namespaces and not every namespace of the cluster; one whose label is removed
+// leaves the cache (the watch reports it as deleted). A namespace the cache does not show can be
+// read afresh, which the sandbox policy does before it refuses a Task: a namespace labelled a
+// moment ago may not be in the cache yet. Needs get, list and watch on namespaces.
+import type { Logger } from 'pino';
+
+import { ApiError, type ApiClient } from './api-client.js';
+import { Informer } from './informer.js';
+import { objectKey } from '../store/task-store.js';
+
+interface Namespace {
+  readonly metadata: { readonly name?: string; readonly resourceVersion?: string; readonly labels?: Readonly<Record<string, string>> };
+}
+
+const namespacesPath = '/api/v1/namespaces';
+
+export interface NamespaceLabelsOptions {
+  readonly client: ApiClient;
+  /** The label a namespace must have to be cached. */
+  readonly label: string;
+  readonly logger: Logger;
+  readonly silenceMs?: number;
+}
+
+export class NamespaceLabels {
+  readonly #client: ApiClient;
+  readonly #informer: Informer<Namespace>;
+
+  constructor(options: NamespaceLabelsOptions) {
+    this.#client = options.client;
+    this.#informer = new Informer<Namespace>({
+      client: options.client,
+      path: namespacesPath,
+      labelSelector: options.label,
+      logger: options.logger,
+      // Nothing is queued on a change: each Task reads its namespace's level when it is next reconciled.
+      onChange: () => undefined,
+      ...(options.silenceMs !== undefined ? { silenceMs: options.silenceMs } : {}),
+    });
+  }
+
+  /**
+   * Keeps the cache current until `signal` aborts. Nothing waits for its first list: a namespace
+   * it does not show yet only sends a refusal to fresh() first.
+   */
+  run(signal: AbortSignal): Promise<void> {
+    return this.#informer.run(signal);
+  }
+
+  /** The labels the cache holds for `namespace`; undefined when it does not hold it (no such label, or not seen yet). */
+  cached(namespace: string): Readonly<Record<string, string>> | undefined {
+    return this.#informer.get(objectKey('', namespace))?.metadata.labels;
+  }
+
+  /** The namespace's labels read from the apiserver now; undefined when there is no such namespace. */
+  async fresh(namespace: string): Promise<Readonly<Record<string, string>> | undefined> {
+    try {
+      const object = await this.#client.request<Namespace>({ method: 'GET', path: `${namespacesPath}/${encodeURIComponent(namespace)}` });
+      return object.metadata.labels ?? {};
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+}

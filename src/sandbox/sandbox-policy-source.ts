@@ -1,0 +1,42 @@
+// Which sandbox policy a Task runs at: its namespace's parafork.dev/sandbox-policy label, else the
+// agent's default level (sandbox-policy.ts). The cluster agent reads labels from a cache of the
+// labelled namespaces (src/k8s/namespace-labels.ts); standalone modes have no namespaces and use
+// the default for every Task.
+import { levelFromLabels, type SandboxPolicy } from './sandbox-policy.js';
+
+/** The labels of namespaces: from a cache, or read afresh. */
+export interface NamespaceLabelSource {
+  /** What the cache holds now; undefined for a namespace it has not seen (or that has no level label). */
+  cached(namespace: string): Readonly<Record<string, string>> | undefined;
+  /** Read from the apiserver now; undefined when the namespace is gone. Throws when it cannot be read (retried). */
+  fresh(namespace: string): Promise<Readonly<Record<string, string>> | undefined>;
+}
+
+/** What the reconciler asks before each attempt. */
+export interface SandboxPolicySource {
+  /** The policy of a Task of `namespace`, from what is known now. */
+  policyFor(namespace: string): SandboxPolicy;
+  /**
+   * The same, read afresh: a refusal is final, so it is confirmed against the namespace as it is
+   * now (a label set a moment ago, not yet in the cache, must not fail the Task). Absent: nothing
+   * fresher to read.
+   */
+  confirmedPolicyFor?(namespace: string): Promise<SandboxPolicy>;
+}
+
+/** Every Task at `defaults` (standalone: no namespace labels). */
+export function fixedSandboxPolicy(defaults: SandboxPolicy): SandboxPolicySource {
+  return { policyFor: () => defaults };
+}
+
+/** A Task at its namespace's labelled level, else at `defaults.level`; the allowed host paths are the agent's. */
+export function namespaceSandboxPolicy(defaults: SandboxPolicy, labels: NamespaceLabelSource): SandboxPolicySource {
+  const withLevel = (namespaceLabels: Readonly<Record<string, string>> | undefined): SandboxPolicy => {
+    const level = levelFromLabels(namespaceLabels, defaults.level);
+    return level === defaults.level ? defaults : { ...defaults, level };
+  };
+  return {
+    policyFor: (namespace) => withLevel(labels.cached(namespace)),
+    confirmedPolicyFor: async (namespace) => withLevel(await labels.fresh(namespace)),
+  };
+}
