@@ -31,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("compileSeccompProfile", Napi::Function::New<parafork::CompileSeccompProfileBinding>(env, "compileSeccompProfile"));
   exports.Set("tryLockExclusive", Napi::Function::New<parafork::TryLockExclusiveBinding>(env, "tryLockExclusive"));
   exports.Set("eventStride", Napi::Number::New(env, static_cast<double>(parafork::kEventStride)));
+  exports.Set("eventLayout", parafork::EventLayout(env));
   return exports;
 }
 

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #ifndef P_PIDFD
@@ -41,44 +42,41 @@ int WaitForExit(int pidfd, bool no_hang, ExitInfo* exit, bool* exited) {
   return 0;
 }
 
-ChildTable::~ChildTable() {
-  for (auto& [id, record] : children_) {
-    close(record->pidfd);
-    delete record;
-  }
-}
-
-void ChildTable::Insert(ChildRecord* record) {
+ChildRecord* ChildTable::Insert(std::unique_ptr<ChildRecord> record) {
+  ChildRecord* inserted = record.get();
   std::lock_guard<std::mutex> guard(mutex_);
-  children_.emplace(record->id, record);
+  children_.emplace(inserted->id, std::move(record));
+  return inserted;
 }
 
 int ChildTable::Signal(uint64_t id, int signal_number) {
   std::lock_guard<std::mutex> guard(mutex_);
   auto found = children_.find(id);
   if (found == children_.end()) return ESRCH;
-  if (syscall(SYS_pidfd_send_signal, found->second->pidfd, signal_number, nullptr, 0) == -1) return errno;
+  if (syscall(SYS_pidfd_send_signal, found->second->pidfd.get(), signal_number, nullptr, 0) == -1) return errno;
   return 0;
 }
 
-bool ChildTable::Reap(ChildRecord* record, ExitInfo* exit) {
+std::unique_ptr<ChildRecord> ChildTable::Reap(ChildRecord* record, ExitInfo* exit) {
   std::lock_guard<std::mutex> guard(mutex_);
   bool exited = false;
-  if (WaitForExit(record->pidfd, /*no_hang=*/true, exit, &exited) != 0) {
+  if (WaitForExit(record->pidfd.get(), /*no_hang=*/true, exit, &exited) != 0) {
     // ECHILD would mean someone else reaped it (a waitpid(-1) elsewhere in the process): report it
     // as gone rather than watching a pidfd that will never change again.
     exited = true;
     *exit = ExitInfo{};
   }
-  if (!exited) return false;
-  children_.erase(record->id);
-  close(record->pidfd);
-  record->pidfd = -1;
+  if (!exited) return nullptr;
+  auto [first, last] = children_.equal_range(record->id);
+  auto found = std::find_if(first, last, [record](const auto& entry) { return entry.second.get() == record; });
+  std::unique_ptr<ChildRecord> removed = std::move(found->second);
+  children_.erase(found);
+  removed->pidfd.reset();
   // The child is a sandboxed task's init: its exit completed only once every process of its pid
   // namespace was gone (pid_namespaces(7)), so nothing of the task is left in the namespace but
   // what the pool checks for.
-  record->network_namespace.Return();
-  return true;
+  removed->network_namespace.Return();
+  return removed;
 }
 
 size_t ChildTable::Size() {

@@ -10,6 +10,26 @@
 
 namespace parafork {
 
+namespace {
+
+template <size_t kCount>
+Napi::Object NamedNumbers(Napi::Env env, const EventFieldName (&names)[kCount]) {
+  Napi::Object object = Napi::Object::New(env);
+  for (const EventFieldName& field : names) object.Set(field.name, Napi::Number::New(env, static_cast<double>(field.index)));
+  return object;
+}
+
+}  // namespace
+
+Napi::Object EventLayout(Napi::Env env) {
+  Napi::Object layout = Napi::Object::New(env);
+  layout.Set("kinds", NamedNumbers(env, kEventKindNames));
+  layout.Set("spawned", NamedNumbers(env, kSpawnedFieldNames));
+  layout.Set("failed", NamedNumbers(env, kFailedFieldNames));
+  layout.Set("exited", NamedNumbers(env, kExitedFieldNames));
+  return layout;
+}
+
 EventBatcher* EventBatcher::Create(Napi::Env env, Napi::Function on_events) {
   UniqueFd timer(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   if (!timer) throw std::system_error(errno, std::generic_category(), "timerfd_create");
@@ -48,33 +68,21 @@ EventBatcher* EventBatcher::Create(Napi::Env env, Napi::Function on_events) {
 
 void EventBatcher::SetBusyProbe(std::function<bool()> busy) { busy_ = std::move(busy); }
 
-void EventBatcher::Push(const Event& event) {
-  std::lock_guard<std::mutex> guard(mutex_);
-  if (released_) return;
-  pending_.push_back(event);
-  Act(gate_.OnPush());
+void EventBatcher::Push(const Event& event) { queue_.Push(event); }
+
+bool EventBatcher::ArmWindow() {
+  itimerspec window = {};
+  window.it_value.tv_nsec = static_cast<long>(kCoalesceWindowNs);
+  return timerfd_settime(window_timer_.get(), 0, &window, nullptr) == 0;
 }
 
-void EventBatcher::Act(DeliveryGate::Action action) {
-  if (action.arm_window) {
-    itimerspec window = {};
-    window.it_value.tv_nsec = static_cast<long>(kCoalesceWindowNs);
-    // A window whose timer cannot start must not gather: nothing would end it.
-    if (timerfd_settime(window_timer_.get(), 0, &window, nullptr) != 0) action = gate_.OnWindowEnd();
-  }
-  // Under mutex_: Release() cannot slip in between the check of released_ and this call.
-  if (action.queue_delivery) {
-    deliver_.NonBlockingCall([this](Napi::Env env, Napi::Function on_events) { Deliver(env, on_events); });
-  }
+void EventBatcher::QueueDelivery() {
+  deliver_.NonBlockingCall([this](Napi::Env env, Napi::Function on_events) { Deliver(env, on_events); });
 }
 
 void EventBatcher::Deliver(Napi::Env env, Napi::Function on_events) {
   if (env == nullptr) return;  // the environment is being torn down
-  {
-    std::lock_guard<std::mutex> guard(mutex_);
-    delivering_.swap(pending_);
-    gate_.OnDeliveryStart();
-  }
+  queue_.TakeAll(delivering_);
   if (!delivering_.empty()) {
     const size_t values = delivering_.size() * kEventStride;
     if (buffer_.IsEmpty() || buffer_.Value().ElementLength() < values) {
@@ -86,15 +94,10 @@ void EventBatcher::Deliver(Napi::Env env, Napi::Function on_events) {
     delivering_.clear();
     on_events.Call({batch, Napi::Number::New(env, static_cast<double>(values))});
   }
-  {
-    std::lock_guard<std::mutex> guard(mutex_);
-    // Released: the engine behind the busy probe may be gone (only the JS thread releases).
-    if (released_ || !busy_) return;
-  }
+  // Released: the engine behind the busy probe may be gone (only the JS thread releases).
+  if (!busy_ || queue_.Released()) return;
   // After the callback: it has issued whatever spawns these events led to.
-  const bool saturated = busy_();
-  std::lock_guard<std::mutex> guard(mutex_);
-  if (!released_) Act(gate_.OnDeliveryEnd(saturated));
+  queue_.EndDelivery(busy_());
 }
 
 void EventBatcher::OnWindowEnd(uv_poll_t* handle, int /*status*/, int /*events*/) {
@@ -102,21 +105,16 @@ void EventBatcher::OnWindowEnd(uv_poll_t* handle, int /*status*/, int /*events*/
   uint64_t expirations = 0;
   ssize_t ignored = read(batcher->window_timer_.get(), &expirations, sizeof(expirations));
   (void)ignored;
-  std::lock_guard<std::mutex> guard(batcher->mutex_);
   // The delivery this queues goes through the ThreadSafeFunction even though this is the JS
   // thread: its callback scope runs the microtasks the batch queues, as for every delivery.
-  if (!batcher->released_) batcher->Act(batcher->gate_.OnWindowEnd());
+  batcher->queue_.EndWindow();
 }
 
 void EventBatcher::Ref(Napi::Env env) { deliver_.Ref(env); }
 void EventBatcher::Unref(Napi::Env env) { deliver_.Unref(env); }
 
 void EventBatcher::Release() {
-  {
-    std::lock_guard<std::mutex> guard(mutex_);
-    if (released_) return;
-    released_ = true;
-  }
+  if (!queue_.Release()) return;
   CloseWindow();
   deliver_.Release();
 }

@@ -1,8 +1,9 @@
-// Spawn and exit events from the spawn threads and the reaper, delivered to JavaScript in batches.
-// Producers append under a short lock and wake the JS thread at most once per batch through one
-// ThreadSafeFunction; the JS thread swaps the whole batch out and passes it as one Float64Array and
-// its length, so a burst of thousands of exits costs one callback, not thousands. The array is
-// reused from batch to batch: JavaScript reads it inside the callback and keeps nothing.
+// Spawn and exit events (event.h) from the spawn threads and the reaper, delivered to JavaScript in
+// batches. Producers append under a short lock (event_queue.h) and wake the JS thread at most once
+// per batch through one ThreadSafeFunction; the JS thread swaps the whole batch out and passes it
+// as one Float64Array and its length, so a burst of thousands of exits costs one callback, not
+// thousands. The array is reused from batch to batch: JavaScript reads it inside the callback and
+// keeps nothing.
 //
 // Under load the batcher also coalesces. Each wake-up of the JS thread costs more than the events it
 // delivers (measured on a 2-CPU VM at c=50: ~1.8 wake-ups a spawn, ~64 us of JS-thread time a
@@ -18,26 +19,19 @@
 
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <vector>
 
-#include "delivery_gate.h"
+#include "event.h"
+#include "event_queue.h"
 #include "unique_fd.h"
 
 namespace parafork {
 
-// One event is kEventStride doubles; the layout is mirrored in src/launcher/event-batch.ts.
-//   spawned: [1, id, pid, stdoutFd, stderrFd, queuedNs, spawnNs, 0]
-//   failed:  [2, id, errno, syscall, queuedNs, spawnNs, 0, 0]
-//   exited:  [3, id, exitCode (-1: signal), signal, durationNs, userUs, systemUs, maxRssKb]
-constexpr size_t kEventStride = 8;
-enum class EventKind : uint8_t { kSpawned = 1, kFailed = 2, kExited = 3 };
+// The event layout (event.h) as the binding exports it, `eventLayout`: { kinds: { spawned, failed,
+// exited }, spawned: { pid, ... }, failed: { ... }, exited: { ... } }, each name to its number.
+Napi::Object EventLayout(Napi::Env env);
 
-struct Event {
-  double fields[kEventStride];
-};
-
-class EventBatcher {
+class EventBatcher final : public EventSink, private EventQueue::Wakeups {
  public:
   // How long events gather after a delivery while the engine is saturated: at most this much added
   // to a spawn's resolution then, when requests already wait for a thread. Measured at c=50 on the
@@ -56,7 +50,7 @@ class EventBatcher {
   void SetBusyProbe(std::function<bool()> busy);
 
   // Any thread.
-  void Push(const Event& event);
+  void Push(const Event& event) override;
 
   // JS thread: keep the event loop alive while work is outstanding, like a child_process handle.
   void Ref(Napi::Env env);
@@ -66,18 +60,16 @@ class EventBatcher {
 
  private:
   EventBatcher() = default;
+  bool ArmWindow() override;
+  void QueueDelivery() override;
   void Deliver(Napi::Env env, Napi::Function on_events);
-  void Act(DeliveryGate::Action action);  // with mutex_ held
   static void OnWindowEnd(uv_poll_t* handle, int status, int events);
   void CloseWindow();  // JS thread: closes the timer's handle, which then drops its ownership
   void Owned(int delta);  // JS thread: counts the TSFN and the timer handle; deletes at zero
 
   Napi::ThreadSafeFunction deliver_;
   std::function<bool()> busy_;
-  std::mutex mutex_;
-  std::vector<Event> pending_;
-  DeliveryGate gate_;  // counts pending_ and decides when to wake the JS thread
-  bool released_ = false;
+  EventQueue queue_{*this};
   // JS thread only.
   std::vector<Event> delivering_;  // reused so a steady stream allocates nothing
   static constexpr size_t kInitialBufferEvents = 256;

@@ -13,14 +13,10 @@
 namespace parafork {
 
 Event ExitEvent(const ChildRecord& record, const ExitInfo& exit) {
-  const uint64_t duration_ns = MonotonicNanoseconds() - record.started_ns;
-  return Event{{static_cast<double>(EventKind::kExited), static_cast<double>(record.id),
-                static_cast<double>(exit.exit_code), static_cast<double>(exit.signal),
-                static_cast<double>(duration_ns), static_cast<double>(exit.user_us),
-                static_cast<double>(exit.system_us), static_cast<double>(exit.max_rss_kb)}};
+  return ExitedEvent(record.id, exit, MonotonicNanoseconds() - record.started_ns);
 }
 
-Reaper::Reaper(ChildTable& children, EventBatcher& events) : children_(children), events_(events) {}
+Reaper::Reaper(ChildTable& children, EventSink& events) : children_(children), events_(events) {}
 
 Reaper::~Reaper() { Stop(); }
 
@@ -52,22 +48,22 @@ int Reaper::Watch(ChildRecord* record) {
   // One-shot: a pidfd stays readable after exit, and each child is reaped exactly once.
   event.events = EPOLLIN | EPOLLONESHOT;
   event.data.ptr = record;
-  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, record->pidfd, &event) == -1) return errno;
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, record->pidfd.get(), &event) == -1) return errno;
   return 0;
 }
 
 void Reaper::OnExit(ChildRecord* record) {
   ExitInfo exit;
-  if (!children_.Reap(record, &exit)) {
+  std::unique_ptr<ChildRecord> reaped = children_.Reap(record, &exit);
+  if (!reaped) {
     // Readable but not yet waitable cannot happen for a pidfd; re-arm rather than lose the child.
     struct epoll_event event = {};
     event.events = EPOLLIN | EPOLLONESHOT;
     event.data.ptr = record;
-    epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, record->pidfd, &event);
+    epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, record->pidfd.get(), &event);
     return;
   }
-  events_.Push(ExitEvent(*record, exit));
-  delete record;
+  events_.Push(ExitEvent(*reaped, exit));
 }
 
 void Reaper::Run() {

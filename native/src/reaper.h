@@ -8,17 +8,17 @@
 #include <thread>
 
 #include "child_table.h"
-#include "event_batcher.h"
+#include "event.h"
 #include "unique_fd.h"
 
 namespace parafork {
 
-// The exit event for a reaped child, timed now.
+// The exited event for a reaped child, its duration timed now.
 Event ExitEvent(const ChildRecord& record, const ExitInfo& exit);
 
 class Reaper {
  public:
-  Reaper(ChildTable& children, EventBatcher& events);
+  Reaper(ChildTable& children, EventSink& events);
   Reaper(const Reaper&) = delete;
   Reaper& operator=(const Reaper&) = delete;
   ~Reaper();
@@ -28,7 +28,8 @@ class Reaper {
   // Stops the thread; children still running are no longer watched.
   void Stop();
 
-  // Any thread. The record must already be in the child table. 0 or errno.
+  // Any thread. The record must already be in the child table; from here on only this reaper
+  // reaps it. 0 or errno.
   int Watch(ChildRecord* record);
 
  private:
@@ -36,7 +37,7 @@ class Reaper {
   void OnExit(ChildRecord* record);
 
   ChildTable& children_;
-  EventBatcher& events_;
+  EventSink& events_;
   UniqueFd epoll_;
   UniqueFd wake_;  // eventfd: tells the thread to stop
   std::atomic<bool> stopping_{false};

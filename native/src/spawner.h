@@ -1,8 +1,8 @@
 // The spawn threads. Each owns a child stack and takes requests from its lane's queue (plain or
-// sandboxed spawns; see Lane): it prepares the
-// child's fds, clones with CLONE_VM | CLONE_VFORK | CLONE_PIDFD (clone3, or clone where clone3 is
-// refused), and, once the child has exec'd, hands the pidfd to the reaper. The JS thread only
-// enqueues. Lock modes decide what a fork waits for (see xor_lock.h):
+// sandboxed spawns; see Lane): it has the child's plan prepared (exec_search.h, stdio_preparation.h,
+// cgroup_join.h, sandbox_preparation.h), clones with CLONE_VM | CLONE_VFORK | CLONE_PIDFD (clone3,
+// or clone where clone3 is refused), and, once the child has exec'd, hands the pidfd to the
+// reaper. The JS thread only enqueues. Lock modes decide what a fork waits for (see xor_lock.h):
 //   free:   nothing. Our fds are made close-on-exec atomically and the child marks every other fd
 //           close-on-exec with close_range(2), so no fd creator anywhere needs excluding.
 //   xor:    forks share the XorLock; the engine's fd creation takes its other side (Go >= 1.21).
@@ -18,17 +18,22 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
-#include "capabilities.h"
+#include "cgroup_join.h"
+#include "cgroup_state_cache.h"
+#include "child.h"
 #include "child_table.h"
-#include "event_batcher.h"
+#include "event.h"
+#include "exec_search.h"
 #include "reaper.h"
+#include "sandbox_preparation.h"
 #include "sandbox_resources.h"
+#include "spawn_failure.h"
 #include "spawn_request.h"
-#include "syscall_id.h"
+#include "stdio_preparation.h"
 #include "unique_fd.h"
+#include "user_namespace_handshake.h"
 #include "xor_lock.h"
 
 namespace parafork {
@@ -49,29 +54,9 @@ struct SpawnerOptions {
   std::string staging_directory;
 };
 
-// What the spawn threads last made or wrote in task cgroups: a directory made, a limit file's value.
-// A reused cgroup (src/sandbox/cgroup-manager.ts) lists every limit file with the value it must
-// read; when this cache already knows that value, the file is neither opened nor read (~10 us
-// each). Only parafork writes its own group; a directory removed behind the cache's back shows as
-// ENOENT, and the spawn then forgets and makes everything anew. Bounded: cleared past kMaxDirectories.
-class CgroupStateCache {
- public:
-  // Makes the request's cgroup directories and writes its limit files; `trusted`: skip what the
-  // cache knows. 0 or an errno.
-  int Create(const SpawnRequest& request, bool trusted);
-  void Forget(const SpawnRequest& request);
-
- private:
-  static constexpr size_t kMaxDirectories = 4096;
-
-  std::mutex mutex_;
-  // Directory -> (limit file path -> the value it reads). Forgetting a directory forgets its files.
-  std::unordered_map<std::string, std::unordered_map<std::string, std::string>> directories_;
-};
-
 class Spawner {
  public:
-  Spawner(SpawnerOptions options, ChildTable& children, Reaper& reaper, EventBatcher& events);
+  Spawner(SpawnerOptions options, ChildTable& children, Reaper& reaper, EventSink& events);
   Spawner(const Spawner&) = delete;
   Spawner& operator=(const Spawner&) = delete;
   ~Spawner();
@@ -112,10 +97,27 @@ class Spawner {
     std::deque<std::unique_ptr<SpawnRequest>> queue;
   };
 
+  // What the clone returned: the child's pid (or -errno) and pidfd, and its timings.
+  struct CloneOutcome {
+    long pid = -1;
+    UniqueFd pidfd;
+    uint64_t started_ns = 0;   // CLOCK_MONOTONIC just before the clone
+    uint64_t spawn_ns = 0;     // clone to exec (or to the child's exit)
+    int user_namespace_error = 0;
+  };
+
   void ThreadMain(int index, Lane& lane, bool sandbox_lane);
   void SpawnOne(SpawnRequest& request, const ChildStack& stack);
-  void ReportFailure(const SpawnRequest& request, uint64_t picked_ns, uint64_t spawn_ns, int error_number,
-                     Syscall syscall);
+  SpawnFailure PrepareFds(const SpawnRequest& request, PreparedStdio& stdio, PreparedCgroups& cgroups);
+  ChildPlan PlainPlan(const SpawnRequest& request, const ExecArrays& exec, const PreparedStdio& stdio,
+                      const PreparedCgroups& cgroups, uint64_t now_ns);
+  SpawnFailure PrepareSandboxed(const SpawnRequest& request, const ExecArrays& exec, SandboxStorage& storage,
+                                UserNamespaceHandshake& handshake, ChildPlan& plan, uint64_t* namespace_flags);
+  CloneOutcome Clone(const SpawnRequest& request, ChildPlan& plan, const ChildStack& stack, uint64_t namespace_flags,
+                     const PreparedCgroups& cgroups, UserNamespaceHandshake& handshake);
+  void Adopt(const SpawnRequest& request, CloneOutcome& clone, PreparedStdio& stdio, SandboxStorage& storage,
+             uint64_t queued_ns);
+  bool UsesClone3() const { return options_.clone_path == ClonePath::kClone3; }
   XorLock* ForkLock();
   XorLock* FdLock();
   uint64_t IgnoredSignals(uint64_t now_ns);
@@ -123,7 +125,7 @@ class Spawner {
   const SpawnerOptions options_;
   ChildTable& children_;
   Reaper& reaper_;
-  EventBatcher& events_;
+  EventSink& events_;
   XorLock lock_;
   UniqueFd dev_null_;
 

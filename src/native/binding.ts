@@ -116,7 +116,7 @@ export interface NativeEngineOptions {
   withoutMountSetattr?: boolean;
   /**
    * Called on the JS thread with a batch of events in `batch[0 .. length)`, `eventStride` numbers
-   * each (event-batch.ts). The array is reused for the next batch: read it now, keep nothing.
+   * each, laid out as `eventLayout` says (event-batch.ts). The array is reused for the next batch: read it now, keep nothing.
    */
   onEvents: (batch: Float64Array, length: number) => void;
 }
@@ -134,6 +134,30 @@ export interface NativeCompiledSeccompProfile {
   readonly program: Uint8Array;
   /** System call names not known on this architecture: left out, as Docker does. */
   readonly unknownNames: readonly string[];
+}
+
+/**
+ * Where each field sits in an event record (native/src/event.h, the one definition): the kinds'
+ * numbers (field 0), and per kind its fields' indices. Field 1 of every record is the request id.
+ */
+export interface NativeEventLayout {
+  readonly kinds: { readonly spawned: number; readonly failed: number; readonly exited: number };
+  readonly spawned: {
+    readonly pid: number;
+    readonly stdoutFd: number;
+    readonly stderrFd: number;
+    readonly queuedNs: number;
+    readonly spawnNs: number;
+  };
+  readonly failed: { readonly errno: number; readonly syscall: number; readonly queuedNs: number; readonly spawnNs: number };
+  readonly exited: {
+    readonly exitCode: number;
+    readonly signal: number;
+    readonly durationNs: number;
+    readonly userUs: number;
+    readonly systemUs: number;
+    readonly maxRssKb: number;
+  };
 }
 
 export interface NativeSpawnEngine {
@@ -160,7 +184,9 @@ export interface NativeBinding {
    * number, defined once in native/src/syscall_id.h (kFailurePoints).
    */
   readonly failurePoints: readonly NativeFailurePoint[];
+  /** Numbers per event record (native/src/event.h). */
   readonly eventStride: number;
+  readonly eventLayout: NativeEventLayout;
 }
 
 // This file sits two levels below the package root both as src/native/binding.ts and as

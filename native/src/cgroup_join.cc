@@ -1,0 +1,50 @@
+// See cgroup_join.h.
+#include "cgroup_join.h"
+
+#include <fcntl.h>
+
+#include <cerrno>
+
+namespace parafork {
+
+SpawnFailure PreparedCgroups::Prepare(const SpawnRequest& request, CgroupStateCache& cache, bool use_clone3) {
+  if (!request.create_cgroups) {
+    if (int error_number = Open(request, use_clone3); error_number != 0) return {error_number, Syscall::kCgroupAttach};
+    return {};
+  }
+  int error_number = cache.Create(request, /*trusted=*/true);
+  if (error_number == 0) error_number = Open(request, use_clone3);
+  if (error_number == ENOENT) {
+    // Removed behind the cache's back (a sweep, or a name used again): make it all anew.
+    cache.Forget(request);
+    Close();
+    error_number = cache.Create(request, /*trusted=*/false);
+    if (error_number == 0) error_number = Open(request, use_clone3);
+  }
+  if (error_number != 0) return {error_number, Syscall::kCgroupCreate};
+  return {};
+}
+
+int PreparedCgroups::Open(const SpawnRequest& request, bool use_clone3) {
+  if (!request.cgroup.empty()) {
+    cgroup_fd.reset(use_clone3 ? open(request.cgroup.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)
+                               : open((request.cgroup + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+    if (!cgroup_fd) return errno;
+    cgroup_fd.reset(KeepAboveStdio(cgroup_fd.release()));
+  }
+  for (const std::string& directory : request.cgroups_v1) {
+    UniqueFd procs(KeepAboveStdio(open((directory + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC)));
+    if (!procs) return errno;
+    v1_fds.push_back(procs.get());
+    v1_owned.push_back(std::move(procs));
+  }
+  return 0;
+}
+
+void PreparedCgroups::Close() {
+  cgroup_fd.reset();
+  v1_fds.clear();
+  v1_owned.clear();
+}
+
+}  // namespace parafork

@@ -1,0 +1,32 @@
+// The fds a child joins its cgroups through, opened before the clone: the v2 directory for
+// clone3's CLONE_INTO_CGROUP (atomic: the child starts inside it), or its cgroup.procs for the
+// clone(2) path, whose child writes "0" there before exec; and each cgroup v1 directory's
+// cgroup.procs (hybrid hosts), written the same way. For a request with cgroupSetup the
+// directories and limit files are made first (cgroup_state_cache.h).
+#pragma once
+
+#include <vector>
+
+#include "cgroup_state_cache.h"
+#include "spawn_failure.h"
+#include "spawn_request.h"
+#include "unique_fd.h"
+
+namespace parafork {
+
+struct PreparedCgroups {
+  UniqueFd cgroup_fd;  // the v2 directory (clone3) or its cgroup.procs (clone); none: no v2 cgroup
+  std::vector<UniqueFd> v1_owned;
+  std::vector<int> v1_fds;  // the same fds, as the array the child reads
+
+  // Makes (with `cache`, when the request asks) and opens the request's cgroups. Call with the
+  // fd-creation side of the lock held (xor_lock.h).
+  SpawnFailure Prepare(const SpawnRequest& request, CgroupStateCache& cache, bool use_clone3);
+  // After the clone: the child has joined (or failed to).
+  void Close();
+
+ private:
+  int Open(const SpawnRequest& request, bool use_clone3);
+};
+
+}  // namespace parafork
