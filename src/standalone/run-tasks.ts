@@ -23,6 +23,8 @@ export interface RunProgress {
   readonly elapsedMs: number;
   /** p99 of clone-to-exec so far, in ms (undefined before the first spawn). */
   readonly spawnP99Ms: number | undefined;
+  /** The Tasks as they stand (src/standalone/task-report.ts counts pending and retrying from them). */
+  readonly tasks: readonly Task[];
 }
 
 export interface RunOptions {
@@ -103,7 +105,7 @@ export async function runTasks(tasks: readonly Task[], options: RunOptions): Pro
     }
     const sorted = [...spawnNs].sort((a, b) => a - b);
     const p99 = sorted.length === 0 ? undefined : (sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)] ?? 0) / 1e6;
-    return { total: tasks.length, running, succeeded, failed, elapsedMs: performance.now() - started, spawnP99Ms: p99 };
+    return { total: tasks.length, running, succeeded, failed, elapsedMs: performance.now() - started, spawnP99Ms: p99, tasks: store.list() };
   };
 
   for (const key of store.keys()) queue.add(key);
