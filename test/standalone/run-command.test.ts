@@ -1,7 +1,7 @@
 // `parafork run`: manifests in, Tasks run sandboxed on this machine, a report out, an exit code
 // that says whether every Task succeeded. Runs the built CLI as a user would. Needs root (sandbox).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -110,5 +110,20 @@ describe.skipIf(oldNodeSkip !== undefined)(`parafork on an older Node.js${oldNod
     expect(result.status).toBe(1);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(/parafork needs Node\.js 22\.19 or newer \(Node-API 10\); this is Node\.js v\d+/);
+  });
+});
+
+describe('scripts/parafork in a checkout that was never built', () => {
+  it('says in one line to run scripts/setup.sh, exit 1, no stack trace', () => {
+    const checkout = mkdtempSync(path.join(tmpdir(), 'parafork-unbuilt-'));
+    try {
+      mkdirSync(path.join(checkout, 'scripts'));
+      copyFileSync('scripts/parafork', path.join(checkout, 'scripts/parafork'));
+      const result = spawnSync(path.join(checkout, 'scripts/parafork'), ['run', '-f', 'examples/hello.yaml'], { encoding: 'utf8', timeout: 30_000 });
+      expect(result.status).toBe(1);
+      expect(result.stderr).toBe(`parafork: not built yet in ${checkout}: run scripts/setup.sh first (about a minute)\n`);
+    } finally {
+      rmSync(checkout, { recursive: true, force: true });
+    }
   });
 });
