@@ -73,13 +73,16 @@ else
   step "Debian packages: present"
 fi
 
-node_bin="$("$root/scripts/provision-node.sh")"
-export PATH="$node_bin:$PATH"
-step "Node.js $(node --version): $node_bin"
-
 cd "$root"
 # Quiet npm: no update notice, no funding or audit summary, warnings only when something fails.
 export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false npm_config_loglevel=error
+
+# Node.js 24 downloads while npm ci runs (both mostly wait on the registry). npm ci may run on the
+# machine's older Node: no dependency has an install script, and this package's own builds nothing
+# in a source checkout (scripts/build-native.mjs --install).
+node_output="$(mktemp)" node_messages="$(mktemp)"
+"$root/scripts/provision-node.sh" >"$node_output" 2>"$node_messages" &
+node_pid=$!
 # npm ci only when the lock file changed since the last install.
 stamp="node_modules/.parafork-installed"
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
@@ -88,7 +91,24 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
 else
   step "npm dependencies: up to date"
 fi
-run_quietly "building the native addon" npm run --silent build:native
-run_quietly "building the TypeScript" npm run --silent build:ts
+node_status=0
+wait "$node_pid" || node_status=$?
+cat "$node_messages" >&2 # one line when node@24 was installed, or what went wrong
+node_bin="$(tail -n 1 "$node_output")"
+rm -f "$node_output" "$node_messages"
+[ "$node_status" -eq 0 ] || exit "$node_status"
+export PATH="$node_bin:$PATH"
+step "Node.js $(node --version): $node_bin"
+
+# The addon (make, both cores) and the TypeScript (tsc, one) at once; either's output on failure.
+build() {
+  local status=0 typescript_pid
+  npm run --silent build:ts &
+  typescript_pid=$!
+  npm run --silent build:native || status=1
+  wait "$typescript_pid" || status=1
+  return "$status"
+}
+run_quietly "building the native addon and the TypeScript" build
 step "ready in $((SECONDS - started)) s. For Node.js 24 on PATH in this shell (npm run bench:*, npx vitest):"
 step '  eval "$(scripts/setup.sh --env)"'
