@@ -36,6 +36,7 @@ export CGO_ENABLED=0       # static binaries, no C toolchain needed
 # The Go that builds (the one on PATH if new enough, else the pinned one to fetch), named without
 # fetching anything: a cached build needs no Go.
 read -r go_version go_os go_arch <<<"$("$ROOT/scripts/provision-go.sh" --version)"
+[[ -n "${go_arch-}" ]] || die "scripts/provision-go.sh --version named no Go to build with"
 key="$(
   {
     echo "recipe=$RECIPE_VERSION go=$go_version os=$go_os arch=$go_arch"
