@@ -14,7 +14,7 @@ import { agentFlags, agentMaskedPaths, ConfigError, defaultTaskIds, parseAgentCo
 import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.js';
 import { runTasks } from '../standalone/run-tasks.js';
 import type { RunProgress } from '../standalone/run-tasks.js';
-import { formatTasks, outputFormats, type OutputFormat, progressLine, summaryLine, tableRowLimit } from '../standalone/task-report.js';
+import { formatTasks, isOutputFormat, progressLine, summaryLine, tableRowLimit } from '../standalone/task-report.js';
 
 const usage = `Usage: parafork <command> [flags]
 
@@ -91,9 +91,9 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   });
   const files = values.filename ?? [];
   if (files.length === 0) throw new ConfigError('run needs at least one -f FILE|DIR');
-  if (!outputFormats.includes(values.output as OutputFormat)) throw new ConfigError(`-o must be table, wide, json or yaml, got ${JSON.stringify(values.output)}`);
+  if (!isOutputFormat(values.output)) throw new ConfigError(`-o must be table, wide, json or yaml, got ${JSON.stringify(values.output)}`);
   if (values.wide && values.output !== 'table' && values.output !== 'wide') throw new ConfigError(`--wide goes with a table, not -o ${values.output}`);
-  const output = values.wide ? 'wide' : (values.output as OutputFormat);
+  const output = values.wide ? 'wide' : values.output;
   const maxConcurrent = Number(values['max-concurrent']);
   const workers = Number(values.workers);
   if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new ConfigError(`--max-concurrent must be a whole number from 1, got ${JSON.stringify(values['max-concurrent'])}`);

@@ -9,7 +9,11 @@ import { parseTimestamp } from '../tasks/time-format.js';
 import type { RunProgress } from './run-tasks.js';
 
 export type OutputFormat = 'table' | 'wide' | 'json' | 'yaml';
-export const outputFormats: readonly OutputFormat[] = ['table', 'wide', 'json', 'yaml'];
+const outputFormats: readonly OutputFormat[] = ['table', 'wide', 'json', 'yaml'];
+
+export function isOutputFormat(text: string | undefined): text is OutputFormat {
+  return outputFormats.includes(text as OutputFormat);
+}
 
 /** More Tasks than this get the summary instead of a row each (about a screenful). */
 export const tableRowLimit = 50;
