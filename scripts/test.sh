@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The one command that runs every test on a fresh machine: sets up (scripts/setup.sh), lints, then
-# runs the native unit tests and the vitest suites through `npm test`. .ci/run calls exactly this.
+# The one command that runs every test on a fresh machine: sets up (scripts/setup.sh --tests),
+# builds the control-plane tools the integration tests start when they are not cached yet
+# (scripts/build-tools.sh: minutes the first time, fetching Go when there is none), lints, then runs
+# the native unit tests and the vitest suites through `npm test`. .ci/run calls exactly this.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-# shellcheck source=setup.sh
-source "$root/scripts/setup.sh" || exit 1
-set +e  # setup.sh runs with -e; from here each step's status is handled below
+"$root/scripts/setup.sh" --tests || exit 1
+eval "$("$root/scripts/setup.sh" --env)" || exit 1
+"$root/scripts/build-tools.sh" >/dev/null || exit 1
 
 npm run --silent lint || exit 1
 npm test

@@ -13,7 +13,8 @@ import { startManifestAgent } from '../agent/manifest-agent.js';
 import { agentFlags, agentMaskedPaths, ConfigError, defaultTaskIds, parseAgentConfig, parseSandboxPolicy, parseTaskLimitPolicy, sandboxPolicyFlags, taskIdRange, taskLimitFlags, thisNodeName } from '../config/agent-config.js';
 import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.js';
 import { runTasks } from '../standalone/run-tasks.js';
-import { formatTasks, progressLine } from '../standalone/task-report.js';
+import type { RunProgress } from '../standalone/run-tasks.js';
+import { formatTasks, isOutputFormat, progressLine, summaryLine, tableRowLimit } from '../standalone/task-report.js';
 
 const usage = `Usage: parafork <command> [flags]
 
@@ -52,12 +53,16 @@ function version(): string {
 const runUsage = `Usage: parafork run -f FILE|DIR [-f ...] [flags]
 
 Runs the Tasks in the manifests (the YAML you would kubectl apply) on this machine, sandboxed as
-the agent runs them, shows their progress, and ends with a table of how each one ended. Exits 1
-when a Task failed, 2 when the manifests or flags are invalid. Needs root (the sandbox).
+the agent runs them, shows their progress, and ends with a table of how each one ended (past
+${tableRowLimit} Tasks a summary: counts by phase and reason, the failed and the slowest Tasks) and a
+line of totals. Exits 1 when a Task failed, 2 when the manifests or flags are invalid. Needs root
+(the sandbox).
 
 Flags:
   -f, --filename PATH          a manifest file or a folder of them (.yaml, .yml, .json); repeatable
-  -o, --output FORMAT          table (default), json or yaml: the Tasks with their status
+  -o, --output FORMAT          table (default), wide (a row for every Task however many), or
+                               json or yaml: the Tasks with their status
+      --wide                   the same as -o wide
       --max-concurrent N       most Tasks running at once (default 1000)
       --workers N              Tasks reconciled at once (default 16)
       --log-level LEVEL        fatal, error, warn (default), info, debug or trace
@@ -74,6 +79,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
     options: {
       filename: { type: 'string', short: 'f', multiple: true },
       output: { type: 'string', short: 'o', default: 'table' },
+      wide: { type: 'boolean', default: false },
       'max-concurrent': { type: 'string', default: '1000' },
       workers: { type: 'string', default: '16' },
       'log-level': { type: 'string', default: 'warn' },
@@ -87,8 +93,9 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   });
   const files = values.filename ?? [];
   if (files.length === 0) throw new ConfigError('run needs at least one -f FILE|DIR');
-  const output = values.output;
-  if (output !== 'table' && output !== 'json' && output !== 'yaml') throw new ConfigError(`-o must be table, json or yaml, got ${JSON.stringify(output)}`);
+  if (!isOutputFormat(values.output)) throw new ConfigError(`-o must be table, wide, json or yaml, got ${JSON.stringify(values.output)}`);
+  if (values.wide && values.output !== 'table' && values.output !== 'wide') throw new ConfigError(`--wide goes with a table, not -o ${values.output}`);
+  const output = values.wide ? 'wide' : values.output;
   const maxConcurrent = Number(values['max-concurrent']);
   const workers = Number(values.workers);
   if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new ConfigError(`--max-concurrent must be a whole number from 1, got ${JSON.stringify(values['max-concurrent'])}`);
@@ -103,6 +110,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   const logger = pino({ level: values['log-level'], base: { mode: 'standalone' } }, pino.destination(2));
   const terminal = process.stderr.isTTY;
   let lastLine = 0;
+  let last: RunProgress | undefined;
   const tasks = await runTasks(
     loaded.map((entry) => entry.task),
     {
@@ -127,6 +135,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
       },
       logger,
       onProgress: (progress) => {
+        last = progress;
         // A terminal gets one line rewritten in place; a log gets a line a second.
         if (terminal) process.stderr.write(`\r\x1b[K${progressLine(progress)}`);
         else if (progress.elapsedMs - lastLine >= 1000 || progress.succeeded + progress.failed + progress.held === progress.total) {
@@ -136,8 +145,9 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
       },
     },
   );
-  if (terminal) process.stderr.write('\n');
+  if (terminal) process.stderr.write('\r\x1b[K'); // the totals below replace the progress line
   process.stdout.write(formatTasks(tasks, output));
+  if (last) process.stderr.write(`${summaryLine({ ...last, tasks })}\n`); // last, after the table
   return tasks.some((task) => task.status?.phase === 'Failed') ? 1 : 0;
 }
 

@@ -19,6 +19,8 @@ export interface RunProgress {
   readonly elapsedMs: number;
   /** p99 of clone-to-exec so far, in ms (undefined before the first spawn). */
   readonly spawnP99Ms: number | undefined;
+  /** The Tasks as they stand (src/standalone/task-report.ts counts pending and retrying from them). */
+  readonly tasks: readonly Task[];
 }
 
 export interface RunOptions {
@@ -61,7 +63,7 @@ export async function runTasks(tasks: readonly Task[], options: RunOptions): Pro
       else if (task.status?.phase === 'Succeeded') succeeded++;
       else if (task.status?.phase === 'Failed') failed++;
     }
-    return { total: tasks.length, running, succeeded, failed, held, elapsedMs: performance.now() - started, spawnP99Ms: percentile99(spawnNs) };
+    return { total: tasks.length, running, succeeded, failed, held, elapsedMs: performance.now() - started, spawnP99Ms: percentile99(spawnNs), tasks: store.list() };
   };
 
   runtime.start(); // the store has reported each of its Tasks, as an informer's first list does

@@ -69,6 +69,27 @@ describe('examples/', () => {
   }, 120_000);
 });
 
+describe('node-bound.yaml while no agent runs on its node', () => {
+  it('waits with no status: another node\'s agent runs an unbound Task beside it and leaves it alone', async () => {
+    const elsewhere = await startAgentCommand({
+      file: process.execPath,
+      args: [path.join(repositoryRoot, 'dist/cli/main.js'), 'agent', '--kubeconfig', inject('kubeconfigPath'), '--listen-address', '127.0.0.1', '--port', '0'],
+      env: { PATH: process.env.PATH, NODE_NAME: 'not-the-node-it-names' },
+    });
+    const waiting = await createTestNamespace('examples-node-bound');
+    try {
+      await kubectl(['apply', '--namespace', waiting.name, '-f', path.join(examplesDir, 'node-bound.yaml'), '-f', path.join(examplesDir, 'hello.yaml')]);
+      await waitFor(async () => ((await getTask(waiting.name, 'hello')).status?.phase === 'Succeeded' ? true : undefined), { description: 'hello to succeed on the other agent', timeoutMs: 30_000 });
+      const task = await getTask(waiting.name, 'node-bound');
+      expect(task.status).toBeUndefined(); // kubectl get shows its Phase empty, as the header says
+      expect(task.spec.nodeName).toBe(readExample('node-bound.yaml').spec?.nodeName);
+    } finally {
+      await elsewhere.stop();
+      await waiting.cleanup();
+    }
+  }, 90_000);
+});
+
 describe('examples/ on an agent', () => {
   async function applyExample(file: string): Promise<void> {
     await kubectl(['apply', '--namespace', namespace.name, '-f', path.join(examplesDir, file)]);

@@ -55,7 +55,7 @@ async function freeLoopbackPort(): Promise<number> {
 
 /** Starts Prometheus scraping `targets` (each labelled node=..., as the chart's ServiceMonitor does) and waits until it has scraped them. */
 async function startPrometheus(targets: readonly { readonly address: string; readonly node: string }[]): Promise<Prometheus> {
-  if (!existsSync(prometheusBinary)) throw new Error(`${prometheusBinary} is missing: install Debian's prometheus package (scripts/setup.sh does)`);
+  if (!existsSync(prometheusBinary)) throw new Error(`${prometheusBinary} is missing: install Debian's prometheus package (scripts/setup.sh --tests does)`);
   const directory = mkdtempSync(path.join(tmpdir(), 'parafork-prometheus-'));
   const port = await freeLoopbackPort();
   const configuration = {

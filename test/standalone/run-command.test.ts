@@ -1,7 +1,7 @@
 // `parafork run`: manifests in, Tasks run sandboxed on this machine, a report out, an exit code
 // that says whether every Task succeeded. Runs the built CLI as a user would. Needs root (sandbox).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,13 +23,39 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
   });
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-  it('runs the hello example and prints a kubectl-like table; exit 0', () => {
+  it('runs the hello example and prints a kubectl-like table, then a line of totals; exit 0', () => {
     const result = parafork('run', '-f', 'examples/hello.yaml');
     expect(result.status).toBe(0);
-    expect(result.stdout).toMatch(/^NAMESPACE\s+NAME\s+PHASE\s+EXIT\s+ATTEMPTS\s+DURATION\s+REASON\n/);
+    expect(result.stdout).toMatch(/^NAME\s+PHASE\s+EXIT\s+ATTEMPTS\s+DURATION\s+REASON\n/);
     expect(result.stdout).toMatch(/\bhello\s+Succeeded\s+0\s+1\s+\S+\s+Completed/);
-    expect(result.stderr).toMatch(/1\/1 done: 1 succeeded, 0 failed/);
+    expect(result.stderr.trimEnd().split('\n').at(-1)).toMatch(/^1 Task in \d+\.\d s: 1 succeeded, 0 failed \| [\d.]+ Tasks\/s \| spawn p99 [\d.]+ ms$/);
   });
+
+  it('summarises the 1,000-Task burst in a screenful (a row each with --wide), its totals last', () => {
+    const summary = parafork('run', '-f', 'examples/burst-1000.yaml');
+    expect(summary.status).toBe(0);
+    expect(summary.stdout).toMatch(/^PHASE\s+REASON\s+TASKS\nSucceeded\s+Completed\s+1000\n\nSlowest:\n/);
+    expect(summary.stdout.trimEnd().split('\n').length).toBeLessThanOrEqual(12);
+    expect(summary.stderr.trimEnd().split('\n').at(-1)).toMatch(/^1000 Tasks in [\d.]+ s: 1000 succeeded, 0 failed \|/);
+    const wide = parafork('run', '-f', 'examples/burst-1000.yaml', '--wide');
+    expect(wide.status).toBe(0);
+    expect(wide.stdout.trimEnd().split('\n')).toHaveLength(1001);
+  }, 120_000);
+
+  it('runs the examples a machine can run alone to the outcomes their headers describe', () => {
+    const examples = ['hello', 'failing', 'deadline', 'limits-memory', 'limits-pids'];
+    const result = parafork('run', '-o', 'json', ...examples.flatMap((name) => ['-f', `examples/${name}.yaml`]));
+    expect(result.status).toBe(1);
+    const list = JSON.parse(result.stdout) as { items: { metadata: { name: string }; status: Record<string, unknown> }[] };
+    const byName = Object.fromEntries(list.items.map((task) => [task.metadata.name, task.status]));
+    expect(byName.hello).toMatchObject({ phase: 'Succeeded', exitCode: 0, reason: 'Completed' });
+    expect(byName.failing).toMatchObject({ phase: 'Failed', exitCode: 3, attempts: 3, reason: 'BackoffLimitExceeded' });
+    expect(byName.failing?.stderrTail).toContain('cannot open /data/input.csv');
+    expect(byName.deadline).toMatchObject({ phase: 'Failed', reason: 'DeadlineExceeded', signal: 'SIGTERM' });
+    expect(byName['limits-memory']).toMatchObject({ phase: 'Failed', reason: 'OOMKilled' });
+    expect(byName['limits-pids']).toMatchObject({ phase: 'Failed', reason: 'Error' });
+    expect(byName['limits-pids']?.stderrTail).toContain('Cannot fork');
+  }, 120_000);
 
   it('exits 1 when a Task failed, and -o json prints the Tasks with their status', () => {
     const manifest = path.join(scratch, 'mixed.yaml');
@@ -56,7 +82,8 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
     [['run'], /run needs at least one -f/],
     [['run', '-f', '/no/such/manifests'], /no such file or directory/],
     [['run', '--bogus'], /Unknown option '--bogus'/],
-    [['run', '-f', 'examples/hello.yaml', '-o', 'xml'], /-o must be table, json or yaml/],
+    [['run', '-f', 'examples/hello.yaml', '-o', 'xml'], /-o must be table, wide, json or yaml/],
+    [['run', '-f', 'examples/hello.yaml', '-o', 'json', '--wide'], /--wide goes with a table, not -o json/],
   ])('refuses %j with a one-line error and exit 2', (args, message) => {
     const result = parafork(...args);
     expect(result.status).toBe(2);
@@ -93,5 +120,20 @@ describe.skipIf(oldNodeSkip !== undefined)(`parafork on an older Node.js${oldNod
     expect(result.status).toBe(1);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(/parafork needs Node\.js 22\.19 or newer \(Node-API 10\); this is Node\.js v\d+/);
+  });
+});
+
+describe('scripts/parafork in a checkout that was never built', () => {
+  it('says in one line to run scripts/setup.sh, exit 1, no stack trace', () => {
+    const checkout = mkdtempSync(path.join(tmpdir(), 'parafork-unbuilt-'));
+    try {
+      mkdirSync(path.join(checkout, 'scripts'));
+      copyFileSync('scripts/parafork', path.join(checkout, 'scripts/parafork'));
+      const result = spawnSync(path.join(checkout, 'scripts/parafork'), ['run', '-f', 'examples/hello.yaml'], { encoding: 'utf8', timeout: 30_000 });
+      expect(result.status).toBe(1);
+      expect(result.stderr).toBe(`parafork: not built yet in ${checkout}: run scripts/setup.sh first (about a minute)\n`);
+    } finally {
+      rmSync(checkout, { recursive: true, force: true });
+    }
   });
 });
