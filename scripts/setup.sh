@@ -10,9 +10,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Debian packages: compilers for the addon, GoogleTest for the native unit tests, libseccomp for
 # the sandbox's syscall filter, Prometheus (and promtool) for the observability tests, openssl for the
-# test control plane's certificates, curl, flock and ss for scripts/dev-cluster.sh. Installed only when
-# missing; `apt-get update` runs once first.
-debian_packages=(g++ make python3 libgtest-dev openssl libseccomp-dev prometheus curl util-linux iproute2)
+# test control plane's certificates, curl, flock and ss for scripts/dev-cluster.sh, mmdebstrap for the
+# agent image's Debian base (scripts/build-image.sh). Installed only when missing; `apt-get update`
+# runs once first.
+debian_packages=(g++ make python3 libgtest-dev openssl libseccomp-dev prometheus curl util-linux iproute2 mmdebstrap)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
