@@ -104,9 +104,19 @@ build_agent() {
   node_version="$("$node_bin/node" -p process.versions.node)"
   [[ "$node_version" == 24.* ]] || die "provision-node.sh gave Node $node_version, not 24"
 
-  local context="$work/context" image="$work/image"
+  local context="$work/context" image="$work/image" key cached
   mkdir -p "$context" "$image/usr/local/bin" "$image/opt"
   copy_context "$context"
+  # The same context, base, Node, name and recipe make the same image: reuse it (the build is
+  # minutes of npm ci and node-gyp).
+  key="$( { echo "name=$name node=$node_version base=$(basename "$base")"; cat "$0" "$ROOT/scripts/oci-archive.mjs";
+            (cd "$context" && find . -type f -print0 | sort -z | xargs -0 sha256sum); } | sha256sum | cut -c1-16)"
+  cached="$CACHE/agent-$key.tar"
+  if [[ -f "$cached" ]]; then
+    cp "$cached" "$output"
+    log "agent image $name unchanged since its last build: $output (cache $cached)"
+    return 0
+  fi
   log "running scripts/container-build.sh in a clean copy of the build context ($context)"
   (
     cd "$context"
@@ -127,6 +137,9 @@ build_agent() {
   tar_directory "$image" "$work/parafork.tar"
   node "$ROOT/scripts/oci-archive.mjs" --name "$name" --config "$work/config.json" \
     --layer "$base" --layer "$work/parafork.tar" --output "$output" >/dev/null
+  # One cached image at a time: the previous ones are stale (a changed context).
+  rm -f "$CACHE"/agent-*.tar
+  cp "$output" "$cached"
   log "agent image $name in $output: $(du -h "$output" | cut -f1) (Node $node_version), $((SECONDS - started))s"
 }
 

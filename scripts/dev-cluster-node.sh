@@ -5,8 +5,9 @@
 # kube-scheduler and a kubelet. All of it lives under $STATE: sockets, containerd's root and state,
 # the kubelet's root dir, Pod logs, network namespace mounts, CNI IP allocations, runc's state. The
 # rest is on the host, made here and undone by node_down:
-#   - /run/containerd/s, where containerd's shims put their sockets whatever the config says, and
-#     /var/lib/cni, libcni's cache: removed once empty if this node made them;
+#   - /run/containerd/s, where containerd's shims put their sockets whatever the config says,
+#     /var/lib/cni, libcni's cache, and /var/lib/kubelet/device-plugins/kubelet.sock, the kubelet's
+#     device plugin socket: removed (once empty) if this node made them;
 #   - the bridge pfbrN and the Pods' veths (ip link);
 #   - a cgroup /parafork-dev-N in each cgroup hierarchy, the kubelet's --cgroup-root;
 #   - the kernel settings the kubelet sets when it starts (vm.overcommit_memory, kernel.panic,
@@ -250,9 +251,11 @@ node_up() {
 
   # Shims put their sockets in /run/containerd/s, whatever the config says (pkg/shim's
   # SocketAddress); node_down removes those directories again if this node made them.
-  # The same for libcni's result cache, /var/lib/cni (containerd's CRI leaves it at the default).
+  # The same for libcni's result cache, /var/lib/cni (containerd's CRI leaves it at the default),
+  # and /var/lib/kubelet, where the kubelet's device manager puts device-plugins/kubelet.sock
+  # whatever its --root-dir (pluginapi.KubeletSocket).
   local dir
-  for dir in /run/containerd /var/lib/cni; do [[ -e "$dir" ]] || echo "$dir" >>"$STATE/made-host-dirs"; done
+  for dir in /run/containerd /var/lib/cni /var/lib/kubelet; do [[ -e "$dir" ]] || echo "$dir" >>"$STATE/made-host-dirs"; done
   # containerd finds containerd-shim-runc-v2 on its PATH.
   PATH="$NODE_BIN:$PATH" start containerd "$NODE_BIN/containerd" --config "$STATE/containerd/config.toml"
   local i
@@ -331,6 +334,7 @@ node_down() {
   if [[ -f "$STATE/made-host-dirs" ]]; then
     local dir
     while IFS= read -r dir; do
+      if [[ "$dir" == /var/lib/kubelet ]]; then rm -f /var/lib/kubelet/device-plugins/kubelet.sock; fi
       # Empty directories only: what is still in them is not this node's to delete.
       if [[ -d "$dir" ]]; then find "$dir" -depth -type d -empty -delete; fi
       if [[ -e "$dir" ]]; then log "$dir is not empty; left in place"; fi
