@@ -45,6 +45,9 @@ export default defineConfig({
           include: ['test/node/**/*.test.ts'],
           globalSetup: ['test/node/global-setup.ts'],
           fileParallelism: false,
+          // After the other projects, not beside them: a second cluster, a kubelet and rolling
+          // Pods on a 2-core machine would stretch every timeout of the integration project.
+          sequence: { groupOrder: 1 },
           // Pods start, roll and drain in tens of seconds on a busy machine.
           testTimeout: 300_000,
           hookTimeout: 600_000,

@@ -23,7 +23,9 @@
 #
 # State lives in ${PARAFORK_CLUSTER_DIR:-/tmp/parafork-cluster}; use a
 # different dir per concurrent cluster. Ports are picked at run time, so
-# parallel clusters don't collide. Everything listens on 127.0.0.1 only.
+# parallel clusters don't collide. Everything listens on 127.0.0.1 only, but
+# with --node the apiserver and kubelet listen on the node's address, on the
+# bridge `up` makes for its Pods (nothing outside this machine is on it).
 #
 # The apiserver flags follow controller-runtime's envtest. With no
 # kube-controller-manager there is no namespace finaliser, garbage collector

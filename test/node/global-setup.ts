@@ -52,7 +52,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     return () => Promise.resolve();
   }
   let archive = '';
-  return setupCluster(project, {
+  let nodeEnv: Record<string, string> = {};
+  const teardownCluster = await setupCluster(project, {
     runDirPrefix: 'parafork-node-',
     upArguments: ['--node'],
     log,
@@ -76,11 +77,27 @@ export default async function setup(project: TestProject): Promise<() => Promise
         { timeoutMs: importTimeoutMs },
       );
       if (imported.status !== 0) throw new Error(describeFailure('ctr images import', imported));
+      nodeEnv = Object.fromEntries(readEnvFile(nodeEnvFile));
       project.provide('nodeUnavailable', '');
-      project.provide('nodeEnv', Object.fromEntries(readEnvFile(nodeEnvFile)));
+      project.provide('nodeEnv', nodeEnv);
       project.provide('agentImage', agentImage);
       project.provide('agentImageArchive', archive);
       project.provide('nodeBinDir', binDir);
     },
   });
+  // `down` must leave nothing of the node on the machine: its bridge, its cgroups, its mounts.
+  return async () => {
+    await teardownCluster();
+    const leftovers: string[] = [];
+    if (nodeEnv.NODE_BRIDGE !== undefined && existsSync(`/sys/class/net/${nodeEnv.NODE_BRIDGE}`)) leftovers.push(`bridge ${nodeEnv.NODE_BRIDGE}`);
+    for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
+      const [, mountPoint = '', type = ''] = line.split(' ');
+      if ((type === 'cgroup' || type === 'cgroup2') && nodeEnv.CGROUP_ROOT !== undefined && existsSync(path.join(mountPoint, nodeEnv.CGROUP_ROOT))) {
+        leftovers.push(`cgroup ${path.join(mountPoint, nodeEnv.CGROUP_ROOT)}`);
+      }
+      if (mountPoint.includes('/parafork-node-')) leftovers.push(`mount ${mountPoint}`);
+    }
+    if (leftovers.length > 0) throw new Error(`scripts/dev-cluster.sh down left on the machine: ${leftovers.join(', ')}`);
+    log('the node left nothing behind (bridge, cgroups, mounts)');
+  };
 }
