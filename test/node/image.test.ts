@@ -3,7 +3,7 @@
 // USER, WORKDIR and EXPOSE, and the files its COPY --from=builder brings (the runtime tree of
 // scripts/container-build.sh install) on a Node 24 base with no compilers and no sources.
 import { execFileSync } from 'node:child_process';
-import { describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { execForm, readDockerfile } from '../helpers/dockerfile.js';
 
@@ -17,21 +17,27 @@ interface ImageConfig {
 }
 
 describe.skipIf(unavailable !== '')(`the image built without Docker matches the Dockerfile${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
-  const archive = inject('agentImageArchive');
-  const read = (member: string): string => execFileSync('tar', ['-xOf', archive, member], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
-  const blob = (digest: string): string => `./blobs/sha256/${digest.slice('sha256:'.length)}`;
-  const index = JSON.parse(read('./index.json')) as { manifests: { digest: string }[] };
-  const manifest = JSON.parse(read(blob(index.manifests[0]!.digest))) as { config: { digest: string }; layers: { digest: string }[] };
-  const image = JSON.parse(read(blob(manifest.config.digest))) as ImageConfig;
   const runtime = readDockerfile().stages.at(-1)!;
+  let image: ImageConfig;
   /** Every path in the image's layers, without the leading "./". */
-  const files = new Set(
-    manifest.layers.flatMap((layer) =>
-      execFileSync('bash', ['-c', 'tar -xOf "$1" "$2" | tar -t', '_', archive, blob(layer.digest)], { encoding: 'utf8', maxBuffer: 256 * 2 ** 20 })
-        .split('\n')
-        .map((entry) => entry.replace(/^\.\//, '').replace(/\/$/, '')),
-    ),
-  );
+  let files: Set<string>;
+
+  // Read in a hook, not while collecting: a skipped run has no archive.
+  beforeAll(() => {
+    const archive = inject('agentImageArchive');
+    const read = (member: string): string => execFileSync('tar', ['-xOf', archive, member], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+    const blob = (digest: string): string => `./blobs/sha256/${digest.slice('sha256:'.length)}`;
+    const index = JSON.parse(read('./index.json')) as { manifests: { digest: string }[] };
+    const manifest = JSON.parse(read(blob(index.manifests[0]!.digest))) as { config: { digest: string }; layers: { digest: string }[] };
+    image = JSON.parse(read(blob(manifest.config.digest))) as ImageConfig;
+    files = new Set(
+      manifest.layers.flatMap((layer) =>
+        execFileSync('bash', ['-c', 'tar -xOf "$1" "$2" | tar -t', '_', archive, blob(layer.digest)], { encoding: 'utf8', maxBuffer: 256 * 2 ** 20 })
+          .split('\n')
+          .map((entry) => entry.replace(/^\.\//, '').replace(/\/$/, '')),
+      ),
+    );
+  });
 
   it('has the entrypoint and command of the Dockerfile', () => {
     expect(image.config.Entrypoint).toEqual(execForm(runtime, 'ENTRYPOINT'));
