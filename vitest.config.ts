@@ -18,7 +18,7 @@ export default defineConfig({
           // Every test outside integration/ (today unit/ and native/), so a new folder is not
           // silently left out; none of it needs the control plane.
           include: ['test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, 'test/integration/**'],
+          exclude: [...configDefaults.exclude, 'test/integration/**', 'test/node/**'],
         },
       },
       {
@@ -34,6 +34,23 @@ export default defineConfig({
           testTimeout: 60_000,
           // Hooks create namespaces and may wait for objects to settle.
           hookTimeout: 120_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'node',
+          // `npm run test:node`: the chart installed with helm on a one-node cluster with a real
+          // kubelet and containerd, the agent image built without Docker (issue 18).
+          include: ['test/node/**/*.test.ts'],
+          globalSetup: ['test/node/global-setup.ts'],
+          fileParallelism: false,
+          // After the other projects, not beside them: a second cluster, a kubelet and rolling
+          // Pods on a 2-core machine would stretch every timeout of the integration project.
+          sequence: { groupOrder: 1 },
+          // Pods start, roll and drain in tens of seconds on a busy machine.
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
         },
       },
     ],

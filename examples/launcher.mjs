@@ -12,7 +12,7 @@ import { text } from 'node:stream/consumers';
 
 import { Launcher, SpawnError } from 'parafork';
 
-const launcher = new Launcher(); // { threads?, lockMode?: 'free' | 'xor' | 'serial', clonePath? }
+const launcher = new Launcher(); // { threads?, observer?, sandboxStagingDirectory? } (docs/library.md)
 const scratch = mkdtempSync(path.join(tmpdir(), 'launcher-example-'));
 
 const child = await launcher.spawn({

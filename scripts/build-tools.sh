@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Build the dev/test control-plane tools from the Go module proxy:
-#   kube-apiserver, kubectl, etcd   (tools/controlplane)
+#   kube-apiserver, kubectl, etcd,  (tools/controlplane)
+#   kubelet, kube-controller-manager, kube-scheduler
 #   helm                            (tools/helm)
+#   containerd, containerd-shim-runc-v2, ctr, runc, crictl and the CNI
+#   plugins bridge, host-local, loopback (tools/node), in node/ beside bin/:
+#   the node of `scripts/dev-cluster.sh up --node`
 #
 # Binaries go to a cache outside the repo:
 #   ${PARAFORK_CACHE:-$HOME/.cache/parafork}/tools/<key>/bin/
@@ -24,8 +28,10 @@ RECIPE_VERSION=1
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CP_MOD="$ROOT/tools/controlplane"
 HELM_MOD="$ROOT/tools/helm"
+NODE_MOD="$ROOT/tools/node"
 CACHE_ROOT="${PARAFORK_CACHE:-$HOME/.cache/parafork}/tools"
-BINARIES=(kube-apiserver kubectl etcd helm)
+BINARIES=(kube-apiserver kubectl etcd helm kubelet kube-controller-manager kube-scheduler)
+NODE_BINARIES=(containerd containerd-shim-runc-v2 ctr runc crictl cni/bridge cni/host-local cni/loopback)
 
 log() { printf '[build-tools] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -41,7 +47,7 @@ key="$(
   {
     echo "recipe=$RECIPE_VERSION go=$go_version os=$go_os arch=$go_arch"
     for f in "$CP_MOD/go.mod" "$CP_MOD/go.sum" "$CP_MOD/cmd/etcd/main.go" \
-             "$HELM_MOD/go.mod" "$HELM_MOD/go.sum"; do
+             "$HELM_MOD/go.mod" "$HELM_MOD/go.sum" "$NODE_MOD/go.mod" "$NODE_MOD/go.sum"; do
       [[ -f "$f" ]] || die "missing $f"
       printf '%s ' "${f#"$ROOT"/}"; sha256sum <"$f"
     done
@@ -54,6 +60,7 @@ have_all() {
   [[ -f "$KEY_DIR/.complete" ]] || return 1
   local b
   for b in "${BINARIES[@]}"; do [[ -x "$BIN_DIR/$b" ]] || return 1; done
+  for b in "${NODE_BINARIES[@]}"; do [[ -x "$KEY_DIR/node/$b" ]] || return 1; done
 }
 
 if have_all; then
@@ -142,18 +149,43 @@ done
 build "$CP_MOD" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "${kube_ld[@]}"
 build "$CP_MOD" kubectl k8s.io/kubernetes/cmd/kubectl "${kube_ld[@]}"
 build "$CP_MOD" etcd ./cmd/etcd
+# The one-node cluster of `dev-cluster.sh up --node` (issue 18).
+build "$CP_MOD" kubelet k8s.io/kubernetes/cmd/kubelet "${kube_ld[@]}"
+build "$CP_MOD" kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "${kube_ld[@]}"
+build "$CP_MOD" kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "${kube_ld[@]}"
 
 hver="$(modver "$HELM_MOD" helm.sh/helm/v4)"
 build "$HELM_MOD" helm helm.sh/helm/v4/cmd/helm \
   "-X helm.sh/helm/v4/internal/version.version=$hver" \
   "-X helm.sh/helm/v4/internal/version.gitTreeState=clean"
 
-rm -rf "$BIN_DIR"
+# The node's runtime. runc is the one cgo build: its seccomp filters come from libseccomp
+# (libseccomp-dev, which scripts/setup.sh installs), the same library the addon uses.
+NODE_STAGE="$KEY_DIR/node.partial"
+rm -rf "$NODE_STAGE"
+mkdir -p "$NODE_STAGE/cni"
+STAGE_ALL="$STAGE" STAGE="$NODE_STAGE"
+build "$NODE_MOD" containerd github.com/containerd/containerd/v2/cmd/containerd
+build "$NODE_MOD" containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
+build "$NODE_MOD" ctr github.com/containerd/containerd/v2/cmd/ctr
+build "$NODE_MOD" crictl sigs.k8s.io/cri-tools/cmd/crictl
+for plugin in main/bridge ipam/host-local main/loopback; do
+  build "$NODE_MOD" "cni/${plugin#*/}" "github.com/containernetworking/plugins/plugins/$plugin"
+done
+CGO_ENABLED=1 GOFLAGS="${GOFLAGS:+$GOFLAGS }-tags=seccomp,urfave_cli_no_docs" \
+  build "$NODE_MOD" runc github.com/opencontainers/runc
+STAGE="$STAGE_ALL"
+
+rm -rf "$BIN_DIR" "$KEY_DIR/node"
 mv "$STAGE" "$BIN_DIR"
+mv "$NODE_STAGE" "$KEY_DIR/node"
 {
   echo "kubernetes=$kver"
   echo "etcd=$(modver "$CP_MOD" go.etcd.io/etcd/server/v3)"
   echo "helm=$hver"
+  echo "containerd=$(modver "$NODE_MOD" github.com/containerd/containerd/v2)"
+  echo "runc=$(modver "$NODE_MOD" github.com/opencontainers/runc)"
+  echo "cni-plugins=$(modver "$NODE_MOD" github.com/containernetworking/plugins)"
   echo "go=$go_version"
 } >"$KEY_DIR/.complete"
 log "all tools built in $(( $(date +%s) - total_start ))s"

@@ -5,6 +5,14 @@
 #   scripts/dev-cluster.sh up     build the tools if needed, start etcd and
 #                                 kube-apiserver, wait for /readyz; the last
 #                                 line of stdout is the kubeconfig path
+#   scripts/dev-cluster.sh up --node
+#                                 the same plus a node: kube-controller-manager,
+#                                 kube-scheduler, containerd + runc + CNI
+#                                 bridge and a kubelet, until the node is Ready
+#                                 (root only; scripts/dev-cluster-node.sh says
+#                                 what it makes on the host and how `down`
+#                                 undoes it). The apiserver then listens on the
+#                                 node's address instead of 127.0.0.1.
 #   scripts/dev-cluster.sh down   stop the processes `up` started (by their
 #                                 recorded pids) and remove the state dir
 #   scripts/dev-cluster.sh env    print `export KUBECONFIG=...` (and PATH with
@@ -15,7 +23,9 @@
 #
 # State lives in ${PARAFORK_CLUSTER_DIR:-/tmp/parafork-cluster}; use a
 # different dir per concurrent cluster. Ports are picked at run time, so
-# parallel clusters don't collide. Everything listens on 127.0.0.1 only.
+# parallel clusters don't collide. Everything listens on 127.0.0.1 only, but
+# with --node the apiserver and kubelet listen on the node's address, on the
+# bridge `up` makes for its Pods (nothing outside this machine is on it).
 #
 # The apiserver flags follow controller-runtime's envtest. With no
 # kube-controller-manager there is no namespace finaliser, garbage collector
@@ -37,7 +47,10 @@ PORT_LOCK="${TMPDIR:-/tmp}/parafork-dev-cluster.ports.lock"
 log() { printf '[dev-cluster] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-usage() { echo "usage: $0 up|down|env|restart-apiserver" >&2; exit 2; }
+usage() { echo "usage: $0 up [--node]|down|env|restart-apiserver" >&2; exit 2; }
+
+# shellcheck source=scripts/dev-cluster-node.sh
+source "$ROOT/scripts/dev-cluster-node.sh"
 
 # ---------------------------------------------------------------- processes
 
@@ -107,7 +120,12 @@ stop_one() {
   rm -f "$STATE/$name.pid" "$STATE/$name.identity" "$STATE/$name.exe"
 }
 
-stop_all() { stop_one kube-apiserver; stop_one etcd; }
+stop_all() {
+  # A node (up --node) goes first: its Pods need containerd, and the kubelet the apiserver.
+  if [[ -f "$NODE_ENV_FILE" || -f "$STATE/node-bridge" || -f "$STATE/node-cgroup" ]]; then node_down; fi
+  stop_one kube-apiserver
+  stop_one etcd
+}
 
 # start NAME BINARY ARGS...: start detached (own session, so a Ctrl-C in the
 # calling shell doesn't reach it) and record its pid and identity at once, so
@@ -201,7 +219,7 @@ gen_pki() {
 basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
+subjectAltName=IP:127.0.0.1,IP:$1,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
 EOF
     openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -set_serial "$(serial)" \
       -sha256 -days "$days" -extfile apiserver.ext -out apiserver.crt 2>/dev/null
@@ -236,7 +254,7 @@ kind: Config
 clusters:
 - name: parafork-dev
   cluster:
-    server: https://127.0.0.1:$port
+    server: https://$2:$port
     certificate-authority-data: $(b64 "$PKI/ca.crt")
 users:
 - name: parafork-admin
@@ -274,9 +292,16 @@ fail_up() {
 }
 
 cmd_up() {
+  local with_node=0
+  case "${1:-}" in
+    "") ;;
+    --node) with_node=1 ;;
+    *) usage ;;
+  esac
+  if ((with_node)) && [[ "$(id -u)" != 0 ]]; then die "up --node needs root (containerd, runc, a bridge, cgroups)"; fi
   # Already running? Then this is a no-op.
   if [[ -f "$MARKER" ]] && pid_is_ours etcd && pid_is_ours kube-apiserver \
-     && [[ -f "$STATE/bin-dir" ]]; then
+     && [[ -f "$STATE/bin-dir" ]] && { ((with_node == 0)) || pid_is_ours kubelet; }; then
     BIN="$(<"$STATE/bin-dir")"
     if readyz "$KUBECONFIG_PATH"; then
       log "already up ($STATE)"
@@ -288,6 +313,12 @@ cmd_up() {
   BIN="$("$ROOT/scripts/build-tools.sh" | tail -n 1)"
   [[ -x "$BIN/kube-apiserver" && -x "$BIN/etcd" && -x "$BIN/kubectl" ]] \
     || die "build-tools.sh did not produce the binaries (got '$BIN')"
+  # The node's runtime (containerd, runc, CNI plugins, crictl) is in the node/ dir beside bin/.
+  NODE_BIN="$(dirname "$BIN")/node"
+  if ((with_node)); then
+    [[ -x "$BIN/kubelet" && -x "$NODE_BIN/containerd" && -x "$NODE_BIN/runc" && -x "$NODE_BIN/cni/bridge" ]] \
+      || die "build-tools.sh did not produce the node's binaries (kubelet in $BIN, containerd, runc, cni/ in $NODE_BIN)"
+  fi
 
   # Clear a previous (stopped or half-started) cluster in this dir.
   if [[ -e "$STATE" ]]; then
@@ -305,8 +336,17 @@ cmd_up() {
   trap 'exit 143' TERM
   echo "$BIN" >"$STATE/bin-dir"
 
+  local address=127.0.0.1
+  if ((with_node)); then
+    exec 8>"$PORT_LOCK"
+    flock 8
+    node_pick_network
+    node_network_up
+    flock -u 8
+    address="$NODE_IP"
+  fi
   log "generating certificates in $PKI"
-  gen_pki
+  gen_pki "$address"
 
   local attempt etcd_port peer_port api_port
   for attempt in 1 2 3; do
@@ -319,6 +359,10 @@ cmd_up() {
     pick_port; etcd_port=$PORT
     pick_port; peer_port=$PORT
     pick_port; api_port=$PORT
+    if ((with_node)); then
+      pick_port; KUBELET_PORT=$PORT
+      pick_port; KUBELET_HEALTHZ_PORT=$PORT
+    fi
 
     rm -rf "$STATE/etcd-data"
     start etcd "$BIN/etcd" \
@@ -339,8 +383,8 @@ cmd_up() {
     fi
 
     local api_args=(
-      --bind-address=127.0.0.1
-      --advertise-address=127.0.0.1
+      --bind-address="$address"
+      --advertise-address="$address"
       --secure-port="$api_port"
       --cert-dir="$PKI"
       --tls-cert-file="$PKI/apiserver.crt"
@@ -353,9 +397,15 @@ cmd_up() {
       --service-account-signing-key-file="$PKI/sa.key"
       --service-cluster-ip-range="$SERVICE_CIDR"
       --allow-privileged=true
-      --disable-admission-plugins=ServiceAccount
-      --endpoint-reconciler-type=none
     )
+    if ((with_node)); then
+      # Pods get ServiceAccount tokens (kube-controller-manager signs them), the kubernetes
+      # Service the node's address, and `kubectl logs` reaches the kubelet.
+      api_args+=(--kubelet-client-certificate="$PKI/admin.crt" --kubelet-client-key="$PKI/admin.key"
+                 --kubelet-preferred-address-types=InternalIP)
+    else
+      api_args+=(--disable-admission-plugins=ServiceAccount --endpoint-reconciler-type=none)
+    fi
     # Kept for `restart-apiserver`, which starts it again exactly so (same port, same etcd).
     printf '%s\0' "${api_args[@]}" >"$STATE/kube-apiserver.args"
     start kube-apiserver "$BIN/kube-apiserver" "${api_args[@]}"
@@ -371,15 +421,15 @@ cmd_up() {
   done
   pid_is_ours kube-apiserver || die "could not start the control plane after 3 attempts"
 
-  write_kubeconfig "$api_port"
+  write_kubeconfig "$api_port" "$address"
   cat >"$STATE/cluster.env" <<EOF
 KUBECONFIG=$KUBECONFIG_PATH
 PARAFORK_TOOLS_BIN=$BIN
-APISERVER_URL=https://127.0.0.1:$api_port
+APISERVER_URL=https://$address:$api_port
 ETCD_URL=http://127.0.0.1:$etcd_port
 EOF
 
-  log "waiting up to ${READY_TIMEOUT}s for /readyz on https://127.0.0.1:$api_port"
+  log "waiting up to ${READY_TIMEOUT}s for /readyz on https://$address:$api_port"
   local start_ts=$SECONDS
   until readyz "$KUBECONFIG_PATH"; do
     pid_is_ours kube-apiserver || fail_up kube-apiserver "kube-apiserver exited"
@@ -388,7 +438,12 @@ EOF
       || fail_up kube-apiserver "kube-apiserver not ready after ${READY_TIMEOUT}s"
     sleep 0.5
   done
-  log "ready in $((SECONDS - start_ts))s: https://127.0.0.1:$api_port (etcd 127.0.0.1:$etcd_port)"
+  log "ready in $((SECONDS - start_ts))s: https://$address:$api_port (etcd 127.0.0.1:$etcd_port)"
+  if ((with_node)); then
+    API_PORT=$api_port
+    echo "APISERVER_PORT=$api_port" >>"$NODE_ENV_FILE"
+    node_up "$KUBECONFIG_PATH"
+  fi
   trap - EXIT INT TERM
   echo "$KUBECONFIG_PATH"
 }
@@ -435,7 +490,7 @@ cmd_env() {
 }
 
 case "${1:-}" in
-  up) cmd_up ;;
+  up) shift; cmd_up "$@" ;;
   down) cmd_down ;;
   env) cmd_env ;;
   restart-apiserver) cmd_restart_apiserver ;;

@@ -54,10 +54,11 @@ esac
 # Debian packages: the addon's compilers (g++, make, python3 for node-gyp) and libseccomp (the
 # sandbox's syscall filter); npm when there is no Node at all. With --tests also GoogleTest (native
 # unit tests), Prometheus (observability tests), openssl (the test control plane's certificates),
-# curl, flock and ss (scripts/dev-cluster.sh). Installed only when missing.
+# curl, flock and ss (scripts/dev-cluster.sh), mmdebstrap (the agent image's Debian base,
+# scripts/build-image.sh). Installed only when missing.
 debian_packages=(g++ make python3 libseccomp-dev)
 command -v npm >/dev/null || debian_packages+=(npm)
-[ "$with_tests" = 1 ] && debian_packages+=(libgtest-dev prometheus openssl curl util-linux iproute2)
+[ "$with_tests" = 1 ] && debian_packages+=(libgtest-dev prometheus openssl curl util-linux iproute2 mmdebstrap)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

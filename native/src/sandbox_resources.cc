@@ -61,13 +61,16 @@ int CreateFile(const char* path, mode_t mode, std::string_view content = {}) {
 // The template's mask directory (sandbox_masks.h) on the root's /proc (the working directory
 // afterwards): an empty file, an empty directory, the hosts file, and under read-only/ a read-only bind of each
 // global /proc knob in `masks`, taken from a /proc mounted here for the purpose and detached
-// once bound. Then the whole tmpfs is made read-only. umask 0 is in force.
+// once bound. Then the whole tmpfs is made read-only. umask 0 is in force. read-only/ is made
+// writable by its owner: the agent fills it, and in a container that drops CAP_DAC_OVERRIDE (the
+// chart's) root is bound by the mode bits like anyone else; the read-only remount at the end is
+// what keeps it as it is (issue 18).
 int MakeTemplateMaskDirectory(const MaskLayout& masks) {
   if (mount("tmpfs", "/proc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=16k,nr_inodes=32") == -1) return errno;
   if (chdir("/proc") == -1) return errno;
   if (int error_number = CreateFile(kMaskFileName, 0444); error_number != 0) return error_number;
   if (int error_number = CreateFile(kMaskHostsName, 0444, kMaskHostsContent); error_number != 0) return error_number;
-  if (mkdir(kMaskDirectoryName, 0555) == -1 || mkdir(kReadOnlyDirectoryName, 0555) == -1) return errno;
+  if (mkdir(kMaskDirectoryName, 0555) == -1 || mkdir(kReadOnlyDirectoryName, 0755) == -1) return errno;
   const char* const instance = "instance";
   if (mkdir(instance, 0700) == -1) return errno;
   if (mount("proc", instance, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == -1) return errno;

@@ -16,52 +16,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { startAgentCommand, type RunningAgentCommand } from '../helpers/agent-command.js';
+import { execForm, readDockerfile } from '../helpers/dockerfile.js';
 import { onlyObject, parseManifests, renderChart, repositoryRoot } from '../helpers/helm.js';
 
 /** npm ci twice, node-gyp and tsc: about a minute on a warm npm cache. */
 const buildTimeoutMs = 15 * 60_000;
-
-interface Instruction {
-  readonly keyword: string;
-  readonly argument: string;
-}
-
-interface Stage {
-  readonly from: string;
-  readonly name: string | undefined;
-  readonly instructions: readonly Instruction[];
-}
-
-/** The Dockerfile's stages, instructions joined across backslash-continued lines, comments dropped. */
-function parseDockerfile(text: string): { args: Map<string, string>; stages: Stage[] } {
-  const logicalLines: string[] = [];
-  let pending = '';
-  for (const line of text.split('\n')) {
-    if (/^\s*#/.test(line)) continue;
-    if (line.endsWith('\\')) {
-      pending += `${line.slice(0, -1)} `;
-      continue;
-    }
-    const whole = (pending + line).trim();
-    pending = '';
-    if (whole !== '') logicalLines.push(whole);
-  }
-  const args = new Map<string, string>();
-  const stages: { from: string; name: string | undefined; instructions: Instruction[] }[] = [];
-  for (const line of logicalLines) {
-    const [, keyword = '', argument = ''] = /^(\S+)\s+(.*)$/.exec(line) ?? [];
-    if (keyword === 'ARG' && stages.length === 0) {
-      const [name = '', value = ''] = argument.split('=');
-      args.set(name, value);
-    } else if (keyword === 'FROM') {
-      const [, from = '', name] = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(argument) ?? [];
-      stages.push({ from: from.replace(/\$\{(\w+)\}/g, (_, arg: string) => args.get(arg) ?? ''), name, instructions: [] });
-    } else {
-      stages.at(-1)?.instructions.push({ keyword, argument });
-    }
-  }
-  return { args, stages };
-}
 
 /** .dockerignore as an allowlist: `*` first, then one `!path` per path the context keeps. */
 function contextAllowlist(text: string): string[] {
@@ -102,7 +61,7 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-const dockerfile = parseDockerfile(readFileSync(path.join(repositoryRoot, 'Dockerfile'), 'utf8'));
+const dockerfile = readDockerfile();
 const builder = dockerfile.stages.find((stage) => stage.name === 'builder');
 const runtime = dockerfile.stages.at(-1)!;
 
@@ -121,8 +80,7 @@ function inImage(absolutePath: string): string {
 
 /** The image's ENTRYPOINT and CMD (exec form). */
 function imageCommand(): { entrypoint: string[]; cmd: string[] } {
-  const exec = (keyword: string): string[] => JSON.parse(runtime.instructions.findLast((instruction) => instruction.keyword === keyword)?.argument ?? '[]') as string[];
-  return { entrypoint: exec('ENTRYPOINT'), cmd: exec('CMD') };
+  return { entrypoint: execForm(runtime, 'ENTRYPOINT'), cmd: execForm(runtime, 'CMD') };
 }
 
 beforeAll(async () => {

@@ -64,7 +64,7 @@ interface CommandResult {
  * Runs a command to completion. With `echoStderr` its stderr also goes to ours as it arrives, so
  * a ten-minute cold build shows progress instead of silence.
  */
-function runCommand(
+export function runCommand(
   file: string,
   args: readonly string[],
   options: { readonly env?: NodeJS.ProcessEnv; readonly timeoutMs: number; readonly echoStderr?: boolean },
@@ -89,7 +89,7 @@ function runCommand(
   });
 }
 
-function describeFailure(what: string, result: CommandResult): string {
+export function describeFailure(what: string, result: CommandResult): string {
   const how = result.signal === null ? `exited with status ${result.status}` : `was killed by ${result.signal}`;
   // The scripts print their error and the failing server's log tail last.
   const stderrTail = result.stderr.trimEnd().split('\n').slice(-60).join('\n');
@@ -97,7 +97,7 @@ function describeFailure(what: string, result: CommandResult): string {
 }
 
 /** KEY=VALUE lines, as dev-cluster.sh writes cluster.env. */
-function readEnvFile(file: string): Map<string, string> {
+export function readEnvFile(file: string): Map<string, string> {
   const entries = new Map<string, string>();
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     const separator = line.indexOf('=');
@@ -112,10 +112,30 @@ function requireEntry(entries: Map<string, string>, key: string, file: string): 
   return value;
 }
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+/** What the `node` project (test/node/global-setup.ts) adds to this setup. */
+export interface ClusterSetupOptions {
+  /** Prefix of the run's temp dir. */
+  readonly runDirPrefix: string;
+  /** Arguments of `scripts/dev-cluster.sh up`: `--node` for a kubelet too. */
+  readonly upArguments: readonly string[];
+  /** Runs after the tools are built and before `up`, e.g. a slow image build. */
+  readonly beforeUp?: (runDir: string) => Promise<void>;
+  /** Runs once the cluster is up and the Task CRD established; returns what else to provide. */
+  readonly afterUp?: (cluster: { stateDir: string; kubeconfigPath: string; kubectlPath: string }) => Promise<void>;
+  /** Announces progress in the log lines ([integration] or [node]). */
+  readonly log: (message: string) => void;
+}
+
+export default function setup(project: TestProject): Promise<() => Promise<void>> {
+  return setupCluster(project, { runDirPrefix: 'parafork-integration-', upArguments: [], log });
+}
+
+/** Builds the tools and starts a cluster (`up` with options.upArguments), torn down by what it returns. */
+export async function setupCluster(project: TestProject, options: ClusterSetupOptions): Promise<() => Promise<void>> {
+  const log = options.log;
   // The cluster's state dir is created by `up` inside a private parent, so teardown can tell
   // whether `up` got as far as creating it; the parent also holds kubectl's cache.
-  const runDir = mkdtempSync(path.join(tmpdir(), 'parafork-integration-'));
+  const runDir = mkdtempSync(path.join(tmpdir(), options.runDirPrefix));
   const stateDir = path.join(runDir, 'cluster');
   const kubectlCacheDir = path.join(runDir, 'kubectl-cache');
   const clusterEnv: NodeJS.ProcessEnv = { ...process.env, PARAFORK_CLUSTER_DIR: stateDir };
@@ -153,9 +173,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const build = await runCommand(buildTools, [], { timeoutMs: buildTimeoutMs, echoStderr: true });
     if (build.status !== 0) throw new Error(describeFailure('scripts/build-tools.sh', build));
     log(`control-plane tools checked in ${seconds(started)}`);
+    await options.beforeUp?.(runDir);
 
     started = performance.now();
-    const up = await runCommand(devCluster, ['up'], { env: clusterEnv, timeoutMs: clusterScriptTimeoutMs, echoStderr: true });
+    const up = await runCommand(devCluster, ['up', ...options.upArguments], { env: clusterEnv, timeoutMs: clusterScriptTimeoutMs, echoStderr: true });
     if (up.status !== 0) throw new Error(describeFailure(`scripts/dev-cluster.sh up (PARAFORK_CLUSTER_DIR=${stateDir})`, up));
     const kubeconfigPath = up.stdout.trimEnd().split('\n').at(-1) ?? '';
     if (!existsSync(kubeconfigPath)) {
@@ -189,6 +210,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     // resolves the short name the tests use.
     await kubectl(['get', 'ptask', '--all-namespaces']);
     log(`Task CRD established in ${seconds(started)}`);
+    await options.afterUp?.({ stateDir, kubeconfigPath, kubectlPath });
 
     project.provide('kubeconfigPath', kubeconfigPath);
     project.provide('kubectlPath', kubectlPath);
