@@ -70,7 +70,7 @@ describe('examples/', () => {
 });
 
 describe('node-bound.yaml while no agent runs on its node', () => {
-  it('waits with no status: another node\'s agent runs an unbound Task beside it and leaves it alone', async () => {
+  it('waits Pending (WaitingForAgent, the CRD\'s default status): another node\'s agent runs an unbound Task beside it and leaves it alone', async () => {
     const elsewhere = await startAgentCommand({
       file: process.execPath,
       args: [path.join(repositoryRoot, 'dist/cli/main.js'), 'agent', '--kubeconfig', inject('kubeconfigPath'), '--listen-address', '127.0.0.1', '--port', '0'],
@@ -81,7 +81,9 @@ describe('node-bound.yaml while no agent runs on its node', () => {
       await kubectl(['apply', '--namespace', waiting.name, '-f', path.join(examplesDir, 'node-bound.yaml'), '-f', path.join(examplesDir, 'hello.yaml')]);
       await waitFor(async () => ((await getTask(waiting.name, 'hello')).status?.phase === 'Succeeded' ? true : undefined), { description: 'hello to succeed on the other agent', timeoutMs: 30_000 });
       const task = await getTask(waiting.name, 'node-bound');
-      expect(task.status).toBeUndefined(); // kubectl get shows its Phase empty, as the header says
+      // The CRD's default status, as the header says; no agent wrote it (no attempts, no node).
+      expect(task.status).toMatchObject({ phase: 'Pending', reason: 'WaitingForAgent' });
+      expect(task.status?.attempts ?? 0).toBe(0);
       expect(task.spec.nodeName).toBe(readExample('node-bound.yaml').spec?.nodeName);
     } finally {
       await elsewhere.stop();
