@@ -41,7 +41,7 @@ afterAll(async () => {
 
 describe('examples/', () => {
   it('has the examples the README and the chart point to', () => {
-    expect(exampleFiles).toEqual(['burst-1000.yaml', 'deadline.yaml', 'failing.yaml', 'hello.yaml', 'limits-memory.yaml', 'limits-pids.yaml', 'node-bound.yaml']);
+    expect(exampleFiles).toEqual(['array.yaml', 'burst-1000.yaml', 'deadline.yaml', 'failing.yaml', 'hello.yaml', 'limits-memory.yaml', 'limits-pids.yaml', 'node-bound.yaml']);
   });
 
   it.each(exampleFiles)('%s opens with a comment header that names it and says what it shows', (file) => {
