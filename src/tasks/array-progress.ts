@@ -12,6 +12,7 @@
 import type { TaskIndexFailure, TaskIndexTimings, TaskReason, TaskSpec, TaskStatus } from '../api/task.js';
 import { IndexSet } from './index-ranges.js';
 import { PercentileSketch } from './percentile-sketch.js';
+import { preciseTimestamp } from './time-format.js';
 
 /** The spec fields that govern an array; read again on every reconcile, as all but completions are mutable. */
 export interface ArrayPolicy {
@@ -230,6 +231,12 @@ export class ArrayProgress {
   failed(index: number, failure: IndexFailure): FailureDecision {
     this.#expectRunning(index);
     this.#active--;
+    if (this.#outcome !== undefined) {
+      // The array has ended and this index was being stopped (or ended meanwhile): its end is not
+      // a failure of its own, so it is neither counted nor recorded, and nothing starts again.
+      this.#setState(index, IndexState.Pending);
+      return { kind: 'array-failed', reason: this.#outcome.kind === 'Failed' ? this.#outcome.reason : failure.reason };
+    }
     if (failure.runNanoseconds !== undefined) this.#runDuration.add(failure.runNanoseconds);
     const offset = index - this.#start;
     const failures = (this.#failures[offset] ?? 0) + 1;
@@ -239,12 +246,6 @@ export class ArrayProgress {
 
     const { backoffLimitPerIndex, backoffLimit } = this.#policy;
     const retriesLeft = backoffLimitPerIndex === undefined ? this.#failedAttempts <= backoffLimit : failures <= backoffLimitPerIndex;
-    if (this.#outcome !== undefined) {
-      // The array has failed already and this index was being stopped: nothing starts again.
-      if (backoffLimitPerIndex !== undefined && !(failure.retryable && retriesLeft)) this.#markFailedIndex(index);
-      else this.#setState(index, IndexState.Pending);
-      return { kind: 'array-failed', reason: this.#outcome.kind === 'Failed' ? this.#outcome.reason : failure.reason };
-    }
     if (backoffLimitPerIndex === undefined) {
       // A Job without backoffLimitPerIndex: one budget of failures for all indexes.
       if (!failure.retryable || !retriesLeft) {
@@ -346,7 +347,7 @@ export class ArrayProgress {
       ...(failure.signal !== undefined ? { signal: failure.signal } : {}),
       message: headWithin(failure.message, recordMessageCodePoints, recordMessageBytes),
       ...(stderrTail !== '' ? { stderrTail } : {}),
-      finishedTime: new Date(failure.finishedAt).toISOString(),
+      finishedTime: preciseTimestamp(failure.finishedAt),
     });
   }
 

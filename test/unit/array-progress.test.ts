@@ -121,12 +121,14 @@ describe('per-index retries (backoffLimitPerIndex)', () => {
     expect(progress.failed(1, error())).toEqual({ kind: 'array-failed', reason: 'MaxFailedIndexesExceeded' });
     expect(progress.outcome).toMatchObject({ kind: 'Failed', reason: 'MaxFailedIndexesExceeded' });
     expect(progress.startNext(0)).toBeUndefined();
-    // The two still running are stopped by the agent; the final status waits for them.
+    // The two still running are stopped by the agent; the final status waits for them. An index
+    // that ends as it is stopped is not a failure of its own: neither counted nor listed.
     expect(progress.settled).toBe(false);
     progress.succeeded(2, 1);
-    progress.failed(3, error());
+    expect(progress.failed(3, error(0, { reason: 'Cancelled', retryable: false }))).toEqual({ kind: 'array-failed', reason: 'MaxFailedIndexesExceeded' });
     expect(progress.settled).toBe(true);
-    expect(progress.snapshot()).toMatchObject({ completedIndexes: '2', failedIndexes: '0,1,3', active: 0 });
+    expect(progress.snapshot()).toMatchObject({ completedIndexes: '2', failedIndexes: '0,1', failed: 2, active: 0 });
+    expect(progress.snapshot().failures).toHaveLength(2);
   });
 
   it('fails at once when maxFailedIndexes is lowered below the indexes already failed', () => {
@@ -182,7 +184,7 @@ describe('failure records (status.failures)', () => {
     runAll(progress, 0, (index) => error(index * 1_000, { message: `index ${index} failed` }));
     const failures = progress.snapshot().failures ?? [];
     expect(failures).toHaveLength(failureRecordLimit);
-    expect(failures[0]).toEqual({ index: 0, attempt: 1, reason: 'Error', exitCode: 1, message: 'index 0 failed', finishedTime: '1970-01-01T00:00:00.000Z' });
+    expect(failures[0]).toEqual({ index: 0, attempt: 1, reason: 'Error', exitCode: 1, message: 'index 0 failed', finishedTime: '1970-01-01T00:00:00.000000000Z' });
     expect(failures.map((failure) => failure.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(progress.snapshot().failed).toBe(20);
   });
