@@ -123,6 +123,51 @@ async function runArray(cluster: BenchCluster, count: number): Promise<ArrayRun>
   };
 }
 
+interface SeparateRun {
+  readonly createToDoneSeconds: number;
+  readonly apiRequests: number;
+  readonly controlPlaneCpuSeconds: number;
+  readonly agentPeakRssMb: number;
+}
+
+/** The same processes as `count` Tasks of one process each, created --in-flight at a time, as bench:e2e does. */
+async function runSeparateTasks(cluster: BenchCluster, count: number): Promise<SeparateRun> {
+  const namespace = await cluster.createNamespace('separate');
+  const nodeName = 'bench-separate';
+  const agent = await startBenchAgent(cluster.kubeconfigPath, nodeName, [], flags['node-options'].split(' ').filter(Boolean));
+  const watchAbort = new AbortController();
+  const done = new Set<string>();
+  const { promise: allDone, resolve: markAllDone } = Promise.withResolvers<undefined>();
+  const watching = watchTasks(cluster.client, namespace, (event) => {
+    const phase = event.object.status?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed') done.add(event.object.metadata.name ?? '');
+    if (done.size === count) markAllDone(undefined);
+  }, watchAbort.signal);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const requestsBefore = await apiRequestsByVerb(agent.port);
+  const controlPlaneBefore = cluster.controlPlaneCpuSeconds();
+  const sampler = new ProcessSampler(agent.pid, 250);
+  const createdAt = now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Number(flags['in-flight']) }, async () => {
+      for (let index = next++; index < count; index = next++) {
+        await cluster.client.request({ method: 'POST', path: taskCollection(namespace), body: { apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: `t-${index}`, namespace }, spec: { nodeName, command } } });
+      }
+    }),
+  );
+  await allDone;
+  const doneAt = now();
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  const { requests } = writesOf(requestsBefore, await apiRequestsByVerb(agent.port));
+  sampler.stop();
+  watchAbort.abort();
+  await watching;
+  await agent.stop();
+  await cluster.client.request({ method: 'DELETE', path: taskCollection(namespace) }).catch(() => undefined);
+  return { createToDoneSeconds: (doneAt - createdAt) / 1000, apiRequests: requests, controlPlaneCpuSeconds: cluster.controlPlaneCpuSeconds() - controlPlaneBefore, agentPeakRssMb: sampler.peakRssBytes / 2 ** 20 };
+}
+
 async function main(): Promise<void> {
   if (!(indexes >= 1) || !(compareCount >= 0)) throw new Error('--indexes must be at least 1 and --compare at least 0');
   log(`${machineLine()}; load ${loadAverage()}`);
@@ -130,11 +175,13 @@ async function main(): Promise<void> {
   log(`baseline: ${baseline.toFixed(0)} sandboxed spawns/s at concurrency 50`);
   const cluster = startCluster();
   const runs: ArrayRun[] = [];
+  let separate: SeparateRun | undefined;
   try {
     runs.push(await runArray(cluster, indexes));
-    if (compareCount > 0) runs.push(await runArray(cluster, compareCount));
-    // TODO(issue 17): the same compareCount as separate Tasks, through bench/e2e.ts's runOnce
-    // (exported from there), for the side-by-side table.
+    if (compareCount > 0) {
+      runs.push(await runArray(cluster, compareCount));
+      separate = await runSeparateTasks(cluster, compareCount);
+    }
   } finally {
     cluster.down();
   }
@@ -145,13 +192,21 @@ async function main(): Promise<void> {
   ]);
   console.log(`\n${machineLine()}; load ${loadAverage()}\nbaseline ${baseline.toFixed(0)} sandboxed spawns/s (Launcher, c=50)\n`);
   console.log(formatTable(header, rows));
+  const compared = runs[1];
+  if (separate !== undefined && compared !== undefined) {
+    console.log(`\n${compareCount} processes: one array vs ${compareCount} Tasks\n`);
+    console.log(formatTable(['as', 'processes/s (create -> all done)', 'API requests (agent)', 'apiserver+etcd CPU s', 'agent peak RSS MB'], [
+      ['one array', (compareCount / compared.createToDoneSeconds).toFixed(0), String(compared.apiRequests), compared.controlPlaneCpuSeconds.toFixed(1), compared.agentPeakRssMb.toFixed(0)],
+      [`${compareCount} Tasks`, (compareCount / separate.createToDoneSeconds).toFixed(0), String(separate.apiRequests), separate.controlPlaneCpuSeconds.toFixed(1), separate.agentPeakRssMb.toFixed(0)],
+    ]));
+  }
   const main = runs[0];
   if (main !== undefined) {
     console.log(`\nissue 17: indexes/s >= 0.8x baseline: ${main.indexesPerSecond >= 0.8 * baseline ? 'yes' : 'NO'}; API writes <= 200: ${main.apiWrites <= 200 ? 'yes' : 'NO'}; agent RSS <= 150 MB: ${main.agentPeakRssMb <= 150 ? 'yes' : 'NO'}; status < 32 KiB: ${main.statusBytes < 32 * 1024 ? 'yes' : 'NO'}`);
   }
   const resultsDirectory = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
   mkdirSync(resultsDirectory, { recursive: true });
-  writeFileSync(path.join(resultsDirectory, `array-${new Date().toISOString().replaceAll(':', '-')}.json`), JSON.stringify({ machine: machineLine(), baseline, runs }, null, 2));
+  writeFileSync(path.join(resultsDirectory, `array-${new Date().toISOString().replaceAll(':', '-')}.json`), JSON.stringify({ machine: machineLine(), baseline, runs, separate }, null, 2));
 }
 
 await main();
