@@ -98,12 +98,16 @@ export function nextPartitionAction(options: {
   return { kind: 'none' };
 }
 
-/** The apply body for a Task's status that holds only this agent's entry: what its field manager owns. */
-export function partitionApplyBody(task: { readonly apiVersion: string; readonly kind: string; readonly metadata: { readonly name?: string; readonly namespace?: string } }, entry: TaskIndexPartition): Record<string, unknown> {
+/**
+ * The apply body for a Task's status with every entry this agent holds, and nothing else: what its
+ * field manager owns. All of them, each time: server-side apply removes the fields a manager
+ * stops sending (an entry left out would be deleted), which is also how an agent gives a range up.
+ */
+export function partitionApplyBody(task: { readonly apiVersion: string; readonly kind: string; readonly metadata: { readonly name?: string; readonly namespace?: string } }, entries: readonly TaskIndexPartition[]): Record<string, unknown> {
   return {
     apiVersion: task.apiVersion,
     kind: task.kind,
     metadata: { name: task.metadata.name, namespace: task.metadata.namespace },
-    status: { partitions: [entry] },
+    status: { partitions: entries },
   };
 }

@@ -65,10 +65,10 @@ describe('nextPartitionAction', () => {
 });
 
 describe('partitionApplyBody', () => {
-  it('holds only the agent\'s own entry, under its own field manager', () => {
-    const entry = partition({ start: 100, end: 200, nodeName: 'node-a' });
-    expect(partitionApplyBody({ apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'a', namespace: 'n' } }, entry)).toEqual({
-      apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'a', namespace: 'n' }, status: { partitions: [entry] },
+  it('holds only the agent\'s own entries, under its own field manager', () => {
+    const entries = [partition({ start: 0, end: 100, nodeName: 'node-a' }), partition({ start: 300, end: 400, nodeName: 'node-a' })];
+    expect(partitionApplyBody({ apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'a', namespace: 'n' } }, entries)).toEqual({
+      apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'a', namespace: 'n' }, status: { partitions: entries },
     });
     expect(fieldManagerFor('node-a')).toBe('parafork-agent/node-a');
   });
