@@ -6,6 +6,7 @@
 // that takes its shard on the command line needs no shell around it. $$( is the escape for a
 // literal $(. Nothing else is expanded (not the Task's other env, not $$ alone: `sh -c 'kill $$'`
 // keeps meaning what it means), so args of Tasks that are not arrays are passed exactly as before.
+import type { Task } from '../api/task.js';
 
 /** The index, from 0. */
 export const taskIndexVariable = 'PARAFORK_TASK_INDEX';
@@ -29,4 +30,16 @@ export function expandIndexArguments(args: readonly string[], environment: Reado
   return args.map((argument) =>
     argument.includes('$') ? argument.replace(reference, (match: string, name: string | undefined) => (name === undefined ? '$(' : environment[name] ?? match)) : argument,
   );
+}
+
+/**
+ * The Task as one index runs it: spec.env with the index's variables (replacing any of the same
+ * name) and args with their $(NAME) references expanded; everything else as it is. What the launch
+ * of a single attempt makes of a Task then serves each index unchanged.
+ */
+export function taskForIndex(task: Task, index: number): Task {
+  const variables = indexEnvironment(index, task.spec.completions ?? 0);
+  const names = new Set(Object.keys(variables));
+  const env = [...(task.spec.env ?? []).filter((variable) => !names.has(variable.name)), ...Object.entries(variables).map(([name, value]) => ({ name, value }))];
+  return { ...task, spec: { ...task.spec, env, ...(task.spec.args !== undefined ? { args: expandIndexArguments(task.spec.args, variables) } : {}) } };
 }

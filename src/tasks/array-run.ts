@@ -216,8 +216,9 @@ export class ArrayRun {
         if (running.killCause !== undefined) {
           running.terminatingSince = this.#clock();
           process.kill(running.killCause, 'SIGTERM');
-          this.#options.requeue(); // to escalate after the grace period
         }
+        // A pass arms what this start brings: the deadline's timer, the next status write, a kill's escalation.
+        this.#options.requeue();
       },
       ended: (ending, stderrTail, runNanoseconds) => {
         if (ended) return;

@@ -40,10 +40,20 @@ async function applyTask(name: string, spec: Record<string, unknown>): Promise<v
   await applyTaskTo(namespace.name, name, nodeName, spec);
 }
 
-/** Each marker file's lines, by index: a file per index, a line per run of it. */
+/**
+ * A shell command that leaves one new marker file per run, named by the index: a run of another
+ * attempt has a uid of its own and could not append to a file an earlier run made, so every run
+ * makes its own file (mktemp), and a second run of an index shows as a second file.
+ */
+const leaveMarker = (content: string): string => `echo "${content}" > "$(mktemp "/mnt/$PARAFORK_TASK_INDEX.XXXXXXXX")"`;
+
+/** The marker files' contents, by index: one entry per run. */
 function markers(folder: string): Map<number, string[]> {
   const runs = new Map<number, string[]>();
-  for (const file of readdirSync(folder)) runs.set(Number(file), readFileSync(path.join(folder, file), 'utf8').trimEnd().split('\n'));
+  for (const file of readdirSync(folder)) {
+    const index = Number(file.split('.')[0]);
+    runs.set(index, [...(runs.get(index) ?? []), readFileSync(path.join(folder, file), 'utf8').trimEnd()]);
+  }
   return runs;
 }
 
@@ -51,7 +61,7 @@ describe('a 1,000-index array', () => {
   it('ends Complete with every index run exactly once, its index and count in env and args', async () => {
     const { folder, mount } = markerFolder('thousand');
     await applyTask('thousand', {
-      command: ['/bin/sh', '-c', 'echo "$1 $JOB_COMPLETION_INDEX $PARAFORK_TASK_COUNT" >> "/mnt/$PARAFORK_TASK_INDEX"', 'sh'],
+      command: ['/bin/sh', '-c', leaveMarker('$1 $JOB_COMPLETION_INDEX $PARAFORK_TASK_COUNT'), 'sh'],
       args: ['$(PARAFORK_TASK_INDEX)'],
       completions: 1000,
       sandbox: mount,
@@ -74,7 +84,7 @@ describe('failed indexes', () => {
   it('are retried per backoffLimitPerIndex, listed in failedIndexes, and end the array Failed with FailedIndexes once all are done', async () => {
     const { folder, mount } = markerFolder('retried');
     await applyTask('retried', {
-      command: ['/bin/sh', '-c', 'echo run >> "/mnt/$PARAFORK_TASK_INDEX"; case $PARAFORK_TASK_INDEX in 3|7) echo "index $PARAFORK_TASK_INDEX: no input" >&2; exit 4;; esac'],
+      command: ['/bin/sh', '-c', `${leaveMarker('run')}; case $PARAFORK_TASK_INDEX in 3|7) echo "index $PARAFORK_TASK_INDEX: no input" >&2; exit 4;; esac`],
       completions: 10,
       backoffLimitPerIndex: 1,
       maxFailedIndexes: 5,
@@ -97,7 +107,7 @@ describe('failed indexes', () => {
   it('end the array at once with MaxFailedIndexesExceeded when one more than maxFailedIndexes failed, starting no more indexes', async () => {
     const { folder, mount } = markerFolder('budget');
     await applyTask('budget', {
-      command: ['/bin/sh', '-c', 'echo run >> "/mnt/$PARAFORK_TASK_INDEX"; exit 1'],
+      command: ['/bin/sh', '-c', `${leaveMarker('run')}; exit 1`],
       completions: 100,
       parallelism: 2,
       backoffLimitPerIndex: 0,
@@ -122,7 +132,7 @@ describe('the whole array', () => {
   it('pauses while suspended (running indexes finish, no new one starts) and continues where it stopped once resumed', async () => {
     const { folder, mount } = markerFolder('suspended');
     await applyTask('suspended', {
-      command: ['/bin/sh', '-c', 'echo run >> "/mnt/$PARAFORK_TASK_INDEX"; sleep 0.5'],
+      command: ['/bin/sh', '-c', `${leaveMarker('run')}; sleep 0.5`],
       completions: 8,
       parallelism: 2,
       sandbox: mount,

@@ -2,7 +2,8 @@
 // variables of Indexed Jobs and parafork's own, and $(NAME) of those three in args, nothing else.
 import { describe, expect, it } from 'vitest';
 
-import { expandIndexArguments, indexEnvironment } from '../../src/tasks/array-index-environment.js';
+import type { Task } from '../../src/api/task.js';
+import { expandIndexArguments, indexEnvironment, taskForIndex } from '../../src/tasks/array-index-environment.js';
 
 describe('indexEnvironment', () => {
   it('gives the index as PARAFORK_TASK_INDEX and JOB_COMPLETION_INDEX, and the count as PARAFORK_TASK_COUNT', () => {
@@ -36,5 +37,31 @@ describe('expandIndexArguments', () => {
 
   it('writes $$( as a literal $(', () => {
     expect(expandIndexArguments(['$$(PARAFORK_TASK_INDEX) is $(PARAFORK_TASK_INDEX)'], environment)).toEqual(['$(PARAFORK_TASK_INDEX) is 7']);
+  });
+});
+
+describe('taskForIndex', () => {
+  const task: Task = {
+    apiVersion: 'parafork.dev/v1alpha1',
+    kind: 'Task',
+    metadata: { name: 'array' },
+    spec: { command: ['work'], args: ['--shard=$(PARAFORK_TASK_INDEX)'], completions: 4, env: [{ name: 'MODE', value: 'fast' }, { name: 'PARAFORK_TASK_INDEX', value: 'spoofed' }] },
+  };
+
+  it('adds the index variables to spec.env, replacing any of the same name, and expands args', () => {
+    const indexed = taskForIndex(task, 2);
+    expect(indexed.spec.env).toEqual([
+      { name: 'MODE', value: 'fast' },
+      { name: 'PARAFORK_TASK_INDEX', value: '2' },
+      { name: 'JOB_COMPLETION_INDEX', value: '2' },
+      { name: 'PARAFORK_TASK_COUNT', value: '4' },
+    ]);
+    expect(indexed.spec.args).toEqual(['--shard=2']);
+  });
+
+  it('leaves the Task it was given as it was', () => {
+    taskForIndex(task, 1);
+    expect(task.spec.args).toEqual(['--shard=$(PARAFORK_TASK_INDEX)']);
+    expect(task.spec.env).toHaveLength(2);
   });
 });
