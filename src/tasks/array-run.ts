@@ -59,6 +59,8 @@ export interface ArrayRunOptions {
   readonly retryDelayMs: (task: Task, failures: number) => number;
   readonly fence?: LaunchFence;
   readonly pacing?: StatusWritePacing;
+  /** Most indexes handed to the launcher and not yet running; default defaultMaxSpawning. */
+  readonly maxSpawning?: number;
   readonly logger: Logger;
   /** Epoch ms; a test's clock. */
   readonly clock?: () => number;
@@ -80,6 +82,14 @@ interface RunningIndex {
 
 /** How many indexes a fence write reserves beyond the one launched: few writes, few indexes in doubt after a crash. */
 const fenceStep = 256;
+
+/**
+ * Indexes handed to the launcher at once and not yet running. The launcher's spawn threads set the
+ * pace (a few per CPU); handing it a thousand spawns at once only makes them wait in its queue,
+ * which would show as seconds of "spawn latency" and hold a cgroup and ids for each. Each start
+ * asks for a pass, which hands over the next.
+ */
+export const defaultMaxSpawning = 64;
 
 export class ArrayRun {
   readonly #options: ArrayRunOptions;
@@ -185,7 +195,10 @@ export class ArrayRun {
     }
   }
 
-  #startIndexes(task: Task, slots: number, now: number): void {
+  #startIndexes(task: Task, freeSlots: number, now: number): void {
+    let spawning = 0;
+    for (const running of this.#running.values()) if (running.process === undefined) spawning++;
+    const slots = Math.min(freeSlots, (this.#options.maxSpawning ?? defaultMaxSpawning) - spawning);
     for (let started = 0; started < slots; started++) {
       const next = this.#progress.startNext(now);
       if (next === undefined) return;

@@ -102,6 +102,18 @@ function harness(options: { fence?: FakeFence; clock?: Clock } = {}) {
 const room = { freeSlots: 1_000, draining: false };
 
 describe('an array run', () => {
+  it('hands the launcher at most 64 indexes at once that are not yet running', async () => {
+    const { launcher, makeRun } = harness();
+    const task = arrayTask({ completions: 1_000 });
+    const run = makeRun(task);
+    await run.reconcile(task, room);
+    expect(launcher.launched).toHaveLength(64);
+    for (let index = 0; index < 10; index++) launcher.run(index);
+    await run.reconcile(task, room);
+    expect(launcher.launched).toHaveLength(74);
+    expect(run.active).toBe(74);
+  });
+
   it('launches every index once, with its own number, and writes one final status when it ends quickly', async () => {
     const { launcher, writes, makeRun } = harness();
     const task = arrayTask();
@@ -201,7 +213,16 @@ describe('an array run', () => {
     const { launcher, makeRun } = harness({ fence });
     const task = arrayTask({ completions: 600 });
     const run = makeRun(task);
+    const started = new Set<number>();
     await run.reconcile(task, room);
+    // At most 64 spawning at once: each start lets the next in.
+    for (let round = 0; launcher.launched.length < 600 && round < 20; round++) {
+      for (const entry of launcher.launched) if (entry.kills.length === 0 && !started.has(entry.index)) {
+        started.add(entry.index);
+        launcher.run(entry.index);
+      }
+      await run.reconcile(task, room);
+    }
     expect(launcher.launched).toHaveLength(600);
     launcher.launched.forEach((entry, position) => expect(launcher.fenceAtLaunch[position]).toBeGreaterThan(entry.index));
     expect(fence.through).toBe(600);
