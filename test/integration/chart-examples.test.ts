@@ -134,6 +134,12 @@ describe('examples/ on an agent', () => {
     expect((await waitForFinish('deadline')).status).toMatchObject({ phase: 'Failed', reason: 'DeadlineExceeded', signal: 'SIGTERM' });
   });
 
+  it('array.yaml runs its 1,000 indexes to Complete', async () => {
+    await applyExample('array.yaml');
+    const task = await waitForFinish('array', 120_000);
+    expect(task.status).toMatchObject({ phase: 'Succeeded', reason: 'Completed', progress: '1000/1000', completedIndexes: '0-999' });
+  }, 150_000);
+
   it('node-bound.yaml runs on the node it names', async () => {
     await applyExample('node-bound.yaml');
     const task = await waitForFinish('node-bound');
