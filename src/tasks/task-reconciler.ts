@@ -68,6 +68,10 @@ export interface TaskReconcilerObserver {
   taskFinished?(outcome: TaskOutcome): void;
   /** A Task was refused for asking more than its sandbox policy level allows. */
   taskForbidden?(refusal: TaskRefusal): void;
+  /** An index of a Task array has its process running (issue 17). */
+  arrayIndexStarted?(): void;
+  /** An attempt of an index of a Task array ended, with the reason of its ending (Completed when it succeeded). */
+  arrayIndexFinished?(reason: TaskReason): void;
 }
 
 export interface TaskRefusal {
@@ -507,6 +511,7 @@ export class TaskReconciler {
     }
     launchAttempt(this.#options.launcher, indexed, attempt, plan, {
       running: () => {
+        this.#options.observer?.arrayIndexStarted?.();
         const timings = attempt.timings;
         callbacks.running(
           {
@@ -520,6 +525,7 @@ export class TaskReconciler {
       },
       ended: () => {
         const ending = attempt.ending as AttemptEnding;
+        this.#options.observer?.arrayIndexFinished?.(ending.reason);
         const ranNanoseconds = attempt.startedAt === undefined ? undefined : Math.max(0, (ending.finishedAt - attempt.startedAt) * 1e6);
         callbacks.ended(ending, attempt.stderr.toString(), ranNanoseconds);
       },
