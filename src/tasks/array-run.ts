@@ -47,6 +47,8 @@ export interface LaunchFence {
 export interface ArrayRunOptions {
   readonly nodeName: string;
   readonly writeStatus: (task: Task, status: TaskStatus) => Promise<void>;
+  /** The final status was written (for the Task's event and the outcome metrics). */
+  readonly finished?: (task: Task, status: TaskStatus) => void;
   /** Adds the process finalizer before the first Running write (a Task shown Running is delete-protected). */
   readonly addFinalizer: (task: Task) => Promise<void>;
   readonly launcher: IndexLauncher;
@@ -288,6 +290,7 @@ export class ArrayRun {
     const status = finishedArrayStatus(task, this.#progress.snapshot(), this.#facts(task, now), outcome);
     await this.#options.writeStatus(task, status);
     this.#finalWritten = true;
+    this.#options.finished?.(task, status);
     this.#options.logger.info({ task: task.metadata.name, phase: status.phase, reason: status.reason, progress: status.progress }, outcome.kind === 'Complete' ? 'array complete' : 'array failed');
   }
 

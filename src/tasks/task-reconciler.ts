@@ -476,6 +476,10 @@ export class TaskReconciler {
         nodeName: this.#options.nodeName,
         writeStatus: (target, status) => writer.writeStatus(target, status),
         addFinalizer: (target) => writer.addFinalizer(target),
+        finished: (target, status) => {
+          this.#finished(status, Date.now());
+          this.#event(target, status.phase === 'Succeeded' ? 'Normal' : 'Warning', status.phase === 'Succeeded' ? 'Completed' : 'Failed', status.message ?? '');
+        },
         launcher: { launch: (target, index, attempt, callbacks) => this.#launchIndex(target, sandboxed, index, attempt, callbacks) },
         requeue: () => this.#attemptEnded(key),
         terminationGraceMs: this.#options.terminationGraceMs,

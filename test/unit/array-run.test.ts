@@ -74,6 +74,7 @@ function harness(options: { fence?: FakeFence; clock?: Clock } = {}) {
   const writes: TaskStatus[] = [];
   let requeues = 0;
   let finalizers = 0;
+  const finished: TaskStatus[] = [];
   const makeRun = (task: Task): ArrayRun =>
     new ArrayRun(task, {
       nodeName: 'node-a',
@@ -85,6 +86,7 @@ function harness(options: { fence?: FakeFence; clock?: Clock } = {}) {
         finalizers++;
         return Promise.resolve();
       },
+      finished: (_task, status) => finished.push(status),
       launcher,
       requeue: () => {
         requeues++;
@@ -96,7 +98,7 @@ function harness(options: { fence?: FakeFence; clock?: Clock } = {}) {
       logger: pino({ level: 'silent' }),
       clock: () => clock.now,
     });
-  return { clock, launcher, writes, makeRun, requeues: () => requeues, finalizers: () => finalizers };
+  return { clock, launcher, writes, finished, makeRun, requeues: () => requeues, finalizers: () => finalizers };
 }
 
 const room = { freeSlots: 1_000, draining: false };
@@ -115,7 +117,7 @@ describe('an array run', () => {
   });
 
   it('launches every index once, with its own number, and writes one final status when it ends quickly', async () => {
-    const { launcher, writes, makeRun } = harness();
+    const { launcher, writes, finished, makeRun } = harness();
     const task = arrayTask();
     const run = makeRun(task);
     await run.reconcile(task, room);
@@ -123,7 +125,9 @@ describe('an array run', () => {
     for (let index = 0; index < 10; index++) launcher.finish(index);
     const result = await run.reconcile(task, room);
     expect(result.finished).toBe(true);
+    await run.reconcile(task, room);
     expect(writes).toHaveLength(1);
+    expect(finished).toEqual(writes);
     expect(writes[0]).toMatchObject({ phase: 'Succeeded', reason: 'Completed', progress: '10/10', completedIndexes: '0-9', attempts: 10, active: 0 });
   });
 
