@@ -82,8 +82,6 @@ interface RunningIndex {
   terminatingSince?: number;
 }
 
-/** How many indexes a fence write reserves beyond the one launched: few writes, few indexes in doubt after a crash. */
-const fenceStep = 256;
 
 /**
  * Indexes handed to the launcher at once and not yet running. The launcher's spawn threads set the
@@ -206,7 +204,9 @@ export class ArrayRun {
       if (next === undefined) return;
       if (next.index >= this.#fenceRecorded) {
         // Recorded before the launch: a restarted agent never takes an index below it for new.
-        this.#fenceRecorded = Math.min(next.index + fenceStep, task.spec.completions ?? next.index + 1);
+        // It covers what this pass may still start (at most maxSpawning), so a pass costs one
+        // record, and an index counted as launched that was not is rare and at most one pass's.
+        this.#fenceRecorded = Math.min(next.index + (slots - started), task.spec.completions ?? next.index + 1);
         try {
           this.#options.fence?.record(this.#uid, this.#fenceRecorded);
         } catch (error) {
