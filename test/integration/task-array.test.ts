@@ -170,3 +170,43 @@ describe('the whole array', () => {
     expect(existsSync(folder)).toBe(true);
   }, 60_000);
 });
+
+describe('an agent SIGKILLed mid-array', () => {
+  it('resumes the array when it comes back: no index run twice as new, the ones in doubt retried, the array Complete', async () => {
+    const restartNode = 'array-restart-node';
+    const { folder, mount } = markerFolder('restarted');
+    let first: AgentProcess | undefined = await startAgent(restartNode);
+    let second: AgentProcess | undefined;
+    try {
+      await applyTaskTo(namespace.name, 'restarted', restartNode, {
+        command: ['/bin/sh', '-c', `${leaveMarker('run')}; sleep 0.3`],
+        completions: 300,
+        parallelism: 20,
+        // An index in doubt (launched, its end never recorded) is a failed attempt: one retry lets it run again.
+        backoffLimitPerIndex: 1,
+        backoff: { initialSeconds: 1, maxSeconds: 1 },
+        sandbox: mount,
+      });
+      await waitFor(() => (markers(folder).size >= 80 ? true : undefined), { description: '80 indexes to run', timeoutMs: 60_000 });
+      await first.crash();
+      first = undefined;
+      const atCrash = markers(folder).size;
+      second = await startAgent(restartNode);
+      const task = await waitForTaskPhase(namespace.name, 'restarted', ['Succeeded', 'Failed'], 120_000);
+
+      expect(task.status).toMatchObject({ phase: 'Succeeded', completedIndexes: '0-299', succeeded: 300 });
+      const runs = markers(folder);
+      expect(runs.size).toBe(300);
+      // Only indexes in doubt at the crash may have run twice: those running, and those that ended
+      // after the last status write (at most a second of them, ~66 at this pace), each retried
+      // once as a lost attempt; every index after them ran exactly once.
+      const twice = [...runs].filter(([, lines]) => lines.length > 1).map(([index]) => index);
+      expect(twice.length).toBeLessThanOrEqual(150);
+      for (const index of twice) expect(index).toBeLessThan(atCrash + 64);
+      expect([...runs.values()].every((lines) => lines.length <= 2)).toBe(true);
+    } finally {
+      await first?.crash();
+      await second?.stop();
+    }
+  }, 240_000);
+});
