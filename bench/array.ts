@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 
 import type { Task } from '../dist/api/task.js';
 import { Launcher } from '../dist/index.js';
-import { apiRequestsByVerb, defaultAgentNodeOptions, formatTable, loadAverage, log, machineLine, ProcessSampler, startBenchAgent, startCluster, taskCollection, watchTasks, type BenchCluster } from './cluster-harness.ts';
+import { apiRequestsByVerb, defaultAgentNodeOptions, formatTable, loadAverage, log, machineLine, ProcessSampler, startBenchAgent, startCluster, taskCollection, watchTasks, type BenchAgent, type BenchCluster } from './cluster-harness.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -65,6 +65,12 @@ interface ArrayRun {
   readonly statusBytes: number;
 }
 
+/** Once the watch is established: the agent's API requests and the control plane's CPU so far, an RSS sampler, the start time. */
+async function startMeasuring(cluster: BenchCluster, agent: BenchAgent): Promise<{ requestsBefore: Map<string, number>; controlPlaneBefore: number; sampler: ProcessSampler; createdAt: number }> {
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return { requestsBefore: await apiRequestsByVerb(agent.port), controlPlaneBefore: cluster.controlPlaneCpuSeconds(), sampler: new ProcessSampler(agent.pid, 250), createdAt: now() };
+}
+
 /** Sum of every verb but GET/LIST/WATCH: what the agent wrote. */
 function writesOf(before: Map<string, number>, after: Map<string, number>): { writes: number; requests: number } {
   let writes = 0;
@@ -87,11 +93,7 @@ async function runArray(cluster: BenchCluster, count: number): Promise<ArrayRun>
     const phase = event.object.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') markFinished(event.object);
   }, watchAbort.signal);
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  const requestsBefore = await apiRequestsByVerb(agent.port);
-  const controlPlaneBefore = cluster.controlPlaneCpuSeconds();
-  const sampler = new ProcessSampler(agent.pid, 250);
-  const createdAt = now();
+  const { requestsBefore, controlPlaneBefore, sampler, createdAt } = await startMeasuring(cluster, agent);
   await cluster.client.request({
     method: 'POST',
     path: taskCollection(namespace),
@@ -143,11 +145,7 @@ async function runSeparateTasks(cluster: BenchCluster, count: number): Promise<S
     if (phase === 'Succeeded' || phase === 'Failed') done.add(event.object.metadata.name ?? '');
     if (done.size === count) markAllDone(undefined);
   }, watchAbort.signal);
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  const requestsBefore = await apiRequestsByVerb(agent.port);
-  const controlPlaneBefore = cluster.controlPlaneCpuSeconds();
-  const sampler = new ProcessSampler(agent.pid, 250);
-  const createdAt = now();
+  const { requestsBefore, controlPlaneBefore, sampler, createdAt } = await startMeasuring(cluster, agent);
   let next = 0;
   await Promise.all(
     Array.from({ length: Number(flags['in-flight']) }, async () => {
