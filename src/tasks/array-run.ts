@@ -104,6 +104,8 @@ export class ArrayRun {
   /** addFinalizer is idempotent (it looks first); called once per run, before the first Running write. */
   #finalizerAdded = false;
   #finalWritten = false;
+  /** spec.suspend as the last pass saw it: a change is news for the status (Running's reason Suspended). */
+  #suspended: boolean | undefined;
 
   constructor(task: Task, options: ArrayRunOptions) {
     const policy = arrayPolicyOf(task.spec);
@@ -140,6 +142,11 @@ export class ArrayRun {
     const now = this.#clock();
     const policy = arrayPolicyOf(task.spec) as ArrayPolicy;
     this.#progress.setPolicy(policy);
+    const suspended = task.spec.suspend === true;
+    if (suspended !== this.#suspended) {
+      if (suspended || this.#suspended !== undefined) this.#pacer.changed();
+      this.#suspended = suspended;
+    }
 
     const deadline = this.#deadline(task);
     if (deadline !== undefined && now >= deadline && this.#progress.outcome === undefined) {

@@ -162,6 +162,18 @@ describe('an array run', () => {
     expect(launcher.launched.map((entry) => entry.index)).toEqual([0, 1, 2, 3]);
   });
 
+  it('says so in its status when created suspended: Pending, Running False with reason Suspended', async () => {
+    const { launcher, writes, makeRun, clock } = harness();
+    const task = arrayTask({ suspend: true });
+    const run = makeRun(task);
+    await run.reconcile(task, room);
+    clock.now += 300;
+    await run.reconcile(task, room);
+    expect(launcher.launched).toHaveLength(0);
+    expect(writes.at(-1)).toMatchObject({ phase: 'Pending', progress: '0/10' });
+    expect(writes.at(-1)?.conditions?.[0]).toMatchObject({ type: 'Running', status: 'False', reason: 'Suspended' });
+  });
+
   it('retries a failed index after its backoff, as attempt 2', async () => {
     const { launcher, makeRun, clock } = harness();
     const task = arrayTask({ completions: 2, backoffLimitPerIndex: 1 });
