@@ -376,16 +376,8 @@ export class TaskReconciler {
     // wait between that check and the attempt's entry in the table.
     // The whole spec is checked here, once, before any launch: what can never run is InvalidSpec.
     // The sandbox policy too (issue 14), at every attempt: a namespace relabelled since decides this one.
-    const namespace = task.metadata.namespace ?? '';
-    const policy = this.#options.sandboxPolicy;
-    let sandboxed = await sandboxForTask(task.spec, this.#options.seccompProfiles, this.#options.taskLimits, this.#maskedPaths, policy?.policyFor(namespace));
-    if ('reason' in sandboxed && sandboxed.reason === 'Forbidden' && policy?.confirmedPolicyFor) {
-      sandboxed = await sandboxForTask(task.spec, this.#options.seccompProfiles, this.#options.taskLimits, this.#maskedPaths, await policy.confirmedPolicyFor(namespace));
-    }
-    if ('reason' in sandboxed) {
-      if (sandboxed.reason === 'Forbidden') this.#forbidden(task, sandboxed);
-      return this.#failBeforeLaunch(task, sandboxed.reason, sandboxed.message, now);
-    }
+    const sandboxed = await this.#sandboxFor(task);
+    if ('reason' in sandboxed) return this.#failBeforeLaunch(task, sandboxed.reason, sandboxed.message, now);
     if (this.runningAttempts >= this.#options.maxConcurrent) {
       this.#waitForCapacity(reconcileKey(key));
       if (task.status?.reason !== 'WaitingForCapacity') await this.#sayWhyPending(task, waitingForCapacityStatus(task, this.#options.nodeName, this.#options.maxConcurrent));
@@ -407,6 +399,22 @@ export class TaskReconciler {
       return this.#failBeforeLaunch(task, 'SandboxUnavailable', 'this agent\'s launcher (--launcher child_process) cannot build the sandbox; run it with --launcher native', now);
     }
     return this.#launchSandboxed(key, task, sandboxed, now);
+  }
+
+  /**
+   * The sandbox the spec asks for, checked against the node and against the sandbox policy of the
+   * Task's namespace; a refusal by the policy is confirmed against the namespace read afresh, then
+   * counted and told in an Event. Single Tasks at every attempt, arrays once.
+   */
+  async #sandboxFor(task: Task): Promise<Awaited<ReturnType<typeof sandboxForTask>>> {
+    const namespace = task.metadata.namespace ?? '';
+    const policy = this.#options.sandboxPolicy;
+    let sandboxed = await sandboxForTask(task.spec, this.#options.seccompProfiles, this.#options.taskLimits, this.#maskedPaths, policy?.policyFor(namespace));
+    if ('reason' in sandboxed && sandboxed.reason === 'Forbidden' && policy?.confirmedPolicyFor) {
+      sandboxed = await sandboxForTask(task.spec, this.#options.seccompProfiles, this.#options.taskLimits, this.#maskedPaths, await policy.confirmedPolicyFor(namespace));
+    }
+    if ('reason' in sandboxed && sandboxed.reason === 'Forbidden') this.#forbidden(task, sandboxed);
+    return sandboxed;
   }
 
   /** Leases the attempt's ids and makes its cgroup, then launches it; a node that cannot give them fails the Task as SandboxUnavailable. */
@@ -460,7 +468,9 @@ export class TaskReconciler {
     if (array === undefined) {
       if (this.#draining) return undefined;
       const now = Date.now();
-      const sandboxed = await sandboxForTask(task.spec, this.#options.seccompProfiles, this.#options.taskLimits, this.#maskedPaths);
+      // The sandbox policy is asked once per array (a single Task asks at every attempt): an
+      // array's indexes are one Task's, decided together.
+      const sandboxed = await this.#sandboxFor(task);
       if ('reason' in sandboxed) return this.#failBeforeLaunch(task, sandboxed.reason, sandboxed.message, now);
       if (!selectorMatches(task.spec.nodeSelector, this.#options.nodeLabels())) {
         return this.#failBeforeLaunch(task, 'InvalidSpec', `spec.nodeSelector does not match the labels of node ${this.#options.nodeName}`, now);
