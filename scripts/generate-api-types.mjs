@@ -50,6 +50,11 @@ const objectNames = new Map([
   ['status.resources.limits', 'TaskStatusLimits'],
   ['status.spawnTimings', 'TaskSpawnTimings'],
   ['status.hostIdentity', 'TaskHostIdentity'],
+  ['status.failures[]', 'TaskIndexFailure'],
+  ['status.indexTimings', 'TaskIndexTimings'],
+  ['status.indexTimings.spawnLatency', 'TaskSpawnLatencyPercentiles'],
+  ['status.indexTimings.runDuration', 'TaskRunDurationPercentiles'],
+  ['status.partitions[]', 'TaskIndexPartition'],
 ]);
 const enumNames = new Map([
   ['spec.sandbox.network', { type: 'TaskNetworkMode', values: 'taskNetworkModes' }],

@@ -95,7 +95,7 @@ export const taskPhases = ['Pending', 'Running', 'Succeeded', 'Failed'] as const
 export type TaskPhase = (typeof taskPhases)[number];
 
 /** Every {@link TaskConditionType}, in the CRD's order. */
-export const taskConditionTypes = ['Succeeded', 'Running'] as const;
+export const taskConditionTypes = ['Succeeded', 'Running', 'Complete', 'Failed'] as const;
 
 /** Which aspect this condition describes. */
 export type TaskConditionType = (typeof taskConditionTypes)[number];
@@ -124,6 +124,8 @@ export const taskReasons = [
   'WaitingForAgent',
   'WaitingForCapacity',
   'Suspended',
+  'MaxFailedIndexesExceeded',
+  'FailedIndexes',
 ] as const;
 
 /**
@@ -144,8 +146,11 @@ export const taskReasons = [
  * DeadlineExceeded: activeDeadlineSeconds passed. OOMKilled: killed for going over
  * resources.limits.memory. Killed: killed by a signal the agent did not send. Cancelled: suspend
  * was set while it ran. AgentRestarted: the agent restarted and lost the process.
- * BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed; message then says
- * how the last one ended.
+ * BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed (for an array without
+ * backoffLimitPerIndex: more than backoffLimit attempts failed across its indexes); message then
+ * says how the last one ended. For arrays also: MaxFailedIndexesExceeded: more than
+ * maxFailedIndexes indexes failed. FailedIndexes: every index is done and some failed (see
+ * failedIndexes).
  */
 export type TaskReason = (typeof taskReasons)[number];
 
@@ -202,11 +207,15 @@ export interface TaskList {
  * args, env, workingDir, resources and sandbox cannot change after creation: delete the Task and
  * create a new one to run something else.
  *
- * Apiserver checks: command cannot be changed after the Task is created; args cannot be changed
- * after the Task is created; env cannot be changed after the Task is created; workingDir cannot be
- * changed after the Task is created; resources cannot be changed after the Task is created; sandbox
- * cannot be changed after the Task is created; nodeName cannot be changed or cleared once set;
- * nodeSelector cannot be changed once the Task is bound to a node (spec.nodeName is set).
+ * Apiserver checks: completions cannot be changed after the Task is created; parallelism is allowed
+ * only with completions (an array Task); backoffLimitPerIndex is allowed only with completions (an
+ * array Task); maxFailedIndexes is allowed only with backoffLimitPerIndex; maxFailedIndexes cannot
+ * be more than completions; command cannot be changed after the Task is created; args cannot be
+ * changed after the Task is created; env cannot be changed after the Task is created; workingDir
+ * cannot be changed after the Task is created; resources cannot be changed after the Task is
+ * created; sandbox cannot be changed after the Task is created; nodeName cannot be changed or
+ * cleared once set; nodeSelector cannot be changed once the Task is bound to a node (spec.nodeName
+ * is set).
  */
 export interface TaskSpec {
   /**
@@ -292,6 +301,54 @@ export interface TaskSpec {
    * @defaultValue `{}`
    */
   readonly sandbox?: TaskSandbox;
+  /**
+   * Makes the Task an array of this many indexed processes, as an Indexed Job: each index from 0 to
+   * completions-1 runs the command until it succeeds once (or uses up its retries), with its index
+   * in the environment variables PARAFORK_TASK_INDEX and JOB_COMPLETION_INDEX (so programs written
+   * for Indexed Jobs run unchanged) and completions in PARAFORK_TASK_COUNT. In args, and only
+   * there, $(PARAFORK_TASK_INDEX), $(JOB_COMPLETION_INDEX) and $(PARAFORK_TASK_COUNT) are replaced
+   * by those values ($$( stays a literal $(), as a Pod's args expand variables. The array is
+   * Complete when every index has succeeded; status.progress, completedIndexes and failedIndexes
+   * show how far it got. activeDeadlineSeconds and ttlSecondsAfterFinished apply to the whole
+   * array, and deleting it kills every running index. suspend pauses an array rather than
+   * cancelling it: no new index starts while it is true, running ones go on to their end, and
+   * clearing it continues where the array stopped. Unset: a single process with no index.
+   * Immutable.
+   *
+   * Apiserver checks: 1 to 100000.
+   */
+  readonly completions?: number;
+  /**
+   * Most indexes of the array running at once. Unset: as many as the node allows (the agent's
+   * --max-concurrent, shared with every other Task on the node). Only with completions. Mutable:
+   * lowering it starts no new index until fewer run; running ones are not killed.
+   *
+   * Apiserver checks: 1 to 100000.
+   */
+  readonly parallelism?: number;
+  /**
+   * How many times each index of the array is retried after a failed attempt, counted per index, as
+   * in an Indexed Job: an index whose backoffLimitPerIndex + 1 attempts all failed is given up
+   * (listed in status.failedIndexes) and the other indexes go on; the array then ends Failed with
+   * reason FailedIndexes once every index is done, or at once with MaxFailedIndexesExceeded when
+   * more than maxFailedIndexes indexes failed. Retries wait as spec.backoff says. Unset:
+   * spec.backoffLimit is a budget for the whole array instead, as a Job's: a failed index is
+   * retried while no more than backoffLimit attempts have failed across all indexes, and the next
+   * failure ends the array Failed with reason BackoffLimitExceeded (running indexes are killed).
+   * Set, backoffLimit is not used. Only with completions. Mutable.
+   *
+   * Apiserver checks: 0 to 100.
+   */
+  readonly backoffLimitPerIndex?: number;
+  /**
+   * Most indexes that may fail (use up backoffLimitPerIndex) before the whole array is failed: when
+   * one more fails, no new index starts, the running ones are killed, and the Task fails with
+   * reason MaxFailedIndexesExceeded. Unset: no limit, every index runs. Only with
+   * backoffLimitPerIndex; at most completions. Mutable.
+   *
+   * Apiserver checks: 0 to 100000.
+   */
+  readonly maxFailedIndexes?: number;
   /**
    * Wall-clock limit for the whole Task in seconds, counted from status.startTime across all
    * attempts and the waits between them. When it passes, the running process is killed (SIGTERM,
@@ -595,7 +652,11 @@ export interface TaskStatus {
    * while False it is how the latest attempt ended (the values of status.reason, such as Error or
    * OOMKilled), BackoffLimitExceeded once retries are used up, or why the Task failed before any
    * process (such as InvalidSpec). Succeeded's reason while Unknown is ProcessRunning, or
-   * WaitingToRetry while the Task waits to retry (see nextRetryTime).
+   * WaitingToRetry while the Task waits to retry (see nextRetryTime). An array also gets a Job's
+   * conditions when it ends: Complete (True, reason Completed) when every index succeeded, or
+   * Failed (True, with the reason of status.reason: BackoffLimitExceeded, MaxFailedIndexesExceeded,
+   * FailedIndexes or DeadlineExceeded), so `kubectl wait --for=condition=Complete` works as for a
+   * Job; Running's reason is then IndexesRunning while True and Suspended while suspend holds it.
    *
    * Apiserver checks: at most 8 items; unique by type.
    */
@@ -607,6 +668,73 @@ export interface TaskStatus {
    * Apiserver checks: at least 0.
    */
   readonly observedGeneration?: number;
+  /**
+   * For an array: indexes succeeded out of spec.completions, such as 73012/100000, for `kubectl
+   * get` (a printer column cannot compute it). Programs should use succeeded.
+   *
+   * Apiserver checks: at most 13 characters; matches /^[0-9]+/[0-9]+$/.
+   */
+  readonly progress?: string;
+  /**
+   * For an array, the number of indexes whose process is running now.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly active?: number;
+  /**
+   * For an array, the number of indexes that have succeeded (see completedIndexes).
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly succeeded?: number;
+  /**
+   * For an array, the number of attempts that failed, across all indexes and counting retried ones,
+   * as a Job's status.failed counts failed Pods. The indexes given up on are failedIndexes.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly failed?: number;
+  /**
+   * For an array, the indexes that have succeeded, in the compressed form of an Indexed Job's
+   * status.completedIndexes: ascending, comma-separated, with runs of three or more consecutive
+   * indexes written as first-last ("1,3-5,7" is 1, 3, 4, 5 and 7). Its length grows with the number
+   * of separate runs, not of indexes: "0-99999" for a whole array.
+   *
+   * Apiserver checks: at most 600000 characters; matches
+   * /^([0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)?$/.
+   */
+  readonly completedIndexes?: string;
+  /**
+   * For an array, the indexes given up on after backoffLimitPerIndex retries (or never retried:
+   * ExecFailed, InvalidSpec), in the form of completedIndexes.
+   *
+   * Apiserver checks: at most 600000 characters; matches
+   * /^([0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)?$/.
+   */
+  readonly failedIndexes?: string;
+  /**
+   * For an array, the first failed attempts (at most 8, in the order they ended), enough to see why
+   * indexes fail without reading logs; failed counts them all. Later failures are not kept, so the
+   * status stays small.
+   *
+   * Apiserver checks: at most 8 items.
+   */
+  readonly failures?: readonly TaskIndexFailure[];
+  /**
+   * For an array, percentiles over the attempts started so far, measured as status.spawnTimings is
+   * and kept in a histogram of bounded size, so each value is within 1% of the exact percentile.
+   */
+  readonly indexTimings?: TaskIndexTimings;
+  /**
+   * For an array run by several agents (spec.nodeName unset): the ranges of indexes each agent has
+   * claimed, one entry per range. Each entry is written only by the agent holding it, through
+   * server-side apply under its own field manager, so no two agents write the same field; an agent
+   * that stops renewing its entries has them taken over by another (docs/arrays.md). Unset for an
+   * array run by one agent.
+   *
+   * Apiserver checks: at most 256 items; unique by start.
+   */
+  readonly partitions?: readonly TaskIndexPartition[];
   /**
    * The node whose agent started the latest attempt, so the status alone says where the Task ran.
    *
@@ -687,8 +815,11 @@ export interface TaskStatus {
    * one. DeadlineExceeded: activeDeadlineSeconds passed. OOMKilled: killed for going over
    * resources.limits.memory. Killed: killed by a signal the agent did not send. Cancelled: suspend
    * was set while it ran. AgentRestarted: the agent restarted and lost the process.
-   * BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed; message then says
-   * how the last one ended.
+   * BackoffLimitExceeded: backoffLimit allowed retries and every attempt failed (for an array
+   * without backoffLimitPerIndex: more than backoffLimit attempts failed across its indexes);
+   * message then says how the last one ended. For arrays also: MaxFailedIndexesExceeded: more than
+   * maxFailedIndexes indexes failed. FailedIndexes: every index is done and some failed (see
+   * failedIndexes).
    */
   readonly reason?: TaskReason;
   /**
@@ -759,6 +890,208 @@ export interface TaskCondition {
    * Apiserver checks: at least 0.
    */
   readonly observedGeneration?: number;
+}
+
+/** One failed attempt of one index. */
+export interface TaskIndexFailure {
+  /**
+   * The index whose attempt failed.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly index: number;
+  /**
+   * Which attempt of that index it was, from 1.
+   *
+   * Apiserver checks: at least 1.
+   */
+  readonly attempt: number;
+  /**
+   * How the attempt ended, one of the values of status.reason (Error, OOMKilled, ...).
+   *
+   * Apiserver checks: at most 64 characters; matches /^[A-Z][A-Za-z]*$/.
+   */
+  readonly reason: string;
+  /**
+   * Its exit status, when its process exited by itself.
+   *
+   * Apiserver checks: 0 to 255.
+   */
+  readonly exitCode?: number;
+  /**
+   * The signal that killed it, by name, when it did not exit by itself.
+   *
+   * Apiserver checks: at most 16 characters; matches /^SIG[A-Z0-9]+(\+[0-9]+)?$/.
+   */
+  readonly signal?: string;
+  /**
+   * A sentence with the details, as status.message has them, cut to 256 characters and 512 bytes of
+   * UTF-8.
+   *
+   * Apiserver checks: at most 256 characters.
+   */
+  readonly message?: string;
+  /**
+   * The end of what it wrote to stderr: at most 512 characters and 1 KiB of UTF-8, invalid UTF-8
+   * replaced.
+   *
+   * Apiserver checks: at most 512 characters.
+   */
+  readonly stderrTail?: string;
+  /**
+   * When the attempt ended.
+   *
+   * Apiserver checks: an RFC 3339 date-time.
+   */
+  readonly finishedTime?: string;
+}
+
+/**
+ * For an array, percentiles over the attempts started so far, measured as status.spawnTimings is
+ * and kept in a histogram of bounded size, so each value is within 1% of the exact percentile.
+ */
+export interface TaskIndexTimings {
+  /**
+   * How many attempts the spawn latency percentiles are taken over.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly attempts?: number;
+  /**
+   * From the agent deciding to start an index until its process was running the command (queued
+   * plus spawn time of spawnTimings).
+   */
+  readonly spawnLatency?: TaskSpawnLatencyPercentiles;
+  /** From an attempt's process start to its exit, over the attempts that ended. */
+  readonly runDuration?: TaskRunDurationPercentiles;
+}
+
+/**
+ * From the agent deciding to start an index until its process was running the command (queued plus
+ * spawn time of spawnTimings).
+ */
+export interface TaskSpawnLatencyPercentiles {
+  /**
+   * The median.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly p50Nanoseconds?: number;
+  /**
+   * The 90th percentile.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly p90Nanoseconds?: number;
+  /**
+   * The 99th percentile.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly p99Nanoseconds?: number;
+  /**
+   * The largest.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly maxNanoseconds?: number;
+}
+
+/** From an attempt's process start to its exit, over the attempts that ended. */
+export interface TaskRunDurationPercentiles {
+  /**
+   * The median.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly p50Nanoseconds?: number;
+  /**
+   * The 90th percentile.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly p90Nanoseconds?: number;
+  /**
+   * The 99th percentile.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly p99Nanoseconds?: number;
+  /**
+   * The largest.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly maxNanoseconds?: number;
+}
+
+/** One claimed range of indexes, [start, end). */
+export interface TaskIndexPartition {
+  /**
+   * The range's first index.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly start: number;
+  /**
+   * One past the range's last index.
+   *
+   * Apiserver checks: at least 1.
+   */
+  readonly end: number;
+  /**
+   * The node whose agent holds the range.
+   *
+   * Apiserver checks: at most 253 characters.
+   */
+  readonly nodeName: string;
+  /**
+   * Every index of the range below this one has been handed to a launcher (or is about to be: it is
+   * written before those launches). An agent taking the range over starts at launchedThrough and
+   * never launches an index below it again, so no index runs twice.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly launchedThrough: number;
+  /**
+   * Indexes of the range running now.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly active?: number;
+  /**
+   * Indexes of the range that succeeded.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly succeeded?: number;
+  /**
+   * Failed attempts in the range.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly failed?: number;
+  /**
+   * The range's succeeded indexes, in the form of status.completedIndexes.
+   *
+   * Apiserver checks: at most 600000 characters; matches
+   * /^([0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)?$/.
+   */
+  readonly completedIndexes?: string;
+  /**
+   * The range's given-up indexes, in the form of status.completedIndexes.
+   *
+   * Apiserver checks: at most 600000 characters; matches
+   * /^([0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)?$/.
+   */
+  readonly failedIndexes?: string;
+  /**
+   * When the holder last wrote this entry; it writes at least every 10 seconds while it holds the
+   * range.
+   *
+   * Apiserver checks: an RFC 3339 date-time.
+   */
+  readonly renewTime: string;
 }
 
 /**

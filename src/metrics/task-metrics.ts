@@ -15,6 +15,8 @@ export const taskMetricNames = {
   running: 'parafork_tasks_running',
   finished: 'parafork_tasks_finished_total',
   forbidden: 'parafork_tasks_forbidden_total',
+  arrayIndexesStarted: 'parafork_array_indexes_started_total',
+  arrayIndexesFinished: 'parafork_array_indexes_finished_total',
 } as const;
 
 type TaskResult = 'succeeded' | 'failed';
@@ -24,6 +26,8 @@ export class TaskMetrics implements TaskReconcilerObserver {
   readonly #duration: Histogram<'result'>;
   readonly #finished: Counter<'result' | 'reason'>;
   readonly #forbidden: Counter<'field'>;
+  readonly #indexesStarted: Counter;
+  readonly #indexesFinished: Counter<'result' | 'reason'>;
 
   /** `running`: how many Tasks have a process (or one being spawned) now; read at each scrape. */
   constructor(registry: Registry, running: () => number) {
@@ -62,12 +66,25 @@ export class TaskMetrics implements TaskReconcilerObserver {
         this.set(running());
       },
     });
+    // Task arrays (issue 17): an array is one Task above, and each of its indexes' attempts here.
+    this.#indexesStarted = new Counter({
+      name: taskMetricNames.arrayIndexesStarted,
+      help: 'Attempts of Task array indexes whose process started on this node (retries included).',
+      registers,
+    });
+    this.#indexesFinished = new Counter({
+      name: taskMetricNames.arrayIndexesFinished,
+      help: 'Attempts of Task array indexes that ended on this node, by result and the reason of their ending (Completed, Error, OOMKilled, ...).',
+      labelNames: ['result', 'reason'],
+      registers,
+    });
     // Every series a Task can produce exists from the start, so that rate() and increase() see
     // the first occurrence of each outcome.
     for (const since of ['observed', 'created']) this.#startLatency.zero({ since });
     for (const result of ['succeeded', 'failed'] as const) this.#duration.zero({ result });
     for (const reason of endingReasons) this.#finished.inc({ result: resultOf(reason), reason }, 0);
     for (const field of sandboxPolicyFields) this.#forbidden.inc({ field }, 0);
+    for (const reason of endingReasons) this.#indexesFinished.inc({ result: resultOf(reason), reason }, 0);
   }
 
   taskStarted(latency: TaskStartLatency): void {
@@ -89,6 +106,16 @@ export class TaskMetrics implements TaskReconcilerObserver {
     // The field comes from sandboxPolicyFields; anything else would be a bug, not a new series.
     if ((sandboxPolicyFields as readonly string[]).includes(refusal.field)) this.#forbidden.inc({ field: refusal.field });
   }
+
+  arrayIndexStarted(): void {
+    this.#indexesStarted.inc();
+  }
+
+  arrayIndexFinished(reason: TaskReason): void {
+    const known = (endingReasons as readonly string[]).includes(reason) ? reason : 'Error';
+    this.#indexesFinished.inc({ result: resultOf(known), reason: known });
+  }
+
 }
 
 /** Only a Completed Task succeeds; every other reason ends one as Failed. */

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Task } from '../api/task.js';
 import { buildTaskRuntime, type TaskRuntimeSettings } from '../runtime/task-runtime.js';
 import { InMemoryTasks } from './in-memory-tasks.js';
+import { progressUnits } from './progress-units.js';
 
 export interface RunProgress {
   readonly total: number;
@@ -53,17 +54,24 @@ export async function runTasks(tasks: readonly Task[], options: RunOptions): Pro
 
   const started = performance.now();
   const progress = (): RunProgress => {
+    let total = 0;
     let running = 0;
     let succeeded = 0;
     let failed = 0;
     let held = 0;
+    // An array counts as its indexes (issue 17), so the line counts processes either way.
     for (const task of store.list()) {
-      if (!store.runsHere(task)) held++;
-      else if (task.status?.phase === 'Running') running++;
-      else if (task.status?.phase === 'Succeeded') succeeded++;
-      else if (task.status?.phase === 'Failed') failed++;
+      const units = progressUnits(task);
+      total += units.total;
+      if (!store.runsHere(task)) {
+        held += units.total;
+        continue;
+      }
+      running += units.running;
+      succeeded += units.succeeded;
+      failed += units.failed;
     }
-    return { total: tasks.length, running, succeeded, failed, held, elapsedMs: performance.now() - started, spawnP99Ms: percentile99(spawnNs), tasks: store.list() };
+    return { total, running, succeeded, failed, held, elapsedMs: performance.now() - started, spawnP99Ms: percentile99(spawnNs), tasks: store.list() };
   };
 
   runtime.start(); // the store has reported each of its Tasks, as an informer's first list does

@@ -6,6 +6,7 @@ import { dump } from 'js-yaml';
 
 import type { Task } from '../api/task.js';
 import { parseTimestamp } from '../tasks/time-format.js';
+import { progressUnits } from './progress-units.js';
 import type { RunProgress } from './run-tasks.js';
 
 export type OutputFormat = 'table' | 'wide' | 'json' | 'yaml';
@@ -35,19 +36,30 @@ export interface TaskCounts {
   readonly failed: number;
 }
 
+/** An array (issue 17) counts as its indexes (progress-units.ts), so the counts are of processes. */
 export function countTasks(tasks: readonly Task[]): TaskCounts {
+  let total = 0;
   let running = 0;
   let retrying = 0;
   let succeeded = 0;
   let failed = 0;
   for (const task of tasks) {
     const status = task.status;
+    if (task.spec.completions !== undefined) {
+      const units = progressUnits(task);
+      total += units.total;
+      running += units.running;
+      succeeded += units.succeeded;
+      failed += units.failed;
+      continue;
+    }
+    total++;
     if (status?.phase === 'Running') running++;
     else if (status?.phase === 'Succeeded') succeeded++;
     else if (status?.phase === 'Failed') failed++;
     else if (status?.nextRetryTime !== undefined) retrying++;
   }
-  return { total: tasks.length, pending: tasks.length - running - retrying - succeeded - failed, running, retrying, succeeded, failed };
+  return { total, pending: total - running - retrying - succeeded - failed, running, retrying, succeeded, failed };
 }
 
 function rate(finished: number, elapsedMs: number): string {

@@ -8,9 +8,14 @@ const neverRetried: ReadonlySet<TaskReason> = new Set(['ExecFailed', 'InvalidSpe
 export const defaultBackoffInitialSeconds = 10;
 export const defaultBackoffMaxSeconds = 360;
 
+/** Whether another attempt could end differently from one that ended with `reason`. */
+export function retryableEnding(reason: TaskReason): boolean {
+  return !neverRetried.has(reason);
+}
+
 /** Whether another attempt may follow one that ended with `reason`, after `attempts` attempts. */
 export function mayRetry(spec: TaskSpec, reason: TaskReason, attempts: number): boolean {
-  if (neverRetried.has(reason)) return false;
+  if (!retryableEnding(reason)) return false;
   return attempts <= (spec.backoffLimit ?? 0);
 }
 

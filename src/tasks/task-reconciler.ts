@@ -18,6 +18,10 @@
 // the finalizer, the Task goes at once and its process is killed (SIGKILL) as the watch reports
 // the deletion. A Task shown Running with no process here (the agent restarted) ends its attempt
 // as AgentRestarted and is retried if its backoffLimit allows.
+//
+// A Task array (spec.completions, issue 17) is checked once as a single Task is, then run by its
+// ArrayRun (array-run.ts): each index an attempt of its own through the same sandboxed launch,
+// its status written about once a second, the finalizer added before its first Running write.
 import type { Logger } from 'pino';
 
 import { taskApiVersion, taskKind, type Task, type TaskReason, type TaskStatus } from '../api/task.js';
@@ -30,11 +34,13 @@ import type { TaskIdentityLease, TaskIdentitySource } from '../sandbox/task-iden
 import type { TaskLimitPolicy } from '../sandbox/task-limits.js';
 import { placeDefaultPidsLimit, sandboxForTask, type TaskSandbox } from '../sandbox/task-sandbox.js';
 import type { EventSubject, EventType, TaskCache, TaskEventSink, TaskWriter } from '../store/task-store.js';
+import { taskForIndex } from './array-index-environment.js';
+import { ArrayRun, type IndexCallbacks } from './array-run.js';
 import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
 import type { LaunchRecord } from './launch-journal.js';
 import { launchAttempt, withIdentity, type LaunchPlan, type TaskLauncher } from './task-launch.js';
 import { claimKey, reconcileKey, taskQueueKeyId, type TaskQueueKey } from './task-queue-key.js';
-import { mayRetry, retryDelaySeconds } from './retry-policy.js';
+import { mayRetry, retryableEnding, retryDelaySeconds } from './retry-policy.js';
 import { failedWithoutAttemptStatus, finishedStatus, runningStatus, suspendedStatus, waitingForCapacityStatus, waitingToRetryStatus } from './task-status.js';
 import { parseTimestamp } from './time-format.js';
 
@@ -62,6 +68,10 @@ export interface TaskReconcilerObserver {
   taskFinished?(outcome: TaskOutcome): void;
   /** A Task was refused for asking more than its sandbox policy level allows. */
   taskForbidden?(refusal: TaskRefusal): void;
+  /** An index of a Task array has its process running (issue 17). */
+  arrayIndexStarted?(): void;
+  /** An attempt of an index of a Task array ended, with the reason of its ending (Completed when it succeeded). */
+  arrayIndexFinished?(reason: TaskReason): void;
 }
 
 export interface TaskRefusal {
@@ -149,6 +159,8 @@ export class TaskReconciler {
   readonly #maskedPaths: string | undefined;
   /** Keys waiting for a free slot, by taskQueueKeyId, oldest first. */
   readonly #waitingForCapacity = new Map<string, TaskQueueKey>();
+  /** The Task arrays this agent runs (issue 17), with the sandbox their spec asks for, checked once. */
+  readonly #arrays = new Map<string, { readonly run: ArrayRun; readonly sandboxed: TaskSandbox }>();
   /** When this agent first saw each Task whose first attempt has not started (epoch ms); only with an observer. */
   readonly #firstObservedAt = new Map<string, number>();
   #claimsInFlight = 0;
@@ -166,6 +178,9 @@ export class TaskReconciler {
 
   /** Kill every running attempt (SIGTERM, SIGKILL after the grace period), recording it as AgentRestarted. */
   terminateAll(): void {
+    for (const [key, array] of this.#arrays) {
+      if (array.run.stopAll('AgentShutdown') !== undefined) this.#options.requeue(reconcileKey(key));
+    }
     for (const [key, attempt] of this.#options.attempts.entries()) {
       if (attempt.ending === undefined && attempt.child) {
         this.#terminate(attempt, 'AgentShutdown');
@@ -174,8 +189,11 @@ export class TaskReconciler {
     }
   }
 
+  /** Processes running or being spawned: one per single Task, and every running index of the arrays. */
   get runningAttempts(): number {
-    return this.#options.attempts.active;
+    let active = this.#options.attempts.active;
+    for (const array of this.#arrays.values()) active += array.run.active;
+    return active;
   }
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
@@ -198,6 +216,13 @@ export class TaskReconciler {
   async #reconcile(key: string): Promise<ReconcileResult | undefined> {
     const { tasks, attempts } = this.#options;
     const task = tasks.get(key);
+    const array = this.#arrays.get(key);
+    if (array && (!task || array.run.uid !== task.metadata.uid)) {
+      // Gone without our finalizer's say, or made again under the same name: end every index.
+      array.run.killNow();
+      this.#arrays.delete(key);
+      this.#options.journal?.forget(array.run.uid);
+    }
     let attempt = attempts.get(key);
     if (attempt && task && attempt.uid !== task.metadata.uid) {
       // The Task was deleted and made again under the same name: the old process is not its own.
@@ -228,17 +253,24 @@ export class TaskReconciler {
     }
     if (task.metadata.deletionTimestamp !== undefined) {
       this.#firstObservedAt.delete(key);
+      const deleted = this.#arrays.get(key);
+      if (deleted !== undefined) {
+        if (deleted.run.active > 0) return { requeueAfterMs: deleted.run.stopAll('Deleted') ?? 100 };
+        this.#arrays.delete(key);
+      }
       return this.#reconcileDeletion(key, task, attempt);
     }
 
     const phase = task.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') {
       this.#firstObservedAt.delete(key);
+      this.#arrays.delete(key);
       if (attempt?.ending) attempts.delete(key);
       this.#options.journal?.forget(task.metadata.uid ?? '');
       await this.#options.writer.removeFinalizer(task);
       return this.#collectGarbage(task);
     }
+    if (task.spec.completions !== undefined) return this.#reconcileArray(key, task);
     if (attempt?.ending) return this.#recordEnding(key, task, attempt);
     if (attempt) return this.#superviseRunning(key, task, attempt);
     if (phase === 'Running') {
@@ -269,7 +301,7 @@ export class TaskReconciler {
     if (!task || task.spec.nodeName || task.metadata.deletionTimestamp !== undefined || this.#draining) return undefined;
     if (task.status?.phase === 'Succeeded' || task.status?.phase === 'Failed') return undefined;
     if (!selectorMatches(task.spec.nodeSelector, this.#options.nodeLabels())) return undefined;
-    if (this.#options.attempts.active + this.#claimsInFlight >= this.#options.maxConcurrent) {
+    if (this.runningAttempts + this.#claimsInFlight >= this.#options.maxConcurrent) {
       this.#waitForCapacity(claimKey(key));
       return undefined;
     }
@@ -344,17 +376,9 @@ export class TaskReconciler {
     // wait between that check and the attempt's entry in the table.
     // The whole spec is checked here, once, before any launch: what can never run is InvalidSpec.
     // The sandbox policy too (issue 14), at every attempt: a namespace relabelled since decides this one.
-    const namespace = task.metadata.namespace ?? '';
-    const policy = this.#options.sandboxPolicy;
-    let sandboxed = await sandboxForTask(task.spec, this.#options.seccompProfiles, this.#options.taskLimits, this.#maskedPaths, policy?.policyFor(namespace));
-    if ('reason' in sandboxed && sandboxed.reason === 'Forbidden' && policy?.confirmedPolicyFor) {
-      sandboxed = await sandboxForTask(task.spec, this.#options.seccompProfiles, this.#options.taskLimits, this.#maskedPaths, await policy.confirmedPolicyFor(namespace));
-    }
-    if ('reason' in sandboxed) {
-      if (sandboxed.reason === 'Forbidden') this.#forbidden(task, sandboxed);
-      return this.#failBeforeLaunch(task, sandboxed.reason, sandboxed.message, now);
-    }
-    if (this.#options.attempts.active >= this.#options.maxConcurrent) {
+    const sandboxed = await this.#sandboxFor(task);
+    if ('reason' in sandboxed) return this.#failBeforeLaunch(task, sandboxed.reason, sandboxed.message, now);
+    if (this.runningAttempts >= this.#options.maxConcurrent) {
       this.#waitForCapacity(reconcileKey(key));
       if (task.status?.reason !== 'WaitingForCapacity') await this.#sayWhyPending(task, waitingForCapacityStatus(task, this.#options.nodeName, this.#options.maxConcurrent));
       return undefined;
@@ -377,42 +401,149 @@ export class TaskReconciler {
     return this.#launchSandboxed(key, task, sandboxed, now);
   }
 
+  /**
+   * The sandbox the spec asks for, checked against the node and against the sandbox policy of the
+   * Task's namespace; a refusal by the policy is confirmed against the namespace read afresh, then
+   * counted and told in an Event. Single Tasks at every attempt, arrays once.
+   */
+  async #sandboxFor(task: Task): Promise<Awaited<ReturnType<typeof sandboxForTask>>> {
+    const namespace = task.metadata.namespace ?? '';
+    const policy = this.#options.sandboxPolicy;
+    let sandboxed = await sandboxForTask(task.spec, this.#options.seccompProfiles, this.#options.taskLimits, this.#maskedPaths, policy?.policyFor(namespace));
+    if ('reason' in sandboxed && sandboxed.reason === 'Forbidden' && policy?.confirmedPolicyFor) {
+      sandboxed = await sandboxForTask(task.spec, this.#options.seccompProfiles, this.#options.taskLimits, this.#maskedPaths, await policy.confirmedPolicyFor(namespace));
+    }
+    if ('reason' in sandboxed && sandboxed.reason === 'Forbidden') this.#forbidden(task, sandboxed);
+    return sandboxed;
+  }
+
   /** Leases the attempt's ids and makes its cgroup, then launches it; a node that cannot give them fails the Task as SandboxUnavailable. */
   #launchSandboxed(key: string, task: Task, sandboxed: TaskSandbox, now: number): Promise<undefined> | undefined {
     // No finalizer yet: it is added once the process has run for runningWriteDelayMs (see the header).
     const attempt = this.#newAttempt(task, (task.status?.attempts ?? 0) + 1);
     attempt.resources = sandboxed.resources;
+    // One cgroup per attempt, named by the Task's uid: unique among every Task this agent runs.
+    // A retry asks for its previous attempt's ids, to keep the files that attempt made its own.
+    const planned = this.#planSandboxed(task, sandboxed, `${task.metadata.uid ?? key.replace('/', '_')}-${attempt.number}`, task.status?.hostIdentity);
+    if ('reason' in planned) return this.#failBeforeLaunch(task, planned.reason, planned.message, now);
+    if (planned.identity) attempt.identity = planned.identity;
+    this.#options.attempts.set(key, attempt);
+    this.#launch(key, task, attempt, planned.plan);
+    return undefined;
+  }
+
+  /** The ids and cgroup of one sandboxed attempt (of a Task, or of an array's index), or why the node cannot give them. */
+  #planSandboxed(task: Task, sandboxed: TaskSandbox, cgroupName: string, previous: TaskStatus['hostIdentity']): { readonly plan: LaunchPlan; readonly identity: TaskIdentityLease | undefined } | { readonly reason: TaskReason; readonly message: string } {
     let identity: TaskIdentityLease | undefined;
     try {
-      // A retry asks for its previous attempt's ids, to keep the files that attempt made its own.
-      identity = this.#options.identities?.lease({ runAsUser: task.spec.sandbox?.runAsUser, runAsGroup: task.spec.sandbox?.runAsGroup, userNamespace: sandboxed.sandbox.userNamespace === true, previous: task.status?.hostIdentity });
+      identity = this.#options.identities?.lease({ runAsUser: task.spec.sandbox?.runAsUser, runAsGroup: task.spec.sandbox?.runAsGroup, userNamespace: sandboxed.sandbox.userNamespace === true, previous });
     } catch (error) {
-      return this.#failBeforeLaunch(task, 'SandboxUnavailable', `no host ids for the Task: ${(error as Error).message}`, now);
+      return { reason: 'SandboxUnavailable', message: `no host ids for the Task: ${(error as Error).message}` };
     }
     // The default pids limit of a Task with a uid of its own may be an rlimit instead (task-sandbox.ts).
     const placed = placeDefaultPidsLimit(sandboxed.limits, sandboxed.resources?.defaulted, withIdentity(sandboxed.sandbox, identity), identity?.ownUid === true, this.#options.cgroups?.placement.pids);
     const wantsCgroupLimits = Object.keys(placed.limits).length > 0;
     let cgroup: TaskCgroup | undefined;
     try {
-      // One cgroup per attempt, named by the Task's uid: unique among every Task this agent runs.
-      cgroup = this.#options.cgroups?.create(`${task.metadata.uid ?? key.replace('/', '_')}-${attempt.number}`, placed.limits);
+      cgroup = this.#options.cgroups?.create(cgroupName, placed.limits);
     } catch (error) {
       cgroup = undefined;
       if (wantsCgroupLimits) {
         identity?.release();
-        return this.#failBeforeLaunch(task, 'SandboxUnavailable', `cannot make the task's cgroup for its resource limits: ${(error as Error).message}`, now);
+        return { reason: 'SandboxUnavailable', message: `cannot make the task's cgroup for its resource limits: ${(error as Error).message}` };
       }
     }
     if (wantsCgroupLimits && cgroup === undefined) {
       identity?.release();
       // The defaults fail closed too: a Task is never run without the limits the agent promises.
       const why = sandboxed.specSetsLimits ? 'resources.limits are set' : `the agent's default limits (${(sandboxed.resources?.defaulted ?? []).join(', ')}) apply`;
-      return this.#failBeforeLaunch(task, 'SandboxUnavailable', `${why}, but this agent runs without cgroups${sandboxed.specSetsLimits ? '' : ' (give it cgroups, or turn the defaults off: --default-cpu none, --default-memory none, --default-pids none)'}`, now);
+      return { reason: 'SandboxUnavailable', message: `${why}, but this agent runs without cgroups${sandboxed.specSetsLimits ? '' : ' (give it cgroups, or turn the defaults off: --default-cpu none, --default-memory none, --default-pids none)'}` };
     }
-    if (identity) attempt.identity = identity;
-    this.#options.attempts.set(key, attempt);
-    this.#launch(key, task, attempt, { sandbox: placed.sandbox, cwd: sandboxed.cwd, cgroup });
-    return undefined;
+    return { plan: { sandbox: placed.sandbox, cwd: sandboxed.cwd, cgroup }, identity };
+  }
+
+  /** One pass over a Task array (issue 17): checked once like a single Task, then run by its ArrayRun. */
+  async #reconcileArray(key: string, task: Task): Promise<ReconcileResult | undefined> {
+    let array = this.#arrays.get(key);
+    if (array === undefined) {
+      if (this.#draining) return undefined;
+      const now = Date.now();
+      // The sandbox policy is asked once per array (a single Task asks at every attempt): an
+      // array's indexes are one Task's, decided together.
+      const sandboxed = await this.#sandboxFor(task);
+      if ('reason' in sandboxed) return this.#failBeforeLaunch(task, sandboxed.reason, sandboxed.message, now);
+      if (!selectorMatches(task.spec.nodeSelector, this.#options.nodeLabels())) {
+        return this.#failBeforeLaunch(task, 'InvalidSpec', `spec.nodeSelector does not match the labels of node ${this.#options.nodeName}`, now);
+      }
+      if (this.#options.unsandboxed === true && sandboxed.specSetsLimits) {
+        return this.#failBeforeLaunch(task, 'SandboxUnavailable', 'resources.limits are set, but this agent runs Tasks unsandboxed (--task-sandbox off), without cgroups', now);
+      }
+      if (this.#options.unsandboxed !== true && this.#options.launcherSandboxes === false) {
+        return this.#failBeforeLaunch(task, 'SandboxUnavailable', 'this agent\'s launcher (--launcher child_process) cannot build the sandbox; run it with --launcher native', now);
+      }
+      const { journal, writer, logger } = this.#options;
+      const run: ArrayRun = new ArrayRun(task, {
+        nodeName: this.#options.nodeName,
+        writeStatus: (target, status) => writer.writeStatus(target, status),
+        addFinalizer: (target) => writer.addFinalizer(target),
+        finished: (target, status) => {
+          this.#finished(status, Date.now());
+          this.#event(target, status.phase === 'Succeeded' ? 'Normal' : 'Warning', status.phase === 'Succeeded' ? 'Completed' : 'Failed', status.message ?? '');
+        },
+        launcher: { launch: (target, index, attempt, callbacks) => this.#launchIndex(target, sandboxed, index, attempt, callbacks) },
+        requeue: () => this.#attemptEnded(key),
+        terminationGraceMs: this.#options.terminationGraceMs,
+        retryable: retryableEnding,
+        retryDelayMs: (target, failures) => retryDelaySeconds(target.spec, failures) * 1000,
+        // The launch journal keeps the array's launch fence (docs/arrays.md) in place of an attempt number.
+        ...(journal ? { fence: { read: (uid: string) => journal.lastLaunched(uid), record: (uid: string, through: number) => journal.launched(uid, through) } } : {}),
+        logger,
+      });
+      array = { run, sandboxed };
+      this.#arrays.set(key, array);
+    }
+    const freeSlots = Math.max(0, this.#options.maxConcurrent - this.runningAttempts);
+    if (freeSlots === 0) this.#waitForCapacity(reconcileKey(key));
+    const result = await array.run.reconcile(task, { freeSlots, draining: this.#draining });
+    return result.requeueAfterMs === undefined ? undefined : { requeueAfterMs: result.requeueAfterMs };
+  }
+
+  /** Starts attempt `number` of one index of an array: ids and cgroup of its own, the index in env and args. */
+  #launchIndex(task: Task, sandboxed: TaskSandbox, index: number, number: number, callbacks: IndexCallbacks): void {
+    const indexed = taskForIndex(task, index);
+    // The stderr tail an array keeps is that of its failure records (array-progress.ts).
+    const attempt: Attempt = { ...this.#newAttempt(task, number), stderr: new StderrTail(512) };
+    let plan: LaunchPlan = { sandbox: undefined, cwd: sandboxed.cwd, cgroup: undefined };
+    if (this.#options.unsandboxed !== true) {
+      const planned = this.#planSandboxed(task, sandboxed, `${task.metadata.uid ?? ''}-${index}-${number}`, undefined);
+      if ('reason' in planned) {
+        callbacks.ended({ reason: planned.reason, message: planned.message, finishedAt: attempt.launchedAt }, '', undefined);
+        return;
+      }
+      if (planned.identity) attempt.identity = planned.identity;
+      plan = planned.plan;
+    }
+    launchAttempt(this.#options.launcher, indexed, attempt, plan, {
+      running: () => {
+        this.#options.observer?.arrayIndexStarted?.();
+        const timings = attempt.timings;
+        callbacks.running(
+          {
+            kill: (cause, signal) => {
+              attempt.killCause ??= cause;
+              attempt.child?.kill(signal);
+            },
+          },
+          (timings?.queuedNs ?? 0) + (timings?.spawnNs ?? 0),
+        );
+      },
+      ended: () => {
+        const ending = attempt.ending as AttemptEnding;
+        this.#options.observer?.arrayIndexFinished?.(ending.reason);
+        const ranNanoseconds = attempt.startedAt === undefined ? undefined : Math.max(0, (ending.finishedAt - attempt.startedAt) * 1e6);
+        callbacks.ended(ending, attempt.stderr.toString(), ranNanoseconds);
+      },
+    });
   }
 
   /**
@@ -477,7 +608,7 @@ export class TaskReconciler {
    */
   #offerFreeSlot(): void {
     if (this.#waitingForCapacity.size === 0 || this.#draining) return;
-    if (this.#options.attempts.active + this.#claimsInFlight < this.#options.maxConcurrent) this.#wakeNextWaiting();
+    if (this.runningAttempts + this.#claimsInFlight < this.#options.maxConcurrent) this.#wakeNextWaiting();
   }
 
   #wakeNextWaiting(): void {

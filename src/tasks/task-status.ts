@@ -52,7 +52,8 @@ function pendingStatus(task: Task, reason: PendingReason, message: string): Task
   return { ...task.status, phase: 'Pending', observedGeneration: task.metadata.generation ?? 0, reason, message };
 }
 
-function condition(task: Task, type: TaskConditionType, status: TaskConditionStatus, reason: string, message: string, now: string): TaskCondition {
+/** One condition of the status; shared with array-status.ts. */
+export function condition(task: Task, type: TaskConditionType, status: TaskConditionStatus, reason: string, message: string, now: string): TaskCondition {
   const previous = task.status?.conditions?.find((existing) => existing.type === type);
   // lastTransitionTime moves only when the status itself changes.
   const lastTransitionTime = previous?.status === status ? previous.lastTransitionTime : now;

@@ -41,7 +41,7 @@ afterAll(async () => {
 
 describe('examples/', () => {
   it('has the examples the README and the chart point to', () => {
-    expect(exampleFiles).toEqual(['burst-1000.yaml', 'deadline.yaml', 'failing.yaml', 'hello.yaml', 'limits-memory.yaml', 'limits-pids.yaml', 'node-bound.yaml']);
+    expect(exampleFiles).toEqual(['array.yaml', 'burst-1000.yaml', 'deadline.yaml', 'failing.yaml', 'hello.yaml', 'limits-memory.yaml', 'limits-pids.yaml', 'node-bound.yaml']);
   });
 
   it.each(exampleFiles)('%s opens with a comment header that names it and says what it shows', (file) => {
@@ -135,6 +135,12 @@ describe('examples/ on an agent', () => {
     await applyExample('deadline.yaml');
     expect((await waitForFinish('deadline')).status).toMatchObject({ phase: 'Failed', reason: 'DeadlineExceeded', signal: 'SIGTERM' });
   });
+
+  it('array.yaml runs its 1,000 indexes to Complete', async () => {
+    await applyExample('array.yaml');
+    const task = await waitForFinish('array', 120_000);
+    expect(task.status).toMatchObject({ phase: 'Succeeded', reason: 'Completed', progress: '1000/1000', completedIndexes: '0-999' });
+  }, 150_000);
 
   it('node-bound.yaml runs on the node it names', async () => {
     await applyExample('node-bound.yaml');

@@ -92,14 +92,14 @@ describe('a valid Task', () => {
     await applyValidTask('columns', { command: ['/bin/true'], nodeName: 'node-columns' });
 
     const table = parseTable(await kubectl(['get', 'ptask', 'columns', '--namespace', namespace.name]));
-    expect(table.header).toEqual(['NAME', 'PHASE', 'NODE', 'EXIT', 'ATTEMPTS', 'DURATION', 'AGE']);
+    expect(table.header).toEqual(['NAME', 'PHASE', 'NODE', 'EXIT', 'ATTEMPTS', 'COMPLETIONS', 'DURATION', 'AGE']);
     // Until an agent reports, the phase is the default Pending; the name, node and age are known.
     expect(table.rows).toHaveLength(1);
     expect(table.rows[0]).toEqual(['columns', 'Pending', 'node-columns', expect.stringMatching(/^\d+s$/)]);
 
     // REASON has priority 1: shown only with -o wide.
     const wide = parseTable(await kubectl(['get', 'ptask', 'columns', '--namespace', namespace.name, '--output', 'wide']));
-    expect(wide.header).toEqual(['NAME', 'PHASE', 'NODE', 'EXIT', 'ATTEMPTS', 'DURATION', 'REASON', 'AGE']);
+    expect(wide.header).toEqual(['NAME', 'PHASE', 'NODE', 'EXIT', 'ATTEMPTS', 'COMPLETIONS', 'DURATION', 'REASON', 'AGE']);
     expect(parseTable(await kubectl(['get', 'ptask', 'columns', '--namespace', namespace.name, '--output', 'wide'])).rows[0]).toContain('WaitingForAgent');
   });
 });

@@ -1,0 +1,45 @@
+// What one index of a Task array sees of its index: environment variables, and the same values
+// in args. The variable names are those of Indexed Jobs (JOB_COMPLETION_INDEX) next to parafork's
+// own, so a program written for an Indexed Job runs unchanged.
+//
+// In args, $(NAME) of these three names is replaced, as a Pod's args expand $(VAR): a program
+// that takes its shard on the command line needs no shell around it. $$( is the escape for a
+// literal $(. Nothing else is expanded (not the Task's other env, not $$ alone: `sh -c 'kill $$'`
+// keeps meaning what it means), so args of Tasks that are not arrays are passed exactly as before.
+import type { Task } from '../api/task.js';
+
+/** The index, from 0. */
+export const taskIndexVariable = 'PARAFORK_TASK_INDEX';
+/** The index again, under the name Kubernetes Indexed Jobs give it. */
+export const jobCompletionIndexVariable = 'JOB_COMPLETION_INDEX';
+/** spec.completions. */
+export const taskCountVariable = 'PARAFORK_TASK_COUNT';
+
+/** The variables one index gets; they override any of the same name in spec.env. */
+export function indexEnvironment(index: number, completions: number): Readonly<Record<string, string>> {
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(completions) || index < 0 || index >= completions) {
+    throw new RangeError(`index ${index} is not within an array of ${completions}`);
+  }
+  return { [taskIndexVariable]: String(index), [jobCompletionIndexVariable]: String(index), [taskCountVariable]: String(completions) };
+}
+
+const reference = /\$\$\(|\$\((PARAFORK_TASK_INDEX|JOB_COMPLETION_INDEX|PARAFORK_TASK_COUNT)\)/g;
+
+/** `args` with $(PARAFORK_TASK_INDEX), $(JOB_COMPLETION_INDEX) and $(PARAFORK_TASK_COUNT) replaced, and $$( made $(. */
+export function expandIndexArguments(args: readonly string[], environment: Readonly<Record<string, string>>): string[] {
+  return args.map((argument) =>
+    argument.includes('$') ? argument.replace(reference, (match: string, name: string | undefined) => (name === undefined ? '$(' : environment[name] ?? match)) : argument,
+  );
+}
+
+/**
+ * The Task as one index runs it: spec.env with the index's variables (replacing any of the same
+ * name) and args with their $(NAME) references expanded; everything else as it is. What the launch
+ * of a single attempt makes of a Task then serves each index unchanged.
+ */
+export function taskForIndex(task: Task, index: number): Task {
+  const variables = indexEnvironment(index, task.spec.completions ?? 0);
+  const names = new Set(Object.keys(variables));
+  const env = [...(task.spec.env ?? []).filter((variable) => !names.has(variable.name)), ...Object.entries(variables).map(([name, value]) => ({ name, value }))];
+  return { ...task, spec: { ...task.spec, env, ...(task.spec.args !== undefined ? { args: expandIndexArguments(task.spec.args, variables) } : {}) } };
+}
