@@ -14,6 +14,6 @@ g++ -std=c++20 -O1 -g -Wall -Wextra -Werror -fstack-protector-strong \
   -fsanitize=address,undefined -fno-omit-frame-pointer -pthread \
   "$root"/native/test/*_test.cc "$root/native/src/xor_lock.cc" "$root/native/src/seccomp_policy.cc" \
   "$root/native/src/network_namespace_pool.cc" "$root/native/src/network_namespace_leftovers.cc" \
-  "$root/native/src/sandbox_masks.cc" \
+  "$root/native/src/sandbox_masks.cc" "$root/native/src/log_file.cc" "$root/native/src/log_pump.cc" \
   -lgtest -lgtest_main -lseccomp -o "$out/native-unit-tests"
 "$out/native-unit-tests" --gtest_brief=1
