@@ -12,6 +12,8 @@
         "src/errors.cc",
         "src/event_batcher.cc",
         "src/file_lock.cc",
+        "src/log_file.cc",
+        "src/log_pump.cc",
         "src/network_namespace_leftovers.cc",
         "src/network_namespace_pool.cc",
         "src/reaper.cc",

@@ -30,8 +30,9 @@ namespace parafork {
 //   spawned: [1, id, pid, stdoutFd, stderrFd, queuedNs, spawnNs, 0]
 //   failed:  [2, id, errno, syscall, queuedNs, spawnNs, 0, 0]
 //   exited:  [3, id, exitCode (-1: signal), signal, durationNs, userUs, systemUs, maxRssKb]
+//   logClosed: [4, id, payloadBytes, droppedBytes, diskBytes, writeErrno, 0, 0] (after its spawned)
 constexpr size_t kEventStride = 8;
-enum class EventKind : uint8_t { kSpawned = 1, kFailed = 2, kExited = 3 };
+enum class EventKind : uint8_t { kSpawned = 1, kFailed = 2, kExited = 3, kLogClosed = 4 };
 
 struct Event {
   double fields[kEventStride];

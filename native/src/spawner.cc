@@ -105,7 +105,8 @@ int PrepareOutput(const OutputTarget& target, int dev_null, PreparedOutput* outp
     case OutputMode::kIgnore:
       output->child_fd = dev_null;  // the child dup3s it onto 1 or 2; nothing to open or close here
       return 0;
-    case OutputMode::kPipe: {
+    case OutputMode::kPipe:
+    case OutputMode::kLog: {
       int ends[2];
       if (pipe2(ends, O_CLOEXEC) == -1) return errno;
       output->parent_end.reset(KeepAboveStdio(ends[0]));
@@ -568,7 +569,7 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
     int error_number = PrepareOutput(request.stdout_target, dev_null_.get(), &stdout_output);
     if (error_number != 0) {
       return ReportFailure(request, picked_ns, 0, error_number,
-                           request.stdout_target.mode == OutputMode::kPipe ? Syscall::kPipe2 : Syscall::kOpen);
+                           request.stdout_target.IsFile() ? Syscall::kOpen : Syscall::kPipe2);
     }
     const bool shares_stdout_file = request.stderr_target.IsFile() && request.stdout_target.IsFile() &&
                                     request.stderr_target.path == request.stdout_target.path;
@@ -580,7 +581,7 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
     }
     if (error_number != 0) {
       return ReportFailure(request, picked_ns, 0, error_number,
-                           request.stderr_target.mode == OutputMode::kPipe ? Syscall::kPipe2 : Syscall::kOpen);
+                           request.stderr_target.IsFile() ? Syscall::kOpen : Syscall::kPipe2);
     }
     auto open_cgroups = [&]() -> int {
       if (!request.cgroup.empty()) {
@@ -721,10 +722,19 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
                                   ? options_.sandbox_resources->network_namespaces().Adopt(pidfd)
                                   : std::move(sandbox_storage.network_namespace);
   children_.Insert(record);
+  // A log's read ends go to the log pump, not to JavaScript; handed over after the spawned event,
+  // so JavaScript always hears of a child's spawn before its log closes.
+  UniqueFd log_ends[2];
+  if (request.stdout_target.mode == OutputMode::kLog) log_ends[0] = std::move(stdout_output.parent_end);
+  if (request.stderr_target.mode == OutputMode::kLog) log_ends[1] = std::move(stderr_output.parent_end);
   events_.Push(Event{{static_cast<double>(EventKind::kSpawned), static_cast<double>(request.id),
                       static_cast<double>(pid), static_cast<double>(stdout_output.parent_end.release()),
                       static_cast<double>(stderr_output.parent_end.release()),
                       static_cast<double>(picked_ns - request.enqueued_ns), static_cast<double>(spawn_ns), 0}});
+  if ((log_ends[0] || log_ends[1]) && options_.log_pump != nullptr) {
+    const OutputTarget& log = request.stdout_target.mode == OutputMode::kLog ? request.stdout_target : request.stderr_target;
+    options_.log_pump->Add(request.id, log.path, log.log_max_bytes, std::move(log_ends[0]), std::move(log_ends[1]));
+  }
   // After the spawned event, so JavaScript always sees a child's spawn before its exit.
   int error_number = reaper_.Watch(record);
   if (error_number != 0) {

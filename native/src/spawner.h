@@ -24,6 +24,7 @@
 #include "capabilities.h"
 #include "child_table.h"
 #include "event_batcher.h"
+#include "log_pump.h"
 #include "reaper.h"
 #include "sandbox_resources.h"
 #include "spawn_request.h"
@@ -47,6 +48,7 @@ struct SpawnerOptions {
   // directory each task's root is mounted on inside its own mount namespace.
   SandboxResources* sandbox_resources = nullptr;
   std::string staging_directory;
+  LogPump* log_pump = nullptr;  // takes the read ends of kLog outputs; null: they are closed
 };
 
 // What the spawn threads last made or wrote in task cgroups: a directory made, a limit file's value.

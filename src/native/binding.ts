@@ -19,7 +19,7 @@ export interface NativeCapabilities {
 }
 
 /** Output modes as the native side numbers them (native/src/spawn_request.h). */
-export const nativeOutputModes = { ignore: 0, pipe: 1, file: 2, fileAppend: 3 } as const;
+export const nativeOutputModes = { ignore: 0, pipe: 1, file: 2, fileAppend: 3, log: 4 } as const;
 export type NativeOutputMode = (typeof nativeOutputModes)[keyof typeof nativeOutputModes];
 
 /** Network modes as the native side numbers them (native/src/spawn_request.h). */
@@ -70,6 +70,8 @@ export interface NativeSpawnRequest {
   stdoutPath: string;
   stderrMode: NativeOutputMode;
   stderrPath: string;
+  /** The cap of the log that stdout and/or stderr (mode log, the same path) go to; 0 without a log. */
+  logMaxBytes: number;
   /** A cgroup v2 directory, '' for none. */
   cgroup: string;
   /** cgroup v1 directories (one per controller) the child joins before exec. */
@@ -85,6 +87,11 @@ export interface NativeEngineStats {
   readonly busyThreads: number;
   readonly queued: number;
   readonly children: number;
+  /** Logs the log pump is writing (native/src/log_pump.h). */
+  readonly openLogs: number;
+  /** Bytes tasks wrote into logs since the engine started, and of those, bytes the caps dropped. */
+  readonly logBytes: number;
+  readonly logDroppedBytes: number;
 }
 
 export interface NativeEngineOptions {
