@@ -1,10 +1,10 @@
-// Layers point one way: cli -> agent -> controller/tasks -> launcher/sandbox/k8s/metrics/config ->
+// Layers point one way: cli -> agent -> controller/tasks -> launcher/sandbox/k8s/metrics/config/logs ->
 // native. A module may import from its own folder and from layers below it, never above.
 const layers = [
   ['cli'],
   ['agent', 'standalone'],
   ['controller', 'tasks'],
-  ['launcher', 'sandbox', 'k8s', 'metrics', 'config', 'http'],
+  ['launcher', 'sandbox', 'k8s', 'metrics', 'config', 'http', 'logs'],
   ['api'],
   ['native'],
 ];

@@ -163,6 +163,15 @@ void LogFile::Dropped(uint64_t payload_bytes, int error_number) {
 }
 
 void LogFile::Close() {
+  if (fd_) {
+    // The last record says the log is complete (a follower stops at it) and what it holds.
+    char end[48];
+    const int end_length = snprintf(end, sizeof(end), "end %llu", static_cast<unsigned long long>(totals_.payload_bytes));
+    timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    timestamp_length_ = FormatLogTimestamp(now, timestamp_);
+    AddRecord(kMarkerStream, 'F', end, static_cast<size_t>(end_length), 0);
+  }
   Flush();
   fd_.reset();
 }

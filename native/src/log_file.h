@@ -17,6 +17,8 @@
 //
 // meaning the task had written that many payload bytes before the next record. A reader that has
 // seen fewer knows that the difference was dropped there, and says so (src/logs/log-reader.ts).
+// A complete log (both pipes at EOF) ends with `parafork F end <payload bytes>`:
+// a follower stops there, and a log without it was cut short (the agent died).
 //
 // Never fails the task: a write the disk refuses (ENOSPC, EIO) drops that output, counted, and the
 // pipes are still read, so the task neither blocks nor dies of a full log. Single-threaded: the
@@ -62,7 +64,7 @@ class LogFile {
   // What one read(2) of a stream returned, stamped `now` (CLOCK_REALTIME).
   void Append(LogStream stream, const char* data, size_t length, const timespec& now);
 
-  // Closes the file; totals stay readable.
+  // Writes the end record and closes the file; totals stay readable.
   void Close();
 
   const LogTotals& totals() const { return totals_; }

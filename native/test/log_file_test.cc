@@ -66,10 +66,13 @@ TEST(LogFile, WritesEachCompleteLineAsAnFRecordTaggedWithItsStream) {
   Append(log, LogStream::kStdout, "hello\nworld\n");
   Append(log, LogStream::kStderr, "oops\n");
   log.Close();
-  EXPECT_EQ(ReadFile(directory.path() + "/1.log"),
-            "2026-12-06T12:00:00.123456789Z stdout F hello\n"
-            "2026-12-06T12:00:00.123456789Z stdout F world\n"
-            "2026-12-06T12:00:00.123456789Z stderr F oops\n");
+  std::vector<std::string> lines = Lines(ReadFile(directory.path() + "/1.log"));
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[3].substr(30), " parafork F end 17");
+  lines.pop_back();
+  EXPECT_EQ(lines, (std::vector<std::string>{"2026-12-06T12:00:00.123456789Z stdout F hello",
+                                             "2026-12-06T12:00:00.123456789Z stdout F world",
+                                             "2026-12-06T12:00:00.123456789Z stderr F oops"}));
   EXPECT_EQ(log.totals().payload_bytes, 17u);
   EXPECT_EQ(log.totals().dropped_bytes, 0u);
 }
@@ -81,10 +84,11 @@ TEST(LogFile, WritesAReadThatEndsMidLineAsAPRecordContinuedByTheNext) {
   Append(log, LogStream::kStdout, "progress: 10%");
   Append(log, LogStream::kStdout, " 20%\nnext");
   log.Close();
-  EXPECT_EQ(Lines(ReadFile(directory.path() + "/1.log")),
-            (std::vector<std::string>{"2026-12-06T12:00:00.123456789Z stdout P progress: 10%",
-                                      "2026-12-06T12:00:00.123456789Z stdout F  20%",
-                                      "2026-12-06T12:00:00.123456789Z stdout P next"}));
+  std::vector<std::string> lines = Lines(ReadFile(directory.path() + "/1.log"));
+  lines.pop_back();  // the end record
+  EXPECT_EQ(lines, (std::vector<std::string>{"2026-12-06T12:00:00.123456789Z stdout P progress: 10%",
+                                             "2026-12-06T12:00:00.123456789Z stdout F  20%",
+                                             "2026-12-06T12:00:00.123456789Z stdout P next"}));
 }
 
 TEST(LogFile, CutsALineLongerThanARecordIntoPPieces) {
@@ -94,7 +98,7 @@ TEST(LogFile, CutsALineLongerThanARecordIntoPPieces) {
   Append(log, LogStream::kStdout, std::string(LogFile::kMaxRecordPayload * 2 + 5, 'x') + "\n");
   log.Close();
   const std::vector<std::string> lines = Lines(ReadFile(directory.path() + "/1.log"));
-  ASSERT_EQ(lines.size(), 3u);
+  ASSERT_EQ(lines.size(), 4u);  // three pieces and the end record
   EXPECT_EQ(lines[0].substr(31, 9), "stdout P ");
   EXPECT_EQ(lines[0].size(), 40 + LogFile::kMaxRecordPayload);
   EXPECT_EQ(lines[1].substr(31, 9), "stdout P ");
@@ -114,7 +118,7 @@ TEST(LogFile, NeverHoldsMoreThanItsCapOnDiskAndKeepsTheNewestOutput) {
   log.Close();
   EXPECT_EQ(log.totals().disk_bytes, FileSize(path) + FileSize(path + ".1"));
   const std::vector<std::string> newest = Lines(ReadFile(path));
-  EXPECT_EQ(newest.back(), "2026-12-06T12:00:00.123456789Z stdout F line 19999");
+  EXPECT_EQ(newest[newest.size() - 2], "2026-12-06T12:00:00.123456789Z stdout F line 19999");
   EXPECT_GT(log.totals().dropped_bytes, 0u);
   EXPECT_LT(log.totals().dropped_bytes, log.totals().payload_bytes);
 }
@@ -144,6 +148,7 @@ TEST(LogFile, BeginsEachRotatedFileWithTheOffsetOfItsFirstPayloadByte) {
   snprintf(first_line, sizeof(first_line), "%09llu", static_cast<unsigned long long>(older_offset / 10));
   EXPECT_EQ(older[1], "2026-12-06T12:00:00.123456789Z stdout F " + std::string(first_line));
   EXPECT_EQ(newer_offset, older_offset + (older.size() - 1) * 10);
+  EXPECT_EQ(newer.back().substr(30), " parafork F end 100000");
   EXPECT_EQ(log.totals().dropped_bytes, older_offset);
   EXPECT_EQ(log.totals().payload_bytes, 100000u);
 }

@@ -19,7 +19,7 @@ import { AttemptTable } from '../tasks/attempts.js';
 import { LaunchJournal } from '../tasks/launch-journal.js';
 import { TaskReconciler } from '../tasks/task-reconciler.js';
 import { createLogger } from './logger.js';
-import { drainTasks, makeTaskRuntime } from './task-runtime.js';
+import { drainTasks, makeTaskRuntime, openTaskLogStore } from './task-runtime.js';
 
 const claimPrefix = 'claim:';
 const nodeLabelRefreshMs = 60_000;
@@ -63,12 +63,14 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
   const unboundTasks = new Informer<Task>({ client, path: allTasksPath, fieldSelector: 'spec.nodeName=', silenceMs, logger, onChange: (key) => enqueue(`${claimPrefix}${key}`) });
   const attempts = new AttemptTable();
   const journal = openLaunchJournal(config, logger);
+  const logs = openTaskLogStore(config, logger);
   const reconciler = new TaskReconciler({
     nodeName: config.nodeName,
     writer: new KubernetesTaskWriter(client),
     launcher,
     launcherSandboxes,
     ...(journal ? { journal } : {}),
+    ...(logs ? { logs } : {}),
     unsandboxed,
     tasks,
     unboundTasks,
@@ -127,6 +129,9 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
   const informersDone = Promise.all([tasks.run(lifetime.signal), unboundTasks.run(lifetime.signal)]);
   queue.start();
   await Promise.all([tasks.waitForSync(), unboundTasks.waitForSync()]);
+  // The logs of Tasks deleted while the agent was away; from here on they go with their Task.
+  const sweptLogs = await logs?.sweep((owner) => tasks.get(`${owner.namespace}/${owner.name}`)?.metadata.uid === owner.uid);
+  if (sweptLogs) logger.info({ removed: sweptLogs }, 'removed the logs of Tasks that no longer exist');
   logger.info({ port: http.port, bound: tasks.size, unbound: unboundTasks.size }, 'agent ready');
 
   const { promise: stopped, resolve: markStopped } = Promise.withResolvers<undefined>();

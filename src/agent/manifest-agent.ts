@@ -14,7 +14,7 @@ import { ManifestFolder } from '../standalone/manifest-folder.js';
 import { AttemptTable } from '../tasks/attempts.js';
 import { TaskReconciler } from '../tasks/task-reconciler.js';
 import type { RunningAgent } from './agent.js';
-import { drainTasks, makeTaskRuntime } from './task-runtime.js';
+import { drainTasks, makeTaskRuntime, openTaskLogStore } from './task-runtime.js';
 
 export async function startManifestAgent(config: AgentConfig, directory: string, logger: Logger): Promise<RunningAgent> {
   const metrics = new MetricsRegistry({ runningTasks: (): number => reconciler.runningAttempts });
@@ -22,12 +22,16 @@ export async function startManifestAgent(config: AgentConfig, directory: string,
 
   let enqueue: (key: string) => void = () => undefined;
   const store = new InMemoryTasks([], config.nodeName, (key) => enqueue(key));
+  // The folder's Tasks are new objects in each life of the agent: an earlier life's logs go.
+  const logs = openTaskLogStore(config, logger);
+  await logs?.sweep(() => false);
   const reconciler = new TaskReconciler({
     nodeName: config.nodeName,
     writer: store,
     launcher,
     launcherSandboxes,
     unsandboxed,
+    ...(logs ? { logs } : {}),
     tasks: store,
     unboundTasks: { get: () => undefined },
     attempts: new AttemptTable(),

@@ -13,6 +13,7 @@ import { openTaskCgroups } from '../sandbox/cgroup-groups.js';
 import { readCgroupLayout } from '../sandbox/cgroup-layout.js';
 import { CgroupGroupInUseError, type CgroupManager } from '../sandbox/cgroup-manager.js';
 import { TaskIdentities } from '../sandbox/task-identities.js';
+import { TaskLogStore } from '../logs/task-log-store.js';
 import type { TaskLauncher, TaskReconciler } from '../tasks/task-reconciler.js';
 
 export interface TaskRuntime {
@@ -86,4 +87,20 @@ export async function drainTasks(reconciler: TaskReconciler, queue: WorkQueue, c
     await waitUntil(() => reconciler.runningAttempts === 0 && queue.processing === 0 && queue.depth === 0, config.terminationGraceSeconds * 1000 + 10_000);
   }
   await waitUntil(() => queue.processing === 0 && queue.depth === 0, 5_000);
+}
+
+/** The directory of Task logs under --state-dir (read by `parafork logs` on the node too). */
+export function taskLogDirectory(stateDirectory: string): string {
+  return path.join(stateDirectory, 'logs');
+}
+
+/** Task logs under --state-dir, or undefined (logged) where it is not writable: output is then discarded. */
+export function openTaskLogStore(config: AgentConfig, logger: Logger): TaskLogStore | undefined {
+  const directory = taskLogDirectory(config.stateDirectory);
+  try {
+    return new TaskLogStore({ directory, maxBytesPerAttempt: config.taskLogMaxBytes });
+  } catch (error) {
+    logger.warn({ directory, err: (error as Error).message }, 'no Task logs: their stdout is discarded and only a stderr tail is kept');
+    return undefined;
+  }
 }

@@ -304,6 +304,12 @@ export interface TaskSpec {
    */
   readonly ttlSecondsAfterFinished?: number;
   /**
+   * How the agent keeps this Task's output. Every attempt's stdout and stderr go to a log on the
+   * node (read them with `parafork logs` or `kubectl parafork logs`), kept as long as the Task and
+   * removed with it.
+   */
+  readonly logs?: TaskSpecLogs;
+  /**
    * true keeps a Task that has not started from starting; false (the default) lets it run. Setting
    * it on a running Task cancels the Task: the agent kills the process (SIGTERM, then SIGKILL) and
    * the Task fails with reason Cancelled. A finished Task never runs again, so clearing suspend
@@ -541,6 +547,22 @@ export interface TaskBackoff {
    * @defaultValue `360`
    */
   readonly maxSeconds?: number;
+}
+
+/**
+ * How the agent keeps this Task's output. Every attempt's stdout and stderr go to a log on the node
+ * (read them with `parafork logs` or `kubectl parafork logs`), kept as long as the Task and removed
+ * with it.
+ */
+export interface TaskSpecLogs {
+  /**
+   * The most bytes of log each attempt keeps on the node; the newest output is kept and the log
+   * says where older output was dropped. At most the agent's --task-log-max-bytes (default 10 MiB),
+   * which also applies when this is unset.
+   *
+   * Apiserver checks: at least 65536.
+   */
+  readonly maxBytes?: number;
 }
 
 /**

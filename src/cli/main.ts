@@ -11,6 +11,9 @@ import { startAgent } from '../agent/agent.js';
 import { createLogger } from '../agent/logger.js';
 import { startManifestAgent } from '../agent/manifest-agent.js';
 import { agentFlags, agentMaskedPaths, ConfigError, defaultTaskIds, parseAgentConfig, parseTaskLimitPolicy, taskIdRange, taskLimitFlags } from '../config/agent-config.js';
+import { taskLogDirectory } from '../agent/task-runtime.js';
+import { showTaskLog, TaskLogNotFoundError } from '../logs/show-task-log.js';
+import { TaskLogStore } from '../logs/task-log-store.js';
 import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.js';
 import { runTasks } from '../standalone/run-tasks.js';
 import { formatTasks, progressLine } from '../standalone/task-report.js';
@@ -19,6 +22,7 @@ const usage = `Usage: parafork <command> [flags]
 
 Commands:
   run        run the Tasks of manifest files or folders on this machine, no cluster needed
+  logs       print what a Task wrote to stdout and stderr (on the node that ran it)
   agent      watch the Tasks bound to this node (and unbound ones it may claim) and run them;
              with --manifests DIR, keep running a folder's Tasks instead, no cluster needed
   version    print the version
@@ -65,7 +69,79 @@ Flags:
                                (default /var/lib/kubelet/seccomp)
 ${flagLines(taskLimitFlags, '      ', 22).join('\n')}
       --sandbox-masked-paths L paths masked in every Task, comma-separated; 'default' stands for
-                               the built-in list (default: default); kubeconfigs always added`;
+                               the built-in list (default: default); kubeconfigs always added
+  -q, --quiet                  do not print the Tasks' output (it stays readable: parafork logs)`;
+
+/** Where `parafork run` keeps its Tasks' logs: apart from the agent's, which sweeps Tasks it does not know. */
+const runLogDirectory = '/run/parafork/run-logs';
+
+const logsUsage = `Usage: parafork logs TASK [flags]
+
+Prints what a Task wrote to stdout and stderr, in order, from the logs on this node (the agent's
+under --state-dir, then those of the last 'parafork run'). Needs read access to them (root).
+
+Flags:
+  -n, --namespace NS      the Task's namespace (default "default")
+  -f, --follow            go on printing as the Task writes, until its attempt ends
+      --attempt N         the log of attempt N (1-based; default the latest)
+  -p, --previous          the log of the attempt before the latest
+      --tail N            only the last N lines
+      --timestamps        start each line with the time it was written (RFC 3339)
+      --stream S          only stdout or only stderr
+      --state-dir DIR     the agent's --state-dir (default /run/parafork)`;
+
+async function runLogsCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      namespace: { type: 'string', short: 'n', default: 'default' },
+      follow: { type: 'boolean', short: 'f', default: false },
+      attempt: { type: 'string' },
+      previous: { type: 'boolean', short: 'p', default: false },
+      tail: { type: 'string' },
+      timestamps: { type: 'boolean', default: false },
+      stream: { type: 'string' },
+      'state-dir': { type: 'string', default: '/run/parafork' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (positionals.length !== 1) throw new ConfigError('logs takes one Task name: parafork logs TASK [-n NAMESPACE]');
+  const wholeNumber = (flag: string, text: string | undefined, minimum: number): number | undefined => {
+    if (text === undefined) return undefined;
+    const value = Number(text);
+    if (!Number.isSafeInteger(value) || value < minimum) throw new ConfigError(`--${flag} must be a whole number from ${minimum}, got ${JSON.stringify(text)}`);
+    return value;
+  };
+  const stream = values.stream;
+  if (stream !== undefined && stream !== 'stdout' && stream !== 'stderr') throw new ConfigError(`--stream must be stdout or stderr, got ${JSON.stringify(stream)}`);
+  const attempt = wholeNumber('attempt', values.attempt, 1);
+  const tail = wholeNumber('tail', values.tail, 0);
+  const interrupted = new AbortController();
+  process.once('SIGINT', () => interrupted.abort());
+  try {
+    await showTaskLog(
+      {
+        directories: [taskLogDirectory(path.resolve(values['state-dir'])), runLogDirectory],
+        namespace: values.namespace,
+        name: positionals[0] ?? '',
+        ...(attempt !== undefined ? { attempt } : {}),
+        previous: values.previous,
+        ...(tail !== undefined ? { tail } : {}),
+        timestamps: values.timestamps,
+        ...(stream !== undefined ? { stream } : {}),
+        follow: values.follow,
+        signal: interrupted.signal,
+      },
+      (text) => process.stdout.write(text),
+    );
+  } catch (error) {
+    if (!(error instanceof TaskLogNotFoundError)) throw error;
+    console.error(`parafork: ${error.message}`);
+    return 1;
+  }
+  return 0;
+}
 
 async function runStandaloneCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -79,6 +155,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
       'seccomp-profile-dir': { type: 'string', default: '/var/lib/kubelet/seccomp' },
       ...taskLimitFlags,
       'sandbox-masked-paths': { type: 'string', default: 'default' },
+      quiet: { type: 'boolean', short: 'q', default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -95,6 +172,10 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   const sandboxStagingDirectory = '/run/parafork/root';
   const sandboxMaskedPaths = agentMaskedPaths(values['sandbox-masked-paths'], { stagingDirectory: sandboxStagingDirectory, environment: process.env });
   const loaded = loadTaskManifests(files);
+  // A run keeps its Tasks' logs until the next run of Tasks of the same names.
+  const logs = new TaskLogStore({ directory: runLogDirectory, maxBytesPerAttempt: 10 * 2 ** 20 });
+  const names = new Set(loaded.map(({ task }) => `${task.metadata.namespace ?? 'default'}/${task.metadata.name ?? ''}`));
+  await logs.sweep((owner) => !names.has(`${owner.namespace}/${owner.name}`));
   const logger = pino({ level: values['log-level'], base: { mode: 'standalone' } }, pino.destination(2));
   const terminal = process.stderr.isTTY;
   let lastLine = 0;
@@ -112,6 +193,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
       taskIdLockDirectory: '/run/parafork/ids',
       seccompProfileDirectory: path.resolve(values['seccomp-profile-dir']),
       taskLimits,
+      logs,
       onProgress: (progress) => {
         // A terminal gets one line rewritten in place; a log gets a line a second.
         if (terminal) process.stderr.write(`\r\x1b[K${progressLine(progress)}`);
@@ -123,6 +205,14 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
     },
   );
   if (terminal) process.stderr.write('\n');
+  if (!values.quiet && output === 'table') {
+    // Each Task's output, prefixed by its name as docker compose does (after the run, not live).
+    const width = Math.max(...tasks.map((task) => (task.metadata.name ?? '').length));
+    for (const task of tasks) {
+      const name = task.metadata.name ?? '';
+      await showTaskLog({ directories: [runLogDirectory], namespace: task.metadata.namespace ?? 'default', name, prefix: `${name.padEnd(width)} | ` }, (text) => process.stdout.write(text)).catch(() => undefined);
+    }
+  }
   process.stdout.write(formatTasks(tasks, output));
   return tasks.some((task) => task.status?.phase === 'Failed') ? 1 : 0;
 }
@@ -149,7 +239,7 @@ async function main(argv: string[]): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
-      console.log(rest[0] === 'agent' ? agentUsage() : rest[0] === 'run' ? runUsage : usage);
+      console.log(rest[0] === 'agent' ? agentUsage() : rest[0] === 'run' ? runUsage : rest[0] === 'logs' ? logsUsage : usage);
       return 0;
     case 'version':
     case '--version':
@@ -161,6 +251,12 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       return runStandaloneCommand(rest);
+    case 'logs':
+      if (wantsHelp) {
+        console.log(logsUsage);
+        return 0;
+      }
+      return runLogsCommand(rest);
     case 'agent':
       if (wantsHelp) {
         console.log(agentUsage());

@@ -12,6 +12,7 @@ import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import { TaskIdentities } from '../sandbox/task-identities.js';
 import type { TaskLimitPolicy } from '../sandbox/task-limits.js';
 import { AttemptTable } from '../tasks/attempts.js';
+import type { TaskLogStore } from '../logs/task-log-store.js';
 import { TaskReconciler } from '../tasks/task-reconciler.js';
 import { InMemoryTasks } from './in-memory-tasks.js';
 
@@ -42,6 +43,8 @@ export interface RunOptions {
   readonly seccompProfileDirectory: string;
   /** Default limits and the /tmp cap, as the agent's --default-* and --max-tmp-size flags set them. */
   readonly taskLimits: TaskLimitPolicy;
+  /** Where the Tasks' output is kept (and read by `parafork logs` afterwards); undefined: discarded. */
+  readonly logs?: TaskLogStore;
   /** Called about five times a second, and once at the end. */
   readonly onProgress?: (progress: RunProgress) => void;
 }
@@ -87,6 +90,7 @@ export async function runTasks(tasks: readonly Task[], options: RunOptions): Pro
     seccompProfiles: new SeccompProfileStore({ directory: options.seccompProfileDirectory, logger: options.logger }),
     taskLimits: options.taskLimits,
     ...(options.sandboxMaskedPaths ? { sandboxMaskedPaths: options.sandboxMaskedPaths } : {}),
+    ...(options.logs ? { logs: options.logs } : {}),
   });
   const queue = new WorkQueue((key) => reconciler.reconcile(key), { concurrency: options.workers });
   enqueue = (key) => queue.add(key);

@@ -33,6 +33,7 @@ import type { TaskIdentityLease, TaskIdentitySource } from '../sandbox/task-iden
 import type { TaskLimitPolicy } from '../sandbox/task-limits.js';
 import { placeDefaultPidsLimit, sandboxForTask, specRefusalMessage } from '../sandbox/task-sandbox.js';
 import { missingSandboxPath } from '../sandbox/task-spec-checks.js';
+import type { TaskLogStore } from '../logs/task-log-store.js';
 import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
 import type { LaunchRecord } from './launch-journal.js';
 import { mayRetry, retryDelaySeconds } from './retry-policy.js';
@@ -128,6 +129,8 @@ export interface TaskReconcilerOptions {
    * attempt. Undefined: the launcher's default, defaultMaskedPaths.
    */
   readonly sandboxMaskedPaths?: readonly string[];
+  /** Where attempts' stdout and stderr are kept (src/logs); undefined: stdout discarded, stderr's tail kept in memory. */
+  readonly logs?: TaskLogStore;
 }
 
 export class TaskReconciler {
@@ -173,8 +176,10 @@ export class TaskReconciler {
       this.#killNow(attempt);
       attempts.delete(key);
       this.#options.journal?.forget(attempt.uid); // the old Task is gone (its exit will not come back here)
+      this.#forgetLogs(key, task.metadata.uid);
       attempt = undefined;
     }
+    if (!task) this.#forgetLogs(key, undefined);
     if (!task) {
       this.#firstObservedAt.delete(key);
       // Gone without our finalizer's say (force-deleted, or never seen bound): end its process.
@@ -386,6 +391,8 @@ export class TaskReconciler {
     for (const variable of task.spec.env ?? []) environment[variable.name] = variable.value ?? '';
     const hasPath = 'PATH' in environment;
     const { cgroup } = sandboxed;
+    const logs = this.#options.logs;
+    const output = logs?.attemptLog(logOwner(task), attempt.number, task.spec.logs?.maxBytes);
     try {
       this.#options.journal?.launched(attempt.uid, attempt.number);
     } catch (error) {
@@ -399,8 +406,8 @@ export class TaskReconciler {
         // A Task's environment is what its spec says, plus a PATH to find its command by.
         env: hasPath ? environment : { PATH: '/usr/local/bin:/usr/bin:/bin', ...environment },
         cwd: sandboxed.cwd,
-        stdout: 'ignore',
-        stderr: 'pipe',
+        stdout: output ?? 'ignore',
+        stderr: output ?? 'pipe',
         ...(sandboxed.sandbox !== undefined ? { sandbox: sandboxed.sandbox } : {}),
         // The spawn thread makes the cgroup and writes its limits (TaskCgroup.spawnOptions).
         ...cgroup?.spawnOptions,
@@ -411,9 +418,10 @@ export class TaskReconciler {
           attempt.timings = child.timings;
           attempt.startedAt = performance.timeOrigin + performance.now();
           this.#firstAttemptStarted(key, task, attempt);
-          const stderrDone = collectStderr(child.stderr, attempt.stderr);
+          const stderrDone = logs === undefined ? collectStderr(child.stderr, attempt.stderr) : child.log;
           void child.exited.then(async (exit) => {
             await Promise.race([stderrDone, new Promise((resolve) => setTimeout(resolve, stderrDrainLimitMs).unref())]);
+            if (logs !== undefined) attempt.stderr.append(await logs.stderrTail(logOwner(task), attempt.number));
             const oomKills = cgroup?.oomKills() ?? 0;
             attempt.ending = oomKills > 0 && attempt.killCause === undefined
               ? { reason: 'OOMKilled', message: `killed for going over resources.limits.memory (${String(task.spec.resources?.limits?.memory)})`, finishedAt: performance.timeOrigin + performance.now(), signal: 'SIGKILL' }
@@ -432,6 +440,14 @@ export class TaskReconciler {
           this.#attemptEnded(key);
         },
       );
+  }
+
+  /** Removes the logs of the Task at `key` but those of `keepUid`: it is gone, or made again. */
+  #forgetLogs(key: string, keepUid: string | undefined): void {
+    const [namespace = '', name = ''] = key.split('/');
+    this.#options.logs?.forget(namespace, name, keepUid).catch((error: unknown) => {
+      this.#options.logger.warn({ task: key, err: (error as Error).message }, 'could not remove the logs of a deleted Task');
+    });
   }
 
   #attemptEnded(key: string): void {
@@ -630,6 +646,10 @@ function spawnFailure(error: unknown, spec: TaskSpec): AttemptEnding {
     return { reason: execStep ? 'ExecFailed' : 'SpawnFailed', message: `${error.code}: ${error.message}`, finishedAt };
   }
   return { reason: 'SpawnFailed', message: (error as Error).message, finishedAt };
+}
+
+function logOwner(task: Task): { namespace: string; name: string; uid: string } {
+  return { namespace: task.metadata.namespace ?? 'default', name: task.metadata.name ?? '', uid: task.metadata.uid ?? '' };
 }
 
 async function collectStderr(stream: NodeJS.ReadableStream | null, tail: StderrTail): Promise<void> {
