@@ -89,14 +89,17 @@ export async function drainTasks(reconciler: TaskReconciler, queue: WorkQueue, c
   await waitUntil(() => queue.processing === 0 && queue.depth === 0, 5_000);
 }
 
-/** The directory of Task logs under --state-dir (read by `parafork logs` on the node too). */
-export function taskLogDirectory(stateDirectory: string): string {
-  return path.join(stateDirectory, 'logs');
+/**
+ * The directory of an agent's Task logs: per node name, as the launch journal is, so that two
+ * agents sharing a --state-dir never sweep each other's (`parafork logs` looks in every one).
+ */
+export function taskLogDirectory(stateDirectory: string, nodeName: string): string {
+  return path.join(stateDirectory, 'logs', nodeName);
 }
 
 /** Task logs under --state-dir, or undefined (logged) where it is not writable: output is then discarded. */
 export function openTaskLogStore(config: AgentConfig, logger: Logger): TaskLogStore | undefined {
-  const directory = taskLogDirectory(config.stateDirectory);
+  const directory = taskLogDirectory(config.stateDirectory, config.nodeName);
   try {
     return new TaskLogStore({ directory, maxBytesPerAttempt: config.taskLogMaxBytes });
   } catch (error) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `parafork` command.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { parseArgs } from 'node:util';
@@ -11,7 +11,6 @@ import { startAgent } from '../agent/agent.js';
 import { createLogger } from '../agent/logger.js';
 import { startManifestAgent } from '../agent/manifest-agent.js';
 import { agentFlags, agentMaskedPaths, ConfigError, defaultTaskIds, parseAgentConfig, parseTaskLimitPolicy, taskIdRange, taskLimitFlags } from '../config/agent-config.js';
-import { taskLogDirectory } from '../agent/task-runtime.js';
 import { showTaskLog, TaskLogNotFoundError } from '../logs/show-task-log.js';
 import { TaskLogStore } from '../logs/task-log-store.js';
 import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.js';
@@ -90,6 +89,16 @@ Flags:
       --stream S          only stdout or only stderr
       --state-dir DIR     the agent's --state-dir (default /run/parafork)`;
 
+/** The Task log directories of the agents sharing a --state-dir: <state-dir>/logs/<node name>. */
+function agentLogDirectories(stateDirectory: string): string[] {
+  const root = path.join(stateDirectory, 'logs');
+  try {
+    return readdirSync(root, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => path.join(root, entry.name));
+  } catch {
+    return [];
+  }
+}
+
 async function runLogsCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -122,7 +131,7 @@ async function runLogsCommand(argv: string[]): Promise<number> {
   try {
     await showTaskLog(
       {
-        directories: [taskLogDirectory(path.resolve(values['state-dir'])), runLogDirectory],
+        directories: [...agentLogDirectories(path.resolve(values['state-dir'])), runLogDirectory],
         namespace: values.namespace,
         name: positionals[0] ?? '',
         ...(attempt !== undefined ? { attempt } : {}),

@@ -110,7 +110,7 @@ export const agentFlags = {
   'task-ids': { type: 'string', default: defaultTaskIds, description: 'host uids/gids that Tasks without runAsUser/runAsGroup get, one of their own each, FIRST-LAST: shared out in blocks of 65536 between the parafork instances of the machine through lock files in <state-dir>/ids' },
   'sandbox-staging-dir': { type: 'string', default: '/run/parafork/root', description: 'empty directory task roots are mounted on (in their own mount namespaces)' },
   'seccomp-profile-dir': { type: 'string', default: '/var/lib/kubelet/seccomp', description: 'seccomp profiles (Docker JSON) that Tasks name by sandbox.seccomp.localhostProfile, relative to it' },
-  'state-dir': { type: 'string', default: '/run/parafork', description: 'node-local state that must outlive an agent restart (the launches not yet recorded, Task logs in <state-dir>/logs); in a pod, an emptyDir or hostPath' },
+  'state-dir': { type: 'string', default: '/run/parafork', description: 'node-local state that must outlive an agent restart (the launches not yet recorded, Task logs in <state-dir>/logs/<node-name>); in a pod, an emptyDir or hostPath' },
   'task-log-max-bytes': { type: 'string', default: '10Mi', description: 'most bytes of stdout and stderr each Task attempt keeps on the node (the newest; a quantity, at least 64Ki); a Task\'s spec.logs.maxBytes may ask for less' },
   launcher: { type: 'string', default: 'native', description: "native, or child_process (Node's, a benchmark baseline: it cannot sandbox, so it needs --task-sandbox off)" },
   'task-sandbox': { type: 'string', default: 'on', description: "off runs Tasks as plain processes with the agent's own privileges, no cgroups: for benchmarks only" },

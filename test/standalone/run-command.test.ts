@@ -1,7 +1,7 @@
 // `parafork run`: manifests in, Tasks run sandboxed on this machine, a report out, an exit code
 // that says whether every Task succeeded. Runs the built CLI as a user would. Needs root (sandbox).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,10 +26,36 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
   it('runs the hello example and prints a kubectl-like table; exit 0', () => {
     const result = parafork('run', '-f', 'examples/hello.yaml');
     expect(result.status).toBe(0);
-    expect(result.stdout).toMatch(/^NAMESPACE\s+NAME\s+PHASE\s+EXIT\s+ATTEMPTS\s+DURATION\s+REASON\n/);
+    expect(result.stdout).toMatch(/^NAMESPACE\s+NAME\s+PHASE\s+EXIT\s+ATTEMPTS\s+DURATION\s+REASON\n/m);
     expect(result.stdout).toMatch(/\bhello\s+Succeeded\s+0\s+1\s+\S+\s+Completed/);
     expect(result.stderr).toMatch(/1\/1 done: 1 succeeded, 0 failed/);
   });
+
+  it('prints each Task\'s output prefixed by its name, and keeps it for parafork logs', () => {
+    const result = parafork('run', '-f', 'examples/hello.yaml');
+    expect(result.stdout).toContain('hello | hello from parafork\n');
+    const logs = parafork('logs', 'hello');
+    expect(logs).toMatchObject({ status: 0, stdout: 'hello from parafork\n' });
+    expect(parafork('logs', 'hello', '--timestamps').stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z hello from parafork\n$/);
+    expect(parafork('run', '-q', '-f', 'examples/hello.yaml').stdout).not.toContain('hello from parafork');
+  });
+
+  it('lets a Task write 1 GiB as fast as it can to exit 0, keeping at most its spec.logs.maxBytes on disk', () => {
+    const manifest = path.join(scratch, 'flood.yaml');
+    const maxBytes = 1024 * 1024;
+    writeFileSync(manifest, `apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: log-flood}\nspec:\n  command: ["sh", "-c", "head -c 1073741824 /dev/zero | tr '\\\\000' x; echo; echo last line"]\n  logs: {maxBytes: ${maxBytes}}\n`);
+    const result = parafork('run', '-q', '-f', manifest);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/\blog-flood\s+Succeeded\s+0\s/);
+    const root = '/run/parafork/run-logs';
+    const [directory] = readdirSync(root).filter((entry) => entry.startsWith('default_log-flood_'));
+    const onDisk = readdirSync(path.join(root, directory ?? '')).reduce((sum, file) => sum + statSync(path.join(root, directory ?? '', file)).size, 0);
+    expect(onDisk).toBeLessThanOrEqual(maxBytes);
+    const shown = parafork('logs', 'log-flood', '--tail', '1');
+    expect(shown.stdout).toBe('last line\n');
+    const head = parafork('logs', 'log-flood').stdout.split('\n', 1)[0];
+    expect(head).toMatch(/^\[parafork: \d+ bytes of output dropped here by the log's cap\]$/);
+  }, 180_000);
 
   it('exits 1 when a Task failed, and -o json prints the Tasks with their status', () => {
     const manifest = path.join(scratch, 'mixed.yaml');
