@@ -13,6 +13,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 
 import { Launcher, type SandboxOptions } from '../dist/index.js';
@@ -83,7 +84,7 @@ async function spawnOnce(row: Row): Promise<{ callerMs: number; nativeMs: number
   });
   const callerMs = performance.now() - started;
   // As the reconciler waits for the output after the exit: the stderr stream's end, or the log's.
-  const outputDone = child.stderr ? child.stderr.resume().toArray() : child.log;
+  const outputDone = child.stderr ? finished(child.stderr.resume()) : child.log;
   await child.exited;
   await outputDone;
   // What the Task reconciler does after an exit: OOM count, kill what is left, give the cgroup up.

@@ -17,6 +17,8 @@ import { MetricsRegistry } from '../metrics/registry.js';
 import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import { AttemptTable } from '../tasks/attempts.js';
 import { LaunchJournal } from '../tasks/launch-journal.js';
+import { LogAccessReviewer } from '../k8s/log-access-review.js';
+import { logEndpoint } from '../logs/log-endpoint.js';
 import { TaskReconciler } from '../tasks/task-reconciler.js';
 import { createLogger } from './logger.js';
 import { drainTasks, makeTaskRuntime, openTaskLogStore } from './task-runtime.js';
@@ -64,6 +66,7 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
   const attempts = new AttemptTable();
   const journal = openLaunchJournal(config, logger);
   const logs = openTaskLogStore(config, logger);
+  const logReviewer = new LogAccessReviewer(client);
   const reconciler = new TaskReconciler({
     nodeName: config.nodeName,
     writer: new KubernetesTaskWriter(client),
@@ -125,6 +128,7 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
     port: config.port,
     ready: () => tasks.synced && unboundTasks.synced && !shuttingDown,
     metrics: () => metrics.scrape(),
+    ...(logs ? { logs: logEndpoint({ directories: [logs.directory], authorize: (token, namespace, name) => logReviewer.review(token, namespace, name) }) } : {}),
   });
   const informersDone = Promise.all([tasks.run(lifetime.signal), unboundTasks.run(lifetime.signal)]);
   queue.start();

@@ -10,6 +10,7 @@ import { startHttpServer } from '../http/http-server.js';
 import { MetricsRegistry } from '../metrics/registry.js';
 import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
 import { InMemoryTasks } from '../standalone/in-memory-tasks.js';
+import { logEndpoint } from '../logs/log-endpoint.js';
 import { ManifestFolder } from '../standalone/manifest-folder.js';
 import { AttemptTable } from '../tasks/attempts.js';
 import { TaskReconciler } from '../tasks/task-reconciler.js';
@@ -70,6 +71,7 @@ export async function startManifestAgent(config: AgentConfig, directory: string,
     ready: () => folder.scans > 0 && !shuttingDown,
     metrics: () => metrics.scrape(),
     tasks: () => ({ apiVersion: 'v1', kind: 'List', items: store.list() }),
+    ...(logs ? { logs: logEndpoint({ directories: [logs.directory] }) } : {}),
   });
   queue.start();
   folder.start();

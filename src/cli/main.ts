@@ -12,6 +12,7 @@ import { createLogger } from '../agent/logger.js';
 import { startManifestAgent } from '../agent/manifest-agent.js';
 import { agentFlags, agentMaskedPaths, ConfigError, defaultTaskIds, parseAgentConfig, parseTaskLimitPolicy, taskIdRange, taskLimitFlags } from '../config/agent-config.js';
 import { showTaskLog, TaskLogNotFoundError } from '../logs/show-task-log.js';
+import { logFlagsUsage, parseLogFlags } from './log-flags.js';
 import { TaskLogStore } from '../logs/task-log-store.js';
 import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.js';
 import { runTasks } from '../standalone/run-tasks.js';
@@ -80,13 +81,7 @@ Prints what a Task wrote to stdout and stderr, in order, from the logs on this n
 under --state-dir, then those of the last 'parafork run'). Needs read access to them (root).
 
 Flags:
-  -n, --namespace NS      the Task's namespace (default "default")
-  -f, --follow            go on printing as the Task writes, until its attempt ends
-      --attempt N         the log of attempt N (1-based; default the latest)
-  -p, --previous          the log of the attempt before the latest
-      --tail N            only the last N lines
-      --timestamps        start each line with the time it was written (RFC 3339)
-      --stream S          only stdout or only stderr
+${logFlagsUsage}
       --state-dir DIR     the agent's --state-dir (default /run/parafork)`;
 
 /** The Task log directories of the agents sharing a --state-dir: <state-dir>/logs/<node name>. */
@@ -100,46 +95,15 @@ function agentLogDirectories(stateDirectory: string): string[] {
 }
 
 async function runLogsCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      namespace: { type: 'string', short: 'n', default: 'default' },
-      follow: { type: 'boolean', short: 'f', default: false },
-      attempt: { type: 'string' },
-      previous: { type: 'boolean', short: 'p', default: false },
-      tail: { type: 'string' },
-      timestamps: { type: 'boolean', default: false },
-      stream: { type: 'string' },
-      'state-dir': { type: 'string', default: '/run/parafork' },
-    },
-    strict: true,
-    allowPositionals: true,
-  });
-  if (positionals.length !== 1) throw new ConfigError('logs takes one Task name: parafork logs TASK [-n NAMESPACE]');
-  const wholeNumber = (flag: string, text: string | undefined, minimum: number): number | undefined => {
-    if (text === undefined) return undefined;
-    const value = Number(text);
-    if (!Number.isSafeInteger(value) || value < minimum) throw new ConfigError(`--${flag} must be a whole number from ${minimum}, got ${JSON.stringify(text)}`);
-    return value;
-  };
-  const stream = values.stream;
-  if (stream !== undefined && stream !== 'stdout' && stream !== 'stderr') throw new ConfigError(`--stream must be stdout or stderr, got ${JSON.stringify(stream)}`);
-  const attempt = wholeNumber('attempt', values.attempt, 1);
-  const tail = wholeNumber('tail', values.tail, 0);
+  const { flags, name, values } = parseLogFlags(argv, { 'state-dir': { type: 'string', default: '/run/parafork' } });
   const interrupted = new AbortController();
   process.once('SIGINT', () => interrupted.abort());
   try {
     await showTaskLog(
       {
-        directories: [...agentLogDirectories(path.resolve(values['state-dir'])), runLogDirectory],
-        namespace: values.namespace,
-        name: positionals[0] ?? '',
-        ...(attempt !== undefined ? { attempt } : {}),
-        previous: values.previous,
-        ...(tail !== undefined ? { tail } : {}),
-        timestamps: values.timestamps,
-        ...(stream !== undefined ? { stream } : {}),
-        follow: values.follow,
+        directories: [...agentLogDirectories(path.resolve(String(values['state-dir']))), runLogDirectory],
+        name,
+        ...flags,
         signal: interrupted.signal,
       },
       (text) => process.stdout.write(text),

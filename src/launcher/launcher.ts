@@ -223,7 +223,9 @@ export class Launcher {
 
   #settled(): void {
     if (this.#outstanding() > 0) return;
-    this.#engine.unref();
+    // A log still being written keeps the event loop alive, as a child_process stdio pipe does,
+    // so that SpawnedProcess.log settles; close() does not wait for it (a grandchild may hold it).
+    if (this.#openLogs.size === 0) this.#engine.unref();
     this.#drained?.();
   }
 

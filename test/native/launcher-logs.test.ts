@@ -1,5 +1,6 @@
 // Launcher.spawn with stdout/stderr `{ log }`: the native log pump keeps a child's output in a
 // capped CRI-format log (native/src/log_pump.h) without the JS thread touching a byte of it.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -39,8 +40,9 @@ describe('a child whose output goes to a log', () => {
     expect(await child.exited).toMatchObject({ code: 0 });
     const totals = await child.log;
     expect(totals).toMatchObject({ bytes: 14, droppedBytes: 0, complete: true, writeError: undefined });
-    const records = readFileSync(log, 'utf8').trimEnd().split('\n').map((line) => record.exec(line)?.slice(1));
-    expect(records).toEqual([['stdout', 'F', 'one'], ['stderr', 'F', 'two'], ['stdout', 'F', 'three']]);
+    const lines = readFileSync(log, 'utf8').trimEnd().split('\n');
+    expect(lines.slice(0, -1).map((line) => record.exec(line)?.slice(1))).toEqual([['stdout', 'F', 'one'], ['stderr', 'F', 'two'], ['stdout', 'F', 'three']]);
+    expect(lines.at(-1)).toMatch(/ parafork F end 14$/);
   });
 
   it('lets a child write 1 GiB as fast as it can to its end, with at most the cap on disk', async () => {
@@ -61,6 +63,21 @@ describe('a child whose output goes to a log', () => {
     expect(largest).toBeLessThanOrEqual(maxBytes);
     expect(launcher.logStats().droppedBytes).toBeGreaterThanOrEqual(1024 ** 3 - maxBytes);
   }, 120_000);
+
+  it('keeps the event loop alive until the log is complete, after the child has exited', () => {
+    // Nothing else holds the loop: the log's end, delivered after the exit, must still arrive.
+    const script = `import { Launcher } from './dist/index.js';
+      const launcher = new Launcher();
+      const log = ${JSON.stringify(path.join(scratch, 'alive', '1.log'))};
+      const child = await launcher.spawn({ file: 'sh', args: ['-c', 'echo last words'], stdout: { log }, stderr: { log } });
+      await child.exited;
+      const totals = await child.log;
+      console.log(totals.bytes);
+      await launcher.close();`;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(result.stderr).not.toContain('unsettled top-level await');
+    expect(result.stdout).toBe('11\n');
+  });
 
   it('refuses stdout and stderr logs that name two different files', async () => {
     await expect(launcher.spawn({ file: '/bin/true', stdout: { log: path.join(scratch, 'a.log') }, stderr: { log: path.join(scratch, 'b.log') } })).rejects.toThrow(InvalidSpawnOptionError);

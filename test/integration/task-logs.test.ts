@@ -1,0 +1,104 @@
+// Task logs against the real apiserver: a Task's stdout and stderr come back from the agent's /logs
+// in order, to a user the apiserver says may get the Task's tasks/log (the chart's log-reader
+// ClusterRole bound in the namespace) and to nobody else (403; 401 without a token); they survive
+// an agent restart and go when the Task is deleted or collected after ttlSecondsAfterFinished.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
+import { applyTask, createTestNamespace, getTask, kubectl, waitFor, waitForTaskPhase, type TestNamespace } from '../helpers/cluster.js';
+import { renderChart } from '../helpers/helm.js';
+
+const suffix = randomBytes(3).toString('hex');
+const nodeName = `logs-node-${suffix}`;
+let namespace: TestNamespace;
+let stateDirectory: string;
+let agent: AgentProcess;
+let readerRole: string;
+let tokens: { reader: string; stranger: string };
+
+function portOf(running: AgentProcess): number {
+  return Number(/"port":(\d+)[^\n]*"msg":"agent ready"/.exec(running.logs())?.[1]);
+}
+
+async function readLog(name: string, token: string | undefined, query = ''): Promise<{ status: number; body: string }> {
+  const response = await fetch(`http://127.0.0.1:${portOf(agent)}/logs/${namespace.name}/${name}${query}`, { headers: token === undefined ? {} : { 'X-Parafork-Token': `Bearer ${token}` } });
+  return { status: response.status, body: await response.text() };
+}
+
+function logDirectoryOf(uid: string, name: string): string {
+  return path.join(stateDirectory, 'logs', nodeName, `${namespace.name}_${name}_${uid}`);
+}
+
+beforeAll(async () => {
+  namespace = await createTestNamespace('logs');
+  stateDirectory = mkdtempSync(path.join(tmpdir(), 'parafork-logs-state-'));
+  const manifests = await renderChart({ release: `logs-${suffix}`, namespace: namespace.name, showOnly: ['templates/log-reader-clusterrole.yaml'] });
+  await kubectl(['apply', '-f', '-'], { input: manifests });
+  readerRole = `logs-${suffix}-parafork-log-reader`;
+  for (const account of ['reader', 'stranger']) await kubectl(['create', 'serviceaccount', account, '--namespace', namespace.name]);
+  await kubectl(['create', 'rolebinding', 'reader-logs', `--clusterrole=${readerRole}`, `--serviceaccount=${namespace.name}:reader`, '--namespace', namespace.name]);
+  tokens = {
+    reader: (await kubectl(['create', 'token', 'reader', '--namespace', namespace.name, '--duration=1h'])).trim(),
+    stranger: (await kubectl(['create', 'token', 'stranger', '--namespace', namespace.name, '--duration=1h'])).trim(),
+  };
+  agent = await startAgent(nodeName, ['--state-dir', stateDirectory, '--listen-address', '127.0.0.1']);
+});
+
+afterAll(async () => {
+  await agent?.stop();
+  await namespace?.cleanup();
+  if (readerRole) await kubectl(['delete', 'clusterrole', readerRole, '--ignore-not-found', '--wait=false']);
+  rmSync(stateDirectory, { recursive: true, force: true });
+});
+
+describe('a Task\'s output', () => {
+  it('comes back in order with each stream, to a user bound to the log-reader ClusterRole', async () => {
+    await applyTask(namespace.name, 'talker', nodeName, { command: ['sh', '-c', 'echo one; sleep 0.1; echo two >&2; sleep 0.1; echo three; exit 3'] });
+    const task = await waitForTaskPhase(namespace.name, 'talker', ['Failed']);
+    expect(task.status?.stderrTail).toBe('two\n');
+    expect(await readLog('talker', tokens.reader)).toEqual({ status: 200, body: 'one\ntwo\nthree\n' });
+    expect((await readLog('talker', tokens.reader, '?stream=stderr')).body).toBe('two\n');
+    expect((await readLog('talker', tokens.reader, '?timestamps=true&tail=1')).body).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z three\n$/);
+  });
+
+  it('is refused (403) to a user without the role, and (401) to one without a token', async () => {
+    expect((await readLog('talker', tokens.stranger)).status).toBe(403);
+    expect((await readLog('talker', undefined)).status).toBe(401);
+    expect((await readLog('talker', 'not-a-token')).status).toBe(401);
+  });
+
+  it('survives an agent restart', async () => {
+    await agent.stop();
+    agent = await startAgent(nodeName, ['--state-dir', stateDirectory, '--listen-address', '127.0.0.1']);
+    expect(await readLog('talker', tokens.reader)).toEqual({ status: 200, body: 'one\ntwo\nthree\n' });
+  });
+
+  it('goes when the Task is deleted', async () => {
+    const uid = (await getTask(namespace.name, 'talker')).metadata.uid ?? '';
+    expect(existsSync(logDirectoryOf(uid, 'talker'))).toBe(true);
+    await kubectl(['delete', 'tasks.parafork.dev', 'talker', '--namespace', namespace.name]);
+    await waitFor(() => !existsSync(logDirectoryOf(uid, 'talker')) || undefined, { description: 'the deleted Task\'s logs to go', timeoutMs: 10_000 });
+    expect((await readLog('talker', tokens.reader)).status).toBe(404);
+  });
+
+  it('goes when the Task is collected after ttlSecondsAfterFinished', async () => {
+    await applyTask(namespace.name, 'brief', nodeName, { command: ['sh', '-c', 'echo bye'], ttlSecondsAfterFinished: 1 });
+    const uid = (await waitForTaskPhase(namespace.name, 'brief', ['Succeeded'])).metadata.uid ?? '';
+    await waitFor(() => !existsSync(logDirectoryOf(uid, 'brief')) || undefined, { description: 'the collected Task\'s logs to go', timeoutMs: 15_000 });
+  });
+
+  it('of Tasks deleted while the agent was away is swept when it starts', async () => {
+    await applyTask(namespace.name, 'orphan', nodeName, { command: ['sh', '-c', 'echo left behind'] });
+    const uid = (await waitForTaskPhase(namespace.name, 'orphan', ['Succeeded'])).metadata.uid ?? '';
+    await agent.stop();
+    await kubectl(['delete', 'tasks.parafork.dev', 'orphan', '--namespace', namespace.name]);
+    expect(existsSync(logDirectoryOf(uid, 'orphan'))).toBe(true);
+    agent = await startAgent(nodeName, ['--state-dir', stateDirectory, '--listen-address', '127.0.0.1']);
+    expect(existsSync(logDirectoryOf(uid, 'orphan'))).toBe(false);
+    expect(readdirSync(path.join(stateDirectory, 'logs', nodeName))).toEqual([]);
+  });
+});
