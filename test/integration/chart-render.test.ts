@@ -196,9 +196,9 @@ describe('the chart', () => {
     for (const [template, kinds] of kindsByTemplate) expect([...kinds], template).toHaveLength(1);
   });
 
-  it('renders no ServiceMonitor and no dashboard ConfigMap by default', async () => {
+  it('renders no ServiceMonitor and no dashboard ConfigMap by default (the agent's and the log reader's roles, the log proxy Role)', async () => {
     const kinds = parseManifests(await render({ apiVersions: [serviceMonitorApi] })).map((object) => object.kind);
-    expect(kinds.sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'Service', 'ServiceAccount']);
+    expect(kinds.sort()).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'Role', 'Service', 'ServiceAccount']);
   });
 
   it('leaves the ServiceMonitor out, even when enabled, where monitoring.coreos.com/v1 is not served', async () => {
