@@ -196,7 +196,7 @@ describe('the chart', () => {
     for (const [template, kinds] of kindsByTemplate) expect([...kinds], template).toHaveLength(1);
   });
 
-  it('renders no ServiceMonitor and no dashboard ConfigMap by default (the agent's and the log reader's roles, the log proxy Role)', async () => {
+  it('renders no ServiceMonitor and no dashboard ConfigMap by default (the agent and log-reader ClusterRoles, the log-proxy Role)', async () => {
     const kinds = parseManifests(await render({ apiVersions: [serviceMonitorApi] })).map((object) => object.kind);
     expect(kinds.sort()).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'Role', 'Service', 'ServiceAccount']);
   });
