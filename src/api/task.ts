@@ -707,6 +707,12 @@ export interface TaskStatus {
    */
   readonly resources?: TaskStatusResources;
   /**
+   * What the latest attempt's processes cost, once it has ended, as the kernel accounts it for the
+   * attempt's process tree (getrusage(2) of the reaped process, its waited-for descendants
+   * included): CPU time in user and kernel mode, in microseconds.
+   */
+  readonly usage?: TaskStatusUsage;
+  /**
    * How long the agent took to start the latest attempt, for spotting slow starts. Nanoseconds,
    * measured with a monotonic clock on the node.
    */
@@ -805,6 +811,26 @@ export interface TaskStatusLimits {
    * Apiserver checks: at least 1.
    */
   readonly pids?: number;
+}
+
+/**
+ * What the latest attempt's processes cost, once it has ended, as the kernel accounts it for the
+ * attempt's process tree (getrusage(2) of the reaped process, its waited-for descendants included):
+ * CPU time in user and kernel mode, in microseconds.
+ */
+export interface TaskStatusUsage {
+  /**
+   * CPU time spent in user mode.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly userCpuMicroseconds?: number;
+  /**
+   * CPU time spent in the kernel on the attempt's behalf.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly systemCpuMicroseconds?: number;
 }
 
 /**

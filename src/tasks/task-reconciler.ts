@@ -420,6 +420,7 @@ export class TaskReconciler {
           this.#firstAttemptStarted(key, task, attempt);
           const stderrDone = logs === undefined ? collectStderr(child.stderr, attempt.stderr) : child.log;
           void child.exited.then(async (exit) => {
+            attempt.usage = exit.rusage;
             await Promise.race([stderrDone, new Promise((resolve) => setTimeout(resolve, stderrDrainLimitMs).unref())]);
             if (logs !== undefined) attempt.stderr.append(await logs.stderrTail(logOwner(task), attempt.number));
             const oomKills = cgroup?.oomKills() ?? 0;
