@@ -2,15 +2,19 @@
 // in order, to a user the apiserver says may get the Task's tasks/log (the chart's log-reader
 // ClusterRole bound in the namespace) and to nobody else (403; 401 without a token); they survive
 // an agent restart and go when the Task is deleted or collected after ttlSecondsAfterFinished.
+// `kubectl parafork logs` reads them through the apiserver's pod proxy, from an agent "Pod" whose
+// status names this machine's address (no kubelet here: the Pod object stands for the agent).
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { load } from 'js-yaml';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { applyTask, createTestNamespace, getTask, kubectl, waitFor, waitForTaskPhase, type TestNamespace } from '../helpers/cluster.js';
-import { renderChart } from '../helpers/helm.js';
+import { renderChart, repositoryRoot } from '../helpers/helm.js';
 
 const suffix = randomBytes(3).toString('hex');
 const nodeName = `logs-node-${suffix}`;
@@ -19,6 +23,27 @@ let stateDirectory: string;
 let agent: AgentProcess;
 let readerRole: string;
 let tokens: { reader: string; stranger: string };
+const agentArguments = (): string[] => ['--state-dir', stateDirectory, '--listen-address', '0.0.0.0'];
+
+/** This machine's first non-loopback IPv4 address: the apiserver's pod proxy refuses loopback. */
+function machineAddress(): string | undefined {
+  return Object.values(networkInterfaces()).flat().find((entry) => entry?.family === 'IPv4' && !entry.internal)?.address;
+}
+
+/** A kubeconfig that authenticates with `token` alone, trusting this run's cluster CA. */
+function tokenKubeconfig(token: string): string {
+  const admin = load(readFileSync(inject('kubeconfigPath'), 'utf8')) as { clusters: { cluster: { 'certificate-authority-data': string } }[] };
+  const file = path.join(stateDirectory, `kubeconfig-${randomBytes(3).toString('hex')}`);
+  writeFileSync(file, JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'test', cluster: { server: inject('apiserverUrl'), 'certificate-authority-data': admin.clusters[0]?.cluster['certificate-authority-data'] } }],
+    users: [{ name: 'user', user: { token } }],
+    contexts: [{ name: 'user', context: { cluster: 'test', user: 'user' } }],
+    'current-context': 'user',
+  }), { mode: 0o600 });
+  return file;
+}
 
 function portOf(running: AgentProcess): number {
   return Number(/"port":(\d+)[^\n]*"msg":"agent ready"/.exec(running.logs())?.[1]);
@@ -36,16 +61,18 @@ function logDirectoryOf(uid: string, name: string): string {
 beforeAll(async () => {
   namespace = await createTestNamespace('logs');
   stateDirectory = mkdtempSync(path.join(tmpdir(), 'parafork-logs-state-'));
-  const manifests = await renderChart({ release: `logs-${suffix}`, namespace: namespace.name, showOnly: ['templates/log-reader-clusterrole.yaml'] });
+  const manifests = await renderChart({ release: `logs-${suffix}`, namespace: namespace.name, showOnly: ['templates/log-reader-clusterrole.yaml', 'templates/log-proxy-role.yaml'] });
   await kubectl(['apply', '-f', '-'], { input: manifests });
   readerRole = `logs-${suffix}-parafork-log-reader`;
   for (const account of ['reader', 'stranger']) await kubectl(['create', 'serviceaccount', account, '--namespace', namespace.name]);
   await kubectl(['create', 'rolebinding', 'reader-logs', `--clusterrole=${readerRole}`, `--serviceaccount=${namespace.name}:reader`, '--namespace', namespace.name]);
+  // The test namespace stands for the agents' namespace too: both readers may reach the agent.
+  await kubectl(['create', 'rolebinding', 'log-proxy', `--role=logs-${suffix}-parafork-log-proxy`, `--serviceaccount=${namespace.name}:reader`, `--serviceaccount=${namespace.name}:stranger`, '--namespace', namespace.name]);
   tokens = {
     reader: (await kubectl(['create', 'token', 'reader', '--namespace', namespace.name, '--duration=1h'])).trim(),
     stranger: (await kubectl(['create', 'token', 'stranger', '--namespace', namespace.name, '--duration=1h'])).trim(),
   };
-  agent = await startAgent(nodeName, ['--state-dir', stateDirectory, '--listen-address', '127.0.0.1']);
+  agent = await startAgent(nodeName, agentArguments());
 });
 
 afterAll(async () => {
@@ -75,8 +102,23 @@ describe('a Task\'s output', () => {
 
   it('survives an agent restart', async () => {
     await agent.stop();
-    agent = await startAgent(nodeName, ['--state-dir', stateDirectory, '--listen-address', '127.0.0.1']);
+    agent = await startAgent(nodeName, agentArguments());
     expect(await readLog('talker', tokens.reader)).toEqual({ status: 200, body: 'one\ntwo\nthree\n' });
+  });
+
+  it('reads through the apiserver with kubectl parafork logs, for a reader with the roles only', async () => {
+    const address = machineAddress();
+    expect(address, 'a non-loopback IPv4 address for the pod proxy').toBeDefined();
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'agent', namespace: namespace.name, labels: { 'app.kubernetes.io/name': 'parafork' } }, spec: { nodeName, containers: [{ name: 'agent', image: 'parafork', ports: [{ name: 'http', containerPort: portOf(agent) }] }] } };
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(pod) });
+    await kubectl(['patch', 'pod', 'agent', '--namespace', namespace.name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { phase: 'Running', podIP: address, podIPs: [{ ip: address }] } })]);
+    const plugin = (token: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } =>
+      spawnSync(process.execPath, [path.join(repositoryRoot, 'dist/cli/kubectl-plugin.js'), 'logs', 'talker', '-n', namespace.name, '--agent-namespace', namespace.name, '--kubeconfig', tokenKubeconfig(token), ...args], { encoding: 'utf8', timeout: 30_000 });
+    expect(plugin(tokens.reader)).toMatchObject({ status: 0, stdout: 'one\ntwo\nthree\n' });
+    expect(plugin(tokens.reader, '--stream', 'stderr')).toMatchObject({ status: 0, stdout: 'two\n' });
+    const refused = plugin(tokens.stranger);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/forbidden/);
   });
 
   it('goes when the Task is deleted', async () => {
@@ -99,7 +141,7 @@ describe('a Task\'s output', () => {
     await agent.stop();
     await kubectl(['delete', 'tasks.parafork.dev', 'orphan', '--namespace', namespace.name]);
     expect(existsSync(logDirectoryOf(uid, 'orphan'))).toBe(true);
-    agent = await startAgent(nodeName, ['--state-dir', stateDirectory, '--listen-address', '127.0.0.1']);
+    agent = await startAgent(nodeName, agentArguments());
     expect(existsSync(logDirectoryOf(uid, 'orphan'))).toBe(false);
     expect(readdirSync(path.join(stateDirectory, 'logs', nodeName))).toEqual([]);
   });
