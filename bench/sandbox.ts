@@ -83,8 +83,9 @@ async function spawnOnce(row: Row): Promise<{ callerMs: number; nativeMs: number
     ...(log ? { stdout: log, stderr: log } : {}),
   });
   const callerMs = performance.now() - started;
-  // As the reconciler waits for the output after the exit: the stderr stream's end, or the log's.
-  const outputDone = child.stderr ? finished(child.stderr.resume()) : child.log;
+  // As the reconciler waits for the output after the exit: before issue 15 for the stderr
+  // stream's end; with a log, only after a failed exit (for status.stderrTail), and /bin/true exits 0.
+  const outputDone = child.stderr ? finished(child.stderr.resume()) : undefined;
   await child.exited;
   await outputDone;
   // What the Task reconciler does after an exit: OOM count, kill what is left, give the cgroup up.

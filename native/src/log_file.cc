@@ -54,20 +54,20 @@ LogFile::LogFile(std::string path, uint64_t max_bytes)
 int LogFile::Open() {
   // O_NOFOLLOW: the logs directory is the agent's, but a symlink there must never redirect a task's output.
   const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW;
-  fd_.reset(open(path_.c_str(), flags, 0600));
-  if (!fd_ && errno == ENOENT) {
-    const std::string directory = DirectoryOf(path_);
-    if (!directory.empty() && mkdir(directory.c_str(), 0700) == -1 && errno != EEXIST) {
-      failed_ = true;
-      return totals_.write_errno = errno;
-    }
-    fd_.reset(open(path_.c_str(), flags, 0600));
+  // The directory first: it is new for most logs (a Task's first attempt), and mkdir(2) then
+  // costs one system call where a failed open(2) and a retry would cost two.
+  const std::string directory = DirectoryOf(path_);
+  if (!directory.empty() && mkdir(directory.c_str(), 0700) == -1 && errno != EEXIST) {
+    failed_ = true;
+    return totals_.write_errno = errno;
   }
+  fd_.reset(open(path_.c_str(), flags, 0600));
   if (!fd_) {
     failed_ = true;
     return totals_.write_errno = errno;
   }
-  unlink(previous_path_.c_str());  // an earlier attempt's under the same name (none normally)
+  // No path.1 is removed here: an attempt's log name is never used twice (attempts count up, and a
+  // Task made again has another uid), and the unlink would cost a system call every spawn.
   return 0;
 }
 

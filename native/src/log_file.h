@@ -56,8 +56,8 @@ class LogFile {
   LogFile(const LogFile&) = delete;
   LogFile& operator=(const LogFile&) = delete;
 
-  // Creates (truncates) `path` and removes a `path.1` left by an earlier run of the same name;
-  // makes the directory above `path` if it is missing (mode 0700: a log may hold secrets).
+  // Creates (truncates) `path`, making the directory above it if it is missing (mode 0700: a log
+  // may hold secrets).
   // 0 or an errno; on failure the log drops what is appended (counted).
   int Open();
 

@@ -1,8 +1,9 @@
 // See log_pump.h.
 #include "log_pump.h"
 
-#include <fcntl.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,7 +75,7 @@ void LogPump::Run() {
         continue;
       }
       // One chunk a wake-up (level-triggered: a pipe with more is reported again), for fairness.
-      if (ReadChunk(*source) == ReadResult::kEnded) SourceEnded(*source);  // frees `source`
+      if (ReadChunk(*source, false) == ReadResult::kEnded) SourceEnded(*source);  // frees `source`
     }
   }
   // Stopping: what the pipes already hold still goes to the logs, then every log closes.
@@ -87,7 +88,7 @@ void LogPump::Run() {
     }
   }
   for (Source* source : open) {
-    for (int chunk = 0; chunk < kChunksReadAtStop && ReadChunk(*source) == ReadResult::kData; ++chunk) {
+    for (int chunk = 0; chunk < kChunksReadAtStop && ReadChunk(*source, true) == ReadResult::kData; ++chunk) {
     }
     SourceEnded(*source);  // frees `source`, and its log once both of the log's sources are done
   }
@@ -105,9 +106,6 @@ void LogPump::TakePending() {
     for (int stream = 0; stream < 2; ++stream) {
       UniqueFd& end = pending.ends[stream];
       if (!end) continue;
-      // Non-blocking for the pump only: the read end is its own open file description (pipe(7)),
-      // so the task's write end stays blocking.
-      fcntl(end.get(), F_SETFL, fcntl(end.get(), F_GETFL) | O_NONBLOCK);
       auto source = std::make_unique<Source>(Source{std::move(end), static_cast<LogStream>(stream), log.get()});
       struct epoll_event event = {};
       event.events = EPOLLIN;
@@ -122,7 +120,20 @@ void LogPump::TakePending() {
   }
 }
 
-LogPump::ReadResult LogPump::ReadChunk(Source& source) {
+LogPump::ReadResult LogPump::ReadChunk(Source& source, bool only_if_ready) {
+  // The read ends stay blocking (two fcntl calls a stream saved on every spawn): a pipe epoll
+  // reports readable, or at EOF, never blocks a read(2). Only at Stop, when epoll has not
+  // spoken, is the pipe asked first how much it holds.
+  if (only_if_ready) {
+    int available = 0;
+    if (ioctl(source.fd.get(), FIONREAD, &available) == -1) return ReadResult::kEnded;
+    if (available == 0) {
+      struct pollfd ready = {source.fd.get(), POLLIN, 0};
+      // Empty: at EOF (POLLHUP, the writers gone) or merely quiet.
+      if (poll(&ready, 1, 0) == 1 && (ready.revents & (POLLHUP | POLLERR)) != 0) return ReadResult::kEnded;
+      return ReadResult::kNothing;
+    }
+  }
   ssize_t length;
   do {
     length = read(source.fd.get(), buffer_.data(), buffer_.size());

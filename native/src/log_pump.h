@@ -83,8 +83,9 @@ class LogPump {
 
   void Run();
   void TakePending();
-  // Reads one chunk into the source's log; kEnded at EOF (or a broken pipe).
-  ReadResult ReadChunk(Source& source);
+  // Reads one chunk into the source's log; kEnded at EOF (or a broken pipe). `only_if_ready`:
+  // epoll has not said the pipe is readable (at Stop), so it is asked first.
+  ReadResult ReadChunk(Source& source, bool only_if_ready);
   void SourceEnded(Source& source);
   void CloseLog(Log& log);
 

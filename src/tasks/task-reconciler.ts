@@ -421,8 +421,11 @@ export class TaskReconciler {
           const stderrDone = logs === undefined ? collectStderr(child.stderr, attempt.stderr) : child.log;
           void child.exited.then(async (exit) => {
             attempt.usage = exit.rusage;
-            await Promise.race([stderrDone, new Promise((resolve) => setTimeout(resolve, stderrDrainLimitMs).unref())]);
-            if (logs !== undefined) attempt.stderr.append(await logs.stderrTail(logOwner(task), attempt.number));
+            // status.stderrTail is for failures: a Task that exits 0 neither waits for its log to
+            // be complete nor costs a read of it.
+            const needsStderr = logs === undefined || exit.code !== 0;
+            if (needsStderr) await Promise.race([stderrDone, new Promise((resolve) => setTimeout(resolve, stderrDrainLimitMs).unref())]);
+            if (logs !== undefined && exit.code !== 0) attempt.stderr.append(await logs.stderrTail(logOwner(task), attempt.number));
             const oomKills = cgroup?.oomKills() ?? 0;
             attempt.ending = oomKills > 0 && attempt.killCause === undefined
               ? { reason: 'OOMKilled', message: `killed for going over resources.limits.memory (${String(task.spec.resources?.limits?.memory)})`, finishedAt: performance.timeOrigin + performance.now(), signal: 'SIGKILL' }
