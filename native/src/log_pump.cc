@@ -18,25 +18,14 @@ LogPump::LogPump(OnClosed on_closed) : on_closed_(std::move(on_closed)), buffer_
 LogPump::~LogPump() { Stop(); }
 
 void LogPump::Start() {
-  epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll_) throw std::system_error(errno, std::generic_category(), "epoll_create1");
-  wake_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake_) throw std::system_error(errno, std::generic_category(), "eventfd");
-  struct epoll_event wake_event = {};
-  wake_event.events = EPOLLIN;
-  wake_event.data.ptr = nullptr;  // null marks the wake-up fd
-  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &wake_event) == -1) {
-    throw std::system_error(errno, std::generic_category(), "epoll_ctl");
-  }
+  epoll_.Open();
   thread_ = std::thread([this] { Run(); });
 }
 
 void LogPump::Stop() {
   if (!thread_.joinable()) return;
   stopping_.store(true);
-  uint64_t one = 1;
-  ssize_t ignored = write(wake_.get(), &one, sizeof(one));
-  (void)ignored;
+  epoll_.Wake();
   thread_.join();
 }
 
@@ -47,9 +36,7 @@ void LogPump::Add(uint64_t id, std::string path, uint64_t max_bytes, UniqueFd st
     pending_.push_back(std::move(pending));
   }
   open_logs_.fetch_add(1);
-  uint64_t one = 1;
-  ssize_t ignored = write(wake_.get(), &one, sizeof(one));
-  (void)ignored;
+  epoll_.Wake();
 }
 
 LogPumpStats LogPump::Stats() const {
@@ -57,10 +44,11 @@ LogPumpStats LogPump::Stats() const {
 }
 
 void LogPump::Run() {
+  BlockAllSignals();
   constexpr int kMaxEvents = 64;
   struct epoll_event events[kMaxEvents];
   while (!stopping_.load()) {
-    const int ready = epoll_wait(epoll_.get(), events, kMaxEvents, -1);
+    const int ready = epoll_wait(epoll_.fd(), events, kMaxEvents, -1);
     if (ready < 0) {
       if (errno == EINTR) continue;
       break;
@@ -68,9 +56,7 @@ void LogPump::Run() {
     for (int index = 0; index < ready; ++index) {
       auto* source = static_cast<Source*>(events[index].data.ptr);
       if (source == nullptr) {
-        uint64_t count;
-        ssize_t ignored = read(wake_.get(), &count, sizeof(count));
-        (void)ignored;
+        epoll_.Drain();
         TakePending();
         continue;
       }
@@ -110,7 +96,7 @@ void LogPump::TakePending() {
       struct epoll_event event = {};
       event.events = EPOLLIN;
       event.data.ptr = source.get();
-      if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, source->fd.get(), &event) == -1) continue;  // closed: EOF for the task
+      if (epoll_ctl(epoll_.fd(), EPOLL_CTL_ADD, source->fd.get(), &event) == -1) continue;  // closed: EOF for the task
       log->sources[stream] = std::move(source);
       ++log->open_sources;
     }
@@ -152,7 +138,7 @@ LogPump::ReadResult LogPump::ReadChunk(Source& source, bool only_if_ready) {
 
 void LogPump::SourceEnded(Source& source) {
   Log& log = *source.log;
-  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, source.fd.get(), nullptr);
+  epoll_ctl(epoll_.fd(), EPOLL_CTL_DEL, source.fd.get(), nullptr);
   log.sources[static_cast<int>(source.stream)].reset();  // frees `source`
   if (--log.open_sources == 0) CloseLog(log);
 }

@@ -23,6 +23,7 @@
 
 #include "log_file.h"
 #include "unique_fd.h"
+#include "wakeable_epoll.h"
 
 namespace parafork {
 
@@ -90,8 +91,7 @@ class LogPump {
   void CloseLog(Log& log);
 
   OnClosed on_closed_;
-  UniqueFd epoll_;
-  UniqueFd wake_;  // eventfd: new logs pending, or stop
+  WakeableEpoll epoll_;  // woken for new logs pending, or to stop
   std::mutex mutex_;
   std::vector<Pending> pending_;
   std::atomic<bool> stopping_{false};

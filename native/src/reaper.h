@@ -9,7 +9,7 @@
 
 #include "child_table.h"
 #include "event_batcher.h"
-#include "unique_fd.h"
+#include "wakeable_epoll.h"
 
 namespace parafork {
 
@@ -37,8 +37,7 @@ class Reaper {
 
   ChildTable& children_;
   EventBatcher& events_;
-  UniqueFd epoll_;
-  UniqueFd wake_;  // eventfd: tells the thread to stop
+  WakeableEpoll epoll_;  // woken to stop
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

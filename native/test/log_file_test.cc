@@ -1,6 +1,7 @@
 // The task log's contract (native/src/log_file.h): CRI records tagged by stream and time, partial
 // lines as P records, and a cap that keeps the newest output and says where the rest was dropped.
 #include "../src/log_file.h"
+#include "test_files.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -17,36 +18,11 @@ namespace {
 
 constexpr timespec kNoon = {1796558400, 123456789};  // 2026-12-06T12:00:00.123456789Z
 
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    char pattern[] = "/tmp/parafork-log-file-test-XXXXXX";
-    path_ = mkdtemp(pattern);
-  }
-  ~TemporaryDirectory() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::stringstream contents;
-  contents << file.rdbuf();
-  return contents.str();
-}
-
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines;
   std::stringstream stream(text);
   for (std::string line; std::getline(stream, line);) lines.push_back(line);
   return lines;
-}
-
-uint64_t FileSize(const std::string& path) {
-  struct stat status = {};
-  return stat(path.c_str(), &status) == 0 ? static_cast<uint64_t>(status.st_size) : 0;
 }
 
 void Append(LogFile& log, LogStream stream, const std::string& text) {

@@ -2,6 +2,7 @@
 // a writer that never stops is never blocked for long nor killed, the disk holds at most the cap,
 // and each log is reported once, when both of its pipes are at EOF.
 #include "../src/log_pump.h"
+#include "test_files.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -22,31 +23,6 @@ namespace parafork {
 namespace {
 
 using namespace std::chrono_literals;
-
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    char pattern[] = "/tmp/parafork-log-pump-test-XXXXXX";
-    path_ = mkdtemp(pattern);
-  }
-  ~TemporaryDirectory() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::stringstream contents;
-  contents << file.rdbuf();
-  return contents.str();
-}
-
-uint64_t FileSize(const std::string& path) {
-  struct stat status = {};
-  return stat(path.c_str(), &status) == 0 ? static_cast<uint64_t>(status.st_size) : 0;
-}
 
 struct Pipe {
   UniqueFd read_end;
