@@ -38,6 +38,7 @@ export function makeTaskRuntime(config: AgentConfig, metrics: MetricsRegistry, l
   const nativeLauncher = config.launcher === 'native' ? new Launcher({ observer: metrics.spawn, sandboxStagingDirectory: config.sandboxStagingDirectory, sandboxMaskedPaths: config.sandboxMaskedPaths }) : undefined;
   if (nativeLauncher) {
     metrics.trackLauncher(nativeLauncher);
+    metrics.trackLogs(nativeLauncher);
     logger.info({ capabilities: Launcher.capabilities, lockMode: nativeLauncher.lockMode, clonePath: nativeLauncher.clonePath, threads: nativeLauncher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable', taskLimits: describeTaskLimitPolicy(config.taskLimits) }, 'host capabilities');
   }
   if (!config.taskSandbox || !nativeLauncher) {
