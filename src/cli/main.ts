@@ -77,8 +77,8 @@ const runLogDirectory = '/run/parafork/run-logs';
 
 const logsUsage = `Usage: parafork logs TASK [flags]
 
-Prints what a Task wrote to stdout and stderr, in order, from the logs on this node (the agent's
-under --state-dir, then those of the last 'parafork run'). Needs read access to them (root).
+Prints what a Task wrote to stdout and stderr, in order, from the logs on this node: the agents'
+under --state-dir and those of 'parafork run', the newest Task of that name. Needs root.
 
 Flags:
 ${logFlagsUsage}

@@ -8,7 +8,7 @@ import { formatLogLine, readLogLines } from './log-reader.js';
 import { findTaskLogs } from './task-log-store.js';
 
 export interface ShowTaskLogOptions {
-  /** Log directories to look in, in order. */
+  /** Log directories to look in: the newest log directory of the Task among them is read. */
   readonly directories: readonly string[];
   readonly namespace: string;
   readonly name: string;

@@ -155,10 +155,11 @@ export interface FoundTaskLogs {
 }
 
 /**
- * The logs of the Task namespace/name in the first of `directories` that has any (the agent's,
- * then `parafork run`'s). Of several objects that had the name, the one written last.
+ * The logs of the Task namespace/name among `directories` (the agents', `parafork run`'s): of
+ * several objects that had the name, here or in different directories, the one written last.
  */
 export async function findTaskLogs(directories: readonly string[], namespace: string, name: string): Promise<FoundTaskLogs | undefined> {
+  const candidates: { directory: string; owner: TaskLogOwner; modified: number }[] = [];
   for (const directory of directories) {
     let entries: string[];
     try {
@@ -166,7 +167,6 @@ export async function findTaskLogs(directories: readonly string[], namespace: st
     } catch {
       continue;
     }
-    const candidates: { directory: string; owner: TaskLogOwner; modified: number }[] = [];
     for (const entry of entries) {
       const owner = parseTaskLogDirectoryName(entry);
       if (owner?.namespace !== namespace || owner.name !== name) continue;
@@ -174,14 +174,13 @@ export async function findTaskLogs(directories: readonly string[], namespace: st
       const modified = await stat(taskDirectory).then((status) => status.mtimeMs, () => 0);
       candidates.push({ directory: taskDirectory, owner, modified });
     }
-    const newest = candidates.sort((a, b) => b.modified - a.modified)[0];
-    if (newest === undefined) continue;
-    const attempts = (await readdir(newest.directory).catch(() => []))
-      .map((file) => /^(\d+)\.log$/.exec(file)?.[1])
-      .filter((number): number is string => number !== undefined)
-      .map(Number)
-      .sort((a, b) => a - b);
-    return { directory: newest.directory, owner: newest.owner, attempts };
   }
-  return undefined;
+  const newest = candidates.sort((a, b) => b.modified - a.modified)[0];
+  if (newest === undefined) return undefined;
+  const attempts = (await readdir(newest.directory).catch(() => []))
+    .map((file) => /^(\d+)\.log$/.exec(file)?.[1])
+    .filter((number): number is string => number !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
+  return { directory: newest.directory, owner: newest.owner, attempts };
 }

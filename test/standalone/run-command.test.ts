@@ -34,9 +34,10 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
   it('prints each Task\'s output prefixed by its name, and keeps it for parafork logs', () => {
     const result = parafork('run', '-f', 'examples/hello.yaml');
     expect(result.stdout).toContain('hello | hello from parafork\n');
-    const logs = parafork('logs', 'hello');
+    // --state-dir: no agent's logs (another test's agent may run a `hello` of its own), only the run's.
+    const logs = parafork('logs', 'hello', '--state-dir', scratch);
     expect(logs).toMatchObject({ status: 0, stdout: 'hello from parafork\n' });
-    expect(parafork('logs', 'hello', '--timestamps').stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z hello from parafork\n$/);
+    expect(parafork('logs', 'hello', '--timestamps', '--state-dir', scratch).stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z hello from parafork\n$/);
     expect(parafork('run', '-q', '-f', 'examples/hello.yaml').stdout).not.toContain('hello from parafork');
   });
 
@@ -51,9 +52,9 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
     const [directory] = readdirSync(root).filter((entry) => entry.startsWith('default_log-flood_'));
     const onDisk = readdirSync(path.join(root, directory ?? '')).reduce((sum, file) => sum + statSync(path.join(root, directory ?? '', file)).size, 0);
     expect(onDisk).toBeLessThanOrEqual(maxBytes);
-    const shown = parafork('logs', 'log-flood', '--tail', '1');
+    const shown = parafork('logs', 'log-flood', '--tail', '1', '--state-dir', scratch);
     expect(shown.stdout).toBe('last line\n');
-    const head = parafork('logs', 'log-flood').stdout.split('\n', 1)[0];
+    const head = parafork('logs', 'log-flood', '--state-dir', scratch).stdout.split('\n', 1)[0];
     expect(head).toMatch(/^\[parafork: \d+ bytes of output dropped here by the log's cap\]$/);
   }, 180_000);
 
