@@ -21,7 +21,7 @@ import { LogAccessReviewer } from '../k8s/log-access-review.js';
 import { logEndpoint } from '../logs/log-endpoint.js';
 import { TaskReconciler } from '../tasks/task-reconciler.js';
 import { createLogger } from './logger.js';
-import { drainTasks, makeTaskRuntime, openTaskLogStore } from './task-runtime.js';
+import { drainTasks, keepLogsWithinTotal, makeTaskRuntime, openTaskLogStore } from './task-runtime.js';
 
 const claimPrefix = 'claim:';
 const nodeLabelRefreshMs = 60_000;
@@ -136,6 +136,10 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
   // The logs of Tasks deleted while the agent was away; from here on they go with their Task.
   const sweptLogs = await logs?.sweep((owner) => tasks.get(`${owner.namespace}/${owner.name}`)?.metadata.uid === owner.uid);
   if (sweptLogs) logger.info({ removed: sweptLogs }, 'removed the logs of Tasks that no longer exist');
+  const logEviction = logs ? keepLogsWithinTotal(logs, config.logsMaxBytesTotal, (owner) => {
+    const phase = tasks.get(`${owner.namespace}/${owner.name}`)?.status?.phase;
+    return phase === 'Succeeded' || phase === 'Failed';
+  }, logger) : undefined;
   logger.info({ port: http.port, bound: tasks.size, unbound: unboundTasks.size }, 'agent ready');
 
   const { promise: stopped, resolve: markStopped } = Promise.withResolvers<undefined>();
@@ -146,6 +150,7 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
     await drainTasks(reconciler, queue, config, logger);
     lifetime.abort();
     clearInterval(labelTimer);
+    if (logEviction) clearInterval(logEviction);
     await queue.shutDown();
     await informersDone;
     await http.close();

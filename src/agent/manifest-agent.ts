@@ -15,7 +15,7 @@ import { ManifestFolder } from '../standalone/manifest-folder.js';
 import { AttemptTable } from '../tasks/attempts.js';
 import { TaskReconciler } from '../tasks/task-reconciler.js';
 import type { RunningAgent } from './agent.js';
-import { drainTasks, makeTaskRuntime, openTaskLogStore } from './task-runtime.js';
+import { drainTasks, keepLogsWithinTotal, makeTaskRuntime, openTaskLogStore } from './task-runtime.js';
 
 export async function startManifestAgent(config: AgentConfig, directory: string, logger: Logger): Promise<RunningAgent> {
   const metrics = new MetricsRegistry({ runningTasks: (): number => reconciler.runningAttempts });
@@ -26,6 +26,10 @@ export async function startManifestAgent(config: AgentConfig, directory: string,
   // The folder's Tasks are new objects in each life of the agent: an earlier life's logs go.
   const logs = openTaskLogStore(config, logger);
   await logs?.sweep(() => false);
+  const logEviction = logs ? keepLogsWithinTotal(logs, config.logsMaxBytesTotal, (owner) => {
+    const phase = store.get(`${owner.namespace}/${owner.name}`)?.status?.phase;
+    return phase === 'Succeeded' || phase === 'Failed';
+  }, logger) : undefined;
   const reconciler = new TaskReconciler({
     nodeName: config.nodeName,
     writer: store,
@@ -83,6 +87,7 @@ export async function startManifestAgent(config: AgentConfig, directory: string,
   async function shutDown(): Promise<void> {
     shuttingDown = true;
     folder.stop();
+    if (logEviction) clearInterval(logEviction);
     await drainTasks(reconciler, queue, config, logger);
     await queue.shutDown();
     await http.close();

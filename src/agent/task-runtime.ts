@@ -13,7 +13,7 @@ import { openTaskCgroups } from '../sandbox/cgroup-groups.js';
 import { readCgroupLayout } from '../sandbox/cgroup-layout.js';
 import { CgroupGroupInUseError, type CgroupManager } from '../sandbox/cgroup-manager.js';
 import { TaskIdentities } from '../sandbox/task-identities.js';
-import { TaskLogStore } from '../logs/task-log-store.js';
+import { TaskLogStore, type TaskLogOwner } from '../logs/task-log-store.js';
 import type { TaskLauncher, TaskReconciler } from '../tasks/task-reconciler.js';
 
 export interface TaskRuntime {
@@ -107,4 +107,21 @@ export function openTaskLogStore(config: AgentConfig, logger: Logger): TaskLogSt
     logger.warn({ directory, err: (error as Error).message }, 'no Task logs: their stdout is discarded and only a stderr tail is kept');
     return undefined;
   }
+}
+
+/** Every 30 s, the node's logs back within --logs-max-bytes-total (TaskLogStore.evictOldest); the timer is returned. */
+export function keepLogsWithinTotal(logs: TaskLogStore, maxBytesTotal: number, finished: (owner: TaskLogOwner) => boolean, logger: Logger): NodeJS.Timeout {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    logs.evictOldest(maxBytesTotal, finished).then(
+      (removed) => {
+        if (removed > 0) logger.info({ removed, maxBytesTotal }, 'removed the logs of the oldest finished Tasks: the node held more than --logs-max-bytes-total');
+      },
+      (error: unknown) => logger.warn({ err: (error as Error).message }, 'could not keep Task logs within --logs-max-bytes-total'),
+    ).finally(() => (running = false));
+  }, 30_000);
+  timer.unref();
+  return timer;
 }

@@ -100,6 +100,40 @@ export class TaskLogStore {
   }
 
   /**
+   * Keeps the node's logs within `maxBytesTotal` (--logs-max-bytes-total): while they hold more,
+   * the logs of the finished Task written longest ago go first (a running Task's are never
+   * removed). Returns the Task directories removed.
+   */
+  async evictOldest(maxBytesTotal: number, finished: (owner: TaskLogOwner) => boolean): Promise<number> {
+    const tasks: { directory: string; owner: TaskLogOwner; bytes: number; modified: number }[] = [];
+    let total = 0;
+    for (const entry of await this.#entries()) {
+      const owner = parseTaskLogDirectoryName(entry);
+      if (owner === undefined) continue;
+      const directory = path.join(this.directory, entry);
+      let bytes = 0;
+      let modified = 0;
+      for (const file of await readdir(directory).catch(() => [])) {
+        const status = await stat(path.join(directory, file)).catch(() => undefined);
+        bytes += status?.size ?? 0;
+        modified = Math.max(modified, status?.mtimeMs ?? 0);
+      }
+      total += bytes;
+      tasks.push({ directory, owner, bytes, modified });
+    }
+    let removed = 0;
+    for (const task of tasks.sort((a, b) => a.modified - b.modified)) {
+      if (total <= maxBytesTotal) break;
+      if (!finished(task.owner)) continue;
+      await rm(task.directory, { recursive: true, force: true });
+      this.#uidsByKey.get(`${task.owner.namespace}/${task.owner.name}`)?.delete(task.owner.uid);
+      total -= task.bytes;
+      removed++;
+    }
+    return removed;
+  }
+
+  /**
    * The last `limit` characters the attempt wrote to stderr, read from the end of its log (the
    * pump, not JavaScript, took every byte in): for status.stderrTail.
    */

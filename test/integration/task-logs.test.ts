@@ -88,7 +88,7 @@ describe('a Task\'s output', () => {
     const task = await waitForTaskPhase(namespace.name, 'talker', ['Failed']);
     expect(task.status?.stderrTail).toBe('two\n');
     expect(task.status?.usage?.userCpuMicroseconds).toBeGreaterThanOrEqual(0);
-    expect(task.status?.usage?.systemCpuMicroseconds).toBeGreaterThan(0);
+    expect(task.status?.usage?.systemCpuMicroseconds).toBeGreaterThanOrEqual(0);
     expect(await readLog('talker', tokens.reader)).toEqual({ status: 200, body: 'one\ntwo\nthree\n' });
     expect((await readLog('talker', tokens.reader, '?stream=stderr')).body).toBe('two\n');
     expect((await readLog('talker', tokens.reader, '?timestamps=true&tail=1')).body).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z three\n$/);

@@ -1,7 +1,7 @@
 // Task logs as the agent and `parafork logs` read them (src/logs): CRI records joined back into the
 // task's lines, the cap's gaps shown where they are, each Task's logs in a directory of its own that
 // goes with the Task, and a stderr tail for status read from the log.
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -114,6 +114,20 @@ describe('the Task log store', () => {
     mkdirSync(path.join(store.directory, 'not-a-task-directory'));
     expect(await store.sweep((each) => each.name === 'build')).toBe(2);
     expect(readdirSync(store.directory)).toEqual([taskLogDirectoryName(owner)]);
+  });
+
+  it('evicts the logs of the finished Tasks written longest ago while the node holds more than its cap, never a running one', async () => {
+    const store = new TaskLogStore({ directory: path.join(scratch, 'logs'), maxBytesPerAttempt: 2 ** 20 });
+    const owners = ['oldest', 'running', 'middle', 'newest'].map((name) => ({ namespace: 'default', name, uid: `u-${name}` }));
+    for (const [index, each] of owners.entries()) {
+      mkdirSync(store.taskDirectory(each));
+      writeFileSync(store.attemptPath(each, 1), 'x'.repeat(1000));
+      const time = new Date(Date.now() - (10 - index) * 60_000);
+      utimesSync(store.attemptPath(each, 1), time, time);
+    }
+    expect(await store.evictOldest(2500, (each) => each.name !== 'running')).toBe(2);
+    expect(readdirSync(store.directory).sort()).toEqual(['default_newest_u-newest', 'default_running_u-running']);
+    expect(await store.evictOldest(2500, () => true)).toBe(0);
   });
 
   it('reads the stderr tail for status from the end of the log', async () => {
