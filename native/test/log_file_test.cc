@@ -42,7 +42,7 @@ TEST(LogFile, WritesEachCompleteLineAsAnFRecordTaggedWithItsStream) {
   Append(log, LogStream::kStdout, "hello\nworld\n");
   Append(log, LogStream::kStderr, "oops\n");
   log.Close();
-  std::vector<std::string> lines = Lines(ReadFile(directory.path() + "/1.log"));
+  std::vector<std::string> lines = Lines(ReadWholeFile(directory.path() + "/1.log"));
   ASSERT_EQ(lines.size(), 4u);
   EXPECT_EQ(lines[3].substr(30), " parafork F end 17");
   lines.pop_back();
@@ -60,7 +60,7 @@ TEST(LogFile, WritesAReadThatEndsMidLineAsAPRecordContinuedByTheNext) {
   Append(log, LogStream::kStdout, "progress: 10%");
   Append(log, LogStream::kStdout, " 20%\nnext");
   log.Close();
-  std::vector<std::string> lines = Lines(ReadFile(directory.path() + "/1.log"));
+  std::vector<std::string> lines = Lines(ReadWholeFile(directory.path() + "/1.log"));
   lines.pop_back();  // the end record
   EXPECT_EQ(lines, (std::vector<std::string>{"2026-12-06T12:00:00.123456789Z stdout P progress: 10%",
                                              "2026-12-06T12:00:00.123456789Z stdout F  20%",
@@ -73,7 +73,7 @@ TEST(LogFile, CutsALineLongerThanARecordIntoPPieces) {
   ASSERT_EQ(log.Open(), 0);
   Append(log, LogStream::kStdout, std::string(LogFile::kMaxRecordPayload * 2 + 5, 'x') + "\n");
   log.Close();
-  const std::vector<std::string> lines = Lines(ReadFile(directory.path() + "/1.log"));
+  const std::vector<std::string> lines = Lines(ReadWholeFile(directory.path() + "/1.log"));
   ASSERT_EQ(lines.size(), 4u);  // three pieces and the end record
   EXPECT_EQ(lines[0].substr(31, 9), "stdout P ");
   EXPECT_EQ(lines[0].size(), 40 + LogFile::kMaxRecordPayload);
@@ -93,7 +93,7 @@ TEST(LogFile, NeverHoldsMoreThanItsCapOnDiskAndKeepsTheNewestOutput) {
   }
   log.Close();
   EXPECT_EQ(log.totals().disk_bytes, FileSize(path) + FileSize(path + ".1"));
-  const std::vector<std::string> newest = Lines(ReadFile(path));
+  const std::vector<std::string> newest = Lines(ReadWholeFile(path));
   EXPECT_EQ(newest[newest.size() - 2], "2026-12-06T12:00:00.123456789Z stdout F line 19999");
   EXPECT_GT(log.totals().dropped_bytes, 0u);
   EXPECT_LT(log.totals().dropped_bytes, log.totals().payload_bytes);
@@ -113,8 +113,8 @@ TEST(LogFile, BeginsEachRotatedFileWithTheOffsetOfItsFirstPayloadByte) {
   log.Close();
   // Each file opens with the offset of the payload byte its next record starts with; the older
   // file's offset is what was dropped before it.
-  const std::vector<std::string> older = Lines(ReadFile(path + ".1"));
-  const std::vector<std::string> newer = Lines(ReadFile(path));
+  const std::vector<std::string> older = Lines(ReadWholeFile(path + ".1"));
+  const std::vector<std::string> newer = Lines(ReadWholeFile(path));
   const std::string marker_prefix = "2026-12-06T12:00:00.123456789Z parafork F offset ";
   ASSERT_EQ(older[0].rfind(marker_prefix, 0), 0u);
   ASSERT_EQ(newer[0].rfind(marker_prefix, 0), 0u);

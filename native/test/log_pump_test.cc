@@ -89,7 +89,7 @@ TEST(LogPump, WritesBothStreamsOfATaskIntoOneLogAndReportsItOnceBothAreAtEof) {
   ASSERT_EQ(reported.size(), 1u);
   EXPECT_EQ(reported[0].first, 7u);
   EXPECT_EQ(reported[0].second.payload_bytes, 20u);
-  const std::string text = ReadFile(path);
+  const std::string text = ReadWholeFile(path);
   EXPECT_NE(text.find(" stdout F to stdout\n"), std::string::npos);
   EXPECT_NE(text.find(" stderr F to stderr\n"), std::string::npos);
   EXPECT_EQ(pump.Stats().open_logs, 0u);
@@ -163,7 +163,7 @@ TEST(LogPump, ClosesTheLogsStillOpenWhenItStops) {
   pump.Stop();
   ASSERT_TRUE(closed.WaitFor(1, 0ms));
   EXPECT_EQ(closed.Closed()[0].second.payload_bytes, 16u);
-  EXPECT_NE(ReadFile(directory.path() + "/1.log").find("stdout F before the stop"), std::string::npos);
+  EXPECT_NE(ReadWholeFile(directory.path() + "/1.log").find("stdout F before the stop"), std::string::npos);
 }
 
 }  // namespace
