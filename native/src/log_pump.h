@@ -3,7 +3,7 @@
 // containers. One epoll set over all the pipes' read ends; each wake-up reads one chunk (up to
 // kReadBytes) from each readable pipe, so a task that writes as fast as it can shares the thread
 // with the others instead of starving them. The JS thread never sees a byte of it: the spawn
-// thread hands the pipes over natively (Spawner::HandOverLogs), and JavaScript hears once, when
+// thread hands the pipes over natively (Spawner::HandOverLog), and JavaScript hears once, when
 // a log is complete (both pipes at EOF), with its totals.
 //
 // Why a pump and not the child writing straight to a file: a file the child holds cannot be capped
