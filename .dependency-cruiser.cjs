@@ -1,5 +1,5 @@
 // Layers point one way: cli -> agent/standalone -> runtime -> metrics -> controller/tasks ->
-// sandbox/k8s/config/http -> launcher -> store/api -> native. A module may import from its own
+// sandbox/k8s/config/http/logs -> launcher -> store/api -> native. A module may import from its own
 // folder and from layers below it, never above. metrics ranks above the layers it observes, so it
 // implements their observer hooks by importing them (docs/ARCHITECTURE.md).
 const layers = [
@@ -8,7 +8,7 @@ const layers = [
   ['runtime'],
   ['metrics'],
   ['controller', 'tasks'],
-  ['sandbox', 'k8s', 'config', 'http'],
+  ['sandbox', 'k8s', 'config', 'http', 'logs'],
   ['launcher'],
   ['store', 'api'],
   ['native'],

@@ -6,8 +6,14 @@
 // resource limits), then network "none" (the full default: what a Task with default settings
 // gets; its own network namespace, leased from the pool of native/src/network_namespace_pool.h),
 // the same with memory, pids and cpu limits, and a network namespace made per task (CLONE_NEWNET,
-// lo brought up): close to what network "none" would cost without the pool. Needs root.
+// lo brought up): close to what network "none" would cost without the pool. The last two rows are
+// a Task's whole output path on top of its default sandbox: as Tasks had it before issue 15 (stdout
+// to /dev/null, stderr a pipe JavaScript reads for its tail) and to a log the native pump writes.
+// --rows a,b,... runs only the rows whose names start with those (plain always). Needs root.
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
+import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 
 import { Launcher, type SandboxOptions } from '../dist/index.js';
@@ -16,7 +22,7 @@ import { placeControllers, readCgroupLayout } from '../dist/sandbox/cgroup-layou
 import { CgroupManager, type CgroupLimits } from '../dist/sandbox/cgroup-manager.js';
 import { percentile } from './statistics.ts';
 
-const { values: flags } = parseArgs({ options: { spawns: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '5' } } });
+const { values: flags } = parseArgs({ options: { spawns: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '5' }, rows: { type: 'string' } } });
 const spawns = Number(flags.spawns);
 // The rows take turns, `rounds` times, each with spawns / rounds: on a shared machine, load from
 // elsewhere then falls on every row alike instead of on whichever ran when it came.
@@ -28,6 +34,8 @@ interface Row {
   readonly sandbox?: InternalSandboxOptions;
   /** A per-task cgroup as the reconciler makes it: for a Task without limits, or with all three. */
   readonly cgroup?: 'no limits' | 'limits' | 'agent defaults';
+  /** A Task's output path: before issue 15 (stderr piped to JavaScript), or to a native log. */
+  readonly output?: 'stderr pipe' | 'log';
 }
 
 const taskLimits: CgroupLimits = { memoryBytes: 256 * 2 ** 20, pids: 64, cpuMillicores: 1000 };
@@ -42,7 +50,7 @@ const agentDefaultLimits: CgroupLimits = { memoryBytes: 2 ** 30, ...(pidsOnCgrou
 /** A uid of the row's own (outside --task-ids' default range), as the agent leases one: RLIMIT_NPROC counts per uid. */
 const agentDefaultSandbox: SandboxOptions = pidsOnCgroupV1 ? { runAsUser: 2_147_400_000, runAsGroup: 2_147_400_000, maxProcesses: agentDefaultPids } : {};
 const fullDefault = 'full default (+network none)';
-const rows: Row[] = [
+const allRows: Row[] = [
   { name: 'plain' },
   { name: '+namespaces, identity', sandbox: { network: 'host', seccomp: 'unconfined', [benchmarkWithoutFilesystem]: true } },
   { name: '+mounts', sandbox: { network: 'host', seccomp: 'unconfined' } },
@@ -52,7 +60,12 @@ const rows: Row[] = [
   { name: 'full default + memory/pids/cpu', sandbox: {}, cgroup: 'limits' },
   { name: 'Task default (agent limits)', sandbox: agentDefaultSandbox, cgroup: 'agent defaults' },
   { name: 'per-task netns (loopback)', sandbox: { network: 'loopback' }, cgroup: 'no limits' },
+  { name: 'Task default, stderr pipe (old)', sandbox: agentDefaultSandbox, cgroup: 'agent defaults', output: 'stderr pipe' },
+  { name: 'Task default, output to log', sandbox: agentDefaultSandbox, cgroup: 'agent defaults', output: 'log' },
 ];
+const rows = allRows.filter((row, index) => index === 0 || flags.rows === undefined || flags.rows.split(',').some((prefix) => row.name.startsWith(prefix)));
+const logDirectory = mkdtempSync(path.join(os.tmpdir(), 'parafork-bench-sandbox-logs-'));
+let logSerial = 0;
 
 const launcher = new Launcher();
 const cgroups = new CgroupManager({ layout, group: `parafork-bench-${process.pid}` });
@@ -61,13 +74,20 @@ let cgroupSerial = 0;
 async function spawnOnce(row: Row): Promise<{ callerMs: number; nativeMs: number }> {
   const cgroup = row.cgroup ? cgroups.create(`spawn-${cgroupSerial++}`, row.cgroup === 'limits' ? taskLimits : row.cgroup === 'agent defaults' ? agentDefaultLimits : {}) : undefined;
   const started = performance.now();
+  const log = row.output === 'log' ? { log: path.join(logDirectory, `task-${logSerial++ % 1000}`, '1.log') } : undefined;
   const child = await launcher.spawn({
     file: '/bin/true',
     ...(row.sandbox ? { sandbox: row.sandbox } : {}),
     ...cgroup?.spawnOptions,
+    ...(row.output === 'stderr pipe' ? { stdout: 'ignore', stderr: 'pipe' } : {}),
+    ...(log ? { stdout: log, stderr: log } : {}),
   });
   const callerMs = performance.now() - started;
+  // As the reconciler waits for the output after the exit: before issue 15 for the stderr
+  // stream's end; with a log, only after a failed exit (for status.stderrTail), and /bin/true exits 0.
+  const outputDone = child.stderr ? finished(child.stderr.resume()) : undefined;
   await child.exited;
+  await outputDone;
   // What the Task reconciler does after an exit: OOM count, kill what is left, give the cgroup up.
   cgroup?.oomKills();
   cgroup?.killAll();
@@ -151,3 +171,4 @@ if (full) {
 }
 await launcher.close();
 cgroups.removeGroup();
+rmSync(logDirectory, { recursive: true, force: true });

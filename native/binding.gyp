@@ -17,6 +17,8 @@
         "src/event_queue.cc",
         "src/exec_search.cc",
         "src/file_lock.cc",
+        "src/log_file.cc",
+        "src/log_pump.cc",
         "src/network_namespace_leftovers.cc",
         "src/network_namespace_pool.cc",
         "src/reaper.cc",

@@ -5,13 +5,14 @@
 
 /** Starts processes through the native spawn engine: `spawn`, `stats`, `close`, `Launcher.capabilities`. */
 export { Launcher } from './launcher/launcher.js';
-export type { ClonePath, LauncherCapabilities, LauncherObserver, LauncherOptions, LauncherStats, LockMode } from './launcher/launcher.js';
-export type { OutputOption, SpawnOptions } from './launcher/spawn-options.js';
+export type { ClonePath, LauncherCapabilities, LauncherObserver, LauncherOptions, LauncherStats, LockMode, LogStats } from './launcher/launcher.js';
+export type { LogOutput, OutputOption, SpawnOptions } from './launcher/spawn-options.js';
+export { defaultLogMaxBytes, minimumLogMaxBytes } from './launcher/spawn-options.js';
 export type { NetworkMode, SandboxMountOption, SandboxOptions } from './launcher/sandbox-options.js';
 export { defaultMaskedPaths, readOnlyProcPaths } from './launcher/sandbox-options.js';
 /** One started child: pid, timings, streams, kill, exited. */
 export { SpawnedProcess } from './launcher/spawned-process.js';
-export type { ExitResult, ResourceUsage, SpawnTimings } from './launcher/spawned-process.js';
+export type { ExitResult, LogTotals, ResourceUsage, SpawnTimings } from './launcher/spawned-process.js';
 /** What spawn rejects with: a failed step (SpawnError), a bad option, a closed launcher. */
 export { InvalidSpawnOptionError, LauncherClosedError, SpawnError } from './launcher/spawn-error.js';
 export type { SpawnErrorInit, SpawnStep } from './launcher/spawn-error.js';

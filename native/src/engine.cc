@@ -11,6 +11,7 @@
 
 #include "capabilities.h"
 #include "errors.h"
+#include "log_file.h"
 #include "monotonic_clock.h"
 #include "seccomp_profile.h"
 
@@ -53,10 +54,14 @@ OutputTarget RequireOutput(Napi::Env env, PropertyKeys& keys, const Napi::Object
                            const char* path_key) {
   OutputTarget target;
   const double mode = RequireNumber(env, keys.Get(request, mode_key), mode_key);
-  if (mode != 0 && mode != 1 && mode != 2 && mode != 3) ThrowType(env, std::string(mode_key) + " must be 0, 1, 2 or 3");
+  if (mode != 0 && mode != 1 && mode != 2 && mode != 3 && mode != 4) {
+    ThrowType(env, std::string(mode_key) + " must be 0, 1, 2, 3 or 4");
+  }
   target.mode = static_cast<OutputMode>(static_cast<int>(mode));
   target.path = RequireString(env, keys.Get(request, path_key), path_key);
-  if (target.IsFile() && target.path.empty()) ThrowType(env, std::string(path_key) + " must name a file");
+  if ((target.IsFile() || target.mode == OutputMode::kLog) && target.path.empty()) {
+    ThrowType(env, std::string(path_key) + " must name a file");
+  }
   return target;
 }
 
@@ -66,6 +71,23 @@ uint64_t RequireWholeNumber(Napi::Env env, const Napi::Value& value, const char*
     ThrowType(env, std::string(what) + " must be a whole number from 0 to " + std::to_string(static_cast<uint64_t>(maximum)));
   }
   return static_cast<uint64_t>(number);
+}
+
+// logMaxBytes applies to the request's log; stdout and stderr, when both go to a log, share one.
+void RequireLog(Napi::Env env, PropertyKeys& keys, const Napi::Object& object, SpawnRequest& request) {
+  OutputTarget& out = request.stdout_target;
+  OutputTarget& err = request.stderr_target;
+  if (out.mode != OutputMode::kLog && err.mode != OutputMode::kLog) return;
+  if (out.mode == OutputMode::kLog && err.mode == OutputMode::kLog && out.path != err.path) {
+    ThrowType(env, "stdoutPath and stderrPath must name the same log when both streams go to a log");
+  }
+  const uint64_t max_bytes =
+      RequireWholeNumber(env, keys.Get(object, "logMaxBytes"), "logMaxBytes", 9007199254740991.0);
+  if (max_bytes < LogFile::kMinimumMaxBytes) {
+    ThrowType(env, "logMaxBytes must be at least " + std::to_string(LogFile::kMinimumMaxBytes));
+  }
+  out.log_max_bytes = max_bytes;
+  err.log_max_bytes = max_bytes;
 }
 
 bool RequireBoolean(Napi::Env env, const Napi::Value& value, const char* what) {
@@ -294,6 +316,11 @@ SpawnEngine::SpawnEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Spaw
 
   events_ = EventBatcher::Create(env, on_events.As<Napi::Function>());
   try {
+    log_pump_ = std::make_unique<LogPump>([events = events_](uint64_t id, const LogTotals& totals) {
+      events->Push(LogClosedEvent(id, totals));
+    });
+    log_pump_->Start();
+    spawner_options.log_pump = log_pump_.get();
     reaper_ = std::make_unique<Reaper>(children_, *events_);
     reaper_->Start();
     spawner_ = std::make_unique<Spawner>(spawner_options, children_, *reaper_, *events_);
@@ -314,14 +341,16 @@ void SpawnEngine::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   napi_remove_env_cleanup_hook(env_, &SpawnEngine::ShutdownAtEnvironmentExit, this);
-  // Spawn threads first (they feed the reaper), then the reaper, then the batcher they both feed.
+  // Spawn threads first (they feed the reaper and the log pump), then those two, then the batcher
+  // they all feed.
   if (spawner_) spawner_->Stop();
+  if (log_pump_) log_pump_->Stop();
   if (reaper_) reaper_->Stop();
   if (events_ != nullptr) events_->Release();
 }
 
-// spawn({ id, file, searchPath, argv, env, cwd, stdoutMode, stdoutPath, stderrMode, stderrPath, cgroup, cgroupsV1,
-//         cgroupSetup, sandbox })
+// spawn({ id, file, searchPath, argv, env, cwd, stdoutMode, stdoutPath, stderrMode, stderrPath, logMaxBytes, cgroup,
+//         cgroupsV1, cgroupSetup, sandbox })
 // env: an array of "NAME=value", or null for the agent's own environment (main thread only).
 Napi::Value SpawnEngine::Spawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -346,6 +375,7 @@ Napi::Value SpawnEngine::Spawn(const Napi::CallbackInfo& info) {
   request->cwd = RequireString(env, keys_.Get(object, "cwd"), "cwd");
   request->stdout_target = RequireOutput(env, keys_, object, "stdoutMode", "stdoutPath");
   request->stderr_target = RequireOutput(env, keys_, object, "stderrMode", "stderrPath");
+  RequireLog(env, keys_, object, *request);
   request->cgroup = RequireString(env, keys_.Get(object, "cgroup"), "cgroup");
   request->sandbox = RequireSandbox(env, keys_, masked_paths_, keys_.Get(object, "sandbox"));
   request->cgroups_v1 = RequireStringArray(env, keys_.Get(object, "cgroupsV1"), "cgroupsV1");
@@ -375,6 +405,10 @@ Napi::Value SpawnEngine::Stats(const Napi::CallbackInfo& info) {
   stats.Set("busyThreads", Napi::Number::New(env, spawner_ ? spawner_->BusyThreads() : 0));
   stats.Set("queued", Napi::Number::New(env, spawner_ ? static_cast<double>(spawner_->Queued()) : 0));
   stats.Set("children", Napi::Number::New(env, static_cast<double>(children_.Size())));
+  const LogPumpStats logs = log_pump_ ? log_pump_->Stats() : LogPumpStats{};
+  stats.Set("openLogs", Napi::Number::New(env, static_cast<double>(logs.open_logs)));
+  stats.Set("logBytes", Napi::Number::New(env, static_cast<double>(logs.payload_bytes)));
+  stats.Set("logDroppedBytes", Napi::Number::New(env, static_cast<double>(logs.dropped_bytes)));
   return stats;
 }
 

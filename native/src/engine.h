@@ -1,4 +1,4 @@
-// The object JavaScript holds: one spawn thread pool, one reaper, one event batcher. It checks and
+// The object JavaScript holds: one spawn thread pool, one reaper, one log pump, one event batcher. It checks and
 // unpacks every argument on the JS thread (again: TypeScript checked them first, and wrong types
 // reaching C++ make hard-to-diagnose crashes), then only enqueues.
 #pragma once
@@ -13,6 +13,7 @@
 
 #include "child_table.h"
 #include "event_batcher.h"
+#include "log_pump.h"
 #include "reaper.h"
 #include "sandbox_resources.h"
 #include "spawner.h"
@@ -70,6 +71,7 @@ class SpawnEngine : public Napi::ObjectWrap<SpawnEngine> {
   ChildTable children_;
   EventBatcher* events_ = nullptr;  // deletes itself once released (see event_batcher.h)
   std::unique_ptr<SandboxResources> sandbox_resources_;  // before the spawner, which points into it
+  std::unique_ptr<LogPump> log_pump_;  // before the spawner, which hands it pipes
   std::unique_ptr<Reaper> reaper_;
   std::unique_ptr<Spawner> spawner_;
   bool shut_down_ = false;

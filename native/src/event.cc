@@ -2,6 +2,7 @@
 #include "event.h"
 
 #include "child_table.h"
+#include "log_file.h"
 
 namespace parafork {
 
@@ -43,6 +44,15 @@ Event ExitedEvent(uint64_t id, const ExitInfo& exit, uint64_t duration_ns) {
   event.fields[ExitedFields::kUserUs] = static_cast<double>(exit.user_us);
   event.fields[ExitedFields::kSystemUs] = static_cast<double>(exit.system_us);
   event.fields[ExitedFields::kMaxRssKb] = static_cast<double>(exit.max_rss_kb);
+  return event;
+}
+
+Event LogClosedEvent(uint64_t id, const LogTotals& totals) {
+  Event event = Record(EventKind::kLogClosed, id);
+  event.fields[LogClosedFields::kPayloadBytes] = static_cast<double>(totals.payload_bytes);
+  event.fields[LogClosedFields::kDroppedBytes] = static_cast<double>(totals.dropped_bytes);
+  event.fields[LogClosedFields::kDiskBytes] = static_cast<double>(totals.disk_bytes);
+  event.fields[LogClosedFields::kWriteErrno] = static_cast<double>(totals.write_errno);
   return event;
 }
 

@@ -27,6 +27,7 @@ Napi::Object EventLayout(Napi::Env env) {
   layout.Set("spawned", NamedNumbers(env, kSpawnedFieldNames));
   layout.Set("failed", NamedNumbers(env, kFailedFieldNames));
   layout.Set("exited", NamedNumbers(env, kExitedFieldNames));
+  layout.Set("logClosed", NamedNumbers(env, kLogClosedFieldNames));
   return layout;
 }
 

@@ -3,7 +3,6 @@
 
 #include <signal.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 
 #include <cerrno>
 #include <system_error>
@@ -21,25 +20,14 @@ Reaper::Reaper(ChildTable& children, EventSink& events) : children_(children), e
 Reaper::~Reaper() { Stop(); }
 
 void Reaper::Start() {
-  epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll_) throw std::system_error(errno, std::generic_category(), "epoll_create1");
-  wake_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake_) throw std::system_error(errno, std::generic_category(), "eventfd");
-  struct epoll_event wake_event = {};
-  wake_event.events = EPOLLIN;
-  wake_event.data.ptr = nullptr;  // null marks the wake-up fd
-  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &wake_event) == -1) {
-    throw std::system_error(errno, std::generic_category(), "epoll_ctl");
-  }
+  epoll_.Open();
   thread_ = std::thread([this] { Run(); });
 }
 
 void Reaper::Stop() {
   if (!thread_.joinable()) return;
   stopping_.store(true);
-  uint64_t one = 1;
-  ssize_t ignored = write(wake_.get(), &one, sizeof(one));
-  (void)ignored;
+  epoll_.Wake();
   thread_.join();
 }
 
@@ -48,7 +36,7 @@ int Reaper::Watch(ChildRecord* record) {
   // One-shot: a pidfd stays readable after exit, and each child is reaped exactly once.
   event.events = EPOLLIN | EPOLLONESHOT;
   event.data.ptr = record;
-  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, record->pidfd.get(), &event) == -1) return errno;
+  if (epoll_ctl(epoll_.fd(), EPOLL_CTL_ADD, record->pidfd.get(), &event) == -1) return errno;
   return 0;
 }
 
@@ -60,21 +48,18 @@ void Reaper::OnExit(ChildRecord* record) {
     struct epoll_event event = {};
     event.events = EPOLLIN | EPOLLONESHOT;
     event.data.ptr = record;
-    epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, record->pidfd.get(), &event);
+    epoll_ctl(epoll_.fd(), EPOLL_CTL_MOD, record->pidfd.get(), &event);
     return;
   }
   events_.Push(ExitEvent(*reaped, exit));
 }
 
 void Reaper::Run() {
-  // Signals belong to Node's main thread.
-  sigset_t all;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  BlockAllSignals();
   constexpr int kBatch = 256;
   struct epoll_event ready[kBatch];
   while (!stopping_.load()) {
-    int count = epoll_wait(epoll_.get(), ready, kBatch, -1);
+    int count = epoll_wait(epoll_.fd(), ready, kBatch, -1);
     if (count == -1) {
       if (errno == EINTR) continue;
       break;  // EBADF/EINVAL: our own fds are gone, nothing left to watch

@@ -9,7 +9,7 @@
 
 #include "child_table.h"
 #include "event.h"
-#include "unique_fd.h"
+#include "wakeable_epoll.h"
 
 namespace parafork {
 
@@ -38,8 +38,7 @@ class Reaper {
 
   ChildTable& children_;
   EventSink& events_;
-  UniqueFd epoll_;
-  UniqueFd wake_;  // eventfd: tells the thread to stop
+  WakeableEpoll epoll_;  // woken to stop
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

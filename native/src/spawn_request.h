@@ -17,11 +17,13 @@ enum class OutputMode : uint8_t {
   kPipe = 1,        // a pipe whose read end JavaScript wraps in a Readable stream
   kFile = 2,        // a file, created or truncated
   kFileAppend = 3,  // a file, created or appended to
+  kLog = 4,         // a pipe whose read end the log pump writes into a capped log (log_pump.h)
 };
 
 struct OutputTarget {
   OutputMode mode = OutputMode::kIgnore;
-  std::string path;  // for kFile and kFileAppend
+  std::string path;  // for kFile, kFileAppend and kLog
+  uint64_t log_max_bytes = 0;  // for kLog
 
   bool IsFile() const { return mode == OutputMode::kFile || mode == OutputMode::kFileAppend; }
 };

@@ -280,6 +280,13 @@ Spawner::CloneOutcome Spawner::Clone(const SpawnRequest& request, ChildPlan& pla
   return outcome;
 }
 
+void Spawner::HandOverLog(const SpawnRequest& request, UniqueFd (&log_ends)[2]) {
+  if ((!log_ends[0] && !log_ends[1]) || options_.log_pump == nullptr) return;  // no pump: the ends close
+  const OutputTarget& log =
+      request.stdout_target.mode == OutputMode::kLog ? request.stdout_target : request.stderr_target;
+  options_.log_pump->Add(request.id, log.path, log.log_max_bytes, std::move(log_ends[0]), std::move(log_ends[1]));
+}
+
 // The child has exec'd: the child table owns its record from here, and the reaper watches it.
 void Spawner::Adopt(const SpawnRequest& request, CloneOutcome& clone, PreparedStdio& stdio, SandboxStorage& storage,
                     uint64_t queued_ns) {
@@ -292,8 +299,14 @@ void Spawner::Adopt(const SpawnRequest& request, CloneOutcome& clone, PreparedSt
                                  ? options_.sandbox_resources->network_namespaces().Adopt(owned->pidfd.get())
                                  : std::move(storage.network_namespace);
   ChildRecord* record = children_.Insert(std::move(owned));
+  // A log's read ends go to the log pump, not to JavaScript; handed over after the spawned event,
+  // so JavaScript always hears of a child's spawn before its log closes.
+  UniqueFd log_ends[2];
+  if (request.stdout_target.mode == OutputMode::kLog) log_ends[0] = std::move(stdio.stdout_output.parent_end);
+  if (request.stderr_target.mode == OutputMode::kLog) log_ends[1] = std::move(stdio.stderr_output.parent_end);
   events_.Push(SpawnedEvent(request.id, record->pid, stdio.stdout_output.parent_end.release(),
                             stdio.stderr_output.parent_end.release(), queued_ns, clone.spawn_ns));
+  HandOverLog(request, log_ends);
   // After the spawned event, so JavaScript always sees a child's spawn before its exit.
   if (reaper_.Watch(record) == 0) return;
   // epoll is out of room (ENOSPC: fs.epoll.max_user_watches): a child we cannot watch would be

@@ -26,6 +26,7 @@
 #include "child_table.h"
 #include "event.h"
 #include "exec_search.h"
+#include "log_pump.h"
 #include "reaper.h"
 #include "sandbox_preparation.h"
 #include "sandbox_resources.h"
@@ -52,6 +53,7 @@ struct SpawnerOptions {
   // directory each task's root is mounted on inside its own mount namespace.
   SandboxResources* sandbox_resources = nullptr;
   std::string staging_directory;
+  LogPump* log_pump = nullptr;  // takes the read ends of kLog outputs; null: they are closed
 };
 
 class Spawner {
@@ -115,6 +117,8 @@ class Spawner {
                                 UserNamespaceHandshake& handshake, ChildPlan& plan, uint64_t* namespace_flags);
   CloneOutcome Clone(const SpawnRequest& request, ChildPlan& plan, const ChildStack& stack, uint64_t namespace_flags,
                      const PreparedCgroups& cgroups, UserNamespaceHandshake& handshake);
+  // Gives the read ends of a kLog output (either may be empty) to the log pump.
+  void HandOverLog(const SpawnRequest& request, UniqueFd (&log_ends)[2]);
   void Adopt(const SpawnRequest& request, CloneOutcome& clone, PreparedStdio& stdio, SandboxStorage& storage,
              uint64_t queued_ns);
   bool UsesClone3() const { return options_.clone_path == ClonePath::kClone3; }

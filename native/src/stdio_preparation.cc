@@ -22,7 +22,8 @@ int PrepareOutput(const OutputTarget& target, int dev_null, PreparedOutput* outp
     case OutputMode::kIgnore:
       output->child_fd = dev_null;  // the child dup3s it onto 1 or 2; nothing to open or close here
       return 0;
-    case OutputMode::kPipe: {
+    case OutputMode::kPipe:
+    case OutputMode::kLog: {
       int ends[2];
       if (pipe2(ends, O_CLOEXEC) == -1) return errno;
       output->parent_end.reset(KeepAboveStdio(ends[0]));
@@ -40,7 +41,7 @@ int PrepareOutput(const OutputTarget& target, int dev_null, PreparedOutput* outp
 }
 
 SpawnFailure OutputFailure(const OutputTarget& target, int error_number) {
-  return {error_number, target.mode == OutputMode::kPipe ? Syscall::kPipe2 : Syscall::kOpen};
+  return {error_number, target.IsFile() ? Syscall::kOpen : Syscall::kPipe2};
 }
 
 }  // namespace

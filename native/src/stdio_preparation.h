@@ -1,5 +1,5 @@
 // The child's stdout and stderr, opened before the clone: /dev/null, a pipe whose read end
-// JavaScript wraps in a stream, or a file (truncated or appended to). Every fd is close-on-exec and
+// JavaScript wraps in a stream (or, for a log, the log pump reads), or a file (truncated or appended to). Every fd is close-on-exec and
 // above 2 (the child dup3s them onto 1 and 2). The parent closes its copies of the child's ends
 // once the clone returns, so a pipe reads EOF when the child and whatever it passed them to are done.
 #pragma once

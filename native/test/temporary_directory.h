@@ -1,5 +1,5 @@
 // A fresh directory under /tmp for one test, removed with everything in it afterwards: the fake
-// cgroupfs and the output files of the spawner pieces' tests.
+// cgroupfs, the output files of the spawner pieces' tests and the log files.
 #pragma once
 
 #include <stdlib.h>
@@ -32,7 +32,7 @@ class TemporaryDirectory {
 };
 
 inline std::string ReadWholeFile(const std::string& path) {
-  std::ifstream file(path);
+  std::ifstream file(path, std::ios::binary);
   std::stringstream contents;
   contents << file.rdbuf();
   return contents.str();

@@ -14,9 +14,11 @@ import { Informer } from '../k8s/informer.js';
 import { loadCredentials } from '../k8s/kube-config.js';
 import { NamespaceLabels } from '../k8s/namespace-labels.js';
 import { allTasksPath, nodePath } from '../k8s/task-resources.js';
+import { LogAccessReviewer } from '../k8s/log-access-review.js';
 import { KubernetesTaskWriter } from '../k8s/task-writer.js';
 import { MetricsRegistry } from '../metrics/registry.js';
-import { buildTaskRuntime } from '../runtime/task-runtime.js';
+import { logEndpoint } from '../logs/log-endpoint.js';
+import { buildTaskRuntime, taskLogDirectory } from '../runtime/task-runtime.js';
 import { sandboxPolicyLabel } from '../sandbox/sandbox-policy.js';
 import { namespaceSandboxPolicy } from '../sandbox/sandbox-policy-source.js';
 import { createLogger } from './logger.js';
@@ -47,8 +49,14 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
   const tasks = (onChange: (key: string) => void, fieldSelector: string): Informer<Task> => new Informer<Task>({ client, path: allTasksPath, fieldSelector, silenceMs, logger, onChange });
   // The sandbox policy level of each Task's namespace (issue 14), read before every attempt.
   const namespaceLabels = new NamespaceLabels({ client, label: sandboxPolicyLabel, logger, silenceMs });
+  const logReviewer = new LogAccessReviewer(client);
   const runtime = buildTaskRuntime({
-    settings: { ...config, taskIdLockDirectory: path.join(config.stateDirectory, 'ids'), launchJournalFile: path.join(config.stateDirectory, `launched-${config.nodeName}`) },
+    settings: {
+      ...config,
+      taskIdLockDirectory: path.join(config.stateDirectory, 'ids'),
+      launchJournalFile: path.join(config.stateDirectory, `launched-${config.nodeName}`),
+      taskLogDirectory: taskLogDirectory(config.stateDirectory, config.nodeName),
+    },
     logger,
     metrics,
     sandboxPolicy: namespaceSandboxPolicy(config.sandboxPolicy, namespaceLabels),
@@ -60,7 +68,7 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
       events: new EventRecorder({ client: eventClient, logger, controller: 'parafork.dev/agent', instance: config.nodeName }),
     }),
   });
-  const { tasks: boundTasks, unboundTasks } = runtime.stores;
+  const { stores: { tasks: boundTasks, unboundTasks }, logs } = runtime;
 
   async function refreshNodeLabels(): Promise<void> {
     try {
@@ -85,10 +93,14 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
     port: config.port,
     ready: () => boundTasks.synced && unboundTasks.synced && !shuttingDown,
     metrics: () => metrics.scrape(),
+    ...(logs ? { logs: logEndpoint({ directories: [logs.directory], authorize: (token, namespace, name) => logReviewer.review(token, namespace, name) }) } : {}),
   });
   const informersDone = Promise.all([boundTasks.run(lifetime.signal), unboundTasks.run(lifetime.signal), namespaceLabels.run(lifetime.signal)]);
   runtime.start();
   await Promise.all([boundTasks.waitForSync(), unboundTasks.waitForSync()]);
+  // The logs of Tasks deleted while the agent was away; from here on they go with their Task.
+  const sweptLogs = await logs?.sweep((owner) => boundTasks.get(`${owner.namespace}/${owner.name}`)?.metadata.uid === owner.uid);
+  if (sweptLogs) logger.info({ removed: sweptLogs }, 'removed the logs of Tasks that no longer exist');
   logger.info({ port: http.port, bound: boundTasks.size, unbound: unboundTasks.size }, 'agent ready');
 
   const { promise: stopped, resolve: markStopped } = Promise.withResolvers<undefined>();

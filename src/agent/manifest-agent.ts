@@ -9,7 +9,8 @@ import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/agent-config.js';
 import { startHttpServer } from '../http/http-server.js';
 import { MetricsRegistry } from '../metrics/registry.js';
-import { buildTaskRuntime } from '../runtime/task-runtime.js';
+import { logEndpoint } from '../logs/log-endpoint.js';
+import { buildTaskRuntime, taskLogDirectory } from '../runtime/task-runtime.js';
 import { InMemoryTasks } from '../standalone/in-memory-tasks.js';
 import { ManifestFolder } from '../standalone/manifest-folder.js';
 import type { TaskEventSink } from '../store/task-store.js';
@@ -20,7 +21,7 @@ export async function startManifestAgent(config: AgentConfig, directory: string,
   const runtime = buildTaskRuntime({
     // No launch journal: the folder's Tasks are new objects each time the agent starts. No
     // namespaces: every Task of the folder runs at the agent's --sandbox-policy (the default source).
-    settings: { ...config, taskIdLockDirectory: path.join(config.stateDirectory, 'ids') },
+    settings: { ...config, taskIdLockDirectory: path.join(config.stateDirectory, 'ids'), taskLogDirectory: taskLogDirectory(config.stateDirectory, config.nodeName) },
     logger,
     metrics,
     connectStores: (changes) => {
@@ -30,7 +31,9 @@ export async function startManifestAgent(config: AgentConfig, directory: string,
       return { tasks: store, writer: store, events };
     },
   });
-  const store = runtime.stores.tasks;
+  const { stores: { tasks: store }, logs } = runtime;
+  // The folder's Tasks are new objects in each life of the agent: an earlier life's logs go.
+  await logs?.sweep(() => false);
 
   const folder = new ManifestFolder({ directory, store, logger });
   let shuttingDown = false;
@@ -40,6 +43,7 @@ export async function startManifestAgent(config: AgentConfig, directory: string,
     ready: () => folder.scans > 0 && !shuttingDown,
     metrics: () => metrics.scrape(),
     tasks: () => ({ apiVersion: 'v1', kind: 'List', items: store.list() }),
+    ...(logs ? { logs: logEndpoint({ directories: [logs.directory] }) } : {}),
   });
   runtime.start();
   folder.start();

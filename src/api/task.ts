@@ -384,6 +384,12 @@ export interface TaskSpec {
    */
   readonly ttlSecondsAfterFinished?: number;
   /**
+   * How the agent keeps this Task's output. Every attempt's stdout and stderr go to a log on the
+   * node (read them with `parafork logs` or `kubectl parafork logs`), kept as long as the Task and
+   * removed with it.
+   */
+  readonly logs?: TaskSpecLogs;
+  /**
    * true keeps a Task that has not started from starting; false (the default) lets it run. Setting
    * it on a running Task cancels the Task: the agent kills the process (SIGTERM, then SIGKILL) and
    * the Task fails with reason Cancelled. A finished Task never runs again, so clearing suspend
@@ -629,6 +635,22 @@ export interface TaskBackoff {
 }
 
 /**
+ * How the agent keeps this Task's output. Every attempt's stdout and stderr go to a log on the node
+ * (read them with `parafork logs` or `kubectl parafork logs`), kept as long as the Task and removed
+ * with it.
+ */
+export interface TaskSpecLogs {
+  /**
+   * The most bytes of log each attempt keeps on the node; the newest output is kept and the log
+   * says where older output was dropped. At most the agent's --task-log-max-bytes (default 10 MiB),
+   * which also applies when this is unset.
+   *
+   * Apiserver checks: at least 65536.
+   */
+  readonly maxBytes?: number;
+}
+
+/**
  * What the agent observed and did; written only by the agent, through the status subresource.
  * Fields about an attempt (exitCode, signal, reason, message, stderrTail, spawnTimings) describe
  * the latest one. Until an agent writes it, a Task shows this default, given by the apiserver as a
@@ -853,6 +875,12 @@ export interface TaskStatus {
    * unset and the agent's default for it is off. Unset when no limit applied.
    */
   readonly resources?: TaskStatusResources;
+  /**
+   * What the latest attempt's processes cost, once it has ended, as the kernel accounts it for the
+   * attempt's process tree (getrusage(2) of the reaped process, its waited-for descendants
+   * included): CPU time in user and kernel mode, in microseconds.
+   */
+  readonly usage?: TaskStatusUsage;
   /**
    * How long the agent took to start the latest attempt, for spotting slow starts. Nanoseconds,
    * measured with a monotonic clock on the node.
@@ -1154,6 +1182,26 @@ export interface TaskStatusLimits {
    * Apiserver checks: at least 1.
    */
   readonly pids?: number;
+}
+
+/**
+ * What the latest attempt's processes cost, once it has ended, as the kernel accounts it for the
+ * attempt's process tree (getrusage(2) of the reaped process, its waited-for descendants included):
+ * CPU time in user and kernel mode, in microseconds.
+ */
+export interface TaskStatusUsage {
+  /**
+   * CPU time spent in user mode.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly userCpuMicroseconds?: number;
+  /**
+   * CPU time spent in the kernel on the attempt's behalf.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly systemCpuMicroseconds?: number;
 }
 
 /**

@@ -1,16 +1,21 @@
 #!/usr/bin/env node
 // The `parafork` command.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { parseArgs } from 'node:util';
 
 import { pino } from 'pino';
 
+import type { Task } from '../api/task.js';
+
 import { startAgent } from '../agent/agent.js';
 import { createLogger } from '../agent/logger.js';
 import { startManifestAgent } from '../agent/manifest-agent.js';
 import { agentFlags, agentMaskedPaths, ConfigError, defaultTaskIds, parseAgentConfig, parseSandboxPolicy, parseTaskLimitPolicy, sandboxPolicyFlags, taskIdRange, taskLimitFlags, thisNodeName } from '../config/agent-config.js';
+import { showTaskLog, TaskLogNotFoundError } from '../logs/show-task-log.js';
+import { TaskLogStore } from '../logs/task-log-store.js';
+import { logFlagsUsage, parseLogFlags } from './log-flags.js';
 import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.js';
 import { runTasks } from '../standalone/run-tasks.js';
 import type { RunProgress } from '../standalone/run-tasks.js';
@@ -20,6 +25,7 @@ const usage = `Usage: parafork <command> [flags]
 
 Commands:
   run        run the Tasks of manifest files or folders on this machine, no cluster needed
+  logs       print what a Task wrote to stdout and stderr (on the node that ran it)
   agent      watch the Tasks bound to this node (and unbound ones it may claim) and run them;
              with --manifests DIR, keep running a folder's Tasks instead, no cluster needed
   version    print the version
@@ -53,7 +59,8 @@ function version(): string {
 const runUsage = `Usage: parafork run -f FILE|DIR [-f ...] [flags]
 
 Runs the Tasks in the manifests (the YAML you would kubectl apply) on this machine, sandboxed as
-the agent runs them, shows their progress, and ends with a table of how each one ended (past
+the agent runs them, shows their progress, then each Task's output (past ${tableRowLimit} Tasks only
+where it is kept: parafork logs TASK reads it), and ends with a table of how each one ended (past
 ${tableRowLimit} Tasks a summary: counts by phase and reason, the failed and the slowest Tasks) and a
 line of totals. Exits 1 when a Task failed, 2 when the manifests or flags are invalid. Needs root
 (the sandbox).
@@ -71,7 +78,72 @@ Flags:
 ${flagLines(taskLimitFlags, '      ', 22).join('\n')}
       --sandbox-masked-paths L paths masked in every Task, comma-separated; 'default' stands for
                                the built-in list (default: default); kubeconfigs always added
-${flagLines(sandboxPolicyFlags, '      ', 22).join('\n')}`;
+${flagLines(sandboxPolicyFlags, '      ', 22).join('\n')}
+  -q, --quiet                  do not print the Tasks' output (it stays readable: parafork logs)`;
+
+/** Where `parafork run` keeps its Tasks' logs: apart from the agent's, which sweeps Tasks it does not know. */
+const runLogDirectory = '/run/parafork/run-logs';
+
+/** Each attempt's log in a run, and all of a run's logs together, as the agent's defaults (--task-log-max-bytes, --logs-max-bytes-total). */
+const runTaskLogMaxBytes = 10 * 2 ** 20;
+const runLogsMaxBytesTotal = 2 * 2 ** 30;
+
+/**
+ * After a run, each Task's output, prefixed by its name as docker compose does (not live). Past
+ * tableRowLimit Tasks, as the table gives way to a summary, one line says where the output is instead.
+ */
+async function printTaskOutputs(tasks: readonly Task[]): Promise<void> {
+  if (tasks.length > tableRowLimit) {
+    process.stderr.write(`The Tasks' output is kept in ${runLogDirectory}: parafork logs TASK prints one.\n`);
+    return;
+  }
+  const width = Math.max(...tasks.map((task) => (task.metadata.name ?? '').length));
+  for (const task of tasks) {
+    const name = task.metadata.name ?? '';
+    await showTaskLog({ directories: [runLogDirectory], namespace: task.metadata.namespace ?? 'default', name, prefix: `${name.padEnd(width)} | ` }, (text) => process.stdout.write(text)).catch(() => undefined);
+  }
+}
+
+const logsUsage = `Usage: parafork logs TASK [flags]
+
+Prints what a Task wrote to stdout and stderr, in order, from the logs on this node: the agents'
+under --state-dir and those of 'parafork run', the newest Task of that name. Needs root.
+
+Flags:
+${logFlagsUsage}
+      --state-dir DIR     the agent's --state-dir (default /run/parafork)`;
+
+/** The Task log directories of the agents sharing a --state-dir: <state-dir>/logs/<node name>. */
+function agentLogDirectories(stateDirectory: string): string[] {
+  const root = path.join(stateDirectory, 'logs');
+  try {
+    return readdirSync(root, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => path.join(root, entry.name));
+  } catch {
+    return [];
+  }
+}
+
+async function runLogsCommand(argv: string[]): Promise<number> {
+  const { flags, name, values } = parseLogFlags(argv, { 'state-dir': { type: 'string', default: '/run/parafork' } });
+  const interrupted = new AbortController();
+  process.once('SIGINT', () => interrupted.abort());
+  try {
+    await showTaskLog(
+      {
+        directories: [...agentLogDirectories(path.resolve(String(values['state-dir']))), runLogDirectory],
+        name,
+        ...flags,
+        signal: interrupted.signal,
+      },
+      (text) => process.stdout.write(text),
+    );
+  } catch (error) {
+    if (!(error instanceof TaskLogNotFoundError)) throw error;
+    console.error(`parafork: ${error.message}`);
+    return 1;
+  }
+  return 0;
+}
 
 async function runStandaloneCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -87,6 +159,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
       ...taskLimitFlags,
       'sandbox-masked-paths': { type: 'string', default: 'default' },
       ...sandboxPolicyFlags,
+      quiet: { type: 'boolean', short: 'q', default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -107,6 +180,10 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   // No namespaces: every Task runs at --sandbox-policy (default restricted), as `agent --manifests` does.
   const sandboxPolicy = parseSandboxPolicy(values, own, sandboxMaskedPaths);
   const loaded = loadTaskManifests(files);
+  // A run keeps its Tasks' logs until the next run of Tasks of the same names.
+  const logs = new TaskLogStore({ directory: runLogDirectory, maxBytesPerAttempt: runTaskLogMaxBytes });
+  const names = new Set(loaded.map(({ task }) => `${task.metadata.namespace ?? 'default'}/${task.metadata.name ?? ''}`));
+  await logs.sweep((owner) => !names.has(`${owner.namespace}/${owner.name}`));
   const logger = pino({ level: values['log-level'], base: { mode: 'standalone' } }, pino.destination(2));
   const terminal = process.stderr.isTTY;
   let lastLine = 0;
@@ -132,6 +209,9 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
         taskLimits,
         sandboxMaskedPaths,
         sandboxPolicy,
+        taskLogDirectory: runLogDirectory,
+        taskLogMaxBytes: runTaskLogMaxBytes,
+        logsMaxBytesTotal: runLogsMaxBytesTotal,
       },
       logger,
       onProgress: (progress) => {
@@ -146,6 +226,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
     },
   );
   if (terminal) process.stderr.write('\r\x1b[K'); // the totals below replace the progress line
+  if (!values.quiet && output === 'table') await printTaskOutputs(tasks);
   process.stdout.write(formatTasks(tasks, output));
   if (last) process.stderr.write(`${summaryLine({ ...last, tasks })}\n`); // last, after the table
   return tasks.some((task) => task.status?.phase === 'Failed') ? 1 : 0;
@@ -173,7 +254,7 @@ async function main(argv: string[]): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
-      console.log(rest[0] === 'agent' ? agentUsage() : rest[0] === 'run' ? runUsage : usage);
+      console.log(rest[0] === 'agent' ? agentUsage() : rest[0] === 'run' ? runUsage : rest[0] === 'logs' ? logsUsage : usage);
       return 0;
     case 'version':
     case '--version':
@@ -185,6 +266,12 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       return runStandaloneCommand(rest);
+    case 'logs':
+      if (wantsHelp) {
+        console.log(logsUsage);
+        return 0;
+      }
+      return runLogsCommand(rest);
     case 'agent':
       if (wantsHelp) {
         console.log(agentUsage());

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { formatBytes, formatMillicores } from '../sandbox/quantity.js';
+import { formatBytes, formatMillicores, parseQuantity, wholeUnits } from '../sandbox/quantity.js';
 import { cpuMillicores, defaultLimitFlags, halfOfNodeMemory, maxTmpBytes, memoryBytes, pidsLimit, type TaskLimitPolicy } from '../sandbox/task-limits.js';
 import { InvalidTaskSpec } from '../sandbox/task-spec-checks.js';
 import { checkMaskedPaths, defaultMaskedPaths } from '../launcher/sandbox-options.js';
@@ -38,8 +38,12 @@ export interface AgentConfig {
   readonly sandboxStagingDirectory: string;
   /** Where sandbox.seccomp type Localhost profiles are read from (Docker/OCI JSON), as the kubelet's --seccomp-profile-root. */
   readonly seccompProfileDirectory: string;
-  /** Node-local state that must outlive an agent restart: the launch journal (src/tasks/launch-journal.ts). */
+  /** Node-local state that must outlive an agent restart: the launch journal (src/tasks/launch-journal.ts), Task logs (<state-dir>/logs). */
   readonly stateDirectory: string;
+  /** The most bytes of log each attempt keeps (--task-log-max-bytes); spec.logs.maxBytes may lower it. */
+  readonly taskLogMaxBytes: number;
+  /** The most bytes of Task logs on the node (--logs-max-bytes-total): the oldest finished Tasks' go first. */
+  readonly logsMaxBytesTotal: number;
   /** What starts Task processes: the native engine, or Node's child_process (a benchmark baseline; it cannot sandbox). */
   readonly launcher: 'native' | 'child_process';
   /** False: Tasks run as plain processes with the agent's privileges (benchmarks only). */
@@ -126,7 +130,9 @@ export const agentFlags = {
   'task-ids': { type: 'string', default: defaultTaskIds, description: 'host uids/gids that Tasks without runAsUser/runAsGroup get, one of their own each, FIRST-LAST: shared out in blocks of 65536 between the parafork instances of the machine through lock files in <state-dir>/ids' },
   'sandbox-staging-dir': { type: 'string', default: '/run/parafork/root', description: 'empty directory task roots are mounted on (in their own mount namespaces)' },
   'seccomp-profile-dir': { type: 'string', default: '/var/lib/kubelet/seccomp', description: 'seccomp profiles (Docker JSON) that Tasks name by sandbox.seccomp.localhostProfile, relative to it' },
-  'state-dir': { type: 'string', default: '/run/parafork', description: 'node-local state that must outlive an agent restart (the launches not yet recorded); in a pod, an emptyDir or hostPath' },
+  'state-dir': { type: 'string', default: '/run/parafork', description: 'node-local state that must outlive an agent restart (the launches not yet recorded, Task logs in <state-dir>/logs/<node-name>); in a pod, an emptyDir or hostPath' },
+  'logs-max-bytes-total': { type: 'string', default: '2Gi', description: 'most bytes of Task logs on the node; past it the logs of the finished Tasks written longest ago are removed first, checked every 30 s (a quantity)' },
+  'task-log-max-bytes': { type: 'string', default: '10Mi', description: 'most bytes of stdout and stderr each Task attempt keeps on the node (the newest; a quantity, at least 64Ki); a Task\'s spec.logs.maxBytes may ask for less' },
   launcher: { type: 'string', default: 'native', description: "native, or child_process (Node's, a benchmark baseline: it cannot sandbox, so it needs --task-sandbox off)" },
   'task-sandbox': { type: 'string', default: 'on', description: "off runs Tasks as plain processes with the agent's own privileges, no cgroups: for benchmarks only" },
   'event-qps': { type: 'string', default: '10', description: 'Events per second to the apiserver, sustained, apart from status writes (Events are best effort: beyond this they queue, and the oldest Normal ones are dropped)' },
@@ -175,6 +181,20 @@ function manifestDirectory(text: string, kubeconfig: string | undefined): string
   }
   if (!isDirectory) throw new ConfigError(`--manifests ${JSON.stringify(text)} is not a directory (give the folder the manifests are in)`);
   return directory;
+}
+
+/** A byte count given as a quantity (10Mi, 1G, 65536), at least `minimum`. */
+function byteQuantity(flag: string, text: string, minimum: number): number {
+  let bytes: bigint | undefined;
+  try {
+    bytes = wholeUnits(parseQuantity(text));
+  } catch {
+    bytes = undefined;
+  }
+  if (bytes === undefined || bytes < BigInt(minimum) || bytes > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new ConfigError(`--${flag} must be a whole number of bytes (a quantity: 10Mi) of at least ${formatBytes(minimum)}, got ${JSON.stringify(text)}`);
+  }
+  return Number(bytes);
 }
 
 /** A flag's value through one of task-limits.ts' checks, its refusal a ConfigError naming the flag. */
@@ -327,6 +347,8 @@ export function parseAgentConfig(argv: readonly string[], environment: NodeJS.Pr
     sandboxStagingDirectory: stagingDirectory,
     seccompProfileDirectory: absolutePath('seccomp-profile-dir', values['seccomp-profile-dir'] ?? '/var/lib/kubelet/seccomp'),
     stateDirectory,
+    taskLogMaxBytes: byteQuantity('task-log-max-bytes', values['task-log-max-bytes'] ?? '10Mi', 64 * 1024),
+    logsMaxBytesTotal: byteQuantity('logs-max-bytes-total', values['logs-max-bytes-total'] ?? '2Gi', 64 * 1024),
     launcher: oneOf('launcher', values.launcher ?? 'native', ['native', 'child_process'] as const),
     taskSandbox: oneOf('task-sandbox', values['task-sandbox'] ?? 'on', ['on', 'off'] as const) === 'on',
     eventQps: wholeNumber('event-qps', values['event-qps'] ?? '', 1, 100_000),

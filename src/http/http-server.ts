@@ -1,6 +1,7 @@
 // The agent's one HTTP server: /healthz (the process serves), /readyz (its caches have synced and it
 // is not shutting down), /metrics (the Prometheus text format) and, for the manifest-folder agent,
-// /tasks (its Tasks and their status as JSON, since there is no apiserver to ask). What /metrics says is handed in
+// /tasks (its Tasks and their status as JSON, since there is no apiserver to ask), and /logs/<ns>/<name>
+// (a Task's output, src/logs/log-endpoint.ts). What /metrics says is handed in
 // as a function, so this module knows HTTP and nothing of prom-client.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +15,8 @@ export interface HttpServerOptions {
   readonly metrics?: () => Promise<{ readonly contentType: string; readonly body: string }>;
   /** Serves GET /tasks as JSON (the manifest-folder agent's Tasks with their status); without it 404. */
   readonly tasks?: () => unknown;
+  /** Serves /logs/... (src/logs/log-endpoint.ts); without it 404. */
+  readonly logs?: (request: http.IncomingMessage, response: http.ServerResponse) => void;
 }
 
 export interface HttpServer {
@@ -34,6 +37,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
         ({ contentType, body }) => response.writeHead(200, { 'Content-Type': contentType }).end(body),
         (error: unknown) => plain(response, 500, `could not collect metrics: ${error instanceof Error ? error.message : String(error)}\n`),
       );
+    } else if (path?.startsWith('/logs/') === true && options.logs) {
+      options.logs(request, response);
     } else if (path === '/tasks' && options.tasks) {
       response.writeHead(200, { 'Content-Type': 'application/json' }).end(`${JSON.stringify(options.tasks(), null, 2)}\n`);
     } else {

@@ -15,7 +15,10 @@ import { SpawnedProcess, type ExitResult } from './spawned-process.js';
 function stdioOf(option: OutputOption | undefined, name: string): 'ignore' | 'pipe' {
   if (option === undefined || option === 'ignore') return 'ignore';
   if (option === 'pipe') return 'pipe';
-  throw new InvalidSpawnOptionError('ERR_INVALID_ARG_VALUE', `the child_process launcher supports ${name} 'ignore' or 'pipe' only`);
+  // A baseline keeps no logs: writing them here would put every byte through the JS thread, which
+  // is what the native log pump exists to avoid. The output is discarded (SpawnedProcess.log null).
+  if (typeof option === 'object' && 'log' in option) return 'ignore';
+  throw new InvalidSpawnOptionError('ERR_INVALID_ARG_VALUE', `the child_process launcher supports ${name} 'ignore', 'pipe' or { log } (discarded) only`);
 }
 
 /**
@@ -75,6 +78,7 @@ export class ChildProcessLauncher {
           stdout: child.stdout,
           stderr: child.stderr,
           exited,
+          log: null,
           kill: (signal) => child.exitCode === null && child.signalCode === null && child.kill(signal),
         }),
       );

@@ -12,10 +12,11 @@ type Group = keyof NativeEventLayout;
 
 /** The names this package decodes; the addon must number every one. */
 const decodedNames: { readonly [G in Group]: readonly (keyof NativeEventLayout[G])[] } = {
-  kinds: ['spawned', 'failed', 'exited'],
+  kinds: ['spawned', 'failed', 'exited', 'logClosed'],
   spawned: ['pid', 'stdoutFd', 'stderrFd', 'queuedNs', 'spawnNs'],
   failed: ['errno', 'syscall', 'queuedNs', 'spawnNs'],
   exited: ['exitCode', 'signal', 'durationNs', 'userUs', 'systemUs', 'maxRssKb'],
+  logClosed: ['payloadBytes', 'droppedBytes', 'diskBytes', 'writeErrno'],
 };
 
 /** The first name `layout` does not number, as 'group.name', or undefined when it numbers them all. */
@@ -55,3 +56,4 @@ export const eventKinds = layoutGroup('kinds');
 export const spawnedFields = layoutGroup('spawned');
 export const failedFields = layoutGroup('failed');
 export const exitedFields = layoutGroup('exited');
+export const logClosedFields = layoutGroup('logClosed');

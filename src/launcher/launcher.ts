@@ -19,12 +19,12 @@ import {
   type NativeSpawnEngine,
   type NativeSpawnRequest,
 } from '../native/binding.js';
-import { eventKinds, exitedFields, failedFields, spawnedFields } from './event-batch.js';
+import { eventKinds, exitedFields, failedFields, logClosedFields, spawnedFields } from './event-batch.js';
 import { signalName, signalNumber } from './signals.js';
 import { checkMaskedPaths, defaultMaskedPaths } from './sandbox-options.js';
 import { errnoDescription, LauncherClosedError, InvalidSpawnOptionError, SpawnError } from './spawn-error.js';
 import { toNativeRequest, type SpawnOptions } from './spawn-options.js';
-import { SpawnedProcess, type ExitResult, type SpawnTimings } from './spawned-process.js';
+import { SpawnedProcess, type ExitResult, type LogTotals, type SpawnTimings } from './spawned-process.js';
 
 /**
  * What a fork waits for: 'free' nothing (every fd is made close-on-exec and the child marks the
@@ -107,6 +107,16 @@ export interface LauncherStats {
   readonly running: number;
 }
 
+/** The logs (stdout/stderr `{ log }`) the native log pump writes. */
+export interface LogStats {
+  /** Logs not yet complete. */
+  readonly openLogs: number;
+  /** Bytes children wrote into logs since the launcher started. */
+  readonly bytes: number;
+  /** Of those, bytes no longer on disk: rotated away by the logs' caps, or refused by the disk. */
+  readonly droppedBytes: number;
+}
+
 /** A spawn that failed natively, before its SpawnError is made (see Launcher.spawn). */
 interface SpawnFailure {
   readonly errno: number;
@@ -155,6 +165,8 @@ export class Launcher {
   readonly #observer: LauncherObserver | undefined;
   readonly #pending = new Map<number, PendingSpawn>();
   readonly #running = new Map<number, RunningChild>();
+  /** Logs not yet complete, by request id: their SpawnedProcess.log resolvers. */
+  readonly #openLogs = new Map<number, (totals: LogTotals) => void>();
   readonly #stagingDirectory: string;
   readonly #maskedPaths: string;
   #stagingDirectoryMade = false;
@@ -213,6 +225,11 @@ export class Launcher {
     return { threads, busyThreads, queued, running: children };
   }
 
+  logStats(): LogStats {
+    const { openLogs, logBytes, logDroppedBytes } = this.#engine.stats();
+    return { openLogs, bytes: logBytes, droppedBytes: logDroppedBytes };
+  }
+
   /**
    * Refuses new spawns, waits until every spawn has settled and every child has exited (kill them
    * first if you cannot wait), then stops the native threads.
@@ -225,6 +242,9 @@ export class Launcher {
       await promise;
     }
     this.#engine.close();
+    // Logs held open past their child's exit (a process it left behind) end with the launcher.
+    for (const resolve of this.#openLogs.values()) resolve({ bytes: 0, droppedBytes: 0, diskBytes: 0, writeError: undefined, complete: false });
+    this.#openLogs.clear();
   }
 
   #outstanding(): number {
@@ -233,7 +253,9 @@ export class Launcher {
 
   #settled(): void {
     if (this.#outstanding() > 0) return;
-    this.#engine.unref();
+    // A log still being written keeps the event loop alive, as a child_process stdio pipe does,
+    // so that SpawnedProcess.log settles; close() does not wait for it (a grandchild may hold it).
+    if (this.#openLogs.size === 0) this.#engine.unref();
     this.#drained?.();
   }
 
@@ -246,6 +268,7 @@ export class Launcher {
       if (kind === eventKinds.spawned) this.#onSpawned(id, batch, offset);
       else if (kind === eventKinds.failed) this.#onFailed(id, batch, offset);
       else if (kind === eventKinds.exited) this.#onExited(id, batch, offset);
+      else if (kind === eventKinds.logClosed) this.#onLogClosed(id, batch, offset);
     }
     this.#settled();
   }
@@ -257,12 +280,19 @@ export class Launcher {
     const { promise: exited, resolve: resolveExit } = Promise.withResolvers<ExitResult>();
     this.#running.set(id, { resolveExit });
     const timings: SpawnTimings = { queuedNs: batch[offset + spawnedFields.queuedNs] as number, spawnNs: batch[offset + spawnedFields.spawnNs] as number };
+    let log: Promise<LogTotals> | null = null;
+    if (pending.request.logMaxBytes > 0) {
+      const opened = Promise.withResolvers<LogTotals>();
+      this.#openLogs.set(id, opened.resolve);
+      log = opened.promise;
+    }
     const child = new SpawnedProcess({
       pid: batch[offset + spawnedFields.pid] as number,
       timings,
       stdout: readableFromFd(batch[offset + spawnedFields.stdoutFd] as number),
       stderr: readableFromFd(batch[offset + spawnedFields.stderrFd] as number),
       exited,
+      log,
       kill: (signal) => this.#kill(id, signal),
     });
     pending.settle(child);
@@ -298,6 +328,20 @@ export class Launcher {
     };
     running.resolveExit(result);
     if (this.#observer?.exited) notify(this.#observer, 'exited', result);
+  }
+
+  #onLogClosed(id: number, batch: Float64Array, offset: number): void {
+    const resolve = this.#openLogs.get(id);
+    if (!resolve) return;
+    this.#openLogs.delete(id);
+    const writeErrno = batch[offset + logClosedFields.writeErrno] as number;
+    resolve({
+      bytes: batch[offset + logClosedFields.payloadBytes] as number,
+      droppedBytes: batch[offset + logClosedFields.droppedBytes] as number,
+      diskBytes: batch[offset + logClosedFields.diskBytes] as number,
+      writeError: writeErrno === 0 ? undefined : getSystemErrorName(-writeErrno),
+      complete: true,
+    });
   }
 
   #kill(id: number, signal: NodeJS.Signals | number): boolean {

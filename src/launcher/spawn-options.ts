@@ -15,7 +15,26 @@ export type OutputOption =
       /** Created if missing; truncated unless `append`. */
       readonly file: string;
       readonly append?: boolean;
-    };
+    }
+  | LogOutput;
+
+/**
+ * A log the native log pump writes (native/src/log_pump.h): CRI-format records tagged with the
+ * stream and a timestamp, at most `maxBytes` on disk in two rotating files (`log` and `log.1`),
+ * keeping the newest output. The child is never blocked on it nor killed for it. stdout and stderr
+ * may share one log (the same `log` and `maxBytes`); SpawnedProcess.log tells when it is complete.
+ */
+export interface LogOutput {
+  /** The log's path; its directory is made (one level) if missing. */
+  readonly log: string;
+  /** Defaults to defaultLogMaxBytes; at least minimumLogMaxBytes. */
+  readonly maxBytes?: number;
+}
+
+/** 10 MiB, as the kubelet's containerLogMaxSize. */
+export const defaultLogMaxBytes = 10 * 1024 * 1024;
+/** Below this one record of a long line might not fit in half of the log (native/src/log_file.h). */
+export const minimumLogMaxBytes = 64 * 1024;
 
 /** What to start and how: the argument of Launcher.spawn. */
 export interface SpawnOptions {
@@ -111,16 +130,39 @@ function describe(value: unknown): string {
   return `${typeof value} ${shown.length > 100 ? `${shown.slice(0, 100)}...` : shown}`;
 }
 
-function checkOutput(value: unknown, name: string): { mode: NativeOutputMode; path: string } {
-  if (value === undefined || value === 'ignore') return { mode: nativeOutputModes.ignore, path: '' };
-  if (value === 'pipe') return { mode: nativeOutputModes.pipe, path: '' };
+interface CheckedOutput {
+  readonly mode: NativeOutputMode;
+  readonly path: string;
+  readonly logMaxBytes: number;
+}
+
+function checkOutput(value: unknown, name: string): CheckedOutput {
+  if (value === undefined || value === 'ignore') return { mode: nativeOutputModes.ignore, path: '', logMaxBytes: 0 };
+  if (value === 'pipe') return { mode: nativeOutputModes.pipe, path: '', logMaxBytes: 0 };
   if (typeof value === 'object' && value !== null && !Array.isArray(value) && 'file' in value) {
     const { file, append } = value as { file: unknown; append?: unknown };
     const path = checkString(file, `${name}.file`);
     if (append !== undefined && typeof append !== 'boolean') invalidType(`${name}.append must be a boolean`);
-    return { mode: append === true ? nativeOutputModes.fileAppend : nativeOutputModes.file, path };
+    return { mode: append === true ? nativeOutputModes.fileAppend : nativeOutputModes.file, path, logMaxBytes: 0 };
   }
-  return invalidValue(`${name} must be 'ignore', 'pipe' or { file }, got ${describe(value)}`);
+  if (typeof value === 'object' && value !== null && !Array.isArray(value) && 'log' in value) {
+    const { log, maxBytes } = value as { log: unknown; maxBytes?: unknown };
+    const path = checkString(log, `${name}.log`);
+    if (maxBytes !== undefined && (typeof maxBytes !== 'number' || !Number.isSafeInteger(maxBytes) || maxBytes < minimumLogMaxBytes)) {
+      invalidValue(`${name}.maxBytes must be a whole number of at least ${minimumLogMaxBytes}, got ${describe(maxBytes)}`);
+    }
+    return { mode: nativeOutputModes.log, path, logMaxBytes: maxBytes ?? defaultLogMaxBytes };
+  }
+  return invalidValue(`${name} must be 'ignore', 'pipe', { file } or { log }, got ${describe(value)}`);
+}
+
+/** stdout and stderr may share one log, never name two: one log per process. */
+function checkSharedLog(stdout: CheckedOutput, stderr: CheckedOutput): number {
+  if (stdout.mode !== nativeOutputModes.log) return stderr.logMaxBytes;
+  if (stderr.mode === nativeOutputModes.log && (stderr.path !== stdout.path || stderr.logMaxBytes !== stdout.logMaxBytes)) {
+    invalidValue('stdout and stderr must name the same log (and maxBytes) when both go to a log: one log tags each line with its stream');
+  }
+  return stdout.logMaxBytes;
 }
 
 function checkEnvironment(env: unknown): { entries: string[]; path: string | undefined } {
@@ -227,6 +269,7 @@ export function toNativeRequest(options: unknown, maskedPathsByDefault?: string)
     stdoutPath: stdoutTarget.path,
     stderrMode: stderrTarget.mode,
     stderrPath: stderrTarget.path,
+    logMaxBytes: checkSharedLog(stdoutTarget, stderrTarget),
     cgroup: checkedCgroup,
     cgroupsV1: checkedCgroupsV1,
     cgroupSetup: cgroupSetup === undefined ? null : checkCgroupSetup(cgroupSetup, [checkedCgroup, ...checkedCgroupsV1].filter((directory) => directory !== '')),

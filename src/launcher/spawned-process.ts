@@ -35,6 +35,20 @@ export interface ExitResult {
   readonly rusage: ResourceUsage;
 }
 
+/** A log (stdout/stderr `{ log }`) once complete: both streams at EOF. */
+export interface LogTotals {
+  /** Bytes the process wrote to the log. */
+  readonly bytes: number;
+  /** Of those, bytes no longer on disk: the cap rotated them away, or the disk refused them. */
+  readonly droppedBytes: number;
+  /** The log's size on disk (both of its files). */
+  readonly diskBytes: number;
+  /** The first error the disk gave ('ENOSPC'), or undefined. */
+  readonly writeError: string | undefined;
+  /** False when the launcher closed before the log was complete (the totals are then zero). */
+  readonly complete: boolean;
+}
+
 /** What a launcher makes a SpawnedProcess from. */
 export interface SpawnedProcessInit {
   readonly pid: number;
@@ -42,6 +56,8 @@ export interface SpawnedProcessInit {
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
   readonly exited: Promise<ExitResult>;
+  /** Default null: no log. */
+  readonly log?: Promise<LogTotals> | null;
   readonly kill: (signal: NodeJS.Signals | number) => boolean;
 }
 
@@ -57,6 +73,12 @@ export class SpawnedProcess {
   readonly stderr: Readable | null;
   /** Resolves once the process has exited and been reaped; never rejects. */
   readonly exited: Promise<ExitResult>;
+  /**
+   * With stdout or stderr `{ log }`: resolves once the log is complete, which may be after `exited`
+   * (the pipes are read to their end) or never while a process the child left behind holds them.
+   * Null without a log. Never rejects.
+   */
+  readonly log: Promise<LogTotals> | null;
   readonly #kill: (signal: NodeJS.Signals | number) => boolean;
 
   constructor(init: SpawnedProcessInit) {
@@ -65,6 +87,7 @@ export class SpawnedProcess {
     this.stdout = init.stdout;
     this.stderr = init.stderr;
     this.exited = init.exited;
+    this.log = init.log ?? null;
     this.#kill = init.kill;
   }
 

@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 
 import { ApiClientMetrics } from './api-client-metrics.js';
 import { trackLauncher, type LauncherState } from './launcher-metrics.js';
+import { trackLogs, type LogStatsSource } from './log-metrics.js';
 import { collectProcessMetrics } from './process-metrics.js';
 import { SpawnMetrics } from './spawn-metrics.js';
 import { TaskMetrics } from './task-metrics.js';
@@ -51,6 +52,11 @@ export class MetricsRegistry {
   /** Reports the launcher's threads, queue and configuration, read at each scrape. Once per registry. */
   trackLauncher(launcher: LauncherState): void {
     trackLauncher(this.registry, launcher);
+  }
+
+  /** Reports the Task logs' bytes, dropped bytes and open logs, read at each scrape. Once per registry. */
+  trackLogs(source: LogStatsSource): void {
+    trackLogs(this.registry, source);
   }
 
   /** The text exposition format (version 0.0.4) of every series. */

@@ -33,7 +33,7 @@ export interface NativeFailurePoint {
 }
 
 /** Output modes as the native side numbers them (native/src/spawn_request.h). */
-export const nativeOutputModes = { ignore: 0, pipe: 1, file: 2, fileAppend: 3 } as const;
+export const nativeOutputModes = { ignore: 0, pipe: 1, file: 2, fileAppend: 3, log: 4 } as const;
 export type NativeOutputMode = (typeof nativeOutputModes)[keyof typeof nativeOutputModes];
 
 /** Network modes as the native side numbers them (native/src/spawn_request.h). */
@@ -87,6 +87,8 @@ export interface NativeSpawnRequest {
   stdoutPath: string;
   stderrMode: NativeOutputMode;
   stderrPath: string;
+  /** The cap of the log that stdout and/or stderr (mode log, the same path) go to; 0 without a log. */
+  logMaxBytes: number;
   /** A cgroup v2 directory, '' for none. */
   cgroup: string;
   /** cgroup v1 directories (one per controller) the child joins before exec. */
@@ -102,6 +104,11 @@ export interface NativeEngineStats {
   readonly busyThreads: number;
   readonly queued: number;
   readonly children: number;
+  /** Logs the log pump is writing (native/src/log_pump.h). */
+  readonly openLogs: number;
+  /** Bytes tasks wrote into logs since the engine started, and of those, bytes the caps dropped. */
+  readonly logBytes: number;
+  readonly logDroppedBytes: number;
 }
 
 export interface NativeEngineOptions {
@@ -141,7 +148,7 @@ export interface NativeCompiledSeccompProfile {
  * numbers (field 0), and per kind its fields' indices. Field 1 of every record is the request id.
  */
 export interface NativeEventLayout {
-  readonly kinds: { readonly spawned: number; readonly failed: number; readonly exited: number };
+  readonly kinds: { readonly spawned: number; readonly failed: number; readonly exited: number; readonly logClosed: number };
   readonly spawned: {
     readonly pid: number;
     readonly stdoutFd: number;
@@ -157,6 +164,12 @@ export interface NativeEventLayout {
     readonly userUs: number;
     readonly systemUs: number;
     readonly maxRssKb: number;
+  };
+  readonly logClosed: {
+    readonly payloadBytes: number;
+    readonly droppedBytes: number;
+    readonly diskBytes: number;
+    readonly writeErrno: number;
   };
 }
 

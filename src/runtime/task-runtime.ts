@@ -1,14 +1,17 @@
 // The one composition root of Task running, shared by the cluster agent, `agent --manifests` and
 // `parafork run`: from a Task store (caches, writer, events) and the node's settings it builds the
-// launcher, task cgroups and ids, seccomp profiles, launch journal, reconciler and work queue,
+// launcher, task cgroups and ids, seccomp profiles, launch journal, Task logs, reconciler and work queue,
 // wires them, and tears them down in one order. Each entry point adds only its own concerns (API
 // client and informers, a watched folder, progress) around it.
+import path from 'node:path';
+
 import type { Logger } from 'pino';
 
 import { describeTaskLimitPolicy, type AgentConfig } from '../config/agent-config.js';
 import { WorkQueue, type ReconcileResult } from '../controller/work-queue.js';
 import { ChildProcessLauncher } from '../launcher/child-process-launcher.js';
 import { Launcher, type LauncherObserver } from '../launcher/launcher.js';
+import { TaskLogStore, type TaskLogOwner } from '../logs/task-log-store.js';
 import type { MetricsRegistry } from '../metrics/registry.js';
 import { openTaskCgroups } from '../sandbox/cgroup-groups.js';
 import { readCgroupLayout } from '../sandbox/cgroup-layout.js';
@@ -28,12 +31,17 @@ export type TaskRuntimeSettings = Pick<
   AgentConfig,
   | 'nodeName' | 'maxConcurrent' | 'workers' | 'terminationGraceSeconds' | 'shutdownGraceSeconds' | 'cgroupParent' | 'taskIds'
   | 'sandboxStagingDirectory' | 'seccompProfileDirectory' | 'launcher' | 'taskSandbox' | 'taskLimits' | 'sandboxMaskedPaths'
-  | 'sandboxPolicy'
+  | 'sandboxPolicy' | 'taskLogMaxBytes' | 'logsMaxBytesTotal'
 > & {
   /** Where the task id blocks' lock files are (src/sandbox/task-identities.ts). */
   readonly taskIdLockDirectory: string;
   /** The launch journal's file (src/tasks/launch-journal.ts); undefined: none (standalone Tasks end with their process). */
   readonly launchJournalFile?: string | undefined;
+  /**
+   * Where the Tasks' stdout and stderr are kept (src/logs; taskLogDirectory gives an agent's);
+   * undefined: stdout discarded, only a stderr tail kept in status.
+   */
+  readonly taskLogDirectory?: string | undefined;
 };
 
 /** The Task store the reconciler works on: the apiserver through informers, or one in memory. */
@@ -75,7 +83,12 @@ export interface TaskRuntime<Stores extends TaskStores = TaskStores> {
   readonly queue: WorkQueue<TaskQueueKey>;
   /** What connectStores made, as it made them (an entry point runs its informers, lists its store). */
   readonly stores: Stores;
-  /** Starts handing keys to the reconciler. */
+  /** The Tasks' logs; undefined: none kept (no taskLogDirectory, or it is not writable). */
+  readonly logs: TaskLogStore | undefined;
+  /**
+   * Starts handing keys to the reconciler, and (with logs) keeping the node's logs within
+   * logsMaxBytesTotal: every 30 s the oldest logs of finished Tasks go.
+   */
   start(): void;
   /**
    * Drains, then stops: no more claims or launches; running Tasks get shutdownGraceSeconds to end,
@@ -109,6 +122,7 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
   }
   const identities = settings.taskSandbox ? new TaskIdentities({ ...settings.taskIds, lockDirectory: settings.taskIdLockDirectory }) : undefined;
   const journal = settings.launchJournalFile === undefined ? undefined : openLaunchJournal(settings.launchJournalFile, logger);
+  const logs = settings.taskLogDirectory === undefined ? undefined : openTaskLogStore(settings.taskLogDirectory, settings.taskLogMaxBytes, logger);
 
   // The queue's handler and the stores' listener reach the reconciler once it exists; neither runs before start().
   const queue = new WorkQueue<TaskQueueKey>((key) => handle(key), { concurrency: settings.workers, keyId: taskQueueKeyId, ...(metrics ? { observer: metrics.workQueue } : {}) });
@@ -120,6 +134,7 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
     launcherSandboxes,
     unsandboxed: !settings.taskSandbox,
     ...(journal ? { journal } : {}),
+    ...(logs ? { logs } : {}),
     tasks: stores.tasks,
     unboundTasks: stores.unboundTasks ?? { get: () => undefined },
     attempts: new AttemptTable(),
@@ -161,8 +176,19 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
     await waitUntil(() => queue.processing === 0 && queue.depth === 0, 5_000);
   }
 
+  let logEviction: NodeJS.Timeout | undefined;
+  function start(): void {
+    queue.start();
+    if (logs === undefined || logEviction !== undefined) return;
+    logEviction = keepLogsWithinTotal(logs, settings.logsMaxBytesTotal, (owner) => {
+      const phase = stores.tasks.get(`${owner.namespace}/${owner.name}`)?.status?.phase;
+      return phase === 'Succeeded' || phase === 'Failed';
+    }, logger);
+  }
+
   let stopping: Promise<void> | undefined;
   async function stop(afterDrain: (() => void | Promise<void>) | undefined): Promise<void> {
+    clearInterval(logEviction);
     await drain();
     await afterDrain?.();
     await queue.shutDown();
@@ -180,7 +206,8 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
     reconciler,
     queue,
     stores,
-    start: () => queue.start(),
+    logs,
+    start,
     shutDown: (afterDrain) => (stopping ??= stop(afterDrain)),
   };
 }
@@ -194,6 +221,7 @@ function makeLauncher(settings: TaskRuntimeSettings, logger: Logger, metrics: Me
   const spawnObserver = observer ?? metrics?.spawn;
   const launcher = new Launcher({ ...(spawnObserver ? { observer: spawnObserver } : {}), sandboxStagingDirectory: settings.sandboxStagingDirectory, sandboxMaskedPaths: settings.sandboxMaskedPaths });
   metrics?.trackLauncher(launcher);
+  metrics?.trackLogs(launcher);
   return { launcher, launcherSandboxes: true };
 }
 
@@ -223,6 +251,41 @@ function openLaunchJournal(file: string, logger: Logger): LaunchJournal | undefi
     logger.warn({ file, err: (error as Error).message }, 'no launch journal: after a crash of the agent, a Task it launched but had not recorded yet may run again as attempt 1');
     return undefined;
   }
+}
+
+/**
+ * The directory of an agent's Task logs: per node name, as the launch journal is, so that two
+ * agents sharing a --state-dir never sweep each other's (`parafork logs` looks in every one).
+ */
+export function taskLogDirectory(stateDirectory: string, nodeName: string): string {
+  return path.join(stateDirectory, 'logs', nodeName);
+}
+
+/** Task logs in `directory`, or undefined (logged) where it is not writable: output is then discarded. */
+function openTaskLogStore(directory: string, maxBytesPerAttempt: number, logger: Logger): TaskLogStore | undefined {
+  try {
+    return new TaskLogStore({ directory, maxBytesPerAttempt });
+  } catch (error) {
+    logger.warn({ directory, err: (error as Error).message }, 'no Task logs: their stdout is discarded and only a stderr tail is kept');
+    return undefined;
+  }
+}
+
+/** Every 30 s, the node's logs back within `maxBytesTotal` (TaskLogStore.evictOldest); the timer is returned. */
+function keepLogsWithinTotal(logs: TaskLogStore, maxBytesTotal: number, finished: (owner: TaskLogOwner) => boolean, logger: Logger): NodeJS.Timeout {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    logs.evictOldest(maxBytesTotal, finished).then(
+      (removed) => {
+        if (removed > 0) logger.info({ removed, maxBytesTotal }, 'removed the logs of the oldest finished Tasks: the node held more than --logs-max-bytes-total');
+      },
+      (error: unknown) => logger.warn({ err: (error as Error).message }, 'could not keep Task logs within --logs-max-bytes-total'),
+    ).finally(() => (running = false));
+  }, 30_000);
+  timer.unref();
+  return timer;
 }
 
 /** Resolves true once `condition` holds (at once when it already does), false after `timeoutMs`. */

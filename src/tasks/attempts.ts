@@ -1,7 +1,7 @@
 // The processes this agent runs: at most one attempt per Task key, from the moment it is decided
 // to launch until its ending has been written to the Task's status. The reconciler is the only
 // writer; spawn results and exits only fill in fields and ask for a reconcile.
-import type { SpawnedProcess, SpawnTimings } from '../launcher/spawned-process.js';
+import type { ResourceUsage, SpawnedProcess, SpawnTimings } from '../launcher/spawned-process.js';
 import type { TaskReason, TaskStatusResources } from '../api/task.js';
 import type { TaskIdentityLease } from '../sandbox/task-identities.js';
 
@@ -36,6 +36,8 @@ export interface Attempt {
   /** When the SIGTERM went out; SIGKILL follows after the grace period. */
   terminatingSince?: number;
   ending?: AttemptEnding;
+  /** What the process tree cost (rusage at its reaping), once it has exited. */
+  usage?: ResourceUsage;
   /** The Running status for this attempt has been written. */
   runningRecorded: boolean;
   /**

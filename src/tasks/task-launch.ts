@@ -1,6 +1,6 @@
 // How one attempt of a Task becomes a process and how its end is told: the spawn options made from
-// the Task (command, environment with the one default PATH, sandbox with the attempt's ids, cgroup),
-// the spawn itself, the stderr tail, the attempt's ending from its exit or its SpawnError, and
+// the Task (command, environment with the one default PATH, sandbox with the attempt's ids, cgroup,
+// the log its output goes to), the spawn itself, the stderr tail (from a pipe, or from the log), the attempt's ending from its exit or its SpawnError, and
 // giving back its cgroup and ids. The reconciler decides whether and when to launch; this module
 // only carries the launch out and fills in the attempt, then calls back so the reconciler looks
 // again (task-reconciler.ts: "spawn results and exits never act themselves").
@@ -8,7 +8,7 @@ import type { Task, TaskReason, TaskSpec } from '../api/task.js';
 import type { SandboxOptions } from '../launcher/sandbox-options.js';
 import { signalName } from '../launcher/signals.js';
 import { InvalidSpawnOptionError, SpawnError } from '../launcher/spawn-error.js';
-import { defaultSearchPath, type SpawnOptions } from '../launcher/spawn-options.js';
+import { defaultSearchPath, type LogOutput, type SpawnOptions } from '../launcher/spawn-options.js';
 import type { ExitResult, SpawnedProcess } from '../launcher/spawned-process.js';
 import type { TaskCgroup } from '../sandbox/cgroup-manager.js';
 import type { TaskIdentityLease } from '../sandbox/task-identities.js';
@@ -34,6 +34,16 @@ export interface LaunchPlan {
   readonly sandbox: SandboxOptions | undefined;
   readonly cwd: string;
   readonly cgroup: AttemptCgroup | undefined;
+  /** Where its stdout and stderr go; undefined: stdout discarded, stderr's tail read from a pipe. */
+  readonly log?: AttemptLogTarget | undefined;
+}
+
+/** An attempt's log (src/logs), when the node keeps Task logs. */
+export interface AttemptLogTarget {
+  /** The launcher's output for both streams: the native log pump writes them to this file. */
+  readonly output: LogOutput;
+  /** The end of the log's stderr lines, once the log is complete: for status.stderrTail. */
+  stderrTail(): Promise<string>;
 }
 
 /** What the launch tells the reconciler; each is called at most once. */
@@ -66,8 +76,8 @@ export function taskSpawnOptions(spec: TaskSpec, plan: LaunchPlan): SpawnOptions
     // A Task's environment is what its spec says, plus a PATH to find its command by.
     env: 'PATH' in environment ? environment : { PATH: defaultSearchPath, ...environment },
     cwd: plan.cwd,
-    stdout: 'ignore',
-    stderr: 'pipe',
+    stdout: plan.log?.output ?? 'ignore',
+    stderr: plan.log?.output ?? 'pipe',
     ...(plan.sandbox !== undefined ? { sandbox: plan.sandbox } : {}),
     // The spawn thread makes the cgroup and writes its limits (TaskCgroup.spawnOptions).
     ...plan.cgroup?.spawnOptions,
@@ -89,9 +99,14 @@ export function launchAttempt(launcher: TaskLauncher, task: Task, attempt: Attem
       attempt.child = child;
       attempt.timings = child.timings;
       attempt.startedAt = performance.timeOrigin + performance.now();
-      const stderrDone = collectStderr(child.stderr, attempt.stderr);
+      const { log } = plan;
+      const stderrDone = log === undefined ? collectStderr(child.stderr, attempt.stderr) : child.log;
       void child.exited.then(async (exit) => {
-        await Promise.race([stderrDone, new Promise((resolve) => setTimeout(resolve, stderrDrainLimitMs).unref())]);
+        attempt.usage = exit.rusage;
+        // status.stderrTail is for failures: a Task that exits 0 neither waits for its log to be
+        // complete nor costs a read of it.
+        if (log === undefined || exit.code !== 0) await Promise.race([stderrDone, new Promise((resolve) => setTimeout(resolve, stderrDrainLimitMs).unref())]);
+        if (log !== undefined && exit.code !== 0) attempt.stderr.append(await log.stderrTail());
         const oomKills = cgroup?.oomKills() ?? 0;
         attempt.ending = oomKills > 0 && attempt.killCause === undefined ? oomEnding(task.spec) : exitEnding(exit, attempt.killCause);
         release();

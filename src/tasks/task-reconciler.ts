@@ -27,6 +27,7 @@ import type { Logger } from 'pino';
 import { taskApiVersion, taskKind, type Task, type TaskReason, type TaskStatus } from '../api/task.js';
 import type { ReconcileResult } from '../controller/work-queue.js';
 import { checkMaskedPaths } from '../launcher/sandbox-options.js';
+import type { TaskLogStore, TaskLogOwner } from '../logs/task-log-store.js';
 import type { CgroupManager, TaskCgroup } from '../sandbox/cgroup-manager.js';
 import type { SandboxPolicySource } from '../sandbox/sandbox-policy-source.js';
 import type { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
@@ -38,7 +39,7 @@ import { taskForIndex } from './array-index-environment.js';
 import { ArrayRun, type IndexCallbacks } from './array-run.js';
 import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
 import type { LaunchRecord } from './launch-journal.js';
-import { launchAttempt, withIdentity, type LaunchPlan, type TaskLauncher } from './task-launch.js';
+import { launchAttempt, withIdentity, type AttemptLogTarget, type LaunchPlan, type TaskLauncher } from './task-launch.js';
 import { claimKey, reconcileKey, taskQueueKeyId, type TaskQueueKey } from './task-queue-key.js';
 import { mayRetry, retryableEnding, retryDelaySeconds } from './retry-policy.js';
 import { failedWithoutAttemptStatus, finishedStatus, runningStatus, suspendedStatus, waitingForCapacityStatus, waitingToRetryStatus } from './task-status.js';
@@ -151,6 +152,8 @@ export interface TaskReconcilerOptions {
    * attempt (src/sandbox/sandbox-policy-source.ts). Undefined: restricted, no allowed host paths.
    */
   readonly sandboxPolicy?: SandboxPolicySource;
+  /** Where attempts' stdout and stderr are kept (src/logs); undefined: stdout discarded, stderr's tail kept in memory. */
+  readonly logs?: TaskLogStore;
 }
 
 export class TaskReconciler {
@@ -229,8 +232,10 @@ export class TaskReconciler {
       this.#killNow(attempt);
       attempts.delete(key);
       this.#options.journal?.forget(attempt.uid); // the old Task is gone (its exit will not come back here)
+      this.#forgetLogs(key, task.metadata.uid);
       attempt = undefined;
     }
+    if (!task) this.#forgetLogs(key, undefined);
     if (!task) {
       this.#firstObservedAt.delete(key);
       // Gone without our finalizer's say (force-deleted, or never seen bound): end its process.
@@ -580,7 +585,7 @@ export class TaskReconciler {
       // The launch goes ahead: only the protection against running it twice after a crash is lost.
       this.#options.logger.warn({ task: key, attempt: attempt.number, err: (error as Error).message }, 'could not record the launch in the journal');
     }
-    launchAttempt(this.#options.launcher, task, attempt, plan, {
+    launchAttempt(this.#options.launcher, task, attempt, { ...plan, log: this.#attemptLog(task, attempt) }, {
       running: () => {
         this.#firstAttemptStarted(key, task, attempt);
         this.#options.requeue(reconcileKey(key));
@@ -592,8 +597,24 @@ export class TaskReconciler {
     });
   }
 
+  /** The attempt's log, when the node keeps Task logs. */
+  #attemptLog(task: Task, attempt: Attempt): AttemptLogTarget | undefined {
+    const logs = this.#options.logs;
+    if (logs === undefined) return undefined;
+    const owner = logOwner(task);
+    return { output: logs.attemptLog(owner, attempt.number, task.spec.logs?.maxBytes), stderrTail: () => logs.stderrTail(owner, attempt.number) };
+  }
+
   #waitForCapacity(key: TaskQueueKey): void {
     this.#waitingForCapacity.set(taskQueueKeyId(key), key);
+  }
+
+  /** Removes the logs of the Task at `key` but those of `keepUid`: it is gone, or made again. */
+  #forgetLogs(key: string, keepUid: string | undefined): void {
+    const [namespace = '', name = ''] = key.split('/');
+    this.#options.logs?.forget(namespace, name, keepUid).catch((error: unknown) => {
+      this.#options.logger.warn({ task: key, err: (error as Error).message }, 'could not remove the logs of a deleted Task');
+    });
   }
 
   #attemptEnded(key: string): void {
@@ -731,4 +752,8 @@ function deadlineOf(task: Task, attempt: Attempt | undefined): number | undefine
   const startTime = task.status?.startTime;
   const startedAt = startTime !== undefined ? parseTimestamp(startTime) : attempt?.startedAt ?? attempt?.launchedAt;
   return startedAt === undefined ? undefined : startedAt + seconds * 1000;
+}
+
+function logOwner(task: Task): TaskLogOwner {
+  return { namespace: task.metadata.namespace ?? 'default', name: task.metadata.name ?? '', uid: task.metadata.uid ?? '' };
 }

@@ -196,9 +196,9 @@ describe('the chart', () => {
     for (const [template, kinds] of kindsByTemplate) expect([...kinds], template).toHaveLength(1);
   });
 
-  it('renders no ServiceMonitor and no dashboard ConfigMap by default', async () => {
+  it('renders no ServiceMonitor and no dashboard ConfigMap by default (the agent and log-reader ClusterRoles, the log-proxy Role)', async () => {
     const kinds = parseManifests(await render({ apiVersions: [serviceMonitorApi] })).map((object) => object.kind);
-    expect(kinds.sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'Service', 'ServiceAccount', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+    expect(kinds.sort()).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'Role', 'Service', 'ServiceAccount', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
   });
 
   it('leaves the ServiceMonitor out, even when enabled, where monitoring.coreos.com/v1 is not served', async () => {

@@ -50,7 +50,9 @@ describe("the package's entry point", () => {
       'SeccompFilter',
       'SpawnError',
       'SpawnedProcess',
+      'defaultLogMaxBytes',
       'defaultMaskedPaths',
+      'minimumLogMaxBytes',
       'readOnlyProcPaths',
     ]);
   });

@@ -3,7 +3,7 @@
 // user would. Needs root (the sandbox).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -115,15 +115,28 @@ describe.skipIf(skip !== undefined)(`parafork agent --manifests${skip ? ` (skipp
     expect((await tasks()).get('hello')?.status).toMatchObject({ exitCode: 5, stderrTail: 'changed\n', attempts: 1 });
   });
 
-  it('stops the process of a Task whose manifest was removed, and forgets the Task', async () => {
-    writeManifest(folder, 'sleeper.yaml', taskManifest('sleeper', ['sleep', '300']));
+  it('keeps a Task\'s output for parafork logs, which -f follows live until the attempt ends', async () => {
+    writeManifest(folder, 'talker.yaml', taskManifest('talker', ['sh', '-c', 'echo first; echo oops >&2; sleep 1; echo second']));
+    await waitFor(async () => (await phaseOf('talker')) === 'Running' || undefined, { timeoutMs: 15_000, description: 'talker to run' });
+    const follower = spawnSync(process.execPath, [cli, 'logs', 'talker', '-f'], { encoding: 'utf8', timeout: 20_000 });
+    expect(follower).toMatchObject({ status: 0, stdout: 'first\noops\nsecond\n' });
+    expect(await phaseOf('talker')).toBe('Succeeded');
+    expect(spawnSync(process.execPath, [cli, 'logs', 'talker', '--stream', 'stderr'], { encoding: 'utf8' }).stdout).toBe('oops\n');
+  });
+
+  it('stops the process of a Task whose manifest was removed, and forgets the Task and its logs', async () => {
+    writeManifest(folder, 'sleeper.yaml', taskManifest('sleeper', ['sh', '-c', 'echo sleeping; exec sleep 300']));
     await waitFor(async () => (await phaseOf('sleeper')) === 'Running' || undefined, { timeoutMs: 15_000, description: 'sleeper to run' });
+    const uid = (await tasks()).get('sleeper')?.metadata.uid ?? '';
+    const logDirectory = path.join('/run/parafork/logs', hostname().toLowerCase(), `default_sleeper_${uid}`);
+    await waitFor(() => existsSync(path.join(logDirectory, '1.log')) || undefined, { timeoutMs: 5_000, description: 'the sleeper\'s log' });
     const pid = Number(await waitFor(() => /"task":"default\/sleeper","attempt":1,"pid":(\d+)/.exec(output)?.[1], { timeoutMs: 5_000, description: 'the sleeper\'s pid in the log' }));
     expect(existsSync(`/proc/${pid}`)).toBe(true);
     unlinkSync(path.join(folder, 'sleeper.yaml'));
     await waitFor(async () => !(await tasks()).has('sleeper') || undefined, { timeoutMs: 15_000, description: 'sleeper to be deleted' });
     // The Task's init (pid) and the sleep under it are gone, not left running.
     await waitFor(() => !existsSync(`/proc/${pid}`) || undefined, { timeoutMs: 5_000, description: 'the sleeper process to end' });
+    await waitFor(() => !existsSync(logDirectory) || undefined, { timeoutMs: 5_000, description: 'the sleeper\'s logs to go' });
   });
 
   it('drains and exits 0 on SIGTERM', async () => {

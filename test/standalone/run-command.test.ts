@@ -1,7 +1,7 @@
 // `parafork run`: manifests in, Tasks run sandboxed on this machine, a report out, an exit code
 // that says whether every Task succeeded. Runs the built CLI as a user would. Needs root (sandbox).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +26,8 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
   it('runs the hello example and prints a kubectl-like table, then a line of totals; exit 0', () => {
     const result = parafork('run', '-f', 'examples/hello.yaml');
     expect(result.status).toBe(0);
-    expect(result.stdout).toMatch(/^NAME\s+PHASE\s+EXIT\s+ATTEMPTS\s+DURATION\s+REASON\n/);
+    // Each Task's output comes first, then the table.
+    expect(result.stdout).toMatch(/^NAME\s+PHASE\s+EXIT\s+ATTEMPTS\s+DURATION\s+REASON\n/m);
     expect(result.stdout).toMatch(/\bhello\s+Succeeded\s+0\s+1\s+\S+\s+Completed/);
     expect(result.stderr.trimEnd().split('\n').at(-1)).toMatch(/^1 Task in \d+\.\d s: 1 succeeded, 0 failed \| [\d.]+ Tasks\/s \| spawn p99 [\d.]+ ms$/);
   });
@@ -36,6 +37,8 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
     expect(summary.status).toBe(0);
     expect(summary.stdout).toMatch(/^PHASE\s+REASON\s+TASKS\nSucceeded\s+Completed\s+1000\n\nSlowest:\n/);
     expect(summary.stdout.trimEnd().split('\n').length).toBeLessThanOrEqual(12);
+    // Not a thousand Tasks' output: where it is kept.
+    expect(summary.stderr).toContain('output is kept in /run/parafork/run-logs');
     expect(summary.stderr.trimEnd().split('\n').at(-1)).toMatch(/^1000 Tasks in [\d.]+ s: 1000 succeeded, 0 failed \|/);
     const wide = parafork('run', '-f', 'examples/burst-1000.yaml', '--wide');
     expect(wide.status).toBe(0);
@@ -56,6 +59,33 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
     expect(byName['limits-pids']).toMatchObject({ phase: 'Failed', reason: 'Error' });
     expect(byName['limits-pids']?.stderrTail).toContain('Cannot fork');
   }, 120_000);
+
+  it('prints each Task\'s output prefixed by its name, and keeps it for parafork logs', () => {
+    const result = parafork('run', '-f', 'examples/hello.yaml');
+    expect(result.stdout).toContain('hello | hello from parafork\n');
+    // --state-dir: no agent's logs (another test's agent may run a `hello` of its own), only the run's.
+    const logs = parafork('logs', 'hello', '--state-dir', scratch);
+    expect(logs).toMatchObject({ status: 0, stdout: 'hello from parafork\n' });
+    expect(parafork('logs', 'hello', '--timestamps', '--state-dir', scratch).stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z hello from parafork\n$/);
+    expect(parafork('run', '-q', '-f', 'examples/hello.yaml').stdout).not.toContain('hello from parafork');
+  });
+
+  it('lets a Task write 1 GiB as fast as it can to exit 0, keeping at most its spec.logs.maxBytes on disk', () => {
+    const manifest = path.join(scratch, 'flood.yaml');
+    const maxBytes = 1024 * 1024;
+    writeFileSync(manifest, `apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: log-flood}\nspec:\n  command: ["sh", "-c", "head -c 1073741824 /dev/zero | tr '\\\\000' x; echo; echo last line"]\n  logs: {maxBytes: ${maxBytes}}\n`);
+    const result = parafork('run', '-q', '-f', manifest);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/\blog-flood\s+Succeeded\s+0\s/);
+    const root = '/run/parafork/run-logs';
+    const [directory] = readdirSync(root).filter((entry) => entry.startsWith('default_log-flood_'));
+    const onDisk = readdirSync(path.join(root, directory ?? '')).reduce((sum, file) => sum + statSync(path.join(root, directory ?? '', file)).size, 0);
+    expect(onDisk).toBeLessThanOrEqual(maxBytes);
+    const shown = parafork('logs', 'log-flood', '--tail', '1', '--state-dir', scratch);
+    expect(shown.stdout).toBe('last line\n');
+    const head = parafork('logs', 'log-flood', '--state-dir', scratch).stdout.split('\n', 1)[0];
+    expect(head).toMatch(/^\[parafork: \d+ bytes of output dropped here by the log's cap\]$/);
+  }, 180_000);
 
   it('exits 1 when a Task failed, and -o json prints the Tasks with their status', () => {
     const manifest = path.join(scratch, 'mixed.yaml');

@@ -28,6 +28,8 @@ const settings: TaskRuntimeSettings = {
   taskLimits: parseTaskLimitPolicy({ 'default-memory': 'none', 'default-pids': 'none', 'default-cpu': 'none' }),
   sandboxMaskedPaths: [],
   sandboxPolicy: { level: 'restricted', allowedHostPaths: [] },
+  taskLogMaxBytes: 10 * 2 ** 20,
+  logsMaxBytesTotal: 2 * 2 ** 30,
 };
 
 function task(name: string, spec: Partial<TaskSpec>): Task {

@@ -88,6 +88,11 @@ describe('finishedStatus', () => {
     expect(conditionOf(status, 'Running')).toMatchObject({ status: 'False', message: 'the Task has finished' });
   });
 
+  it('says what the attempt s processes cost in CPU time, from their rusage', () => {
+    const status = finishedStatus(task(), 'node', attempt({ usage: { userUs: 1500.4, systemUs: 250, maxRssKb: 4096 } }), ending({ reason: 'Completed', message: 'exited with code 0', exitCode: 0 }), false);
+    expect(status.usage).toEqual({ userCpuMicroseconds: 1500, systemCpuMicroseconds: 250 });
+  });
+
   it('is Failed with the ending s reason, signal and stderr tail', () => {
     const stderr = new StderrTail();
     stderr.append('segfault\n');

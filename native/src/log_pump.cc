@@ -1,0 +1,157 @@
+// See log_pump.h.
+#include "log_pump.h"
+
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+
+namespace parafork {
+
+LogPump::LogPump(OnClosed on_closed) : on_closed_(std::move(on_closed)), buffer_(kReadBytes) {}
+
+LogPump::~LogPump() { Stop(); }
+
+void LogPump::Start() {
+  epoll_.Open();
+  thread_ = std::thread([this] { Run(); });
+}
+
+void LogPump::Stop() {
+  if (!thread_.joinable()) return;
+  stopping_.store(true);
+  epoll_.Wake();
+  thread_.join();
+}
+
+void LogPump::Add(uint64_t id, std::string path, uint64_t max_bytes, UniqueFd stdout_read, UniqueFd stderr_read) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Pending pending{id, std::move(path), max_bytes, {std::move(stdout_read), std::move(stderr_read)}};
+    pending_.push_back(std::move(pending));
+  }
+  open_logs_.fetch_add(1);
+  epoll_.Wake();
+}
+
+LogPumpStats LogPump::Stats() const {
+  return {open_logs_.load(), payload_bytes_.load(), dropped_bytes_.load()};
+}
+
+void LogPump::Run() {
+  BlockAllSignals();
+  constexpr int kMaxEvents = 64;
+  struct epoll_event events[kMaxEvents];
+  while (!stopping_.load()) {
+    const int ready = epoll_wait(epoll_.fd(), events, kMaxEvents, -1);
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int index = 0; index < ready; ++index) {
+      auto* source = static_cast<Source*>(events[index].data.ptr);
+      if (source == nullptr) {
+        epoll_.Drain();
+        TakePending();
+        continue;
+      }
+      // One chunk a wake-up (level-triggered: a pipe with more is reported again), for fairness.
+      if (ReadChunk(*source, false) == ReadResult::kEnded) SourceEnded(*source);  // frees `source`
+    }
+  }
+  // Stopping: what the pipes already hold still goes to the logs, then every log closes.
+  // Bounded: a task still writing would otherwise keep us here.
+  TakePending();
+  std::vector<Source*> open;
+  for (auto& [id, log] : logs_) {
+    for (auto& source : log->sources) {
+      if (source) open.push_back(source.get());
+    }
+  }
+  for (Source* source : open) {
+    for (int chunk = 0; chunk < kChunksReadAtStop && ReadChunk(*source, true) == ReadResult::kData; ++chunk) {
+    }
+    SourceEnded(*source);  // frees `source`, and its log once both of the log's sources are done
+  }
+}
+
+void LogPump::TakePending() {
+  std::vector<Pending> taken;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    taken.swap(pending_);
+  }
+  for (Pending& pending : taken) {
+    auto log = std::make_unique<Log>(pending.id, std::move(pending.path), pending.max_bytes);
+    log->file.Open();  // a log that cannot be opened still drains its pipes (its output dropped)
+    for (int stream = 0; stream < 2; ++stream) {
+      UniqueFd& end = pending.ends[stream];
+      if (!end) continue;
+      auto source = std::make_unique<Source>(Source{std::move(end), static_cast<LogStream>(stream), log.get()});
+      struct epoll_event event = {};
+      event.events = EPOLLIN;
+      event.data.ptr = source.get();
+      if (epoll_ctl(epoll_.fd(), EPOLL_CTL_ADD, source->fd.get(), &event) == -1) continue;  // closed: EOF for the task
+      log->sources[stream] = std::move(source);
+      ++log->open_sources;
+    }
+    Log* added = log.get();
+    logs_[pending.id] = std::move(log);
+    if (added->open_sources == 0) CloseLog(*added);
+  }
+}
+
+LogPump::ReadResult LogPump::ReadChunk(Source& source, bool only_if_ready) {
+  // The read ends stay blocking (two fcntl calls a stream saved on every spawn): a pipe epoll
+  // reports readable, or at EOF, never blocks a read(2). Only at Stop, when epoll has not
+  // spoken, is the pipe asked first how much it holds.
+  if (only_if_ready) {
+    int available = 0;
+    if (ioctl(source.fd.get(), FIONREAD, &available) == -1) return ReadResult::kEnded;
+    if (available == 0) {
+      struct pollfd ready = {source.fd.get(), POLLIN, 0};
+      // Empty: at EOF (POLLHUP, the writers gone) or merely quiet.
+      if (poll(&ready, 1, 0) == 1 && (ready.revents & (POLLHUP | POLLERR)) != 0) return ReadResult::kEnded;
+      return ReadResult::kNothing;
+    }
+  }
+  ssize_t length;
+  do {
+    length = read(source.fd.get(), buffer_.data(), buffer_.size());
+  } while (length < 0 && errno == EINTR);
+  if (length < 0) return errno == EAGAIN ? ReadResult::kNothing : ReadResult::kEnded;
+  if (length == 0) return ReadResult::kEnded;
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  LogFile& file = source.log->file;
+  const uint64_t dropped_before = file.totals().dropped_bytes;
+  file.Append(source.stream, buffer_.data(), static_cast<size_t>(length), now);
+  payload_bytes_.fetch_add(static_cast<uint64_t>(length));
+  dropped_bytes_.fetch_add(file.totals().dropped_bytes - dropped_before);
+  return ReadResult::kData;
+}
+
+void LogPump::SourceEnded(Source& source) {
+  Log& log = *source.log;
+  epoll_ctl(epoll_.fd(), EPOLL_CTL_DEL, source.fd.get(), nullptr);
+  log.sources[static_cast<int>(source.stream)].reset();  // frees `source`
+  if (--log.open_sources == 0) CloseLog(log);
+}
+
+void LogPump::CloseLog(Log& log) {
+  const uint64_t dropped_before = log.file.totals().dropped_bytes;
+  log.file.Close();
+  dropped_bytes_.fetch_add(log.file.totals().dropped_bytes - dropped_before);
+  open_logs_.fetch_sub(1);
+  const uint64_t id = log.id;
+  const LogTotals totals = log.file.totals();
+  logs_.erase(id);  // frees `log`
+  if (on_closed_) on_closed_(id, totals);
+}
+
+}  // namespace parafork

@@ -1,0 +1,108 @@
+// The log pump: one thread that reads the stdout and stderr pipes of every task whose output goes to
+// a log, and writes them into its LogFile (log_file.h), as conmon and containerd's shim do for
+// containers. One epoll set over all the pipes' read ends; each wake-up reads one chunk (up to
+// kReadBytes) from each readable pipe, so a task that writes as fast as it can shares the thread
+// with the others instead of starving them. The JS thread never sees a byte of it: the spawn
+// thread hands the pipes over natively (Spawner::HandOverLog), and JavaScript hears once, when
+// a log is complete (both pipes at EOF), with its totals.
+//
+// Why a pump and not the child writing straight to a file: a file the child holds cannot be capped
+// without blocking or killing the child (RLIMIT_FSIZE sends SIGXFSZ), nor rotated, nor tagged by
+// stream and time. docs/benchmarks.md ("Task logs") has the measurements.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "log_file.h"
+#include "unique_fd.h"
+#include "wakeable_epoll.h"
+
+namespace parafork {
+
+// Node-wide totals, readable from any thread (the engine's stats()).
+struct LogPumpStats {
+  uint64_t open_logs = 0;
+  uint64_t payload_bytes = 0;  // taken in from tasks since the pump started
+  uint64_t dropped_bytes = 0;  // of those, no longer on disk (rotated away or refused)
+};
+
+class LogPump {
+ public:
+  static constexpr size_t kReadBytes = 64 * 1024;  // a default pipe's whole capacity
+
+  // Called on the pump's thread once a log is complete (or the pump stops), with its totals.
+  using OnClosed = std::function<void(uint64_t id, const LogTotals& totals)>;
+
+  explicit LogPump(OnClosed on_closed);
+  LogPump(const LogPump&) = delete;
+  LogPump& operator=(const LogPump&) = delete;
+  ~LogPump();
+
+  // Throws std::system_error when epoll or the wake-up eventfd cannot be made.
+  void Start();
+  // Reads what the pipes still hold, closes every log (calling OnClosed), stops the thread.
+  void Stop();
+
+  // Any thread: read these pipe ends (either may be invalid) into a log at `path` of at most
+  // `max_bytes`, until both are at EOF. Takes ownership of the ends.
+  void Add(uint64_t id, std::string path, uint64_t max_bytes, UniqueFd stdout_read, UniqueFd stderr_read);
+
+  LogPumpStats Stats() const;
+
+ private:
+  struct Log;
+  struct Source {
+    UniqueFd fd;
+    LogStream stream;
+    Log* log;
+  };
+  struct Log {
+    uint64_t id;
+    LogFile file;
+    int open_sources = 0;
+    std::unique_ptr<Source> sources[2];
+    Log(uint64_t log_id, std::string path, uint64_t max_bytes) : id(log_id), file(std::move(path), max_bytes) {}
+  };
+  struct Pending {
+    uint64_t id;
+    std::string path;
+    uint64_t max_bytes;
+    UniqueFd ends[2];
+  };
+
+  enum class ReadResult { kData, kNothing, kEnded };
+  // At Stop, at most this many chunks more from each pipe (4 MiB).
+  static constexpr int kChunksReadAtStop = 64;
+
+  void Run();
+  void TakePending();
+  // Reads one chunk into the source's log; kEnded at EOF (or a broken pipe). `only_if_ready`:
+  // epoll has not said the pipe is readable (at Stop), so it is asked first.
+  ReadResult ReadChunk(Source& source, bool only_if_ready);
+  void SourceEnded(Source& source);
+  void CloseLog(Log& log);
+
+  OnClosed on_closed_;
+  WakeableEpoll epoll_;  // woken for new logs pending, or to stop
+  std::mutex mutex_;
+  std::vector<Pending> pending_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  // The pump thread's own.
+  std::unordered_map<uint64_t, std::unique_ptr<Log>> logs_;
+  std::vector<char> buffer_;
+  // Totals of the logs already closed, and of the open ones as last read.
+  std::atomic<uint64_t> open_logs_{0};
+  std::atomic<uint64_t> payload_bytes_{0};
+  std::atomic<uint64_t> dropped_bytes_{0};
+};
+
+}  // namespace parafork

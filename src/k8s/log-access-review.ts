@@ -1,0 +1,66 @@
+// Who may read a Task's log through the agent: delegated authentication and authorization, as the
+// kubelet does for its own API (--authentication-token-webhook, --authorization-mode=Webhook). The
+// caller's bearer token goes to a TokenReview (who is it?), then a SubjectAccessReview asks whether
+// that user may `get` the Task's `log` subresource (tasks/log) in its namespace. The apiserver's
+// pod proxy, which remote readers come through, drops their Authorization header once it has
+// authenticated them, so `kubectl parafork logs` sends the token in X-Parafork-Token instead.
+// Decisions are kept for a few seconds, as the kubelet's webhook cache does, so a follower or a
+// burst of reads costs two API calls, not two per read.
+import { taskGroup } from '../api/task.js';
+import type { ApiClient } from './api-client.js';
+
+export type LogAccess = 'allowed' | 'forbidden' | 'unauthenticated';
+
+interface TokenReviewStatus {
+  readonly authenticated?: boolean;
+  readonly user?: { readonly username?: string; readonly uid?: string; readonly groups?: readonly string[]; readonly extra?: Readonly<Record<string, readonly string[]>> };
+}
+
+const decisionTtlMs = 10_000;
+const cachedDecisionsLimit = 4096;
+
+export class LogAccessReviewer {
+  readonly #client: ApiClient;
+  readonly #decisions = new Map<string, { access: LogAccess; at: number }>();
+
+  constructor(client: ApiClient) {
+    this.#client = client;
+  }
+
+  async review(token: string | undefined, namespace: string, name: string): Promise<LogAccess> {
+    if (token === undefined || token === '') return 'unauthenticated';
+    const key = `${token}\0${namespace}\0${name}`;
+    const cached = this.#decisions.get(key);
+    if (cached !== undefined && Date.now() - cached.at < decisionTtlMs) return cached.access;
+    const access = await this.#decide(token, namespace, name);
+    if (this.#decisions.size >= cachedDecisionsLimit) this.#decisions.clear();
+    this.#decisions.set(key, { access, at: Date.now() });
+    return access;
+  }
+
+  async #decide(token: string, namespace: string, name: string): Promise<LogAccess> {
+    const review = await this.#client.request<{ status?: TokenReviewStatus }>({
+      method: 'POST',
+      path: '/apis/authentication.k8s.io/v1/tokenreviews',
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
+    });
+    const user = review.status?.user;
+    if (review.status?.authenticated !== true || user?.username === undefined) return 'unauthenticated';
+    const decision = await this.#client.request<{ status?: { allowed?: boolean } }>({
+      method: 'POST',
+      path: '/apis/authorization.k8s.io/v1/subjectaccessreviews',
+      body: {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec: {
+          user: user.username,
+          ...(user.uid !== undefined ? { uid: user.uid } : {}),
+          groups: user.groups ?? [],
+          ...(user.extra !== undefined ? { extra: user.extra } : {}),
+          resourceAttributes: { group: taskGroup, resource: 'tasks', subresource: 'log', verb: 'get', namespace, name },
+        },
+      },
+    });
+    return decision.status?.allowed === true ? 'allowed' : 'forbidden';
+  }
+}

@@ -1,0 +1,86 @@
+// The agent's log API, GET /logs/<namespace>/<name>: what `kubectl parafork logs` reads through the
+// apiserver's proxy to the agent Pod on the Task's node, and what `agent --manifests` serves as is.
+// Query: attempt=N, previous=true, tail=N, timestamps=true, stream=stdout|stderr, follow=true.
+// Lines go out as they are read (chunked), so a follower sees each as the Task writes it. Access is
+// decided by `authorize` (delegated to the apiserver: src/k8s/log-access-review.ts) before any file
+// is touched; an agent without it (the manifest-folder one, whose /tasks is open too) serves all.
+import type http from 'node:http';
+
+import { showTaskLog, TaskLogNotFoundError } from './show-task-log.js';
+
+export type LogAuthorizer = (token: string | undefined, namespace: string, name: string) => Promise<'allowed' | 'forbidden' | 'unauthenticated'>;
+
+export interface LogEndpointOptions {
+  /** The agent's log directories. */
+  readonly directories: readonly string[];
+  readonly authorize?: LogAuthorizer;
+}
+
+/** The header a reader's bearer token comes in (the proxy drops Authorization). */
+export const logTokenHeader = 'x-parafork-token';
+
+const namePattern = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+export function logEndpoint(options: LogEndpointOptions): (request: http.IncomingMessage, response: http.ServerResponse) => void {
+  return (request, response) => {
+    serve(options, request, response).catch((error: unknown) => {
+      if (!response.headersSent) plain(response, 500, `could not read the log: ${(error as Error).message}\n`);
+      else response.end();
+    });
+  };
+}
+
+async function serve(options: LogEndpointOptions, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+  const url = new URL(request.url ?? '/', 'http://agent');
+  const [, , namespace = '', name = '', ...rest] = url.pathname.split('/');
+  if (request.method !== 'GET' || rest.length > 0 || !namePattern.test(namespace) || !namePattern.test(name)) {
+    plain(response, 404, 'not found: GET /logs/<namespace>/<name>\n'); return;
+  }
+  if (options.authorize) {
+    const header = request.headers[logTokenHeader];
+    const access = await options.authorize(typeof header === 'string' ? header.replace(/^Bearer /, '') : undefined, namespace, name);
+    if (access === 'unauthenticated') { plain(response, 401, `unauthenticated: send a bearer token the apiserver accepts in ${logTokenHeader}\n`); return; }
+    if (access === 'forbidden') { plain(response, 403, `forbidden: you may not get tasks/log of ${namespace}/${name} (bind the parafork-log-reader ClusterRole in ${namespace})\n`); return; }
+  }
+  const query = url.searchParams;
+  const wholeNumber = (key: string): number | undefined => {
+    const text = query.get(key);
+    if (text === null) return undefined;
+    const value = Number(text);
+    return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  };
+  const stream = query.get('stream');
+  const aborted = new AbortController();
+  response.on('close', () => aborted.abort());
+  const attempt = wholeNumber('attempt');
+  const tail = wholeNumber('tail');
+  try {
+    await showTaskLog(
+      {
+        directories: options.directories,
+        namespace,
+        name,
+        ...(attempt !== undefined && attempt > 0 ? { attempt } : {}),
+        previous: query.get('previous') === 'true',
+        ...(tail !== undefined ? { tail } : {}),
+        timestamps: query.get('timestamps') === 'true',
+        ...(stream === 'stdout' || stream === 'stderr' ? { stream: stream } : {}),
+        follow: query.get('follow') === 'true',
+        signal: aborted.signal,
+      },
+      (text) => {
+        if (!response.headersSent) response.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+        response.write(text);
+      },
+    );
+  } catch (error) {
+    if (error instanceof TaskLogNotFoundError && !response.headersSent) { plain(response, 404, `${error.message}\n`); return; }
+    throw error;
+  }
+  if (!response.headersSent) response.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+  response.end();
+}
+
+function plain(response: http.ServerResponse, status: number, text: string): void {
+  response.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' }).end(text);
+}
