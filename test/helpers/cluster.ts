@@ -172,3 +172,17 @@ export async function waitForTerminalTasks(namespace: string, prefix: string, co
     { description: `${count} Tasks named ${prefix}* to reach a terminal phase`, timeoutMs, intervalMs: 1000 },
   );
 }
+
+/**
+ * Waits until a CustomResourceDefinition is Established. Polled, not `kubectl wait`: that fails at
+ * once when it reads the CRD before the apiserver has written any condition (seen on a loaded
+ * machine); test/integration/global-setup.ts polls the Task CRD the same way.
+ */
+export async function waitForCrdEstablished(name: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  const established = '{.status.conditions[?(@.type=="Established")].status}';
+  while ((await kubectl(['get', `customresourcedefinition/${name}`, '--output', `jsonpath=${established}`])).trim() !== 'True') {
+    if (performance.now() > deadline) throw new Error(`CustomResourceDefinition ${name} was not Established within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { load } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createTestNamespace, kubectl, kubectlResult, waitFor, type TestNamespace } from '../helpers/cluster.js';
+import { createTestNamespace, kubectl, kubectlResult, waitFor, waitForCrdEstablished, type TestNamespace } from '../helpers/cluster.js';
 import { chartDir, helm, helmResult, onlyObject, parseManifests, renderChart, repositoryRoot, type RenderedObject } from '../helpers/helm.js';
 
 const serviceMonitorApi = 'monitoring.coreos.com/v1/ServiceMonitor';
@@ -90,7 +90,7 @@ let namespace: TestNamespace;
 beforeAll(async () => {
   namespace = await createTestNamespace('chart');
   await kubectl(['apply', '-f', '-'], { input: JSON.stringify(serviceMonitorCrd) });
-  await kubectl(['wait', '--for=condition=Established', `crd/${serviceMonitorCrd.metadata.name}`, '--timeout=60s']);
+  await waitForCrdEstablished(serviceMonitorCrd.metadata.name);
 });
 
 afterAll(async () => {

@@ -200,12 +200,15 @@ export async function setupCluster(project: TestProject, options: ClusterSetupOp
       return result;
     };
     await kubectl(['apply', '--filename', taskCrd]);
-    await kubectl([
-      'wait',
-      '--for=condition=Established',
-      `customresourcedefinition/${taskCrdName}`,
-      `--timeout=${crdEstablishedTimeoutSeconds}s`,
-    ]);
+    // Polled rather than `kubectl wait --for=condition=Established`: kubectl wait fails at once
+    // ("status.conditions accessor error: <nil>") when it reads the CRD before the apiserver has
+    // written any condition, which happened on a loaded machine; the get is retried instead.
+    const establishedBy = performance.now() + crdEstablishedTimeoutSeconds * 1000;
+    const establishedPath = '{.status.conditions[?(@.type=="Established")].status}';
+    while ((await kubectl(['get', `customresourcedefinition/${taskCrdName}`, '--output', `jsonpath=${establishedPath}`])).stdout.trim() !== 'True') {
+      if (performance.now() > establishedBy) throw new Error(`the Task CRD was not Established within ${crdEstablishedTimeoutSeconds} s`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
     // Established means the apiserver serves the resource; this also proves kubectl's discovery
     // resolves the short name the tests use.
     await kubectl(['get', 'ptask', '--all-namespaces']);
