@@ -62,7 +62,14 @@ export function startCluster(): BenchCluster {
   };
   try {
     kubectl(['apply', '-f', path.join(repositoryRoot, 'crds', 'task.yaml')]);
-    kubectl(['wait', '--for=condition=Established', 'customresourcedefinition/tasks.parafork.dev', '--timeout=60s']);
+    // Polled, not `kubectl wait`: that fails at once when it reads the CRD before any condition is
+    // written (test/integration/global-setup.ts polls the same way).
+    const establishedBy = Date.now() + 60_000;
+    const established = '{.status.conditions[?(@.type=="Established")].status}';
+    while (kubectl(['get', 'customresourcedefinition/tasks.parafork.dev', '--output', `jsonpath=${established}`]).trim() !== 'True') {
+      if (Date.now() > establishedBy) throw new Error('the Task CRD was not Established within 60 s');
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200); // a synchronous 200 ms pause, as the spawnSync calls around it
+    }
   } catch (error) {
     down();
     throw error;
