@@ -86,7 +86,11 @@ node_output="$(mktemp)" node_messages="$(mktemp)"
 node_pid=$!
 # npm ci only when the lock file changed since the last install.
 stamp="node_modules/.parafork-installed"
-if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+if [ -L node_modules ]; then
+  # A git worktree sharing another checkout's node_modules through a link: npm ci would empty the
+  # link's target, the other checkout's dependencies. Install there instead.
+  step "npm dependencies: node_modules is a link to $(readlink -f node_modules), left as it is"
+elif [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   run_quietly "npm dependencies: npm ci" npm ci
   touch "$stamp"
 else
