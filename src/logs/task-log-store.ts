@@ -30,9 +30,18 @@ export interface AttemptLog {
   readonly maxBytes: number;
 }
 
-/** A Task's log directory name: namespace and name are DNS labels/subdomains, never with `_`. */
+/**
+ * A Task's log directory name: namespace and name are DNS labels/subdomains, never with `_`. Throws
+ * for an owner whose parts are not (a manifest's metadata is untrusted input): each part must be
+ * read back as it went in, so no `/`, `..` or `_` can take a log out of its directory.
+ */
 export function taskLogDirectoryName(owner: TaskLogOwner): string {
-  return `${owner.namespace}_${owner.name}_${owner.uid}`;
+  const entry = `${owner.namespace}_${owner.name}_${owner.uid}`;
+  const parsed = parseTaskLogDirectoryName(entry);
+  if (parsed?.namespace !== owner.namespace || parsed.name !== owner.name || parsed.uid !== owner.uid) {
+    throw new RangeError(`no log directory for Task ${JSON.stringify(`${owner.namespace}/${owner.name}`)} (uid ${JSON.stringify(owner.uid)}): namespace and name must be DNS names, uid letters, digits and -`);
+  }
+  return entry;
 }
 
 /** The owner a directory name stands for, or undefined for a name not made by taskLogDirectoryName. */
