@@ -118,6 +118,8 @@ function preview(value: unknown): string {
   } catch {
     shown = typeof value;
   }
+  // JSON escapes C0 controls; DEL and C1 (U+009B is CSI to xterm) are escaped too: this goes to a terminal.
+  shown = shown.replace(/[\u007f-\u009f]/g, (control) => `\\u${control.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return shown.length > 100 ? `${shown.slice(0, 100)}...` : shown;
 }
 
