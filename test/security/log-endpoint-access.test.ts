@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startHttpServer, type HttpServer } from '../../src/http/http-server.js';
-import { logEndpoint, logTokenHeader } from '../../src/logs/log-endpoint.js';
+import { logEndpoint, logTokenHeader, maxLogStreams } from '../../src/logs/log-endpoint.js';
 import { taskLogDirectoryName } from '../../src/logs/task-log-store.js';
 
 const readerToken = 'reader-token';
@@ -25,12 +25,15 @@ describe('the agent s log endpoint serves a log only to a reader allowed that ve
 
   beforeAll(async () => {
     directory = mkdtempSync(path.join(tmpdir(), 'parafork-log-access-'));
-    const write = (namespace: string, name: string, line: string): void => {
+    const write = (namespace: string, name: string, line: string, ended = true): void => {
       const taskDirectory = path.join(directory, taskLogDirectoryName({ namespace, name, uid: `uid-${namespace}-${name}` }));
       mkdirSync(taskDirectory, { recursive: true });
-      writeFileSync(path.join(taskDirectory, '1.log'), `2026-01-01T00:00:00.000000000Z stdout F ${line}\n2026-01-01T00:00:00.000000001Z parafork F end ${line.length + 1}\n`);
+      const end = ended ? `2026-01-01T00:00:00.000000001Z parafork F end ${line.length + 1}\n` : '';
+      writeFileSync(path.join(taskDirectory, '1.log'), `2026-01-01T00:00:00.000000000Z stdout F ${line}\n${end}`);
     };
     write('team-a', 'job', 'team-a-output');
+    // A log with no end record yet: its Task is still running, and a follower waits for more.
+    write('team-a', 'running', 'team-a-running', false);
     write('victim', 'job', secret);
     write('victim', 'other', secret);
     server = await startHttpServer({
@@ -139,6 +142,30 @@ describe('the agent s log endpoint serves a log only to a reader allowed that ve
     // Node's parser refuses the pair outright (RFC 9112 6.1), so neither request is served.
     expect(response).toMatch(/^HTTP\/1\.1 400/);
     expect(response).not.toContain(secret);
+  });
+
+  it('holds log readers to a bound (maxLogStreams): past it a reader gets 429 at once, and those following stay served', async () => {
+    // Each follower polls its file every 200 ms on the agent's one JavaScript thread: an allowed
+    // reader opening thousands would take that thread from every Task the agent runs.
+    const followers: net.Socket[] = [];
+    const firstAnswers: Promise<string>[] = [];
+    for (let index = 0; index < maxLogStreams; index++) {
+      const socket = net.connect(server.port, '127.0.0.1');
+      socket.write(`GET /logs/team-a/running?follow=true HTTP/1.1\r\nHost: agent\r\n${logTokenHeader}: Bearer ${readerToken}\r\n\r\n`);
+      followers.push(socket);
+      firstAnswers.push(new Promise((resolve) => socket.once('data', (chunk: Buffer) => resolve(chunk.toString('latin1')))));
+    }
+    try {
+      for (const answer of await Promise.all(firstAnswers)) expect(answer).toMatch(/^HTTP\/1\.1 200/);
+      const refused = await raw('/logs/team-a/running?follow=true');
+      expect(refused.status).toBe(429);
+      expect(refused.body).not.toContain('team-a-running');
+    } finally {
+      for (const socket of followers) socket.destroy();
+    }
+    // Once they have gone, readers are served again.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await raw('/logs/team-a/job')).status).toBe(200);
   });
 
   it('answers 431 to headers past the limit, and keeps serving', async () => {
