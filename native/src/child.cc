@@ -608,6 +608,11 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int RunChild(void
     if (result < 0) Fail(plan, Syscall::kCgroupAttach, result);
   }
   if (plan->sandbox.enabled) {
+    // A cgroup namespace rooted where the task now is, in every hierarchy: made at the clone, it
+    // would be rooted at the agent's cgroups for those joined above, and /proc/self/cgroup would
+    // show the agent's group and the task's cgroup name (cgroup_namespaces(7)).
+    long result = RawSyscall(SYS_unshare, CLONE_NEWCGROUP);
+    if (result < 0) Fail(plan, Syscall::kCgroupNamespace, result);
     BuildSandbox(plan);
   } else if (plan->cwd != nullptr) {
     long result = RawSyscall(SYS_chdir, reinterpret_cast<long>(plan->cwd));

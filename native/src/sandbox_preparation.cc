@@ -188,7 +188,10 @@ SpawnFailure PrepareSandbox(const SpawnRequest& request, const SandboxSetting& s
   if (int error_number = resources->Prepare(&failed); error_number != 0) return {error_number, failed};
   const SandboxRequest& sandbox = request.sandbox;
   plan.enabled = true;
-  *clone_flags |= CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+  // No CLONE_NEWCGROUP: the child makes its cgroup namespace once it has joined its cgroups
+  // (child.cc), or the namespace's root would be the agent's cgroup wherever the join comes after
+  // the clone (cgroup v1, the clone(2) path).
+  *clone_flags |= CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
   PrepareNetwork(sandbox, *resources, storage, plan, clone_flags);
   if (!sandbox.hostname.empty()) {
     plan.hostname = sandbox.hostname.c_str();

@@ -33,6 +33,7 @@ enum class Syscall : uint8_t {
   kUserNamespacePipe,
   kInitHelper,
   kOpenBeneath,
+  kCgroupNamespace,
   kCount,
 };
 
@@ -119,6 +120,9 @@ inline constexpr FailurePoint kFailurePoints[] = {
     // OpenBeneath); EXDEV there means a link swapped in after the policy check.
     {.id = Syscall::kOpenBeneath, .syscall = "openat2", .step = SpawnStep::kFilesystem,
      .what = "a host path beneath its allowed directory"},
+    // unshare(CLONE_NEWCGROUP) in the child, once it has joined its cgroups (child.cc).
+    {.id = Syscall::kCgroupNamespace, .syscall = "unshare", .step = SpawnStep::kSandbox,
+     .what = "the task's cgroup namespace"},
 };
 
 constexpr bool ListsEveryPointInOrder() {

@@ -44,6 +44,8 @@ export async function startManifestAgent(config: AgentConfig, directory: string,
     metrics: () => metrics.scrape(),
     tasks: () => ({ apiVersion: 'v1', kind: 'List', items: store.list() }),
     ...(logs ? { logs: logEndpoint({ directories: [logs.directory] }) } : {}),
+    // No apiserver to ask who a reader is: Task output only to the machine's administrators.
+    taskOutputToLocalAdministratorsOnly: true,
   });
   runtime.start();
   folder.start();

@@ -42,7 +42,7 @@ export interface AgentConfig {
   readonly stateDirectory: string;
   /** The most bytes of log each attempt keeps (--task-log-max-bytes); spec.logs.maxBytes may lower it. */
   readonly taskLogMaxBytes: number;
-  /** The most bytes of Task logs on the node (--logs-max-bytes-total): the oldest finished Tasks' go first. */
+  /** The most bytes of Task logs on the node (--logs-max-bytes-total): the oldest finished Tasks' go first, then running Tasks' earlier attempts. */
   readonly logsMaxBytesTotal: number;
   /** What starts Task processes: the native engine, or Node's child_process (a benchmark baseline; it cannot sandbox). */
   readonly launcher: 'native' | 'child_process';
@@ -131,7 +131,7 @@ export const agentFlags = {
   'sandbox-staging-dir': { type: 'string', default: '/run/parafork/root', description: 'empty directory task roots are mounted on (in their own mount namespaces)' },
   'seccomp-profile-dir': { type: 'string', default: '/var/lib/kubelet/seccomp', description: 'seccomp profiles (Docker JSON) that Tasks name by sandbox.seccomp.localhostProfile, relative to it' },
   'state-dir': { type: 'string', default: '/run/parafork', description: 'node-local state that must outlive an agent restart (the launches not yet recorded, Task logs in <state-dir>/logs/<node-name>); in a pod, an emptyDir or hostPath' },
-  'logs-max-bytes-total': { type: 'string', default: '2Gi', description: 'most bytes of Task logs on the node; past it the logs of the finished Tasks written longest ago are removed first, checked every 30 s (a quantity)' },
+  'logs-max-bytes-total': { type: 'string', default: '2Gi', description: 'most bytes of Task logs on the node; past it the logs of the finished Tasks written longest ago are removed first, then the earlier attempts of running Tasks (never the newest), checked every 30 s (a quantity)' },
   'task-log-max-bytes': { type: 'string', default: '10Mi', description: 'most bytes of stdout and stderr each Task attempt keeps on the node (the newest; a quantity, at least 64Ki); a Task\'s spec.logs.maxBytes may ask for less' },
   launcher: { type: 'string', default: 'native', description: "native, or child_process (Node's, a benchmark baseline: it cannot sandbox, so it needs --task-sandbox off)" },
   'task-sandbox': { type: 'string', default: 'on', description: "off runs Tasks as plain processes with the agent's own privileges, no cgroups: for benchmarks only" },

@@ -6,6 +6,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+import { isLocalAdministrator } from './local-peer.js';
+
 export interface HttpServerOptions {
   readonly address: string;
   /** 0 picks a free port; HttpServer.port says which. */
@@ -17,6 +19,11 @@ export interface HttpServerOptions {
   readonly tasks?: () => unknown;
   /** Serves /logs/... (src/logs/log-endpoint.ts); without it 404. */
   readonly logs?: (request: http.IncomingMessage, response: http.ServerResponse) => void;
+  /**
+   * /tasks and /logs answer only root or the agent's user on this machine, over loopback (403 for
+   * anyone else): the manifest-folder agent's, which has no apiserver to ask who a reader is.
+   */
+  readonly taskOutputToLocalAdministratorsOnly?: boolean;
 }
 
 export interface HttpServer {
@@ -38,9 +45,11 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
         (error: unknown) => plain(response, 500, `could not collect metrics: ${error instanceof Error ? error.message : String(error)}\n`),
       );
     } else if (path?.startsWith('/logs/') === true && options.logs) {
-      options.logs(request, response);
+      const logs = options.logs;
+      serveTaskOutput(options, request, response, () => logs(request, response));
     } else if (path === '/tasks' && options.tasks) {
-      response.writeHead(200, { 'Content-Type': 'application/json' }).end(`${JSON.stringify(options.tasks(), null, 2)}\n`);
+      const tasks = options.tasks;
+      serveTaskOutput(options, request, response, () => response.writeHead(200, { 'Content-Type': 'application/json' }).end(`${JSON.stringify(tasks(), null, 2)}\n`));
     } else {
       plain(response, 404, 'not found\n');
     }
@@ -58,6 +67,18 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
         server.closeIdleConnections();
       }),
   };
+}
+
+/** /tasks and /logs/...: a Task's status (with its stderr tail) and output, which may hold secrets. */
+function serveTaskOutput(options: HttpServerOptions, request: http.IncomingMessage, response: http.ServerResponse, serve: () => void): void {
+  if (options.taskOutputToLocalAdministratorsOnly !== true) {
+    serve();
+    return;
+  }
+  isLocalAdministrator(request.socket).then(
+    (allowed) => (allowed ? serve() : plain(response, 403, "forbidden: Task output is served only to root (or the agent's user) on this machine, over loopback\n")),
+    (error: unknown) => plain(response, 500, `could not tell who is asking: ${(error as Error).message}\n`),
+  );
 }
 
 function plain(response: http.ServerResponse, status: number, text: string): void {

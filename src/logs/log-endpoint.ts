@@ -16,13 +16,26 @@ export interface LogEndpointOptions {
   readonly authorize?: LogAuthorizer;
 }
 
+/**
+ * The most log responses the agent serves at once; past it a reader gets 429. Each follower polls
+ * its file every 200 ms on the agent's one JavaScript thread, the thread that starts every Task.
+ */
+export const maxLogStreams = 512;
+
 /** The header a reader's bearer token comes in (the proxy drops Authorization). */
 export const logTokenHeader = 'x-parafork-token';
 
 const namePattern = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 export function logEndpoint(options: LogEndpointOptions): (request: http.IncomingMessage, response: http.ServerResponse) => void {
+  let streams = 0;
   return (request, response) => {
+    if (streams >= maxLogStreams) {
+      plain(response, 429, `too many log readers on this agent (${maxLogStreams} at once): try again later\n`);
+      return;
+    }
+    streams++;
+    response.once('close', () => streams--);
     serve(options, request, response).catch((error: unknown) => {
       if (!response.headersSent) plain(response, 500, `could not read the log: ${(error as Error).message}\n`);
       else response.end();

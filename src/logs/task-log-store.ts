@@ -30,9 +30,18 @@ export interface AttemptLog {
   readonly maxBytes: number;
 }
 
-/** A Task's log directory name: namespace and name are DNS labels/subdomains, never with `_`. */
+/**
+ * A Task's log directory name: namespace and name are DNS labels/subdomains, never with `_`. Throws
+ * for an owner whose parts are not (a manifest's metadata is untrusted input): each part must be
+ * read back as it went in, so no `/`, `..` or `_` can take a log out of its directory.
+ */
 export function taskLogDirectoryName(owner: TaskLogOwner): string {
-  return `${owner.namespace}_${owner.name}_${owner.uid}`;
+  const entry = `${owner.namespace}_${owner.name}_${owner.uid}`;
+  const parsed = parseTaskLogDirectoryName(entry);
+  if (parsed?.namespace !== owner.namespace || parsed.name !== owner.name || parsed.uid !== owner.uid) {
+    throw new RangeError(`no log directory for Task ${JSON.stringify(`${owner.namespace}/${owner.name}`)} (uid ${JSON.stringify(owner.uid)}): namespace and name must be DNS names, uid letters, digits and -`);
+  }
+  return entry;
 }
 
 /** The owner a directory name stands for, or undefined for a name not made by taskLogDirectoryName. */
@@ -100,34 +109,50 @@ export class TaskLogStore {
   }
 
   /**
-   * Keeps the node's logs within `maxBytesTotal` (--logs-max-bytes-total): while they hold more,
-   * the logs of the finished Task written longest ago go first (a running Task's are never
-   * removed). Returns the Task directories removed.
+   * Keeps the node's logs within `maxBytesTotal` (--logs-max-bytes-total): while they hold more, the
+   * logs of the finished Task written longest ago go first, then the earlier attempts of running
+   * Tasks, oldest first (a Task retrying up to backoffLimit 100 keeps a log per attempt: without
+   * this, N such Tasks held N times 101 logs whatever the cap). The newest attempt of a running
+   * Task, which it may be writing, is never removed. Returns the Task directories removed.
    */
   async evictOldest(maxBytesTotal: number, finished: (owner: TaskLogOwner) => boolean): Promise<number> {
-    const tasks: { directory: string; owner: TaskLogOwner; bytes: number; modified: number }[] = [];
+    // What may go, each with its files: a finished Task's directory whole, a running Task's earlier attempt.
+    const removable: { paths: string[]; owner: TaskLogOwner; whole: boolean; bytes: number; modified: number }[] = [];
     let total = 0;
     for (const entry of await this.#entries()) {
       const owner = parseTaskLogDirectoryName(entry);
       if (owner === undefined) continue;
       const directory = path.join(this.directory, entry);
+      const attempts = new Map<number, { paths: string[]; bytes: number; modified: number }>();
       let bytes = 0;
       let modified = 0;
       for (const file of await readdir(directory).catch(() => [])) {
         const status = await stat(path.join(directory, file)).catch(() => undefined);
         bytes += status?.size ?? 0;
         modified = Math.max(modified, status?.mtimeMs ?? 0);
+        const attempt = /^(\d+)\.log(\.1)?$/.exec(file)?.[1];
+        if (attempt === undefined) continue;
+        const files = attempts.get(Number(attempt)) ?? { paths: [], bytes: 0, modified: 0 };
+        files.paths.push(path.join(directory, file));
+        files.bytes += status?.size ?? 0;
+        files.modified = Math.max(files.modified, status?.mtimeMs ?? 0);
+        attempts.set(Number(attempt), files);
       }
       total += bytes;
-      tasks.push({ directory, owner, bytes, modified });
+      if (finished(owner)) {
+        removable.push({ paths: [directory], owner, whole: true, bytes, modified });
+        continue;
+      }
+      const newest = Math.max(...attempts.keys());
+      for (const [attempt, files] of attempts) if (attempt !== newest) removable.push({ ...files, owner, whole: false });
     }
     let removed = 0;
-    for (const task of tasks.sort((a, b) => a.modified - b.modified)) {
+    for (const unit of removable.sort((a, b) => Number(b.whole) - Number(a.whole) || a.modified - b.modified)) {
       if (total <= maxBytesTotal) break;
-      if (!finished(task.owner)) continue;
-      await rm(task.directory, { recursive: true, force: true });
-      this.#uidsByKey.get(`${task.owner.namespace}/${task.owner.name}`)?.delete(task.owner.uid);
-      total -= task.bytes;
+      for (const file of unit.paths) await rm(file, { recursive: true, force: true });
+      total -= unit.bytes;
+      if (!unit.whole) continue;
+      this.#uidsByKey.get(`${unit.owner.namespace}/${unit.owner.name}`)?.delete(unit.owner.uid);
       removed++;
     }
     return removed;

@@ -118,6 +118,8 @@ function preview(value: unknown): string {
   } catch {
     shown = typeof value;
   }
+  // JSON escapes C0 controls; DEL and C1 (U+009B is CSI to xterm) are escaped too: this goes to a terminal.
+  shown = shown.replace(/[\u007f-\u009f]/g, (control) => `\\u${control.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return shown.length > 100 ? `${shown.slice(0, 100)}...` : shown;
 }
 
@@ -141,7 +143,11 @@ export function loadTaskFile(file: string): LoadedTask[] {
       throw new ManifestError(`${source} (Task ${name}): ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? `; and ${problems.length - 3} more` : ''}`);
     }
     const task = document as Task;
-    const namespace = typeof object.metadata?.namespace === 'string' ? object.metadata.namespace : 'default';
+    const namespace = object.metadata?.namespace ?? 'default';
+    // What the apiserver accepts (an RFC 1123 label): the namespace names the Task's log directory.
+    if (typeof namespace !== 'string' || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
+      throw new ManifestError(`${source}: metadata.namespace must be a lowercase DNS label of at most 63 characters, got ${preview(namespace)}`);
+    }
     loaded.push({ task: { ...task, metadata: { ...task.metadata, namespace } }, source });
   });
   return loaded;

@@ -206,7 +206,9 @@ function stderrTailLines(task: Task): string[] {
 }
 
 function oneLine(text: string, width: number): string {
-  // eslint-disable-next-line no-control-regex -- a Task's message or stderr may hold any bytes; a terminal gets none of its controls
-  const flat = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  // A Task's message or stderr may hold any bytes; a terminal gets none of its controls: C0, DEL
+  // and C1 (U+0080-U+009F: xterm obeys U+009B as CSI and U+009D as OSC in UTF-8).
+  // eslint-disable-next-line no-control-regex -- the controls are what is removed
+  const flat = text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim();
   return flat.length > width ? `${flat.slice(0, width - 1)}…` : flat;
 }

@@ -1,0 +1,176 @@
+// The cluster agent's GET /logs/<namespace>/<name> against a reader who may read the logs of one
+// namespace and tries to read another's: every spelling of the path an HTTP client can send
+// (dot segments, percent-encoded dots and slashes, doubled slashes, a query or fragment holding a
+// path, a name in the query), token header forms, and requests that never finish. The rule under
+// test: the agent serves the log of exactly the namespace/name it asked the authorizer about (its
+// SubjectAccessReview, src/k8s/log-access-review.ts), and nothing of any log before the answer.
+// The authorizer is a stand-in here; test/integration/task-logs.test.ts runs the real reviews.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { startHttpServer, type HttpServer } from '../../src/http/http-server.js';
+import { logEndpoint, logTokenHeader, maxLogStreams } from '../../src/logs/log-endpoint.js';
+import { taskLogDirectoryName } from '../../src/logs/task-log-store.js';
+
+const readerToken = 'reader-token';
+const secret = 'victim-secret-5e1a';
+
+describe('the agent s log endpoint serves a log only to a reader allowed that very log', () => {
+  let directory: string;
+  let server: HttpServer;
+  const asked: string[] = [];
+
+  beforeAll(async () => {
+    directory = mkdtempSync(path.join(tmpdir(), 'parafork-log-access-'));
+    const write = (namespace: string, name: string, line: string, ended = true): void => {
+      const taskDirectory = path.join(directory, taskLogDirectoryName({ namespace, name, uid: `uid-${namespace}-${name}` }));
+      mkdirSync(taskDirectory, { recursive: true });
+      const end = ended ? `2026-01-01T00:00:00.000000001Z parafork F end ${line.length + 1}\n` : '';
+      writeFileSync(path.join(taskDirectory, '1.log'), `2026-01-01T00:00:00.000000000Z stdout F ${line}\n${end}`);
+    };
+    write('team-a', 'job', 'team-a-output');
+    // A log with no end record yet: its Task is still running, and a follower waits for more.
+    write('team-a', 'running', 'team-a-running', false);
+    write('victim', 'job', secret);
+    write('victim', 'other', secret);
+    server = await startHttpServer({
+      address: '127.0.0.1',
+      port: 0,
+      ready: () => true,
+      logs: logEndpoint({
+        directories: [directory],
+        authorize: (token, namespace, name) => {
+          asked.push(`${namespace}/${name}`);
+          if (token !== readerToken) return Promise.resolve('unauthenticated');
+          return Promise.resolve(namespace === 'team-a' ? 'allowed' : 'forbidden');
+        },
+      }),
+    });
+  });
+  afterAll(async () => {
+    await server.close();
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  /** Sends `target` as the request line's path, byte for byte (fetch would normalise it first). */
+  async function raw(target: string, headers: Record<string, string> = { [logTokenHeader]: `Bearer ${readerToken}` }): Promise<{ status: number; body: string }> {
+    const socket = net.connect(server.port, '127.0.0.1');
+    const head = [`GET ${target} HTTP/1.1`, 'Host: agent', 'Connection: close', ...Object.entries(headers).map(([key, value]) => `${key}: ${value}`), '', ''].join('\r\n');
+    socket.write(head);
+    const response = await readAll(socket);
+    return { status: Number(/^HTTP\/1\.1 (\d+)/.exec(response)?.[1] ?? 0), body: response };
+  }
+
+  /** Everything the agent answers until it closes (a reset after its answer, as for 431, ends it too). */
+  async function readAll(socket: net.Socket): Promise<string> {
+    let response = '';
+    try {
+      for await (const chunk of socket) response += (chunk as Buffer).toString('latin1');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ECONNRESET') throw error;
+    }
+    return response;
+  }
+
+  it('serves the reader its own namespace s log', async () => {
+    const answer = await raw('/logs/team-a/job');
+    expect(answer.status, answer.body).toBe(200);
+    expect(answer.body).toContain('team-a-output');
+  });
+
+  it.each([
+    '/logs/victim/job',
+    '/logs/team-a/../victim/job',
+    '/logs/team-a/%2e%2e/victim/job',
+    '/logs/team-a/%2E%2E/%2E%2E/logs/victim/job',
+    '/logs/team-a/job/../../victim/job',
+    '/logs/team-a%2F..%2Fvictim/job',
+    '/logs/team-a/job%2F..%2F..%2Fvictim%2Fjob',
+    '/logs//victim/job',
+    '/logs/victim//job',
+    '/logs/./victim/job',
+    '/logs/victim/job?namespace=team-a',
+    '/logs/victim/job#/logs/team-a/job',
+    '/logs/team-a/job/../../victim/other',
+    '/logs/victim/job/',
+    '/logs/VICTIM/job',
+    '/logs/victim/job%00',
+    '/logs/victim%00team-a/job',
+    'http://agent/logs/victim/job',
+    '/logs\\victim\\job',
+    '/logs/team-a/..%5cvictim/job',
+  ])('never serves another namespace s log through %s', async (target) => {
+    asked.length = 0;
+    const answer = await raw(target);
+    expect(answer.body).not.toContain(secret);
+    expect(answer.status).not.toBe(200);
+    // Whatever was served was asked about first, and what was asked about is not team-a's unless served as team-a's.
+    for (const subject of asked) expect(subject === 'team-a/job' || subject.startsWith('victim/')).toBe(true);
+  });
+
+  it.each([
+    ['no token', {}],
+    ['an empty token', { [logTokenHeader]: '' }],
+    ['Bearer without a token', { [logTokenHeader]: 'Bearer ' }],
+    ['the token in Authorization (the proxy drops it; the agent does not read it)', { Authorization: `Bearer ${readerToken}` }],
+    ['a wrong token', { [logTokenHeader]: 'Bearer someone-else' }],
+  ])('answers 401 with no log bytes for %s', async (_, headers: Record<string, string>) => {
+    const answer = await raw('/logs/team-a/job', headers);
+    expect(answer.status).toBe(401);
+    expect(answer.body).not.toContain('team-a-output');
+  });
+
+  it('answers 403 for an allowed reader s token sent twice (joined, it is no token the apiserver knows)', async () => {
+    const socket = net.connect(server.port, '127.0.0.1');
+    socket.write(`GET /logs/victim/job HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n${logTokenHeader}: Bearer ${readerToken}\r\n${logTokenHeader}: Bearer ${readerToken}\r\n\r\n`);
+    const response = await readAll(socket);
+    expect(response).not.toContain(secret);
+    expect(response).toMatch(/^HTTP\/1\.1 40[13]/);
+  });
+
+  it('refuses a request with both Content-Length and Transfer-Encoding (a smuggled second request inside) with 400', async () => {
+    const socket = net.connect(server.port, '127.0.0.1');
+    const smuggled = `GET /logs/victim/job HTTP/1.1\r\nHost: agent\r\n\r\n`;
+    socket.write(
+      `GET /logs/team-a/job HTTP/1.1\r\nHost: agent\r\n${logTokenHeader}: Bearer ${readerToken}\r\nContent-Length: ${smuggled.length}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`,
+    );
+    setTimeout(() => socket.end(), 500);
+    const response = await readAll(socket);
+    // Node's parser refuses the pair outright (RFC 9112 6.1), so neither request is served.
+    expect(response).toMatch(/^HTTP\/1\.1 400/);
+    expect(response).not.toContain(secret);
+  });
+
+  it('holds log readers to a bound (maxLogStreams): past it a reader gets 429 at once, and those following stay served', async () => {
+    // Each follower polls its file every 200 ms on the agent's one JavaScript thread: an allowed
+    // reader opening thousands would take that thread from every Task the agent runs.
+    const followers: net.Socket[] = [];
+    const firstAnswers: Promise<string>[] = [];
+    for (let index = 0; index < maxLogStreams; index++) {
+      const socket = net.connect(server.port, '127.0.0.1');
+      socket.write(`GET /logs/team-a/running?follow=true HTTP/1.1\r\nHost: agent\r\n${logTokenHeader}: Bearer ${readerToken}\r\n\r\n`);
+      followers.push(socket);
+      firstAnswers.push(new Promise((resolve) => socket.once('data', (chunk: Buffer) => resolve(chunk.toString('latin1')))));
+    }
+    try {
+      for (const answer of await Promise.all(firstAnswers)) expect(answer).toMatch(/^HTTP\/1\.1 200/);
+      const refused = await raw('/logs/team-a/running?follow=true');
+      expect(refused.status).toBe(429);
+      expect(refused.body).not.toContain('team-a-running');
+    } finally {
+      for (const socket of followers) socket.destroy();
+    }
+    // Once they have gone, readers are served again.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await raw('/logs/team-a/job')).status).toBe(200);
+  });
+
+  it('answers 431 to headers past the limit, and keeps serving', async () => {
+    const answer = await raw('/logs/team-a/job', { [logTokenHeader]: `Bearer ${readerToken}`, 'X-Filler': 'x'.repeat(64 * 1024) });
+    expect(answer.status).toBe(431);
+    expect((await raw('/logs/team-a/job')).status).toBe(200);
+  });
+});

@@ -1,0 +1,69 @@
+// What a Task writes reaches the operator's terminal in two ways, and they are treated as kubectl
+// treats them (docs/security.md, "Task logs"):
+// - its output, asked for (`parafork logs`, `kubectl parafork logs`, `parafork run`'s live lines),
+//   is the Task's bytes, as `kubectl logs` and `docker logs` print them: byte for byte, so a log
+//   piped to a file or a program is exactly what the Task wrote;
+// - what parafork prints about Tasks (tables, the summary, its MESSAGE and "stderr:" lines, which
+//   quote the Task's stderr and its spec) has no terminal controls, as `kubectl get` and `kubectl
+//   describe` escape ESC: here every C0 control, DEL, and the C1 controls (U+0080-U+009F), which
+//   xterm obeys in UTF-8 (U+009B is CSI, U+009D is OSC) and which the table's flattening let through.
+// Needs root (parafork sandboxes the Tasks it runs) and a build (npm run build).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
+import { parafork } from './standalone-cli.js';
+
+const skip = missingRequirement('parafork sandboxes the Tasks it runs, which needs root', runningAsRoot);
+
+// Clear the screen, set the window title, write the clipboard (OSC 52), each as 7-bit and as 8-bit C1.
+const hostile = String.raw`\033[2J\033]0;owned\007\033]52;c;b3duZWQ=\007\302\2332J\302\2350;owned\007\r`;
+// eslint-disable-next-line no-control-regex -- what must never reach a terminal from a table
+const terminalControls = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+
+describe.skipIf(skip !== undefined)(`a Task's terminal escape sequences and the operator's terminal${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let scratch: string;
+  let manifest: string;
+  beforeAll(() => {
+    scratch = mkdtempSync(path.join(tmpdir(), 'parafork-terminal-escapes-'));
+    manifest = path.join(scratch, 'escapes.yaml');
+    const script = `printf '${hostile}out\\n'; printf '${hostile}err\\n' >&2; exit 3`;
+    writeFileSync(manifest, JSON.stringify({ apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'escapes' }, spec: { command: ['/bin/sh', '-c', script] } }));
+  });
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('prints the summary of a failed Task (its stderr quoted) without any terminal control', async () => {
+    const run = await parafork(['run', '-q', '-f', manifest], 30_000);
+    expect(run.status, run.stderr).toBe(1);
+    expect(run.stdout).toContain('stderr:');
+    expect(run.stdout).toContain('owned');
+    expect(run.stdout).not.toMatch(terminalControls);
+    expect(run.stderr).not.toMatch(terminalControls);
+  });
+
+  it('prints the summary of a Task whose command names escapes (quoted in its message) without them', async () => {
+    const file = path.join(scratch, 'missing.yaml');
+    writeFileSync(file, JSON.stringify({ apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'missing' }, spec: { command: ['/nonexistent/\u001b]0;owned\u0007\u009b2J'] } }));
+    const run = await parafork(['run', '-q', '-f', file], 30_000);
+    expect(run.status, run.stderr).toBe(1);
+    expect(run.stdout).not.toMatch(terminalControls);
+  });
+
+  it('names a refused manifest s bad values without their terminal controls (exit 2)', async () => {
+    const file = path.join(scratch, 'bad-name.yaml');
+    writeFileSync(file, JSON.stringify({ apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'x\u009b2J\u009d0;owned\u0007\u001b[2J' }, spec: { command: ['/bin/true'] } }));
+    const run = await parafork(['run', '-q', '-f', file], 30_000);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('metadata.name');
+    expect(run.stderr).not.toMatch(terminalControls);
+  });
+
+  it('gives `parafork logs` the Task s bytes unchanged, as kubectl logs does', async () => {
+    await parafork(['run', '-q', '-f', manifest], 30_000);
+    const logs = await parafork(['logs', 'escapes'], 30_000);
+    expect(logs.status, logs.stderr).toBe(0);
+    expect(logs.stdout).toContain('\u001b[2J\u001b]0;owned\u0007\u001b]52;c;b3duZWQ=\u0007\u009b2J\u009d0;owned\u0007\rout\n');
+  });
+});
