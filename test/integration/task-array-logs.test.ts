@@ -6,15 +6,15 @@
 // file; they survive an agent restart and go with the Task. Sandboxed: needs root, as the agent.
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { load } from 'js-yaml';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { applyTask, createTestNamespace, getTask, kubectl, waitFor, waitForTaskPhase, type TestNamespace } from '../helpers/cluster.js';
 import { renderChart, repositoryRoot } from '../helpers/helm.js';
+import { standInAgentPod, tokenKubeconfig } from '../helpers/log-access.js';
 
 const suffix = randomBytes(3).toString('hex');
 const nodeName = `index-logs-node-${suffix}`;
@@ -42,21 +42,6 @@ function paraforkLogs(...args: string[]): { status: number | null; stdout: strin
 
 function taskLogDirectory(uid: string, name: string): string {
   return path.join(stateDirectory, 'logs', nodeName, `${namespace.name}_${name}_${uid}`);
-}
-
-/** A kubeconfig that authenticates with `token` alone, trusting this run's cluster CA. */
-function tokenKubeconfig(token: string): string {
-  const admin = load(readFileSync(inject('kubeconfigPath'), 'utf8')) as { clusters: { cluster: { 'certificate-authority-data': string } }[] };
-  const file = path.join(stateDirectory, `kubeconfig-${randomBytes(3).toString('hex')}`);
-  writeFileSync(file, JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'test', cluster: { server: inject('apiserverUrl'), 'certificate-authority-data': admin.clusters[0]?.cluster['certificate-authority-data'] } }],
-    users: [{ name: 'user', user: { token } }],
-    contexts: [{ name: 'user', context: { cluster: 'test', user: 'user' } }],
-    'current-context': 'user',
-  }), { mode: 0o600 });
-  return file;
 }
 
 beforeAll(async () => {
@@ -140,12 +125,8 @@ describe('the logs of a Task array\'s indexes', () => {
   });
 
   it('read through the apiserver with kubectl parafork logs --index', async () => {
-    const address = Object.values(networkInterfaces()).flat().find((entry) => entry?.family === 'IPv4' && !entry.internal)?.address;
-    expect(address, 'a non-loopback IPv4 address for the pod proxy').toBeDefined();
-    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'agent', namespace: namespace.name, labels: { 'app.kubernetes.io/name': 'parafork' } }, spec: { nodeName, containers: [{ name: 'agent', image: 'parafork', ports: [{ name: 'http', containerPort: portOf(agent) }] }] } };
-    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(pod) });
-    await kubectl(['patch', 'pod', 'agent', '--namespace', namespace.name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { phase: 'Running', podIP: address, podIPs: [{ ip: address }] } })]);
-    const plugin = spawnSync(process.execPath, [path.join(repositoryRoot, 'dist/cli/kubectl-plugin.js'), 'logs', 'talkers', '--index', '7', '--attempt', '1', '-n', namespace.name, '--agent-namespace', namespace.name, '--kubeconfig', tokenKubeconfig(readerToken)], { encoding: 'utf8', timeout: 30_000 });
+    await standInAgentPod(namespace.name, nodeName, portOf(agent));
+    const plugin = spawnSync(process.execPath, [path.join(repositoryRoot, 'dist/cli/kubectl-plugin.js'), 'logs', 'talkers', '--index', '7', '--attempt', '1', '-n', namespace.name, '--agent-namespace', namespace.name, '--kubeconfig', tokenKubeconfig(readerToken, stateDirectory)], { encoding: 'utf8', timeout: 30_000 });
     expect(plugin).toMatchObject({ status: 0, stdout: 'out 7\nerr 7\nfirst try\n' });
   });
 
