@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
+import type { Task } from '../../src/api/task.js';
+import { logNodeName } from '../../src/k8s/task-log-client.js';
 import { ArrayLogBudget } from '../../src/logs/array-log-budget.js';
 import { indexAttemptLogPath, indexLogAttempts, parseIndexLogFileName } from '../../src/logs/index-log-layout.js';
 import { showTaskLog } from '../../src/logs/show-task-log.js';
@@ -176,5 +178,22 @@ describe('an array\'s index logs in the Task log store', () => {
     const listed = await listTaskLogFiles([store.directory], 'default', 'shards');
     expect(listed?.indexes.map((file) => [file.index, file.attempt])).toEqual([[17, 1], [17, 2]]);
     expect(listed?.attempts).toEqual([]);
+  });
+});
+
+describe('which agent kubectl parafork logs asks for an index', () => {
+  const array = (spec: Partial<Task['spec']>, status?: Task['status']): Task => ({ apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'shards' }, spec: { command: ['true'], completions: 1000, ...spec }, ...(status ? { status } : {}) });
+  const renewTime = '2026-12-06T12:00:00Z';
+
+  it('asks the Task\'s node when it has one', () => {
+    expect(logNodeName(array({ nodeName: 'node-a' }), 17)).toBe('node-a');
+  });
+
+  it('asks the holder of the index\'s range for an array that agents share, and nobody without an index or a holder', () => {
+    const shared = array({}, { partitions: [{ start: 0, end: 100, nodeName: 'node-a', launchedThrough: 100, renewTime }, { start: 100, end: 200, nodeName: 'node-b', launchedThrough: 150, renewTime }] });
+    expect(logNodeName(shared, 99)).toBe('node-a');
+    expect(logNodeName(shared, 100)).toBe('node-b');
+    expect(logNodeName(shared, 500)).toBeUndefined();
+    expect(logNodeName(shared, undefined)).toBeUndefined();
   });
 });
