@@ -21,7 +21,8 @@
 //
 // A Task array (spec.completions, issue 17) is checked once as a single Task is, then run by its
 // ArrayRun (array-run.ts): each index an attempt of its own through the same sandboxed launch,
-// its status written about once a second, the finalizer added before its first Running write.
+// with a log of its own (src/logs/array-index-logs.ts, within the array's log budget), its status
+// written about once a second, the finalizer added before its first Running write.
 import type { Logger } from 'pino';
 
 import { taskApiVersion, taskKind, type Task, type TaskReason, type TaskStatus } from '../api/task.js';
