@@ -151,6 +151,14 @@ describe('an array\'s index logs in the Task log store', () => {
     writeFileSync(file, 'x'.repeat(5000));
     await logs.ended({ index: 3, attempt: 1, payloadBytes: 5000, diskBytes: 5000, failed: true });
     expect(await store.evictOldest(block, () => false)).toBe(0);
+    // Another life of the agent, which has not run the array: its index logs are read from disk.
+    const later = new TaskLogStore({ directory: store.directory, maxBytesPerAttempt: 2 ** 20 });
+    expect(await later.evictOldest(5000, () => true)).toBe(0);
+    expect(await later.evictOldest(4999, () => true)).toBe(1);
+    expect(readdirSync(store.directory)).toEqual([]);
+    // This life's budget counts it (in blocks) where it runs the array.
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, 'x'.repeat(5000));
     expect(await store.evictOldest(block, () => true)).toBe(1);
     expect(readdirSync(store.directory)).toEqual([]);
     // Made again, and forgotten with its Task.
