@@ -73,6 +73,11 @@ uint64_t RequireWholeNumber(Napi::Env env, const Napi::Value& value, const char*
   return static_cast<uint64_t>(number);
 }
 
+bool RequireBoolean(Napi::Env env, const Napi::Value& value, const char* what) {
+  if (!value.IsBoolean()) ThrowType(env, std::string(what) + " must be a boolean");
+  return value.As<Napi::Boolean>().Value();
+}
+
 // logMaxBytes applies to the request's log; stdout and stderr, when both go to a log, share one.
 void RequireLog(Napi::Env env, PropertyKeys& keys, const Napi::Object& object, SpawnRequest& request) {
   OutputTarget& out = request.stdout_target;
@@ -88,11 +93,11 @@ void RequireLog(Napi::Env env, PropertyKeys& keys, const Napi::Object& object, S
   }
   out.log_max_bytes = max_bytes;
   err.log_max_bytes = max_bytes;
-}
-
-bool RequireBoolean(Napi::Env env, const Napi::Value& value, const char* what) {
-  if (!value.IsBoolean()) ThrowType(env, std::string(what) + " must be a boolean");
-  return value.As<Napi::Boolean>().Value();
+  // Optional (false): made at the first byte written (spawn_request.h).
+  const Napi::Value create_when_written = keys.Get(object, "logCreateWhenWritten");
+  const bool lazy = !create_when_written.IsUndefined() && RequireBoolean(env, create_when_written, "logCreateWhenWritten");
+  out.log_create_when_written = lazy;
+  err.log_create_when_written = lazy;
 }
 
 std::string RequireAbsolutePath(Napi::Env env, const Napi::Value& value, const char* what) {

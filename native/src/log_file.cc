@@ -46,12 +46,21 @@ size_t FormatLogTimestamp(const timespec& now, char (&out)[32]) {
   return length < 0 ? 0 : static_cast<size_t>(length);
 }
 
-LogFile::LogFile(std::string path, uint64_t max_bytes)
+LogFile::LogFile(std::string path, uint64_t max_bytes, bool create_when_written)
     : path_(std::move(path)),
       previous_path_(path_ + ".1"),
-      file_limit_((max_bytes < kMinimumMaxBytes ? kMinimumMaxBytes : max_bytes) / 2) {}
+      file_limit_((max_bytes < kMinimumMaxBytes ? kMinimumMaxBytes : max_bytes) / 2),
+      create_when_written_(create_when_written) {}
 
 int LogFile::Open() {
+  if (create_when_written_) {
+    creation_deferred_ = true;
+    return 0;
+  }
+  return Create();
+}
+
+int LogFile::Create() {
   // O_NOFOLLOW: the logs directory is the agent's, but a symlink there must never redirect a task's output.
   const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW;
   // The directory first: it is new for most logs (a Task's first attempt), and mkdir(2) then
@@ -73,6 +82,10 @@ int LogFile::Open() {
 
 void LogFile::Append(LogStream stream, const char* data, size_t length, const timespec& now) {
   if (length == 0) return;
+  if (creation_deferred_) {
+    creation_deferred_ = false;
+    Create();  // a log that cannot be made drops what is appended (counted), as at Open
+  }
   timestamp_length_ = FormatLogTimestamp(now, timestamp_);
   const char* stream_name = kStreamNames[static_cast<int>(stream)];
   const char* end = data + length;

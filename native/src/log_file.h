@@ -51,8 +51,12 @@ class LogFile {
   // Longer lines are cut into `P` records of at most this much, as containerd's CRI plugin does.
   static constexpr size_t kMaxRecordPayload = 16 * 1024;
 
-  // `max_bytes` at least kMinimumMaxBytes (raised to it otherwise).
-  LogFile(std::string path, uint64_t max_bytes);
+  // `max_bytes` at least kMinimumMaxBytes (raised to it otherwise). `create_when_written`: Open
+  // only notes the log, and the file is made at the first Append; a log nothing was appended to
+  // leaves no file at all (no end record either). Creating a file is a metadata write the disk's
+  // journal may hold up for milliseconds when it is busy, on the pump's one thread: measured, a
+  // Task array of /bin/true indexes left the pump thousands of logs behind (docs/arrays.md).
+  LogFile(std::string path, uint64_t max_bytes, bool create_when_written = false);
   LogFile(const LogFile&) = delete;
   LogFile& operator=(const LogFile&) = delete;
 
@@ -77,11 +81,15 @@ class LogFile {
   void Flush();
   void Rotate();
   void Dropped(uint64_t payload_bytes, int error_number);
+  // Makes the directory (one level) and creates the file.
+  int Create();
 
   const std::string path_;
   const std::string previous_path_;  // path_ + ".1"
   const uint64_t file_limit_;        // max_bytes / 2
   UniqueFd fd_;
+  bool create_when_written_;
+  bool creation_deferred_ = false;   // Open was called; the file is made at the first Append
   bool failed_ = false;              // the disk refused a write or open: drop until the next rotation
   std::string out_;                  // records not yet written
   uint64_t out_payload_ = 0;         // payload bytes in out_

@@ -29,10 +29,11 @@ void LogPump::Stop() {
   thread_.join();
 }
 
-void LogPump::Add(uint64_t id, std::string path, uint64_t max_bytes, UniqueFd stdout_read, UniqueFd stderr_read) {
+void LogPump::Add(uint64_t id, std::string path, uint64_t max_bytes, bool create_when_written, UniqueFd stdout_read,
+                  UniqueFd stderr_read) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    Pending pending{id, std::move(path), max_bytes, {std::move(stdout_read), std::move(stderr_read)}};
+    Pending pending{id, std::move(path), max_bytes, create_when_written, {std::move(stdout_read), std::move(stderr_read)}};
     pending_.push_back(std::move(pending));
   }
   open_logs_.fetch_add(1);
@@ -87,7 +88,7 @@ void LogPump::TakePending() {
     taken.swap(pending_);
   }
   for (Pending& pending : taken) {
-    auto log = std::make_unique<Log>(pending.id, std::move(pending.path), pending.max_bytes);
+    auto log = std::make_unique<Log>(pending.id, std::move(pending.path), pending.max_bytes, pending.create_when_written);
     log->file.Open();  // a log that cannot be opened still drains its pipes (its output dropped)
     for (int stream = 0; stream < 2; ++stream) {
       UniqueFd& end = pending.ends[stream];

@@ -52,8 +52,10 @@ class LogPump {
   void Stop();
 
   // Any thread: read these pipe ends (either may be invalid) into a log at `path` of at most
-  // `max_bytes`, until both are at EOF. Takes ownership of the ends.
-  void Add(uint64_t id, std::string path, uint64_t max_bytes, UniqueFd stdout_read, UniqueFd stderr_read);
+  // `max_bytes`, until both are at EOF. Takes ownership of the ends. `create_when_written`: the
+  // file is made at the first byte (LogFile), so a task that writes nothing costs no file.
+  void Add(uint64_t id, std::string path, uint64_t max_bytes, bool create_when_written, UniqueFd stdout_read,
+           UniqueFd stderr_read);
 
   LogPumpStats Stats() const;
 
@@ -69,12 +71,14 @@ class LogPump {
     LogFile file;
     int open_sources = 0;
     std::unique_ptr<Source> sources[2];
-    Log(uint64_t log_id, std::string path, uint64_t max_bytes) : id(log_id), file(std::move(path), max_bytes) {}
+    Log(uint64_t log_id, std::string path, uint64_t max_bytes, bool create_when_written)
+        : id(log_id), file(std::move(path), max_bytes, create_when_written) {}
   };
   struct Pending {
     uint64_t id;
     std::string path;
     uint64_t max_bytes;
+    bool create_when_written;
     UniqueFd ends[2];
   };
 

@@ -24,6 +24,9 @@ struct OutputTarget {
   OutputMode mode = OutputMode::kIgnore;
   std::string path;  // for kFile, kFileAppend and kLog
   uint64_t log_max_bytes = 0;  // for kLog
+  // For kLog: the file is made at the first byte the task writes, and a log the task writes nothing
+  // to leaves no file (log_file.h). Task arrays ask for it: 100,000 /bin/true indexes, no files.
+  bool log_create_when_written = false;
 
   bool IsFile() const { return mode == OutputMode::kFile || mode == OutputMode::kFileAppend; }
 };

@@ -284,7 +284,8 @@ void Spawner::HandOverLog(const SpawnRequest& request, UniqueFd (&log_ends)[2]) 
   if ((!log_ends[0] && !log_ends[1]) || options_.log_pump == nullptr) return;  // no pump: the ends close
   const OutputTarget& log =
       request.stdout_target.mode == OutputMode::kLog ? request.stdout_target : request.stderr_target;
-  options_.log_pump->Add(request.id, log.path, log.log_max_bytes, std::move(log_ends[0]), std::move(log_ends[1]));
+  options_.log_pump->Add(request.id, log.path, log.log_max_bytes, log.log_create_when_written, std::move(log_ends[0]),
+                        std::move(log_ends[1]));
 }
 
 // The child has exec'd: the child table owns its record from here, and the reaper watches it.

@@ -53,6 +53,32 @@ TEST(LogFile, WritesEachCompleteLineAsAnFRecordTaggedWithItsStream) {
   EXPECT_EQ(log.totals().dropped_bytes, 0u);
 }
 
+TEST(LogFile, CreatedWhenWrittenLeavesNoFileForATaskThatWritesNothing) {
+  TemporaryDirectory directory;
+  const std::string path = directory.path() + "/shard/1.log";
+  LogFile log(path, 1 << 20, /*create_when_written=*/true);
+  ASSERT_EQ(log.Open(), 0);
+  struct stat status;
+  EXPECT_EQ(stat((directory.path() + "/shard").c_str(), &status), -1);  // not even its directory
+  log.Close();
+  EXPECT_EQ(stat(path.c_str(), &status), -1);
+  EXPECT_EQ(log.totals().payload_bytes, 0u);
+  EXPECT_EQ(log.totals().disk_bytes, 0u);
+}
+
+TEST(LogFile, CreatedWhenWrittenMakesTheFileAtTheFirstByteAndEndsItAsAnyLog) {
+  TemporaryDirectory directory;
+  const std::string path = directory.path() + "/shard/1.log";
+  LogFile log(path, 1 << 20, /*create_when_written=*/true);
+  ASSERT_EQ(log.Open(), 0);
+  Append(log, LogStream::kStderr, "late\n");
+  log.Close();
+  const std::vector<std::string> lines = Lines(ReadWholeFile(path));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "2026-12-06T12:00:00.123456789Z stderr F late");
+  EXPECT_EQ(lines[1].substr(30), " parafork F end 5");
+}
+
 TEST(LogFile, WritesAReadThatEndsMidLineAsAPRecordContinuedByTheNext) {
   TemporaryDirectory directory;
   LogFile log(directory.path() + "/1.log", 1 << 20);

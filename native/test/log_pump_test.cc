@@ -78,7 +78,7 @@ TEST(LogPump, WritesBothStreamsOfATaskIntoOneLogAndReportsItOnceBothAreAtEof) {
   Pipe out;
   Pipe err;
   const std::string path = directory.path() + "/task/1.log";  // its directory is made on demand
-  pump.Add(7, path, 1 << 20, std::move(out.read_end), std::move(err.read_end));
+  pump.Add(7, path, 1 << 20, false, std::move(out.read_end), std::move(err.read_end));
   WriteAll(out.write_end.get(), "to stdout\n");
   out.write_end.reset();
   EXPECT_FALSE(closed.WaitFor(1, 100ms)) << "reported while stderr is still open";
@@ -104,7 +104,7 @@ TEST(LogPump, LetsAWriterOf256MiBRunToItsEndWithAtMostTheCapOnDisk) {
   Pipe out;
   const std::string path = directory.path() + "/1.log";
   const uint64_t cap = 1 << 20;
-  pump.Add(1, path, cap, std::move(out.read_end), UniqueFd());
+  pump.Add(1, path, cap, false, std::move(out.read_end), UniqueFd());
   const std::string block(1 << 16, 'y');  // 64 KiB lines of 'y' with a newline now and then
   const std::string chunk = block + "\n";
   constexpr int kChunks = 4096;
@@ -140,7 +140,7 @@ TEST(LogPump, DrainsThePipesOfALogItCannotOpenSoTheTaskNeverBlocks) {
   pump.Start();
   Pipe out;
   // Two missing levels: the pump makes one directory, never a whole tree.
-  pump.Add(3, directory.path() + "/missing/deeper/1.log", 1 << 20, std::move(out.read_end), UniqueFd());
+  pump.Add(3, directory.path() + "/missing/deeper/1.log", 1 << 20, false, std::move(out.read_end), UniqueFd());
   const std::string chunk(1 << 16, 'z');
   for (int index = 0; index < 64; ++index) WriteAll(out.write_end.get(), chunk);  // 4 MiB: 64 pipefuls
   out.write_end.reset();
@@ -158,7 +158,7 @@ TEST(LogPump, ClosesTheLogsStillOpenWhenItStops) {
   LogPump pump(closed.Callback());
   pump.Start();
   Pipe out;
-  pump.Add(9, directory.path() + "/1.log", 1 << 20, std::move(out.read_end), UniqueFd());
+  pump.Add(9, directory.path() + "/1.log", 1 << 20, false, std::move(out.read_end), UniqueFd());
   WriteAll(out.write_end.get(), "before the stop\n");
   pump.Stop();
   ASSERT_TRUE(closed.WaitFor(1, 0ms));

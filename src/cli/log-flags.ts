@@ -5,6 +5,7 @@ import { ConfigError } from '../config/agent-config.js';
 
 export const logFlagsUsage = `  -n, --namespace NS      the Task's namespace (default "default")
   -f, --follow            go on printing as the Task writes, until its attempt ends
+      --index N           the log of index N of a Task array (spec.completions); 0-based
       --attempt N         the log of attempt N (1-based; default the latest)
   -p, --previous          the log of the attempt before the latest
       --tail N            only the last N lines
@@ -14,6 +15,7 @@ export const logFlagsUsage = `  -n, --namespace NS      the Task's namespace (de
 export interface LogFlags {
   readonly namespace: string;
   readonly follow: boolean;
+  readonly index?: number;
   readonly attempt?: number;
   readonly previous: boolean;
   readonly tail?: number;
@@ -28,6 +30,7 @@ export function parseLogFlags(argv: readonly string[], extra: ParseArgsOptionsCo
     options: {
       namespace: { type: 'string', short: 'n', default: 'default' },
       follow: { type: 'boolean', short: 'f', default: false },
+      index: { type: 'string' },
       attempt: { type: 'string' },
       previous: { type: 'boolean', short: 'p', default: false },
       tail: { type: 'string' },
@@ -47,6 +50,7 @@ export function parseLogFlags(argv: readonly string[], extra: ParseArgsOptionsCo
   };
   const stream = values.stream;
   if (stream !== undefined && stream !== 'stdout' && stream !== 'stderr') throw new ConfigError(`--stream must be stdout or stderr, got ${JSON.stringify(stream)}`);
+  const index = wholeNumber('index', values.index, 0);
   const attempt = wholeNumber('attempt', values.attempt, 1);
   const tail = wholeNumber('tail', values.tail, 0);
   return {
@@ -57,6 +61,7 @@ export function parseLogFlags(argv: readonly string[], extra: ParseArgsOptionsCo
       follow: values.follow,
       previous: values.previous,
       timestamps: values.timestamps,
+      ...(index !== undefined ? { index } : {}),
       ...(attempt !== undefined ? { attempt } : {}),
       ...(tail !== undefined ? { tail } : {}),
       ...(stream !== undefined ? { stream } : {}),
@@ -68,6 +73,7 @@ export function parseLogFlags(argv: readonly string[], extra: ParseArgsOptionsCo
 export function logQuery(flags: LogFlags): Record<string, string> {
   return {
     ...(flags.follow ? { follow: 'true' } : {}),
+    ...(flags.index !== undefined ? { index: String(flags.index) } : {}),
     ...(flags.attempt !== undefined ? { attempt: String(flags.attempt) } : {}),
     ...(flags.previous ? { previous: 'true' } : {}),
     ...(flags.tail !== undefined ? { tail: String(flags.tail) } : {}),

@@ -42,6 +42,8 @@ export interface AgentConfig {
   readonly stateDirectory: string;
   /** The most bytes of log each attempt keeps (--task-log-max-bytes); spec.logs.maxBytes may lower it. */
   readonly taskLogMaxBytes: number;
+  /** The most bytes of ended index logs one Task array keeps (--array-log-max-bytes; src/logs/array-log-budget.ts). */
+  readonly arrayLogMaxBytes: number;
   /** The most bytes of Task logs on the node (--logs-max-bytes-total): the oldest finished Tasks' go first, then running Tasks' earlier attempts. */
   readonly logsMaxBytesTotal: number;
   /** What starts Task processes: the native engine, or Node's child_process (a benchmark baseline; it cannot sandbox). */
@@ -132,6 +134,7 @@ export const agentFlags = {
   'seccomp-profile-dir': { type: 'string', default: '/var/lib/kubelet/seccomp', description: 'seccomp profiles (Docker JSON) that Tasks name by sandbox.seccomp.localhostProfile, relative to it' },
   'state-dir': { type: 'string', default: '/run/parafork', description: 'node-local state that must outlive an agent restart (the launches not yet recorded, Task logs in <state-dir>/logs/<node-name>); in a pod, an emptyDir or hostPath' },
   'logs-max-bytes-total': { type: 'string', default: '2Gi', description: 'most bytes of Task logs on the node; past it the logs of the finished Tasks written longest ago are removed first, then the earlier attempts of running Tasks (never the newest), checked every 30 s (a quantity)' },
+  'array-log-max-bytes': { type: 'string', default: '256Mi', description: 'most bytes of index logs one Task array keeps on the node; past it the logs of succeeded indexes go first (oldest first), then those of failed ones (newest first); an index that succeeds printing nothing keeps no log (a quantity, at least 64Ki)' },
   'task-log-max-bytes': { type: 'string', default: '10Mi', description: 'most bytes of stdout and stderr each Task attempt keeps on the node (the newest; a quantity, at least 64Ki); a Task\'s spec.logs.maxBytes may ask for less' },
   launcher: { type: 'string', default: 'native', description: "native, or child_process (Node's, a benchmark baseline: it cannot sandbox, so it needs --task-sandbox off)" },
   'task-sandbox': { type: 'string', default: 'on', description: "off runs Tasks as plain processes with the agent's own privileges, no cgroups: for benchmarks only" },
@@ -348,6 +351,7 @@ export function parseAgentConfig(argv: readonly string[], environment: NodeJS.Pr
     seccompProfileDirectory: absolutePath('seccomp-profile-dir', values['seccomp-profile-dir'] ?? '/var/lib/kubelet/seccomp'),
     stateDirectory,
     taskLogMaxBytes: byteQuantity('task-log-max-bytes', values['task-log-max-bytes'] ?? '10Mi', 64 * 1024),
+    arrayLogMaxBytes: byteQuantity('array-log-max-bytes', values['array-log-max-bytes'] ?? '256Mi', 64 * 1024),
     logsMaxBytesTotal: byteQuantity('logs-max-bytes-total', values['logs-max-bytes-total'] ?? '2Gi', 64 * 1024),
     launcher: oneOf('launcher', values.launcher ?? 'native', ['native', 'child_process'] as const),
     taskSandbox: oneOf('task-sandbox', values['task-sandbox'] ?? 'on', ['on', 'off'] as const) === 'on',

@@ -32,6 +32,17 @@ interface PodList {
   }[];
 }
 
+/**
+ * The node whose agent keeps the log: the Task's, or for an index of an array that several agents
+ * share (no spec.nodeName, docs/arrays.md), the holder of the range the index is in. A range taken
+ * over moves on; the logs of the attempts its earlier holder ran stay on that node.
+ */
+export function logNodeName(task: Task, index: number | undefined): string | undefined {
+  if (task.spec.nodeName !== undefined && task.spec.nodeName !== '') return task.spec.nodeName;
+  if (index === undefined) return undefined;
+  return task.status?.partitions?.find((partition) => partition.start <= index && index < partition.end)?.nodeName;
+}
+
 /** Streams the log to `out`; resolves at its end, throws TaskLogClientError with what went wrong. */
 export async function streamTaskLog(credentials: ApiCredentials, request: TaskLogRequest, out: (chunk: Buffer) => void, signal?: AbortSignal): Promise<void> {
   const client = new ApiClient({ kubeConfig: credentials, qps: 20, burst: 20, userAgent: 'kubectl-parafork', maxAttempts: 3 });
@@ -39,8 +50,11 @@ export async function streamTaskLog(credentials: ApiCredentials, request: TaskLo
     if (error instanceof ApiError && (error.status === 404 || error.status === 403)) throw new TaskLogClientError(`Task ${request.namespace}/${request.name}: ${error.message}`);
     throw error;
   });
-  const nodeName = task.spec.nodeName;
-  if (nodeName === undefined || nodeName === '') throw new TaskLogClientError(`Task ${request.namespace}/${request.name} has not been placed on a node yet: no logs`);
+  const index = request.query.index === undefined ? undefined : Number(request.query.index);
+  const nodeName = logNodeName(task, index);
+  if (nodeName === undefined || nodeName === '') {
+    throw new TaskLogClientError(`${index === undefined ? '' : `index ${index} of `}Task ${request.namespace}/${request.name} has not been placed on a node yet: no logs`);
+  }
   const pods = await client.request<PodList>({ method: 'GET', path: `/api/v1/namespaces/${request.agentNamespace}/pods`, query: { labelSelector: request.agentSelector, fieldSelector: `spec.nodeName=${nodeName}` } });
   const pod = pods.items.find((each) => each.status?.phase === 'Running') ?? pods.items[0];
   if (pod === undefined) throw new TaskLogClientError(`no parafork agent Pod (${request.agentSelector} in namespace ${request.agentNamespace}) runs on node ${nodeName}, where Task ${request.namespace}/${request.name} ran`);

@@ -29,6 +29,13 @@ export interface LogOutput {
   readonly log: string;
   /** Defaults to defaultLogMaxBytes; at least minimumLogMaxBytes. */
   readonly maxBytes?: number;
+  /**
+   * Make the file at the first byte the process writes, so that a process that writes nothing
+   * leaves no file (nor end record: SpawnedProcess.log still tells when it is complete, with
+   * bytes 0). For many short processes that mostly print nothing (Task arrays): creating a file
+   * each is the pump's main cost on a busy disk. Default false: the file is made at the spawn.
+   */
+  readonly createWhenWritten?: boolean;
 }
 
 /** 10 MiB, as the kubelet's containerLogMaxSize. */
@@ -134,35 +141,37 @@ interface CheckedOutput {
   readonly mode: NativeOutputMode;
   readonly path: string;
   readonly logMaxBytes: number;
+  readonly logCreateWhenWritten: boolean;
 }
 
 function checkOutput(value: unknown, name: string): CheckedOutput {
-  if (value === undefined || value === 'ignore') return { mode: nativeOutputModes.ignore, path: '', logMaxBytes: 0 };
-  if (value === 'pipe') return { mode: nativeOutputModes.pipe, path: '', logMaxBytes: 0 };
+  if (value === undefined || value === 'ignore') return { mode: nativeOutputModes.ignore, path: '', logMaxBytes: 0, logCreateWhenWritten: false };
+  if (value === 'pipe') return { mode: nativeOutputModes.pipe, path: '', logMaxBytes: 0, logCreateWhenWritten: false };
   if (typeof value === 'object' && value !== null && !Array.isArray(value) && 'file' in value) {
     const { file, append } = value as { file: unknown; append?: unknown };
     const path = checkString(file, `${name}.file`);
     if (append !== undefined && typeof append !== 'boolean') invalidType(`${name}.append must be a boolean`);
-    return { mode: append === true ? nativeOutputModes.fileAppend : nativeOutputModes.file, path, logMaxBytes: 0 };
+    return { mode: append === true ? nativeOutputModes.fileAppend : nativeOutputModes.file, path, logMaxBytes: 0, logCreateWhenWritten: false };
   }
   if (typeof value === 'object' && value !== null && !Array.isArray(value) && 'log' in value) {
-    const { log, maxBytes } = value as { log: unknown; maxBytes?: unknown };
+    const { log, maxBytes, createWhenWritten } = value as { log: unknown; maxBytes?: unknown; createWhenWritten?: unknown };
     const path = checkString(log, `${name}.log`);
+    if (createWhenWritten !== undefined && typeof createWhenWritten !== 'boolean') invalidType(`${name}.createWhenWritten must be a boolean, got ${describe(createWhenWritten)}`);
     if (maxBytes !== undefined && (typeof maxBytes !== 'number' || !Number.isSafeInteger(maxBytes) || maxBytes < minimumLogMaxBytes)) {
       invalidValue(`${name}.maxBytes must be a whole number of at least ${minimumLogMaxBytes}, got ${describe(maxBytes)}`);
     }
-    return { mode: nativeOutputModes.log, path, logMaxBytes: maxBytes ?? defaultLogMaxBytes };
+    return { mode: nativeOutputModes.log, path, logMaxBytes: maxBytes ?? defaultLogMaxBytes, logCreateWhenWritten: createWhenWritten === true };
   }
   return invalidValue(`${name} must be 'ignore', 'pipe', { file } or { log }, got ${describe(value)}`);
 }
 
 /** stdout and stderr may share one log, never name two: one log per process. */
-function checkSharedLog(stdout: CheckedOutput, stderr: CheckedOutput): number {
-  if (stdout.mode !== nativeOutputModes.log) return stderr.logMaxBytes;
-  if (stderr.mode === nativeOutputModes.log && (stderr.path !== stdout.path || stderr.logMaxBytes !== stdout.logMaxBytes)) {
-    invalidValue('stdout and stderr must name the same log (and maxBytes) when both go to a log: one log tags each line with its stream');
+function checkSharedLog(stdout: CheckedOutput, stderr: CheckedOutput): CheckedOutput {
+  if (stdout.mode !== nativeOutputModes.log) return stderr;
+  if (stderr.mode === nativeOutputModes.log && (stderr.path !== stdout.path || stderr.logMaxBytes !== stdout.logMaxBytes || stderr.logCreateWhenWritten !== stdout.logCreateWhenWritten)) {
+    invalidValue('stdout and stderr must name the same log (and maxBytes, createWhenWritten) when both go to a log: one log tags each line with its stream');
   }
-  return stdout.logMaxBytes;
+  return stdout;
 }
 
 function checkEnvironment(env: unknown): { entries: string[]; path: string | undefined } {
@@ -257,6 +266,7 @@ export function toNativeRequest(options: unknown, maskedPathsByDefault?: string)
   const searchPath = checkedFile.includes('/') ? '' : ((given ? given.path : process.env.PATH) ?? defaultSearchPath);
   const stdoutTarget = checkOutput(stdout, 'stdout');
   const stderrTarget = checkOutput(stderr, 'stderr');
+  const log = checkSharedLog(stdoutTarget, stderrTarget);
   const checkedCgroup = cgroup === undefined ? '' : checkString(cgroup, 'cgroup');
   const checkedCgroupsV1 = checkStringList(cgroupsV1, 'cgroupsV1');
   return {
@@ -269,7 +279,8 @@ export function toNativeRequest(options: unknown, maskedPathsByDefault?: string)
     stdoutPath: stdoutTarget.path,
     stderrMode: stderrTarget.mode,
     stderrPath: stderrTarget.path,
-    logMaxBytes: checkSharedLog(stdoutTarget, stderrTarget),
+    logMaxBytes: log.logMaxBytes,
+    logCreateWhenWritten: log.logCreateWhenWritten,
     cgroup: checkedCgroup,
     cgroupsV1: checkedCgroupsV1,
     cgroupSetup: cgroupSetup === undefined ? null : checkCgroupSetup(cgroupSetup, [checkedCgroup, ...checkedCgroupsV1].filter((directory) => directory !== '')),

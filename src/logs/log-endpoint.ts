@@ -1,6 +1,6 @@
 // The agent's log API, GET /logs/<namespace>/<name>: what `kubectl parafork logs` reads through the
 // apiserver's proxy to the agent Pod on the Task's node, and what `agent --manifests` serves as is.
-// Query: attempt=N, previous=true, tail=N, timestamps=true, stream=stdout|stderr, follow=true.
+// Query: index=N (an array's index), attempt=N, previous=true, tail=N, timestamps=true, stream=stdout|stderr, follow=true.
 // Lines go out as they are read (chunked), so a follower sees each as the Task writes it. Access is
 // decided by `authorize` (delegated to the apiserver: src/k8s/log-access-review.ts) before any file
 // is touched; an agent without it (the manifest-folder one, whose /tasks is open too) serves all.
@@ -67,12 +67,15 @@ async function serve(options: LogEndpointOptions, request: http.IncomingMessage,
   response.on('close', () => aborted.abort());
   const attempt = wholeNumber('attempt');
   const tail = wholeNumber('tail');
+  const index = wholeNumber('index');
+  if (query.has('index') && index === undefined) { plain(response, 400, 'index must be a whole number from 0\n'); return; }
   try {
     await showTaskLog(
       {
         directories: options.directories,
         namespace,
         name,
+        ...(index !== undefined ? { index } : {}),
         ...(attempt !== undefined && attempt > 0 ? { attempt } : {}),
         previous: query.get('previous') === 'true',
         ...(tail !== undefined ? { tail } : {}),

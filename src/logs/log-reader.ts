@@ -100,3 +100,34 @@ async function readFrom(handle: FileHandle, position: number): Promise<Buffer> {
   }
   return Buffer.concat(chunks);
 }
+
+/**
+ * The last `limit` characters an attempt wrote to stderr, read from the end of its log at `file`
+ * (the pump, not JavaScript, took every byte in); '' when there is no log.
+ */
+export async function readStderrTail(file: string, limit: number): Promise<string> {
+  // Enough records for `limit` characters of stderr unless stdout floods the end of the log.
+  const window = 64 * 1024;
+  let text: string;
+  try {
+    const size = (await stat(file)).size;
+    const handle = await open(file, 'r');
+    try {
+      const start = Math.max(0, size - window);
+      const buffer = Buffer.alloc(size - start);
+      await handle.read(buffer, 0, buffer.length, start);
+      text = buffer.toString('utf8');
+      // Start at a whole record.
+      if (start > 0) text = text.slice(text.indexOf('\n') + 1);
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return '';
+  }
+  const parser = new LogLineParser();
+  const lines = [...parser.parse(text), ...parser.finish()].filter((line) => line.stream === 'stderr');
+  const joined = lines.map((line) => (line.complete ? `${line.text}\n` : line.text)).join('');
+  const codePoints = Array.from(joined);
+  return codePoints.length <= limit ? joined : codePoints.slice(-limit).join('');
+}

@@ -1,9 +1,11 @@
 // `parafork logs` on the node: finds a Task's log among the agent's and `parafork run`'s, and writes
 // the lines asked for. Reading goes straight to the files (readable by root, as the agent's state
 // is); the apiserver path for readers elsewhere is the agent's job.
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { type LogStreamName } from './log-format.js';
+import { indexAttemptLogPath, indexLogAttempts, indexLogsDirectoryName } from './index-log-layout.js';
 import { formatLogLine, readLogLines } from './log-reader.js';
 import { findTaskLogs } from './task-log-store.js';
 
@@ -12,6 +14,8 @@ export interface ShowTaskLogOptions {
   readonly directories: readonly string[];
   readonly namespace: string;
   readonly name: string;
+  /** An index of a Task array (issue 17): that index's log, not the Task's. */
+  readonly index?: number;
   /** 1-based; default the latest attempt. */
   readonly attempt?: number;
   /** The attempt before the latest (as kubectl logs --previous). */
@@ -33,15 +37,25 @@ export class TaskLogNotFoundError extends Error {
 export async function showTaskLog(options: ShowTaskLogOptions, out: (text: string) => void): Promise<void> {
   const found = await findTaskLogs(options.directories, options.namespace, options.name);
   const task = `${options.namespace}/${options.name}`;
-  if (found === undefined || found.attempts.length === 0) {
+  const { index } = options;
+  const attempts = found === undefined ? [] : index === undefined ? found.attempts : await indexLogAttempts(found.directory, index);
+  if (found === undefined || attempts.length === 0) {
+    if (index !== undefined && found !== undefined) {
+      // An array keeps no log for an index that succeeded printing nothing, nor those its log budget let go (array-log-budget.ts).
+      throw new TaskLogNotFoundError(`no log of index ${index} of Task ${task} on this node: the index has not started here (another node may run it), it succeeded and printed nothing, or its log was removed to keep the array within its log budget (the logs of succeeded indexes go first)`);
+    }
+    if (found !== undefined && (await isDirectory(path.join(found.directory, indexLogsDirectoryName)))) {
+      throw new TaskLogNotFoundError(`Task ${task} is an array: each index has its own log (--index N)`);
+    }
     throw new TaskLogNotFoundError(`no logs of Task ${task} on this node (looked in ${options.directories.join(', ')}); the Task may run on another node, or print nothing yet`);
   }
-  const latest = found.attempts.at(-1) ?? 1;
+  const latest = attempts.at(-1) ?? 1;
   const attempt = options.attempt ?? (options.previous === true ? latest - 1 : latest);
-  if (!found.attempts.includes(attempt)) {
-    throw new TaskLogNotFoundError(`Task ${task} has no log of attempt ${attempt}; it has attempts ${found.attempts.join(', ')}`);
+  const what = index === undefined ? `Task ${task}` : `index ${index} of Task ${task}`;
+  if (!attempts.includes(attempt)) {
+    throw new TaskLogNotFoundError(`${what} has no log of attempt ${attempt}; it has attempts ${attempts.join(', ')}`);
   }
-  const file = path.join(found.directory, `${attempt}.log`);
+  const file = index === undefined ? path.join(found.directory, `${attempt}.log`) : indexAttemptLogPath(found.directory, index, attempt);
   for await (const line of readLogLines(file, {
     ...(options.stream !== undefined ? { stream: options.stream } : {}),
     ...(options.tail !== undefined ? { tail: options.tail } : {}),
@@ -50,4 +64,8 @@ export async function showTaskLog(options: ShowTaskLogOptions, out: (text: strin
   })) {
     out(`${options.prefix ?? ''}${formatLogLine(line, options.timestamps === true)}`);
   }
+}
+
+async function isDirectory(file: string): Promise<boolean> {
+  return stat(file).then((status) => status.isDirectory(), () => false);
 }

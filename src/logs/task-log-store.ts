@@ -5,10 +5,21 @@
 // Logs outlive the agent (they are files under --state-dir) and go with their Task: when the Task
 // is gone from the cache (forget), and at start for Tasks that no longer exist (sweep).
 import { mkdirSync } from 'node:fs';
-import { open, readdir, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
-import { LogLineParser } from './log-format.js';
+import { ArrayIndexLogs, type AttemptLog } from './array-index-logs.js';
+import { readStderrTail } from './log-reader.js';
+import { indexLogsDirectoryName, listIndexLogFiles, type IndexLogFile } from './index-log-layout.js';
+
+export type { AttemptLog } from './array-index-logs.js';
+
+/**
+ * Most bytes of ended index logs one Task array keeps (array-log-budget.ts), unless the store is
+ * told otherwise: 25 single Tasks' worth at the default --task-log-max-bytes, an eighth of the
+ * default --logs-max-bytes-total, so a few large arrays do not push every other Task's logs out.
+ */
+export const defaultArrayLogMaxBytes = 256 * 2 ** 20;
 
 /** The Task fields a log's place depends on. */
 export interface TaskLogOwner {
@@ -22,12 +33,8 @@ export interface TaskLogStoreOptions {
   readonly directory: string;
   /** Each attempt's cap (--task-log-max-bytes); a Task's spec.logs.maxBytes may ask for less. */
   readonly maxBytesPerAttempt: number;
-}
-
-/** The log the launcher is to write for one attempt (its LogOutput). */
-export interface AttemptLog {
-  readonly log: string;
-  readonly maxBytes: number;
+  /** The ended index logs one Task array keeps together (--array-log-max-bytes); default defaultArrayLogMaxBytes. */
+  readonly maxBytesPerArray?: number;
 }
 
 /**
@@ -53,12 +60,16 @@ export function parseTaskLogDirectoryName(entry: string): TaskLogOwner | undefin
 export class TaskLogStore {
   readonly directory: string;
   readonly maxBytesPerAttempt: number;
+  readonly maxBytesPerArray: number;
   /** The uids with a log directory, by namespace/name: forget needs no directory listing. */
   readonly #uidsByKey = new Map<string, Set<string>>();
+  /** The index logs of the arrays run in this life of the agent, by Task directory. */
+  readonly #arrays = new Map<string, ArrayIndexLogs>();
 
   constructor(options: TaskLogStoreOptions) {
     this.directory = options.directory;
     this.maxBytesPerAttempt = options.maxBytesPerAttempt;
+    this.maxBytesPerArray = options.maxBytesPerArray ?? defaultArrayLogMaxBytes;
     mkdirSync(this.directory, { recursive: true, mode: 0o700 });
   }
 
@@ -78,6 +89,22 @@ export class TaskLogStore {
   }
 
   /**
+   * The index logs of the Task array `owner` (issue 17): made at the array's first launch in this
+   * life of the agent. `failedIndex` tells the budget which logs an earlier life left are failures.
+   */
+  arrayLogs(owner: TaskLogOwner, options: { readonly failedIndex?: (index: number) => boolean; readonly onRemoveError?: (error: Error) => void } = {}): ArrayIndexLogs {
+    const directory = this.taskDirectory(owner);
+    let logs = this.#arrays.get(directory);
+    if (logs === undefined) {
+      this.#remember(owner);
+      mkdirSync(directory, { recursive: true, mode: 0o700 });
+      logs = new ArrayIndexLogs({ taskDirectory: directory, maxBytesPerAttempt: this.maxBytesPerAttempt, maxBytesPerArray: this.maxBytesPerArray, ...options });
+      this.#arrays.set(directory, logs);
+    }
+    return logs;
+  }
+
+  /**
    * Removes the logs of the Task at namespace/name but the one with uid `keepUid` (undefined: all
    * of them): called once the Task is gone, or made again under its name.
    */
@@ -88,7 +115,9 @@ export class TaskLogStore {
     for (const uid of [...uids]) {
       if (uid === keepUid) continue;
       uids.delete(uid);
-      await rm(this.taskDirectory({ namespace, name, uid }), { recursive: true, force: true });
+      const directory = this.taskDirectory({ namespace, name, uid });
+      this.#arrays.delete(directory);
+      await rm(directory, { recursive: true, force: true });
     }
     if (uids.size === 0) this.#uidsByKey.delete(key);
   }
@@ -128,15 +157,30 @@ export class TaskLogStore {
       let modified = 0;
       for (const file of await readdir(directory).catch(() => [])) {
         const status = await stat(path.join(directory, file)).catch(() => undefined);
-        bytes += status?.size ?? 0;
-        modified = Math.max(modified, status?.mtimeMs ?? 0);
+        if (status?.isFile() !== true) continue;
+        bytes += status.size;
+        modified = Math.max(modified, status.mtimeMs);
         const attempt = /^(\d+)\.log(\.1)?$/.exec(file)?.[1];
         if (attempt === undefined) continue;
         const files = attempts.get(Number(attempt)) ?? { paths: [], bytes: 0, modified: 0 };
         files.paths.push(path.join(directory, file));
-        files.bytes += status?.size ?? 0;
-        files.modified = Math.max(files.modified, status?.mtimeMs ?? 0);
+        files.bytes += status.size;
+        files.modified = Math.max(files.modified, status.mtimeMs);
         attempts.set(Number(attempt), files);
+      }
+      // An array's index logs (its own budget trims them while it runs): as that budget counts them
+      // when the array runs here, else read from disk. They go with the whole directory.
+      const array = this.#arrays.get(directory);
+      if (array !== undefined) {
+        bytes += array.keptBytes;
+        modified = Math.max(modified, array.lastEndedAt);
+      } else {
+        const shardsDirectory = path.join(directory, indexLogsDirectoryName);
+        for (const shard of await readdir(shardsDirectory).catch(() => [])) {
+          const size = await filesSize(path.join(shardsDirectory, shard));
+          bytes += size.bytes;
+          modified = Math.max(modified, size.modified);
+        }
       }
       total += bytes;
       if (finished(owner)) {
@@ -152,42 +196,16 @@ export class TaskLogStore {
       for (const file of unit.paths) await rm(file, { recursive: true, force: true });
       total -= unit.bytes;
       if (!unit.whole) continue;
+      this.#arrays.delete(unit.paths[0] ?? '');
       this.#uidsByKey.get(`${unit.owner.namespace}/${unit.owner.name}`)?.delete(unit.owner.uid);
       removed++;
     }
     return removed;
   }
 
-  /**
-   * The last `limit` characters the attempt wrote to stderr, read from the end of its log (the
-   * pump, not JavaScript, took every byte in): for status.stderrTail.
-   */
+  /** The last `limit` characters the attempt wrote to stderr: for status.stderrTail. */
   async stderrTail(owner: TaskLogOwner, attempt: number, limit = 4096): Promise<string> {
-    const file = this.attemptPath(owner, attempt);
-    // Enough records for `limit` characters of stderr unless stdout floods the end of the log.
-    const window = 64 * 1024;
-    let text: string;
-    try {
-      const size = (await stat(file)).size;
-      const handle = await open(file, 'r');
-      try {
-        const start = Math.max(0, size - window);
-        const buffer = Buffer.alloc(size - start);
-        await handle.read(buffer, 0, buffer.length, start);
-        text = buffer.toString('utf8');
-        // Start at a whole record.
-        if (start > 0) text = text.slice(text.indexOf('\n') + 1);
-      } finally {
-        await handle.close();
-      }
-    } catch {
-      return '';
-    }
-    const parser = new LogLineParser();
-    const lines = [...parser.parse(text), ...parser.finish()].filter((line) => line.stream === 'stderr');
-    const joined = lines.map((line) => (line.complete ? `${line.text}\n` : line.text)).join('');
-    const codePoints = Array.from(joined);
-    return codePoints.length <= limit ? joined : codePoints.slice(-limit).join('');
+    return readStderrTail(this.attemptPath(owner, attempt), limit);
   }
 
   #remember(owner: TaskLogOwner): void {
@@ -204,6 +222,19 @@ export class TaskLogStore {
       return [];
     }
   }
+}
+
+/** The bytes of the files in `directory` (not below it) and when the newest was written. */
+async function filesSize(directory: string): Promise<{ bytes: number; modified: number }> {
+  let bytes = 0;
+  let modified = 0;
+  for (const file of await readdir(directory).catch(() => [])) {
+    const status = await stat(path.join(directory, file)).catch(() => undefined);
+    if (status?.isFile() !== true) continue;
+    bytes += status.size;
+    modified = Math.max(modified, status.mtimeMs);
+  }
+  return { bytes, modified };
 }
 
 /** A Task's logs as found on disk: its directory and the attempts with a log, oldest first. */
@@ -242,4 +273,30 @@ export async function findTaskLogs(directories: readonly string[], namespace: st
     .map(Number)
     .sort((a, b) => a - b);
   return { directory: newest.directory, owner: newest.owner, attempts };
+}
+
+/** A Task's log files on disk: each attempt's (a single Task) or each index attempt's (an array). */
+export interface TaskLogFiles {
+  readonly directory: string;
+  readonly owner: TaskLogOwner;
+  /** A single Task's attempts, oldest first. */
+  readonly attempts: readonly { readonly attempt: number; readonly path: string }[];
+  /** An array's index logs, by index then attempt (only those kept: see array-log-budget.ts). */
+  readonly indexes: readonly IndexLogFile[];
+}
+
+/**
+ * Every log file of the Task namespace/name among `directories` (findTaskLogs picks the object),
+ * for a reader that prints them all (`parafork run`); undefined when it has none. Lists every
+ * shard of an array: seconds at 100,000 kept logs, so not for each progress tick.
+ */
+export async function listTaskLogFiles(directories: readonly string[], namespace: string, name: string): Promise<TaskLogFiles | undefined> {
+  const found = await findTaskLogs(directories, namespace, name);
+  if (found === undefined) return undefined;
+  return {
+    directory: found.directory,
+    owner: found.owner,
+    attempts: found.attempts.map((attempt) => ({ attempt, path: path.join(found.directory, `${attempt}.log`) })),
+    indexes: await listIndexLogFiles(found.directory),
+  };
 }

@@ -89,6 +89,8 @@ export interface NativeSpawnRequest {
   stderrPath: string;
   /** The cap of the log that stdout and/or stderr (mode log, the same path) go to; 0 without a log. */
   logMaxBytes: number;
+  /** The log's file is made at the first byte written; nothing written, no file (LogOutput.createWhenWritten). */
+  logCreateWhenWritten: boolean;
   /** A cgroup v2 directory, '' for none. */
   cgroup: string;
   /** cgroup v1 directories (one per controller) the child joins before exec. */

@@ -11,7 +11,7 @@ import { describeTaskLimitPolicy, type AgentConfig } from '../config/agent-confi
 import { WorkQueue, type ReconcileResult } from '../controller/work-queue.js';
 import { ChildProcessLauncher } from '../launcher/child-process-launcher.js';
 import { Launcher, type LauncherObserver } from '../launcher/launcher.js';
-import { TaskLogStore, type TaskLogOwner } from '../logs/task-log-store.js';
+import { TaskLogStore, type TaskLogOwner, type TaskLogStoreOptions } from '../logs/task-log-store.js';
 import type { MetricsRegistry } from '../metrics/registry.js';
 import { openTaskCgroups } from '../sandbox/cgroup-groups.js';
 import { readCgroupLayout } from '../sandbox/cgroup-layout.js';
@@ -42,6 +42,8 @@ export type TaskRuntimeSettings = Pick<
    * undefined: stdout discarded, only a stderr tail kept in status.
    */
   readonly taskLogDirectory?: string | undefined;
+  /** The ended index logs one Task array keeps (--array-log-max-bytes); default defaultArrayLogMaxBytes (src/logs/task-log-store.ts). */
+  readonly arrayLogMaxBytes?: number | undefined;
 };
 
 /** The Task store the reconciler works on: the apiserver through informers, or one in memory. */
@@ -122,7 +124,7 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
   }
   const identities = settings.taskSandbox ? new TaskIdentities({ ...settings.taskIds, lockDirectory: settings.taskIdLockDirectory }) : undefined;
   const journal = settings.launchJournalFile === undefined ? undefined : openLaunchJournal(settings.launchJournalFile, logger);
-  const logs = settings.taskLogDirectory === undefined ? undefined : openTaskLogStore(settings.taskLogDirectory, settings.taskLogMaxBytes, logger);
+  const logs = settings.taskLogDirectory === undefined ? undefined : openTaskLogStore({ directory: settings.taskLogDirectory, maxBytesPerAttempt: settings.taskLogMaxBytes, ...(settings.arrayLogMaxBytes !== undefined ? { maxBytesPerArray: settings.arrayLogMaxBytes } : {}) }, logger);
 
   // The queue's handler and the stores' listener reach the reconciler once it exists; neither runs before start().
   const queue = new WorkQueue<TaskQueueKey>((key) => handle(key), { concurrency: settings.workers, keyId: taskQueueKeyId, ...(metrics ? { observer: metrics.workQueue } : {}) });
@@ -262,11 +264,11 @@ export function taskLogDirectory(stateDirectory: string, nodeName: string): stri
 }
 
 /** Task logs in `directory`, or undefined (logged) where it is not writable: output is then discarded. */
-function openTaskLogStore(directory: string, maxBytesPerAttempt: number, logger: Logger): TaskLogStore | undefined {
+function openTaskLogStore(options: TaskLogStoreOptions, logger: Logger): TaskLogStore | undefined {
   try {
-    return new TaskLogStore({ directory, maxBytesPerAttempt });
+    return new TaskLogStore(options);
   } catch (error) {
-    logger.warn({ directory, err: (error as Error).message }, 'no Task logs: their stdout is discarded and only a stderr tail is kept');
+    logger.warn({ directory: options.directory, err: (error as Error).message }, 'no Task logs: their stdout is discarded and only a stderr tail is kept');
     return undefined;
   }
 }

@@ -21,12 +21,14 @@
 //
 // A Task array (spec.completions, issue 17) is checked once as a single Task is, then run by its
 // ArrayRun (array-run.ts): each index an attempt of its own through the same sandboxed launch,
-// its status written about once a second, the finalizer added before its first Running write.
+// with a log of its own (src/logs/array-index-logs.ts, within the array's log budget), its status
+// written about once a second, the finalizer added before its first Running write.
 import type { Logger } from 'pino';
 
 import { taskApiVersion, taskKind, type Task, type TaskReason, type TaskStatus } from '../api/task.js';
 import type { ReconcileResult } from '../controller/work-queue.js';
 import { checkMaskedPaths } from '../launcher/sandbox-options.js';
+import type { ArrayIndexLogs } from '../logs/array-index-logs.js';
 import type { TaskLogStore, TaskLogOwner } from '../logs/task-log-store.js';
 import type { CgroupManager, TaskCgroup } from '../sandbox/cgroup-manager.js';
 import type { SandboxPolicySource } from '../sandbox/sandbox-policy-source.js';
@@ -37,6 +39,7 @@ import { placeDefaultPidsLimit, sandboxForTask, type TaskSandbox } from '../sand
 import type { EventSubject, EventType, TaskCache, TaskEventSink, TaskWriter } from '../store/task-store.js';
 import { taskForIndex } from './array-index-environment.js';
 import { ArrayRun, type IndexCallbacks } from './array-run.js';
+import { IndexSet } from './index-ranges.js';
 import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
 import type { LaunchRecord } from './launch-journal.js';
 import { launchAttempt, withIdentity, type AttemptLogTarget, type LaunchPlan, type TaskLauncher } from './task-launch.js';
@@ -48,6 +51,9 @@ import { parseTimestamp } from './time-format.js';
 
 /** After this long, a recorded ending is let go even if the cache never showed it (someone else rewrote the status). */
 const recordedEndingHoldMs = 30_000;
+
+/** The stderr tail an array keeps of a failed index: that of its failure records (array-progress.ts). */
+const indexStderrTailLength = 512;
 
 /** First sightings kept for the start-latency metric at most; the oldest go first (a Task lost without a trace). */
 const firstObservedLimit = 65_536;
@@ -487,6 +493,7 @@ export class TaskReconciler {
         return this.#failBeforeLaunch(task, 'SandboxUnavailable', 'this agent\'s launcher (--launcher child_process) cannot build the sandbox; run it with --launcher native', now);
       }
       const { journal, writer, logger } = this.#options;
+      const indexLogs = this.#arrayLogs(task);
       const run: ArrayRun = new ArrayRun(task, {
         nodeName: this.#options.nodeName,
         writeStatus: (target, status) => writer.writeStatus(target, status),
@@ -495,7 +502,7 @@ export class TaskReconciler {
           this.#finished(status, Date.now());
           this.#event(target, status.phase === 'Succeeded' ? 'Normal' : 'Warning', status.phase === 'Succeeded' ? 'Completed' : 'Failed', status.message ?? '');
         },
-        launcher: { launch: (target, index, attempt, callbacks) => this.#launchIndex(target, sandboxed, index, attempt, callbacks) },
+        launcher: { launch: (target, index, attempt, callbacks) => this.#launchIndex(target, sandboxed, indexLogs, index, attempt, callbacks) },
         requeue: () => this.#attemptEnded(key),
         terminationGraceMs: this.#options.terminationGraceMs,
         retryable: retryableEnding,
@@ -513,11 +520,27 @@ export class TaskReconciler {
     return result.requeueAfterMs === undefined ? undefined : { requeueAfterMs: result.requeueAfterMs };
   }
 
-  /** Starts attempt `number` of one index of an array: ids and cgroup of its own, the index in env and args. */
-  #launchIndex(task: Task, sandboxed: TaskSandbox, index: number, number: number, callbacks: IndexCallbacks): void {
+  /** The index logs of an array, when the node keeps Task logs (src/logs/array-index-logs.ts). */
+  #arrayLogs(task: Task): ArrayIndexLogs | undefined {
+    const logs = this.#options.logs;
+    if (logs === undefined) return undefined;
+    const failed = IndexSet.parse(task.status?.failedIndexes ?? '', task.spec.completions ?? 0);
+    try {
+      return logs.arrayLogs(logOwner(task), {
+        failedIndex: (index) => failed.has(index),
+        onRemoveError: (error) => this.#options.logger.warn({ task: `${task.metadata.namespace ?? ''}/${task.metadata.name ?? ''}`, err: error.message }, 'could not remove an index log the array\'s log budget let go'),
+      });
+    } catch (error) {
+      this.#options.logger.warn({ task: task.metadata.name, err: (error as Error).message }, 'no index logs for this array: its output is discarded');
+      return undefined;
+    }
+  }
+
+  /** Starts attempt `number` of one index of an array: ids and cgroup of its own, the index in env and args, its log. */
+  #launchIndex(task: Task, sandboxed: TaskSandbox, logs: ArrayIndexLogs | undefined, index: number, number: number, callbacks: IndexCallbacks): void {
     const indexed = taskForIndex(task, index);
     // The stderr tail an array keeps is that of its failure records (array-progress.ts).
-    const attempt: Attempt = { ...this.#newAttempt(task, number), stderr: new StderrTail(512) };
+    const attempt: Attempt = { ...this.#newAttempt(task, number), stderr: new StderrTail(indexStderrTailLength) };
     let plan: LaunchPlan = { sandbox: undefined, cwd: sandboxed.cwd, cgroup: undefined };
     if (this.#options.unsandboxed !== true) {
       const planned = this.#planSandboxed(task, sandboxed, `${task.metadata.uid ?? ''}-${index}-${number}`, undefined);
@@ -527,6 +550,9 @@ export class TaskReconciler {
       }
       if (planned.identity) attempt.identity = planned.identity;
       plan = planned.plan;
+    }
+    if (logs !== undefined) {
+      plan = { ...plan, log: { output: logs.attemptLog(index, number, task.spec.logs?.maxBytes), stderrTail: () => logs.stderrTail(index, number, indexStderrTailLength) } };
     }
     launchAttempt(this.#options.launcher, indexed, attempt, plan, {
       running: () => {
@@ -546,6 +572,11 @@ export class TaskReconciler {
         const ending = attempt.ending as AttemptEnding;
         this.#options.observer?.arrayIndexFinished?.(ending.reason);
         const ranNanoseconds = attempt.startedAt === undefined ? undefined : Math.max(0, (ending.finishedAt - attempt.startedAt) * 1e6);
+        // The array's log budget counts the log once it is complete (after the exit, when a child left the pipes open).
+        void attempt.child?.log?.then((totals) => {
+          if (!totals.complete) return undefined;
+          return logs?.ended({ index, attempt: number, payloadBytes: totals.bytes, diskBytes: totals.diskBytes, failed: ending.reason !== 'Completed' });
+        });
         callbacks.ended(ending, attempt.stderr.toString(), ranNanoseconds);
       },
     });

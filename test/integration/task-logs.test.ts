@@ -6,15 +6,15 @@
 // status names this machine's address (no kubelet here: the Pod object stands for the agent).
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { networkInterfaces, tmpdir } from 'node:os';
-import { load } from 'js-yaml';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { applyTask, createTestNamespace, getTask, kubectl, waitFor, waitForTaskPhase, type TestNamespace } from '../helpers/cluster.js';
 import { renderChart, repositoryRoot } from '../helpers/helm.js';
+import { standInAgentPod, tokenKubeconfig } from '../helpers/log-access.js';
 
 const suffix = randomBytes(3).toString('hex');
 const nodeName = `logs-node-${suffix}`;
@@ -24,26 +24,6 @@ let agent: AgentProcess;
 let readerRole: string;
 let tokens: { reader: string; stranger: string };
 const agentArguments = (): string[] => ['--state-dir', stateDirectory, '--listen-address', '0.0.0.0'];
-
-/** This machine's first non-loopback IPv4 address: the apiserver's pod proxy refuses loopback. */
-function machineAddress(): string | undefined {
-  return Object.values(networkInterfaces()).flat().find((entry) => entry?.family === 'IPv4' && !entry.internal)?.address;
-}
-
-/** A kubeconfig that authenticates with `token` alone, trusting this run's cluster CA. */
-function tokenKubeconfig(token: string): string {
-  const admin = load(readFileSync(inject('kubeconfigPath'), 'utf8')) as { clusters: { cluster: { 'certificate-authority-data': string } }[] };
-  const file = path.join(stateDirectory, `kubeconfig-${randomBytes(3).toString('hex')}`);
-  writeFileSync(file, JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'test', cluster: { server: inject('apiserverUrl'), 'certificate-authority-data': admin.clusters[0]?.cluster['certificate-authority-data'] } }],
-    users: [{ name: 'user', user: { token } }],
-    contexts: [{ name: 'user', context: { cluster: 'test', user: 'user' } }],
-    'current-context': 'user',
-  }), { mode: 0o600 });
-  return file;
-}
 
 function portOf(running: AgentProcess): number {
   return Number(/"port":(\d+)[^\n]*"msg":"agent ready"/.exec(running.logs())?.[1]);
@@ -107,13 +87,9 @@ describe('a Task\'s output', () => {
   });
 
   it('reads through the apiserver with kubectl parafork logs, for a reader with the roles only', async () => {
-    const address = machineAddress();
-    expect(address, 'a non-loopback IPv4 address for the pod proxy').toBeDefined();
-    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'agent', namespace: namespace.name, labels: { 'app.kubernetes.io/name': 'parafork' } }, spec: { nodeName, containers: [{ name: 'agent', image: 'parafork', ports: [{ name: 'http', containerPort: portOf(agent) }] }] } };
-    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(pod) });
-    await kubectl(['patch', 'pod', 'agent', '--namespace', namespace.name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { phase: 'Running', podIP: address, podIPs: [{ ip: address }] } })]);
+    await standInAgentPod(namespace.name, nodeName, portOf(agent));
     const plugin = (token: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } =>
-      spawnSync(process.execPath, [path.join(repositoryRoot, 'dist/cli/kubectl-plugin.js'), 'logs', 'talker', '-n', namespace.name, '--agent-namespace', namespace.name, '--kubeconfig', tokenKubeconfig(token), ...args], { encoding: 'utf8', timeout: 30_000 });
+      spawnSync(process.execPath, [path.join(repositoryRoot, 'dist/cli/kubectl-plugin.js'), 'logs', 'talker', '-n', namespace.name, '--agent-namespace', namespace.name, '--kubeconfig', tokenKubeconfig(token, stateDirectory), ...args], { encoding: 'utf8', timeout: 30_000 });
     expect(plugin(tokens.reader)).toMatchObject({ status: 0, stdout: 'one\ntwo\nthree\n' });
     expect(plugin(tokens.reader, '--stream', 'stderr')).toMatchObject({ status: 0, stdout: 'two\n' });
     const refused = plugin(tokens.stranger);

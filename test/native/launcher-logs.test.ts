@@ -1,7 +1,7 @@
 // Launcher.spawn with stdout/stderr `{ log }`: the native log pump keeps a child's output in a
 // capped CRI-format log (native/src/log_pump.h) without the JS thread touching a byte of it.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -77,6 +77,31 @@ describe('a child whose output goes to a log', () => {
     const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
     expect(result.stderr).not.toContain('unsettled top-level await');
     expect(result.stdout).toBe('11\n');
+  });
+
+  it('made when written leaves no file (nor its directory) for a child that writes nothing, and is complete all the same', async () => {
+    const log = path.join(scratch, 'silent', '1.log');
+    const output = { log, createWhenWritten: true };
+    const child = await launcher.spawn({ file: '/bin/true', stdout: output, stderr: output });
+    expect(await child.exited).toMatchObject({ code: 0 });
+    expect(await child.log).toMatchObject({ bytes: 0, diskBytes: 0, complete: true });
+    expect(existsSync(path.dirname(log))).toBe(false);
+  });
+
+  it('made when written is made at the first byte and ends as any log', async () => {
+    const log = path.join(scratch, 'late', '1.log');
+    const output = { log, createWhenWritten: true };
+    const child = await launcher.spawn({ file: 'sh', args: ['-c', 'sleep 0.05; echo late >&2'], stdout: output, stderr: output });
+    expect(await child.exited).toMatchObject({ code: 0 });
+    expect(await child.log).toMatchObject({ bytes: 5, complete: true });
+    const lines = readFileSync(log, 'utf8').trimEnd().split('\n');
+    expect(record.exec(lines[0] ?? '')?.slice(1)).toEqual(['stderr', 'F', 'late']);
+    expect(lines.at(-1)).toMatch(/ parafork F end 5$/);
+  });
+
+  it('refuses stdout and stderr logs that differ in createWhenWritten', async () => {
+    const log = path.join(scratch, 'd.log');
+    await expect(launcher.spawn({ file: '/bin/true', stdout: { log, createWhenWritten: true }, stderr: { log } })).rejects.toThrow(/same log \(and maxBytes, createWhenWritten\)/);
   });
 
   it('refuses stdout and stderr logs that name two different files', async () => {
