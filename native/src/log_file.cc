@@ -46,10 +46,11 @@ size_t FormatLogTimestamp(const timespec& now, char (&out)[32]) {
   return length < 0 ? 0 : static_cast<size_t>(length);
 }
 
-LogFile::LogFile(std::string path, uint64_t max_bytes)
+LogFile::LogFile(std::string path, uint64_t max_bytes, std::string& records)
     : path_(std::move(path)),
       previous_path_(path_ + ".1"),
-      file_limit_((max_bytes < kMinimumMaxBytes ? kMinimumMaxBytes : max_bytes) / 2) {}
+      file_limit_((max_bytes < kMinimumMaxBytes ? kMinimumMaxBytes : max_bytes) / 2),
+      out_(records) {}
 
 int LogFile::Open() {
   // O_NOFOLLOW: the logs directory is the agent's, but a symlink there must never redirect a task's output.

@@ -2,6 +2,7 @@
 #include "log_pump.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/eventfd.h>
@@ -45,6 +46,7 @@ LogPumpStats LogPump::Stats() const {
 
 void LogPump::Run() {
   BlockAllSignals();
+  pthread_setname_np(pthread_self(), "parafork-logs");
   constexpr int kMaxEvents = 64;
   struct epoll_event events[kMaxEvents];
   while (!stopping_.load()) {
@@ -87,7 +89,7 @@ void LogPump::TakePending() {
     taken.swap(pending_);
   }
   for (Pending& pending : taken) {
-    auto log = std::make_unique<Log>(pending.id, std::move(pending.path), pending.max_bytes);
+    auto log = std::make_unique<Log>(pending.id, std::move(pending.path), pending.max_bytes, records_);
     log->file.Open();  // a log that cannot be opened still drains its pipes (its output dropped)
     for (int stream = 0; stream < 2; ++stream) {
       UniqueFd& end = pending.ends[stream];

@@ -69,7 +69,8 @@ class LogPump {
     LogFile file;
     int open_sources = 0;
     std::unique_ptr<Source> sources[2];
-    Log(uint64_t log_id, std::string path, uint64_t max_bytes) : id(log_id), file(std::move(path), max_bytes) {}
+    Log(uint64_t log_id, std::string path, uint64_t max_bytes, std::string& records)
+        : id(log_id), file(std::move(path), max_bytes, records) {}
   };
   struct Pending {
     uint64_t id;
@@ -96,7 +97,8 @@ class LogPump {
   std::vector<Pending> pending_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
-  // The pump thread's own.
+  // The pump thread's own. records_ first: the logs hold it (destroyed after them).
+  std::string records_;  // lent to every log (log_file.h): one read's records at a time
   std::unordered_map<uint64_t, std::unique_ptr<Log>> logs_;
   std::vector<char> buffer_;
   // Totals of the logs already closed, and of the open ones as last read.
