@@ -1,6 +1,7 @@
 // See log_pump.h.
 #include "log_pump.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/epoll.h>
@@ -31,6 +32,11 @@ void LogPump::Stop() {
 }
 
 void LogPump::Add(uint64_t id, std::string path, uint64_t max_bytes, UniqueFd stdout_read, UniqueFd stderr_read) {
+  // EPERM past fs.pipe-user-pages-soft without CAP_SYS_RESOURCE, EBUSY if it already holds
+  // more: either way the pipe keeps its 64 KiB and the task waits for the pump a little sooner.
+  for (const UniqueFd* end : {&stdout_read, &stderr_read}) {
+    if (*end) fcntl(end->get(), F_SETPIPE_SZ, kPipeBytes);
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     Pending pending{id, std::move(path), max_bytes, {std::move(stdout_read), std::move(stderr_read)}};
@@ -49,6 +55,7 @@ void LogPump::Run() {
   pthread_setname_np(pthread_self(), "parafork-logs");
   constexpr int kMaxEvents = 64;
   struct epoll_event events[kMaxEvents];
+  TakePending();  // added before Start: their wake-up found no eventfd yet
   while (!stopping_.load()) {
     const int ready = epoll_wait(epoll_.fd(), events, kMaxEvents, -1);
     if (ready < 0) {

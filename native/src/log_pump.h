@@ -37,6 +37,12 @@ struct LogPumpStats {
 class LogPump {
  public:
   static constexpr size_t kReadBytes = 64 * 1024;  // a default pipe's whole capacity
+  // What each pipe handed over may hold (F_SETPIPE_SZ; fs.pipe-max-size's default): a task that
+  // writes up to this much in a burst writes it all and goes on (or exits) without waiting for
+  // this thread, which on a busy node gets little CPU (docs/benchmarks.md, "Task logs"). The
+  // pages exist only while output waits, and are charged to the writer's memory cgroup (the
+  // task's), never the agent's.
+  static constexpr int kPipeBytes = 1024 * 1024;
 
   // Called on the pump's thread once a log is complete (or the pump stops), with its totals.
   using OnClosed = std::function<void(uint64_t id, const LogTotals& totals)>;
@@ -51,8 +57,9 @@ class LogPump {
   // Reads what the pipes still hold, closes every log (calling OnClosed), stops the thread.
   void Stop();
 
-  // Any thread: read these pipe ends (either may be invalid) into a log at `path` of at most
-  // `max_bytes`, until both are at EOF. Takes ownership of the ends.
+  // Any thread (the spawn thread's, which also grows the pipes to kPipeBytes: best effort, a
+  // pipe the kernel will not grow keeps its size): read these pipe ends (either may be invalid)
+  // into a log at `path` of at most `max_bytes`, until both are at EOF. Takes ownership of the ends.
   void Add(uint64_t id, std::string path, uint64_t max_bytes, UniqueFd stdout_read, UniqueFd stderr_read);
 
   LogPumpStats Stats() const;
