@@ -46,6 +46,7 @@ export class TaskLogStore {
   readonly maxBytesPerAttempt: number;
   /** The uids with a log directory, by namespace/name: forget needs no directory listing. */
   readonly #uidsByKey = new Map<string, Set<string>>();
+  #diskUsage: { files: number; bytes: number } | undefined;
 
   constructor(options: TaskLogStoreOptions) {
     this.directory = options.directory;
@@ -99,27 +100,37 @@ export class TaskLogStore {
     return removed;
   }
 
+  /** The log files and their bytes as evictOldest (every 30 s in an agent) last found them; undefined before it ran. */
+  get diskUsage(): { files: number; bytes: number } | undefined {
+    return this.#diskUsage;
+  }
+
   /**
    * Keeps the node's logs within `maxBytesTotal` (--logs-max-bytes-total): while they hold more,
    * the logs of the finished Task written longest ago go first (a running Task's are never
    * removed). Returns the Task directories removed.
    */
   async evictOldest(maxBytesTotal: number, finished: (owner: TaskLogOwner) => boolean): Promise<number> {
-    const tasks: { directory: string; owner: TaskLogOwner; bytes: number; modified: number }[] = [];
+    const tasks: { directory: string; owner: TaskLogOwner; bytes: number; files: number; modified: number }[] = [];
     let total = 0;
+    let totalFiles = 0;
     for (const entry of await this.#entries()) {
       const owner = parseTaskLogDirectoryName(entry);
       if (owner === undefined) continue;
       const directory = path.join(this.directory, entry);
       let bytes = 0;
+      let files = 0;
       let modified = 0;
       for (const file of await readdir(directory).catch(() => [])) {
         const status = await stat(path.join(directory, file)).catch(() => undefined);
-        bytes += status?.size ?? 0;
-        modified = Math.max(modified, status?.mtimeMs ?? 0);
+        if (status === undefined) continue;
+        bytes += status.size;
+        files++;
+        modified = Math.max(modified, status.mtimeMs);
       }
       total += bytes;
-      tasks.push({ directory, owner, bytes, modified });
+      totalFiles += files;
+      tasks.push({ directory, owner, bytes, files, modified });
     }
     let removed = 0;
     for (const task of tasks.sort((a, b) => a.modified - b.modified)) {
@@ -128,8 +139,10 @@ export class TaskLogStore {
       await rm(task.directory, { recursive: true, force: true });
       this.#uidsByKey.get(`${task.owner.namespace}/${task.owner.name}`)?.delete(task.owner.uid);
       total -= task.bytes;
+      totalFiles -= task.files;
       removed++;
     }
+    this.#diskUsage = { files: totalFiles, bytes: total };
     return removed;
   }
 
