@@ -36,6 +36,11 @@ const { values: flags } = parseArgs({
     tasks: { type: 'string', default: '1000' },
     mebibytes: { type: 'string', default: '1' },
     rounds: { type: 'string', default: '3' },
+    /**
+     * A checkout of another commit, built, with this file copied into its bench/: its logs turns
+     * ("logs@baseline") take turns with this build's, for a before/after in one run.
+     */
+    baseline: { type: 'string' },
     /** Flags of the agent's (src/config/agent-config.ts), e.g. '--max-concurrent 100'. */
     'agent-args': { type: 'string', default: '' },
     /** Internal: run one turn in this process and print its result as JSON. */
@@ -48,8 +53,8 @@ const mebibytes = Number(flags.mebibytes);
 const rounds = Number(flags.rounds);
 const agentArgs = flags['agent-args'].split(' ').filter(Boolean);
 
-type Mode = 'logs' | 'discard';
-const modes: readonly Mode[] = ['logs', 'discard'];
+type Mode = 'logs' | 'discard' | 'logs@baseline';
+const modes: readonly Mode[] = flags.baseline === undefined ? ['logs', 'discard'] : ['logs', 'discard', 'logs@baseline'];
 
 interface Turn {
   readonly mode: Mode;
@@ -192,22 +197,23 @@ function compare(): void {
   const turns: Turn[] = [];
   const loads: number[] = [];
   const machine = `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${os.release()}, /run on ${filesystemOf('/run/parafork')}`;
-  console.log(`${tasks} sandboxed Tasks x ${mebibytes} MiB, ${rounds} rounds; ${machine}`);
+  console.log(`${tasks} sandboxed Tasks x ${mebibytes} MiB, ${rounds} rounds; ${machine}${flags.baseline === undefined ? '' : `; baseline ${flags.baseline}`}`);
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? modes : [...modes].reverse();
     for (const mode of order) {
       const stateDirectory = mkdtempSync('/run/parafork/bench-logs-');
       loads.push(os.loadavg()[0] ?? 0);
       try {
-        const child = spawnSync(process.execPath, [self, '--turn', mode, '--state-dir', stateDirectory, '--tasks', String(tasks), '--mebibytes', String(mebibytes), '--agent-args', agentArgs.join(' ')], {
+        const script = mode === 'logs@baseline' ? path.join(flags.baseline ?? '', 'bench', 'logs.ts') : self;
+        const child = spawnSync(process.execPath, [script, '--turn', mode === 'logs@baseline' ? 'logs' : mode, '--state-dir', stateDirectory, '--tasks', String(tasks), '--mebibytes', String(mebibytes), '--agent-args', agentArgs.join(' ')], {
           encoding: 'utf8',
           stdio: ['ignore', 'pipe', 'inherit'],
           maxBuffer: 2 ** 20,
         });
         if (child.status !== 0) throw new Error(`the ${mode} turn exited ${String(child.status ?? child.signal)}`);
-        const turn = JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '') as Turn;
+        const turn = { ...(JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '') as Turn), mode };
         turns.push(turn);
-        console.log(`round ${round + 1} ${mode.padEnd(7)} ${(tasks / turn.seconds).toFixed(1).padStart(7)} Tasks/s (all ended ${turn.seconds.toFixed(1)} s, logs closed ${turn.drainedSeconds.toFixed(1)} s)  ${turn.succeeded}/${tasks} succeeded  agent CPU ${turn.cpuSeconds.toFixed(2)} s, Tasks' ${turn.taskCpuSeconds.toFixed(2)} s  RSS ${turn.peakRssMb.toFixed(0)} MB  loop p99 ${turn.loopP99Ms.toFixed(2)} ms (max ${turn.loopMaxMs.toFixed(1)})  load ${loads.at(-1)?.toFixed(1)}`);
+        console.log(`round ${round + 1} ${mode.padEnd(13)} ${(tasks / turn.seconds).toFixed(1).padStart(7)} Tasks/s (all ended ${turn.seconds.toFixed(1)} s, logs closed ${turn.drainedSeconds.toFixed(1)} s)  ${turn.succeeded}/${tasks} succeeded  agent CPU ${turn.cpuSeconds.toFixed(2)} s, Tasks' ${turn.taskCpuSeconds.toFixed(2)} s  RSS ${turn.peakRssMb.toFixed(0)} MB  loop p99 ${turn.loopP99Ms.toFixed(2)} ms (max ${turn.loopMaxMs.toFixed(1)})  load ${loads.at(-1)?.toFixed(1)}`);
       } finally {
         rmSync(stateDirectory, { recursive: true, force: true });
       }
@@ -222,11 +228,11 @@ function compare(): void {
   // What the burst costs the node's CPUs (agent and Tasks): where the CPUs are the limit (a node
   // the burst has to itself), Tasks/s goes as its inverse.
   const nodeCpu = (mode: Mode): number => median(byMode(mode).map((turn) => turn.cpuSeconds + turn.taskCpuSeconds));
-  console.log('output   Tasks/s  vs discard  agent+Tasks CPU s  vs discard  agent CPU ms/MiB  agent peak RSS MB  loop p99 ms  log files  log MiB on disk');
+  console.log('output         Tasks/s  vs discard  agent+Tasks CPU s  vs discard  agent CPU ms/MiB  agent peak RSS MB  loop p99 ms  log files  log MiB on disk');
   for (const mode of modes) {
     const entries = byMode(mode);
     const row = [
-      mode.padEnd(7),
+      mode.padEnd(13),
       rate(mode).toFixed(1).padStart(8),
       `${(rate(mode) / rate('discard')).toFixed(2)}x`.padStart(11),
       nodeCpu(mode).toFixed(2).padStart(17),
@@ -242,7 +248,7 @@ function compare(): void {
   const resultsDirectory = path.join(path.dirname(self), 'results');
   mkdirSync(resultsDirectory, { recursive: true });
   const file = path.join(resultsDirectory, `logs-${new Date().toISOString().replaceAll(':', '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ tasks, mebibytes, rounds, agentArgs, machine, loads, turns }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ tasks, mebibytes, rounds, agentArgs, baseline: flags.baseline, machine, loads, turns }, null, 2)}\n`);
   console.log(`results: ${file}`);
 }
 
