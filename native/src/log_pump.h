@@ -49,7 +49,10 @@ class LogPump {
   // writes up to this much in a burst writes it all and goes on (or exits) without waiting for
   // this thread, which on a busy node gets little CPU (docs/benchmarks.md, "Task logs"). The
   // pages exist only while output waits, and are charged to the writer's memory cgroup (the
-  // task's), never the agent's.
+  // task's), never the agent's. Their capacity counts against the agent's uid in
+  // fs.pipe-user-pages-soft (64 MiB): past it, new pipes of that uid's processes without
+  // CAP_SYS_RESOURCE or CAP_SYS_ADMIN get 2 pages (pipe(7)); 32 running Tasks pass it now, 512 did
+  // with 64 KiB pipes. The agent itself has CAP_SYS_ADMIN and is not limited.
   static constexpr int kPipeBytes = 1024 * 1024;
 
   // Called on the pump's thread once a log is complete (or the pump stops), with its totals.
