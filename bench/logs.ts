@@ -1,102 +1,261 @@
-// npm run bench:logs — what keeping a child's output costs, per output path, in one run: N children
-// (default 1,000, --tasks) each writing --mebibytes of text lines (default 1) as fast as they can, at
-// concurrency --concurrency (default 50), with stdout+stderr going to
-//   discard  /dev/null (what Tasks had before issue 15; the baseline)
-//   file     a file the child writes straight into (no cap, no stream tags, no timestamps)
-//   log      a pipe the native log pump reads into a capped CRI-format log (native/src/log_pump.h)
-// For each: children/s, agent (this process, every thread) CPU per MiB written, peak RSS, and the
-// JS event loop's p99 delay while they write. Rows take turns in --rounds rounds so that load from
-// elsewhere on a shared machine falls on all of them alike. Unsandboxed: the output path costs the
-// same inside a sandbox, and the sandbox's own cost is bench:sandbox's.
-import { mkdtempSync, rmSync } from 'node:fs';
+// npm run bench:logs — what keeping Tasks' output costs the agent (issue 15's bar): a burst of N
+// sandboxed Tasks (default 1,000, --tasks) each writing --mebibytes of text lines (default 1) as
+// fast as it can, run by the agent's own runtime (src/runtime/task-runtime.ts: reconciler, work
+// queue, native launcher, sandbox, log pump) over an in-memory store, as `parafork run` and
+// `agent --manifests` run it, once with the Tasks' output kept in capped logs and once discarded
+// (stdout /dev/null, stderr a pipe for its tail: what Tasks had before issue 15), the two taking
+// turns for --rounds rounds (the order flipped each round) so that load from elsewhere on a shared
+// machine falls on both alike.
+//
+// Each turn is a fresh process (this file again, with --turn MODE): the agent there starts empty,
+// so its RSS peak is its own mode's, and its CPU (every thread, process.cpuUsage) and the event
+// loop's delay (monitorEventLoopDelay, the thread that runs the reconciler) cover the burst alone:
+// from the runtime's start to the last Task's end. Not through a cluster (bench:e2e does that): the
+// apiserver and etcd, on the same cores, would set the pace and hide the output path's cost.
+//
+// Reports per mode the medians of: Tasks/s, agent CPU ms per MiB the Tasks wrote, agent peak RSS,
+// event-loop p99 during the burst; for logs also the bytes on disk and files. The bars (issue 15):
+// Tasks/s with logs ≥ 0.8× without, agent RSS ≤ 150 MB, event-loop p99 < 10 ms.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { Launcher, type OutputOption } from '../dist/index.js';
+import pino from 'pino';
+
+import type { Task } from '../dist/api/task.js';
+import { parseAgentConfig } from '../dist/config/agent-config.js';
+import { runTasks } from '../dist/standalone/run-tasks.js';
 import { median } from './statistics.ts';
 
 const { values: flags } = parseArgs({
   options: {
     tasks: { type: 'string', default: '1000' },
     mebibytes: { type: 'string', default: '1' },
-    concurrency: { type: 'string', default: '50' },
     rounds: { type: 'string', default: '3' },
+    /**
+     * A checkout of another commit, built, with this file copied into its bench/: its logs turns
+     * ("logs@baseline") take turns with this build's, for a before/after in one run.
+     */
+    baseline: { type: 'string' },
+    /** Flags of the agent's (src/config/agent-config.ts), e.g. '--max-concurrent 100'. */
+    'agent-args': { type: 'string', default: '' },
+    /** Internal: run one turn in this process and print its result as JSON. */
+    turn: { type: 'string' },
+    'state-dir': { type: 'string' },
   },
 });
 const tasks = Number(flags.tasks);
-const bytesEach = Number(flags.mebibytes) * 2 ** 20;
-const concurrency = Number(flags.concurrency);
+const mebibytes = Number(flags.mebibytes);
 const rounds = Number(flags.rounds);
-const tasksPerTurn = Math.max(1, Math.round(tasks / rounds));
+const agentArgs = flags['agent-args'].split(' ').filter(Boolean);
 
-type Mode = 'discard' | 'file' | 'log';
-const modes: Mode[] = ['discard', 'file', 'log'];
+type Mode = 'logs' | 'discard' | 'logs@baseline';
+const modes: readonly Mode[] = flags.baseline === undefined ? ['logs', 'discard'] : ['logs', 'discard', 'logs@baseline'];
 
 interface Turn {
+  readonly mode: Mode;
+  readonly succeeded: number;
+  /** From the runtime's start to the last Task's end (its phase; a Task does not wait for its log). */
   readonly seconds: number;
+  /** To the runtime's shutdown, which reads what the pipes still hold into the logs and closes them. */
+  readonly drainedSeconds: number;
   readonly cpuSeconds: number;
+  /** CPU of the Tasks' processes (every descendant reaped during the turn: /proc's cutime and cstime). */
+  readonly taskCpuSeconds: number;
+  readonly peakRssMb: number;
   readonly loopP99Ms: number;
+  readonly loopMaxMs: number;
+  readonly logFiles: number;
+  readonly logBytes: number;
+  /** Per thread name of the agent: seconds on a CPU, and seconds runnable but waiting for one. */
+  readonly threads: Record<string, { cpuSeconds: number; waitSeconds: number }>;
 }
 
-const launcher = new Launcher();
-const scratch = mkdtempSync(path.join(os.tmpdir(), 'parafork-bench-logs-'));
-// A line of text as a program prints it (56 bytes with its newline), over and over.
-const script = `yes 'a line of task output, as a program might print it..' | head -c ${bytesEach}`;
-let serial = 0;
-
-function outputFor(mode: Mode): OutputOption {
-  serial++;
-  if (mode === 'discard') return 'ignore';
-  if (mode === 'file') return { file: path.join(scratch, `file-${serial % 100}.out`) };
-  return { log: path.join(scratch, `task-${serial % 100}`, '1.log') };
+if (flags.turn !== undefined) {
+  const result = await runTurn(flags.turn as Mode, flags['state-dir'] ?? '');
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exit(0);
+} else {
+  compare();
 }
 
-async function turn(mode: Mode, count: number): Promise<Turn> {
+async function runTurn(mode: Mode, stateDirectory: string): Promise<Turn> {
+  const config = parseAgentConfig(['--state-dir', stateDirectory, ...agentArgs]);
+  // A line of text as a program prints it (56 bytes with its newline), over and over.
+  const script = `yes 'a line of task output, as a program might print it..' | head -c ${mebibytes * 2 ** 20}`;
+  const burst: Task[] = Array.from({ length: tasks }, (_, index) => ({
+    apiVersion: 'parafork.dev/v1alpha1',
+    kind: 'Task',
+    metadata: { name: `writer-${index}`, namespace: 'default' },
+    spec: { command: ['sh', '-c', script] },
+  }));
+  let peakRss = process.memoryUsage.rss();
+  const threadsBefore = threadTimes();
+  let threadsLast = threadsBefore;
+  let samples = 0;
+  const rssSampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+    // Threads end with the runtime: their last sample stands for them.
+    if (++samples % 10 === 0) threadsLast = new Map([...threadsLast, ...threadTimes()]);
+  }, 20);
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
   const cpuBefore = process.cpuUsage();
+  const taskCpuBefore = reapedChildrenCpuSeconds();
   const started = performance.now();
-  let next = 0;
-  async function worker(): Promise<void> {
-    while (next < count) {
-      next++;
-      const output = outputFor(mode);
-      const child = await launcher.spawn({ file: 'sh', args: ['-c', script], stdout: output, stderr: output });
-      const exit = await child.exited;
-      await child.log;
-      if (exit.code !== 0) throw new Error(`a writer exited ${String(exit.code ?? exit.signal)}`);
-    }
-  }
-  await Promise.all(Array.from({ length: concurrency }, () => worker()));
-  const seconds = (performance.now() - started) / 1000;
+  let tasksEnded: number | undefined;
+  const finished = await runTasks(burst, {
+    settings: {
+      ...config,
+      // Shared with every parafork of the machine, so no two give a Task the same uid.
+      taskIdLockDirectory: '/run/parafork/ids',
+      taskLogDirectory: mode === 'logs' ? path.join(stateDirectory, 'logs', config.nodeName) : undefined,
+    },
+    logger: pino({ level: 'warn' }, pino.destination(2)),
+    onProgress: (progress) => {
+      // Five times a second: the end is known to 200 ms, in both modes alike.
+      if (progress.succeeded + progress.failed === progress.total) tasksEnded ??= (performance.now() - started) / 1000;
+    },
+  });
+  const drainedSeconds = (performance.now() - started) / 1000;
+  const seconds = tasksEnded ?? drainedSeconds;
   const cpu = process.cpuUsage(cpuBefore);
   loop.disable();
-  return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, loopP99Ms: loop.percentile(99) / 1e6 };
+  clearInterval(rssSampler);
+  const logFiles = mode === 'logs' ? filesUnder(path.join(stateDirectory, 'logs')) : [];
+  return {
+    mode,
+    succeeded: finished.filter((task) => task.status?.phase === 'Succeeded').length,
+    seconds,
+    drainedSeconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    taskCpuSeconds: reapedChildrenCpuSeconds() - taskCpuBefore,
+    peakRssMb: peakRss / 2 ** 20,
+    loopP99Ms: loop.percentile(99) / 1e6,
+    loopMaxMs: loop.max / 1e6,
+    logFiles: logFiles.length,
+    logBytes: logFiles.reduce((sum, file) => sum + statSync(file).size, 0),
+    threads: byThreadName(threadsBefore, threadsLast),
+  };
 }
 
-const turns = new Map<Mode, Turn[]>(modes.map((mode) => [mode, []]));
-let peakRssMb = 0;
-const rssSampler = setInterval(() => {
-  peakRssMb = Math.max(peakRssMb, process.memoryUsage.rss() / 2 ** 20);
-}, 50);
-await turn('log', Math.min(50, tasksPerTurn)); // warm-up
-for (let round = 0; round < rounds; round++) {
-  for (const mode of modes) turns.get(mode)?.push(await turn(mode, tasksPerTurn));
+/** getrusage(RUSAGE_CHILDREN)'s CPU, which Node does not give: fields 16 and 17 of /proc/self/stat, in clock ticks. */
+function reapedChildrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  // The fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticksPerSecond = 100; // USER_HZ, the same on every Linux architecture parafork supports
+  return (Number(fields[13]) + Number(fields[14])) / ticksPerSecond;
 }
-clearInterval(rssSampler);
-await launcher.close();
-rmSync(scratch, { recursive: true, force: true });
 
-const baselineRate = median((turns.get('discard') ?? []).map((entry) => tasksPerTurn / entry.seconds));
-console.log(`${tasks} children x ${bytesEach / 2 ** 20} MiB at c=${concurrency}, ${rounds} rounds; ${os.cpus().length} CPUs, load ${os.loadavg().map((value) => value.toFixed(2)).join(' ')}`);
-console.log('mode     children/s  vs discard  agent CPU ms/MiB  loop p99 ms');
-for (const mode of modes) {
-  const entries = turns.get(mode) ?? [];
-  const rate = median(entries.map((entry) => tasksPerTurn / entry.seconds));
-  const cpuPerMib = median(entries.map((entry) => (entry.cpuSeconds * 1000) / ((tasksPerTurn * bytesEach) / 2 ** 20)));
-  const loopP99 = median(entries.map((entry) => entry.loopP99Ms));
-  console.log(`${mode.padEnd(8)} ${rate.toFixed(1).padStart(10)}  ${(rate / baselineRate).toFixed(2).padStart(9)}x  ${cpuPerMib.toFixed(3).padStart(16)}  ${loopP99.toFixed(2).padStart(11)}`);
+interface ThreadTime {
+  readonly name: string;
+  readonly cpuNs: number;
+  readonly waitNs: number;
 }
-console.log(`peak RSS of this process (all modes): ${peakRssMb.toFixed(0)} MB`);
+
+/** Every thread of this process: its name and /proc's schedstat (time on a CPU, time runnable on a run queue). */
+function threadTimes(): Map<string, ThreadTime> {
+  const times = new Map<string, ThreadTime>();
+  for (const thread of readdirSync('/proc/self/task')) {
+    try {
+      const name = readFileSync(`/proc/self/task/${thread}/comm`, 'utf8').trim();
+      const [cpuNs = 0, waitNs = 0] = readFileSync(`/proc/self/task/${thread}/schedstat`, 'utf8').split(' ').map(Number);
+      times.set(thread, { name, cpuNs, waitNs });
+    } catch {
+      // ended between the listing and the read
+    }
+  }
+  return times;
+}
+
+function byThreadName(before: Map<string, ThreadTime>, after: Map<string, ThreadTime>): Turn['threads'] {
+  const threads: Record<string, { cpuSeconds: number; waitSeconds: number }> = {};
+  for (const [id, time] of after) {
+    const start = before.get(id);
+    const entry = (threads[time.name] ??= { cpuSeconds: 0, waitSeconds: 0 });
+    entry.cpuSeconds += (time.cpuNs - (start?.cpuNs ?? 0)) / 1e9;
+    entry.waitSeconds += (time.waitNs - (start?.waitNs ?? 0)) / 1e9;
+  }
+  return threads;
+}
+
+function filesUnder(directory: string): string[] {
+  return readdirSync(directory, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.join(entry.parentPath, entry.name));
+}
+
+function compare(): void {
+  const self = fileURLToPath(import.meta.url);
+  // Under the agent's default --state-dir's parent, on the disk its logs would be on.
+  mkdirSync('/run/parafork', { recursive: true });
+  const turns: Turn[] = [];
+  const loads: number[] = [];
+  const machine = `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${os.release()}, /run on ${filesystemOf('/run/parafork')}`;
+  console.log(`${tasks} sandboxed Tasks x ${mebibytes} MiB, ${rounds} rounds; ${machine}${flags.baseline === undefined ? '' : `; baseline ${flags.baseline}`}`);
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? modes : [...modes].reverse();
+    for (const mode of order) {
+      const stateDirectory = mkdtempSync('/run/parafork/bench-logs-');
+      loads.push(os.loadavg()[0] ?? 0);
+      try {
+        const script = mode === 'logs@baseline' ? path.join(flags.baseline ?? '', 'bench', 'logs.ts') : self;
+        const child = spawnSync(process.execPath, [script, '--turn', mode === 'logs@baseline' ? 'logs' : mode, '--state-dir', stateDirectory, '--tasks', String(tasks), '--mebibytes', String(mebibytes), '--agent-args', agentArgs.join(' ')], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'inherit'],
+          maxBuffer: 2 ** 20,
+        });
+        if (child.status !== 0) throw new Error(`the ${mode} turn exited ${String(child.status ?? child.signal)}`);
+        const turn = { ...(JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '') as Turn), mode };
+        turns.push(turn);
+        console.log(`round ${round + 1} ${mode.padEnd(13)} ${(tasks / turn.seconds).toFixed(1).padStart(7)} Tasks/s (all ended ${turn.seconds.toFixed(1)} s, logs closed ${turn.drainedSeconds.toFixed(1)} s)  ${turn.succeeded}/${tasks} succeeded  agent CPU ${turn.cpuSeconds.toFixed(2)} s, Tasks' ${turn.taskCpuSeconds.toFixed(2)} s  RSS ${turn.peakRssMb.toFixed(0)} MB  loop p99 ${turn.loopP99Ms.toFixed(2)} ms (max ${turn.loopMaxMs.toFixed(1)})  load ${loads.at(-1)?.toFixed(1)}`);
+      } finally {
+        rmSync(stateDirectory, { recursive: true, force: true });
+      }
+    }
+  }
+  loads.push(os.loadavg()[0] ?? 0);
+
+  const byMode = (mode: Mode): Turn[] => turns.filter((turn) => turn.mode === mode);
+  const rate = (mode: Mode): number => median(byMode(mode).map((turn) => tasks / turn.seconds));
+  const totalMib = tasks * mebibytes;
+  console.log(`\nmedians over ${rounds} rounds; load average (1 min) ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}`);
+  // What the burst costs the node's CPUs (agent and Tasks): where the CPUs are the limit (a node
+  // the burst has to itself), Tasks/s goes as its inverse.
+  const nodeCpu = (mode: Mode): number => median(byMode(mode).map((turn) => turn.cpuSeconds + turn.taskCpuSeconds));
+  console.log('output         Tasks/s  vs discard  agent+Tasks CPU s  vs discard  agent CPU ms/MiB  agent peak RSS MB  loop p99 ms  log files  log MiB on disk');
+  for (const mode of modes) {
+    const entries = byMode(mode);
+    const row = [
+      mode.padEnd(13),
+      rate(mode).toFixed(1).padStart(8),
+      `${(rate(mode) / rate('discard')).toFixed(2)}x`.padStart(11),
+      nodeCpu(mode).toFixed(2).padStart(17),
+      `${(nodeCpu('discard') / nodeCpu(mode)).toFixed(2)}x`.padStart(10),
+      median(entries.map((turn) => (turn.cpuSeconds * 1000) / totalMib)).toFixed(2).padStart(16),
+      median(entries.map((turn) => turn.peakRssMb)).toFixed(0).padStart(18),
+      median(entries.map((turn) => turn.loopP99Ms)).toFixed(2).padStart(12),
+      median(entries.map((turn) => turn.logFiles)).toFixed(0).padStart(10),
+      (median(entries.map((turn) => turn.logBytes)) / 2 ** 20).toFixed(0).padStart(16),
+    ];
+    console.log(row.join(' '));
+  }
+  const resultsDirectory = path.join(path.dirname(self), 'results');
+  mkdirSync(resultsDirectory, { recursive: true });
+  const file = path.join(resultsDirectory, `logs-${new Date().toISOString().replaceAll(':', '-')}.json`);
+  writeFileSync(file, `${JSON.stringify({ tasks, mebibytes, rounds, agentArgs, baseline: flags.baseline, machine, loads, turns }, null, 2)}\n`);
+  console.log(`results: ${file}`);
+}
+
+function filesystemOf(directory: string): string {
+  try {
+    return execFileSync('stat', ['-f', '-c', '%T', directory], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}

@@ -46,11 +46,12 @@ size_t FormatLogTimestamp(const timespec& now, char (&out)[32]) {
   return length < 0 ? 0 : static_cast<size_t>(length);
 }
 
-LogFile::LogFile(std::string path, uint64_t max_bytes, bool create_when_written)
+LogFile::LogFile(std::string path, uint64_t max_bytes, std::string& records, bool create_when_written)
     : path_(std::move(path)),
       previous_path_(path_ + ".1"),
       file_limit_((max_bytes < kMinimumMaxBytes ? kMinimumMaxBytes : max_bytes) / 2),
-      create_when_written_(create_when_written) {}
+      create_when_written_(create_when_written),
+      out_(records) {}
 
 int LogFile::Open() {
   if (create_when_written_) {

@@ -23,6 +23,12 @@
 // Never fails the task: a write the disk refuses (ENOSPC, EIO) drops that output, counted, and the
 // pipes are still read, so the task neither blocks nor dies of a full log. Single-threaded: the
 // log pump (log_pump.h) owns each LogFile.
+//
+// The records of one Append are formed in a buffer the caller lends (`records`) and written with
+// one write(2): the pump lends every log of its thread the same one, as it is empty between calls.
+// A buffer per log would keep a read's worth of records (up to ~115 KiB for 64 KiB of short lines)
+// in memory for every open log: +110 MB of agent RSS at 1,000 Tasks writing at once (bench:logs,
+// docs/benchmarks.md).
 #pragma once
 
 #include <time.h>
@@ -51,12 +57,14 @@ class LogFile {
   // Longer lines are cut into `P` records of at most this much, as containerd's CRI plugin does.
   static constexpr size_t kMaxRecordPayload = 16 * 1024;
 
-  // `max_bytes` at least kMinimumMaxBytes (raised to it otherwise). `create_when_written`: Open
-  // only notes the log, and the file is made at the first Append; a log nothing was appended to
-  // leaves no file at all (no end record either). Creating a file is a metadata write the disk's
-  // journal may hold up for milliseconds when it is busy, on the pump's one thread: measured, a
-  // Task array of /bin/true indexes left the pump thousands of logs behind (docs/arrays.md).
-  LogFile(std::string path, uint64_t max_bytes, bool create_when_written = false);
+  // `max_bytes` at least kMinimumMaxBytes (raised to it otherwise). `records` must outlive the log
+  // and be used by no other thread while it appends or closes; it is left empty after each call.
+  // `create_when_written`: Open only notes the log, and the file is made at the first Append; a log
+  // nothing was appended to leaves no file at all (no end record either). Creating a file is a
+  // metadata write the disk's journal may hold up for milliseconds when it is busy, on the pump's
+  // one thread: measured, a Task array of /bin/true indexes left the pump thousands of logs behind
+  // (docs/arrays.md).
+  LogFile(std::string path, uint64_t max_bytes, std::string& records, bool create_when_written = false);
   LogFile(const LogFile&) = delete;
   LogFile& operator=(const LogFile&) = delete;
 
@@ -91,7 +99,7 @@ class LogFile {
   bool create_when_written_;
   bool creation_deferred_ = false;   // Open was called; the file is made at the first Append
   bool failed_ = false;              // the disk refused a write or open: drop until the next rotation
-  std::string out_;                  // records not yet written
+  std::string& out_;                 // records not yet written (the lent buffer)
   uint64_t out_payload_ = 0;         // payload bytes in out_
   uint64_t file_bytes_ = 0;          // in path_
   uint64_t file_payload_ = 0;        // payload bytes in path_

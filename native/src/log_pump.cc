@@ -1,7 +1,9 @@
 // See log_pump.h.
 #include "log_pump.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/eventfd.h>
@@ -31,6 +33,11 @@ void LogPump::Stop() {
 
 void LogPump::Add(uint64_t id, std::string path, uint64_t max_bytes, bool create_when_written, UniqueFd stdout_read,
                   UniqueFd stderr_read) {
+  // EPERM past fs.pipe-user-pages-soft without CAP_SYS_RESOURCE, EBUSY if it already holds
+  // more: either way the pipe keeps its 64 KiB and the task waits for the pump a little sooner.
+  for (const UniqueFd* end : {&stdout_read, &stderr_read}) {
+    if (*end) fcntl(end->get(), F_SETPIPE_SZ, kPipeBytes);
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     Pending pending{id, std::move(path), max_bytes, create_when_written, {std::move(stdout_read), std::move(stderr_read)}};
@@ -46,8 +53,10 @@ LogPumpStats LogPump::Stats() const {
 
 void LogPump::Run() {
   BlockAllSignals();
+  pthread_setname_np(pthread_self(), "parafork-logs");
   constexpr int kMaxEvents = 64;
   struct epoll_event events[kMaxEvents];
+  TakePending();  // added before Start: their wake-up found no eventfd yet
   while (!stopping_.load()) {
     const int ready = epoll_wait(epoll_.fd(), events, kMaxEvents, -1);
     if (ready < 0) {
@@ -88,7 +97,8 @@ void LogPump::TakePending() {
     taken.swap(pending_);
   }
   for (Pending& pending : taken) {
-    auto log = std::make_unique<Log>(pending.id, std::move(pending.path), pending.max_bytes, pending.create_when_written);
+    auto log = std::make_unique<Log>(pending.id, std::move(pending.path), pending.max_bytes, records_,
+                                     pending.create_when_written);
     log->file.Open();  // a log that cannot be opened still drains its pipes (its output dropped)
     for (int stream = 0; stream < 2; ++stream) {
       UniqueFd& end = pending.ends[stream];

@@ -37,7 +37,8 @@ TEST(LogTimestamp, IsRfc3339WithNanosecondsInUtc) {
 
 TEST(LogFile, WritesEachCompleteLineAsAnFRecordTaggedWithItsStream) {
   TemporaryDirectory directory;
-  LogFile log(directory.path() + "/1.log", 1 << 20);
+  std::string records;
+  LogFile log(directory.path() + "/1.log", 1 << 20, records);
   ASSERT_EQ(log.Open(), 0);
   Append(log, LogStream::kStdout, "hello\nworld\n");
   Append(log, LogStream::kStderr, "oops\n");
@@ -56,7 +57,8 @@ TEST(LogFile, WritesEachCompleteLineAsAnFRecordTaggedWithItsStream) {
 TEST(LogFile, CreatedWhenWrittenLeavesNoFileForATaskThatWritesNothing) {
   TemporaryDirectory directory;
   const std::string path = directory.path() + "/shard/1.log";
-  LogFile log(path, 1 << 20, /*create_when_written=*/true);
+  std::string records;
+  LogFile log(path, 1 << 20, records, /*create_when_written=*/true);
   ASSERT_EQ(log.Open(), 0);
   struct stat status;
   EXPECT_EQ(stat((directory.path() + "/shard").c_str(), &status), -1);  // not even its directory
@@ -69,7 +71,8 @@ TEST(LogFile, CreatedWhenWrittenLeavesNoFileForATaskThatWritesNothing) {
 TEST(LogFile, CreatedWhenWrittenMakesTheFileAtTheFirstByteAndEndsItAsAnyLog) {
   TemporaryDirectory directory;
   const std::string path = directory.path() + "/shard/1.log";
-  LogFile log(path, 1 << 20, /*create_when_written=*/true);
+  std::string records;
+  LogFile log(path, 1 << 20, records, /*create_when_written=*/true);
   ASSERT_EQ(log.Open(), 0);
   Append(log, LogStream::kStderr, "late\n");
   log.Close();
@@ -81,7 +84,8 @@ TEST(LogFile, CreatedWhenWrittenMakesTheFileAtTheFirstByteAndEndsItAsAnyLog) {
 
 TEST(LogFile, WritesAReadThatEndsMidLineAsAPRecordContinuedByTheNext) {
   TemporaryDirectory directory;
-  LogFile log(directory.path() + "/1.log", 1 << 20);
+  std::string records;
+  LogFile log(directory.path() + "/1.log", 1 << 20, records);
   ASSERT_EQ(log.Open(), 0);
   Append(log, LogStream::kStdout, "progress: 10%");
   Append(log, LogStream::kStdout, " 20%\nnext");
@@ -93,9 +97,38 @@ TEST(LogFile, WritesAReadThatEndsMidLineAsAPRecordContinuedByTheNext) {
                                              "2026-12-06T12:00:00.123456789Z stdout P next"}));
 }
 
+TEST(LogFile, SharesItsRecordBufferWithTheOtherLogsOfItsThreadAndLeavesItEmpty) {
+  TemporaryDirectory directory;
+  std::string records;
+  LogFile first(directory.path() + "/1.log", 1 << 20, records);
+  LogFile second(directory.path() + "/2.log", 1 << 20, records);
+  ASSERT_EQ(first.Open(), 0);
+  ASSERT_EQ(second.Open(), 0);
+  for (int round = 0; round < 3; ++round) {
+    Append(first, LogStream::kStdout, "first " + std::to_string(round) + "\npartial");
+    EXPECT_TRUE(records.empty());
+    Append(second, LogStream::kStderr, "second " + std::to_string(round) + "\n");
+    EXPECT_TRUE(records.empty());
+  }
+  first.Close();
+  second.Close();
+  EXPECT_TRUE(records.empty());
+  std::vector<std::string> lines = Lines(ReadWholeFile(directory.path() + "/1.log"));
+  ASSERT_EQ(lines.size(), 7u);
+  EXPECT_EQ(lines[0].substr(31), "stdout F first 0");
+  EXPECT_EQ(lines[1].substr(31), "stdout P partial");
+  EXPECT_EQ(lines[2].substr(31), "stdout F first 1");
+  EXPECT_EQ(lines[6].substr(31), "parafork F end 45");
+  lines = Lines(ReadWholeFile(directory.path() + "/2.log"));
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[2].substr(31), "stderr F second 2");
+  EXPECT_EQ(lines[3].substr(31), "parafork F end 27");
+}
+
 TEST(LogFile, CutsALineLongerThanARecordIntoPPieces) {
   TemporaryDirectory directory;
-  LogFile log(directory.path() + "/1.log", 1 << 20);
+  std::string records;
+  LogFile log(directory.path() + "/1.log", 1 << 20, records);
   ASSERT_EQ(log.Open(), 0);
   Append(log, LogStream::kStdout, std::string(LogFile::kMaxRecordPayload * 2 + 5, 'x') + "\n");
   log.Close();
@@ -111,7 +144,8 @@ TEST(LogFile, NeverHoldsMoreThanItsCapOnDiskAndKeepsTheNewestOutput) {
   TemporaryDirectory directory;
   const std::string path = directory.path() + "/1.log";
   const uint64_t cap = 128 * 1024;
-  LogFile log(path, cap);
+  std::string records;
+  LogFile log(path, cap, records);
   ASSERT_EQ(log.Open(), 0);
   for (int line = 0; line < 20000; ++line) {
     Append(log, LogStream::kStdout, "line " + std::to_string(line) + "\n");
@@ -128,7 +162,8 @@ TEST(LogFile, NeverHoldsMoreThanItsCapOnDiskAndKeepsTheNewestOutput) {
 TEST(LogFile, BeginsEachRotatedFileWithTheOffsetOfItsFirstPayloadByte) {
   TemporaryDirectory directory;
   const std::string path = directory.path() + "/1.log";
-  LogFile log(path, LogFile::kMinimumMaxBytes);
+  std::string records;
+  LogFile log(path, LogFile::kMinimumMaxBytes, records);
   ASSERT_EQ(log.Open(), 0);
   // 10-byte lines (9 characters and the newline): the offset of any line is a multiple of 10.
   for (int line = 0; line < 10000; ++line) {

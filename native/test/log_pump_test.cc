@@ -4,6 +4,7 @@
 #include "../src/log_pump.h"
 #include "test_files.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -93,6 +94,29 @@ TEST(LogPump, WritesBothStreamsOfATaskIntoOneLogAndReportsItOnceBothAreAtEof) {
   EXPECT_NE(text.find(" stdout F to stdout\n"), std::string::npos);
   EXPECT_NE(text.find(" stderr F to stderr\n"), std::string::npos);
   EXPECT_EQ(pump.Stats().open_logs, 0u);
+  pump.Stop();
+}
+
+TEST(LogPump, GivesEachPipeRoomForAMebibyteSoABurstNeverWaitsForThePumpThread) {
+  TemporaryDirectory directory;
+  ClosedLogs closed;
+  LogPump pump(closed.Callback());  // not started yet: nothing reads the pipe
+  Pipe out;
+  const int write_end = out.write_end.get();
+  pump.Add(5, directory.path() + "/1.log", 4 << 20, false, std::move(out.read_end), UniqueFd());
+  ASSERT_EQ(fcntl(write_end, F_SETFL, O_NONBLOCK), 0);
+  const std::string line = std::string(1023, 'b') + "\n";
+  size_t taken = 0;
+  while (taken < static_cast<size_t>(LogPump::kPipeBytes)) {
+    const ssize_t written = write(write_end, line.data(), line.size());
+    if (written < 0) break;  // EAGAIN: the pipe is full
+    taken += static_cast<size_t>(written);
+  }
+  EXPECT_EQ(taken, static_cast<size_t>(LogPump::kPipeBytes)) << "a default pipe takes 64 KiB";
+  out.write_end.reset();
+  pump.Start();
+  ASSERT_TRUE(closed.WaitFor(1));
+  EXPECT_EQ(closed.Closed()[0].second.payload_bytes, taken);
   pump.Stop();
 }
 

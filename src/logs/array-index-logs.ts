@@ -54,6 +54,11 @@ export class ArrayIndexLogs {
     return this.#budget.bytes;
   }
 
+  /** How many ended logs the array keeps (each one file, or two once rotated: counted as one). */
+  get keptFiles(): number {
+    return this.#budget.kept;
+  }
+
   /** The log attempt `attempt` of `index` is to write; `specMaxBytes` (spec.logs.maxBytes) may lower the cap. */
   attemptLog(index: number, attempt: number, specMaxBytes: number | undefined): AttemptLog {
     return {

@@ -65,6 +65,7 @@ export class TaskLogStore {
   readonly #uidsByKey = new Map<string, Set<string>>();
   /** The index logs of the arrays run in this life of the agent, by Task directory. */
   readonly #arrays = new Map<string, ArrayIndexLogs>();
+  #diskUsage: { files: number; bytes: number } | undefined;
 
   constructor(options: TaskLogStoreOptions) {
     this.directory = options.directory;
@@ -137,6 +138,11 @@ export class TaskLogStore {
     return removed;
   }
 
+  /** The log files and their bytes as evictOldest (every 30 s in an agent) last found them; undefined before it ran. */
+  get diskUsage(): { files: number; bytes: number } | undefined {
+    return this.#diskUsage;
+  }
+
   /**
    * Keeps the node's logs within `maxBytesTotal` (--logs-max-bytes-total): while they hold more, the
    * logs of the finished Task written longest ago go first, then the earlier attempts of running
@@ -146,60 +152,68 @@ export class TaskLogStore {
    */
   async evictOldest(maxBytesTotal: number, finished: (owner: TaskLogOwner) => boolean): Promise<number> {
     // What may go, each with its files: a finished Task's directory whole, a running Task's earlier attempt.
-    const removable: { paths: string[]; owner: TaskLogOwner; whole: boolean; bytes: number; modified: number }[] = [];
+    const removable: { paths: string[]; owner: TaskLogOwner; whole: boolean; bytes: number; files: number; modified: number }[] = [];
     let total = 0;
+    let totalFiles = 0;
     for (const entry of await this.#entries()) {
       const owner = parseTaskLogDirectoryName(entry);
       if (owner === undefined) continue;
       const directory = path.join(this.directory, entry);
       const attempts = new Map<number, { paths: string[]; bytes: number; modified: number }>();
       let bytes = 0;
+      let files = 0;
       let modified = 0;
       for (const file of await readdir(directory).catch(() => [])) {
         const status = await stat(path.join(directory, file)).catch(() => undefined);
         if (status?.isFile() !== true) continue;
         bytes += status.size;
+        files++;
         modified = Math.max(modified, status.mtimeMs);
         const attempt = /^(\d+)\.log(\.1)?$/.exec(file)?.[1];
         if (attempt === undefined) continue;
-        const files = attempts.get(Number(attempt)) ?? { paths: [], bytes: 0, modified: 0 };
-        files.paths.push(path.join(directory, file));
-        files.bytes += status.size;
-        files.modified = Math.max(files.modified, status.mtimeMs);
-        attempts.set(Number(attempt), files);
+        const attemptFiles = attempts.get(Number(attempt)) ?? { paths: [], bytes: 0, modified: 0 };
+        attemptFiles.paths.push(path.join(directory, file));
+        attemptFiles.bytes += status.size;
+        attemptFiles.modified = Math.max(attemptFiles.modified, status.mtimeMs);
+        attempts.set(Number(attempt), attemptFiles);
       }
       // An array's index logs (its own budget trims them while it runs): as that budget counts them
       // when the array runs here, else read from disk. They go with the whole directory.
       const array = this.#arrays.get(directory);
       if (array !== undefined) {
         bytes += array.keptBytes;
+        files += array.keptFiles;
         modified = Math.max(modified, array.lastEndedAt);
       } else {
         const shardsDirectory = path.join(directory, indexLogsDirectoryName);
         for (const shard of await readdir(shardsDirectory).catch(() => [])) {
           const size = await filesSize(path.join(shardsDirectory, shard));
           bytes += size.bytes;
+          files += size.files;
           modified = Math.max(modified, size.modified);
         }
       }
       total += bytes;
+      totalFiles += files;
       if (finished(owner)) {
-        removable.push({ paths: [directory], owner, whole: true, bytes, modified });
+        removable.push({ paths: [directory], owner, whole: true, bytes, files, modified });
         continue;
       }
       const newest = Math.max(...attempts.keys());
-      for (const [attempt, files] of attempts) if (attempt !== newest) removable.push({ ...files, owner, whole: false });
+      for (const [attempt, unit] of attempts) if (attempt !== newest) removable.push({ ...unit, files: unit.paths.length, owner, whole: false });
     }
     let removed = 0;
     for (const unit of removable.sort((a, b) => Number(b.whole) - Number(a.whole) || a.modified - b.modified)) {
       if (total <= maxBytesTotal) break;
       for (const file of unit.paths) await rm(file, { recursive: true, force: true });
       total -= unit.bytes;
+      totalFiles -= unit.files;
       if (!unit.whole) continue;
       this.#arrays.delete(unit.paths[0] ?? '');
       this.#uidsByKey.get(`${unit.owner.namespace}/${unit.owner.name}`)?.delete(unit.owner.uid);
       removed++;
     }
+    this.#diskUsage = { files: totalFiles, bytes: total };
     return removed;
   }
 
@@ -225,16 +239,18 @@ export class TaskLogStore {
 }
 
 /** The bytes of the files in `directory` (not below it) and when the newest was written. */
-async function filesSize(directory: string): Promise<{ bytes: number; modified: number }> {
+async function filesSize(directory: string): Promise<{ bytes: number; files: number; modified: number }> {
   let bytes = 0;
+  let files = 0;
   let modified = 0;
   for (const file of await readdir(directory).catch(() => [])) {
     const status = await stat(path.join(directory, file)).catch(() => undefined);
     if (status?.isFile() !== true) continue;
     bytes += status.size;
+    files++;
     modified = Math.max(modified, status.mtimeMs);
   }
-  return { bytes, modified };
+  return { bytes, files, modified };
 }
 
 /** A Task's logs as found on disk: its directory and the attempts with a log, oldest first. */

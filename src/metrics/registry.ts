@@ -10,7 +10,7 @@ import { Registry } from 'prom-client';
 
 import { ApiClientMetrics } from './api-client-metrics.js';
 import { trackLauncher, type LauncherState } from './launcher-metrics.js';
-import { trackLogs, type LogStatsSource } from './log-metrics.js';
+import { trackLogDiskUsage, trackLogs, type LogDiskUsageSource, type LogStatsSource } from './log-metrics.js';
 import { collectProcessMetrics } from './process-metrics.js';
 import { SpawnMetrics } from './spawn-metrics.js';
 import { TaskMetrics } from './task-metrics.js';
@@ -57,6 +57,11 @@ export class MetricsRegistry {
   /** Reports the Task logs' bytes, dropped bytes and open logs, read at each scrape. Once per registry. */
   trackLogs(source: LogStatsSource): void {
     trackLogs(this.registry, source);
+  }
+
+  /** Reports the node's Task log files and their bytes, read at each scrape. Once per registry. */
+  trackLogDiskUsage(source: LogDiskUsageSource): void {
+    trackLogDiskUsage(this.registry, source);
   }
 
   /** The text exposition format (version 0.0.4) of every series. */

@@ -125,6 +125,7 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
   const identities = settings.taskSandbox ? new TaskIdentities({ ...settings.taskIds, lockDirectory: settings.taskIdLockDirectory }) : undefined;
   const journal = settings.launchJournalFile === undefined ? undefined : openLaunchJournal(settings.launchJournalFile, logger);
   const logs = settings.taskLogDirectory === undefined ? undefined : openTaskLogStore({ directory: settings.taskLogDirectory, maxBytesPerAttempt: settings.taskLogMaxBytes, ...(settings.arrayLogMaxBytes !== undefined ? { maxBytesPerArray: settings.arrayLogMaxBytes } : {}) }, logger);
+  if (logs) metrics?.trackLogDiskUsage(logs);
 
   // The queue's handler and the stores' listener reach the reconciler once it exists; neither runs before start().
   const queue = new WorkQueue<TaskQueueKey>((key) => handle(key), { concurrency: settings.workers, keyId: taskQueueKeyId, ...(metrics ? { observer: metrics.workQueue } : {}) });

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 
 import { apiClientMetricNames } from '../../src/metrics/api-client-metrics.js';
 import { launcherMetricNames } from '../../src/metrics/launcher-metrics.js';
+import { logMetricNames } from '../../src/metrics/log-metrics.js';
 import { processMetricNames } from '../../src/metrics/process-metrics.js';
 import { spawnMetricNames } from '../../src/metrics/spawn-metrics.js';
 import { taskMetricNames } from '../../src/metrics/task-metrics.js';
@@ -50,7 +51,7 @@ const queryPanels = panels.filter((panel) => panel.type !== 'row');
 const targets = queryPanels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ panel, target })));
 
 const exported = new Set<string>(
-  [spawnMetricNames, launcherMetricNames, taskMetricNames, workQueueMetricNames, apiClientMetricNames, processMetricNames].flatMap((names) => Object.values(names)),
+  [spawnMetricNames, launcherMetricNames, taskMetricNames, workQueueMetricNames, apiClientMetricNames, processMetricNames, logMetricNames].flatMap((names) => Object.values(names)),
 );
 
 /** Metric names in a PromQL expression: identifiers followed by a selector or a range, not functions or labels. */
@@ -116,6 +117,16 @@ describe('the Grafana dashboard', () => {
     ];
     for (const pattern of wanted) expect(expressions.some((expression) => pattern.test(expression)), String(pattern)).toBe(true);
     expect(queryPanels.some((panel) => panel.type === 'heatmap' && panel.targets?.some((target) => target.expr?.includes('parafork_spawn_duration_seconds_bucket')))).toBe(true);
+  });
+
+  it('has a Task output row with what issue 15 asks for: bytes written, bytes dropped by the cap, log files and their size on the node', () => {
+    const row = dashboard.panels.find((panel) => panel.type === 'row' && panel.title === 'Task output');
+    expect(row).toBeDefined();
+    const below = queryPanels.filter((panel) => panel.gridPos.y > (row?.gridPos.y ?? Infinity));
+    const expressions = below.flatMap((panel) => (panel.targets ?? []).map((target) => target.expr ?? ''));
+    for (const name of [logMetricNames.bytes, logMetricNames.droppedBytes, logMetricNames.files, logMetricNames.diskBytes, logMetricNames.open]) {
+      expect(expressions.some((expression) => metricNamesIn(expression).includes(name)), name).toBe(true);
+    }
   });
 
   it('gives every panel a unique id and a place inside the 24-column grid, without overlaps', () => {
