@@ -35,12 +35,16 @@ export interface LiveTaskOutputOptions {
   readonly beforeWrite?: () => void;
   /** About how many bytes of log one poll reads over all logs; the rest waits for the next. */
   readonly maxBytesPerPoll?: number;
+  /** About how long one poll may hold the event loop (its reads are synchronous); default 10 ms. */
+  readonly maxMillisecondsPerPoll?: number;
 }
 
 /** Enough for a terminal (and far more than one can show); a flood waits for the next poll. */
 const defaultMaxBytesPerPoll = 4 * 2 ** 20;
 /** No log gets less of a poll's budget than this, however many grow at once. */
 const minimumBytesPerLog = 16 * 1024;
+/** The reconciler shares the event loop: a poll of a thousand logs on a loaded machine stops here. */
+const defaultMaxMillisecondsPerPoll = 10;
 
 // docker compose's order: cyan, yellow, green, magenta, blue, then their bright forms.
 const palette = ['36', '33', '32', '35', '34', '96', '93', '92', '95', '94'];
@@ -98,16 +102,20 @@ export class LiveTaskOutput {
     });
   }
 
-  /** Prints what the followed logs gained since the last poll (up to the poll's budget). */
+  /**
+   * Prints what the followed logs gained since the last poll, up to the poll's budget of bytes
+   * and time; the next poll goes on from the first log this one did not look at.
+   */
   poll(): void {
     const growing = this.#growing;
     if (growing.length === 0) return;
     const budget = this.#options.maxBytesPerPoll ?? defaultMaxBytesPerPoll;
     const share = Math.max(minimumBytesPerLog, Math.floor(budget / growing.length));
+    const deadline = performance.now() + (this.#options.maxMillisecondsPerPoll ?? defaultMaxMillisecondsPerPoll);
     const out: string[] = [];
     let spent = 0;
     let visited = 0;
-    for (; visited < growing.length && spent < budget; visited++) {
+    for (; visited < growing.length && spent < budget && (visited === 0 || performance.now() < deadline); visited++) {
       const followed = growing[(this.#cursor + visited) % growing.length] as Followed;
       spent += this.#read(followed, share, out);
     }

@@ -180,6 +180,17 @@ describe('the live output of a run', () => {
     expect(new Set(lines.map((line) => line.split(' ')[0]))).toEqual(new Set(tasks.map((each) => each.metadata.name)));
   });
 
+  it('stops a poll at its time budget and goes on at the next from the first log it did not look at', () => {
+    const { output, written } = liveOutput({ maxMillisecondsPerPoll: 0 });
+    const tasks = ['a', 'b', 'c'].map((name) => task(name, 1));
+    for (const each of tasks) writeFileSync(logFile(each.metadata.name ?? '', 1), records(`stdout F from ${each.metadata.name}`));
+    output.update(tasks);
+    expect(written).toEqual(['a       | from a\n']);
+    output.update(tasks);
+    output.update(tasks);
+    expect(written).toEqual(['a       | from a\n', 'b       | from b\n', 'c       | from c\n']);
+  });
+
   it('leaves out an array, whose indexes have no logs of their own yet, and a Task not started', () => {
     expect(taskOutputSources(task('array', undefined, { completions: 10 }), 1, 'array', () => 'unused')).toEqual([]);
     expect(taskOutputSources(task('pending', undefined), 1, 'pending', () => 'unused')).toEqual([]);
