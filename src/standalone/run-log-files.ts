@@ -2,7 +2,9 @@
 // as a tool adds to the objects it prints (the Task's status stays what an agent would write):
 //   parafork.dev/log-directory  the Task's log directory (src/logs/task-log-store.ts)
 //   parafork.dev/log-files      its attempts' logs, oldest first, comma-separated: `1.log`, and
-//                               `1.log.1` before it once the cap rotated it (native/src/log_file.h)
+//                               `1.log.1` before it once the cap rotated it (native/src/log_file.h);
+//                               none for an array, whose indexes' logs are in the directory's
+//                               `indexes/` folder (issue 17)
 // The files hold CRI-format records; `parafork logs TASK` prints them as the Task wrote them.
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -19,7 +21,11 @@ export function withLogFiles(tasks: readonly Task[], taskDirectory: (owner: Task
     const directory = taskDirectory({ namespace: task.metadata.namespace ?? 'default', name: task.metadata.name ?? '', uid: task.metadata.uid ?? '' });
     const files = attemptLogFiles(directory);
     if (files === undefined) return task;
-    const annotations = { ...task.metadata.annotations, [logDirectoryAnnotation]: directory, [logFilesAnnotation]: files.map((file) => path.join(directory, file)).join(',') };
+    const annotations = {
+      ...task.metadata.annotations,
+      [logDirectoryAnnotation]: directory,
+      ...(files.length > 0 ? { [logFilesAnnotation]: files.map((file) => path.join(directory, file)).join(',') } : {}),
+    };
     return { ...task, metadata: { ...task.metadata, annotations } };
   });
 }
