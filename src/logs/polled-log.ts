@@ -75,9 +75,12 @@ export class PolledLog {
 
   /** All of `file`.1 before the first read; the rest of the file being read once it was rotated. */
   #rotatedPart(): Buffer {
+    const rotated = `${this.file}.1`;
+    // Most logs are never rotated: a stat that finds nothing costs no exception, an open would.
+    if (statSync(rotated, { throwIfNoEntry: false }) === undefined) return Buffer.alloc(0);
     let descriptor: number;
     try {
-      descriptor = openSync(`${this.file}.1`, 'r');
+      descriptor = openSync(rotated, 'r');
     } catch {
       return Buffer.alloc(0);
     }
