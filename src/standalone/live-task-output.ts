@@ -39,8 +39,12 @@ export interface LiveTaskOutputOptions {
   readonly maxMillisecondsPerPoll?: number;
 }
 
-/** Enough for a terminal (and far more than one can show); a flood waits for the next poll. */
-const defaultMaxBytesPerPoll = 4 * 2 ** 20;
+/**
+ * 5 MiB/s at five polls a second: more than anyone reads, and a write to a terminal or a pipe is
+ * synchronous, so a slow one holds the event loop for at most this much a poll. A Task writing
+ * faster has its log rotate under the reader, which then says how many bytes it did not print.
+ */
+const defaultMaxBytesPerPoll = 2 ** 20;
 /** No log gets less of a poll's budget than this, however many grow at once. */
 const minimumBytesPerLog = 16 * 1024;
 /** The reconciler shares the event loop: a poll of a thousand logs on a loaded machine stops here. */
