@@ -237,7 +237,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   );
   if (terminal) process.stderr.write('\r\x1b[K'); // the totals below replace the progress line
   live?.finish(); // what the Tasks wrote since the last progress tick, and lines left without a newline
-  if (printOutput && tasks.length > tableRowLimit) process.stderr.write(`The Tasks' output is kept in ${runLogDirectory}: parafork logs TASK prints one again.\n`);
+  if (printOutput && tasks.length > tableRowLimit) process.stderr.write(`The Tasks' output is kept in ${runLogDirectory}: parafork logs TASK prints one.\n`);
   process.stdout.write(formatTasks(output === 'json' || output === 'yaml' ? withLogFiles(tasks, (owner) => logs.taskDirectory(owner)) : tasks, output));
   if (last) process.stderr.write(`${summaryLine({ ...last, tasks })}\n`); // last, after the table
   return tasks.some((task) => task.status?.phase === 'Failed') ? 1 : 0;

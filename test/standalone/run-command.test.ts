@@ -103,17 +103,26 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
   }, 120_000);
 
   it('prints none of the output with --quiet, nor with -o json, whose Tasks name their log files, which hold it', () => {
-    expect(parafork('run', '-q', '-f', 'examples/hello.yaml').stdout).toMatch(/^NAME /);
-    const result = parafork('run', '-f', 'examples/hello.yaml', '-f', 'examples/failing.yaml', '-o', 'json');
+    // Names no other test runs: a run removes the logs of earlier Tasks of its Tasks' names.
+    const manifest = path.join(scratch, 'json-logs.yaml');
+    writeFileSync(
+      manifest,
+      [
+        `apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: json-says}\nspec: {command: [sh, -c, 'echo said']}\n`,
+        `apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: json-fails}\nspec: {command: [sh, -c, 'echo cannot >&2; exit 3'], backoffLimit: 1, backoff: {initialSeconds: 1}}\n`,
+      ].join('---\n'),
+    );
+    expect(parafork('run', '-q', '-f', manifest).stdout).toMatch(/^NAME /);
+    const result = parafork('run', '-f', manifest, '-o', 'json');
     const list = JSON.parse(result.stdout) as { items: { metadata: { name: string; annotations?: Record<string, string> } }[] };
     const files = Object.fromEntries(list.items.map((task) => [task.metadata.name, task.metadata.annotations?.['parafork.dev/log-files']?.split(',') ?? []]));
-    expect(files.hello).toHaveLength(1);
-    expect(readFileSync(files.hello?.[0] ?? '', 'utf8')).toMatch(/^\S+ stdout F hello from parafork\n/);
+    expect(files['json-says']).toHaveLength(1);
+    expect(readFileSync(files['json-says']?.[0] ?? '', 'utf8')).toMatch(/^\S+ stdout F said\n/);
     // One log per attempt, oldest first, each holding that attempt's stderr.
-    expect(files.failing?.map((file) => path.basename(file))).toEqual(['1.log', '2.log', '3.log']);
-    for (const file of files.failing ?? []) expect(readFileSync(file, 'utf8')).toContain(' stderr F cannot open /data/input.csv');
-    const directory = list.items.find((task) => task.metadata.name === 'hello')?.metadata.annotations?.['parafork.dev/log-directory'];
-    expect(path.dirname(files.hello?.[0] ?? '')).toBe(directory);
+    expect(files['json-fails']?.map((file) => path.basename(file))).toEqual(['1.log', '2.log']);
+    for (const file of files['json-fails'] ?? []) expect(readFileSync(file, 'utf8')).toMatch(/^\S+ stderr F cannot\n/);
+    const directory = list.items.find((task) => task.metadata.name === 'json-says')?.metadata.annotations?.['parafork.dev/log-directory'];
+    expect(path.dirname(files['json-says']?.[0] ?? '')).toBe(directory);
   }, 120_000);
 
   it('lets a Task write 1 GiB as fast as it can to exit 0, keeping at most its spec.logs.maxBytes on disk', () => {
