@@ -17,6 +17,8 @@ import { showTaskLog, TaskLogNotFoundError } from '../logs/show-task-log.js';
 import { TaskLogStore } from '../logs/task-log-store.js';
 import { logFlagsUsage, parseLogFlags } from './log-flags.js';
 import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.js';
+import { LiveTaskOutput, taskLabels, taskOutputSources } from '../standalone/live-task-output.js';
+import { withLogFiles } from '../standalone/run-log-files.js';
 import { runTasks } from '../standalone/run-tasks.js';
 import type { RunProgress } from '../standalone/run-tasks.js';
 import { formatTasks, isOutputFormat, progressLine, summaryLine, tableRowLimit } from '../standalone/task-report.js';
@@ -59,16 +61,19 @@ function version(): string {
 const runUsage = `Usage: parafork run -f FILE|DIR [-f ...] [flags]
 
 Runs the Tasks in the manifests (the YAML you would kubectl apply) on this machine, sandboxed as
-the agent runs them, shows their progress, then each Task's output (past ${tableRowLimit} Tasks only
-where it is kept: parafork logs TASK reads it), and ends with a table of how each one ended (past
-${tableRowLimit} Tasks a summary: counts by phase and reason, the failed and the slowest Tasks) and a
-line of totals. Exits 1 when a Task failed, 2 when the manifests or flags are invalid. Needs root
-(the sandbox).
+the agent runs them. While they run it prints what each Task writes, every line after the Task's
+name as docker compose does ("hello | ..." for stdout, "hello ! ..." for stderr; coloured on a
+terminal unless NO_COLOR is set) under a progress line; then a table of how each Task ended (past
+${tableRowLimit} Tasks a summary: counts by phase and reason, the failed and the slowest Tasks)
+and a line of totals. The output stays readable after the run: parafork logs TASK, or the files
+-o json names in each Task's parafork.dev/log-files annotation. Exits 1 when a Task failed, 2 when
+the manifests or flags are invalid. Needs root (the sandbox).
 
 Flags:
   -f, --filename PATH          a manifest file or a folder of them (.yaml, .yml, .json); repeatable
   -o, --output FORMAT          table (default), wide (a row for every Task however many), or
-                               json or yaml: the Tasks with their status
+                               json or yaml: the Tasks with their status and log files, and
+                               none of their output printed
       --wide                   the same as -o wide
       --max-concurrent N       most Tasks running at once (default 1000)
       --workers N              Tasks reconciled at once (default 16)
@@ -89,19 +94,20 @@ const runTaskLogMaxBytes = 10 * 2 ** 20;
 const runLogsMaxBytesTotal = 2 * 2 ** 30;
 
 /**
- * After a run, each Task's output, prefixed by its name as docker compose does (not live). Past
- * tableRowLimit Tasks, as the table gives way to a summary, one line says where the output is instead.
+ * The Tasks' output printed as they run, each line after its Task's name (docker compose's way):
+ * coloured on a terminal unless NO_COLOR is set, and the progress line cleared before it.
  */
-async function printTaskOutputs(tasks: readonly Task[]): Promise<void> {
-  if (tasks.length > tableRowLimit) {
-    process.stderr.write(`The Tasks' output is kept in ${runLogDirectory}: parafork logs TASK prints one.\n`);
-    return;
-  }
-  const width = Math.max(...tasks.map((task) => (task.metadata.name ?? '').length));
-  for (const task of tasks) {
-    const name = task.metadata.name ?? '';
-    await showTaskLog({ directories: [runLogDirectory], namespace: task.metadata.namespace ?? 'default', name, prefix: `${name.padEnd(width)} | ` }, (text) => process.stdout.write(text)).catch(() => undefined);
-  }
+function liveOutput(tasks: readonly Task[], logs: TaskLogStore, terminal: boolean): LiveTaskOutput {
+  const label = taskLabels(tasks);
+  const stdoutIsTerminal = process.stdout.isTTY;
+  const noColor = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '';
+  return new LiveTaskOutput({
+    sources: (task, fromAttempt) => taskOutputSources(task, fromAttempt, label(task), (owner, attempt) => logs.attemptPath(owner, attempt)),
+    write: (text) => process.stdout.write(text),
+    colors: stdoutIsTerminal && !noColor,
+    labelWidth: Math.max(0, ...tasks.filter((task) => task.spec.completions === undefined).map((task) => label(task).length)),
+    ...(terminal && stdoutIsTerminal ? { beforeWrite: () => process.stderr.write('\r\x1b[K') } : {}),
+  });
 }
 
 const logsUsage = `Usage: parafork logs TASK [flags]
@@ -186,6 +192,9 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   await logs.sweep((owner) => !names.has(`${owner.namespace}/${owner.name}`));
   const logger = pino({ level: values['log-level'], base: { mode: 'standalone' } }, pino.destination(2));
   const terminal = process.stderr.isTTY;
+  // Each Task's output as it runs, before a table (JSON and YAML are for programs: the logs' paths are in them).
+  const printOutput = !values.quiet && (output === 'table' || output === 'wide');
+  const live = printOutput ? liveOutput(loaded.map((entry) => entry.task), logs, terminal) : undefined;
   let lastLine = 0;
   let last: RunProgress | undefined;
   const tasks = await runTasks(
@@ -216,6 +225,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
       logger,
       onProgress: (progress) => {
         last = progress;
+        live?.update(progress.tasks);
         // A terminal gets one line rewritten in place; a log gets a line a second.
         if (terminal) process.stderr.write(`\r\x1b[K${progressLine(progress)}`);
         else if (progress.elapsedMs - lastLine >= 1000 || progress.succeeded + progress.failed + progress.held === progress.total) {
@@ -226,8 +236,9 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
     },
   );
   if (terminal) process.stderr.write('\r\x1b[K'); // the totals below replace the progress line
-  if (!values.quiet && output === 'table') await printTaskOutputs(tasks);
-  process.stdout.write(formatTasks(tasks, output));
+  live?.finish(); // what the Tasks wrote since the last progress tick, and lines left without a newline
+  if (printOutput && tasks.length > tableRowLimit) process.stderr.write(`The Tasks' output is kept in ${runLogDirectory}: parafork logs TASK prints one.\n`);
+  process.stdout.write(formatTasks(output === 'json' || output === 'yaml' ? withLogFiles(tasks, (owner) => logs.taskDirectory(owner)) : tasks, output));
   if (last) process.stderr.write(`${summaryLine({ ...last, tasks })}\n`); // last, after the table
   return tasks.some((task) => task.status?.phase === 'Failed') ? 1 : 0;
 }

@@ -27,8 +27,18 @@ const recordPattern = /^(\S+) (stdout|stderr|parafork) ([PF]) (.*)$/s;
  */
 export class LogLineParser {
   readonly #partial = new Map<LogStreamName, { time: string; text: string }>();
+  readonly #maxLineLength: number;
   #seenBytes = 0;
   #ended = false;
+
+  /**
+   * `maxLineLength`: a line not ended by then is given as it stands (complete: false) and what
+   * follows begins another, so a task that never writes a newline cannot grow one line without
+   * bound in a reader that keeps up with its log (a whole log is at most its cap anyway).
+   */
+  constructor(options: { readonly maxLineLength?: number } = {}) {
+    this.#maxLineLength = options.maxLineLength ?? Number.POSITIVE_INFINITY;
+  }
 
   /** True once the log's end record was read: it is complete, and nothing follows. */
   get ended(): boolean {
@@ -51,7 +61,10 @@ export class LogLineParser {
       const earlier = this.#partial.get(name);
       const joined = { time: earlier?.time ?? time, text: (earlier?.text ?? '') + payload };
       this.#seenBytes += Buffer.byteLength(payload) + (tag === 'F' ? 1 : 0);
-      if (tag === 'P') {
+      if (tag === 'P' && joined.text.length >= this.#maxLineLength) {
+        this.#partial.delete(name);
+        lines.push({ time: joined.time, stream: name, text: joined.text, complete: false });
+      } else if (tag === 'P') {
         this.#partial.set(name, joined);
       } else {
         this.#partial.delete(name);

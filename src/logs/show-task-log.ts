@@ -25,8 +25,6 @@ export interface ShowTaskLogOptions {
   readonly stream?: LogStreamName;
   readonly follow?: boolean;
   readonly signal?: AbortSignal;
-  /** A prefix before each line (`parafork run` puts the Task's name there). */
-  readonly prefix?: string;
 }
 
 export class TaskLogNotFoundError extends Error {
@@ -62,7 +60,7 @@ export async function showTaskLog(options: ShowTaskLogOptions, out: (text: strin
     ...(options.follow !== undefined ? { follow: options.follow } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
   })) {
-    out(`${options.prefix ?? ''}${formatLogLine(line, options.timestamps === true)}`);
+    out(formatLogLine(line, options.timestamps === true));
   }
 }
 

@@ -6,10 +6,10 @@
 // status names this machine's address (no kubelet here: the Pod object stands for the agent).
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { applyTask, createTestNamespace, getTask, kubectl, waitFor, waitForTaskPhase, type TestNamespace } from '../helpers/cluster.js';
@@ -95,6 +95,26 @@ describe('a Task\'s output', () => {
     const refused = plugin(tokens.stranger);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(/forbidden/);
+  });
+
+  it('tells a reader whose kubeconfig has a client certificate to read with a token, and reads with one from --token-file', () => {
+    // The run's admin kubeconfig authenticates with a client certificate (scripts/dev-cluster.sh).
+    const plugin = (...args: string[]): { status: number | null; stdout: string; stderr: string } =>
+      spawnSync(process.execPath, [path.join(repositoryRoot, 'dist/cli/kubectl-plugin.js'), 'logs', 'talker', '-n', namespace.name, '--agent-namespace', namespace.name, '--kubeconfig', inject('kubeconfigPath'), ...args], { encoding: 'utf8', timeout: 30_000 });
+    const refused = plugin();
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/^kubectl parafork: your kubeconfig user authenticates with a client certificate, and reading a Task's log needs a bearer token/);
+    expect(refused.stderr).toContain('--token-file <(kubectl create token log-reader -n NS)');
+    const tokenFile = (token: string): string => {
+      const file = path.join(stateDirectory, `token-${randomBytes(3).toString('hex')}`);
+      writeFileSync(file, `${token}\n`, { mode: 0o600 });
+      return file;
+    };
+    // The token is who reads: the reader's gets the log, the stranger's is refused.
+    expect(plugin('--token-file', tokenFile(tokens.reader))).toMatchObject({ status: 0, stdout: 'one\ntwo\nthree\n' });
+    const stranger = plugin('--token-file', tokenFile(tokens.stranger));
+    expect(stranger.status).toBe(1);
+    expect(stranger.stderr).toMatch(/forbidden/);
   });
 
   it('goes when the Task is deleted', async () => {

@@ -1,7 +1,8 @@
 // `parafork run`: manifests in, Tasks run sandboxed on this machine, a report out, an exit code
 // that says whether every Task succeeded. Runs the built CLI as a user would. Needs root (sandbox).
-import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,13 +63,67 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
 
   it('prints each Task\'s output prefixed by its name, and keeps it for parafork logs', () => {
     const result = parafork('run', '-f', 'examples/hello.yaml');
-    expect(result.stdout).toContain('hello | hello from parafork\n');
+    expect(result.stdout).toMatch(/^hello \| hello from parafork\nNAME /);
     // --state-dir: no agent's logs (another test's agent may run a `hello` of its own), only the run's.
     const logs = parafork('logs', 'hello', '--state-dir', scratch);
     expect(logs).toMatchObject({ status: 0, stdout: 'hello from parafork\n' });
     expect(parafork('logs', 'hello', '--timestamps', '--state-dir', scratch).stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z hello from parafork\n$/);
-    expect(parafork('run', '-q', '-f', 'examples/hello.yaml').stdout).not.toContain('hello from parafork');
   });
+
+  it('prints each line while its Task runs, in the order the Tasks wrote them, stderr marked with ! (each Task waits until the run has printed the other\'s line)', async () => {
+    // The Tasks read a folder the test writes into (mounted read-only): `late` writes once the run
+    // has printed `early`'s first line, `early` goes on once it has printed `late`'s. Printed
+    // only after the run, the lines would never come: each Task would wait out its 30 s. At /mnt:
+    // a mount point must exist in the root (the host's, read-only), as /mnt does on Debian and Ubuntu.
+    const gate = path.join(scratch, 'gate');
+    mkdirSync(gate, { recursive: true });
+    chmodSync(scratch, 0o755);
+    chmodSync(gate, 0o755);
+    const waitFor = (file: string): string => `i=0; while [ ! -e /mnt/${file} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done`;
+    const manifest = path.join(scratch, 'interleaved.yaml');
+    writeFileSync(
+      manifest,
+      [
+        ['early', `echo first; ${waitFor('late-printed')}; echo third`],
+        ['late', `${waitFor('early-printed')}; echo second; echo warning >&2`],
+      ]
+        .map(([name, script]) => `apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: ${name}}\nspec:\n  command: [sh, -c, '${script}']\n  sandbox: {mounts: [{hostPath: ${gate}, mountPath: /mnt}]}\n`)
+        .join('---\n'),
+    );
+    const run = spawn(process.execPath, [cli, 'run', '-f', manifest, '--allowed-host-paths', scratch], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    run.stdout.setEncoding('utf8').on('data', (text: string) => {
+      stdout += text;
+      if (stdout.includes('early | first\n')) writeFileSync(path.join(gate, 'early-printed'), '');
+      if (stdout.includes('late  ! warning\n')) writeFileSync(path.join(gate, 'late-printed'), '');
+    });
+    const [status] = (await once(run, 'close')) as [number | null];
+    expect(status).toBe(0);
+    expect(stdout).toMatch(/^early \| first\nlate {2}\| second\nlate {2}! warning\nearly \| third\nNAME /);
+  }, 120_000);
+
+  it('prints none of the output with --quiet, nor with -o json, whose Tasks name their log files, which hold it', () => {
+    // Names no other test runs: a run removes the logs of earlier Tasks of its Tasks' names.
+    const manifest = path.join(scratch, 'json-logs.yaml');
+    writeFileSync(
+      manifest,
+      [
+        `apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: json-says}\nspec: {command: [sh, -c, 'echo said']}\n`,
+        `apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: json-fails}\nspec: {command: [sh, -c, 'echo cannot >&2; exit 3'], backoffLimit: 1, backoff: {initialSeconds: 1}}\n`,
+      ].join('---\n'),
+    );
+    expect(parafork('run', '-q', '-f', manifest).stdout).toMatch(/^NAME /);
+    const result = parafork('run', '-f', manifest, '-o', 'json');
+    const list = JSON.parse(result.stdout) as { items: { metadata: { name: string; annotations?: Record<string, string> } }[] };
+    const files = Object.fromEntries(list.items.map((task) => [task.metadata.name, task.metadata.annotations?.['parafork.dev/log-files']?.split(',') ?? []]));
+    expect(files['json-says']).toHaveLength(1);
+    expect(readFileSync(files['json-says']?.[0] ?? '', 'utf8')).toMatch(/^\S+ stdout F said\n/);
+    // One log per attempt, oldest first, each holding that attempt's stderr.
+    expect(files['json-fails']?.map((file) => path.basename(file))).toEqual(['1.log', '2.log']);
+    for (const file of files['json-fails'] ?? []) expect(readFileSync(file, 'utf8')).toMatch(/^\S+ stderr F cannot\n/);
+    const directory = list.items.find((task) => task.metadata.name === 'json-says')?.metadata.annotations?.['parafork.dev/log-directory'];
+    expect(path.dirname(files['json-says']?.[0] ?? '')).toBe(directory);
+  }, 120_000);
 
   it('lets a Task write 1 GiB as fast as it can to exit 0, keeping at most its spec.logs.maxBytes on disk', () => {
     const manifest = path.join(scratch, 'flood.yaml');

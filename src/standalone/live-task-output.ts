@@ -1,0 +1,205 @@
+// `parafork run`'s live output: each Task's stdout and stderr lines while the Task runs, prefixed
+// by its name as `docker compose up` prefixes its services' (every name padded to one width, a
+// colour per Task on a terminal). A stderr line has `!` where a stdout line has `|`, so the two
+// streams stay apart without colour, in a file or a pipe.
+//
+// The lines come from the Tasks' logs, not from pipes of their own: the native log pump keeps the
+// bytes off the JS thread and caps them, and what is printed is what `parafork logs` shows later.
+// Each poll looks at the logs still growing (a stat each), reads what they gained (bounded per
+// poll), and writes it in one piece; a log is let go once its end record is read.
+import type { Task } from '../api/task.js';
+import type { LogLine } from '../logs/log-format.js';
+import { PolledLog } from '../logs/polled-log.js';
+import type { TaskLogOwner } from '../logs/task-log-store.js';
+
+/** One log to print, and how its lines are labelled. */
+export interface TaskOutputSource {
+  /** Before each line: the Task's name (an array's index logs would be `name[17]`). */
+  readonly label: string;
+  /** The Task it belongs to (namespace/name): one colour per Task. */
+  readonly task: string;
+  readonly file: string;
+  /** A line of parafork's own printed before the log's (a retry's `[parafork: attempt 2]`). */
+  readonly heading?: string;
+}
+
+export interface LiveTaskOutputOptions {
+  /** A Task's logs from attempt `fromAttempt` on (taskOutputSources, bound to the run's log store). */
+  readonly sources: (task: Task, fromAttempt: number) => readonly TaskOutputSource[];
+  readonly write: (text: string) => void;
+  /** ANSI colours (a terminal that did not ask for none: NO_COLOR). */
+  readonly colors: boolean;
+  /** Every label is padded to this width. */
+  readonly labelWidth: number;
+  /** Called before anything is written: a terminal's progress line is cleared there. */
+  readonly beforeWrite?: () => void;
+  /** About how many bytes of log one poll reads over all logs; the rest waits for the next. */
+  readonly maxBytesPerPoll?: number;
+  /** About how long one poll may hold the event loop (its reads are synchronous); default 10 ms. */
+  readonly maxMillisecondsPerPoll?: number;
+}
+
+/**
+ * 5 MiB/s at five polls a second: more than anyone reads, and a write to a terminal or a pipe is
+ * synchronous, so a slow one holds the event loop for at most this much a poll. A Task writing
+ * faster has its log rotate under the reader, which then says how many bytes it did not print.
+ */
+const defaultMaxBytesPerPoll = 2 ** 20;
+/** No log gets less of a poll's budget than this, however many grow at once. */
+const minimumBytesPerLog = 16 * 1024;
+/** The reconciler shares the event loop: a poll of a thousand logs on a loaded machine stops here. */
+const defaultMaxMillisecondsPerPoll = 10;
+
+// docker compose's order: cyan, yellow, green, magenta, blue, then their bright forms.
+const palette = ['36', '33', '32', '35', '34', '96', '93', '92', '95', '94'];
+const stderrColour = '31';
+
+interface Followed {
+  readonly log: PolledLog;
+  readonly source: TaskOutputSource;
+  readonly stdoutPrefix: string;
+  readonly stderrPrefix: string;
+  headingShown: boolean;
+}
+
+export class LiveTaskOutput {
+  readonly #options: LiveTaskOutputOptions;
+  readonly #files = new Set<string>();
+  readonly #colours = new Map<string, string>();
+  /** Attempts whose logs are followed, by Task uid. */
+  readonly #attemptsFollowed = new Map<string, number>();
+  /** The logs not yet ended, in the order they were followed. */
+  #growing: Followed[] = [];
+  /** Where the next poll starts, when the last one ran out of its budget. */
+  #cursor = 0;
+
+  constructor(options: LiveTaskOutputOptions) {
+    this.#options = options;
+  }
+
+  /** Follows the logs the Tasks began since the last update, then prints what all of them gained. */
+  update(tasks: readonly Task[]): void {
+    for (const task of tasks) {
+      const attempts = task.status?.attempts ?? 0;
+      const uid = task.metadata.uid ?? '';
+      const followed = this.#attemptsFollowed.get(uid) ?? 0;
+      if (attempts <= followed) continue;
+      for (const source of this.#options.sources(task, followed + 1)) this.follow(source);
+      this.#attemptsFollowed.set(uid, attempts);
+    }
+    this.poll();
+  }
+
+  /** Starts printing a log (once: a file already followed is ignored). */
+  follow(source: TaskOutputSource): void {
+    if (this.#files.has(source.file)) return;
+    this.#files.add(source.file);
+    const colour = this.#colourOf(source.task);
+    const label = source.label.padEnd(this.#options.labelWidth);
+    const paint = (text: string, code: string | undefined): string => (code === undefined ? text : `\x1b[${code}m${text}\x1b[0m`);
+    this.#growing.push({
+      log: new PolledLog(source.file),
+      source,
+      stdoutPrefix: `${paint(`${label} |`, colour)} `,
+      stderrPrefix: `${paint(label, colour)} ${paint('!', colour === undefined ? undefined : stderrColour)} `,
+      headingShown: false,
+    });
+  }
+
+  /**
+   * Prints what the followed logs gained since the last poll, up to the poll's budget of bytes
+   * and time; the next poll goes on from the first log this one did not look at.
+   */
+  poll(): void {
+    const growing = this.#growing;
+    if (growing.length === 0) return;
+    const budget = this.#options.maxBytesPerPoll ?? defaultMaxBytesPerPoll;
+    const share = Math.max(minimumBytesPerLog, Math.floor(budget / growing.length));
+    const deadline = performance.now() + (this.#options.maxMillisecondsPerPoll ?? defaultMaxMillisecondsPerPoll);
+    const out: string[] = [];
+    let spent = 0;
+    let visited = 0;
+    for (; visited < growing.length && spent < budget && (visited === 0 || performance.now() < deadline); visited++) {
+      const followed = growing[(this.#cursor + visited) % growing.length] as Followed;
+      spent += this.#read(followed, share, out);
+    }
+    this.#cursor = (this.#cursor + visited) % growing.length;
+    this.#letGoOfEnded();
+    this.#write(out);
+  }
+
+  /** Once the Tasks' runtime has stopped (every log closed): prints the rest of every log. */
+  finish(): void {
+    const out: string[] = [];
+    for (const followed of this.#growing) {
+      this.#read(followed, Number.POSITIVE_INFINITY, out);
+      // Cut short (an agent that died mid-write has no end record): what there is, as it is.
+      if (!followed.log.ended) this.#lines(followed, followed.log.finish(), out);
+    }
+    this.#growing = [];
+    this.#write(out);
+  }
+
+  /** Reads one log into `out`; returns the bytes of text added. */
+  #read(followed: Followed, maxBytes: number, out: string[]): number {
+    const before = out.length;
+    if (!followed.headingShown) {
+      followed.headingShown = true;
+      if (followed.source.heading !== undefined) out.push(`${followed.stdoutPrefix}${followed.source.heading}\n`);
+    }
+    this.#lines(followed, followed.log.read(maxBytes), out);
+    // The end record: a last line the Task left without a newline is complete now.
+    if (followed.log.ended) this.#lines(followed, followed.log.finish(), out);
+    let bytes = 0;
+    for (let index = before; index < out.length; index++) bytes += (out[index] as string).length;
+    return bytes;
+  }
+
+  #lines(followed: Followed, lines: readonly LogLine[], out: string[]): void {
+    for (const line of lines) out.push(`${line.stream === 'stderr' ? followed.stderrPrefix : followed.stdoutPrefix}${line.text}\n`);
+  }
+
+  #letGoOfEnded(): void {
+    if (!this.#growing.some((followed) => followed.log.ended)) return;
+    this.#growing = this.#growing.filter((followed) => !followed.log.ended);
+    this.#cursor = 0;
+  }
+
+  #write(out: readonly string[]): void {
+    if (out.length === 0) return;
+    this.#options.beforeWrite?.();
+    this.#options.write(out.join(''));
+  }
+
+  #colourOf(task: string): string | undefined {
+    if (!this.#options.colors) return undefined;
+    let colour = this.#colours.get(task);
+    if (colour === undefined) {
+      colour = palette[this.#colours.size % palette.length] ?? '36';
+      this.#colours.set(task, colour);
+    }
+    return colour;
+  }
+}
+
+/** How a run's Tasks are labelled: by name, or namespace/name when the run spans namespaces. */
+export function taskLabels(tasks: readonly Task[]): (task: Task) => string {
+  const namespaces = new Set(tasks.map((task) => task.metadata.namespace ?? 'default'));
+  return namespaces.size > 1 ? (task) => `${task.metadata.namespace ?? 'default'}/${task.metadata.name ?? ''}` : (task) => task.metadata.name ?? '';
+}
+
+/**
+ * The logs a Task has so far from attempt `fromAttempt` on, oldest first: one per attempt that
+ * started (status.attempts). An
+ * array's indexes have no logs of their own yet, so it has none here; once they do, they go here
+ * labelled `name[index]`, and the run's progress line stays what shows an array's progress.
+ */
+export function taskOutputSources(task: Task, fromAttempt: number, label: string, attemptPath: (owner: TaskLogOwner, attempt: number) => string): TaskOutputSource[] {
+  if (task.spec.completions !== undefined) return [];
+  const owner = { namespace: task.metadata.namespace ?? 'default', name: task.metadata.name ?? '', uid: task.metadata.uid ?? '' };
+  const sources: TaskOutputSource[] = [];
+  for (let attempt = fromAttempt; attempt <= (task.status?.attempts ?? 0); attempt++) {
+    sources.push({ label, task: `${owner.namespace}/${owner.name}`, file: attemptPath(owner, attempt), ...(attempt > 1 ? { heading: `[parafork: attempt ${attempt}]` } : {}) });
+  }
+  return sources;
+}
