@@ -83,6 +83,24 @@ export class KubernetesTaskWriter implements TaskWriter {
     }
   }
 
+  async applyStatus(task: Task, status: TaskStatus, fieldManager: string, force: boolean, resourceVersion?: string): Promise<boolean> {
+    try {
+      await this.#client.request({
+        method: 'PATCH',
+        path: taskStatusPath(task.metadata.namespace ?? '', task.metadata.name ?? ''),
+        // JSON is YAML: the apply content type takes it as it is.
+        contentType: 'application/apply-patch+yaml',
+        query: { fieldManager, ...(force ? { force: true } : {}) },
+        // A resourceVersion in an apply is a precondition, as in an update: 409 when the object moved on.
+        body: { apiVersion: task.apiVersion, kind: task.kind, metadata: { name: task.metadata.name, namespace: task.metadata.namespace, ...(resourceVersion !== undefined ? { resourceVersion } : {}) }, status },
+      });
+      return true;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 409) return false;
+      throw error;
+    }
+  }
+
   async #patchFinalizers(task: Task, operations: readonly object[]): Promise<void> {
     try {
       await this.#client.request({ method: 'PATCH', path: pathOf(task), contentType: 'application/json-patch+json', body: operations });

@@ -20,6 +20,14 @@ export interface TaskWriter {
   deleteTask(task: Task): Promise<void>;
   /** Binds an unbound Task to `nodeName`; false when another agent won it or it is gone. */
   claim(task: Task, nodeName: string): Promise<boolean>;
+  /**
+   * Server-side apply of `status` under `fieldManager` (arrays shared by several agents,
+   * docs/arrays.md): the manager then owns exactly these fields. Without `force`, false when the
+   * apply would change a field another manager owns (409 Conflict); with it, it takes them over.
+   * With `resourceVersion`, only if the Task is still at that version (else false, as a conflict).
+   * Absent where there is no apiserver (standalone): such a store shares no array.
+   */
+  applyStatus?(task: Task, status: TaskStatus, fieldManager: string, force: boolean, resourceVersion?: string): Promise<boolean>;
 }
 
 /** The object an Event is about. */
