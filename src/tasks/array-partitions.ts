@@ -15,6 +15,7 @@
 //   observer can have seen the lease expire: the observer's count starts when it saw the renew,
 //   after it was sent.
 import type { TaskIndexPartition } from '../api/task.js';
+import type { ApplyConflict } from '../store/task-store.js';
 import type { ArrayOutcome, ArrayPolicy } from './array-progress.js';
 import { IndexSet } from './index-ranges.js';
 
@@ -215,4 +216,39 @@ export function nextFence(options: { readonly nextFresh: number; readonly record
  */
 export function selfFenceDue(lastRenewSentAt: number | undefined, now: number, leaseDurationMs = defaultLeaseDurationMs, safetyMs = leaseSafetyMs): boolean {
   return lastRenewSentAt !== undefined && now - lastRenewSentAt >= leaseDurationMs - safetyMs;
+}
+
+/** What a refused apply of an agent's entries means (decideOnConflicts). */
+export interface ConflictDecision {
+  /** Ranges another agent took over (their nodeName is another manager's now): to drop at once. */
+  readonly lost: readonly number[];
+  /**
+   * Every other conflict is with the manager of an agent this one took the range over from: server-side
+   * apply keeps a manager co-owning the fields a forced apply set to the value it had (the counts
+   * and index sets at the takeover), so the new holder's next change to them conflicts with the
+   * dead holder. Safe to apply again with force: no conflict names a range's holder (nodeName).
+   */
+  readonly forceAgain: boolean;
+}
+
+/**
+ * Reads the conflicts of a refused apply of this agent's entries. `takenFrom`: for each range it
+ * holds, the node it took the range over from (undefined for a range it claimed).
+ */
+export function decideOnConflicts(conflicts: readonly ApplyConflict[], takenFrom: ReadonlyMap<number, string | undefined>): ConflictDecision {
+  const lost = new Set<number>();
+  let unexplained = conflicts.length === 0;
+  for (const conflict of conflicts) {
+    const match = /^\.status\.partitions\[start=(\d+)\]\.(\w+)$/.exec(conflict.field);
+    const start = match === null ? undefined : Number(match[1]);
+    if (start === undefined || !takenFrom.has(start)) {
+      unexplained = true;
+    } else if (match?.[2] === 'nodeName') {
+      lost.add(start);
+    } else {
+      const previous = takenFrom.get(start);
+      if (previous === undefined || conflict.manager !== fieldManagerFor(previous)) unexplained = true;
+    }
+  }
+  return { lost: [...lost], forceAgain: !unexplained && lost.size === 0 };
 }

@@ -4,12 +4,18 @@
 // The protocol and the argument that no index is launched twice are docs/arrays.md; the decisions
 // are the pure functions of array-partitions.ts, and this file does their I/O.
 //
-// What one pass does, in order: drop (and SIGKILL the indexes of) any range another agent has
-// taken over; stop everything if its own writes have failed for so long that its lease may be
-// judged expired (self-fence); claim or take over one range when it has room; move a range's
+// What one pass does, in order: stop everything if its own writes have failed for so long that
+// its lease may be judged expired (self-fence); claim or take over one range when it has room; move a range's
 // launch fence ahead and wait for the apiserver to accept it before launching past the old one;
 // start indexes; write its entries (paced, with a heartbeat that renews its lease); write the
 // merged status if it is the coordinator.
+//
+// A range is given up only when the apiserver says another agent owns its nodeName now (the 409
+// of this agent's next write, decideOnConflicts), never from the informer's cache: the cache may
+// still show the entry as it was before this agent's own takeover. And an entry whose nodeName
+// this agent owns is never left out of a write: the apiserver would remove this agent's fields
+// of it and keep the ones a previous holder co-owns, an entry without nodeName, which the schema
+// refuses; every later write of the Task would then fail (seen on a real apiserver).
 //
 // Not here (docs/arrays.md, "What is not built"): the process finalizer (a deleted shared array's
 // indexes are SIGKILLed as each agent's watch sees the deletion), activeDeadlineSeconds, and the
@@ -17,10 +23,11 @@
 import type { Logger } from 'pino';
 
 import type { Task, TaskIndexPartition, TaskReason, TaskStatus } from '../api/task.js';
+import type { ApplyOutcome } from '../store/task-store.js';
 import { type IndexCallbacks, type IndexLauncher, type IndexProcess, defaultMaxSpawning } from './array-run.js';
 import { ArrayProgress, arrayPolicyOf, type ArrayPolicy } from './array-progress.js';
 import {
-  coordinatorFieldManager, coordinatorOf, defaultLeaseDurationMs, defaultRenewIntervalMs, fieldManagerFor, leaseSafetyMs, LeaseObserver, mergePartitions,
+  coordinatorFieldManager, coordinatorOf, decideOnConflicts, defaultLeaseDurationMs, defaultRenewIntervalMs, fieldManagerFor, leaseSafetyMs, LeaseObserver, mergePartitions,
   nextFence, nextPartitionAction, selfFenceDue,
 } from './array-partitions.js';
 import { finishedArrayStatus, runningArrayStatus } from './array-status.js';
@@ -43,7 +50,7 @@ export interface SharedArrayRunOptions {
    * Server-side apply of status fields under a field manager; false on 409 Conflict. With
    * `resourceVersion`, only if the Task is still at that version (also 409 otherwise).
    */
-  readonly applyStatus: (task: Task, status: TaskStatus, fieldManager: string, force: boolean, resourceVersion?: string) => Promise<boolean>;
+  readonly applyStatus: (task: Task, status: TaskStatus, fieldManager: string, force: boolean, resourceVersion?: string) => Promise<ApplyOutcome>;
   readonly launcher: IndexLauncher;
   readonly requeue: () => void;
   readonly retryable: (reason: TaskReason) => boolean;
@@ -82,6 +89,8 @@ interface Holding {
   fenced: boolean;
   /** The entry as last sent to the apiserver. */
   lastSent: TaskIndexPartition | undefined;
+  /** The node this agent took the range over from; undefined when it claimed it. */
+  readonly takenFrom: string | undefined;
 }
 
 export interface SharedArrayPassResult {
@@ -149,7 +158,6 @@ export class SharedArrayRun {
       this.killNow();
       return { requeueAfterMs: undefined, finished: true };
     }
-    this.#dropTakenOver(partitions);
     const live = [...this.#held.values()].filter((holding) => !holding.fenced);
     if (live.length > 0 && selfFenceDue(this.#lastRenewSentAt, now, this.#leaseMs, this.#safetyMs)) {
       this.#options.logger.warn({ task: task.metadata.name, ranges: live.map((holding) => holding.start) }, 'could not renew the lease on this agent\'s ranges of a shared array in time: killing their indexes; the ranges are taken over once the lease has expired');
@@ -200,16 +208,6 @@ export class SharedArrayRun {
     };
   }
 
-  /** A range the cache shows held by another agent was taken over: its indexes here must stop at once. */
-  #dropTakenOver(partitions: readonly TaskIndexPartition[]): void {
-    for (const partition of partitions) {
-      const holding = this.#held.get(partition.start);
-      if (holding === undefined || partition.nodeName === this.#options.nodeName) continue;
-      this.#options.logger.warn({ task: this.#latestTask.metadata.name, start: partition.start, by: partition.nodeName }, 'a range of a shared array was taken over by another agent: killing its indexes here');
-      this.#drop(holding);
-    }
-  }
-
   #drop(holding: Holding): void {
     for (const running of holding.running.values()) {
       running.killed = true;
@@ -247,7 +245,7 @@ export class SharedArrayRun {
       const progress = new ArrayProgress({ policy, range: { start: action.start, end: action.end }, retryDelayMs });
       // The claim records the first fence too: the range's first chunk may launch once it is accepted.
       const fence = Math.min(action.end, action.start + (this.#options.fenceChunk ?? defaultMaxSpawning));
-      holding = { start: action.start, end: action.end, progress, fenceRecorded: fence, fenceWanted: fence, running: new Map(), fenced: false, lastSent: undefined };
+      holding = { start: action.start, end: action.end, progress, fenceRecorded: fence, fenceWanted: fence, running: new Map(), fenced: false, lastSent: undefined, takenFrom: undefined };
     } else {
       // What the old holder recorded stays; its indexes below its fence that are neither completed
       // nor failed are in doubt and end as lost attempts (ArrayProgress.resume), as on a restart.
@@ -260,7 +258,7 @@ export class SharedArrayRun {
         launchedThrough: old.launchedThrough,
         now,
       });
-      holding = { start: old.start, end: old.end, progress, fenceRecorded: old.launchedThrough, fenceWanted: old.launchedThrough, running: new Map(), fenced: false, lastSent: undefined };
+      holding = { start: old.start, end: old.end, progress, fenceRecorded: old.launchedThrough, fenceWanted: old.launchedThrough, running: new Map(), fenced: false, lastSent: undefined, takenFrom: old.nodeName };
     }
     // A range this agent had fenced and now takes over again is replaced by its resumed holding.
     const entries = [...[...this.#held.values()].filter((other) => other.start !== holding.start).map((other) => this.#entryOf(other, renewTime)), this.#entryOf(holding, renewTime)];
@@ -270,8 +268,8 @@ export class SharedArrayRun {
     // fence, and any write of the holder (a renew) since the read makes the takeover fail.
     this.#writingEntries = true;
     try {
-      const applied = await this.#options.applyStatus(task, { partitions: entries }, fieldManagerFor(this.#options.nodeName), action.kind === 'take-over', task.metadata.resourceVersion);
-      if (!applied) return;
+      const outcome = await this.#options.applyStatus(task, { partitions: entries }, fieldManagerFor(this.#options.nodeName), action.kind === 'take-over', task.metadata.resourceVersion);
+      if (!outcome.applied) return;
       this.#lastRenewSentAt = now;
       this.#held.set(holding.start, holding);
       this.#noteSent(entries);
@@ -360,26 +358,19 @@ export class SharedArrayRun {
 
   /**
    * Writes every entry this agent holds (all of them: an entry left out would be deleted), with
-   * the fences wanted. Not awaited; a refusal (409) means a range was taken over: the cache shows
-   * which soon, and the next pass drops it.
+   * the fences wanted. Not awaited. A refusal (409) names the conflicting fields: a range whose
+   * nodeName another manager owns now was taken over and is dropped at once; conflicts only with
+   * the agents this one took ranges over from are their left-over co-ownership, and the write
+   * is made again with force (decideOnConflicts).
    */
   #writeEntries(task: Task, now: number): void {
     if (this.#held.size === 0) return;
-    const sent = new Map([...this.#held.values()].map((holding) => [holding, holding.fenceWanted]));
-    const entries = this.#entries(now);
     this.#writingEntries = true;
     this.#entriesPacer.writeStarted(now);
-    this.#options.applyStatus(task, { partitions: entries }, fieldManagerFor(this.#options.nodeName), false).then(
+    this.#applyEntries(task, now).then(
       (applied) => {
         this.#writingEntries = false;
         this.#entriesPacer.writeFinished(applied);
-        if (applied) {
-          this.#lastRenewSentAt = now;
-          this.#noteSent(entries);
-          for (const [holding, fence] of sent) holding.fenceRecorded = Math.max(holding.fenceRecorded, fence);
-        } else {
-          this.#options.logger.warn({ task: task.metadata.name }, 'the apiserver refused this agent\'s ranges of a shared array (409): one was taken over');
-        }
         this.#options.requeue();
       },
       (error: unknown) => {
@@ -389,6 +380,33 @@ export class SharedArrayRun {
         this.#options.requeue();
       },
     );
+  }
+
+  async #applyEntries(task: Task, now: number): Promise<boolean> {
+    for (const force of [false, true]) {
+      const sent = new Map([...this.#held.values()].map((holding) => [holding, holding.fenceWanted]));
+      const entries = this.#entries(now);
+      const outcome = await this.#options.applyStatus(task, { partitions: entries }, fieldManagerFor(this.#options.nodeName), force);
+      if (outcome.applied) {
+        this.#lastRenewSentAt = now;
+        this.#noteSent(entries);
+        for (const [holding, fence] of sent) holding.fenceRecorded = Math.max(holding.fenceRecorded, fence);
+        return true;
+      }
+      const decision = decideOnConflicts(outcome.conflicts, new Map([...this.#held.values()].map((holding) => [holding.start, holding.takenFrom])));
+      for (const start of decision.lost) {
+        const holding = this.#held.get(start);
+        if (holding === undefined) continue;
+        this.#options.logger.warn({ task: task.metadata.name, start }, 'a range of a shared array was taken over by another agent: killing its indexes here');
+        this.#drop(holding);
+      }
+      // Forcing is safe only while this agent's lease is live: past the self-fence, another may be taking a range over.
+      if (!decision.forceAgain || force || selfFenceDue(this.#lastRenewSentAt, this.#clock(), this.#leaseMs, this.#safetyMs)) {
+        if (!decision.forceAgain) this.#options.logger.warn({ task: task.metadata.name, conflicts: outcome.conflicts.length }, 'the apiserver refused this agent\'s ranges of a shared array (409)');
+        return false;
+      }
+    }
+    return false;
   }
 
   /** Remembers each holding's entry as the apiserver accepted it (what a fenced holding keeps sending). */
@@ -402,11 +420,9 @@ export class SharedArrayRun {
   /** The coordinator (coordinatorOf) writes the array's merged status: paced while it runs, once when it is over. */
   async #coordinate(task: Task, policy: ArrayPolicy, partitions: readonly TaskIndexPartition[], now: number): Promise<void> {
     if (this.#finalWritten || coordinatorOf(partitions, this.#observer, now, this.#leaseMs) !== this.#options.nodeName) return;
-    const renewTime = preciseTimestamp(now);
-    const view = partitions.map((partition) => {
-      const holding = this.#held.get(partition.start);
-      return holding === undefined ? partition : this.#entryOf(holding, renewTime);
-    });
+    // Its own entries as the apiserver accepted them (fresher than the cache, never ahead of the
+    // record): the merged status never shows an index done that no entry records.
+    const view = partitions.map((partition) => this.#held.get(partition.start)?.lastSent ?? partition);
     const merged = mergePartitions(view, policy);
     const fields = {
       progress: `${merged.succeeded}/${policy.completions}`,
@@ -421,7 +437,7 @@ export class SharedArrayRun {
     const outcome = merged.outcome?.kind === 'Complete' && !merged.covered ? undefined : merged.outcome;
     if (outcome !== undefined && (outcome.kind === 'Failed' || merged.active === 0)) {
       const status = finishedArrayStatus(task, fields, facts, outcome);
-      if (await this.#options.applyStatus(task, withoutNode(status), coordinatorFieldManager, true)) {
+      if ((await this.#options.applyStatus(task, withoutNode(status), coordinatorFieldManager, true)).applied) {
         this.#finalWritten = true;
         this.#dropAll();
         this.#options.finished?.(task, status);
@@ -435,7 +451,7 @@ export class SharedArrayRun {
     this.#mergedPacer.writeStarted(now);
     this.#mergedSent = text;
     try {
-      this.#mergedPacer.writeFinished(await this.#options.applyStatus(task, withoutNode(status), coordinatorFieldManager, true));
+      this.#mergedPacer.writeFinished((await this.#options.applyStatus(task, withoutNode(status), coordinatorFieldManager, true)).applied);
     } catch (error) {
       this.#mergedPacer.writeFinished(false);
       this.#options.logger.warn({ task: task.metadata.name, err: (error as Error).message }, 'could not write the merged status of a shared array; it is tried again');

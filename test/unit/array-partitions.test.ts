@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { TaskIndexPartition } from '../../src/api/task.js';
 import {
-  LeaseObserver, arrayLeaseTimings, coordinatorOf, defaultLeaseDurationMs, defaultRenewIntervalMs, fieldManagerFor, leaseSafetyMs, maxPartitions, mergePartitions, nextFence,
+  LeaseObserver, arrayLeaseTimings, coordinatorOf, decideOnConflicts, defaultLeaseDurationMs, defaultRenewIntervalMs, fieldManagerFor, leaseSafetyMs, maxPartitions, mergePartitions, nextFence,
   nextPartitionAction, partitionApplyBody, partitionSizeFor, selfFenceDue,
 } from '../../src/tasks/array-partitions.js';
 import type { ArrayPolicy } from '../../src/tasks/array-progress.js';
@@ -141,5 +141,27 @@ describe('mergePartitions', () => {
     expect(mergePartitions(entries, policy({ maxFailedIndexes: 0 })).outcome).toMatchObject({ kind: 'Failed', reason: 'MaxFailedIndexesExceeded' });
     expect(mergePartitions(entries, policy({ backoffLimitPerIndex: undefined, backoffLimit: 2 })).outcome).toMatchObject({ kind: 'Failed', reason: 'BackoffLimitExceeded' });
     expect(mergePartitions(entries, policy({ backoffLimitPerIndex: undefined, backoffLimit: 3 })).outcome).toBeUndefined();
+  });
+});
+
+describe('decideOnConflicts', () => {
+  const field = (start: number, name: string): string => `.status.partitions[start=${start}].${name}`;
+
+  it('drops a range whose nodeName another manager owns: it was taken over', () => {
+    const decision = decideOnConflicts([{ manager: 'parafork-agent/node-c', field: field(100, 'nodeName') }, { manager: 'parafork-agent/node-c', field: field(100, 'renewTime') }], new Map([[100, undefined], [200, undefined]]));
+    expect(decision).toEqual({ lost: [100], forceAgain: false });
+  });
+
+  it('forces again when every conflict is a field the agent it took the range from still co-owns', () => {
+    const takenFrom = new Map<number, string | undefined>([[100, 'node-b'], [200, undefined]]);
+    expect(decideOnConflicts([{ manager: 'parafork-agent/node-b', field: field(100, 'succeeded') }, { manager: 'parafork-agent/node-b', field: field(100, 'completedIndexes') }], takenFrom)).toEqual({ lost: [], forceAgain: true });
+  });
+
+  it('never forces over a conflict it cannot explain: another manager, a range it claimed, another field, or none listed', () => {
+    const takenFrom = new Map<number, string | undefined>([[100, 'node-b'], [200, undefined]]);
+    expect(decideOnConflicts([{ manager: 'parafork-agent/node-c', field: field(100, 'succeeded') }], takenFrom).forceAgain).toBe(false);
+    expect(decideOnConflicts([{ manager: 'parafork-agent/node-b', field: field(200, 'succeeded') }], takenFrom).forceAgain).toBe(false);
+    expect(decideOnConflicts([{ manager: 'parafork-agent/node-b', field: '.status.phase' }], takenFrom).forceAgain).toBe(false);
+    expect(decideOnConflicts([], takenFrom).forceAgain).toBe(false);
   });
 });
