@@ -464,6 +464,8 @@ export class SharedArrayRun {
  * (status.partitions is never in it: those fields belong to the holders.)
  */
 function withoutNode(status: TaskStatus): TaskStatus {
-  const { nodeName: _nodeName, partitions: _partitions, ...rest } = status;
+  const rest: TaskStatus = { ...status };
+  delete (rest as { nodeName?: string }).nodeName;
+  delete (rest as { partitions?: unknown }).partitions;
   return rest;
 }

@@ -34,7 +34,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const agent of agents) writeFileSync(`/tmp/multi-debug-${agent.nodeName}.log`, agent.logs());
   for (const agent of agents) await agent.stop();
   await namespace.cleanup();
   rmSync(scratch, { recursive: true, force: true });

@@ -127,9 +127,14 @@ const lease = arrayLeaseTimings(6);
 function agent(node: string, server: FakeApiserver, launches: Launches, clock: Clock, options: { failWrites?: () => boolean } = {}): SharedArrayRun {
   return new SharedArrayRun(server.task(300), {
     nodeName: node,
-    applyStatus: async (_task, status, manager, force, resourceVersion) => {
-      if (options.failWrites?.() === true) throw new Error('connection refused');
-      return server.apply(status, manager, force, resourceVersion);
+    applyStatus: (_task, status, manager, force, resourceVersion) => {
+      if (options.failWrites?.() === true) return Promise.reject(new Error('connection refused'));
+      // Applied at once, as the call is made: a later pass sees it (a real write lands during the pass, or after).
+      try {
+        return Promise.resolve(server.apply(status, manager, force, resourceVersion));
+      } catch (error) {
+        return Promise.reject(error);
+      }
     },
     launcher: launches.launcherFor(node, clock),
     requeue: () => undefined,
