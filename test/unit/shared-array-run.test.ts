@@ -133,7 +133,7 @@ function agent(node: string, server: FakeApiserver, launches: Launches, clock: C
       try {
         return Promise.resolve(server.apply(status, manager, force, resourceVersion));
       } catch (error) {
-        return Promise.reject(error);
+        return Promise.reject(error instanceof Error ? error : new Error(String(error)));
       }
     },
     launcher: launches.launcherFor(node, clock),
