@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 
 import type { Task, TaskIndexPartition, TaskReason, TaskStatus } from '../api/task.js';
 import type { ApplyOutcome } from '../store/task-store.js';
-import { type IndexCallbacks, type IndexLauncher, type IndexProcess, defaultMaxSpawning } from './array-run.js';
+import { type IndexCallbacks, type IndexLauncher, type IndexProcess, defaultMaxSpawning, recordIndexEnding } from './array-run.js';
 import { ArrayProgress, arrayPolicyOf, type ArrayPolicy } from './array-progress.js';
 import {
   coordinatorFieldManager, coordinatorOf, decideOnConflicts, defaultLeaseDurationMs, defaultRenewIntervalMs, fieldManagerFor, leaseSafetyMs, LeaseObserver, mergePartitions,
@@ -334,20 +334,7 @@ export class SharedArrayRun {
         holding.running.delete(index);
         // A range given up (taken over, self-fenced): its new holder decides about this index.
         if (this.#held.get(holding.start) !== holding) return;
-        if (ending.reason === 'Completed') {
-          holding.progress.succeeded(index, runNanoseconds ?? 0);
-        } else {
-          holding.progress.failed(index, {
-            reason: ending.reason,
-            retryable: this.#options.retryable(ending.reason),
-            message: ending.message,
-            finishedAt: ending.finishedAt,
-            ...(ending.exitCode !== undefined ? { exitCode: ending.exitCode } : {}),
-            ...(ending.signal !== undefined ? { signal: ending.signal } : {}),
-            ...(stderrTail !== '' ? { stderrTail } : {}),
-            ...(runNanoseconds !== undefined ? { runNanoseconds } : {}),
-          });
-        }
+        recordIndexEnding(holding.progress, index, { ending, stderrTail, runNanoseconds, retryable: this.#options.retryable });
         // Not the pacer's finished(): a finished range's entry is still renewed until the array is over.
         this.#entriesPacer.changed();
         this.#options.requeue();
