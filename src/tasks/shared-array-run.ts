@@ -173,7 +173,9 @@ export class SharedArrayRun {
 
     if (this.#fenceWriteDue() || this.#dueNow(this.#entriesPacer, now)) this.#writeEntries(task, now);
     await this.#coordinate(task, policy, partitions, now);
-    const selfFenceAt = this.#held.size > 0 && this.#lastRenewSentAt !== undefined ? this.#lastRenewSentAt + this.#leaseMs - this.#safetyMs : Infinity;
+    // A pass is due when the self-fence would be, while any range still runs (a fenced one waits for its takeover).
+    const running = [...this.#held.values()].some((holding) => !holding.fenced);
+    const selfFenceAt = running && this.#lastRenewSentAt !== undefined ? this.#lastRenewSentAt + this.#leaseMs - this.#safetyMs : Infinity;
     const wakeAt = Math.min(selfFenceAt, this.#entriesPacer.dueAt() ?? Infinity, this.#mergedPacer.dueAt() ?? Infinity, ...[...this.#held.values()].map((holding) => holding.progress.nextRetryAt ?? Infinity));
     // Leases of others expire without any event: look again within a renew interval while the array runs.
     const lookAgainMs = Math.min(this.#renewMs, Number.isFinite(wakeAt) ? Math.max(1, Math.ceil(wakeAt - now)) : Infinity);
