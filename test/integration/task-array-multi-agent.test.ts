@@ -105,7 +105,9 @@ describe('an array shared by two agents', () => {
     rmSync(hold);
 
     const task = await waitForTaskPhase(namespace.name, 'shared', ['Succeeded', 'Failed'], 180_000);
-    expect(task.status).toMatchObject({ phase: 'Succeeded', progress: '1000/1000', succeeded: 1000, completedIndexes: '0-999', failedIndexes: '' });
+    // On a failure, say why: the failure records and the survivor's warnings.
+    const warnings = first.logs().split('\n').filter((line) => /"level":[4-6]0/.test(line)).slice(-20).join('\n');
+    expect(task.status, `${JSON.stringify(task.status?.failures)}\n${warnings}`).toMatchObject({ phase: 'Succeeded', progress: '1000/1000', succeeded: 1000, completedIndexes: '0-999', failedIndexes: '' });
     expect(task.status?.conditions?.find((condition) => condition.type === 'Complete')).toMatchObject({ status: 'True' });
     const runs = markerCounts(folder);
     expect(runs.size).toBe(1000);
