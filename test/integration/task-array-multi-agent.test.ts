@@ -39,8 +39,13 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-/** Each agent's lease: short, so the takeover comes within seconds (renewed every 2 s, self-fenced after 5 s). */
-const leaseArguments = ['--array-lease-seconds', '6', '--max-concurrent', '16'];
+/**
+ * Each agent's lease: short, so the takeover comes within seconds (renewed every 4 s, self-fenced
+ * after 10 s without an accepted write). Not shorter: with the control plane on this machine's two
+ * loaded cores a status write can take seconds; with a 6 s lease (self-fence after 5 s) one run
+ * in ten ended with an index failed twice, most likely the survivor fencing itself.
+ */
+const leaseArguments = ['--array-lease-seconds', '12', '--max-concurrent', '16'];
 
 /** Markers per index: one file per run (mktemp), so a second run of an index shows as a second file. */
 function markerCounts(folder: string): Map<number, number> {
