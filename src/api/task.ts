@@ -82,6 +82,21 @@ export const taskSeccompTypes = ['RuntimeDefault', 'Localhost', 'Unconfined'] as
  */
 export type TaskSeccompType = (typeof taskSeccompTypes)[number];
 
+/** Every {@link TaskSpecIndexPlacement}, in the CRD's order. */
+export const taskSpecIndexPlacements = ['SingleNode', 'AcrossNodes'] as const;
+
+/**
+ * Where the indexes of an array run. SingleNode (the default): on one node, as any Task (the node
+ * in nodeName, or the first agent matching nodeSelector claims the whole array). AcrossNodes: every
+ * agent whose Node matches nodeSelector takes part; agents claim ranges of indexes in
+ * status.partitions, each writing only its own entries (server-side apply under its own field
+ * manager), and an agent that stops renewing its ranges (dead, or cut off from the apiserver) has
+ * their unfinished indexes taken over by another once its lease has expired. parallelism then
+ * bounds each agent's share, not the whole array. With AcrossNodes, nodeName cannot be set. Only
+ * with completions. Immutable.
+ */
+export type TaskSpecIndexPlacement = (typeof taskSpecIndexPlacements)[number];
+
 /** Every {@link TaskPhase}, in the CRD's order. */
 export const taskPhases = ['Pending', 'Running', 'Succeeded', 'Failed'] as const;
 
@@ -208,14 +223,16 @@ export interface TaskList {
  * create a new one to run something else.
  *
  * Apiserver checks: completions cannot be changed after the Task is created; parallelism is allowed
- * only with completions (an array Task); backoffLimitPerIndex is allowed only with completions (an
- * array Task); maxFailedIndexes is allowed only with backoffLimitPerIndex; maxFailedIndexes cannot
- * be more than completions; command cannot be changed after the Task is created; args cannot be
- * changed after the Task is created; env cannot be changed after the Task is created; workingDir
- * cannot be changed after the Task is created; resources cannot be changed after the Task is
- * created; sandbox cannot be changed after the Task is created; nodeName cannot be changed or
- * cleared once set; nodeSelector cannot be changed once the Task is bound to a node (spec.nodeName
- * is set).
+ * only with completions (an array Task); indexPlacement is allowed only with completions (an array
+ * Task); an array with indexPlacement AcrossNodes is run by every agent that matches nodeSelector,
+ * so nodeName cannot be set; indexPlacement cannot be changed after the Task is created;
+ * backoffLimitPerIndex is allowed only with completions (an array Task); maxFailedIndexes is
+ * allowed only with backoffLimitPerIndex; maxFailedIndexes cannot be more than completions; command
+ * cannot be changed after the Task is created; args cannot be changed after the Task is created;
+ * env cannot be changed after the Task is created; workingDir cannot be changed after the Task is
+ * created; resources cannot be changed after the Task is created; sandbox cannot be changed after
+ * the Task is created; nodeName cannot be changed or cleared once set; nodeSelector cannot be
+ * changed once the Task is bound to a node (spec.nodeName is set).
  */
 export interface TaskSpec {
   /**
@@ -326,6 +343,17 @@ export interface TaskSpec {
    * Apiserver checks: 1 to 100000.
    */
   readonly parallelism?: number;
+  /**
+   * Where the indexes of an array run. SingleNode (the default): on one node, as any Task (the node
+   * in nodeName, or the first agent matching nodeSelector claims the whole array). AcrossNodes:
+   * every agent whose Node matches nodeSelector takes part; agents claim ranges of indexes in
+   * status.partitions, each writing only its own entries (server-side apply under its own field
+   * manager), and an agent that stops renewing its ranges (dead, or cut off from the apiserver) has
+   * their unfinished indexes taken over by another once its lease has expired. parallelism then
+   * bounds each agent's share, not the whole array. With AcrossNodes, nodeName cannot be set. Only
+   * with completions. Immutable.
+   */
+  readonly indexPlacement?: TaskSpecIndexPlacement;
   /**
    * How many times each index of the array is retried after a failed attempt, counted per index, as
    * in an Indexed Job: an index whose backoffLimitPerIndex + 1 attempts all failed is given up

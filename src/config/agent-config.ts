@@ -23,6 +23,8 @@ export interface AgentConfig {
   readonly terminationGraceSeconds: number;
   /** On the agent's own SIGTERM: how long running tasks may go on before they are killed. */
   readonly shutdownGraceSeconds: number;
+  /** The lease on a range of an array shared by several agents (docs/arrays.md): unrenewed this long, it may be taken over. */
+  readonly arrayLeaseSeconds: number;
   readonly listenAddress: string;
   readonly port: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
@@ -125,6 +127,7 @@ export const agentFlags = {
   'api-burst': { type: 'string', default: '400', description: 'requests to the apiserver in a burst' },
   'termination-grace-seconds': { type: 'string', default: '10', description: 'SIGTERM to SIGKILL when a task is stopped' },
   'shutdown-grace-seconds': { type: 'string', default: '30', description: 'on SIGTERM, how long running tasks may finish before they are killed' },
+  'array-lease-seconds': { type: 'string', default: '30', description: 'arrays shared by several agents (indexPlacement AcrossNodes): a range whose agent has not renewed it for this long is taken over by another; the agent renews every third of it and stops its indexes after five sixths without a renew. Use one value on every node' },
   'listen-address': { type: 'string', default: '0.0.0.0', description: 'address for /healthz, /readyz (and /metrics)' },
   port: { type: 'string', default: '9464', description: 'port for /healthz, /readyz (and /metrics)' },
   'log-level': { type: 'string', default: 'info', description: 'fatal, error, warn, info, debug or trace' },
@@ -342,6 +345,7 @@ export function parseAgentConfig(argv: readonly string[], environment: NodeJS.Pr
     apiBurst: wholeNumber('api-burst', values['api-burst'] ?? '', 1, 1_000_000),
     terminationGraceSeconds: wholeNumber('termination-grace-seconds', values['termination-grace-seconds'] ?? '', 0, 3600),
     shutdownGraceSeconds: wholeNumber('shutdown-grace-seconds', values['shutdown-grace-seconds'] ?? '', 0, 86_400),
+    arrayLeaseSeconds: wholeNumber('array-lease-seconds', values['array-lease-seconds'] ?? '', 3, 3600),
     listenAddress: values['listen-address'] ?? '0.0.0.0',
     port: wholeNumber('port', values.port ?? '', 0, 65_535),
     logLevel: logLevel as AgentConfig['logLevel'],

@@ -1,7 +1,7 @@
 // The reconciler's TaskWriter (src/store/task-store.ts) on the apiserver: status writes, the
 // process finalizer, the TTL delete, and claims. Reads come from the informers, never from here.
 import type { Task, TaskStatus } from '../api/task.js';
-import { processFinalizer, type TaskWriter } from '../store/task-store.js';
+import { processFinalizer, type ApplyConflict, type ApplyOutcome, type TaskWriter } from '../store/task-store.js';
 import { ApiError, type ApiClient } from './api-client.js';
 import { taskPath, taskStatusPath } from './task-resources.js';
 
@@ -83,6 +83,24 @@ export class KubernetesTaskWriter implements TaskWriter {
     }
   }
 
+  async applyStatus(task: Task, status: TaskStatus, fieldManager: string, force: boolean, resourceVersion?: string): Promise<ApplyOutcome> {
+    try {
+      await this.#client.request({
+        method: 'PATCH',
+        path: taskStatusPath(task.metadata.namespace ?? '', task.metadata.name ?? ''),
+        // JSON is YAML: the apply content type takes it as it is.
+        contentType: 'application/apply-patch+yaml',
+        query: { fieldManager, ...(force ? { force: true } : {}) },
+        // A resourceVersion in an apply is a precondition, as in an update: 409 when the object moved on.
+        body: { apiVersion: task.apiVersion, kind: task.kind, metadata: { name: task.metadata.name, namespace: task.metadata.namespace, ...(resourceVersion !== undefined ? { resourceVersion } : {}) }, status },
+      });
+      return { applied: true };
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 409) return { applied: false, conflicts: parseApplyConflicts(error.message) };
+      throw error;
+    }
+  }
+
   async #patchFinalizers(task: Task, operations: readonly object[]): Promise<void> {
     try {
       await this.#client.request({ method: 'PATCH', path: pathOf(task), contentType: 'application/json-patch+json', body: operations });
@@ -91,4 +109,19 @@ export class KubernetesTaskWriter implements TaskWriter {
       throw error;
     }
   }
+}
+
+/**
+ * The conflicts in the message of a refused apply, as the apiserver words them (apimachinery's
+ * merge.Conflicts): `Apply failed with 2 conflicts: conflicts with "m" using v1:\n- .a\n- .b`, or
+ * for one: `conflict with "m" using v1: .a`, one such part per manager.
+ */
+export function parseApplyConflicts(message: string): ApplyConflict[] {
+  const conflicts: ApplyConflict[] = [];
+  let manager: string | undefined;
+  for (const match of message.matchAll(/conflicts? with "([^"]+)"|(?:^|[\s:])(\.[^\s]+)/g)) {
+    if (match[1] !== undefined) manager = match[1];
+    else if (match[2] !== undefined && manager !== undefined) conflicts.push({ manager, field: match[2] });
+  }
+  return conflicts;
 }

@@ -24,6 +24,7 @@ import { AttemptTable } from '../tasks/attempts.js';
 import { LaunchJournal } from '../tasks/launch-journal.js';
 import type { TaskLauncher } from '../tasks/task-launch.js';
 import { claimKey, reconcileKey, taskQueueKeyId, type TaskQueueKey } from '../tasks/task-queue-key.js';
+import { arrayLeaseTimings } from '../tasks/array-partitions.js';
 import { TaskReconciler } from '../tasks/task-reconciler.js';
 
 /** The node's settings the runtime uses, named as the agent's flags name them (src/config/agent-config.ts). */
@@ -35,6 +36,8 @@ export type TaskRuntimeSettings = Pick<
 > & {
   /** Where the task id blocks' lock files are (src/sandbox/task-identities.ts). */
   readonly taskIdLockDirectory: string;
+  /** --array-lease-seconds; undefined: the default lease (src/tasks/array-partitions.ts). */
+  readonly arrayLeaseSeconds?: number;
   /** The launch journal's file (src/tasks/launch-journal.ts); undefined: none (standalone Tasks end with their process). */
   readonly launchJournalFile?: string | undefined;
   /**
@@ -151,6 +154,7 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
     sandboxMaskedPaths: settings.sandboxMaskedPaths,
     sandboxPolicy: options.sandboxPolicy ?? fixedSandboxPolicy(settings.sandboxPolicy),
     terminationGraceMs: settings.terminationGraceSeconds * 1000,
+    ...(settings.arrayLeaseSeconds !== undefined ? { sharedArrayLease: arrayLeaseTimings(settings.arrayLeaseSeconds) } : {}),
     nodeLabels: options.nodeLabels ?? ((): Readonly<Record<string, string>> => ({})),
     requeue: (key) => queue.add(key),
     ...(metrics ? { observer: metrics.tasks } : {}),

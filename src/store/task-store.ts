@@ -20,7 +20,26 @@ export interface TaskWriter {
   deleteTask(task: Task): Promise<void>;
   /** Binds an unbound Task to `nodeName`; false when another agent won it or it is gone. */
   claim(task: Task, nodeName: string): Promise<boolean>;
+  /**
+   * Server-side apply of `status` under `fieldManager` (arrays shared by several agents,
+   * docs/arrays.md): the manager then owns exactly these fields. Without `force`, false when the
+   * apply would change a field another manager owns (409 Conflict); with it, it takes them over.
+   * With `resourceVersion`, only if the Task is still at that version (else false, as a conflict).
+   * Absent where there is no apiserver (standalone): such a store shares no array.
+   */
+  applyStatus?(task: Task, status: TaskStatus, fieldManager: string, force: boolean, resourceVersion?: string): Promise<ApplyOutcome>;
 }
+
+/** A field another manager owns that an apply would have changed (server-side apply's 409 Conflict). */
+export interface ApplyConflict {
+  readonly manager: string;
+  /** The field's path as the apiserver names it, e.g. `.status.partitions[start=500].succeeded`. */
+  readonly field: string;
+}
+
+/** How a server-side apply went: applied, or refused with the conflicts (none listed: the resourceVersion precondition failed). */
+export type ApplyOutcome = { readonly applied: true } | { readonly applied: false; readonly conflicts: readonly ApplyConflict[] };
+
 
 /** The object an Event is about. */
 export interface EventSubject {

@@ -195,15 +195,17 @@ export class ArrayProgress {
    * The next index to start at `now`, marked running: a retry that is due first (failures show
    * early), else the lowest index never started. undefined when the array has an outcome or
    * nothing can start now (see nextRetryAt). The caller applies parallelism and suspend.
+   * `freshBelow`: no index at or above it starts for the first time (a launch fence not yet
+   * recorded, array-partitions.ts); retries are below the fence already.
    */
-  startNext(now: number): { readonly index: number; readonly attempt: number } | undefined {
+  startNext(now: number, freshBelow = this.#end): { readonly index: number; readonly attempt: number } | undefined {
     if (this.#outcome !== undefined) return undefined;
     let index: number | undefined;
     const due = this.#retries[0];
     if (due !== undefined && due.at <= now) {
       this.#retries.shift();
       index = due.index;
-    } else if (this.#nextFresh < this.#end) {
+    } else if (this.#nextFresh < Math.min(this.#end, freshBelow)) {
       index = this.#nextFresh++;
     }
     if (index === undefined) return undefined;

@@ -246,20 +246,7 @@ export class ArrayRun {
         if (ended) return;
         ended = true;
         this.#running.delete(index);
-        if (ending.reason === 'Completed') {
-          this.#progress.succeeded(index, runNanoseconds ?? 0);
-        } else {
-          this.#progress.failed(index, {
-            reason: ending.reason,
-            retryable: this.#options.retryable(ending.reason),
-            message: ending.message,
-            finishedAt: ending.finishedAt,
-            ...(ending.exitCode !== undefined ? { exitCode: ending.exitCode } : {}),
-            ...(ending.signal !== undefined ? { signal: ending.signal } : {}),
-            ...(stderrTail !== '' ? { stderrTail } : {}),
-            ...(runNanoseconds !== undefined ? { runNanoseconds } : {}),
-          });
-        }
+        recordIndexEnding(this.#progress, index, { ending, stderrTail, runNanoseconds, retryable: this.#options.retryable });
         this.#pacer.changed();
         if (this.#progress.settled) this.#pacer.finished();
         this.#options.requeue();
@@ -307,6 +294,29 @@ export class ArrayRun {
     if (seconds === undefined || this.#startedAt === undefined) return undefined;
     return this.#startedAt + seconds * 1000;
   }
+}
+
+/** Records how an attempt of `index` ended in the array's progress: succeeded, or a failure with its details. */
+export function recordIndexEnding(
+  progress: ArrayProgress,
+  index: number,
+  attempt: { readonly ending: AttemptEnding; readonly stderrTail: string; readonly runNanoseconds: number | undefined; readonly retryable: (reason: TaskReason) => boolean },
+): void {
+  const { ending, stderrTail, runNanoseconds } = attempt;
+  if (ending.reason === 'Completed') {
+    progress.succeeded(index, runNanoseconds ?? 0);
+    return;
+  }
+  progress.failed(index, {
+    reason: ending.reason,
+    retryable: attempt.retryable(ending.reason),
+    message: ending.message,
+    finishedAt: ending.finishedAt,
+    ...(ending.exitCode !== undefined ? { exitCode: ending.exitCode } : {}),
+    ...(ending.signal !== undefined ? { signal: ending.signal } : {}),
+    ...(stderrTail !== '' ? { stderrTail } : {}),
+    ...(runNanoseconds !== undefined ? { runNanoseconds } : {}),
+  });
 }
 
 /** The highest index the status names as completed or failed; -1 when none. */

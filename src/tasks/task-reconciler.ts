@@ -40,6 +40,7 @@ import type { EventSubject, EventType, TaskCache, TaskEventSink, TaskWriter } fr
 import { taskForIndex } from './array-index-environment.js';
 import { ArrayRun, type IndexCallbacks } from './array-run.js';
 import { IndexSet } from './index-ranges.js';
+import { SharedArrayRun, type SharedArrayLease } from './shared-array-run.js';
 import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
 import type { LaunchRecord } from './launch-journal.js';
 import { launchAttempt, withIdentity, type AttemptLogTarget, type LaunchPlan, type TaskLauncher } from './task-launch.js';
@@ -160,6 +161,8 @@ export interface TaskReconcilerOptions {
   readonly sandboxPolicy?: SandboxPolicySource;
   /** Where attempts' stdout and stderr are kept (src/logs); undefined: stdout discarded, stderr's tail kept in memory. */
   readonly logs?: TaskLogStore;
+  /** The leases on ranges of arrays shared by several agents (spec.indexPlacement AcrossNodes); default SharedArrayRun's. */
+  readonly sharedArrayLease?: SharedArrayLease;
 }
 
 export class TaskReconciler {
@@ -170,6 +173,8 @@ export class TaskReconciler {
   readonly #waitingForCapacity = new Map<string, TaskQueueKey>();
   /** The Task arrays this agent runs (issue 17), with the sandbox their spec asks for, checked once. */
   readonly #arrays = new Map<string, { readonly run: ArrayRun; readonly sandboxed: TaskSandbox }>();
+  /** The arrays shared with other agents (indexPlacement AcrossNodes) this agent takes part in, by key. */
+  readonly #sharedArrays = new Map<string, SharedArrayRun>();
   /** When this agent first saw each Task whose first attempt has not started (epoch ms); only with an observer. */
   readonly #firstObservedAt = new Map<string, number>();
   #claimsInFlight = 0;
@@ -190,6 +195,8 @@ export class TaskReconciler {
     for (const [key, array] of this.#arrays) {
       if (array.run.stopAll('AgentShutdown') !== undefined) this.#options.requeue(reconcileKey(key));
     }
+    // A shared array's ranges go to other agents once this one's lease expires; its indexes end now.
+    for (const shared of this.#sharedArrays.values()) shared.killNow();
     for (const [key, attempt] of this.#options.attempts.entries()) {
       if (attempt.ending === undefined && attempt.child) {
         this.#terminate(attempt, 'AgentShutdown');
@@ -202,6 +209,7 @@ export class TaskReconciler {
   get runningAttempts(): number {
     let active = this.#options.attempts.active;
     for (const array of this.#arrays.values()) active += array.run.active;
+    for (const shared of this.#sharedArrays.values()) active += shared.active;
     return active;
   }
 
@@ -309,6 +317,13 @@ export class TaskReconciler {
 
   async #claim(key: string): Promise<ReconcileResult | undefined> {
     const task = this.#options.unboundTasks.get(key);
+    const shared = this.#sharedArrays.get(key);
+    if (shared !== undefined && (task === undefined || shared.uid !== task.metadata.uid || task.metadata.deletionTimestamp !== undefined)) {
+      // Deleted (a shared array has no finalizer: docs/arrays.md), or made again under the same name.
+      shared.killNow();
+      this.#sharedArrays.delete(key);
+    }
+    if (task !== undefined && sharedAcrossNodes(task) && this.#options.writer.applyStatus !== undefined) return this.#reconcileSharedArray(key, task);
     if (!task || task.spec.nodeName || task.metadata.deletionTimestamp !== undefined || this.#draining) return undefined;
     if (task.status?.phase === 'Succeeded' || task.status?.phase === 'Failed') return undefined;
     if (!selectorMatches(task.spec.nodeSelector, this.#options.nodeLabels())) return undefined;
@@ -486,12 +501,8 @@ export class TaskReconciler {
       if (!selectorMatches(task.spec.nodeSelector, this.#options.nodeLabels())) {
         return this.#failBeforeLaunch(task, 'InvalidSpec', `spec.nodeSelector does not match the labels of node ${this.#options.nodeName}`, now);
       }
-      if (this.#options.unsandboxed === true && sandboxed.specSetsLimits) {
-        return this.#failBeforeLaunch(task, 'SandboxUnavailable', 'resources.limits are set, but this agent runs Tasks unsandboxed (--task-sandbox off), without cgroups', now);
-      }
-      if (this.#options.unsandboxed !== true && this.#options.launcherSandboxes === false) {
-        return this.#failBeforeLaunch(task, 'SandboxUnavailable', 'this agent\'s launcher (--launcher child_process) cannot build the sandbox; run it with --launcher native', now);
-      }
+      const unusable = this.#launcherRefusal(sandboxed);
+      if (unusable !== undefined) return this.#failBeforeLaunch(task, 'SandboxUnavailable', unusable, now);
       const { journal, writer, logger } = this.#options;
       const indexLogs = this.#arrayLogs(task);
       const run: ArrayRun = new ArrayRun(task, {
@@ -534,6 +545,60 @@ export class TaskReconciler {
       this.#options.logger.warn({ task: task.metadata.name, err: (error as Error).message }, 'no index logs for this array: its output is discarded');
       return undefined;
     }
+  }
+
+  /**
+   * One pass over an array shared with other agents (spec.indexPlacement AcrossNodes): checked
+   * once on this node as any array, then run by its SharedArrayRun, which claims ranges of it.
+   */
+  async #reconcileSharedArray(key: string, task: Task): Promise<ReconcileResult | undefined> {
+    const applyStatus = this.#options.writer.applyStatus?.bind(this.#options.writer);
+    if (task.metadata.deletionTimestamp !== undefined || applyStatus === undefined) return undefined;
+    let run = this.#sharedArrays.get(key);
+    if (task.status?.phase === 'Succeeded' || task.status?.phase === 'Failed') {
+      run?.killNow();
+      this.#sharedArrays.delete(key);
+      return this.#collectGarbage(task);
+    }
+    if (run === undefined) {
+      if (this.#draining || !selectorMatches(task.spec.nodeSelector, this.#options.nodeLabels())) return undefined;
+      const now = Date.now();
+      const sandboxed = await this.#sandboxFor(task);
+      if ('reason' in sandboxed) return this.#failBeforeLaunch(task, sandboxed.reason, sandboxed.message, now);
+      const unusable = this.#launcherRefusal(sandboxed);
+      if (unusable !== undefined) return this.#failBeforeLaunch(task, 'SandboxUnavailable', unusable, now);
+      const indexLogs = this.#arrayLogs(task);
+      run = new SharedArrayRun(task, {
+        nodeName: this.#options.nodeName,
+        applyStatus,
+        launcher: { launch: (target, index, attempt, callbacks) => this.#launchIndex(target, sandboxed, indexLogs, index, attempt, callbacks) },
+        requeue: () => {
+          this.#options.requeue(claimKey(key));
+          this.#wakeNextWaiting();
+        },
+        retryable: retryableEnding,
+        retryDelayMs: (target, failures) => retryDelaySeconds(target.spec, failures) * 1000,
+        finished: (target, status) => {
+          this.#finished(status, Date.now());
+          this.#event(target, status.phase === 'Succeeded' ? 'Normal' : 'Warning', status.phase === 'Succeeded' ? 'Completed' : 'Failed', status.message ?? '');
+        },
+        ...(this.#options.sharedArrayLease !== undefined ? { lease: this.#options.sharedArrayLease } : {}),
+        logger: this.#options.logger,
+      });
+      this.#sharedArrays.set(key, run);
+    }
+    const freeSlots = Math.max(0, this.#options.maxConcurrent - this.runningAttempts);
+    if (freeSlots === 0) this.#waitForCapacity(claimKey(key));
+    const result = await run.reconcile(task, { freeSlots, draining: this.#draining });
+    if (result.finished) this.#sharedArrays.delete(key);
+    return result.requeueAfterMs === undefined ? undefined : { requeueAfterMs: result.requeueAfterMs };
+  }
+
+  /** Why this agent's launcher cannot run the array's sandbox, or undefined when it can. */
+  #launcherRefusal(sandboxed: TaskSandbox): string | undefined {
+    if (this.#options.unsandboxed === true && sandboxed.specSetsLimits) return 'resources.limits are set, but this agent runs Tasks unsandboxed (--task-sandbox off), without cgroups';
+    if (this.#options.unsandboxed !== true && this.#options.launcherSandboxes === false) return 'this agent\'s launcher (--launcher child_process) cannot build the sandbox; run it with --launcher native';
+    return undefined;
   }
 
   /** Starts attempt `number` of one index of an array: ids and cgroup of its own, the index in env and args, its log. */
@@ -787,4 +852,9 @@ function deadlineOf(task: Task, attempt: Attempt | undefined): number | undefine
 
 function logOwner(task: Task): TaskLogOwner {
   return { namespace: task.metadata.namespace ?? 'default', name: task.metadata.name ?? '', uid: task.metadata.uid ?? '' };
+}
+
+/** An array every matching agent takes part in, rather than one agent claiming it whole (docs/arrays.md). */
+function sharedAcrossNodes(task: Task): boolean {
+  return task.spec.completions !== undefined && task.spec.indexPlacement === 'AcrossNodes' && task.spec.nodeName === undefined;
 }

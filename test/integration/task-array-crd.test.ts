@@ -40,6 +40,9 @@ describe('an array Task', () => {
     ['maxFailedIndexes above completions', { completions: 5, backoffLimitPerIndex: 0, maxFailedIndexes: 6 }, 'spec.maxFailedIndexes', 'cannot be more than completions'],
     ['completions above 100,000', { completions: 100_001 }, 'spec.completions', 'less than or equal to 100000'],
     ['completions of 0', { completions: 0 }, 'spec.completions', 'greater than or equal to 1'],
+    ['indexPlacement without completions', { indexPlacement: 'AcrossNodes' }, 'spec.indexPlacement', 'allowed only with completions'],
+    ['indexPlacement AcrossNodes and a nodeName', { completions: 5, indexPlacement: 'AcrossNodes', nodeName: 'node1' }, 'spec.indexPlacement', 'nodeName cannot be set'],
+    ['an indexPlacement it does not know', { completions: 5, indexPlacement: 'Everywhere' }, 'spec.indexPlacement', 'supported values'],
   ])('is refused with %s, naming the field', async (_, fields, field, why) => {
     const result = await applyTask('refused', { command: ['/bin/true'], ...fields });
     expect(result.status).not.toBe(0);
@@ -56,6 +59,12 @@ describe('an array Task', () => {
     expect((await applyTask('single', { command: ['/bin/true'] })).status).toBe(0);
     const made = await applyTask('single', { command: ['/bin/true'], completions: 10 });
     expect(made.stderr).toContain('completions cannot be changed after the Task is created');
+  });
+
+  it('cannot change indexPlacement after creation', async () => {
+    expect((await applyTask('placed', { command: ['/bin/true'], completions: 10, indexPlacement: 'AcrossNodes' })).status).toBe(0);
+    const moved = await applyTask('placed', { command: ['/bin/true'], completions: 10, indexPlacement: 'SingleNode' });
+    expect(moved.stderr).toContain('indexPlacement cannot be changed after the Task is created');
   });
 });
 

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import type { Task, TaskStatus } from '../../src/api/task.js';
-import { KubernetesTaskWriter } from '../../src/k8s/task-writer.js';
+import { KubernetesTaskWriter, parseApplyConflicts } from '../../src/k8s/task-writer.js';
 import { closeLocalApiServers, localApiClient } from '../helpers/local-api-server.js';
 
 interface RecordedRequest {
@@ -57,5 +57,32 @@ describe('KubernetesTaskWriter.writeStatus', () => {
     await writer.writeStatus(task, { phase: 'Pending' });
     const sent = (requests[0]?.body as { status: Record<string, unknown> }).status;
     expect(sent).toMatchObject({ phase: 'Pending', hostIdentity: null, spawnTimings: null, exitCode: null, stderrTail: null });
+  });
+});
+
+// The wording is k8s.io/apiserver's fieldmanager (NewConflictError), managers applying through the status subresource.
+describe('parseApplyConflicts', () => {
+  it('reads one conflict', () => {
+    const message = 'PATCH /apis/parafork.dev/v1alpha1/namespaces/n/tasks/shared/status: 409 Apply failed with 1 conflict: conflict with "parafork-agent/node-b" with subresource "status": .status.partitions[start=500].succeeded';
+    expect(parseApplyConflicts(message)).toEqual([{ manager: 'parafork-agent/node-b', field: '.status.partitions[start=500].succeeded' }]);
+  });
+
+  it('reads several conflicts of several managers', () => {
+    const message = [
+      'PATCH /apis/parafork.dev/v1alpha1/namespaces/n/tasks/shared/status: 409 Apply failed with 3 conflicts: conflicts with "parafork-agent/node-b" with subresource "status":',
+      '- .status.partitions[start=500].succeeded',
+      '- .status.partitions[start=500].completedIndexes',
+      'conflicts with "kubectl" using parafork.dev/v1alpha1:',
+      '- .status.partitions[start=600].nodeName',
+    ].join('\n');
+    expect(parseApplyConflicts(message)).toEqual([
+      { manager: 'parafork-agent/node-b', field: '.status.partitions[start=500].succeeded' },
+      { manager: 'parafork-agent/node-b', field: '.status.partitions[start=500].completedIndexes' },
+      { manager: 'kubectl', field: '.status.partitions[start=600].nodeName' },
+    ]);
+  });
+
+  it('finds none in a refusal that is not about fields (a resourceVersion precondition)', () => {
+    expect(parseApplyConflicts('PATCH /x: 409 Operation cannot be fulfilled on tasks.parafork.dev "shared": the object has been modified; please apply your changes to the latest version and try again')).toEqual([]);
   });
 });
