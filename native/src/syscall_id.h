@@ -33,6 +33,7 @@ enum class Syscall : uint8_t {
   kUserNamespacePipe,
   kInitHelper,
   kOpenBeneath,
+  kMemfdCreate,
   kCount,
 };
 
@@ -119,6 +120,8 @@ inline constexpr FailurePoint kFailurePoints[] = {
     // OpenBeneath); EXDEV there means a link swapped in after the policy check.
     {.id = Syscall::kOpenBeneath, .syscall = "openat2", .step = SpawnStep::kFilesystem,
      .what = "a host path beneath its allowed directory"},
+    // The task's result file (SpawnRequest::result_file): an anonymous memory file.
+    {.id = Syscall::kMemfdCreate, .syscall = "memfd_create", .step = SpawnStep::kStdio, .what = "the result file"},
 };
 
 constexpr bool ListsEveryPointInOrder() {

@@ -89,6 +89,8 @@ export interface NativeSpawnRequest {
   stderrPath: string;
   /** The cap of the log that stdout and/or stderr (mode log, the same path) go to; 0 without a log. */
   logMaxBytes: number;
+  /** Give the child a result file at fd 3 (native/src/spawn_request.h: result_file). */
+  resultFile: boolean;
   /** A cgroup v2 directory, '' for none. */
   cgroup: string;
   /** cgroup v1 directories (one per controller) the child joins before exec. */
@@ -155,6 +157,8 @@ export interface NativeEventLayout {
     readonly stderrFd: number;
     readonly queuedNs: number;
     readonly spawnNs: number;
+    /** The result file's fd (resultFile), or -1. */
+    readonly resultFd: number;
   };
   readonly failed: { readonly errno: number; readonly syscall: number; readonly queuedNs: number; readonly spawnNs: number };
   readonly exited: {
