@@ -138,8 +138,23 @@ export class TaskLogStore {
    * pump, not JavaScript, took every byte in): for status.stderrTail.
    */
   async stderrTail(owner: TaskLogOwner, attempt: number, limit = 4096): Promise<string> {
+    const joined = await this.#tailText(owner, attempt, 'stderr');
+    const codePoints = Array.from(joined);
+    return codePoints.length <= limit ? joined : codePoints.slice(-limit).join('');
+  }
+
+  /**
+   * The end of what the attempt wrote to stdout and stderr, in the order it wrote them, from the
+   * last 64 KiB of its log: for status.result under resultPolicy FallbackToLogsOnError.
+   */
+  async outputTail(owner: TaskLogOwner, attempt: number): Promise<string> {
+    return this.#tailText(owner, attempt, undefined);
+  }
+
+  /** The lines (of `stream`, or both) in the last records of the attempt's log, joined. */
+  async #tailText(owner: TaskLogOwner, attempt: number, stream: 'stdout' | 'stderr' | undefined): Promise<string> {
     const file = this.attemptPath(owner, attempt);
-    // Enough records for `limit` characters of stderr unless stdout floods the end of the log.
+    // Enough records for 4096 characters of one stream unless the other floods the end of the log.
     const window = 64 * 1024;
     let text: string;
     try {
@@ -159,10 +174,8 @@ export class TaskLogStore {
       return '';
     }
     const parser = new LogLineParser();
-    const lines = [...parser.parse(text), ...parser.finish()].filter((line) => line.stream === 'stderr');
-    const joined = lines.map((line) => (line.complete ? `${line.text}\n` : line.text)).join('');
-    const codePoints = Array.from(joined);
-    return codePoints.length <= limit ? joined : codePoints.slice(-limit).join('');
+    const lines = [...parser.parse(text), ...parser.finish()].filter((line) => (stream === undefined ? line.stream !== 'dropped' : line.stream === stream));
+    return lines.map((line) => (line.complete ? `${line.text}\n` : line.text)).join('');
   }
 
   #remember(owner: TaskLogOwner): void {

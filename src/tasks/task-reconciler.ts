@@ -585,7 +585,7 @@ export class TaskReconciler {
       // The launch goes ahead: only the protection against running it twice after a crash is lost.
       this.#options.logger.warn({ task: key, attempt: attempt.number, err: (error as Error).message }, 'could not record the launch in the journal');
     }
-    launchAttempt(this.#options.launcher, task, attempt, { ...plan, log: this.#attemptLog(task, attempt) }, {
+    launchAttempt(this.#options.launcher, task, attempt, { ...plan, log: this.#attemptLog(task, attempt), resultPolicy: task.spec.resultPolicy ?? 'File' }, {
       running: () => {
         this.#firstAttemptStarted(key, task, attempt);
         this.#options.requeue(reconcileKey(key));
@@ -602,7 +602,11 @@ export class TaskReconciler {
     const logs = this.#options.logs;
     if (logs === undefined) return undefined;
     const owner = logOwner(task);
-    return { output: logs.attemptLog(owner, attempt.number, task.spec.logs?.maxBytes), stderrTail: () => logs.stderrTail(owner, attempt.number) };
+    return {
+      output: logs.attemptLog(owner, attempt.number, task.spec.logs?.maxBytes),
+      stderrTail: () => logs.stderrTail(owner, attempt.number),
+      outputTail: () => logs.outputTail(owner, attempt.number),
+    };
   }
 
   #waitForCapacity(key: TaskQueueKey): void {
