@@ -89,10 +89,11 @@ export const taskSpecResultPolicys = ['File', 'FallbackToLogsOnError'] as const;
  * Where status.result comes from, as a container's terminationMessagePolicy. Each attempt's process
  * finds a result file named by $PARAFORK_RESULT (/dev/fd/3: a file of its own, made for the
  * attempt) and may write a small result there; the first 4096 bytes land in status.result whether
- * the attempt succeeds or fails. File (the default): only the file. FallbackToLogsOnError: when the
- * file is empty and the attempt failed, the end of its output (the last 4096 bytes of its log,
- * stdout and stderr as it wrote them) instead. Task arrays (completions) keep no result per index:
- * status.result stays unset.
+ * the attempt succeeds or fails. The file is the process's fd 3: a program it starts reaches the
+ * file only if it inherits fd 3 (Python's subprocess closes it unless given pass_fds=(3,)). File
+ * (the default): only the file. FallbackToLogsOnError: when the file is empty and the attempt
+ * failed, the end of its output (the last 4096 bytes of its log, stdout and stderr as it wrote
+ * them) instead. Task arrays (completions) keep no result per index: status.result stays unset.
  */
 export type TaskSpecResultPolicy = (typeof taskSpecResultPolicys)[number];
 
@@ -407,10 +408,12 @@ export interface TaskSpec {
    * Where status.result comes from, as a container's terminationMessagePolicy. Each attempt's
    * process finds a result file named by $PARAFORK_RESULT (/dev/fd/3: a file of its own, made for
    * the attempt) and may write a small result there; the first 4096 bytes land in status.result
-   * whether the attempt succeeds or fails. File (the default): only the file.
-   * FallbackToLogsOnError: when the file is empty and the attempt failed, the end of its output
-   * (the last 4096 bytes of its log, stdout and stderr as it wrote them) instead. Task arrays
-   * (completions) keep no result per index: status.result stays unset.
+   * whether the attempt succeeds or fails. The file is the process's fd 3: a program it starts
+   * reaches the file only if it inherits fd 3 (Python's subprocess closes it unless given
+   * pass_fds=(3,)). File (the default): only the file. FallbackToLogsOnError: when the file is
+   * empty and the attempt failed, the end of its output (the last 4096 bytes of its log, stdout and
+   * stderr as it wrote them) instead. Task arrays (completions) keep no result per index:
+   * status.result stays unset.
    *
    * @defaultValue `'File'`
    */
