@@ -116,16 +116,17 @@ export function launchAttempt(launcher: TaskLauncher, task: Task, attempt: Attem
         const resultFile = child.resultFile?.read(resultMaxBytes);
         // Its processes are gone (a sandbox's with its init; the rest are killed by release()).
         attempt.memoryPeakBytes = cgroup?.memoryPeakBytes();
-        // status.stderrTail is for failures: a Task that exits 0 neither waits for its log to be
-        // complete nor costs a read of it.
-        if (log === undefined || exit.code !== 0) await Promise.race([stderrDone, new Promise((resolve) => setTimeout(resolve, stderrDrainLimitMs).unref())]);
-        if (log !== undefined && exit.code !== 0) attempt.stderr.append(await log.stderrTail());
         const oomKills = cgroup?.oomKills() ?? 0;
         attempt.ending = oomKills > 0 && attempt.killCause === undefined ? oomEnding(task.spec) : exitEnding(exit, attempt.killCause);
+        const failed = attempt.ending.reason !== 'Completed';
+        // status.stderrTail (and a result from the log) is for failures: a Task that succeeds
+        // neither waits for its log to be complete nor costs a read of it.
+        if (log === undefined || failed) await Promise.race([stderrDone, new Promise((resolve) => setTimeout(resolve, stderrDrainLimitMs).unref())]);
+        if (log !== undefined && failed) attempt.stderr.append(await log.stderrTail());
         if (resultFile !== undefined && plan.resultPolicy !== undefined) {
           // Without a log, the output the node kept is stderr's tail.
           const outputTail = log === undefined ? () => Promise.resolve(attempt.stderr.toString()) : () => log.outputTail();
-          attempt.result = await attemptResult(await resultFile, plan.resultPolicy, attempt.ending.reason !== 'Completed', outputTail);
+          attempt.result = await attemptResult(await resultFile, plan.resultPolicy, failed, outputTail);
         }
         release();
         callbacks.ended();
