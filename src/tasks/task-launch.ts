@@ -117,8 +117,8 @@ export function launchAttempt(launcher: TaskLauncher, task: Task, attempt: Attem
         // Its processes are gone (a sandbox's with its init; the rest are killed by release()).
         attempt.memoryPeakBytes = cgroup?.memoryPeakBytes();
         const oomKills = cgroup?.oomKills() ?? 0;
-        attempt.ending = oomKills > 0 && attempt.killCause === undefined ? oomEnding(task.spec) : exitEnding(exit, attempt.killCause);
-        const failed = attempt.ending.reason !== 'Completed';
+        const ending = oomKills > 0 && attempt.killCause === undefined ? oomEnding(task.spec) : exitEnding(exit, attempt.killCause);
+        const failed = ending.reason !== 'Completed';
         // status.stderrTail (and a result from the log) is for failures: a Task that succeeds
         // neither waits for its log to be complete nor costs a read of it.
         if (log === undefined || failed) await Promise.race([stderrDone, new Promise((resolve) => setTimeout(resolve, stderrDrainLimitMs).unref())]);
@@ -128,6 +128,9 @@ export function launchAttempt(launcher: TaskLauncher, task: Task, attempt: Attem
           const outputTail = log === undefined ? () => Promise.resolve(attempt.stderr.toString()) : () => log.outputTail();
           attempt.result = await attemptResult(await resultFile, plan.resultPolicy, failed, outputTail);
         }
+        // Last, with nothing awaited after it: a reconcile that sees an ending records the attempt
+        // as it is then (task-reconciler.ts), so everything else about it must be in place.
+        attempt.ending = ending;
         release();
         callbacks.ended();
       });

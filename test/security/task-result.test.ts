@@ -113,6 +113,13 @@ describe.skipIf(skip !== undefined)(`a hostile Task's result file${skip ? ` (ski
     }
   });
 
+  it('gives each of 30 Tasks run at once its own result, none lost and none another s', async () => {
+    const files = Array.from({ length: 30 }, (_, index) => writeTask(scratch, `crowd-${index}`, { command: ['/bin/sh', '-c', 'echo "$TASK_NAME" > "$PARAFORK_RESULT"'], env: [{ name: 'TASK_NAME', value: `crowd-${index}` }] }));
+    const run = await parafork(['run', ...files.flatMap((file) => ['-f', file]), '-o', 'json'], 60_000);
+    const tasks = tasksOf(run);
+    for (let index = 0; index < 30; index++) expect(tasks.get(`crowd-${index}`)?.status?.result, `crowd-${index}`).toBe(`crowd-${index}\n`);
+  });
+
   it('never blocks the agent: a Task that leaves a FIFO open on fd 3, and one whose child holds fd 3 open, end at once', async () => {
     const fifo = writeTask(scratch, 'fifo', { command: ['/bin/sh', '-c', 'echo mine > "$PARAFORK_RESULT"; mkfifo /tmp/f; command exec 3<>/tmp/f; (sleep 1 &); exit 0'] });
     const run = await parafork(['run', '-f', fifo, '-o', 'json'], 30_000);

@@ -189,6 +189,21 @@ describe('launching an attempt', () => {
     expect(attempt.memoryPeakBytes).toBe(5_000_000);
   });
 
+  it('sets the ending last, once the result is in place: a reconcile that sees the ending records the attempt as it is then', async () => {
+    const attempt = newAttempt();
+    let resultWhenEnded: unknown = 'never ended';
+    let ending: Attempt['ending'];
+    Object.defineProperty(attempt, 'ending', {
+      get: () => ending,
+      set: (value: Attempt['ending']) => {
+        resultWhenEnded = attempt.result;
+        ending = value;
+      },
+    });
+    await launchAndWait(fakeLauncher({ exit: exit({ code: 0 }), result: 'done\n' }), attempt, fakeCgroup(), {}, 'File');
+    expect(resultWhenEnded).toEqual({ text: 'done\n', truncated: false });
+  });
+
   it('takes a failed attempt s result from its stderr tail under FallbackToLogsOnError when the node keeps no log and the file is empty', async () => {
     const attempt = newAttempt();
     await launchAndWait(fakeLauncher({ exit: exit({ code: 1 }), stderr: 'no such input\n', result: '' }), attempt, undefined, {}, 'FallbackToLogsOnError');
