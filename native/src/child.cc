@@ -111,6 +111,15 @@ PARAFORK_CHILD_CODE void PlaceStdio(ChildPlan* plan) {
   }
 }
 
+// The result file at fd 3 for the task ($PARAFORK_RESULT names it), after every inherited fd was
+// marked close-on-exec: dup3 clears the mark on the copy; an fd that is 3 already is unmarked.
+PARAFORK_CHILD_CODE void PlaceResultFile(ChildPlan* plan) {
+  if (plan->result_fd < 0) return;
+  const long result = plan->result_fd == kResultFd ? RawSyscall(SYS_fcntl, kResultFd, F_SETFD, 0)
+                                                   : RawSyscall(SYS_dup3, plan->result_fd, kResultFd, 0);
+  if (result < 0) Fail(plan, Syscall::kDup2, result);
+}
+
 PARAFORK_CHILD_CODE bool ParseFdNumber(const char* name, int* fd) {
   if (*name == '\0') return false;
   long value = 0;
@@ -619,6 +628,7 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int RunChild(void
     if (result < 0) Fail(plan, Syscall::kChdir, result);
   }
   CloseInheritedFdsOnExec(plan);
+  PlaceResultFile(plan);
   // The task starts with no signal blocked, whatever mask the spawn thread had. A sandboxed task's
   // init instead starts with every signal blocked (the mask survives exec): the kernel drops a
   // signal sent to a namespace's init that neither handles nor blocks it, so a SIGTERM arriving

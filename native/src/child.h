@@ -108,12 +108,16 @@ struct SandboxPlan {
   char** init_argv = nullptr;
 };
 
+// Where the task finds its result file (ChildPlan::result_fd).
+inline constexpr int kResultFd = 3;
+
 struct ChildPlan {
   const char* const* exec_paths = nullptr;  // candidates tried in order, null-terminated
   char* const* argv = nullptr;
   char* const* envp = nullptr;
   const char* cwd = nullptr;                // null: inherit
   int stdio_fds[3] = {-1, -1, -1};          // parent fds (all > 2) placed at 0, 1, 2
+  int result_fd = -1;                       // >= 0: placed at fd 3, kept open across exec (the result file)
   int cgroup_procs_fd = -1;                 // >= 0: join that cgroup by writing "0" (clone() path)
   const int* cgroup_v1_procs_fds = nullptr; // cgroup v1 cgroup.procs files to join the same way
   size_t cgroup_v1_count = 0;

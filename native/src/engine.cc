@@ -381,6 +381,7 @@ Napi::Value SpawnEngine::Spawn(const Napi::CallbackInfo& info) {
   request->stdout_target = RequireOutput(env, keys_, object, "stdoutMode", "stdoutPath");
   request->stderr_target = RequireOutput(env, keys_, object, "stderrMode", "stderrPath");
   RequireLog(env, keys_, object, *request);
+  request->result_file = RequireBoolean(env, keys_.Get(object, "resultFile"), "resultFile");
   request->cgroup = RequireString(env, keys_.Get(object, "cgroup"), "cgroup");
   request->sandbox = RequireSandbox(env, keys_, masked_paths_, keys_.Get(object, "sandbox"));
   request->cgroups_v1 = RequireStringArray(env, keys_.Get(object, "cgroupsV1"), "cgroupsV1");

@@ -17,13 +17,15 @@ Event Record(EventKind kind, uint64_t id) {
 
 }  // namespace
 
-Event SpawnedEvent(uint64_t id, pid_t pid, int stdout_fd, int stderr_fd, uint64_t queued_ns, uint64_t spawn_ns) {
+Event SpawnedEvent(uint64_t id, pid_t pid, int stdout_fd, int stderr_fd, int result_fd, uint64_t queued_ns,
+                   uint64_t spawn_ns) {
   Event event = Record(EventKind::kSpawned, id);
   event.fields[SpawnedFields::kPid] = static_cast<double>(pid);
   event.fields[SpawnedFields::kStdoutFd] = static_cast<double>(stdout_fd);
   event.fields[SpawnedFields::kStderrFd] = static_cast<double>(stderr_fd);
   event.fields[SpawnedFields::kQueuedNs] = static_cast<double>(queued_ns);
   event.fields[SpawnedFields::kSpawnNs] = static_cast<double>(spawn_ns);
+  event.fields[SpawnedFields::kResultFd] = static_cast<double>(result_fd);
   return event;
 }
 

@@ -26,7 +26,7 @@ struct EventFields {
   static constexpr size_t kId = 1;
 };
 struct SpawnedFields {
-  static constexpr size_t kPid = 2, kStdoutFd = 3, kStderrFd = 4, kQueuedNs = 5, kSpawnNs = 6;
+  static constexpr size_t kPid = 2, kStdoutFd = 3, kStderrFd = 4, kQueuedNs = 5, kSpawnNs = 6, kResultFd = 7;
 };
 struct FailedFields {
   static constexpr size_t kErrno = 2, kSyscall = 3, kQueuedNs = 4, kSpawnNs = 5;
@@ -52,7 +52,7 @@ inline constexpr EventFieldName kEventKindNames[] = {
 inline constexpr EventFieldName kSpawnedFieldNames[] = {
     {"pid", SpawnedFields::kPid},           {"stdoutFd", SpawnedFields::kStdoutFd},
     {"stderrFd", SpawnedFields::kStderrFd}, {"queuedNs", SpawnedFields::kQueuedNs},
-    {"spawnNs", SpawnedFields::kSpawnNs},
+    {"spawnNs", SpawnedFields::kSpawnNs},   {"resultFd", SpawnedFields::kResultFd},
 };
 inline constexpr EventFieldName kFailedFieldNames[] = {
     {"errno", FailedFields::kErrno},
@@ -76,9 +76,11 @@ struct Event {
   double fields[kEventStride] = {};
 };
 
-// A child that has exec'd: its pid, the parent ends of its stdout and stderr pipes (-1: none; the
-// event hands them to JavaScript), the time its request waited for a thread and the clone-to-exec time.
-Event SpawnedEvent(uint64_t id, pid_t pid, int stdout_fd, int stderr_fd, uint64_t queued_ns, uint64_t spawn_ns);
+// A child that has exec'd: its pid, the parent ends of its stdout and stderr pipes and its result
+// file (-1: none; the event hands them to JavaScript), the time its request waited for a thread and
+// the clone-to-exec time.
+Event SpawnedEvent(uint64_t id, pid_t pid, int stdout_fd, int stderr_fd, int result_fd, uint64_t queued_ns,
+                   uint64_t spawn_ns);
 // A spawn that failed in `syscall` with `error_number`; spawn_ns is 0 when no clone was made.
 Event FailedEvent(uint64_t id, int error_number, Syscall syscall, uint64_t queued_ns, uint64_t spawn_ns);
 // A child reaped `duration_ns` after its clone; the exit code is -1 when a signal ended it.

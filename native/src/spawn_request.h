@@ -90,6 +90,10 @@ struct SpawnRequest {
   std::string cwd;                  // empty: inherit the agent's working directory
   OutputTarget stdout_target;
   OutputTarget stderr_target;
+  // A result file (issue 15): an anonymous memory file (memfd_create(2)) the child gets as fd 3 and
+  // whose other fd the spawned event hands to JavaScript, to read once the child has exited. Its
+  // pages are charged to the memory cgroup of whoever writes them (the task), never to a disk.
+  bool result_file = false;
   std::string cgroup;               // empty: the agent's own cgroup
   std::vector<std::string> cgroups_v1;  // cgroup v1 directories to join before exec (hybrid hosts)
   // Per-task cgroups made here rather than on the JS thread: the spawn thread makes `cgroup` and

@@ -219,6 +219,7 @@ ChildPlan Spawner::PlainPlan(const SpawnRequest& request, const ExecArrays& exec
   plan.stdio_fds[0] = dev_null_.get();
   plan.stdio_fds[1] = stdio.stdout_output.child_fd;
   plan.stdio_fds[2] = stdio.stderr_output.child_fd;
+  plan.result_fd = stdio.result_file.get();
   plan.cgroup_procs_fd = UsesClone3() ? -1 : cgroups.cgroup_fd.get();
   plan.cgroup_v1_procs_fds = cgroups.v1_fds.data();
   plan.cgroup_v1_count = cgroups.v1_fds.size();
@@ -306,7 +307,8 @@ void Spawner::Adopt(const SpawnRequest& request, CloneOutcome& clone, PreparedSt
   if (request.stdout_target.mode == OutputMode::kLog) log_ends[0] = std::move(stdio.stdout_output.parent_end);
   if (request.stderr_target.mode == OutputMode::kLog) log_ends[1] = std::move(stdio.stderr_output.parent_end);
   events_.Push(SpawnedEvent(request.id, record->pid, stdio.stdout_output.parent_end.release(),
-                            stdio.stderr_output.parent_end.release(), queued_ns, clone.spawn_ns));
+                            stdio.stderr_output.parent_end.release(), stdio.result_file.release(), queued_ns,
+                            clone.spawn_ns));
   HandOverLog(request, log_ends);
   // After the spawned event, so JavaScript always sees a child's spawn before its exit.
   if (reaper_.Watch(record) == 0) return;

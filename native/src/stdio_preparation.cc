@@ -2,6 +2,7 @@
 #include "stdio_preparation.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -47,6 +48,11 @@ SpawnFailure OutputFailure(const OutputTarget& target, int error_number) {
 }  // namespace
 
 SpawnFailure PreparedStdio::Prepare(const SpawnRequest& request, int dev_null) {
+  if (request.result_file) {
+    // memfd_create(2): nameless, on no mount the task could reach or fill, gone with its last fd.
+    result_file.reset(KeepAboveStdio(memfd_create("parafork-result", MFD_CLOEXEC)));
+    if (!result_file) return {errno, Syscall::kMemfdCreate};
+  }
   if (int error_number = PrepareOutput(request.stdout_target, dev_null, &stdout_output); error_number != 0) {
     return OutputFailure(request.stdout_target, error_number);
   }

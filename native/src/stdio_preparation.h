@@ -21,6 +21,9 @@ struct PreparedOutput {
 struct PreparedStdio {
   PreparedOutput stdout_output;
   PreparedOutput stderr_output;
+  // The result file (SpawnRequest::result_file), else empty: the child places a copy at fd 3, and
+  // this fd goes to JavaScript with the spawned event.
+  UniqueFd result_file;
 
   // Opens both streams; `dev_null` is the spawner's shared /dev/null. Call with the fd-creation
   // side of the lock held (xor_lock.h).

@@ -34,6 +34,7 @@ enum class Syscall : uint8_t {
   kInitHelper,
   kOpenBeneath,
   kCgroupNamespace,
+  kMemfdCreate,
   kCount,
 };
 
@@ -123,6 +124,8 @@ inline constexpr FailurePoint kFailurePoints[] = {
     // unshare(CLONE_NEWCGROUP) in the child, once it has joined its cgroups (child.cc).
     {.id = Syscall::kCgroupNamespace, .syscall = "unshare", .step = SpawnStep::kSandbox,
      .what = "the task's cgroup namespace"},
+    // The task's result file (SpawnRequest::result_file): an anonymous memory file.
+    {.id = Syscall::kMemfdCreate, .syscall = "memfd_create", .step = SpawnStep::kStdio, .what = "the result file"},
 };
 
 constexpr bool ListsEveryPointInOrder() {

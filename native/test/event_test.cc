@@ -30,9 +30,9 @@ double Kind(const std::string& name) {
   return -12345;
 }
 
-TEST(Event, ASpawnedEventCarriesThePidThePipeEndsAndTheTimingsUnderTheirNames) {
-  const Event event = SpawnedEvent(/*id=*/7, /*pid=*/4321, /*stdout_fd=*/11, /*stderr_fd=*/-1, /*queued_ns=*/250,
-                                   /*spawn_ns=*/90'000);
+TEST(Event, ASpawnedEventCarriesThePidThePipeEndsTheResultFileAndTheTimingsUnderTheirNames) {
+  const Event event = SpawnedEvent(/*id=*/7, /*pid=*/4321, /*stdout_fd=*/11, /*stderr_fd=*/-1, /*result_fd=*/13,
+                                   /*queued_ns=*/250, /*spawn_ns=*/90'000);
   EXPECT_EQ(event.fields[EventFields::kKind], Kind("spawned"));
   EXPECT_EQ(event.fields[EventFields::kId], 7);
   EXPECT_EQ(Field(event, kSpawnedFieldNames, "pid"), 4321);
@@ -40,6 +40,7 @@ TEST(Event, ASpawnedEventCarriesThePidThePipeEndsAndTheTimingsUnderTheirNames) {
   EXPECT_EQ(Field(event, kSpawnedFieldNames, "stderrFd"), -1) << "no pipe: -1";
   EXPECT_EQ(Field(event, kSpawnedFieldNames, "queuedNs"), 250);
   EXPECT_EQ(Field(event, kSpawnedFieldNames, "spawnNs"), 90'000);
+  EXPECT_EQ(Field(event, kSpawnedFieldNames, "resultFd"), 13);
 }
 
 TEST(Event, AFailedEventCarriesTheErrnoAndTheSystemCallUnderTheirNames) {

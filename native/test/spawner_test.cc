@@ -76,6 +76,28 @@ TEST_F(SpawnerTest, StdoutArrivesThroughThePipeTheSpawnedEventHandsOver) {
   events_.WaitFor(2);
 }
 
+TEST_F(SpawnerTest, AResultFileIsTheChildsFd3AndTheSpawnedEventHandsOverAnFdToReadItAfterTheExit) {
+  auto request = Request(2, {"sh", "-c", "printf done >&3; exec 3>&-; exit 0"});
+  request->result_file = true;
+  ASSERT_TRUE(spawner_->Enqueue(std::move(request)));
+  const std::vector<Event> events = events_.WaitFor(2);
+  ASSERT_EQ(KindOf(events.at(0)), EventKind::kSpawned);
+  ASSERT_EQ(KindOf(events.at(1)), EventKind::kExited);
+  EXPECT_EQ(events[1].fields[ExitedFields::kExitCode], 0) << "fd 3 was open in the child";
+  UniqueFd result(static_cast<int>(events[0].fields[SpawnedFields::kResultFd]));
+  ASSERT_GT(result.get(), 2);
+  char buffer[16] = {};
+  EXPECT_EQ(pread(result.get(), buffer, sizeof(buffer), 0), 4);
+  EXPECT_STREQ(buffer, "done");
+}
+
+TEST_F(SpawnerTest, WithoutAResultFileTheChildHasNoFd3AndTheEventCarriesNone) {
+  ASSERT_TRUE(spawner_->Enqueue(Request(3, {"sh", "-c", "exec 4>&3"})));
+  const std::vector<Event> events = events_.WaitFor(2);
+  EXPECT_EQ(events.at(0).fields[SpawnedFields::kResultFd], -1);
+  EXPECT_NE(events.at(1).fields[ExitedFields::kExitCode], 0) << "fd 3 is not open: the duplication fails";
+}
+
 TEST_F(SpawnerTest, AnExecutableNotOnThePathFailsInExecveWithEnoentAndLeavesNoChild) {
   ASSERT_TRUE(spawner_->Enqueue(Request(4, {"parafork-no-such-program"})));
   const std::vector<Event> events = events_.WaitFor(1);

@@ -97,6 +97,21 @@ export const taskSpecIndexPlacements = ['SingleNode', 'AcrossNodes'] as const;
  */
 export type TaskSpecIndexPlacement = (typeof taskSpecIndexPlacements)[number];
 
+/** Every {@link TaskSpecResultPolicy}, in the CRD's order. */
+export const taskSpecResultPolicys = ['File', 'FallbackToLogsOnError'] as const;
+
+/**
+ * Where status.result comes from, as a container's terminationMessagePolicy. Each attempt's process
+ * finds a result file named by $PARAFORK_RESULT (/dev/fd/3: a file of its own, made for the
+ * attempt) and may write a small result there; the first 4096 bytes land in status.result whether
+ * the attempt succeeds or fails. The file is the process's fd 3: a program it starts reaches the
+ * file only if it inherits fd 3 (Python's subprocess closes it unless given pass_fds=(3,)). File
+ * (the default): only the file. FallbackToLogsOnError: when the file is empty and the attempt
+ * failed, the end of its output (the last 4096 bytes of its log, stdout and stderr as it wrote
+ * them) instead. Task arrays (completions) keep no result per index: status.result stays unset.
+ */
+export type TaskSpecResultPolicy = (typeof taskSpecResultPolicys)[number];
+
 /** Every {@link TaskPhase}, in the CRD's order. */
 export const taskPhases = ['Pending', 'Running', 'Succeeded', 'Failed'] as const;
 
@@ -417,6 +432,20 @@ export interface TaskSpec {
    * removed with it.
    */
   readonly logs?: TaskSpecLogs;
+  /**
+   * Where status.result comes from, as a container's terminationMessagePolicy. Each attempt's
+   * process finds a result file named by $PARAFORK_RESULT (/dev/fd/3: a file of its own, made for
+   * the attempt) and may write a small result there; the first 4096 bytes land in status.result
+   * whether the attempt succeeds or fails. The file is the process's fd 3: a program it starts
+   * reaches the file only if it inherits fd 3 (Python's subprocess closes it unless given
+   * pass_fds=(3,)). File (the default): only the file. FallbackToLogsOnError: when the file is
+   * empty and the attempt failed, the end of its output (the last 4096 bytes of its log, stdout and
+   * stderr as it wrote them) instead. Task arrays (completions) keep no result per index:
+   * status.result stays unset.
+   *
+   * @defaultValue `'File'`
+   */
+  readonly resultPolicy?: TaskSpecResultPolicy;
   /**
    * true keeps a Task that has not started from starting; false (the default) lets it run. Setting
    * it on a running Task cancels the Task: the agent kills the process (SIGTERM, then SIGKILL) and
@@ -888,6 +917,21 @@ export interface TaskStatus {
    */
   readonly stderrTail?: string;
   /**
+   * What the latest attempt wrote to its result file ($PARAFORK_RESULT), or with spec.resultPolicy
+   * FallbackToLogsOnError the end of its output when it failed and left the file empty: at most its
+   * first 4096 bytes, as UTF-8 (invalid UTF-8 and NUL replaced by U+FFFD). Set once the attempt has
+   * ended, for successes and failures alike; unset when there was nothing. A program reads it with
+   * `kubectl get task NAME -o jsonpath='{.status.result}'`.
+   *
+   * Apiserver checks: at most 4096 characters.
+   */
+  readonly result?: string;
+  /**
+   * true when the latest attempt's result was longer than 4096 bytes and status.result holds only
+   * its beginning (from the log: its end).
+   */
+  readonly resultTruncated?: boolean;
+  /**
    * The host user and group IDs the latest attempt's processes run as (for a userNamespace Task,
    * the host IDs its runAsUser and runAsGroup map to).
    */
@@ -906,7 +950,8 @@ export interface TaskStatus {
   /**
    * What the latest attempt's processes cost, once it has ended, as the kernel accounts it for the
    * attempt's process tree (getrusage(2) of the reaped process, its waited-for descendants
-   * included): CPU time in user and kernel mode, in microseconds.
+   * included): CPU time in user and kernel mode, in microseconds; and the most memory its cgroup
+   * held.
    */
   readonly usage?: TaskStatusUsage;
   /**
@@ -1215,9 +1260,21 @@ export interface TaskStatusLimits {
 /**
  * What the latest attempt's processes cost, once it has ended, as the kernel accounts it for the
  * attempt's process tree (getrusage(2) of the reaped process, its waited-for descendants included):
- * CPU time in user and kernel mode, in microseconds.
+ * CPU time in user and kernel mode, in microseconds; and the most memory its cgroup held.
  */
 export interface TaskStatusUsage {
+  /**
+   * The most memory the attempt's cgroup held at once, in bytes, as the memory controller counts it
+   * against resources.limits.memory (resident memory, page cache such as its /tmp files, and kernel
+   * memory): what a memory limit must leave room for. Unset when the attempt had no memory cgroup
+   * (no memory limit on a cgroup v1 node) or, on cgroup v2, ran in a reused cgroup whose peak an
+   * earlier attempt may have set. Not getrusage's maxrss: a process the agent starts shares the
+   * agent's memory until it runs its command, and the kernel counts the agent's resident memory in
+   * its maxrss.
+   *
+   * Apiserver checks: at least 0.
+   */
+  readonly memoryPeakBytes?: number;
   /**
    * CPU time spent in user mode.
    *

@@ -13,7 +13,7 @@ import { taskPath, taskStatusPath } from './task-resources.js';
 const statusFieldSet: Record<keyof TaskStatus, true> = {
   phase: true, conditions: true, observedGeneration: true, nodeName: true, attempts: true, startTime: true, lastAttemptStartTime: true,
   nextRetryTime: true, completionTime: true, duration: true, exitCode: true, signal: true, reason: true, message: true, stderrTail: true,
-  hostIdentity: true, resources: true, spawnTimings: true, usage: true,
+  hostIdentity: true, resources: true, spawnTimings: true, usage: true, result: true, resultTruncated: true,
   // Task arrays (issue 17).
   progress: true, active: true, succeeded: true, failed: true, completedIndexes: true, failedIndexes: true, failures: true,
   indexTimings: true, partitions: true,

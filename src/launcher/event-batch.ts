@@ -13,7 +13,7 @@ type Group = keyof NativeEventLayout;
 /** The names this package decodes; the addon must number every one. */
 const decodedNames: { readonly [G in Group]: readonly (keyof NativeEventLayout[G])[] } = {
   kinds: ['spawned', 'failed', 'exited', 'logClosed'],
-  spawned: ['pid', 'stdoutFd', 'stderrFd', 'queuedNs', 'spawnNs'],
+  spawned: ['pid', 'stdoutFd', 'stderrFd', 'queuedNs', 'spawnNs', 'resultFd'],
   failed: ['errno', 'syscall', 'queuedNs', 'spawnNs'],
   exited: ['exitCode', 'signal', 'durationNs', 'userUs', 'systemUs', 'maxRssKb'],
   logClosed: ['payloadBytes', 'droppedBytes', 'diskBytes', 'writeErrno'],

@@ -20,6 +20,7 @@ import {
   type NativeSpawnRequest,
 } from '../native/binding.js';
 import { eventKinds, exitedFields, failedFields, logClosedFields, spawnedFields } from './event-batch.js';
+import { ResultFile } from './result-file.js';
 import { signalName, signalNumber } from './signals.js';
 import { checkMaskedPaths, defaultMaskedPaths } from './sandbox-options.js';
 import { errnoDescription, LauncherClosedError, InvalidSpawnOptionError, SpawnError } from './spawn-error.js';
@@ -275,7 +276,11 @@ export class Launcher {
 
   #onSpawned(id: number, batch: Float64Array, offset: number): void {
     const pending = this.#pending.get(id);
-    if (!pending) return;
+    const resultFd = batch[offset + spawnedFields.resultFd] as number;
+    if (!pending) {
+      if (resultFd >= 0) new ResultFile(resultFd).close();
+      return;
+    }
     this.#pending.delete(id);
     const { promise: exited, resolve: resolveExit } = Promise.withResolvers<ExitResult>();
     this.#running.set(id, { resolveExit });
@@ -293,6 +298,7 @@ export class Launcher {
       stderr: readableFromFd(batch[offset + spawnedFields.stderrFd] as number),
       exited,
       log,
+      resultFile: resultFd >= 0 ? new ResultFile(resultFd) : null,
       kill: (signal) => this.#kill(id, signal),
     });
     pending.settle(child);

@@ -80,6 +80,11 @@ export interface InternalSpawnOptions extends SpawnOptions {
    */
   readonly cgroupSetup?: CgroupSetupOption;
   readonly sandbox?: InternalSandboxOptions;
+  /**
+   * Give the child a result file at fd 3 (result-file.ts): a memory file it may write a small
+   * result to, read back through SpawnedProcess.resultFile once it has exited. Default false.
+   */
+  readonly resultFile?: boolean;
 }
 
 export interface CgroupFileOption {
@@ -254,7 +259,8 @@ function checkCgroupSetupFiles(givenFiles: readonly unknown[], directories: read
  */
 export function toNativeRequest(options: unknown, maskedPathsByDefault?: string): Omit<NativeSpawnRequest, 'id'> {
   if (typeof options !== 'object' || options === null) invalidType('spawn takes an options object');
-  const { file, args, env, cwd, stdout, stderr, cgroup, cgroupsV1, cgroupSetup, sandbox } = options as Record<string, unknown>;
+  const { file, args, env, cwd, stdout, stderr, cgroup, cgroupsV1, cgroupSetup, sandbox, resultFile } = options as Record<string, unknown>;
+  if (resultFile !== undefined && typeof resultFile !== 'boolean') invalidType(`resultFile must be a boolean, got ${describe(resultFile)}`);
   const checkedFile = checkString(file, 'file');
   const argv = [checkedFile];
   if (args !== undefined) {
@@ -281,6 +287,7 @@ export function toNativeRequest(options: unknown, maskedPathsByDefault?: string)
     stderrPath: stderrTarget.path,
     logMaxBytes: log.logMaxBytes,
     logCreateWhenWritten: log.logCreateWhenWritten,
+    resultFile: resultFile === true,
     cgroup: checkedCgroup,
     cgroupsV1: checkedCgroupsV1,
     cgroupSetup: cgroupSetup === undefined ? null : checkCgroupSetup(cgroupSetup, [checkedCgroup, ...checkedCgroupsV1].filter((directory) => directory !== '')),

@@ -1,6 +1,8 @@
 // One launched child: its pid, how long the spawn took, its output streams, kill and its exit.
 import type { Readable } from 'node:stream';
 
+import type { ResultFile } from './result-file.js';
+
 /** How long a spawn took, measured natively on the spawn thread (CLOCK_MONOTONIC). */
 export interface SpawnTimings {
   /** From the spawn() call to a spawn thread picking the request up. */
@@ -58,6 +60,8 @@ export interface SpawnedProcessInit {
   readonly exited: Promise<ExitResult>;
   /** Default null: no log. */
   readonly log?: Promise<LogTotals> | null;
+  /** Default null: no result file. */
+  readonly resultFile?: ResultFile | null;
   readonly kill: (signal: NodeJS.Signals | number) => boolean;
 }
 
@@ -79,6 +83,11 @@ export class SpawnedProcess {
    * Null without a log. Never rejects.
    */
   readonly log: Promise<LogTotals> | null;
+  /**
+   * The result file the child got at fd 3 (the agent's internal `resultFile` spawn option), to
+   * read once it has exited; null without one.
+   */
+  readonly resultFile: ResultFile | null;
   readonly #kill: (signal: NodeJS.Signals | number) => boolean;
 
   constructor(init: SpawnedProcessInit) {
@@ -88,6 +97,7 @@ export class SpawnedProcess {
     this.stderr = init.stderr;
     this.exited = init.exited;
     this.log = init.log ?? null;
+    this.resultFile = init.resultFile ?? null;
     this.#kill = init.kill;
   }
 

@@ -6,7 +6,7 @@ import { stat, unlink } from 'node:fs/promises';
 
 import { ArrayLogBudget, type EndedIndexLog, type IndexLogKey } from './array-log-budget.js';
 import { indexAttemptLogPath, indexLogsDirectoryName, listIndexLogFiles } from './index-log-layout.js';
-import { readStderrTail } from './log-reader.js';
+import { readOutputTail, readStderrTail } from './log-reader.js';
 
 /** The log the launcher is to write for one attempt (its LogOutput). */
 export interface AttemptLog {
@@ -70,6 +70,11 @@ export class ArrayIndexLogs {
 
   stderrTail(index: number, attempt: number, limit: number): Promise<string> {
     return readStderrTail(indexAttemptLogPath(this.taskDirectory, index, attempt), limit);
+  }
+
+  /** The end of both streams of an index's attempt (an index has no result file to fall back from today). */
+  outputTail(index: number, attempt: number, limit = 4096): Promise<string> {
+    return readOutputTail(indexAttemptLogPath(this.taskDirectory, index, attempt), undefined, limit);
   }
 
   /** An attempt's log is complete: counts it and removes what the budget says must go. */

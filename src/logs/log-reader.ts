@@ -102,11 +102,12 @@ async function readFrom(handle: FileHandle, position: number): Promise<Buffer> {
 }
 
 /**
- * The last `limit` characters an attempt wrote to stderr, read from the end of its log at `file`
- * (the pump, not JavaScript, took every byte in); '' when there is no log.
+ * The last `limit` characters an attempt wrote to `stream` (or to both, in the order it wrote them),
+ * read from the last 64 KiB of its log at `file` (the pump, not JavaScript, took every byte in); ''
+ * when there is no log. For status.stderrTail, and status.result under FallbackToLogsOnError.
  */
-export async function readStderrTail(file: string, limit: number): Promise<string> {
-  // Enough records for `limit` characters of stderr unless stdout floods the end of the log.
+export async function readOutputTail(file: string, stream: 'stdout' | 'stderr' | undefined, limit: number): Promise<string> {
+  // Enough records for `limit` characters of one stream unless the other floods the end of the log.
   const window = 64 * 1024;
   let text: string;
   try {
@@ -126,8 +127,13 @@ export async function readStderrTail(file: string, limit: number): Promise<strin
     return '';
   }
   const parser = new LogLineParser();
-  const lines = [...parser.parse(text), ...parser.finish()].filter((line) => line.stream === 'stderr');
+  const lines = [...parser.parse(text), ...parser.finish()].filter((line) => (stream === undefined ? line.stream !== 'dropped' : line.stream === stream));
   const joined = lines.map((line) => (line.complete ? `${line.text}\n` : line.text)).join('');
   const codePoints = Array.from(joined);
   return codePoints.length <= limit ? joined : codePoints.slice(-limit).join('');
+}
+
+/** The last `limit` characters an attempt wrote to stderr (readOutputTail). */
+export function readStderrTail(file: string, limit: number): Promise<string> {
+  return readOutputTail(file, 'stderr', limit);
 }

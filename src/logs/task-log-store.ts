@@ -9,7 +9,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { ArrayIndexLogs, type AttemptLog } from './array-index-logs.js';
-import { readStderrTail } from './log-reader.js';
+import { readOutputTail, readStderrTail } from './log-reader.js';
 import { indexLogsDirectoryName, listIndexLogFiles, type IndexLogFile } from './index-log-layout.js';
 
 export type { AttemptLog } from './array-index-logs.js';
@@ -220,6 +220,14 @@ export class TaskLogStore {
   /** The last `limit` characters the attempt wrote to stderr: for status.stderrTail. */
   async stderrTail(owner: TaskLogOwner, attempt: number, limit = 4096): Promise<string> {
     return readStderrTail(this.attemptPath(owner, attempt), limit);
+  }
+
+  /**
+   * The end of what the attempt wrote to stdout and stderr, in the order it wrote them: for
+   * status.result under resultPolicy FallbackToLogsOnError.
+   */
+  async outputTail(owner: TaskLogOwner, attempt: number, limit = 4096): Promise<string> {
+    return readOutputTail(this.attemptPath(owner, attempt), undefined, limit);
   }
 
   #remember(owner: TaskLogOwner): void {

@@ -91,6 +91,8 @@ export interface NativeSpawnRequest {
   logMaxBytes: number;
   /** The log's file is made at the first byte written; nothing written, no file (LogOutput.createWhenWritten). */
   logCreateWhenWritten: boolean;
+  /** Give the child a result file at fd 3 (native/src/spawn_request.h: result_file). */
+  resultFile: boolean;
   /** A cgroup v2 directory, '' for none. */
   cgroup: string;
   /** cgroup v1 directories (one per controller) the child joins before exec. */
@@ -157,6 +159,8 @@ export interface NativeEventLayout {
     readonly stderrFd: number;
     readonly queuedNs: number;
     readonly spawnNs: number;
+    /** The result file's fd (resultFile), or -1. */
+    readonly resultFd: number;
   };
   readonly failed: { readonly errno: number; readonly syscall: number; readonly queuedNs: number; readonly spawnNs: number };
   readonly exited: {

@@ -46,6 +46,20 @@ function readOomKills(memory: MemoryLocation): number {
     : readCounter(path.join(memory.directory, 'memory.oom_control'), 'oom_kill');
 }
 
+/**
+ * The most memory the cgroup has held, as its memory controller charges it against the limit
+ * (resident memory, page cache and kernel memory of its processes): memory.peak on v2 (Linux 5.19),
+ * memory.max_usage_in_bytes on v1. Undefined when unreadable.
+ */
+function readMemoryPeak(memory: MemoryLocation): number | undefined {
+  try {
+    const value = Number(readFileSync(path.join(memory.directory, memory.version === 'v2' ? 'memory.peak' : 'memory.max_usage_in_bytes'), 'utf8').trim());
+    return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Reads "key value" lines (memory.events, memory.oom_control) into a number for `key`. */
 function readCounter(file: string, key: string): number {
   try {
@@ -87,6 +101,7 @@ export class TaskCgroup {
   readonly spawnOptions: Pick<InternalSpawnOptions, 'cgroup' | 'cgroupsV1' | 'cgroupSetup'>;
   readonly #memory: MemoryLocation | undefined;
   readonly #oomKillsBefore: number;
+  readonly #memoryPeakIsOwn: boolean;
   readonly #hasKillFile: boolean | undefined;
   readonly #giveBack: ((seen: SeenState) => boolean) | undefined;
   readonly #ownedDirectories: readonly string[];
@@ -103,6 +118,8 @@ export class TaskCgroup {
     options: {
       limitFiles?: readonly CgroupFileOption[];
       oomKillsBefore?: number;
+      /** The memory peak counts this task only (a new cgroup, or one whose peak was reset). */
+      memoryPeakIsOwn?: boolean;
       hasKillFile?: boolean;
       giveBack?: (seen: SeenState) => boolean;
       /** Removed by remove() when not given back; default the task's own directories. */
@@ -113,6 +130,7 @@ export class TaskCgroup {
     this.v1Directories = v1Directories;
     this.#memory = memory;
     this.#oomKillsBefore = options.oomKillsBefore ?? 0;
+    this.#memoryPeakIsOwn = options.memoryPeakIsOwn ?? false;
     this.#hasKillFile = options.hasKillFile;
     this.#giveBack = options.giveBack;
     this.#ownedDirectories = options.ownedDirectories ?? [...(v2Directory === undefined ? [] : [v2Directory]), ...v1Directories];
@@ -129,6 +147,16 @@ export class TaskCgroup {
     this.#seen.oomCounter = readOomKills(this.#memory);
     this.#lastOomKills = this.#seen.oomCounter - this.#oomKillsBefore;
     return this.#lastOomKills;
+  }
+
+  /**
+   * The most memory the task's cgroup held (readMemoryPeak), read once its processes are gone and
+   * before remove(); undefined without a memory cgroup, or when the peak may be an earlier task's
+   * (a reused cgroup v2 directory: memory.peak resets only for the fd that wrote it).
+   */
+  memoryPeakBytes(): number | undefined {
+    if (!this.#memory || this.#released || !this.#memoryPeakIsOwn) return undefined;
+    return readMemoryPeak(this.#memory);
   }
 
   /** SIGKILL to every process of the task: cgroup.kill on v2 (Linux 5.14), else each pid listed. */
@@ -329,6 +357,8 @@ export class CgroupManager {
     return new TaskCgroup(slot.v2Directory, joinedV1, memory, {
       limitFiles: files,
       oomKillsBefore: slot.oomKillsBefore,
+      // A v1 peak is reset by the limit files (#limitFiles); a v2 one cannot be for all readers.
+      memoryPeakIsOwn: slot.fresh || memory?.version === 'v1',
       hasKillFile: this.#hasKillFile,
       giveBack: (seen) => this.#giveBack(slot, joinedV1, memory, seen),
       ownedDirectories: [...(slot.v2Directory === undefined ? [] : [slot.v2Directory]), ...slot.v1Directories],
@@ -460,6 +490,8 @@ export class CgroupManager {
         set(memory, 'memory.limit_in_bytes', bytes, false);
         if (this.#swapLimitFile) set(memory, 'memory.memsw.limit_in_bytes', bytes, false);
       }
+      // An earlier task's peak goes: writing 0 resets memory.max_usage_in_bytes (cgroup-v1/memory.rst).
+      if (memory.version === 'v1' && !slot.fresh) files.push({ path: path.join(memory.directory, 'memory.max_usage_in_bytes'), value: '0' });
     }
     const pids = location('pids');
     if (pids) set(pids, 'pids.max', limits.pids === undefined ? 'max' : String(limits.pids), limits.pids === undefined);

@@ -99,7 +99,7 @@ export function formatTasks(tasks: readonly Task[], format: OutputFormat): strin
   if (format === 'table' && tasks.length > tableRowLimit) return formatSummary(tasks);
   // A failed Task's row says why in words (MESSAGE) and shows the end of its stderr beneath.
   const anyMessage = tasks.some((task) => task.status?.message !== undefined && task.status.phase === 'Failed');
-  return formatTable(tasks, [...identityColumns(tasks), phase, exit, attempts, duration, reason, ...(anyMessage ? [failedMessage] : [])], failedStderrTail);
+  return formatTable(tasks, [...identityColumns(tasks), phase, exit, attempts, duration, reason, ...(anyMessage ? [failedMessage] : [])], (task) => [...resultLine(task), ...failedStderrTail(task)]);
 }
 
 // ---------------------------------------------------------------- tables
@@ -189,6 +189,13 @@ function countsByPhaseAndReason(tasks: readonly Task[]): string {
 function runMilliseconds(task: Task): number | undefined {
   const { startTime, completionTime } = task.status ?? {};
   return startTime === undefined || completionTime === undefined ? undefined : parseTimestamp(completionTime) - parseTimestamp(startTime);
+}
+
+/** A Task's status.result beneath its row, on one line (-o json and yaml give it whole). */
+function resultLine(task: Task): string[] {
+  const result = task.status?.result;
+  if (result === undefined || result.trim() === '') return [];
+  return [`    result: ${oneLine(result, stderrLineWidth)}${task.status?.resultTruncated === true ? ' (truncated)' : ''}`];
 }
 
 function failedStderrTail(task: Task): string[] {

@@ -4,6 +4,7 @@
 import type { ResourceUsage, SpawnedProcess, SpawnTimings } from '../launcher/spawned-process.js';
 import type { TaskReason, TaskStatusResources } from '../api/task.js';
 import type { TaskIdentityLease } from '../sandbox/task-identities.js';
+import type { AttemptResult } from './attempt-result.js';
 
 /** Why the agent itself ended an attempt; wins over the signal the process died of. */
 export type KillCause = 'DeadlineExceeded' | 'Cancelled' | 'Deleted' | 'AgentShutdown';
@@ -38,6 +39,10 @@ export interface Attempt {
   ending?: AttemptEnding;
   /** What the process tree cost (rusage at its reaping), once it has exited. */
   usage?: ResourceUsage;
+  /** The most memory its cgroup held (TaskCgroup.memoryPeakBytes), once it has exited. */
+  memoryPeakBytes?: number | undefined;
+  /** Its result (attempt-result.ts), once it has ended with one. */
+  result?: AttemptResult | undefined;
   /** The Running status for this attempt has been written. */
   runningRecorded: boolean;
   /**

@@ -1,7 +1,8 @@
 // How one attempt of a Task becomes a process and how its end is told: the spawn options made from
 // the Task (command, environment with the one default PATH, sandbox with the attempt's ids, cgroup,
-// the log its output goes to), the spawn itself, the stderr tail (from a pipe, or from the log), the attempt's ending from its exit or its SpawnError, and
-// giving back its cgroup and ids. The reconciler decides whether and when to launch; this module
+// the log its output goes to, the result file), the spawn itself, the stderr tail (from a pipe, or
+// from the log), the result and the memory peak, the attempt's ending from its exit or its
+// SpawnError, and giving back its cgroup and ids. The reconciler decides whether and when to launch; this module
 // only carries the launch out and fills in the attempt, then calls back so the reconciler looks
 // again (task-reconciler.ts: "spawn results and exits never act themselves").
 import type { Task, TaskReason, TaskSpec } from '../api/task.js';
@@ -14,6 +15,7 @@ import type { TaskCgroup } from '../sandbox/cgroup-manager.js';
 import type { TaskIdentityLease } from '../sandbox/task-identities.js';
 import { specRefusalMessage } from '../sandbox/task-sandbox.js';
 import { missingSandboxPath } from '../sandbox/task-spec-checks.js';
+import { attemptResult, resultMaxBytes, resultPath, resultVariable, type ResultPolicy } from './attempt-result.js';
 import type { Attempt, AttemptEnding, KillCause, StderrTail } from './attempts.js';
 
 
@@ -26,7 +28,7 @@ export interface TaskLauncher {
 }
 
 /** What a launch uses of the attempt's cgroup (a TaskCgroup). */
-export type AttemptCgroup = Pick<TaskCgroup, 'spawnOptions' | 'oomKills' | 'killAll' | 'remove'>;
+export type AttemptCgroup = Pick<TaskCgroup, 'spawnOptions' | 'oomKills' | 'memoryPeakBytes' | 'killAll' | 'remove'>;
 
 /** What an attempt runs in, decided by the reconciler before the launch. */
 export interface LaunchPlan {
@@ -36,6 +38,8 @@ export interface LaunchPlan {
   readonly cgroup: AttemptCgroup | undefined;
   /** Where its stdout and stderr go; undefined: stdout discarded, stderr's tail read from a pipe. */
   readonly log?: AttemptLogTarget | undefined;
+  /** Give it a result file ($PARAFORK_RESULT) and keep its result under this policy; undefined: none (array indexes). */
+  readonly resultPolicy?: ResultPolicy | undefined;
 }
 
 /** An attempt's log (src/logs), when the node keeps Task logs. */
@@ -44,6 +48,8 @@ export interface AttemptLogTarget {
   readonly output: LogOutput;
   /** The end of the log's stderr lines, once the log is complete: for status.stderrTail. */
   stderrTail(): Promise<string>;
+  /** The end of the log's lines of both streams, once the log is complete: for a result from the log. */
+  outputTail(): Promise<string>;
 }
 
 /** What the launch tells the reconciler; each is called at most once. */
@@ -70,6 +76,8 @@ export function taskSpawnOptions(spec: TaskSpec, plan: LaunchPlan): SpawnOptions
   const [file, ...leadingArgs] = spec.command;
   const environment: Record<string, string> = {};
   for (const variable of spec.env ?? []) environment[variable.name] = variable.value ?? '';
+  // The result file's name wins over a spec.env entry of the same name: nothing else is the file.
+  if (plan.resultPolicy !== undefined) environment[resultVariable] = resultPath;
   return {
     file,
     args: [...leadingArgs, ...(spec.args ?? [])],
@@ -81,6 +89,7 @@ export function taskSpawnOptions(spec: TaskSpec, plan: LaunchPlan): SpawnOptions
     ...(plan.sandbox !== undefined ? { sandbox: plan.sandbox } : {}),
     // The spawn thread makes the cgroup and writes its limits (TaskCgroup.spawnOptions).
     ...plan.cgroup?.spawnOptions,
+    ...(plan.resultPolicy !== undefined ? { resultFile: true } : {}),
   };
 }
 
@@ -103,12 +112,25 @@ export function launchAttempt(launcher: TaskLauncher, task: Task, attempt: Attem
       const stderrDone = log === undefined ? collectStderr(child.stderr, attempt.stderr) : child.log;
       void child.exited.then(async (exit) => {
         attempt.usage = exit.rusage;
-        // status.stderrTail is for failures: a Task that exits 0 neither waits for its log to be
-        // complete nor costs a read of it.
-        if (log === undefined || exit.code !== 0) await Promise.race([stderrDone, new Promise((resolve) => setTimeout(resolve, stderrDrainLimitMs).unref())]);
-        if (log !== undefined && exit.code !== 0) attempt.stderr.append(await log.stderrTail());
+        // Read (and closed) at once: its memory is the task's until then.
+        const resultFile = child.resultFile?.read(resultMaxBytes);
+        // Its processes are gone (a sandbox's with its init; the rest are killed by release()).
+        attempt.memoryPeakBytes = cgroup?.memoryPeakBytes();
         const oomKills = cgroup?.oomKills() ?? 0;
-        attempt.ending = oomKills > 0 && attempt.killCause === undefined ? oomEnding(task.spec) : exitEnding(exit, attempt.killCause);
+        const ending = oomKills > 0 && attempt.killCause === undefined ? oomEnding(task.spec) : exitEnding(exit, attempt.killCause);
+        const failed = ending.reason !== 'Completed';
+        // status.stderrTail (and a result from the log) is for failures: a Task that succeeds
+        // neither waits for its log to be complete nor costs a read of it.
+        if (log === undefined || failed) await Promise.race([stderrDone, new Promise((resolve) => setTimeout(resolve, stderrDrainLimitMs).unref())]);
+        if (log !== undefined && failed) attempt.stderr.append(await log.stderrTail());
+        if (resultFile !== undefined && plan.resultPolicy !== undefined) {
+          // Without a log, the output the node kept is stderr's tail.
+          const outputTail = log === undefined ? () => Promise.resolve(attempt.stderr.toString()) : () => log.outputTail();
+          attempt.result = await attemptResult(await resultFile, plan.resultPolicy, failed, outputTail);
+        }
+        // Last, with nothing awaited after it: a reconcile that sees an ending records the attempt
+        // as it is then (task-reconciler.ts), so everything else about it must be in place.
+        attempt.ending = ending;
         release();
         callbacks.ended();
       });

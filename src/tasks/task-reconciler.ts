@@ -617,7 +617,7 @@ export class TaskReconciler {
       plan = planned.plan;
     }
     if (logs !== undefined) {
-      plan = { ...plan, log: { output: logs.attemptLog(index, number, task.spec.logs?.maxBytes), stderrTail: () => logs.stderrTail(index, number, indexStderrTailLength) } };
+      plan = { ...plan, log: { output: logs.attemptLog(index, number, task.spec.logs?.maxBytes), stderrTail: () => logs.stderrTail(index, number, indexStderrTailLength), outputTail: () => logs.outputTail(index, number) } };
     }
     launchAttempt(this.#options.launcher, indexed, attempt, plan, {
       running: () => {
@@ -681,7 +681,7 @@ export class TaskReconciler {
       // The launch goes ahead: only the protection against running it twice after a crash is lost.
       this.#options.logger.warn({ task: key, attempt: attempt.number, err: (error as Error).message }, 'could not record the launch in the journal');
     }
-    launchAttempt(this.#options.launcher, task, attempt, { ...plan, log: this.#attemptLog(task, attempt) }, {
+    launchAttempt(this.#options.launcher, task, attempt, { ...plan, log: this.#attemptLog(task, attempt), resultPolicy: task.spec.resultPolicy ?? 'File' }, {
       running: () => {
         this.#firstAttemptStarted(key, task, attempt);
         this.#options.requeue(reconcileKey(key));
@@ -698,7 +698,11 @@ export class TaskReconciler {
     const logs = this.#options.logs;
     if (logs === undefined) return undefined;
     const owner = logOwner(task);
-    return { output: logs.attemptLog(owner, attempt.number, task.spec.logs?.maxBytes), stderrTail: () => logs.stderrTail(owner, attempt.number) };
+    return {
+      output: logs.attemptLog(owner, attempt.number, task.spec.logs?.maxBytes),
+      stderrTail: () => logs.stderrTail(owner, attempt.number),
+      outputTail: () => logs.outputTail(owner, attempt.number),
+    };
   }
 
   #waitForCapacity(key: TaskQueueKey): void {

@@ -71,7 +71,17 @@ function base(task: Task, nodeName: string, attempt: Attempt): Mutable<TaskStatu
   };
   if (attempt.identity) status.hostIdentity = { uid: attempt.identity.hostUid, gid: attempt.identity.hostGid };
   if (attempt.resources) status.resources = attempt.resources;
-  if (attempt.usage) status.usage = { userCpuMicroseconds: Math.round(attempt.usage.userUs), systemCpuMicroseconds: Math.round(attempt.usage.systemUs) };
+  if (attempt.usage) {
+    status.usage = {
+      userCpuMicroseconds: Math.round(attempt.usage.userUs),
+      systemCpuMicroseconds: Math.round(attempt.usage.systemUs),
+      ...(attempt.memoryPeakBytes !== undefined ? { memoryPeakBytes: attempt.memoryPeakBytes } : {}),
+    };
+  }
+  if (attempt.result) {
+    status.result = attempt.result.text;
+    if (attempt.result.truncated) status.resultTruncated = true;
+  }
   if (attempt.timings) {
     status.spawnTimings = { queuedNanoseconds: Math.round(attempt.timings.queuedNs), spawnNanoseconds: Math.round(attempt.timings.spawnNs) };
   }

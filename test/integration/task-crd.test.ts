@@ -66,6 +66,7 @@ describe('a valid Task', () => {
       workingDir: '/',
       suspend: false,
       backoffLimit: 0,
+      resultPolicy: 'File',
       backoff: { initialSeconds: 10, maxSeconds: 360 },
       sandbox: {
         network: 'none',

@@ -137,6 +137,20 @@ describe.skipIf(skip !== undefined)(`sandboxed tasks in cgroups${skip ? ` (skipp
     expect(next.cgroup.oomKills()).toBe(0);
   });
 
+  it('the memory peak counts its own task only: a reused cgroup does not report the earlier task s (status.usage.memoryPeakBytes)', async () => {
+    const hungry = await run('peak-then-reuse', { memoryBytes: 128 * 2 ** 20 }, 'head -c 67108864 /dev/zero > /tmp/fill');
+    const hungryPeak = hungry.cgroup.memoryPeakBytes();
+    expect(hungryPeak).toBeGreaterThanOrEqual(64 * 2 ** 20);
+    hungry.cgroup.killAll();
+    expect(hungry.cgroup.remove()).toBe(true);
+    const small = await run('small-after-peak', { memoryBytes: 128 * 2 ** 20 }, 'true');
+    expect(small.cgroup.v2Directory ?? small.cgroup.v1Directories[0]).toBe(hungry.cgroup.v2Directory ?? hungry.cgroup.v1Directories[0]);
+    const smallPeak = small.cgroup.memoryPeakBytes();
+    // v1: reset by the spawn thread; v2: unknown rather than the earlier task's.
+    if (manager.placement.memory === 'v1') expect(smallPeak).toBeLessThan(16 * 2 ** 20);
+    else expect(smallPeak).toBeUndefined();
+  });
+
   it('cgroup.kill ends the whole task tree at once (cgroup v2)', async () => {
     if (layout.v2 === undefined) throw new Error('this host has no cgroup2 hierarchy');
     const cgroup = manager.create('tree-kill', {});

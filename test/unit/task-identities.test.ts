@@ -276,7 +276,7 @@ describe('the reconciler and Task ids', () => {
   it('gives a default pids limit as RLIMIT_NPROC of the leased uid where pids is on cgroup v1, and keeps it in the cgroup for a uid the spec names', async () => {
     for (const [sandbox, expected] of [[{}, { cgroup: {}, maxProcesses: 64 }], [{ runAsUser: 1000 }, { cgroup: { pids: 64 }, maxProcesses: undefined }]] as const) {
       const asked: CgroupLimits[] = [];
-      const cgroups = { placement: { memory: 'v1', pids: 'v1', cpu: 'v1' }, create: (_name: string, limits: CgroupLimits) => (asked.push(limits), { spawnOptions: {}, oomKills: () => 0, killAll: () => undefined, remove: () => true }) } as unknown as CgroupManager;
+      const cgroups = { placement: { memory: 'v1', pids: 'v1', cpu: 'v1' }, create: (_name: string, limits: CgroupLimits) => (asked.push(limits), { spawnOptions: {}, oomKills: () => 0, memoryPeakBytes: () => undefined, killAll: () => undefined, remove: () => true }) } as unknown as CgroupManager;
       // A uid the spec names needs the baseline sandbox policy level.
       const { reconciler, spawned, settle } = harness(makeTask(sandbox), false, { cgroups, taskLimits: { defaults: { pids: 64 }, maxTmpBytes: 2 ** 30 }, sandboxPolicy: fixedSandboxPolicy({ level: 'baseline', allowedHostPaths: [] }) });
       await reconciler.reconcile(key);

@@ -1,6 +1,9 @@
 // One attempt from Task to process and back (src/tasks/task-launch.ts): the spawn options a Task
 // becomes, the ending its exit or spawn failure is told as, and what is given back when it ends.
 // The launcher, cgroup and id lease are fakes that record what they are asked.
+import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 
 import { describe, expect, it } from 'vitest';
@@ -8,8 +11,10 @@ import { describe, expect, it } from 'vitest';
 import type { Task, TaskSpec } from '../../src/api/task.js';
 import { InvalidSpawnOptionError, SpawnError, type SpawnStep } from '../../src/launcher/spawn-error.js';
 import { defaultSearchPath, type SpawnOptions } from '../../src/launcher/spawn-options.js';
+import { ResultFile } from '../../src/launcher/result-file.js';
 import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
 import type { TaskIdentityLease } from '../../src/sandbox/task-identities.js';
+import type { ResultPolicy } from '../../src/tasks/attempt-result.js';
 import { StderrTail, type Attempt } from '../../src/tasks/attempts.js';
 import { exitEnding, launchAttempt, spawnFailureEnding, taskSpawnOptions, type AttemptCgroup, type TaskLauncher } from '../../src/tasks/task-launch.js';
 
@@ -46,10 +51,21 @@ describe('the spawn options of an attempt', () => {
   });
 
   it('keep a PATH the Task sets, and carry the sandbox and the cgroup\'s own spawn options', () => {
-    const cgroup: AttemptCgroup = { spawnOptions: { cgroup: '/sys/fs/cgroup/x' }, oomKills: () => 0, killAll: () => undefined, remove: () => true };
+    const cgroup: AttemptCgroup = { spawnOptions: { cgroup: '/sys/fs/cgroup/x' }, oomKills: () => 0, memoryPeakBytes: () => undefined, killAll: () => undefined, remove: () => true };
     const options = taskSpawnOptions(spec({ env: [{ name: 'PATH', value: '/opt/bin' }] }), { sandbox: { network: 'none' }, cwd: '/', cgroup });
     expect(options.env).toEqual({ PATH: '/opt/bin' });
     expect(options).toMatchObject({ sandbox: { network: 'none' }, cgroup: '/sys/fs/cgroup/x' });
+  });
+
+  it('give the process a result file named by PARAFORK_RESULT, over a spec.env entry of that name, when a result is kept', () => {
+    const options = taskSpawnOptions(spec({ env: [{ name: 'PARAFORK_RESULT', value: '/etc/passwd' }] }), { sandbox: undefined, cwd: '/', cgroup: undefined, resultPolicy: 'File' });
+    expect(options).toMatchObject({ resultFile: true, env: { PARAFORK_RESULT: '/dev/fd/3' } });
+  });
+
+  it('give no result file, and name none, when no result is kept (an array s indexes)', () => {
+    const options = taskSpawnOptions(spec(), { sandbox: undefined, cwd: '/', cgroup: undefined });
+    expect(options).not.toHaveProperty('resultFile');
+    expect(options.env).not.toHaveProperty('PARAFORK_RESULT');
   });
 });
 
@@ -96,9 +112,9 @@ describe('the ending of an attempt whose spawn failed', () => {
 });
 
 /** A cgroup that counts what is done to it and reports `oomKills` OOM kills. */
-function fakeCgroup(oomKills = 0): AttemptCgroup & { readonly calls: string[] } {
+function fakeCgroup(oomKills = 0, memoryPeakBytes?: number): AttemptCgroup & { readonly calls: string[] } {
   const calls: string[] = [];
-  return { calls, spawnOptions: { cgroup: '/sys/fs/cgroup/fake' }, oomKills: () => oomKills, killAll: () => void calls.push('killAll'), remove: () => (calls.push('remove'), true) };
+  return { calls, spawnOptions: { cgroup: '/sys/fs/cgroup/fake' }, oomKills: () => oomKills, memoryPeakBytes: () => memoryPeakBytes, killAll: () => void calls.push('killAll'), remove: () => (calls.push('remove'), true) };
 }
 
 function fakeLease(): TaskIdentityLease & { released: number } {
@@ -112,7 +128,7 @@ function fakeLease(): TaskIdentityLease & { released: number } {
 }
 
 /** A launcher with one child that writes `stderr` and exits as the test says, or a spawn that fails. */
-function fakeLauncher(outcome: { exit: ExitResult; stderr?: string } | { error: Error }): TaskLauncher & { readonly spawned: SpawnOptions[] } {
+function fakeLauncher(outcome: { exit: ExitResult; stderr?: string; result?: string } | { error: Error }): TaskLauncher & { readonly spawned: SpawnOptions[] } {
   const spawned: SpawnOptions[] = [];
   return {
     spawned,
@@ -121,15 +137,26 @@ function fakeLauncher(outcome: { exit: ExitResult; stderr?: string } | { error: 
       if ('error' in outcome) return Promise.reject(outcome.error);
       const stderr = new PassThrough();
       stderr.end(outcome.stderr ?? '');
-      return Promise.resolve(new SpawnedProcess({ pid: 42, timings: { queuedNs: 1, spawnNs: 2 }, stdout: null, stderr, exited: Promise.resolve(outcome.exit), kill: () => true }));
+      const resultFile = outcome.result === undefined ? null : resultFileHolding(outcome.result);
+      return Promise.resolve(new SpawnedProcess({ pid: 42, timings: { queuedNs: 1, spawnNs: 2 }, stdout: null, stderr, exited: Promise.resolve(outcome.exit), resultFile, kill: () => true }));
     },
   };
 }
 
-function launchAndWait(launcher: TaskLauncher, attempt: Attempt, cgroup: AttemptCgroup | undefined, fields: Partial<TaskSpec> = {}): Promise<string[]> {
+/** A result file (an unlinked temporary file here, a memory file from the launcher) holding `text`. */
+function resultFileHolding(text: string): ResultFile {
+  const directory = mkdtempSync(path.join(tmpdir(), 'parafork-result-unit-'));
+  const file = path.join(directory, 'result');
+  writeFileSync(file, text);
+  const fd = openSync(file, 'r');
+  rmSync(directory, { recursive: true });
+  return new ResultFile(fd);
+}
+
+function launchAndWait(launcher: TaskLauncher, attempt: Attempt, cgroup: AttemptCgroup | undefined, fields: Partial<TaskSpec> = {}, resultPolicy?: ResultPolicy): Promise<string[]> {
   const calls: string[] = [];
   return new Promise((resolve) => {
-    launchAttempt(launcher, task(fields), attempt, { sandbox: undefined, cwd: '/', cgroup }, {
+    launchAttempt(launcher, task(fields), attempt, { sandbox: undefined, cwd: '/', cgroup, resultPolicy }, {
       running: () => calls.push('running'),
       ended: () => {
         calls.push('ended');
@@ -153,6 +180,34 @@ describe('launching an attempt', () => {
     expect(attempt.stderr.toString()).toBe('no such input\n');
     expect(cgroup.calls).toEqual(['killAll', 'remove']);
     expect(lease.released).toBe(1);
+  });
+
+  it('keeps the result file s content and the cgroup s memory peak', async () => {
+    const attempt = newAttempt();
+    await launchAndWait(fakeLauncher({ exit: exit({ code: 0 }), result: 'rows=42\n' }), attempt, fakeCgroup(0, 5_000_000), {}, 'File');
+    expect(attempt.result).toEqual({ text: 'rows=42\n', truncated: false });
+    expect(attempt.memoryPeakBytes).toBe(5_000_000);
+  });
+
+  it('sets the ending last, once the result is in place: a reconcile that sees the ending records the attempt as it is then', async () => {
+    const attempt = newAttempt();
+    let resultWhenEnded: unknown = 'never ended';
+    let ending: Attempt['ending'];
+    Object.defineProperty(attempt, 'ending', {
+      get: () => ending,
+      set: (value: Attempt['ending']) => {
+        resultWhenEnded = attempt.result;
+        ending = value;
+      },
+    });
+    await launchAndWait(fakeLauncher({ exit: exit({ code: 0 }), result: 'done\n' }), attempt, fakeCgroup(), {}, 'File');
+    expect(resultWhenEnded).toEqual({ text: 'done\n', truncated: false });
+  });
+
+  it('takes a failed attempt s result from its stderr tail under FallbackToLogsOnError when the node keeps no log and the file is empty', async () => {
+    const attempt = newAttempt();
+    await launchAndWait(fakeLauncher({ exit: exit({ code: 1 }), stderr: 'no such input\n', result: '' }), attempt, undefined, {}, 'FallbackToLogsOnError');
+    expect(attempt.result).toEqual({ text: 'no such input\n', truncated: false });
   });
 
   it('ends as OOMKilled when the cgroup counted an OOM kill the agent did not cause', async () => {

@@ -151,7 +151,7 @@ describe('an attempt launched by an agent that died before writing any status', 
 /** Task cgroups that record the limits asked for and do nothing else. */
 function recordingCgroups(): { readonly manager: CgroupManager; readonly asked: CgroupLimits[] } {
   const asked: CgroupLimits[] = [];
-  const cgroup = { spawnOptions: {}, oomKills: () => 0, killAll: () => undefined, remove: () => true } as unknown as TaskCgroup;
+  const cgroup = { spawnOptions: {}, oomKills: () => 0, memoryPeakBytes: () => undefined, killAll: () => undefined, remove: () => true } as unknown as TaskCgroup;
   const manager = { placement: { memory: 'v2', pids: 'v2', cpu: 'v2' }, create: (_name: string, limits: CgroupLimits) => (asked.push(limits), cgroup) } as unknown as CgroupManager;
   return { manager, asked };
 }

@@ -89,6 +89,13 @@ describe('the table at the end of parafork run', () => {
     const hostile = finished('hostile', 1, { phase: 'Failed', reason: 'Error', exitCode: 1, message: 'exited with code 1', stderrTail: 'clear\u001b[2J\u001b]0;title\u0007 done\n' });
     expect(formatTasks([hostile], 'table').replaceAll('\n', '')).toMatch(/^\P{Cc}*$/u); // no control character
   });
+
+  it('shows a Task s result beneath its row on one line, saying when it was cut, and keeps its control characters away too', () => {
+    const output = formatTasks([finished('counted', 1, { result: '{"rows":42}\n' }), finished('long', 1, { result: 'x\u001b[2Jy', resultTruncated: true })], 'table');
+    expect(output).toContain('    result: {"rows":42}\n');
+    expect(output).toContain('    result: x [2Jy (truncated)\n');
+    expect(output.replaceAll('\n', '')).toMatch(/^\P{Cc}*$/u);
+  });
 });
 
 describe('the progress line and the totals', () => {

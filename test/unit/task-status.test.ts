@@ -93,6 +93,26 @@ describe('finishedStatus', () => {
     expect(status.usage).toEqual({ userCpuMicroseconds: 1500, systemCpuMicroseconds: 250 });
   });
 
+  it('says the most memory the attempt s cgroup held beside its CPU time', () => {
+    const status = finishedStatus(task(), 'node', attempt({ usage: { userUs: 10, systemUs: 20, maxRssKb: 900_000 }, memoryPeakBytes: 3_145_728 }), ending({ reason: 'Completed', message: 'exited with code 0', exitCode: 0 }), false);
+    expect(status.usage).toEqual({ userCpuMicroseconds: 10, systemCpuMicroseconds: 20, memoryPeakBytes: 3_145_728 });
+  });
+
+  it('carries the attempt s result, and says when it was cut, on success and on failure alike', () => {
+    const succeeded = finishedStatus(task(), 'node', attempt({ result: { text: '{"rows":42}', truncated: false } }), ending({ reason: 'Completed', message: 'exited with code 0', exitCode: 0 }), false);
+    expect(succeeded).toMatchObject({ phase: 'Succeeded', result: '{"rows":42}' });
+    expect(succeeded.resultTruncated).toBeUndefined();
+    const failed = finishedStatus(task(), 'node', attempt({ result: { text: 'partial', truncated: true } }), ending(), false);
+    expect(failed).toMatchObject({ phase: 'Failed', result: 'partial', resultTruncated: true });
+    const retrying = waitingToRetryStatus(task(), 'node', attempt({ result: { text: 'first try', truncated: false } }), ending(), startedAt + 10_000);
+    expect(retrying.result).toBe('first try');
+  });
+
+  it('leaves status.result unset for an attempt without a result, and a running attempt drops the previous one s', () => {
+    expect(finishedStatus(task(), 'node', attempt(), ending(), false).result).toBeUndefined();
+    expect(runningStatus(task({ phase: 'Pending', result: 'old' }), 'node', attempt({ number: 2 })).result).toBeUndefined();
+  });
+
   it('is Failed with the ending s reason, signal and stderr tail', () => {
     const stderr = new StderrTail();
     stderr.append('segfault\n');
