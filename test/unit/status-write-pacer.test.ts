@@ -34,14 +34,9 @@ describe('StatusWritePacer', () => {
 
   it('writes once a second for the first 20 seconds, then at most every 5% of the array\'s age', () => {
     const pacer = new StatusWritePacer(0);
-    pacer.changed();
-    pacer.writeStarted(10_000);
-    pacer.writeFinished(true);
-    pacer.changed();
+    wroteAndChanged(pacer, 10_000);
     expect(pacer.dueAt()).toBe(11_000);
-    pacer.writeStarted(100_000);
-    pacer.writeFinished(true);
-    pacer.changed();
+    wroteAndChanged(pacer, 100_000);
     expect(pacer.dueAt()).toBe(105_000);
   });
 
@@ -59,25 +54,17 @@ describe('StatusWritePacer', () => {
 
   it('writes a change people wait to see (suspend) one interval after the last write, not stretched', () => {
     const pacer = new StatusWritePacer(0);
-    pacer.changed();
-    pacer.writeStarted(600_000);
-    pacer.writeFinished(true);
-    pacer.changed();
+    wroteAndChanged(pacer, 600_000);
     expect(pacer.dueAt()).toBe(630_000);
     pacer.changed({ urgent: true });
     expect(pacer.dueAt()).toBe(601_000);
-    pacer.writeStarted(601_000);
-    pacer.writeFinished(true);
-    pacer.changed();
+    wroteAndChanged(pacer, 601_000);
     expect(pacer.dueAt()).toBe(631_050);
   });
 
   it('never stretches the interval past the heartbeat', () => {
     const pacer = new StatusWritePacer(0, { heartbeatMs: 10_000 });
-    pacer.changed();
-    pacer.writeStarted(600_000);
-    pacer.writeFinished(true);
-    pacer.changed();
+    wroteAndChanged(pacer, 600_000);
     expect(pacer.dueAt()).toBe(610_000);
   });
 
@@ -118,6 +105,14 @@ describe('StatusWritePacer', () => {
     expect(() => new StatusWritePacer(0, { stretch: Number.NaN })).toThrow(RangeError);
   });
 });
+
+/** A change, its write at `now` (successful), and a change after it. */
+function wroteAndChanged(pacer: StatusWritePacer, now: number): void {
+  pacer.changed();
+  pacer.writeStarted(now);
+  pacer.writeFinished(true);
+  pacer.changed();
+}
 
 /** Writes (the final one included) for an array running `runMs` with a change every 100 ms, each write taking no time. */
 function writesOverRun(pacer: StatusWritePacer, runMs: number): number {
