@@ -1,14 +1,19 @@
 // npm run bench:array — Task arrays (issue 17) end to end on a local apiserver and one agent,
 // with the control plane on the same cores:
-//   1. baseline: sandboxed spawns/s of /bin/true through the Launcher in this process, at
-//      concurrency 50 with the default sandbox (what bench:sandbox calls "full default"), measured
-//      in the same run, so the array's rate is a ratio against it;
+//   1. baselines: spawns/s of /bin/true through the Launcher in this process at concurrency 50,
+//      with the plain default sandbox and with the sandbox an index gets (its own cgroup with the
+//      agent's default limits, its own uid: see measureBaseline), measured just before and just
+//      after each array run, so the array's rate is a ratio against them;
 //   2. one array of --indexes (default 100,000) sandboxed /bin/true: indexes/s (from the array's
 //      startTime to completionTime, and create to Complete as seen by a watch), p99 spawn latency
 //      (status.indexTimings), API writes the agent made for the whole Task, agent peak RSS, size
-//      of the final status; the issue's bars: >= 0.8x the baseline, <= 200 writes, <= 150 MB;
+//      of the final status, the agent's CPU per index; the issue's bars: >= 0.8x the baseline,
+//      <= 200 writes, <= 150 MB;
 //   3. --compare (default 10,000) indexes as one array vs as that many separate Tasks: Tasks/s,
 //      API requests, apiserver + etcd CPU seconds.
+// --profile DIR: the agent of each array run writes a CPU profile (--cpu-prof) to DIR when it
+// exits, and a heap snapshot when half the array's indexes have succeeded (the bench sends it
+// SIGUSR2: --heapsnapshot-signal); open them in Chrome DevTools.
 // Prints tables and writes JSON to bench/results/. Needs root (sandbox, cgroups). Not a test.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -16,8 +21,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import type { Task } from '../dist/api/task.js';
-import { Launcher } from '../dist/index.js';
-import { apiRequestsByVerb, defaultAgentNodeOptions, formatTable, loadAverage, log, machineLine, ProcessSampler, startBenchAgent, startCluster, taskCollection, watchTasks, type BenchAgent, type BenchCluster } from './cluster-harness.ts';
+import { Launcher, type SandboxOptions } from '../dist/index.js';
+import { placeControllers, readCgroupLayout } from '../dist/sandbox/cgroup-layout.js';
+import { CgroupManager, type CgroupLimits } from '../dist/sandbox/cgroup-manager.js';
+import { apiRequestsByVerb, defaultAgentNodeOptions, formatTable, loadAverage, log, machineLine, ProcessSampler, scrapeCounters, startBenchAgent, startCluster, taskCollection, watchTasks, type BenchAgent, type BenchCluster } from './cluster-harness.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -27,6 +34,7 @@ const { values: flags } = parseArgs({
     parallelism: { type: 'string' },
     'in-flight': { type: 'string', default: '50' },
     'node-options': { type: 'string', default: defaultAgentNodeOptions },
+    profile: { type: 'string' },
   },
 });
 
@@ -35,21 +43,78 @@ const compareCount = Number(flags.compare);
 const command = ['/bin/true'];
 const now = (): number => performance.timeOrigin + performance.now();
 
-/** Sandboxed spawns/s through the Launcher at concurrency 50: the rate an array should approach. */
-async function baselineSpawnsPerSecond(count: number): Promise<number> {
+/**
+ * The Launcher's own rate at concurrency 50, in this process, for the two sandboxes an array's
+ * rate is compared with:
+ *   - 'plain sandbox': `sandbox: {}`, no cgroup, the agent's uid (bench:sandbox's "full default"
+ *     without its cgroup): the launcher's sandboxed rate;
+ *   - 'index sandbox': what the agent gives each index of a Task that sets no limits: the same
+ *     sandbox plus a cgroup of its own (made, reused and given up as the reconciler does) with the
+ *     agent's default limits (--default-memory 1Gi, --default-pids 1024: the pids one as
+ *     RLIMIT_NPROC of a uid of the index's own where pids is on cgroup v1) (bench:sandbox's
+ *     "Task default (agent limits)"). The array's rate over this one is what the agent and its
+ *     reconciler cost, the sandbox being the same.
+ * Also the CPU this process spent per spawn (its children's not counted, as for the agent).
+ */
+type BaselineKind = 'plain sandbox' | 'index sandbox';
+
+interface Baseline {
+  readonly spawnsPerSecond: number;
+  readonly cpuMsPerSpawn: number;
+}
+
+const layout = readCgroupLayout();
+const pidsOnCgroupV1 = placeControllers(layout).pids === 'v1';
+const agentDefaultPids = 1024;
+const indexLimits: CgroupLimits = { memoryBytes: 2 ** 30, ...(pidsOnCgroupV1 ? {} : { pids: agentDefaultPids }) };
+/** A uid outside --task-ids' default range, as bench:sandbox takes one: RLIMIT_NPROC counts per uid. */
+const indexSandbox: SandboxOptions = pidsOnCgroupV1 ? { runAsUser: 2_147_400_000, runAsGroup: 2_147_400_000, maxProcesses: agentDefaultPids } : {};
+
+async function measureBaseline(launcher: Launcher, cgroups: CgroupManager, kind: BaselineKind, count: number): Promise<Baseline> {
+  let issued = 0;
+  let serial = 0;
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: 50 }, async () => {
+      while (issued++ < count) {
+        const cgroup = kind === 'index sandbox' ? cgroups.create(`baseline-${serial++}`, indexLimits) : undefined;
+        const child = await launcher.spawn({ file: '/bin/true', sandbox: kind === 'index sandbox' ? indexSandbox : {}, ...cgroup?.spawnOptions });
+        await child.exited;
+        // What the reconciler does after an exit: OOM count, kill what is left, give the cgroup up.
+        cgroup?.oomKills();
+        cgroup?.killAll();
+        cgroup?.remove();
+      }
+    }),
+  );
+  const elapsedMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
+  return { spawnsPerSecond: (count / elapsedMs) * 1000, cpuMsPerSpawn: (cpu.user + cpu.system) / 1000 / count };
+}
+
+/** Both baselines, `count` spawns each, one after the other. */
+async function measureBaselines(count: number): Promise<Record<BaselineKind, Baseline>> {
   const launcher = new Launcher();
+  const cgroups = new CgroupManager({ layout, group: `parafork-bench-array-${process.pid}` });
   try {
-    let issued = 0;
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: 50 }, async () => {
-        while (issued++ < count) await (await launcher.spawn({ file: '/bin/true', sandbox: {} })).exited;
-      }),
-    );
-    return (count / (performance.now() - started)) * 1000;
+    const plain = await measureBaseline(launcher, cgroups, 'plain sandbox', count);
+    const index = await measureBaseline(launcher, cgroups, 'index sandbox', count);
+    log(`baselines: ${plain.spawnsPerSecond.toFixed(0)} spawns/s plain sandbox, ${index.spawnsPerSecond.toFixed(0)} spawns/s index sandbox (c=50); load ${loadAverage()}`);
+    return { 'plain sandbox': plain, 'index sandbox': index };
   } finally {
     await launcher.close();
+    cgroups.removeGroup();
   }
+}
+
+/** The mean of the baselines measured just before and just after a run: the load a shared machine puts on them changes less over a run than across the bench. */
+function around(before: Record<BaselineKind, Baseline>, after: Record<BaselineKind, Baseline>): Record<BaselineKind, Baseline> {
+  const mean = (kind: BaselineKind): Baseline => ({
+    spawnsPerSecond: (before[kind].spawnsPerSecond + after[kind].spawnsPerSecond) / 2,
+    cpuMsPerSpawn: (before[kind].cpuMsPerSpawn + after[kind].cpuMsPerSpawn) / 2,
+  });
+  return { 'plain sandbox': mean('plain sandbox'), 'index sandbox': mean('index sandbox') };
 }
 
 interface ArrayRun {
@@ -61,8 +126,14 @@ interface ArrayRun {
   readonly apiWrites: number;
   readonly apiRequests: number;
   readonly agentPeakRssMb: number;
+  /** The agent process's CPU (user + system, its children not counted) over the run, per index. */
+  readonly agentCpuMsPerIndex: number;
   readonly controlPlaneCpuSeconds: number;
   readonly statusBytes: number;
+  /** The Launcher's rates measured just before and after this run (their mean). */
+  baselines?: Record<BaselineKind, Baseline>;
+  /** The agent's memory when half the indexes had succeeded. */
+  readonly memoryAtHalf: AgentMemory | undefined;
 }
 
 /** Once the watch is established: the agent's API requests and the control plane's CPU so far, an RSS sampler, the start time. */
@@ -83,15 +154,28 @@ function writesOf(before: Map<string, number>, after: Map<string, number>): { wr
   return { writes, requests };
 }
 
+/** The agent's Node flags for --profile. */
+function profilingOptions(): string[] {
+  if (flags.profile === undefined) return [];
+  const directory = path.resolve(flags.profile);
+  mkdirSync(directory, { recursive: true });
+  return ['--cpu-prof', '--cpu-prof-dir', directory, '--heapsnapshot-signal=SIGUSR2', '--diagnostic-dir', directory];
+}
+
 async function runArray(cluster: BenchCluster, count: number): Promise<ArrayRun> {
   const namespace = await cluster.createNamespace('array');
   const nodeName = 'bench-array';
-  const agent = await startBenchAgent(cluster.kubeconfigPath, nodeName, [], flags['node-options'].split(' ').filter(Boolean));
+  const agent = await startBenchAgent(cluster.kubeconfigPath, nodeName, [], [...flags['node-options'].split(' ').filter(Boolean), ...profilingOptions()]);
   const watchAbort = new AbortController();
   const { promise: finished, resolve: markFinished } = Promise.withResolvers<Task>();
+  let halfway: Promise<AgentMemory | undefined> | undefined;
   const watching = watchTasks(cluster.client, namespace, (event) => {
     const phase = event.object.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') markFinished(event.object);
+    if (halfway === undefined && (event.object.status?.succeeded ?? 0) >= count / 2) {
+      halfway = agentMemory(agent.port);
+      if (flags.profile !== undefined) agent.process.kill('SIGUSR2');
+    }
   }, watchAbort.signal);
   const { requestsBefore, controlPlaneBefore, sampler, createdAt } = await startMeasuring(cluster, agent);
   await cluster.client.request({
@@ -101,6 +185,7 @@ async function runArray(cluster: BenchCluster, count: number): Promise<ArrayRun>
   });
   const task = await finished;
   const doneAt = now();
+  const memoryAtHalf = await halfway;
   await new Promise((resolve) => setTimeout(resolve, 2_000)); // the finalizer's removal and events
   const { writes, requests } = writesOf(requestsBefore, await apiRequestsByVerb(agent.port));
   sampler.stop();
@@ -120,9 +205,38 @@ async function runArray(cluster: BenchCluster, count: number): Promise<ArrayRun>
     apiWrites: writes,
     apiRequests: requests,
     agentPeakRssMb: sampler.peakRssBytes / 2 ** 20,
+    agentCpuMsPerIndex: cpuOverRun(sampler, createdAt, doneAt) / count,
     controlPlaneCpuSeconds: cluster.controlPlaneCpuSeconds() - controlPlaneBefore,
     statusBytes: Buffer.byteLength(JSON.stringify(status)),
+    memoryAtHalf,
   };
+}
+
+/** CPU ms the sampled process used between two epoch times (the samples nearest them). */
+function cpuOverRun(sampler: ProcessSampler, fromEpochMs: number, toEpochMs: number): number {
+  const toPerformance = (epochMs: number): number => epochMs - performance.timeOrigin;
+  const samples = sampler.samples;
+  const first = samples.find((sample) => sample.atMs >= toPerformance(fromEpochMs)) ?? samples[0];
+  const last = samples.findLast((sample) => sample.atMs <= toPerformance(toEpochMs)) ?? samples.at(-1);
+  return first === undefined || last === undefined ? Number.NaN : (last.cpuSeconds - first.cpuSeconds) * 1000;
+}
+
+/** Where the agent's memory is, from its /metrics (prom-client's process and Node.js gauges), in MB. */
+interface AgentMemory {
+  readonly residentMb: number;
+  readonly heapTotalMb: number;
+  readonly heapUsedMb: number;
+  readonly externalMb: number;
+}
+
+async function agentMemory(port: number): Promise<AgentMemory | undefined> {
+  try {
+    const gauges = await scrapeCounters(port, '');
+    const megabytes = (name: string): number => (gauges.get(name) ?? Number.NaN) / 2 ** 20;
+    return { residentMb: megabytes('process_resident_memory_bytes'), heapTotalMb: megabytes('nodejs_heap_size_total_bytes'), heapUsedMb: megabytes('nodejs_heap_size_used_bytes'), externalMb: megabytes('nodejs_external_memory_bytes') };
+  } catch {
+    return undefined;
+  }
 }
 
 interface SeparateRun {
@@ -179,27 +293,41 @@ async function runSeparateTasks(cluster: BenchCluster, count: number): Promise<S
 async function main(): Promise<void> {
   if (!(indexes >= 1) || !(compareCount >= 0)) throw new Error('--indexes must be at least 1 and --compare at least 0');
   log(`${machineLine()}; load ${loadAverage()}`);
-  const baseline = await baselineSpawnsPerSecond(Number(flags['baseline-spawns']));
-  log(`baseline: ${baseline.toFixed(0)} sandboxed spawns/s at concurrency 50`);
+  const baselineSpawns = Number(flags['baseline-spawns']);
   const cluster = startCluster();
   const runs: ArrayRun[] = [];
   let separate: SeparateRun | undefined;
   try {
-    runs.push(await runArray(cluster, indexes));
-    if (compareCount > 0) {
-      runs.push(await runArray(cluster, compareCount));
-      separate = await runSeparateTasks(cluster, compareCount);
+    // Baselines before and after each array run, on the same cores at the same time as the
+    // control plane: each run is compared with the mean of the two around it.
+    let before = await measureBaselines(baselineSpawns);
+    for (const count of compareCount > 0 ? [indexes, compareCount] : [indexes]) {
+      const run = await runArray(cluster, count);
+      const after = await measureBaselines(baselineSpawns);
+      run.baselines = around(before, after);
+      runs.push(run);
+      before = after;
     }
+    if (compareCount > 0) separate = await runSeparateTasks(cluster, compareCount);
   } finally {
     cluster.down();
   }
-  const header = ['indexes', 'phase', 'indexes/s', 'vs baseline', 'create -> done s', 'p99 spawn ms', 'API writes', 'API requests', 'agent peak RSS MB', 'apiserver+etcd CPU s', 'status bytes'];
+  const ratio = (run: ArrayRun, kind: BaselineKind): number => run.indexesPerSecond / (run.baselines?.[kind].spawnsPerSecond ?? Number.NaN);
+  const header = ['indexes', 'phase', 'indexes/s', 'Launcher c=50: plain / index sandbox spawns/s', 'vs plain', 'vs index sandbox', 'create -> done s', 'p99 spawn ms', 'API writes', 'API requests', 'agent peak RSS MB', 'agent CPU ms/index (Launcher: plain / index)', 'apiserver+etcd CPU s', 'status bytes'];
   const rows = runs.map((run) => [
-    String(run.indexes), run.phase ?? '?', run.indexesPerSecond.toFixed(0), `${(run.indexesPerSecond / baseline).toFixed(2)}x`, run.createToDoneSeconds.toFixed(1),
-    run.p99SpawnLatencyMs?.toFixed(2) ?? '-', String(run.apiWrites), String(run.apiRequests), run.agentPeakRssMb.toFixed(0), run.controlPlaneCpuSeconds.toFixed(1), String(run.statusBytes),
+    String(run.indexes), run.phase ?? '?', run.indexesPerSecond.toFixed(0),
+    `${run.baselines?.['plain sandbox'].spawnsPerSecond.toFixed(0)} / ${run.baselines?.['index sandbox'].spawnsPerSecond.toFixed(0)}`,
+    `${ratio(run, 'plain sandbox').toFixed(2)}x`, `${ratio(run, 'index sandbox').toFixed(2)}x`, run.createToDoneSeconds.toFixed(1),
+    run.p99SpawnLatencyMs?.toFixed(2) ?? '-', String(run.apiWrites), String(run.apiRequests), run.agentPeakRssMb.toFixed(0),
+    `${run.agentCpuMsPerIndex.toFixed(2)} (${run.baselines?.['plain sandbox'].cpuMsPerSpawn.toFixed(2)} / ${run.baselines?.['index sandbox'].cpuMsPerSpawn.toFixed(2)})`,
+    run.controlPlaneCpuSeconds.toFixed(1), String(run.statusBytes),
   ]);
-  console.log(`\n${machineLine()}; load ${loadAverage()}\nbaseline ${baseline.toFixed(0)} sandboxed spawns/s (Launcher, c=50)\n`);
+  console.log(`\n${machineLine()}; load ${loadAverage()}; ${baselineSpawns} spawns per baseline, measured before and after each array run\n`);
   console.log(formatTable(header, rows));
+  for (const run of runs) {
+    const memory = run.memoryAtHalf;
+    if (memory !== undefined) console.log(`${run.indexes} indexes, agent at half: RSS ${memory.residentMb.toFixed(0)} MB, V8 heap ${memory.heapUsedMb.toFixed(0)} MB used of ${memory.heapTotalMb.toFixed(0)} MB, external ${memory.externalMb.toFixed(0)} MB`);
+  }
   const compared = runs[1];
   if (separate !== undefined && compared !== undefined) {
     console.log(`\n${compareCount} processes: one array vs ${compareCount} Tasks\n`);
@@ -210,11 +338,12 @@ async function main(): Promise<void> {
   }
   const main = runs[0];
   if (main !== undefined) {
-    console.log(`\nissue 17: indexes/s >= 0.8x baseline: ${main.indexesPerSecond >= 0.8 * baseline ? 'yes' : 'NO'}; API writes <= 200: ${main.apiWrites <= 200 ? 'yes' : 'NO'}; agent RSS <= 150 MB: ${main.agentPeakRssMb <= 150 ? 'yes' : 'NO'}; status < 32 KiB: ${main.statusBytes < 32 * 1024 ? 'yes' : 'NO'}`);
+    const yes = (held: boolean): string => (held ? 'yes' : 'NO');
+    console.log(`\nissue 17: indexes/s >= 0.8x the Launcher's plain sandbox: ${yes(ratio(main, 'plain sandbox') >= 0.8)}, >= 0.8x the index sandbox: ${yes(ratio(main, 'index sandbox') >= 0.8)}; API writes <= 200: ${yes(main.apiWrites <= 200)}; agent RSS <= 150 MB: ${yes(main.agentPeakRssMb <= 150)}; status < 32 KiB: ${yes(main.statusBytes < 32 * 1024)}`);
   }
   const resultsDirectory = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
   mkdirSync(resultsDirectory, { recursive: true });
-  writeFileSync(path.join(resultsDirectory, `array-${new Date().toISOString().replaceAll(':', '-')}.json`), JSON.stringify({ machine: machineLine(), baseline, runs, separate }, null, 2));
+  writeFileSync(path.join(resultsDirectory, `array-${new Date().toISOString().replaceAll(':', '-')}.json`), JSON.stringify({ machine: machineLine(), load: loadAverage(), runs, separate }, null, 2));
 }
 
 await main();

@@ -66,7 +66,15 @@ export function startCluster(): BenchCluster {
     // written (test/integration/global-setup.ts polls the same way).
     const establishedBy = Date.now() + 60_000;
     const established = '{.status.conditions[?(@.type=="Established")].status}';
-    while (kubectl(['get', 'customresourcedefinition/tasks.parafork.dev', '--output', `jsonpath=${established}`]).trim() !== 'True') {
+    // kubectl's jsonpath filter also fails ("<nil> is not array or slice") while no condition is written: not yet.
+    const isEstablished = (): boolean => {
+      try {
+        return kubectl(['get', 'customresourcedefinition/tasks.parafork.dev', '--output', `jsonpath=${established}`]).trim() === 'True';
+      } catch {
+        return false;
+      }
+    };
+    while (!isEstablished()) {
       if (Date.now() > establishedBy) throw new Error('the Task CRD was not Established within 60 s');
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200); // a synchronous 200 ms pause, as the spawnSync calls around it
     }

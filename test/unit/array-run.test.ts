@@ -6,7 +6,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 
 import type { Task, TaskReason, TaskStatus } from '../../src/api/task.js';
-import { ArrayRun, type IndexCallbacks, type IndexLauncher, type LaunchFence } from '../../src/tasks/array-run.js';
+import { ArrayRun, defaultMaxSpawning, type IndexCallbacks, type IndexLauncher, type LaunchFence } from '../../src/tasks/array-run.js';
 import type { KillCause } from '../../src/tasks/attempts.js';
 
 interface Launched {
@@ -104,16 +104,29 @@ function harness(options: { fence?: FakeFence; clock?: Clock } = {}) {
 const room = { freeSlots: 1_000, draining: false };
 
 describe('an array run', () => {
-  it('hands the launcher at most 64 indexes at once that are not yet running', async () => {
+  it('hands the launcher at most defaultMaxSpawning indexes at once that are not yet running (8 per CPU)', async () => {
     const { launcher, makeRun } = harness();
     const task = arrayTask({ completions: 1_000 });
     const run = makeRun(task);
     await run.reconcile(task, room);
-    expect(launcher.launched).toHaveLength(64);
+    expect(launcher.launched).toHaveLength(defaultMaxSpawning);
     for (let index = 0; index < 10; index++) launcher.run(index);
     await run.reconcile(task, room);
-    expect(launcher.launched).toHaveLength(74);
-    expect(run.active).toBe(74);
+    expect(launcher.launched).toHaveLength(defaultMaxSpawning + 10);
+    expect(run.active).toBe(defaultMaxSpawning + 10);
+  });
+
+  it('lets another index in for each whose spawn failed before it ran', async () => {
+    const { launcher, makeRun } = harness();
+    const task = arrayTask({ completions: 1_000, backoffLimitPerIndex: 1 });
+    const run = makeRun(task);
+    await run.reconcile(task, room);
+    for (let index = 0; index < 5; index++) {
+      launcher.open(index).callbacks.ended({ reason: 'SpawnFailed', message: 'EAGAIN', finishedAt: 0 }, '', undefined);
+    }
+    await run.reconcile(task, room);
+    expect(launcher.launched).toHaveLength(defaultMaxSpawning + 5);
+    expect(run.active).toBe(defaultMaxSpawning);
   });
 
   it('launches every index once, with its own number, and writes one final status when it ends quickly', async () => {
@@ -231,8 +244,8 @@ describe('an array run', () => {
     const run = makeRun(task);
     const started = new Set<number>();
     await run.reconcile(task, room);
-    // At most 64 spawning at once: each start lets the next in.
-    for (let round = 0; launcher.launched.length < 600 && round < 20; round++) {
+    // At most defaultMaxSpawning spawning at once: each start lets the next in.
+    for (let round = 0; launcher.launched.length < 600 && round < 600; round++) {
       for (const entry of launcher.launched) if (entry.kills.length === 0 && !started.has(entry.index)) {
         started.add(entry.index);
         launcher.run(entry.index);
