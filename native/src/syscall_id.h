@@ -34,6 +34,7 @@ enum class Syscall : uint8_t {
   kInitHelper,
   kOpenBeneath,
   kCgroupNamespace,
+  kOomScoreAdjust,
   kCount,
 };
 
@@ -123,6 +124,9 @@ inline constexpr FailurePoint kFailurePoints[] = {
     // unshare(CLONE_NEWCGROUP) in the child, once it has joined its cgroups (child.cc).
     {.id = Syscall::kCgroupNamespace, .syscall = "unshare", .step = SpawnStep::kSandbox,
      .what = "the task's cgroup namespace"},
+    // /proc/self/oom_score_adj, opened and written in the child (child.cc, BuildSandbox).
+    {.id = Syscall::kOomScoreAdjust, .syscall = "oom_score_adj", .step = SpawnStep::kSandbox,
+     .what = "the task's oom_score_adj"},
 };
 
 constexpr bool ListsEveryPointInOrder() {
