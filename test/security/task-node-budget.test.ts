@@ -12,12 +12,14 @@
 // sleeping children under a budget of 200; a Task whose fork is refused exits, and its pid
 // namespace's processes go with it; the others' children sleep 6 s.
 // Needs root and the pids cgroup controller.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { toNativeSandbox } from '../../src/launcher/sandbox-options.js';
+import { InvalidSpawnOptionError } from '../../src/launcher/spawn-error.js';
 import { readCgroupLayout } from '../../src/sandbox/cgroup-layout.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
 import { parafork, tasksOf, writeTask } from './standalone-cli.js';
@@ -61,7 +63,7 @@ describe.skipIf(skip !== undefined)(`the Tasks of a parafork instance together${
     // A marker no other process has: the test counts the Tasks' children by it on the host.
     const sleeper = ['sleep', `6.${process.pid}`];
     const folder = path.join(scratch, 'fork-bomb');
-    execFileSync('mkdir', ['-p', folder]);
+    mkdirSync(folder);
     for (const index of [1, 2, 3]) {
       writeTask(folder, `forker-${index}`, {
         command: ['/bin/sh', '-c', `i=0; while [ $i -lt ${perTask} ]; do ${sleeper.join(' ')} & i=$((i+1)); done; wait`],
@@ -124,4 +126,19 @@ describe.skipIf(skip !== undefined)(`the Tasks of a parafork instance together${
     expect(lines).not.toContain('lowered');
     expect(lines.at(-1)).toBe(String(first));
   }, 60_000);
+});
+
+describe('sandbox.oomScoreAdjust', () => {
+  it('is a whole number from -1000 to 1000, the agent\'s own when unset', () => {
+    expect(toNativeSandbox({ oomScoreAdjust: 1000 }, undefined).oomScoreAdjust).toBe(1000);
+    expect(toNativeSandbox({ oomScoreAdjust: -1000 }, undefined).oomScoreAdjust).toBe(-1000);
+    expect(toNativeSandbox({}, undefined).oomScoreAdjust).toBeNull();
+    for (const value of [1001, -1001, 0.5, '1000', Number.NaN]) {
+      expect(() => toNativeSandbox({ oomScoreAdjust: value }, undefined)).toThrow('sandbox.oomScoreAdjust must be a whole number from -1000 to 1000');
+    }
+  });
+
+  it('is refused with a user namespace, whose child would set the agent\'s own score with it', () => {
+    expect(() => toNativeSandbox({ oomScoreAdjust: 1000, userNamespace: true }, undefined)).toThrow(InvalidSpawnOptionError);
+  });
 });
