@@ -292,7 +292,8 @@ export class CgroupManager {
       }
       // Written at every start: the group may be an earlier owner's, with another budget (or none).
       const pidsBase = this.placement.pids === 'v2' ? v2Base : v1Bases.get('pids');
-      if (pidsBase !== undefined) writeFileSync(path.join(pidsBase, 'pids.max'), this.#tasksPidsMax === undefined ? 'max' : String(this.#tasksPidsMax));
+      const budgetFile = pidsBase === undefined ? undefined : path.join(pidsBase, 'pids.max');
+      if (budgetFile !== undefined && (this.#tasksPidsMax !== undefined || existsSync(budgetFile))) writeFileSync(budgetFile, this.#tasksPidsMax === undefined ? 'max' : String(this.#tasksPidsMax));
     } catch (error) {
       this.#releaseGroup(); // a later prepare() takes it again
       throw error;
