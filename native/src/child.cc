@@ -545,8 +545,21 @@ PARAFORK_CHILD_CODE void EnterUserNamespace(ChildPlan* plan) {
   if (result != 1) Fail(plan, Syscall::kUserNamespace, result < 0 ? result : -EPERM);
 }
 
+// The task's OOM score, set while the child is still the agent's root with CAP_SYS_RESOURCE: that
+// also makes it the least the task may set again (oom_score_adj_min; proc(5)). Before the
+// filesystem is built: /proc here is still the host's, where /proc/self is this child.
+PARAFORK_CHILD_CODE void SetOomScoreAdjust(ChildPlan* plan) {
+  const SandboxPlan& sandbox = plan->sandbox;
+  long fd = RawSyscall(SYS_openat, AT_FDCWD, Address("/proc/self/oom_score_adj"), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) Fail(plan, Syscall::kOomScoreAdjust, fd);
+  long result = RawSyscall(SYS_write, fd, Address(sandbox.oom_score_adj), static_cast<long>(sandbox.oom_score_adj_length));
+  RawSyscall(SYS_close, fd);
+  if (result < 0) Fail(plan, Syscall::kOomScoreAdjust, result);
+}
+
 PARAFORK_CHILD_CODE void BuildSandbox(ChildPlan* plan) {
   const SandboxPlan& sandbox = plan->sandbox;
+  if (sandbox.oom_score_adj != nullptr) SetOomScoreAdjust(plan);
   // A session of its own, with no controlling terminal: the agent's (an operator's shell, for
   // `parafork run`) would let the task inject input with TIOCSTI or read it (setsid(2),
   // credentials(7)). The task's init leads the session; the task is its child, in a process group

@@ -91,6 +91,12 @@ struct SandboxPlan {
   const char* working_directory = nullptr;  // inside the new root; "/" when not given
   const ResourceLimit* limits = nullptr;
   size_t limit_count = 0;
+  // Written to /proc/self/oom_score_adj while the child still has CAP_SYS_RESOURCE, which also
+  // makes it the least the task may set (oom_score_adj_min, proc(5)); null: the agent's. Only a
+  // CLONE_VFORK child: the kernel sets the score of every process sharing the memory of one that
+  // is not (fs/proc/base.c, __set_oom_adj), the agent's with it.
+  const char* oom_score_adj = nullptr;
+  size_t oom_score_adj_length = 0;
   uint32_t uid = 65534;  // inside the user namespace when there is one
   uint32_t gid = 65534;
   // User-namespace mode: once the filesystem is built, unshare(CLONE_NEWUSER), write a byte to

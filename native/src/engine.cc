@@ -193,6 +193,17 @@ SandboxRequest RequireSandbox(Napi::Env env, PropertyKeys& keys, MaskedPathsCach
   if (sandbox.max_processes > 0 && sandbox.uid == 0 && !sandbox.user_namespace) {
     ThrowType(env, "sandbox.maxProcesses needs a uid other than 0: the kernel does not hold root to RLIMIT_NPROC");
   }
+  Napi::Value oom_score_adjust = keys.Get(object, "oomScoreAdjust");
+  if (!oom_score_adjust.IsNull()) {
+    const double adjust = RequireNumber(env, oom_score_adjust, "sandbox.oomScoreAdjust");
+    if (std::floor(adjust) != adjust || adjust < -1000 || adjust > 1000) {
+      ThrowType(env, "sandbox.oomScoreAdjust must be a whole number from -1000 to 1000, or null");
+    }
+    // See SandboxPlan::oom_score_adj: a child sharing the agent's memory without CLONE_VFORK
+    // would set the agent's own score too.
+    if (sandbox.user_namespace) ThrowType(env, "sandbox.oomScoreAdjust must be null with a user namespace");
+    sandbox.oom_score_adj = std::to_string(static_cast<int>(adjust));
+  }
   return sandbox;
 }
 

@@ -161,6 +161,10 @@ void PrepareIdentity(const SandboxRequest& sandbox, SandboxResources& resources,
   }
   plan.limits = storage.limits;
   plan.limit_count = limits;
+  if (!sandbox.oom_score_adj.empty()) {
+    plan.oom_score_adj = sandbox.oom_score_adj.c_str();
+    plan.oom_score_adj_length = sandbox.oom_score_adj.size();
+  }
   plan.uid = sandbox.uid;
   plan.gid = sandbox.gid;
   // A custom profile (seccomp_profile.h) arrives compiled in the request; else the default policy.

@@ -70,6 +70,8 @@ struct SandboxRequest {
   // RLIMIT_NPROC, counted per uid (so a per-task limit needs a uid of its own); 0: inherited.
   // Never with uid 0 outside a user namespace: the kernel does not hold root to it (fork(2)).
   uint64_t max_processes = 0;
+  // The task's oom_score_adj as the child writes it ("-1000" to "1000"); empty: the agent's.
+  std::string oom_score_adj;
 };
 
 // One cgroup limit file (memory.max, pids.max, ...) the spawn thread writes before the clone.

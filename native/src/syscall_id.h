@@ -35,6 +35,7 @@ enum class Syscall : uint8_t {
   kOpenBeneath,
   kCgroupNamespace,
   kMemfdCreate,
+  kOomScoreAdjust,
   kCount,
 };
 
@@ -126,6 +127,9 @@ inline constexpr FailurePoint kFailurePoints[] = {
      .what = "the task's cgroup namespace"},
     // The task's result file (SpawnRequest::result_file): an anonymous memory file.
     {.id = Syscall::kMemfdCreate, .syscall = "memfd_create", .step = SpawnStep::kStdio, .what = "the result file"},
+    // /proc/self/oom_score_adj, opened and written in the child (child.cc, BuildSandbox).
+    {.id = Syscall::kOomScoreAdjust, .syscall = "oom_score_adj", .step = SpawnStep::kSandbox,
+     .what = "the task's oom_score_adj"},
 };
 
 constexpr bool ListsEveryPointInOrder() {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { formatBytes, formatMillicores, parseQuantity, wholeUnits } from '../sandbox/quantity.js';
-import { cpuMillicores, defaultLimitFlags, halfOfNodeMemory, maxTmpBytes, memoryBytes, pidsLimit, type TaskLimitPolicy } from '../sandbox/task-limits.js';
+import { cpuMillicores, defaultLimitFlags, halfOfNodeMemory, halfOfPidMax, maxTmpBytes, memoryBytes, pidsLimit, type TaskLimitPolicy } from '../sandbox/task-limits.js';
 import { InvalidTaskSpec } from '../sandbox/task-spec-checks.js';
 import { checkMaskedPaths, defaultMaskedPaths } from '../launcher/sandbox-options.js';
 import { allowedHostPathProblem, defaultSandboxPolicyLevel, neverAllowedHostPaths, resolveHostPath, sandboxPolicyLevels, type SandboxPolicy, type SandboxPolicyLevel } from '../sandbox/sandbox-policy.js';
@@ -108,6 +108,7 @@ export const taskLimitFlags = {
   'default-memory': { type: 'string', default: defaultLimitFlags.memory, description: 'memory limit (a quantity, /tmp included) of Tasks that set no resources.limits.memory; none: no default' },
   'default-pids': { type: 'string', default: defaultLimitFlags.pids, description: 'most processes and threads of Tasks that set no resources.limits.pids (RLIMIT_NPROC of the Task\'s own uid where pids is on cgroup v1); none: no default' },
   'default-cpu': { type: 'string', default: defaultLimitFlags.cpu, description: 'CPU limit (a quantity: 500m, 2) of Tasks that set no resources.limits.cpu; default none: the scheduler shares CPU fairly and a per-Task cap does not protect a node from many Tasks' },
+  'tasks-pids-max': { type: 'string', description: "most processes and threads of all Tasks together (pids.max of the instance's cgroup group, on cgroup v1 and v2): a fork bomb across many Tasks stops there and the node keeps the rest of its process table; max or 0: no budget (default: half of /proc/sys/kernel/pid_max)" },
   'max-tmp-size': { type: 'string', description: "largest sandbox.tmpSizeLimit a Task may ask for, a larger one fails as InvalidSpec; at least 64Mi, the default /tmp (default: half the node's memory, tmpfs's own default)" },
 } as const;
 
@@ -189,6 +190,9 @@ function manifestDirectory(text: string, kubeconfig: string | undefined): string
   return directory;
 }
 
+/** The kernel's largest pid_max (PID_MAX_LIMIT on 64-bit, proc(5)): a larger budget could never bind. */
+const maxPidMax = 4_194_304;
+
 /** A byte count given as a quantity (10Mi, 1G, 65536), at least `minimum`. */
 function byteQuantity(flag: string, text: string, minimum: number): number {
   let bytes: bigint | undefined;
@@ -227,16 +231,18 @@ export function parseTaskLimitPolicy(values: Readonly<Record<string, unknown>>):
   const pids = orNone('default-pids', (text, field) => pidsLimit(/^\d+$/.test(text) ? Number(text) : text, field));
   const cpu = orNone('default-cpu', cpuMillicores);
   const maxTmp = textOf('max-tmp-size');
+  const tasksPids = textOf('tasks-pids-max');
   return Object.freeze({
     defaults: Object.freeze({ ...(memory !== undefined ? { memoryBytes: memory } : {}), ...(pids !== undefined ? { pids } : {}), ...(cpu !== undefined ? { cpuMillicores: cpu } : {}) }),
     maxTmpBytes: maxTmp === undefined ? halfOfNodeMemory() : limitFlag('max-tmp-size', maxTmp, maxTmpBytes),
+    tasksPidsMax: tasksPids === undefined ? halfOfPidMax() : tasksPids === 'max' || tasksPids === '0' ? undefined : wholeNumber('tasks-pids-max', tasksPids, 1, maxPidMax),
   });
 }
 
 /** One line for the log: the policy as flags would say it. */
 export function describeTaskLimitPolicy(policy: TaskLimitPolicy): Record<string, string> {
   const { memoryBytes: memory, pids, cpuMillicores: cpu } = policy.defaults;
-  return { defaultMemory: memory === undefined ? 'none' : formatBytes(memory), defaultPids: pids === undefined ? 'none' : String(pids), defaultCpu: cpu === undefined ? 'none' : formatMillicores(cpu), maxTmpSize: formatBytes(policy.maxTmpBytes) };
+  return { defaultMemory: memory === undefined ? 'none' : formatBytes(memory), defaultPids: pids === undefined ? 'none' : String(pids), defaultCpu: cpu === undefined ? 'none' : formatMillicores(cpu), maxTmpSize: formatBytes(policy.maxTmpBytes), tasksPidsMax: policy.tasksPidsMax === undefined ? 'max' : String(policy.tasksPidsMax) };
 }
 
 /** What the agent keeps that no Task may read, whatever --sandbox-masked-paths says. */

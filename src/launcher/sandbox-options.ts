@@ -234,6 +234,14 @@ export interface SandboxOptions {
    * runAsUser 0 outside a user namespace: the kernel does not hold root to it.
    */
   readonly maxProcesses?: number;
+  /**
+   * The task's oom_score_adj, from -1000 to 1000; default the agent's own. Set before the task
+   * runs, with the agent's privilege, so that it is also the least the task may set
+   * (oom_score_adj_min, proc(5)): an unprivileged task cannot lower it. Not with userNamespace:
+   * that child shares the agent's memory without CLONE_VFORK until it execs, and the kernel sets
+   * the score of every process sharing it, the agent's with it.
+   */
+  readonly oomScoreAdjust?: number;
 }
 
 /** SandboxOptions with what only parafork's benchmarks set; not exported from the package. */
@@ -397,6 +405,8 @@ export function toNativeSandbox(options: unknown, cwd: string | undefined, maske
   // fork(2): EAGAIN at RLIMIT_NPROC "unless the caller has CAP_SYS_RESOURCE or CAP_SYS_ADMIN, or
   // is root" (the host's root; root inside a user namespace is an ordinary host uid).
   if (maxProcesses > 0 && uid === 0 && !sandbox.userNamespace) invalid('maxProcesses needs a runAsUser other than 0: the kernel does not hold root to RLIMIT_NPROC');
+  const oomScoreAdjust = sandbox.oomScoreAdjust === undefined ? null : oomScore(sandbox.oomScoreAdjust);
+  if (oomScoreAdjust !== null && sandbox.userNamespace) invalid('oomScoreAdjust cannot be set with userNamespace: the child shares the agent\'s memory until it execs, and would set the agent\'s score too');
   return {
     network: nativeNetworkModes[sandbox.network],
     rootfs,
@@ -416,5 +426,11 @@ export function toNativeSandbox(options: unknown, cwd: string | undefined, maske
     maxOpenFiles: wholeNumber(sandbox.maxOpenFiles, 'maxOpenFiles', 1048576),
     maxFileSizeBytes: wholeNumber(sandbox.maxFileSizeBytes, 'maxFileSizeBytes', Number.MAX_SAFE_INTEGER),
     maxProcesses,
+    oomScoreAdjust,
   };
+}
+
+function oomScore(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < -1000 || value > 1000) invalid(`oomScoreAdjust must be a whole number from -1000 to 1000, got ${String(value)}`);
+  return value;
 }

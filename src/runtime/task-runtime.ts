@@ -117,7 +117,7 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
   const { launcher, launcherSandboxes } = makeLauncher(settings, logger, metrics, options.launcherObserver);
   let cgroups: CgroupManager | undefined;
   try {
-    cgroups = settings.taskSandbox ? makeCgroupManager(settings.cgroupParent, logger) : undefined;
+    cgroups = settings.taskSandbox ? makeCgroupManager(settings.cgroupParent, settings.taskLimits.tasksPidsMax, logger) : undefined;
   } catch (error) {
     void launcher.close(); // another parafork owns the group (CgroupGroupInUseError)
     throw error;
@@ -237,9 +237,9 @@ function makeLauncher(settings: TaskRuntimeSettings, logger: Logger, metrics: Me
  * (with the reason logged) when this host gives none. Throws CgroupGroupInUseError when another
  * live agent owns the group: sweeping it would end that agent's Tasks.
  */
-function makeCgroupManager(cgroupParent: string | undefined, logger: Logger): CgroupManager | undefined {
+function makeCgroupManager(cgroupParent: string | undefined, tasksPidsMax: number | undefined, logger: Logger): CgroupManager | undefined {
   try {
-    const { manager, group, sweptTaskCgroups, sweptRunGroups } = openTaskCgroups(readCgroupLayout(), cgroupParent);
+    const { manager, group, sweptTaskCgroups, sweptRunGroups } = openTaskCgroups(readCgroupLayout(), cgroupParent, tasksPidsMax);
     if (sweptTaskCgroups > 0) logger.warn({ swept: sweptTaskCgroups, group }, 'ended the processes an earlier owner of the group left in task cgroups');
     if (sweptRunGroups > 0) logger.warn({ swept: sweptRunGroups }, 'ended and removed the per-run cgroup groups of parafork runs that are gone');
     return manager;

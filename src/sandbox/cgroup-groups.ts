@@ -29,16 +29,17 @@ export interface TaskCgroups {
 /**
  * The task cgroups of this instance, their group taken and swept of leftovers: `group` when
  * given (refused with CgroupGroupInUseError while another process holds it), else a per-run group.
+ * `tasksPidsMax` bounds the processes of all its Tasks together (CgroupManagerOptions.tasksPidsMax).
  */
-export function openTaskCgroups(layout: CgroupLayout, group: string | undefined): TaskCgroups {
+export function openTaskCgroups(layout: CgroupLayout, group: string | undefined, tasksPidsMax?: number): TaskCgroups {
   if (group !== undefined) {
-    const manager = new CgroupManager({ layout, group });
+    const manager = new CgroupManager({ layout, group, tasksPidsMax });
     return { manager, group, sweptTaskCgroups: manager.sweepLeftovers(), sweptRunGroups: 0 };
   }
   const sweptRunGroups = sweepAbandonedRunGroups(layout);
   for (let attempt = 1; ; attempt++) {
     const name = `parafork-run-${process.pid}-${randomBytes(4).toString('hex')}`;
-    const manager = new CgroupManager({ layout, group: name });
+    const manager = new CgroupManager({ layout, group: name, tasksPidsMax });
     try {
       return { manager, group: name, sweptTaskCgroups: manager.sweepLeftovers(), sweptRunGroups };
     } catch (error) {

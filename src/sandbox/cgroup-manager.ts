@@ -240,6 +240,11 @@ export interface CgroupManagerOptions {
   readonly group?: string;
   /** Idle task cgroups kept for reuse (see create); default 64; 0 removes each after its task. */
   readonly idleCgroups?: number;
+  /**
+   * Most processes and threads of all the group's tasks together: the group's pids.max, which
+   * the kernel applies to every cgroup beneath it, on v1 as on v2. Undefined: no budget.
+   */
+  readonly tasksPidsMax?: number | undefined;
 }
 
 /**
@@ -266,6 +271,7 @@ export class CgroupManager {
   readonly #layout: CgroupLayout;
   readonly #group: string;
   readonly #maxIdle: number;
+  readonly #tasksPidsMax: number | undefined;
   #prepared = false;
   #v2Base: string | undefined;
   readonly #v1Bases = new Map<LimitController, string>();
@@ -282,6 +288,8 @@ export class CgroupManager {
     if (this.#group.split('/').includes('..') || path.isAbsolute(this.#group)) throw new Error(`the cgroup group must be a relative path without '..', got ${this.#group}`);
     this.#maxIdle = options.idleCgroups ?? 64;
     if (!Number.isInteger(this.#maxIdle) || this.#maxIdle < 0) throw new Error(`idleCgroups must be a whole number, got ${this.#maxIdle}`);
+    this.#tasksPidsMax = options.tasksPidsMax;
+    if (this.#tasksPidsMax !== undefined && (!Number.isInteger(this.#tasksPidsMax) || this.#tasksPidsMax < 1)) throw new Error(`tasksPidsMax must be a whole number from 1, got ${this.#tasksPidsMax}`);
     this.placement = placeControllers(options.layout);
   }
 
@@ -310,6 +318,10 @@ export class CgroupManager {
         this.#v2Base = v2Base;
         this.#hasKillFile = existsSync(path.join(v2Base, 'cgroup.kill'));
       }
+      // Written at every start: the group may be an earlier owner's, with another budget (or none).
+      const pidsBase = this.placement.pids === 'v2' ? v2Base : v1Bases.get('pids');
+      const budgetFile = pidsBase === undefined ? undefined : path.join(pidsBase, 'pids.max');
+      if (budgetFile !== undefined && (this.#tasksPidsMax !== undefined || existsSync(budgetFile))) writeFileSync(budgetFile, this.#tasksPidsMax === undefined ? 'max' : String(this.#tasksPidsMax));
     } catch (error) {
       this.#releaseGroup(); // a later prepare() takes it again
       throw error;
@@ -344,7 +356,9 @@ export class CgroupManager {
     // stalling every fork and exit on the host (~8% of the c=50 spawn rate each, measured). So a
     // Task without a memory limit has no v1 memory cgroup, and an OOM kill by the host's own
     // OOM killer reads as a SIGKILL, not OOMKilled (which stays the verdict of its limit).
-    const limitSet: Readonly<Record<LimitController, boolean>> = { memory: limits.memoryBytes !== undefined, pids: limits.pids !== undefined, cpu: limits.cpuMillicores !== undefined };
+    // With a budget on the sum (tasksPidsMax), every task joins the group's v1 pids cgroup: one
+    // outside it would not count against the budget.
+    const limitSet: Readonly<Record<LimitController, boolean>> = { memory: limits.memoryBytes !== undefined, pids: limits.pids !== undefined || this.#tasksPidsMax !== undefined, cpu: limits.cpuMillicores !== undefined };
     const joins = (controller: LimitController): boolean => limitSet[controller];
     const placedMemory = this.#location(slot, 'memory');
     const memory = placedMemory?.version === 'v1' && !joins('memory') ? undefined : placedMemory;

@@ -4,6 +4,7 @@
 // What the kernel would refuse or misread (a fraction of a byte, 10^23 bytes, a quota under 1m)
 // is refused here as the spec's own error, naming the field (finding 11); a /tmp larger than the
 // agent allows likewise (finding 9).
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 
 import type { IntOrString, TaskLimitName, TaskSpec, TaskStatusResources } from '../api/task.js';
@@ -22,6 +23,11 @@ export interface TaskLimitPolicy {
   readonly defaults: TaskLimitDefaults;
   /** The largest /tmp (sandbox.tmpSizeLimit) a Task may have, in bytes. */
   readonly maxTmpBytes: number;
+  /**
+   * Most processes and threads of all the instance's Tasks together (pids.max of its cgroup
+   * group, --tasks-pids-max); undefined: no budget beyond each Task's own limit.
+   */
+  readonly tasksPidsMax?: number | undefined;
 }
 
 /**
@@ -55,6 +61,20 @@ export const defaultTmpSizeBytes = 64 * 2 ** 20;
 export function halfOfNodeMemory(): number {
   const mebibyte = 2 ** 20;
   return Math.max(defaultTmpSizeBytes, Math.floor(os.totalmem() / 2 / mebibyte) * mebibyte);
+}
+
+/**
+ * The default --tasks-pids-max: half of the kernel's pid_max, so that however many Tasks fork,
+ * the node's own daemons keep the other half of its process table. undefined where pid_max
+ * cannot be read (then no budget).
+ */
+export function halfOfPidMax(pidMaxFile = '/proc/sys/kernel/pid_max'): number | undefined {
+  try {
+    const pidMax = Number(readFileSync(pidMaxFile, 'utf8').trim());
+    return Number.isInteger(pidMax) && pidMax >= 2 ? Math.floor(pidMax / 2) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A --max-tmp-size: at least the CRD's default /tmp, or every Task that leaves tmpSizeLimit unset would be refused. */

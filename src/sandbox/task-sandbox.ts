@@ -61,6 +61,14 @@ function userNamespaceRefusal(): string | undefined {
   return userNamespaceCheck.refusal;
 }
 
+/**
+ * Every Task's oom_score_adj, as Kubernetes gives a BestEffort pod: when the node runs out of
+ * memory, the kernel's OOM killer takes a Task before the agent and the node's daemons (a Task
+ * used to inherit the agent's score). The Task cannot lower it (SandboxOptions.oomScoreAdjust).
+ * Not for a Task with userNamespace (see there): it keeps the agent's.
+ */
+export const taskOomScoreAdjust = 1000;
+
 /** The system call filter a Task asks for; a Localhost profile is read (once) from `profiles`. */
 async function seccompForTask(spec: TaskSpec, profiles: SeccompProfileStore | undefined): Promise<'default' | 'unconfined' | SeccompFilter | SandboxRefusal> {
   const seccomp = spec.sandbox?.seccomp;
@@ -124,6 +132,7 @@ export async function sandboxForTask(spec: TaskSpec, seccompProfiles?: SeccompPr
     runAsGroup: sandbox.runAsGroup ?? 65534,
     seccomp,
     userNamespace: sandbox.userNamespace ?? false,
+    ...(sandbox.userNamespace === true ? {} : { oomScoreAdjust: taskOomScoreAdjust }),
   };
   const cwd = spec.workingDir ?? '/';
   try {

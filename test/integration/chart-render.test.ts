@@ -264,7 +264,7 @@ describe('the agent DaemonSet', () => {
     expect(pod.hostNetwork).toBe(false);
     expect(agent.securityContext.privileged).toBe(false);
     expect(agent.securityContext.capabilities?.drop).toEqual(['ALL']);
-    expect(agent.securityContext.capabilities?.add?.sort()).toEqual(['KILL', 'MKNOD', 'NET_ADMIN', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_ADMIN', 'SYS_CHROOT']);
+    expect(agent.securityContext.capabilities?.add?.sort()).toEqual(['KILL', 'MKNOD', 'NET_ADMIN', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_ADMIN', 'SYS_CHROOT', 'SYS_RESOURCE']);
     // RuntimeDefault refuses pivot_root(2) whatever the capabilities (test/node/chart-on-node.test.ts).
     expect(agent.securityContext.seccompProfile).toEqual({ type: 'Unconfined' });
     expect(agent.securityContext.readOnlyRootFilesystem).toBe(true);
@@ -285,7 +285,7 @@ describe('the agent DaemonSet', () => {
 
   it('explains each privilege it grants in values.yaml', () => {
     const values = readFileSync(path.join(chartDir, 'values.yaml'), 'utf8');
-    for (const capability of ['SYS_ADMIN', 'SYS_CHROOT', 'SETUID', 'SETGID', 'SETPCAP', 'MKNOD', 'KILL', 'NET_ADMIN']) {
+    for (const capability of ['SYS_ADMIN', 'SYS_CHROOT', 'SETUID', 'SETGID', 'SETPCAP', 'MKNOD', 'KILL', 'NET_ADMIN', 'SYS_RESOURCE']) {
       // The line before each capability is the end of the comment that says why.
       expect(values, capability).toMatch(new RegExp(`#[^\\n]*\\n\\s+- ${capability}\\n`));
     }

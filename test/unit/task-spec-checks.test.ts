@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { TaskSpec } from '../../src/api/task.js';
 import { ConfigError, parseAgentConfig } from '../../src/config/agent-config.js';
 import { checkMaskedPaths, defaultMaskedPaths } from '../../src/launcher/sandbox-options.js';
-import { limitsForTask, type TaskLimitPolicy } from '../../src/sandbox/task-limits.js';
+import { halfOfPidMax, limitsForTask, type TaskLimitPolicy } from '../../src/sandbox/task-limits.js';
 import type { SandboxPolicy } from '../../src/sandbox/sandbox-policy.js';
 import { placeDefaultPidsLimit, sandboxForTask } from '../../src/sandbox/task-sandbox.js';
 
@@ -107,6 +107,14 @@ describe('the agent flags for limits', () => {
     expect(config('--max-tmp-size', '256Mi').taskLimits.maxTmpBytes).toBe(256 * 2 ** 20);
   });
 
+  it('bound all Tasks together at half the kernel\'s pid_max unless told, and max or 0 turns the budget off', () => {
+    expect(config().taskLimits.tasksPidsMax).toBe(halfOfPidMax());
+    expect(halfOfPidMax('/proc/sys/kernel/no-such-file')).toBeUndefined();
+    expect(config('--tasks-pids-max', '300').taskLimits.tasksPidsMax).toBe(300);
+    expect(config('--tasks-pids-max', 'max').taskLimits.tasksPidsMax).toBeUndefined();
+    expect(config('--tasks-pids-max', '0').taskLimits.tasksPidsMax).toBeUndefined();
+  });
+
   it('take quantities, and none or 0 turns each default off', () => {
     expect(config('--default-memory', '512Mi', '--default-pids', '64', '--default-cpu', '250m').taskLimits.defaults).toEqual({ memoryBytes: 512 * 2 ** 20, pids: 64, cpuMillicores: 250 });
     expect(config('--default-memory', 'none', '--default-pids', '0', '--default-cpu', 'none').taskLimits.defaults).toEqual({});
@@ -120,6 +128,9 @@ describe('the agent flags for limits', () => {
     ['--default-cpu', 'lots'],
     ['--max-tmp-size', 'none'],
     ['--max-tmp-size', '32Mi'],
+    ['--tasks-pids-max', 'none'],
+    ['--tasks-pids-max', '-1'],
+    ['--tasks-pids-max', '4194305'],
   ])('refuse %s %s, naming the flag', (flag, value) => {
     expect(() => config(flag, value)).toThrow(ConfigError);
     expect(() => config(flag, value)).toThrow(flag);

@@ -1,0 +1,144 @@
+// docs/security.md, "what the per-Task limits do not bound": each Task's pids limit is its own, and
+// nothing bounded their sum, so 32 default Tasks (1024 processes each) filled a 2-CPU node's
+// pid_max of 32768 and the node's own daemons could not fork. Tasks also inherited the agent's
+// oom_score_adj, so the kernel's OOM killer weighed a Task's memory as it weighed the agent's.
+//
+// Now every Task of an instance sits in its group's pids cgroup, whose pids.max is the node-wide
+// budget (--tasks-pids-max; on cgroup v1 too, where a default Task used to stay in the agent's
+// pids cgroup), and every Task starts with an oom_score_adj above the agent's that it cannot lower
+// (below the agent's at all; below its own where the agent holds CAP_SYS_RESOURCE, as the chart's does).
+//
+// The fork probes are bounded and clean up after themselves: three Tasks each try to start 150
+// sleeping children under a budget of 200; a Task whose fork is refused exits, and its pid
+// namespace's processes go with it; the others' children sleep 6 s.
+// Needs root and the pids cgroup controller.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { toNativeSandbox } from '../../src/launcher/sandbox-options.js';
+import { InvalidSpawnOptionError } from '../../src/launcher/spawn-error.js';
+import { readCgroupLayout } from '../../src/sandbox/cgroup-layout.js';
+import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
+import { parafork, tasksOf, writeTask } from './standalone-cli.js';
+
+const layout = readCgroupLayout();
+const hasPids = layout.v1.has('pids') || (layout.v2?.controllers.has('pids') ?? false);
+const skip = missingRequirement('a node-wide Task budget needs root and the pids cgroup controller', runningAsRoot && hasPids);
+
+/** Whether this process holds capability number `bit` (capabilities(7)) in its effective set. */
+function hasCapability(bit: number): boolean {
+  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((entry) => entry.startsWith('CapEff:'));
+  return line !== undefined && ((BigInt(`0x${line.slice('CapEff:'.length).trim()}`) >> BigInt(bit)) & 1n) === 1n;
+}
+
+/** The host pids of processes whose command line is exactly `argv`. */
+function processesRunning(argv: readonly string[]): number[] {
+  const wanted = `${argv.join('\0')}\0`;
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8') === wanted) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+describe.skipIf(skip !== undefined)(`the Tasks of a parafork instance together${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let scratch: string;
+
+  beforeAll(() => {
+    scratch = mkdtempSync(path.join(tmpdir(), 'parafork-node-budget-'));
+  });
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('never hold more processes than --tasks-pids-max, each Task well within its own limit, and the host still forks', async () => {
+    const budget = 200;
+    const perTask = 150;
+    // A marker no other process has: the test counts the Tasks' children by it on the host.
+    const sleeper = ['sleep', `6.${process.pid}`];
+    const folder = path.join(scratch, 'fork-bomb');
+    mkdirSync(folder);
+    for (const index of [1, 2, 3]) {
+      writeTask(folder, `forker-${index}`, {
+        command: ['/bin/sh', '-c', `i=0; while [ $i -lt ${perTask} ]; do ${sleeper.join(' ')} & i=$((i+1)); done; wait`],
+      });
+    }
+    const running = parafork(['run', '-f', folder, '-o', 'json', '--tasks-pids-max', String(budget)], 60_000);
+    let most = 0;
+    let hostForked = true;
+    let finished = false;
+    void running.then(() => (finished = true));
+    while (!finished) {
+      most = Math.max(most, processesRunning(sleeper).length);
+      try {
+        execFileSync('/bin/true');
+      } catch {
+        hostForked = false;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const run = await running;
+    const tasks = tasksOf(run);
+    // Each Task alone (150 sleeps, a shell and an init) is far within its default limit of 1024:
+    // only the budget on their sum can refuse a fork, and it must have refused one.
+    const phases = [...tasks.values()].map((task) => task.status?.phase);
+    expect(phases, run.stderr).toContain('Failed');
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(budget);
+    expect(hostForked).toBe(true);
+    expect(processesRunning(sleeper)).toEqual([]);
+  }, 90_000);
+
+  /** What a Task printed: its oom_score_adj, then which lowering worked, then its score again. */
+  async function oomScoreRun(agentScore: number): Promise<{ readonly first: number; readonly lines: readonly string[] }> {
+    const name = `oom-score-${process.pid}`;
+    const script = [
+      'cat /proc/self/oom_score_adj',
+      `echo ${agentScore - 1} > /proc/self/oom_score_adj && echo lowered-below-agent`,
+      'echo 999 > /proc/self/oom_score_adj && echo lowered',
+      'cat /proc/self/oom_score_adj',
+    ].join('; ');
+    const run = await parafork(['run', '-f', writeTask(scratch, name, { command: ['/bin/sh', '-c', script] }), '-o', 'json'], 30_000);
+    expect(tasksOf(run).get(name)?.status?.phase, run.stderr).toBeDefined();
+    const lines = execFileSync(process.execPath, [path.resolve('dist/cli/main.js'), 'logs', name], { encoding: 'utf8' }).trim().split('\n');
+    return { first: Number(lines[0]), lines: lines.slice(1) };
+  }
+
+  const agentScore = Number(readFileSync('/proc/self/oom_score_adj', 'utf8'));
+
+  it("start with an oom_score_adj above the agent's, and cannot go below the agent's", async () => {
+    const { first, lines } = await oomScoreRun(agentScore);
+    expect(first).toBeGreaterThan(agentScore);
+    expect(lines).not.toContain('lowered-below-agent');
+  }, 60_000);
+
+  // The kernel makes a score the least a process may set only when the writer holds
+  // CAP_SYS_RESOURCE (proc(5), oom_score_adj_min); the chart gives the agent that capability.
+  const skipFloor = missingRequirement('the agent needs CAP_SYS_RESOURCE to make a Task\'s score its floor', hasCapability(24));
+  it.skipIf(skipFloor !== undefined)(`cannot lower their oom_score_adj at all${skipFloor ? ` (skipped: ${skipFloor})` : ''}`, async () => {
+    const { first, lines } = await oomScoreRun(agentScore);
+    expect(lines).not.toContain('lowered');
+    expect(lines.at(-1)).toBe(String(first));
+  }, 60_000);
+});
+
+describe('sandbox.oomScoreAdjust', () => {
+  it('is a whole number from -1000 to 1000, the agent\'s own when unset', () => {
+    expect(toNativeSandbox({ oomScoreAdjust: 1000 }, undefined).oomScoreAdjust).toBe(1000);
+    expect(toNativeSandbox({ oomScoreAdjust: -1000 }, undefined).oomScoreAdjust).toBe(-1000);
+    expect(toNativeSandbox({}, undefined).oomScoreAdjust).toBeNull();
+    for (const value of [1001, -1001, 0.5, '1000', Number.NaN]) {
+      expect(() => toNativeSandbox({ oomScoreAdjust: value }, undefined)).toThrow('sandbox.oomScoreAdjust must be a whole number from -1000 to 1000');
+    }
+  });
+
+  it('is refused with a user namespace, whose child would set the agent\'s own score with it', () => {
+    expect(() => toNativeSandbox({ oomScoreAdjust: 1000, userNamespace: true }, undefined)).toThrow(InvalidSpawnOptionError);
+  });
+});
