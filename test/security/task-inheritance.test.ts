@@ -1,7 +1,7 @@
 // What a Task could inherit from whoever started it: `parafork run` and the agent hold the
 // operator's environment (tokens, KUBECONFIG, cloud credentials), open files (log files, the launch
 // journal, id-block locks, sockets to the apiserver) and a cgroup of their own. A default Task gets
-// none of it: only its spec's environment and PATH, only descriptors 0, 1 and 2, and a cgroup view
+// none of it: only its spec's environment and PATH, only descriptors 0, 1, 2 and its result file (3), and a cgroup view
 // and process list of its own. A regression test (nothing found): it runs the real CLI so the
 // agent's own descriptors are open while the Task starts. Needs root (the sandbox) and a build.
 import { spawn } from 'node:child_process';
@@ -22,7 +22,7 @@ describe.skipIf(skip !== undefined)(`a default Task inherits nothing of parafork
   let report = '';
   beforeAll(async () => {
     scratch = mkdtempSync(path.join(tmpdir(), 'parafork-inheritance-'));
-    const script = 'echo "--env"; env; echo "--fds"; ls /proc/self/fd; echo "--cgroup"; cat /proc/self/cgroup; echo "--pids"; ls /proc | grep -c "^[0-9]"; echo "--end"';
+    const script = 'echo "--env"; env; echo "--fds"; ls /proc/self/fd; echo "--fd3"; readlink /proc/self/fd/3; echo "--cgroup"; cat /proc/self/cgroup; echo "--pids"; ls /proc | grep -c "^[0-9]"; echo "--end"';
     const manifest = path.join(scratch, 'inherit.yaml');
     writeFileSync(manifest, JSON.stringify({ apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'inherit' }, spec: { command: ['/bin/sh', '-c', script], env: [{ name: 'ASKED_FOR', value: 'yes' }] } }));
     const environment = { ...process.env, PARAFORK_TEST_SECRET: secret, KUBECONFIG: `/nonexistent/${secret}`, AWS_SECRET_ACCESS_KEY: secret };
@@ -44,11 +44,14 @@ describe.skipIf(skip !== undefined)(`a default Task inherits nothing of parafork
   it('sees its spec s environment and PATH, and none of the operator s', () => {
     expect(report).not.toContain(secret);
     expect(section('env')).toContain('ASKED_FOR=yes');
-    expect(section('env').map((line) => line.split('=')[0]).sort()).toEqual(['ASKED_FOR', 'PATH', 'PWD']);
+    expect(section('env').map((line) => line.split('=')[0]).sort()).toEqual(['ASKED_FOR', 'PARAFORK_RESULT', 'PATH', 'PWD']);
+    expect(section('env')).toContain('PARAFORK_RESULT=/dev/fd/3');
   });
 
-  it('holds descriptors 0, 1 and 2 only (3 is ls s own directory)', () => {
-    expect(section('fds').map(Number).sort()).toEqual([0, 1, 2, 3]);
+  it('holds descriptors 0, 1, 2 and its own result file at 3 only (4 is ls s own directory)', () => {
+    expect(section('fds').map(Number).sort()).toEqual([0, 1, 2, 3, 4]);
+    // The result file is an anonymous memory file made for this attempt, nothing of the agent's.
+    expect(section('fd3')).toEqual([expect.stringMatching(/^\/memfd:/)]);
   });
 
   it('sees only its own cgroup (its namespace root) and its own processes', () => {
