@@ -1,0 +1,160 @@
+// The hostile cases of test/security hold inside the agent's Pod as on the host (issue 18): every
+// file of test/security, as it is (its payloads, its assertions), run by vitest inside a Pod made
+// from the chart's rendered DaemonSet: the same container securityContext (capabilities, the
+// chart's seccomp profile written by the same init container, read-only root, AppArmor), the same
+// volumes (the node's cgroup tree, /tmp, the state dir, the task-ids locks), on the node's
+// containerd and runc. What differs, and why:
+//   - the image is the agent image with Debian's python3 added (scripts/build-image.sh
+//     agent-python): most payloads are Python, and the shipped image has none;
+//   - the checkout and its node_modules are mounted read-only at their host paths (the tests, the
+//     built addon and dist/), and a host directory for vitest's JSON report;
+//   - the command is vitest (security-in-pod.config.ts), not `parafork agent`, with no probes;
+//   - CI=true: a test whose requirement (root, cgroup2, user namespaces, ...) is missing in the
+//     Pod fails instead of skipping, so every case either holds there or is reported.
+// A file added to test/security is picked up as it is.
+import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+
+import { kubectl, kubectlResult, waitFor } from '../helpers/cluster.js';
+import { onlyObject, parseManifests, renderChart, repositoryRoot } from '../helpers/helm.js';
+
+const unavailable = inject('nodeUnavailable');
+const namespace = 'parafork-e2e-security';
+const podName = 'security-tests';
+/** 17 files, 225 tests: 160 s on the host at load 28; the Pod gets the same 2 cores. */
+const runTimeoutMs = 20 * 60_000;
+
+interface JsonReport {
+  success: boolean;
+  numTotalTests: number;
+  numPassedTests: number;
+  numFailedTests: number;
+  numPendingTests: number;
+  numTodoTests: number;
+  testResults: { name: string; status: string; message: string; assertionResults: { fullName: string; status: string; failureMessages: string[] }[] }[];
+}
+
+interface Container {
+  name: string;
+  image: string;
+  imagePullPolicy?: string;
+  command?: string[];
+  args?: string[];
+  workingDir?: string;
+  env?: { name: string; value?: string }[];
+  livenessProbe?: unknown;
+  readinessProbe?: unknown;
+  volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
+}
+interface PodSpec {
+  initContainers?: Container[];
+  containers: Container[];
+  volumes: { name: string; hostPath?: { path: string; type?: string } }[];
+  nodeName?: string;
+  restartPolicy?: string;
+  serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
+}
+
+interface ContainerStatus {
+  name: string;
+  state?: { waiting?: { reason?: string; message?: string } };
+}
+
+describe.skipIf(unavailable !== '')(`test/security inside the agent's Pod${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
+  const node = inject('nodeEnv');
+  const resultsDir = mkdtempSync(path.join(tmpdir(), 'parafork-security-in-pod-'));
+  const securityFiles = readdirSync(path.join(repositoryRoot, 'test/security')).filter((file) => file.endsWith('.test.ts'));
+
+  beforeAll(async () => {
+    await kubectl(['create', 'namespace', namespace]);
+  });
+  afterAll(async () => {
+    await kubectlResult(['delete', 'namespace', namespace, '--wait=false']);
+    rmSync(resultsDir, { recursive: true, force: true });
+  });
+
+  /** The chart's agent Pod, as its DaemonSet renders with this node's values, turned into a vitest run. */
+  async function securityPod(): Promise<object> {
+    const rendered = parseManifests(
+      await renderChart({
+        release: 'parafork',
+        namespace,
+        set: [`seccompProfiles.hostPath=${path.join(inject('clusterStateDir'), 'kubelet/seccomp')}`],
+        showOnly: ['templates/daemonset.yaml', 'templates/agent-seccomp-configmap.yaml'],
+      }),
+    );
+    // The agent's seccomp profile, which the Pod's init container writes onto the node.
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(onlyObject(rendered, 'ConfigMap')) });
+    const daemonSet = onlyObject(rendered, 'DaemonSet') as unknown as { spec: { template: { spec: PodSpec } } };
+    const spec = structuredClone(daemonSet.spec.template.spec);
+    const container = spec.containers[0]!;
+    const nodeModules = realpathSync(path.join(repositoryRoot, 'node_modules'));
+    for (const each of [...(spec.initContainers ?? []), container]) {
+      each.image = inject('agentPythonImage');
+      each.imagePullPolicy = 'Never';
+    }
+    // The runner config loader: vite's default one writes the bundled config into node_modules.
+    container.command = ['node', path.join(nodeModules, 'vitest/vitest.mjs'), 'run', '--config', 'test/node/security-in-pod.config.ts', '--configLoader', 'runner'];
+    delete container.args;
+    delete container.livenessProbe;
+    delete container.readinessProbe;
+    container.workingDir = repositoryRoot;
+    container.env = [...(container.env ?? []), { name: 'CI', value: 'true' }, { name: 'PARAFORK_SECURITY_RESULTS', value: '/results/security.json' }];
+    const hostDirectories = [
+      { name: 'checkout', path: repositoryRoot, readOnly: true },
+      // node_modules may be a link out of the checkout (a worktree's to the main one's).
+      ...(nodeModules.startsWith(`${repositoryRoot}/`) ? [] : [{ name: 'node-modules', path: nodeModules, readOnly: true }]),
+      { name: 'results', path: resultsDir, readOnly: false, mountPath: '/results' },
+    ];
+    for (const directory of hostDirectories) {
+      spec.volumes.push({ name: directory.name, hostPath: { path: directory.path, type: 'Directory' } });
+      container.volumeMounts.push({ name: directory.name, mountPath: directory.mountPath ?? directory.path, readOnly: directory.readOnly });
+    }
+    spec.nodeName = node.NODE_NAME ?? '';
+    spec.restartPolicy = 'Never';
+    // It talks to no API: no ServiceAccount (the release's may not be installed).
+    delete spec.serviceAccountName;
+    spec.automountServiceAccountToken = false;
+    return { apiVersion: 'v1', kind: 'Pod', metadata: { name: podName, namespace }, spec };
+  }
+
+  it(`passes every case of test/security (${securityFiles.length} files), as on the host`, async () => {
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(await securityPod()) });
+    const phase = await waitFor(
+      async (observed) => {
+        const result = await kubectlResult(['get', 'pod', '-n', namespace, podName, '-o', 'json']);
+        const pod = JSON.parse(result.stdout || '{}') as {
+          status?: { phase?: string; initContainerStatuses?: ContainerStatus[]; containerStatuses?: ContainerStatus[] };
+        };
+        observed(pod.status ?? result.stderr);
+        // A Pod that cannot start never finishes: say why at once rather than at the timeout.
+        for (const status of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+          const reason = status.state?.waiting?.reason ?? '';
+          if (/ImagePull|ErrImage|CreateContainer|InvalidImageName/.test(reason)) throw new Error(`${status.name}: ${reason}: ${status.state?.waiting?.message ?? ''}`);
+        }
+        const phase = pod.status?.phase;
+        return phase === 'Succeeded' || phase === 'Failed' ? phase : undefined;
+      },
+      { description: 'the security tests to finish in their Pod', timeoutMs: runTimeoutMs, intervalMs: 2000 },
+    );
+    const logs = (await kubectlResult(['logs', '-n', namespace, podName, '--tail=200'])).stdout;
+    let report: JsonReport;
+    try {
+      report = JSON.parse(readFileSync(path.join(resultsDir, 'security.json'), 'utf8')) as JsonReport;
+    } catch (error) {
+      throw new Error(`the Pod (${phase}) wrote no report: ${String(error)}\n${logs}`);
+    }
+    const notPassed = report.testResults.flatMap((file) => [
+      ...(file.status === 'passed' ? [] : [`${path.relative(repositoryRoot, file.name)}: ${file.status} ${file.message}`]),
+      ...file.assertionResults.filter((test) => test.status !== 'passed').map((test) => `${test.fullName}: ${test.status} ${test.failureMessages.join('\n')}`),
+    ]);
+    process.stderr.write(`[node] test/security in the Pod: ${report.numPassedTests}/${report.numTotalTests} passed in ${report.testResults.length} files\n`);
+    expect(notPassed, logs).toEqual([]);
+    expect(report.testResults.map((file) => path.basename(file.name)).sort()).toEqual(securityFiles.sort());
+    expect(report.numPassedTests).toBe(report.numTotalTests);
+    expect(phase).toBe('Succeeded');
+  }, runTimeoutMs + 60_000);
+});
