@@ -102,7 +102,13 @@ describe.skipIf(unavailable !== '')(`test/security inside the agent's Pod${unava
     delete container.livenessProbe;
     delete container.readinessProbe;
     container.workingDir = repositoryRoot;
-    container.env = [...(container.env ?? []), { name: 'CI', value: 'true' }, { name: 'PARAFORK_SECURITY_RESULTS', value: '/results/security.json' }];
+    container.env = [
+      ...(container.env ?? []),
+      { name: 'CI', value: 'true' },
+      { name: 'PARAFORK_SECURITY_RESULTS', value: '/results/security.json' },
+      // vitest keeps a token under $HOME; the image's root filesystem is read-only.
+      { name: 'HOME', value: '/tmp' },
+    ];
     const hostDirectories = [
       { name: 'checkout', path: repositoryRoot, readOnly: true },
       // node_modules may be a link out of the checkout (a worktree's to the main one's).
