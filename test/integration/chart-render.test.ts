@@ -196,9 +196,10 @@ describe('the chart', () => {
     for (const [template, kinds] of kindsByTemplate) expect([...kinds], template).toHaveLength(1);
   });
 
-  it('renders no ServiceMonitor and no dashboard ConfigMap by default (the agent and log-reader ClusterRoles, the log-proxy Role)', async () => {
-    const kinds = parseManifests(await render({ apiVersions: [serviceMonitorApi] })).map((object) => object.kind);
-    expect(kinds.sort()).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'Role', 'Service', 'ServiceAccount', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+  it("renders no ServiceMonitor and no dashboard ConfigMap by default (the agent and log-reader ClusterRoles, the log-proxy Role, the agent's seccomp profile)", async () => {
+    const objects = parseManifests(await render({ apiVersions: [serviceMonitorApi] }));
+    expect(objects.map((object) => object.kind).sort()).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Role', 'Service', 'ServiceAccount', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+    expect(onlyObject(objects, 'ConfigMap').metadata.name).toBe('chart-test-parafork-agent-seccomp');
   });
 
   it('leaves the ServiceMonitor out, even when enabled, where monitoring.coreos.com/v1 is not served', async () => {
@@ -305,7 +306,9 @@ describe('the agent DaemonSet', () => {
 
 describe('the dashboard ConfigMap', () => {
   it('holds every JSON file of dashboards/, labelled for the Grafana sidecar', async () => {
-    const configMap = onlyObject(parseManifests(await render({ valuesFiles: [valuesFile('dashboards-values.yaml')] })), 'ConfigMap') as RenderedObject & { data: Record<string, string> | null };
+    const configMap = parseManifests(await render({ valuesFiles: [valuesFile('dashboards-values.yaml')] })).find(
+      (object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-dashboards'),
+    ) as RenderedObject & { data: Record<string, string> | null };
     expect(configMap.metadata.labels?.grafana_dashboard).toBe('1');
     let dashboards: string[] = [];
     try {
