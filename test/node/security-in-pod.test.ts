@@ -148,7 +148,11 @@ describe.skipIf(unavailable !== '')(`test/security inside the agent's Pod${unava
       await renderChart({
         release: 'parafork',
         namespace,
-        set: [`seccompProfiles.hostPath=${path.join(inject('clusterStateDir'), 'kubelet/seccomp')}`],
+        set: [
+          `seccompProfiles.hostPath=${path.join(inject('clusterStateDir'), 'kubelet/seccomp')}`,
+          // A state directory of this run's own, not the node's /var/lib/parafork/<release>.
+          `state.hostPath=${path.join(resultsDir, 'state')}`,
+        ],
         showOnly: ['templates/daemonset.yaml', 'templates/agent-seccomp-configmap.yaml'],
       }),
     );
