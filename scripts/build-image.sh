@@ -2,8 +2,15 @@
 # Builds the agent image (the one the Dockerfile describes) and the dev cluster's pause image without
 # a Docker engine or a registry, as OCI image archives that `ctr images import` loads (issue 18).
 #
-#   scripts/build-image.sh agent OUTPUT.tar [NAME]   NAME defaults to docker.io/library/parafork:dev
-#   scripts/build-image.sh pause OUTPUT.tar [NAME]   NAME defaults to localhost/parafork-pause:1
+#   scripts/build-image.sh agent OUTPUT.tar [NAME]          NAME defaults to docker.io/library/parafork:dev
+#   scripts/build-image.sh pause OUTPUT.tar [NAME]          NAME defaults to localhost/parafork-pause:1
+#   scripts/build-image.sh agent-python OUTPUT.tar [NAME]   NAME defaults to docker.io/library/parafork-python:dev
+#
+# agent-python is a test image, never shipped: the agent image with Debian's python3 in its base, so
+# that test/node can run test/security's hostile payloads (most of them Python) inside the agent's
+# Pod. The agent image itself stays without it: a Task sees the image as its root filesystem, and
+# python3 would add ~30 MB to the ~130 MB base for nothing the agent needs. Its other layer is the
+# agent image's, byte for byte.
 #
 # The agent image is the Dockerfile's runtime stage rebuilt from what this machine can reach:
 #   layer 1  Debian bookworm, minbase (mmdebstrap, from Debian's mirror): the package set of
@@ -27,7 +34,7 @@ SUITE=bookworm
 
 log() { printf '[build-image] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-usage() { echo "usage: $0 agent|pause OUTPUT.tar [NAME]" >&2; exit 2; }
+usage() { echo "usage: $0 agent|agent-python|pause OUTPUT.tar [NAME]" >&2; exit 2; }
 
 [[ $# -ge 2 && $# -le 3 ]] || usage
 kind="$1" output="$(realpath -m "$2")"
@@ -55,18 +62,20 @@ write_config() {
   ' "$@" >"$file"
 }
 
-base_rootfs() { # prints the cached base layer, building it first if needed
+base_rootfs() { # base_rootfs [PACKAGE...]: prints the cached base layer (minbase and these packages), building it first if needed
   # The key covers what decides its contents but the mirror's state: refresh by deleting the cache.
-  local args=(--variant=minbase --mode=root --format=tar
+  local include=() package
+  for package in "$@"; do include+=("--include=$package"); done
+  local args=(--variant=minbase --mode=root --format=tar "${include[@]}"
               "--dpkgopt=path-exclude=/usr/share/doc/*" "--dpkgopt=path-include=/usr/share/doc/*/copyright"
               "--dpkgopt=path-exclude=/usr/share/man/*" "--dpkgopt=path-exclude=/usr/share/locale/*"
               --aptopt='Acquire::Languages "none"' "$SUITE")
   local key file
   key="$(printf '%s\n' "${args[@]}" | sha256sum | cut -c1-16)"
-  file="$CACHE/debian-$SUITE-minbase-$key.tar"
+  file="$CACHE/debian-$SUITE-minbase${1:+-with-$(IFS=-; echo "$*")}-$key.tar"
   if [[ ! -f "$file" ]]; then
     command -v mmdebstrap >/dev/null || die "mmdebstrap not found (apt-get install mmdebstrap)"
-    log "debootstrapping Debian $SUITE (minbase) into $file"
+    log "debootstrapping Debian $SUITE (minbase${1:+ and $*}) into $file"
     local started=$SECONDS
     mmdebstrap --quiet "${args[@]}" "$file.partial" >&2 || die "mmdebstrap failed"
     mv "$file.partial" "$file"
@@ -97,24 +106,23 @@ copy_context() { # copy_context DEST
   done
 }
 
-build_agent() {
-  local name="${1:-docker.io/library/parafork:dev}" base node_bin node_version started=$SECONDS
-  base="$(base_rootfs)"
+# parafork_layer: sets layer to the cached layer of /usr/local/bin/node and /opt/parafork, building
+# it first if needed, and node_version to that Node's version.
+parafork_layer() {
+  local node_bin context="$work/context" tree="$work/layer" key cached
   node_bin="$(PARAFORK_FORCE_NODE24=1 "$ROOT/scripts/provision-node.sh" | tail -n 1)"
   node_version="$("$node_bin/node" -p process.versions.node)"
   [[ "$node_version" == 24.* ]] || die "provision-node.sh gave Node $node_version, not 24"
-
-  local context="$work/context" image="$work/image" key cached
-  mkdir -p "$context" "$image/usr/local/bin" "$image/opt"
+  mkdir -p "$context" "$tree/usr/local/bin" "$tree/opt"
   copy_context "$context"
-  # The same context, base, Node, name and recipe make the same image: reuse it (the build is
-  # minutes of npm ci and node-gyp).
-  key="$( { echo "name=$name node=$node_version base=$(basename "$base")"; cat "$0" "$ROOT/scripts/oci-archive.mjs";
+  # The same context, Node and recipe make the same layer: reuse it (the build is minutes of npm ci
+  # and node-gyp).
+  key="$( { echo "node=$node_version"; cat "$0";
             (cd "$context" && find . -type f -print0 | sort -z | xargs -0 sha256sum); } | sha256sum | cut -c1-16)"
-  cached="$CACHE/agent-$key.tar"
+  cached="$CACHE/parafork-layer-$key.tar"
   if [[ -f "$cached" ]]; then
-    cp "$cached" "$output"
-    log "agent image $name unchanged since its last build: $output (cache $cached)"
+    log "the agent's layer is unchanged since its last build ($cached)"
+    layer="$cached"
     return 0
   fi
   log "running scripts/container-build.sh in a clean copy of the build context ($context)"
@@ -123,9 +131,22 @@ build_agent() {
     export PATH="$node_bin:/usr/local/bin:/usr/bin:/bin"
     scripts/container-build.sh dependencies >&2
     scripts/container-build.sh build >&2
-    scripts/container-build.sh install "$image/opt/parafork" >&2
+    scripts/container-build.sh install "$tree/opt/parafork" >&2
   ) || die "scripts/container-build.sh failed"
-  cp "$node_bin/node" "$image/usr/local/bin/node"
+  cp "$node_bin/node" "$tree/usr/local/bin/node"
+  # One cached layer at a time: the previous ones are stale (a changed context).
+  rm -f "$CACHE"/parafork-layer-*.tar "$CACHE"/agent-*.tar
+  tar_directory "$tree" "$cached.partial"
+  mv "$cached.partial" "$cached"
+  layer="$cached"
+}
+
+# build_agent NAME [PACKAGE...]: the agent image, on a base with these packages added.
+build_agent() {
+  local name="$1" base layer node_version started=$SECONDS
+  shift
+  base="$(base_rootfs "$@")"
+  parafork_layer
   # What the runtime stage adds to its base, as the Dockerfile writes it. PATH is the base
   # image's (Docker's default) with /opt/parafork/bin in front; NODE_VERSION as node's images set it.
   write_config "$work/config.json" '["parafork"]' '["agent"]' '' /opt/parafork \
@@ -134,13 +155,9 @@ build_agent() {
     NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=8 \
     -- 9464/tcp
-  tar_directory "$image" "$work/parafork.tar"
   node "$ROOT/scripts/oci-archive.mjs" --name "$name" --config "$work/config.json" \
-    --layer "$base" --layer "$work/parafork.tar" --output "$output" >/dev/null
-  # One cached image at a time: the previous ones are stale (a changed context).
-  rm -f "$CACHE"/agent-*.tar
-  cp "$output" "$cached"
-  log "agent image $name in $output: $(du -h "$output" | cut -f1) (Node $node_version), $((SECONDS - started))s"
+    --layer "$base" --layer "$layer" --output "$output" >/dev/null
+  log "agent image $name${1:+ (with $*)} in $output: $(du -h "$output" | cut -f1) (Node $node_version), $((SECONDS - started))s"
 }
 
 build_pause() {
@@ -155,7 +172,8 @@ build_pause() {
 }
 
 case "$kind" in
-  agent) build_agent "${3:-}" ;;
+  agent) build_agent "${3:-docker.io/library/parafork:dev}" ;;
+  agent-python) build_agent "${3:-docker.io/library/parafork-python:dev}" python3 ;;
   pause) build_pause "${3:-}" ;;
   *) usage ;;
 esac

@@ -12,7 +12,8 @@
 # where <key> hashes the pinned inputs (go.mod/go.sum, the etcd wrapper, the
 # Go version and this recipe's version). Unchanged pins => instant no-op;
 # changed pins => new key => rebuild. Progress goes to stderr; the bin dir is
-# the last line of stdout.
+# the last line of stdout. `build-tools.sh --check` builds nothing: exit 0 when they are built, 3
+# when not.
 #
 # Works on a fresh machine with an empty Go module cache: `go build` fetches
 # exactly the modules that go.sum already pins (-mod=readonly: a build never
@@ -68,6 +69,8 @@ if have_all; then
   echo "$BIN_DIR"
   exit 0
 fi
+# --check: only say whether they are built (exit 0 above) or not (exit 3), building nothing.
+[[ "${1-}" != --check ]] || exit 3
 
 mkdir -p "$CACHE_ROOT"
 # Serialise concurrent builders of the same key; the loser finds it built.

@@ -7,7 +7,8 @@
 # rest is on the host, made here and undone by node_down:
 #   - /run/containerd/s, where containerd's shims put their sockets whatever the config says,
 #     /var/lib/cni, libcni's cache, and /var/lib/kubelet/device-plugins/kubelet.sock, the kubelet's
-#     device plugin socket: removed (once empty) if this node made them;
+#     device plugin socket: removed (once empty) if this node made them; that socket's path is fixed,
+#     so one node runs per machine, which /run/parafork-dev-node.owner enforces;
 #   - the bridge pfbrN and the Pods' veths (ip link);
 #   - a cgroup /parafork-dev-N in each cgroup hierarchy, the kubelet's --cgroup-root;
 #   - the kernel settings the kubelet sets when it starts (vm.overcommit_memory, kernel.panic,
@@ -27,6 +28,24 @@ KUBELET_SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_
 
 # The cgroup hierarchies of this host: v1 ones (one per controller, or named) and the unified one.
 cgroup_mounts() { awk '$3 == "cgroup" || $3 == "cgroup2" { print $2 }' /proc/self/mounts; }
+
+# One node cluster per machine: the kubelet's device manager serves its registration socket at
+# /var/lib/kubelet/device-plugins/kubelet.sock whatever its --root-dir (pluginapi.KubeletSocket, a
+# constant), so a second kubelet would take the first one's socket. This file names the state dir of
+# the node that holds the machine; a node whose processes are all gone no longer does.
+NODE_OWNER_FILE=/run/parafork-dev-node.owner
+
+# node_claim_machine: called with the port lock held, so two `up --node` cannot both claim it.
+node_claim_machine() {
+  local other
+  if [[ -f "$NODE_OWNER_FILE" ]]; then
+    other="$(<"$NODE_OWNER_FILE")"
+    if [[ "$other" != "$STATE" ]] && (STATE="$other"; pid_is_ours etcd || pid_is_ours kube-apiserver || pid_is_ours kubelet); then
+      die "a node cluster already runs on this machine ($other): its kubelet and a second one would share /var/lib/kubelet/device-plugins/kubelet.sock; stop it first (scripts/dev-cluster.sh down with that state dir)"
+    fi
+  fi
+  echo "$STATE" >"$NODE_OWNER_FILE"
+}
 
 # node_pick_network: a /24 in 10.245.0.0/16 no interface or route uses, and a bridge name with the
 # same number. Called with the port lock held, so two `up --node` don't pick the same one.
@@ -345,4 +364,5 @@ node_down() {
     ip link del "$(<"$STATE/node-bridge")" 2>/dev/null || true
     rm -f "$STATE/node-bridge"
   fi
+  if [[ -f "$NODE_OWNER_FILE" && "$(<"$NODE_OWNER_FILE")" == "$STATE" ]]; then rm -f "$NODE_OWNER_FILE"; fi
 }

@@ -340,6 +340,7 @@ cmd_up() {
   if ((with_node)); then
     exec 8>"$PORT_LOCK"
     flock 8
+    node_claim_machine
     node_pick_network
     node_network_up
     flock -u 8

@@ -196,9 +196,10 @@ describe('the chart', () => {
     for (const [template, kinds] of kindsByTemplate) expect([...kinds], template).toHaveLength(1);
   });
 
-  it('renders no ServiceMonitor and no dashboard ConfigMap by default (the agent and log-reader ClusterRoles, the log-proxy Role)', async () => {
-    const kinds = parseManifests(await render({ apiVersions: [serviceMonitorApi] })).map((object) => object.kind);
-    expect(kinds.sort()).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'Role', 'Service', 'ServiceAccount', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+  it("renders no ServiceMonitor and no dashboard ConfigMap by default (the agent and log-reader ClusterRoles, the log-proxy Role, the agent's seccomp profile)", async () => {
+    const objects = parseManifests(await render({ apiVersions: [serviceMonitorApi] }));
+    expect(objects.map((object) => object.kind).sort()).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Role', 'Service', 'ServiceAccount', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+    expect(onlyObject(objects, 'ConfigMap').metadata.name).toBe('chart-test-parafork-agent-seccomp');
   });
 
   it('leaves the ServiceMonitor out, even when enabled, where monitoring.coreos.com/v1 is not served', async () => {
@@ -265,21 +266,23 @@ describe('the agent DaemonSet', () => {
     expect(agent.securityContext.privileged).toBe(false);
     expect(agent.securityContext.capabilities?.drop).toEqual(['ALL']);
     expect(agent.securityContext.capabilities?.add?.sort()).toEqual(['KILL', 'MKNOD', 'NET_ADMIN', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_ADMIN', 'SYS_CHROOT', 'SYS_RESOURCE']);
-    // RuntimeDefault refuses pivot_root(2) whatever the capabilities (test/node/chart-on-node.test.ts).
-    expect(agent.securityContext.seccompProfile).toEqual({ type: 'Unconfined' });
+    // RuntimeDefault refuses pivot_root(2) whatever the capabilities (test/node/chart-on-node.test.ts):
+    // the chart's own profile is RuntimeDefault plus pivot_root (test/node/agent-seccomp-profile.test.ts).
+    expect(agent.securityContext.seccompProfile).toEqual({ type: 'Localhost', localhostProfile: 'parafork/chart-test-parafork-agent.json' });
     expect(agent.securityContext.readOnlyRootFilesystem).toBe(true);
-    // The only host paths: the node's cgroup tree, writable, the task ids' lock files, writable,
-    // and its seccomp profiles, read-only.
+    // The only host paths: the node's cgroup tree, writable, the agent's state, one directory per
+    // release, writable, the task ids' lock files, writable, and its seccomp profiles, read-only.
     expect(pod.volumes.filter((volume) => volume.hostPath !== undefined)).toEqual([
       { name: 'cgroup', hostPath: { path: '/sys/fs/cgroup', type: 'Directory' } },
+      { name: 'state', hostPath: { path: '/var/lib/parafork/chart-test', type: 'DirectoryOrCreate' } },
       { name: 'task-ids', hostPath: { path: '/run/parafork/ids', type: 'DirectoryOrCreate' } },
       { name: 'seccomp-profiles', hostPath: { path: '/var/lib/kubelet/seccomp', type: 'DirectoryOrCreate' } },
     ]);
     expect(agent.volumeMounts).toContainEqual({ name: 'task-ids', mountPath: '/run/parafork/ids' });
     expect(agent.volumeMounts).toContainEqual({ name: 'cgroup', mountPath: '/sys/fs/cgroup' });
     expect(agent.volumeMounts).toContainEqual({ name: 'seccomp-profiles', mountPath: '/var/lib/kubelet/seccomp', readOnly: true });
-    // The agent's own state (staging dir, launch journal) on a Pod-lifetime emptyDir: it outlives a
-    // container restart, which is what the launch journal is for.
+    // The agent's own state (staging dir, launch journal, Task logs) on the node: it outlives a
+    // container restart and the Pod (an upgrade), which is what the launch journal and logs are for.
     expect(agent.volumeMounts).toContainEqual({ name: 'state', mountPath: '/run/parafork' });
   });
 
@@ -303,7 +306,9 @@ describe('the agent DaemonSet', () => {
 
 describe('the dashboard ConfigMap', () => {
   it('holds every JSON file of dashboards/, labelled for the Grafana sidecar', async () => {
-    const configMap = onlyObject(parseManifests(await render({ valuesFiles: [valuesFile('dashboards-values.yaml')] })), 'ConfigMap') as RenderedObject & { data: Record<string, string> | null };
+    const configMap = parseManifests(await render({ valuesFiles: [valuesFile('dashboards-values.yaml')] })).find(
+      (object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-dashboards'),
+    ) as RenderedObject & { data: Record<string, string> | null };
     expect(configMap.metadata.labels?.grafana_dashboard).toBe('1');
     let dashboards: string[] = [];
     try {

@@ -1,23 +1,28 @@
 // What a user does first, where it runs (issue 18): `helm install charts/parafork` on a node with a
 // real kubelet and containerd (scripts/dev-cluster.sh up --node), the agent image built here
 // without Docker (scripts/build-image.sh), then `kubectl apply` of Tasks. The agent runs as the
-// chart says: in a container under the runtime's default seccomp profile, with the chart's
-// capabilities, a read-only root, the node's cgroup tree mounted in, the Downward API, probes and
-// the metrics Service. The dev node has no kube-proxy (it would write the host's netfilter rules):
+// chart says: in a container under the chart's seccomp profile (the runtime's default plus
+// pivot_root), with the chart's capabilities, a read-only root, the node's cgroup tree mounted in,
+// the Downward API, probes and the metrics Service. The dev node has no kube-proxy (it would write the host's netfilter rules):
 // the agent is pointed at the apiserver's address directly, and the Service is read through the
 // apiserver's service proxy, which goes to the Service's endpoints as kube-proxy would.
 //
 // The cases run in order on one release: install, Tasks, upgrade, uninstall.
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { load } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { applyTask, kubectl, kubectlResult, waitFor, waitForTaskPhase } from '../helpers/cluster.js';
-import { chartDir, helm as helmAnywhere } from '../helpers/helm.js';
+import { chartDir, helm as helmAnywhere, onlyObject, parseManifests, renderChart, repositoryRoot } from '../helpers/helm.js';
 
 const unavailable = inject('nodeUnavailable');
-const release = 'parafork';
+// A name of this run's own: the agent's state goes to the node's /var/lib/parafork/<release>.
+const release = `parafork-e2e-${randomBytes(3).toString('hex')}`;
+const stateHostPath = `/var/lib/parafork/${release}`;
 const namespace = 'parafork-e2e';
 const taskNamespace = 'parafork-e2e-tasks';
 
@@ -70,7 +75,7 @@ describe.skipIf(unavailable !== '')(`helm install charts/parafork on a node with
     }));
   }
   /** Waits for the one agent Pod to run `image` (with that seccomp profile) and be Ready, the old one gone. */
-  async function waitForReadyAgent(image: string, timeoutMs = 240_000, seccomp = 'Unconfined'): Promise<PodSummary> {
+  async function waitForReadyAgent(image: string, timeoutMs = 240_000, seccomp = 'Localhost'): Promise<PodSummary> {
     return waitFor(
       async (observed) => {
         const pods = await agentPods();
@@ -87,7 +92,14 @@ describe.skipIf(unavailable !== '')(`helm install charts/parafork on a node with
     return `${described.stdout}\n${logs.stdout}${logs.stderr}`;
   }
 
+  /** A directory of this file's own: a reader's kubeconfig. */
+  let scratch = '';
+  /** Whether /var/lib/parafork was made for this run (then it goes with it). */
+  let madeStateParent = false;
+
   beforeAll(async () => {
+    scratch = mkdtempSync(path.join(tmpdir(), 'parafork-node-chart-'));
+    madeStateParent = !existsSync(path.dirname(stateHostPath));
     await kubectl(['create', 'namespace', taskNamespace]);
     await helm(['install', release, chartDir, '--namespace', namespace, '--create-namespace', ...values(tag)]);
   });
@@ -95,7 +107,39 @@ describe.skipIf(unavailable !== '')(`helm install charts/parafork on a node with
   afterAll(async () => {
     // The uninstall case normally did this; after a failure it is the cleanup.
     await helm(['uninstall', release, '--namespace', namespace, '--ignore-not-found']).catch(() => undefined);
+    // What the release leaves on the node by design (docs/deployment.md): its state directory.
+    rmSync(stateHostPath, { recursive: true, force: true });
+    if (madeStateParent) {
+      try {
+        rmdirSync(path.dirname(stateHostPath));
+      } catch {
+        // Not empty: another release's state is there now.
+      }
+    }
+    if (scratch !== '') rmSync(scratch, { recursive: true, force: true });
   });
+
+  /** `kubectl parafork logs TASK` as a reader who holds only the chart's log-reader and log-proxy roles. */
+  let readerKubeconfig = '';
+  async function readTaskLog(name: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    if (readerKubeconfig === '') {
+      await kubectl(['create', 'serviceaccount', 'log-reader', '-n', taskNamespace]);
+      await kubectl(['create', 'rolebinding', 'log-reader', `--clusterrole=${release}-log-reader`, `--serviceaccount=${taskNamespace}:log-reader`, '-n', taskNamespace]);
+      await kubectl(['create', 'rolebinding', 'log-reader', `--role=${release}-log-proxy`, `--serviceaccount=${taskNamespace}:log-reader`, '-n', namespace]);
+      const token = (await kubectl(['create', 'token', 'log-reader', '-n', taskNamespace, '--duration=1h'])).trim();
+      const admin = load(readFileSync(inject('kubeconfigPath'), 'utf8')) as { clusters: { cluster: Record<string, string> }[] };
+      readerKubeconfig = path.join(scratch, 'reader-kubeconfig');
+      writeFileSync(readerKubeconfig, JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'node', cluster: admin.clusters[0]!.cluster }],
+        users: [{ name: 'reader', user: { token } }],
+        contexts: [{ name: 'reader', context: { cluster: 'node', user: 'reader' } }],
+        'current-context': 'reader',
+      }), { mode: 0o600 });
+    }
+    return spawnSync(process.execPath, [path.join(repositoryRoot, 'dist/cli/kubectl-plugin.js'), 'logs', name, '-n', taskNamespace, '--agent-namespace', namespace, '--kubeconfig', readerKubeconfig], { encoding: 'utf8', timeout: 60_000 });
+  }
 
   it("starts the DaemonSet's Pod, which becomes Ready (probes on /healthz and /readyz)", async () => {
     try {
@@ -161,6 +205,10 @@ describe.skipIf(unavailable !== '')(`helm install charts/parafork on a node with
   it('helm upgrade to a new image tag drains the old agent and replaces it, no Task lost or run twice', async () => {
     const newTag = `${tag}-upgraded`;
     ctr(['images', 'tag', '--force', `docker.io/library/${repository}:${tag}`, `docker.io/library/${repository}:${newTag}`]);
+    // A finished Task whose log the next agent Pod must still serve.
+    await applyTask(taskNamespace, 'logged-before-upgrade', nodeName, { command: ['sh', '-c', 'echo written by the first agent; sleep 0.1; echo to stderr >&2'] });
+    await waitForTaskPhase(taskNamespace, 'logged-before-upgrade', ['Succeeded'], 60_000);
+    expect(await readTaskLog('logged-before-upgrade')).toMatchObject({ status: 0, stdout: 'written by the first agent\nto stderr\n' });
     // One Task running through the rollout, which the old agent drains, and one applied while the
     // new agent starts.
     await applyTask(taskNamespace, 'across-upgrade', nodeName, { command: ['sh', '-c', 'sleep 8; echo done >&2'] });
@@ -172,11 +220,35 @@ describe.skipIf(unavailable !== '')(`helm install charts/parafork on a node with
       const task = await waitForTaskPhase(taskNamespace, name, ['Succeeded', 'Failed'], 120_000);
       expect(task.status, name).toMatchObject({ phase: 'Succeeded', attempts: 1 });
     }
+    // The new Pod serves the logs the old one wrote: the state directory is the node's, not the Pod's.
+    expect(await readTaskLog('logged-before-upgrade')).toMatchObject({ status: 0, stdout: 'written by the first agent\nto stderr\n' });
+    expect(await readTaskLog('across-upgrade')).toMatchObject({ status: 0, stdout: 'done\n' });
   });
 
-  it("cannot build a Task's sandbox under the runtime's default seccomp profile, which refuses pivot_root (why the chart runs the agent Unconfined)", async () => {
+  it("keeps the agent's state in a node directory of the release's own, which two releases never share", async () => {
+    const stateVolume = async (releaseName: string): Promise<unknown> => {
+      const daemonSet = onlyObject(parseManifests(await renderChart({ release: releaseName, namespace, showOnly: ['templates/daemonset.yaml'] })), 'DaemonSet') as unknown as {
+        spec: { template: { spec: { volumes: { name: string; hostPath?: object }[] } } };
+      };
+      return daemonSet.spec.template.spec.volumes.find((volume) => volume.name === 'state');
+    };
+    expect(await stateVolume('one')).toEqual({ name: 'state', hostPath: { path: '/var/lib/parafork/one', type: 'DirectoryOrCreate' } });
+    expect(await stateVolume('two')).toEqual({ name: 'state', hostPath: { path: '/var/lib/parafork/two', type: 'DirectoryOrCreate' } });
+    // The installed release's agent writes there, on the node: the journal and the Tasks' logs.
+    expect(readdirSync(stateHostPath).sort()).toEqual(expect.arrayContaining([`launched-${nodeName}`, 'logs']));
+    expect(readdirSync(path.join(stateHostPath, 'logs', nodeName)).some((entry) => entry.startsWith(`${taskNamespace}_logged-before-upgrade_`))).toBe(true);
+  });
+
+  it("runs the agent under the chart's seccomp profile, written onto the node by its init container", async () => {
+    const [pod] = await agentPods();
+    expect(pod?.seccomp).toBe('Localhost');
+    const written = readFileSync(path.join(stateDir, 'kubelet/seccomp/parafork', `${release}-agent.json`), 'utf8');
+    expect(written).toBe(readFileSync(path.join(chartDir, `files/agent-seccomp-${process.arch === 'x64' ? 'x86_64' : process.arch}.json`), 'utf8'));
+  });
+
+  it("cannot build a Task's sandbox under the runtime's default seccomp profile, which refuses pivot_root (why the chart brings its own)", async () => {
     const upgradedTag = `${tag}-upgraded`;
-    await helm(['upgrade', release, chartDir, '--namespace', namespace, ...values(upgradedTag), '--set', 'securityContext.seccompProfile.type=RuntimeDefault']);
+    await helm(['upgrade', release, chartDir, '--namespace', namespace, ...values(upgradedTag), '--set', 'agentSeccompProfile.install=false', '--set', 'securityContext.seccompProfile.type=RuntimeDefault']);
     await waitForReadyAgent(`${repository}:${upgradedTag}`, 240_000, 'RuntimeDefault');
     await applyTask(taskNamespace, 'under-runtime-default', nodeName, { command: ['true'] });
     const task = await waitForTaskPhase(taskNamespace, 'under-runtime-default', ['Succeeded', 'Failed'], 60_000);

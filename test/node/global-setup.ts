@@ -26,6 +26,8 @@ declare module 'vitest' {
     agentImage: string;
     /** The OCI archive of that image, for tests that import it under another tag. */
     agentImageArchive: string;
+    /** The agent image with Debian's python3 added (scripts/build-image.sh agent-python), for test/security's payloads in a Pod. */
+    agentPythonImage: string;
     /** Where containerd, ctr, crictl and runc are. */
     nodeBinDir: string;
   }
@@ -36,6 +38,7 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 const imageBuildTimeoutMs = 30 * 60_000;
 const importTimeoutMs = 5 * 60_000;
 export const agentImage = 'docker.io/library/parafork:e2e';
+export const agentPythonImage = 'docker.io/library/parafork-python:e2e';
 
 function log(message: string): void {
   process.stderr.write(`[node] ${message}\n`);
@@ -48,10 +51,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('nodeEnv', {});
     project.provide('agentImage', agentImage);
     project.provide('agentImageArchive', '');
+    project.provide('agentPythonImage', agentPythonImage);
     project.provide('nodeBinDir', '');
     return () => Promise.resolve();
   }
   let archive = '';
+  let pythonArchive = '';
   let nodeEnv: Record<string, string> = {};
   const teardownCluster = await setupCluster(project, {
     runDirPrefix: 'parafork-node-',
@@ -60,28 +65,35 @@ export default async function setup(project: TestProject): Promise<() => Promise
     beforeUp: async (runDir) => {
       const started = performance.now();
       archive = path.join(runDir, 'agent-image.tar');
-      const build = await runCommand(path.join(repoRoot, 'scripts/build-image.sh'), ['agent', archive, agentImage], {
-        timeoutMs: imageBuildTimeoutMs,
-        echoStderr: true,
-      });
-      if (build.status !== 0) throw new Error(describeFailure('scripts/build-image.sh agent', build));
-      log(`agent image built in ${((performance.now() - started) / 1000).toFixed(1)}s`);
+      pythonArchive = path.join(runDir, 'agent-python-image.tar');
+      // The second one reuses the first one's agent layer.
+      for (const [kind, output, name] of [['agent', archive, agentImage], ['agent-python', pythonArchive, agentPythonImage]] as const) {
+        const build = await runCommand(path.join(repoRoot, 'scripts/build-image.sh'), [kind, output, name], {
+          timeoutMs: imageBuildTimeoutMs,
+          echoStderr: true,
+        });
+        if (build.status !== 0) throw new Error(describeFailure(`scripts/build-image.sh ${kind}`, build));
+      }
+      log(`agent images built in ${((performance.now() - started) / 1000).toFixed(1)}s`);
     },
     afterUp: async ({ stateDir }) => {
       const nodeEnvFile = path.join(stateDir, 'node.env');
       if (!existsSync(nodeEnvFile)) throw new Error(`scripts/dev-cluster.sh up --node wrote no ${nodeEnvFile}`);
       const binDir = readFileSync(path.join(stateDir, 'node-bin-dir'), 'utf8').trim();
-      const imported = await runCommand(
-        path.join(binDir, 'ctr'),
-        ['--address', path.join(stateDir, 'containerd/containerd.sock'), '--namespace', 'k8s.io', 'images', 'import', archive],
-        { timeoutMs: importTimeoutMs },
-      );
-      if (imported.status !== 0) throw new Error(describeFailure('ctr images import', imported));
+      for (const file of [archive, pythonArchive]) {
+        const imported = await runCommand(
+          path.join(binDir, 'ctr'),
+          ['--address', path.join(stateDir, 'containerd/containerd.sock'), '--namespace', 'k8s.io', 'images', 'import', file],
+          { timeoutMs: importTimeoutMs },
+        );
+        if (imported.status !== 0) throw new Error(describeFailure(`ctr images import ${path.basename(file)}`, imported));
+      }
       nodeEnv = Object.fromEntries(readEnvFile(nodeEnvFile));
       project.provide('nodeUnavailable', '');
       project.provide('nodeEnv', nodeEnv);
       project.provide('agentImage', agentImage);
       project.provide('agentImageArchive', archive);
+      project.provide('agentPythonImage', agentPythonImage);
       project.provide('nodeBinDir', binDir);
     },
   });

@@ -131,3 +131,33 @@ allowed path or below it. The agent then also resolves links, which CEL cannot.
 {{- define "parafork.celOutsideAllowedHostPathsWhy" -}}
 ({{ . }}.split('/').exists(part, part == '..') ? "a host path with '..' is not checked against the agent's allowed host paths (" + variables.allowedHostPathsText + ")" : "it is not inside the agent's allowed host paths (" + variables.allowedHostPathsText + ")")
 {{- end }}
+
+{{/*
+The node directory of the agent's state (values state.hostPath): one per release by default.
+*/}}
+{{- define "parafork.stateHostPath" -}}
+{{- .Values.state.hostPath | default (printf "/var/lib/parafork/%s" .Release.Name) }}
+{{- end }}
+
+{{/*
+The agent's Localhost seccomp profile, relative to the kubelet's profile directory (values
+agentSeccompProfile): one per release, written by the DaemonSet's init container.
+*/}}
+{{- define "parafork.agentSeccompProfile" -}}
+{{- printf "parafork/%s-agent.json" (include "parafork.fullname" .) }}
+{{- end }}
+
+{{/*
+The agent container's securityContext: values.securityContext, with the chart's Localhost seccomp
+profile when agentSeccompProfile.install is on.
+*/}}
+{{- define "parafork.agentSecurityContext" -}}
+{{- $context := deepCopy .Values.securityContext }}
+{{- if .Values.agentSeccompProfile.install }}
+{{- if not .Values.seccompProfiles.hostPath }}
+{{- fail "agentSeccompProfile.install needs seccompProfiles.hostPath, the kubelet's seccomp profile directory, to write the agent's profile into" }}
+{{- end }}
+{{- $_ := set $context "seccompProfile" (dict "type" "Localhost" "localhostProfile" (include "parafork.agentSeccompProfile" .)) }}
+{{- end }}
+{{- toYaml $context }}
+{{- end }}

@@ -1,0 +1,248 @@
+// The hostile cases of test/security hold inside the agent's Pod as on the host (issue 18): every
+// file of test/security, as it is (its payloads, its assertions), run by vitest inside a Pod made
+// from the chart's rendered DaemonSet: the same container securityContext (capabilities, the
+// chart's seccomp profile written by the same init container, read-only root, AppArmor), the same
+// volumes (the node's cgroup tree, /tmp, the state dir, the task-ids locks), on the node's
+// containerd and runc. What differs, and why:
+//   - the image is the agent image with Debian's python3 added (scripts/build-image.sh
+//     agent-python): most payloads are Python, and the shipped image has none;
+//   - the checkout and its node_modules are mounted read-only at their host paths (the tests, the
+//     built addon and dist/), and a host directory for vitest's JSON report;
+//   - the command is vitest (security-in-pod.config.ts), not `parafork agent`, with no probes;
+//   - /var/tmp is an emptyDir: tests keep scratch files there (outside /tmp, which a Task gets
+//     its own of), and the image's root is read-only;
+//   - CI=true: a test whose requirement (root, cgroup2, user namespaces, ...) is missing in the
+//     Pod fails instead of skipping, so every case either holds there or is reported.
+// A file added to test/security is picked up as it is. What does not pass in the Pod must be one
+// of the differences below, each explained, and show only what it explains.
+import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+
+import { kubectl, kubectlResult, waitFor } from '../helpers/cluster.js';
+import { onlyObject, parseManifests, renderChart, repositoryRoot } from '../helpers/helm.js';
+
+const unavailable = inject('nodeUnavailable');
+const namespace = 'parafork-e2e-security';
+const podName = 'security-tests';
+/** 17 files, 225 tests: 160 s on the host at load 28; the Pod gets the same 2 cores. */
+const runTimeoutMs = 20 * 60_000;
+
+interface JsonReport {
+  success: boolean;
+  numTotalTests: number;
+  numPassedTests: number;
+  numFailedTests: number;
+  numPendingTests: number;
+  numTodoTests: number;
+  testResults: { name: string; status: string; message: string; assertionResults: { fullName: string; status: string; failureMessages: string[] }[] }[];
+}
+
+interface Container {
+  name: string;
+  image: string;
+  imagePullPolicy?: string;
+  command?: string[];
+  args?: string[];
+  workingDir?: string;
+  env?: { name: string; value?: string }[];
+  livenessProbe?: unknown;
+  readinessProbe?: unknown;
+  volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
+}
+interface PodSpec {
+  initContainers?: Container[];
+  containers: Container[];
+  volumes: { name: string; hostPath?: { path: string; type?: string }; emptyDir?: object }[];
+  nodeName?: string;
+  restartPolicy?: string;
+  serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
+}
+
+/**
+ * Where the Pod's outcome differs from the host's, why, and what its failure may show: its first
+ * line and each row of its diff ("- expected" / "+ received") must match `shows`, nothing else.
+ */
+const knownDifferences: readonly { test: RegExp; why: string; shows: RegExp }[] = [
+  {
+    test: /^test\/security\/cgroup-group-ownership\.test\.ts: failed$/,
+    why:
+      "its agents make their cgroup groups at the root of the node's cgroup2 tree, mode 0555 on this machine: root in the Pod holds no " +
+      'CAP_DAC_OVERRIDE (the chart drops it) and may not write there, so the file cannot set up; the agent in the Pod makes its group ' +
+      "beneath its container's cgroup instead, and one owner per group is what chart-on-node's upgrade exercises",
+    shows: /^(Error: )?CI must run this test, but: agents sandbox their Tasks in cgroups, which needs root and a writable cgroup2 hierarchy$/,
+  },
+  {
+    test: /^the default seccomp filter socket families refuses every family but AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK, for socket and socketpair: failed$/,
+    why:
+      'socket(family | 1 << 32) is refused in both places, with another errno: the container\'s filter (RuntimeDefault, compiled by ' +
+      'libseccomp) compares all 64 bits of the family and answers EPERM before the kernel sees the call; on the host the kernel drops the high ' +
+      'bits and answers EINVAL for the bad type',
+    shows: /^(AssertionError: )?expected \{ 'socket 0': 'EAFNOSUPPORT', …\(767\) \} to deeply equal|^\+ {3}"socket(pair)? \d+ \| 1 << 32": "EPERM",$|^- {3}"socket(pair)? \d+ \| 1 << 32": "[A-Z]+",$/,
+  },
+  {
+    test: /^what a sandboxed task sees of the node .* the node s name, kernel command line and machine id read as empty: failed$/,
+    why: 'the image has no /etc/machine-id: there is nothing to mask, and the Task reads ENOENT',
+    shows: /^(AssertionError: )?expected \{ '\/etc\/hostname': '', …\(2\) \} to deeply equal|^- {3}"\/etc\/machine-id": "",$|^\+ {3}"\/etc\/machine-id": "ENOENT",$/,
+  },
+  {
+    test: /^what a sandboxed task sees of the node .* as root \(runAsUser 0, no user namespace\) reads nothing of \/etc\/shadow, \/root or \/proc\/timer_list: failed$/,
+    why: 'the image has no /etc/ssh: there is nothing to mask, and the Task reads ENOENT',
+    shows: /^(AssertionError: )?expected \{ '\/root': \[\], '\/etc\/ssh': 'ENOENT' \} to deeply equal|^[-+] {3}"\/etc\/ssh": (\[\]|"ENOENT"),$/,
+  },
+  {
+    test: /^what a sandboxed task sees of the node .* masks the paths a launcher is given, such as the agent s state directory: failed$/,
+    why:
+      "the test's state directory is in /var/tmp, an emptyDir in the Pod: a mount beneath the image's root, which a Task's root (the image's " +
+      'root bound alone, not its submounts) does not carry, so the Task finds nothing there at all (ENOENT) rather than an empty mask',
+    shows: /^(AssertionError: )?expected 'ENOENT' to deeply equal \[\]$/,
+  },
+  {
+    test: /^what a sandboxed task sees of the node .* \/etc\/hosts names only localhost, unless the task is on the node s network: failed$/,
+    why:
+      "found here, not fixed: the kubelet's /etc/hosts (like /etc/resolv.conf and /etc/hostname) is a bind mount over the image's root, and a " +
+      "Task's root binds the image's root alone, so a Task on the Pod's network reads the image's empty /etc/hosts, not the Pod's (docs/deployment.md)",
+    shows: /^(AssertionError: )?expected '' to be '# Kubernetes-managed hosts file\.|^-( .*)?$/,
+  },
+  {
+    test: /^the sandbox policy runs each of them with --sandbox-policy privileged: failed$/,
+    why:
+      "its writable-root Task writes its marker into /var/tmp through a writable root: in the Pod the image's root is read-only " +
+      '(readOnlyRootFilesystem) and /var/tmp is an emptyDir the Task\'s root does not carry, so the Task fails to write it',
+    shows: /^(AssertionError: )?writable-root: expected \{ .* \} to match object \{ phase: 'Succeeded' \}$|^[-+] {3}"phase": "(Succeeded|Failed)",$/,
+  },
+];
+
+/** The first line and the diff rows of a failure that `shows` does not explain (ANSI colours removed). */
+function unexplainedLines(message: string, shows: RegExp): string[] {
+  // eslint-disable-next-line no-control-regex
+  const lines = message.replace(/\u001b\[[0-9;]*m/g, '').split('\n').map((line) => line.trimEnd());
+  const first = lines.find((line) => line.trim() !== '') ?? '';
+  const diffRows = lines.filter((line) => /^[-+]( |$)/.test(line) && !/^[-+] (Expected|Received):?$/.test(line));
+  return [first, ...diffRows].filter((line) => !shows.test(line));
+}
+
+interface ContainerStatus {
+  name: string;
+  state?: { waiting?: { reason?: string; message?: string } };
+}
+
+describe.skipIf(unavailable !== '')(`test/security inside the agent's Pod${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
+  const node = inject('nodeEnv');
+  const resultsDir = mkdtempSync(path.join(tmpdir(), 'parafork-security-in-pod-'));
+  const securityFiles = readdirSync(path.join(repositoryRoot, 'test/security')).filter((file) => file.endsWith('.test.ts'));
+
+  beforeAll(async () => {
+    await kubectl(['create', 'namespace', namespace]);
+  });
+  afterAll(async () => {
+    await kubectlResult(['delete', 'namespace', namespace, '--wait=false']);
+    rmSync(resultsDir, { recursive: true, force: true });
+  });
+
+  /** The chart's agent Pod, as its DaemonSet renders with this node's values, turned into a vitest run. */
+  async function securityPod(): Promise<object> {
+    const rendered = parseManifests(
+      await renderChart({
+        release: 'parafork',
+        namespace,
+        set: [
+          `seccompProfiles.hostPath=${path.join(inject('clusterStateDir'), 'kubelet/seccomp')}`,
+          // A state directory of this run's own, not the node's /var/lib/parafork/<release>.
+          `state.hostPath=${path.join(resultsDir, 'state')}`,
+        ],
+        showOnly: ['templates/daemonset.yaml', 'templates/agent-seccomp-configmap.yaml'],
+      }),
+    );
+    // The agent's seccomp profile, which the Pod's init container writes onto the node.
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(onlyObject(rendered, 'ConfigMap')) });
+    const daemonSet = onlyObject(rendered, 'DaemonSet') as unknown as { spec: { template: { spec: PodSpec } } };
+    const spec = structuredClone(daemonSet.spec.template.spec);
+    const container = spec.containers[0]!;
+    const nodeModules = realpathSync(path.join(repositoryRoot, 'node_modules'));
+    for (const each of [...(spec.initContainers ?? []), container]) {
+      each.image = inject('agentPythonImage');
+      each.imagePullPolicy = 'Never';
+    }
+    // The runner config loader: vite's default one writes the bundled config into node_modules.
+    container.command = ['node', path.join(nodeModules, 'vitest/vitest.mjs'), 'run', '--config', 'test/node/security-in-pod.config.ts', '--configLoader', 'runner'];
+    delete container.args;
+    delete container.livenessProbe;
+    delete container.readinessProbe;
+    container.workingDir = repositoryRoot;
+    container.env = [
+      ...(container.env ?? []),
+      { name: 'CI', value: 'true' },
+      { name: 'PARAFORK_SECURITY_RESULTS', value: '/results/security.json' },
+      // vitest keeps a token under $HOME; the image's root filesystem is read-only.
+      { name: 'HOME', value: '/tmp' },
+    ];
+    spec.volumes.push({ name: 'var-tmp', emptyDir: {} });
+    container.volumeMounts.push({ name: 'var-tmp', mountPath: '/var/tmp' });
+    const hostDirectories = [
+      { name: 'checkout', path: repositoryRoot, readOnly: true },
+      // node_modules may be a link out of the checkout (a worktree's to the main one's).
+      ...(nodeModules.startsWith(`${repositoryRoot}/`) ? [] : [{ name: 'node-modules', path: nodeModules, readOnly: true }]),
+      { name: 'results', path: resultsDir, readOnly: false, mountPath: '/results' },
+    ];
+    for (const directory of hostDirectories) {
+      spec.volumes.push({ name: directory.name, hostPath: { path: directory.path, type: 'Directory' } });
+      container.volumeMounts.push({ name: directory.name, mountPath: directory.mountPath ?? directory.path, readOnly: directory.readOnly });
+    }
+    spec.nodeName = node.NODE_NAME ?? '';
+    spec.restartPolicy = 'Never';
+    // It talks to no API: no ServiceAccount (the release's may not be installed).
+    delete spec.serviceAccountName;
+    spec.automountServiceAccountToken = false;
+    return { apiVersion: 'v1', kind: 'Pod', metadata: { name: podName, namespace }, spec };
+  }
+
+  it(`passes every case of test/security (${securityFiles.length} files), as on the host`, async () => {
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(await securityPod()) });
+    const phase = await waitFor(
+      async (observed) => {
+        const result = await kubectlResult(['get', 'pod', '-n', namespace, podName, '-o', 'json']);
+        const pod = JSON.parse(result.stdout || '{}') as {
+          status?: { phase?: string; initContainerStatuses?: ContainerStatus[]; containerStatuses?: ContainerStatus[] };
+        };
+        observed(pod.status ?? result.stderr);
+        // A Pod that cannot start never finishes: say why at once rather than at the timeout.
+        for (const status of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+          const reason = status.state?.waiting?.reason ?? '';
+          if (/ImagePull|ErrImage|CreateContainer|InvalidImageName/.test(reason)) throw new Error(`${status.name}: ${reason}: ${status.state?.waiting?.message ?? ''}`);
+        }
+        const phase = pod.status?.phase;
+        return phase === 'Succeeded' || phase === 'Failed' ? phase : undefined;
+      },
+      { description: 'the security tests to finish in their Pod', timeoutMs: runTimeoutMs, intervalMs: 2000 },
+    );
+    const logs = (await kubectlResult(['logs', '-n', namespace, podName, '--tail=200'])).stdout;
+    let report: JsonReport;
+    try {
+      report = JSON.parse(readFileSync(path.join(resultsDir, 'security.json'), 'utf8')) as JsonReport;
+    } catch (error) {
+      throw new Error(`the Pod (${phase}) wrote no report: ${String(error)}\n${logs}`);
+    }
+    // A file that failed to load, and each test that did not pass, as "<what>: <status>" and its message.
+    const notPassed = report.testResults.flatMap((file) => [
+      ...(file.status === 'passed' || file.assertionResults.some((test) => test.status === 'failed')
+        ? []
+        : [{ what: `${path.relative(repositoryRoot, file.name)}: ${file.status}`, message: file.message }]),
+      ...file.assertionResults.filter((test) => test.status !== 'passed').map((test) => ({ what: `${test.fullName}: ${test.status}`, message: test.failureMessages.join('\n') })),
+    ]);
+    const unexplained = notPassed.flatMap(({ what, message }) => {
+      const known = knownDifferences.find((difference) => difference.test.test(what));
+      if (known === undefined) return [`${what}\n${message}`];
+      const lines = unexplainedLines(message, known.shows);
+      return lines.length === 0 ? [] : [`${what} (a known difference, but its failure shows more than it explains):\n${lines.join('\n')}`];
+    });
+    process.stderr.write(
+      `[node] test/security in the Pod: ${report.numPassedTests}/${report.numTotalTests} passed in ${report.testResults.length} files; ` +
+        `known differences: ${notPassed.map(({ what }) => what).join('; ') || 'none'}\n`,
+    );
+    expect(unexplained, logs).toEqual([]);
+    expect(report.testResults.map((file) => path.basename(file.name)).sort()).toEqual(securityFiles.sort());
+  }, runTimeoutMs + 60_000);
+});
