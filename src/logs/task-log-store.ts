@@ -160,21 +160,15 @@ export class TaskLogStore {
       if (owner === undefined) continue;
       const directory = path.join(this.directory, entry);
       const attempts = new Map<number, { paths: string[]; bytes: number; modified: number }>();
-      let bytes = 0;
-      let files = 0;
-      let modified = 0;
-      for (const file of await readdir(directory).catch(() => [])) {
-        const status = await stat(path.join(directory, file)).catch(() => undefined);
-        if (status?.isFile() !== true) continue;
-        bytes += status.size;
-        files++;
-        modified = Math.max(modified, status.mtimeMs);
-        const attempt = /^(\d+)\.log(\.1)?$/.exec(file)?.[1];
+      const found = await regularFiles(directory);
+      let { bytes, files, modified } = sizeOf(found);
+      for (const file of found) {
+        const attempt = /^(\d+)\.log(\.1)?$/.exec(file.name)?.[1];
         if (attempt === undefined) continue;
         const attemptFiles = attempts.get(Number(attempt)) ?? { paths: [], bytes: 0, modified: 0 };
-        attemptFiles.paths.push(path.join(directory, file));
-        attemptFiles.bytes += status.size;
-        attemptFiles.modified = Math.max(attemptFiles.modified, status.mtimeMs);
+        attemptFiles.paths.push(path.join(directory, file.name));
+        attemptFiles.bytes += file.size;
+        attemptFiles.modified = Math.max(attemptFiles.modified, file.modified);
         attempts.set(Number(attempt), attemptFiles);
       }
       // An array's index logs (its own budget trims them while it runs): as that budget counts them
@@ -187,7 +181,7 @@ export class TaskLogStore {
       } else {
         const shardsDirectory = path.join(directory, indexLogsDirectoryName);
         for (const shard of await readdir(shardsDirectory).catch(() => [])) {
-          const size = await filesSize(path.join(shardsDirectory, shard));
+          const size = sizeOf(await regularFiles(path.join(shardsDirectory, shard)));
           bytes += size.bytes;
           files += size.files;
           modified = Math.max(modified, size.modified);
@@ -246,19 +240,19 @@ export class TaskLogStore {
   }
 }
 
-/** The bytes of the files in `directory` (not below it) and when the newest was written. */
-async function filesSize(directory: string): Promise<{ bytes: number; files: number; modified: number }> {
-  let bytes = 0;
-  let files = 0;
-  let modified = 0;
-  for (const file of await readdir(directory).catch(() => [])) {
-    const status = await stat(path.join(directory, file)).catch(() => undefined);
-    if (status?.isFile() !== true) continue;
-    bytes += status.size;
-    files++;
-    modified = Math.max(modified, status.mtimeMs);
+/** The regular files in `directory` (not below it), with their sizes and when each was last written. */
+async function regularFiles(directory: string): Promise<{ name: string; size: number; modified: number }[]> {
+  const found: { name: string; size: number; modified: number }[] = [];
+  for (const name of await readdir(directory).catch(() => [])) {
+    const status = await stat(path.join(directory, name)).catch(() => undefined);
+    if (status?.isFile() === true) found.push({ name, size: status.size, modified: status.mtimeMs });
   }
-  return { bytes, files, modified };
+  return found;
+}
+
+/** The bytes and count of `files` and when the newest was written. */
+function sizeOf(files: readonly { size: number; modified: number }[]): { bytes: number; files: number; modified: number } {
+  return { bytes: files.reduce((sum, file) => sum + file.size, 0), files: files.length, modified: Math.max(0, ...files.map((file) => file.modified)) };
 }
 
 /** A Task's logs as found on disk: its directory and the attempts with a log, oldest first. */
