@@ -2,11 +2,11 @@
 // control plane (scripts/build-tools.sh puts it beside kubectl), run with its config, cache and
 // data in a private temp dir so tests never touch the machine's own ~/.config/helm.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadAll } from 'js-yaml';
+import { load, loadAll } from 'js-yaml';
 import { inject } from 'vitest';
 
 export const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -68,6 +68,8 @@ export interface RenderOptions {
   readonly valuesFiles?: readonly string[];
   /** --set assignments, e.g. 'agent.port=9999'. */
   readonly set?: readonly string[];
+  /** --set-json assignments, e.g. 'agent.extraArgs=["--x"]'. */
+  readonly setJson?: readonly string[];
   /** APIs the target cluster is taken to serve, e.g. 'monitoring.coreos.com/v1/ServiceMonitor'. */
   readonly apiVersions?: readonly string[];
   /** Only these templates, e.g. 'templates/clusterrole.yaml'. */
@@ -79,9 +81,27 @@ export function renderChart(options: RenderOptions): Promise<string> {
   const args = ['template', options.release, chartDir, '--namespace', options.namespace];
   for (const file of options.valuesFiles ?? []) args.push('--values', path.join(repositoryRoot, file));
   for (const assignment of options.set ?? []) args.push('--set', assignment);
+  for (const assignment of options.setJson ?? []) args.push('--set-json', assignment);
   for (const api of options.apiVersions ?? []) args.push('--api-versions', api);
   for (const template of options.showOnly ?? []) args.push('--show-only', template);
   return helm(args);
+}
+
+/**
+ * --set-json assignments that leave out of the agent container's capabilities those this machine's
+ * root cannot grant (not in its bounding set, /proc/self/status CapBnd): runc refuses to start a
+ * container asking for one ("unable to apply caps"). Here that is CAP_SYS_RESOURCE (24), which
+ * root on this VM lacks (so the dev node also sets containerd's restrict_oom_score_adj); a real
+ * node grants it and the chart asks for it. Empty when the machine grants all of them.
+ */
+export function capabilitiesThisMachineGrants(): string[] {
+  const values = load(readFileSync(path.join(chartDir, 'values.yaml'), 'utf8')) as { securityContext: { capabilities: { add: string[] } } };
+  const asked = values.securityContext.capabilities.add;
+  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((entry) => entry.startsWith('CapBnd:'));
+  const bounding = BigInt(`0x${line?.slice('CapBnd:'.length).trim() ?? '0'}`);
+  const numbers: Record<string, number> = { KILL: 5, SETGID: 6, SETUID: 7, SETPCAP: 8, NET_ADMIN: 12, SYS_CHROOT: 18, SYS_ADMIN: 21, SYS_RESOURCE: 24, MKNOD: 27 };
+  const granted = asked.filter((name) => numbers[name] === undefined || ((bounding >> BigInt(numbers[name])) & 1n) === 1n);
+  return granted.length === asked.length ? [] : [`securityContext.capabilities.add=${JSON.stringify(granted)}`];
 }
 
 /** A Kubernetes object as rendered: enough structure for tests to find and inspect it. */

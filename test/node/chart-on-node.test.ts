@@ -17,7 +17,7 @@ import { load } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { applyTask, kubectl, kubectlResult, waitFor, waitForTaskPhase } from '../helpers/cluster.js';
-import { chartDir, helm as helmAnywhere, onlyObject, parseManifests, renderChart, repositoryRoot } from '../helpers/helm.js';
+import { capabilitiesThisMachineGrants, chartDir, helm as helmAnywhere, onlyObject, parseManifests, renderChart, repositoryRoot } from '../helpers/helm.js';
 
 const unavailable = inject('nodeUnavailable');
 // A name of this run's own: the agent's state goes to the node's /var/lib/parafork/<release>.
@@ -48,6 +48,7 @@ describe.skipIf(unavailable !== '')(`helm install charts/parafork on a node with
       { name: 'KUBERNETES_SERVICE_HOST', value: node.NODE_IP },
       { name: 'KUBERNETES_SERVICE_PORT', value: node.APISERVER_PORT },
     ])}`,
+    ...capabilitiesThisMachineGrants().flatMap((assignment) => ['--set-json', assignment]),
   ];
 
   interface PodSummary {

@@ -21,7 +21,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { kubectl, kubectlResult, waitFor } from '../helpers/cluster.js';
-import { onlyObject, parseManifests, renderChart, repositoryRoot } from '../helpers/helm.js';
+import { capabilitiesThisMachineGrants, onlyObject, parseManifests, renderChart, repositoryRoot } from '../helpers/helm.js';
 
 const unavailable = inject('nodeUnavailable');
 const namespace = 'parafork-e2e-security';
@@ -153,6 +153,7 @@ describe.skipIf(unavailable !== '')(`test/security inside the agent's Pod${unava
           // A state directory of this run's own, not the node's /var/lib/parafork/<release>.
           `state.hostPath=${path.join(resultsDir, 'state')}`,
         ],
+        setJson: capabilitiesThisMachineGrants(),
         showOnly: ['templates/daemonset.yaml', 'templates/agent-seccomp-configmap.yaml'],
       }),
     );

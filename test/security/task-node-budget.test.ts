@@ -119,12 +119,21 @@ describe.skipIf(skip !== undefined)(`the Tasks of a parafork instance together${
   }, 60_000);
 
   // The kernel makes a score the least a process may set only when the writer holds
-  // CAP_SYS_RESOURCE (proc(5), oom_score_adj_min); the chart gives the agent that capability.
-  const skipFloor = missingRequirement('the agent needs CAP_SYS_RESOURCE to make a Task\'s score its floor', hasCapability(24));
-  it.skipIf(skipFloor !== undefined)(`cannot lower their oom_score_adj at all${skipFloor ? ` (skipped: ${skipFloor})` : ''}`, async () => {
+  // CAP_SYS_RESOURCE (proc(5), oom_score_adj_min); the chart asks for it. Root on this test VM lacks
+  // it (not in its bounding set), so both outcomes are specified: where the agent holds it, 1000 is
+  // the Task's floor; where it does not, the floor is the agent's own score (the test above).
+  const agentHoldsSysResource = hasCapability(24);
+  it(agentHoldsSysResource
+    ? 'cannot lower their oom_score_adj at all (the agent holds CAP_SYS_RESOURCE)'
+    : 'can lower their oom_score_adj, never below the agent\'s, where the agent lacks CAP_SYS_RESOURCE (as here)', async () => {
     const { first, lines } = await oomScoreRun(agentScore);
-    expect(lines).not.toContain('lowered');
-    expect(lines.at(-1)).toBe(String(first));
+    if (agentHoldsSysResource) {
+      expect(lines).not.toContain('lowered');
+      expect(lines.at(-1)).toBe(String(first));
+    } else {
+      expect(lines).toContain('lowered');
+      expect(Number(lines.at(-1))).toBeGreaterThan(agentScore);
+    }
   }, 60_000);
 });
 
