@@ -67,8 +67,7 @@ constexpr const char* kAllowedSyscalls[] = {
     "timerfd_gettime64", "timerfd_settime", "timerfd_settime64", "times",
     // waiting and events
     "epoll_create", "epoll_create1", "epoll_ctl", "epoll_pwait", "epoll_pwait2", "epoll_wait", "eventfd", "eventfd2",
-    "futex", "futex_requeue", "futex_time64", "futex_wait", "futex_waitv", "futex_wake", "io_cancel", "io_destroy",
-    "io_getevents", "io_pgetevents", "io_setup", "io_submit", "pipe", "pipe2", "poll", "ppoll", "ppoll_time64",
+    "futex", "futex_requeue", "futex_time64", "futex_wait", "futex_waitv", "futex_wake", "pipe", "pipe2", "poll", "ppoll", "ppoll_time64",
     "pselect6", "pselect6_time64", "select", "_newselect",
     // sockets (socket and socketpair have a rule of their own, below; privileged kinds, such as raw
     // sockets, still need capabilities the task does not have). Not socketcall(2), which takes its
@@ -87,6 +86,15 @@ constexpr const char* kAllowedSyscalls[] = {
 
 // personality(2) values that change nothing dangerous: PER_LINUX, PER_LINUX32, UNAME26, and the
 // query. Not READ_IMPLIES_EXEC or ADDR_NO_RANDOMIZE, which weaken the task's own defences.
+// Answered "not implemented", so that libc and libraries take their fallback. clone3 keeps its
+// flags in memory a filter cannot read: libc then uses clone. Native AIO contexts count against
+// fs.aio-max-nr, one counter for the whole node that no cgroup, rlimit or namespace divides (Docker
+// allows them): one task held all 65536 in 16 calls and every other task's and the node's io_setup
+// failed with EAGAIN (red team, seccomp-default-policy.test.ts); ENOSYS is what a kernel built
+// without AIO answers, and glibc's POSIX AIO uses threads anyway.
+constexpr const char* kNotImplementedSyscalls[] = {"clone3",      "io_setup",  "io_destroy",   "io_submit",
+                                                   "io_getevents", "io_cancel", "io_pgetevents"};
+
 constexpr uint32_t kAllowedPersonalities[] = {0x0, 0x0008, 0x20000, 0xffffffff};
 
 // The only socket families a task may create (socket(2), socketpair(2)): what ordinary programs
@@ -247,8 +255,8 @@ int NumberOf(const char* name) {
 }  // namespace
 
 const DefaultSeccompRules& DefaultSeccompPolicyRules() {
-  static const DefaultSeccompRules rules{kAllowedSyscalls, kRefusedIoctlRequests, kAllowedSocketFamilies,
-                                         kAllowedPersonalities, kNamespaceFlags};
+  static const DefaultSeccompRules rules{kAllowedSyscalls, kNotImplementedSyscalls, kRefusedIoctlRequests,
+                                         kAllowedSocketFamilies, kAllowedPersonalities, kNamespaceFlags};
   return rules;
 }
 
@@ -279,8 +287,10 @@ SeccompProgram BuildDefaultSeccompProgram() {
   rules[NumberOf("socket")] = socket_rule;
   rules[NumberOf("socketpair")] = socket_rule;
   rules[NumberOf("clone")] = clone_rule;
-  // clone3 keeps its flags in memory a filter cannot read: "not implemented", so libc uses clone.
-  rules[NumberOf("clone3")] = not_implemented;
+  for (const char* name : kNotImplementedSyscalls) {
+    const int number = seccomp_syscall_resolve_name(name);
+    if (number >= 0) rules[static_cast<uint32_t>(number)] = not_implemented;
+  }
   rules[NumberOf("personality")] = personality_rule;
 
   // Another architecture's system calls (an i386 binary on x86_64, where socketcall(2) and

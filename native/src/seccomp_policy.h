@@ -45,6 +45,7 @@ struct SeccompProgram {
 // low 32 bits, as the kernel reads them.
 struct DefaultSeccompRules {
   std::span<const char* const> allowed_syscalls;  // by name; names this architecture lacks are skipped
+  std::span<const char* const> not_implemented_syscalls;  // answered ENOSYS, by name as above
   std::span<const uint32_t> refused_ioctl_requests;   // ioctl's second argument
   std::span<const uint32_t> allowed_socket_families;  // socket's and socketpair's first argument
   std::span<const uint32_t> allowed_personalities;    // personality's argument

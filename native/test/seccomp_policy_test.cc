@@ -104,7 +104,9 @@ class Model {
     if (number == NumberOf("clone")) {
       return (low_word(0) & rules_.refused_clone_flags) != 0 ? kPermissionDenied : kAllow;
     }
-    if (number == NumberOf("clone3")) return kNotImplemented;
+    for (const char* name : rules_.not_implemented_syscalls) {
+      if (number == NumberOf(name)) return kNotImplemented;
+    }
     if (number == NumberOf("personality")) {
       return Contains(rules_.allowed_personalities, low_word(0)) ? kAllow : kPermissionDenied;
     }
@@ -200,6 +202,14 @@ TEST_F(DefaultSeccompProgram, LetsCloneMakeThreadsAndProcessesButNoNamespaces) {
   EXPECT_EQ(ActionFor(Call(NumberOf("clone"), SIGCHLD)), kAllow);
   EXPECT_EQ(ActionFor(Call(NumberOf("clone"), SIGCHLD | CLONE_NEWUSER)), kPermissionDenied);
   EXPECT_EQ(ActionFor(Call(NumberOf("clone3"))), kNotImplemented);
+}
+
+// Native AIO contexts count against one node-wide limit (fs.aio-max-nr): answered as a kernel
+// without AIO answers.
+TEST_F(DefaultSeccompProgram, AnswersNativeAioNotImplemented) {
+  for (const char* name : {"io_setup", "io_destroy", "io_submit", "io_getevents", "io_cancel", "io_pgetevents"}) {
+    EXPECT_EQ(ActionFor(Call(NumberOf(name), 4096)), kNotImplemented) << name;
+  }
 }
 
 TEST_F(DefaultSeccompProgram, AllowsOnlyHarmlessPersonalities) {

@@ -255,6 +255,33 @@ describe.skipIf(skip !== undefined)(`the default seccomp filter${skip ? ` (skipp
     });
   });
 
+  // Red team: native AIO contexts count against fs.aio-max-nr (65536 by default), one counter for
+  // the whole node that no cgroup, rlimit or namespace divides, and Docker's profile allows
+  // io_setup. One Task taking 4096 events per call held it all in 16 calls, and every other
+  // Task's and the node's own io_setup (databases, QEMU) failed with EAGAIN until it ended. The
+  // filter now answers the native AIO calls ENOSYS, as a kernel built without AIO does, so
+  // libraries fall back to threads (glibc's aio_read never used them). The probe asks for 4096
+  // events once, and exits at once.
+  describe('native AIO, a node-wide count no Task may hold', () => {
+    it('answers io_setup ENOSYS and leaves fs.aio-nr as it was', async () => {
+      const program = [
+        'import ctypes, errno',
+        'libc = ctypes.CDLL(None, use_errno=True)',
+        'context = ctypes.c_ulong(0)',
+        'before = int(open("/proc/sys/fs/aio-nr").read())',
+        'result = libc.syscall(206, 4096, ctypes.byref(context))  # io_setup',
+        'during = int(open("/proc/sys/fs/aio-nr").read())',
+        'print("ok" if result == 0 else errno.errorcode[ctypes.get_errno()], during - before >= 4096)',
+      ].join('\n');
+      expect((await run(program)).stdout.trim()).toBe('ENOSYS False');
+    });
+
+    it('answers the rest of the native AIO calls ENOSYS too', async () => {
+      // io_destroy, io_getevents, io_submit, io_cancel, io_pgetevents on context 0 (none).
+      for (const number of [207, 208, 209, 210, 333]) expect(await probe(`libc.syscall(${number}, 0, 0, 0, 0, 0)`)).toBe('errno=ENOSYS');
+    });
+  });
+
   describe('what the filter refuses, reached another way', () => {
     it('cannot open its init s memory through /proc/1/mem (ptrace, process_vm_writev): init is not dumpable', async () => {
       const program = ['try:', '  open("/proc/1/mem", "r+b", buffering=0); print("opened")', 'except OSError as e: print(e.strerror)'];
