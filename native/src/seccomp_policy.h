@@ -41,6 +41,13 @@ struct SeccompProgram {
   }
 };
 
+// A system call allowed unless one of `refused_flags` is set in its argument number `argument`.
+struct RefusedFlagsRule {
+  const char* syscall;
+  int argument;
+  uint32_t refused_flags;
+};
+
 // The rules BuildDefaultSeccompProgram writes out (for its tests). Arguments are compared on their
 // low 32 bits, as the kernel reads them.
 struct DefaultSeccompRules {
@@ -50,6 +57,7 @@ struct DefaultSeccompRules {
   std::span<const uint32_t> allowed_socket_families;  // socket's and socketpair's first argument
   std::span<const uint32_t> allowed_personalities;    // personality's argument
   uint32_t refused_clone_flags;                       // clone's first argument: none of these bits
+  std::span<const RefusedFlagsRule> refused_flags;    // EPERM when the flags are set
 };
 const DefaultSeccompRules& DefaultSeccompPolicyRules();
 

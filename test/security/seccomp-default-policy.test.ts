@@ -282,6 +282,33 @@ describe.skipIf(skip !== undefined)(`the default seccomp filter${skip ? ` (skipp
     });
   });
 
+  // Red team: huge pages come from the node's pool (vm.nr_hugepages), which no memory limit counts
+  // (memory.max leaves hugetlb out) and which the kubelet keeps from Pods that ask for none (their
+  // hugetlb limit is 0). A default Task mapped the whole pool with mmap(MAP_HUGETLB) or
+  // memfd_create(MFD_HUGETLB) (checked once by hand with 2 pages reserved: HugePages_Free 0 while
+  // it ran), starving the node's DPDK, databases and hugepage Pods. The filter now answers these
+  // flags EPERM, what mmap(2) and memfd_create(2) document for a caller not allowed huge pages;
+  // programs fall back to ordinary pages (transparent huge pages, charged to the Task, still work).
+  // The probes ask for 2 MiB and exit; this machine may reserve none, so the kernel's own answer
+  // would be ENOMEM (mmap) or a file (memfd_create).
+  describe("the node's huge page pool", () => {
+    const hugePageProbe = [
+      'import ctypes, errno',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'libc.syscall.restype = ctypes.c_long',
+      'def answer(result): return "ok" if result >= 0 else errno.errorcode[ctypes.get_errno()]',
+      'print("mmap", answer(libc.syscall(9, 0, 2 << 20, 3, 0x22 | 0x40000, -1, 0)))  # MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB',
+      'print("memfd_create", answer(libc.syscall(319, b"huge", 0x4)))  # MFD_HUGETLB',
+      'print("shmget", answer(libc.syscall(29, 0, 2 << 20, 0o1600 | 0x800)))  # IPC_PRIVATE, IPC_CREAT | SHM_HUGETLB',
+      'print("plain mmap", answer(libc.syscall(9, 0, 2 << 20, 3, 0x22, -1, 0)))',
+      'print("plain memfd_create", answer(libc.syscall(319, b"plain", 0)))',
+    ].join('\n');
+
+    it('refuses MAP_HUGETLB, MFD_HUGETLB and SHM_HUGETLB with EPERM, and leaves ordinary mappings alone', async () => {
+      expect((await run(hugePageProbe)).stdout.trim().split('\n')).toEqual(['mmap EPERM', 'memfd_create EPERM', 'shmget EPERM', 'plain mmap ok', 'plain memfd_create ok']);
+    });
+  });
+
   describe('what the filter refuses, reached another way', () => {
     it('cannot open its init s memory through /proc/1/mem (ptrace, process_vm_writev): init is not dumpable', async () => {
       const program = ['try:', '  open("/proc/1/mem", "r+b", buffering=0); print("opened")', 'except OSError as e: print(e.strerror)'];
