@@ -3,11 +3,13 @@
 // namespace. Each Task has an IPC namespace of its own, so a neighbour running at the same time
 // finds neither, and neither does the node (/proc/sysvipc, read here by the test itself); /dev/shm
 // (POSIX shared memory) is not in a Task's /dev at all. The objects go with the Task's namespace.
+// The same for /tmp: each Task's is a tmpfs of its own, though default Tasks join one shared
+// filesystem template (its mounts are private, so a Task's mounts never reach the others).
 // Needs root (the sandbox).
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { Launcher } from '../../src/index.js';
+import { Launcher, type SpawnedProcess } from '../../src/index.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
 import { python, runSandboxed } from './sandbox-helpers.js';
 
@@ -40,7 +42,7 @@ const finder = [
   'print("dev/shm", os.path.exists("/dev/shm"))',
 ].join('\n');
 
-describe.skipIf(skip !== undefined)(`IPC objects of a running Task${skip ? ` (skipped: ${skip})` : ''}`, () => {
+describe.skipIf(skip !== undefined)(`IPC objects and /tmp files of a running Task${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let launcher: Launcher;
 
   beforeAll(() => {
@@ -50,8 +52,9 @@ describe.skipIf(skip !== undefined)(`IPC objects of a running Task${skip ? ` (sk
     await launcher.close();
   });
 
-  it('are found by neither a neighbour nor the node, and /dev/shm is not there', async () => {
-    const owner = await launcher.spawn({ file: python, args: ['-c', maker], stdout: 'pipe', stderr: 'pipe', sandbox: {}, env: { PATH: '/usr/bin:/bin' } });
+  /** Starts `program` sandboxed and resolves once it printed "made". */
+  async function startOwner(program: string): Promise<SpawnedProcess> {
+    const owner = await launcher.spawn({ file: python, args: ['-c', program], stdout: 'pipe', stderr: 'pipe', sandbox: {}, env: { PATH: '/usr/bin:/bin' } });
     let made = '';
     let ownerErrors = '';
     owner.stderr?.setEncoding('utf8').on('data', (chunk: string) => (ownerErrors += chunk));
@@ -62,11 +65,28 @@ describe.skipIf(skip !== undefined)(`IPC objects of a running Task${skip ? ` (sk
       });
       void owner.exited.then(() => reject(new Error(`the owner ended before making its objects: ${ownerErrors}`)));
     });
+    return owner;
+  }
+
+  it('are found by neither a neighbour nor the node, and /dev/shm is not there', async () => {
+    const owner = await startOwner(maker);
     try {
       const neighbour = await runSandboxed(launcher, python, ['-c', finder]);
       expect(neighbour.stdout.trim().split('\n')).toEqual(['shm ENOENT', 'msg ENOENT', 'sem ENOENT', 'mq ENOENT', 'dev/shm False']);
       const keyColumn = (file: string): string[] => readFileSync(file, 'utf8').split('\n').slice(1).map((line) => line.trim().split(/\s+/)[0] ?? '');
       for (const file of ['/proc/sysvipc/shm', '/proc/sysvipc/msg', '/proc/sysvipc/sem']) expect(keyColumn(file)).not.toContain(String(key));
+    } finally {
+      owner.kill('SIGKILL');
+      await owner.exited;
+    }
+  });
+
+  it('include no file of a neighbour s /tmp, which is a tmpfs of its own', async () => {
+    const owner = await startOwner('open("/tmp/parafork-neighbour-marker", "w").write("x" * 65536)\nprint("made", flush=True)\nimport time; time.sleep(5)');
+    try {
+      const neighbour = await runSandboxed(launcher, '/bin/sh', ['-c', 'ls -A /tmp | wc -l; df -k /tmp | tail -1 | tr -s " " | cut -d" " -f3']);
+      // Nothing in it, and nothing used: the neighbour's 64 KiB are in the neighbour's tmpfs.
+      expect(neighbour.stdout.trim().split('\n')).toEqual(['0', '0']);
     } finally {
       owner.kill('SIGKILL');
       await owner.exited;
