@@ -48,6 +48,28 @@ describe.skipIf(skip !== undefined)(`bind mounts into a sandboxed task${skip ? `
 
   const mount = (readOnly: boolean): SandboxOptions => ({ mounts: [{ hostPath: hostDirectory, mountPath: '/mnt', readOnly }] });
 
+  // Red team, a probe that held: whatever a default Task may write is its own. Every mount it has
+  // is read-only but its /tmp and its /proc (whose kernel knobs are read-only mounts of their own),
+  // every one is nosuid, and of /proc's entries other than its processes' none is writable.
+  it('a default Task can write only its /tmp and its own processes\' /proc entries; every mount is nosuid', async () => {
+    const script = [
+      'import os',
+      'for line in open("/proc/self/mountinfo"):',
+      '    point, options = line.split()[4], line.split()[5].split(",")',
+      '    if "rw" in options: print("rw", point)',
+      '    if "nosuid" not in options: print("suid", point)',
+      'for name in sorted(os.listdir("/proc")):',
+      '    if name.isdigit() or name in ("self", "thread-self"): continue',
+      '    for root, directories, files in os.walk(os.path.join("/proc", name)):',
+      '        for entry in directories + files:',
+      '            if os.access(os.path.join(root, entry), os.W_OK): print("writable", os.path.join(root, entry))',
+      '    if os.access(os.path.join("/proc", name), os.W_OK): print("writable", os.path.join("/proc", name))',
+    ].join('\n');
+    const run = await runSandboxed(launcher, '/usr/bin/python3', ['-c', script]);
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim().split('\n').sort()).toEqual(['rw /proc', 'rw /tmp']);
+  });
+
   it('a readOnly mount is read-only all the way down: a submount refuses writes too', async () => {
     const run = await runSandboxed(launcher, '/bin/sh', ['-c', 'ls /mnt/sub; echo x > /mnt/sub/marker; echo x > /mnt/marker'], mount(true));
     expect(run.stdout).toContain('null-device'); // the submount is shown...
