@@ -48,11 +48,12 @@ describe.skipIf(skip !== undefined)(`bind mounts into a sandboxed task${skip ? `
 
   const mount = (readOnly: boolean): SandboxOptions => ({ mounts: [{ hostPath: hostDirectory, mountPath: '/mnt', readOnly }] });
 
-  // Red team, a probe that held: whatever a default Task may write is its own. Every mount it has
-  // is read-only but its /tmp and its /proc (whose kernel knobs are read-only mounts of their own),
-  // every one is nosuid, and of /proc's entries other than its processes' none is writable.
-  it('a default Task can write only its /tmp and its own processes\' /proc entries; every mount is nosuid', async () => {
-    const script = [
+  // Red team: whatever a Task may write is its own. Every mount it has is read-only but its /tmp
+  // and its /proc (whose kernel knobs are read-only mounts of their own), every one is nosuid, and
+  // of /proc's entries other than its processes' none is writable (/proc/pressure was, for any
+  // user: it is read-only now). Root (runAsUser 0) owns /proc/mtrr, whose writes the kernel refuses
+  // without CAP_SYS_ADMIN: the open itself fails with EPERM, checked below.
+  const writableScript = [
       'import os',
       'for line in open("/proc/self/mountinfo"):',
       '    point, options = line.split()[4], line.split()[5].split(",")',
@@ -64,10 +65,22 @@ describe.skipIf(skip !== undefined)(`bind mounts into a sandboxed task${skip ? `
       '        for entry in directories + files:',
       '            if os.access(os.path.join(root, entry), os.W_OK): print("writable", os.path.join(root, entry))',
       '    if os.access(os.path.join("/proc", name), os.W_OK): print("writable", os.path.join("/proc", name))',
-    ].join('\n');
-    const run = await runSandboxed(launcher, '/usr/bin/python3', ['-c', script]);
+      'if os.path.exists("/proc/mtrr"):',
+      '    try: os.close(os.open("/proc/mtrr", os.O_WRONLY)); print("mtrr opened")',
+      '    except OSError as error: print("mtrr", os.strerror(error.errno))',
+  ].join('\n');
+
+  it.each([
+    ['a default Task', {}, []],
+    ['root in a user namespace', { userNamespace: true, runAsUser: 0, runAsGroup: 0 }, []],
+    ['root (runAsUser 0)', { runAsUser: 0, runAsGroup: 0 }, ['writable /proc/mtrr']],
+  ] as const)('%s can write only its /tmp and its own processes\' /proc entries; every mount is nosuid', async (_name, sandbox, rootsOwn) => {
+    const run = await runSandboxed(launcher, '/usr/bin/python3', ['-c', writableScript], sandbox);
     expect(run.stderr).toBe('');
-    expect(run.stdout.trim().split('\n').sort()).toEqual(['rw /proc', 'rw /tmp']);
+    const lines = run.stdout.trim().split('\n').filter((line) => !line.startsWith('mtrr'));
+    const hasMtrr = run.stdout.includes('mtrr ');
+    expect(lines.sort()).toEqual(['rw /proc', 'rw /tmp', ...(hasMtrr ? rootsOwn : [])].sort());
+    if (hasMtrr) expect(run.stdout).toContain(rootsOwn.length > 0 ? 'mtrr Operation not permitted' : 'mtrr Permission denied');
   });
 
   it('a readOnly mount is read-only all the way down: a submount refuses writes too', async () => {
