@@ -63,7 +63,6 @@ async function runOnce(withLogs: boolean, round: number): Promise<{ rate: number
       shutdownGraceSeconds: 30,
       cgroupParent: undefined,
       taskIds: taskIdRange('task-ids', defaultTaskIds),
-      taskIdLockDirectory: '/run/parafork/ids',
       sandboxStagingDirectory: '/run/parafork/root',
       seccompProfileDirectory: '/var/lib/kubelet/seccomp',
       launcher: 'native',

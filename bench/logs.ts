@@ -112,7 +112,6 @@ async function runTurn(mode: Mode, stateDirectory: string): Promise<Turn> {
     settings: {
       ...config,
       // Shared with every parafork of the machine, so no two give a Task the same uid.
-      taskIdLockDirectory: '/run/parafork/ids',
       taskLogDirectory: mode === 'logs' ? path.join(stateDirectory, 'logs', config.nodeName) : undefined,
     },
     logger: pino({ level: 'warn' }, pino.destination(2)),

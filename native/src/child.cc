@@ -448,8 +448,7 @@ PARAFORK_CHILD_CODE void BuildFilesystem(ChildPlan* plan) {
   MakeReadOnlyInPlace(plan, sandbox.proc_read_only, sandbox.proc_read_only_count);
   BindMasks(plan, sandbox.proc_mounts, sandbox.proc_mount_count);
   MaskRootPaths(plan, sandbox.root_masks, sandbox.root_mask_count);
-  result = RawSyscall(SYS_chdir, Address(sandbox.working_directory));
-  if (result < 0) Fail(plan, Syscall::kChdir, result);
+  // The working directory is entered last, as the task's user (EnterWorkingDirectory).
 }
 
 // The task's filesystem from the shared template (SandboxResources::FilesystemTemplate): join it
@@ -472,8 +471,7 @@ PARAFORK_CHILD_CODE void JoinFilesystemTemplate(ChildPlan* plan) {
     result = Mount("tmpfs", sandbox.tmp_path, "tmpfs", MS_NOSUID | MS_NODEV, sandbox.tmp_options);
     if (result < 0) Fail(plan, Syscall::kMount, result);
   }
-  result = RawSyscall(SYS_chdir, Address(sandbox.working_directory));
-  if (result < 0) Fail(plan, Syscall::kChdir, result);
+  // The working directory is entered last, as the task's user (EnterWorkingDirectory).
 }
 
 // Unprivileged from here on: no capabilities (bounding set and ambient set emptied, so not even
@@ -557,6 +555,16 @@ PARAFORK_CHILD_CODE void SetOomScoreAdjust(ChildPlan* plan) {
   if (result < 0) Fail(plan, Syscall::kOomScoreAdjust, result);
 }
 
+// The task's working directory, entered as the task's user once the privileges are gone: as root
+// it passed every directory's search permission, and a task could start inside a directory its
+// user may not enter (a 0700 parent guarding files below it) and read beneath it by relative paths
+// (red team, sandbox-working-directory.test.ts). Until here the working directory is the mask
+// directory or the template's /proc, where nothing of the task runs.
+PARAFORK_CHILD_CODE void EnterWorkingDirectory(ChildPlan* plan) {
+  const long result = RawSyscall(SYS_chdir, Address(plan->sandbox.working_directory));
+  if (result < 0) Fail(plan, Syscall::kChdir, result);
+}
+
 PARAFORK_CHILD_CODE void BuildSandbox(ChildPlan* plan) {
   const SandboxPlan& sandbox = plan->sandbox;
   if (sandbox.oom_score_adj != nullptr) SetOomScoreAdjust(plan);
@@ -579,9 +587,6 @@ PARAFORK_CHILD_CODE void BuildSandbox(ChildPlan* plan) {
     JoinFilesystemTemplate(plan);
   } else if (sandbox.build_filesystem) {
     BuildFilesystem(plan);
-  } else {
-    long result = RawSyscall(SYS_chdir, Address(sandbox.working_directory));
-    if (result < 0) Fail(plan, Syscall::kChdir, result);
   }
   for (size_t index = 0; index < sandbox.limit_count; ++index) {
     const ResourceLimit& limit = sandbox.limits[index];
@@ -591,6 +596,7 @@ PARAFORK_CHILD_CODE void BuildSandbox(ChildPlan* plan) {
   }
   if (sandbox.user_namespace) EnterUserNamespace(plan);
   DropPrivileges(plan);
+  EnterWorkingDirectory(plan);
 }
 
 // The executable the init helper will run, looked up inside the sandbox as the task's own user

@@ -35,8 +35,11 @@ inline constexpr char kHostsPath[] = "/etc/hosts";
 inline constexpr char kMaskHostsName[] = "hosts";
 inline constexpr char kMaskHostsContent[] = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 
-// The /proc entries every task sees read-only (runc's readonlyPaths).
-inline constexpr const char* kReadOnlyProcNames[] = {"bus", "fs", "irq", "sys", "sysrq-trigger"};
+// The /proc entries every task sees read-only (runc's readonlyPaths, and pressure: any user may
+// register a PSI trigger on the node's pressure by writing there, an unaccounted kernel object
+// that the node's averaging work then evaluates every 2 s, up to a trigger per open file; red
+// team, sandbox-mount-flags.test.ts).
+inline constexpr const char* kReadOnlyProcNames[] = {"bus", "fs", "irq", "pressure", "sys", "sysrq-trigger"};
 
 // At most this many masked paths per request, each shorter than PATH_MAX: a list of 256 (the
 // most TypeScript takes) and those added for the host paths a task's mounts bring in.

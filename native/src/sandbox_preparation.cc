@@ -159,6 +159,17 @@ void PrepareIdentity(const SandboxRequest& sandbox, SandboxResources& resources,
   if (sandbox.max_processes > 0) {
     storage.limits[limits++] = {RLIMIT_NPROC, sandbox.max_processes, sandbox.max_processes};
   }
+  // No real-time policy and no nice value below the agent's (sched(7), setpriority(2)): these two
+  // limits give both without any capability, and an agent started with them raised (a unit's
+  // LimitRTPRIO=, a runtime's ulimits) handed them to every task, whose SCHED_FIFO loops would run
+  // ahead of the whole node (sandbox-scheduling-limits.test.ts). Looked at per spawn (a getrlimit
+  // on this thread) so the child makes the call only where the agent's are not 0 already.
+  for (int resource : {RLIMIT_RTPRIO, RLIMIT_NICE}) {
+    struct rlimit agent_limit = {};
+    if (getrlimit(resource, &agent_limit) != 0 || agent_limit.rlim_cur != 0 || agent_limit.rlim_max != 0) {
+      storage.limits[limits++] = {resource, 0, 0};
+    }
+  }
   plan.limits = storage.limits;
   plan.limit_count = limits;
   if (!sandbox.oom_score_adj.empty()) {

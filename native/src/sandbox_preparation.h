@@ -39,7 +39,7 @@ struct SandboxStorage {
   // The paths the child opens beneath a directory (SandboxMount::relative), relative to it.
   std::vector<std::string> relatives;
   std::vector<const char*> root_masks;
-  ResourceLimit limits[4];
+  ResourceLimit limits[6];
   std::string init_name = "parafork-init";
   std::vector<char*> init_argv;
   NetworkNamespaceLease network_namespace;  // network "none", unless the pool had none idle:

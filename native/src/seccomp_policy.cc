@@ -10,6 +10,8 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -40,8 +42,7 @@ constexpr const char* kAllowedSyscalls[] = {
     "symlinkat", "sync", "sync_file_range", "syncfs", "tee", "truncate", "truncate64", "umask", "unlink", "unlinkat",
     "utime", "utimensat", "utimensat_time64", "utimes", "vmsplice", "write", "writev",
     // memory (map_shadow_stack: glibc's shadow stacks; mseal: a process sealing its own mappings)
-    "brk", "madvise", "map_shadow_stack", "membarrier", "memfd_create", "mincore", "mlock", "mlock2", "mlockall",
-    "mmap", "mmap2", "mprotect", "mremap", "mseal", "msync", "munlock", "munlockall", "munmap", "pkey_alloc",
+    "brk", "madvise", "map_shadow_stack", "membarrier", "mincore", "mlock", "mlock2", "mlockall", "mmap2", "mprotect", "mremap", "mseal", "msync", "munlock", "munlockall", "munmap", "pkey_alloc",
     "pkey_free", "pkey_mprotect", "remap_file_pages",
     // processes, threads, signals
     "arch_prctl", "capget", "capset", "execve", "execveat", "exit", "exit_group", "fork", "get_robust_list",
@@ -67,8 +68,7 @@ constexpr const char* kAllowedSyscalls[] = {
     "timerfd_gettime64", "timerfd_settime", "timerfd_settime64", "times",
     // waiting and events
     "epoll_create", "epoll_create1", "epoll_ctl", "epoll_pwait", "epoll_pwait2", "epoll_wait", "eventfd", "eventfd2",
-    "futex", "futex_requeue", "futex_time64", "futex_wait", "futex_waitv", "futex_wake", "io_cancel", "io_destroy",
-    "io_getevents", "io_pgetevents", "io_setup", "io_submit", "pipe", "pipe2", "poll", "ppoll", "ppoll_time64",
+    "futex", "futex_requeue", "futex_time64", "futex_wait", "futex_waitv", "futex_wake", "pipe", "pipe2", "poll", "ppoll", "ppoll_time64",
     "pselect6", "pselect6_time64", "select", "_newselect",
     // sockets (socket and socketpair have a rule of their own, below; privileged kinds, such as raw
     // sockets, still need capabilities the task does not have). Not socketcall(2), which takes its
@@ -79,7 +79,7 @@ constexpr const char* kAllowedSyscalls[] = {
     // System V IPC and POSIX message queues (the task has its own IPC namespace)
     "ipc", "mq_getsetattr", "mq_notify", "mq_open", "mq_timedreceive", "mq_timedreceive_time64", "mq_timedsend",
     "mq_timedsend_time64", "mq_unlink", "msgctl", "msgget", "msgrcv", "msgsnd", "semctl", "semget", "semop",
-    "semtimedop", "semtimedop_time64", "shmat", "shmctl", "shmdt", "shmget",
+    "semtimedop", "semtimedop_time64", "shmat", "shmctl", "shmdt",
     // information and small things
     "getrandom", "landlock_add_rule", "landlock_create_ruleset", "landlock_restrict_self", "sysinfo",
     "uname",
@@ -87,6 +87,23 @@ constexpr const char* kAllowedSyscalls[] = {
 
 // personality(2) values that change nothing dangerous: PER_LINUX, PER_LINUX32, UNAME26, and the
 // query. Not READ_IMPLIES_EXEC or ADDR_NO_RANDOMIZE, which weaken the task's own defences.
+// Answered "not implemented", so that libc and libraries take their fallback. clone3 keeps its
+// flags in memory a filter cannot read: libc then uses clone. Native AIO contexts count against
+// fs.aio-max-nr, one counter for the whole node that no cgroup, rlimit or namespace divides (Docker
+// allows them): one task held all 65536 in 16 calls and every other task's and the node's io_setup
+// failed with EAGAIN (red team, seccomp-default-policy.test.ts); ENOSYS is what a kernel built
+// without AIO answers, and glibc's POSIX AIO uses threads anyway.
+constexpr const char* kNotImplementedSyscalls[] = {"clone3",      "io_setup",  "io_destroy",   "io_submit",
+                                                   "io_getevents", "io_cancel", "io_pgetevents"};
+
+// Huge pages come from the node's pool (vm.nr_hugepages), which no memory limit counts (memory.max
+// leaves hugetlb out) and which the kubelet keeps from Pods that ask for none: a task mapped all of
+// it (red team, seccomp-default-policy.test.ts). EPERM is what mmap(2) and memfd_create(2) document
+// for a caller not allowed huge pages; programs fall back to ordinary pages. (mmap2, on 32-bit
+// architectures only, is not among those this policy supports.)
+constexpr RefusedFlagsRule kRefusedFlagsRules[] = {
+    {"mmap", 3, MAP_HUGETLB}, {"memfd_create", 1, MFD_HUGETLB}, {"shmget", 2, SHM_HUGETLB}};
+
 constexpr uint32_t kAllowedPersonalities[] = {0x0, 0x0008, 0x20000, 0xffffffff};
 
 // The only socket families a task may create (socket(2), socketpair(2)): what ordinary programs
@@ -247,8 +264,9 @@ int NumberOf(const char* name) {
 }  // namespace
 
 const DefaultSeccompRules& DefaultSeccompPolicyRules() {
-  static const DefaultSeccompRules rules{kAllowedSyscalls, kRefusedIoctlRequests, kAllowedSocketFamilies,
-                                         kAllowedPersonalities, kNamespaceFlags};
+  static const DefaultSeccompRules rules{kAllowedSyscalls,       kNotImplementedSyscalls, kRefusedIoctlRequests,
+                                         kAllowedSocketFamilies, kAllowedPersonalities,   kNamespaceFlags,
+                                         kRefusedFlagsRules};
   return rules;
 }
 
@@ -279,9 +297,16 @@ SeccompProgram BuildDefaultSeccompProgram() {
   rules[NumberOf("socket")] = socket_rule;
   rules[NumberOf("socketpair")] = socket_rule;
   rules[NumberOf("clone")] = clone_rule;
-  // clone3 keeps its flags in memory a filter cannot read: "not implemented", so libc uses clone.
-  rules[NumberOf("clone3")] = not_implemented;
+  for (const char* name : kNotImplementedSyscalls) {
+    const int number = seccomp_syscall_resolve_name(name);
+    if (number >= 0) rules[static_cast<uint32_t>(number)] = not_implemented;
+  }
   rules[NumberOf("personality")] = personality_rule;
+  std::vector<ProgramWriter::Label> flags_rules;
+  for (const RefusedFlagsRule& rule : kRefusedFlagsRules) {
+    flags_rules.push_back(writer.NewLabel());
+    rules[NumberOf(rule.syscall)] = flags_rules.back();
+  }
 
   // Another architecture's system calls (an i386 binary on x86_64, where socketcall(2) and
   // ipc(2) reach the socket and IPC calls) would be read with our numbers: the process is killed.
@@ -308,6 +333,12 @@ SeccompProgram BuildDefaultSeccompProgram() {
   writer.Bind(personality_rule);
   writer.LoadWord(ArgumentLowWord(0));
   writer.JumpIfAny(kAllowedPersonalities, allow, deny);
+
+  for (size_t index = 0; index < flags_rules.size(); ++index) {
+    writer.Bind(flags_rules[index]);
+    writer.LoadWord(ArgumentLowWord(kRefusedFlagsRules[index].argument));
+    writer.JumpIf(BPF_JSET, kRefusedFlagsRules[index].refused_flags, deny, allow);
+  }
 
   writer.Bind(deny);
   writer.Return(kDeny);

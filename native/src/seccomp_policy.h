@@ -41,14 +41,23 @@ struct SeccompProgram {
   }
 };
 
+// A system call allowed unless one of `refused_flags` is set in its argument number `argument`.
+struct RefusedFlagsRule {
+  const char* syscall;
+  int argument;
+  uint32_t refused_flags;
+};
+
 // The rules BuildDefaultSeccompProgram writes out (for its tests). Arguments are compared on their
 // low 32 bits, as the kernel reads them.
 struct DefaultSeccompRules {
   std::span<const char* const> allowed_syscalls;  // by name; names this architecture lacks are skipped
+  std::span<const char* const> not_implemented_syscalls;  // answered ENOSYS, by name as above
   std::span<const uint32_t> refused_ioctl_requests;   // ioctl's second argument
   std::span<const uint32_t> allowed_socket_families;  // socket's and socketpair's first argument
   std::span<const uint32_t> allowed_personalities;    // personality's argument
   uint32_t refused_clone_flags;                       // clone's first argument: none of these bits
+  std::span<const RefusedFlagsRule> refused_flags;    // EPERM when the flags are set
 };
 const DefaultSeccompRules& DefaultSeccompPolicyRules();
 

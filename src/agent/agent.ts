@@ -61,7 +61,6 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
   const runtime = buildTaskRuntime({
     settings: {
       ...config,
-      taskIdLockDirectory: path.join(config.stateDirectory, 'ids'),
       launchJournalFile: path.join(config.stateDirectory, `launched-${config.nodeName}`),
       taskLogDirectory: taskLogDirectory(config.stateDirectory, config.nodeName),
     },

@@ -2,7 +2,6 @@
 // The Tasks come from a folder of manifests (kept in step by ManifestFolder) instead of the
 // apiserver, and live in an in-memory store; the runtime (reconciler, launcher, sandbox), metrics
 // and HTTP server are the cluster agent's own. /tasks shows the Tasks with their status.
-import path from 'node:path';
 
 import type { Logger } from 'pino';
 
@@ -21,7 +20,7 @@ export async function startManifestAgent(config: AgentConfig, directory: string,
   const runtime = buildTaskRuntime({
     // No launch journal: the folder's Tasks are new objects each time the agent starts. No
     // namespaces: every Task of the folder runs at the agent's --sandbox-policy (the default source).
-    settings: { ...config, taskIdLockDirectory: path.join(config.stateDirectory, 'ids'), taskLogDirectory: taskLogDirectory(config.stateDirectory, config.nodeName) },
+    settings: { ...config, taskLogDirectory: taskLogDirectory(config.stateDirectory, config.nodeName) },
     logger,
     metrics,
     connectStores: (changes) => {

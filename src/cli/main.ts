@@ -207,10 +207,9 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
         // As the agent stops a Task: SIGTERM, then SIGKILL after its default grace.
         terminationGraceSeconds: Number(agentFlags['termination-grace-seconds'].default),
         shutdownGraceSeconds: Number(agentFlags['shutdown-grace-seconds'].default),
-        // A cgroup group of this run's own; task ids shared out with the agent's (its default --state-dir).
+        // A cgroup group of this run's own; task ids shared out with every parafork of the machine.
         cgroupParent: undefined,
         taskIds: taskIdRange('task-ids', defaultTaskIds),
-        taskIdLockDirectory: '/run/parafork/ids',
         sandboxStagingDirectory,
         seccompProfileDirectory: path.resolve(values['seccomp-profile-dir']),
         launcher: 'native',

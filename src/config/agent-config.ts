@@ -133,7 +133,7 @@ export const agentFlags = {
   port: { type: 'string', default: '9464', description: 'port for /healthz, /readyz (and /metrics)' },
   'log-level': { type: 'string', default: 'info', description: 'fatal, error, warn, info, debug or trace' },
   'cgroup-parent': { type: 'string', description: "task cgroups' group, relative to the agent's own cgroup, owned by this agent alone: a second agent on it is refused (default parafork; with --manifests, a group of its own per run)" },
-  'task-ids': { type: 'string', default: defaultTaskIds, description: 'host uids/gids that Tasks without runAsUser/runAsGroup get, one of their own each, FIRST-LAST: shared out in blocks of 65536 between the parafork instances of the machine through lock files in <state-dir>/ids' },
+  'task-ids': { type: 'string', default: defaultTaskIds, description: 'host uids/gids that Tasks without runAsUser/runAsGroup get, one of their own each, FIRST-LAST: shared out in blocks of 65536 between the parafork instances of the machine through lock files in /run/parafork/ids (whatever --state-dir)' },
   'sandbox-staging-dir': { type: 'string', default: '/run/parafork/root', description: 'empty directory task roots are mounted on (in their own mount namespaces)' },
   'seccomp-profile-dir': { type: 'string', default: '/var/lib/kubelet/seccomp', description: 'seccomp profiles (Docker JSON) that Tasks name by sandbox.seccomp.localhostProfile, relative to it' },
   'state-dir': { type: 'string', default: '/run/parafork', description: 'node-local state that must outlive an agent restart (the launches not yet recorded, Task logs in <state-dir>/logs/<node-name>); in a pod, an emptyDir or hostPath' },

@@ -110,9 +110,10 @@ export const defaultMaskedPaths: readonly string[] = Object.freeze([
 /**
  * The kernel's global knobs, read-only in every task's /proc whatever its user (runc's
  * readonlyPaths; a fixed list, native/src/sandbox_masks.h): even a task run as uid 0 cannot set a
- * sysctl (kernel.core_pattern runs a program as root on the node) or trigger sysrq.
+ * sysctl (kernel.core_pattern runs a program as root on the node) or trigger sysrq; nor may any
+ * task register a PSI trigger on the node's pressure (/proc/pressure, writable by every user).
  */
-export const readOnlyProcPaths: readonly string[] = Object.freeze(['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']);
+export const readOnlyProcPaths: readonly string[] = Object.freeze(['/proc/bus', '/proc/fs', '/proc/irq', '/proc/pressure', '/proc/sys', '/proc/sysrq-trigger']);
 
 const maxMaskedPaths = 256;
 const sandboxOwnPaths = ['/proc', '/dev', '/tmp'];

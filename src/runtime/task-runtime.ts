@@ -18,7 +18,7 @@ import { readCgroupLayout } from '../sandbox/cgroup-layout.js';
 import { CgroupGroupInUseError, type CgroupManager } from '../sandbox/cgroup-manager.js';
 import { fixedSandboxPolicy, type SandboxPolicySource } from '../sandbox/sandbox-policy-source.js';
 import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
-import { TaskIdentities } from '../sandbox/task-identities.js';
+import { machineTaskIdLockDirectory, TaskIdentities } from '../sandbox/task-identities.js';
 import type { TaskCache, TaskEventSink, TaskWriter } from '../store/task-store.js';
 import { AttemptTable } from '../tasks/attempts.js';
 import { LaunchJournal } from '../tasks/launch-journal.js';
@@ -34,8 +34,11 @@ export type TaskRuntimeSettings = Pick<
   | 'sandboxStagingDirectory' | 'seccompProfileDirectory' | 'launcher' | 'taskSandbox' | 'taskLimits' | 'sandboxMaskedPaths'
   | 'sandboxPolicy' | 'taskLogMaxBytes' | 'logsMaxBytesTotal'
 > & {
-  /** Where the task id blocks' lock files are (src/sandbox/task-identities.ts). */
-  readonly taskIdLockDirectory: string;
+  /**
+   * Where the task id blocks' lock files are; undefined: the machine's, shared by every parafork
+   * instance (machineTaskIdLockDirectory). Only tests give another.
+   */
+  readonly taskIdLockDirectory?: string;
   /** --array-lease-seconds; undefined: the default lease (src/tasks/array-partitions.ts). */
   readonly arrayLeaseSeconds?: number;
   /** The launch journal's file (src/tasks/launch-journal.ts); undefined: none (standalone Tasks end with their process). */
@@ -125,7 +128,7 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
   if (launcher instanceof Launcher) {
     logger.info({ capabilities: Launcher.capabilities, lockMode: launcher.lockMode, clonePath: launcher.clonePath, threads: launcher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable', taskLimits: describeTaskLimitPolicy(settings.taskLimits) }, 'host capabilities');
   }
-  const identities = settings.taskSandbox ? new TaskIdentities({ ...settings.taskIds, lockDirectory: settings.taskIdLockDirectory }) : undefined;
+  const identities = settings.taskSandbox ? new TaskIdentities({ ...settings.taskIds, lockDirectory: settings.taskIdLockDirectory ?? machineTaskIdLockDirectory }) : undefined;
   const journal = settings.launchJournalFile === undefined ? undefined : openLaunchJournal(settings.launchJournalFile, logger);
   const logs = settings.taskLogDirectory === undefined ? undefined : openTaskLogStore({ directory: settings.taskLogDirectory, maxBytesPerAttempt: settings.taskLogMaxBytes, ...(settings.arrayLogMaxBytes !== undefined ? { maxBytesPerArray: settings.arrayLogMaxBytes } : {}) }, logger);
   if (logs) metrics?.trackLogDiskUsage(logs);

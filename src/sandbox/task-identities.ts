@@ -29,6 +29,14 @@ import { FileLock } from '../launcher/file-lock.js';
 
 export const idBlockSize = 65_536;
 
+/**
+ * Where every parafork instance of the machine keeps the block lock files, whatever its
+ * --state-dir: in a state directory, two instances with different ones each took the first block
+ * and gave their Tasks the same uids (red team, task-identities-across-instances.test.ts). /run is
+ * cleared at boot, with the ids; the chart mounts the node's directory here.
+ */
+export const machineTaskIdLockDirectory = '/run/parafork/ids';
+
 /** What a userNamespace Task runs as inside when its spec names no id: nobody, as before. */
 const userNamespaceDefaultId = 65_534;
 

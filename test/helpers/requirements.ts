@@ -1,8 +1,14 @@
 // Tests that need root or a writable cgroup hierarchy skip elsewhere, with the reason in their
 // name; under CI (CI=true) a missing requirement fails instead, so nothing is skipped silently.
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 
 export const runningAsRoot = process.getuid?.() === 0;
+
+/** Whether this process holds capability number `bit` (capabilities(7)) in its effective set. */
+export function hasCapability(bit: number): boolean {
+  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((entry) => entry.startsWith('CapEff:'));
+  return line !== undefined && ((BigInt(`0x${line.slice('CapEff:'.length).trim()}`) >> BigInt(bit)) & 1n) === 1n;
+}
 
 /** This machine's cgroup2 mount: /sys/fs/cgroup on a v2 host, /sys/fs/cgroup/unified on a hybrid one. */
 export function cgroup2Root(): string | undefined {

@@ -139,6 +139,7 @@ describe.skipIf(skip !== undefined)(`what a sandboxed task sees of the node${ski
           readOnlyOrAbsent('/proc/sys/vm/drop_caches'),
           readOnlyOrAbsent('/proc/sys/kernel/modprobe'),
           readOnlyOrAbsent('/proc/sysrq-trigger'),
+          readOnlyOrAbsent('/proc/pressure/memory'),
           readOnlyOrAbsent('/proc/irq/default_smp_affinity'),
           readOnlyOrAbsent('/proc/self/root/proc/sys/kernel/core_pattern', '/proc/sys/kernel/core_pattern'),
           // parafork-init is not dumpable (parafork_init.c): the kernel refuses its /proc/1/root

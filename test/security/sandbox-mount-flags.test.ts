@@ -48,6 +48,41 @@ describe.skipIf(skip !== undefined)(`bind mounts into a sandboxed task${skip ? `
 
   const mount = (readOnly: boolean): SandboxOptions => ({ mounts: [{ hostPath: hostDirectory, mountPath: '/mnt', readOnly }] });
 
+  // Red team: whatever a Task may write is its own. Every mount it has is read-only but its /tmp
+  // and its /proc (whose kernel knobs are read-only mounts of their own), every one is nosuid, and
+  // of /proc's entries other than its processes' none is writable (/proc/pressure was, for any
+  // user: it is read-only now). Root (runAsUser 0) owns /proc/mtrr, whose writes the kernel refuses
+  // without CAP_SYS_ADMIN: the open itself fails with EPERM, checked below.
+  const writableScript = [
+      'import os',
+      'for line in open("/proc/self/mountinfo"):',
+      '    point, options = line.split()[4], line.split()[5].split(",")',
+      '    if "rw" in options: print("rw", point)',
+      '    if "nosuid" not in options: print("suid", point)',
+      'for name in sorted(os.listdir("/proc")):',
+      '    if name.isdigit() or name in ("self", "thread-self"): continue',
+      '    for root, directories, files in os.walk(os.path.join("/proc", name)):',
+      '        for entry in directories + files:',
+      '            if os.access(os.path.join(root, entry), os.W_OK): print("writable", os.path.join(root, entry))',
+      '    if os.access(os.path.join("/proc", name), os.W_OK): print("writable", os.path.join("/proc", name))',
+      'if os.path.exists("/proc/mtrr"):',
+      '    try: os.close(os.open("/proc/mtrr", os.O_WRONLY)); print("mtrr opened")',
+      '    except OSError as error: print("mtrr", os.strerror(error.errno))',
+  ].join('\n');
+
+  it.each([
+    ['a default Task', {}, []],
+    ['root in a user namespace', { userNamespace: true, runAsUser: 0, runAsGroup: 0 }, []],
+    ['root (runAsUser 0)', { runAsUser: 0, runAsGroup: 0 }, ['writable /proc/mtrr']],
+  ] as const)('%s can write only its /tmp and its own processes\' /proc entries; every mount is nosuid', async (_name, sandbox, rootsOwn) => {
+    const run = await runSandboxed(launcher, '/usr/bin/python3', ['-c', writableScript], sandbox);
+    expect(run.stderr).toBe('');
+    const lines = run.stdout.trim().split('\n').filter((line) => !line.startsWith('mtrr'));
+    const hasMtrr = run.stdout.includes('mtrr ');
+    expect(lines.sort()).toEqual(['rw /proc', 'rw /tmp', ...(hasMtrr ? rootsOwn : [])].sort());
+    if (hasMtrr) expect(run.stdout).toContain(rootsOwn.length > 0 ? 'mtrr Operation not permitted' : 'mtrr Permission denied');
+  });
+
   it('a readOnly mount is read-only all the way down: a submount refuses writes too', async () => {
     const run = await runSandboxed(launcher, '/bin/sh', ['-c', 'ls /mnt/sub; echo x > /mnt/sub/marker; echo x > /mnt/marker'], mount(true));
     expect(run.stdout).toContain('null-device'); // the submount is shown...

@@ -255,6 +255,60 @@ describe.skipIf(skip !== undefined)(`the default seccomp filter${skip ? ` (skipp
     });
   });
 
+  // Red team: native AIO contexts count against fs.aio-max-nr (65536 by default), one counter for
+  // the whole node that no cgroup, rlimit or namespace divides, and Docker's profile allows
+  // io_setup. One Task taking 4096 events per call held it all in 16 calls, and every other
+  // Task's and the node's own io_setup (databases, QEMU) failed with EAGAIN until it ended. The
+  // filter now answers the native AIO calls ENOSYS, as a kernel built without AIO does, so
+  // libraries fall back to threads (glibc's aio_read never used them). The probe asks for 4096
+  // events once, and exits at once.
+  describe('native AIO, a node-wide count no Task may hold', () => {
+    it('answers io_setup ENOSYS and leaves fs.aio-nr as it was', async () => {
+      const program = [
+        'import ctypes, errno',
+        'libc = ctypes.CDLL(None, use_errno=True)',
+        'context = ctypes.c_ulong(0)',
+        'before = int(open("/proc/sys/fs/aio-nr").read())',
+        'result = libc.syscall(206, 4096, ctypes.byref(context))  # io_setup',
+        'during = int(open("/proc/sys/fs/aio-nr").read())',
+        'print("ok" if result == 0 else errno.errorcode[ctypes.get_errno()], during - before >= 4096)',
+      ].join('\n');
+      expect((await run(program)).stdout.trim()).toBe('ENOSYS False');
+    });
+
+    it('answers the rest of the native AIO calls ENOSYS too', async () => {
+      // io_destroy, io_getevents, io_submit, io_cancel, io_pgetevents on context 0 (none).
+      for (const number of [207, 208, 209, 210, 333]) expect(await probe(`libc.syscall(${number}, 0, 0, 0, 0, 0)`)).toBe('errno=ENOSYS');
+    });
+  });
+
+  // Red team: huge pages come from the node's pool (vm.nr_hugepages), which no memory limit counts
+  // (memory.max leaves hugetlb out) and which the kubelet keeps from Pods that ask for none (their
+  // hugetlb limit is 0). A default Task mapped the whole pool with mmap(MAP_HUGETLB) or
+  // memfd_create(MFD_HUGETLB) (checked once by hand with 2 pages reserved: HugePages_Free 0 while
+  // it ran), starving the node's DPDK, databases and hugepage Pods. The filter now answers these
+  // flags EPERM, what mmap(2) and memfd_create(2) document for a caller not allowed huge pages;
+  // programs fall back to ordinary pages (transparent huge pages, charged to the Task, still work).
+  // The probes ask for 2 MiB and exit; this machine may reserve none, so the kernel's own answer
+  // would be ENOMEM (mmap) or a file (memfd_create).
+  describe("the node's huge page pool", () => {
+    const hugePageProbe = [
+      'import ctypes, errno',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'libc.syscall.restype = ctypes.c_long',
+      'def answer(result): return "ok" if result >= 0 else errno.errorcode[ctypes.get_errno()]',
+      'print("mmap", answer(libc.syscall(9, 0, 2 << 20, 3, 0x22 | 0x40000, -1, 0)))  # MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB',
+      'print("memfd_create", answer(libc.syscall(319, b"huge", 0x4)))  # MFD_HUGETLB',
+      'print("shmget", answer(libc.syscall(29, 0, 2 << 20, 0o1600 | 0x800)))  # IPC_PRIVATE, IPC_CREAT | SHM_HUGETLB',
+      'print("plain mmap", answer(libc.syscall(9, 0, 2 << 20, 3, 0x22, -1, 0)))',
+      'print("plain memfd_create", answer(libc.syscall(319, b"plain", 0)))',
+    ].join('\n');
+
+    it('refuses MAP_HUGETLB, MFD_HUGETLB and SHM_HUGETLB with EPERM, and leaves ordinary mappings alone', async () => {
+      expect((await run(hugePageProbe)).stdout.trim().split('\n')).toEqual(['mmap EPERM', 'memfd_create EPERM', 'shmget EPERM', 'plain mmap ok', 'plain memfd_create ok']);
+    });
+  });
+
   describe('what the filter refuses, reached another way', () => {
     it('cannot open its init s memory through /proc/1/mem (ptrace, process_vm_writev): init is not dumpable', async () => {
       const program = ['try:', '  open("/proc/1/mem", "r+b", buffering=0); print("opened")', 'except OSError as e: print(e.strerror)'];

@@ -1,0 +1,48 @@
+// Red team (issue 12's promise: no Task shares a host uid with another, so none shares the kernel's
+// per-user limits with it). Host ids are shared out between the parafork instances of a machine
+// through lock files, one per block of 65536 ids. The lock files were looked for in
+// `<state-dir>/ids`, so two instances with different state directories (an agent given
+// `--state-dir`, beside `parafork run` or a second agent) each took the first block and gave their
+// first Tasks the same uid: each could hold all of that uid's inotify instances, processes
+// (RLIMIT_NPROC, the pids default on cgroup v1) or pipe pages and leave the other's Task none.
+// The lock files now live in one place per machine, whatever the state directory.
+//
+// Runs two `agent --manifests` as an operator would, each with a state folder of its own (the
+// test helper's, in /tmp), one sleeping Task each, and compares the uids their statuses report.
+// Needs root (the sandbox) and a build.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
+import { waitFor } from '../helpers/wait-for.js';
+import { type ManifestAgent, startManifestAgent, writeTask } from './standalone-cli.js';
+
+const skip = missingRequirement('parafork sandboxes the Tasks it runs, which needs root', runningAsRoot);
+
+describe.skipIf(skip !== undefined)(`two parafork instances with state directories of their own${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let scratch: string;
+  const agents: ManifestAgent[] = [];
+
+  beforeAll(() => {
+    scratch = mkdtempSync(path.join(tmpdir(), 'parafork-identities-instances-'));
+  });
+  afterAll(async () => {
+    await Promise.all(agents.map((agent) => agent.stop()));
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('never give their running Tasks the same host uid', async () => {
+    const folders = ['first', 'second'].map((name) => mkdtempSync(path.join(scratch, `${name}-folder-`)));
+    folders.forEach((folder, index) => writeTask(folder, `sleeper-${index}`, { command: ['/bin/sleep', '20'] }));
+    for (const folder of folders) agents.push(await startManifestAgent(folder));
+    const uids = await Promise.all(agents.map((agent, index) => waitFor(async () => {
+      const task = (await agent.tasks()).get(`sleeper-${index}`);
+      return task?.status?.phase === 'Running' ? task.status.hostIdentity?.uid : undefined;
+    }, { timeoutMs: 20_000, description: `agent ${index}'s Task to run` })));
+    expect(uids[0]).toBeGreaterThan(65535);
+    expect(uids[1]).toBeGreaterThan(65535);
+    expect(uids[0]).not.toBe(uids[1]);
+  });
+});
