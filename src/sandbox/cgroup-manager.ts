@@ -19,6 +19,7 @@
 // this container or another that mounts the same cgroupfs, is refused with CgroupGroupInUseError
 // naming the owner, so the leftover sweep only ever ends the Tasks of an owner that is gone.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import { FileLock, lockHolder } from '../launcher/file-lock.js';
@@ -105,6 +106,7 @@ export class TaskCgroup {
   readonly #hasKillFile: boolean | undefined;
   readonly #giveBack: ((seen: SeenState) => boolean) | undefined;
   readonly #ownedDirectories: readonly string[];
+  readonly #trackRemoval: ((removal: Promise<unknown>) => void) | undefined;
   #released = false;
   #killed = false;
   #lastOomKills = 0;
@@ -124,6 +126,8 @@ export class TaskCgroup {
       giveBack?: (seen: SeenState) => boolean;
       /** Removed by remove() when not given back; default the task's own directories. */
       ownedDirectories?: readonly string[];
+      /** Told of each removeAsync() under way, so that the group is removed only after them. */
+      trackRemoval?: (removal: Promise<unknown>) => void;
     } = {},
   ) {
     this.v2Directory = v2Directory;
@@ -134,6 +138,7 @@ export class TaskCgroup {
     this.#hasKillFile = options.hasKillFile;
     this.#giveBack = options.giveBack;
     this.#ownedDirectories = options.ownedDirectories ?? [...(v2Directory === undefined ? [] : [v2Directory]), ...v1Directories];
+    this.#trackRemoval = options.trackRemoval;
     this.spawnOptions = {
       ...(v2Directory !== undefined ? { cgroup: v2Directory } : {}),
       cgroupsV1: v1Directories,
@@ -213,6 +218,29 @@ export class TaskCgroup {
     this.#released = removed;
     return removed;
   }
+
+  /**
+   * remove(), with the directories' rmdir(2) on the thread pool: a cgroupfs rmdir costs ~0.2-0.5
+   * ms of kernel time each (v2 and every v1 hierarchy: up to four a task), under the kernel's
+   * cgroup_mutex that the spawn threads' mkdirs take too, so 1,000 Tasks ending together held the
+   * JS thread for seconds in all (issue 15's event-loop bar). Resolves to what remove() returns.
+   */
+  async removeAsync(): Promise<boolean> {
+    if (this.#released) return true;
+    if (!this.#killed && this.#giveBack?.(this.#seen)) {
+      this.#released = true;
+      return true;
+    }
+    const removal = Promise.all(this.#ownedDirectories.map((directory) => rmdir(directory).then(
+      () => true,
+      // Never made (the spawn failed first) is removed.
+      (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT',
+    )));
+    this.#trackRemoval?.(removal);
+    const removed = (await removal).every(Boolean);
+    this.#released = removed;
+    return removed;
+  }
 }
 
 /** The group belongs to another live process: a second agent on it would sweep the first one's Tasks. */
@@ -281,6 +309,8 @@ export class CgroupManager {
   #idle: CgroupSlot[] = [];
   /** The group's directories, locked by prepare(): the group is this process's alone. */
   #locks: FileLock[] = [];
+  /** Task cgroups being removed by TaskCgroup.removeAsync. */
+  readonly #removals = new Set<Promise<unknown>>();
 
   constructor(options: CgroupManagerOptions) {
     this.#layout = options.layout;
@@ -376,7 +406,16 @@ export class CgroupManager {
       hasKillFile: this.#hasKillFile,
       giveBack: (seen) => this.#giveBack(slot, joinedV1, memory, seen),
       ownedDirectories: [...(slot.v2Directory === undefined ? [] : [slot.v2Directory]), ...slot.v1Directories],
+      trackRemoval: (removal) => {
+        this.#removals.add(removal);
+        void removal.finally(() => this.#removals.delete(removal));
+      },
     });
+  }
+
+  /** Resolves once every task cgroup's removeAsync() under way has ended (before removeGroup at shutdown). */
+  async removalsSettled(): Promise<void> {
+    while (this.#removals.size > 0) await Promise.allSettled([...this.#removals]);
   }
 
   /**
