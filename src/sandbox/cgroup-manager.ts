@@ -128,6 +128,11 @@ export class TaskCgroup {
       ownedDirectories?: readonly string[];
       /** Told of each removeAsync() under way, so that the group is removed only after them. */
       trackRemoval?: (removal: Promise<unknown>) => void;
+      /**
+       * v1 directories of the group itself that the task joins too (its cpu cgroup: see
+       * CgroupManager.create); every task's, so never listed, killed or removed through this one.
+       */
+      sharedV1Directories?: readonly string[];
     } = {},
   ) {
     this.v2Directory = v2Directory;
@@ -141,7 +146,7 @@ export class TaskCgroup {
     this.#trackRemoval = options.trackRemoval;
     this.spawnOptions = {
       ...(v2Directory !== undefined ? { cgroup: v2Directory } : {}),
-      cgroupsV1: v1Directories,
+      cgroupsV1: [...v1Directories, ...(options.sharedV1Directories ?? [])],
       ...(v2Directory !== undefined || v1Directories.length > 0 ? { cgroupSetup: { files: options.limitFiles ?? [] } } : {}),
     };
   }
@@ -398,7 +403,15 @@ export class CgroupManager {
       slot.reused = { limitsKey, files: this.#limitFiles(slot, limits, joins), joinedV1: joined };
     }
     const { files, joinedV1 } = slot.reused;
+    // Where cpu is on v1, a task without a cpu limit of its own joins the group's cpu cgroup: all
+    // of them then share the CPU with the rest of the host as one, as they do on v2 (the group's
+    // cpu controller). Left in the root cpu cgroup, each sandboxed task (a session of its own,
+    // setsid) was a scheduling entity of its own under sched_autogroup: 1,000 running tasks got
+    // 1,000 shares of the CPU to the agent's one, whose JS thread then waited on a run queue for
+    // most of a burst (issue 15's event-loop bar: p99 0.1-0.4 s, ~3 s waiting in a 3 s burst).
+    const sharedCpu = this.placement.cpu === 'v1' && !joins('cpu') ? this.#v1Bases.get('cpu') : undefined;
     return new TaskCgroup(slot.v2Directory, joinedV1, memory, {
+      ...(sharedCpu !== undefined ? { sharedV1Directories: [sharedCpu] } : {}),
       limitFiles: files,
       oomKillsBefore: slot.oomKillsBefore,
       // A v1 peak is reset by the limit files (#limitFiles); a v2 one cannot be for all readers.
