@@ -23,6 +23,8 @@ describe.skipIf(skip !== undefined)(`the CPU share of a group's tasks${skip ? ` 
   let launcher: Launcher;
   let manager: CgroupManager;
   const group = uniqueTestCgroupGroup('cpu-share');
+  /** Every task cgroup made, removed at the end whatever the tests found. */
+  const made: TaskCgroup[] = [];
 
   beforeAll(() => {
     launcher = new Launcher();
@@ -32,6 +34,10 @@ describe.skipIf(skip !== undefined)(`the CPU share of a group's tasks${skip ? ` 
 
   afterAll(async () => {
     await launcher.close();
+    for (const cgroup of made) {
+      cgroup.killAll();
+      await cgroup.removeAsync();
+    }
     await manager.removalsSettled();
     manager.removeGroup();
   });
@@ -43,9 +49,10 @@ describe.skipIf(skip !== undefined)(`the CPU share of a group's tasks${skip ? ` 
     return path.join(hierarchy.mountPoint, hierarchy.ownPath, group);
   }
 
-  /** Runs a task that sleeps, and reads which processes the group's cpu cgroup (and its task cgroups) hold meanwhile. */
+  /** Runs a task that sleeps, and reads meanwhile whether the group's cpu cgroup itself holds a process. */
   async function whileRunning(name: string, limits: CgroupLimits): Promise<{ readonly inGroupItself: boolean; readonly cgroup: TaskCgroup }> {
     const cgroup = manager.create(name, limits);
+    made.push(cgroup);
     const child = await launcher.spawn({ file: '/bin/sleep', args: ['0.3'], stdout: 'ignore', stderr: 'ignore', sandbox: {}, ...cgroup.spawnOptions });
     const procs = readFileSync(path.join(groupCpuDirectory(), 'cgroup.procs'), 'utf8').split('\n').filter(Boolean);
     await child.exited;
@@ -61,16 +68,12 @@ describe.skipIf(skip !== undefined)(`the CPU share of a group's tasks${skip ? ` 
       expect(cgroup.v2Directory?.startsWith(`${groupCpuDirectory()}/`)).toBe(true);
       expect(readFileSync(path.join(groupCpuDirectory(), 'cgroup.subtree_control'), 'utf8')).toContain('cpu');
     }
-    cgroup.killAll();
-    await cgroup.removeAsync();
   });
 
   it('gives a task with a cpu limit a cpu cgroup of its own beneath the group, not the group s', async () => {
-    const { inGroupItself, cgroup } = await whileRunning('cpu-limit', { cpuMillicores: 500 });
+    const { inGroupItself } = await whileRunning('cpu-limit', { cpuMillicores: 500 });
 
     expect(inGroupItself).toBe(false);
-    cgroup.killAll();
-    await cgroup.removeAsync();
   });
 
   it('removes a task s own directories in the background and leaves the group s', async () => {
