@@ -22,13 +22,17 @@
 //   now, because something about it changed; its failure count stays, so the next failure still
 //   backs off further. The same holds when a key that failed was dirty: it runs again at once.
 // - Ready keys are taken in FIFO order. Handlers are started from setImmediate callbacks (or the
-//   delay timer's callback), a bounded number per turn, never from inside add(): a burst of adds
-//   cannot start thousands of handlers in one synchronous stretch or starve I/O.
+//   delay timer's callback), never from inside add(), a bounded number per turn and for a bounded
+//   time: a turn starts no more handlers once `dispatchSliceMs` has passed since it began (the
+//   synchronous part of each handler runs as it starts), so a burst of adds cannot start thousands
+//   of handlers in one synchronous stretch or starve I/O and timers.
 // - `depth` counts ready keys only; a dirty key becomes ready (and counts) when its run ends.
 // - shutDown() drops waiting and delayed keys, clears every timer, aborts the signal handed to
 //   running handlers and resolves once they have all settled. Runs that settle after that still
 //   count and reach the observer, but nothing is re-added. Afterwards add() and addAfter() do
 //   nothing and start() throws. Handlers that ignore the signal keep shutDown() waiting.
+
+import { defaultSliceMs } from './sliced-work.js';
 
 /** What a handler returns; `undefined` means success. */
 export interface ReconcileResult {
@@ -76,6 +80,10 @@ interface BaseWorkQueueOptions<Key> {
   /** The longest retry delay; default 300_000 (5 minutes). */
   readonly maxRetryDelayMs?: number;
   readonly observer?: WorkQueueObserver<Key>;
+  /** How long one turn may go on starting handlers; default defaultSliceMs (sliced-work.ts). */
+  readonly dispatchSliceMs?: number;
+  /** Milliseconds on a monotonic clock, for the dispatch slices; default performance.now (tests pass their own). */
+  readonly clock?: () => number;
 }
 
 export type WorkHandler<Key = string> = (key: Key, signal: AbortSignal) => Promise<ReconcileResult | undefined>;
@@ -99,6 +107,8 @@ export class WorkQueue<Key = string> {
   readonly #baseRetryDelayMs: number;
   readonly #maxRetryDelayMs: number;
   readonly #observer: WorkQueueObserver<Key> | undefined;
+  readonly #dispatchSliceMs: number;
+  readonly #clock: () => number;
 
   readonly #ready = new ReadyKeys<Key>();
   readonly #delayed = new DelayedKeys<Key>();
@@ -130,6 +140,8 @@ export class WorkQueue<Key = string> {
       );
     }
     this.#observer = options.observer;
+    this.#dispatchSliceMs = checkPositiveDelay(options.dispatchSliceMs ?? defaultSliceMs, 'dispatchSliceMs');
+    this.#clock = options.clock ?? (() => performance.now());
   }
 
   /** Keys ready and waiting for a handler (not those running, delayed or dirty). */
@@ -273,8 +285,10 @@ export class WorkQueue<Key = string> {
   }
 
   #dispatch(): void {
+    const turnBegan = this.#clock();
     let started = 0;
     while (started < handlerStartsPerTurn && this.#running.size < this.#concurrency) {
+      if (started > 0 && this.#clock() - turnBegan >= this.#dispatchSliceMs) break;
       const next = this.#ready.shift();
       if (next === undefined) break;
       started += 1;

@@ -204,6 +204,7 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
     await queue.shutDown();
     await launcher.close();
     journal?.close();
+    await cgroups?.removalsSettled();
     try {
       cgroups?.removeGroup(); // and lets go of it
     } catch {

@@ -19,6 +19,7 @@
 // this container or another that mounts the same cgroupfs, is refused with CgroupGroupInUseError
 // naming the owner, so the leftover sweep only ever ends the Tasks of an owner that is gone.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import { FileLock, lockHolder } from '../launcher/file-lock.js';
@@ -105,6 +106,7 @@ export class TaskCgroup {
   readonly #hasKillFile: boolean | undefined;
   readonly #giveBack: ((seen: SeenState) => boolean) | undefined;
   readonly #ownedDirectories: readonly string[];
+  readonly #trackRemoval: ((removal: Promise<unknown>) => void) | undefined;
   #released = false;
   #killed = false;
   #lastOomKills = 0;
@@ -124,6 +126,13 @@ export class TaskCgroup {
       giveBack?: (seen: SeenState) => boolean;
       /** Removed by remove() when not given back; default the task's own directories. */
       ownedDirectories?: readonly string[];
+      /** Told of each removeAsync() under way, so that the group is removed only after them. */
+      trackRemoval?: (removal: Promise<unknown>) => void;
+      /**
+       * v1 directories of the group itself that the task joins too (its cpu cgroup: see
+       * CgroupManager.create); every task's, so never listed, killed or removed through this one.
+       */
+      sharedV1Directories?: readonly string[];
     } = {},
   ) {
     this.v2Directory = v2Directory;
@@ -134,9 +143,10 @@ export class TaskCgroup {
     this.#hasKillFile = options.hasKillFile;
     this.#giveBack = options.giveBack;
     this.#ownedDirectories = options.ownedDirectories ?? [...(v2Directory === undefined ? [] : [v2Directory]), ...v1Directories];
+    this.#trackRemoval = options.trackRemoval;
     this.spawnOptions = {
       ...(v2Directory !== undefined ? { cgroup: v2Directory } : {}),
-      cgroupsV1: v1Directories,
+      cgroupsV1: [...v1Directories, ...(options.sharedV1Directories ?? [])],
       ...(v2Directory !== undefined || v1Directories.length > 0 ? { cgroupSetup: { files: options.limitFiles ?? [] } } : {}),
     };
   }
@@ -213,6 +223,29 @@ export class TaskCgroup {
     this.#released = removed;
     return removed;
   }
+
+  /**
+   * remove(), with the directories' rmdir(2) on the thread pool: a cgroupfs rmdir costs ~0.2-0.5
+   * ms of kernel time each (v2 and every v1 hierarchy: up to four a task), under the kernel's
+   * cgroup_mutex that the spawn threads' mkdirs take too, so 1,000 Tasks ending together held the
+   * JS thread for seconds in all (issue 15's event-loop bar). Resolves to what remove() returns.
+   */
+  async removeAsync(): Promise<boolean> {
+    if (this.#released) return true;
+    if (!this.#killed && this.#giveBack?.(this.#seen)) {
+      this.#released = true;
+      return true;
+    }
+    const removal = Promise.all(this.#ownedDirectories.map((directory) => rmdir(directory).then(
+      () => true,
+      // Never made (the spawn failed first) is removed.
+      (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT',
+    )));
+    this.#trackRemoval?.(removal);
+    const removed = (await removal).every(Boolean);
+    this.#released = removed;
+    return removed;
+  }
 }
 
 /** The group belongs to another live process: a second agent on it would sweep the first one's Tasks. */
@@ -281,6 +314,8 @@ export class CgroupManager {
   #idle: CgroupSlot[] = [];
   /** The group's directories, locked by prepare(): the group is this process's alone. */
   #locks: FileLock[] = [];
+  /** Task cgroups being removed by TaskCgroup.removeAsync. */
+  readonly #removals = new Set<Promise<unknown>>();
 
   constructor(options: CgroupManagerOptions) {
     this.#layout = options.layout;
@@ -368,7 +403,15 @@ export class CgroupManager {
       slot.reused = { limitsKey, files: this.#limitFiles(slot, limits, joins), joinedV1: joined };
     }
     const { files, joinedV1 } = slot.reused;
+    // Where cpu is on v1, a task without a cpu limit of its own joins the group's cpu cgroup: all
+    // of them then share the CPU with the rest of the host as one, as they do on v2 (the group's
+    // cpu controller). Left in the root cpu cgroup, each sandboxed task (a session of its own,
+    // setsid) was a scheduling entity of its own under sched_autogroup: 1,000 running tasks got
+    // 1,000 shares of the CPU to the agent's one, whose JS thread then waited on a run queue for
+    // most of a burst (issue 15's event-loop bar: p99 0.1-0.4 s, ~3 s waiting in a 3 s burst).
+    const sharedCpu = this.placement.cpu === 'v1' && !joins('cpu') ? this.#v1Bases.get('cpu') : undefined;
     return new TaskCgroup(slot.v2Directory, joinedV1, memory, {
+      ...(sharedCpu !== undefined ? { sharedV1Directories: [sharedCpu] } : {}),
       limitFiles: files,
       oomKillsBefore: slot.oomKillsBefore,
       // A v1 peak is reset by the limit files (#limitFiles); a v2 one cannot be for all readers.
@@ -376,7 +419,16 @@ export class CgroupManager {
       hasKillFile: this.#hasKillFile,
       giveBack: (seen) => this.#giveBack(slot, joinedV1, memory, seen),
       ownedDirectories: [...(slot.v2Directory === undefined ? [] : [slot.v2Directory]), ...slot.v1Directories],
+      trackRemoval: (removal) => {
+        this.#removals.add(removal);
+        void removal.finally(() => this.#removals.delete(removal));
+      },
     });
+  }
+
+  /** Resolves once every task cgroup's removeAsync() under way has ended (before removeGroup at shutdown). */
+  async removalsSettled(): Promise<void> {
+    while (this.#removals.size > 0) await Promise.allSettled([...this.#removals]);
   }
 
   /**

@@ -75,26 +75,43 @@ export class StderrTail {
   }
 }
 
+/**
+ * The attempts by Task key, and how many of them are active. `active` is read before every launch
+ * and after every reconcile, so it is a count kept as attempts come, end and go, not a walk over
+ * the table: with thousands of Tasks a walk made each burst of reconciles quadratic (issue 15's
+ * event-loop bar). An attempt's ending is set where its process ends (task-launch.ts); whoever sets
+ * it tells the table with ended().
+ */
 export class AttemptTable {
   readonly #attempts = new Map<string, Attempt>();
+  /** The attempts of the table that have no ending yet. */
+  readonly #unended = new Set<Attempt>();
 
   get(key: string): Attempt | undefined {
     return this.#attempts.get(key);
   }
 
   set(key: string, attempt: Attempt): void {
+    const replaced = this.#attempts.get(key);
+    if (replaced !== undefined) this.#unended.delete(replaced);
     this.#attempts.set(key, attempt);
+    if (attempt.ending === undefined) this.#unended.add(attempt);
   }
 
   delete(key: string): void {
+    const attempt = this.#attempts.get(key);
+    if (attempt !== undefined) this.#unended.delete(attempt);
     this.#attempts.delete(key);
+  }
+
+  /** The attempt's ending has been set: it no longer counts as active. */
+  ended(attempt: Attempt): void {
+    if (attempt.ending !== undefined) this.#unended.delete(attempt);
   }
 
   /** Attempts whose process is (or may be) running: launching, or spawned and not yet ended. */
   get active(): number {
-    let count = 0;
-    for (const attempt of this.#attempts.values()) if (attempt.ending === undefined) count++;
-    return count;
+    return this.#unended.size;
   }
 
   entries(): IterableIterator<[string, Attempt]> {

@@ -6,6 +6,8 @@
 // only carries the launch out and fills in the attempt, then calls back so the reconciler looks
 // again (task-reconciler.ts: "spawn results and exits never act themselves").
 import type { Task, TaskReason, TaskSpec } from '../api/task.js';
+import type { SlicedWork } from '../controller/sliced-work.js';
+import type { ResultFileContent } from '../launcher/result-file.js';
 import type { SandboxOptions } from '../launcher/sandbox-options.js';
 import { signalName } from '../launcher/signals.js';
 import { InvalidSpawnOptionError, SpawnError } from '../launcher/spawn-error.js';
@@ -28,7 +30,7 @@ export interface TaskLauncher {
 }
 
 /** What a launch uses of the attempt's cgroup (a TaskCgroup). */
-export type AttemptCgroup = Pick<TaskCgroup, 'spawnOptions' | 'oomKills' | 'memoryPeakBytes' | 'killAll' | 'remove'>;
+export type AttemptCgroup = Pick<TaskCgroup, 'spawnOptions' | 'oomKills' | 'memoryPeakBytes' | 'killAll' | 'removeAsync'>;
 
 /** What an attempt runs in, decided by the reconciler before the launch. */
 export interface LaunchPlan {
@@ -95,10 +97,16 @@ export function taskSpawnOptions(spec: TaskSpec, plan: LaunchPlan): SpawnOptions
 
 /**
  * Spawns the attempt's process and follows it to its end, filling in `attempt` (child, timings,
- * startedAt, then ending) and giving back its cgroup and ids once its processes are gone.
+ * startedAt, then ending) and giving back its cgroup and ids once its processes are gone. With
+ * `slices`, the work of its end (cgroup reads, release, the ended callback) runs in their turns,
+ * as one of a burst's many small pieces; without, at once.
  */
-export function launchAttempt(launcher: TaskLauncher, task: Task, attempt: Attempt, plan: LaunchPlan, callbacks: LaunchCallbacks): void {
+export function launchAttempt(launcher: TaskLauncher, task: Task, attempt: Attempt, plan: LaunchPlan, callbacks: LaunchCallbacks, slices?: SlicedWork): void {
   const { cgroup } = plan;
+  const inTurn = (piece: () => void): void => {
+    if (slices === undefined) piece();
+    else slices.schedule(piece);
+  };
   const release = (): void => {
     releaseCgroup(cgroup);
     attempt.identity?.release(); // its processes are gone with its pid namespace's init
@@ -110,7 +118,8 @@ export function launchAttempt(launcher: TaskLauncher, task: Task, attempt: Attem
       attempt.startedAt = performance.timeOrigin + performance.now();
       const { log } = plan;
       const stderrDone = log === undefined ? collectStderr(child.stderr, attempt.stderr) : child.log;
-      void child.exited.then(async (exit) => {
+      // Exits come in batches: what each one costs the JS thread runs in slices (sliced-work.ts).
+      void child.exited.then((exit) => inTurn(() => {
         attempt.usage = exit.rusage;
         // Read (and closed) at once: its memory is the task's until then.
         const resultFile = child.resultFile?.read(resultMaxBytes);
@@ -118,6 +127,9 @@ export function launchAttempt(launcher: TaskLauncher, task: Task, attempt: Attem
         attempt.memoryPeakBytes = cgroup?.memoryPeakBytes();
         const oomKills = cgroup?.oomKills() ?? 0;
         const ending = oomKills > 0 && attempt.killCause === undefined ? oomEnding(task.spec) : exitEnding(exit, attempt.killCause);
+        void completeEnding(ending, resultFile);
+      }));
+      const completeEnding = async (ending: AttemptEnding, resultFile: Promise<ResultFileContent> | undefined): Promise<void> => {
         const failed = ending.reason !== 'Completed';
         // status.stderrTail (and a result from the log) is for failures: a Task that succeeds
         // neither waits for its log to be complete nor costs a read of it.
@@ -128,12 +140,14 @@ export function launchAttempt(launcher: TaskLauncher, task: Task, attempt: Attem
           const outputTail = log === undefined ? () => Promise.resolve(attempt.stderr.toString()) : () => log.outputTail();
           attempt.result = await attemptResult(await resultFile, plan.resultPolicy, failed, outputTail);
         }
-        // Last, with nothing awaited after it: a reconcile that sees an ending records the attempt
-        // as it is then (task-reconciler.ts), so everything else about it must be in place.
-        attempt.ending = ending;
-        release();
-        callbacks.ended();
-      });
+        inTurn(() => {
+          // Last, with nothing awaited after it: a reconcile that sees an ending records the attempt
+          // as it is then (task-reconciler.ts), so everything else about it must be in place.
+          attempt.ending = ending;
+          release();
+          callbacks.ended();
+        });
+      };
       callbacks.running();
     },
     (error: unknown) => {
@@ -144,14 +158,15 @@ export function launchAttempt(launcher: TaskLauncher, task: Task, attempt: Attem
   );
 }
 
-/** Kills what the attempt left in its cgroup and removes it; best effort. */
+/** Kills what the attempt left in its cgroup and removes it (in the background: removeAsync); best effort. */
 export function releaseCgroup(cgroup: AttemptCgroup | undefined): void {
   if (!cgroup) return;
   try {
     cgroup.killAll(); // anything the task left behind (a pid namespace's init takes its tree along)
-    cgroup.remove();
+    // A cgroup that cannot go yet is left empty and harmless.
+    cgroup.removeAsync().catch(() => undefined);
   } catch {
-    // Best effort: a cgroup that cannot go yet is left empty and harmless.
+    // Best effort, as above.
   }
 }
 

@@ -26,6 +26,7 @@
 import type { Logger } from 'pino';
 
 import { taskApiVersion, taskKind, type Task, type TaskReason, type TaskStatus } from '../api/task.js';
+import { SlicedWork } from '../controller/sliced-work.js';
 import type { ReconcileResult } from '../controller/work-queue.js';
 import { checkMaskedPaths } from '../launcher/sandbox-options.js';
 import type { ArrayIndexLogs } from '../logs/array-index-logs.js';
@@ -179,6 +180,8 @@ export class TaskReconciler {
   readonly #firstObservedAt = new Map<string, number>();
   #claimsInFlight = 0;
   #draining = false;
+  /** What the end of each attempt's process costs the JS thread, run in slices: exits come in bursts. */
+  readonly #exitWork = new SlicedWork();
 
   constructor(options: TaskReconcilerOptions) {
     this.#options = options;
@@ -644,7 +647,7 @@ export class TaskReconciler {
         });
         callbacks.ended(ending, attempt.stderr.toString(), ranNanoseconds);
       },
-    });
+    }, this.#exitWork);
   }
 
   /**
@@ -687,10 +690,11 @@ export class TaskReconciler {
         this.#options.requeue(reconcileKey(key));
       },
       ended: () => {
+        this.#options.attempts.ended(attempt);
         if (attempt.child === undefined) this.#firstObservedAt.delete(key); // never started
         this.#attemptEnded(key);
       },
-    });
+    }, this.#exitWork);
   }
 
   /** The attempt's log, when the node keeps Task logs. */

@@ -9,6 +9,7 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 
 import type { Task, TaskSpec } from '../../src/api/task.js';
+import { SlicedWork } from '../../src/controller/sliced-work.js';
 import { InvalidSpawnOptionError, SpawnError, type SpawnStep } from '../../src/launcher/spawn-error.js';
 import { defaultSearchPath, type SpawnOptions } from '../../src/launcher/spawn-options.js';
 import { ResultFile } from '../../src/launcher/result-file.js';
@@ -51,7 +52,7 @@ describe('the spawn options of an attempt', () => {
   });
 
   it('keep a PATH the Task sets, and carry the sandbox and the cgroup\'s own spawn options', () => {
-    const cgroup: AttemptCgroup = { spawnOptions: { cgroup: '/sys/fs/cgroup/x' }, oomKills: () => 0, memoryPeakBytes: () => undefined, killAll: () => undefined, remove: () => true };
+    const cgroup: AttemptCgroup = { spawnOptions: { cgroup: '/sys/fs/cgroup/x' }, oomKills: () => 0, memoryPeakBytes: () => undefined, killAll: () => undefined, removeAsync: () => Promise.resolve(true) };
     const options = taskSpawnOptions(spec({ env: [{ name: 'PATH', value: '/opt/bin' }] }), { sandbox: { network: 'none' }, cwd: '/', cgroup });
     expect(options.env).toEqual({ PATH: '/opt/bin' });
     expect(options).toMatchObject({ sandbox: { network: 'none' }, cgroup: '/sys/fs/cgroup/x' });
@@ -114,7 +115,7 @@ describe('the ending of an attempt whose spawn failed', () => {
 /** A cgroup that counts what is done to it and reports `oomKills` OOM kills. */
 function fakeCgroup(oomKills = 0, memoryPeakBytes?: number): AttemptCgroup & { readonly calls: string[] } {
   const calls: string[] = [];
-  return { calls, spawnOptions: { cgroup: '/sys/fs/cgroup/fake' }, oomKills: () => oomKills, memoryPeakBytes: () => memoryPeakBytes, killAll: () => void calls.push('killAll'), remove: () => (calls.push('remove'), true) };
+  return { calls, spawnOptions: { cgroup: '/sys/fs/cgroup/fake' }, oomKills: () => oomKills, memoryPeakBytes: () => memoryPeakBytes, killAll: () => void calls.push('killAll'), removeAsync: () => (calls.push('removeAsync'), Promise.resolve(true)) };
 }
 
 function fakeLease(): TaskIdentityLease & { released: number } {
@@ -167,6 +168,28 @@ function launchAndWait(launcher: TaskLauncher, attempt: Attempt, cgroup: Attempt
 }
 
 describe('launching an attempt', () => {
+  it('hands the work of the attempt s end to the slices it is given: nothing of it runs in the exit s own callback', async () => {
+    const slices = new SlicedWork();
+    const attempt = newAttempt();
+    const cgroup = fakeCgroup();
+    const calls: string[] = [];
+    const { promise: ended, resolve } = Promise.withResolvers<undefined>();
+    launchAttempt(fakeLauncher({ exit: exit({ code: 0 }) }), task(), attempt, { sandbox: undefined, cwd: '/', cgroup }, {
+      running: () => calls.push('running'),
+      ended: () => resolve(undefined),
+    }, slices);
+    // The exit and every promise callback it starts, but no turn of the event loop.
+    for (let step = 0; step < 20; step++) await Promise.resolve();
+
+    expect(calls).toEqual(['running']);
+    expect(attempt.ending).toBeUndefined();
+    expect(cgroup.calls).toEqual([]);
+    expect(slices.pending).toBe(1);
+    await ended;
+    expect(attempt.ending).toMatchObject({ reason: 'Completed' });
+    expect(cgroup.calls).toEqual(['killAll', 'removeAsync']);
+  });
+
   it('fills in the attempt, keeps its stderr tail, and gives back its cgroup and ids once it ended', async () => {
     const attempt = newAttempt();
     const lease = fakeLease();
@@ -178,7 +201,7 @@ describe('launching an attempt', () => {
     expect(attempt.timings).toEqual({ queuedNs: 1, spawnNs: 2 });
     expect(attempt.ending).toMatchObject({ reason: 'Error', exitCode: 2 });
     expect(attempt.stderr.toString()).toBe('no such input\n');
-    expect(cgroup.calls).toEqual(['killAll', 'remove']);
+    expect(cgroup.calls).toEqual(['killAll', 'removeAsync']);
     expect(lease.released).toBe(1);
   });
 
@@ -232,7 +255,7 @@ describe('launching an attempt', () => {
     expect(calls).toEqual(['ended']);
     expect(attempt.child).toBeUndefined();
     expect(attempt.ending?.reason).toBe('ExecFailed');
-    expect(cgroup.calls).toEqual(['killAll', 'remove']);
+    expect(cgroup.calls).toEqual(['killAll', 'removeAsync']);
     expect(lease.released).toBe(1);
   });
 });

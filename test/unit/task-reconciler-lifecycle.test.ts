@@ -133,6 +133,15 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
+/**
+ * Lets the reconciler take in the exit just made, until it asks for a reconcile (a few turns at
+ * most): an exit's work runs in the reconciler's slices of the event loop (src/controller/sliced-work.ts),
+ * one turn to read the attempt's end and one to record it.
+ */
+async function exitTakenIn(requeued: readonly TaskQueueKey[]): Promise<void> {
+  for (let turn = 0; turn < 10 && requeued.length === 0; turn++) await new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Moves the wall clock (Date.now) on; the monotonic clock the attempts are timed by stays. */
 function wallClockMovesOn(milliseconds: number): void {
   vi.useFakeTimers({ toFake: ['Date'] });
@@ -321,7 +330,7 @@ describe('capacity (maxConcurrent)', () => {
     await reconciler.reconcile('ns/second');
     await reconciler.reconcile('ns/third');
     launcher.children[0]?.exit({ code: 0 });
-    await new Promise((resolve) => setImmediate(resolve));
+    await exitTakenIn(requeued);
     expect(requeued).toEqual([reconcileKey('ns/first'), reconcileKey('ns/second')]);
     await drain();
     expect(launcher.children.map((child) => child.options.file)).toEqual(['first', 'second']);
@@ -347,7 +356,7 @@ describe('capacity (maxConcurrent)', () => {
     await reconciler.claim('ns/free');
     expect(writer.claims).toEqual([]);
     launcher.children[0]?.exit({ code: 0 });
-    await new Promise((resolve) => setImmediate(resolve));
+    await exitTakenIn(requeued);
     expect(requeued).toContainEqual(claimKey('ns/free'));
     await drain();
     expect(writer.claims).toEqual(['free']);

@@ -488,6 +488,7 @@ describe('WorkQueue options', () => {
     expect(() => new WorkQueue(handler, { concurrency: 1, baseRetryDelayMs: 100, maxRetryDelayMs: 50 })).toThrow(
       /maxRetryDelayMs/,
     );
+    expect(() => new WorkQueue(handler, { concurrency: 1, dispatchSliceMs: 0 })).toThrow(/dispatchSliceMs/);
   });
 
   it('refuses a delay that is not a number of milliseconds', () => {
@@ -522,6 +523,31 @@ describe('WorkQueue under a burst of keys (real event loop)', () => {
 
     expect(handlerCalls).toBeGreaterThan(0);
     expect(handlerCalls).toBeLessThan(burstSize);
+  });
+
+  it('starts no more handlers in a turn once the synchronous part of those it started used up the turn s slice', async () => {
+    let time = 0;
+    const startsPerTurn: number[] = [0];
+    const queue = newQueue(
+      () => {
+        time += 2; // what a handler does before its first await: 2 ms here, by the queue's clock
+        startsPerTurn[startsPerTurn.length - 1] = (startsPerTurn.at(-1) ?? 0) + 1;
+        return Promise.resolve(undefined);
+      },
+      { concurrency: burstSize, dispatchSliceMs: 5, clock: () => time },
+    );
+    queue.start();
+
+    for (let index = 0; index < 100; index += 1) queue.add(`default/task-${index}`);
+    while (queue.depth > 0) {
+      await new Promise((resolve) => setImmediate(resolve)); // another callback between the queue's turns
+      startsPerTurn.push(0);
+    }
+
+    // 2, 4, then 6 >= 5 ms: three handlers a turn, each turn a stretch of ~5 ms of the event loop.
+    const turns = startsPerTurn.filter((starts) => starts > 0);
+    expect(turns.slice(0, -1).every((starts) => starts === 3)).toBe(true);
+    expect(turns.reduce((sum, starts) => sum + starts, 0)).toBe(100);
   });
 
   it('handles each of 10,000 keys exactly once when every key is added twice', async () => {
