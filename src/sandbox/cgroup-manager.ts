@@ -104,6 +104,7 @@ export class TaskCgroup {
   readonly #memoryPeakIsOwn: boolean;
   readonly #hasKillFile: boolean | undefined;
   readonly #giveBack: ((seen: SeenState) => boolean) | undefined;
+  readonly #onReleased: (() => void) | undefined;
   readonly #ownedDirectories: readonly string[];
   #released = false;
   #killed = false;
@@ -124,6 +125,8 @@ export class TaskCgroup {
       giveBack?: (seen: SeenState) => boolean;
       /** Removed by remove() when not given back; default the task's own directories. */
       ownedDirectories?: readonly string[];
+      /** Called once, when remove() has given the cgroup back or removed it. */
+      released?: () => void;
     } = {},
   ) {
     this.v2Directory = v2Directory;
@@ -133,6 +136,7 @@ export class TaskCgroup {
     this.#memoryPeakIsOwn = options.memoryPeakIsOwn ?? false;
     this.#hasKillFile = options.hasKillFile;
     this.#giveBack = options.giveBack;
+    this.#onReleased = options.released;
     this.#ownedDirectories = options.ownedDirectories ?? [...(v2Directory === undefined ? [] : [v2Directory]), ...v1Directories];
     this.spawnOptions = {
       ...(v2Directory !== undefined ? { cgroup: v2Directory } : {}),
@@ -199,6 +203,7 @@ export class TaskCgroup {
     if (this.#released) return true;
     if (!this.#killed && this.#giveBack?.(this.#seen)) {
       this.#released = true;
+      this.#onReleased?.();
       return true;
     }
     let removed = true;
@@ -211,6 +216,7 @@ export class TaskCgroup {
       }
     }
     this.#released = removed;
+    if (removed) this.#onReleased?.();
     return removed;
   }
 }
@@ -238,13 +244,18 @@ export interface CgroupManagerOptions {
   readonly layout: CgroupLayout;
   /** A path relative to the agent's own cgroup in each hierarchy; default 'parafork'. */
   readonly group?: string;
-  /** Idle task cgroups kept for reuse (see create); default 64; 0 removes each after its task. */
+  /**
+   * Idle task cgroups kept for reuse (see create); default 64; 0 removes each after its task.
+   * Past it, the pool holds what the recent peak of task cgroups in use needs (see create).
+   */
   readonly idleCgroups?: number;
   /**
    * Most processes and threads of all the group's tasks together: the group's pids.max, which
    * the kernel applies to every cgroup beneath it, on v1 as on v2. Undefined: no budget.
    */
   readonly tasksPidsMax?: number | undefined;
+  /** Monotonic milliseconds (performance.now()); a test's clock. */
+  readonly clock?: () => number;
 }
 
 /**
@@ -264,6 +275,8 @@ function lockDirectory(directory: string): FileLock | undefined {
 
 /** What a v1 memory limit of "none" reads back as: PAGE_COUNTER_MAX pages of 4 KiB. */
 const v1UnlimitedMemory = '9223372036854771712';
+/** How long a peak of task cgroups in use keeps its cgroups in the idle pool: one to two of these. */
+const peakWindowMs = 30_000;
 const pageBytes = 4096;
 
 export class CgroupManager {
@@ -279,6 +292,13 @@ export class CgroupManager {
   #hasKillFile = false;
   /** Idle task cgroups, most recently used last (its memory is the likeliest still cached). */
   #idle: CgroupSlot[] = [];
+  /** Task cgroups made by create() and not yet given back or removed. */
+  #inUse = 0;
+  /** The most in use at once in the current window of peakWindowMs, and in the one before. */
+  #peakInUse = 0;
+  #previousPeakInUse = 0;
+  #peakWindowStartedAt: number;
+  readonly #clock: () => number;
   /** The group's directories, locked by prepare(): the group is this process's alone. */
   #locks: FileLock[] = [];
 
@@ -291,6 +311,8 @@ export class CgroupManager {
     this.#tasksPidsMax = options.tasksPidsMax;
     if (this.#tasksPidsMax !== undefined && (!Number.isInteger(this.#tasksPidsMax) || this.#tasksPidsMax < 1)) throw new Error(`tasksPidsMax must be a whole number from 1, got ${this.#tasksPidsMax}`);
     this.placement = placeControllers(options.layout);
+    this.#clock = options.clock ?? (() => performance.now());
+    this.#peakWindowStartedAt = this.#clock();
   }
 
   /**
@@ -345,15 +367,24 @@ export class CgroupManager {
    * A reused cgroup gets every limit file listed with the value it must read, and the spawn
    * thread writes only those that differ; its OOM-kill count starts from zero again. Page cache
    * an earlier task left charged to it is reclaimed by the kernel before any OOM kill.
+   * The pool holds up to `idleCgroups`, or, when more, what takes the use back to its recent
+   * peak (the most in use at once over the last 30-60 s): the cgroups of a Task array's turnover
+   * (a burst of indexes ending, then as many starting) are then all reused instead of those past
+   * `idleCgroups` being removed and made again, ~0.5 ms of kernel time each, whenever more
+   * indexes than that were in flight (an array on a loaded node: docs/benchmarks.md, Task
+   * arrays). As the peak falls, the pool goes back to `idleCgroups` (#trimIdle).
    * `name` names the directories when new ones are made; it must be unique among live tasks.
+   * `options.memoryPeak: false`: nobody reads this task's memory peak (a Task array's index:
+   * status has no per-index usage), so a reused v1 cgroup's peak is not reset at its spawn (one
+   * cgroupfs write less) and memoryPeakBytes() is undefined.
    */
-  create(name: string, limits: CgroupLimits): TaskCgroup {
+  create(name: string, limits: CgroupLimits, options: { readonly memoryPeak?: boolean } = {}): TaskCgroup {
     this.prepare();
     if (!/^[A-Za-z0-9_.-]+$/.test(name) || name === '.' || name === '..') throw new Error(`invalid task cgroup name ${JSON.stringify(name)}`);
     const slot = this.#idle.pop() ?? this.#newSlot(name);
-    // A task joins a v1 hierarchy only for a limit set there: each v1 join is a cgroup.procs
-    // write in the child that takes the kernel's global cgroup_threadgroup_rwsem for writing,
-    // stalling every fork and exit on the host (~8% of the c=50 spawn rate each, measured). So a
+    // A task joins a v1 hierarchy only for a limit set there: each v1 join is a cgroup write in
+    // the child (its `tasks` file, which recent kernels spare the global cgroup_threadgroup_rwsem
+    // that cgroup.procs takes: native/src/cgroup_join.cc) and a migration under cgroup_mutex. So a
     // Task without a memory limit has no v1 memory cgroup, and an OOM kill by the host's own
     // OOM killer reads as a SIGKILL, not OOMKilled (which stays the verdict of its limit).
     // With a budget on the sum (tasksPidsMax), every task joins the group's v1 pids cgroup: one
@@ -362,20 +393,24 @@ export class CgroupManager {
     const joins = (controller: LimitController): boolean => limitSet[controller];
     const placedMemory = this.#location(slot, 'memory');
     const memory = placedMemory?.version === 'v1' && !joins('memory') ? undefined : placedMemory;
-    const limitsKey = `${limits.memoryBytes}/${limits.cpuMillicores}/${limits.pids}`;
+    const memoryPeak = options.memoryPeak ?? true;
+    const limitsKey = `${limits.memoryBytes}/${limits.cpuMillicores}/${limits.pids}/${memoryPeak}`;
     if (slot.fresh || slot.reused?.limitsKey !== limitsKey) {
       const joined = [...slot.v1ByController].filter(([controller]) => joins(controller)).map(([, directory]) => directory);
-      slot.reused = { limitsKey, files: this.#limitFiles(slot, limits, joins), joinedV1: joined };
+      slot.reused = { limitsKey, files: this.#limitFiles(slot, limits, joins, memoryPeak), joinedV1: joined };
     }
     const { files, joinedV1 } = slot.reused;
+    this.#inUse++;
+    this.#trimIdle();
     return new TaskCgroup(slot.v2Directory, joinedV1, memory, {
       limitFiles: files,
       oomKillsBefore: slot.oomKillsBefore,
       // A v1 peak is reset by the limit files (#limitFiles); a v2 one cannot be for all readers.
-      memoryPeakIsOwn: slot.fresh || memory?.version === 'v1',
+      memoryPeakIsOwn: memoryPeak && (slot.fresh || memory?.version === 'v1'),
       hasKillFile: this.#hasKillFile,
       giveBack: (seen) => this.#giveBack(slot, joinedV1, memory, seen),
       ownedDirectories: [...(slot.v2Directory === undefined ? [] : [slot.v2Directory]), ...slot.v1Directories],
+      released: () => this.#released(),
     });
   }
 
@@ -475,7 +510,7 @@ export class CgroupManager {
    * The limit files to write for `limits`. A new cgroup holds the kernel's defaults ("no limit"),
    * so only limits are written; a reused one lists every file with the value it must read back.
    */
-  #limitFiles(slot: CgroupSlot, limits: CgroupLimits, joins: (controller: LimitController) => boolean): readonly CgroupFileOption[] {
+  #limitFiles(slot: CgroupSlot, limits: CgroupLimits, joins: (controller: LimitController) => boolean, memoryPeak: boolean): readonly CgroupFileOption[] {
     const files: CgroupFileOption[] = [];
     const set = (location: MemoryLocation, file: string, value: string, isDefault: boolean, readBack = value, mayFail = false): void => {
       if (slot.fresh && isDefault) return;
@@ -505,7 +540,7 @@ export class CgroupManager {
         if (this.#swapLimitFile) set(memory, 'memory.memsw.limit_in_bytes', bytes, false);
       }
       // An earlier task's peak goes: writing 0 resets memory.max_usage_in_bytes (cgroup-v1/memory.rst).
-      if (memory.version === 'v1' && !slot.fresh) files.push({ path: path.join(memory.directory, 'memory.max_usage_in_bytes'), value: '0' });
+      if (memory.version === 'v1' && !slot.fresh && memoryPeak) files.push({ path: path.join(memory.directory, 'memory.max_usage_in_bytes'), value: '0' });
     }
     const pids = location('pids');
     if (pids) set(pids, 'pids.max', limits.pids === undefined ? 'max' : String(limits.pids), limits.pids === undefined);
@@ -522,7 +557,8 @@ export class CgroupManager {
 
   /** Takes an empty task cgroup back into the idle pool; false: remove it instead. */
   #giveBack(slot: CgroupSlot, joinedV1: readonly string[], memory: MemoryLocation | undefined, seen: SeenState): boolean {
-    if (this.#idle.length >= this.#maxIdle || !this.#prepared) return false;
+    // #inUse still counts this one, which leaves it for the pool.
+    if (this.#maxIdle === 0 || this.#idle.length >= this.#idleAllowance(this.#inUse - 1) || !this.#prepared) return false;
     try {
       // Every process of the task is in each of its cgroups: one of them tells.
       if (seen.empty) {
@@ -543,6 +579,39 @@ export class CgroupManager {
     }
     this.#idle.push(slot);
     return true;
+  }
+
+  /** A task cgroup was given back or removed. */
+  #released(): void {
+    this.#inUse--;
+    this.#trimIdle();
+  }
+
+  /** How many idle cgroups the pool may hold with `inUse` in use: idleCgroups, or what takes the use back to its recent peak. */
+  #idleAllowance(inUse: number): number {
+    const now = this.#clock();
+    if (now - this.#peakWindowStartedAt >= peakWindowMs) {
+      this.#previousPeakInUse = this.#peakInUse;
+      this.#peakInUse = this.#inUse;
+      this.#peakWindowStartedAt = now;
+    }
+    this.#peakInUse = Math.max(this.#peakInUse, this.#inUse);
+    if (this.#maxIdle === 0) return 0;
+    return Math.max(this.#maxIdle, Math.max(this.#peakInUse, this.#previousPeakInUse) - inUse);
+  }
+
+  /** Removes idle cgroups past the allowance, least recently used first (the peak fell). */
+  #trimIdle(): void {
+    while (this.#idle.length > this.#idleAllowance(this.#inUse)) {
+      const oldest = this.#idle.shift() as CgroupSlot;
+      for (const directory of [oldest.v2Directory, ...oldest.v1ByController.values()]) {
+        try {
+          if (directory !== undefined) rmdirSync(directory);
+        } catch {
+          // Gone already: best effort, as removeGroup's sweep is the backstop.
+        }
+      }
+    }
   }
 
   #wantedV2Controllers(): LimitController[] {
