@@ -23,6 +23,7 @@ import path from 'node:path';
 
 import { FileLock, lockHolder } from '../launcher/file-lock.js';
 import type { CgroupFileOption, InternalSpawnOptions } from '../launcher/spawn-options.js';
+import { CgroupFileReader } from './cgroup-file-reader.js';
 import { limitControllers, placeControllers, type CgroupLayout, type ControllerPlacement, type LimitController } from './cgroup-layout.js';
 
 export interface CgroupLimits {
@@ -40,10 +41,15 @@ interface MemoryLocation {
   readonly directory: string;
 }
 
-function readOomKills(memory: MemoryLocation): number {
+/** Reads a cgroupfs file whole: readFileSync, or a pooled cgroup's kept fd (cgroup-file-reader.ts). */
+type CgroupFileRead = (file: string) => string;
+
+const readWithoutKeeping: CgroupFileRead = (file) => readFileSync(file, 'utf8');
+
+function readOomKills(memory: MemoryLocation, read: CgroupFileRead): number {
   return memory.version === 'v2'
-    ? readCounter(path.join(memory.directory, 'memory.events'), 'oom_kill')
-    : readCounter(path.join(memory.directory, 'memory.oom_control'), 'oom_kill');
+    ? readCounter(path.join(memory.directory, 'memory.events'), 'oom_kill', read)
+    : readCounter(path.join(memory.directory, 'memory.oom_control'), 'oom_kill', read);
 }
 
 /**
@@ -61,9 +67,9 @@ function readMemoryPeak(memory: MemoryLocation): number | undefined {
 }
 
 /** Reads "key value" lines (memory.events, memory.oom_control) into a number for `key`. */
-function readCounter(file: string, key: string): number {
+function readCounter(file: string, key: string, read: CgroupFileRead): number {
   try {
-    const line = readFileSync(file, 'utf8').split('\n').find((entry) => entry.startsWith(`${key} `));
+    const line = read(file).split('\n').find((entry) => entry.startsWith(`${key} `));
     return line === undefined ? 0 : Number(line.slice(key.length + 1));
   } catch {
     return 0;
@@ -87,6 +93,8 @@ interface CgroupSlot {
   readonly v1Directories: readonly string[];
   /** The limit files last listed for a reuse, and for which limits: most tasks ask for the same. */
   reused?: { readonly limitsKey: string; readonly files: readonly CgroupFileOption[]; readonly joinedV1: readonly string[] } | undefined;
+  /** The files read after each task (cgroup.events, the OOM counter), by path, each with its fd kept while the slot lives. */
+  readonly readers: Map<string, CgroupFileReader>;
 }
 
 export class TaskCgroup {
@@ -104,7 +112,8 @@ export class TaskCgroup {
   readonly #memoryPeakIsOwn: boolean;
   readonly #hasKillFile: boolean | undefined;
   readonly #giveBack: ((seen: SeenState) => boolean) | undefined;
-  readonly #onReleased: (() => void) | undefined;
+  readonly #onReleased: ((removed: boolean) => void) | undefined;
+  readonly #read: CgroupFileRead;
   readonly #ownedDirectories: readonly string[];
   #released = false;
   #killed = false;
@@ -125,8 +134,10 @@ export class TaskCgroup {
       giveBack?: (seen: SeenState) => boolean;
       /** Removed by remove() when not given back; default the task's own directories. */
       ownedDirectories?: readonly string[];
-      /** Called once, when remove() has given the cgroup back or removed it. */
-      released?: () => void;
+      /** Called once, when remove() has given the cgroup back (false) or removed it (true). */
+      released?: (removed: boolean) => void;
+      /** How its cgroupfs files are read; default readFileSync. */
+      read?: CgroupFileRead;
     } = {},
   ) {
     this.v2Directory = v2Directory;
@@ -137,6 +148,7 @@ export class TaskCgroup {
     this.#hasKillFile = options.hasKillFile;
     this.#giveBack = options.giveBack;
     this.#onReleased = options.released;
+    this.#read = options.read ?? readWithoutKeeping;
     this.#ownedDirectories = options.ownedDirectories ?? [...(v2Directory === undefined ? [] : [v2Directory]), ...v1Directories];
     this.spawnOptions = {
       ...(v2Directory !== undefined ? { cgroup: v2Directory } : {}),
@@ -148,7 +160,7 @@ export class TaskCgroup {
   /** How many times the kernel's OOM killer killed a process of this task. */
   oomKills(): number {
     if (!this.#memory || this.#released) return this.#lastOomKills;
-    this.#seen.oomCounter = readOomKills(this.#memory);
+    this.#seen.oomCounter = readOomKills(this.#memory, this.#read);
     this.#lastOomKills = this.#seen.oomCounter - this.#oomKillsBefore;
     return this.#lastOomKills;
   }
@@ -171,7 +183,7 @@ export class TaskCgroup {
         // Only a populated cgroup is killed: Linux (seen on 6.18) then SIGKILLs every later child
         // started in it with CLONE_INTO_CGROUP (its kill sequence number moved on), so a killed
         // cgroup is never reused, and the usual call after an exit must not kill an empty one.
-        if (readFileSync(path.join(this.v2Directory, 'cgroup.events'), 'utf8').includes('populated 0')) {
+        if (this.#read(path.join(this.v2Directory, 'cgroup.events')).includes('populated 0')) {
           this.#seen.empty = true; // nothing can join it again: its task is over
           return;
         }
@@ -203,7 +215,7 @@ export class TaskCgroup {
     if (this.#released) return true;
     if (!this.#killed && this.#giveBack?.(this.#seen)) {
       this.#released = true;
-      this.#onReleased?.();
+      this.#onReleased?.(false);
       return true;
     }
     let removed = true;
@@ -216,9 +228,24 @@ export class TaskCgroup {
       }
     }
     this.#released = removed;
-    if (removed) this.#onReleased?.();
+    if (removed) this.#onReleased?.(true);
     return removed;
   }
+}
+
+/** The reader of one of a slot's files, made at its first read. */
+function readerOf(slot: CgroupSlot, file: string): CgroupFileReader {
+  let reader = slot.readers.get(file);
+  if (reader === undefined) {
+    reader = new CgroupFileReader(file);
+    slot.readers.set(file, reader);
+  }
+  return reader;
+}
+
+function closeReaders(slot: CgroupSlot): void {
+  for (const reader of slot.readers.values()) reader.close();
+  slot.readers.clear();
 }
 
 /** The group belongs to another live process: a second agent on it would sweep the first one's Tasks. */
@@ -410,7 +437,8 @@ export class CgroupManager {
       hasKillFile: this.#hasKillFile,
       giveBack: (seen) => this.#giveBack(slot, joinedV1, memory, seen),
       ownedDirectories: [...(slot.v2Directory === undefined ? [] : [slot.v2Directory]), ...slot.v1Directories],
-      released: () => this.#released(),
+      released: (removed) => this.#released(slot, removed),
+      read: (file) => readerOf(slot, file).read(),
     });
   }
 
@@ -422,6 +450,7 @@ export class CgroupManager {
    */
   sweepLeftovers(): number {
     this.prepare();
+    for (const slot of this.#idle) closeReaders(slot);
     this.#idle = [];
     const names = new Set<string>();
     for (const base of [this.#v2Base, ...this.#v1Bases.values()]) {
@@ -443,6 +472,7 @@ export class CgroupManager {
   /** Removes the idle task cgroups (at shutdown: the pool keeps up to `idleCgroups` between tasks). */
   removeIdle(): void {
     for (const slot of this.#idle) {
+      closeReaders(slot);
       for (const directory of [slot.v2Directory, ...slot.v1ByController.values()]) {
         if (directory !== undefined && existsSync(directory)) rmdirSync(directory);
       }
@@ -497,6 +527,7 @@ export class CgroupManager {
       v1Directories: [...v1ByController.values()],
       fresh: true,
       oomKillsBefore: 0,
+      readers: new Map(),
     };
   }
 
@@ -564,12 +595,12 @@ export class CgroupManager {
       if (seen.empty) {
         // killAll found it empty
       } else if (slot.v2Directory !== undefined) {
-        if (!readFileSync(path.join(slot.v2Directory, 'cgroup.events'), 'utf8').includes('populated 0')) return false;
+        if (!readerOf(slot, path.join(slot.v2Directory, 'cgroup.events')).read().includes('populated 0')) return false;
       } else {
         const [first] = joinedV1;
         if (first === undefined || readFileSync(path.join(first, 'cgroup.procs'), 'utf8') !== '') return false;
       }
-      slot.oomKillsBefore = memory === undefined ? 0 : (seen.oomCounter ?? readOomKills(memory));
+      slot.oomKillsBefore = memory === undefined ? 0 : (seen.oomCounter ?? readOomKills(memory, (file) => readerOf(slot, file).read()));
     } catch {
       return false; // never made (the spawn failed first), or gone
     }
@@ -581,8 +612,9 @@ export class CgroupManager {
     return true;
   }
 
-  /** A task cgroup was given back or removed. */
-  #released(): void {
+  /** A task cgroup was given back (to the pool) or removed (its directories gone: their fds go too). */
+  #released(slot: CgroupSlot, removed: boolean): void {
+    if (removed) closeReaders(slot);
     this.#inUse--;
     this.#trimIdle();
   }
@@ -604,6 +636,7 @@ export class CgroupManager {
   #trimIdle(): void {
     while (this.#idle.length > this.#idleAllowance(this.#inUse)) {
       const oldest = this.#idle.shift() as CgroupSlot;
+      closeReaders(oldest);
       for (const directory of [oldest.v2Directory, ...oldest.v1ByController.values()]) {
         try {
           if (directory !== undefined) rmdirSync(directory);

@@ -4,11 +4,12 @@
 // floor once the peak of use is a minute old, and what a reused cgroup carries over is nothing of the earlier task's:
 // no process, its own limits, its own OOM count, and a memory peak only where it is asked for.
 // Real cgroups on this host; needs root and a cgroup hierarchy.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Launcher } from '../../src/index.js';
+import { CgroupFileReader } from '../../src/sandbox/cgroup-file-reader.js';
 import { readCgroupLayout } from '../../src/sandbox/cgroup-layout.js';
 import { CgroupManager, type CgroupLimits, type TaskCgroup } from '../../src/sandbox/cgroup-manager.js';
 import { uniqueTestCgroupGroup } from '../helpers/cgroup-group.js';
@@ -84,6 +85,10 @@ describe.skipIf(skip !== undefined)(`the idle pool of task cgroups${skip ? ` (sk
     giveBack(later.cgroup); // the peak is over a minute old
     const left = groupDirectories(first.cgroup);
     expect(left.length).toBe(floor);
+    // The fds it kept to read the removed ones went with them.
+    const keptFiles = readdirSync('/proc/self/fd').map((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; } });
+    const base = path.dirname(left[0] as string);
+    for (const file of keptFiles.filter((target) => target.startsWith(`${base}/`))) expect(left).toContain(path.dirname(file));
     for (const directory of new Set([...before, ...tasks.map(({ cgroup }) => directoryOf(cgroup))])) {
       if (!left.includes(directory)) expect(existsSync(directory)).toBe(false);
     }
@@ -133,5 +138,28 @@ describe.skipIf(skip !== undefined)(`the idle pool of task cgroups${skip ? ` (sk
     if (manager.placement.memory === 'v1') expect(task.cgroup.memoryPeakBytes()).toBeLessThan(16 * 2 ** 20);
     else expect(task.cgroup.memoryPeakBytes()).toBeUndefined();
     giveBack(task.cgroup);
+  });
+
+  it('a kept cgroup file reads what the kernel says now, each time, and again once its directory was made anew behind its back', async () => {
+    // cgroup.max.depth: a file every cgroup v2 directory has and root may write.
+    const { cgroup } = await runIn({});
+    giveBack(cgroup);
+    if (cgroup.v2Directory === undefined) return; // no cgroup2 here: the pool reads v1 files the same way
+    const directory = path.join(path.dirname(cgroup.v2Directory), `reader-${serial++}`);
+    mkdirSync(directory);
+    const reader = new CgroupFileReader(path.join(directory, 'cgroup.max.depth'));
+    try {
+      expect(reader.read()).toBe('max\n');
+      writeFileSync(path.join(directory, 'cgroup.max.depth'), '3');
+      expect(reader.read()).toBe('3\n');
+      rmdirSync(directory);
+      expect(() => reader.read()).toThrow(/ENOENT/);
+      mkdirSync(directory);
+      writeFileSync(path.join(directory, 'cgroup.max.depth'), '5');
+      expect(reader.read()).toBe('5\n');
+    } finally {
+      reader.close();
+      if (existsSync(directory)) rmdirSync(directory);
+    }
   });
 });
