@@ -24,7 +24,7 @@ import type { Task } from '../dist/api/task.js';
 import { Launcher, type SandboxOptions } from '../dist/index.js';
 import { placeControllers, readCgroupLayout } from '../dist/sandbox/cgroup-layout.js';
 import { CgroupManager, type CgroupLimits } from '../dist/sandbox/cgroup-manager.js';
-import { apiRequestsByVerb, defaultAgentNodeOptions, formatTable, loadAverage, log, machineLine, ProcessSampler, scrapeCounters, startBenchAgent, startCluster, taskCollection, watchTasks, type BenchAgent, type BenchCluster } from './cluster-harness.ts';
+import { apiRequestsByVerb, defaultAgentNodeOptions, formatTable, loadAverage, log, machineLine, ProcessSampler, sampleProcess, scrapeCounters, startBenchAgent, startCluster, taskCollection, threadCpuSeconds, watchTasks, type BenchAgent, type BenchCluster } from './cluster-harness.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -54,13 +54,18 @@ const now = (): number => performance.timeOrigin + performance.now();
  *     RLIMIT_NPROC of a uid of the index's own where pids is on cgroup v1) (bench:sandbox's
  *     "Task default (agent limits)"). The array's rate over this one is what the agent and its
  *     reconciler cost, the sandbox being the same.
- * Also the CPU this process spent per spawn (its children's not counted, as for the agent).
+ * Also the CPU this process spent per spawn (its children's not counted, as for the agent), and
+ * that of the spawned processes (the children it reaped: sandbox init, /bin/true, and the child's
+ * own setup between clone and exec). On a machine the run keeps busy, the rate is about the
+ * cores over the sum of the two (and the control plane's share), so the agent's sum per index
+ * against the Launcher's per spawn says what an index costs beyond its sandbox.
  */
 type BaselineKind = 'plain sandbox' | 'index sandbox';
 
 interface Baseline {
   readonly spawnsPerSecond: number;
   readonly cpuMsPerSpawn: number;
+  readonly childrenCpuMsPerSpawn: number;
 }
 
 const layout = readCgroupLayout();
@@ -74,6 +79,7 @@ async function measureBaseline(launcher: Launcher, cgroups: CgroupManager, kind:
   let issued = 0;
   let serial = 0;
   const cpuBefore = process.cpuUsage();
+  const childrenBefore = sampleProcess(process.pid).childrenCpuSeconds;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: 50 }, async () => {
@@ -90,7 +96,8 @@ async function measureBaseline(launcher: Launcher, cgroups: CgroupManager, kind:
   );
   const elapsedMs = performance.now() - started;
   const cpu = process.cpuUsage(cpuBefore);
-  return { spawnsPerSecond: (count / elapsedMs) * 1000, cpuMsPerSpawn: (cpu.user + cpu.system) / 1000 / count };
+  const childrenCpuSeconds = sampleProcess(process.pid).childrenCpuSeconds - childrenBefore;
+  return { spawnsPerSecond: (count / elapsedMs) * 1000, cpuMsPerSpawn: (cpu.user + cpu.system) / 1000 / count, childrenCpuMsPerSpawn: (childrenCpuSeconds * 1000) / count };
 }
 
 /** Both baselines, `count` spawns each, one after the other. */
@@ -113,6 +120,7 @@ function around(before: Record<BaselineKind, Baseline>, after: Record<BaselineKi
   const mean = (kind: BaselineKind): Baseline => ({
     spawnsPerSecond: (before[kind].spawnsPerSecond + after[kind].spawnsPerSecond) / 2,
     cpuMsPerSpawn: (before[kind].cpuMsPerSpawn + after[kind].cpuMsPerSpawn) / 2,
+    childrenCpuMsPerSpawn: (before[kind].childrenCpuMsPerSpawn + after[kind].childrenCpuMsPerSpawn) / 2,
   });
   return { 'plain sandbox': mean('plain sandbox'), 'index sandbox': mean('index sandbox') };
 }
@@ -128,6 +136,10 @@ interface ArrayRun {
   readonly agentPeakRssMb: number;
   /** The agent process's CPU (user + system, its children not counted) over the run, per index. */
   readonly agentCpuMsPerIndex: number;
+  /** The CPU of the agent's reaped children (the indexes' processes) over the run, per index. */
+  readonly agentChildrenCpuMsPerIndex: number;
+  /** The agent's CPU per index by thread name (MainThread: JavaScript; parafork-sandbx: spawn threads). */
+  readonly agentThreadCpuMsPerIndex: Record<string, number>;
   readonly controlPlaneCpuSeconds: number;
   readonly statusBytes: number;
   /** The Launcher's rates measured just before and after this run (their mean). */
@@ -178,6 +190,7 @@ async function runArray(cluster: BenchCluster, count: number): Promise<ArrayRun>
     }
   }, watchAbort.signal);
   const { requestsBefore, controlPlaneBefore, sampler, createdAt } = await startMeasuring(cluster, agent);
+  const threadsBefore = threadCpuSeconds(agent.pid);
   await cluster.client.request({
     method: 'POST',
     path: taskCollection(namespace),
@@ -185,6 +198,7 @@ async function runArray(cluster: BenchCluster, count: number): Promise<ArrayRun>
   });
   const task = await finished;
   const doneAt = now();
+  const threadsAfter = threadCpuSeconds(agent.pid);
   const memoryAtHalf = await halfway;
   await new Promise((resolve) => setTimeout(resolve, 2_000)); // the finalizer's removal and events
   const { writes, requests } = writesOf(requestsBefore, await apiRequestsByVerb(agent.port));
@@ -205,20 +219,22 @@ async function runArray(cluster: BenchCluster, count: number): Promise<ArrayRun>
     apiWrites: writes,
     apiRequests: requests,
     agentPeakRssMb: sampler.peakRssBytes / 2 ** 20,
-    agentCpuMsPerIndex: cpuOverRun(sampler, createdAt, doneAt) / count,
+    agentCpuMsPerIndex: cpuOverRun(sampler, createdAt, doneAt, 'cpuSeconds') / count,
+    agentChildrenCpuMsPerIndex: cpuOverRun(sampler, createdAt, doneAt, 'childrenCpuSeconds') / count,
+    agentThreadCpuMsPerIndex: Object.fromEntries([...threadsAfter].map(([name, seconds]) => [name, ((seconds - (threadsBefore.get(name) ?? 0)) * 1000) / count])),
     controlPlaneCpuSeconds: cluster.controlPlaneCpuSeconds() - controlPlaneBefore,
     statusBytes: Buffer.byteLength(JSON.stringify(status)),
     memoryAtHalf,
   };
 }
 
-/** CPU ms the sampled process used between two epoch times (the samples nearest them). */
-function cpuOverRun(sampler: ProcessSampler, fromEpochMs: number, toEpochMs: number): number {
+/** CPU ms the sampled process (or its reaped children) used between two epoch times (the samples nearest them). */
+function cpuOverRun(sampler: ProcessSampler, fromEpochMs: number, toEpochMs: number, counter: 'cpuSeconds' | 'childrenCpuSeconds'): number {
   const toPerformance = (epochMs: number): number => epochMs - performance.timeOrigin;
   const samples = sampler.samples;
   const first = samples.find((sample) => sample.atMs >= toPerformance(fromEpochMs)) ?? samples[0];
   const last = samples.findLast((sample) => sample.atMs <= toPerformance(toEpochMs)) ?? samples.at(-1);
-  return first === undefined || last === undefined ? Number.NaN : (last.cpuSeconds - first.cpuSeconds) * 1000;
+  return first === undefined || last === undefined ? Number.NaN : (last[counter] - first[counter]) * 1000;
 }
 
 /** Where the agent's memory is, from its /metrics (prom-client's process and Node.js gauges), in MB. */
@@ -312,19 +328,26 @@ async function main(): Promise<void> {
   } finally {
     cluster.down();
   }
+  const totalCpu = (run: ArrayRun, kind: BaselineKind): string => {
+    const baseline = run.baselines?.[kind];
+    return baseline === undefined ? '?' : (baseline.cpuMsPerSpawn + baseline.childrenCpuMsPerSpawn).toFixed(2);
+  };
   const ratio = (run: ArrayRun, kind: BaselineKind): number => run.indexesPerSecond / (run.baselines?.[kind].spawnsPerSecond ?? Number.NaN);
-  const header = ['indexes', 'phase', 'indexes/s', 'Launcher c=50: plain / index sandbox spawns/s', 'vs plain', 'vs index sandbox', 'create -> done s', 'p99 spawn ms', 'API writes', 'API requests', 'agent peak RSS MB', 'agent CPU ms/index (Launcher: plain / index)', 'apiserver+etcd CPU s', 'status bytes'];
+  const header = ['indexes', 'phase', 'indexes/s', 'Launcher c=50: plain / index sandbox spawns/s', 'vs plain', 'vs index sandbox', 'create -> done s', 'p99 spawn ms', 'API writes', 'API requests', 'agent peak RSS MB', 'agent CPU ms/index (Launcher: plain / index)', 'agent + tasks CPU ms/index (Launcher + children: plain / index)', 'apiserver+etcd CPU s', 'status bytes'];
   const rows = runs.map((run) => [
     String(run.indexes), run.phase ?? '?', run.indexesPerSecond.toFixed(0),
     `${run.baselines?.['plain sandbox'].spawnsPerSecond.toFixed(0)} / ${run.baselines?.['index sandbox'].spawnsPerSecond.toFixed(0)}`,
     `${ratio(run, 'plain sandbox').toFixed(2)}x`, `${ratio(run, 'index sandbox').toFixed(2)}x`, run.createToDoneSeconds.toFixed(1),
     run.p99SpawnLatencyMs?.toFixed(2) ?? '-', String(run.apiWrites), String(run.apiRequests), run.agentPeakRssMb.toFixed(0),
     `${run.agentCpuMsPerIndex.toFixed(2)} (${run.baselines?.['plain sandbox'].cpuMsPerSpawn.toFixed(2)} / ${run.baselines?.['index sandbox'].cpuMsPerSpawn.toFixed(2)})`,
+    `${(run.agentCpuMsPerIndex + run.agentChildrenCpuMsPerIndex).toFixed(2)} (${totalCpu(run, 'plain sandbox')} / ${totalCpu(run, 'index sandbox')})`,
     run.controlPlaneCpuSeconds.toFixed(1), String(run.statusBytes),
   ]);
   console.log(`\n${machineLine()}; load ${loadAverage()}; ${baselineSpawns} spawns per baseline, measured before and after each array run\n`);
   console.log(formatTable(header, rows));
   for (const run of runs) {
+    const threads = Object.entries(run.agentThreadCpuMsPerIndex).filter(([, ms]) => ms >= 0.005).sort(([, a], [, b]) => b - a);
+    console.log(`${run.indexes} indexes, agent CPU ms/index by thread: ${threads.map(([name, ms]) => `${name} ${ms.toFixed(3)}`).join(', ')}; its tasks (reaped children) ${run.agentChildrenCpuMsPerIndex.toFixed(3)}`);
     const memory = run.memoryAtHalf;
     if (memory !== undefined) console.log(`${run.indexes} indexes, agent at half: RSS ${memory.residentMb.toFixed(0)} MB, V8 heap ${memory.heapUsedMb.toFixed(0)} MB used of ${memory.heapTotalMb.toFixed(0)} MB, external ${memory.externalMb.toFixed(0)} MB`);
   }

@@ -179,6 +179,8 @@ export async function startBenchAgent(kubeconfigPath: string, nodeName: string, 
 export interface ProcessSample {
   /** utime + stime, in seconds. */
   readonly cpuSeconds: number;
+  /** cutime + cstime, in seconds: the CPU of the children it has waited for (a Task's processes, reaped by the agent). */
+  readonly childrenCpuSeconds: number;
   readonly rssBytes: number;
   readonly fds: number;
 }
@@ -189,8 +191,29 @@ export function sampleProcess(pid: number): ProcessSample {
   // Fields after the command name (which may hold spaces and parentheses): utime is field 14, stime 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
+  const childrenTicks = Number(fields[13]) + Number(fields[14]);
   const rssKb = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-  return { cpuSeconds: ticks / clockTicksPerSecond, rssBytes: rssKb * 1024, fds: readdirSync(`/proc/${pid}/fd`).length };
+  return { cpuSeconds: ticks / clockTicksPerSecond, childrenCpuSeconds: childrenTicks / clockTicksPerSecond, rssBytes: rssKb * 1024, fds: readdirSync(`/proc/${pid}/fd`).length };
+}
+
+/**
+ * CPU seconds (utime + stime) of each thread of a process so far, by thread name with the
+ * trailing digits dropped (a pool's threads count together): where a process spends its CPU.
+ */
+export function threadCpuSeconds(pid: number | 'self'): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const thread of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${thread}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[0-9]+$/, '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    byName.set(name, (byName.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond);
+  }
+  return byName;
 }
 
 /** Samples a process every `intervalMs` until stopped; keeps every sample with its time. */

@@ -1,7 +1,8 @@
 // The fds a child joins its cgroups through, opened before the clone: the v2 directory for
 // clone3's CLONE_INTO_CGROUP (atomic: the child starts inside it), or its cgroup.procs for the
 // clone(2) path, whose child writes "0" there before exec; and each cgroup v1 directory's
-// cgroup.procs (hybrid hosts), written the same way. For a request with cgroupSetup the
+// `tasks` file (hybrid hosts), written the same way (see Open in cgroup_join.cc for why `tasks`
+// and not cgroup.procs). For a request with cgroupSetup the
 // directories and limit files are made first (cgroup_state_cache.h).
 #pragma once
 

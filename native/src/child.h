@@ -125,7 +125,7 @@ struct ChildPlan {
   int stdio_fds[3] = {-1, -1, -1};          // parent fds (all > 2) placed at 0, 1, 2
   int result_fd = -1;                       // >= 0: placed at fd 3, kept open across exec (the result file)
   int cgroup_procs_fd = -1;                 // >= 0: join that cgroup by writing "0" (clone() path)
-  const int* cgroup_v1_procs_fds = nullptr; // cgroup v1 cgroup.procs files to join the same way
+  const int* cgroup_v1_procs_fds = nullptr; // cgroup v1 `tasks` files to join the same way (cgroup_join.cc)
   size_t cgroup_v1_count = 0;
   bool close_range_cloexec = true;          // kernel has close_range(CLOSE_RANGE_CLOEXEC), 5.11+
   // CLONE_CLEAR_SIGHAND already reset every handler to SIG_DFL; only signals set to SIG_IGN (which

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <filesystem>
@@ -107,18 +108,27 @@ TEST_F(CgroupStateCacheTest, ACgroupThatCannotBeJoinedFailsInAttachOrCreateAsItW
   EXPECT_EQ(create.syscall, Syscall::kCgroupCreate);
 }
 
-TEST_F(CgroupStateCacheTest, CgroupV1DirectoriesAreJoinedThroughTheirProcsFiles) {
+// Through `tasks`, not cgroup.procs: the write of "0" there moves only the writing thread, which
+// the kernel spares its global cgroup_threadgroup_rwsem (cgroup_join.cc).
+TEST_F(CgroupStateCacheTest, CgroupV1DirectoriesAreJoinedThroughTheirTasksFiles) {
   request_.cgroup.clear();
   request_.cgroups_v1 = {root_ / "pids-task", root_ / "memory-task"};
   for (const std::string& directory : request_.cgroups_v1) {
     ASSERT_EQ(mkdir(directory.c_str(), 0755), 0);
-    WriteWholeFile(directory + "/cgroup.procs", "");
+    WriteWholeFile(directory + "/tasks", "");
   }
   PreparedCgroups prepared;
   ASSERT_FALSE(prepared.Prepare(request_, cache_, /*use_clone3=*/true));
   EXPECT_FALSE(prepared.cgroup_fd);
   ASSERT_EQ(prepared.v1_fds.size(), 2u);
   EXPECT_EQ(prepared.v1_fds[0], prepared.v1_owned[0].get());
+  for (size_t index = 0; index < 2; ++index) {
+    char target[4096];
+    const std::string link = "/proc/self/fd/" + std::to_string(prepared.v1_fds[index]);
+    const ssize_t length = readlink(link.c_str(), target, sizeof target - 1);
+    ASSERT_GT(length, 0);
+    EXPECT_EQ(std::string(target, static_cast<size_t>(length)), request_.cgroups_v1[index] + "/tasks");
+  }
 }
 
 }  // namespace

@@ -24,6 +24,7 @@ import path from 'node:path';
 
 import { FileLock, lockHolder } from '../launcher/file-lock.js';
 import type { CgroupFileOption, InternalSpawnOptions } from '../launcher/spawn-options.js';
+import { CgroupFileReader } from './cgroup-file-reader.js';
 import { limitControllers, placeControllers, type CgroupLayout, type ControllerPlacement, type LimitController } from './cgroup-layout.js';
 
 export interface CgroupLimits {
@@ -41,10 +42,15 @@ interface MemoryLocation {
   readonly directory: string;
 }
 
-function readOomKills(memory: MemoryLocation): number {
+/** Reads a cgroupfs file whole: readFileSync, or a pooled cgroup's kept fd (cgroup-file-reader.ts). */
+type CgroupFileRead = (file: string) => string;
+
+const readWithoutKeeping: CgroupFileRead = (file) => readFileSync(file, 'utf8');
+
+function readOomKills(memory: MemoryLocation, read: CgroupFileRead): number {
   return memory.version === 'v2'
-    ? readCounter(path.join(memory.directory, 'memory.events'), 'oom_kill')
-    : readCounter(path.join(memory.directory, 'memory.oom_control'), 'oom_kill');
+    ? readCounter(path.join(memory.directory, 'memory.events'), 'oom_kill', read)
+    : readCounter(path.join(memory.directory, 'memory.oom_control'), 'oom_kill', read);
 }
 
 /**
@@ -62,9 +68,9 @@ function readMemoryPeak(memory: MemoryLocation): number | undefined {
 }
 
 /** Reads "key value" lines (memory.events, memory.oom_control) into a number for `key`. */
-function readCounter(file: string, key: string): number {
+function readCounter(file: string, key: string, read: CgroupFileRead): number {
   try {
-    const line = readFileSync(file, 'utf8').split('\n').find((entry) => entry.startsWith(`${key} `));
+    const line = read(file).split('\n').find((entry) => entry.startsWith(`${key} `));
     return line === undefined ? 0 : Number(line.slice(key.length + 1));
   } catch {
     return 0;
@@ -88,6 +94,8 @@ interface CgroupSlot {
   readonly v1Directories: readonly string[];
   /** The limit files last listed for a reuse, and for which limits: most tasks ask for the same. */
   reused?: { readonly limitsKey: string; readonly files: readonly CgroupFileOption[]; readonly joinedV1: readonly string[] } | undefined;
+  /** The files read after each task (cgroup.events, the OOM counter), by path, each with its fd kept while the slot lives. */
+  readonly readers: Map<string, CgroupFileReader>;
 }
 
 export class TaskCgroup {
@@ -105,9 +113,12 @@ export class TaskCgroup {
   readonly #memoryPeakIsOwn: boolean;
   readonly #hasKillFile: boolean | undefined;
   readonly #giveBack: ((seen: SeenState) => boolean) | undefined;
+  readonly #onReleased: ((removed: boolean) => void) | undefined;
+  readonly #read: CgroupFileRead;
   readonly #ownedDirectories: readonly string[];
   readonly #trackRemoval: ((removal: Promise<unknown>) => void) | undefined;
   #released = false;
+  #removing: Promise<boolean> | undefined;
   #killed = false;
   #lastOomKills = 0;
   /** What killAll and oomKills read last, so that remove() need not read it again. */
@@ -133,6 +144,10 @@ export class TaskCgroup {
        * CgroupManager.create); every task's, so never listed, killed or removed through this one.
        */
       sharedV1Directories?: readonly string[];
+      /** Called once, when remove() has given the cgroup back (false) or removed it (true). */
+      released?: (removed: boolean) => void;
+      /** How its cgroupfs files are read; default readFileSync. */
+      read?: CgroupFileRead;
     } = {},
   ) {
     this.v2Directory = v2Directory;
@@ -142,6 +157,8 @@ export class TaskCgroup {
     this.#memoryPeakIsOwn = options.memoryPeakIsOwn ?? false;
     this.#hasKillFile = options.hasKillFile;
     this.#giveBack = options.giveBack;
+    this.#onReleased = options.released;
+    this.#read = options.read ?? readWithoutKeeping;
     this.#ownedDirectories = options.ownedDirectories ?? [...(v2Directory === undefined ? [] : [v2Directory]), ...v1Directories];
     this.#trackRemoval = options.trackRemoval;
     this.spawnOptions = {
@@ -154,7 +171,7 @@ export class TaskCgroup {
   /** How many times the kernel's OOM killer killed a process of this task. */
   oomKills(): number {
     if (!this.#memory || this.#released) return this.#lastOomKills;
-    this.#seen.oomCounter = readOomKills(this.#memory);
+    this.#seen.oomCounter = readOomKills(this.#memory, this.#read);
     this.#lastOomKills = this.#seen.oomCounter - this.#oomKillsBefore;
     return this.#lastOomKills;
   }
@@ -177,7 +194,7 @@ export class TaskCgroup {
         // Only a populated cgroup is killed: Linux (seen on 6.18) then SIGKILLs every later child
         // started in it with CLONE_INTO_CGROUP (its kill sequence number moved on), so a killed
         // cgroup is never reused, and the usual call after an exit must not kill an empty one.
-        if (readFileSync(path.join(this.v2Directory, 'cgroup.events'), 'utf8').includes('populated 0')) {
+        if (this.#read(path.join(this.v2Directory, 'cgroup.events')).includes('populated 0')) {
           this.#seen.empty = true; // nothing can join it again: its task is over
           return;
         }
@@ -209,6 +226,7 @@ export class TaskCgroup {
     if (this.#released) return true;
     if (!this.#killed && this.#giveBack?.(this.#seen)) {
       this.#released = true;
+      this.#onReleased?.(false);
       return true;
     }
     let removed = true;
@@ -221,6 +239,7 @@ export class TaskCgroup {
       }
     }
     this.#released = removed;
+    if (removed) this.#onReleased?.(true);
     return removed;
   }
 
@@ -231,9 +250,18 @@ export class TaskCgroup {
    * JS thread for seconds in all (issue 15's event-loop bar). Resolves to what remove() returns.
    */
   async removeAsync(): Promise<boolean> {
+    // A second call while the first one's rmdirs are under way waits for them (once released).
+    this.#removing ??= this.#removeOnThreadPool();
+    const removed = await this.#removing;
+    if (!removed) this.#removing = undefined;
+    return removed;
+  }
+
+  async #removeOnThreadPool(): Promise<boolean> {
     if (this.#released) return true;
     if (!this.#killed && this.#giveBack?.(this.#seen)) {
       this.#released = true;
+      this.#onReleased?.(false);
       return true;
     }
     const removal = Promise.all(this.#ownedDirectories.map((directory) => rmdir(directory).then(
@@ -244,8 +272,24 @@ export class TaskCgroup {
     this.#trackRemoval?.(removal);
     const removed = (await removal).every(Boolean);
     this.#released = removed;
+    if (removed) this.#onReleased?.(true);
     return removed;
   }
+}
+
+/** The reader of one of a slot's files, made at its first read. */
+function readerOf(slot: CgroupSlot, file: string): CgroupFileReader {
+  let reader = slot.readers.get(file);
+  if (reader === undefined) {
+    reader = new CgroupFileReader(file);
+    slot.readers.set(file, reader);
+  }
+  return reader;
+}
+
+function closeReaders(slot: CgroupSlot): void {
+  for (const reader of slot.readers.values()) reader.close();
+  slot.readers.clear();
 }
 
 /** The group belongs to another live process: a second agent on it would sweep the first one's Tasks. */
@@ -271,13 +315,18 @@ export interface CgroupManagerOptions {
   readonly layout: CgroupLayout;
   /** A path relative to the agent's own cgroup in each hierarchy; default 'parafork'. */
   readonly group?: string;
-  /** Idle task cgroups kept for reuse (see create); default 64; 0 removes each after its task. */
+  /**
+   * Idle task cgroups kept for reuse (see create); default 64; 0 removes each after its task.
+   * Past it, the pool holds what the recent peak of task cgroups in use needs (see create).
+   */
   readonly idleCgroups?: number;
   /**
    * Most processes and threads of all the group's tasks together: the group's pids.max, which
    * the kernel applies to every cgroup beneath it, on v1 as on v2. Undefined: no budget.
    */
   readonly tasksPidsMax?: number | undefined;
+  /** Monotonic milliseconds (performance.now()); a test's clock. */
+  readonly clock?: () => number;
 }
 
 /**
@@ -297,6 +346,8 @@ function lockDirectory(directory: string): FileLock | undefined {
 
 /** What a v1 memory limit of "none" reads back as: PAGE_COUNTER_MAX pages of 4 KiB. */
 const v1UnlimitedMemory = '9223372036854771712';
+/** How long a peak of task cgroups in use keeps its cgroups in the idle pool: one to two of these. */
+const peakWindowMs = 30_000;
 const pageBytes = 4096;
 
 export class CgroupManager {
@@ -312,6 +363,13 @@ export class CgroupManager {
   #hasKillFile = false;
   /** Idle task cgroups, most recently used last (its memory is the likeliest still cached). */
   #idle: CgroupSlot[] = [];
+  /** Task cgroups made by create() and not yet given back or removed. */
+  #inUse = 0;
+  /** The most in use at once in the current window of peakWindowMs, and in the one before. */
+  #peakInUse = 0;
+  #previousPeakInUse = 0;
+  #peakWindowStartedAt: number;
+  readonly #clock: () => number;
   /** The group's directories, locked by prepare(): the group is this process's alone. */
   #locks: FileLock[] = [];
   /** Task cgroups being removed by TaskCgroup.removeAsync. */
@@ -326,6 +384,8 @@ export class CgroupManager {
     this.#tasksPidsMax = options.tasksPidsMax;
     if (this.#tasksPidsMax !== undefined && (!Number.isInteger(this.#tasksPidsMax) || this.#tasksPidsMax < 1)) throw new Error(`tasksPidsMax must be a whole number from 1, got ${this.#tasksPidsMax}`);
     this.placement = placeControllers(options.layout);
+    this.#clock = options.clock ?? (() => performance.now());
+    this.#peakWindowStartedAt = this.#clock();
   }
 
   /**
@@ -380,15 +440,24 @@ export class CgroupManager {
    * A reused cgroup gets every limit file listed with the value it must read, and the spawn
    * thread writes only those that differ; its OOM-kill count starts from zero again. Page cache
    * an earlier task left charged to it is reclaimed by the kernel before any OOM kill.
+   * The pool holds up to `idleCgroups`, or, when more, what takes the use back to its recent
+   * peak (the most in use at once over the last 30-60 s): the cgroups of a Task array's turnover
+   * (a burst of indexes ending, then as many starting) are then all reused instead of those past
+   * `idleCgroups` being removed and made again, ~0.5 ms of kernel time each, whenever more
+   * indexes than that were in flight (an array on a loaded node: docs/benchmarks.md, Task
+   * arrays). As the peak falls, the pool goes back to `idleCgroups` (#trimIdle).
    * `name` names the directories when new ones are made; it must be unique among live tasks.
+   * `options.memoryPeak: false`: nobody reads this task's memory peak (a Task array's index:
+   * status has no per-index usage), so a reused v1 cgroup's peak is not reset at its spawn (one
+   * cgroupfs write less) and memoryPeakBytes() is undefined.
    */
-  create(name: string, limits: CgroupLimits): TaskCgroup {
+  create(name: string, limits: CgroupLimits, options: { readonly memoryPeak?: boolean } = {}): TaskCgroup {
     this.prepare();
     if (!/^[A-Za-z0-9_.-]+$/.test(name) || name === '.' || name === '..') throw new Error(`invalid task cgroup name ${JSON.stringify(name)}`);
     const slot = this.#idle.pop() ?? this.#newSlot(name);
-    // A task joins a v1 hierarchy only for a limit set there: each v1 join is a cgroup.procs
-    // write in the child that takes the kernel's global cgroup_threadgroup_rwsem for writing,
-    // stalling every fork and exit on the host (~8% of the c=50 spawn rate each, measured). So a
+    // A task joins a v1 hierarchy only for a limit set there: each v1 join is a cgroup write in
+    // the child (its `tasks` file, which recent kernels spare the global cgroup_threadgroup_rwsem
+    // that cgroup.procs takes: native/src/cgroup_join.cc) and a migration under cgroup_mutex. So a
     // Task without a memory limit has no v1 memory cgroup, and an OOM kill by the host's own
     // OOM killer reads as a SIGKILL, not OOMKilled (which stays the verdict of its limit).
     // With a budget on the sum (tasksPidsMax), every task joins the group's v1 pids cgroup: one
@@ -397,12 +466,15 @@ export class CgroupManager {
     const joins = (controller: LimitController): boolean => limitSet[controller];
     const placedMemory = this.#location(slot, 'memory');
     const memory = placedMemory?.version === 'v1' && !joins('memory') ? undefined : placedMemory;
-    const limitsKey = `${limits.memoryBytes}/${limits.cpuMillicores}/${limits.pids}`;
+    const memoryPeak = options.memoryPeak ?? true;
+    const limitsKey = `${limits.memoryBytes}/${limits.cpuMillicores}/${limits.pids}/${memoryPeak}`;
     if (slot.fresh || slot.reused?.limitsKey !== limitsKey) {
       const joined = [...slot.v1ByController].filter(([controller]) => joins(controller)).map(([, directory]) => directory);
-      slot.reused = { limitsKey, files: this.#limitFiles(slot, limits, joins), joinedV1: joined };
+      slot.reused = { limitsKey, files: this.#limitFiles(slot, limits, joins, memoryPeak), joinedV1: joined };
     }
     const { files, joinedV1 } = slot.reused;
+    this.#inUse++;
+    this.#trimIdle();
     // Where cpu is on v1, a task without a cpu limit of its own joins the group's cpu cgroup: all
     // of them then share the CPU with the rest of the host as one, as they do on v2 (the group's
     // cpu controller). Left in the root cpu cgroup, each sandboxed task (a session of its own,
@@ -415,7 +487,7 @@ export class CgroupManager {
       limitFiles: files,
       oomKillsBefore: slot.oomKillsBefore,
       // A v1 peak is reset by the limit files (#limitFiles); a v2 one cannot be for all readers.
-      memoryPeakIsOwn: slot.fresh || memory?.version === 'v1',
+      memoryPeakIsOwn: memoryPeak && (slot.fresh || memory?.version === 'v1'),
       hasKillFile: this.#hasKillFile,
       giveBack: (seen) => this.#giveBack(slot, joinedV1, memory, seen),
       ownedDirectories: [...(slot.v2Directory === undefined ? [] : [slot.v2Directory]), ...slot.v1Directories],
@@ -423,6 +495,8 @@ export class CgroupManager {
         this.#removals.add(removal);
         void removal.finally(() => this.#removals.delete(removal));
       },
+      released: (removed) => this.#released(slot, removed),
+      read: (file) => readerOf(slot, file).read(),
     });
   }
 
@@ -439,6 +513,7 @@ export class CgroupManager {
    */
   sweepLeftovers(): number {
     this.prepare();
+    for (const slot of this.#idle) closeReaders(slot);
     this.#idle = [];
     const names = new Set<string>();
     for (const base of [this.#v2Base, ...this.#v1Bases.values()]) {
@@ -460,6 +535,7 @@ export class CgroupManager {
   /** Removes the idle task cgroups (at shutdown: the pool keeps up to `idleCgroups` between tasks). */
   removeIdle(): void {
     for (const slot of this.#idle) {
+      closeReaders(slot);
       for (const directory of [slot.v2Directory, ...slot.v1ByController.values()]) {
         if (directory !== undefined && existsSync(directory)) rmdirSync(directory);
       }
@@ -514,6 +590,7 @@ export class CgroupManager {
       v1Directories: [...v1ByController.values()],
       fresh: true,
       oomKillsBefore: 0,
+      readers: new Map(),
     };
   }
 
@@ -527,7 +604,7 @@ export class CgroupManager {
    * The limit files to write for `limits`. A new cgroup holds the kernel's defaults ("no limit"),
    * so only limits are written; a reused one lists every file with the value it must read back.
    */
-  #limitFiles(slot: CgroupSlot, limits: CgroupLimits, joins: (controller: LimitController) => boolean): readonly CgroupFileOption[] {
+  #limitFiles(slot: CgroupSlot, limits: CgroupLimits, joins: (controller: LimitController) => boolean, memoryPeak: boolean): readonly CgroupFileOption[] {
     const files: CgroupFileOption[] = [];
     const set = (location: MemoryLocation, file: string, value: string, isDefault: boolean, readBack = value, mayFail = false): void => {
       if (slot.fresh && isDefault) return;
@@ -557,7 +634,7 @@ export class CgroupManager {
         if (this.#swapLimitFile) set(memory, 'memory.memsw.limit_in_bytes', bytes, false);
       }
       // An earlier task's peak goes: writing 0 resets memory.max_usage_in_bytes (cgroup-v1/memory.rst).
-      if (memory.version === 'v1' && !slot.fresh) files.push({ path: path.join(memory.directory, 'memory.max_usage_in_bytes'), value: '0' });
+      if (memory.version === 'v1' && !slot.fresh && memoryPeak) files.push({ path: path.join(memory.directory, 'memory.max_usage_in_bytes'), value: '0' });
     }
     const pids = location('pids');
     if (pids) set(pids, 'pids.max', limits.pids === undefined ? 'max' : String(limits.pids), limits.pids === undefined);
@@ -574,18 +651,19 @@ export class CgroupManager {
 
   /** Takes an empty task cgroup back into the idle pool; false: remove it instead. */
   #giveBack(slot: CgroupSlot, joinedV1: readonly string[], memory: MemoryLocation | undefined, seen: SeenState): boolean {
-    if (this.#idle.length >= this.#maxIdle || !this.#prepared) return false;
+    // #inUse still counts this one, which leaves it for the pool.
+    if (this.#maxIdle === 0 || this.#idle.length >= this.#idleAllowance(this.#inUse - 1) || !this.#prepared) return false;
     try {
       // Every process of the task is in each of its cgroups: one of them tells.
       if (seen.empty) {
         // killAll found it empty
       } else if (slot.v2Directory !== undefined) {
-        if (!readFileSync(path.join(slot.v2Directory, 'cgroup.events'), 'utf8').includes('populated 0')) return false;
+        if (!readerOf(slot, path.join(slot.v2Directory, 'cgroup.events')).read().includes('populated 0')) return false;
       } else {
         const [first] = joinedV1;
         if (first === undefined || readFileSync(path.join(first, 'cgroup.procs'), 'utf8') !== '') return false;
       }
-      slot.oomKillsBefore = memory === undefined ? 0 : (seen.oomCounter ?? readOomKills(memory));
+      slot.oomKillsBefore = memory === undefined ? 0 : (seen.oomCounter ?? readOomKills(memory, (file) => readerOf(slot, file).read()));
     } catch {
       return false; // never made (the spawn failed first), or gone
     }
@@ -595,6 +673,41 @@ export class CgroupManager {
     }
     this.#idle.push(slot);
     return true;
+  }
+
+  /** A task cgroup was given back (to the pool) or removed (its directories gone: their fds go too). */
+  #released(slot: CgroupSlot, removed: boolean): void {
+    if (removed) closeReaders(slot);
+    this.#inUse--;
+    this.#trimIdle();
+  }
+
+  /** How many idle cgroups the pool may hold with `inUse` in use: idleCgroups, or what takes the use back to its recent peak. */
+  #idleAllowance(inUse: number): number {
+    const now = this.#clock();
+    if (now - this.#peakWindowStartedAt >= peakWindowMs) {
+      this.#previousPeakInUse = this.#peakInUse;
+      this.#peakInUse = this.#inUse;
+      this.#peakWindowStartedAt = now;
+    }
+    this.#peakInUse = Math.max(this.#peakInUse, this.#inUse);
+    if (this.#maxIdle === 0) return 0;
+    return Math.max(this.#maxIdle, Math.max(this.#peakInUse, this.#previousPeakInUse) - inUse);
+  }
+
+  /** Removes idle cgroups past the allowance, least recently used first (the peak fell). */
+  #trimIdle(): void {
+    while (this.#idle.length > this.#idleAllowance(this.#inUse)) {
+      const oldest = this.#idle.shift() as CgroupSlot;
+      closeReaders(oldest);
+      for (const directory of [oldest.v2Directory, ...oldest.v1ByController.values()]) {
+        try {
+          if (directory !== undefined) rmdirSync(directory);
+        } catch {
+          // Gone already: best effort, as removeGroup's sweep is the backstop.
+        }
+      }
+    }
   }
 
   #wantedV2Controllers(): LimitController[] {

@@ -1,0 +1,165 @@
+// The idle pool of task cgroups (src/sandbox/cgroup-manager.ts) under a Task array's turnover:
+// while more cgroups are in use than the pool's floor (idleCgroups), every cgroup given back is
+// kept for the next task instead of being removed and made again, the pool shrinks back to its
+// floor once the peak of use is a minute old, and what a reused cgroup carries over is nothing of the earlier task's:
+// no process, its own limits, its own OOM count, and a memory peak only where it is asked for.
+// Real cgroups on this host; needs root and a cgroup hierarchy.
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { Launcher } from '../../src/index.js';
+import { CgroupFileReader } from '../../src/sandbox/cgroup-file-reader.js';
+import { readCgroupLayout } from '../../src/sandbox/cgroup-layout.js';
+import { CgroupManager, type CgroupLimits, type TaskCgroup } from '../../src/sandbox/cgroup-manager.js';
+import { uniqueTestCgroupGroup } from '../helpers/cgroup-group.js';
+import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
+
+const layout = readCgroupLayout();
+const skip = missingRequirement('task cgroups need root and a cgroup hierarchy', runningAsRoot && (layout.v2 !== undefined || layout.v1.size > 0));
+const floor = 2;
+
+describe.skipIf(skip !== undefined)(`the idle pool of task cgroups${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let launcher: Launcher;
+  let manager: CgroupManager;
+  let serial = 0;
+  let nowMs = 0;
+
+  beforeAll(() => {
+    launcher = new Launcher();
+    manager = new CgroupManager({ layout, group: uniqueTestCgroupGroup('pool'), idleCgroups: floor, clock: () => nowMs });
+  });
+
+  afterAll(async () => {
+    await launcher.close();
+    manager.sweepLeftovers();
+    manager.removeGroup();
+  });
+
+  /** The directory a cgroup is known by: its v2 one, else its first v1 one. */
+  const directoryOf = (cgroup: TaskCgroup): string => cgroup.v2Directory ?? cgroup.v1Directories[0] ?? '';
+
+  /** The task cgroups in the group right now (idle or in use), by directory: those beside `sibling`. */
+  function groupDirectories(sibling: TaskCgroup): string[] {
+    const base = path.dirname(directoryOf(sibling));
+    return readdirSync(base, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => path.join(base, entry.name));
+  }
+
+  /** Runs `script` sandboxed in a new task cgroup and waits for its exit; the cgroup stays in use. */
+  async function runIn(limits: CgroupLimits, script = 'true', options: { memoryPeak?: boolean } = {}): Promise<{ cgroup: TaskCgroup; output: string }> {
+    const cgroup = manager.create(`task-${serial++}`, limits, options);
+    const child = await launcher.spawn({ file: '/bin/sh', args: ['-c', script], stdout: 'pipe', sandbox: {}, ...cgroup.spawnOptions });
+    let output = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    await child.exited;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    return { cgroup, output };
+  }
+
+  /** Gives a cgroup back as the reconciler does after an exit. */
+  function giveBack(cgroup: TaskCgroup): void {
+    cgroup.oomKills();
+    cgroup.killAll();
+    expect(cgroup.remove()).toBe(true);
+  }
+
+  it('keeps every cgroup of a turnover larger than its floor: a burst given back while others run is reused whole by the next tasks', async () => {
+    const inUse = await Promise.all(Array.from({ length: 6 }, () => runIn({ memoryBytes: 64 * 2 ** 20 })));
+    const returned = inUse.slice(0, 4).map(({ cgroup }) => cgroup);
+    for (const cgroup of returned) giveBack(cgroup); // four back at once, two still in use
+    const next = await Promise.all(Array.from({ length: 4 }, () => runIn({ memoryBytes: 64 * 2 ** 20 }, 'echo next')));
+    expect(new Set(next.map(({ cgroup }) => directoryOf(cgroup)))).toEqual(new Set(returned.map(directoryOf)));
+    for (const { output } of next) expect(output).toContain('next');
+    for (const { cgroup } of [...inUse.slice(4), ...next]) giveBack(cgroup);
+  });
+
+  it('holds the cgroups of a peak of use for 30-60 s, then shrinks back to its floor, removing those it let go of', async () => {
+    const tasks = await Promise.all(Array.from({ length: 6 }, () => runIn({})));
+    const first = tasks[0] as { cgroup: TaskCgroup };
+    const before = new Set(groupDirectories(first.cgroup));
+    for (const { cgroup } of tasks) giveBack(cgroup);
+    expect(groupDirectories(first.cgroup).length).toBe(before.size); // all pooled: the peak is recent
+    nowMs += 31_000;
+    const later = await runIn({}); // a new window: the peak of the one before still counts
+    nowMs += 31_000;
+    giveBack(later.cgroup); // the peak is over a minute old
+    const left = groupDirectories(first.cgroup);
+    expect(left.length).toBe(floor);
+    // The fds it kept to read the removed ones went with them.
+    const keptFiles = readdirSync('/proc/self/fd').map((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; } });
+    const base = path.dirname(left[0] as string);
+    for (const file of keptFiles.filter((target) => target.startsWith(`${base}/`))) expect(left).toContain(path.dirname(file));
+    for (const directory of new Set([...before, ...tasks.map(({ cgroup }) => directoryOf(cgroup))])) {
+      if (!left.includes(directory)) expect(existsSync(directory)).toBe(false);
+    }
+  });
+
+  it('a reused cgroup holds no process of the earlier task and takes the next task limits', async () => {
+    const first = await runIn({ pids: 16 }, 'echo first');
+    giveBack(first.cgroup);
+    const second = await runIn({}, 'cat /proc/self/cgroup > /dev/null; echo second');
+    expect(directoryOf(second.cgroup)).toBe(directoryOf(first.cgroup));
+    expect(second.output).toContain('second');
+    const pidsDirectory = manager.placement.pids === 'v2' ? second.cgroup.v2Directory : second.cgroup.v1Directories.find((directory) => directory.includes('/pids/'));
+    if (pidsDirectory !== undefined) expect(readFileSync(path.join(pidsDirectory, 'pids.max'), 'utf8').trim()).toBe('max');
+    for (const directory of [second.cgroup.v2Directory, ...second.cgroup.v1Directories]) {
+      if (directory !== undefined) expect(readFileSync(path.join(directory, 'cgroup.procs'), 'utf8')).toBe('');
+    }
+    giveBack(second.cgroup);
+  });
+
+  it('a task joined to a v1 cgroup (through its tasks file) has there every process it starts, and nothing of the agent', async () => {
+    if (manager.placement.memory !== 'v1') return; // no v1 join on this host: nothing to specify
+    const cgroup = manager.create(`task-${serial++}`, { memoryBytes: 64 * 2 ** 20 });
+    const child = await launcher.spawn({ file: '/bin/sh', args: ['-c', 'sleep 30 & sleep 30 & echo started; wait'], stdout: 'pipe', sandbox: {}, ...cgroup.spawnOptions });
+    await new Promise((resolve) => child.stdout?.once('data', resolve));
+    const [memoryDirectory] = cgroup.v1Directories as [string];
+    const members = readFileSync(path.join(memoryDirectory, 'cgroup.procs'), 'utf8').trim().split('\n').map(Number);
+    expect(members).toContain(child.pid); // the sandbox's init
+    expect(members.length).toBe(4); // init, sh and its two sleeps
+    expect(members).not.toContain(process.pid);
+    cgroup.killAll();
+    await child.exited;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    giveBack(cgroup);
+  });
+
+  it('an index that asks for no memory peak reads none, and the next task in its cgroup that asks gets its own peak, not the index s', async () => {
+    const hungry = await runIn({ memoryBytes: 128 * 2 ** 20 }, 'head -c 67108864 /dev/zero > /tmp/fill', { memoryPeak: false });
+    expect(hungry.cgroup.memoryPeakBytes()).toBeUndefined();
+    giveBack(hungry.cgroup);
+    const index = await runIn({ memoryBytes: 128 * 2 ** 20 }, 'true', { memoryPeak: false });
+    expect(directoryOf(index.cgroup)).toBe(directoryOf(hungry.cgroup));
+    expect(index.cgroup.spawnOptions.cgroupSetup?.files.map((file) => path.basename(file.path))).not.toContain('memory.max_usage_in_bytes');
+    giveBack(index.cgroup);
+    const task = await runIn({ memoryBytes: 128 * 2 ** 20 }, 'true');
+    expect(directoryOf(task.cgroup)).toBe(directoryOf(hungry.cgroup));
+    // v1: the spawn thread reset the peak for the task that asks; v2: unknown rather than the earlier task's.
+    if (manager.placement.memory === 'v1') expect(task.cgroup.memoryPeakBytes()).toBeLessThan(16 * 2 ** 20);
+    else expect(task.cgroup.memoryPeakBytes()).toBeUndefined();
+    giveBack(task.cgroup);
+  });
+
+  it('a kept cgroup file reads what the kernel says now, each time, and again once its directory was made anew behind its back', async () => {
+    // cgroup.max.depth: a file every cgroup v2 directory has and root may write.
+    const { cgroup } = await runIn({});
+    giveBack(cgroup);
+    if (cgroup.v2Directory === undefined) return; // no cgroup2 here: the pool reads v1 files the same way
+    const directory = path.join(path.dirname(cgroup.v2Directory), `reader-${serial++}`);
+    mkdirSync(directory);
+    const reader = new CgroupFileReader(path.join(directory, 'cgroup.max.depth'));
+    try {
+      expect(reader.read()).toBe('max\n');
+      writeFileSync(path.join(directory, 'cgroup.max.depth'), '3');
+      expect(reader.read()).toBe('3\n');
+      rmdirSync(directory);
+      expect(() => reader.read()).toThrow(/ENOENT/);
+      mkdirSync(directory);
+      writeFileSync(path.join(directory, 'cgroup.max.depth'), '5');
+      expect(reader.read()).toBe('5\n');
+    } finally {
+      reader.close();
+      if (existsSync(directory)) rmdirSync(directory);
+    }
+  });
+});
