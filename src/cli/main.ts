@@ -14,7 +14,8 @@ import { createLogger } from '../agent/logger.js';
 import { startManifestAgent } from '../agent/manifest-agent.js';
 import { agentFlags, agentMaskedPaths, ConfigError, defaultTaskIds, parseAgentConfig, parseSandboxPolicy, parseTaskLimitPolicy, sandboxPolicyFlags, taskIdRange, taskLimitFlags, thisNodeName } from '../config/agent-config.js';
 import { showTaskLog, TaskLogNotFoundError } from '../logs/show-task-log.js';
-import { TaskLogStore } from '../logs/task-log-store.js';
+import { cleanEndedInstances, instanceLogDirectories, OwnedLogDirectory, trimEndedInstances } from '../logs/instance-log-directory.js';
+import { sweepTaskLogDirectory, TaskLogStore } from '../logs/task-log-store.js';
 import { logFlagsUsage, parseLogFlags } from './log-flags.js';
 import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.js';
 import { LiveTaskOutput, taskLabels, taskOutputSources } from '../standalone/live-task-output.js';
@@ -86,8 +87,12 @@ ${flagLines(taskLimitFlags, '      ', 22).join('\n')}
 ${flagLines(sandboxPolicyFlags, '      ', 22).join('\n')}
   -q, --quiet                  do not print the Tasks' output (it stays readable: parafork logs)`;
 
-/** Where `parafork run` keeps its Tasks' logs: apart from the agent's, which sweeps Tasks it does not know. */
-const runLogDirectory = '/run/parafork/run-logs';
+/**
+ * Where `parafork run`s keep their Tasks' logs: apart from the agents', which sweep Tasks they do
+ * not know; each run in a directory of its own in it (src/logs/instance-log-directory.ts), so that
+ * runs at once with Tasks of the same names never touch each other's.
+ */
+const runLogRoot = '/run/parafork/run-logs';
 
 /** Each attempt's log in a run, and all of a run's logs together, as the agent's defaults (--task-log-max-bytes, --logs-max-bytes-total). */
 const runTaskLogMaxBytes = 10 * 2 ** 20;
@@ -136,7 +141,8 @@ async function runLogsCommand(argv: string[]): Promise<number> {
   try {
     await showTaskLog(
       {
-        directories: [...agentLogDirectories(path.resolve(String(values['state-dir']))), runLogDirectory],
+        // The runs' own directories, and the folder itself, where runs before them kept their logs.
+        directories: [...agentLogDirectories(path.resolve(String(values['state-dir']))), ...instanceLogDirectories(runLogRoot, 'run'), runLogRoot],
         name,
         ...flags,
         signal: interrupted.signal,
@@ -186,10 +192,14 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   // No namespaces: every Task runs at --sandbox-policy (default restricted), as `agent --manifests` does.
   const sandboxPolicy = parseSandboxPolicy(values, own, sandboxMaskedPaths);
   const loaded = loadTaskManifests(files);
-  // A run keeps its Tasks' logs until the next run of Tasks of the same names.
-  const logs = new TaskLogStore({ directory: runLogDirectory, maxBytesPerAttempt: runTaskLogMaxBytes });
+  // A run keeps its Tasks' logs until a later run of Tasks of the same names starts after it has
+  // ended (a run still going keeps its own, whatever another does), or the ended runs' logs
+  // together pass the cap and its are the oldest.
+  const runLogs = OwnedLogDirectory.claim(runLogRoot, 'run');
+  const logs = new TaskLogStore({ directory: runLogs.path, maxBytesPerAttempt: runTaskLogMaxBytes });
   const names = new Set(loaded.map(({ task }) => `${task.metadata.namespace ?? 'default'}/${task.metadata.name ?? ''}`));
-  await logs.sweep((owner) => !names.has(`${owner.namespace}/${owner.name}`));
+  await cleanEndedInstances(runLogRoot, 'run', (directory) => sweepTaskLogDirectory(directory, (owner) => !names.has(`${owner.namespace}/${owner.name}`)));
+  await trimEndedInstances(runLogRoot, 'run', runLogsMaxBytesTotal);
   const logger = pino({ level: values['log-level'], base: { mode: 'standalone' } }, pino.destination(2));
   const terminal = process.stderr.isTTY;
   // Each Task's output as it runs, before a table (JSON and YAML are for programs: the logs' paths are in them).
@@ -218,7 +228,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
         taskLimits,
         sandboxMaskedPaths,
         sandboxPolicy,
-        taskLogDirectory: runLogDirectory,
+        taskLogDirectory: runLogs.path,
         taskLogMaxBytes: runTaskLogMaxBytes,
         logsMaxBytesTotal: runLogsMaxBytesTotal,
       },
@@ -237,9 +247,10 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   );
   if (terminal) process.stderr.write('\r\x1b[K'); // the totals below replace the progress line
   live?.finish(); // what the Tasks wrote since the last progress tick, and lines left without a newline
-  if (printOutput && tasks.length > tableRowLimit) process.stderr.write(`The Tasks' output is kept in ${runLogDirectory}: parafork logs TASK prints one.\n`);
+  if (printOutput && tasks.length > tableRowLimit) process.stderr.write(`The Tasks' output is kept in ${runLogs.path}: parafork logs TASK prints one.\n`);
   process.stdout.write(formatTasks(output === 'json' || output === 'yaml' ? withLogFiles(tasks, (owner) => logs.taskDirectory(owner)) : tasks, output));
   if (last) process.stderr.write(`${summaryLine({ ...last, tasks })}\n`); // last, after the table
+  runLogs.release(); // the logs stay, for parafork logs, until a later run's sweep
   return tasks.some((task) => task.status?.phase === 'Failed') ? 1 : 0;
 }
 
