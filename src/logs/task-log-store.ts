@@ -11,7 +11,7 @@ import path from 'node:path';
 
 import { ArrayIndexLogs, type AttemptLog } from './array-index-logs.js';
 import { readOutputTail, readStderrTail } from './log-reader.js';
-import { indexLogsDirectoryName, listIndexLogFiles, type IndexLogFile } from './index-log-layout.js';
+import { indexLogsDirectoryName, listIndexLogFiles, writeEndedIndexes, type EndedIndexes, type IndexLogFile } from './index-log-layout.js';
 
 export type { AttemptLog } from './array-index-logs.js';
 
@@ -162,6 +162,19 @@ export class TaskLogStore {
       this.#arrays.set(directory, logs);
     }
     return logs;
+  }
+
+  /**
+   * Records which indexes of the array `owner` have ended, from the status about to be written
+   * (at most about once a second per array, and once at its end), for readers waiting on an index
+   * (index-log-layout.ts). Only for an array whose logs this store made, and only when it changed.
+   */
+  recordEndedIndexes(owner: TaskLogOwner, ended: EndedIndexes): void {
+    const logs = this.#arrays.get(this.taskDirectory(owner));
+    const last = logs?.endedIndexes;
+    if (logs === undefined || (last?.completed === ended.completed && last.failed === ended.failed && last.arrayEnded === ended.arrayEnded)) return;
+    writeEndedIndexes(logs.taskDirectory, ended);
+    logs.endedIndexes = ended;
   }
 
   /**
