@@ -63,8 +63,9 @@ const runUsage = `Usage: parafork run -f FILE|DIR [-f ...] [flags]
 
 Runs the Tasks in the manifests (the YAML you would kubectl apply) on this machine, sandboxed as
 the agent runs them. While they run it prints what each Task writes, every line after the Task's
-name as docker compose does ("hello | ..." for stdout, "hello ! ..." for stderr; coloured on a
-terminal unless NO_COLOR is set) under a progress line; then a table of how each Task ended (past
+name as docker compose does ("hello | ..." for stdout, "hello ! ..." for stderr, "array[17] | ..."
+for index 17 of an array, only indexes that write; coloured on a terminal unless NO_COLOR is set)
+under a progress line; then a table of how each Task ended (past
 ${tableRowLimit} Tasks a summary: counts by phase and reason, the failed and the slowest Tasks)
 and a line of totals. The output stays readable after the run: parafork logs TASK, or the files
 -o json names in each Task's parafork.dev/log-files annotation. Exits 1 when a Task failed, 2 when
@@ -108,9 +109,11 @@ function liveOutput(tasks: readonly Task[], logs: TaskLogStore, terminal: boolea
   const noColor = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '';
   return new LiveTaskOutput({
     sources: (task, fromAttempt) => taskOutputSources(task, fromAttempt, label(task), (owner, attempt) => logs.attemptPath(owner, attempt)),
+    arrayLogs: (task) => ({ directory: logs.taskDirectory({ namespace: task.metadata.namespace ?? 'default', name: task.metadata.name ?? '', uid: task.metadata.uid ?? '' }), label: label(task) }),
     write: (text) => process.stdout.write(text),
     colors: stdoutIsTerminal && !noColor,
-    labelWidth: Math.max(0, ...tasks.filter((task) => task.spec.completions === undefined).map((task) => label(task).length)),
+    // An array's indexes as `name[index]`, its last index the widest.
+    labelWidth: Math.max(0, ...tasks.map((task) => label(task).length + (task.spec.completions === undefined ? 0 : String(Math.max(0, task.spec.completions - 1)).length + 2))),
     ...(terminal && stdoutIsTerminal ? { beforeWrite: () => process.stderr.write('\r\x1b[K') } : {}),
   });
 }

@@ -136,7 +136,7 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
     expect(path.dirname(files['json-says']?.[0] ?? '')).toBe(directory);
   }, 120_000);
 
-  it('keeps and shows the output of Tasks of the longest valid name (253 characters), single and an array\'s index, through parafork logs', () => {
+  it('prints and keeps the output of Tasks of the longest valid name (253 characters), single and an array\'s indexes (after name[index]), for parafork logs', () => {
     // Four DNS labels: 63 + 63 + 63 + 61 characters and three dots. The run's token keeps other runs' logs apart.
     const longName = (first: string): string => [first.repeat(63), 'b'.repeat(63), 'c'.repeat(63), 'd'.repeat(61)].join('.');
     const single = longName('s');
@@ -152,7 +152,8 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
     );
     const result = parafork('run', '-f', manifest);
     expect(result.status).toBe(0);
-    expect(result.stdout).toContain(`${single} | single says hi\n`);
+    expect(result.stdout).toContain(`${single}    | single says hi\n`); // padded to the widest label, the array's `[2]`
+    expect(result.stdout).toContain(`${array}[2] | index 2 says hi\n`);
     expect(parafork('logs', single, '--state-dir', scratch)).toMatchObject({ status: 0, stdout: 'single says hi\n' });
     expect(parafork('logs', array, '--index', '2', '--state-dir', scratch)).toMatchObject({ status: 0, stdout: 'index 2 says hi\n' });
   });
