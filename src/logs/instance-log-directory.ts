@@ -11,7 +11,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
-import { FileLock } from '../launcher/file-lock.js';
+import { FileLock, lockHolder } from '../launcher/file-lock.js';
 
 /** What kind of instance owns a directory: its name's first part. */
 export type LogInstanceKind = 'run' | 'manifests';
@@ -151,4 +151,33 @@ async function treeSize(directory: string): Promise<{ bytes: number; modified: n
     modified = Math.max(modified, status.mtimeMs);
   }
   return { bytes, modified };
+}
+
+/** Another live agent keeps the logs (and launch journal) of this node name in this --state-dir. */
+export class NodeStateInUseError extends Error {
+  readonly code = 'ERR_PARAFORK_STATE_IN_USE';
+
+  constructor(nodeName: string, stateDirectory: string, directory: string) {
+    const holder = lockHolder(directory);
+    const owner = holder === undefined ? 'a process this one cannot see (another container\'s pid namespace)' : `pid ${holder.pid}${holder.command === undefined ? '' : `: ${holder.command}`}`;
+    super(`another running agent keeps node ${nodeName}'s Task logs and launch journal in --state-dir ${stateDirectory} (${directory}), ${owner}: each would sweep the other's logs as Tasks it does not know; give this one another --state-dir or --node-name, or stop that one first`);
+    this.name = 'NodeStateInUseError';
+  }
+}
+
+/**
+ * The cluster agent's hold on its node's log directory in --state-dir (made here: mode 0700),
+ * which also stands for the launch journal beside it: a second agent of the same node name on the
+ * same --state-dir (another cluster's, given another --cgroup-parent) is refused with
+ * NodeStateInUseError. Undefined where the directory cannot be made (the logs are off then too).
+ */
+export function holdNodeLogDirectory(stateDirectory: string, nodeName: string, directory: string): FileLock | undefined {
+  try {
+    mkdirSync(directory, { recursive: true, mode: 0o700 });
+  } catch {
+    return undefined;
+  }
+  const lock = FileLock.tryAcquire(directory);
+  if (lock === undefined) throw new NodeStateInUseError(nodeName, stateDirectory, directory);
+  return lock;
 }

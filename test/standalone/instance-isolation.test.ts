@@ -118,6 +118,23 @@ describe.skipIf(skip !== undefined)(`parafork instances side by side${skip ? ` (
     expect(parafork('logs', 'iso-replaced', '--state-dir', scratch)).toMatchObject({ status: 0, stdout: `later-${token}\n` });
   }, 120_000);
 
+  it('refuses a cluster agent, before it contacts any cluster, while another holds its node\'s logs and launch journal in the same --state-dir', async () => {
+    // The holder stands in for a live agent of node iso-node (as one holds it: an flock on the directory).
+    const state = path.join(scratch, 'node-state');
+    const directory = path.join(state, 'logs', 'iso-node');
+    mkdirSync(directory, { recursive: true });
+    const holder = spawn('flock', ['-n', directory, 'sleep', '60'], { stdio: 'ignore' });
+    try {
+      await waitFor(() => readFileSync('/proc/locks', 'utf8').split('\n').some((line) => line.includes(` ${holder.pid} `)) || undefined, { timeoutMs: 10_000, description: 'the stand-in agent to hold the lock' });
+      const refused = parafork('agent', '--state-dir', state, '--node-name', 'iso-node', '--port', '0', '--listen-address', '127.0.0.1');
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toBe(`parafork: another running agent keeps node iso-node's Task logs and launch journal in --state-dir ${state} (${directory}), pid ${holder.pid}: flock -n ${directory} sleep 60: each would sweep the other's logs as Tasks it does not know; give this one another --state-dir or --node-name, or stop that one first\n`);
+    } finally {
+      holder.kill('SIGKILL');
+      await once(holder, 'exit').catch(() => undefined);
+    }
+  });
+
   it('an agent --manifests leaves the logs of a cluster agent on the same --state-dir and of another agent --manifests alone', async () => {
     const state = path.join(scratch, 'state');
     // A cluster agent's Task log on this node, as it lays them out (src/logs/task-log-store.ts).
