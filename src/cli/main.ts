@@ -146,6 +146,7 @@ async function runLogsCommand(argv: string[]): Promise<number> {
       {
         // The runs' own directories, and the folder itself, where runs before them kept their logs.
         directories: [...agentLogDirectories(path.resolve(String(values['state-dir']))), ...instanceLogDirectories(runLogRoot, 'run'), runLogRoot],
+        searched: `${path.join(path.resolve(String(values['state-dir'])), 'logs')} and ${runLogRoot}`,
         name,
         ...flags,
         signal: interrupted.signal,

@@ -13,6 +13,8 @@ import { findTaskLogs } from './task-log-store.js';
 export interface ShowTaskLogOptions {
   /** Log directories to look in: the newest log directory of the Task among them is read. */
   readonly directories: readonly string[];
+  /** What the directories are, for a message (one per `parafork run` can be many); default their list. */
+  readonly searched?: string;
   readonly namespace: string;
   readonly name: string;
   /** An index of a Task array (issue 17): that index's log, not the Task's. */
@@ -57,7 +59,7 @@ export async function showTaskLog(options: ShowTaskLogOptions, out: (text: strin
     if (found !== undefined && (await isDirectory(path.join(found.directory, indexLogsDirectoryName)))) {
       throw new TaskLogNotFoundError(`Task ${task} is an array: each index has its own log (--index N)`);
     }
-    throw new TaskLogNotFoundError(`no logs of Task ${task} on this node (looked in ${options.directories.join(', ')}); the Task may run on another node, or print nothing yet`);
+    throw new TaskLogNotFoundError(`no logs of Task ${task} on this node (looked in ${options.searched ?? options.directories.join(', ')}); the Task may run on another node, or print nothing yet`);
   }
   const latest = attempts.at(-1) ?? 1;
   const attempt = options.attempt ?? (options.previous === true ? latest - 1 : latest);
