@@ -165,7 +165,7 @@ export class TaskLogStore {
   }
 
   /**
-   * Records which indexes of the array `owner` have ended, from the status about to be written
+   * Records which indexes of the array `owner` have ended, from a status just written
    * (at most about once a second per array, and once at its end), for readers waiting on an index
    * (index-log-layout.ts). Only for an array whose logs this store made, and only when it changed.
    */
