@@ -323,6 +323,11 @@ main(process.argv.slice(2)).then(
       // Another parafork owns the cgroup group, or the node's state: the message names it and says what to do.
       console.error(`parafork: ${(error as Error).message}`);
       process.exitCode = 1;
+    } else if (code === 'EADDRINUSE') {
+      // Another agent of this machine (or another program) listens there: no stack, what to do.
+      const { address, port } = error as { address?: string; port?: number };
+      console.error(`parafork: ${address ?? ''}:${port ?? ''} is in use, by another agent on this machine or another program: give this one another --port (0: any free port)`);
+      process.exitCode = 1;
     } else if (code === 'ERR_PARAFORK_UNSUPPORTED_RUNTIME') {
       // The wrong platform or Node.js: the message says what is needed; a stack would bury it.
       console.error((error as Error).message);

@@ -135,13 +135,14 @@ describe.skipIf(skip !== undefined)(`parafork instances side by side${skip ? ` (
     }
   });
 
-  it('an agent --manifests leaves the logs of a cluster agent on the same --state-dir and of another agent --manifests alone', async () => {
+  it('an agent --manifests leaves the logs of a cluster agent on the same --state-dir and of another agent --manifests alone; one on a taken port is refused in one line', async () => {
     const state = path.join(scratch, 'state');
     // A cluster agent's Task log on this node, as it lays them out (src/logs/task-log-store.ts).
     const clusterLog = path.join(state, 'logs', hostname(), 'default_cluster-task_0b6f3c1e-4a2b-4c55-9d1e-2f0a5b7c8d9e', '1.log');
     mkdirSync(path.dirname(clusterLog), { recursive: true });
     writeFileSync(clusterLog, '2026-12-07T00:00:00.000000000Z stdout F from the cluster agent\n');
     const agents: ChildProcess[] = [];
+    const outputs: string[] = [];
     const start = async (name: string): Promise<void> => {
       const folder = path.join(scratch, `folder-${name}`);
       mkdirSync(folder);
@@ -149,15 +150,21 @@ describe.skipIf(skip !== undefined)(`parafork instances side by side${skip ? ` (
       renameSync(path.join(folder, '.task.tmp'), path.join(folder, 'task.yaml'));
       const agent = spawn(process.execPath, [cli, 'agent', '--manifests', folder, '--state-dir', state, '--port', '0', '--listen-address', '127.0.0.1', '--shutdown-grace-seconds', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
       agents.push(agent);
-      let output = '';
-      agent.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      agent.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      await waitFor(() => /"msg":"agent ready"/.test(output) || undefined, { timeoutMs: 30_000, description: `agent ${name} to be ready (${output})` });
+      const slot = outputs.push('') - 1;
+      agent.stderr?.on('data', (chunk: Buffer) => (outputs[slot] += chunk.toString()));
+      agent.stdout?.on('data', (chunk: Buffer) => (outputs[slot] += chunk.toString()));
+      const output = (): string => outputs[slot] ?? '';
+      await waitFor(() => /"msg":"agent ready"/.test(output()) || undefined, { timeoutMs: 30_000, description: `agent ${name} to be ready (${output()})` });
       await waitFor(() => parafork('logs', name, '--state-dir', state).stdout === `${name}-${token}\n` || undefined, { timeoutMs: 30_000, description: `${name}'s output in its log` });
     };
     try {
       await start('iso-manifest-one');
       await start('iso-manifest-two');
+      // A third on the port the first listens on is refused in one line, and takes nothing of the others'.
+      const port = /"port":(\d+)[^\n]*"msg":"agent ready"/.exec(outputs[0] ?? '')?.[1] ?? '';
+      const busy = parafork('agent', '--manifests', path.join(scratch, 'folder-iso-manifest-one'), '--state-dir', state, '--port', port, '--listen-address', '127.0.0.1');
+      expect(busy.status).toBe(1);
+      expect(busy.stderr).toBe(`parafork: 127.0.0.1:${port} is in use, by another agent on this machine or another program: give this one another --port (0: any free port)\n`);
       // The second agent's start took nothing of the first's, nor of the cluster agent's.
       expect(parafork('logs', 'iso-manifest-one', '--state-dir', state)).toMatchObject({ status: 0, stdout: `iso-manifest-one-${token}\n` });
       expect(readFileSync(clusterLog, 'utf8')).toContain('from the cluster agent');
