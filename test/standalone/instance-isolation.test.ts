@@ -151,8 +151,11 @@ describe.skipIf(skip !== undefined)(`parafork instances side by side${skip ? ` (
       const agent = spawn(process.execPath, [cli, 'agent', '--manifests', folder, '--state-dir', state, '--port', '0', '--listen-address', '127.0.0.1', '--shutdown-grace-seconds', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
       agents.push(agent);
       const slot = outputs.push('') - 1;
-      agent.stderr?.on('data', (chunk: Buffer) => (outputs[slot] += chunk.toString()));
-      agent.stdout?.on('data', (chunk: Buffer) => (outputs[slot] += chunk.toString()));
+      const collect = (chunk: Buffer): void => {
+        outputs[slot] = `${outputs[slot] ?? ''}${chunk.toString()}`;
+      };
+      agent.stderr?.on('data', collect);
+      agent.stdout?.on('data', collect);
       const output = (): string => outputs[slot] ?? '';
       await waitFor(() => /"msg":"agent ready"/.test(output()) || undefined, { timeoutMs: 30_000, description: `agent ${name} to be ready (${output()})` });
       await waitFor(() => parafork('logs', name, '--state-dir', state).stdout === `${name}-${token}\n` || undefined, { timeoutMs: 30_000, description: `${name}'s output in its log` });
