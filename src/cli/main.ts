@@ -98,6 +98,8 @@ const runLogRoot = '/run/parafork/run-logs';
 /** Each attempt's log in a run, and all of a run's logs together, as the agent's defaults (--task-log-max-bytes, --logs-max-bytes-total). */
 const runTaskLogMaxBytes = 10 * 2 ** 20;
 const runLogsMaxBytesTotal = 2 * 2 ** 30;
+/** How often a run's start sizes the ended runs' logs to keep them within runLogsMaxBytesTotal: sizing stats every file. */
+const endedRunsTrimIntervalMs = 5 * 60_000;
 
 /**
  * The Tasks' output printed as they run, each line after its Task's name (docker compose's way):
@@ -203,7 +205,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   const logs = new TaskLogStore({ directory: runLogs.path, maxBytesPerAttempt: runTaskLogMaxBytes });
   const names = new Set(loaded.map(({ task }) => `${task.metadata.namespace ?? 'default'}/${task.metadata.name ?? ''}`));
   await cleanEndedInstances(runLogRoot, 'run', (directory) => sweepTaskLogDirectory(directory, (owner) => !names.has(`${owner.namespace}/${owner.name}`)));
-  await trimEndedInstances(runLogRoot, 'run', runLogsMaxBytesTotal);
+  await trimEndedInstances(runLogRoot, 'run', runLogsMaxBytesTotal, endedRunsTrimIntervalMs);
   const logger = pino({ level: values['log-level'], base: { mode: 'standalone' } }, pino.destination(2));
   const terminal = process.stderr.isTTY;
   // Each Task's output as it runs, before a table (JSON and YAML are for programs: the logs' paths are in them).

@@ -7,7 +7,7 @@
 // touches only the directories whose lock it could take, the ended instances', and holds that lock
 // while it removes, so it never removes a live instance's logs nor one being made.
 import { mkdirSync, readdirSync, rmdirSync } from 'node:fs';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
@@ -85,9 +85,17 @@ export async function cleanEndedInstances(root: string, kind: LogInstanceKind, c
  * Keeps the ended instances' directories of `kind` in `root` within `maxBytesTotal` together,
  * removing whole directories, the one written longest ago first (a run's logs go together, as
  * they were made together). Live instances' directories are not counted: each keeps its own
- * within its cap. Returns how many went.
+ * within its cap. Returns how many went. Sizing them stats every file (150 ms for 45 runs'
+ * 5,000 logs on this machine), so with `minimumIntervalMs` it is done only when no instance did it
+ * that recently (a file's mtime in `root` says when).
  */
-export async function trimEndedInstances(root: string, kind: LogInstanceKind, maxBytesTotal: number): Promise<number> {
+export async function trimEndedInstances(root: string, kind: LogInstanceKind, maxBytesTotal: number, minimumIntervalMs = 0): Promise<number> {
+  if (minimumIntervalMs > 0) {
+    const marker = path.join(root, `.${kind}-trimmed`);
+    const last = await stat(marker).then((status) => status.mtimeMs, () => 0);
+    if (Date.now() - last < minimumIntervalMs) return 0;
+    await writeFile(marker, '', { mode: 0o600 });
+  }
   const ended: { directory: string; bytes: number; modified: number }[] = [];
   for (const entry of instanceEntries(root, kind)) {
     const directory = path.join(root, entry);
