@@ -15,7 +15,7 @@ import { startManifestAgent } from '../agent/manifest-agent.js';
 import { agentFlags, agentMaskedPaths, ConfigError, defaultTaskIds, parseAgentConfig, parseSandboxPolicy, parseTaskLimitPolicy, sandboxPolicyFlags, taskIdRange, taskLimitFlags, thisNodeName } from '../config/agent-config.js';
 import { showTaskLog, TaskLogNotFoundError } from '../logs/show-task-log.js';
 import { cleanEndedInstances, instanceLogDirectories, OwnedLogDirectory, trimEndedInstances } from '../logs/instance-log-directory.js';
-import { sweepTaskLogDirectory, TaskLogStore } from '../logs/task-log-store.js';
+import { sweepTaskLogDirectory, TaskLogStore, type TaskLogOwner } from '../logs/task-log-store.js';
 import { logFlagsUsage, parseLogFlags } from './log-flags.js';
 import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.js';
 import { LiveTaskOutput, taskLabels, taskOutputSources } from '../standalone/live-task-output.js';
@@ -204,7 +204,10 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   const runLogs = OwnedLogDirectory.claim(runLogRoot, 'run');
   const logs = new TaskLogStore({ directory: runLogs.path, maxBytesPerAttempt: runTaskLogMaxBytes });
   const names = new Set(loaded.map(({ task }) => `${task.metadata.namespace ?? 'default'}/${task.metadata.name ?? ''}`));
-  await cleanEndedInstances(runLogRoot, 'run', (directory) => sweepTaskLogDirectory(directory, (owner) => !names.has(`${owner.namespace}/${owner.name}`)));
+  const ofOtherName = (owner: TaskLogOwner): boolean => !names.has(`${owner.namespace}/${owner.name}`);
+  await cleanEndedInstances(runLogRoot, 'run', (directory) => sweepTaskLogDirectory(directory, ofOtherName));
+  // Those runs before per-run directories kept straight in the folder, beside the runs' directories.
+  await sweepTaskLogDirectory(runLogRoot, ofOtherName, { keepOthers: true });
   await trimEndedInstances(runLogRoot, 'run', runLogsMaxBytesTotal, endedRunsTrimIntervalMs);
   const logger = pino({ level: values['log-level'], base: { mode: 'standalone' } }, pino.destination(2));
   const terminal = process.stderr.isTTY;

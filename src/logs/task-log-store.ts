@@ -96,16 +96,17 @@ async function readTaskLogOwner(directory: string, entry: string): Promise<TaskL
 }
 
 /**
- * Removes from `directory` the log directory of every Task `exists` says is gone (and anything
- * else not a Task's log directory). Returns the owners kept and how many entries went.
+ * Removes from `directory` the log directory of every Task `exists` says is gone, and anything else
+ * not a Task's log directory unless `keepOthers` (a folder shared with other things). Returns the
+ * owners kept and how many entries went.
  */
-export async function sweepTaskLogDirectory(directory: string, exists: (owner: TaskLogOwner) => boolean): Promise<{ kept: TaskLogOwner[]; removed: number }> {
+export async function sweepTaskLogDirectory(directory: string, exists: (owner: TaskLogOwner) => boolean, { keepOthers = false } = {}): Promise<{ kept: TaskLogOwner[]; removed: number }> {
   const kept: TaskLogOwner[] = [];
   let removed = 0;
   for (const entry of await readdir(directory).catch(() => [])) {
     const owner = await readTaskLogOwner(directory, entry);
-    if (owner !== undefined && exists(owner)) {
-      kept.push(owner);
+    if (owner === undefined ? keepOthers : exists(owner)) {
+      if (owner !== undefined) kept.push(owner);
       continue;
     }
     await rm(path.join(directory, entry), { recursive: true, force: true });

@@ -4,7 +4,7 @@
 // another agent leaves that agent's logs alone. Runs the built CLI as a user would. Needs root (the sandbox).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -113,8 +113,17 @@ describe.skipIf(skip !== undefined)(`parafork instances side by side${skip ? ` (
     };
     expect(parafork('run', '-q', '-f', manifest('earlier')).status).toBe(0);
     expect(logsHolding(runLogRoot, 'iso-replaced', `earlier-${token}`)).toHaveLength(1);
+    // Left straight in the folder by a parafork before per-run directories: one of the same name goes too, another stays.
+    const legacy = (name: string): string => path.join(runLogRoot, `default_${name}_legacy-${token}`);
+    for (const name of ['iso-replaced', 'iso-unrelated']) {
+      mkdirSync(legacy(name));
+      writeFileSync(path.join(legacy(name), '1.log'), '');
+    }
     expect(parafork('run', '-q', '-f', manifest('later')).status).toBe(0);
     expect(logsHolding(runLogRoot, 'iso-replaced', `earlier-${token}`)).toHaveLength(0);
+    expect(existsSync(legacy('iso-replaced'))).toBe(false);
+    expect(existsSync(legacy('iso-unrelated'))).toBe(true);
+    rmSync(legacy('iso-unrelated'), { recursive: true });
     expect(parafork('logs', 'iso-replaced', '--state-dir', scratch)).toMatchObject({ status: 0, stdout: `later-${token}\n` });
   }, 120_000);
 
