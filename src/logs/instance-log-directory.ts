@@ -177,15 +177,16 @@ export class NodeStateInUseError extends Error {
  * The cluster agent's hold on its node's log directory in --state-dir (made here: mode 0700),
  * which also stands for the launch journal beside it: a second agent of the same node name on the
  * same --state-dir (another cluster's, given another --cgroup-parent) is refused with
- * NodeStateInUseError. Undefined where the directory cannot be made (the logs are off then too).
+ * NodeStateInUseError. Undefined where the directory cannot be made or opened (the logs are off then too).
  */
 export function holdNodeLogDirectory(stateDirectory: string, nodeName: string, directory: string): FileLock | undefined {
+  let lock: FileLock | undefined;
   try {
     mkdirSync(directory, { recursive: true, mode: 0o700 });
+    lock = FileLock.tryAcquire(directory);
   } catch {
-    return undefined;
+    return undefined; // not writable or not readable here: no logs, and nothing of another's to sweep
   }
-  const lock = FileLock.tryAcquire(directory);
   if (lock === undefined) throw new NodeStateInUseError(nodeName, stateDirectory, directory);
   return lock;
 }
