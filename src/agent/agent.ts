@@ -18,6 +18,7 @@ import { allTasksPath, nodePath } from '../k8s/task-resources.js';
 import { LogAccessReviewer } from '../k8s/log-access-review.js';
 import { KubernetesTaskWriter } from '../k8s/task-writer.js';
 import { MetricsRegistry } from '../metrics/registry.js';
+import { holdNodeLogDirectory } from '../logs/instance-log-directory.js';
 import { logEndpoint } from '../logs/log-endpoint.js';
 import { buildTaskRuntime, taskLogDirectory } from '../runtime/task-runtime.js';
 import { sandboxPolicyLabel } from '../sandbox/sandbox-policy.js';
@@ -42,6 +43,8 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
   // rate unchanged (docs/benchmarks.md, Task arrays). Node refuses this flag in NODE_OPTIONS,
   // hence here, before the agent allocates; V8 reads it at each heap sizing decision.
   v8.setFlagsFromString('--optimize-for-size');
+  // Before anything else: refused while another agent keeps this node's logs and journal here.
+  const nodeState = holdNodeLogDirectory(config.stateDirectory, config.nodeName, taskLogDirectory(config.stateDirectory, config.nodeName));
   // Built first: every layer below gets its observer from here. The running count is read at scrape time.
   const metrics = new MetricsRegistry({ runningTasks: (): number => runtime.reconciler.runningAttempts });
   // Not client-node's KubeConfig (~75 MB of memory) unless the kubeconfig runs a plugin: see src/k8s/kube-config.ts.
@@ -119,6 +122,7 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
     });
     await informersDone;
     await http.close();
+    nodeState?.release();
     logger.info({}, 'agent stopped');
     markStopped(undefined);
   }

@@ -3,24 +3,34 @@
 // apiserver, and live in an in-memory store; the runtime (reconciler, launcher, sandbox), metrics
 // and HTTP server are the cluster agent's own. /tasks shows the Tasks with their status.
 
+import path from 'node:path';
+
 import type { Logger } from 'pino';
 
 import type { AgentConfig } from '../config/agent-config.js';
 import { startHttpServer } from '../http/http-server.js';
 import { MetricsRegistry } from '../metrics/registry.js';
 import { logEndpoint } from '../logs/log-endpoint.js';
-import { buildTaskRuntime, taskLogDirectory } from '../runtime/task-runtime.js';
+import { cleanEndedInstances, OwnedLogDirectory } from '../logs/instance-log-directory.js';
+import { sweepTaskLogDirectory } from '../logs/task-log-store.js';
+import { buildTaskRuntime } from '../runtime/task-runtime.js';
 import { InMemoryTasks } from '../standalone/in-memory-tasks.js';
 import { ManifestFolder } from '../standalone/manifest-folder.js';
 import type { TaskEventSink } from '../store/task-store.js';
 import type { RunningAgent } from './agent.js';
 
 export async function startManifestAgent(config: AgentConfig, directory: string, logger: Logger): Promise<RunningAgent> {
+  // Logs in a directory of this agent's own beside the cluster agents' <state-dir>/logs/<node name>:
+  // another agent on the machine, --manifests or not, has Tasks of its own, maybe of the same names.
+  const logRoot = path.join(config.stateDirectory, 'logs');
+  const ownLogs = claimLogDirectory(logRoot, logger);
+  // The folder's Tasks are new objects in each life of an agent: the logs of ended ones go.
+  await cleanEndedInstances(logRoot, 'manifests', (directory) => sweepTaskLogDirectory(directory, () => false));
   const metrics = new MetricsRegistry({ runningTasks: (): number => runtime.reconciler.runningAttempts });
   const runtime = buildTaskRuntime({
     // No launch journal: the folder's Tasks are new objects each time the agent starts. No
     // namespaces: every Task of the folder runs at the agent's --sandbox-policy (the default source).
-    settings: { ...config, taskLogDirectory: taskLogDirectory(config.stateDirectory, config.nodeName) },
+    settings: { ...config, taskLogDirectory: ownLogs?.path },
     logger,
     metrics,
     connectStores: (changes) => {
@@ -31,8 +41,6 @@ export async function startManifestAgent(config: AgentConfig, directory: string,
     },
   });
   const { stores: { tasks: store }, logs } = runtime;
-  // The folder's Tasks are new objects in each life of the agent: an earlier life's logs go.
-  await logs?.sweep(() => false);
 
   const folder = new ManifestFolder({ directory, store, logger });
   let shuttingDown = false;
@@ -55,10 +63,21 @@ export async function startManifestAgent(config: AgentConfig, directory: string,
     shuttingDown = true;
     folder.stop();
     await runtime.shutDown();
+    ownLogs?.release();
     await http.close();
     logger.info({}, 'agent stopped');
     markStopped(undefined);
   }
   let stopping: Promise<void> | undefined;
   return { port: http.port, stopped, stop: () => (stopping ??= shutDown()) };
+}
+
+/** This agent's log directory, or undefined (logged) where the state directory is not writable: output is then discarded. */
+function claimLogDirectory(root: string, logger: Logger): OwnedLogDirectory | undefined {
+  try {
+    return OwnedLogDirectory.claim(root, 'manifests');
+  } catch (error) {
+    logger.warn({ directory: root, err: (error as Error).message }, 'no Task logs: their stdout is discarded and only a stderr tail is kept');
+    return undefined;
+  }
 }

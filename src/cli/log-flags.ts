@@ -4,7 +4,9 @@ import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { ConfigError } from '../config/agent-config.js';
 
 export const logFlagsUsage = `  -n, --namespace NS      the Task's namespace (default "default")
-  -f, --follow            go on printing as the Task writes, until its attempt ends
+  -f, --follow            go on printing as the Task writes, until its attempt ends; with
+                          --index, first wait for an index that has not printed yet (it
+                          ends, saying so, if the index ends without printing)
       --index N           the log of index N of a Task array (spec.completions); 0-based
       --attempt N         the log of attempt N (1-based; default the latest)
   -p, --previous          the log of the attempt before the latest

@@ -14,7 +14,8 @@ import { createLogger } from '../agent/logger.js';
 import { startManifestAgent } from '../agent/manifest-agent.js';
 import { agentFlags, agentMaskedPaths, ConfigError, defaultTaskIds, parseAgentConfig, parseSandboxPolicy, parseTaskLimitPolicy, sandboxPolicyFlags, taskIdRange, taskLimitFlags, thisNodeName } from '../config/agent-config.js';
 import { showTaskLog, TaskLogNotFoundError } from '../logs/show-task-log.js';
-import { TaskLogStore } from '../logs/task-log-store.js';
+import { cleanEndedInstances, instanceLogDirectories, OwnedLogDirectory, trimEndedInstances } from '../logs/instance-log-directory.js';
+import { sweepTaskLogDirectory, TaskLogStore, type TaskLogOwner } from '../logs/task-log-store.js';
 import { logFlagsUsage, parseLogFlags } from './log-flags.js';
 import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.js';
 import { LiveTaskOutput, taskLabels, taskOutputSources } from '../standalone/live-task-output.js';
@@ -62,8 +63,9 @@ const runUsage = `Usage: parafork run -f FILE|DIR [-f ...] [flags]
 
 Runs the Tasks in the manifests (the YAML you would kubectl apply) on this machine, sandboxed as
 the agent runs them. While they run it prints what each Task writes, every line after the Task's
-name as docker compose does ("hello | ..." for stdout, "hello ! ..." for stderr; coloured on a
-terminal unless NO_COLOR is set) under a progress line; then a table of how each Task ended (past
+name as docker compose does ("hello | ..." for stdout, "hello ! ..." for stderr, "array[17] | ..."
+for index 17 of an array, only indexes that write; coloured on a terminal unless NO_COLOR is set)
+under a progress line; then a table of how each Task ended (past
 ${tableRowLimit} Tasks a summary: counts by phase and reason, the failed and the slowest Tasks)
 and a line of totals. The output stays readable after the run: parafork logs TASK, or the files
 -o json names in each Task's parafork.dev/log-files annotation. Exits 1 when a Task failed, 2 when
@@ -86,12 +88,18 @@ ${flagLines(taskLimitFlags, '      ', 22).join('\n')}
 ${flagLines(sandboxPolicyFlags, '      ', 22).join('\n')}
   -q, --quiet                  do not print the Tasks' output (it stays readable: parafork logs)`;
 
-/** Where `parafork run` keeps its Tasks' logs: apart from the agent's, which sweeps Tasks it does not know. */
-const runLogDirectory = '/run/parafork/run-logs';
+/**
+ * Where `parafork run`s keep their Tasks' logs: apart from the agents', which sweep Tasks they do
+ * not know; each run in a directory of its own in it (src/logs/instance-log-directory.ts), so that
+ * runs at once with Tasks of the same names never touch each other's.
+ */
+const runLogRoot = '/run/parafork/run-logs';
 
 /** Each attempt's log in a run, and all of a run's logs together, as the agent's defaults (--task-log-max-bytes, --logs-max-bytes-total). */
 const runTaskLogMaxBytes = 10 * 2 ** 20;
 const runLogsMaxBytesTotal = 2 * 2 ** 30;
+/** How often a run's start sizes the ended runs' logs to keep them within runLogsMaxBytesTotal: sizing stats every file. */
+const endedRunsTrimIntervalMs = 5 * 60_000;
 
 /**
  * The Tasks' output printed as they run, each line after its Task's name (docker compose's way):
@@ -103,9 +111,11 @@ function liveOutput(tasks: readonly Task[], logs: TaskLogStore, terminal: boolea
   const noColor = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '';
   return new LiveTaskOutput({
     sources: (task, fromAttempt) => taskOutputSources(task, fromAttempt, label(task), (owner, attempt) => logs.attemptPath(owner, attempt)),
+    arrayLogs: (task) => ({ directory: logs.taskDirectory({ namespace: task.metadata.namespace ?? 'default', name: task.metadata.name ?? '', uid: task.metadata.uid ?? '' }), label: label(task) }),
     write: (text) => process.stdout.write(text),
     colors: stdoutIsTerminal && !noColor,
-    labelWidth: Math.max(0, ...tasks.filter((task) => task.spec.completions === undefined).map((task) => label(task).length)),
+    // An array's indexes as `name[index]`, its last index the widest.
+    labelWidth: Math.max(0, ...tasks.map((task) => label(task).length + (task.spec.completions === undefined ? 0 : String(Math.max(0, task.spec.completions - 1)).length + 2))),
     ...(terminal && stdoutIsTerminal ? { beforeWrite: () => process.stderr.write('\r\x1b[K') } : {}),
   });
 }
@@ -136,7 +146,9 @@ async function runLogsCommand(argv: string[]): Promise<number> {
   try {
     await showTaskLog(
       {
-        directories: [...agentLogDirectories(path.resolve(String(values['state-dir']))), runLogDirectory],
+        // The runs' own directories, and the folder itself, where runs before them kept their logs.
+        directories: [...agentLogDirectories(path.resolve(String(values['state-dir']))), ...instanceLogDirectories(runLogRoot, 'run'), runLogRoot],
+        searched: `${path.join(path.resolve(String(values['state-dir'])), 'logs')} and ${runLogRoot}`,
         name,
         ...flags,
         signal: interrupted.signal,
@@ -186,10 +198,17 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   // No namespaces: every Task runs at --sandbox-policy (default restricted), as `agent --manifests` does.
   const sandboxPolicy = parseSandboxPolicy(values, own, sandboxMaskedPaths);
   const loaded = loadTaskManifests(files);
-  // A run keeps its Tasks' logs until the next run of Tasks of the same names.
-  const logs = new TaskLogStore({ directory: runLogDirectory, maxBytesPerAttempt: runTaskLogMaxBytes });
+  // A run keeps its Tasks' logs until a later run of Tasks of the same names starts after it has
+  // ended (a run still going keeps its own, whatever another does), or the ended runs' logs
+  // together pass the cap and its are the oldest.
+  const runLogs = OwnedLogDirectory.claim(runLogRoot, 'run');
+  const logs = new TaskLogStore({ directory: runLogs.path, maxBytesPerAttempt: runTaskLogMaxBytes });
   const names = new Set(loaded.map(({ task }) => `${task.metadata.namespace ?? 'default'}/${task.metadata.name ?? ''}`));
-  await logs.sweep((owner) => !names.has(`${owner.namespace}/${owner.name}`));
+  const ofOtherName = (owner: TaskLogOwner): boolean => !names.has(`${owner.namespace}/${owner.name}`);
+  await cleanEndedInstances(runLogRoot, 'run', (directory) => sweepTaskLogDirectory(directory, ofOtherName));
+  // Those runs before per-run directories kept straight in the folder, beside the runs' directories.
+  await sweepTaskLogDirectory(runLogRoot, ofOtherName, { keepOthers: true });
+  await trimEndedInstances(runLogRoot, 'run', runLogsMaxBytesTotal, endedRunsTrimIntervalMs);
   const logger = pino({ level: values['log-level'], base: { mode: 'standalone' } }, pino.destination(2));
   const terminal = process.stderr.isTTY;
   // Each Task's output as it runs, before a table (JSON and YAML are for programs: the logs' paths are in them).
@@ -217,7 +236,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
         taskLimits,
         sandboxMaskedPaths,
         sandboxPolicy,
-        taskLogDirectory: runLogDirectory,
+        taskLogDirectory: runLogs.path,
         taskLogMaxBytes: runTaskLogMaxBytes,
         logsMaxBytesTotal: runLogsMaxBytesTotal,
       },
@@ -236,9 +255,10 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   );
   if (terminal) process.stderr.write('\r\x1b[K'); // the totals below replace the progress line
   live?.finish(); // what the Tasks wrote since the last progress tick, and lines left without a newline
-  if (printOutput && tasks.length > tableRowLimit) process.stderr.write(`The Tasks' output is kept in ${runLogDirectory}: parafork logs TASK prints one.\n`);
+  if (printOutput && tasks.length > tableRowLimit) process.stderr.write(`The Tasks' output is kept in ${runLogs.path}: parafork logs TASK prints one.\n`);
   process.stdout.write(formatTasks(output === 'json' || output === 'yaml' ? withLogFiles(tasks, (owner) => logs.taskDirectory(owner)) : tasks, output));
   if (last) process.stderr.write(`${summaryLine({ ...last, tasks })}\n`); // last, after the table
+  runLogs.release(); // the logs stay, for parafork logs, until a later run's sweep
   return tasks.some((task) => task.status?.phase === 'Failed') ? 1 : 0;
 }
 
@@ -303,9 +323,14 @@ main(process.argv.slice(2)).then(
     if (error instanceof ConfigError || error instanceof ManifestError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
       console.error(`parafork: ${(error as Error).message}`);
       process.exitCode = 2;
-    } else if (code === 'ERR_PARAFORK_CGROUP_GROUP_IN_USE') {
-      // Another parafork owns the cgroup group: the message names it and says what to do.
+    } else if (code === 'ERR_PARAFORK_CGROUP_GROUP_IN_USE' || code === 'ERR_PARAFORK_STATE_IN_USE') {
+      // Another parafork owns the cgroup group, or the node's state: the message names it and says what to do.
       console.error(`parafork: ${(error as Error).message}`);
+      process.exitCode = 1;
+    } else if (code === 'EADDRINUSE') {
+      // Another agent of this machine (or another program) listens there: no stack, what to do.
+      const { address, port } = error as { address?: string; port?: number };
+      console.error(`parafork: ${address ?? ''}:${port ?? ''} is in use, by another agent on this machine or another program: give this one another --port (0: any free port)`);
       process.exitCode = 1;
     } else if (code === 'ERR_PARAFORK_UNSUPPORTED_RUNTIME') {
       // The wrong platform or Node.js: the message says what is needed; a stack would bury it.

@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { stat, unlink } from 'node:fs/promises';
 
 import { ArrayLogBudget, type EndedIndexLog, type IndexLogKey } from './array-log-budget.js';
-import { indexAttemptLogPath, indexLogsDirectoryName, listIndexLogFiles } from './index-log-layout.js';
+import { indexAttemptLogPath, indexLogsDirectoryName, listIndexLogFiles, type EndedIndexes } from './index-log-layout.js';
 import { readOutputTail, readStderrTail } from './log-reader.js';
 
 /** The log the launcher is to write for one attempt (its LogOutput). */
@@ -36,6 +36,8 @@ export class ArrayIndexLogs {
   readonly #onRemoveError: (error: Error) => void;
   /** Epoch ms of the last log that ended (for the node-wide eviction's "written longest ago"). */
   lastEndedAt = 0;
+  /** The ended indexes last recorded (TaskLogStore.recordEndedIndexes). */
+  endedIndexes: EndedIndexes | undefined;
   readonly #createdAt = Date.now();
 
   constructor(options: ArrayIndexLogsOptions) {

@@ -9,7 +9,8 @@
 // 260-660 ms to list on ext4 (measured, docs/arrays.md "Logs per index"). The native log file makes
 // one directory level when it opens a log (native/src/log_file.h), the shard; `indexes` is made by
 // the store when the array's first log is handed out.
-import { readdir } from 'node:fs/promises';
+import { renameSync, writeFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /** Indexes per shard directory. */
@@ -17,6 +18,52 @@ export const indexesPerShard = 1000;
 
 /** The directory of a Task's index logs, inside its log directory. */
 export const indexLogsDirectoryName = 'indexes';
+
+/**
+ * In `indexes/`: the indexes that have ended, as the array's status last had them (completedIndexes,
+ * failedIndexes: "0-4,7"), so that a reader waiting for an index's output on the node (`parafork logs
+ * --index N -f`) knows when one that printed nothing is done. An index that prints nothing leaves no log.
+ */
+const endedIndexesFileName = 'ended';
+
+/** How an index ended, as recorded: `stopped` when the array ended (Complete or Failed) before it did. */
+export type RecordedIndexEnding = 'succeeded' | 'failed' | 'stopped';
+
+/**
+ * Records the array's ended indexes (its status's index sets, and whether the array itself has
+ * ended: then every index has) in one step: a reader sees the old record or the new.
+ */
+export function writeEndedIndexes(taskDirectory: string, ended: EndedIndexes): void {
+  const file = path.join(taskDirectory, indexLogsDirectoryName, endedIndexesFileName);
+  writeFileSync(`${file}.tmp`, `completed ${ended.completed}\nfailed ${ended.failed}\n${ended.arrayEnded ? 'array-ended\n' : ''}`, { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
+}
+
+export interface EndedIndexes {
+  /** status.completedIndexes, failedIndexes: "0-4,7". */
+  readonly completed: string;
+  readonly failed: string;
+  readonly arrayEnded: boolean;
+}
+
+/** How `index` ended as last recorded (writeEndedIndexes): undefined while it has not (or nothing was recorded). */
+export async function recordedIndexEnding(taskDirectory: string, index: number): Promise<RecordedIndexEnding | undefined> {
+  const text = await readFile(path.join(taskDirectory, indexLogsDirectoryName, endedIndexesFileName), 'utf8').catch(() => '');
+  for (const line of text.split('\n')) {
+    const [outcome, ranges] = line.split(' ');
+    if ((outcome === 'completed' || outcome === 'failed') && ranges !== undefined && rangesHold(ranges, index)) return outcome === 'completed' ? 'succeeded' : 'failed';
+  }
+  return text.includes('\narray-ended\n') ? 'stopped' : undefined;
+}
+
+/** Whether "1,3-5,7" holds `index` (the text form src/tasks/index-ranges.ts writes). */
+function rangesHold(ranges: string, index: number): boolean {
+  return ranges.split(',').some((range) => {
+    if (range === '') return false; // no index at all
+    const [start, end] = range.split('-').map(Number);
+    return start !== undefined && index >= start && index <= (end ?? start);
+  });
+}
 
 /** The shard directory of `index` inside a Task's log directory. */
 export function indexShardDirectory(taskDirectory: string, index: number): string {

@@ -2,16 +2,19 @@
 // the lines asked for. Reading goes straight to the files (readable by root, as the agent's state
 // is); the apiserver path for readers elsewhere is the agent's job.
 import { stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 
 import { type LogStreamName } from './log-format.js';
-import { indexAttemptLogPath, indexLogAttempts, indexLogsDirectoryName } from './index-log-layout.js';
+import { indexAttemptLogPath, indexLogAttempts, indexLogsDirectoryName, recordedIndexEnding, type RecordedIndexEnding } from './index-log-layout.js';
 import { formatLogLine, readLogLines } from './log-reader.js';
 import { findTaskLogs } from './task-log-store.js';
 
 export interface ShowTaskLogOptions {
   /** Log directories to look in: the newest log directory of the Task among them is read. */
   readonly directories: readonly string[];
+  /** What the directories are, for a message (one per `parafork run` can be many); default their list. */
+  readonly searched?: string;
   readonly namespace: string;
   readonly name: string;
   /** An index of a Task array (issue 17): that index's log, not the Task's. */
@@ -36,7 +39,18 @@ export async function showTaskLog(options: ShowTaskLogOptions, out: (text: strin
   const found = await findTaskLogs(options.directories, options.namespace, options.name);
   const task = `${options.namespace}/${options.name}`;
   const { index } = options;
-  const attempts = found === undefined ? [] : index === undefined ? found.attempts : await indexLogAttempts(found.directory, index);
+  let attempts = found === undefined ? [] : index === undefined ? found.attempts : await indexLogAttempts(found.directory, index);
+  if (found !== undefined && index !== undefined && attempts.length === 0) {
+    // An index that has not printed yet: -f waits for its first line, or for it to end without one.
+    const waited = options.follow === true ? await waitForIndexLog(found.directory, index, options.signal) : await recordedIndexEnding(found.directory, index);
+    if (waited === undefined && options.signal?.aborted === true) return;
+    if (Array.isArray(waited)) attempts = waited;
+    else if (waited === 'gone') throw new TaskLogNotFoundError(`Task ${task} was deleted before index ${index} printed anything`);
+    else if (waited !== undefined) {
+      const how = waited === 'stopped' ? 'ended with its array' : waited;
+      throw new TaskLogNotFoundError(`index ${index} of Task ${task} ${how} and no log of it is kept: it printed nothing${waited === 'succeeded' ? ', or its log was removed to keep the array within its log budget (the logs of succeeded indexes go first)' : ''}`);
+    }
+  }
   if (found === undefined || attempts.length === 0) {
     if (index !== undefined && found !== undefined) {
       // An array keeps no log for an index that succeeded printing nothing, nor those its log budget let go (array-log-budget.ts).
@@ -45,7 +59,7 @@ export async function showTaskLog(options: ShowTaskLogOptions, out: (text: strin
     if (found !== undefined && (await isDirectory(path.join(found.directory, indexLogsDirectoryName)))) {
       throw new TaskLogNotFoundError(`Task ${task} is an array: each index has its own log (--index N)`);
     }
-    throw new TaskLogNotFoundError(`no logs of Task ${task} on this node (looked in ${options.directories.join(', ')}); the Task may run on another node, or print nothing yet`);
+    throw new TaskLogNotFoundError(`no logs of Task ${task} on this node (looked in ${options.searched ?? options.directories.join(', ')}); the Task may run on another node, or print nothing yet`);
   }
   const latest = attempts.at(-1) ?? 1;
   const attempt = options.attempt ?? (options.previous === true ? latest - 1 : latest);
@@ -62,6 +76,27 @@ export async function showTaskLog(options: ShowTaskLogOptions, out: (text: strin
   })) {
     out(formatLogLine(line, options.timestamps === true));
   }
+}
+
+/** How often `-f --index N` looks for the index's first log or its end. */
+const indexPollMs = 200;
+
+/**
+ * Waits until index `index` has a log (its attempts, oldest first), has ended without one (how it
+ * ended), or its Task's logs are gone (the Task deleted); undefined once `signal` aborts. The ending
+ * is read before the logs, so an index that wrote and then ended between the two looks is seen
+ * with its log.
+ */
+async function waitForIndexLog(taskDirectory: string, index: number, signal: AbortSignal | undefined): Promise<number[] | RecordedIndexEnding | 'gone' | undefined> {
+  while (signal?.aborted !== true) {
+    const ending = await recordedIndexEnding(taskDirectory, index);
+    const attempts = await indexLogAttempts(taskDirectory, index);
+    if (attempts.length > 0) return attempts;
+    if (ending !== undefined) return ending;
+    if (!(await isDirectory(taskDirectory))) return 'gone';
+    await sleep(indexPollMs, undefined, signal ? { signal } : {}).catch(() => undefined);
+  }
+  return undefined;
 }
 
 async function isDirectory(file: string): Promise<boolean> {

@@ -4,13 +4,14 @@
 // deleted and made again under its name is another object with another uid: another directory.
 // Logs outlive the agent (they are files under --state-dir) and go with their Task: when the Task
 // is gone from the cache (forget), and at start for Tasks that no longer exist (sweep).
-import { mkdirSync } from 'node:fs';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { ArrayIndexLogs, type AttemptLog } from './array-index-logs.js';
 import { readOutputTail, readStderrTail } from './log-reader.js';
-import { indexLogsDirectoryName, listIndexLogFiles, type IndexLogFile } from './index-log-layout.js';
+import { indexLogsDirectoryName, listIndexLogFiles, writeEndedIndexes, type EndedIndexes, type IndexLogFile } from './index-log-layout.js';
 
 export type { AttemptLog } from './array-index-logs.js';
 
@@ -38,23 +39,80 @@ export interface TaskLogStoreOptions {
 }
 
 /**
- * A Task's log directory name: namespace and name are DNS labels/subdomains, never with `_`. Throws
- * for an owner whose parts are not (a manifest's metadata is untrusted input): each part must be
- * read back as it went in, so no `/`, `..` or `_` can take a log out of its directory.
+ * The longest Task name a log directory name holds as it is. A directory entry has at most 255
+ * bytes (NAME_MAX): a namespace (a DNS label, at most 63), a uid (at most 64: the apiserver's are
+ * UUIDs, 36) and the two `_` leave 126 for the name, which may have up to 253.
+ */
+const maxVerbatimNameLength = 126;
+const maxUidLength = 64;
+/** A longer name's first characters kept in the directory name, before `+` and its hash. */
+const shortenedNamePrefixLength = 100;
+/** In a shortened Task's directory: its full name, for the sweeps that ask whether the Task still exists. */
+const fullNameFile = 'task-name';
+
+/**
+ * How a Task name stands in its log directory's name: as it is up to 126 characters; past that its
+ * first 100, `+` (no DNS name has one) and 16 hex digits of its SHA-256, 117 characters in all.
+ */
+export function taskLogNameKey(name: string): string {
+  if (name.length <= maxVerbatimNameLength) return name;
+  return `${name.slice(0, shortenedNamePrefixLength)}+${createHash('sha256').update(name).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * A Task's log directory name, `<namespace>_<name>_<uid>` (a long name shortened: taskLogNameKey):
+ * namespace and name are DNS labels/subdomains, never with `_`. Throws for an owner whose parts
+ * are not (a manifest's metadata is untrusted input): each part must be read back as it went in,
+ * so no `/`, `..` or `_` can take a log out of its directory.
  */
 export function taskLogDirectoryName(owner: TaskLogOwner): string {
-  const entry = `${owner.namespace}_${owner.name}_${owner.uid}`;
+  const entry = `${owner.namespace}_${taskLogNameKey(owner.name)}_${owner.uid}`;
   const parsed = parseTaskLogDirectoryName(entry);
-  if (parsed?.namespace !== owner.namespace || parsed.name !== owner.name || parsed.uid !== owner.uid) {
-    throw new RangeError(`no log directory for Task ${JSON.stringify(`${owner.namespace}/${owner.name}`)} (uid ${JSON.stringify(owner.uid)}): namespace and name must be DNS names, uid letters, digits and -`);
+  if (parsed?.namespace !== owner.namespace || parsed.name !== taskLogNameKey(owner.name) || parsed.uid !== owner.uid || owner.uid.length > maxUidLength || Buffer.byteLength(entry) > 255) {
+    throw new RangeError(`no log directory for Task ${JSON.stringify(`${owner.namespace}/${owner.name}`)} (uid ${JSON.stringify(owner.uid)}): namespace and name must be DNS names (namespace at most 63 characters), uid at most ${maxUidLength} letters, digits and -`);
   }
   return entry;
 }
 
-/** The owner a directory name stands for, or undefined for a name not made by taskLogDirectoryName. */
+/**
+ * The owner a directory name stands for, or undefined for a name not made by taskLogDirectoryName.
+ * For a shortened name (taskLogNameKey) the owner's name is that key: readTaskLogOwner reads the full one.
+ */
 export function parseTaskLogDirectoryName(entry: string): TaskLogOwner | undefined {
-  const match = /^([a-z0-9.-]+)_([a-z0-9.-]+)_([A-Za-z0-9-]+)$/.exec(entry);
+  const match = /^([a-z0-9.-]+)_([a-z0-9.-]+(?:\+[0-9a-f]{16})?)_([A-Za-z0-9-]+)$/.exec(entry);
   return match ? { namespace: match[1] ?? '', name: match[2] ?? '', uid: match[3] ?? '' } : undefined;
+}
+
+/**
+ * The owner of the log directory `entry` in `directory`, its full name read from inside when the
+ * directory name holds a shortened one; undefined when it is not a Task's log directory, or its
+ * full name is missing or does not match (both removed by a sweep).
+ */
+async function readTaskLogOwner(directory: string, entry: string): Promise<TaskLogOwner | undefined> {
+  const owner = parseTaskLogDirectoryName(entry);
+  if (owner === undefined || !owner.name.includes('+')) return owner;
+  const name = await readFile(path.join(directory, entry, fullNameFile), 'utf8').catch(() => undefined);
+  return name !== undefined && taskLogNameKey(name) === owner.name ? { ...owner, name } : undefined;
+}
+
+/**
+ * Removes from `directory` the log directory of every Task `exists` says is gone, and anything else
+ * not a Task's log directory unless `keepOthers` (a folder shared with other things). Returns the
+ * owners kept and how many entries went.
+ */
+export async function sweepTaskLogDirectory(directory: string, exists: (owner: TaskLogOwner) => boolean, { keepOthers = false } = {}): Promise<{ kept: TaskLogOwner[]; removed: number }> {
+  const kept: TaskLogOwner[] = [];
+  let removed = 0;
+  for (const entry of await readdir(directory).catch(() => [])) {
+    const owner = await readTaskLogOwner(directory, entry);
+    if (owner === undefined ? keepOthers : exists(owner)) {
+      if (owner !== undefined) kept.push(owner);
+      continue;
+    }
+    await rm(path.join(directory, entry), { recursive: true, force: true });
+    removed++;
+  }
+  return { kept, removed };
 }
 
 export class TaskLogStore {
@@ -86,6 +144,7 @@ export class TaskLogStore {
   attemptLog(owner: TaskLogOwner, attempt: number, specMaxBytes: number | undefined): AttemptLog {
     const maxBytes = specMaxBytes === undefined ? this.maxBytesPerAttempt : Math.min(specMaxBytes, this.maxBytesPerAttempt);
     this.#remember(owner);
+    this.#recordFullName(owner);
     return { log: this.attemptPath(owner, attempt), maxBytes };
   }
 
@@ -99,10 +158,24 @@ export class TaskLogStore {
     if (logs === undefined) {
       this.#remember(owner);
       mkdirSync(directory, { recursive: true, mode: 0o700 });
+      this.#recordFullName(owner);
       logs = new ArrayIndexLogs({ taskDirectory: directory, maxBytesPerAttempt: this.maxBytesPerAttempt, maxBytesPerArray: this.maxBytesPerArray, ...options });
       this.#arrays.set(directory, logs);
     }
     return logs;
+  }
+
+  /**
+   * Records which indexes of the array `owner` have ended, from a status just written
+   * (at most about once a second per array, and once at its end), for readers waiting on an index
+   * (index-log-layout.ts). Only for an array whose logs this store made, and only when it changed.
+   */
+  recordEndedIndexes(owner: TaskLogOwner, ended: EndedIndexes): void {
+    const logs = this.#arrays.get(this.taskDirectory(owner));
+    const last = logs?.endedIndexes;
+    if (logs === undefined || (last?.completed === ended.completed && last.failed === ended.failed && last.arrayEnded === ended.arrayEnded)) return;
+    writeEndedIndexes(logs.taskDirectory, ended);
+    logs.endedIndexes = ended;
   }
 
   /**
@@ -125,16 +198,8 @@ export class TaskLogStore {
 
   /** At start: removes the logs of every Task `exists` says is gone. Returns how many went. */
   async sweep(exists: (owner: TaskLogOwner) => boolean): Promise<number> {
-    let removed = 0;
-    for (const entry of await this.#entries()) {
-      const owner = parseTaskLogDirectoryName(entry);
-      if (owner !== undefined && exists(owner)) {
-        this.#remember(owner);
-        continue;
-      }
-      await rm(path.join(this.directory, entry), { recursive: true, force: true });
-      removed++;
-    }
+    const { kept, removed } = await sweepTaskLogDirectory(this.directory, exists);
+    for (const owner of kept) this.#remember(owner);
     return removed;
   }
 
@@ -156,7 +221,7 @@ export class TaskLogStore {
     let total = 0;
     let totalFiles = 0;
     for (const entry of await this.#entries()) {
-      const owner = parseTaskLogDirectoryName(entry);
+      const owner = await readTaskLogOwner(this.directory, entry);
       if (owner === undefined) continue;
       const directory = path.join(this.directory, entry);
       const attempts = new Map<number, { paths: string[]; bytes: number; modified: number }>();
@@ -224,6 +289,17 @@ export class TaskLogStore {
     return readOutputTail(this.attemptPath(owner, attempt), undefined, limit);
   }
 
+  /**
+   * A Task whose name its directory's name shortens (taskLogNameKey) gets its full name written
+   * inside, before its first log: the sweeps read it to ask whether the Task still exists.
+   */
+  #recordFullName(owner: TaskLogOwner): void {
+    if (taskLogNameKey(owner.name) === owner.name) return;
+    const directory = this.taskDirectory(owner);
+    mkdirSync(directory, { recursive: true, mode: 0o700 });
+    writeFileSync(path.join(directory, fullNameFile), owner.name, { mode: 0o600 });
+  }
+
   #remember(owner: TaskLogOwner): void {
     const key = `${owner.namespace}/${owner.name}`;
     let uids = this.#uidsByKey.get(key);
@@ -275,12 +351,13 @@ export async function findTaskLogs(directories: readonly string[], namespace: st
     } catch {
       continue;
     }
+    const key = taskLogNameKey(name);
     for (const entry of entries) {
       const owner = parseTaskLogDirectoryName(entry);
-      if (owner?.namespace !== namespace || owner.name !== name) continue;
+      if (owner?.namespace !== namespace || owner.name !== key) continue;
       const taskDirectory = path.join(directory, entry);
       const modified = await stat(taskDirectory).then((status) => status.mtimeMs, () => 0);
-      candidates.push({ directory: taskDirectory, owner, modified });
+      candidates.push({ directory: taskDirectory, owner: { ...owner, name }, modified });
     }
   }
   const newest = candidates.sort((a, b) => b.modified - a.modified)[0];

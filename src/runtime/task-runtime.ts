@@ -11,6 +11,7 @@ import { describeTaskLimitPolicy, type AgentConfig } from '../config/agent-confi
 import { WorkQueue, type ReconcileResult } from '../controller/work-queue.js';
 import { ChildProcessLauncher } from '../launcher/child-process-launcher.js';
 import { Launcher, type LauncherObserver } from '../launcher/launcher.js';
+import { recordingEndedIndexes } from '../logs/ended-index-records.js';
 import { TaskLogStore, type TaskLogOwner, type TaskLogStoreOptions } from '../logs/task-log-store.js';
 import type { MetricsRegistry } from '../metrics/registry.js';
 import { openTaskCgroups } from '../sandbox/cgroup-groups.js';
@@ -138,7 +139,8 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
   const stores = options.connectStores({ bound: (key) => queue.add(reconcileKey(key)), unbound: (key) => queue.add(claimKey(key)) });
   const reconciler = new TaskReconciler({
     nodeName: settings.nodeName,
-    writer: stores.writer,
+    // An array's status writes also say, beside its index logs, which indexes have ended (for `logs --index N -f`).
+    writer: logs ? recordingEndedIndexes(stores.writer, logs) : stores.writer,
     launcher,
     launcherSandboxes,
     unsandboxed: !settings.taskSandbox,

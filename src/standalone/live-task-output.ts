@@ -7,7 +7,17 @@
 // bytes off the JS thread and caps them, and what is printed is what `parafork logs` shows later.
 // Each poll looks at the logs still growing (a stat each), reads what they gained (bounded per
 // poll), and writes it in one piece; a log is let go once its end record is read.
+//
+// A Task array's indexes are printed too, each line after `name[index]`. An index's log is made at
+// its first byte (src/logs/array-index-logs.ts), so only indexes that write have one, and it is
+// found by looking at the array's shard directories (index-log-layout.ts): a stat of each (one per
+// 1,000 indexes) a poll, and a listing only of a shard that changed. An array of silent indexes
+// costs one stat per shard a poll, whatever their number (docs/benchmarks.md, "Task output printed live").
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+
 import type { Task } from '../api/task.js';
+import { indexLogsDirectoryName, parseIndexLogFileName } from '../logs/index-log-layout.js';
 import type { LogLine } from '../logs/log-format.js';
 import { PolledLog } from '../logs/polled-log.js';
 import type { TaskLogOwner } from '../logs/task-log-store.js';
@@ -26,6 +36,11 @@ export interface TaskOutputSource {
 export interface LiveTaskOutputOptions {
   /** A Task's logs from attempt `fromAttempt` on (taskOutputSources, bound to the run's log store). */
   readonly sources: (task: Task, fromAttempt: number) => readonly TaskOutputSource[];
+  /**
+   * A Task array's log directory and label (its indexes' lines go after `label[index]`);
+   * undefined: its indexes are not printed.
+   */
+  readonly arrayLogs?: (task: Task) => { readonly directory: string; readonly label: string } | undefined;
   readonly write: (text: string) => void;
   /** ANSI colours (a terminal that did not ask for none: NO_COLOR). */
   readonly colors: boolean;
@@ -54,6 +69,19 @@ const defaultMaxMillisecondsPerPoll = 10;
 const palette = ['36', '33', '32', '35', '34', '96', '93', '92', '95', '94'];
 const stderrColour = '31';
 
+/** A shard directory's mtime is trusted to say "nothing new" only once it is this old: the kernel's clock for it is coarse. */
+const settledShardMs = 100;
+
+/** A Task array whose index logs are looked for. */
+interface WatchedArray {
+  readonly task: string;
+  readonly label: string;
+  /** Its `indexes/` directory. */
+  readonly root: string;
+  /** Each shard's mtime when it was last listed. */
+  readonly listedAt: Map<string, number>;
+}
+
 interface Followed {
   readonly log: PolledLog;
   readonly source: TaskOutputSource;
@@ -72,6 +100,8 @@ export class LiveTaskOutput {
   #growing: Followed[] = [];
   /** Where the next poll starts, when the last one ran out of its budget. */
   #cursor = 0;
+  /** The arrays whose index logs are looked for, by Task uid. */
+  readonly #arrays = new Map<string, WatchedArray>();
 
   constructor(options: LiveTaskOutputOptions) {
     this.#options = options;
@@ -82,12 +112,57 @@ export class LiveTaskOutput {
     for (const task of tasks) {
       const attempts = task.status?.attempts ?? 0;
       const uid = task.metadata.uid ?? '';
+      if (task.spec.completions !== undefined) {
+        this.#watchArray(task, uid);
+        continue;
+      }
       const followed = this.#attemptsFollowed.get(uid) ?? 0;
       if (attempts <= followed) continue;
       for (const source of this.#options.sources(task, followed + 1)) this.follow(source);
       this.#attemptsFollowed.set(uid, attempts);
     }
+    this.#findIndexLogs();
     this.poll();
+  }
+
+  #watchArray(task: Task, uid: string): void {
+    if (this.#arrays.has(uid)) return;
+    const logs = this.#options.arrayLogs?.(task);
+    if (logs === undefined) return;
+    const key = `${task.metadata.namespace ?? 'default'}/${task.metadata.name ?? ''}`;
+    this.#arrays.set(uid, { task: key, label: logs.label, root: path.join(logs.directory, indexLogsDirectoryName), listedAt: new Map() });
+  }
+
+  /** Follows the index logs made since the last look: a stat per shard, a listing of those that changed. */
+  #findIndexLogs(): void {
+    const now = Date.now();
+    for (const array of this.#arrays.values()) {
+      let shards: string[];
+      try {
+        shards = readdirSync(array.root);
+      } catch {
+        continue; // no index has written yet
+      }
+      for (const shard of shards) {
+        if (!/^[0-9]+$/.test(shard)) continue;
+        const directory = path.join(array.root, shard);
+        let modified: number;
+        let files: string[];
+        try {
+          modified = statSync(directory).mtimeMs;
+          if (array.listedAt.get(shard) === modified) continue;
+          files = readdirSync(directory);
+        } catch {
+          continue;
+        }
+        // A log made in the same clock tick as this listing would not change the mtime: look again next time.
+        if (now - modified >= settledShardMs) array.listedAt.set(shard, modified);
+        const logs = files.map((file) => ({ file, log: parseIndexLogFileName(file) })).filter((entry) => entry.log !== undefined) as { file: string; log: { index: number; attempt: number } }[];
+        for (const { file, log } of logs.sort((a, b) => a.log.index - b.log.index || a.log.attempt - b.log.attempt)) {
+          this.follow({ label: `${array.label}[${log.index}]`, task: array.task, file: path.join(directory, file), ...(log.attempt > 1 ? { heading: `[parafork: attempt ${log.attempt}]` } : {}) });
+        }
+      }
+    }
   }
 
   /** Starts printing a log (once: a file already followed is ignored). */
@@ -130,6 +205,7 @@ export class LiveTaskOutput {
 
   /** Once the Tasks' runtime has stopped (every log closed): prints the rest of every log. */
   finish(): void {
+    this.#findIndexLogs();
     const out: string[] = [];
     for (const followed of this.#growing) {
       this.#read(followed, Number.POSITIVE_INFINITY, out);
@@ -190,9 +266,8 @@ export function taskLabels(tasks: readonly Task[]): (task: Task) => string {
 
 /**
  * The logs a Task has so far from attempt `fromAttempt` on, oldest first: one per attempt that
- * started (status.attempts). An
- * array's indexes have no logs of their own yet, so it has none here; once they do, they go here
- * labelled `name[index]`, and the run's progress line stays what shows an array's progress.
+ * started (status.attempts). None for an array: its indexes' logs are found as they are made
+ * (LiveTaskOutputOptions.arrayLogs).
  */
 export function taskOutputSources(task: Task, fromAttempt: number, label: string, attemptPath: (owner: TaskLogOwner, attempt: number) => string): TaskOutputSource[] {
   if (task.spec.completions !== undefined) return [];

@@ -112,7 +112,10 @@ describe('the logs of a Task array\'s indexes', () => {
     expect(readdirSync(shard).sort()).toEqual(['0.1.log', '1.1.log', '10.1.log', '11.1.log', '2.1.log', '3.1.log', '4.1.log', '5.1.log', '6.1.log', '7.1.log', '7.2.log', '8.1.log']);
     const missing = await readLog('talkers', '?index=9');
     expect(missing.status).toBe(404);
-    expect(missing.body).toMatch(/no log of index 9 .*printed nothing/);
+    // The agent recorded the index's ending beside the logs (src/logs/ended-index-records.ts): said as such.
+    expect(missing.body).toMatch(/^index 9 of Task \S+\/talkers succeeded and no log of it is kept: it printed nothing/);
+    // -f does not wait for an index that has already ended.
+    expect(paraforkLogs('talkers', '--index', '9', '-f')).toMatchObject({ status: 1, stderr: expect.stringMatching(/index 9 of Task \S+\/talkers succeeded and no log of it is kept/) as string });
     const whole = paraforkLogs('talkers');
     expect(whole.status).toBe(1);
     expect(whole.stderr).toMatch(/is an array: each index has its own log \(--index N\)/);

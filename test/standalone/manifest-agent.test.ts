@@ -2,8 +2,8 @@
 // manifests as the kubelet follows static pods, serving /metrics and /tasks. Runs the built CLI as a
 // user would. Needs root (the sandbox).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -128,7 +128,10 @@ describe.skipIf(skip !== undefined)(`parafork agent --manifests${skip ? ` (skipp
     writeManifest(folder, 'sleeper.yaml', taskManifest('sleeper', ['sh', '-c', 'echo sleeping; exec sleep 300']));
     await waitFor(async () => (await phaseOf('sleeper')) === 'Running' || undefined, { timeoutMs: 15_000, description: 'sleeper to run' });
     const uid = (await tasks()).get('sleeper')?.metadata.uid ?? '';
-    const logDirectory = path.join('/run/parafork/logs', hostname().toLowerCase(), `default_sleeper_${uid}`);
+    // In the agent's own directory beside the cluster agents' (src/logs/instance-log-directory.ts).
+    const root = '/run/parafork/logs';
+    const own = readdirSync(root).find((entry) => entry.startsWith(`manifests_${agent.pid}_`)) ?? 'none';
+    const logDirectory = path.join(root, own, `default_sleeper_${uid}`);
     await waitFor(() => existsSync(path.join(logDirectory, '1.log')) || undefined, { timeoutMs: 5_000, description: 'the sleeper\'s log' });
     const pid = Number(await waitFor(() => /"task":"default\/sleeper","attempt":1,"pid":(\d+)/.exec(output)?.[1], { timeoutMs: 5_000, description: 'the sleeper\'s pid in the log' }));
     expect(existsSync(`/proc/${pid}`)).toBe(true);

@@ -17,6 +17,17 @@ function parafork(...args: string[]): { status: number | null; stdout: string; s
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** Waits until a live run has made the log directory of its Task `name` (/run/parafork/run-logs/run_*\/default_<name>_*). */
+async function waitForRunLogs(name: string): Promise<void> {
+  const root = '/run/parafork/run-logs';
+  for (let tries = 0; tries < 200; tries++) {
+    const runs = readdirSync(root).filter((entry) => entry.startsWith('run_'));
+    if (runs.some((run) => readdirSync(path.join(root, run)).some((entry) => entry.startsWith(`default_${name}_`)))) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`no log directory of ${name} in ${root} after 10 s`);
+}
+
 describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let scratch: string;
   beforeAll(() => {
@@ -103,7 +114,7 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
   }, 120_000);
 
   it('prints none of the output with --quiet, nor with -o json, whose Tasks name their log files, which hold it', () => {
-    // Names no other test runs: a run removes the logs of earlier Tasks of its Tasks' names.
+    // Names no other test runs: a run removes the logs of ended runs' Tasks of its Tasks' names.
     const manifest = path.join(scratch, 'json-logs.yaml');
     writeFileSync(
       manifest,
@@ -125,16 +136,57 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
     expect(path.dirname(files['json-says']?.[0] ?? '')).toBe(directory);
   }, 120_000);
 
+  it('prints and keeps the output of Tasks of the longest valid name (253 characters), single and an array\'s indexes (after name[index]), for parafork logs', () => {
+    // Four DNS labels: 63 + 63 + 63 + 61 characters and three dots. The run's token keeps other runs' logs apart.
+    const longName = (first: string): string => [first.repeat(63), 'b'.repeat(63), 'c'.repeat(63), 'd'.repeat(61)].join('.');
+    const single = longName('s');
+    const array = longName('x');
+    expect(single).toHaveLength(253);
+    const manifest = path.join(scratch, 'long-names.yaml');
+    writeFileSync(
+      manifest,
+      [
+        `apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: ${single}}\nspec: {command: [sh, -c, 'echo single says hi']}\n`,
+        `apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: ${array}}\nspec: {command: [sh, -c, 'echo index $PARAFORK_TASK_INDEX says hi'], completions: 3}\n`,
+      ].join('---\n'),
+    );
+    const result = parafork('run', '-f', manifest);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain(`${single}    | single says hi\n`); // padded to the widest label, the array's `[2]`
+    expect(result.stdout).toContain(`${array}[2] | index 2 says hi\n`);
+    expect(parafork('logs', single, '--state-dir', scratch)).toMatchObject({ status: 0, stdout: 'single says hi\n' });
+    expect(parafork('logs', array, '--index', '2', '--state-dir', scratch)).toMatchObject({ status: 0, stdout: 'index 2 says hi\n' });
+  });
+
+  it('parafork logs --index N -f waits for an index that has not printed yet and ends with it; for one that ended silent it says so', async () => {
+    const manifest = path.join(scratch, 'index-follow.yaml');
+    // Index 1 prints after a while; index 0 prints nothing. The name no other test runs.
+    writeFileSync(manifest, `apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: index-follow}\nspec: {command: [sh, -c, 'if [ $PARAFORK_TASK_INDEX = 1 ]; then sleep 2; echo one wrote late; fi'], completions: 2}\n`);
+    const run = spawn(process.execPath, [cli, 'run', '-q', '-f', manifest], { stdio: 'ignore' });
+    const runEnded = once(run, 'close');
+    // Once the run has made the array's logs (its directory, before any index printed).
+    await waitForRunLogs('index-follow');
+    const follow = spawn(process.execPath, [cli, 'logs', 'index-follow', '--index', '1', '-f', '--state-dir', scratch], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let followed = '';
+    follow.stdout.setEncoding('utf8').on('data', (text: string) => (followed += text));
+    const [status] = (await once(follow, 'close')) as [number | null];
+    expect({ status, followed }).toEqual({ status: 0, followed: 'one wrote late\n' });
+    await runEnded;
+    const silent = parafork('logs', 'index-follow', '--index', '0', '-f', '--state-dir', scratch);
+    expect(silent.status).toBe(1);
+    expect(silent.stderr).toContain('index 0 of Task default/index-follow succeeded and no log of it is kept: it printed nothing');
+  }, 60_000);
+
   it('lets a Task write 1 GiB as fast as it can to exit 0, keeping at most its spec.logs.maxBytes on disk', () => {
     const manifest = path.join(scratch, 'flood.yaml');
     const maxBytes = 1024 * 1024;
     writeFileSync(manifest, `apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: log-flood}\nspec:\n  command: ["sh", "-c", "head -c 1073741824 /dev/zero | tr '\\\\000' x; echo; echo last line"]\n  logs: {maxBytes: ${maxBytes}}\n`);
-    const result = parafork('run', '-q', '-f', manifest);
+    const result = parafork('run', '-o', 'json', '-f', manifest);
     expect(result.status).toBe(0);
-    expect(result.stdout).toMatch(/\blog-flood\s+Succeeded\s+0\s/);
-    const root = '/run/parafork/run-logs';
-    const [directory] = readdirSync(root).filter((entry) => entry.startsWith('default_log-flood_'));
-    const onDisk = readdirSync(path.join(root, directory ?? '')).reduce((sum, file) => sum + statSync(path.join(root, directory ?? '', file)).size, 0);
+    const [task] = (JSON.parse(result.stdout) as { items: { status: { phase: string; exitCode: number }; metadata: { annotations: Record<string, string> } }[] }).items;
+    expect(task?.status).toMatchObject({ phase: 'Succeeded', exitCode: 0 });
+    const directory = task?.metadata.annotations['parafork.dev/log-directory'] ?? '';
+    const onDisk = readdirSync(directory).reduce((sum, file) => sum + statSync(path.join(directory, file)).size, 0);
     expect(onDisk).toBeLessThanOrEqual(maxBytes);
     const shown = parafork('logs', 'log-flood', '--tail', '1', '--state-dir', scratch);
     expect(shown.stdout).toBe('last line\n');

@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Task } from '../../src/api/task.js';
 import { logNodeName } from '../../src/k8s/task-log-client.js';
 import { ArrayLogBudget } from '../../src/logs/array-log-budget.js';
+import { recordingEndedIndexes } from '../../src/logs/ended-index-records.js';
 import { indexAttemptLogPath, indexLogAttempts, parseIndexLogFileName } from '../../src/logs/index-log-layout.js';
 import { showTaskLog } from '../../src/logs/show-task-log.js';
 import { listTaskLogFiles, TaskLogStore } from '../../src/logs/task-log-store.js';
@@ -188,6 +189,75 @@ describe('an array\'s index logs in the Task log store', () => {
     expect(listed?.attempts).toEqual([]);
   });
 });
+
+describe('parafork logs --index N -f for an index that has not printed yet', () => {
+  const owner = { namespace: 'default', name: 'waiting', uid: 'u-waiting' };
+  const array = (uid: string): Task => ({ apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { namespace: 'default', name: 'waiting', uid }, spec: { command: ['true'], completions: 5 } });
+
+  function follow(store: TaskLogStore, index: number, signal?: AbortSignal): { printed: string[]; done: Promise<void> } {
+    const printed: string[] = [];
+    const done = showTaskLog({ directories: [store.directory], namespace: 'default', name: 'waiting', index, follow: true, ...(signal ? { signal } : {}) }, (text) => printed.push(text));
+    return { printed, done };
+  }
+
+  it('waits for the index\'s first line, prints as it writes, and ends when its attempt ends', async () => {
+    const store = new TaskLogStore({ directory: path.join(scratch, 'logs'), maxBytesPerAttempt: 2 ** 20 });
+    const logs = store.arrayLogs(owner);
+    const { printed, done } = follow(store, 3);
+    let settled = false;
+    void done.finally(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(settled).toBe(false); // not at once: the index has not printed, nor ended
+    const file = logs.attemptLog(3, 1, undefined).log;
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, records('stdout F late line'));
+    await waitUntil(() => printed.length > 0);
+    expect(settled).toBe(false);
+    writeFileSync(file, records('stdout F late line', 'parafork F end 10'));
+    await done;
+    expect(printed).toEqual(['late line\n']);
+  });
+
+  it('ends with a clear message once the index has ended without printing, and at once when it had already', async () => {
+    const store = new TaskLogStore({ directory: path.join(scratch, 'logs'), maxBytesPerAttempt: 2 ** 20 });
+    store.arrayLogs(owner);
+    const writer = recordingEndedIndexes({ writeStatus: () => Promise.resolve(), addFinalizer: () => Promise.resolve(), removeFinalizer: () => Promise.resolve(), deleteTask: () => Promise.resolve(), claim: () => Promise.resolve(true) }, store);
+    const { done } = follow(store, 2);
+    const failure = expect(done).rejects.toThrow('index 2 of Task default/waiting succeeded and no log of it is kept: it printed nothing, or its log was removed');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await writer.writeStatus(array(owner.uid), { phase: 'Running', completedIndexes: '0-2', failedIndexes: '4' });
+    await failure;
+    await expect(follow(store, 4).done).rejects.toThrow('index 4 of Task default/waiting failed and no log of it is kept: it printed nothing');
+    // Without -f too: ended, rather than "has not started".
+    await expect(showTaskLog({ directories: [store.directory], namespace: 'default', name: 'waiting', index: 0 }, () => undefined)).rejects.toThrow(/index 0 of Task default\/waiting succeeded/);
+    // Index 3 has not ended: -f waits until interrupted, then returns printing nothing; once the
+    // array has ended (its other indexes stopped with it), it has too.
+
+    const interrupt = new AbortController();
+    const waiting = follow(store, 3, interrupt.signal);
+    setTimeout(() => interrupt.abort(), 300);
+    await waiting.done;
+    expect(waiting.printed).toEqual([]);
+    await writer.writeStatus(array(owner.uid), { phase: 'Failed', completedIndexes: '0-2', failedIndexes: '4' });
+    await expect(follow(store, 3).done).rejects.toThrow('index 3 of Task default/waiting ended with its array and no log of it is kept: it printed nothing');
+  });
+
+  it('ends when the Task is deleted before the index printed', async () => {
+    const store = new TaskLogStore({ directory: path.join(scratch, 'logs'), maxBytesPerAttempt: 2 ** 20 });
+    store.arrayLogs(owner);
+    const { done } = follow(store, 1);
+    const failure = expect(done).rejects.toThrow('Task default/waiting was deleted before index 1 printed anything');
+    await store.forget(owner.namespace, owner.name);
+    await failure;
+  });
+});
+
+async function waitUntil(condition: () => boolean): Promise<void> {
+  for (let tries = 0; !condition(); tries++) {
+    if (tries > 100) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 describe('which agent kubectl parafork logs asks for an index', () => {
   const array = (spec: Partial<Task['spec']>, status?: Task['status']): Task => ({ apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'shards' }, spec: { command: ['true'], completions: 1000, ...spec }, ...(status ? { status } : {}) });

@@ -1,7 +1,7 @@
 // `parafork run`'s live output (src/standalone/live-task-output.ts) and the piecewise log reading
 // under it (src/logs/polled-log.ts): the lines of growing logs, each after its Task's name, stderr
 // marked, nothing held open, a rotation followed, a flood read a budget at a time.
-import { appendFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -191,7 +191,43 @@ describe('the live output of a run', () => {
     expect(written).toEqual(['a       | from a\n', 'b       | from b\n', 'c       | from c\n']);
   });
 
-  it('leaves out an array, whose indexes have no logs of their own yet, and a Task not started', () => {
+  it('prints an array\'s indexes that write, each line after `name[index]`, found as their logs are made, a retry after its attempt', () => {
+    const array = task('array', undefined, { completions: 2000 });
+    const directory = path.join(scratch, 'array-logs');
+    const { output, written } = liveOutput({ arrayLogs: () => ({ directory, label: 'array' }), labelWidth: 11 });
+    output.update([array]); // no index has written: nothing to find, nothing printed
+    const indexLog = (index: number, attempt: number): string => {
+      const shard = path.join(directory, 'indexes', String(index - (index % 1000)));
+      mkdirSync(shard, { recursive: true });
+      return path.join(shard, `${index}.${attempt}.log`);
+    };
+    writeFileSync(indexLog(17, 1), records('stdout F seventeen', 'parafork F end 9'));
+    output.update([array]);
+    writeFileSync(indexLog(1042, 1), records('stderr F first try', 'parafork F end 9'));
+    writeFileSync(indexLog(1042, 2), records('stdout F second try'));
+    output.update([array]);
+    appendFileSync(indexLog(1042, 2), records('stdout F more', 'parafork F end 9'));
+    output.update([array]);
+    expect(written.join('')).toBe('array[17]   | seventeen\narray[1042] ! first try\narray[1042] | [parafork: attempt 2]\narray[1042] | second try\narray[1042] | more\n');
+  });
+
+  it('looks at an array of silent indexes with one stat per 1,000 indexes a poll, listing only a shard that changed', () => {
+    const array = task('array', undefined, { completions: 100_000 });
+    const directory = path.join(scratch, 'silent');
+    const minuteAgo = new Date(Date.now() - 60_000);
+    for (let shard = 0; shard < 100_000; shard += 1000) {
+      mkdirSync(path.join(directory, 'indexes', String(shard)), { recursive: true });
+      utimesSync(path.join(directory, 'indexes', String(shard)), minuteAgo, minuteAgo);
+    }
+    const { output, written } = liveOutput({ arrayLogs: () => ({ directory, label: 'array' }) });
+    output.update([array]);
+    const started = performance.now();
+    for (let poll = 0; poll < 10; poll++) output.update([array]);
+    expect((performance.now() - started) / 10).toBeLessThan(10); // ms a poll: 100 stats
+    expect(written).toEqual([]);
+  });
+
+  it('leaves out an array from the per-attempt logs (its indexes are found apart), and a Task not started', () => {
     expect(taskOutputSources(task('array', undefined, { completions: 10 }), 1, 'array', () => 'unused')).toEqual([]);
     expect(taskOutputSources(task('pending', undefined), 1, 'pending', () => 'unused')).toEqual([]);
   });

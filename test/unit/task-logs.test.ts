@@ -87,6 +87,33 @@ describe('the Task log store', () => {
     expect(parseTaskLogDirectoryName('../etc')).toBeUndefined();
   });
 
+  it('fits the directory of a Task of the longest valid name (253) in a namespace of 63 into a path component of 255 bytes, the full name kept inside for the sweeps and readers', async () => {
+    const name = ['a'.repeat(63), 'b'.repeat(63), 'c'.repeat(63), 'd'.repeat(61)].join('.');
+    const sibling = `e${name.slice(1)}`; // the same first 100 characters but one: another directory
+    const namespace = 'n'.repeat(63);
+    const long = { namespace, name, uid: owner.uid };
+    expect(name).toHaveLength(253);
+    expect(Buffer.byteLength(taskLogDirectoryName(long))).toBeLessThanOrEqual(255);
+    expect(taskLogDirectoryName(long)).not.toBe(taskLogDirectoryName({ ...long, name: sibling }));
+    expect(taskLogDirectoryName({ ...long, name: `${name.slice(0, -1)}e` })).not.toBe(taskLogDirectoryName(long));
+    // A name up to 126 characters stays as it is: directories made before keep their names.
+    expect(taskLogDirectoryName({ ...owner, name: 'x'.repeat(126) })).toBe(`team-a_${'x'.repeat(126)}_${owner.uid}`);
+    expect(() => taskLogDirectoryName({ ...owner, uid: 'u'.repeat(65) })).toThrow(RangeError);
+
+    const store = new TaskLogStore({ directory: path.join(scratch, 'logs'), maxBytesPerAttempt: 2 ** 20 });
+    writeFileSync(store.attemptLog(long, 1, undefined).log, records('stdout F from the long one'));
+    const shown: string[] = [];
+    await showTaskLog({ directories: [store.directory], namespace, name }, (text) => shown.push(text));
+    expect(shown).toEqual(['from the long one\n']);
+    await expect(showTaskLog({ directories: [store.directory], namespace, name: sibling }, () => undefined)).rejects.toThrow(TaskLogNotFoundError);
+    // The sweep and the eviction ask about the Task by its full name.
+    const asked: string[] = [];
+    expect(await store.sweep((each) => asked.push(each.name) > 0)).toBe(0);
+    expect(asked).toEqual([name]);
+    expect(await store.evictOldest(0, (each) => each.name === name)).toBe(1);
+    expect(readdirSync(store.directory)).toEqual([]);
+  });
+
   it('gives each attempt its own log, capped by the agent unless the spec asks for less', () => {
     const store = new TaskLogStore({ directory: path.join(scratch, 'logs'), maxBytesPerAttempt: 10 * 2 ** 20 });
     expect(store.attemptLog(owner, 2, undefined)).toEqual({ log: path.join(scratch, 'logs', taskLogDirectoryName(owner), '2.log'), maxBytes: 10 * 2 ** 20 });
