@@ -57,6 +57,9 @@ export class SlicedWork {
   }
 
   #runSlice(): void {
+    // A piece that schedules another arms a turn while this one runs, and this one may then run
+    // that piece too: the turn armed for it finds nothing left to run.
+    if (this.pending === 0) return;
     const startedAt = this.#clock();
     do {
       const piece = this.#pieces[this.#head] as () => void;

@@ -91,6 +91,29 @@ describe('SlicedWork', () => {
     expect(seen).toEqual([new Error('a bug in a piece')]);
   });
 
+  it('runs a piece scheduled by a running piece once, and the turn armed for it finds the queue empty without error', async () => {
+    // An array's index ends in a piece, and its end launches the next index, whose exit schedules again.
+    const work = new SlicedWork();
+    const ran: string[] = [];
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown): void => {
+      uncaught.push(error);
+    };
+    process.on('uncaughtException', onUncaught);
+    try {
+      work.schedule(() => {
+        ran.push('first');
+        work.schedule(() => ran.push('scheduled by the first'));
+      });
+      for (let turn = 0; turn < 4; turn++) await nextTurn();
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+    expect(ran).toEqual(['first', 'scheduled by the first']);
+    expect(uncaught).toEqual([]);
+    expect(work.pending).toBe(0);
+  });
+
   it('refuses a slice that is not a positive number of milliseconds', () => {
     expect(() => new SlicedWork({ sliceMs: 0 })).toThrow(/sliceMs/);
     expect(() => new SlicedWork({ sliceMs: Number.NaN })).toThrow(/sliceMs/);
