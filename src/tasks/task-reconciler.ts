@@ -450,7 +450,7 @@ export class TaskReconciler {
     attempt.resources = sandboxed.resources;
     // One cgroup per attempt, named by the Task's uid: unique among every Task this agent runs.
     // A retry asks for its previous attempt's ids, to keep the files that attempt made its own.
-    const planned = this.#planSandboxed(task, sandboxed, `${task.metadata.uid ?? key.replace('/', '_')}-${attempt.number}`, task.status?.hostIdentity);
+    const planned = this.#planSandboxed(sandboxed, `${task.metadata.uid ?? key.replace('/', '_')}-${attempt.number}`, task.status?.hostIdentity);
     if ('reason' in planned) return this.#failBeforeLaunch(task, planned.reason, planned.message, now);
     if (planned.identity) attempt.identity = planned.identity;
     this.#options.attempts.set(key, attempt);
@@ -459,10 +459,10 @@ export class TaskReconciler {
   }
 
   /** The ids and cgroup of one sandboxed attempt (of a Task, or of an array's index), or why the node cannot give them. */
-  #planSandboxed(task: Task, sandboxed: TaskSandbox, cgroupName: string, previous: TaskStatus['hostIdentity']): { readonly plan: LaunchPlan; readonly identity: TaskIdentityLease | undefined } | { readonly reason: TaskReason; readonly message: string } {
+  #planSandboxed(sandboxed: TaskSandbox, cgroupName: string, previous: TaskStatus['hostIdentity']): { readonly plan: LaunchPlan; readonly identity: TaskIdentityLease | undefined } | { readonly reason: TaskReason; readonly message: string } {
     let identity: TaskIdentityLease | undefined;
     try {
-      identity = this.#options.identities?.lease({ runAsUser: task.spec.sandbox?.runAsUser, runAsGroup: task.spec.sandbox?.runAsGroup, userNamespace: sandboxed.sandbox.userNamespace === true, previous });
+      identity = this.#options.identities?.lease({ ...sandboxed.requestedIds, userNamespace: sandboxed.sandbox.userNamespace === true, previous });
     } catch (error) {
       return { reason: 'SandboxUnavailable', message: `no host ids for the Task: ${(error as Error).message}` };
     }
@@ -608,7 +608,7 @@ export class TaskReconciler {
     const attempt: Attempt = { ...this.#newAttempt(task, number), stderr: new StderrTail(indexStderrTailLength) };
     let plan: LaunchPlan = { sandbox: undefined, cwd: sandboxed.cwd, cgroup: undefined };
     if (this.#options.unsandboxed !== true) {
-      const planned = this.#planSandboxed(task, sandboxed, `${task.metadata.uid ?? ''}-${index}-${number}`, undefined);
+      const planned = this.#planSandboxed(sandboxed, `${task.metadata.uid ?? ''}-${index}-${number}`, undefined);
       if ('reason' in planned) {
         callbacks.ended({ reason: planned.reason, message: planned.message, finishedAt: attempt.launchedAt }, '', undefined);
         return;
