@@ -1,9 +1,10 @@
 // Red team: an array is checked against its namespace's sandbox policy once, before its first
-// index (task-reconciler.ts). Its spec stays editable (only completions is fixed), so a Task
-// creator can pass the check with a spec of restricted level, then patch spec.sandbox.runAsUser
-// to 0 while the array runs. Every later index must still run with the sandbox that was checked:
-// the host ids the node leases it come from the checked spec, never from the edited one.
-// Hostile input: runAsUser 0 and runAsGroup 0 patched in after the check, level restricted.
+// index (task-reconciler.ts), and its indexes run with the sandbox that check made. The host ids
+// the node leases each index were read from the Task as it is at the launch instead: a spec whose
+// sandbox changed after the check ran its later indexes as the new runAsUser, 0 (root's) too. The
+// CRD makes spec.sandbox immutable and `agent --manifests` makes an edited manifest a new Task
+// (new uid), so no path reaches it today; the agent's check is the last line, and must not hang on
+// either. Hostile input: runAsUser 0 and runAsGroup 0 patched in after the check, level restricted.
 import { describe, expect, it } from 'vitest';
 
 import type { Task, TaskStatus } from '../../src/api/task.js';
