@@ -184,7 +184,9 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   const own = { stagingDirectory: sandboxStagingDirectory, environment: process.env };
   const sandboxMaskedPaths = agentMaskedPaths(values['sandbox-masked-paths'], own);
   // No namespaces: every Task runs at --sandbox-policy (default restricted), as `agent --manifests` does.
-  const sandboxPolicy = parseSandboxPolicy(values, own, sandboxMaskedPaths);
+  // Ids of the task id range are the run's to lease: no spec names one below privileged.
+  const taskIds = taskIdRange('task-ids', defaultTaskIds);
+  const sandboxPolicy = { ...parseSandboxPolicy(values, own, sandboxMaskedPaths), taskIds };
   const loaded = loadTaskManifests(files);
   // A run keeps its Tasks' logs until the next run of Tasks of the same names.
   const logs = new TaskLogStore({ directory: runLogDirectory, maxBytesPerAttempt: runTaskLogMaxBytes });
@@ -209,7 +211,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
         shutdownGraceSeconds: Number(agentFlags['shutdown-grace-seconds'].default),
         // A cgroup group of this run's own; task ids shared out with every parafork of the machine.
         cgroupParent: undefined,
-        taskIds: taskIdRange('task-ids', defaultTaskIds),
+        taskIds,
         sandboxStagingDirectory,
         seccompProfileDirectory: path.resolve(values['seccomp-profile-dir']),
         launcher: 'native',
