@@ -10,6 +10,7 @@
 import { describe, expect, it } from 'vitest';
 
 import type { TaskSpec } from '../../src/api/task.js';
+import { parseAgentConfig } from '../../src/config/agent-config.js';
 import { checkSandboxPolicy, isSandboxPolicyViolation, type SandboxPolicy, type SandboxPolicyLevel } from '../../src/sandbox/sandbox-policy.js';
 
 const taskIds = { first: 1_879_048_192, last: 2_147_352_575 };
@@ -37,5 +38,13 @@ describe('host ids of the agent\'s task id range named in a spec', () => {
   it('leave baseline\'s other host ids as they were', () => {
     expect(isSandboxPolicyViolation(check({ runAsUser: 1000, runAsGroup: 1000 }))).toBe(false);
     expect(isSandboxPolicyViolation(check({ runAsUser: taskIds.first - 1, runAsGroup: taskIds.last + 1 }))).toBe(false);
+  });
+});
+
+describe('the agent\'s sandbox policy', () => {
+  it('carries its --task-ids range, so the check knows which ids are leased', () => {
+    const environment = { NODE_NAME: 'node-a' };
+    expect(parseAgentConfig(['--task-ids', '3000000000-3000131071'], environment).sandboxPolicy.taskIds).toEqual({ first: 3_000_000_000, last: 3_000_131_071 });
+    expect(parseAgentConfig([], environment).sandboxPolicy.taskIds).toEqual(taskIds);
   });
 });
