@@ -15,7 +15,7 @@ import { Informer } from '../k8s/informer.js';
 import { loadCredentials } from '../k8s/kube-config.js';
 import { NamespaceLabels } from '../k8s/namespace-labels.js';
 import { allTasksPath, nodePath } from '../k8s/task-resources.js';
-import { LogAccessReviewer } from '../k8s/log-access-review.js';
+import { LogAccessReviewer, logReviewRate } from '../k8s/log-access-review.js';
 import { KubernetesTaskWriter } from '../k8s/task-writer.js';
 import { MetricsRegistry } from '../metrics/registry.js';
 import { holdNodeLogDirectory } from '../logs/instance-log-directory.js';
@@ -60,7 +60,8 @@ export async function startAgent(config: AgentConfig, logger: Logger = createLog
   const tasks = (onChange: (key: string) => void, fieldSelector: string): Informer<Task> => new Informer<Task>({ client, path: allTasksPath, fieldSelector, silenceMs, logger, onChange });
   // The sandbox policy level of each Task's namespace (issue 14), read before every attempt.
   const namespaceLabels = new NamespaceLabels({ client, label: sandboxPolicyLabel, logger, silenceMs });
-  const logReviewer = new LogAccessReviewer(client);
+  // Log readers' reviews too: anyone who reaches the port can ask for one (log-access-review.ts).
+  const logReviewer = new LogAccessReviewer(new ApiClient({ kubeConfig, ...logReviewRate, userAgent, observer: metrics.apiClient }));
   const runtime = buildTaskRuntime({
     settings: {
       ...config,

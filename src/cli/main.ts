@@ -196,7 +196,9 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   const own = { stagingDirectory: sandboxStagingDirectory, environment: process.env };
   const sandboxMaskedPaths = agentMaskedPaths(values['sandbox-masked-paths'], own);
   // No namespaces: every Task runs at --sandbox-policy (default restricted), as `agent --manifests` does.
-  const sandboxPolicy = parseSandboxPolicy(values, own, sandboxMaskedPaths);
+  // Ids of the task id range are the run's to lease: no spec names one below privileged.
+  const taskIds = taskIdRange('task-ids', defaultTaskIds);
+  const sandboxPolicy = { ...parseSandboxPolicy(values, own, sandboxMaskedPaths), taskIds };
   const loaded = loadTaskManifests(files);
   // A run keeps its Tasks' logs until a later run of Tasks of the same names starts after it has
   // ended (a run still going keeps its own, whatever another does), or the ended runs' logs
@@ -228,7 +230,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
         shutdownGraceSeconds: Number(agentFlags['shutdown-grace-seconds'].default),
         // A cgroup group of this run's own; task ids shared out with every parafork of the machine.
         cgroupParent: undefined,
-        taskIds: taskIdRange('task-ids', defaultTaskIds),
+        taskIds,
         sandboxStagingDirectory,
         seccompProfileDirectory: path.resolve(values['seccomp-profile-dir']),
         launcher: 'native',

@@ -338,6 +338,7 @@ export function parseAgentConfig(argv: readonly string[], environment: NodeJS.Pr
   const apiQps = Number(values['api-qps']);
   if (!(apiQps > 0 && apiQps <= 100_000)) throw new ConfigError(`--api-qps must be a number above 0, got ${JSON.stringify(values['api-qps'])}`);
   const stagingDirectory = absolutePath('sandbox-staging-dir', values['sandbox-staging-dir'] ?? '/run/parafork/root');
+  const taskIds = taskIdRange('task-ids', values['task-ids'] ?? defaultTaskIds);
   const stateDirectory = absolutePath('state-dir', values['state-dir'] ?? '/run/parafork');
   const manifests = values.manifests === undefined ? undefined : manifestDirectory(values.manifests, values.kubeconfig);
   const own: AgentOwnPaths = { stateDirectory, stagingDirectory, manifestDirectory: manifests, kubeconfig: values.kubeconfig, environment };
@@ -356,7 +357,7 @@ export function parseAgentConfig(argv: readonly string[], environment: NodeJS.Pr
     port: wholeNumber('port', values.port ?? '', 0, 65_535),
     logLevel: logLevel as AgentConfig['logLevel'],
     cgroupParent: values['cgroup-parent'] !== undefined ? cgroupParent(values['cgroup-parent']) : values.manifests === undefined ? 'parafork' : undefined,
-    taskIds: taskIdRange('task-ids', values['task-ids'] ?? defaultTaskIds),
+    taskIds,
     sandboxStagingDirectory: stagingDirectory,
     seccompProfileDirectory: absolutePath('seccomp-profile-dir', values['seccomp-profile-dir'] ?? '/var/lib/kubelet/seccomp'),
     stateDirectory,
@@ -371,6 +372,7 @@ export function parseAgentConfig(argv: readonly string[], environment: NodeJS.Pr
     manifestDirectory: manifests,
     taskLimits: parseTaskLimitPolicy(values),
     sandboxMaskedPaths,
-    sandboxPolicy: parseSandboxPolicy(values, own, sandboxMaskedPaths),
+    // The ids it leases are no spec's to name below privileged (sandbox-policy.ts).
+    sandboxPolicy: { ...parseSandboxPolicy(values, own, sandboxMaskedPaths), taskIds },
   });
 }

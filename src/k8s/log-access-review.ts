@@ -5,7 +5,13 @@
 // pod proxy, which remote readers come through, drops their Authorization header once it has
 // authenticated them, so `kubectl parafork logs` sends the token in X-Parafork-Token instead.
 // Decisions are kept for a few seconds, as the kubelet's webhook cache does, so a follower or a
-// burst of reads costs two API calls, not two per read.
+// burst of reads costs two API calls, not two per read; the same review asked again while it is
+// on its way waits for that one.
+//
+// The reviews go through an API client of their own (logReviewRate): anyone who reaches the
+// agent's port can make it ask, one review per made-up token, and in the client of the agent's
+// writes they held back every Task's status (test/integration/log-review-flood.test.ts). A flood
+// now slows log readers only.
 import { taskGroup } from '../api/task.js';
 import type { ApiClient } from './api-client.js';
 
@@ -19,10 +25,15 @@ interface TokenReviewStatus {
 const decisionTtlMs = 10_000;
 const cachedDecisionsLimit = 4096;
 
+/** The rate limit of the reviews' own API client: a few readers' worth, apart from the agent's writes. */
+export const logReviewRate = { qps: 10, burst: 20 } as const;
+
 export class LogAccessReviewer {
   readonly #client: ApiClient;
   readonly #decisions = new Map<string, { access: LogAccess; at: number }>();
+  readonly #pending = new Map<string, Promise<LogAccess>>();
 
+  /** `client` is for the reviews alone (rate limit logReviewRate), never the one the agent writes Tasks with. */
   constructor(client: ApiClient) {
     this.#client = client;
   }
@@ -32,7 +43,11 @@ export class LogAccessReviewer {
     const key = `${token}\0${namespace}\0${name}`;
     const cached = this.#decisions.get(key);
     if (cached !== undefined && Date.now() - cached.at < decisionTtlMs) return cached.access;
-    const access = await this.#decide(token, namespace, name);
+    const pending = this.#pending.get(key);
+    if (pending !== undefined) return pending;
+    const deciding = this.#decide(token, namespace, name).finally(() => this.#pending.delete(key));
+    this.#pending.set(key, deciding);
+    const access = await deciding;
     if (this.#decisions.size >= cachedDecisionsLimit) this.#decisions.clear();
     this.#decisions.set(key, { access, at: Date.now() });
     return access;

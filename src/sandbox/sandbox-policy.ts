@@ -8,8 +8,9 @@
 //   RuntimeDefault or Localhost (the node administrator's) seccomp profile, the root read-only,
 //   host paths (rootfs, mounts[].hostPath) only inside the agent's allowed host paths, read-only.
 // - baseline: for teams the node's administrator trusts with the node's files they were given: a
-//   host uid or gid other than 0, network loopback, writable mounts and a writable rootfs inside
-//   the allowed host paths.
+//   host uid or gid other than 0 and outside the agent's task id range (--task-ids: those are
+//   leased to other Tasks, one each), network loopback, writable mounts and a writable rootfs
+//   inside the allowed host paths.
 // - privileged: anything (uid 0, the node's network, no seccomp filter, any host path). The rules
 //   every level keeps (masked paths, no writable /proc or /sys, no capabilities, no_new_privs,
 //   limits) still hold: they are the launcher's, not this file's.
@@ -60,6 +61,11 @@ export interface SandboxPolicy {
   readonly allowedHostPaths: readonly string[];
   /** Paths no allowed host path may be, lie inside or hold (default neverAllowedHostPaths; the agent adds its own). */
   readonly neverAllowedHostPaths?: readonly string[];
+  /**
+   * The host ids the agent leases Tasks as their own (--task-ids, inclusive): below privileged a
+   * spec may not name one outside a user namespace, as it would run as another Task's uid.
+   */
+  readonly taskIds?: { readonly first: number; readonly last: number };
 }
 
 export interface SandboxPolicyViolation {
@@ -185,6 +191,10 @@ function firstRefusal(spec: TaskSpec, policy: SandboxPolicy, resolvePath: PathRe
     const id = sandbox[field];
     if (id === undefined || userNamespace) continue; // ids inside a user namespace map to host ids of the Task's own
     if (id === 0 && rank < levelRank.privileged) return { field: `spec.sandbox.${field}`, fieldPath: `spec.sandbox.${field}`, value: id, needs: 'privileged', why: `${kind} 0 outside a user namespace is root's on the node` };
+    const leased = policy.taskIds;
+    if (leased !== undefined && id >= leased.first && id <= leased.last && rank < levelRank.privileged) {
+      return { field: `spec.sandbox.${field}`, fieldPath: `spec.sandbox.${field}`, value: id, needs: 'privileged', why: `it is in the agent's task id range (${leased.first}-${leased.last}), whose ids are leased to Tasks as their own: it may be another Task's now (leave it unset for one of the Task's own, or set userNamespace)` };
+    }
     if (rank < levelRank.baseline) return { field: `spec.sandbox.${field}`, fieldPath: `spec.sandbox.${field}`, value: id, needs: 'baseline', why: `a host ${kind} the spec names is shared with whoever else has it (leave it unset for one of the Task's own, or set userNamespace)` };
   }
   const network = sandbox.network ?? 'none';

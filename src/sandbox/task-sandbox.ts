@@ -25,6 +25,12 @@ export interface TaskSandbox {
   readonly specSetsLimits: boolean;
   /** The working directory inside the sandbox. */
   readonly cwd: string;
+  /**
+   * The host ids the checked spec names (undefined: ids of the Task's own), which the node leases
+   * ids by. Never read again from the Task: its spec stays editable, and an array checked once
+   * must not run a later index as a runAsUser patched in after the check (as 0, root's).
+   */
+  readonly requestedIds: { readonly runAsUser: number | undefined; readonly runAsGroup: number | undefined };
 }
 
 /**
@@ -161,6 +167,7 @@ export async function sandboxForTask(spec: TaskSpec, seccompProfiles?: SeccompPr
     resources: checked.resources,
     specSetsLimits: checked.defaulted.length < Object.keys(checked.limits).length,
     cwd,
+    requestedIds: { runAsUser: sandbox.runAsUser, runAsGroup: sandbox.runAsGroup },
   };
 }
 

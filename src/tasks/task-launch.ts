@@ -76,7 +76,9 @@ export function withIdentity(sandbox: SandboxOptions, identity: TaskIdentityLeas
 /** The launcher's options for one attempt of the Task: its command, args and env (with a PATH), cwd, sandbox and cgroup. */
 export function taskSpawnOptions(spec: TaskSpec, plan: LaunchPlan): SpawnOptions {
   const [file, ...leadingArgs] = spec.command;
-  const environment: Record<string, string> = {};
+  // No prototype: `__proto__` is a name the CRD accepts, and assigning it to a plain object set
+  // the object's prototype instead (the variable went missing). Copied out by spread below.
+  const environment = Object.create(null) as Record<string, string>;
   for (const variable of spec.env ?? []) environment[variable.name] = variable.value ?? '';
   // The result file's name wins over a spec.env entry of the same name: nothing else is the file.
   if (plan.resultPolicy !== undefined) environment[resultVariable] = resultPath;
@@ -84,7 +86,7 @@ export function taskSpawnOptions(spec: TaskSpec, plan: LaunchPlan): SpawnOptions
     file,
     args: [...leadingArgs, ...(spec.args ?? [])],
     // A Task's environment is what its spec says, plus a PATH to find its command by.
-    env: 'PATH' in environment ? environment : { PATH: defaultSearchPath, ...environment },
+    env: 'PATH' in environment ? { ...environment } : { PATH: defaultSearchPath, ...environment },
     cwd: plan.cwd,
     stdout: plan.log?.output ?? 'ignore',
     stderr: plan.log?.output ?? 'pipe',
