@@ -157,9 +157,12 @@ afterAll(async () => {
 
 async function startImage(args: readonly string[]): Promise<RunningAgentCommand> {
   const { entrypoint } = imageCommand();
+  // A state directory of each agent's own: two agents of one node name on one --state-dir are
+  // refused (each would sweep the other's logs), and the machine's /run/parafork is not the test's.
+  const stateDirectory = mkdtempSync(path.join(scratch, 'state-'));
   const agent = await startAgentCommand({
     file: entrypoint[0]!,
-    args: [...entrypoint.slice(1), ...args],
+    args: [...entrypoint.slice(1), ...args, '--state-dir', stateDirectory],
     env: { ...imageEnv, NODE_NAME: 'container-test-node' },
     cwd: imageWorkdir,
   });
