@@ -223,12 +223,7 @@ export class TaskCgroup {
    * still in one (try again after killAll). The object must not be used afterwards.
    */
   remove(): boolean {
-    if (this.#released) return true;
-    if (!this.#killed && this.#giveBack?.(this.#seen)) {
-      this.#released = true;
-      this.#onReleased?.(false);
-      return true;
-    }
+    if (this.#released || this.#gaveBack()) return true;
     let removed = true;
     for (const directory of this.#ownedDirectories) {
       if (!existsSync(directory)) continue;
@@ -238,6 +233,19 @@ export class TaskCgroup {
         removed = false;
       }
     }
+    return this.#removed(removed);
+  }
+
+  /** Whether the pool took the cgroup back (not after a kill: what was killed may linger). */
+  #gaveBack(): boolean {
+    if (this.#killed || this.#giveBack?.(this.#seen) !== true) return false;
+    this.#released = true;
+    this.#onReleased?.(false);
+    return true;
+  }
+
+  /** Records how a removal of the directories ended; a failed one may be tried again. */
+  #removed(removed: boolean): boolean {
     this.#released = removed;
     if (removed) this.#onReleased?.(true);
     return removed;
@@ -258,22 +266,14 @@ export class TaskCgroup {
   }
 
   async #removeOnThreadPool(): Promise<boolean> {
-    if (this.#released) return true;
-    if (!this.#killed && this.#giveBack?.(this.#seen)) {
-      this.#released = true;
-      this.#onReleased?.(false);
-      return true;
-    }
+    if (this.#released || this.#gaveBack()) return true;
     const removal = Promise.all(this.#ownedDirectories.map((directory) => rmdir(directory).then(
       () => true,
       // Never made (the spawn failed first) is removed.
       (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT',
     )));
     this.#trackRemoval?.(removal);
-    const removed = (await removal).every(Boolean);
-    this.#released = removed;
-    if (removed) this.#onReleased?.(true);
-    return removed;
+    return this.#removed((await removal).every(Boolean));
   }
 }
 
