@@ -7,7 +7,10 @@
 // attempt ends and reused least recently used first. A retry of the same Task gets the ids its
 // previous attempt had (status.hostIdentity) when no one else holds them, which the
 // least-recently-used order makes the rule: so a retry can use the files its earlier attempt made
-// in a writable mount. A runAsUser or runAsGroup in the spec is honoured as given.
+// in a writable mount. The status is only as true as its last writer, and tasks/status may be
+// patched by users: an id this instance last leased to another Task is never given as a previous
+// one (a patched status picked a Task that had just ended, and so its files). A runAsUser or
+// runAsGroup in the spec is honoured as given.
 //
 // A userNamespace Task keeps its ids inside (runAsUser, default 65534) and gets a host range of
 // its own instead: its ids 0..65535 map to a whole block of 65536 host ids, and the block's first
@@ -50,6 +53,11 @@ export interface TaskIdentityRequest {
    * they are in the range and no one else holds them; else the lease is as without it.
    */
   readonly previous?: { readonly uid?: number | undefined; readonly gid?: number | undefined } | undefined;
+  /**
+   * Who the ids are for (the Task's uid): recorded with each id or block leased, and a `previous`
+   * this instance last leased to another owner is not given.
+   */
+  readonly owner?: string | undefined;
 }
 
 export interface TaskIdentityLease {
@@ -116,6 +124,8 @@ export class TaskIdentities implements TaskIdentitySource {
   readonly #namespaceBlocks: ClaimedBlock[] = [];
   /** Whole blocks given back by userNamespace Tasks, oldest first. */
   readonly #freeBlocks = new LeastRecentlyUsed<ClaimedBlock>();
+  /** The owner each single id (by id) and userNamespace block (by its first id) was last leased to. */
+  readonly #lastOwners = new Map<number, string | undefined>();
   #leased = 0;
 
   constructor(options: TaskIdentitiesOptions) {
@@ -141,7 +151,8 @@ export class TaskIdentities implements TaskIdentitySource {
 
   lease(request: TaskIdentityRequest): TaskIdentityLease {
     if (request.userNamespace) {
-      const block = this.#previousNamespaceBlock(request.previous?.uid) ?? this.#freeBlocks.shift() ?? this.#claimNamespaceBlock();
+      const block = this.#previousNamespaceBlock(request.previous?.uid, request.owner) ?? this.#freeBlocks.shift() ?? this.#claimNamespaceBlock();
+      this.#lastOwners.set(block.first, request.owner);
       const runAsUser = request.runAsUser ?? userNamespaceDefaultId;
       const runAsGroup = request.runAsGroup ?? userNamespaceDefaultId;
       return this.#lease({ runAsUser, runAsGroup, userNamespaceHostId: block.first, hostUid: block.first + runAsUser, hostGid: block.first + runAsGroup, ownUid: false }, () => this.#freeBlocks.push(block));
@@ -151,7 +162,8 @@ export class TaskIdentities implements TaskIdentitySource {
     }
     // The leased id is the uid, or the gid of a Task that names only its runAsUser.
     const previousId = request.runAsUser === undefined ? request.previous?.uid : request.previous?.gid;
-    const id = this.#previousSingleId(previousId) ?? this.#singleId();
+    const id = this.#previousSingleId(previousId, request.owner) ?? this.#singleId();
+    this.#lastOwners.set(id, request.owner);
     const runAsUser = request.runAsUser ?? id;
     const runAsGroup = request.runAsGroup ?? id;
     return this.#lease({ runAsUser, runAsGroup, userNamespaceHostId: undefined, hostUid: runAsUser, hostGid: runAsGroup, ownUid: request.runAsUser === undefined }, () => this.#freeIds.push(id));
@@ -164,6 +176,7 @@ export class TaskIdentities implements TaskIdentitySource {
     this.#namespaceBlocks.length = 0;
     this.#freeIds.clear();
     this.#freeBlocks.clear();
+    this.#lastOwners.clear();
   }
 
   #lease(ids: Omit<TaskIdentityLease, 'release'>, giveBack: () => void): TaskIdentityLease {
@@ -200,11 +213,12 @@ export class TaskIdentities implements TaskIdentitySource {
    * `id` for a retry that had it before, when it is a single id no one holds: given back here,
    * never handed out yet in a block of ours, or in a block no instance holds (which it claims:
    * the restarted agent of a retry lost its blocks). Undefined otherwise, and for an id out of
-   * the range or of a host account (status.hostIdentity is only as true as its last writer).
+   * the range, of a host account, or last leased to another owner (status.hostIdentity is only as
+   * true as its last writer).
    */
-  #previousSingleId(id: number | undefined): number | undefined {
+  #previousSingleId(id: number | undefined, owner: string | undefined): number | undefined {
     const first = this.#blockOf(id);
-    if (id === undefined || first === undefined || this.#knownHostIds().has(id)) return undefined;
+    if (id === undefined || first === undefined || this.#knownHostIds().has(id) || !this.#lastLeasedTo(id, owner)) return undefined;
     if (this.#namespaceBlocks.some((block) => block.first === first)) return undefined;
     const offset = id - first;
     const ours = this.#singleBlocks.find((block) => block.first === first);
@@ -221,14 +235,19 @@ export class TaskIdentities implements TaskIdentitySource {
   }
 
   /** The block holding a userNamespace retry's previous host uid, when no one holds it (as for single ids). */
-  #previousNamespaceBlock(hostUid: number | undefined): ClaimedBlock | undefined {
+  #previousNamespaceBlock(hostUid: number | undefined, owner: string | undefined): ClaimedBlock | undefined {
     const first = this.#blockOf(hostUid);
-    if (first === undefined || this.#singleBlocks.some((block) => block.first === first)) return undefined;
+    if (first === undefined || this.#singleBlocks.some((block) => block.first === first) || !this.#lastLeasedTo(first, owner)) return undefined;
     const ours = this.#namespaceBlocks.find((block) => block.first === first);
     if (ours !== undefined) return this.#freeBlocks.take(ours) ? ours : undefined;
     const claimed = this.#tryClaimBlock(first, { withoutHostIds: true });
     if (claimed !== undefined) this.#namespaceBlocks.push(claimed);
     return claimed;
+  }
+
+  /** Whether this instance never leased `id` (a single id, or a block's first) or last leased it to `owner`. */
+  #lastLeasedTo(id: number, owner: string | undefined): boolean {
+    return !this.#lastOwners.has(id) || this.#lastOwners.get(id) === owner;
   }
 
   /** The first id of the range's block that holds `id`; undefined out of the range. */
