@@ -25,7 +25,13 @@
 // once before it needs a second), and one block per running userNamespace Task; it keeps them
 // until it ends. Blocks never used since boot are claimed first (the lock files live in /run),
 // then the one released longest ago (the file's mtime).
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
+//
+// Each instance also declares its whole range there for as long as it runs (a `range-<first>-
+// <last>-...` file it holds a flock on), so that every instance can refuse a spec's host id in any
+// instance's range, not only in its own (taskIdRangesInUse; sandbox-policy.ts): another's blocks
+// are lock files named by their own first id, and an instance claims them only as it needs them.
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 
 import { FileLock } from '../launcher/file-lock.js';
@@ -90,6 +96,12 @@ export class TaskIdsExhaustedError extends Error {
   readonly code = 'ERR_PARAFORK_TASK_IDS_EXHAUSTED';
 }
 
+/** A --task-ids range, inclusive. */
+export interface TaskIdRange {
+  readonly first: number;
+  readonly last: number;
+}
+
 export interface TaskIdentitiesOptions {
   readonly first: number;
   readonly last: number;
@@ -127,6 +139,8 @@ export class TaskIdentities implements TaskIdentitySource {
   /** The owner each single id (by id) and userNamespace block (by its first id) was last leased to. */
   readonly #lastOwners = new Map<number, string | undefined>();
   #leased = 0;
+  /** The held file that declares this instance's range to the others (taskIdRangesInUse); undefined once closed. */
+  #declaredRange: { readonly file: string; readonly lock: FileLock } | undefined;
 
   constructor(options: TaskIdentitiesOptions) {
     const { first, last } = options;
@@ -137,6 +151,7 @@ export class TaskIdentities implements TaskIdentitySource {
     this.#blockCount = Math.floor((last - first + 1) / idBlockSize);
     this.#lockDirectory = options.lockDirectory;
     this.#readHostIds = options.hostIds ?? readHostIds;
+    this.#declaredRange = declareRange(this.#lockDirectory, { first, last });
   }
 
   /** Leases running now. */
@@ -169,8 +184,17 @@ export class TaskIdentities implements TaskIdentitySource {
     return this.#lease({ runAsUser, runAsGroup, userNamespaceHostId: undefined, hostUid: runAsUser, hostGid: runAsGroup, ownUid: request.runAsUser === undefined }, () => this.#freeIds.push(id));
   }
 
-  /** Lets go of every block (at exit; the kernel would at the process's end anyway). */
+  /** Lets go of every block and of its range's declaration (at exit; the kernel would at the process's end anyway). */
   close(): void {
+    if (this.#declaredRange !== undefined) {
+      try {
+        unlinkSync(this.#declaredRange.file);
+      } catch {
+        // gone already: the next reader would have removed it anyway once let go
+      }
+      this.#declaredRange.lock.release();
+      this.#declaredRange = undefined;
+    }
     for (const block of [...this.#singleBlocks, ...this.#namespaceBlocks]) this.#releaseBlock(block);
     this.#singleBlocks.length = 0;
     this.#namespaceBlocks.length = 0;
@@ -314,6 +338,61 @@ export class TaskIdentities implements TaskIdentitySource {
     this.#hostIds ??= this.#readHostIds();
     return this.#hostIds;
   }
+}
+
+const rangeFilePattern = /^range-(\d+)-(\d+)-/;
+
+/**
+ * Makes and holds the file that says `range` is an instance's while it runs: locked under a
+ * temporary name first, then renamed, so a reader never finds it unlocked and takes it for stale.
+ */
+function declareRange(lockDirectory: string, range: TaskIdRange): { readonly file: string; readonly lock: FileLock } {
+  mkdirSync(lockDirectory, { recursive: true, mode: 0o700 });
+  const name = `range-${range.first}-${range.last}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const temporary = path.join(lockDirectory, `.${name}`);
+  closeSync(openSync(temporary, 'a', 0o600));
+  const lock = FileLock.tryAcquire(temporary);
+  if (lock === undefined) throw new Error(`cannot lock ${temporary}: a file of this process's own name is held by another`);
+  const file = path.join(lockDirectory, name);
+  renameSync(temporary, file); // the lock is the inode's: it goes with it
+  return { file, lock };
+}
+
+/**
+ * The --task-ids ranges of the parafork instances of the machine that run now (this one's
+ * included): those whose declaration in `lockDirectory` is still held. A declaration whose holder
+ * has gone is removed.
+ */
+export function taskIdRangesInUse(lockDirectory: string): TaskIdRange[] {
+  let names: string[];
+  try {
+    names = readdirSync(lockDirectory);
+  } catch {
+    return []; // no instance has declared one since boot
+  }
+  const ranges: TaskIdRange[] = [];
+  for (const name of names) {
+    const parts = rangeFilePattern.exec(name);
+    if (parts === null) continue;
+    const file = path.join(lockDirectory, name);
+    let stale: FileLock | undefined;
+    try {
+      stale = FileLock.tryAcquire(file);
+    } catch {
+      continue; // removed meanwhile
+    }
+    if (stale === undefined) {
+      ranges.push({ first: Number(parts[1]), last: Number(parts[2]) });
+      continue;
+    }
+    try {
+      unlinkSync(file);
+    } catch {
+      // removed by another reader meanwhile
+    }
+    stale.release();
+  }
+  return ranges;
 }
 
 function lockFileName(first: number): string {

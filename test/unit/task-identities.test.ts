@@ -2,7 +2,7 @@
 // of the range that each parafork instance locks, reused least recently used first; and how the
 // reconciler leases them at launch and gives them back when the attempt ends. The blocks' lock
 // files go to a temp folder (real flock(2), through the native addon).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import type { SpawnOptions } from '../../src/launcher/spawn-options.js';
 import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
 import type { CgroupLimits, CgroupManager } from '../../src/sandbox/cgroup-manager.js';
 import { fixedSandboxPolicy } from '../../src/sandbox/sandbox-policy-source.js';
-import { idBlockSize, TaskIdentities, TaskIdsExhaustedError, type TaskIdentityLease, type TaskIdentityRequest, type TaskIdentitySource } from '../../src/sandbox/task-identities.js';
+import { idBlockSize, TaskIdentities, taskIdRangesInUse, TaskIdsExhaustedError, type TaskIdentityLease, type TaskIdentityRequest, type TaskIdentitySource } from '../../src/sandbox/task-identities.js';
 import type { TaskReconcilerOptions } from '../../src/tasks/task-reconciler.js';
 import { oneTaskReconciler, statusRecordingWriter } from '../helpers/reconciler-harness.js';
 
@@ -216,6 +216,21 @@ describe('TaskIdentities', () => {
     expect(held.runAsUser).toBe(first + 2 * idBlockSize);
     const retry = after.lease({ ...plain, previous: { uid: held.hostUid + 1, gid: held.hostGid + 1 } });
     expect(Math.floor((retry.runAsUser - first) / idBlockSize)).not.toBe(2);
+  });
+
+  it('declares its range while it runs: every instance sees the ranges of those running, and a declaration whose holder is gone is removed', () => {
+    const one = identities(4);
+    const other = new TaskIdentities({ first: first + 8 * idBlockSize, last: first + 9 * idBlockSize - 1, lockDirectory, hostIds: () => new Set() });
+    writeFileSync(path.join(lockDirectory, 'range-1-65536-999999-gone'), ''); // its holder is gone: no lock on it
+    expect(taskIdRangesInUse(lockDirectory).sort((left, right) => left.first - right.first)).toEqual([
+      { first, last: first + 4 * idBlockSize - 1 },
+      { first: first + 8 * idBlockSize, last: first + 9 * idBlockSize - 1 },
+    ]);
+    expect(existsSync(path.join(lockDirectory, 'range-1-65536-999999-gone'))).toBe(false);
+    other.close();
+    expect(taskIdRangesInUse(lockDirectory)).toEqual([{ first, last: first + 4 * idBlockSize - 1 }]);
+    one.close();
+    expect(taskIdRangesInUse(lockDirectory)).toEqual([]);
   });
 
   it('claims the blocks never used before those used, and among those the one let go longest ago', async () => {
