@@ -148,7 +148,12 @@ void PrepareOwnFilesystem(const SandboxRequest& sandbox, const SandboxSetting& s
 void PrepareIdentity(const SandboxRequest& sandbox, SandboxResources& resources, const std::vector<char*>& argv,
                      SandboxStorage& storage, SandboxPlan& plan) {
   size_t limits = 0;
-  storage.limits[limits++] = {RLIMIT_CORE, 0, 0};  // no core dumps of task memory on the node
+  // No core dump of task memory on the node: 1, not 0, because for a pipe in kernel.core_pattern the
+  // kernel ignores the limit and starts the node's crash handler as root, except at exactly 1, its
+  // guard against a crashing handler (fs/coredump.c, coredump_pipe()); for a file pattern 1 is below
+  // a page and writes nothing. The default seccomp filter keeps the task from lowering it to 0
+  // (seccomp_policy.cc, kFixedResourceLimit); sandbox-crash-handler.test.ts.
+  storage.limits[limits++] = {RLIMIT_CORE, 1, 1};
   storage.limits[limits++] = {RLIMIT_NOFILE, sandbox.max_open_files, sandbox.max_open_files};
   if (sandbox.max_file_size_bytes > 0) {
     storage.limits[limits++] = {RLIMIT_FSIZE, sandbox.max_file_size_bytes, sandbox.max_file_size_bytes};

@@ -11,6 +11,7 @@
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
 
@@ -49,7 +50,7 @@ constexpr const char* kAllowedSyscalls[] = {
     "get_thread_area", "getcpu", "getegid", "getegid32", "geteuid", "geteuid32", "getgid", "getgid32", "getgroups",
     "getgroups32", "getitimer", "getpgid", "getpgrp", "getpid", "getppid", "getpriority", "getresgid", "getresgid32",
     "getresuid", "getresuid32", "getrlimit", "getrusage", "getsid", "gettid", "getuid", "getuid32", "ioprio_get",
-    "ioprio_set", "kill", "pause", "pidfd_open", "pidfd_send_signal", "prctl", "prlimit64", "restart_syscall", "rseq",
+    "ioprio_set", "kill", "pause", "pidfd_open", "pidfd_send_signal", "prctl", "restart_syscall", "rseq",
     "rt_sigaction", "rt_sigpending", "rt_sigprocmask", "rt_sigqueueinfo", "rt_sigreturn", "rt_sigsuspend",
     "rt_sigtimedwait", "rt_sigtimedwait_time64", "rt_tgsigqueueinfo", "sched_get_priority_max",
     "sched_get_priority_min", "sched_getaffinity", "sched_getattr", "sched_getparam", "sched_getscheduler",
@@ -57,7 +58,7 @@ constexpr const char* kAllowedSyscalls[] = {
     "sched_setscheduler", "sched_yield", "seccomp", "set_robust_list", "set_thread_area", "set_tid_address",
     "setfsgid", "setfsgid32", "setfsuid", "setfsuid32", "setgid", "setgid32", "setgroups", "setgroups32", "setitimer",
     "setpgid", "setpriority", "setregid", "setregid32", "setresgid", "setresgid32", "setresuid", "setresuid32",
-    "setreuid", "setreuid32", "setrlimit", "setsid", "setuid", "setuid32", "sigaltstack", "signalfd", "signalfd4",
+    "setreuid", "setreuid32", "setsid", "setuid", "setuid32", "sigaltstack", "signalfd", "signalfd4",
     "sigreturn", "tgkill", "tkill", "ugetrlimit",
     "uretprobe",  // only the kernel's own return-probe trampoline can make it (a host's tracing)
     "vfork", "wait4", "waitid", "waitpid",
@@ -126,6 +127,17 @@ constexpr uint32_t kAllowedSocketFamilies[] = {AF_UNIX, AF_INET, AF_INET6, AF_NE
 // filter refuses them whatever the kernel and the task's session. ioctl_tty(2), ioctl_console(2).
 constexpr uint32_t kRefusedIoctlRequests[] = {TIOCSTI, TIOCLINUX, TIOCCONS, TIOCSETD, KDSKBENT, KDSKBSENT};
 
+// The rlimit a task may not change (setrlimit(2), prlimit64(2)): RLIMIT_CORE, which the sandbox sets
+// to 1. For a pipe in kernel.core_pattern the kernel ignores the limit and starts the node's crash
+// handler as root for a crashing process, except at exactly 1, its guard against a crashing handler
+// (fs/coredump.c, coredump_pipe()); for a file pattern 1 is below a page and writes nothing. A task
+// cannot raise the hard limit (no CAP_SYS_RESOURCE) but could lower the soft one to 0, crash, and
+// have the handler run (sandbox-crash-handler.test.ts). Setting it answers success and changes
+// nothing: a task that sets it turns core dumps off, which they are, and ssh-agent and gpg-agent
+// stop when they cannot. A prlimit64 that also asks for the old value is refused (EPERM): success
+// would leave that value unwritten. Reading it (getrlimit, prlimit64 without a new value) is allowed.
+constexpr uint32_t kFixedResourceLimit = RLIMIT_CORE;
+
 constexpr uint32_t kNamespaceFlags =
     CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
 
@@ -142,6 +154,7 @@ constexpr uint32_t kAllow = SECCOMP_RET_ALLOW;
 constexpr uint32_t kDeny = SECCOMP_RET_ERRNO | EPERM;
 constexpr uint32_t kNotImplemented = SECCOMP_RET_ERRNO | ENOSYS;
 constexpr uint32_t kFamilyNotSupported = SECCOMP_RET_ERRNO | EAFNOSUPPORT;
+constexpr uint32_t kSkippedAsDone = SECCOMP_RET_ERRNO | 0;  // the call is not made and returns 0
 
 // The low 32 bits of an argument: the kernel reads these arguments as int or unsigned int and
 // drops the high bits, so a filter comparing all 64 would let `socket(AF_VSOCK | 1 << 32, ...)`
@@ -149,6 +162,8 @@ constexpr uint32_t kFamilyNotSupported = SECCOMP_RET_ERRNO | EAFNOSUPPORT;
 constexpr uint32_t ArgumentLowWord(int index) {
   return offsetof(seccomp_data, args) + static_cast<uint32_t>(index) * sizeof(uint64_t);
 }
+// The high 32 bits of an argument, for pointers, which the kernel reads whole.
+constexpr uint32_t ArgumentHighWord(int index) { return ArgumentLowWord(index) + sizeof(uint32_t); }
 
 // Classic BPF with named jump targets. A jump goes forward only, at most 255 instructions; Finish
 // resolves the names to offsets and throws if one is out of reach.
@@ -264,9 +279,9 @@ int NumberOf(const char* name) {
 }  // namespace
 
 const DefaultSeccompRules& DefaultSeccompPolicyRules() {
-  static const DefaultSeccompRules rules{kAllowedSyscalls,       kNotImplementedSyscalls, kRefusedIoctlRequests,
-                                         kAllowedSocketFamilies, kAllowedPersonalities,   kNamespaceFlags,
-                                         kRefusedFlagsRules};
+  static const DefaultSeccompRules rules{kAllowedSyscalls,      kNotImplementedSyscalls, kRefusedIoctlRequests,
+                                         kAllowedSocketFamilies, kAllowedPersonalities,  kNamespaceFlags,
+                                         kRefusedFlagsRules,     kFixedResourceLimit};
   return rules;
 }
 
@@ -286,6 +301,9 @@ SeccompProgram BuildDefaultSeccompProgram() {
   const ProgramWriter::Label socket_rule = writer.NewLabel();
   const ProgramWriter::Label clone_rule = writer.NewLabel();
   const ProgramWriter::Label personality_rule = writer.NewLabel();
+  const ProgramWriter::Label setrlimit_rule = writer.NewLabel();
+  const ProgramWriter::Label prlimit_rule = writer.NewLabel();
+  const ProgramWriter::Label skipped_as_done = writer.NewLabel();
 
   std::map<uint32_t, ProgramWriter::Label> rules;
   for (const char* name : kAllowedSyscalls) {
@@ -302,6 +320,8 @@ SeccompProgram BuildDefaultSeccompProgram() {
     if (number >= 0) rules[static_cast<uint32_t>(number)] = not_implemented;
   }
   rules[NumberOf("personality")] = personality_rule;
+  rules[NumberOf("setrlimit")] = setrlimit_rule;
+  rules[NumberOf("prlimit64")] = prlimit_rule;
   std::vector<ProgramWriter::Label> flags_rules;
   for (const RefusedFlagsRule& rule : kRefusedFlagsRules) {
     flags_rules.push_back(writer.NewLabel());
@@ -334,6 +354,24 @@ SeccompProgram BuildDefaultSeccompProgram() {
   writer.LoadWord(ArgumentLowWord(0));
   writer.JumpIfAny(kAllowedPersonalities, allow, deny);
 
+  // setrlimit(resource, new) and prlimit64(pid, resource, new, old): see kFixedResourceLimit.
+  writer.Bind(setrlimit_rule);
+  writer.LoadWord(ArgumentLowWord(0));
+  writer.JumpIf(BPF_JEQ, kFixedResourceLimit, skipped_as_done, allow);
+  writer.Bind(prlimit_rule);
+  const ProgramWriter::Label prlimit_sets = writer.NewLabel();
+  writer.LoadWord(ArgumentLowWord(1));
+  writer.JumpIf(BPF_JEQ, kFixedResourceLimit, ProgramWriter::kNext, allow);
+  writer.LoadWord(ArgumentLowWord(2));  // a pointer: NULL only when both halves are 0
+  writer.JumpIf(BPF_JEQ, 0, ProgramWriter::kNext, prlimit_sets);
+  writer.LoadWord(ArgumentHighWord(2));
+  writer.JumpIf(BPF_JEQ, 0, allow, prlimit_sets);
+  writer.Bind(prlimit_sets);
+  writer.LoadWord(ArgumentLowWord(3));
+  writer.JumpIf(BPF_JEQ, 0, ProgramWriter::kNext, deny);
+  writer.LoadWord(ArgumentHighWord(3));
+  writer.JumpIf(BPF_JEQ, 0, skipped_as_done, deny);
+
   for (size_t index = 0; index < flags_rules.size(); ++index) {
     writer.Bind(flags_rules[index]);
     writer.LoadWord(ArgumentLowWord(kRefusedFlagsRules[index].argument));
@@ -350,6 +388,8 @@ SeccompProgram BuildDefaultSeccompProgram() {
   writer.Return(kNotImplemented);
   writer.Bind(family_not_supported);
   writer.Return(kFamilyNotSupported);
+  writer.Bind(skipped_as_done);
+  writer.Return(kSkippedAsDone);
 
   SeccompProgram result;
   result.instructions = writer.Finish();

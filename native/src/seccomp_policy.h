@@ -6,7 +6,8 @@
 // back to clone, whose flags a filter can see) and clone may not create namespaces; socket and
 // socketpair only for AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK (others: EAFNOSUPPORT); ioctl
 // never with TIOCSTI, TIOCLINUX, TIOCCONS or TIOCSETD (EPERM); personality only with harmless
-// values; another ABI (i386 on x86_64, AArch32) kills the process. Not allowed, among others:
+// values; setrlimit and prlimit64 never change RLIMIT_CORE (answered 0, EPERM when the old value is
+// asked for too); another ABI (i386 on x86_64, AArch32) kills the process. Not allowed, among others:
 // mount and the new mount API, pivot_root, chroot, unshare, setns, ptrace, process_vm_*, bpf,
 // perf_event_open, keyctl, add_key, request_key, kernel modules, kexec, reboot, swapon/swapoff,
 // io_uring, userfaultfd, open_by_handle_at, clock and time setting, acct, quotactl, syslog.
@@ -58,6 +59,7 @@ struct DefaultSeccompRules {
   std::span<const uint32_t> allowed_personalities;    // personality's argument
   uint32_t refused_clone_flags;                       // clone's first argument: none of these bits
   std::span<const RefusedFlagsRule> refused_flags;    // EPERM when the flags are set
+  uint32_t fixed_resource_limit;  // setrlimit/prlimit64 of it: not made, answered 0 (EPERM if asking the old value)
 };
 const DefaultSeccompRules& DefaultSeccompPolicyRules();
 

@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -44,6 +45,7 @@ constexpr uint32_t kAllow = SECCOMP_RET_ALLOW;
 constexpr uint32_t kPermissionDenied = SECCOMP_RET_ERRNO | EPERM;
 constexpr uint32_t kNotImplemented = SECCOMP_RET_ERRNO | ENOSYS;
 constexpr uint32_t kFamilyNotSupported = SECCOMP_RET_ERRNO | EAFNOSUPPORT;
+constexpr uint32_t kSkippedAsDone = SECCOMP_RET_ERRNO | 0;
 constexpr uint64_t kHighBits[] = {0, 1ull << 32, 0xffffffff00000000ull};
 
 // Runs a classic BPF program the way the kernel's seccomp does; nullopt if the program leaves
@@ -114,6 +116,12 @@ class Model {
     if (number == NumberOf("personality")) {
       return Contains(rules_.allowed_personalities, low_word(0)) ? kAllow : kPermissionDenied;
     }
+    if (number == NumberOf("setrlimit")) return low_word(0) == rules_.fixed_resource_limit ? kSkippedAsDone : kAllow;
+    if (number == NumberOf("prlimit64")) {
+      // prlimit64(pid, resource, new, old): the pointers whole, as the kernel reads them.
+      if (low_word(1) != rules_.fixed_resource_limit || data.args[2] == 0) return kAllow;
+      return data.args[3] == 0 ? kSkippedAsDone : kPermissionDenied;
+    }
     return allowed_.contains(data.nr) ? kAllow : kPermissionDenied;
   }
 
@@ -131,6 +139,13 @@ seccomp_data Call(int number, uint64_t argument0 = 0, uint64_t argument1 = 0,
   data.arch = architecture;
   data.args[0] = argument0;
   data.args[1] = argument1;
+  return data;
+}
+
+seccomp_data Call(int number, uint64_t argument0, uint64_t argument1, uint64_t argument2, uint64_t argument3) {
+  seccomp_data data = Call(number, argument0, argument1);
+  data.args[2] = argument2;
+  data.args[3] = argument3;
   return data;
 }
 
@@ -245,22 +260,51 @@ TEST_F(DefaultSeccompProgram, AllowsOnlyHarmlessPersonalities) {
   }
 }
 
+// RLIMIT_CORE stays 1, which keeps a crashing task from the node's crash handler: setting it is not
+// done and answers 0; asking the old value at the same time is refused; reading it, and setting any
+// other limit, is allowed. The resource on its low 32 bits, the pointers whole.
+TEST_F(DefaultSeccompProgram, NeverChangesTheCoreDumpLimit) {
+  const uint64_t pointers[] = {0, 1, 1ull << 32, 0x7ffd00000000ull, 0x7ffd12345678ull};
+  for (uint64_t high : kHighBits) {
+    for (uint64_t resource = 0; resource < 20; ++resource) {
+      ExpectAsModel(Call(NumberOf("setrlimit"), high | resource, 0x7ffd12345678ull));
+      for (uint64_t new_limit : pointers) {
+        for (uint64_t old_limit : pointers) {
+          ExpectAsModel(Call(NumberOf("prlimit64"), 0, high | resource, new_limit, old_limit));
+        }
+      }
+    }
+  }
+  EXPECT_EQ(ActionFor(Call(NumberOf("setrlimit"), RLIMIT_CORE, 0x7ffd12345678ull)), kSkippedAsDone);
+  EXPECT_EQ(ActionFor(Call(NumberOf("setrlimit"), RLIMIT_NOFILE, 0x7ffd12345678ull)), kAllow);
+  EXPECT_EQ(ActionFor(Call(NumberOf("prlimit64"), 0, 1ull << 32 | RLIMIT_CORE, 0x7ffd00000000ull, 0)), kSkippedAsDone);
+  EXPECT_EQ(ActionFor(Call(NumberOf("prlimit64"), 0, RLIMIT_CORE, 0x7ffd00000000ull, 0x7ffd00000000ull)), kPermissionDenied);
+  EXPECT_EQ(ActionFor(Call(NumberOf("prlimit64"), 0, RLIMIT_CORE, 0, 0x7ffd12345678ull)), kAllow);
+  EXPECT_EQ(ActionFor(Call(NumberOf("getrlimit"), RLIMIT_CORE, 0x7ffd12345678ull)), kAllow);
+}
+
 // The kernel compiles the program and runs it for every system call number at each attach
 // (seccomp(2) fills a cache of always-allowed calls), so each spawn pays for its length and for
 // the path through it: a binary search keeps both small. Raise the bound only knowingly (120: the
-// huge page flag rules of mmap, memfd_create and shmget, 2 instructions each and their segments).
-TEST_F(DefaultSeccompProgram, StaysShort) { EXPECT_LE(program_.instructions.size(), 120u); }
+// huge page flag rules of mmap, memfd_create and shmget, 2 instructions each and their segments;
+// 135: the RLIMIT_CORE rules of setrlimit and prlimit64, 13 instructions and their segments).
+TEST_F(DefaultSeccompProgram, StaysShort) { EXPECT_LE(program_.instructions.size(), 135u); }
 
 TEST_F(DefaultSeccompProgram, IsAcceptedByTheKernelAndAnswersAsTheModel) {
   const pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
+    const struct rlimit one = {1, 1};  // as the sandbox sets it
+    if (setrlimit(RLIMIT_CORE, &one) != 0) _exit(9);
     // Raw calls only from here: the filter refuses what a sanitizer's exit path might make.
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(10);
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program_.program) != 0) _exit(11);
     if (syscall(SYS_socket, AF_VSOCK, SOCK_STREAM, 0) != -1 || errno != EAFNOSUPPORT) _exit(12);
     if (syscall(SYS_ioctl, 0, TIOCSTI, "x") != -1 || errno != EPERM) _exit(13);
     if (syscall(SYS_getpid) <= 0) _exit(14);
+    struct rlimit core = {0, 0};
+    if (syscall(SYS_setrlimit, RLIMIT_CORE, &core) != 0) _exit(15);  // answered done...
+    if (syscall(SYS_prlimit64, 0, RLIMIT_CORE, nullptr, &core) != 0 || core.rlim_max != 1) _exit(16);  // ...not done
     _exit(0);
   }
   int status = 0;

@@ -11,11 +11,13 @@
 // The reviews go through an API client of their own (logReviewRate): anyone who reaches the
 // agent's port can make it ask, one review per made-up token, and in the client of the agent's
 // writes they held back every Task's status (test/integration/log-review-flood.test.ts). A flood
-// now slows log readers only.
+// now slows log readers only. Reviews on their way are bounded too (maxPendingLogReviews): past it
+// a reader whose decision is not kept is answered 'busy' at once rather than queued without end.
 import { taskGroup } from '../api/task.js';
 import type { ApiClient } from './api-client.js';
 
-export type LogAccess = 'allowed' | 'forbidden' | 'unauthenticated';
+/** 'busy': too many reviews on their way to ask another now (maxPendingLogReviews). */
+export type LogAccess = 'allowed' | 'forbidden' | 'unauthenticated' | 'busy';
 
 interface TokenReviewStatus {
   readonly authenticated?: boolean;
@@ -27,6 +29,14 @@ const cachedDecisionsLimit = 4096;
 
 /** The rate limit of the reviews' own API client: a few readers' worth, apart from the agent's writes. */
 export const logReviewRate = { qps: 10, burst: 20 } as const;
+
+/**
+ * The most reviews on their way at once (each a request waiting for that client: at 10 a second,
+ * 256 are 25 s of waiting). A reader whose decision is kept, or whose review is on its way already,
+ * does not count; one more is 'busy'. Log responses are bounded apart (maxLogStreams), and count
+ * only readers allowed, so made-up tokens cannot take the places of allowed readers.
+ */
+export const maxPendingLogReviews = 256;
 
 export class LogAccessReviewer {
   readonly #client: ApiClient;
@@ -45,6 +55,7 @@ export class LogAccessReviewer {
     if (cached !== undefined && Date.now() - cached.at < decisionTtlMs) return cached.access;
     const pending = this.#pending.get(key);
     if (pending !== undefined) return pending;
+    if (this.#pending.size >= maxPendingLogReviews) return 'busy';
     const deciding = this.#decide(token, namespace, name).finally(() => this.#pending.delete(key));
     this.#pending.set(key, deciding);
     const access = await deciding;

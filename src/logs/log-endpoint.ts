@@ -4,11 +4,15 @@
 // Lines go out as they are read (chunked), so a follower sees each as the Task writes it. Access is
 // decided by `authorize` (delegated to the apiserver: src/k8s/log-access-review.ts) before any file
 // is touched; an agent without it (the manifest-folder one, whose /tasks is open too) serves all.
+// Only allowed readers count against maxLogStreams: counted from the request on, a reader whose
+// review was still on its way held a place, so 512 made-up tokens left allowed readers 429 for as
+// long as their reviews waited (log-endpoint-access.test.ts). The reviewer bounds those apart.
 import type http from 'node:http';
 
 import { showTaskLog, TaskLogNotFoundError } from './show-task-log.js';
 
-export type LogAuthorizer = (token: string | undefined, namespace: string, name: string) => Promise<'allowed' | 'forbidden' | 'unauthenticated'>;
+/** 'busy': the authorizer cannot take another review now (answered 429). */
+export type LogAuthorizer = (token: string | undefined, namespace: string, name: string) => Promise<'allowed' | 'forbidden' | 'unauthenticated' | 'busy'>;
 
 export interface LogEndpointOptions {
   /** The agent's log directories. */
@@ -17,8 +21,9 @@ export interface LogEndpointOptions {
 }
 
 /**
- * The most log responses the agent serves at once; past it a reader gets 429. Each follower polls
- * its file every 200 ms on the agent's one JavaScript thread, the thread that starts every Task.
+ * The most log responses the agent serves at once to readers it has allowed; past it such a reader
+ * gets 429. Each follower polls its file every 200 ms on the agent's one JavaScript thread, the
+ * thread that starts every Task.
  */
 export const maxLogStreams = 512;
 
@@ -29,21 +34,25 @@ const namePattern = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 export function logEndpoint(options: LogEndpointOptions): (request: http.IncomingMessage, response: http.ServerResponse) => void {
   let streams = 0;
-  return (request, response) => {
-    if (streams >= maxLogStreams) {
-      plain(response, 429, `too many log readers on this agent (${maxLogStreams} at once): try again later\n`);
-      return;
-    }
+  /**
+   * Takes a place for an allowed reader's response until it closes (the caller has seen it open);
+   * false when none is left.
+   */
+  const takeStream = (response: http.ServerResponse): boolean => {
+    if (streams >= maxLogStreams) return false;
     streams++;
     response.once('close', () => streams--);
-    serve(options, request, response).catch((error: unknown) => {
+    return true;
+  };
+  return (request, response) => {
+    serve(options, takeStream, request, response).catch((error: unknown) => {
       if (!response.headersSent) plain(response, 500, `could not read the log: ${(error as Error).message}\n`);
       else response.end();
     });
   };
 }
 
-async function serve(options: LogEndpointOptions, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+async function serve(options: LogEndpointOptions, takeStream: (response: http.ServerResponse) => boolean, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
   const url = new URL(request.url ?? '/', 'http://agent');
   const [, , namespace = '', name = '', ...rest] = url.pathname.split('/');
   if (request.method !== 'GET' || rest.length > 0 || !namePattern.test(namespace) || !namePattern.test(name)) {
@@ -54,7 +63,10 @@ async function serve(options: LogEndpointOptions, request: http.IncomingMessage,
     const access = await options.authorize(typeof header === 'string' ? header.replace(/^Bearer /, '') : undefined, namespace, name);
     if (access === 'unauthenticated') { plain(response, 401, `unauthenticated: send a bearer token the apiserver accepts in ${logTokenHeader}\n`); return; }
     if (access === 'forbidden') { plain(response, 403, `forbidden: you may not get tasks/log of ${namespace}/${name} (bind the parafork-log-reader ClusterRole in ${namespace})\n`); return; }
+    if (access === 'busy') { plain(response, 429, 'too many log requests waiting for the apiserver\'s review on this agent: try again later\n'); return; }
   }
+  if (response.closed) return; // gone while its review was on its way: nothing to serve, nothing to count
+  if (!takeStream(response)) { plain(response, 429, `too many log readers on this agent (${maxLogStreams} at once): try again later\n`); return; }
   const query = url.searchParams;
   const wholeNumber = (key: string): number | undefined => {
     const text = query.get(key);

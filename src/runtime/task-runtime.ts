@@ -17,9 +17,9 @@ import type { MetricsRegistry } from '../metrics/registry.js';
 import { openTaskCgroups } from '../sandbox/cgroup-groups.js';
 import { readCgroupLayout } from '../sandbox/cgroup-layout.js';
 import { CgroupGroupInUseError, type CgroupManager } from '../sandbox/cgroup-manager.js';
-import { fixedSandboxPolicy, type SandboxPolicySource } from '../sandbox/sandbox-policy-source.js';
+import { fixedSandboxPolicy, type SandboxPolicySource, withTaskIdRangesInUse } from '../sandbox/sandbox-policy-source.js';
 import { SeccompProfileStore } from '../sandbox/seccomp-profile-store.js';
-import { machineTaskIdLockDirectory, TaskIdentities } from '../sandbox/task-identities.js';
+import { machineTaskIdLockDirectory, TaskIdentities, taskIdRangesInUse } from '../sandbox/task-identities.js';
 import type { TaskCache, TaskEventSink, TaskWriter } from '../store/task-store.js';
 import { AttemptTable } from '../tasks/attempts.js';
 import { LaunchJournal } from '../tasks/launch-journal.js';
@@ -129,7 +129,8 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
   if (launcher instanceof Launcher) {
     logger.info({ capabilities: Launcher.capabilities, lockMode: launcher.lockMode, clonePath: launcher.clonePath, threads: launcher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable', taskLimits: describeTaskLimitPolicy(settings.taskLimits) }, 'host capabilities');
   }
-  const identities = settings.taskSandbox ? new TaskIdentities({ ...settings.taskIds, lockDirectory: settings.taskIdLockDirectory ?? machineTaskIdLockDirectory }) : undefined;
+  const taskIdLockDirectory = settings.taskIdLockDirectory ?? machineTaskIdLockDirectory;
+  const identities = settings.taskSandbox ? new TaskIdentities({ ...settings.taskIds, lockDirectory: taskIdLockDirectory }) : undefined;
   const journal = settings.launchJournalFile === undefined ? undefined : openLaunchJournal(settings.launchJournalFile, logger);
   const logs = settings.taskLogDirectory === undefined ? undefined : openTaskLogStore({ directory: settings.taskLogDirectory, maxBytesPerAttempt: settings.taskLogMaxBytes, ...(settings.arrayLogMaxBytes !== undefined ? { maxBytesPerArray: settings.arrayLogMaxBytes } : {}) }, logger);
   if (logs) metrics?.trackLogDiskUsage(logs);
@@ -157,7 +158,8 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
     seccompProfiles: new SeccompProfileStore({ directory: settings.seccompProfileDirectory, logger }),
     taskLimits: settings.taskLimits,
     sandboxMaskedPaths: settings.sandboxMaskedPaths,
-    sandboxPolicy: options.sandboxPolicy ?? fixedSandboxPolicy(settings.sandboxPolicy),
+    // A spec's host id is refused in any running instance's --task-ids range, not only in this one's.
+    sandboxPolicy: withTaskIdRangesInUse(options.sandboxPolicy ?? fixedSandboxPolicy(settings.sandboxPolicy), () => taskIdRangesInUse(taskIdLockDirectory)),
     terminationGraceMs: settings.terminationGraceSeconds * 1000,
     ...(settings.arrayLeaseSeconds !== undefined ? { sharedArrayLease: arrayLeaseTimings(settings.arrayLeaseSeconds) } : {}),
     nodeLabels: options.nodeLabels ?? ((): Readonly<Record<string, string>> => ({})),

@@ -40,3 +40,15 @@ export function namespaceSandboxPolicy(defaults: SandboxPolicy, labels: Namespac
     confirmedPolicyFor: async (namespace) => withLevel(await labels.fresh(namespace)),
   };
 }
+
+/**
+ * `source` with the --task-ids ranges of the machine's running parafork instances added to every
+ * policy it gives (SandboxPolicy.taskIdRangesInUse), read when a spec names a host id.
+ */
+export function withTaskIdRangesInUse(source: SandboxPolicySource, taskIdRangesInUse: NonNullable<SandboxPolicy['taskIdRangesInUse']>): SandboxPolicySource {
+  const add = (policy: SandboxPolicy): SandboxPolicy => ({ ...policy, taskIdRangesInUse });
+  return {
+    policyFor: (namespace) => add(source.policyFor(namespace)),
+    ...(source.confirmedPolicyFor ? { confirmedPolicyFor: async (namespace: string) => add(await (source.confirmedPolicyFor?.(namespace) ?? source.policyFor(namespace))) } : {}),
+  };
+}

@@ -66,6 +66,12 @@ export interface SandboxPolicy {
    * spec may not name one outside a user namespace, as it would run as another Task's uid.
    */
   readonly taskIds?: { readonly first: number; readonly last: number };
+  /**
+   * The --task-ids ranges of every parafork instance of the machine running now (task-identities.ts,
+   * taskIdRangesInUse), asked only for a spec that names a host id: their ids are refused below
+   * privileged as this agent's own are, since another instance leases them to its Tasks.
+   */
+  readonly taskIdRangesInUse?: () => readonly { readonly first: number; readonly last: number }[];
 }
 
 export interface SandboxPolicyViolation {
@@ -194,6 +200,10 @@ function firstRefusal(spec: TaskSpec, policy: SandboxPolicy, resolvePath: PathRe
     const leased = policy.taskIds;
     if (leased !== undefined && id >= leased.first && id <= leased.last && rank < levelRank.privileged) {
       return { field: `spec.sandbox.${field}`, fieldPath: `spec.sandbox.${field}`, value: id, needs: 'privileged', why: `it is in the agent's task id range (${leased.first}-${leased.last}), whose ids are leased to Tasks as their own: it may be another Task's now (leave it unset for one of the Task's own, or set userNamespace)` };
+    }
+    const elsewhere = rank < levelRank.privileged ? policy.taskIdRangesInUse?.().find((range) => id >= range.first && id <= range.last) : undefined;
+    if (elsewhere !== undefined) {
+      return { field: `spec.sandbox.${field}`, fieldPath: `spec.sandbox.${field}`, value: id, needs: 'privileged', why: `it is in the task id range of another parafork instance on this node (${elsewhere.first}-${elsewhere.last}), whose ids it leases to its Tasks as their own: it may be one of theirs now (leave it unset for one of the Task's own, or set userNamespace)` };
     }
     if (rank < levelRank.baseline) return { field: `spec.sandbox.${field}`, fieldPath: `spec.sandbox.${field}`, value: id, needs: 'baseline', why: `a host ${kind} the spec names is shared with whoever else has it (leave it unset for one of the Task's own, or set userNamespace)` };
   }

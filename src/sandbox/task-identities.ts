@@ -7,7 +7,10 @@
 // attempt ends and reused least recently used first. A retry of the same Task gets the ids its
 // previous attempt had (status.hostIdentity) when no one else holds them, which the
 // least-recently-used order makes the rule: so a retry can use the files its earlier attempt made
-// in a writable mount. A runAsUser or runAsGroup in the spec is honoured as given.
+// in a writable mount. The status is only as true as its last writer, and tasks/status may be
+// patched by users: an id this instance last leased to another Task is never given as a previous
+// one (a patched status picked a Task that had just ended, and so its files). A runAsUser or
+// runAsGroup in the spec is honoured as given.
 //
 // A userNamespace Task keeps its ids inside (runAsUser, default 65534) and gets a host range of
 // its own instead: its ids 0..65535 map to a whole block of 65536 host ids, and the block's first
@@ -22,7 +25,13 @@
 // once before it needs a second), and one block per running userNamespace Task; it keeps them
 // until it ends. Blocks never used since boot are claimed first (the lock files live in /run),
 // then the one released longest ago (the file's mtime).
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
+//
+// Each instance also declares its whole range there for as long as it runs (a `range-<first>-
+// <last>-...` file it holds a flock on), so that every instance can refuse a spec's host id in any
+// instance's range, not only in its own (taskIdRangesInUse; sandbox-policy.ts): another's blocks
+// are lock files named by their own first id, and an instance claims them only as it needs them.
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 
 import { FileLock } from '../launcher/file-lock.js';
@@ -50,6 +59,11 @@ export interface TaskIdentityRequest {
    * they are in the range and no one else holds them; else the lease is as without it.
    */
   readonly previous?: { readonly uid?: number | undefined; readonly gid?: number | undefined } | undefined;
+  /**
+   * Who the ids are for (the Task's uid): recorded with each id or block leased, and a `previous`
+   * this instance last leased to another owner is not given.
+   */
+  readonly owner?: string | undefined;
 }
 
 export interface TaskIdentityLease {
@@ -80,6 +94,12 @@ export interface TaskIdentitySource {
 /** No block of the range is free: every one is held by a parafork instance of this machine. */
 export class TaskIdsExhaustedError extends Error {
   readonly code = 'ERR_PARAFORK_TASK_IDS_EXHAUSTED';
+}
+
+/** A --task-ids range, inclusive. */
+export interface TaskIdRange {
+  readonly first: number;
+  readonly last: number;
 }
 
 export interface TaskIdentitiesOptions {
@@ -116,7 +136,11 @@ export class TaskIdentities implements TaskIdentitySource {
   readonly #namespaceBlocks: ClaimedBlock[] = [];
   /** Whole blocks given back by userNamespace Tasks, oldest first. */
   readonly #freeBlocks = new LeastRecentlyUsed<ClaimedBlock>();
+  /** The owner each single id (by id) and userNamespace block (by its first id) was last leased to. */
+  readonly #lastOwners = new Map<number, string | undefined>();
   #leased = 0;
+  /** The held file that declares this instance's range to the others (taskIdRangesInUse); undefined once closed. */
+  #declaredRange: { readonly file: string; readonly lock: FileLock } | undefined;
 
   constructor(options: TaskIdentitiesOptions) {
     const { first, last } = options;
@@ -127,6 +151,7 @@ export class TaskIdentities implements TaskIdentitySource {
     this.#blockCount = Math.floor((last - first + 1) / idBlockSize);
     this.#lockDirectory = options.lockDirectory;
     this.#readHostIds = options.hostIds ?? readHostIds;
+    this.#declaredRange = declareRange(this.#lockDirectory, { first, last });
   }
 
   /** Leases running now. */
@@ -141,7 +166,8 @@ export class TaskIdentities implements TaskIdentitySource {
 
   lease(request: TaskIdentityRequest): TaskIdentityLease {
     if (request.userNamespace) {
-      const block = this.#previousNamespaceBlock(request.previous?.uid) ?? this.#freeBlocks.shift() ?? this.#claimNamespaceBlock();
+      const block = this.#previousNamespaceBlock(request.previous?.uid, request.owner) ?? this.#freeBlocks.shift() ?? this.#claimNamespaceBlock();
+      this.#lastOwners.set(block.first, request.owner);
       const runAsUser = request.runAsUser ?? userNamespaceDefaultId;
       const runAsGroup = request.runAsGroup ?? userNamespaceDefaultId;
       return this.#lease({ runAsUser, runAsGroup, userNamespaceHostId: block.first, hostUid: block.first + runAsUser, hostGid: block.first + runAsGroup, ownUid: false }, () => this.#freeBlocks.push(block));
@@ -151,19 +177,30 @@ export class TaskIdentities implements TaskIdentitySource {
     }
     // The leased id is the uid, or the gid of a Task that names only its runAsUser.
     const previousId = request.runAsUser === undefined ? request.previous?.uid : request.previous?.gid;
-    const id = this.#previousSingleId(previousId) ?? this.#singleId();
+    const id = this.#previousSingleId(previousId, request.owner) ?? this.#singleId();
+    this.#lastOwners.set(id, request.owner);
     const runAsUser = request.runAsUser ?? id;
     const runAsGroup = request.runAsGroup ?? id;
     return this.#lease({ runAsUser, runAsGroup, userNamespaceHostId: undefined, hostUid: runAsUser, hostGid: runAsGroup, ownUid: request.runAsUser === undefined }, () => this.#freeIds.push(id));
   }
 
-  /** Lets go of every block (at exit; the kernel would at the process's end anyway). */
+  /** Lets go of every block and of its range's declaration (at exit; the kernel would at the process's end anyway). */
   close(): void {
+    if (this.#declaredRange !== undefined) {
+      try {
+        unlinkSync(this.#declaredRange.file);
+      } catch {
+        // gone already: the next reader would have removed it anyway once let go
+      }
+      this.#declaredRange.lock.release();
+      this.#declaredRange = undefined;
+    }
     for (const block of [...this.#singleBlocks, ...this.#namespaceBlocks]) this.#releaseBlock(block);
     this.#singleBlocks.length = 0;
     this.#namespaceBlocks.length = 0;
     this.#freeIds.clear();
     this.#freeBlocks.clear();
+    this.#lastOwners.clear();
   }
 
   #lease(ids: Omit<TaskIdentityLease, 'release'>, giveBack: () => void): TaskIdentityLease {
@@ -200,11 +237,12 @@ export class TaskIdentities implements TaskIdentitySource {
    * `id` for a retry that had it before, when it is a single id no one holds: given back here,
    * never handed out yet in a block of ours, or in a block no instance holds (which it claims:
    * the restarted agent of a retry lost its blocks). Undefined otherwise, and for an id out of
-   * the range or of a host account (status.hostIdentity is only as true as its last writer).
+   * the range, of a host account, or last leased to another owner (status.hostIdentity is only as
+   * true as its last writer).
    */
-  #previousSingleId(id: number | undefined): number | undefined {
+  #previousSingleId(id: number | undefined, owner: string | undefined): number | undefined {
     const first = this.#blockOf(id);
-    if (id === undefined || first === undefined || this.#knownHostIds().has(id)) return undefined;
+    if (id === undefined || first === undefined || this.#knownHostIds().has(id) || !this.#lastLeasedTo(id, owner)) return undefined;
     if (this.#namespaceBlocks.some((block) => block.first === first)) return undefined;
     const offset = id - first;
     const ours = this.#singleBlocks.find((block) => block.first === first);
@@ -221,14 +259,19 @@ export class TaskIdentities implements TaskIdentitySource {
   }
 
   /** The block holding a userNamespace retry's previous host uid, when no one holds it (as for single ids). */
-  #previousNamespaceBlock(hostUid: number | undefined): ClaimedBlock | undefined {
+  #previousNamespaceBlock(hostUid: number | undefined, owner: string | undefined): ClaimedBlock | undefined {
     const first = this.#blockOf(hostUid);
-    if (first === undefined || this.#singleBlocks.some((block) => block.first === first)) return undefined;
+    if (first === undefined || this.#singleBlocks.some((block) => block.first === first) || !this.#lastLeasedTo(first, owner)) return undefined;
     const ours = this.#namespaceBlocks.find((block) => block.first === first);
     if (ours !== undefined) return this.#freeBlocks.take(ours) ? ours : undefined;
     const claimed = this.#tryClaimBlock(first, { withoutHostIds: true });
     if (claimed !== undefined) this.#namespaceBlocks.push(claimed);
     return claimed;
+  }
+
+  /** Whether this instance never leased `id` (a single id, or a block's first) or last leased it to `owner`. */
+  #lastLeasedTo(id: number, owner: string | undefined): boolean {
+    return !this.#lastOwners.has(id) || this.#lastOwners.get(id) === owner;
   }
 
   /** The first id of the range's block that holds `id`; undefined out of the range. */
@@ -295,6 +338,61 @@ export class TaskIdentities implements TaskIdentitySource {
     this.#hostIds ??= this.#readHostIds();
     return this.#hostIds;
   }
+}
+
+const rangeFilePattern = /^range-(\d+)-(\d+)-/;
+
+/**
+ * Makes and holds the file that says `range` is an instance's while it runs: locked under a
+ * temporary name first, then renamed, so a reader never finds it unlocked and takes it for stale.
+ */
+function declareRange(lockDirectory: string, range: TaskIdRange): { readonly file: string; readonly lock: FileLock } {
+  mkdirSync(lockDirectory, { recursive: true, mode: 0o700 });
+  const name = `range-${range.first}-${range.last}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const temporary = path.join(lockDirectory, `.${name}`);
+  closeSync(openSync(temporary, 'a', 0o600));
+  const lock = FileLock.tryAcquire(temporary);
+  if (lock === undefined) throw new Error(`cannot lock ${temporary}: a file of this process's own name is held by another`);
+  const file = path.join(lockDirectory, name);
+  renameSync(temporary, file); // the lock is the inode's: it goes with it
+  return { file, lock };
+}
+
+/**
+ * The --task-ids ranges of the parafork instances of the machine that run now (this one's
+ * included): those whose declaration in `lockDirectory` is still held. A declaration whose holder
+ * has gone is removed.
+ */
+export function taskIdRangesInUse(lockDirectory: string): TaskIdRange[] {
+  let names: string[];
+  try {
+    names = readdirSync(lockDirectory);
+  } catch {
+    return []; // no instance has declared one since boot
+  }
+  const ranges: TaskIdRange[] = [];
+  for (const name of names) {
+    const parts = rangeFilePattern.exec(name);
+    if (parts === null) continue;
+    const file = path.join(lockDirectory, name);
+    let stale: FileLock | undefined;
+    try {
+      stale = FileLock.tryAcquire(file);
+    } catch {
+      continue; // removed meanwhile
+    }
+    if (stale === undefined) {
+      ranges.push({ first: Number(parts[1]), last: Number(parts[2]) });
+      continue;
+    }
+    try {
+      unlinkSync(file);
+    } catch {
+      // removed by another reader meanwhile
+    }
+    stale.release();
+  }
+  return ranges;
 }
 
 function lockFileName(first: number): string {

@@ -452,8 +452,10 @@ export class TaskReconciler {
     const attempt = this.#newAttempt(task, (task.status?.attempts ?? 0) + 1);
     attempt.resources = sandboxed.resources;
     // One cgroup per attempt, named by the Task's uid: unique among every Task this agent runs.
-    // A retry asks for its previous attempt's ids, to keep the files that attempt made its own.
-    const planned = this.#planSandboxed(sandboxed, `${task.metadata.uid ?? key.replace('/', '_')}-${attempt.number}`, task.status?.hostIdentity, { memoryPeak: true });
+    // A retry asks for its previous attempt's ids, to keep the files that attempt made its own;
+    // given only if this agent last leased them to this Task (its status may have been patched).
+    const owner = task.metadata.uid ?? key.replace('/', '_');
+    const planned = this.#planSandboxed(sandboxed, `${owner}-${attempt.number}`, { previous: task.status?.hostIdentity, owner }, { memoryPeak: true });
     if ('reason' in planned) return this.#failBeforeLaunch(task, planned.reason, planned.message, now);
     if (planned.identity) attempt.identity = planned.identity;
     this.#options.attempts.set(key, attempt);
@@ -462,10 +464,10 @@ export class TaskReconciler {
   }
 
   /** The ids and cgroup of one sandboxed attempt (of a Task, or of an array's index), or why the node cannot give them. */
-  #planSandboxed(sandboxed: TaskSandbox, cgroupName: string, previous: TaskStatus['hostIdentity'], usage: { readonly memoryPeak: boolean }): { readonly plan: LaunchPlan; readonly identity: TaskIdentityLease | undefined } | { readonly reason: TaskReason; readonly message: string } {
+  #planSandboxed(sandboxed: TaskSandbox, cgroupName: string, ids: { readonly previous?: TaskStatus['hostIdentity']; readonly owner: string }, usage: { readonly memoryPeak: boolean }): { readonly plan: LaunchPlan; readonly identity: TaskIdentityLease | undefined } | { readonly reason: TaskReason; readonly message: string } {
     let identity: TaskIdentityLease | undefined;
     try {
-      identity = this.#options.identities?.lease({ ...sandboxed.requestedIds, userNamespace: sandboxed.sandbox.userNamespace === true, previous });
+      identity = this.#options.identities?.lease({ ...sandboxed.requestedIds, userNamespace: sandboxed.sandbox.userNamespace === true, ...ids });
     } catch (error) {
       return { reason: 'SandboxUnavailable', message: `no host ids for the Task: ${(error as Error).message}` };
     }
@@ -612,7 +614,7 @@ export class TaskReconciler {
     let plan: LaunchPlan = { sandbox: undefined, cwd: sandboxed.cwd, cgroup: undefined };
     if (this.#options.unsandboxed !== true) {
       // An index's status has no usage of its own (array-status.ts): its cgroup's memory peak is never read.
-      const planned = this.#planSandboxed(sandboxed, `${task.metadata.uid ?? ''}-${index}-${number}`, undefined, { memoryPeak: false });
+      const planned = this.#planSandboxed(sandboxed, `${task.metadata.uid ?? ''}-${index}-${number}`, { owner: `${task.metadata.uid ?? ''}-${index}` }, { memoryPeak: false });
       if ('reason' in planned) {
         callbacks.ended({ reason: planned.reason, message: planned.message, finishedAt: attempt.launchedAt }, '', undefined);
         return;

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
+import { maxLogStreams } from '../../src/logs/log-endpoint.js';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { applyTask, createTestNamespace, getTask, kubectl, waitFor, waitForTaskPhase, type TestNamespace } from '../helpers/cluster.js';
 import { renderChart, repositoryRoot } from '../helpers/helm.js';
@@ -78,6 +79,38 @@ describe('a Task\'s output', () => {
     expect((await readLog('talker', tokens.stranger)).status).toBe(403);
     expect((await readLog('talker', undefined)).status).toBe(401);
     expect((await readLog('talker', 'not-a-token')).status).toBe(401);
+  });
+
+  it('is still served to an allowed reader while more than maxLogStreams readers with made-up tokens wait for their reviews', async () => {
+    // Red team: a log response's place was taken before the reviews, so made-up tokens (each one
+    // more TokenReview in a client of 10 a second) held all 512 for as long as they waited, and an
+    // allowed reader got 429. Places are now for allowed readers; reviews on their way are bounded
+    // apart (maxPendingLogReviews), past which a new token is answered 429 at once. The flood: 600
+    // readers, each asking again with a fresh token as soon as it is answered (10 ms after a 429).
+    expect((await readLog('talker', tokens.reader)).status).toBe(200); // its decision is kept for 10 s
+    const flooding = new AbortController();
+    const statuses: number[] = [];
+    const floodReader = async (): Promise<void> => {
+      while (!flooding.signal.aborted) {
+        try {
+          const response = await fetch(`http://127.0.0.1:${portOf(agent)}/logs/${namespace.name}/talker`, { headers: { 'X-Parafork-Token': `Bearer ${randomBytes(16).toString('hex')}` }, signal: flooding.signal });
+          await response.text();
+          statuses.push(response.status);
+          if (response.status === 429) await new Promise((resolve) => setTimeout(resolve, 10));
+        } catch {
+          // aborted at the end
+        }
+      }
+    };
+    const flood = Array.from({ length: maxLogStreams + 88 }, () => floodReader());
+    try {
+      await waitFor((observed) => (observed(statuses.length), statuses.length >= 200 ? true : undefined), { description: 'the flood to be under way', timeoutMs: 8_000 });
+      for (let read = 0; read < 3; read++) expect(await readLog('talker', tokens.reader)).toEqual({ status: 200, body: 'one\ntwo\nthree\n' });
+    } finally {
+      flooding.abort();
+      await Promise.all(flood);
+    }
+    expect(statuses).not.toContain(200);
   });
 
   it('survives an agent restart', async () => {

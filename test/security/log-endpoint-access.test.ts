@@ -14,14 +14,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, type HttpServer } from '../../src/http/http-server.js';
 import { logEndpoint, logTokenHeader, maxLogStreams } from '../../src/logs/log-endpoint.js';
 import { taskLogDirectoryName } from '../../src/logs/task-log-store.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const readerToken = 'reader-token';
+/** A token whose review the stand-in holds until the test answers it, as a flooded apiserver would. */
+const waitingToken = 'waiting-token';
+const busyToken = 'busy-token';
 const secret = 'victim-secret-5e1a';
 
 describe('the agent s log endpoint serves a log only to a reader allowed that very log', () => {
   let directory: string;
   let server: HttpServer;
   const asked: string[] = [];
+  const waitingReviews: ((access: 'allowed' | 'unauthenticated') => void)[] = [];
 
   beforeAll(async () => {
     directory = mkdtempSync(path.join(tmpdir(), 'parafork-log-access-'));
@@ -44,6 +49,8 @@ describe('the agent s log endpoint serves a log only to a reader allowed that ve
         directories: [directory],
         authorize: (token, namespace, name) => {
           asked.push(`${namespace}/${name}`);
+          if (token === waitingToken) return new Promise((resolve) => waitingReviews.push(resolve));
+          if (token === busyToken) return Promise.resolve('busy');
           if (token !== readerToken) return Promise.resolve('unauthenticated');
           return Promise.resolve(namespace === 'team-a' ? 'allowed' : 'forbidden');
         },
@@ -142,6 +149,37 @@ describe('the agent s log endpoint serves a log only to a reader allowed that ve
     // Node's parser refuses the pair outright (RFC 9112 6.1), so neither request is served.
     expect(response).toMatch(/^HTTP\/1\.1 400/);
     expect(response).not.toContain(secret);
+  });
+
+  it('answers 429 with no log bytes when the authorizer is too busy to review another token', async () => {
+    const answer = await raw('/logs/team-a/job', { [logTokenHeader]: `Bearer ${busyToken}` });
+    expect(answer.status).toBe(429);
+    expect(answer.body).not.toContain('team-a-output');
+  });
+
+  it('serves an allowed reader while more than maxLogStreams requests wait for their reviews, and counts none of those that leave', async () => {
+    // Red team: places were taken from the request on, so requests with tokens the apiserver was
+    // slow to review (a flood of made-up ones, each one more review in a rate-limited client) held
+    // them all and every allowed reader got 429 for as long as the reviews waited.
+    const flood: net.Socket[] = [];
+    for (let index = 0; index < maxLogStreams + 8; index++) {
+      const socket = net.connect(server.port, '127.0.0.1');
+      socket.write(`GET /logs/team-a/running?follow=true HTTP/1.1\r\nHost: agent\r\n${logTokenHeader}: Bearer ${waitingToken}\r\n\r\n`);
+      socket.on('error', () => undefined);
+      flood.push(socket);
+    }
+    try {
+      await waitFor((observed) => (observed(waitingReviews.length), waitingReviews.length >= maxLogStreams ? true : undefined), { description: `${maxLogStreams} flooding requests to wait for their reviews`, timeoutMs: 20_000 });
+      const answer = await raw('/logs/team-a/job');
+      expect(answer.status, answer.body).toBe(200);
+      expect(answer.body).toContain('team-a-output');
+    } finally {
+      for (const socket of flood) socket.destroy();
+    }
+    // They left before their answer came: allowed now, they are served nothing and hold no place
+    // (the bound below still serves maxLogStreams followers).
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    for (const answer of waitingReviews.splice(0)) answer('allowed');
   });
 
   it('holds log readers to a bound (maxLogStreams): past it a reader gets 429 at once, and those following stay served', async () => {

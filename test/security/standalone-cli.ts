@@ -21,10 +21,14 @@ export interface CliRun {
   readonly elapsedMs: number;
 }
 
-/** Runs `parafork ...args`; SIGKILLs it after `timeoutMs`. Output past 1 MiB is cut (a runaway cannot fill the test's memory). */
-export async function parafork(args: readonly string[], timeoutMs = 60_000): Promise<CliRun> {
+/**
+ * Runs `parafork ...args`; SIGKILLs it after `timeoutMs`. Output past 1 MiB is cut (a runaway cannot
+ * fill the test's memory). `onStarted` gets the process's pid (a run's cgroup group carries it).
+ */
+export async function parafork(args: readonly string[], timeoutMs = 60_000, onStarted?: (pid: number) => void): Promise<CliRun> {
   const started = performance.now();
   const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid !== undefined) onStarted?.(child.pid);
   let stdout = '';
   let stderr = '';
   const keep = (text: string, chunk: Buffer): string => (text.length < 1 << 20 ? text + chunk.toString('utf8') : text);

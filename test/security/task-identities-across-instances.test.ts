@@ -45,4 +45,35 @@ describe.skipIf(skip !== undefined)(`two parafork instances with state directori
     expect(uids[1]).toBeGreaterThan(65535);
     expect(uids[0]).not.toBe(uids[1]);
   });
+
+  // Red team: an instance refused a spec's host id inside its own --task-ids range (those ids are
+  // leased to Tasks as their own), but not one inside another instance's range on the same node:
+  // a baseline Task of the second instance named the uid the first had leased to its Task, and
+  // ran as it beside it (its processes, its files, its per-user limits). Each instance now records
+  // its range under /run/parafork/ids for as long as it runs, and every instance refuses those ids.
+  it("refuse below privileged a host id in another running instance's --task-ids range", async () => {
+    const otherRange = { first: 0x60000000, last: 0x6000ffff };
+    const leasingFolder = mkdtempSync(path.join(scratch, 'leasing-folder-'));
+    writeTask(leasingFolder, 'leased', { command: ['/bin/sleep', '20'] });
+    const leasing = await startManifestAgent(leasingFolder, ['--task-ids', `${otherRange.first}-${otherRange.last}`]);
+    agents.push(leasing);
+    const leasedUid = await waitFor(async () => {
+      const task = (await leasing.tasks()).get('leased');
+      return task?.status?.phase === 'Running' ? task.status.hostIdentity?.uid : undefined;
+    }, { timeoutMs: 20_000, description: 'the leasing instance\'s Task to run' });
+    expect(leasedUid).toBeGreaterThanOrEqual(otherRange.first);
+    expect(leasedUid).toBeLessThanOrEqual(otherRange.last);
+
+    const namingFolder = mkdtempSync(path.join(scratch, 'naming-folder-'));
+    writeTask(namingFolder, 'names-its-uid', { command: ['/usr/bin/id', '-u'], sandbox: { runAsUser: leasedUid, runAsGroup: leasedUid } });
+    const naming = await startManifestAgent(namingFolder, ['--sandbox-policy', 'baseline']);
+    agents.push(naming);
+    const ended = await waitFor(async () => {
+      const task = (await naming.tasks()).get('names-its-uid');
+      return task?.status?.phase === 'Succeeded' || task?.status?.phase === 'Failed' ? task : undefined;
+    }, { timeoutMs: 20_000, description: 'the naming instance\'s Task to end' });
+    expect(ended.status?.phase).toBe('Failed');
+    expect(ended.status?.reason).toBe('Forbidden');
+    expect(ended.status?.message).toContain(`${otherRange.first}-${otherRange.last}`);
+  });
 });

@@ -5,7 +5,7 @@
 import type http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { LogAccessReviewer } from '../../src/k8s/log-access-review.js';
+import { LogAccessReviewer, maxPendingLogReviews } from '../../src/k8s/log-access-review.js';
 import { closeLocalApiServers, localApiClient } from '../helpers/local-api-server.js';
 
 afterEach(closeLocalApiServers);
@@ -15,7 +15,10 @@ interface Asked {
   readonly body: { spec?: { token?: string; user?: string; resourceAttributes?: Record<string, string> } };
 }
 
-/** A fake apiserver: `reader-token` is user `reader`, who may read Task team/mine; nothing else is known. */
+/**
+ * A fake apiserver: `reader-token` is user `reader`, who may read Task team/mine; nothing else is
+ * known. A TokenReview of a token starting `waiting-` is never answered (a review held up).
+ */
 async function reviewer(asked: Asked[]): Promise<LogAccessReviewer> {
   const answer: http.RequestListener = (request, response) => {
     let text = '';
@@ -23,6 +26,7 @@ async function reviewer(asked: Asked[]): Promise<LogAccessReviewer> {
     request.on('end', () => {
       const body = JSON.parse(text) as Asked['body'];
       asked.push({ path: request.url ?? '', body });
+      if (body.spec?.token?.startsWith('waiting-') === true) return;
       const status = request.url?.includes('tokenreviews') === true
         ? (body.spec?.token === 'reader-token' ? { authenticated: true, user: { username: 'reader', groups: ['readers'] } } : { authenticated: false })
         : { allowed: body.spec?.user === 'reader' && body.spec.resourceAttributes?.namespace === 'team' && body.spec.resourceAttributes.name === 'mine' };
@@ -54,5 +58,19 @@ describe('LogAccessReviewer', () => {
     expect(new Set(answers)).toEqual(new Set(['allowed']));
     expect(await review.review('reader-token', 'team', 'mine')).toBe('allowed');
     expect(asked).toHaveLength(2); // one TokenReview, one SubjectAccessReview
+  });
+
+  it('keeps at most maxPendingLogReviews reviews on their way: one more new token is busy at once, a kept decision is still given', async () => {
+    const asked: Asked[] = [];
+    const review = await reviewer(asked);
+    expect(await review.review('reader-token', 'team', 'mine')).toBe('allowed');
+    const waiting = Array.from({ length: maxPendingLogReviews }, (_, index) => review.review(`waiting-${index}`, 'team', 'mine'));
+    for (const each of waiting) each.catch(() => undefined); // cut when the fake apiserver closes
+    expect(await review.review('waiting-one-more', 'team', 'mine')).toBe('busy');
+    expect(await review.review('reader-token', 'team', 'mine')).toBe('allowed');
+    // The same review again joins the one on its way: neither busy nor asked twice.
+    const again = review.review('waiting-0', 'team', 'mine');
+    again.catch(() => undefined);
+    expect(await Promise.race([again, new Promise((resolve) => setTimeout(() => resolve('still waiting'), 100))])).toBe('still waiting');
   });
 });

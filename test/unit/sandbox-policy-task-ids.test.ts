@@ -41,6 +41,28 @@ describe('host ids of the agent\'s task id range named in a spec', () => {
   });
 });
 
+describe('host ids of another running parafork instance\'s task id range named in a spec', () => {
+  const other = { first: 1_610_612_736, last: 1_610_678_271 };
+  const checkWithOthers = (sandbox: NonNullable<TaskSpec['sandbox']>, level: SandboxPolicyLevel = 'baseline') => {
+    const policy: SandboxPolicy = { level, allowedHostPaths: [], taskIds, taskIdRangesInUse: () => [taskIds, other] };
+    return checkSandboxPolicy({ command: ['/bin/true'], sandbox }, policy, () => undefined);
+  };
+
+  it('are refused below privileged, naming the other range', () => {
+    for (const [field, id] of [['runAsUser', other.first], ['runAsGroup', other.last]] as const) {
+      const result = checkWithOthers({ [field]: id });
+      expect(result).toMatchObject({ field: `spec.sandbox.${field}`, needs: 'privileged' });
+      expect(isSandboxPolicyViolation(result) ? result.message : '').toContain(`another parafork instance on this node (${other.first}-${other.last})`);
+    }
+  });
+
+  it('are allowed at privileged and inside a user namespace, and ids outside every range stay baseline\'s', () => {
+    expect(isSandboxPolicyViolation(checkWithOthers({ runAsUser: other.first }, 'privileged'))).toBe(false);
+    expect(isSandboxPolicyViolation(checkWithOthers({ runAsUser: other.first, userNamespace: true }, 'restricted'))).toBe(false);
+    expect(isSandboxPolicyViolation(checkWithOthers({ runAsUser: other.first - 1, runAsGroup: other.last + 1 }))).toBe(false);
+  });
+});
+
 describe('the agent\'s sandbox policy', () => {
   it('carries its --task-ids range, so the check knows which ids are leased', () => {
     const environment = { NODE_NAME: 'node-a' };

@@ -2,7 +2,7 @@
 // of the range that each parafork instance locks, reused least recently used first; and how the
 // reconciler leases them at launch and gives them back when the attempt ends. The blocks' lock
 // files go to a temp folder (real flock(2), through the native addon).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import type { SpawnOptions } from '../../src/launcher/spawn-options.js';
 import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
 import type { CgroupLimits, CgroupManager } from '../../src/sandbox/cgroup-manager.js';
 import { fixedSandboxPolicy } from '../../src/sandbox/sandbox-policy-source.js';
-import { idBlockSize, TaskIdentities, TaskIdsExhaustedError, type TaskIdentityLease, type TaskIdentityRequest, type TaskIdentitySource } from '../../src/sandbox/task-identities.js';
+import { idBlockSize, TaskIdentities, taskIdRangesInUse, TaskIdsExhaustedError, type TaskIdentityLease, type TaskIdentityRequest, type TaskIdentitySource } from '../../src/sandbox/task-identities.js';
 import type { TaskReconcilerOptions } from '../../src/tasks/task-reconciler.js';
 import { oneTaskReconciler, statusRecordingWriter } from '../helpers/reconciler-harness.js';
 
@@ -151,6 +151,26 @@ describe('TaskIdentities', () => {
     expect(other.runAsUser).not.toBe(holder.runAsUser);
   });
 
+  it('never gives a retry an id or block this instance last leased to another Task, whatever its status names (a user may patch tasks/status)', () => {
+    const source = identities();
+    const victim = source.lease({ ...plain, owner: 'victim-uid' });
+    victim.release();
+    const patched = source.lease({ ...plain, owner: 'thief-uid', previous: { uid: victim.hostUid, gid: victim.hostGid } });
+    expect(patched.runAsUser).not.toBe(victim.runAsUser);
+    patched.release();
+    expect(source.lease({ ...plain, owner: 'victim-uid', previous: { uid: victim.hostUid, gid: victim.hostGid } }).runAsUser).toBe(victim.runAsUser);
+
+    // Blocks given back are reused least recently given back first: the patched status does not
+    // pick the one just given back.
+    const earlierBlock = source.lease({ userNamespace: true, owner: 'earlier-uid' });
+    const victimBlock = source.lease({ userNamespace: true, owner: 'victim-uid' });
+    earlierBlock.release();
+    victimBlock.release();
+    const patchedBlock = source.lease({ userNamespace: true, owner: 'thief-uid', previous: { uid: victimBlock.hostUid, gid: victimBlock.hostGid } });
+    expect(patchedBlock.userNamespaceHostId).toBe(earlierBlock.userNamespaceHostId);
+    expect(source.lease({ userNamespace: true, owner: 'victim-uid', previous: { uid: victimBlock.hostUid, gid: victimBlock.hostGid } }).userNamespaceHostId).toBe(victimBlock.userNamespaceHostId);
+  });
+
   it('keeps the leased gid of a Task that names only its runAsUser', () => {
     const source = identities();
     const previous = source.lease({ userNamespace: false, runAsUser: 1000 });
@@ -196,6 +216,21 @@ describe('TaskIdentities', () => {
     expect(held.runAsUser).toBe(first + 2 * idBlockSize);
     const retry = after.lease({ ...plain, previous: { uid: held.hostUid + 1, gid: held.hostGid + 1 } });
     expect(Math.floor((retry.runAsUser - first) / idBlockSize)).not.toBe(2);
+  });
+
+  it('declares its range while it runs: every instance sees the ranges of those running, and a declaration whose holder is gone is removed', () => {
+    const one = identities(4);
+    const other = new TaskIdentities({ first: first + 8 * idBlockSize, last: first + 9 * idBlockSize - 1, lockDirectory, hostIds: () => new Set() });
+    writeFileSync(path.join(lockDirectory, 'range-1-65536-999999-gone'), ''); // its holder is gone: no lock on it
+    expect(taskIdRangesInUse(lockDirectory).sort((left, right) => left.first - right.first)).toEqual([
+      { first, last: first + 4 * idBlockSize - 1 },
+      { first: first + 8 * idBlockSize, last: first + 9 * idBlockSize - 1 },
+    ]);
+    expect(existsSync(path.join(lockDirectory, 'range-1-65536-999999-gone'))).toBe(false);
+    other.close();
+    expect(taskIdRangesInUse(lockDirectory)).toEqual([{ first, last: first + 4 * idBlockSize - 1 }]);
+    one.close();
+    expect(taskIdRangesInUse(lockDirectory)).toEqual([]);
   });
 
   it('claims the blocks never used before those used, and among those the one let go longest ago', async () => {
@@ -263,7 +298,7 @@ describe('the reconciler and Task ids', () => {
     const { reconciler, statuses, spawned, identities, settle, end } = harness(makeTask());
     await reconciler.reconcile(key);
     await settle();
-    expect(identities.requests).toEqual([{ runAsUser: undefined, runAsGroup: undefined, userNamespace: false }]);
+    expect(identities.requests).toEqual([{ runAsUser: undefined, runAsGroup: undefined, userNamespace: false, owner: 'uid-1' }]);
     expect(spawned[0]?.sandbox).toMatchObject({ runAsUser: 3_000_000_001, runAsGroup: 3_000_000_001 });
     expect(statuses.at(-1)).toMatchObject({ phase: 'Running', hostIdentity: { uid: 3_000_000_001, gid: 3_000_000_001 } });
     expect(identities.released).toBe(0);
@@ -290,16 +325,16 @@ describe('the reconciler and Task ids', () => {
     const { reconciler, spawned, identities, settle } = harness(makeTask({ userNamespace: true, runAsUser: 0 }));
     await reconciler.reconcile(key);
     await settle();
-    expect(identities.requests).toEqual([{ runAsUser: 0, runAsGroup: undefined, userNamespace: true }]);
+    expect(identities.requests).toEqual([{ runAsUser: 0, runAsGroup: undefined, userNamespace: true, owner: 'uid-1' }]);
     expect(spawned[0]?.sandbox).toMatchObject({ runAsUser: 0, userNamespace: true, userNamespaceHostId: 3_000_000_001 });
   });
 
-  it('asks for the ids of the previous attempt when it launches a retry', async () => {
+  it('asks for the ids of the previous attempt when it launches a retry, naming the Task they are for', async () => {
     const retrying: Task = { ...makeTask(), status: { phase: 'Pending', attempts: 1, hostIdentity: { uid: 3_000_000_007, gid: 3_000_000_008 } } };
     const { reconciler, identities, settle } = harness(retrying);
     await reconciler.reconcile(key);
     await settle();
-    expect(identities.requests).toEqual([{ runAsUser: undefined, runAsGroup: undefined, userNamespace: false, previous: { uid: 3_000_000_007, gid: 3_000_000_008 } }]);
+    expect(identities.requests).toEqual([{ runAsUser: undefined, runAsGroup: undefined, userNamespace: false, previous: { uid: 3_000_000_007, gid: 3_000_000_008 }, owner: 'uid-1' }]);
   });
 
   it('gives the ids back when the spawn fails', async () => {
