@@ -40,6 +40,12 @@ const cpuPeriodMicroseconds = 100_000;
 interface MemoryLocation {
   readonly version: 'v2' | 'v1';
   readonly directory: string;
+  /** memory.events (v2) or memory.oom_control (v1): joined once, as it is read after every task. */
+  readonly oomCounterFile: string;
+}
+
+function memoryLocation(version: 'v2' | 'v1', directory: string): MemoryLocation {
+  return { version, directory, oomCounterFile: path.join(directory, version === 'v2' ? 'memory.events' : 'memory.oom_control') };
 }
 
 /** Reads a cgroupfs file whole: readFileSync, or a pooled cgroup's kept fd (cgroup-file-reader.ts). */
@@ -48,9 +54,7 @@ type CgroupFileRead = (file: string) => string;
 const readWithoutKeeping: CgroupFileRead = (file) => readFileSync(file, 'utf8');
 
 function readOomKills(memory: MemoryLocation, read: CgroupFileRead): number {
-  return memory.version === 'v2'
-    ? readCounter(path.join(memory.directory, 'memory.events'), 'oom_kill', read)
-    : readCounter(path.join(memory.directory, 'memory.oom_control'), 'oom_kill', read);
+  return readCounter(memory.oomCounterFile, 'oom_kill', read);
 }
 
 /**
@@ -96,6 +100,13 @@ interface CgroupSlot {
   reused?: { readonly limitsKey: string; readonly files: readonly CgroupFileOption[]; readonly joinedV1: readonly string[] } | undefined;
   /** The files read after each task (cgroup.events, the OOM counter), by path, each with its fd kept while the slot lives. */
   readonly readers: Map<string, CgroupFileReader>;
+  /**
+   * Its v2 cgroup.events and its controllers' locations, made once per slot: joining their paths
+   * again after every task cost each index ~2 KB of garbage and a fresh string to hash for the
+   * readers' lookup (docs/benchmarks.md, Task arrays).
+   */
+  readonly eventsFile: string | undefined;
+  readonly locations: Map<LimitController, MemoryLocation | undefined>;
 }
 
 export class TaskCgroup {
@@ -115,6 +126,7 @@ export class TaskCgroup {
   readonly #giveBack: ((seen: SeenState) => boolean) | undefined;
   readonly #onReleased: ((removed: boolean) => void) | undefined;
   readonly #read: CgroupFileRead;
+  readonly #eventsFile: string | undefined;
   readonly #ownedDirectories: readonly string[];
   readonly #trackRemoval: ((removal: Promise<unknown>) => void) | undefined;
   #released = false;
@@ -148,6 +160,8 @@ export class TaskCgroup {
       released?: (removed: boolean) => void;
       /** How its cgroupfs files are read; default readFileSync. */
       read?: CgroupFileRead;
+      /** Its v2 cgroup.events, joined already (a pooled slot's); default joined here. */
+      eventsFile?: string | undefined;
     } = {},
   ) {
     this.v2Directory = v2Directory;
@@ -159,6 +173,7 @@ export class TaskCgroup {
     this.#giveBack = options.giveBack;
     this.#onReleased = options.released;
     this.#read = options.read ?? readWithoutKeeping;
+    this.#eventsFile = options.eventsFile ?? (v2Directory === undefined ? undefined : path.join(v2Directory, 'cgroup.events'));
     this.#ownedDirectories = options.ownedDirectories ?? [...(v2Directory === undefined ? [] : [v2Directory]), ...v1Directories];
     this.#trackRemoval = options.trackRemoval;
     this.spawnOptions = {
@@ -194,7 +209,7 @@ export class TaskCgroup {
         // Only a populated cgroup is killed: Linux (seen on 6.18) then SIGKILLs every later child
         // started in it with CLONE_INTO_CGROUP (its kill sequence number moved on), so a killed
         // cgroup is never reused, and the usual call after an exit must not kill an empty one.
-        if (this.#read(path.join(this.v2Directory, 'cgroup.events')).includes('populated 0')) {
+        if (this.#eventsFile !== undefined && this.#read(this.#eventsFile).includes('populated 0')) {
           this.#seen.empty = true; // nothing can join it again: its task is over
           return;
         }
@@ -497,6 +512,7 @@ export class CgroupManager {
       },
       released: (removed) => this.#released(slot, removed),
       read: (file) => readerOf(slot, file).read(),
+      eventsFile: slot.eventsFile,
     });
   }
 
@@ -584,20 +600,30 @@ export class CgroupManager {
   #newSlot(name: string): CgroupSlot {
     const v1ByController = new Map<LimitController, string>();
     for (const [controller, base] of this.#v1Bases) v1ByController.set(controller, path.join(base, name));
+    const v2Directory = this.#v2Base === undefined ? undefined : path.join(this.#v2Base, name);
     return {
-      v2Directory: this.#v2Base === undefined ? undefined : path.join(this.#v2Base, name),
+      v2Directory,
       v1ByController,
       v1Directories: [...v1ByController.values()],
       fresh: true,
       oomKillsBefore: 0,
       readers: new Map(),
+      eventsFile: v2Directory === undefined ? undefined : path.join(v2Directory, 'cgroup.events'),
+      locations: new Map(),
     };
   }
 
   #location(slot: CgroupSlot, controller: LimitController): MemoryLocation | undefined {
-    if (this.placement[controller] === 'v2' && slot.v2Directory !== undefined) return { version: 'v2', directory: slot.v2Directory };
+    if (slot.locations.has(controller)) return slot.locations.get(controller);
+    const location = this.#placedLocation(slot, controller);
+    slot.locations.set(controller, location);
+    return location;
+  }
+
+  #placedLocation(slot: CgroupSlot, controller: LimitController): MemoryLocation | undefined {
+    if (this.placement[controller] === 'v2' && slot.v2Directory !== undefined) return memoryLocation('v2', slot.v2Directory);
     const directory = slot.v1ByController.get(controller);
-    return directory === undefined ? undefined : { version: 'v1', directory };
+    return directory === undefined ? undefined : memoryLocation('v1', directory);
   }
 
   /**
@@ -658,7 +684,7 @@ export class CgroupManager {
       if (seen.empty) {
         // killAll found it empty
       } else if (slot.v2Directory !== undefined) {
-        if (!readerOf(slot, path.join(slot.v2Directory, 'cgroup.events')).read().includes('populated 0')) return false;
+        if (slot.eventsFile !== undefined && !readerOf(slot, slot.eventsFile).read().includes('populated 0')) return false;
       } else {
         const [first] = joinedV1;
         if (first === undefined || readFileSync(path.join(first, 'cgroup.procs'), 'utf8') !== '') return false;
