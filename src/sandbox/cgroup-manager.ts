@@ -96,8 +96,19 @@ interface CgroupSlot {
   /** The OOM-kill counter when the slot went idle: earlier tasks' kills are not this task's. */
   oomKillsBefore: number;
   readonly v1Directories: readonly string[];
-  /** The limit files last listed for a reuse, and for which limits: most tasks ask for the same. */
-  reused?: { readonly limitsKey: string; readonly files: readonly CgroupFileOption[]; readonly joinedV1: readonly string[] } | undefined;
+  /**
+   * The limit files last listed for a reuse, and for which limits (most tasks ask for the same),
+   * with what a TaskCgroup of those limits is given each time (made once: a Task array's indexes
+   * reuse slots at the array's rate).
+   */
+  reused?: {
+    readonly limitsKey: string;
+    readonly files: readonly CgroupFileOption[];
+    readonly joinedV1: readonly string[];
+    readonly memory: MemoryLocation | undefined;
+    readonly sharedV1Directories: readonly string[];
+    readonly giveBack: (seen: SeenState) => boolean;
+  } | undefined;
   /** The files read after each task (cgroup.events, the OOM counter), by path, each with its fd kept while the slot lives. */
   readonly readers: Map<string, CgroupFileReader>;
   /**
@@ -107,6 +118,10 @@ interface CgroupSlot {
    */
   readonly eventsFile: string | undefined;
   readonly locations: Map<LimitController, MemoryLocation | undefined>;
+  /** Its directories (removed with it), and its TaskCgroups' callbacks: the same for every task it holds. */
+  readonly ownedDirectories: readonly string[];
+  readonly released: (removed: boolean) => void;
+  readonly read: CgroupFileRead;
 }
 
 export class TaskCgroup {
@@ -478,18 +493,34 @@ export class CgroupManager {
     // With a budget on the sum (tasksPidsMax), every task joins the group's v1 pids cgroup: one
     // outside it would not count against the budget.
     const limitSet: Readonly<Record<LimitController, boolean>> = { memory: limits.memoryBytes !== undefined, pids: limits.pids !== undefined || this.#tasksPidsMax !== undefined, cpu: limits.cpuMillicores !== undefined };
+    const memoryPeak = options.memoryPeak ?? true;
+    const limitsKey = `${limits.memoryBytes}/${limits.cpuMillicores}/${limits.pids}/${memoryPeak}`;
+    if (slot.fresh || slot.reused?.limitsKey !== limitsKey) slot.reused = this.#reuseOf(slot, limits, limitSet, memoryPeak, limitsKey);
+    const { files, joinedV1, memory, sharedV1Directories, giveBack } = slot.reused;
+    this.#inUse++;
+    this.#trimIdle();
+    return new TaskCgroup(slot.v2Directory, joinedV1, memory, {
+      sharedV1Directories,
+      limitFiles: files,
+      oomKillsBefore: slot.oomKillsBefore,
+      // A v1 peak is reset by the limit files (#limitFiles); a v2 one cannot be for all readers.
+      memoryPeakIsOwn: memoryPeak && (slot.fresh || memory?.version === 'v1'),
+      hasKillFile: this.#hasKillFile,
+      giveBack,
+      ownedDirectories: slot.ownedDirectories,
+      trackRemoval: this.#trackRemoval,
+      released: slot.released,
+      read: slot.read,
+      eventsFile: slot.eventsFile,
+    });
+  }
+
+  /** What a slot's tasks of these limits are given: their limit files, the v1 cgroups they join, where their memory is. */
+  #reuseOf(slot: CgroupSlot, limits: CgroupLimits, limitSet: Readonly<Record<LimitController, boolean>>, memoryPeak: boolean, limitsKey: string): NonNullable<CgroupSlot['reused']> {
     const joins = (controller: LimitController): boolean => limitSet[controller];
     const placedMemory = this.#location(slot, 'memory');
     const memory = placedMemory?.version === 'v1' && !joins('memory') ? undefined : placedMemory;
-    const memoryPeak = options.memoryPeak ?? true;
-    const limitsKey = `${limits.memoryBytes}/${limits.cpuMillicores}/${limits.pids}/${memoryPeak}`;
-    if (slot.fresh || slot.reused?.limitsKey !== limitsKey) {
-      const joined = [...slot.v1ByController].filter(([controller]) => joins(controller)).map(([, directory]) => directory);
-      slot.reused = { limitsKey, files: this.#limitFiles(slot, limits, joins, memoryPeak), joinedV1: joined };
-    }
-    const { files, joinedV1 } = slot.reused;
-    this.#inUse++;
-    this.#trimIdle();
+    const joinedV1 = [...slot.v1ByController].filter(([controller]) => joins(controller)).map(([, directory]) => directory);
     // Where cpu is on v1, a task without a cpu limit of its own joins the group's cpu cgroup: all
     // of them then share the CPU with the rest of the host as one, as they do on v2 (the group's
     // cpu controller). Left in the root cpu cgroup, each sandboxed task (a session of its own,
@@ -497,24 +528,21 @@ export class CgroupManager {
     // 1,000 shares of the CPU to the agent's one, whose JS thread then waited on a run queue for
     // most of a burst (issue 15's event-loop bar: p99 0.1-0.4 s, ~3 s waiting in a 3 s burst).
     const sharedCpu = this.placement.cpu === 'v1' && !joins('cpu') ? this.#v1Bases.get('cpu') : undefined;
-    return new TaskCgroup(slot.v2Directory, joinedV1, memory, {
-      ...(sharedCpu !== undefined ? { sharedV1Directories: [sharedCpu] } : {}),
-      limitFiles: files,
-      oomKillsBefore: slot.oomKillsBefore,
-      // A v1 peak is reset by the limit files (#limitFiles); a v2 one cannot be for all readers.
-      memoryPeakIsOwn: memoryPeak && (slot.fresh || memory?.version === 'v1'),
-      hasKillFile: this.#hasKillFile,
+    return {
+      limitsKey,
+      files: this.#limitFiles(slot, limits, joins, memoryPeak),
+      joinedV1,
+      memory,
+      sharedV1Directories: sharedCpu === undefined ? [] : [sharedCpu],
       giveBack: (seen) => this.#giveBack(slot, joinedV1, memory, seen),
-      ownedDirectories: [...(slot.v2Directory === undefined ? [] : [slot.v2Directory]), ...slot.v1Directories],
-      trackRemoval: (removal) => {
-        this.#removals.add(removal);
-        void removal.finally(() => this.#removals.delete(removal));
-      },
-      released: (removed) => this.#released(slot, removed),
-      read: (file) => readerOf(slot, file).read(),
-      eventsFile: slot.eventsFile,
-    });
+    };
   }
+
+  /** Keeps a removeAsync() under way until it ends, so that the group is removed only after it. */
+  readonly #trackRemoval = (removal: Promise<unknown>): void => {
+    this.#removals.add(removal);
+    void removal.finally(() => this.#removals.delete(removal));
+  };
 
   /** Resolves once every task cgroup's removeAsync() under way has ended (before removeGroup at shutdown). */
   async removalsSettled(): Promise<void> {
@@ -601,16 +629,21 @@ export class CgroupManager {
     const v1ByController = new Map<LimitController, string>();
     for (const [controller, base] of this.#v1Bases) v1ByController.set(controller, path.join(base, name));
     const v2Directory = this.#v2Base === undefined ? undefined : path.join(this.#v2Base, name);
-    return {
+    const v1Directories = [...v1ByController.values()];
+    const slot: CgroupSlot = {
       v2Directory,
       v1ByController,
-      v1Directories: [...v1ByController.values()],
+      v1Directories,
       fresh: true,
       oomKillsBefore: 0,
       readers: new Map(),
       eventsFile: v2Directory === undefined ? undefined : path.join(v2Directory, 'cgroup.events'),
       locations: new Map(),
+      ownedDirectories: [...(v2Directory === undefined ? [] : [v2Directory]), ...v1Directories],
+      released: (removed) => this.#released(slot, removed),
+      read: (file) => readerOf(slot, file).read(),
     };
+    return slot;
   }
 
   #location(slot: CgroupSlot, controller: LimitController): MemoryLocation | undefined {
