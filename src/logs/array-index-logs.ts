@@ -3,9 +3,10 @@
 // each attempt's log completes. Made by TaskLogStore.arrayLogs, once per array and agent life.
 import { mkdirSync } from 'node:fs';
 import { stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
 
 import { ArrayLogBudget, type EndedIndexLog, type IndexLogKey } from './array-log-budget.js';
-import { indexAttemptLogPath, indexLogsDirectoryName, listIndexLogFiles, type EndedIndexes } from './index-log-layout.js';
+import { indexAttemptLogPathIn, indexLogsDirectoryName, listIndexLogFiles, type EndedIndexes } from './index-log-layout.js';
 import { readOutputTail, readStderrTail } from './log-reader.js';
 
 /** The log the launcher is to write for one attempt (its LogOutput). */
@@ -32,6 +33,8 @@ export interface ArrayIndexLogsOptions {
 export class ArrayIndexLogs {
   readonly taskDirectory: string;
   readonly maxBytesPerAttempt: number;
+  /** `<task directory>/indexes`, joined once: every attempt's log path starts with it. */
+  readonly #indexesDirectory: string;
   readonly #budget: ArrayLogBudget;
   readonly #onRemoveError: (error: Error) => void;
   /** Epoch ms of the last log that ended (for the node-wide eviction's "written longest ago"). */
@@ -42,11 +45,12 @@ export class ArrayIndexLogs {
 
   constructor(options: ArrayIndexLogsOptions) {
     this.taskDirectory = options.taskDirectory;
+    this.#indexesDirectory = path.join(this.taskDirectory, indexLogsDirectoryName);
     this.#budget = new ArrayLogBudget(options.maxBytesPerArray);
     this.maxBytesPerAttempt = Math.min(options.maxBytesPerAttempt, options.maxBytesPerArray);
     this.#onRemoveError = options.onRemoveError ?? ((): void => undefined);
     // The shards are made by the pump as it opens a log (one level); their parent here, once.
-    const made = mkdirSync(`${this.taskDirectory}/${indexLogsDirectoryName}`, { recursive: true, mode: 0o700 });
+    const made = mkdirSync(this.#indexesDirectory, { recursive: true, mode: 0o700 });
     // It was there: an earlier life of the agent ran this array; its logs count against the budget.
     if (made === undefined) void this.#countExisting(options.failedIndex ?? ((): boolean => false));
   }
@@ -64,31 +68,31 @@ export class ArrayIndexLogs {
   /** The log attempt `attempt` of `index` is to write; `specMaxBytes` (spec.logs.maxBytes) may lower the cap. */
   attemptLog(index: number, attempt: number, specMaxBytes: number | undefined): AttemptLog {
     return {
-      log: indexAttemptLogPath(this.taskDirectory, index, attempt),
+      log: indexAttemptLogPathIn(this.#indexesDirectory, index, attempt),
       maxBytes: specMaxBytes === undefined ? this.maxBytesPerAttempt : Math.min(specMaxBytes, this.maxBytesPerAttempt),
       createWhenWritten: true,
     };
   }
 
   stderrTail(index: number, attempt: number, limit: number): Promise<string> {
-    return readStderrTail(indexAttemptLogPath(this.taskDirectory, index, attempt), limit);
+    return readStderrTail(indexAttemptLogPathIn(this.#indexesDirectory, index, attempt), limit);
   }
 
   /** The end of both streams of an index's attempt (an index has no result file to fall back from today). */
   outputTail(index: number, attempt: number, limit = 4096): Promise<string> {
-    return readOutputTail(indexAttemptLogPath(this.taskDirectory, index, attempt), undefined, limit);
+    return readOutputTail(indexAttemptLogPathIn(this.#indexesDirectory, index, attempt), undefined, limit);
   }
 
   /** An attempt's log is complete: counts it and removes what the budget says must go. */
   async ended(log: EndedIndexLog): Promise<void> {
     this.lastEndedAt = Date.now();
     const removed = this.#budget.ended(log);
-    await Promise.all(removed.map((key) => this.#remove(key)));
+    if (removed.length > 0) await Promise.all(removed.map((key) => this.#remove(key)));
   }
 
   /** Removes a log and its rotated older half, if any. */
   async #remove(key: IndexLogKey): Promise<void> {
-    const file = indexAttemptLogPath(this.taskDirectory, key.index, key.attempt);
+    const file = indexAttemptLogPathIn(this.#indexesDirectory, key.index, key.attempt);
     await Promise.all([file, `${file}.1`].map((name) => unlink(name).catch((error: unknown) => {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') this.#onRemoveError(error as Error);
     })));

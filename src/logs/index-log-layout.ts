@@ -72,7 +72,16 @@ export function indexShardDirectory(taskDirectory: string, index: number): strin
 
 /** The log of one attempt (1-based) of one index of a Task array. */
 export function indexAttemptLogPath(taskDirectory: string, index: number, attempt: number): string {
-  return path.join(indexShardDirectory(taskDirectory, index), `${index}.${attempt}.log`);
+  return indexAttemptLogPathIn(path.join(taskDirectory, indexLogsDirectoryName), index, attempt);
+}
+
+/**
+ * indexAttemptLogPath inside the `indexes` directory already joined (normalized, no trailing
+ * slash): the same string, without path.join's normalising walk, which cost every index of an
+ * array ~1 KB of garbage on the JS thread (docs/benchmarks.md, Task arrays).
+ */
+export function indexAttemptLogPathIn(indexesDirectory: string, index: number, attempt: number): string {
+  return `${indexesDirectory}/${index - (index % indexesPerShard)}/${index}.${attempt}.log`;
 }
 
 /** An index log's index and attempt from its file name, or undefined for any other file (a rotated `.log.1`). */

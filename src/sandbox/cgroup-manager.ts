@@ -40,6 +40,12 @@ const cpuPeriodMicroseconds = 100_000;
 interface MemoryLocation {
   readonly version: 'v2' | 'v1';
   readonly directory: string;
+  /** memory.events (v2) or memory.oom_control (v1): joined once, as it is read after every task. */
+  readonly oomCounterFile: string;
+}
+
+function memoryLocation(version: 'v2' | 'v1', directory: string): MemoryLocation {
+  return { version, directory, oomCounterFile: path.join(directory, version === 'v2' ? 'memory.events' : 'memory.oom_control') };
 }
 
 /** Reads a cgroupfs file whole: readFileSync, or a pooled cgroup's kept fd (cgroup-file-reader.ts). */
@@ -48,9 +54,7 @@ type CgroupFileRead = (file: string) => string;
 const readWithoutKeeping: CgroupFileRead = (file) => readFileSync(file, 'utf8');
 
 function readOomKills(memory: MemoryLocation, read: CgroupFileRead): number {
-  return memory.version === 'v2'
-    ? readCounter(path.join(memory.directory, 'memory.events'), 'oom_kill', read)
-    : readCounter(path.join(memory.directory, 'memory.oom_control'), 'oom_kill', read);
+  return readCounter(memory.oomCounterFile, 'oom_kill', read);
 }
 
 /**
@@ -92,10 +96,32 @@ interface CgroupSlot {
   /** The OOM-kill counter when the slot went idle: earlier tasks' kills are not this task's. */
   oomKillsBefore: number;
   readonly v1Directories: readonly string[];
-  /** The limit files last listed for a reuse, and for which limits: most tasks ask for the same. */
-  reused?: { readonly limitsKey: string; readonly files: readonly CgroupFileOption[]; readonly joinedV1: readonly string[] } | undefined;
+  /**
+   * The limit files last listed for a reuse, and for which limits (most tasks ask for the same),
+   * with what a TaskCgroup of those limits is given each time (made once: a Task array's indexes
+   * reuse slots at the array's rate).
+   */
+  reused?: {
+    readonly limitsKey: string;
+    readonly files: readonly CgroupFileOption[];
+    readonly joinedV1: readonly string[];
+    readonly memory: MemoryLocation | undefined;
+    readonly sharedV1Directories: readonly string[];
+    readonly giveBack: (seen: SeenState) => boolean;
+  } | undefined;
   /** The files read after each task (cgroup.events, the OOM counter), by path, each with its fd kept while the slot lives. */
   readonly readers: Map<string, CgroupFileReader>;
+  /**
+   * Its v2 cgroup.events and its controllers' locations, made once per slot: joining their paths
+   * again after every task cost each index ~2 KB of garbage and a fresh string to hash for the
+   * readers' lookup (docs/benchmarks.md, Task arrays).
+   */
+  readonly eventsFile: string | undefined;
+  readonly locations: Map<LimitController, MemoryLocation | undefined>;
+  /** Its directories (removed with it), and its TaskCgroups' callbacks: the same for every task it holds. */
+  readonly ownedDirectories: readonly string[];
+  readonly released: (removed: boolean) => void;
+  readonly read: CgroupFileRead;
 }
 
 export class TaskCgroup {
@@ -115,6 +141,7 @@ export class TaskCgroup {
   readonly #giveBack: ((seen: SeenState) => boolean) | undefined;
   readonly #onReleased: ((removed: boolean) => void) | undefined;
   readonly #read: CgroupFileRead;
+  readonly #eventsFile: string | undefined;
   readonly #ownedDirectories: readonly string[];
   readonly #trackRemoval: ((removal: Promise<unknown>) => void) | undefined;
   #released = false;
@@ -148,6 +175,8 @@ export class TaskCgroup {
       released?: (removed: boolean) => void;
       /** How its cgroupfs files are read; default readFileSync. */
       read?: CgroupFileRead;
+      /** Its v2 cgroup.events, joined already (a pooled slot's); default joined here. */
+      eventsFile?: string | undefined;
     } = {},
   ) {
     this.v2Directory = v2Directory;
@@ -159,6 +188,7 @@ export class TaskCgroup {
     this.#giveBack = options.giveBack;
     this.#onReleased = options.released;
     this.#read = options.read ?? readWithoutKeeping;
+    this.#eventsFile = options.eventsFile ?? (v2Directory === undefined ? undefined : path.join(v2Directory, 'cgroup.events'));
     this.#ownedDirectories = options.ownedDirectories ?? [...(v2Directory === undefined ? [] : [v2Directory]), ...v1Directories];
     this.#trackRemoval = options.trackRemoval;
     this.spawnOptions = {
@@ -194,7 +224,7 @@ export class TaskCgroup {
         // Only a populated cgroup is killed: Linux (seen on 6.18) then SIGKILLs every later child
         // started in it with CLONE_INTO_CGROUP (its kill sequence number moved on), so a killed
         // cgroup is never reused, and the usual call after an exit must not kill an empty one.
-        if (this.#read(path.join(this.v2Directory, 'cgroup.events')).includes('populated 0')) {
+        if (this.#eventsFile !== undefined && this.#read(this.#eventsFile).includes('populated 0')) {
           this.#seen.empty = true; // nothing can join it again: its task is over
           return;
         }
@@ -463,18 +493,34 @@ export class CgroupManager {
     // With a budget on the sum (tasksPidsMax), every task joins the group's v1 pids cgroup: one
     // outside it would not count against the budget.
     const limitSet: Readonly<Record<LimitController, boolean>> = { memory: limits.memoryBytes !== undefined, pids: limits.pids !== undefined || this.#tasksPidsMax !== undefined, cpu: limits.cpuMillicores !== undefined };
+    const memoryPeak = options.memoryPeak ?? true;
+    const limitsKey = `${limits.memoryBytes}/${limits.cpuMillicores}/${limits.pids}/${memoryPeak}`;
+    if (slot.fresh || slot.reused?.limitsKey !== limitsKey) slot.reused = this.#reuseOf(slot, limits, limitSet, memoryPeak, limitsKey);
+    const { files, joinedV1, memory, sharedV1Directories, giveBack } = slot.reused;
+    this.#inUse++;
+    this.#trimIdle();
+    return new TaskCgroup(slot.v2Directory, joinedV1, memory, {
+      sharedV1Directories,
+      limitFiles: files,
+      oomKillsBefore: slot.oomKillsBefore,
+      // A v1 peak is reset by the limit files (#limitFiles); a v2 one cannot be for all readers.
+      memoryPeakIsOwn: memoryPeak && (slot.fresh || memory?.version === 'v1'),
+      hasKillFile: this.#hasKillFile,
+      giveBack,
+      ownedDirectories: slot.ownedDirectories,
+      trackRemoval: this.#trackRemoval,
+      released: slot.released,
+      read: slot.read,
+      eventsFile: slot.eventsFile,
+    });
+  }
+
+  /** What a slot's tasks of these limits are given: their limit files, the v1 cgroups they join, where their memory is. */
+  #reuseOf(slot: CgroupSlot, limits: CgroupLimits, limitSet: Readonly<Record<LimitController, boolean>>, memoryPeak: boolean, limitsKey: string): NonNullable<CgroupSlot['reused']> {
     const joins = (controller: LimitController): boolean => limitSet[controller];
     const placedMemory = this.#location(slot, 'memory');
     const memory = placedMemory?.version === 'v1' && !joins('memory') ? undefined : placedMemory;
-    const memoryPeak = options.memoryPeak ?? true;
-    const limitsKey = `${limits.memoryBytes}/${limits.cpuMillicores}/${limits.pids}/${memoryPeak}`;
-    if (slot.fresh || slot.reused?.limitsKey !== limitsKey) {
-      const joined = [...slot.v1ByController].filter(([controller]) => joins(controller)).map(([, directory]) => directory);
-      slot.reused = { limitsKey, files: this.#limitFiles(slot, limits, joins, memoryPeak), joinedV1: joined };
-    }
-    const { files, joinedV1 } = slot.reused;
-    this.#inUse++;
-    this.#trimIdle();
+    const joinedV1 = [...slot.v1ByController].filter(([controller]) => joins(controller)).map(([, directory]) => directory);
     // Where cpu is on v1, a task without a cpu limit of its own joins the group's cpu cgroup: all
     // of them then share the CPU with the rest of the host as one, as they do on v2 (the group's
     // cpu controller). Left in the root cpu cgroup, each sandboxed task (a session of its own,
@@ -482,23 +528,21 @@ export class CgroupManager {
     // 1,000 shares of the CPU to the agent's one, whose JS thread then waited on a run queue for
     // most of a burst (issue 15's event-loop bar: p99 0.1-0.4 s, ~3 s waiting in a 3 s burst).
     const sharedCpu = this.placement.cpu === 'v1' && !joins('cpu') ? this.#v1Bases.get('cpu') : undefined;
-    return new TaskCgroup(slot.v2Directory, joinedV1, memory, {
-      ...(sharedCpu !== undefined ? { sharedV1Directories: [sharedCpu] } : {}),
-      limitFiles: files,
-      oomKillsBefore: slot.oomKillsBefore,
-      // A v1 peak is reset by the limit files (#limitFiles); a v2 one cannot be for all readers.
-      memoryPeakIsOwn: memoryPeak && (slot.fresh || memory?.version === 'v1'),
-      hasKillFile: this.#hasKillFile,
+    return {
+      limitsKey,
+      files: this.#limitFiles(slot, limits, joins, memoryPeak),
+      joinedV1,
+      memory,
+      sharedV1Directories: sharedCpu === undefined ? [] : [sharedCpu],
       giveBack: (seen) => this.#giveBack(slot, joinedV1, memory, seen),
-      ownedDirectories: [...(slot.v2Directory === undefined ? [] : [slot.v2Directory]), ...slot.v1Directories],
-      trackRemoval: (removal) => {
-        this.#removals.add(removal);
-        void removal.finally(() => this.#removals.delete(removal));
-      },
-      released: (removed) => this.#released(slot, removed),
-      read: (file) => readerOf(slot, file).read(),
-    });
+    };
   }
+
+  /** Keeps a removeAsync() under way until it ends, so that the group is removed only after it. */
+  readonly #trackRemoval = (removal: Promise<unknown>): void => {
+    this.#removals.add(removal);
+    void removal.finally(() => this.#removals.delete(removal));
+  };
 
   /** Resolves once every task cgroup's removeAsync() under way has ended (before removeGroup at shutdown). */
   async removalsSettled(): Promise<void> {
@@ -584,20 +628,35 @@ export class CgroupManager {
   #newSlot(name: string): CgroupSlot {
     const v1ByController = new Map<LimitController, string>();
     for (const [controller, base] of this.#v1Bases) v1ByController.set(controller, path.join(base, name));
-    return {
-      v2Directory: this.#v2Base === undefined ? undefined : path.join(this.#v2Base, name),
+    const v2Directory = this.#v2Base === undefined ? undefined : path.join(this.#v2Base, name);
+    const v1Directories = [...v1ByController.values()];
+    const slot: CgroupSlot = {
+      v2Directory,
       v1ByController,
-      v1Directories: [...v1ByController.values()],
+      v1Directories,
       fresh: true,
       oomKillsBefore: 0,
       readers: new Map(),
+      eventsFile: v2Directory === undefined ? undefined : path.join(v2Directory, 'cgroup.events'),
+      locations: new Map(),
+      ownedDirectories: [...(v2Directory === undefined ? [] : [v2Directory]), ...v1Directories],
+      released: (removed) => this.#released(slot, removed),
+      read: (file) => readerOf(slot, file).read(),
     };
+    return slot;
   }
 
   #location(slot: CgroupSlot, controller: LimitController): MemoryLocation | undefined {
-    if (this.placement[controller] === 'v2' && slot.v2Directory !== undefined) return { version: 'v2', directory: slot.v2Directory };
+    if (slot.locations.has(controller)) return slot.locations.get(controller);
+    const location = this.#placedLocation(slot, controller);
+    slot.locations.set(controller, location);
+    return location;
+  }
+
+  #placedLocation(slot: CgroupSlot, controller: LimitController): MemoryLocation | undefined {
+    if (this.placement[controller] === 'v2' && slot.v2Directory !== undefined) return memoryLocation('v2', slot.v2Directory);
     const directory = slot.v1ByController.get(controller);
-    return directory === undefined ? undefined : { version: 'v1', directory };
+    return directory === undefined ? undefined : memoryLocation('v1', directory);
   }
 
   /**
@@ -658,7 +717,7 @@ export class CgroupManager {
       if (seen.empty) {
         // killAll found it empty
       } else if (slot.v2Directory !== undefined) {
-        if (!readerOf(slot, path.join(slot.v2Directory, 'cgroup.events')).read().includes('populated 0')) return false;
+        if (slot.eventsFile !== undefined && !readerOf(slot, slot.eventsFile).read().includes('populated 0')) return false;
       } else {
         const [first] = joinedV1;
         if (first === undefined || readFileSync(path.join(first, 'cgroup.procs'), 'utf8') !== '') return false;

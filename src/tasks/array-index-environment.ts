@@ -39,7 +39,28 @@ export function expandIndexArguments(args: readonly string[], environment: Reado
  */
 export function taskForIndex(task: Task, index: number): Task {
   const variables = indexEnvironment(index, task.spec.completions ?? 0);
-  const names = new Set(Object.keys(variables));
-  const env = [...(task.spec.env ?? []).filter((variable) => !names.has(variable.name)), ...Object.entries(variables).map(([name, value]) => ({ name, value }))];
+  const env = [...specEnvironmentWithoutIndexVariables(task.spec), ...Object.entries(variables).map(([name, value]) => ({ name, value }))];
   return { ...task, spec: { ...task.spec, env, ...(task.spec.args !== undefined ? { args: expandIndexArguments(task.spec.args, variables) } : {}) } };
+}
+
+const indexVariableNames: ReadonlySet<string> = new Set([taskIndexVariable, jobCompletionIndexVariable, taskCountVariable]);
+
+type TaskEnvironment = NonNullable<Task['spec']['env']>;
+
+/**
+ * spec.env without the index's variables, by the env list it came from: the same for every index
+ * of an array, so filtered once per list rather than per index (a Task from the watch is a new
+ * object at each change and is never edited in place).
+ */
+const filteredEnvironments = new WeakMap<TaskEnvironment, TaskEnvironment>();
+
+function specEnvironmentWithoutIndexVariables(spec: Task['spec']): TaskEnvironment {
+  const given = spec.env;
+  if (given === undefined) return [];
+  let env = filteredEnvironments.get(given);
+  if (env === undefined) {
+    env = given.filter((variable) => !indexVariableNames.has(variable.name));
+    filteredEnvironments.set(given, env);
+  }
+  return env;
 }

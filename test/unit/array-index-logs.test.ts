@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import type { Task } from '../../src/api/task.js';
 import { logNodeName } from '../../src/k8s/task-log-client.js';
+import { ArrayIndexLogs } from '../../src/logs/array-index-logs.js';
 import { ArrayLogBudget } from '../../src/logs/array-log-budget.js';
 import { recordingEndedIndexes } from '../../src/logs/ended-index-records.js';
 import { indexAttemptLogPath, indexLogAttempts, parseIndexLogFileName } from '../../src/logs/index-log-layout.js';
@@ -32,6 +33,14 @@ describe('where an index log lives', () => {
     expect(indexAttemptLogPath('/logs/t', 17, 1)).toBe('/logs/t/indexes/0/17.1.log');
     expect(indexAttemptLogPath('/logs/t', 17042, 2)).toBe('/logs/t/indexes/17000/17042.2.log');
     expect(indexAttemptLogPath('/logs/t', 99999, 1)).toBe('/logs/t/indexes/99000/99999.1.log');
+  });
+
+  it('hands the launcher the same path for a log as a reader computes for it, whatever form the task directory takes', () => {
+    for (const taskDirectory of ['/logs/t', '/logs/t/', '/logs//t', 'logs/./t']) {
+      const logs = new ArrayIndexLogs({ taskDirectory: path.join(scratch, taskDirectory), maxBytesPerAttempt: 1 << 20, maxBytesPerArray: 1 << 24 });
+      expect(logs.attemptLog(17042, 2, undefined).log).toBe(indexAttemptLogPath(path.join(scratch, taskDirectory), 17042, 2));
+      expect(logs.attemptLog(7, 1, undefined).log).toBe(indexAttemptLogPath(logs.taskDirectory, 7, 1));
+    }
   });
 
   it('reads index and attempt back from a log file name, and nothing from a rotated or foreign file', () => {
