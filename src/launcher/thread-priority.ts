@@ -6,12 +6,15 @@
 import { loadNativeBinding } from '../native/binding.js';
 
 /**
- * The nice value the agent's JS thread runs at: a weight 28x that of a thread at 0 (29,154 against
+ * The nice value the agent's JS thread runs at: a weight ~9x that of a thread at 0 (9,548 against
  * 1,024: sched(7)), among the threads of its own group only (process, autogroup session or cgroup).
- * Measured against -10 and -20 (docs/benchmarks.md, "Task logs"): -10 left the event loop's p99
- * at 9-17 ms in a 1,000-Task burst, -20 held it at 5-10 ms but the agent's RSS rose to 148 MB.
+ * Measured at 0, -10, -15 and -20 in a 1,000-Task burst (docs/benchmarks.md, "Task logs"): the
+ * lower the value, the lower the event loop's p99 (0: 33-73 ms, -10: 13-21, -15: 8-14, -20: 5-10 on a
+ * loaded machine) but the higher the agent's peak RSS (132-138, 135-143,
+ * 143-152, 140-148 MB against the bar's 150)
+ * and the lower the burst's Tasks/s (the thread, run sooner, handles smaller batches).
  */
-export const eventLoopThreadNice = -15;
+export const eventLoopThreadNice = -10;
 
 /**
  * Runs the calling thread (the JS thread) at `nice`, the threads and processes made from it
