@@ -23,15 +23,16 @@
 // without blocking or killing the child (RLIMIT_FSIZE sends SIGXFSZ), nor rotated, nor tagged by
 // stream and time. docs/benchmarks.md ("Task logs") has the measurements.
 //
-// What it costs (perf, 1,000 Tasks writing 1 MiB of 56-byte lines): ~1-2 ms of CPU per MiB, most
-// of it in the kernel: write(2) of the CRI records (1.76x the payload for short lines) into the
-// page cache (~30%), making each log's directory and file (~30-50% on an ext4 without a journal,
-// where each new inode is checked against the recently deleted ones: ext4's find_inode_bit), then
-// the pipe reads (~10-15%); forming the records ~10-15%. Why one thread: a second would not get the
-// agent more CPU where CPU is short (the scheduler shares it between processes, or sessions with
-// autogroup, or cgroups), and where it is not, one thread moves some 400 MiB/s of output. What
-// counts on a busy node is that a Task need not wait for this thread: its pipes take a burst of
-// kPipeBytes (below).
+// What it costs (perf, 1,000 Tasks writing 1 MiB of 56-byte lines, 2026-12-07): ~1.3-1.6 ms of CPU
+// per MiB, most of it in the kernel: write(2) of the CRI records (1.76x the payload for short lines)
+// into the page cache ~40%, the pipe reads ~18%, forming the records ~14% (20% before LogFile formed
+// each in three appends), making each log's directory and file ~10-20%: 30-50% on an ext4
+// without a journal when as many logs were removed in the half-minute before: each new inode is
+// checked against every recently deleted one (ext4's find_inode_bit, recently_deleted). Why one
+// thread: a second would not get the agent more CPU where CPU is short (the scheduler shares it
+// between processes, or sessions with autogroup, or cgroups), and where it is not, one thread moves
+// some 600 MiB/s of output. What counts on a busy node is that a Task need not wait for this thread:
+// its pipes take a burst of kPipeBytes (below).
 #pragma once
 
 #include <atomic>

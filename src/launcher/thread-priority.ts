@@ -8,11 +8,9 @@ import { loadNativeBinding } from '../native/binding.js';
 /**
  * The nice value the agent's JS thread runs at: a weight ~9x that of a thread at 0 (9,548 against
  * 1,024: sched(7)), among the threads of its own group only (process, autogroup session or cgroup).
- * Measured at 0, -10, -15 and -20 in a 1,000-Task burst (docs/benchmarks.md, "Task logs"): the
- * lower the value, the lower the event loop's p99 (0: 33-73 ms, -10: 13-21, -15: 8-14, -20: 5-10 on a
- * loaded machine) but the higher the agent's peak RSS (132-138, 135-143,
- * 143-152, 140-148 MB against the bar's 150)
- * and the lower the burst's Tasks/s (the thread, run sooner, handles smaller batches).
+ * Measured at 0, -10, -15 and -20 in a 1,000-Task burst on a loaded machine (docs/benchmarks.md,
+ * "Task logs"): the lower the value, the lower the event loop's p99 (33-73, 13-21, 6-14, 5-10 ms)
+ * but the higher the agent's peak RSS (132-138, 135-143, 143-152, 140-148 MB; the bar is 150).
  */
 export const eventLoopThreadNice = -10;
 
