@@ -7,6 +7,7 @@
 #include "event_batcher.h"
 #include "file_lock.h"
 #include "seccomp_profile.h"
+#include "thread_priority.h"
 
 namespace {
 
@@ -30,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("failurePoints", parafork::FailurePoints(env));
   exports.Set("compileSeccompProfile", Napi::Function::New<parafork::CompileSeccompProfileBinding>(env, "compileSeccompProfile"));
   exports.Set("tryLockExclusive", Napi::Function::New<parafork::TryLockExclusiveBinding>(env, "tryLockExclusive"));
+  exports.Set("prioritizeCallingThread", Napi::Function::New<parafork::PrioritizeCallingThreadBinding>(env, "prioritizeCallingThread"));
   exports.Set("eventStride", Napi::Number::New(env, static_cast<double>(parafork::kEventStride)));
   exports.Set("eventLayout", parafork::EventLayout(env));
   return exports;

@@ -86,6 +86,8 @@ class LogFile {
   // Adds one record to out_, first writing out_ and rotating when the record would not fit.
   // `payload_bytes`: the task's bytes it carries (its payload, and the newline an F record ends).
   void AddRecord(const char* stream_name, char tag, const char* payload, size_t length, uint64_t payload_bytes);
+  // Forms prefix_ for `stream_name` (a constant's address) unless it is formed already.
+  void PreparePrefix(const char* stream_name);
   void Flush();
   void Rotate();
   void Dropped(uint64_t payload_bytes, int error_number);
@@ -107,6 +109,11 @@ class LogFile {
   uint64_t previous_payload_ = 0;
   char timestamp_[32] = {};          // the current records' timestamp, formatted once an Append
   size_t timestamp_length_ = 0;
+  // `<timestamp> <stream> <tag> ` of the records being formed, for the stream it names (null: none
+  // since the timestamp changed); the tag is set per record.
+  char prefix_[64] = {};
+  size_t prefix_length_ = 0;
+  const char* prefix_stream_ = nullptr;
   LogTotals totals_;
 };
 

@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <system_error>
 
+#include "monotonic_clock.h"
+
 namespace parafork {
 
 LogPump::LogPump(OnClosed on_closed) : on_closed_(std::move(on_closed)), buffer_(kReadBytes) {}
@@ -35,12 +37,21 @@ void LogPump::Add(uint64_t id, std::string path, uint64_t max_bytes, bool create
                   UniqueFd stderr_read) {
   // EPERM past fs.pipe-user-pages-soft without CAP_SYS_RESOURCE, EBUSY if it already holds
   // more: either way the pipe keeps its 64 KiB and the task waits for the pump a little sooner.
-  for (const UniqueFd* end : {&stdout_read, &stderr_read}) {
-    if (*end) fcntl(end->get(), F_SETPIPE_SZ, kPipeBytes);
+  size_t pipe_bytes[2] = {kReadBytes, kReadBytes};
+  const UniqueFd* ends[2] = {&stdout_read, &stderr_read};
+  for (int stream = 0; stream < 2; ++stream) {
+    if (!*ends[stream]) continue;
+    const int size = fcntl(ends[stream]->get(), F_SETPIPE_SZ, kPipeBytes);
+    if (size > 0) pipe_bytes[stream] = static_cast<size_t>(size);
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    Pending pending{id, std::move(path), max_bytes, create_when_written, {std::move(stdout_read), std::move(stderr_read)}};
+    Pending pending{id,
+                    std::move(path),
+                    max_bytes,
+                    create_when_written,
+                    {std::move(stdout_read), std::move(stderr_read)},
+                    {pipe_bytes[0], pipe_bytes[1]}};
     pending_.push_back(std::move(pending));
   }
   open_logs_.fetch_add(1);
@@ -58,11 +69,12 @@ void LogPump::Run() {
   struct epoll_event events[kMaxEvents];
   TakePending();  // added before Start: their wake-up found no eventfd yet
   while (!stopping_.load()) {
-    const int ready = epoll_wait(epoll_.fd(), events, kMaxEvents, -1);
+    const int ready = epoll_wait(epoll_.fd(), events, kMaxEvents, ArmRested(MonotonicNanoseconds()));
     if (ready < 0) {
       if (errno == EINTR) continue;
       break;
     }
+    const uint64_t now_ns = MonotonicNanoseconds();
     for (int index = 0; index < ready; ++index) {
       auto* source = static_cast<Source*>(events[index].data.ptr);
       if (source == nullptr) {
@@ -70,13 +82,19 @@ void LogPump::Run() {
         TakePending();
         continue;
       }
-      // One chunk a wake-up (level-triggered: a pipe with more is reported again), for fairness.
-      if (ReadChunk(*source, false) == ReadResult::kEnded) SourceEnded(*source);  // frees `source`
+      // One chunk a report, for fairness: a pipe with more is armed again at once (AfterRead).
+      size_t length = 0;
+      if (ReadChunk(*source, false, &length) == ReadResult::kEnded) {
+        SourceEnded(*source);  // frees `source`
+      } else {
+        AfterRead(*source, length, (events[index].events & (EPOLLHUP | EPOLLERR)) != 0, now_ns);
+      }
     }
   }
   // Stopping: what the pipes already hold still goes to the logs, then every log closes.
   // Bounded: a task still writing would otherwise keep us here.
   TakePending();
+  resting_ = {};  // every source is read below, armed or not
   std::vector<Source*> open;
   for (auto& [id, log] : logs_) {
     for (auto& source : log->sources) {
@@ -84,7 +102,7 @@ void LogPump::Run() {
     }
   }
   for (Source* source : open) {
-    for (int chunk = 0; chunk < kChunksReadAtStop && ReadChunk(*source, true) == ReadResult::kData; ++chunk) {
+    for (int chunk = 0; chunk < kChunksReadAtStop && ReadChunk(*source, true, nullptr) == ReadResult::kData; ++chunk) {
     }
     SourceEnded(*source);  // frees `source`, and its log once both of the log's sources are done
   }
@@ -103,9 +121,10 @@ void LogPump::TakePending() {
     for (int stream = 0; stream < 2; ++stream) {
       UniqueFd& end = pending.ends[stream];
       if (!end) continue;
-      auto source = std::make_unique<Source>(Source{std::move(end), static_cast<LogStream>(stream), log.get()});
+      auto source = std::make_unique<Source>(Source{std::move(end), static_cast<LogStream>(stream), log.get(),
+                                                    pending.pipe_bytes[stream], MonotonicNanoseconds(), 0});
       struct epoll_event event = {};
-      event.events = EPOLLIN;
+      event.events = EPOLLIN | EPOLLONESHOT;
       event.data.ptr = source.get();
       if (epoll_ctl(epoll_.fd(), EPOLL_CTL_ADD, source->fd.get(), &event) == -1) continue;  // closed: EOF for the task
       log->sources[stream] = std::move(source);
@@ -117,7 +136,7 @@ void LogPump::TakePending() {
   }
 }
 
-LogPump::ReadResult LogPump::ReadChunk(Source& source, bool only_if_ready) {
+LogPump::ReadResult LogPump::ReadChunk(Source& source, bool only_if_ready, size_t* read_length) {
   // The read ends stay blocking (two fcntl calls a stream saved on every spawn): a pipe epoll
   // reports readable, or at EOF, never blocks a read(2). Only at Stop, when epoll has not
   // spoken, is the pipe asked first how much it holds.
@@ -137,6 +156,8 @@ LogPump::ReadResult LogPump::ReadChunk(Source& source, bool only_if_ready) {
   } while (length < 0 && errno == EINTR);
   if (length < 0) return errno == EAGAIN ? ReadResult::kNothing : ReadResult::kEnded;
   if (length == 0) return ReadResult::kEnded;
+  source.read_since_quiet += static_cast<uint64_t>(length);
+  if (read_length != nullptr) *read_length = static_cast<size_t>(length);
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   LogFile& file = source.log->file;
@@ -145,6 +166,49 @@ LogPump::ReadResult LogPump::ReadChunk(Source& source, bool only_if_ready) {
   payload_bytes_.fetch_add(static_cast<uint64_t>(length));
   dropped_bytes_.fetch_add(file.totals().dropped_bytes - dropped_before);
   return ReadResult::kData;
+}
+
+void LogPump::AfterRead(Source& source, size_t length, bool hung_up, uint64_t now_ns) {
+  // A full chunk: the pipe may hold more. Hung up: the next read says EOF (or takes the rest).
+  if (length == buffer_.size() || hung_up) {
+    Arm(source);
+    return;
+  }
+  const uint64_t rest_ns = RestFor(source, now_ns);
+  source.quiet_since_ns = now_ns;
+  source.read_since_quiet = 0;
+  if (rest_ns < kMinRestNs) {
+    Arm(source);
+  } else {
+    resting_.push({now_ns + rest_ns, &source});
+  }
+}
+
+uint64_t LogPump::RestFor(const Source& source, uint64_t now_ns) {
+  // The writer's pace since the last rest began: at it, half the pipe fills in this long, and the
+  // writer is not held up by the rest (a pipe that fills sooner is read at once: AfterRead).
+  if (source.read_since_quiet == 0) return kMaxRestNs;
+  const double elapsed_ns = static_cast<double>(now_ns - source.quiet_since_ns);
+  const double half_full_ns = elapsed_ns * (static_cast<double>(source.pipe_bytes) / 2) /
+                              static_cast<double>(source.read_since_quiet);
+  return half_full_ns >= static_cast<double>(kMaxRestNs) ? kMaxRestNs : static_cast<uint64_t>(half_full_ns);
+}
+
+void LogPump::Arm(Source& source) {
+  struct epoll_event event = {};
+  event.events = EPOLLIN | EPOLLONESHOT;
+  event.data.ptr = &source;
+  epoll_ctl(epoll_.fd(), EPOLL_CTL_MOD, source.fd.get(), &event);
+}
+
+int LogPump::ArmRested(uint64_t now_ns) {
+  while (!resting_.empty() && resting_.top().until_ns <= now_ns) {
+    Arm(*resting_.top().source);
+    resting_.pop();
+  }
+  if (resting_.empty()) return -1;
+  // Rounded up: woken before the time, the source would wait a round more.
+  return static_cast<int>((resting_.top().until_ns - now_ns + 999'999) / 1'000'000);
 }
 
 void LogPump::SourceEnded(Source& source) {

@@ -1,22 +1,38 @@
 // The log pump: one thread that reads the stdout and stderr pipes of every task whose output goes to
 // a log, and writes them into its LogFile (log_file.h), as conmon and containerd's shim do for
-// containers. One epoll set over all the pipes' read ends; each wake-up reads one chunk (up to
-// kReadBytes) from each readable pipe, so a task that writes as fast as it can shares the thread
-// with the others instead of starving them. The JS thread never sees a byte of it: the spawn
-// thread hands the pipes over natively (Spawner::HandOverLog), and JavaScript hears once, when
-// a log is complete (both pipes at EOF), with its totals.
+// containers. One epoll set over all the pipes' read ends, each watched EPOLLONESHOT; each report
+// reads one chunk (up to kReadBytes) from that pipe. A chunk that fills the buffer means the pipe
+// may hold more: it is watched again at once, so a task that writes as fast as it can shares the
+// thread with the others instead of starving them. A read that empties the pipe leaves it unwatched
+// for as long as its writer, at the pace it kept since the last such rest, takes to fill half of
+// it (at most kMaxRestNs; under kMinRestNs it is watched again at once): the next read then takes
+// what gathered meanwhile in one chunk, and the writer's writes wake no one. The JS thread never
+// sees a byte of it: the spawn thread hands the pipes over natively (Spawner::HandOverLog), and
+// JavaScript hears once, when a log is complete (both pipes at EOF), with its totals.
+//
+// Why the rest: a pump that kept up read each pipe as soon as a write made it readable, so 1,000
+// Tasks writing 1 MiB of lines gave it 74,000 reads (77% of them 4 KiB or less), as many write(2)s
+// of records and 63,500 wake-ups, and it cost about twice the CPU per MiB of a pump that lagged
+// (and so read full 64 KiB chunks). With the rest: 20,000 reads (75% full chunks) and 7,700
+// wake-ups (docs/benchmarks.md, "Task logs"). What it costs: a quiet writer's bytes reach the
+// file up to kMaxRestNs later (a follower polls every 200 ms anyway: src/logs/log-reader.ts), and
+// its EOF is seen as late; a writer is held up only if it speeds up to fill the other half of its
+// pipe within the rest.
 //
 // Why a pump and not the child writing straight to a file: a file the child holds cannot be capped
 // without blocking or killing the child (RLIMIT_FSIZE sends SIGXFSZ), nor rotated, nor tagged by
 // stream and time. docs/benchmarks.md ("Task logs") has the measurements.
 //
-// What it costs (perf, 1,000 Tasks writing 1 MiB of 56-byte lines): ~2-3 ms of CPU per MiB, most
-// of it in the kernel: write(2) of the CRI records (1.76x the payload for short lines) into the
-// page cache, then the pipe reads; forming the records is ~6%. Why one thread: a second would not
-// get the agent more CPU where CPU is short (the scheduler shares it between processes, or
-// sessions with autogroup, or cgroups: each Task is one of its own), and where it is not, one
-// thread moves some 400 MiB/s of output. What counts on a busy node is that a Task need not wait
-// for this thread: its pipes take a burst of kPipeBytes (below).
+// What it costs (perf, 1,000 Tasks writing 1 MiB of 56-byte lines, 2026-12-07): ~1.3-1.6 ms of CPU
+// per MiB, most of it in the kernel: write(2) of the CRI records (1.76x the payload for short lines)
+// into the page cache ~40%, the pipe reads ~18%, forming the records ~14% (20% before LogFile formed
+// each in three appends), making each log's directory and file ~10-20%: 30-50% on an ext4
+// without a journal when as many logs were removed in the half-minute before: each new inode is
+// checked against every recently deleted one (ext4's find_inode_bit, recently_deleted). Why one
+// thread: a second would not get the agent more CPU where CPU is short (the scheduler shares it
+// between processes, or sessions with autogroup, or cgroups), and where it is not, one thread moves
+// some 600 MiB/s of output. What counts on a busy node is that a Task need not wait for this thread:
+// its pipes take a burst of kPipeBytes (below).
 #pragma once
 
 #include <atomic>
@@ -24,6 +40,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <queue>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -84,6 +101,14 @@ class LogPump {
     UniqueFd fd;
     LogStream stream;
     Log* log;
+    size_t pipe_bytes;              // the pipe's capacity
+    uint64_t quiet_since_ns = 0;    // CLOCK_MONOTONIC: when its last rest began (or it was added)
+    uint64_t read_since_quiet = 0;  // bytes read from it since then
+  };
+  struct Resting {
+    uint64_t until_ns;
+    Source* source;
+    bool operator>(const Resting& other) const { return until_ns > other.until_ns; }
   };
   struct Log {
     uint64_t id;
@@ -99,18 +124,32 @@ class LogPump {
     uint64_t max_bytes;
     bool create_when_written;
     UniqueFd ends[2];
+    size_t pipe_bytes[2];
   };
 
   enum class ReadResult { kData, kNothing, kEnded };
   // At Stop, at most this many chunks more from each pipe (4 MiB).
   static constexpr int kChunksReadAtStop = 64;
+  // A pipe a read left empty is not watched again for the time its writer, at the pace it kept,
+  // takes to fill half of it, at most kMaxRestNs, and not at all under kMinRestNs (see Run).
+  static constexpr uint64_t kMaxRestNs = 100'000'000;
+  static constexpr uint64_t kMinRestNs = 1'000'000;
 
   void Run();
   void TakePending();
   // Reads one chunk into the source's log; kEnded at EOF (or a broken pipe). `only_if_ready`:
   // epoll has not said the pipe is readable (at Stop), so it is asked first.
-  ReadResult ReadChunk(Source& source, bool only_if_ready);
+  ReadResult ReadChunk(Source& source, bool only_if_ready, size_t* read_length);
   void SourceEnded(Source& source);
+  // After a read of `length` bytes (`hung_up`: its writers are gone): watched again at once when it
+  // may hold more, else left to rest (RestFor).
+  void AfterRead(Source& source, size_t length, bool hung_up, uint64_t now_ns);
+  // How long a source that a read just emptied is left unwatched.
+  static uint64_t RestFor(const Source& source, uint64_t now_ns);
+  // Watches the source again (EPOLLONESHOT: each report disarms it until this).
+  void Arm(Source& source);
+  // Arms the sources whose rest is over; returns epoll_wait's timeout (ms) to the next one, -1 if none.
+  int ArmRested(uint64_t now_ns);
   void CloseLog(Log& log);
 
   OnClosed on_closed_;
@@ -122,6 +161,8 @@ class LogPump {
   // The pump thread's own. records_ first: the logs hold it (destroyed after them).
   std::string records_;  // lent to every log (log_file.h): one read's records at a time
   std::unordered_map<uint64_t, std::unique_ptr<Log>> logs_;
+  // Sources left unwatched until their time (a source is freed only after a report, never while here).
+  std::priority_queue<Resting, std::vector<Resting>, std::greater<Resting>> resting_;
   std::vector<char> buffer_;
   // Totals of the logs already closed, and of the open ones as last read.
   std::atomic<uint64_t> open_logs_{0};

@@ -97,6 +97,34 @@ TEST(LogPump, WritesBothStreamsOfATaskIntoOneLogAndReportsItOnceBothAreAtEof) {
   pump.Stop();
 }
 
+TEST(LogPump, GathersATricklingWritersOutputIntoFewReadsAndStillSeesItsEndPromptly) {
+  TemporaryDirectory directory;
+  ClosedLogs closed;
+  LogPump pump(closed.Callback());
+  pump.Start();
+  Pipe out;
+  const std::string path = directory.path() + "/1.log";
+  pump.Add(2, path, 1 << 20, false, std::move(out.read_end), UniqueFd());
+  // One line in 21 writes 2 ms apart: a pump that read each write as it came would make a record
+  // (`P`, the line not yet ended) of each.
+  for (int piece = 0; piece < 20; ++piece) {
+    WriteAll(out.write_end.get(), "piece ");
+    std::this_thread::sleep_for(2ms);
+  }
+  WriteAll(out.write_end.get(), "end\n");
+  const auto closed_at = std::chrono::steady_clock::now();
+  out.write_end.reset();
+  ASSERT_TRUE(closed.WaitFor(1));
+  // The rest after a read is at most LogPump::kMaxRestNs (100 ms); this allows for a loaded machine.
+  EXPECT_LT(std::chrono::steady_clock::now() - closed_at, 2s) << "the end was seen late";
+  const std::string text = ReadWholeFile(path);
+  size_t records = 0;
+  for (size_t at = text.find(" stdout "); at != std::string::npos; at = text.find(" stdout ", at + 1)) ++records;
+  EXPECT_LE(records, 5u) << text;
+  EXPECT_EQ(closed.Closed()[0].second.payload_bytes, 20u * 6 + 4);
+  pump.Stop();
+}
+
 TEST(LogPump, GivesEachPipeRoomForAMebibyteSoABurstNeverWaitsForThePumpThread) {
   TemporaryDirectory directory;
   ClosedLogs closed;

@@ -201,6 +201,13 @@ export interface NativeBinding {
    */
   tryLockExclusive(fd: number): boolean;
   /**
+   * sched_setattr(2) of the calling thread to nice `nice` (-20..19) with SCHED_FLAG_RESET_ON_FORK,
+   * keeping its policy (native/src/thread_priority.h): true once set, false when left as it was
+   * (EPERM without CAP_SYS_NICE, a policy other than SCHED_OTHER or SCHED_BATCH, or already at
+   * that nice value or lower); other failures throw with code, errno and syscall.
+   */
+  prioritizeCallingThread(nice: number): boolean;
+  /**
    * What each failure point an event batch carries (failedFields.syscall) is: indexed by that
    * number, defined once in native/src/syscall_id.h (kFailurePoints).
    */

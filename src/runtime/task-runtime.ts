@@ -11,6 +11,7 @@ import { describeTaskLimitPolicy, type AgentConfig } from '../config/agent-confi
 import { WorkQueue, type ReconcileResult } from '../controller/work-queue.js';
 import { ChildProcessLauncher } from '../launcher/child-process-launcher.js';
 import { Launcher, type LauncherObserver } from '../launcher/launcher.js';
+import { eventLoopThreadNice, prioritizeEventLoopThread } from '../launcher/thread-priority.js';
 import { recordingEndedIndexes } from '../logs/ended-index-records.js';
 import { TaskLogStore, type TaskLogOwner, type TaskLogStoreOptions } from '../logs/task-log-store.js';
 import type { MetricsRegistry } from '../metrics/registry.js';
@@ -237,6 +238,9 @@ function makeLauncher(settings: TaskRuntimeSettings, logger: Logger, metrics: Me
   const launcher = new Launcher({ ...(spawnObserver ? { observer: spawnObserver } : {}), sandboxStagingDirectory: settings.sandboxStagingDirectory, sandboxMaskedPaths: settings.sandboxMaskedPaths });
   metrics?.trackLauncher(launcher);
   metrics?.trackLogs(launcher);
+  // This thread starts and ends every Task: ahead of the launcher's threads and of the Tasks when
+  // it wakes (src/launcher/thread-priority.ts). Best effort: without CAP_SYS_NICE it keeps its nice.
+  if (!prioritizeEventLoopThread()) logger.info({ nice: eventLoopThreadNice }, 'the JavaScript thread keeps its scheduling priority (no CAP_SYS_NICE, or set by the operator)');
   return { launcher, launcherSandboxes: true };
 }
 

@@ -1,0 +1,27 @@
+// The agent's JavaScript thread ahead of the agent's own helper threads and of its Tasks when it
+// wakes: it starts and ends every Task, needs little CPU but needs it at once (issue 15's bar:
+// event-loop p99 delay under 10 ms while 1,000 Tasks write). native/src/thread_priority.h says how
+// and what it leaves alone; docs/benchmarks.md ("Task logs") what it measured.
+// Agent-internal: src/index.ts does not export it (a library user's threads are theirs to rank).
+import { loadNativeBinding } from '../native/binding.js';
+
+/**
+ * The nice value the agent's JS thread runs at: a weight ~9x that of a thread at 0 (9,548 against
+ * 1,024: sched(7)), among the threads of its own group only (process, autogroup session or cgroup).
+ * Measured at 0, -10, -15 and -20 in a 1,000-Task burst on a loaded machine (docs/benchmarks.md,
+ * "Task logs"): the lower the value, the lower the event loop's p99 (33-73, 13-21, 6-14, 5-10 ms)
+ * but the higher the agent's peak RSS (132-138, 135-143, 143-152, 140-148 MB; the bar is 150).
+ */
+export const eventLoopThreadNice = -10;
+
+/**
+ * Runs the calling thread (the JS thread) at `nice`, the threads and processes made from it
+ * afterwards at nice 0 again. true once set; false when left as it was: not permitted (no
+ * CAP_SYS_NICE), a real-time or idle policy an operator chose, or already at `nice` or lower.
+ */
+export function prioritizeEventLoopThread(nice: number = eventLoopThreadNice): boolean {
+  if (!Number.isInteger(nice) || nice < -20 || nice > 19) {
+    throw new RangeError(`a nice value is a whole number from -20 to 19, got ${String(nice)}`);
+  }
+  return loadNativeBinding().prioritizeCallingThread(nice);
+}

@@ -1,0 +1,40 @@
+// The agent's JS thread ahead of its helper threads and its Tasks (src/launcher/thread-priority.ts,
+// native/src/thread_priority.h): the calling thread alone gets the lower nice value; threads and
+// processes made from it afterwards start at 0 again (SCHED_FLAG_RESET_ON_FORK), so neither a
+// Task nor anything Node forks inherits it. A lower nice value needs CAP_SYS_NICE (root here).
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { eventLoopThreadNice, prioritizeEventLoopThread } from '../../src/launcher/thread-priority.js';
+import { hasCapability, missingRequirement } from '../helpers/requirements.js';
+
+const capSysNice = 23; // capabilities(7)
+const skip = missingRequirement('a lower nice value needs CAP_SYS_NICE', hasCapability(capSysNice));
+
+describe.skipIf(skip !== undefined)(`the JS thread's priority${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  const before = os.getPriority(0); // getpriority(2) of the calling thread on Linux
+  afterEach(() => {
+    os.setPriority(0, before); // a higher nice value needs no privilege
+  });
+
+  it('runs the calling thread at a lower nice value, and a process it forks afterwards at 0', () => {
+    expect(eventLoopThreadNice).toBeLessThan(0);
+    expect(prioritizeEventLoopThread()).toBe(true);
+    expect(os.getPriority(0)).toBe(eventLoopThreadNice);
+    // `sh -c` reads its own stat: what a fork of this thread starts with.
+    const forked = execFileSync('sh', ['-c', 'cut -d")" -f2 /proc/$$/stat'], { encoding: 'utf8' }).trim().split(' ');
+    expect(Number(forked[16])).toBe(0); // field 19 of stat(5): nice
+  });
+
+  it('leaves a thread already at that nice value or lower as it is', () => {
+    os.setPriority(0, eventLoopThreadNice - 1);
+    expect(prioritizeEventLoopThread()).toBe(false);
+    expect(os.getPriority(0)).toBe(eventLoopThreadNice - 1);
+  });
+
+  it('refuses a nice value outside -20..19 or not whole, changing nothing', () => {
+    for (const nice of [-21, 20, 1.5, Number.NaN]) expect(() => prioritizeEventLoopThread(nice)).toThrow(RangeError);
+    expect(os.getPriority(0)).toBe(before);
+  });
+});
