@@ -99,7 +99,7 @@ export function capabilitiesThisMachineGrants(): string[] {
   const asked = values.securityContext.capabilities.add;
   const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((entry) => entry.startsWith('CapBnd:'));
   const bounding = BigInt(`0x${line?.slice('CapBnd:'.length).trim() ?? '0'}`);
-  const numbers: Record<string, number> = { KILL: 5, SETGID: 6, SETUID: 7, SETPCAP: 8, NET_ADMIN: 12, SYS_CHROOT: 18, SYS_ADMIN: 21, SYS_RESOURCE: 24, MKNOD: 27 };
+  const numbers: Record<string, number> = { KILL: 5, SETGID: 6, SETUID: 7, SETPCAP: 8, NET_ADMIN: 12, SYS_CHROOT: 18, SYS_ADMIN: 21, SYS_NICE: 23, SYS_RESOURCE: 24, MKNOD: 27 };
   const granted = asked.filter((name) => numbers[name] === undefined || ((bounding >> BigInt(numbers[name])) & 1n) === 1n);
   return granted.length === asked.length ? [] : [`securityContext.capabilities.add=${JSON.stringify(granted)}`];
 }

@@ -265,7 +265,7 @@ describe('the agent DaemonSet', () => {
     expect(pod.hostNetwork).toBe(false);
     expect(agent.securityContext.privileged).toBe(false);
     expect(agent.securityContext.capabilities?.drop).toEqual(['ALL']);
-    expect(agent.securityContext.capabilities?.add?.sort()).toEqual(['KILL', 'MKNOD', 'NET_ADMIN', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_ADMIN', 'SYS_CHROOT', 'SYS_RESOURCE']);
+    expect(agent.securityContext.capabilities?.add?.sort()).toEqual(['KILL', 'MKNOD', 'NET_ADMIN', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_ADMIN', 'SYS_CHROOT', 'SYS_NICE', 'SYS_RESOURCE']);
     // RuntimeDefault refuses pivot_root(2) whatever the capabilities (test/node/chart-on-node.test.ts):
     // the chart's own profile is RuntimeDefault plus pivot_root (test/node/agent-seccomp-profile.test.ts).
     expect(agent.securityContext.seccompProfile).toEqual({ type: 'Localhost', localhostProfile: 'parafork/chart-test-parafork-agent.json' });
@@ -288,7 +288,7 @@ describe('the agent DaemonSet', () => {
 
   it('explains each privilege it grants in values.yaml', () => {
     const values = readFileSync(path.join(chartDir, 'values.yaml'), 'utf8');
-    for (const capability of ['SYS_ADMIN', 'SYS_CHROOT', 'SETUID', 'SETGID', 'SETPCAP', 'MKNOD', 'KILL', 'NET_ADMIN', 'SYS_RESOURCE']) {
+    for (const capability of ['SYS_ADMIN', 'SYS_CHROOT', 'SETUID', 'SETGID', 'SETPCAP', 'MKNOD', 'KILL', 'NET_ADMIN', 'SYS_RESOURCE', 'SYS_NICE']) {
       // The line before each capability is the end of the comment that says why.
       expect(values, capability).toMatch(new RegExp(`#[^\\n]*\\n\\s+- ${capability}\\n`));
     }

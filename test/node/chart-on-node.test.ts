@@ -158,6 +158,31 @@ describe.skipIf(unavailable !== '')(`helm install charts/parafork on a node with
     expect(task.status).toMatchObject({ phase: 'Succeeded', exitCode: 0, attempts: 1 });
   });
 
+  it("runs the agent's JavaScript thread at nice -10 (the chart's CAP_SYS_NICE) and its other threads at 0", async () => {
+    // Found on the node by the Pod's uid in its cgroup path (the kubelet names the Pod's cgroup so).
+    const uid = (await kubectl(['get', 'pods', '-n', namespace, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'jsonpath={.items[0].metadata.uid}'])).trim();
+    expect(uid).not.toBe('');
+    const cgroupNames = [uid, uid.replaceAll('-', '_')];
+    const agents = readdirSync('/proc').filter((entry) => {
+      if (!/^\d+$/.test(entry)) return false;
+      try {
+        const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+        const cgroup = readFileSync(`/proc/${entry}/cgroup`, 'utf8');
+        return command.includes('agent') && cgroupNames.some((name) => cgroup.includes(name)) && readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'parafork-init';
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
+    expect(agents).toHaveLength(1);
+    /** proc(5): the nice value is the 19th field of stat, the 17th after the command name's parenthesis. */
+    const niceOf = (statPath: string): number => Number(readFileSync(statPath, 'utf8').slice(readFileSync(statPath, 'utf8').lastIndexOf(')') + 2).split(' ')[16]);
+    const pid = agents[0]!;
+    expect(niceOf(`/proc/${pid}/stat`)).toBe(-10);
+    const threads = readdirSync(`/proc/${pid}/task`).filter((tid) => tid !== pid);
+    expect(threads.length).toBeGreaterThan(0);
+    for (const tid of threads) expect(niceOf(`/proc/${pid}/task/${tid}/stat`), readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8')).toBe(0);
+  });
+
   it("reports OOMKilled when a Task goes over its memory limit, the limit enforced in the node's cgroup tree", async () => {
     const manifest = readFileSync(path.join(chartDir, '../../examples/limits-memory.yaml'), 'utf8');
     await kubectl(['apply', '-n', taskNamespace, '-f', '-'], { input: manifest.replace(/^spec:$/m, `spec:\n  nodeName: ${nodeName}`) });
