@@ -10,22 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Launcher } from '../../src/index.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
-import { python, runSandboxed } from './sandbox-helpers.js';
+import { coreLimitProbe, python, runSandboxed } from './sandbox-helpers.js';
 
 const skip = missingRequirement('the sandbox needs root', runningAsRoot);
 
 // Each call's outcome and the limit after it, "soft hard" as /proc/self/limits shows them.
 const payload = [
-  'import ctypes, resource',
-  'libc = ctypes.CDLL(None, use_errno=True)',
-  'class Limit(ctypes.Structure):',
-  '    _fields_ = [("soft", ctypes.c_uint64), ("hard", ctypes.c_uint64)]',
-  'def limits():',
-  '    line = next(line for line in open("/proc/self/limits") if line.startswith("Max core file size"))',
-  '    return " ".join(line.split()[4:6])',
-  'def attempt(name, call):',
-  '    result = call()',
-  '    print(name, "ok" if result == 0 else "errno=" + str(ctypes.get_errno()), limits())',
+  ...coreLimitProbe,
   'print("limits", limits())',
   'attempt("prlimit64 soft 0", lambda: libc.syscall(302, 0, 4, ctypes.byref(Limit(0, 1)), None))',
   'attempt("setrlimit 0 0", lambda: libc.syscall(160, 4, ctypes.byref(Limit(0, 0))))',

@@ -15,15 +15,16 @@
 // the kill and the exit, well under a second. Another process of the machine that crashes in that
 // window only adds a line to the marker; the Task sets a name of its own (PR_SET_NAME) and only
 // lines with that name count. Needs root and a writable /proc/sys/kernel/core_pattern.
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Launcher } from '../../src/index.js';
+import { FileLock } from '../../src/launcher/file-lock.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
-import { python } from './sandbox-helpers.js';
+import { coreLimitProbe, python } from './sandbox-helpers.js';
 
 const corePatternPath = '/proc/sys/kernel/core_pattern';
 
@@ -41,17 +42,9 @@ const skip = missingRequirement('the sandbox needs root, and the test writes ker
 // The Task names itself, says what its limit is, does what `mode` asks to get its dump back, and
 // waits for the test's SIGSEGV (forwarded by parafork-init to its process group).
 const payload = [
-  'import ctypes, os, resource, signal, sys',
-  'libc = ctypes.CDLL(None, use_errno=True)',
+  ...coreLimitProbe,
+  'import os, resource, signal, sys',
   'libc.prctl(15, sys.argv[2].encode(), 0, 0, 0)  # PR_SET_NAME: the comm the handler sees as %e',
-  'def limits():',
-  '    line = next(line for line in open("/proc/self/limits") if line.startswith("Max core file size"))',
-  '    return " ".join(line.split()[4:6])',
-  'def attempt(name, call):',
-  '    result = call()',
-  '    print(name, "ok" if result == 0 else "errno=" + str(ctypes.get_errno()), limits())',
-  'class Limit(ctypes.Structure):',
-  '    _fields_ = [("soft", ctypes.c_uint64), ("hard", ctypes.c_uint64)]',
   'print("limits", limits())',
   'if sys.argv[1] == "lower":',
   '    attempt("dumpable", lambda: libc.prctl(4, 1, 0, 0, 0))  # PR_SET_DUMPABLE',
@@ -74,6 +67,19 @@ interface Crash {
   readonly signal: string | null;
   readonly code: number | null;
   readonly handlerRuns: readonly string[];
+}
+
+/** Held while this machine's core_pattern is changed, by whichever test run changes it (flock). */
+async function corePatternLock(): Promise<FileLock> {
+  const lockFile = '/run/parafork/core-pattern-test.lock';
+  mkdirSync(dirname(lockFile), { recursive: true, mode: 0o700 });
+  closeSync(openSync(lockFile, 'a', 0o600));
+  for (let waited = 0; ; waited += 50) {
+    const lock = FileLock.tryAcquire(lockFile);
+    if (lock !== undefined) return lock;
+    if (waited > 60_000) throw new Error(`${lockFile} held for a minute by another test run`);
+    await sleep(50);
+  }
 }
 
 describe.skipIf(skip !== undefined)(`a crashing Task and a pipe in kernel.core_pattern${skip ? ` (skipped: ${skip})` : ''}`, () => {
@@ -112,16 +118,23 @@ describe.skipIf(skip !== undefined)(`a crashing Task and a pipe in kernel.core_p
     expect(stderr).toBe('');
     expect(stdout).toContain('ready\n');
 
-    const previous = readFileSync(corePatternPath, 'utf8').replace(/\n$/, '');
-    writeFileSync(corePatternPath, `|${handler} %e %c`);
+    // Two test runs on one machine would otherwise each put back what the other set.
+    const lock = await corePatternLock();
+    let previous;
     let exit;
     try {
-      child.kill('SIGSEGV');
-      exit = await child.exited;
+      previous = readFileSync(corePatternPath, 'utf8').replace(/\n$/, '');
+      writeFileSync(corePatternPath, `|${handler} %e %c`);
+      try {
+        child.kill('SIGSEGV');
+        exit = await child.exited;
+      } finally {
+        writeFileSync(corePatternPath, previous);
+      }
+      expect(readFileSync(corePatternPath, 'utf8').replace(/\n$/, '')).toBe(previous);
     } finally {
-      writeFileSync(corePatternPath, previous);
+      lock.release();
     }
-    expect(readFileSync(corePatternPath, 'utf8').replace(/\n$/, '')).toBe(previous);
     // The kernel has exec'd the handler before the Task's exit if it runs it; its line may follow.
     await sleep(1000);
     let markerLines: string[] = [];

@@ -37,3 +37,21 @@ export function syscallProbe(callExpression: string): string {
     'print("ok" if result >= 0 else "errno=" + errno.errorcode[ctypes.get_errno()])',
   ].join('\n');
 }
+
+/**
+ * Python lines that define `libc`, `Limit` (a struct rlimit), `limits()` (RLIMIT_CORE as "soft
+ * hard", from /proc/self/limits) and `attempt(name, call)`, which prints the call's outcome and the
+ * limit after it: what the RLIMIT_CORE tests (sandbox-core-limit, sandbox-crash-handler) build on.
+ */
+export const coreLimitProbe: readonly string[] = [
+  'import ctypes',
+  'libc = ctypes.CDLL(None, use_errno=True)',
+  'class Limit(ctypes.Structure):',
+  '    _fields_ = [("soft", ctypes.c_uint64), ("hard", ctypes.c_uint64)]',
+  'def limits():',
+  '    line = next(line for line in open("/proc/self/limits") if line.startswith("Max core file size"))',
+  '    return " ".join(line.split()[4:6])',
+  'def attempt(name, call):',
+  '    result = call()',
+  '    print(name, "ok" if result == 0 else "errno=" + str(ctypes.get_errno()), limits())',
+];
