@@ -112,12 +112,11 @@ interface CgroupSlot {
   /** The files read after each task (cgroup.events, the OOM counter), by path, each with its fd kept while the slot lives. */
   readonly readers: Map<string, CgroupFileReader>;
   /**
-   * Its v2 cgroup.events and its controllers' locations, made once per slot: joining their paths
-   * again after every task cost each index ~2 KB of garbage and a fresh string to hash for the
-   * readers' lookup (docs/benchmarks.md, Task arrays).
+   * Its v2 cgroup.events, joined once per slot (its OOM counter's path is joined once per set of
+   * limits, in `reused.memory`): joining them again after every task cost each index ~2 KB of
+   * garbage and a fresh string to hash for the readers' lookup (docs/benchmarks.md, Task arrays).
    */
   readonly eventsFile: string | undefined;
-  readonly locations: Map<LimitController, MemoryLocation | undefined>;
   /** Its directories (removed with it), and its TaskCgroups' callbacks: the same for every task it holds. */
   readonly ownedDirectories: readonly string[];
   readonly released: (removed: boolean) => void;
@@ -638,7 +637,6 @@ export class CgroupManager {
       oomKillsBefore: 0,
       readers: new Map(),
       eventsFile: v2Directory === undefined ? undefined : path.join(v2Directory, 'cgroup.events'),
-      locations: new Map(),
       ownedDirectories: [...(v2Directory === undefined ? [] : [v2Directory]), ...v1Directories],
       released: (removed) => this.#released(slot, removed),
       read: (file) => readerOf(slot, file).read(),
@@ -646,14 +644,8 @@ export class CgroupManager {
     return slot;
   }
 
+  /** Asked only when a slot's limits change (#reuseOf, #limitFiles), not at every reuse. */
   #location(slot: CgroupSlot, controller: LimitController): MemoryLocation | undefined {
-    if (slot.locations.has(controller)) return slot.locations.get(controller);
-    const location = this.#placedLocation(slot, controller);
-    slot.locations.set(controller, location);
-    return location;
-  }
-
-  #placedLocation(slot: CgroupSlot, controller: LimitController): MemoryLocation | undefined {
     if (this.placement[controller] === 'v2' && slot.v2Directory !== undefined) return memoryLocation('v2', slot.v2Directory);
     const directory = slot.v1ByController.get(controller);
     return directory === undefined ? undefined : memoryLocation('v1', directory);
