@@ -45,7 +45,7 @@ SpawnFailure PrepareFromTemplate(const SandboxRequest& sandbox, const SandboxSet
   Syscall failed = Syscall::kNone;
   if (int error_number = setting.resources->FilesystemTemplate(sandbox.rootfs, sandbox.read_only_root,
                                                                *sandbox.masked_paths, *setting.staging_directory,
-                                                               &template_fd, &failed);
+                                                               &template_fd, &storage.filesystem_template, &failed);
       error_number != 0) {
     return {error_number, failed};
   }
