@@ -505,6 +505,22 @@ PARAFORK_CHILD_CODE void DropPrivileges(ChildPlan* plan) {
   if (result < 0) Fail(plan, Syscall::kIdentity, result);
 }
 
+// A session keyring of the task's own, empty, as runc gives each container one. Keyrings are not
+// namespaced, and a process keeps its session keyring across clone, setuid and exec, with the
+// possessor's rights on every key in it: the agent's (a login's, for `parafork run` under
+// pam_keyinit; a service manager's) may hold Kerberos tickets, CIFS credentials, fscrypt keys,
+// and a task whose filter let keyctl(2) through (a Localhost profile, Unconfined) read them as any
+// uid, and shared that keyring with every other such task (red team,
+// test/security/sandbox-keyring.test.ts). keyrings(7), session-keyring(7). Made while still the
+// agent's root, so it counts against root's key quota (kernel.keys.root_maxkeys, a million), not
+// the task uid's 200, which tasks sharing a runAsUser would exhaust together. A kernel without
+// keys (ENOSYS) has nothing to share.
+PARAFORK_CHILD_CODE void JoinOwnSessionKeyring(ChildPlan* plan) {
+  constexpr long kJoinSessionKeyring = 1;  // KEYCTL_JOIN_SESSION_KEYRING; a null name: a new anonymous one
+  const long result = RawSyscall(SYS_keyctl, kJoinSessionKeyring, 0);
+  if (result < 0 && result != -ENOSYS) Fail(plan, Syscall::kIdentity, result);
+}
+
 // User-namespace mode: the task's user namespace comes last, after every other namespace and
 // the filesystem were made as the agent's root, so it owns none of them (it cannot mount,
 // sethostname or setns even as root inside). Its id maps can only be written from outside with
@@ -594,6 +610,7 @@ PARAFORK_CHILD_CODE void BuildSandbox(ChildPlan* plan) {
     long result = RawSyscall(SYS_prlimit64, 0, limit.resource, Address(values), 0);
     if (result < 0) Fail(plan, Syscall::kResourceLimit, result);
   }
+  if (sandbox.own_session_keyring) JoinOwnSessionKeyring(plan);
   if (sandbox.user_namespace) EnterUserNamespace(plan);
   DropPrivileges(plan);
   EnterWorkingDirectory(plan);

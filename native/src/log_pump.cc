@@ -41,6 +41,8 @@ void LogPump::Add(uint64_t id, std::string path, uint64_t max_bytes, bool create
   const UniqueFd* ends[2] = {&stdout_read, &stderr_read};
   for (int stream = 0; stream < 2; ++stream) {
     if (!*ends[stream]) continue;
+    // Non-blocking (ReadChunk says why); F_SETFL cannot fail on an open pipe.
+    fcntl(ends[stream]->get(), F_SETFL, O_NONBLOCK);
     const int size = fcntl(ends[stream]->get(), F_SETPIPE_SZ, kPipeBytes);
     if (size > 0) pipe_bytes[stream] = static_cast<size_t>(size);
   }
@@ -137,9 +139,13 @@ void LogPump::TakePending() {
 }
 
 LogPump::ReadResult LogPump::ReadChunk(Source& source, bool only_if_ready, size_t* read_length) {
-  // The read ends stay blocking (two fcntl calls a stream saved on every spawn): a pipe epoll
-  // reports readable, or at EOF, never blocks a read(2). Only at Stop, when epoll has not
-  // spoken, is the pipe asked first how much it holds.
+  // The read ends are non-blocking (Add): a pipe epoll reported readable may be empty by the time
+  // we read it, because the pump is not always its only reader. A task running as host uid 0
+  // owns the pipe's inode (no capability needed) and can open its own stdout again for reading
+  // through /proc/self/fd/1, and take back what it wrote between epoll's report and our read: a
+  // blocking read then waited for its next write, and every other task's log with it
+  // (test/security/log-pump-stall.test.ts). EAGAIN is kNothing: the source rests and is watched
+  // again. At Stop, when epoll has not spoken, the pipe is asked first how much it holds.
   if (only_if_ready) {
     int available = 0;
     if (ioctl(source.fd.get(), FIONREAD, &available) == -1) return ReadResult::kEnded;

@@ -45,7 +45,7 @@ SpawnFailure PrepareFromTemplate(const SandboxRequest& sandbox, const SandboxSet
   Syscall failed = Syscall::kNone;
   if (int error_number = setting.resources->FilesystemTemplate(sandbox.rootfs, sandbox.read_only_root,
                                                                *sandbox.masked_paths, *setting.staging_directory,
-                                                               &template_fd, &failed);
+                                                               &template_fd, &storage.filesystem_template, &failed);
       error_number != 0) {
     return {error_number, failed};
   }
@@ -187,6 +187,9 @@ void PrepareIdentity(const SandboxRequest& sandbox, SandboxResources& resources,
   plan.seccomp = !sandbox.seccomp                    ? nullptr
                  : sandbox.seccomp_program.empty() ? resources.default_seccomp()
                                                    : &sandbox.seccomp_program.program;
+  // The default filter refuses keyctl, add_key and request_key: the agent's session keyring is out
+  // of reach, and a keyring of the task's own would cost every spawn ~5 us (child.cc).
+  plan.own_session_keyring = plan.seccomp != resources.default_seccomp();
   plan.init_fd = resources.init_fd();
   // parafork-init FILE ARGV0 ARGS...: slot 1 is filled in by the child once it has found FILE.
   storage.init_argv.push_back(storage.init_name.data());

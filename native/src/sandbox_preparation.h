@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,7 @@ struct SandboxStorage {
   ResourceLimit limits[6];
   std::string init_name = "parafork-init";
   std::vector<char*> init_argv;
+  std::shared_ptr<const void> filesystem_template;  // keeps the template's namespace fd open (SandboxResources)
   NetworkNamespaceLease network_namespace;  // network "none", unless the pool had none idle:
   bool adopt_network_namespace = false;     // then the clone makes one, for the pool to adopt
 };

@@ -2,6 +2,7 @@
 #include "sandbox_resources.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -14,7 +15,12 @@
 #include <string_view>
 #include <thread>
 
+#include "monotonic_clock.h"
 #include "sandbox_devices.h"
+
+#ifndef SYS_openat2
+#define SYS_openat2 437  // the same number on every architecture
+#endif
 
 namespace parafork {
 
@@ -117,10 +123,45 @@ int MaskRootPaths(const std::vector<std::string>& paths) {
   return 0;
 }
 
+// What a task of the template would find at one of the root's masked paths.
+enum class MaskState : uint8_t { kAbsent, kMasked, kShown };
+
+// Each of `paths` as a task of the template at `root` (an O_PATH fd of its root, usable from any
+// mount namespace) resolves it now, links inside the root (RESOLVE_IN_ROOT), as MaskRootPaths
+// did: absent, one of the mask directory's files (under /proc), or anything else, shown.
+std::vector<MaskState> MaskStates(int root, const std::vector<std::string>& paths) {
+  struct stat masks[3];
+  const char* const names[3] = {kMaskFileName, kMaskDirectoryName, kMaskHostsName};
+  for (size_t index = 0; index < 3; ++index) {
+    if (fstatat(root, (std::string("proc/") + names[index]).c_str(), &masks[index], AT_SYMLINK_NOFOLLOW) == -1) {
+      return std::vector<MaskState>(paths.size(), MaskState::kShown);
+    }
+  }
+  std::vector<MaskState> states;
+  states.reserve(paths.size());
+  for (const std::string& path : paths) {
+    struct open_how how = {};
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT;
+    const UniqueFd opened(static_cast<int>(syscall(SYS_openat2, root, path.c_str(), &how, sizeof(how))));
+    struct stat status;
+    if (!opened) {
+      states.push_back(errno == ENOENT || errno == ENOTDIR ? MaskState::kAbsent : MaskState::kShown);
+    } else if (fstat(opened.get(), &status) == 0 &&
+               (SameFile(status, masks[0]) || SameFile(status, masks[1]) || SameFile(status, masks[2]))) {
+      states.push_back(MaskState::kMasked);
+    } else {
+      states.push_back(MaskState::kShown);
+    }
+  }
+  return states;
+}
+
 // Runs on a thread of its own, which unshare(CLONE_NEWNS) (with CLONE_FS) moves alone into the
-// new namespace; it ends right after. 0 or an errno, with the step in `failed`.
+// new namespace; it ends right after. 0 or an errno, with the step in `failed`; `root`: an
+// O_PATH fd of the template's root, for looking at its masks from outside.
 int BuildFilesystemTemplate(const std::string& rootfs, bool read_only, const MaskLayout& masks, const std::string& staging,
-                            UniqueFd* fd, Syscall* failed) {
+                            UniqueFd* fd, UniqueFd* root, Syscall* failed) {
   *failed = Syscall::kMount;
   if (unshare(CLONE_NEWNS | CLONE_FS) == -1) return errno;
   fd->reset(KeepAboveStdio(open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC)));
@@ -157,27 +198,52 @@ int BuildFilesystemTemplate(const std::string& rootfs, bool read_only, const Mas
   if (int error_number = MakeTemplateMaskDirectory(masks); error_number != 0) return error_number;
   if (int error_number = MaskRootPaths(masks.root_masks); error_number != 0) return error_number;
   if (chdir("/") == -1) return errno;
+  root->reset(KeepAboveStdio(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)));
+  if (!*root) return errno;
   *failed = Syscall::kNone;
   return 0;
 }
 
 }  // namespace
 
+struct SandboxResources::Template {
+  UniqueFd mount_namespace;
+  UniqueFd root;                        // O_PATH, of the root tasks see (MaskStates)
+  std::vector<MaskState> masks;         // of MaskLayout::root_masks, as made
+  uint64_t checked_ns = 0;              // CLOCK_MONOTONIC
+};
+
 int SandboxResources::FilesystemTemplate(const std::string& rootfs, bool read_only, const MaskedPaths& masked,
-                                         const std::string& staging, int* fd, Syscall* failed) {
+                                         const std::string& staging, int* fd, std::shared_ptr<const void>* hold,
+                                         Syscall* failed) {
   const MaskLayout& masks = Masks(masked);
   std::lock_guard<std::mutex> guard(templates_mutex_);
   auto key = std::make_tuple(rootfs, read_only, masked.joined);
   auto found = templates_.find(key);
+  const uint64_t now_ns = MonotonicNanoseconds();
+  if (found != templates_.end() && now_ns - found->second->checked_ns >= kMaskRecheckNs) {
+    Template& current = *found->second;
+    current.checked_ns = now_ns;
+    // A mask gone or a masked path new: made again (spawns still holding the old one keep it).
+    if (MaskStates(current.root.get(), masks.root_masks) != current.masks) {
+      templates_.erase(found);
+      found = templates_.end();
+    }
+  }
   if (found == templates_.end()) {
-    UniqueFd made;
+    auto made = std::make_shared<Template>();
     int error_number = 0;
-    std::thread maker([&] { error_number = BuildFilesystemTemplate(rootfs, read_only, masks, staging, &made, failed); });
+    std::thread maker([&] {
+      error_number = BuildFilesystemTemplate(rootfs, read_only, masks, staging, &made->mount_namespace, &made->root, failed);
+    });
     maker.join();
     if (error_number != 0) return error_number;
+    made->masks = MaskStates(made->root.get(), masks.root_masks);
+    made->checked_ns = now_ns;
     found = templates_.emplace(std::move(key), std::move(made)).first;
   }
-  *fd = found->second.get();
+  *fd = found->second->mount_namespace.get();
+  *hold = found->second;
   return 0;
 }
 

@@ -38,10 +38,16 @@ class SandboxResources {
   // setns, takes a private copy with unshare(CLONE_NEWNS) (a few dozen mounts to copy, not the
   // agent's), and mounts only its own /proc (with the knobs and masks bound over it) and /tmp:
   // ~0.1 ms less per spawn than binding, filling, remounting and pivoting per task. Made on first
-  // use for each (rootfs, read-only, masked paths); any thread. 0 and the namespace fd in `fd`;
-  // else an errno, and the step that failed.
+  // use for each (rootfs, read-only, masked paths); any thread. 0 and the namespace fd in `fd`,
+  // kept open for as long as `hold` is (the spawn's); else an errno, and the step that failed.
+  //
+  // Made again when its masks no longer hold, looked at before it is lent at most every
+  // kMaskRecheckNs: the root's files are the node's, and the node replaces some by renaming a new
+  // file over the old (hostnamectl, passwd), which detaches every mount on the old one in every
+  // mount namespace, masks included, or creates a masked path that was absent (red team,
+  // test/security/sandbox-masks-after-changes.test.ts: later tasks read both, unmasked).
   int FilesystemTemplate(const std::string& rootfs, bool read_only, const MaskedPaths& masked, const std::string& staging,
-                         int* fd, Syscall* failed);
+                         int* fd, std::shared_ptr<const void>* hold, Syscall* failed);
 
   // The /proc entries and root paths a list of masked paths comes to on this kernel, worked out
   // on first use of each list; any thread. The reference stays valid as long as this object.
@@ -58,8 +64,12 @@ class SandboxResources {
   UniqueFd init_fd_;
   NetworkNamespacePool network_namespaces_;
   SeccompProgram seccomp_;
+  // How often a template's masks are looked at again (FilesystemTemplate): one openat2(2) and
+  // fstat a masked path (~50 by default), at most ten times a second whatever the spawn rate.
+  static constexpr uint64_t kMaskRecheckNs = 100'000'000;
+  struct Template;
   std::mutex templates_mutex_;
-  std::map<std::tuple<std::string, bool, std::string>, UniqueFd> templates_;  // (rootfs, read-only, masked paths)
+  std::map<std::tuple<std::string, bool, std::string>, std::shared_ptr<Template>> templates_;  // (rootfs, read-only, masked paths)
   std::mutex masks_mutex_;
   std::map<std::string, std::unique_ptr<MaskLayout>> masks_;  // by MaskedPaths::joined
 };
