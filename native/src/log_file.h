@@ -1,34 +1,42 @@
-// One task attempt's log on disk: what its stdout and stderr pipes gave, as lines in the CRI log
-// format the kubelet writes (kubernetes/cri-api, "CRI container log format"), one record a line:
+// One task attempt's log on disk: what its stdout and stderr pipes gave, as chunks, each one read
+// of a pipe tagged once with its time and stream (issue 15 allows "each line or chunk tagged with
+// its stream and a timestamp, as CRI's log format does"). A file opens with its format line, then
+// holds chunks, each a header line and exactly `length` bytes as the task wrote them:
 //
-//   2026-12-06T18:08:00.123456789Z stdout F a complete line
-//   2026-12-06T18:08:00.123456789Z stderr P the start of a line that goes on in the next record
+//   parafork-log 2
+//   2026-12-06T18:08:00.123456789Z stdout 24
+//   two lines\nand a half ...2026-12-06T18:08:00.223456789Z stderr 5
+//   oops\n
 //
-// `F` ends a line (its newline is the record's own), `P` is part of one: the payload of every read
-// that did not end in a newline, and the pieces of a line longer than kMaxRecordPayload.
+// Lines are not looked at: a chunk may end mid-line (or mid-character), and the reader joins each
+// stream's pieces back into lines (src/logs/log-format.ts). Why not CRI's format (a record a line,
+// `<time> <stream> <P|F> <payload>`, which this file wrote before: readers still read it): for short
+// lines it writes 1.76x the payload, and scanning every read for newlines, forming a record per line
+// and pushing the 1.76x through the page cache was ~40% of the pump's CPU; with a header a chunk
+// the pump neither scans nor copies a line (docs/benchmarks.md, "Task logs").
 //
 // Bounded as the kubelet's containerLogMaxSize/containerLogMaxFiles=2 are: the log is two files,
 // `path` (written) and `path.1` (the one before), each at most max_bytes / 2, so the disk never
-// holds more than max_bytes for a log however much the task writes. When `path` would pass its
-// half it is renamed over `path.1` (whose bytes are then dropped, the oldest first) and begun
-// anew. Every file begun this way opens with a record of stream `parafork`:
+// holds more than max_bytes for a log however much the task writes. A chunk never straddles the two:
+// when it would not fit in `path`, `path` is renamed over `path.1` (whose bytes are then dropped,
+// the oldest first) and begun anew; a chunk larger than a whole file's room goes in pieces. Every
+// file begun this way opens (after its format line) with a chunk of stream `parafork`:
 //
-//   2026-12-06T18:08:00.123456789Z parafork F offset 10485760
+//   2026-12-06T18:08:00.123456789Z parafork 16
+//   offset 10485760\n
 //
-// meaning the task had written that many payload bytes before the next record. A reader that has
+// meaning the task had written that many payload bytes before the next chunk. A reader that has
 // seen fewer knows that the difference was dropped there, and says so (src/logs/log-reader.ts).
-// A complete log (both pipes at EOF) ends with `parafork F end <payload bytes>`:
+// A complete log (both pipes at EOF) ends with a `parafork` chunk `end <payload bytes>\n`:
 // a follower stops there, and a log without it was cut short (the agent died).
 //
 // Never fails the task: a write the disk refuses (ENOSPC, EIO) drops that output, counted, and the
 // pipes are still read, so the task neither blocks nor dies of a full log. Single-threaded: the
-// log pump (log_pump.h) owns each LogFile.
-//
-// The records of one Append are formed in a buffer the caller lends (`records`) and written with
-// one write(2): the pump lends every log of its thread the same one, as it is empty between calls.
-// A buffer per log would keep a read's worth of records (up to ~115 KiB for 64 KiB of short lines)
-// in memory for every open log: +110 MB of agent RSS at 1,000 Tasks writing at once (bench:logs,
-// docs/benchmarks.md).
+// log pump (log_pump.h) owns each LogFile. A chunk read into memory is one writev(2) of its header
+// and the bytes (and the format line and offset chunk a new file still owes); one still in its pipe
+// is the header's write and a splice(2) of the pipe's bytes into the file, never copied through the
+// pump (AppendFromPipe): ~7% less of the pump's CPU per MiB than read and writev (measured with
+// 100 children writing 16 MiB each, docs/benchmarks.md "Task logs: chunks").
 #pragma once
 
 #include <time.h>
@@ -52,19 +60,21 @@ struct LogTotals {
 
 class LogFile {
  public:
-  // Below this a single record (up to kMaxRecordPayload and its prefix) might not fit in a half.
+  // Each file's half of the cap holds at least a header and some output.
   static constexpr uint64_t kMinimumMaxBytes = 64 * 1024;
-  // Longer lines are cut into `P` records of at most this much, as containerd's CRI plugin does.
-  static constexpr size_t kMaxRecordPayload = 16 * 1024;
+  // The first line of every file the log writes: readers tell it from the CRI records of logs an
+  // earlier agent wrote (no format line), which they still read.
+  static constexpr char kFormatLine[] = "parafork-log 2\n";
+  // The longest header: a timestamp (30), the longest stream name (8), a length (20), 2 spaces and a newline.
+  static constexpr size_t kMaxHeaderBytes = 64;
 
-  // `max_bytes` at least kMinimumMaxBytes (raised to it otherwise). `records` must outlive the log
-  // and be used by no other thread while it appends or closes; it is left empty after each call.
+  // `max_bytes` at least kMinimumMaxBytes (raised to it otherwise).
   // `create_when_written`: Open only notes the log, and the file is made at the first Append; a log
-  // nothing was appended to leaves no file at all (no end record either). Creating a file is a
+  // nothing was appended to leaves no file at all (no end chunk either). Creating a file is a
   // metadata write the disk's journal may hold up for milliseconds when it is busy, on the pump's
   // one thread: measured, a Task array of /bin/true indexes left the pump thousands of logs behind
   // (docs/arrays.md).
-  LogFile(std::string path, uint64_t max_bytes, std::string& records, bool create_when_written = false);
+  LogFile(std::string path, uint64_t max_bytes, bool create_when_written = false);
   LogFile(const LogFile&) = delete;
   LogFile& operator=(const LogFile&) = delete;
 
@@ -73,26 +83,41 @@ class LogFile {
   // 0 or an errno; on failure the log drops what is appended (counted).
   int Open();
 
-  // What one read(2) of a stream returned, stamped `now` (CLOCK_REALTIME).
+  // What one read(2) of a stream returned, stamped `now` (CLOCK_REALTIME): one chunk (or, past
+  // what a file holds, a few).
   void Append(LogStream stream, const char* data, size_t length, const timespec& now);
 
-  // Writes the end record and closes the file; totals stay readable.
+  // The same for `length` bytes waiting in the pipe `pipe_fd` (FIONREAD said so; the caller is its
+  // only reader), moved into the file by splice(2) without passing through this process. Bytes the
+  // log drops (a failed disk) are still taken from the pipe, read into `scratch`. Returns how many
+  // it took (length, unless the pipe gave fewer).
+  size_t AppendFromPipe(LogStream stream, int pipe_fd, size_t length, const timespec& now, char* scratch,
+                        size_t scratch_bytes);
+
+  // Writes the end chunk and closes the file; totals stay readable.
   void Close();
 
   const LogTotals& totals() const { return totals_; }
   const std::string& path() const { return path_; }
 
  private:
-  // Adds one record to out_, first writing out_ and rotating when the record would not fit.
-  // `payload_bytes`: the task's bytes it carries (its payload, and the newline an F record ends).
-  void AddRecord(const char* stream_name, char tag, const char* payload, size_t length, uint64_t payload_bytes);
-  // Forms prefix_ for `stream_name` (a constant's address) unless it is formed already.
-  void PreparePrefix(const char* stream_name);
-  void Flush();
+  // Writes what the file owes (format line, offset chunk), the header and `length` bytes with one
+  // writev(2). `payload_bytes`: the task's bytes among them (0 for the log's own chunks).
+  void WriteChunk(const char* stream_name, const char* payload, size_t length, uint64_t payload_bytes);
+  // One chunk of `length` bytes from the pipe (AppendFromPipe); the bytes it took.
+  size_t SpliceChunk(const char* stream_name, int pipe_fd, size_t length, char* scratch, size_t scratch_bytes);
+  // After a splice that moved fewer bytes than `header` (written at `header_at`) announced: it is
+  // written again saying `moved`. False if the file would not take it.
+  bool ShortenHeader(char (&header)[kMaxHeaderBytes], size_t header_length, uint64_t header_at, size_t announced,
+                     size_t moved);
+  // Rotates first when `length` bytes would not fit; returns how much of them this file takes.
+  size_t RoomFor(size_t length);
   void Rotate();
   void Dropped(uint64_t payload_bytes, int error_number);
-  // Makes the directory (one level) and creates the file.
+  // Makes the directory (one level) and creates the file, owing its format line.
   int Create();
+  // The log's own chunk (`offset N`, `end N`) is owed with the next write.
+  void OweMarker(const char* kind);
 
   const std::string path_;
   const std::string previous_path_;  // path_ + ".1"
@@ -101,23 +126,20 @@ class LogFile {
   bool create_when_written_;
   bool creation_deferred_ = false;   // Open was called; the file is made at the first Append
   bool failed_ = false;              // the disk refused a write or open: drop until the next rotation
-  std::string& out_;                 // records not yet written (the lent buffer)
-  uint64_t out_payload_ = 0;         // payload bytes in out_
   uint64_t file_bytes_ = 0;          // in path_
   uint64_t file_payload_ = 0;        // payload bytes in path_
   uint64_t previous_bytes_ = 0;      // in path_.1
   uint64_t previous_payload_ = 0;
-  char timestamp_[32] = {};          // the current records' timestamp, formatted once an Append
+  char timestamp_[32] = {};          // the current chunk's timestamp, formatted once an Append
   size_t timestamp_length_ = 0;
-  // `<timestamp> <stream> <tag> ` of the records being formed, for the stream it names (null: none
-  // since the timestamp changed); the tag is set per record.
-  char prefix_[64] = {};
-  size_t prefix_length_ = 0;
-  const char* prefix_stream_ = nullptr;
+  // What the file owes before its next chunk: its format line and the offset chunk of a rotation
+  // (at most ~15 + 64 + 28 bytes).
+  char owed_[160] = {};
+  size_t owed_length_ = 0;
   LogTotals totals_;
 };
 
-// `now` as the CRI format writes it (RFC 3339 with nanoseconds, UTC): 30 characters and a NUL.
+// `now` as RFC 3339 with nanoseconds, UTC (as the CRI format writes it): 30 characters and a NUL.
 size_t FormatLogTimestamp(const timespec& now, char (&out)[32]);
 
 }  // namespace parafork

@@ -117,7 +117,7 @@ void LogPump::TakePending() {
     taken.swap(pending_);
   }
   for (Pending& pending : taken) {
-    auto log = std::make_unique<Log>(pending.id, std::move(pending.path), pending.max_bytes, records_,
+    auto log = std::make_unique<Log>(pending.id, std::move(pending.path), pending.max_bytes,
                                      pending.create_when_written);
     log->file.Open();  // a log that cannot be opened still drains its pipes (its output dropped)
     for (int stream = 0; stream < 2; ++stream) {
@@ -145,10 +145,11 @@ LogPump::ReadResult LogPump::ReadChunk(Source& source, bool only_if_ready, size_
   // through /proc/self/fd/1, and take back what it wrote between epoll's report and our read: a
   // blocking read then waited for its next write, and every other task's log with it
   // (test/security/log-pump-stall.test.ts). EAGAIN is kNothing: the source rests and is watched
-  // again. At Stop, when epoll has not spoken, the pipe is asked first how much it holds.
+  // again. At Stop, when epoll has not spoken, an empty pipe is asked whether it is at EOF. For
+  // the same reason a splice may find fewer bytes than FIONREAD said (LogFile::AppendFromPipe).
+  int available = 0;
+  if (ioctl(source.fd.get(), FIONREAD, &available) == -1) return ReadResult::kEnded;
   if (only_if_ready) {
-    int available = 0;
-    if (ioctl(source.fd.get(), FIONREAD, &available) == -1) return ReadResult::kEnded;
     if (available == 0) {
       struct pollfd ready = {source.fd.get(), POLLIN, 0};
       // Empty: at EOF (POLLHUP, the writers gone) or merely quiet.
@@ -156,20 +157,32 @@ LogPump::ReadResult LogPump::ReadChunk(Source& source, bool only_if_ready, size_
       return ReadResult::kNothing;
     }
   }
-  ssize_t length;
-  do {
-    length = read(source.fd.get(), buffer_.data(), buffer_.size());
-  } while (length < 0 && errno == EINTR);
-  if (length < 0) return errno == EAGAIN ? ReadResult::kNothing : ReadResult::kEnded;
-  if (length == 0) return ReadResult::kEnded;
-  source.read_since_quiet += static_cast<uint64_t>(length);
-  if (read_length != nullptr) *read_length = static_cast<size_t>(length);
-  struct timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
+  // What the pipe holds goes to the file by splice(2), never copied into this process (measured:
+  // docs/benchmarks.md, "Task logs"); an empty pipe that epoll calls readable is at EOF, or was
+  // written since: a read tells.
   LogFile& file = source.log->file;
   const uint64_t dropped_before = file.totals().dropped_bytes;
-  file.Append(source.stream, buffer_.data(), static_cast<size_t>(length), now);
-  payload_bytes_.fetch_add(static_cast<uint64_t>(length));
+  struct timespec now;
+  size_t length = 0;
+  if (available > 0) {
+    clock_gettime(CLOCK_REALTIME, &now);
+    const size_t wanted = static_cast<size_t>(available) < kReadBytes ? static_cast<size_t>(available) : kReadBytes;
+    length = file.AppendFromPipe(source.stream, source.fd.get(), wanted, now, buffer_.data(), buffer_.size());
+    if (length == 0) return ReadResult::kNothing;  // another reader took it first (above)
+  } else {
+    ssize_t got;
+    do {
+      got = read(source.fd.get(), buffer_.data(), buffer_.size());
+    } while (got < 0 && errno == EINTR);
+    if (got < 0) return errno == EAGAIN ? ReadResult::kNothing : ReadResult::kEnded;
+    if (got == 0) return ReadResult::kEnded;
+    length = static_cast<size_t>(got);
+    clock_gettime(CLOCK_REALTIME, &now);
+    file.Append(source.stream, buffer_.data(), length, now);
+  }
+  source.read_since_quiet += length;
+  if (read_length != nullptr) *read_length = length;
+  payload_bytes_.fetch_add(length);
   dropped_bytes_.fetch_add(file.totals().dropped_bytes - dropped_before);
   return ReadResult::kData;
 }

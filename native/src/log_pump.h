@@ -1,7 +1,8 @@
 // The log pump: one thread that reads the stdout and stderr pipes of every task whose output goes to
 // a log, and writes them into its LogFile (log_file.h), as conmon and containerd's shim do for
 // containers. One epoll set over all the pipes' read ends, each watched EPOLLONESHOT; each report
-// reads one chunk (up to kReadBytes) from that pipe. A chunk that fills the buffer means the pipe
+// takes one chunk (what the pipe holds, up to kReadBytes) from that pipe into the log, moved by
+// splice(2) (LogFile::AppendFromPipe) rather than read into this process and written out again. A chunk that fills the buffer means the pipe
 // may hold more: it is watched again at once, so a task that writes as fast as it can shares the
 // thread with the others instead of starving them. A read that empties the pipe leaves it unwatched
 // for as long as its writer, at the pace it kept since the last such rest, takes to fill half of
@@ -23,10 +24,12 @@
 // without blocking or killing the child (RLIMIT_FSIZE sends SIGXFSZ), nor rotated, nor tagged by
 // stream and time. docs/benchmarks.md ("Task logs") has the measurements.
 //
-// What it costs (perf, 1,000 Tasks writing 1 MiB of 56-byte lines, 2026-12-07): ~1.3-1.6 ms of CPU
-// per MiB, most of it in the kernel: write(2) of the CRI records (1.76x the payload for short lines)
-// into the page cache ~40%, the pipe reads ~18%, forming the records ~14% (20% before LogFile formed
-// each in three appends), making each log's directory and file ~10-20%: 30-50% on an ext4
+// What it costs (perf, 1,000 Tasks writing 1 MiB of 56-byte lines, 2026-12-07, when it wrote CRI
+// records, a line each: log_file.h): ~1.3-1.6 ms of CPU per MiB, most of it in the kernel: write(2)
+// of the records (1.76x the payload for short lines) into the page cache ~40%, the pipe reads ~18%,
+// forming the records ~14%; with a chunk a read (and splice) the agent spends ~1.0 ms less per MiB
+// of the burst (docs/benchmarks.md, "Task logs: chunks"). Making each log's directory and file
+// ~10-20%: 30-50% on an ext4
 // without a journal when as many logs were removed in the half-minute before: each new inode is
 // checked against every recently deleted one (ext4's find_inode_bit, recently_deleted). Why one
 // thread: a second would not get the agent more CPU where CPU is short (the scheduler shares it
@@ -115,8 +118,8 @@ class LogPump {
     LogFile file;
     int open_sources = 0;
     std::unique_ptr<Source> sources[2];
-    Log(uint64_t log_id, std::string path, uint64_t max_bytes, std::string& records, bool create_when_written)
-        : id(log_id), file(std::move(path), max_bytes, records, create_when_written) {}
+    Log(uint64_t log_id, std::string path, uint64_t max_bytes, bool create_when_written)
+        : id(log_id), file(std::move(path), max_bytes, create_when_written) {}
   };
   struct Pending {
     uint64_t id;
@@ -137,7 +140,7 @@ class LogPump {
 
   void Run();
   void TakePending();
-  // Reads one chunk into the source's log; kEnded at EOF (or a broken pipe). `only_if_ready`:
+  // Takes one chunk into the source's log; kEnded at EOF (or a broken pipe). `only_if_ready`:
   // epoll has not said the pipe is readable (at Stop), so it is asked first.
   ReadResult ReadChunk(Source& source, bool only_if_ready, size_t* read_length);
   void SourceEnded(Source& source);
@@ -158,8 +161,7 @@ class LogPump {
   std::vector<Pending> pending_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
-  // The pump thread's own. records_ first: the logs hold it (destroyed after them).
-  std::string records_;  // lent to every log (log_file.h): one read's records at a time
+  // The pump thread's own.
   std::unordered_map<uint64_t, std::unique_ptr<Log>> logs_;
   // Sources left unwatched until their time (a source is freed only after a report, never while here).
   std::priority_queue<Resting, std::vector<Resting>, std::greater<Resting>> resting_;

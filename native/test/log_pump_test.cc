@@ -91,8 +91,8 @@ TEST(LogPump, WritesBothStreamsOfATaskIntoOneLogAndReportsItOnceBothAreAtEof) {
   EXPECT_EQ(reported[0].first, 7u);
   EXPECT_EQ(reported[0].second.payload_bytes, 20u);
   const std::string text = ReadWholeFile(path);
-  EXPECT_NE(text.find(" stdout F to stdout\n"), std::string::npos);
-  EXPECT_NE(text.find(" stderr F to stderr\n"), std::string::npos);
+  EXPECT_NE(text.find(" stdout 10\nto stdout\n"), std::string::npos);
+  EXPECT_NE(text.find(" stderr 10\nto stderr\n"), std::string::npos);
   EXPECT_EQ(pump.Stats().open_logs, 0u);
   pump.Stop();
 }
@@ -105,8 +105,8 @@ TEST(LogPump, GathersATricklingWritersOutputIntoFewReadsAndStillSeesItsEndPrompt
   Pipe out;
   const std::string path = directory.path() + "/1.log";
   pump.Add(2, path, 1 << 20, false, std::move(out.read_end), UniqueFd());
-  // One line in 21 writes 2 ms apart: a pump that read each write as it came would make a record
-  // (`P`, the line not yet ended) of each.
+  // One line in 21 writes 2 ms apart: a pump that read each write as it came would make a chunk
+  // of each.
   for (int piece = 0; piece < 20; ++piece) {
     WriteAll(out.write_end.get(), "piece ");
     std::this_thread::sleep_for(2ms);
@@ -118,9 +118,9 @@ TEST(LogPump, GathersATricklingWritersOutputIntoFewReadsAndStillSeesItsEndPrompt
   // The rest after a read is at most LogPump::kMaxRestNs (100 ms); this allows for a loaded machine.
   EXPECT_LT(std::chrono::steady_clock::now() - closed_at, 2s) << "the end was seen late";
   const std::string text = ReadWholeFile(path);
-  size_t records = 0;
-  for (size_t at = text.find(" stdout "); at != std::string::npos; at = text.find(" stdout ", at + 1)) ++records;
-  EXPECT_LE(records, 5u) << text;
+  size_t chunks = 0;
+  for (const LogChunkOnDisk& chunk : LogChunks(text)) chunks += chunk.stream == "stdout" ? 1 : 0;
+  EXPECT_LE(chunks, 5u) << text;
   EXPECT_EQ(closed.Closed()[0].second.payload_bytes, 20u * 6 + 4);
   pump.Stop();
 }
@@ -215,7 +215,7 @@ TEST(LogPump, ClosesTheLogsStillOpenWhenItStops) {
   pump.Stop();
   ASSERT_TRUE(closed.WaitFor(1, 0ms));
   EXPECT_EQ(closed.Closed()[0].second.payload_bytes, 16u);
-  EXPECT_NE(ReadWholeFile(directory.path() + "/1.log").find("stdout F before the stop"), std::string::npos);
+  EXPECT_NE(ReadWholeFile(directory.path() + "/1.log").find(" stdout 16\nbefore the stop\n"), std::string::npos);
 }
 
 }  // namespace

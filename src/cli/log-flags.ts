@@ -11,7 +11,8 @@ export const logFlagsUsage = `  -n, --namespace NS      the Task's namespace (de
       --attempt N         the log of attempt N (1-based; default the latest)
   -p, --previous          the log of the attempt before the latest
       --tail N            only the last N lines
-      --timestamps        start each line with the time it was written (RFC 3339)
+      --timestamps        start each line with the time it was written (RFC 3339; the time
+                          the agent read it: lines read together share one)
       --stream S          only stdout or only stderr`;
 
 export interface LogFlags {

@@ -19,8 +19,8 @@ export type OutputOption =
   | LogOutput;
 
 /**
- * A log the native log pump writes (native/src/log_pump.h): CRI-format records tagged with the
- * stream and a timestamp, at most `maxBytes` on disk in two rotating files (`log` and `log.1`),
+ * A log the native log pump writes (native/src/log_pump.h): each read of a pipe as a chunk tagged
+ * with its stream and a timestamp (native/src/log_file.h), at most `maxBytes` on disk in two rotating files (`log` and `log.1`),
  * keeping the newest output. The child is never blocked on it nor killed for it. stdout and stderr
  * may share one log (the same `log` and `maxBytes`); SpawnedProcess.log tells when it is complete.
  */
@@ -31,7 +31,7 @@ export interface LogOutput {
   readonly maxBytes?: number;
   /**
    * Make the file at the first byte the process writes, so that a process that writes nothing
-   * leaves no file (nor end record: SpawnedProcess.log still tells when it is complete, with
+   * leaves no file (nor end chunk: SpawnedProcess.log still tells when it is complete, with
    * bytes 0). For many short processes that mostly print nothing (Task arrays): creating a file
    * each is the pump's main cost on a busy disk. Default false: the file is made at the spawn.
    */

@@ -1,10 +1,11 @@
 // Reading one attempt's log as lines: all of it, its last N lines, or followed as it grows until
-// the log's end record (native/src/log_file.h). The files are read straight from disk, by the CLI
-// on the node or by the agent for a remote reader; nothing here talks to the pump.
+// the log's end chunk (native/src/log_file.h; log-format.ts reads its format). The files are read
+// straight from disk, by the CLI on the node or by the agent for a remote reader; nothing here
+// talks to the pump.
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { LogLineParser, type LogLine, type LogStreamName } from './log-format.js';
+import { chunkAt, firstChunkForTail, logFormatLine, LogLineParser, startsWithFormatLine, type LogLine, type LogStreamName } from './log-format.js';
 
 export interface LogReadOptions {
   /** Only this stream's lines (the dropped-output notes are always kept). */
@@ -21,30 +22,26 @@ export interface LogReadOptions {
 /** The log's lines; the log at `file` (and `file`.1) must exist, or this throws ENOENT. */
 export async function* readLogLines(file: string, options: LogReadOptions = {}): AsyncGenerator<LogLine> {
   const parser = new LogLineParser();
-  const wanted = (line: LogLine): boolean => options.stream === undefined || line.stream === options.stream || line.stream === 'dropped';
-  const current = await open(file, 'r');
-  let position = 0;
-  let rest: Buffer = Buffer.alloc(0);
-  let handle: FileHandle = current;
+  const wanted = wantedBy(options);
+  let handle: FileHandle = await open(file, 'r');
   try {
     let inode = (await handle.stat()).ino;
     const older = await readWhole(`${file}.1`);
     const head = await readFrom(handle, 0);
-    position = head.length;
-    const { records, remainder } = splitRecords(Buffer.concat([older, head]));
-    rest = remainder;
-    let lines = parser.parse(records).filter(wanted);
-    if (!options.follow || parser.ended) lines.push(...parser.finish().filter(wanted));
-    if (options.tail !== undefined) lines = lines.slice(Math.max(0, lines.length - options.tail));
-    yield* lines;
+    let position = head.length;
+    yield* firstLines(parser, older, head, options);
     if (!options.follow) return;
     while (!parser.ended && options.signal?.aborted !== true) {
       const grown = await readFrom(handle, position);
       position += grown.length;
       if (grown.length === 0) {
-        // Rotated: the file we hold became .1 (read to its end above); go on with the new one.
+        // Rotated: the file we hold became .1; its last bytes (written before the rename) first,
+        // then go on with the new one.
         const now = await stat(file).catch(() => undefined);
         if (now !== undefined && now.ino !== inode) {
+          const last = await readFrom(handle, position);
+          yield* parser.parse(last).filter(wanted);
+          parser.endOfFile();
           await handle.close();
           handle = await open(file, 'r');
           inode = (await handle.stat()).ino;
@@ -54,9 +51,7 @@ export async function* readLogLines(file: string, options: LogReadOptions = {}):
         await sleep(options.pollMs ?? 200, undefined, { signal: options.signal }).catch(() => undefined);
         continue;
       }
-      const split = splitRecords(Buffer.concat([rest, grown]));
-      rest = split.remainder;
-      yield* parser.parse(split.records).filter(wanted);
+      yield* parser.parse(grown).filter(wanted);
     }
     yield* parser.finish().filter(wanted);
   } finally {
@@ -64,15 +59,39 @@ export async function* readLogLines(file: string, options: LogReadOptions = {}):
   }
 }
 
+/**
+ * The lines of the files as first read (`older`: `file`.1's bytes), all or the last `tail`. For a
+ * tail the chunks are cut apart first (one header a chunk) and only those that hold the last lines
+ * are decoded: the ones before are skipped (LogLineParser.skip), so a tail of a 10 MiB log costs
+ * little more than reading it.
+ */
+function firstLines(parser: LogLineParser, older: Buffer, head: Buffer, options: LogReadOptions): LogLine[] {
+  const finished = (lines: LogLine[]): LogLine[] => (!options.follow || parser.ended ? [...lines, ...parser.finish()] : lines).filter(wantedBy(options));
+  if (options.tail === undefined) {
+    // concat, not push(...): a whole log may be a hundred thousand lines, past what a call's
+    // arguments can hold.
+    const lines = parser.parse(older);
+    parser.endOfFile();
+    return finished(lines.concat(parser.parse(head)));
+  }
+  const olderChunks = parser.chunksOf(older);
+  parser.endOfFile();
+  const chunks = olderChunks.concat(parser.chunksOf(head));
+  const first = firstChunkForTail(chunks, options.tail, (stream) => options.stream === undefined || stream === options.stream);
+  const lines: LogLine[] = [];
+  chunks.forEach((chunk, index) => (index < first ? parser.skip(chunk) : parser.take(chunk, lines)));
+  const kept = finished(lines);
+  return kept.slice(Math.max(0, kept.length - options.tail));
+}
+
+/** Whether a line is one `options` asks for (the dropped-output notes always are). */
+function wantedBy(options: LogReadOptions): (line: LogLine) => boolean {
+  return (line) => options.stream === undefined || line.stream === options.stream || line.stream === 'dropped';
+}
+
 /** The line as `parafork logs` prints it. */
 export function formatLogLine(line: LogLine, timestamps: boolean): string {
   return `${timestamps ? `${line.time} ` : ''}${line.text}${line.complete ? '\n' : ''}`;
-}
-
-/** Whole records as text, and the bytes of one not yet complete (never a character cut in two). */
-function splitRecords(bytes: Buffer): { records: string; remainder: Buffer } {
-  const end = bytes.lastIndexOf(0x0a) + 1;
-  return { records: bytes.toString('utf8', 0, end), remainder: Buffer.from(bytes.subarray(end)) };
 }
 
 async function readWhole(file: string): Promise<Buffer> {
@@ -103,34 +122,87 @@ async function readFrom(handle: FileHandle, position: number): Promise<Buffer> {
 
 /**
  * The last `limit` characters an attempt wrote to `stream` (or to both, in the order it wrote them),
- * read from the last 64 KiB of its log at `file` (the pump, not JavaScript, took every byte in); ''
- * when there is no log. For status.stderrTail, and status.result under FallbackToLogsOnError.
+ * read from the chunks in the last 64 KiB of its log at `file` (the pump, not JavaScript, took every
+ * byte in); '' when there is no log. For status.stderrTail, and status.result under
+ * FallbackToLogsOnError.
  */
 export async function readOutputTail(file: string, stream: 'stdout' | 'stderr' | undefined, limit: number): Promise<string> {
-  // Enough records for `limit` characters of one stream unless the other floods the end of the log.
-  const window = 64 * 1024;
-  let text: string;
+  let lines: LogLine[];
   try {
-    const size = (await stat(file)).size;
     const handle = await open(file, 'r');
     try {
-      const start = Math.max(0, size - window);
-      const buffer = Buffer.alloc(size - start);
-      await handle.read(buffer, 0, buffer.length, start);
-      text = buffer.toString('utf8');
-      // Start at a whole record.
-      if (start > 0) text = text.slice(text.indexOf('\n') + 1);
+      lines = await tailWindowLines(handle, (await handle.stat()).size);
     } finally {
       await handle.close();
     }
   } catch {
     return '';
   }
-  const parser = new LogLineParser();
-  const lines = [...parser.parse(text), ...parser.finish()].filter((line) => (stream === undefined ? line.stream !== 'dropped' : line.stream === stream));
-  const joined = lines.map((line) => (line.complete ? `${line.text}\n` : line.text)).join('');
+  const joined = lines
+    .filter((line) => (stream === undefined ? line.stream !== 'dropped' : line.stream === stream))
+    .map((line) => (line.complete ? `${line.text}\n` : line.text))
+    .join('');
   const codePoints = Array.from(joined);
   return codePoints.length <= limit ? joined : codePoints.slice(-limit).join('');
+}
+
+/** Enough output for a status tail of one stream unless the other floods the end of the log. */
+const tailWindowBytes = 64 * 1024;
+
+/** The lines of the whole chunks (or records) in about the last 64 KiB of a log file `size` bytes long. */
+async function tailWindowLines(handle: FileHandle, size: number): Promise<LogLine[]> {
+  const windowStart = Math.max(0, size - tailWindowBytes);
+  const opening = await readAt(handle, 0, logFormatLine.length);
+  if (!startsWithFormatLine(opening)) {
+    // An earlier agent's CRI records, one a line: start at the first whole one.
+    let bytes = await readAt(handle, windowStart, size - windowStart);
+    if (windowStart > 0) bytes = bytes.subarray(bytes.indexOf(0x0a) + 1);
+    const parser = new LogLineParser({ chunked: false });
+    return [...parser.parse(bytes), ...parser.finish()];
+  }
+  // Chunks can be told apart only from the file's start: their headers are walked (each read
+  // reaches the next header, skipping the payloads between) to the first chunk in the window.
+  let start = logFormatLine.length;
+  while (start < windowStart) {
+    const bytes = await readAt(handle, start, headerWalkBytes);
+    let position = 0;
+    let next: number | undefined;
+    for (;;) {
+      const found = chunkAt(bytes, position);
+      if (found === undefined) return []; // damaged: no tail rather than a wrong one
+      if (found === 'incomplete') break;
+      next = start + found.next;
+      position = found.next;
+      if (next >= windowStart) break;
+    }
+    if (next === undefined) next = start + headerSkip(bytes, position);
+    if (next <= start) return [];
+    start = next;
+  }
+  const parser = new LogLineParser({ chunked: true });
+  return [...parser.parse(await readAt(handle, start, size - start)), ...parser.finish()];
+}
+
+/** How much the header walk reads at a time: many small chunks' headers, or one large chunk's. */
+const headerWalkBytes = 16 * 1024;
+
+/** Where the chunk whose header starts at `position` of `bytes` ends (past `bytes`: its payload was not read). */
+function headerSkip(bytes: Buffer, position: number): number {
+  const end = bytes.indexOf(0x0a, position);
+  if (end === -1) return position; // a header longer than the read: damaged
+  const length = Number(/ (\d+)$/.exec(bytes.toString('latin1', position, end))?.[1] ?? Number.NaN);
+  return Number.isSafeInteger(length) ? end + 1 + length : position;
+}
+
+async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.alloc(Math.max(0, length));
+  let filled = 0;
+  while (filled < buffer.length) {
+    const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return buffer.subarray(0, filled);
 }
 
 /** The last `limit` characters an attempt wrote to stderr (readOutputTail). */

@@ -21,14 +21,12 @@ export class PolledLog {
   /** The file being read (fileIdentity): another at `file` means the pump rotated it to `file`.1. */
   #identity: string | undefined;
   #position = 0;
-  /** The start of a record not yet whole (the pump writes whole records, but a read may cut one). */
-  #rest: Buffer = Buffer.alloc(0);
 
   constructor(file: string) {
     this.file = file;
   }
 
-  /** The log's end record was read: the task's pipes were closed, nothing more will come. */
+  /** The log's end chunk was read: the task's pipes were closed, nothing more will come. */
   get ended(): boolean {
     return this.#parser.ended;
   }
@@ -47,25 +45,31 @@ export class PolledLog {
     } catch {
       return []; // gone since the stat: removed with its Task
     }
-    const parts: Buffer[] = [];
+    let lines: LogLine[] = [];
     try {
       const status = fstatSync(descriptor);
       const identity = fileIdentity(status);
       if (identity !== this.#identity) {
         // First read: what `file`.1 holds came before. Rotated since the last read: the rest of the
         // file read so far is `file`.1 now (unless it was rotated twice, when the next file's
-        // offset record tells the parser what was dropped).
-        parts.push(this.#rotatedPart());
+        // offset chunk tells the parser what was dropped).
+        // The whole of `file`.1 on a first read: concat, as its lines may be more than a call's
+        // arguments can hold.
+        lines = this.#parser.parse(this.#rotatedPart());
+        // A chunk that file left cut short (a read that caught the pump mid-write is read on: this
+        // is only once the file will not grow) is not read on into the next.
+        this.#parser.endOfFile();
         this.#identity = identity;
         this.#position = 0;
       }
       const fresh = readFrom(descriptor, this.#position, status.size, maxBytes);
       this.#position += fresh.length;
-      parts.push(fresh);
+      // The parser keeps what the read cut short of a chunk (or a character) for the next.
+      lines = lines.concat(this.#parser.parse(fresh));
     } finally {
       closeSync(descriptor);
     }
-    return this.#parse(parts);
+    return lines;
   }
 
   /** What the log left without a newline, once it will not grow any more (its task's run is over). */
@@ -91,14 +95,6 @@ export class PolledLog {
     } finally {
       closeSync(descriptor);
     }
-  }
-
-  #parse(parts: readonly Buffer[]): LogLine[] {
-    const joined = Buffer.concat([this.#rest, ...parts]);
-    const end = joined.lastIndexOf(0x0a) + 1;
-    // Copied: the remainder must not keep the whole read buffer alive.
-    this.#rest = Buffer.from(joined.subarray(end));
-    return this.#parser.parse(joined.toString('utf8', 0, end));
   }
 }
 

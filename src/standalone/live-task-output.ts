@@ -6,7 +6,7 @@
 // The lines come from the Tasks' logs, not from pipes of their own: the native log pump keeps the
 // bytes off the JS thread and caps them, and what is printed is what `parafork logs` shows later.
 // Each poll looks at the logs still growing (a stat each), reads what they gained (bounded per
-// poll), and writes it in one piece; a log is let go once its end record is read.
+// poll), and writes it in one piece; a log is let go once its end chunk is read.
 //
 // A Task array's indexes are printed too, each line after `name[index]`. An index's log is made at
 // its first byte (src/logs/array-index-logs.ts), so only indexes that write have one, and it is
@@ -209,7 +209,7 @@ export class LiveTaskOutput {
     const out: string[] = [];
     for (const followed of this.#growing) {
       this.#read(followed, Number.POSITIVE_INFINITY, out);
-      // Cut short (an agent that died mid-write has no end record): what there is, as it is.
+      // Cut short (an agent that died mid-write has no end chunk): what there is, as it is.
       if (!followed.log.ended) this.#lines(followed, followed.log.finish(), out);
     }
     this.#growing = [];
@@ -224,7 +224,7 @@ export class LiveTaskOutput {
       if (followed.source.heading !== undefined) out.push(`${followed.stdoutPrefix}${followed.source.heading}\n`);
     }
     this.#lines(followed, followed.log.read(maxBytes), out);
-    // The end record: a last line the Task left without a newline is complete now.
+    // The end chunk: a last line the Task left without a newline is complete now.
     if (followed.log.ended) this.#lines(followed, followed.log.finish(), out);
     let bytes = 0;
     for (let index = before; index < out.length; index++) bytes += (out[index] as string).length;

@@ -5,7 +5,8 @@
 //                               `1.log.1` before it once the cap rotated it (native/src/log_file.h);
 //                               none for an array, whose indexes' logs are in the directory's
 //                               `indexes/` folder (issue 17)
-// The files hold CRI-format records; `parafork logs TASK` prints them as the Task wrote them.
+// The files hold chunks tagged by stream and time (native/src/log_file.h); `parafork logs TASK`
+// prints them as the Task wrote them.
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 

@@ -1,5 +1,5 @@
 // Launcher.spawn with stdout/stderr `{ log }`: the native log pump keeps a child's output in a
-// capped CRI-format log (native/src/log_pump.h) without the JS thread touching a byte of it.
+// capped log of chunks tagged by stream and time (native/src/log_pump.h) without the JS thread touching a byte of it.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,7 +29,22 @@ function sizeOf(file: string): number {
   }
 }
 
-const record = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr) ([PF]) (.*)$/;
+const header = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr|parafork) (\d+)\n/;
+
+/** A log file as [stream, payload] chunks: its format line, then each header and its `length` bytes. */
+function chunksOf(file: string): [string, string][] {
+  const bytes = readFileSync(file);
+  expect(bytes.subarray(0, 15).toString()).toBe('parafork-log 2\n');
+  const chunks: [string, string][] = [];
+  for (let at = 15; at < bytes.length; ) {
+    const match = header.exec(bytes.toString('latin1', at, at + 80));
+    if (!match) throw new Error(`no chunk header at ${at}`);
+    const start = at + match[0].length;
+    at = start + Number(match[2]);
+    chunks.push([match[1] ?? '', bytes.toString('utf8', start, at)]);
+  }
+  return chunks;
+}
 
 describe('a child whose output goes to a log', () => {
   it('keeps stdout and stderr in order in one log, each line tagged with its stream', async () => {
@@ -40,9 +55,7 @@ describe('a child whose output goes to a log', () => {
     expect(await child.exited).toMatchObject({ code: 0 });
     const totals = await child.log;
     expect(totals).toMatchObject({ bytes: 14, droppedBytes: 0, complete: true, writeError: undefined });
-    const lines = readFileSync(log, 'utf8').trimEnd().split('\n');
-    expect(lines.slice(0, -1).map((line) => record.exec(line)?.slice(1))).toEqual([['stdout', 'F', 'one'], ['stderr', 'F', 'two'], ['stdout', 'F', 'three']]);
-    expect(lines.at(-1)).toMatch(/ parafork F end 14$/);
+    expect(chunksOf(log)).toEqual([['stdout', 'one\n'], ['stderr', 'two\n'], ['stdout', 'three\n'], ['parafork', 'end 14\n']]);
   });
 
   it('lets a child write 1 GiB as fast as it can to its end, with at most the cap on disk', async () => {
@@ -94,9 +107,7 @@ describe('a child whose output goes to a log', () => {
     const child = await launcher.spawn({ file: 'sh', args: ['-c', 'sleep 0.05; echo late >&2'], stdout: output, stderr: output });
     expect(await child.exited).toMatchObject({ code: 0 });
     expect(await child.log).toMatchObject({ bytes: 5, complete: true });
-    const lines = readFileSync(log, 'utf8').trimEnd().split('\n');
-    expect(record.exec(lines[0] ?? '')?.slice(1)).toEqual(['stderr', 'F', 'late']);
-    expect(lines.at(-1)).toMatch(/ parafork F end 5$/);
+    expect(chunksOf(log)).toEqual([['stderr', 'late\n'], ['parafork', 'end 5\n']]);
   });
 
   it('refuses stdout and stderr logs that differ in createWhenWritten', async () => {

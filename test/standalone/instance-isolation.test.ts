@@ -93,8 +93,8 @@ describe.skipIf(skip !== undefined)(`parafork instances side by side${skip ? ` (
       const list = JSON.parse(stdoutA) as { items: { metadata: { name: string; annotations?: Record<string, string> } }[] };
       const filesOf = (name: string): string[] => list.items.find((task) => task.metadata.name === name)?.metadata.annotations?.['parafork.dev/log-files']?.split(',') ?? [];
       expect(filesOf('iso-same')).toHaveLength(1);
-      expect(readFileSync(filesOf('iso-same')[0] ?? '', 'utf8')).toMatch(new RegExp(`^\\S+ stdout F a-first-${token}\\n\\S+ stdout F a-second-${token}\\n`));
-      expect(readFileSync(filesOf('iso-other')[0] ?? '', 'utf8')).toMatch(new RegExp(`^\\S+ stdout F a-other-${token}\\n`));
+      expect(readFileSync(filesOf('iso-same')[0] ?? '', 'utf8')).toMatch(new RegExp(`^parafork-log 2\\n[^]*\\S+ stdout \\d+\\na-first-${token}\\n[^]*a-second-${token}\\n`));
+      expect(readFileSync(filesOf('iso-other')[0] ?? '', 'utf8')).toMatch(new RegExp(`^parafork-log 2\\n\\S+ stdout \\d+\\na-other-${token}\\n`));
       // B's logs are still there after A ended: A's end removes nothing of B's.
       expect(logsHolding(runLogRoot, 'iso-same', `b-first-${token}`)).toHaveLength(1);
       expect(logsHolding(runLogRoot, 'iso-other', `b-other-${token}`)).toHaveLength(1);

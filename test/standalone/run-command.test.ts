@@ -128,10 +128,10 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
     const list = JSON.parse(result.stdout) as { items: { metadata: { name: string; annotations?: Record<string, string> } }[] };
     const files = Object.fromEntries(list.items.map((task) => [task.metadata.name, task.metadata.annotations?.['parafork.dev/log-files']?.split(',') ?? []]));
     expect(files['json-says']).toHaveLength(1);
-    expect(readFileSync(files['json-says']?.[0] ?? '', 'utf8')).toMatch(/^\S+ stdout F said\n/);
+    expect(readFileSync(files['json-says']?.[0] ?? '', 'utf8')).toMatch(/^parafork-log 2\n\S+ stdout 5\nsaid\n/);
     // One log per attempt, oldest first, each holding that attempt's stderr.
     expect(files['json-fails']?.map((file) => path.basename(file))).toEqual(['1.log', '2.log']);
-    for (const file of files['json-fails'] ?? []) expect(readFileSync(file, 'utf8')).toMatch(/^\S+ stderr F cannot\n/);
+    for (const file of files['json-fails'] ?? []) expect(readFileSync(file, 'utf8')).toMatch(/^parafork-log 2\n\S+ stderr 7\ncannot\n/);
     const directory = list.items.find((task) => task.metadata.name === 'json-says')?.metadata.annotations?.['parafork.dev/log-directory'];
     expect(path.dirname(files['json-says']?.[0] ?? '')).toBe(directory);
   }, 120_000);
