@@ -13,6 +13,7 @@ import { startAgent } from '../agent/agent.js';
 import { createLogger } from '../agent/logger.js';
 import { startManifestAgent } from '../agent/manifest-agent.js';
 import { agentFlags, agentMaskedPaths, ConfigError, defaultTaskIds, parseAgentConfig, parseSandboxPolicy, parseTaskLimitPolicy, sandboxPolicyFlags, taskIdRange, taskLimitFlags, thisNodeName } from '../config/agent-config.js';
+import { UnreadableLogFormatError } from '../logs/log-format.js';
 import { showTaskLog, TaskLogNotFoundError } from '../logs/show-task-log.js';
 import { cleanEndedInstances, instanceLogDirectories, OwnedLogDirectory, trimEndedInstances } from '../logs/instance-log-directory.js';
 import { sweepTaskLogDirectory, TaskLogStore, type TaskLogOwner } from '../logs/task-log-store.js';
@@ -156,7 +157,7 @@ async function runLogsCommand(argv: string[]): Promise<number> {
       (text) => process.stdout.write(text),
     );
   } catch (error) {
-    if (!(error instanceof TaskLogNotFoundError)) throw error;
+    if (!(error instanceof TaskLogNotFoundError || error instanceof UnreadableLogFormatError)) throw error;
     console.error(`parafork: ${error.message}`);
     return 1;
   }

@@ -9,6 +9,7 @@
 // long as their reviews waited (log-endpoint-access.test.ts). The reviewer bounds those apart.
 import type http from 'node:http';
 
+import { UnreadableLogFormatError } from './log-format.js';
 import { showTaskLog, TaskLogNotFoundError } from './show-task-log.js';
 
 /** 'busy': the authorizer cannot take another review now (answered 429). */
@@ -103,6 +104,7 @@ async function serve(options: LogEndpointOptions, takeStream: (response: http.Se
     );
   } catch (error) {
     if (error instanceof TaskLogNotFoundError && !response.headersSent) { plain(response, 404, `${error.message}\n`); return; }
+    if (error instanceof UnreadableLogFormatError && !response.headersSent) { plain(response, 500, `${error.message}\n`); return; }
     throw error;
   }
   if (!response.headersSent) response.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });

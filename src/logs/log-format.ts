@@ -60,9 +60,34 @@ export function chunkAt(bytes: Buffer, start: number): { chunk: LogChunk; next: 
   return { chunk: { time, stream: stream as LogChunk['stream'], payload: bytes.subarray(end + 1, next) }, next };
 }
 
-/** True when `bytes` (a file's first bytes) open with the chunk format's line. */
+/**
+ * A log file in a format this parafork does not read: its first line names another version of the
+ * chunk format (`parafork-log 3`, say: written by a newer parafork, read here after a downgrade).
+ * Said, rather than read as CRI records that match nothing, which would leave a follower waiting
+ * for an end record it can never see.
+ */
+export class UnreadableLogFormatError extends Error {
+  readonly formatLine: string;
+  constructor(formatLine: string) {
+    super(`the log was written in the format "${formatLine}" by another parafork version; this one reads "${logFormatLine.trim()}" and the CRI records of earlier ones`);
+    this.name = 'UnreadableLogFormatError';
+    this.formatLine = formatLine;
+  }
+}
+
+const formatLinePrefix = Buffer.from('parafork-log ');
+
+/**
+ * True when `bytes` (a file's first bytes) open with the chunk format's line, false when they are
+ * CRI records; throws UnreadableLogFormatError for another version's format line.
+ */
 export function startsWithFormatLine(bytes: Buffer): boolean {
-  return bytes.length >= formatLineBytes.length && bytes.subarray(0, formatLineBytes.length).equals(formatLineBytes);
+  if (bytes.length >= formatLineBytes.length && bytes.subarray(0, formatLineBytes.length).equals(formatLineBytes)) return true;
+  if (bytes.length >= formatLinePrefix.length && bytes.subarray(0, formatLinePrefix.length).equals(formatLinePrefix)) {
+    const end = bytes.indexOf(newline);
+    throw new UnreadableLogFormatError(bytes.toString('latin1', 0, end === -1 ? Math.min(bytes.length, 32) : Math.min(end, 32)));
+  }
+  return false;
 }
 
 /**

@@ -194,3 +194,16 @@ describe('a long log', () => {
     expect(new PolledLog(file).read(Number.POSITIVE_INFINITY).length).toBe(200_000);
   });
 });
+
+describe('a log in a format this version does not read', () => {
+  it('says so for a whole read, a tail and a follow, instead of following it for an end it cannot see', async () => {
+    // As a newer parafork would write it, read by this one after a downgrade (or by another
+    // checkout's `parafork logs` on a shared machine).
+    const file = path.join(scratch, '1.log');
+    writeFileSync(file, `parafork-log 3\n${timeOf(0)} stdout 6\nhello\n${timeOf(1)} parafork 5\nend 6`);
+    const message = 'the log was written in the format "parafork-log 3" by another parafork version';
+    await expect(collect(file)).rejects.toThrow(message);
+    await expect(collect(file, { tail: 1 })).rejects.toThrow(message);
+    await expect(collect(file, { follow: true, pollMs: 10 })).rejects.toThrow(message);
+  });
+});
