@@ -13,6 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
 import { cli } from './standalone-cli.js';
 
+// `parafork logs NAME` reads the newest Task of that name among all runs on the machine: the name
+// carries this run's token, so another checkout's run of this file at once is never read instead.
+const taskName = `inherit-${Math.random().toString(36).slice(2, 8)}`;
 const skip = missingRequirement('parafork sandboxes the Tasks it runs, which needs root', runningAsRoot);
 
 const secret = 'operator-secret-93b2';
@@ -24,12 +27,12 @@ describe.skipIf(skip !== undefined)(`a default Task inherits nothing of parafork
     scratch = mkdtempSync(path.join(tmpdir(), 'parafork-inheritance-'));
     const script = 'echo "--env"; env; echo "--fds"; ls /proc/self/fd; echo "--fd3"; readlink /proc/self/fd/3; echo "--cgroup"; cat /proc/self/cgroup; echo "--pids"; ls /proc | grep -c "^[0-9]"; echo "--end"';
     const manifest = path.join(scratch, 'inherit.yaml');
-    writeFileSync(manifest, JSON.stringify({ apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'inherit' }, spec: { command: ['/bin/sh', '-c', script], env: [{ name: 'ASKED_FOR', value: 'yes' }] } }));
+    writeFileSync(manifest, JSON.stringify({ apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: taskName }, spec: { command: ['/bin/sh', '-c', script], env: [{ name: 'ASKED_FOR', value: 'yes' }] } }));
     const environment = { ...process.env, PARAFORK_TEST_SECRET: secret, KUBECONFIG: `/nonexistent/${secret}`, AWS_SECRET_ACCESS_KEY: secret };
     // -o json: no live output; `parafork logs` then reads what the Task wrote.
     const run = spawn(process.execPath, [cli, 'run', '-o', 'json', '-f', manifest], { env: environment, stdio: ['ignore', 'ignore', 'inherit'] });
     await new Promise((resolve) => run.once('close', resolve));
-    const logs = spawn(process.execPath, [cli, 'logs', 'inherit'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const logs = spawn(process.execPath, [cli, 'logs', taskName], { stdio: ['ignore', 'pipe', 'inherit'] });
     logs.stdout.on('data', (chunk: Buffer) => (report += chunk.toString()));
     await new Promise((resolve) => logs.once('close', resolve));
   });

@@ -16,6 +16,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
 import { parafork } from './standalone-cli.js';
 
+// `parafork logs NAME` reads the newest Task of that name among all runs on the machine: the name
+// carries this run's token, so another checkout's run of this file at once is never read instead.
+const taskName = `escapes-${Math.random().toString(36).slice(2, 8)}`;
 const skip = missingRequirement('parafork sandboxes the Tasks it runs, which needs root', runningAsRoot);
 
 // Clear the screen, set the window title, write the clipboard (OSC 52), each as 7-bit and as 8-bit C1.
@@ -30,7 +33,7 @@ describe.skipIf(skip !== undefined)(`a Task's terminal escape sequences and the 
     scratch = mkdtempSync(path.join(tmpdir(), 'parafork-terminal-escapes-'));
     manifest = path.join(scratch, 'escapes.yaml');
     const script = `printf '${hostile}out\\n'; printf '${hostile}err\\n' >&2; exit 3`;
-    writeFileSync(manifest, JSON.stringify({ apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'escapes' }, spec: { command: ['/bin/sh', '-c', script] } }));
+    writeFileSync(manifest, JSON.stringify({ apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: taskName }, spec: { command: ['/bin/sh', '-c', script] } }));
   });
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -62,7 +65,7 @@ describe.skipIf(skip !== undefined)(`a Task's terminal escape sequences and the 
 
   it('gives `parafork logs` the Task s bytes unchanged, as kubectl logs does', async () => {
     await parafork(['run', '-q', '-f', manifest], 30_000);
-    const logs = await parafork(['logs', 'escapes'], 30_000);
+    const logs = await parafork(['logs', taskName], 30_000);
     expect(logs.status, logs.stderr).toBe(0);
     expect(logs.stdout).toContain('\u001b[2J\u001b]0;owned\u0007\u001b]52;c;b3duZWQ=\u0007\u009b2J\u009d0;owned\u0007\rout\n');
   });

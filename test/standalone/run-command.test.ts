@@ -10,6 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
 
 const cli = path.resolve('dist/cli/main.js');
+// `parafork logs NAME` reads the newest Task of that name among every run on the machine, so a Task
+// this file reads back carries this run's token: another checkout's tests running the same file at
+// once (a shared machine) make Tasks of the same test but never of the same name.
+const runToken = Math.random().toString(36).slice(2, 8);
 const skip = missingRequirement('parafork run sandboxes its Tasks, which needs root', runningAsRoot);
 
 function parafork(...args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -137,7 +141,7 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
   }, 120_000);
 
   it('prints and keeps the output of Tasks of the longest valid name (253 characters), single and an array\'s indexes (after name[index]), for parafork logs', () => {
-    // Four DNS labels: 63 + 63 + 63 + 61 characters and three dots. The run's token keeps other runs' logs apart.
+    // Four DNS labels: 63 + 63 + 63 + 61 characters and three dots. Names this long are this file's alone.
     const longName = (first: string): string => [first.repeat(63), 'b'.repeat(63), 'c'.repeat(63), 'd'.repeat(61)].join('.');
     const single = longName('s');
     const array = longName('x');
@@ -160,27 +164,29 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
 
   it('parafork logs --index N -f waits for an index that has not printed yet and ends with it; for one that ended silent it says so', async () => {
     const manifest = path.join(scratch, 'index-follow.yaml');
-    // Index 1 prints after a while; index 0 prints nothing. The name no other test runs.
-    writeFileSync(manifest, `apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: index-follow}\nspec: {command: [sh, -c, 'if [ $PARAFORK_TASK_INDEX = 1 ]; then sleep 2; echo one wrote late; fi'], completions: 2}\n`);
+    const name = `index-follow-${runToken}`;
+    // Index 1 prints after a while; index 0 prints nothing.
+    writeFileSync(manifest, `apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: ${name}}\nspec: {command: [sh, -c, 'if [ $PARAFORK_TASK_INDEX = 1 ]; then sleep 2; echo one wrote late; fi'], completions: 2}\n`);
     const run = spawn(process.execPath, [cli, 'run', '-q', '-f', manifest], { stdio: 'ignore' });
     const runEnded = once(run, 'close');
     // Once the run has made the array's logs (its directory, before any index printed).
-    await waitForRunLogs('index-follow');
-    const follow = spawn(process.execPath, [cli, 'logs', 'index-follow', '--index', '1', '-f', '--state-dir', scratch], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await waitForRunLogs(name);
+    const follow = spawn(process.execPath, [cli, 'logs', name, '--index', '1', '-f', '--state-dir', scratch], { stdio: ['ignore', 'pipe', 'pipe'] });
     let followed = '';
     follow.stdout.setEncoding('utf8').on('data', (text: string) => (followed += text));
     const [status] = (await once(follow, 'close')) as [number | null];
     expect({ status, followed }).toEqual({ status: 0, followed: 'one wrote late\n' });
     await runEnded;
-    const silent = parafork('logs', 'index-follow', '--index', '0', '-f', '--state-dir', scratch);
+    const silent = parafork('logs', name, '--index', '0', '-f', '--state-dir', scratch);
     expect(silent.status).toBe(1);
-    expect(silent.stderr).toContain('index 0 of Task default/index-follow succeeded and no log of it is kept: it printed nothing');
+    expect(silent.stderr).toContain(`index 0 of Task default/${name} succeeded and no log of it is kept: it printed nothing`);
   }, 60_000);
 
   it('lets a Task write 1 GiB as fast as it can to exit 0, keeping at most its spec.logs.maxBytes on disk', () => {
     const manifest = path.join(scratch, 'flood.yaml');
     const maxBytes = 1024 * 1024;
-    writeFileSync(manifest, `apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: log-flood}\nspec:\n  command: ["sh", "-c", "head -c 1073741824 /dev/zero | tr '\\\\000' x; echo; echo last line"]\n  logs: {maxBytes: ${maxBytes}}\n`);
+    const name = `log-flood-${runToken}`;
+    writeFileSync(manifest, `apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: ${name}}\nspec:\n  command: ["sh", "-c", "head -c 1073741824 /dev/zero | tr '\\\\000' x; echo; echo last line"]\n  logs: {maxBytes: ${maxBytes}}\n`);
     const result = parafork('run', '-o', 'json', '-f', manifest);
     expect(result.status).toBe(0);
     const [task] = (JSON.parse(result.stdout) as { items: { status: { phase: string; exitCode: number }; metadata: { annotations: Record<string, string> } }[] }).items;
@@ -188,9 +194,9 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
     const directory = task?.metadata.annotations['parafork.dev/log-directory'] ?? '';
     const onDisk = readdirSync(directory).reduce((sum, file) => sum + statSync(path.join(directory, file)).size, 0);
     expect(onDisk).toBeLessThanOrEqual(maxBytes);
-    const shown = parafork('logs', 'log-flood', '--tail', '1', '--state-dir', scratch);
+    const shown = parafork('logs', name, '--tail', '1', '--state-dir', scratch);
     expect(shown.stdout).toBe('last line\n');
-    const head = parafork('logs', 'log-flood', '--state-dir', scratch).stdout.split('\n', 1)[0];
+    const head = parafork('logs', name, '--state-dir', scratch).stdout.split('\n', 1)[0];
     expect(head).toMatch(/^\[parafork: \d+ bytes of output dropped here by the log's cap\]$/);
   }, 180_000);
 
