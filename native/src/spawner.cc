@@ -22,9 +22,12 @@ namespace {
 
 constexpr size_t kChildStackSize = 128 * 1024;  // the child uses a few KiB; see child.cc
 constexpr size_t kGuardSize = 4096;
-// Fds a child may need below the slots' limit: stdio 3, result 1, cgroup.procs 1, v1 `tasks`
-// files (memory, pids, cpu), network and mount namespaces, init: 11 (child_fd_slots.h).
-constexpr int kChildFdSlotsPerThread = 12;
+// Slots for the fds a child uses that sit above the limit (child_fd_slots.h): a sandboxed Task
+// needs 9 at most (stdout and stderr, its result file, the v1 `tasks` files of memory, pids and
+// cpu on a hybrid host, the network and mount namespaces, init; /dev/null is below), an array's
+// index 8 (no result file). A spawn that needs more copies the whole table, as before. Every slot
+// is one more fd each child copies: 6 threads (2 CPUs) make the limit ~90 in the agent.
+constexpr int kChildFdSlotsPerThread = 10;
 
 // Signals a task must never inherit as ignored even if the agent ignores them when the set was
 // last read: Node ignores SIGPIPE, and a shell's nohup or `trap '' SIG` leaves these behind.
