@@ -8,6 +8,7 @@
         "src/cgroup_join.cc",
         "src/cgroup_state_cache.cc",
         "src/child.cc",
+        "src/child_fd_slots.cc",
         "src/child_table.cc",
         "src/clone3_entry.S",
         "src/engine.cc",

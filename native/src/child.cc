@@ -640,6 +640,11 @@ PARAFORK_CHILD_CODE const char* FindExecutable(ChildPlan* plan) {
 
 __attribute__((no_sanitize("address", "undefined", "thread"))) int RunChild(void* opaque_plan) {
   ChildPlan* plan = static_cast<ChildPlan*>(opaque_plan);
+  if (plan->unshare_fds_below > 0) {
+    // First: until now the fd table is the agent's (CLONE_FILES), and nothing here may touch it.
+    long result = RawSyscall(SYS_close_range, plan->unshare_fds_below, static_cast<long>(~0U), CLOSE_RANGE_UNSHARE);
+    if (result < 0) Fail(plan, Syscall::kCloseRange, result);
+  }
   // Signals stay blocked (the spawn thread blocks them all) until the dispositions are reset.
   ResetSignalDispositions(plan);
   PlaceStdio(plan);

@@ -131,6 +131,9 @@ struct ChildPlan {
   const int* cgroup_v1_procs_fds = nullptr; // cgroup v1 `tasks` files to join the same way (cgroup_join.cc)
   size_t cgroup_v1_count = 0;
   bool close_range_cloexec = true;          // kernel has close_range(CLOSE_RANGE_CLOEXEC), 5.11+
+  // > 0: cloned with CLONE_FILES; the child's first system call takes a table of its own with only
+  // the fds below this (close_range CLOSE_RANGE_UNSHARE), where every fd above sits (child_fd_slots.h).
+  int unshare_fds_below = 0;
   // CLONE_CLEAR_SIGHAND already reset every handler to SIG_DFL; only signals set to SIG_IGN (which
   // that flag leaves alone) remain, listed in `ignored_signals` (bit n-1 for signal n).
   bool handlers_cleared = false;

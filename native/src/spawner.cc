@@ -22,6 +22,12 @@ namespace {
 
 constexpr size_t kChildStackSize = 128 * 1024;  // the child uses a few KiB; see child.cc
 constexpr size_t kGuardSize = 4096;
+// Slots for the fds a child uses that sit above the limit (child_fd_slots.h): a sandboxed Task
+// needs 9 at most (stdout and stderr, its result file, the v1 `tasks` files of memory, pids and
+// cpu on a hybrid host, the network and mount namespaces, init; /dev/null is below), an array's
+// index 8 (no result file). A spawn that needs more copies the whole table, as before. Every slot
+// is one more fd each child copies: 6 threads (2 CPUs) make the limit ~90 in the agent.
+constexpr int kChildFdSlotsPerThread = 10;
 
 // Signals a task must never inherit as ignored even if the agent ignores them when the set was
 // last read: Node ignores SIGPIPE, and a shell's nohup or `trap '' SIG` leaves these behind.
@@ -71,6 +77,11 @@ XorLock* Spawner::FdLock() { return options_.lock_mode == LockMode::kFree ? null
 void Spawner::Start() {
   dev_null_.reset(KeepAboveStdio(open("/dev/null", O_RDWR | O_CLOEXEC)));
   if (!dev_null_) throw std::system_error(errno, std::generic_category(), "open /dev/null");
+  // CLOSE_RANGE_UNSHARE is Linux 5.9, older than CLOSE_RANGE_CLOEXEC (5.11). Reserved before the
+  // threads start; without them (no fds to spare) every child copies the whole table as before.
+  if (options_.close_range_cloexec) {
+    fd_slots_.Reserve(dev_null_.get(), options_.threads + SandboxThreads(), kChildFdSlotsPerThread);
+  }
   for (int index = 0; index < options_.threads + SandboxThreads(); ++index) {
     ChildStack stack;
     stack.mapping_size = kChildStackSize + kGuardSize;
@@ -153,12 +164,12 @@ void Spawner::ThreadMain(int index, Lane& lane, bool sandbox_lane) {
       lane.queue.pop_front();
     }
     busy_threads_.fetch_add(1, std::memory_order_relaxed);
-    SpawnOne(*request, stack);
+    SpawnOne(*request, stack, index);
     busy_threads_.fetch_sub(1, std::memory_order_relaxed);
   }
 }
 
-void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
+void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack, int thread) {
   const uint64_t picked_ns = MonotonicNanoseconds();
   const uint64_t queued_ns = picked_ns - request.enqueued_ns;
   auto report = [&](SpawnFailure failure, uint64_t spawn_ns) {
@@ -180,7 +191,12 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack) {
     if (failure) return report(failure, 0);
   }
 
+  // Not in user-namespace mode: there the child runs on while this thread maps its ids, and the
+  // slots could not be put back before its exec.
+  LoweredChildFds lowered(plan.sandbox.user_namespace ? nullptr : &fd_slots_, thread);
+  LowerChildFds(plan, cgroups, lowered);
   CloneOutcome clone = Clone(request, plan, stack, namespace_flags, cgroups, handshake);
+  lowered.Restore();
   // The child holds its own copies now; the parent's child ends close here, so a pipe sees EOF
   // when the child (and whatever it passed them to) is done.
   stdio.CloseChildEnds();
@@ -243,6 +259,17 @@ SpawnFailure Spawner::PrepareSandboxed(const SpawnRequest& request, const ExecAr
   return {};
 }
 
+void Spawner::LowerChildFds(ChildPlan& plan, PreparedCgroups& cgroups, LoweredChildFds& lowered) {
+  for (int& fd : plan.stdio_fds) fd = lowered.Lower(fd);
+  plan.result_fd = lowered.Lower(plan.result_fd);
+  plan.cgroup_procs_fd = lowered.Lower(plan.cgroup_procs_fd);
+  for (int& fd : cgroups.v1_fds) fd = lowered.Lower(fd);  // plan.cgroup_v1_procs_fds points here
+  plan.sandbox.network_namespace_fd = lowered.Lower(plan.sandbox.network_namespace_fd);
+  plan.sandbox.mount_namespace_fd = lowered.Lower(plan.sandbox.mount_namespace_fd);
+  plan.sandbox.init_fd = lowered.Lower(plan.sandbox.init_fd);
+  plan.unshare_fds_below = lowered.shared() ? lowered.limit() : 0;
+}
+
 Spawner::CloneOutcome Spawner::Clone(const SpawnRequest& request, ChildPlan& plan, const ChildStack& stack,
                                      uint64_t namespace_flags, const PreparedCgroups& cgroups,
                                      UserNamespaceHandshake& handshake) {
@@ -250,6 +277,8 @@ Spawner::CloneOutcome Spawner::Clone(const SpawnRequest& request, ChildPlan& pla
   // our memory: we wait for its exec through the handshake pipe instead.
   const bool user_namespace = plan.sandbox.user_namespace;
   const uint64_t vfork_flag = user_namespace ? 0 : CLONE_VFORK;
+  // The child shares our fd table until its first system call unshares the low part of it.
+  const uint64_t files_flag = plan.unshare_fds_below > 0 ? CLONE_FILES : 0;
   const int cgroup_fd = cgroups.cgroup_fd.get();
   CloneOutcome outcome;
   int pidfd = -1;
@@ -257,7 +286,7 @@ Spawner::CloneOutcome Spawner::Clone(const SpawnRequest& request, ChildPlan& pla
   outcome.started_ns = MonotonicNanoseconds();
   if (UsesClone3()) {
     struct clone_args args = {};
-    args.flags = CLONE_VM | vfork_flag | CLONE_PIDFD | namespace_flags | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0) |
+    args.flags = CLONE_VM | vfork_flag | files_flag | CLONE_PIDFD | namespace_flags | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0) |
                  (plan.handlers_cleared ? CLONE_CLEAR_SIGHAND : 0);
     args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
     args.exit_signal = 0;  // no SIGCHLD: Node's handler is not ours to wake
@@ -268,7 +297,7 @@ Spawner::CloneOutcome Spawner::Clone(const SpawnRequest& request, ChildPlan& pla
   } else {
     // clone(2) takes the top of the stack; the pidfd arrives through parent_tid with CLONE_PIDFD.
     void* stack_top = static_cast<char*>(stack.base) + stack.size;
-    outcome.pid = clone(RunChild, stack_top, static_cast<int>(CLONE_VM | vfork_flag | CLONE_PIDFD | namespace_flags),
+    outcome.pid = clone(RunChild, stack_top, static_cast<int>(CLONE_VM | vfork_flag | files_flag | CLONE_PIDFD | namespace_flags),
                         &plan, &pidfd);
     if (outcome.pid == -1) outcome.pid = -errno;
   }

@@ -23,6 +23,7 @@
 #include "cgroup_join.h"
 #include "cgroup_state_cache.h"
 #include "child.h"
+#include "child_fd_slots.h"
 #include "child_table.h"
 #include "event.h"
 #include "exec_search.h"
@@ -109,12 +110,14 @@ class Spawner {
   };
 
   void ThreadMain(int index, Lane& lane, bool sandbox_lane);
-  void SpawnOne(SpawnRequest& request, const ChildStack& stack);
+  void SpawnOne(SpawnRequest& request, const ChildStack& stack, int thread);
   SpawnFailure PrepareFds(const SpawnRequest& request, PreparedStdio& stdio, PreparedCgroups& cgroups);
   ChildPlan PlainPlan(const SpawnRequest& request, const ExecArrays& exec, const PreparedStdio& stdio,
                       const PreparedCgroups& cgroups, uint64_t now_ns);
   SpawnFailure PrepareSandboxed(const SpawnRequest& request, const ExecArrays& exec, SandboxStorage& storage,
                                 UserNamespaceHandshake& handshake, ChildPlan& plan, uint64_t* namespace_flags);
+  // Moves the fds the child uses below the slots' limit, so it copies only those (child_fd_slots.h).
+  void LowerChildFds(ChildPlan& plan, PreparedCgroups& cgroups, LoweredChildFds& lowered);
   CloneOutcome Clone(const SpawnRequest& request, ChildPlan& plan, const ChildStack& stack, uint64_t namespace_flags,
                      const PreparedCgroups& cgroups, UserNamespaceHandshake& handshake);
   // Gives the read ends of a kLog output (either may be empty) to the log pump.
@@ -132,6 +135,7 @@ class Spawner {
   EventSink& events_;
   XorLock lock_;
   UniqueFd dev_null_;
+  ChildFdSlots fd_slots_;  // none reserved: every child copies the whole fd table
 
   CgroupStateCache cgroup_state_;
   std::mutex queue_mutex_;  // guards both lanes' queues and stopping_
