@@ -43,6 +43,13 @@ const { values: flags } = parseArgs({
     baseline: { type: 'string' },
     /** Flags of the agent's (src/config/agent-config.ts), e.g. '--max-concurrent 100'. */
     'agent-args': { type: 'string', default: '' },
+    /**
+     * Where each turn's --state-dir is made (default /run/parafork, the agent's default's parent).
+     * The filesystem decides much of what a log costs (ext4 allocates blocks and inodes, tmpfs
+     * only pages; an ext4 without a journal also skips recently freed inodes): point it at the
+     * disk a node's logs would be on (the chart's /var/lib/parafork) to measure that one.
+     */
+    'state-root': { type: 'string', default: '/run/parafork' },
     /** Internal: run one turn in this process and print its result as JSON. */
     turn: { type: 'string' },
     'state-dir': { type: 'string' },
@@ -191,11 +198,11 @@ function filesUnder(directory: string): string[] {
 
 function compare(): void {
   const self = fileURLToPath(import.meta.url);
-  // Under the agent's default --state-dir's parent, on the disk its logs would be on.
-  mkdirSync('/run/parafork', { recursive: true });
+  const stateRoot = flags['state-root'];
+  mkdirSync(stateRoot, { recursive: true });
   const turns: Turn[] = [];
   const loads: number[] = [];
-  const machine = `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${os.release()}, /run on ${filesystemOf('/run/parafork')}`;
+  const machine = `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${os.release()}, ${stateRoot} on ${filesystemOf(stateRoot)}`;
   console.log(`${tasks} sandboxed Tasks x ${mebibytes} MiB, ${rounds} rounds; ${machine}${flags.baseline === undefined ? '' : `; baseline ${flags.baseline}`}`);
   // Each turn's logs are emptied after it and removed only at the end: removed at once, their
   // 2,000 inodes (a directory and a file per Task) would make the next turn's on an ext4 without a
@@ -205,7 +212,7 @@ function compare(): void {
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? modes : [...modes].reverse();
     for (const mode of order) {
-      const stateDirectory = mkdtempSync('/run/parafork/bench-logs-');
+      const stateDirectory = mkdtempSync(path.join(stateRoot, 'bench-logs-'));
       loads.push(os.loadavg()[0] ?? 0);
       try {
         const script = mode === 'logs@baseline' ? path.join(flags.baseline ?? '', 'bench', 'logs.ts') : self;
@@ -258,10 +265,18 @@ function compare(): void {
   console.log(`results: ${file}`);
 }
 
+/** The filesystem type of `directory` and, for ext4, whether it has a journal (see --state-root). */
 function filesystemOf(directory: string): string {
-  try {
-    return execFileSync('stat', ['-f', '-c', '%T', directory], { encoding: 'utf8' }).trim();
-  } catch {
-    return 'unknown';
-  }
+  const ask = (command: string, args: string[]): string | undefined => {
+    try {
+      return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const type = ask('findmnt', ['-no', 'FSTYPE', '-T', directory]) ?? 'unknown';
+  if (!type.startsWith('ext')) return type;
+  const source = ask('findmnt', ['-no', 'SOURCE', '-T', directory]);
+  const features = source === undefined ? undefined : ask('dumpe2fs', ['-h', source]);
+  return features === undefined ? type : `${type} (${features.includes('has_journal') ? 'with' : 'without'} a journal)`;
 }
