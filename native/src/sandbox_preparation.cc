@@ -188,8 +188,10 @@ void PrepareIdentity(const SandboxRequest& sandbox, SandboxResources& resources,
                  : sandbox.seccomp_program.empty() ? resources.default_seccomp()
                                                    : &sandbox.seccomp_program.program;
   // The default filter refuses keyctl, add_key and request_key: the agent's session keyring is out
-  // of reach, and a keyring of the task's own would cost every spawn ~5 us (child.cc).
-  plan.own_session_keyring = plan.seccomp != resources.default_seccomp();
+  // of reach, and a keyring of the task's own would cost every spawn ~5 us (child.cc). So does a
+  // filter the agent runs under itself, whatever the task's (in the chart's Pod: the spawn failed
+  // with its EPERM until the agent asked first, test/node/security-in-pod.test.ts).
+  plan.own_session_keyring = plan.seccomp != resources.default_seccomp() && resources.keyrings_reachable();
   plan.init_fd = resources.init_fd();
   // parafork-init FILE ARGV0 ARGS...: slot 1 is filled in by the child once it has found FILE.
   storage.init_argv.push_back(storage.init_name.data());

@@ -44,6 +44,9 @@ int SandboxResources::PrepareLocked(Syscall* failed) {
     *failed = Syscall::kNetwork;
     return error_number;
   }
+  // KEYCTL_GET_KEYRING_ID (0) of the session keyring (-3), not made if missing: any answer but the
+  // filter's (EPERM, or ENOSYS where the kernel has no keys) means the call reaches the kernel.
+  if (syscall(SYS_keyctl, 0, -3, 0) == -1 && (errno == EPERM || errno == ENOSYS)) keyrings_reachable_ = false;
   try {
     seccomp_ = BuildDefaultSeccompProgram();
   } catch (const std::exception&) {

@@ -30,6 +30,12 @@ class SandboxResources {
   int init_fd() const { return init_fd_.get(); }
   NetworkNamespacePool& network_namespaces() { return network_namespaces_; }
   const sock_fprog* default_seccomp() const { return &seccomp_.program; }
+  // Whether this process may call keyctl(2) at all. A seccomp filter the agent itself runs under
+  // (a container's: the chart's profile, like Docker's and containerd's defaults, refuses keyctl)
+  // binds every task it starts too, and cannot be lifted: their keyrings are then out of reach
+  // whatever the task's own filter says, and no task needs a session keyring of its own
+  // (JoinOwnSessionKeyring in child.cc, which would fail with the filter's EPERM).
+  bool keyrings_reachable() const { return keyrings_reachable_; }
 
   // A mount namespace holding the task filesystem every task with this root shares: `rootfs`
   // bound on the staging directory (read-only if asked; nosuid and nodev), a minimal /dev
@@ -64,6 +70,7 @@ class SandboxResources {
   UniqueFd init_fd_;
   NetworkNamespacePool network_namespaces_;
   SeccompProgram seccomp_;
+  bool keyrings_reachable_ = true;
   // How often a template's masks are looked at again (FilesystemTemplate): one openat2(2) and
   // fstat a masked path (~50 by default), at most ten times a second whatever the spawn rate.
   static constexpr uint64_t kMaskRecheckNs = 100'000'000;
