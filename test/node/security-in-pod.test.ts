@@ -75,6 +75,22 @@ const knownDifferences: readonly { test: RegExp; why: string; shows: RegExp }[] 
     shows: /^(Error: )?CI must run this test, but: the sandbox needs root, and the test writes kernel\.core_pattern$/,
   },
   {
+    test: /^a Task and the agent.s session keyring gives a sandboxed Task a session keyring of its own, without the agent s keys, whatever its filter and uid: failed$/,
+    why:
+      "the test first puts a marker key in a session keyring of its own, and in the Pod the container's seccomp profile refuses keyctl to " +
+      'every process in it: the test cannot set up. That same profile binds the agent and every Task it starts, whatever the Task\'s own ' +
+      'filter: no Task in the Pod reaches a keyring at all (the agent sees this and gives none a keyring of its own, sandbox_resources.h)',
+    shows: /^(AssertionError: )?KEYCTL_JOIN_SESSION_KEYRING failed$/,
+  },
+  {
+    test: /^masked paths the node changes after the template was made masks a file the node replaces \(renames another over\), and one it creates, for Tasks started after: failed$/,
+    why:
+      "the test masks files of its own in /var/tmp, an emptyDir in the Pod: a mount beneath the image's root, which a Task's root (the " +
+      "image's root bound alone) does not carry, so the Task finds no file there at all rather than a masked one (as for the state " +
+      'directory case below); on the host, where /var/tmp is the node\'s own, the masks are checked again and hold',
+    shows: /^(AssertionError: )?expected '\/var\/tmp\/parafork-mask-changes-\w+…' to be '\/var\/tmp\/parafork-mask-changes-\w+…' \/\/ Object\.is equality$|^[-+] \/var\/tmp\/parafork-mask-changes-\w+\/[\w.-]+=.*$/,
+  },
+  {
     test: /^test\/security\/cgroup-group-ownership\.test\.ts: failed$/,
     why:
       "its agents make their cgroup groups at the root of the node's cgroup2 tree, mode 0555 on this machine: root in the Pod holds no " +
