@@ -45,19 +45,29 @@ const recordPrefixPattern = /^(\S+) (stdout|stderr|parafork) ([PF]) /;
 const newline = 0x0a;
 
 /**
- * The chunk whose header starts at `start` of `bytes`: the chunk and where the next one starts;
- * 'incomplete' when `bytes` ends before it does; undefined when no header starts there.
+ * The header that starts at `start` of `bytes`: its chunk's time, stream, where its payload starts
+ * and where the next chunk starts (which may lie past `bytes`); 'incomplete' when `bytes` ends
+ * inside the header line; undefined when no header starts there.
  */
-export function chunkAt(bytes: Buffer, start: number): { chunk: LogChunk; next: number } | 'incomplete' | undefined {
+export function chunkHeaderAt(bytes: Buffer, start: number): { time: string; stream: LogChunk['stream']; payloadStart: number; next: number } | 'incomplete' | undefined {
   const end = bytes.indexOf(newline, start);
   if (end === -1) return bytes.length - start > maxHeaderBytes ? undefined : 'incomplete';
   if (end - start > maxHeaderBytes) return undefined;
   const match = headerPattern.exec(bytes.toString('latin1', start, end));
   if (!match) return undefined;
   const [, time = '', stream = '', length = ''] = match;
-  const next = end + 1 + Number(length);
-  if (next > bytes.length) return 'incomplete';
-  return { chunk: { time, stream: stream as LogChunk['stream'], payload: bytes.subarray(end + 1, next) }, next };
+  return { time, stream: stream as LogChunk['stream'], payloadStart: end + 1, next: end + 1 + Number(length) };
+}
+
+/**
+ * The chunk whose header starts at `start` of `bytes`: the chunk and where the next one starts;
+ * 'incomplete' when `bytes` ends before it does; undefined when no header starts there.
+ */
+export function chunkAt(bytes: Buffer, start: number): { chunk: LogChunk; next: number } | 'incomplete' | undefined {
+  const header = chunkHeaderAt(bytes, start);
+  if (header === undefined || header === 'incomplete') return header;
+  if (header.next > bytes.length) return 'incomplete';
+  return { chunk: { time: header.time, stream: header.stream, payload: bytes.subarray(header.payloadStart, header.next) }, next: header.next };
 }
 
 /**

@@ -5,7 +5,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { chunkAt, firstChunkForTail, logFormatLine, LogLineParser, startsWithFormatLine, type LogLine, type LogStreamName } from './log-format.js';
+import { chunkAt, chunkHeaderAt, firstChunkForTail, logFormatLine, LogLineParser, startsWithFormatLine, type LogLine, type LogStreamName } from './log-format.js';
 
 export interface LogReadOptions {
   /** Only this stream's lines (the dropped-output notes are always kept). */
@@ -175,7 +175,11 @@ async function tailWindowLines(handle: FileHandle, size: number): Promise<LogLin
       position = found.next;
       if (next >= windowStart) break;
     }
-    if (next === undefined) next = start + headerSkip(bytes, position);
+    if (next === undefined) {
+      // The chunk at `position` goes on past this read: its header says where it ends.
+      const header = chunkHeaderAt(bytes, position);
+      next = typeof header === 'object' ? start + header.next : start;
+    }
     if (next <= start) return [];
     start = next;
   }
@@ -185,14 +189,6 @@ async function tailWindowLines(handle: FileHandle, size: number): Promise<LogLin
 
 /** How much the header walk reads at a time: many small chunks' headers, or one large chunk's. */
 const headerWalkBytes = 16 * 1024;
-
-/** Where the chunk whose header starts at `position` of `bytes` ends (past `bytes`: its payload was not read). */
-function headerSkip(bytes: Buffer, position: number): number {
-  const end = bytes.indexOf(0x0a, position);
-  if (end === -1) return position; // a header longer than the read: damaged
-  const length = Number(/ (\d+)$/.exec(bytes.toString('latin1', position, end))?.[1] ?? Number.NaN);
-  return Number.isSafeInteger(length) ? end + 1 + length : position;
-}
 
 async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
   const buffer = Buffer.alloc(Math.max(0, length));
