@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
+import { taskApiVersion, taskKind } from '../../src/api/task.js';
 import { maxLogStreams } from '../../src/logs/log-endpoint.js';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { applyTask, createTestNamespace, getTask, kubectl, waitFor, waitForTaskPhase, type TestNamespace } from '../helpers/cluster.js';
@@ -159,9 +160,15 @@ describe('a Task\'s output', () => {
   });
 
   it('goes when the Task is collected after ttlSecondsAfterFinished', async () => {
-    await applyTask(namespace.name, 'brief', nodeName, { command: ['sh', '-c', 'echo bye'], ttlSecondsAfterFinished: 1 });
-    const uid = (await waitForTaskPhase(namespace.name, 'brief', ['Succeeded'])).metadata.uid ?? '';
-    await waitFor(() => !existsSync(logDirectoryOf(uid, 'brief')) || undefined, { description: 'the collected Task\'s logs to go', timeoutMs: 15_000 });
+    // The uid comes from the create itself: a Task collected a second after it ends can be gone
+    // before a poll for its phase sees it (a CI run at load 46 missed it so). It lingers two
+    // seconds after its output, so that its log is seen to exist before it is seen to go.
+    const manifest = { apiVersion: taskApiVersion, kind: taskKind, metadata: { name: 'brief', namespace: namespace.name }, spec: { nodeName, command: ['sh', '-c', 'echo bye; sleep 2'], ttlSecondsAfterFinished: 1 } };
+    const uid = (await kubectl(['create', '-f', '-', '--output', 'jsonpath={.metadata.uid}'], { input: JSON.stringify(manifest) })).trim();
+    expect(uid).not.toBe('');
+    await waitFor(() => existsSync(logDirectoryOf(uid, 'brief')) || undefined, { description: 'the Task\'s logs to be written', timeoutMs: 20_000 });
+    await waitFor(() => !existsSync(logDirectoryOf(uid, 'brief')) || undefined, { description: 'the collected Task\'s logs to go', timeoutMs: 20_000 });
+    await expect(getTask(namespace.name, 'brief')).rejects.toThrow(/NotFound/);
   });
 
   it('of Tasks deleted while the agent was away is swept when it starts', async () => {
