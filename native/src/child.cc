@@ -521,6 +521,34 @@ PARAFORK_CHILD_CODE void JoinOwnSessionKeyring(ChildPlan* plan) {
   if (result < 0 && result != -ENOSYS) Fail(plan, Syscall::kIdentity, result);
 }
 
+// The task uid's own keyrings, emptied of what an earlier task leased the same uid left there:
+// the user keyring, the user session keyring and the persistent keyring belong to the uid, not to
+// a process, and outlive it (user_keyrings.h; red team, test/security/sandbox-user-keyrings.test.ts).
+// Run as the task's uid (the kernel finds them by the caller's), with no capabilities yet before the
+// filter. The persistent keyring is linked into the task's session keyring to be possessed (its
+// owner may only view and read it otherwise), emptied, and unlinked again. A kernel without keys
+// (ENOSYS) or without persistent keyrings (EOPNOTSUPP) has nothing there; EDQUOT: the uid's quota
+// is full and it has no persistent keyring to find, which getting one would have to make.
+PARAFORK_CHILD_CODE void EmptyUserKeyrings(ChildPlan* plan) {
+  constexpr long kClear = 7;           // KEYCTL_CLEAR
+  constexpr long kUnlink = 9;          // KEYCTL_UNLINK
+  constexpr long kGetPersistent = 22;  // KEYCTL_GET_PERSISTENT
+  constexpr long kSessionKeyring = -3, kUserKeyring = -4, kUserSessionKeyring = -5;
+  const long user_keyrings[] = {kUserKeyring, kUserSessionKeyring};
+  for (long keyring : user_keyrings) {
+    const long result = RawSyscall(SYS_keyctl, kClear, keyring);
+    if (result == -ENOSYS) return;
+    if (result < 0) Fail(plan, Syscall::kIdentity, result);
+  }
+  const long persistent = RawSyscall(SYS_keyctl, kGetPersistent, -1, kSessionKeyring);
+  if (persistent == -EOPNOTSUPP || persistent == -EDQUOT) return;
+  if (persistent < 0) Fail(plan, Syscall::kIdentity, persistent);
+  long result = RawSyscall(SYS_keyctl, kClear, persistent);
+  if (result < 0) Fail(plan, Syscall::kIdentity, result);
+  result = RawSyscall(SYS_keyctl, kUnlink, persistent, kSessionKeyring);
+  if (result < 0) Fail(plan, Syscall::kIdentity, result);
+}
+
 // User-namespace mode: the task's user namespace comes last, after every other namespace and
 // the filesystem were made as the agent's root, so it owns none of them (it cannot mount,
 // sethostname or setns even as root inside). Its id maps can only be written from outside with
@@ -613,6 +641,7 @@ PARAFORK_CHILD_CODE void BuildSandbox(ChildPlan* plan) {
   if (sandbox.own_session_keyring) JoinOwnSessionKeyring(plan);
   if (sandbox.user_namespace) EnterUserNamespace(plan);
   DropPrivileges(plan);
+  if (sandbox.empty_user_keyrings) EmptyUserKeyrings(plan);
   EnterWorkingDirectory(plan);
 }
 

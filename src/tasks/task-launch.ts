@@ -62,13 +62,18 @@ export interface LaunchCallbacks {
   ended(): void;
 }
 
-/** The sandbox with the attempt's leased ids (task-identities.ts) in place of the defaults. */
+/**
+ * The sandbox with the attempt's leased ids (task-identities.ts) in place of the defaults. A uid
+ * leased to the Task alone is marked so (`ownUid`): what an earlier Task left in its keyrings is
+ * emptied at the start (sandbox-user-keyrings.test.ts).
+ */
 export function withIdentity(sandbox: SandboxOptions, identity: TaskIdentityLease | undefined): SandboxOptions {
   if (identity === undefined) return sandbox;
   return {
     ...sandbox,
     runAsUser: identity.runAsUser,
     runAsGroup: identity.runAsGroup,
+    ...(identity.ownUid ? { ownUid: true } : {}),
     ...(identity.userNamespaceHostId !== undefined ? { userNamespaceHostId: identity.userNamespaceHostId } : {}),
   };
 }

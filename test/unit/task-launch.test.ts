@@ -17,7 +17,7 @@ import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-proc
 import type { TaskIdentityLease } from '../../src/sandbox/task-identities.js';
 import type { ResultPolicy } from '../../src/tasks/attempt-result.js';
 import { StderrTail, type Attempt } from '../../src/tasks/attempts.js';
-import { exitEnding, launchAttempt, spawnFailureEnding, taskSpawnOptions, type AttemptCgroup, type TaskLauncher } from '../../src/tasks/task-launch.js';
+import { exitEnding, launchAttempt, spawnFailureEnding, taskSpawnOptions, withIdentity, type AttemptCgroup, type TaskLauncher } from '../../src/tasks/task-launch.js';
 
 function spec(fields: Partial<TaskSpec> = {}): TaskSpec {
   return { nodeName: 'node', command: ['work'], ...fields };
@@ -267,5 +267,17 @@ describe('the default PATH', () => {
     const { readFile } = await import('node:fs/promises');
     const initSource = await readFile(new URL('../../native/src/init/parafork_init.c', import.meta.url), 'utf8');
     expect(initSource).toContain(`const char* path = "${defaultSearchPath}";`);
+  });
+});
+
+describe('withIdentity', () => {
+  const lease = (fields: Partial<TaskIdentityLease>): TaskIdentityLease => ({ runAsUser: 0x7000_0001, runAsGroup: 0x7000_0001, userNamespaceHostId: undefined, hostUid: 0x7000_0001, hostGid: 0x7000_0001, ownUid: false, release: () => undefined, ...fields });
+
+  it('marks a uid leased to the Task alone as its own, so its keyrings are emptied of an earlier holder s keys', () => {
+    expect(withIdentity({}, lease({ ownUid: true }))).toEqual({ runAsUser: 0x7000_0001, runAsGroup: 0x7000_0001, ownUid: true });
+  });
+
+  it('leaves a uid the spec named, which others may run as, unmarked', () => {
+    expect(withIdentity({}, lease({ runAsUser: 1000, runAsGroup: 1000, hostUid: 1000, hostGid: 1000 }))).toEqual({ runAsUser: 1000, runAsGroup: 1000 });
   });
 });
