@@ -528,7 +528,10 @@ PARAFORK_CHILD_CODE void JoinOwnSessionKeyring(ChildPlan* plan) {
 // filter. The persistent keyring is linked into the task's session keyring to be possessed (its
 // owner may only view and read it otherwise), emptied, and unlinked again. A kernel without keys
 // (ENOSYS) or without persistent keyrings (EOPNOTSUPP) has nothing there; EDQUOT: the uid's quota
-// is full and it has no persistent keyring to find, which getting one would have to make.
+// is full and it has no persistent keyring to find, which getting one would have to make. Any
+// other failure fails the spawn: EACCES when an earlier task of the uid took write permission on a
+// keyring away (its owner may, and only it can give it back), and then the task would read what is
+// left there, or use a credential planted there.
 PARAFORK_CHILD_CODE void EmptyUserKeyrings(ChildPlan* plan) {
   constexpr long kClear = 7;           // KEYCTL_CLEAR
   constexpr long kUnlink = 9;          // KEYCTL_UNLINK
@@ -538,15 +541,15 @@ PARAFORK_CHILD_CODE void EmptyUserKeyrings(ChildPlan* plan) {
   for (long keyring : user_keyrings) {
     const long result = RawSyscall(SYS_keyctl, kClear, keyring);
     if (result == -ENOSYS) return;
-    if (result < 0) Fail(plan, Syscall::kIdentity, result);
+    if (result < 0) Fail(plan, Syscall::kKeyrings, result);
   }
   const long persistent = RawSyscall(SYS_keyctl, kGetPersistent, -1, kSessionKeyring);
   if (persistent == -EOPNOTSUPP || persistent == -EDQUOT) return;
-  if (persistent < 0) Fail(plan, Syscall::kIdentity, persistent);
+  if (persistent < 0) Fail(plan, Syscall::kKeyrings, persistent);
   long result = RawSyscall(SYS_keyctl, kClear, persistent);
-  if (result < 0) Fail(plan, Syscall::kIdentity, result);
+  if (result < 0) Fail(plan, Syscall::kKeyrings, result);
   result = RawSyscall(SYS_keyctl, kUnlink, persistent, kSessionKeyring);
-  if (result < 0) Fail(plan, Syscall::kIdentity, result);
+  if (result < 0) Fail(plan, Syscall::kKeyrings, result);
 }
 
 // User-namespace mode: the task's user namespace comes last, after every other namespace and

@@ -10,6 +10,7 @@ import { closeSync, openSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Launcher, type SandboxOptions } from '../../src/index.js';
+import type { InternalSpawnOptions } from '../../src/launcher/spawn-options.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
 import { python } from './sandbox-helpers.js';
 
@@ -38,7 +39,9 @@ describe.skipIf(skip !== undefined)(`the descriptors a Task starts with${skip ? 
   });
 
   async function listing(sandbox: SandboxOptions, resultFile: boolean): Promise<string> {
-    const child = await launcher.spawn({ file: python, args: ['-c', lister], stdout: 'pipe', stderr: 'pipe', sandbox, resultFile, env: { PATH: '/usr/bin:/bin' } });
+    // resultFile: the launcher's internal option, the agent's result file.
+    const options: InternalSpawnOptions = { file: python, args: ['-c', lister], stdout: 'pipe', stderr: 'pipe', sandbox, resultFile, env: { PATH: '/usr/bin:/bin' } };
+    const child = await launcher.spawn(options);
     let output = '';
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));

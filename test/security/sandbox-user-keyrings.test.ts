@@ -13,6 +13,7 @@
 // --task-ids range of the test's own (so both lease its first id, as a busy node's LRU eventually
 // does): the first one's Task adds marker keys, the second one's looks for them. The second clears what it
 // found, so the test leaves nothing in the kernel. Needs root (the sandbox) and a build (dist/).
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { arch, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -53,6 +54,19 @@ const planter = [
   'open(os.environ["PARAFORK_RESULT"], "w").write("added " + ",".join(added))',
 ].join('\n');
 
+/**
+ * Adds a marker to the user keyring, then takes write permission on it away from everyone, the
+ * uid included (it keeps view, read, search and setattr): no later holder of the uid can empty it.
+ */
+const locker = [
+  ...keyCalls,
+  'payload = b"secret-of-the-first-task"',
+  `added = libc.syscall(${addKeyNumber}, b"user", b"${marker}-locked", payload, len(payload), ctypes.c_long(-4)) >= 0`,
+  // KEYCTL_SETPERM: possessor and user may view (0x01), read (0x02), search (0x08) and setattr (0x20), not write (0x04).
+  'locked = keyctl(5, -4, 0x2b2b0000) >= 0',
+  'open(os.environ["PARAFORK_RESULT"], "w").write(f"added {added} locked {locked}")',
+].join('\n');
+
 /** Looks for the markers; the result lists what it found. Then empties the keyrings (the test's clean-up). */
 const finder = [
   ...keyCalls,
@@ -69,20 +83,27 @@ describe.skipIf(skip !== undefined)(`a Task and the keyrings of the host uid it 
   });
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-  async function runAlone(name: string, script: string): Promise<{ uid: number | undefined; result: string | undefined }> {
+  async function runAlone(name: string, script: string, phase: 'Succeeded' | 'Failed' = 'Succeeded'): Promise<{ uid: number | undefined; result: string | undefined; message: string | undefined }> {
     const folder = mkdtempSync(path.join(scratch, `${name}-`));
-    writeTask(folder, name, { command: [python, '-c', script], sandbox: { seccomp: { type: 'Unconfined' } } });
+    writeTask(folder, name, { command: [python, '-c', script], backoffLimit: 0, sandbox: { seccomp: { type: 'Unconfined' } } });
     const agent = await startManifestAgent(folder, ['--sandbox-policy', 'privileged', '--task-ids', taskIds]);
     try {
       const status = await waitFor(async () => {
         const task = (await agent.tasks()).get(name);
         return task?.status?.phase === 'Succeeded' || task?.status?.phase === 'Failed' ? task.status : undefined;
       }, { timeoutMs: 30_000, description: `Task ${name} to end` });
-      expect(status.phase, JSON.stringify(status)).toBe('Succeeded');
-      return { uid: status.hostIdentity?.uid, result: status.result };
+      expect(status.phase, JSON.stringify(status)).toBe(phase);
+      return { uid: status.hostIdentity?.uid, result: status.result, message: status.message };
     } finally {
       await agent.stop();
     }
+  }
+
+  /** The test's own clean-up of a uid's user keyring: as that uid (the key's owner), write permission back, then emptied. */
+  function unlockUserKeyring(uid: number): void {
+    const script = [...keyCalls, `os.setresgid(${uid}, ${uid}, ${uid}); os.setresuid(${uid}, ${uid}, ${uid})`, 'keyctl(5, -4, 0x3f3f0000)', 'keyctl(7, -4)'].join('\n');
+    const run = spawnSync(python, ['-c', script], { encoding: 'utf8', timeout: 10_000 });
+    expect(run.status, run.stderr).toBe(0);
   }
 
   it('finds none of the keys an earlier Task left under the same host uid', async () => {
@@ -93,5 +114,21 @@ describe.skipIf(skip !== undefined)(`a Task and the keyrings of the host uid it 
     // The case this is about: the second Task was leased the same host uid.
     expect(second.uid).toBe(first.uid);
     expect(second.result).toBe('found ');
+  });
+
+  // A Task that cannot empty the keyrings it would read (the earlier holder took write permission
+  // away, which the uid, owning them, may do and no one can undo but that uid) is not started: it
+  // would read what was left, or use a credential planted there.
+  it('does not start when an earlier Task left the uid s keyrings so that they cannot be emptied', async () => {
+    const first = await runAlone('locks-keys', locker);
+    expect(first.result).toBe('added True locked True');
+    try {
+      const second = await runAlone('looks-in-locked-keys', finder, 'Failed');
+      expect(second.uid).toBe(first.uid);
+      expect(second.result).toBeUndefined();
+      expect(second.message, second.message).toMatch(/keyrings/);
+    } finally {
+      if (first.uid !== undefined) unlockUserKeyring(first.uid);
+    }
   });
 });

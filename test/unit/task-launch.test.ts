@@ -118,11 +118,12 @@ function fakeCgroup(oomKills = 0, memoryPeakBytes?: number): AttemptCgroup & { r
   return { calls, spawnOptions: { cgroup: '/sys/fs/cgroup/fake' }, oomKills: () => oomKills, memoryPeakBytes: () => memoryPeakBytes, killAll: () => void calls.push('killAll'), removeAsync: () => (calls.push('removeAsync'), Promise.resolve(true)) };
 }
 
-function fakeLease(): TaskIdentityLease & { released: number } {
+function fakeLease(): TaskIdentityLease & { released: number; retired: number } {
   const lease = {
-    runAsUser: 1, runAsGroup: 1, userNamespaceHostId: undefined, hostUid: 1, hostGid: 1, ownUid: true, released: 0,
-    release: () => {
+    runAsUser: 1, runAsGroup: 1, userNamespaceHostId: undefined, hostUid: 1, hostGid: 1, ownUid: true, released: 0, retired: 0,
+    release: (options?: { readonly retire?: boolean }) => {
       lease.released++;
+      if (options?.retire === true) lease.retired++;
     },
   };
   return lease;
@@ -257,6 +258,17 @@ describe('launching an attempt', () => {
     expect(attempt.ending?.reason).toBe('ExecFailed');
     expect(cgroup.calls).toEqual(['killAll', 'removeAsync']);
     expect(lease.released).toBe(1);
+    expect(lease.retired).toBe(0);
+  });
+
+  it('on keyrings of the leased uid that cannot be emptied: SandboxUnavailable, and the ids retired so that a retry runs as another uid', async () => {
+    const attempt = newAttempt();
+    const lease = fakeLease();
+    attempt.identity = lease;
+    await launchAndWait(fakeLauncher({ error: spawnError('sandbox', 'keyctl', EACCES) }), attempt, fakeCgroup());
+    expect(attempt.ending?.reason).toBe('SandboxUnavailable');
+    expect(attempt.ending?.message).toMatch(/keyrings of the host uid .* could not be emptied/);
+    expect(lease.retired).toBe(1);
   });
 });
 
