@@ -25,11 +25,20 @@ import { python } from './sandbox-helpers.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { startManifestAgent, writeTask } from './standalone-cli.js';
 
-const skip = missingRequirement('the sandbox needs root', runningAsRoot) ?? (arch() === 'x64' || arch() === 'arm64' ? undefined : 'the system call numbers are written for x86_64 and arm64');
-
 // keyctl(2) and add_key(2), by architecture.
 const keyctlNumber = arch() === 'arm64' ? 219 : 250;
 const addKeyNumber = arch() === 'arm64' ? 217 : 248;
+
+/** Whether this process may call keyctl(2): a container's seccomp profile refuses it to everything in it, Tasks included. */
+function keyctlAllowed(): boolean {
+  const probe = spawnSync(python, ['-c', `import ctypes, sys; sys.exit(0 if ctypes.CDLL(None).syscall(${keyctlNumber}, 0, ctypes.c_long(-3), 0) >= 0 else 1)`], { timeout: 10_000 });
+  return probe.status === 0;
+}
+
+const skip =
+  missingRequirement('the sandbox needs root', runningAsRoot) ??
+  (arch() === 'x64' || arch() === 'arm64' ? undefined : 'the system call numbers are written for x86_64 and arm64') ??
+  missingRequirement("keyctl is refused to this process (a container's seccomp profile), and so to every Task it starts: none reaches a keyring", keyctlAllowed());
 // A range no default (0x70000000-) instance hands out, one block: both runs lease its first id.
 const taskIds = `${0x6ab0_0000.toString()}-${0x6ab0_ffff.toString()}`;
 const marker = `parafork-user-keyring-marker-${process.pid}`;
