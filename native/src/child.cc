@@ -607,26 +607,22 @@ PARAFORK_CHILD_CODE void SetOomScoreAdjust(ChildPlan* plan) {
 // user may not enter (a 0700 parent guarding files below it) and read beneath it by relative paths
 // (red team, sandbox-working-directory.test.ts). Until here the working directory is the mask
 // directory or the template's /proc, where nothing of the task runs.
-// Resolved without following /proc's magic links (openat2(2) RESOLVE_NO_MAGICLINKS: ELOOP), then
-// entered by fd: the child still holds the agent's fds until its exec (all of them in user-
-// namespace mode), and /proc/self/fd/N, N one of the agent's directories (the network namespace
-// pool's /proc/thread-self/net), started the task in the agent's mount namespace, outside its
-// root, from where `..` reached the node's whole filesystem unmasked (red team, same test).
-// fchdir(2) checks the search permission chdir(2) would. Kernels before 5.6 (no openat2) chdir.
+// Then checked to lie inside the task's root: the child still holds the agent's fds until its
+// exec (all of them in user-namespace mode), and /proc/self/fd/N, N one of the agent's directories
+// (the network namespace pool's /proc/thread-self/net), started the task in the agent's mount
+// namespace, outside its root, from where `..` reached the node's whole filesystem unmasked (red
+// team, same test). getcwd(2) names a working directory its root cannot reach "(unreachable)..."
+// (fs/d_path.c): that fails the spawn with ELOOP, as a path through such a link. Not refused by
+// opening it without magic links first (openat2 RESOLVE_NO_MAGICLINKS): that needs a free fd below
+// the task's RLIMIT_NOFILE, set by now, and in user-namespace mode the agent's own fds may fill
+// every one (EMFILE for every task of an agent holding 1,024 fds).
 PARAFORK_CHILD_CODE void EnterWorkingDirectory(ChildPlan* plan) {
-  struct open_how how = {};
-  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-  how.resolve = RESOLVE_NO_MAGICLINKS;
-  const long directory = RawSyscall(SYS_openat2, AT_FDCWD, Address(plan->sandbox.working_directory), Address(&how), sizeof(how));
-  if (directory == -ENOSYS) {
-    const long result = RawSyscall(SYS_chdir, Address(plan->sandbox.working_directory));
-    if (result < 0) Fail(plan, Syscall::kChdir, result);
-    return;
-  }
-  if (directory < 0) Fail(plan, Syscall::kChdir, directory);
-  const long result = RawSyscall(SYS_fchdir, directory);
-  RawSyscall(SYS_close, directory);
+  long result = RawSyscall(SYS_chdir, Address(plan->sandbox.working_directory));
   if (result < 0) Fail(plan, Syscall::kChdir, result);
+  char path[4096];  // PATH_MAX: getcwd(2) answers ENAMETOOLONG past a page anyway
+  result = RawSyscall(SYS_getcwd, Address(path), sizeof(path));
+  if (result < 0) Fail(plan, Syscall::kChdir, result);
+  if (path[0] != '/') Fail(plan, Syscall::kChdir, -ELOOP);
 }
 
 PARAFORK_CHILD_CODE void BuildSandbox(ChildPlan* plan) {

@@ -14,8 +14,8 @@
 // /proc/self/fd/N, N a directory the agent holds (the network namespace pool's fd of
 // /proc/thread-self/net, a lock's directory), started the Task inside the agent's own mount
 // namespace, outside its root: `..` from there reached the node's /proc and its whole filesystem,
-// unmasked, with the node's writable mounts. The child now resolves the working directory without
-// following such links (openat2 RESOLVE_NO_MAGICLINKS) and enters what it opened.
+// unmasked, with the node's writable mounts. The child now checks that the Task's root reaches the
+// directory it entered (getcwd(2)) and fails the spawn with ELOOP otherwise.
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
