@@ -21,6 +21,7 @@
         "src/log_file.cc",
         "src/log_pump.cc",
         "src/network_namespace_leftovers.cc",
+        "src/user_keyrings.cc",
         "src/network_namespace_pool.cc",
         "src/reaper.cc",
         "src/sandbox_masks.cc",

@@ -521,6 +521,37 @@ PARAFORK_CHILD_CODE void JoinOwnSessionKeyring(ChildPlan* plan) {
   if (result < 0 && result != -ENOSYS) Fail(plan, Syscall::kIdentity, result);
 }
 
+// The task uid's own keyrings, emptied of what an earlier task leased the same uid left there:
+// the user keyring, the user session keyring and the persistent keyring belong to the uid, not to
+// a process, and outlive it (user_keyrings.h; red team, test/security/sandbox-user-keyrings.test.ts).
+// Run as the task's uid (the kernel finds them by the caller's), with no capabilities yet before the
+// filter. The persistent keyring is linked into the task's session keyring to be possessed (its
+// owner may only view and read it otherwise), emptied, and unlinked again. A kernel without keys
+// (ENOSYS) or without persistent keyrings (EOPNOTSUPP) has nothing there; EDQUOT: the uid's quota
+// is full and it has no persistent keyring to find, which getting one would have to make. Any
+// other failure fails the spawn: EACCES when an earlier task of the uid took write permission on a
+// keyring away (its owner may, and only it can give it back), and then the task would read what is
+// left there, or use a credential planted there.
+PARAFORK_CHILD_CODE void EmptyUserKeyrings(ChildPlan* plan) {
+  constexpr long kClear = 7;           // KEYCTL_CLEAR
+  constexpr long kUnlink = 9;          // KEYCTL_UNLINK
+  constexpr long kGetPersistent = 22;  // KEYCTL_GET_PERSISTENT
+  constexpr long kSessionKeyring = -3, kUserKeyring = -4, kUserSessionKeyring = -5;
+  const long user_keyrings[] = {kUserKeyring, kUserSessionKeyring};
+  for (long keyring : user_keyrings) {
+    const long result = RawSyscall(SYS_keyctl, kClear, keyring);
+    if (result == -ENOSYS) return;
+    if (result < 0) Fail(plan, Syscall::kKeyrings, result);
+  }
+  const long persistent = RawSyscall(SYS_keyctl, kGetPersistent, -1, kSessionKeyring);
+  if (persistent == -EOPNOTSUPP || persistent == -EDQUOT) return;
+  if (persistent < 0) Fail(plan, Syscall::kKeyrings, persistent);
+  long result = RawSyscall(SYS_keyctl, kClear, persistent);
+  if (result < 0) Fail(plan, Syscall::kKeyrings, result);
+  result = RawSyscall(SYS_keyctl, kUnlink, persistent, kSessionKeyring);
+  if (result < 0) Fail(plan, Syscall::kKeyrings, result);
+}
+
 // User-namespace mode: the task's user namespace comes last, after every other namespace and
 // the filesystem were made as the agent's root, so it owns none of them (it cannot mount,
 // sethostname or setns even as root inside). Its id maps can only be written from outside with
@@ -576,9 +607,22 @@ PARAFORK_CHILD_CODE void SetOomScoreAdjust(ChildPlan* plan) {
 // user may not enter (a 0700 parent guarding files below it) and read beneath it by relative paths
 // (red team, sandbox-working-directory.test.ts). Until here the working directory is the mask
 // directory or the template's /proc, where nothing of the task runs.
+// Then checked to lie inside the task's root: the child still holds the agent's fds until its
+// exec (all of them in user-namespace mode), and /proc/self/fd/N, N one of the agent's directories
+// (the network namespace pool's /proc/thread-self/net), started the task in the agent's mount
+// namespace, outside its root, from where `..` reached the node's whole filesystem unmasked (red
+// team, same test). getcwd(2) names a working directory its root cannot reach "(unreachable)..."
+// (fs/d_path.c): that fails the spawn with ELOOP, as a path through such a link. Not refused by
+// opening it without magic links first (openat2 RESOLVE_NO_MAGICLINKS): that needs a free fd below
+// the task's RLIMIT_NOFILE, set by now, and in user-namespace mode the agent's own fds may fill
+// every one (EMFILE for every task of an agent holding 1,024 fds).
 PARAFORK_CHILD_CODE void EnterWorkingDirectory(ChildPlan* plan) {
-  const long result = RawSyscall(SYS_chdir, Address(plan->sandbox.working_directory));
+  long result = RawSyscall(SYS_chdir, Address(plan->sandbox.working_directory));
   if (result < 0) Fail(plan, Syscall::kChdir, result);
+  char path[4096];  // PATH_MAX: getcwd(2) answers ENAMETOOLONG past a page anyway
+  result = RawSyscall(SYS_getcwd, Address(path), sizeof(path));
+  if (result < 0) Fail(plan, Syscall::kChdir, result);
+  if (path[0] != '/') Fail(plan, Syscall::kChdir, -ELOOP);
 }
 
 PARAFORK_CHILD_CODE void BuildSandbox(ChildPlan* plan) {
@@ -613,6 +657,7 @@ PARAFORK_CHILD_CODE void BuildSandbox(ChildPlan* plan) {
   if (sandbox.own_session_keyring) JoinOwnSessionKeyring(plan);
   if (sandbox.user_namespace) EnterUserNamespace(plan);
   DropPrivileges(plan);
+  if (sandbox.empty_user_keyrings) EmptyUserKeyrings(plan);
   EnterWorkingDirectory(plan);
 }
 

@@ -111,6 +111,9 @@ struct SandboxPlan {
   // A session keyring of the task's own (child.cc, JoinOwnSessionKeyring): for a filter that may
   // let keyctl(2) through, which the default one refuses.
   bool own_session_keyring = false;
+  // Empty the task uid's user, user session and persistent keyrings once the child runs as it
+  // (child.cc, EmptyUserKeyrings; user_keyrings.h): a leased uid whose earlier holder left keys.
+  bool empty_user_keyrings = false;
   // The init (pid 1) helper, exec'd by fd: init_argv[1] is filled in by the child with the
   // executable it found inside the sandbox.
   int init_fd = -1;

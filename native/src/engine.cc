@@ -190,6 +190,10 @@ SandboxRequest RequireSandbox(Napi::Env env, PropertyKeys& keys, MaskedPathsCach
   sandbox.max_file_size_bytes =
       RequireWholeNumber(env, keys.Get(object, "maxFileSizeBytes"), "sandbox.maxFileSizeBytes", 9007199254740991.0);
   sandbox.max_processes = RequireWholeNumber(env, keys.Get(object, "maxProcesses"), "sandbox.maxProcesses", 4194304.0);
+  sandbox.own_uid = RequireBoolean(env, keys.Get(object, "ownUid"), "sandbox.ownUid");
+  if (sandbox.own_uid && sandbox.uid == 0 && !sandbox.user_namespace) {
+    ThrowType(env, "sandbox.ownUid needs a uid other than 0: root's keyrings are the node's");
+  }
   if (sandbox.max_processes > 0 && sandbox.uid == 0 && !sandbox.user_namespace) {
     ThrowType(env, "sandbox.maxProcesses needs a uid other than 0: the kernel does not hold root to RLIMIT_NPROC");
   }

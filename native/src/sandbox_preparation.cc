@@ -7,6 +7,8 @@
 
 #include <cerrno>
 
+#include "user_keyrings.h"
+
 namespace parafork {
 
 namespace {
@@ -192,6 +194,11 @@ void PrepareIdentity(const SandboxRequest& sandbox, SandboxResources& resources,
   // filter the agent runs under itself, whatever the task's (in the chart's Pod: the spawn failed
   // with its EPERM until the agent asked first, test/node/security-in-pod.test.ts).
   plan.own_session_keyring = plan.seccomp != resources.default_seccomp() && resources.keyrings_reachable();
+  // Only such a task can read its uid's keyrings, so only it needs them emptied of an earlier
+  // holder's keys; and only when the uid owns keys at all (a read of /proc/key-users here):
+  // looking a user keyring up creates it for good (user_keyrings.h).
+  plan.empty_user_keyrings = plan.own_session_keyring && sandbox.own_uid && !sandbox.user_namespace &&
+                             sandbox.uid != 0 && UidMayHoldKeys(sandbox.uid);
   plan.init_fd = resources.init_fd();
   // parafork-init FILE ARGV0 ARGS...: slot 1 is filled in by the child once it has found FILE.
   storage.init_argv.push_back(storage.init_name.data());

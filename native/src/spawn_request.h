@@ -70,6 +70,9 @@ struct SandboxRequest {
   // RLIMIT_NPROC, counted per uid (so a per-task limit needs a uid of its own); 0: inherited.
   // Never with uid 0 outside a user namespace: the kernel does not hold root to it (fork(2)).
   uint64_t max_processes = 0;
+  // `uid` is this task's alone while it runs (leased to it): what an earlier holder left in the
+  // uid's keyrings is emptied at the start (user_keyrings.h). Never uid 0 outside a user namespace.
+  bool own_uid = false;
   // The task's oom_score_adj as the child writes it ("-1000" to "1000"); empty: the agent's.
   std::string oom_score_adj;
 };

@@ -36,6 +36,7 @@ enum class Syscall : uint8_t {
   kCgroupNamespace,
   kMemfdCreate,
   kOomScoreAdjust,
+  kKeyrings,
   kCount,
 };
 
@@ -130,6 +131,10 @@ inline constexpr FailurePoint kFailurePoints[] = {
     // /proc/self/oom_score_adj, opened and written in the child (child.cc, BuildSandbox).
     {.id = Syscall::kOomScoreAdjust, .syscall = "oom_score_adj", .step = SpawnStep::kSandbox,
      .what = "the task's oom_score_adj"},
+    // keyctl(KEYCTL_CLEAR) of the task uid's own keyrings in the child (child.cc, EmptyUserKeyrings):
+    // EACCES when an earlier task of that uid took write permission on them away.
+    {.id = Syscall::kKeyrings, .syscall = "keyctl", .step = SpawnStep::kSandbox,
+     .what = "emptying the task uid's keyrings of what an earlier task of that uid left"},
 };
 
 constexpr bool ListsEveryPointInOrder() {

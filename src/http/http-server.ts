@@ -3,6 +3,7 @@
 // /tasks (its Tasks and their status as JSON, since there is no apiserver to ask), and /logs/<ns>/<name>
 // (a Task's output, src/logs/log-endpoint.ts). What /metrics says is handed in
 // as a function, so this module knows HTTP and nothing of prom-client.
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -31,6 +32,34 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
+/**
+ * Whoever reaches the port may open connections and send nothing, each an fd of the agent's: the
+ * fds every Task's spawn needs too (pipes, pidfds, cgroup and namespace files). Node times a
+ * request out only once it has begun (headersTimeout, requestTimeout) and never an idle socket,
+ * so 2,500 idle connections to an agent with an open-file limit of 2048 kept every Task from
+ * starting for as long as they were held (red team, agent-idle-connections.test.ts). So: at most
+ * a quarter of the open-file limit in connections (1024 at most: the log readers, maxLogStreams,
+ * and the reviews on their way, maxPendingLogReviews, fit), more closed at once; a connection that
+ * has not begun a request within firstRequestTimeoutMs closed; a request's headers within 10 s.
+ */
+export const firstRequestTimeoutMs = 10_000;
+
+/** The connections the server keeps at once: a quarter of the agent's open-file limit, from 64 to 1024. */
+export function maxHttpConnections(openFileLimit = softOpenFileLimit()): number {
+  return Math.max(64, Math.min(1024, Math.floor(openFileLimit / 4)));
+}
+
+/** RLIMIT_NOFILE's soft limit (/proc/self/limits; Node has no getrlimit), or Infinity when unreadable or unlimited. */
+function softOpenFileLimit(): number {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((entry) => entry.startsWith('Max open files'));
+    const soft = Number(line?.split(/\s+/)[3]);
+    return Number.isFinite(soft) && soft > 0 ? soft : Infinity;
+  } catch {
+    return Infinity;
+  }
+}
+
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const server = http.createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
@@ -54,6 +83,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       plain(response, 404, 'not found\n');
     }
   });
+  server.maxConnections = maxHttpConnections();
+  server.headersTimeout = firstRequestTimeoutMs;
+  // Until its first request, a connection lives firstRequestTimeoutMs; then Node's own timers (a
+  // request's, keep-alive's between requests) take over, and a log follower may stay quiet.
+  server.on('connection', (socket) => socket.setTimeout(firstRequestTimeoutMs, () => socket.destroy()));
+  server.on('request', (request: http.IncomingMessage) => request.socket.setTimeout(0));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.address, resolve);

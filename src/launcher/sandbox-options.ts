@@ -236,6 +236,15 @@ export interface SandboxOptions {
    */
   readonly maxProcesses?: number;
   /**
+   * runAsUser is this task's alone while it runs (the caller leases host uids, one task each, as
+   * the agent does; default false). The kernel keeps keyrings per uid that outlive its processes
+   * (the user, user session and persistent keyrings): a task whose filter lets keyctl(2) through
+   * (a custom profile that allows it, or 'unconfined') starts with those emptied of what an earlier
+   * holder of the uid left. Not for a uid others use at the same time (their keys would go), nor
+   * runAsUser 0 outside a user namespace (root's); a userNamespace task's keyrings are its own.
+   */
+  readonly ownUid?: boolean;
+  /**
    * The task's oom_score_adj, from -1000 to 1000; default the agent's own. Set before the task
    * runs, with the agent's privilege, so that it is also the least the task may set
    * (oom_score_adj_min, proc(5)): an unprivileged task cannot lower it. Not with userNamespace:
@@ -265,6 +274,7 @@ export const sandboxDefaults = {
   maxOpenFiles: 1024,
   maxFileSizeBytes: 0,
   maxProcesses: 0,
+  ownUid: false,
 } as const;
 
 function invalid(message: string): never {
@@ -406,6 +416,8 @@ export function toNativeSandbox(options: unknown, cwd: string | undefined, maske
   // fork(2): EAGAIN at RLIMIT_NPROC "unless the caller has CAP_SYS_RESOURCE or CAP_SYS_ADMIN, or
   // is root" (the host's root; root inside a user namespace is an ordinary host uid).
   if (maxProcesses > 0 && uid === 0 && !sandbox.userNamespace) invalid('maxProcesses needs a runAsUser other than 0: the kernel does not hold root to RLIMIT_NPROC');
+  if (typeof sandbox.ownUid !== 'boolean') invalid('ownUid must be a boolean');
+  if (sandbox.ownUid && uid === 0 && !sandbox.userNamespace) invalid('ownUid needs a runAsUser other than 0: root\'s keyrings are the node\'s');
   const oomScoreAdjust = sandbox.oomScoreAdjust === undefined ? null : oomScore(sandbox.oomScoreAdjust);
   if (oomScoreAdjust !== null && sandbox.userNamespace) invalid('oomScoreAdjust cannot be set with userNamespace: the child shares the agent\'s memory until it execs, and would set the agent\'s score too');
   return {
@@ -427,6 +439,7 @@ export function toNativeSandbox(options: unknown, cwd: string | undefined, maske
     maxOpenFiles: wholeNumber(sandbox.maxOpenFiles, 'maxOpenFiles', 1048576),
     maxFileSizeBytes: wholeNumber(sandbox.maxFileSizeBytes, 'maxFileSizeBytes', Number.MAX_SAFE_INTEGER),
     maxProcesses,
+    ownUid: sandbox.ownUid && !sandbox.userNamespace,
     oomScoreAdjust,
   };
 }

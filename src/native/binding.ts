@@ -66,6 +66,8 @@ export interface NativeSandboxRequest {
   maxFileSizeBytes: number;
   /** RLIMIT_NPROC; 0: inherited. Never with uid 0 outside a user namespace. */
   maxProcesses: number;
+  /** uid is the task's alone: its keyrings are emptied of an earlier holder's keys (native/src/user_keyrings.h). Never uid 0 outside a user namespace. */
+  ownUid: boolean;
   /** The task's oom_score_adj (-1000 to 1000); null: the agent's. Never with userNamespace. */
   oomScoreAdjust: number | null;
 }

@@ -82,8 +82,12 @@ export interface TaskIdentityLease {
    * whose ids inside are counted per user namespace: kept on the plainer rule.
    */
   readonly ownUid: boolean;
-  /** Gives the ids back (when the attempt's processes are gone); a second call does nothing. */
-  release(): void;
+  /**
+   * Gives the ids back (when the attempt's processes are gone); a second call does nothing.
+   * `retire`: they are never leased again while this instance runs (a uid whose keyrings an
+   * earlier Task left so that they cannot be emptied: sandbox-user-keyrings.test.ts).
+   */
+  release(options?: { readonly retire?: boolean }): void;
 }
 
 /** Where leases come from: the reconciler's view of TaskIdentities. */
@@ -208,11 +212,11 @@ export class TaskIdentities implements TaskIdentitySource {
     let released = false;
     return {
       ...ids,
-      release: () => {
+      release: (options) => {
         if (released) return;
         released = true;
         this.#leased--;
-        giveBack();
+        if (options?.retire !== true) giveBack();
       },
     };
   }

@@ -12,7 +12,7 @@ import { watch, statSync, type FSWatcher } from 'node:fs';
 import type { Logger } from 'pino';
 
 import type { Task } from '../api/task.js';
-import { loadedTaskKey, loadTaskFile, manifestFiles, type LoadedTask } from './manifest-loader.js';
+import { loadedTaskKey, loadTaskFile, manifestFiles, withoutTerminalControls, type LoadedTask } from './manifest-loader.js';
 
 /** Where the folder's Tasks go: InMemoryTasks in the agent. */
 export interface TaskStore {
@@ -105,7 +105,7 @@ export class ManifestFolder {
       for (const loaded of this.#files.get(file)?.tasks ?? []) {
         const key = loadedTaskKey(loaded);
         const first = wanted.get(key);
-        if (first) this.#reportOnce(`${loaded.source} duplicate`, { file: loaded.source, task: key, firstIn: first.source }, 'Task defined twice in the manifest folder; the later definition is ignored');
+        if (first) this.#reportOnce(`${loaded.source} duplicate`, { file: withoutTerminalControls(loaded.source), task: key, firstIn: withoutTerminalControls(first.source) }, 'Task defined twice in the manifest folder; the later definition is ignored');
         else wanted.set(key, loaded);
       }
     }
@@ -140,7 +140,8 @@ export class ManifestFolder {
       this.#files.set(file, { stamp, tasks: loadTaskFile(file) });
     } catch (error) {
       const message = (error as Error).message;
-      this.#options.logger.error({ err: message, file }, 'invalid manifest: its Tasks are kept as they were until the file is fixed');
+      // The name is the author's: JSON escapes its C0 controls in the log line, not DEL or C1 (ManifestError).
+      this.#options.logger.error({ err: message, file: withoutTerminalControls(file) }, 'invalid manifest: its Tasks are kept as they were until the file is fixed');
       this.#files.set(file, { stamp, tasks: previous?.tasks ?? [] });
     }
   }

@@ -13,11 +13,23 @@ import { loadAll } from 'js-yaml';
 import { taskApiVersion, taskKind, type Task } from '../api/task.js';
 import { boundedDocuments, ManifestBoundError, readManifestText } from './manifest-bounds.js';
 
+/**
+ * A manifest that cannot be run, and why. Its message goes to the operator's terminal, and quotes
+ * what the Task author wrote (the file's name, the text a JSON parse error shows, a field's name):
+ * every terminal control in it (C0, DEL, C1: U+009B is CSI to xterm) is shown escaped as \uXXXX
+ * (red team, terminal-escapes.test.ts: a manifest named with an OSC sequence set the window title).
+ */
 export class ManifestError extends Error {
   constructor(message: string) {
-    super(message);
+    super(withoutTerminalControls(message));
     this.name = 'ManifestError';
   }
+}
+
+/** `text` with its C0 controls, DEL and C1 controls written as \uXXXX escapes: nothing a terminal obeys. */
+export function withoutTerminalControls(text: string): string {
+  // eslint-disable-next-line no-control-regex -- the controls are what is matched
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (control) => `\\u${control.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 export interface LoadedTask {
@@ -119,7 +131,7 @@ function preview(value: unknown): string {
     shown = typeof value;
   }
   // JSON escapes C0 controls; DEL and C1 (U+009B is CSI to xterm) are escaped too: this goes to a terminal.
-  shown = shown.replace(/[\u007f-\u009f]/g, (control) => `\\u${control.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  shown = withoutTerminalControls(shown);
   return shown.length > 100 ? `${shown.slice(0, 100)}...` : shown;
 }
 

@@ -62,13 +62,18 @@ export interface LaunchCallbacks {
   ended(): void;
 }
 
-/** The sandbox with the attempt's leased ids (task-identities.ts) in place of the defaults. */
+/**
+ * The sandbox with the attempt's leased ids (task-identities.ts) in place of the defaults. A uid
+ * leased to the Task alone is marked so (`ownUid`): what an earlier Task left in its keyrings is
+ * emptied at the start (sandbox-user-keyrings.test.ts).
+ */
 export function withIdentity(sandbox: SandboxOptions, identity: TaskIdentityLease | undefined): SandboxOptions {
   if (identity === undefined) return sandbox;
   return {
     ...sandbox,
     runAsUser: identity.runAsUser,
     runAsGroup: identity.runAsGroup,
+    ...(identity.ownUid ? { ownUid: true } : {}),
     ...(identity.userNamespaceHostId !== undefined ? { userNamespaceHostId: identity.userNamespaceHostId } : {}),
   };
 }
@@ -109,9 +114,10 @@ export function launchAttempt(launcher: TaskLauncher, task: Task, attempt: Attem
     if (slices === undefined) piece();
     else slices.schedule(piece);
   };
-  const release = (): void => {
+  const release = (options?: { readonly retireIds?: boolean }): void => {
     releaseCgroup(cgroup);
-    attempt.identity?.release(); // its processes are gone with its pid namespace's init
+    // Its processes are gone with its pid namespace's init.
+    attempt.identity?.release({ retire: options?.retireIds === true });
   };
   launcher.spawn(taskSpawnOptions(task.spec, plan)).then(
     (child) => {
@@ -154,7 +160,9 @@ export function launchAttempt(launcher: TaskLauncher, task: Task, attempt: Attem
     },
     (error: unknown) => {
       attempt.ending = spawnFailureEnding(error, task.spec);
-      release();
+      // Keyrings no holder of the uid can empty stay so (spawnFailureEnding): a retry, and every
+      // later Task, runs as another uid.
+      release({ retireIds: isUnemptiableKeyrings(error) });
       callbacks.ended();
     },
   );
@@ -234,6 +242,9 @@ export function spawnFailureEnding(error: unknown, spec: TaskSpec): AttemptEndin
       const missing = missingSandboxPath(spec) ?? 'a path spec.sandbox names (rootfs, a mount\'s hostPath or mountPath) or /proc, /dev or /tmp in the root is missing on this node';
       return { reason: 'InvalidSpec', message: `${missing} (${error.code} in ${error.syscall})`, finishedAt };
     }
+    if (isUnemptiableKeyrings(error)) {
+      return { reason: 'SandboxUnavailable', message: `the keyrings of the host uid this attempt was leased (status.hostIdentity) could not be emptied of what an earlier Task run as that uid left (EACCES in keyctl): that Task took write permission on them away. This agent leases that uid no more; another attempt runs as another`, finishedAt };
+    }
     // The host could not build the sandbox, its cgroup, or the namespaces clone asks for.
     if (error.step === 'sandbox' || error.step === 'filesystem' || error.step === 'cgroup' || (error.step === 'clone' && error.code === 'EPERM')) {
       return { reason: 'SandboxUnavailable', message: `this node cannot build the sandbox (${error.code} in ${error.syscall}): the agent needs root with CAP_SYS_ADMIN, and clone3/namespaces allowed by its own seccomp profile`, finishedAt };
@@ -242,6 +253,14 @@ export function spawnFailureEnding(error: unknown, spec: TaskSpec): AttemptEndin
     return { reason: error.step === 'exec' ? 'ExecFailed' : 'SpawnFailed', message: `${error.code}: ${error.message}`, finishedAt };
   }
   return { reason: 'SpawnFailed', message: (error as Error).message, finishedAt };
+}
+
+/**
+ * The child could not empty its leased uid's keyrings (native/src/user_keyrings.h): an earlier
+ * Task of that uid took write permission on them away, which only that uid may give back.
+ */
+function isUnemptiableKeyrings(error: unknown): boolean {
+  return error instanceof SpawnError && error.syscall === 'keyctl' && error.code === 'EACCES';
 }
 
 /**

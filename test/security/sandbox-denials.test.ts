@@ -162,6 +162,10 @@ describe.skipIf(skip !== undefined)(`the default sandbox refuses hostile tasks${
     it('refuses maxProcesses for runAsUser 0, which the kernel does not hold to RLIMIT_NPROC', async () => {
       await expect(launcher.spawn({ file: '/bin/true', sandbox: { runAsUser: 0, maxProcesses: 16 } })).rejects.toThrow('sandbox.maxProcesses needs a runAsUser other than 0');
     });
+
+    it('refuses ownUid for runAsUser 0, whose keyrings are the node s root s (sandbox-user-keyrings.test.ts)', async () => {
+      await expect(launcher.spawn({ file: '/bin/true', sandbox: { runAsUser: 0, ownUid: true } })).rejects.toThrow('sandbox.ownUid needs a runAsUser other than 0');
+    });
   });
 
   // The default seccomp filter's refusals: seccomp-default-policy.test.ts.

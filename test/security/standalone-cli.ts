@@ -73,12 +73,17 @@ export interface ManifestAgent {
   stop(): Promise<void>;
 }
 
-/** Starts `parafork agent --manifests folder` with a cgroup group and state folder of its own; resolves once it is ready. */
-export async function startManifestAgent(folder: string, flags: readonly string[] = []): Promise<ManifestAgent> {
+/**
+ * Starts `parafork agent --manifests folder` with a cgroup group and state folder of its own; resolves once it is ready.
+ * `limits.openFiles`: its RLIMIT_NOFILE (soft and hard), set by prlimit(1) before it starts.
+ */
+export async function startManifestAgent(folder: string, flags: readonly string[] = [], limits: { readonly openFiles?: number } = {}): Promise<ManifestAgent> {
   const state = mkdtempSync(path.join(tmpdir(), 'parafork-agent-state-'));
   const group = `parafork-test-agent-${process.pid}-${path.basename(state)}`;
   const args = ['agent', '--manifests', folder, '--port', '0', '--listen-address', '127.0.0.1', '--cgroup-parent', group, '--state-dir', state, '--shutdown-grace-seconds', '1', ...flags];
-  const agent = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const command = [process.execPath, cli, ...args];
+  if (limits.openFiles !== undefined) command.unshift('/usr/bin/prlimit', `--nofile=${limits.openFiles}:${limits.openFiles}`, '--');
+  const agent = spawn(command[0] ?? process.execPath, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   agent.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   agent.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

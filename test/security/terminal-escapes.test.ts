@@ -14,7 +14,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
-import { parafork } from './standalone-cli.js';
+import { waitFor } from '../helpers/wait-for.js';
+import { parafork, startManifestAgent } from './standalone-cli.js';
 
 // `parafork logs NAME` reads the newest Task of that name among all runs on the machine: the name
 // carries this run's token, so another checkout's run of this file at once is never read instead.
@@ -61,6 +62,35 @@ describe.skipIf(skip !== undefined)(`a Task's terminal escape sequences and the 
     expect(run.status).toBe(2);
     expect(run.stderr).toContain('metadata.name');
     expect(run.stderr).not.toMatch(terminalControls);
+  });
+
+  // Red team: a manifest's file name and text are the Task author's as much as its values are, and
+  // the error naming a refused one quoted them as they were: the file's name, the snippet of a
+  // JSON parse error, the name of an unknown field.
+  it.each([
+    ['its file s name', `named-\u001b]0;owned\u0007\u009b2J.yaml`, JSON.stringify({ apiVersion: 'v1', kind: 'Pod' })],
+    ['the text a JSON parse error quotes', 'parse-error.json', '{"apiVersion": \u001b]0;owned\u0007 \u009b2J}'],
+    ['the name of an unknown field', 'unknown-field.yaml', JSON.stringify({ apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'unknown-field' }, spec: { command: ['/bin/true'], 'x\u001b]0;owned\u0007\u009b2J': 1 } })],
+  ])('names a refused manifest without the terminal controls of %s (exit 2)', async (_, name, text) => {
+    const folder = mkdtempSync(path.join(scratch, 'refused-'));
+    writeFileSync(path.join(folder, name), text);
+    const run = await parafork(['run', '-q', '-f', folder], 30_000);
+    expect(run.status, run.stderr).toBe(2);
+    expect(run.stderr).toContain('parafork: ');
+    expect(run.stderr).not.toMatch(terminalControls);
+  });
+
+  it('logs a refused manifest of `agent --manifests` without the terminal controls of its file s name (JSON escapes only C0)', async () => {
+    const folder = mkdtempSync(path.join(scratch, 'agent-refused-'));
+    writeFileSync(path.join(folder, 'named-\u009d0;owned\u0007\u009b2J\u007f.yaml'), JSON.stringify({ apiVersion: 'v1', kind: 'Pod' }));
+    const agent = await startManifestAgent(folder);
+    try {
+      const line = await waitFor(() => agent.logs().split('\n').find((logged) => logged.includes('invalid manifest')), { timeoutMs: 20_000, description: 'the agent to log the refused manifest' });
+      expect(line).toContain('named-');
+      expect(line).not.toMatch(terminalControls);
+    } finally {
+      await agent.stop();
+    }
   });
 
   it('gives `parafork logs` the Task s bytes unchanged, as kubectl logs does', async () => {

@@ -2,7 +2,7 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { startHttpServer, type HttpServer, type HttpServerOptions } from '../../src/http/http-server.js';
+import { maxHttpConnections, startHttpServer, type HttpServer, type HttpServerOptions } from '../../src/http/http-server.js';
 import { MetricsRegistry } from '../../src/metrics/registry.js';
 
 const servers: HttpServer[] = [];
@@ -70,5 +70,14 @@ describe('close', () => {
     await server.close();
     expect(performance.now() - started).toBeLessThan(1_000);
     agent.destroy();
+  });
+});
+
+describe('connections', () => {
+  it('keeps at most a quarter of the open-file limit, from 64 to 1024 (agent-idle-connections.test.ts)', () => {
+    expect(maxHttpConnections(2048)).toBe(512);
+    expect(maxHttpConnections(100)).toBe(64);
+    expect(maxHttpConnections(1_048_576)).toBe(1024);
+    expect(maxHttpConnections(Infinity)).toBe(1024);
   });
 });

@@ -119,6 +119,18 @@ describe('TaskIdentities', () => {
     expect(three.lease(plain).runAsUser).toBe(fromOne);
   });
 
+  it('never leases again an id given back retired (keyrings no holder of the uid can empty), not even to a retry that had it', () => {
+    const source = identities();
+    const retired = source.lease(plain);
+    const given = source.lease(plain);
+    retired.release({ retire: true });
+    given.release();
+    expect(source.lease({ ...plain, previous: { uid: retired.hostUid, gid: retired.hostGid }, owner: undefined }).runAsUser).not.toBe(retired.runAsUser);
+    const later = Array.from({ length: idBlockSize }, () => source.lease(plain).runAsUser);
+    expect(later).not.toContain(retired.runAsUser);
+    expect(later).toContain(given.runAsUser);
+  });
+
   it('gives a retry the id its previous attempt had once it is given back, ahead of ids given back before it', () => {
     const source = identities();
     const earlier = source.lease(plain);

@@ -17,7 +17,7 @@ import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-proc
 import type { TaskIdentityLease } from '../../src/sandbox/task-identities.js';
 import type { ResultPolicy } from '../../src/tasks/attempt-result.js';
 import { StderrTail, type Attempt } from '../../src/tasks/attempts.js';
-import { exitEnding, launchAttempt, spawnFailureEnding, taskSpawnOptions, type AttemptCgroup, type TaskLauncher } from '../../src/tasks/task-launch.js';
+import { exitEnding, launchAttempt, spawnFailureEnding, taskSpawnOptions, withIdentity, type AttemptCgroup, type TaskLauncher } from '../../src/tasks/task-launch.js';
 
 function spec(fields: Partial<TaskSpec> = {}): TaskSpec {
   return { nodeName: 'node', command: ['work'], ...fields };
@@ -118,11 +118,12 @@ function fakeCgroup(oomKills = 0, memoryPeakBytes?: number): AttemptCgroup & { r
   return { calls, spawnOptions: { cgroup: '/sys/fs/cgroup/fake' }, oomKills: () => oomKills, memoryPeakBytes: () => memoryPeakBytes, killAll: () => void calls.push('killAll'), removeAsync: () => (calls.push('removeAsync'), Promise.resolve(true)) };
 }
 
-function fakeLease(): TaskIdentityLease & { released: number } {
+function fakeLease(): TaskIdentityLease & { released: number; retired: number } {
   const lease = {
-    runAsUser: 1, runAsGroup: 1, userNamespaceHostId: undefined, hostUid: 1, hostGid: 1, ownUid: true, released: 0,
-    release: () => {
+    runAsUser: 1, runAsGroup: 1, userNamespaceHostId: undefined, hostUid: 1, hostGid: 1, ownUid: true, released: 0, retired: 0,
+    release: (options?: { readonly retire?: boolean }) => {
       lease.released++;
+      if (options?.retire === true) lease.retired++;
     },
   };
   return lease;
@@ -257,6 +258,17 @@ describe('launching an attempt', () => {
     expect(attempt.ending?.reason).toBe('ExecFailed');
     expect(cgroup.calls).toEqual(['killAll', 'removeAsync']);
     expect(lease.released).toBe(1);
+    expect(lease.retired).toBe(0);
+  });
+
+  it('on keyrings of the leased uid that cannot be emptied: SandboxUnavailable, and the ids retired so that a retry runs as another uid', async () => {
+    const attempt = newAttempt();
+    const lease = fakeLease();
+    attempt.identity = lease;
+    await launchAndWait(fakeLauncher({ error: spawnError('sandbox', 'keyctl', EACCES) }), attempt, fakeCgroup());
+    expect(attempt.ending?.reason).toBe('SandboxUnavailable');
+    expect(attempt.ending?.message).toMatch(/keyrings of the host uid .* could not be emptied/);
+    expect(lease.retired).toBe(1);
   });
 });
 
@@ -267,5 +279,17 @@ describe('the default PATH', () => {
     const { readFile } = await import('node:fs/promises');
     const initSource = await readFile(new URL('../../native/src/init/parafork_init.c', import.meta.url), 'utf8');
     expect(initSource).toContain(`const char* path = "${defaultSearchPath}";`);
+  });
+});
+
+describe('withIdentity', () => {
+  const lease = (fields: Partial<TaskIdentityLease>): TaskIdentityLease => ({ runAsUser: 0x7000_0001, runAsGroup: 0x7000_0001, userNamespaceHostId: undefined, hostUid: 0x7000_0001, hostGid: 0x7000_0001, ownUid: false, release: () => undefined, ...fields });
+
+  it('marks a uid leased to the Task alone as its own, so its keyrings are emptied of an earlier holder s keys', () => {
+    expect(withIdentity({}, lease({ ownUid: true }))).toEqual({ runAsUser: 0x7000_0001, runAsGroup: 0x7000_0001, ownUid: true });
+  });
+
+  it('leaves a uid the spec named, which others may run as, unmarked', () => {
+    expect(withIdentity({}, lease({ runAsUser: 1000, runAsGroup: 1000, hostUid: 1000, hostGid: 1000 }))).toEqual({ runAsUser: 1000, runAsGroup: 1000 });
   });
 });
