@@ -209,7 +209,7 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
     await queue.shutDown();
     await launcher.close();
     journal?.close();
-    await cgroups?.removalsSettled();
+    await cgroups?.removeIdleAsync(); // and waits for every removal under way
     try {
       cgroups?.removeGroup(); // and lets go of it
     } catch {
