@@ -10,13 +10,17 @@
 // Each turn is a fresh process (this file again, with --turn MODE): the agent there starts empty,
 // so its RSS peak is its own mode's, and its CPU (every thread, process.cpuUsage) and the event
 // loop's delay (monitorEventLoopDelay, the thread that runs the reconciler) cover the burst alone:
-// from the runtime's start to the last Task's end. Not through a cluster (bench:e2e does that): the
+// from the runtime's start to the last Task's end. Nothing else runs on the turn's JS thread: its
+// peak RSS is the kernel's high-water mark (VmHWM), read once at the end, and its threads' times
+// are read from this process, not by the turn itself (synchronous reads of /proc on the thread
+// whose delay is measured, every 20 and 200 ms, added to it: docs/benchmarks.md). Not through a cluster (bench:e2e does that): the
 // apiserver and etcd, on the same cores, would set the pace and hide the output path's cost.
 //
 // Reports per mode the medians of: Tasks/s, agent CPU ms per MiB the Tasks wrote, agent peak RSS,
 // event-loop p99 during the burst; for logs also the bytes on disk and files. The bars (issue 15):
 // Tasks/s with logs ≥ 0.8× without, agent RSS ≤ 150 MB, event-loop p99 < 10 ms.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -73,6 +77,7 @@ interface Turn {
   readonly cpuSeconds: number;
   /** CPU of the Tasks' processes (every descendant reaped during the turn: /proc's cutime and cstime). */
   readonly taskCpuSeconds: number;
+  /** The turn's process, from its start: VmHWM. */
   readonly peakRssMb: number;
   readonly loopP99Ms: number;
   readonly loopMaxMs: number;
@@ -82,12 +87,15 @@ interface Turn {
   readonly threads: Record<string, { cpuSeconds: number; waitSeconds: number }>;
 }
 
+/** What a turn prints when its burst starts. */
+const burstStarts = 'burst starts';
+
 if (flags.turn !== undefined) {
   const result = await runTurn(flags.turn as Mode, flags['state-dir'] ?? '');
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.exit(0);
 } else {
-  compare();
+  await compare();
 }
 
 async function runTurn(mode: Mode, stateDirectory: string): Promise<Turn> {
@@ -100,15 +108,8 @@ async function runTurn(mode: Mode, stateDirectory: string): Promise<Turn> {
     metadata: { name: `writer-${index}`, namespace: 'default' },
     spec: { command: ['sh', '-c', script] },
   }));
-  let peakRss = process.memoryUsage.rss();
-  const threadsBefore = threadTimes();
-  let threadsLast = threadsBefore;
-  let samples = 0;
-  const rssSampler = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage.rss());
-    // Threads end with the runtime: their last sample stands for them.
-    if (++samples % 10 === 0) threadsLast = new Map([...threadsLast, ...threadTimes()]);
-  }, 20);
+  // The parent starts reading this process's threads' times here (compare()).
+  process.stdout.write(`${burstStarts}\n`);
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
   const cpuBefore = process.cpuUsage();
@@ -131,7 +132,6 @@ async function runTurn(mode: Mode, stateDirectory: string): Promise<Turn> {
   const seconds = tasksEnded ?? drainedSeconds;
   const cpu = process.cpuUsage(cpuBefore);
   loop.disable();
-  clearInterval(rssSampler);
   const logFiles = mode === 'logs' ? filesUnder(path.join(stateDirectory, 'logs')) : [];
   return {
     mode,
@@ -140,13 +140,20 @@ async function runTurn(mode: Mode, stateDirectory: string): Promise<Turn> {
     drainedSeconds,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     taskCpuSeconds: reapedChildrenCpuSeconds() - taskCpuBefore,
-    peakRssMb: peakRss / 2 ** 20,
+    peakRssMb: highWaterRssBytes() / 2 ** 20,
     loopP99Ms: loop.percentile(99) / 1e6,
     loopMaxMs: loop.max / 1e6,
     logFiles: logFiles.length,
     logBytes: logFiles.reduce((sum, file) => sum + statSync(file).size, 0),
-    threads: byThreadName(threadsBefore, threadsLast),
+    threads: {}, // filled in by the parent
   };
+}
+
+/** This process's peak resident set since it started (VmHWM in /proc/self/status), in bytes. */
+function highWaterRssBytes(): number {
+  const kibibytes = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  if (kibibytes === undefined) throw new Error('no VmHWM in /proc/self/status');
+  return Number(kibibytes) * 1024;
 }
 
 /** getrusage(RUSAGE_CHILDREN)'s CPU, which Node does not give: fields 16 and 17 of /proc/self/stat, in clock ticks. */
@@ -164,13 +171,19 @@ interface ThreadTime {
   readonly waitNs: number;
 }
 
-/** Every thread of this process: its name and /proc's schedstat (time on a CPU, time runnable on a run queue). */
-function threadTimes(): Map<string, ThreadTime> {
+/** Every thread of process `pid`: its name and /proc's schedstat (time on a CPU, time runnable on a run queue). */
+function threadTimes(pid: number): Map<string, ThreadTime> {
   const times = new Map<string, ThreadTime>();
-  for (const thread of readdirSync('/proc/self/task')) {
+  let threads: string[];
+  try {
+    threads = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return times; // it has ended
+  }
+  for (const thread of threads) {
     try {
-      const name = readFileSync(`/proc/self/task/${thread}/comm`, 'utf8').trim();
-      const [cpuNs = 0, waitNs = 0] = readFileSync(`/proc/self/task/${thread}/schedstat`, 'utf8').split(' ').map(Number);
+      const name = readFileSync(`/proc/${pid}/task/${thread}/comm`, 'utf8').trim();
+      const [cpuNs = 0, waitNs = 0] = readFileSync(`/proc/${pid}/task/${thread}/schedstat`, 'utf8').split(' ').map(Number);
       times.set(thread, { name, cpuNs, waitNs });
     } catch {
       // ended between the listing and the read
@@ -196,7 +209,32 @@ function filesUnder(directory: string): string[] {
     .map((entry) => path.join(entry.parentPath, entry.name));
 }
 
-function compare(): void {
+/**
+ * Runs one turn in a process of its own and, from this one, reads its threads' times from its
+ * burst's start, five times a second: threads end with the runtime, and their last reading stands
+ * for them.
+ */
+async function runTurnProcess(script: string, args: readonly string[]): Promise<Turn> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const pid = child.pid ?? 0;
+  let output = '';
+  let before: Map<string, ThreadTime> | undefined;
+  let last = new Map<string, ThreadTime>();
+  child.stdout.setEncoding('utf8').on('data', (text: string) => {
+    output += text;
+    if (before === undefined && output.includes(`${burstStarts}\n`)) last = before = threadTimes(pid);
+  });
+  const reader = setInterval(() => {
+    if (before !== undefined) last = new Map([...last, ...threadTimes(pid)]);
+  }, 200);
+  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  clearInterval(reader);
+  if (code !== 0) throw new Error(`the turn (${args.join(' ')}) exited ${String(code ?? signal)}`);
+  const turn = JSON.parse(output.trim().split('\n').at(-1) ?? '') as Turn;
+  return { ...turn, threads: byThreadName(before ?? new Map<string, ThreadTime>(), last) };
+}
+
+async function compare(): Promise<void> {
   const self = fileURLToPath(import.meta.url);
   const stateRoot = flags['state-root'];
   mkdirSync(stateRoot, { recursive: true });
@@ -216,13 +254,8 @@ function compare(): void {
       loads.push(os.loadavg()[0] ?? 0);
       try {
         const script = mode === 'logs@baseline' ? path.join(flags.baseline ?? '', 'bench', 'logs.ts') : self;
-        const child = spawnSync(process.execPath, [script, '--turn', mode === 'logs@baseline' ? 'logs' : mode, '--state-dir', stateDirectory, '--tasks', String(tasks), '--mebibytes', String(mebibytes), '--agent-args', agentArgs.join(' ')], {
-          encoding: 'utf8',
-          stdio: ['ignore', 'pipe', 'inherit'],
-          maxBuffer: 2 ** 20,
-        });
-        if (child.status !== 0) throw new Error(`the ${mode} turn exited ${String(child.status ?? child.signal)}`);
-        const turn = { ...(JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '') as Turn), mode };
+        const turnArgs = ['--turn', mode === 'logs@baseline' ? 'logs' : mode, '--state-dir', stateDirectory, '--tasks', String(tasks), '--mebibytes', String(mebibytes), '--agent-args', agentArgs.join(' ')];
+        const turn = { ...(await runTurnProcess(script, turnArgs)), mode };
         turns.push(turn);
         console.log(`round ${round + 1} ${mode.padEnd(13)} ${(tasks / turn.seconds).toFixed(1).padStart(7)} Tasks/s (all ended ${turn.seconds.toFixed(1)} s, logs closed ${turn.drainedSeconds.toFixed(1)} s)  ${turn.succeeded}/${tasks} succeeded  agent CPU ${turn.cpuSeconds.toFixed(2)} s, Tasks' ${turn.taskCpuSeconds.toFixed(2)} s  RSS ${turn.peakRssMb.toFixed(0)} MB  loop p99 ${turn.loopP99Ms.toFixed(2)} ms (max ${turn.loopMaxMs.toFixed(1)})  load ${loads.at(-1)?.toFixed(1)}`);
       } finally {

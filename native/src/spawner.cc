@@ -109,8 +109,8 @@ void Spawner::Stop() {
     plain_lane_.queue.clear();
     sandbox_lane_.queue.clear();
   }
-  plain_lane_.changed.notify_all();
-  sandbox_lane_.changed.notify_all();
+  plain_lane_.ready.release(options_.threads);
+  sandbox_lane_.ready.release(SandboxThreads());
   for (std::thread& thread : threads_) {
     if (thread.joinable()) thread.join();
   }
@@ -124,7 +124,7 @@ bool Spawner::Enqueue(std::unique_ptr<SpawnRequest> request) {
     if (stopping_) return false;
     lane.queue.push_back(std::move(request));
   }
-  lane.changed.notify_one();
+  lane.ready.release();
   return true;
 }
 
@@ -156,9 +156,10 @@ void Spawner::ThreadMain(int index, Lane& lane, bool sandbox_lane) {
   const ChildStack& stack = stacks_[index];
   while (true) {
     std::unique_ptr<SpawnRequest> request;
+    // Each permit stands for a request pushed before it: the queue holds one for this thread.
+    lane.ready.acquire();
     {
-      std::unique_lock<std::mutex> guard(queue_mutex_);
-      lane.changed.wait(guard, [this, &lane] { return stopping_ || !lane.queue.empty(); });
+      std::lock_guard<std::mutex> guard(queue_mutex_);
       if (stopping_) return;
       request = std::move(lane.queue.front());
       lane.queue.pop_front();

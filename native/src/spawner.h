@@ -12,10 +12,10 @@
 #include <sys/types.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <semaphore>
 #include <string>
 #include <thread>
 #include <vector>
@@ -96,7 +96,11 @@ class Spawner {
   // threads empty their capability bounding set once at start (creds are per thread): every child
   // inherits it empty, instead of each paying ~40 PR_CAPBSET_DROP credential commits (~65 us).
   struct Lane {
-    std::condition_variable changed;
+    // A permit per queued request (and, at Stop, one per thread). The JS thread's release() never
+    // blocks, where a condition variable's notify_one can: glibc's pthread_cond_signal (before 2.41)
+    // waits for waiters signalled earlier to wake, so the JS thread (nice -10) slept until a spawn
+    // thread (nice 0) queued behind 1,000 running Tasks got a CPU: 60-90 ms (docs/benchmarks.md).
+    std::counting_semaphore<> ready{0};
     std::deque<std::unique_ptr<SpawnRequest>> queue;
   };
 

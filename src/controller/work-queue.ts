@@ -21,11 +21,12 @@
 // - A plain add() of a key that waits for a delayed add (a retry or a requeueAfter) makes it ready
 //   now, because something about it changed; its failure count stays, so the next failure still
 //   backs off further. The same holds when a key that failed was dirty: it runs again at once.
-// - Ready keys are taken in FIFO order. Handlers are started from setImmediate callbacks (or the
-//   delay timer's callback), never from inside add(), a bounded number per turn and for a bounded
-//   time: a turn starts no more handlers once `dispatchSliceMs` has passed since it began (the
-//   synchronous part of each handler runs as it starts), so a burst of adds cannot start thousands
-//   of handlers in one synchronous stretch or starve I/O and timers.
+// - Ready keys are taken in FIFO order. Handlers are started from setImmediate callbacks, one
+//   handler each, never from inside add(), a bounded number per turn and for a bounded time: a
+//   turn starts no more handlers once `dispatchSliceMs` has passed since it began, counting what
+//   each handler did before it first waited for I/O or a timer (its synchronous part and the
+//   promise callbacks that follow it at once), so a burst of adds cannot start thousands of
+//   handlers in one stretch of the event loop or starve I/O and timers.
 // - `depth` counts ready keys only; a dirty key becomes ready (and counts) when its run ends.
 // - shutDown() drops waiting and delayed keys, clears every timer, aborts the signal handed to
 //   running handlers and resolves once they have all settled. Runs that settle after that still
@@ -92,8 +93,8 @@ const defaultBaseRetryDelayMs = 5;
 const defaultMaxRetryDelayMs = 300_000;
 
 /**
- * How many handlers one setImmediate turn may start. Large enough that handing out keys costs
- * little per key, small enough that timers and I/O get a turn between batches.
+ * How many handlers one turn may start (one setImmediate each). Large enough that handing out
+ * keys costs little per key, small enough that timers and I/O get a turn between batches.
  */
 const handlerStartsPerTurn = 128;
 
@@ -121,7 +122,8 @@ export class WorkQueue<Key = string> {
   readonly #abortController = new AbortController();
 
   #lifecycle: 'created' | 'started' | 'shut down' = 'created';
-  #dispatchImmediate: NodeJS.Immediate | undefined;
+  /** The turn that hands out ready keys now, if one is scheduled or running. */
+  #dispatchTurn: DispatchTurn | undefined;
   #delayTimer: NodeJS.Timeout | undefined;
   /** When #delayTimer fires, on the performance.now() clock. */
   #delayTimerFiresAt = Number.POSITIVE_INFINITY;
@@ -186,8 +188,7 @@ export class WorkQueue<Key = string> {
   shutDown(): Promise<void> {
     if (this.#shutDownPromise !== undefined) return this.#shutDownPromise;
     this.#lifecycle = 'shut down';
-    if (this.#dispatchImmediate !== undefined) clearImmediate(this.#dispatchImmediate);
-    this.#dispatchImmediate = undefined;
+    this.#endDispatchTurn();
     if (this.#delayTimer !== undefined) clearTimeout(this.#delayTimer);
     this.#delayTimer = undefined;
     this.#delayed.clear();
@@ -265,37 +266,64 @@ export class WorkQueue<Key = string> {
       this.#makeReady(key);
     }
     this.#armDelayTimer();
-    // A timer callback is a macrotask of its own, not a caller's add(): the keys that came due can
-    // start now rather than one loop turn later. The batch limit still applies.
-    if (this.#lifecycle !== 'started') return;
-    if (this.#dispatchImmediate !== undefined) clearImmediate(this.#dispatchImmediate);
-    this.#dispatchImmediate = undefined;
-    this.#dispatch();
+    // A timer callback is a macrotask of its own, not a caller's add(): the first key that came
+    // due starts now rather than after the poll; the others in turns, as any added key.
+    if (this.#lifecycle !== 'started' || this.#running.size >= this.#concurrency) return;
+    const next = this.#ready.shift();
+    if (next === undefined) return;
+    this.#startRun(next.key, next.id, next.readySince);
+    this.#notify((observer) => observer.depthChanged?.(this.#ready.size));
   }
 
+  /**
+   * Schedules a turn of handler starts: one setImmediate per start, the first at once, the others
+   * once the caller's synchronous stretch is over (a burst of add() calls makes one turn). Node runs
+   * immediates queued together in one check phase, each after the promise callbacks of the one
+   * before it, so each start sees the time the handlers started before it have taken, with their
+   * work after their first await: a reconcile's launch (sandbox plan, cgroup, spawn request; ~0.3
+   * ms each) runs there, and a loop that started 64 handlers back to back ran 64 launches, ~20 ms,
+   * in one stretch (docs/benchmarks.md, "The event loop in the burst's first second").
+   */
   #scheduleDispatch(): void {
-    if (this.#lifecycle !== 'started' || this.#dispatchImmediate !== undefined) return;
+    if (this.#lifecycle !== 'started' || this.#dispatchTurn !== undefined) return;
     if (this.#ready.size === 0 || this.#running.size >= this.#concurrency) return;
-    // setImmediate rather than a microtask: microtasks run before I/O, so a long chain of them
-    // would hold the event loop; immediates let pending I/O and timers in between batches.
-    this.#dispatchImmediate = setImmediate(() => {
-      this.#dispatchImmediate = undefined;
-      this.#dispatch();
+    const turn: DispatchTurn = { immediates: [], began: undefined, ran: 0, started: 0 };
+    this.#dispatchTurn = turn;
+    const queueStart = (): void => {
+      turn.immediates.push(setImmediate(() => this.#startInTurn(turn)));
+    };
+    queueStart();
+    queueMicrotask(() => {
+      if (this.#dispatchTurn !== turn || turn.ran > 0) return; // ended or begun meanwhile: the next turn plans anew
+      const starts = Math.min(this.#ready.size, this.#concurrency - this.#running.size, handlerStartsPerTurn);
+      if (starts === 0) this.#endDispatchTurn(); // taken meanwhile (a due key started at once)
+      for (let index = 1; index < starts; index += 1) queueStart();
     });
   }
 
-  #dispatch(): void {
-    const turnBegan = this.#clock();
-    let started = 0;
-    while (started < handlerStartsPerTurn && this.#running.size < this.#concurrency) {
-      if (started > 0 && this.#clock() - turnBegan >= this.#dispatchSliceMs) break;
-      const next = this.#ready.shift();
-      if (next === undefined) break;
-      started += 1;
+  /** One of a turn's immediates: starts the next ready key, unless the turn's time is up. */
+  #startInTurn(turn: DispatchTurn): void {
+    const now = this.#clock();
+    turn.began ??= now;
+    turn.ran += 1;
+    const timeIsUp = turn.started > 0 && now - turn.began >= this.#dispatchSliceMs;
+    const next = timeIsUp || this.#running.size >= this.#concurrency ? undefined : this.#ready.shift();
+    if (next !== undefined) {
+      turn.started += 1;
       this.#startRun(next.key, next.id, next.readySince);
+      if (turn.ran < turn.immediates.length) return;
     }
-    if (started > 0) this.#notify((observer) => observer.depthChanged?.(this.#ready.size));
+    this.#endDispatchTurn();
+    if (turn.started > 0) this.#notify((observer) => observer.depthChanged?.(this.#ready.size));
     this.#scheduleDispatch();
+  }
+
+  /** Drops the immediates of the current turn that have not run. */
+  #endDispatchTurn(): void {
+    const turn = this.#dispatchTurn;
+    if (turn === undefined) return;
+    this.#dispatchTurn = undefined;
+    for (const immediate of turn.immediates.slice(turn.ran)) clearImmediate(immediate);
   }
 
   #startRun(key: Key, id: string, readySince: number): void {
@@ -387,6 +415,17 @@ function checkPositiveDelay(delayMs: number, name: string): number {
 }
 
 /** The ready keys in FIFO order, each with the time it became ready. */
+/** A turn of handler starts (#scheduleDispatch): its immediates, and what it has done so far. */
+interface DispatchTurn {
+  readonly immediates: NodeJS.Immediate[];
+  /** When its first immediate ran, on the queue's clock. */
+  began: number | undefined;
+  /** Immediates that have run. */
+  ran: number;
+  /** Handlers started. */
+  started: number;
+}
+
 class ReadyKeys<Key> {
   /** A queue as an array and a head index: shift() on a large array copies it every time. */
   #keys: { readonly key: Key; readonly id: string }[] = [];

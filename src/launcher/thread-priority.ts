@@ -3,6 +3,9 @@
 // event-loop p99 delay under 10 ms while 1,000 Tasks write). native/src/thread_priority.h says how
 // and what it leaves alone; docs/benchmarks.md ("Task logs") what it measured.
 // Agent-internal: src/index.ts does not export it (a library user's threads are theirs to rank).
+import { readdirSync, readFileSync, stat } from 'node:fs';
+import os from 'node:os';
+
 import { loadNativeBinding } from '../native/binding.js';
 
 /**
@@ -24,4 +27,41 @@ export function prioritizeEventLoopThread(nice: number = eventLoopThreadNice): b
     throw new RangeError(`a nice value is a whole number from -20 to 19, got ${String(nice)}`);
   }
   return loadNativeBinding().prioritizeCallingThread(nice);
+}
+
+/**
+ * The threads the JS thread wakes and then may wait for: V8's platform workers (GC and compile
+ * jobs) and libuv's thread pool (async fs). Each wake is a pthread_cond_signal (uv_cond_signal in
+ * both), and glibc's before 2.41 waits there until the waiters it signalled earlier have woken,
+ * so the JS thread at `eventLoopThreadNice` slept until a helper at 0 got a CPU behind the Tasks:
+ * 20-800 ms per 1,000-Task burst, young-generation GCs "taking" 150-700 ms (docs/benchmarks.md,
+ * "The event loop in the burst's first second").
+ */
+const eventLoopHelperThreads: ReadonlySet<string> = new Set(['V8Worker', 'libuv-worker']);
+
+/**
+ * Runs the JS thread's helper threads (eventLoopHelperThreads) at `nice` too, once the JS thread
+ * is: they need little CPU (~0.3 s in a 1,000-Task burst) but the JS thread waits for them. Starts
+ * libuv's thread pool first (an fs.stat makes its threads at once; later ones would start at 0, as
+ * the JS thread's nice is reset on fork). Returns how many threads it set; a thread already at
+ * `nice` or lower, or one it may not lower (no CAP_SYS_NICE), is left as it is.
+ */
+export function prioritizeEventLoopHelpers(nice: number = eventLoopThreadNice): number {
+  if (!Number.isInteger(nice) || nice < -20 || nice > 19) {
+    throw new RangeError(`a nice value is a whole number from -20 to 19, got ${String(nice)}`);
+  }
+  stat('/', () => undefined);
+  let set = 0;
+  for (const thread of readdirSync('/proc/self/task')) {
+    try {
+      if (!eventLoopHelperThreads.has(readFileSync(`/proc/self/task/${thread}/comm`, 'utf8').trim())) continue;
+      // setpriority(2) with PRIO_PROCESS takes a thread id on Linux: that thread alone.
+      if (os.getPriority(Number(thread)) <= nice) continue;
+      os.setPriority(Number(thread), nice);
+      set += 1;
+    } catch {
+      // ended meanwhile, or not permitted
+    }
+  }
+  return set;
 }

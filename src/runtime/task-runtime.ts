@@ -11,7 +11,7 @@ import { describeTaskLimitPolicy, type AgentConfig } from '../config/agent-confi
 import { WorkQueue, type ReconcileResult } from '../controller/work-queue.js';
 import { ChildProcessLauncher } from '../launcher/child-process-launcher.js';
 import { Launcher, type LauncherObserver } from '../launcher/launcher.js';
-import { eventLoopThreadNice, prioritizeEventLoopThread } from '../launcher/thread-priority.js';
+import { eventLoopThreadNice, prioritizeEventLoopHelpers, prioritizeEventLoopThread } from '../launcher/thread-priority.js';
 import { recordingEndedIndexes } from '../logs/ended-index-records.js';
 import { TaskLogStore, type TaskLogOwner, type TaskLogStoreOptions } from '../logs/task-log-store.js';
 import type { MetricsRegistry } from '../metrics/registry.js';
@@ -209,7 +209,7 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
     await queue.shutDown();
     await launcher.close();
     journal?.close();
-    await cgroups?.removalsSettled();
+    await cgroups?.removeIdleAsync(); // and waits for every removal under way
     try {
       cgroups?.removeGroup(); // and lets go of it
     } catch {
@@ -240,7 +240,9 @@ function makeLauncher(settings: TaskRuntimeSettings, logger: Logger, metrics: Me
   metrics?.trackLogs(launcher);
   // This thread starts and ends every Task: ahead of the launcher's threads and of the Tasks when
   // it wakes (src/launcher/thread-priority.ts). Best effort: without CAP_SYS_NICE it keeps its nice.
+  // Its helpers (V8's and libuv's threads) with it: it waits for them (prioritizeEventLoopHelpers).
   if (!prioritizeEventLoopThread()) logger.info({ nice: eventLoopThreadNice }, 'the JavaScript thread keeps its scheduling priority (no CAP_SYS_NICE, or set by the operator)');
+  else prioritizeEventLoopHelpers();
   return { launcher, launcherSandboxes: true };
 }
 

@@ -83,6 +83,7 @@ describe.skipIf(skip !== undefined)(`the idle pool of task cgroups${skip ? ` (sk
     const later = await runIn({}); // a new window: the peak of the one before still counts
     nowMs += 31_000;
     giveBack(later.cgroup); // the peak is over a minute old
+    await manager.removalsSettled(); // the rmdirs of those let go of run on the thread pool
     const left = groupDirectories(first.cgroup);
     expect(left.length).toBe(floor);
     // The fds it kept to read the removed ones went with them.
@@ -161,5 +162,15 @@ describe.skipIf(skip !== undefined)(`the idle pool of task cgroups${skip ? ` (sk
       reader.close();
       if (existsSync(directory)) rmdirSync(directory);
     }
+  });
+
+  it('removeIdleAsync removes every pooled cgroup and resolves once they are gone (the agent at shutdown)', async () => {
+    const tasks = await Promise.all(Array.from({ length: 3 }, () => runIn({})));
+    for (const { cgroup } of tasks) giveBack(cgroup);
+    const pooled = tasks.map(({ cgroup }) => directoryOf(cgroup)).filter((directory) => existsSync(directory)); // past the pool's allowance, remove() took some
+    expect(pooled.length).toBeGreaterThan(0);
+
+    await manager.removeIdleAsync();
+    expect(pooled.filter((directory) => existsSync(directory))).toEqual([]);
   });
 });

@@ -1,12 +1,15 @@
 // The agent's JS thread ahead of its helper threads and its Tasks (src/launcher/thread-priority.ts,
-// native/src/thread_priority.h): the calling thread alone gets the lower nice value; threads and
+// native/src/thread_priority.h): the calling thread gets the lower nice value; threads and
 // processes made from it afterwards start at 0 again (SCHED_FLAG_RESET_ON_FORK), so neither a
-// Task nor anything Node forks inherits it. A lower nice value needs CAP_SYS_NICE (root here).
+// Task nor anything Node forks inherits it; V8's and libuv's workers, which it waits for, are set
+// to it by name. A lower nice value needs CAP_SYS_NICE (root here).
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { eventLoopThreadNice, prioritizeEventLoopThread } from '../../src/launcher/thread-priority.js';
+import { readdirSync, readFileSync } from 'node:fs';
+
+import { eventLoopThreadNice, prioritizeEventLoopHelpers, prioritizeEventLoopThread } from '../../src/launcher/thread-priority.js';
 import { hasCapability, missingRequirement } from '../helpers/requirements.js';
 
 const capSysNice = 23; // capabilities(7)
@@ -14,8 +17,11 @@ const skip = missingRequirement('a lower nice value needs CAP_SYS_NICE', hasCapa
 
 describe.skipIf(skip !== undefined)(`the JS thread's priority${skip ? ` (skipped: ${skip})` : ''}`, () => {
   const before = os.getPriority(0); // getpriority(2) of the calling thread on Linux
+  /** This process's threads by name: their ids. */
+  const threadsNamed = (name: string): number[] => readdirSync('/proc/self/task').filter((thread) => readFileSync(`/proc/self/task/${thread}/comm`, 'utf8').trim() === name).map(Number);
   afterEach(() => {
     os.setPriority(0, before); // a higher nice value needs no privilege
+    for (const thread of [...threadsNamed('V8Worker'), ...threadsNamed('libuv-worker')]) os.setPriority(thread, before);
   });
 
   it('runs the calling thread at a lower nice value, and a process it forks afterwards at 0', () => {
@@ -33,8 +39,18 @@ describe.skipIf(skip !== undefined)(`the JS thread's priority${skip ? ` (skipped
     expect(os.getPriority(0)).toBe(eventLoopThreadNice - 1);
   });
 
+  it('runs V8 s and libuv s worker threads, which the JS thread wakes and may wait for, at the same nice value, starting libuv s first', () => {
+    expect(prioritizeEventLoopThread()).toBe(true);
+    expect(prioritizeEventLoopHelpers()).toBeGreaterThan(0);
+    const helpers = [...threadsNamed('V8Worker'), ...threadsNamed('libuv-worker')];
+    expect(threadsNamed('libuv-worker').length).toBeGreaterThan(0);
+    for (const thread of helpers) expect(os.getPriority(thread)).toBe(eventLoopThreadNice);
+    expect(prioritizeEventLoopHelpers()).toBe(0); // already there
+  });
+
   it('refuses a nice value outside -20..19 or not whole, changing nothing', () => {
     for (const nice of [-21, 20, 1.5, Number.NaN]) expect(() => prioritizeEventLoopThread(nice)).toThrow(RangeError);
+    for (const nice of [-21, 20, 1.5, Number.NaN]) expect(() => prioritizeEventLoopHelpers(nice)).toThrow(RangeError);
     expect(os.getPriority(0)).toBe(before);
   });
 });

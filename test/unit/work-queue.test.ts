@@ -525,29 +525,50 @@ describe('WorkQueue under a burst of keys (real event loop)', () => {
     expect(handlerCalls).toBeLessThan(burstSize);
   });
 
-  it('starts no more handlers in a turn once the synchronous part of those it started used up the turn s slice', async () => {
+  /** Starts 100 handlers that each take 2 ms of the queue's clock (`work` spends them), and counts the starts between other callbacks. */
+  async function startsPerLoopTurn(work: (spend: () => void) => Promise<undefined>): Promise<number[]> {
     let time = 0;
     const startsPerTurn: number[] = [0];
     const queue = newQueue(
       () => {
-        time += 2; // what a handler does before its first await: 2 ms here, by the queue's clock
         startsPerTurn[startsPerTurn.length - 1] = (startsPerTurn.at(-1) ?? 0) + 1;
-        return Promise.resolve(undefined);
+        return work(() => {
+          time += 2;
+        });
       },
       { concurrency: burstSize, dispatchSliceMs: 5, clock: () => time },
     );
     queue.start();
 
     for (let index = 0; index < 100; index += 1) queue.add(`default/task-${index}`);
+    await Promise.resolve(); // the queue plans its first turn once the adds are over
     while (queue.depth > 0) {
       await new Promise((resolve) => setImmediate(resolve)); // another callback between the queue's turns
       startsPerTurn.push(0);
     }
+    return startsPerTurn.filter((starts) => starts > 0);
+  }
+
+  it('starts no more handlers in a turn once the synchronous part of those it started used up the turn s slice', async () => {
+    const turns = await startsPerLoopTurn((spend) => {
+      spend(); // before its first await
+      return Promise.resolve(undefined);
+    });
 
     // 2, 4, then 6 >= 5 ms: three handlers a turn, each turn a stretch of ~5 ms of the event loop.
-    const turns = startsPerTurn.filter((starts) => starts > 0);
     expect(turns.slice(0, -1).every((starts) => starts === 3)).toBe(true);
     expect(turns.reduce((sum, starts) => sum + starts, 0)).toBe(100);
+  });
+
+  it('counts in a turn s slice what the handlers it started did after their first await, before the next macrotask', async () => {
+    const turns = await startsPerLoopTurn(async (spend) => {
+      await Promise.resolve();
+      await Promise.resolve();
+      spend(); // a launch after the reconcile's first await, as the Task reconciler's
+      return undefined;
+    });
+
+    expect(turns).toEqual([...Array.from({ length: 33 }, () => 3), 1]);
   });
 
   it('handles each of 10,000 keys exactly once when every key is added twice', async () => {
