@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <system_error>
@@ -211,12 +212,37 @@ SandboxRequest RequireSandbox(Napi::Env env, PropertyKeys& keys, MaskedPathsCach
   return sandbox;
 }
 
-// cgroupSetup: null, or { files: [{ path, value, readBack, mayFail }] }: make the request's cgroup directories and
-// write these limit files, each directly inside one of those directories.
+// cgroupSetup.joinFds: null, or { cgroup, cgroupsV1 }: fds kept open by the caller for the joins
+// (SpawnRequest::cgroup_join_fd), -1 for none and one per cgroupsV1 directory or none.
+void RequireJoinFds(Napi::Env env, PropertyKeys& keys, const Napi::Value& value, SpawnRequest& request) {
+  if (value.IsNull() || value.IsUndefined()) return;
+  if (!value.IsObject()) ThrowType(env, "cgroupSetup.joinFds must be an object or null");
+  Napi::Object object = value.As<Napi::Object>();
+  const double cgroup = RequireNumber(env, keys.Get(object, "cgroup"), "cgroupSetup.joinFds.cgroup");
+  if (std::floor(cgroup) != cgroup || cgroup < -1 || cgroup > INT32_MAX) {
+    ThrowType(env, "cgroupSetup.joinFds.cgroup must be an fd or -1");
+  }
+  if (cgroup >= 0 && request.cgroup.empty()) ThrowType(env, "cgroupSetup.joinFds.cgroup needs cgroup");
+  request.cgroup_join_fd = static_cast<int>(cgroup);
+  Napi::Value v1 = keys.Get(object, "cgroupsV1");
+  if (!v1.IsArray()) ThrowType(env, "cgroupSetup.joinFds.cgroupsV1 must be an array");
+  Napi::Array fds = v1.As<Napi::Array>();
+  if (fds.Length() != 0 && fds.Length() != request.cgroups_v1.size()) {
+    ThrowType(env, "cgroupSetup.joinFds.cgroupsV1 must hold one fd per cgroupsV1 directory, or none");
+  }
+  for (uint32_t index = 0; index < fds.Length(); ++index) {
+    request.cgroups_v1_join_fds.push_back(
+        static_cast<int>(RequireWholeNumber(env, fds.Get(index), "cgroupSetup.joinFds.cgroupsV1[]", INT32_MAX)));
+  }
+}
+
+// cgroupSetup: null, or { files: [{ path, value, readBack, mayFail }], joinFds }: make the request's cgroup
+// directories and write these limit files, each directly inside one of those directories.
 void RequireCgroupSetup(Napi::Env env, PropertyKeys& keys, const Napi::Value& value, SpawnRequest& request) {
   if (value.IsNull() || value.IsUndefined()) return;
   if (!value.IsObject()) ThrowType(env, "cgroupSetup must be an object or null");
   request.create_cgroups = true;
+  RequireJoinFds(env, keys, keys.Get(value.As<Napi::Object>(), "joinFds"), request);
   Napi::Value files = keys.Get(value.As<Napi::Object>(), "files");
   if (!files.IsArray()) ThrowType(env, "cgroupSetup.files must be an array");
   Napi::Array file_array = files.As<Napi::Array>();

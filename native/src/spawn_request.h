@@ -105,6 +105,15 @@ struct SpawnRequest {
   // `cgroups_v1` (mkdir; an existing one is kept) and writes `cgroup_files` before the clone.
   bool create_cgroups = false;
   std::vector<CgroupFileWrite> cgroup_files;
+  // With create_cgroups: fds the caller keeps open for a reused cgroup's joins (its pool keeps
+  // them with the cgroup, src/sandbox/cgroup-manager.ts), so that the spawn thread does not open
+  // them again at every spawn (a path walk and a kernfs open each, ~4-5 us): `cgroup`'s directory
+  // (O_PATH, for CLONE_INTO_CGROUP; -1: open it here) and each of `cgroups_v1`'s `tasks` files
+  // (empty, or one per directory). Borrowed, never closed here. An fd whose cgroup was removed
+  // behind the caller's back fails the join (ENOENT, ENODEV): the spawn is then made again with
+  // the paths (Spawner::SpawnOne).
+  int cgroup_join_fd = -1;
+  std::vector<int> cgroups_v1_join_fds;
   SandboxRequest sandbox;
   uint64_t enqueued_ns = 0;         // CLOCK_MONOTONIC when JavaScript handed it over
 };

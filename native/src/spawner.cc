@@ -171,10 +171,22 @@ void Spawner::ThreadMain(int index, Lane& lane, bool sandbox_lane) {
 }
 
 void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack, int thread) {
+  if (TrySpawn(request, stack, thread)) return;
+  // A kept fd named a cgroup removed behind its keeper's back (ENOENT from CLONE_INTO_CGROUP,
+  // ENODEV from a v1 `tasks` write): the child exited before its exec, so the task has not run.
+  // Made again with the paths, the directories anew if need be (cgroup_join.cc, Prepare).
+  cgroup_state_.Forget(request);
+  request.cgroup_join_fd = -1;
+  request.cgroups_v1_join_fds.clear();
+  TrySpawn(request, stack, thread);
+}
+
+bool Spawner::TrySpawn(SpawnRequest& request, const ChildStack& stack, int thread) {
   const uint64_t picked_ns = MonotonicNanoseconds();
   const uint64_t queued_ns = picked_ns - request.enqueued_ns;
   auto report = [&](SpawnFailure failure, uint64_t spawn_ns) {
     events_.Push(FailedEvent(request.id, failure.error_number, failure.syscall, queued_ns, spawn_ns));
+    return true;
   };
 
   // Everything the child reads is built here, before the clone.
@@ -201,8 +213,10 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack, int threa
   // The child holds its own copies now; the parent's child ends close here, so a pipe sees EOF
   // when the child (and whatever it passed them to) is done.
   stdio.CloseChildEnds();
+  const bool kept_cgroup_fds = cgroups.kept;
   cgroups.Close();
   if (clone.pid < 0) {
+    if (kept_cgroup_fds && clone.pid == -ENOENT) return false;
     return report({static_cast<int>(-clone.pid), UsesClone3() ? Syscall::kClone3 : Syscall::kClone}, clone.spawn_ns);
   }
   if (clone.user_namespace_error != 0 && plan.failed_errno == 0) {
@@ -215,9 +229,13 @@ void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack, int threa
     bool exited = false;
     WaitForExit(clone.pidfd.get(), /*no_hang=*/false, &ignored, &exited);
     clone.pidfd.reset();
+    if (kept_cgroup_fds && plan.failed_errno == ENODEV && plan.failed_syscall == static_cast<uint8_t>(Syscall::kCgroupAttach)) {
+      return false;
+    }
     return report({plan.failed_errno, static_cast<Syscall>(plan.failed_syscall)}, clone.spawn_ns);
   }
   Adopt(request, clone, stdio, sandbox_storage, queued_ns);
+  return true;
 }
 
 SpawnFailure Spawner::PrepareFds(const SpawnRequest& request, PreparedStdio& stdio, PreparedCgroups& cgroups) {
@@ -237,7 +255,7 @@ ChildPlan Spawner::PlainPlan(const SpawnRequest& request, const ExecArrays& exec
   plan.stdio_fds[1] = stdio.stdout_output.child_fd;
   plan.stdio_fds[2] = stdio.stderr_output.child_fd;
   plan.result_fd = stdio.result_file.get();
-  plan.cgroup_procs_fd = UsesClone3() ? -1 : cgroups.cgroup_fd.get();
+  plan.cgroup_procs_fd = UsesClone3() ? -1 : cgroups.cgroup_fd;
   plan.cgroup_v1_procs_fds = cgroups.v1_fds.data();
   plan.cgroup_v1_count = cgroups.v1_fds.size();
   plan.close_range_cloexec = options_.close_range_cloexec;
@@ -280,7 +298,7 @@ Spawner::CloneOutcome Spawner::Clone(const SpawnRequest& request, ChildPlan& pla
   const uint64_t vfork_flag = user_namespace ? 0 : CLONE_VFORK;
   // The child shares our fd table until its first system call unshares the low part of it.
   const uint64_t files_flag = plan.unshare_fds_below > 0 ? CLONE_FILES : 0;
-  const int cgroup_fd = cgroups.cgroup_fd.get();
+  const int cgroup_fd = cgroups.cgroup_fd;
   CloneOutcome outcome;
   int pidfd = -1;
   XorLockGuard fork_guard(ForkLock(), XorLock::Side::kFork);

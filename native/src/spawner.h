@@ -115,6 +115,9 @@ class Spawner {
 
   void ThreadMain(int index, Lane& lane, bool sandbox_lane);
   void SpawnOne(SpawnRequest& request, const ChildStack& stack, int thread);
+  // One try at it; false: a kept cgroup fd was stale (nothing of the task ran), try again with the
+  // paths (the request's kept fds dropped).
+  bool TrySpawn(SpawnRequest& request, const ChildStack& stack, int thread);
   SpawnFailure PrepareFds(const SpawnRequest& request, PreparedStdio& stdio, PreparedCgroups& cgroups);
   ChildPlan PlainPlan(const SpawnRequest& request, const ExecArrays& exec, const PreparedStdio& stdio,
                       const PreparedCgroups& cgroups, uint64_t now_ns);

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <vector>
 
 #include "../src/cgroup_join.h"
 #include "temporary_directory.h"
@@ -86,13 +87,44 @@ TEST_F(CgroupStateCacheTest, AnExistingDirectoryIsKeptAndAMissingParentIsAnError
 TEST_F(CgroupStateCacheTest, JoiningACgroupRemovedBehindTheCachesBackMakesItAnew) {
   PreparedCgroups first;
   ASSERT_FALSE(first.Prepare(request_, cache_, /*use_clone3=*/true));
-  EXPECT_GT(first.cgroup_fd.get(), 2);
+  EXPECT_GT(first.cgroup_fd, 2);
   first.Close();
   ASSERT_TRUE(std::filesystem::remove(request_.cgroup)) << "a sweep removes it";
   PreparedCgroups second;
   EXPECT_FALSE(second.Prepare(request_, cache_, /*use_clone3=*/true)) << "the trusted pass meets ENOENT, then remakes";
   EXPECT_TRUE(std::filesystem::is_directory(request_.cgroup));
-  EXPECT_TRUE(second.cgroup_fd);
+  EXPECT_GE(second.cgroup_fd, 0);
+}
+
+TEST_F(CgroupStateCacheTest, FdsKeptByTheCallerAreUsedAsTheyAreAndNeverClosedHere) {
+  const std::string v1 = root_ / "v1-task-1";
+  request_.cgroups_v1 = {v1};
+  request_.cgroup_join_fd = 1000;  // the numbers are the caller's: not opened, checked or closed here
+  request_.cgroups_v1_join_fds = {1001};
+  PreparedCgroups prepared;
+  ASSERT_FALSE(prepared.Prepare(request_, cache_, /*use_clone3=*/true));
+  EXPECT_TRUE(std::filesystem::is_directory(v1)) << "still made: the fds are only for the joins";
+  EXPECT_EQ(prepared.cgroup_fd, 1000);
+  EXPECT_EQ(prepared.v1_fds, std::vector<int>{1001});
+  EXPECT_TRUE(prepared.kept);
+  prepared.Close();
+  // The clone(2) path joins v2 through cgroup.procs, which the kept directory fd is not: opened here.
+  WriteWholeFile(request_.cgroup + "/cgroup.procs", "");
+  PreparedCgroups without_clone3;
+  ASSERT_FALSE(without_clone3.Prepare(request_, cache_, /*use_clone3=*/false));
+  EXPECT_NE(without_clone3.cgroup_fd, 1000);
+  EXPECT_GE(without_clone3.cgroup_fd, 0);
+  EXPECT_EQ(without_clone3.v1_fds, std::vector<int>{1001});
+  // Kept fds for some v1 directories only are not used: each directory's is opened here.
+  request_.cgroups_v1 = {v1, root_ / "v1-other"};
+  WriteWholeFile(v1 + "/tasks", "");
+  ASSERT_EQ(mkdir(request_.cgroups_v1[1].c_str(), 0755), 0);
+  WriteWholeFile(request_.cgroups_v1[1] + "/tasks", "");
+  PreparedCgroups partly;
+  ASSERT_FALSE(partly.Prepare(request_, cache_, /*use_clone3=*/true));
+  ASSERT_EQ(partly.v1_fds.size(), 2u);
+  EXPECT_NE(partly.v1_fds[0], 1001);
+  EXPECT_EQ(partly.v1_owned.size(), 2u);
 }
 
 TEST_F(CgroupStateCacheTest, ACgroupThatCannotBeJoinedFailsInAttachOrCreateAsItWasAsked) {
@@ -119,7 +151,7 @@ TEST_F(CgroupStateCacheTest, CgroupV1DirectoriesAreJoinedThroughTheirTasksFiles)
   }
   PreparedCgroups prepared;
   ASSERT_FALSE(prepared.Prepare(request_, cache_, /*use_clone3=*/true));
-  EXPECT_FALSE(prepared.cgroup_fd);
+  EXPECT_LT(prepared.cgroup_fd, 0);
   ASSERT_EQ(prepared.v1_fds.size(), 2u);
   EXPECT_EQ(prepared.v1_fds[0], prepared.v1_owned[0].get());
   for (size_t index = 0; index < 2; ++index) {

@@ -100,6 +100,13 @@ export interface CgroupFileOption {
 export interface CgroupSetupOption {
   /** Written in order. */
   readonly files: readonly CgroupFileOption[];
+  /**
+   * fds the caller keeps open for a reused cgroup's joins, so that the spawn thread need not open
+   * them at every spawn: `cgroup`'s directory (O_PATH) and each of `cgroupsV1`'s `tasks` files, in
+   * the same order. They must stay open until the spawn has settled. An fd whose cgroup was removed
+   * meanwhile costs a second try with the paths (native/src/spawn_request.h).
+   */
+  readonly joinFds?: { readonly cgroup?: number | undefined; readonly cgroupsV1: readonly number[] } | undefined;
 }
 
 /**
@@ -214,18 +221,52 @@ function inheritedEnvironment(): string[] | null {
  */
 const checkedCgroupFiles = new WeakMap<object, { readonly directories: string; readonly setup: NonNullable<NativeSpawnRequest['cgroupSetup']> }>();
 
-function checkCgroupSetup(setup: unknown, directories: readonly string[]): NonNullable<NativeSpawnRequest['cgroupSetup']> {
+/**
+ * The same for a frozen joinFds object (a pooled cgroup's, CgroupSetupOption.joinFds), with the
+ * list it was checked with: the setup it makes is then the same object spawn after spawn.
+ */
+const checkedJoinFds = new WeakMap<object, { readonly files: object; readonly directories: string; readonly setup: NonNullable<NativeSpawnRequest['cgroupSetup']> }>();
+
+function checkCgroupSetup(setup: unknown, directories: readonly string[], hasV2Cgroup: boolean): NonNullable<NativeSpawnRequest['cgroupSetup']> {
   if (typeof setup !== 'object' || setup === null || !Array.isArray((setup as { files?: unknown }).files)) invalidType('cgroupSetup must be { files: [...] }');
-  const givenFiles = (setup as { files: unknown[] }).files;
+  const { files: givenFiles, joinFds } = setup as { files: unknown[]; joinFds?: unknown };
   const directoriesKey = directories.join('\0');
+  const joinChecked = typeof joinFds === 'object' && joinFds !== null ? checkedJoinFds.get(joinFds) : undefined;
+  if (joinChecked !== undefined && joinChecked.files === givenFiles && joinChecked.directories === directoriesKey) return joinChecked.setup;
+  const fds = joinFds === undefined ? null : checkJoinFds(joinFds, hasV2Cgroup, directories.length - (hasV2Cgroup ? 1 : 0));
   const checked = checkedCgroupFiles.get(givenFiles);
-  if (checked !== undefined && checked.directories === directoriesKey) return checked.setup;
-  const result = checkCgroupSetupFiles(givenFiles, directories);
-  // Only a list nobody can change afterwards (frozen, entries too) may skip the next check.
-  if (Object.isFrozen(givenFiles) && givenFiles.every((entry) => Object.isFrozen(entry))) {
-    checkedCgroupFiles.set(givenFiles, { directories: directoriesKey, setup: result });
+  let result: NonNullable<NativeSpawnRequest['cgroupSetup']>;
+  if (checked !== undefined && checked.directories === directoriesKey) {
+    result = checked.setup;
+  } else {
+    result = checkCgroupSetupFiles(givenFiles, directories);
+    // Only a list nobody can change afterwards (frozen, entries too) may skip the next check.
+    if (Object.isFrozen(givenFiles) && givenFiles.every((entry) => Object.isFrozen(entry))) {
+      checkedCgroupFiles.set(givenFiles, { directories: directoriesKey, setup: result });
+    }
   }
-  return result;
+  if (fds === null) return result;
+  const withFds = { files: result.files, joinFds: fds };
+  if (checkedCgroupFiles.get(givenFiles)?.setup === result && Object.isFrozen(joinFds) && Object.isFrozen((joinFds as { cgroupsV1: unknown }).cgroupsV1)) {
+    checkedJoinFds.set(joinFds as object, { files: givenFiles, directories: directoriesKey, setup: withFds });
+  }
+  return withFds;
+}
+
+function checkFd(fd: unknown, what: string): number {
+  if (!Number.isInteger(fd) || (fd as number) < 0 || (fd as number) > 0x7fffffff) invalidType(`${what} must be an fd, got ${describe(fd)}`);
+  return fd as number;
+}
+
+function checkJoinFds(joinFds: unknown, hasV2Cgroup: boolean, v1Count: number): { cgroup: number; cgroupsV1: number[] } {
+  if (typeof joinFds !== 'object' || joinFds === null) invalidType('cgroupSetup.joinFds must be { cgroup, cgroupsV1 }');
+  const { cgroup, cgroupsV1 } = joinFds as { cgroup?: unknown; cgroupsV1?: unknown };
+  if (cgroup !== undefined && !hasV2Cgroup) invalidValue('cgroupSetup.joinFds.cgroup needs cgroup');
+  if (!Array.isArray(cgroupsV1) || (cgroupsV1.length !== 0 && cgroupsV1.length !== v1Count)) invalidValue('cgroupSetup.joinFds.cgroupsV1 must hold one fd per cgroupsV1 directory, or none');
+  return {
+    cgroup: cgroup === undefined ? -1 : checkFd(cgroup, 'cgroupSetup.joinFds.cgroup'),
+    cgroupsV1: cgroupsV1.map((fd, index) => checkFd(fd, `cgroupSetup.joinFds.cgroupsV1[${index}]`)),
+  };
 }
 
 function checkCgroupSetupFiles(givenFiles: readonly unknown[], directories: readonly string[]): NonNullable<NativeSpawnRequest['cgroupSetup']> {
@@ -250,7 +291,7 @@ function checkCgroupSetupFiles(givenFiles: readonly unknown[], directories: read
       mayFail: mayFail === true,
     };
   });
-  return { files };
+  return { files, joinFds: null };
 }
 
 /**
@@ -290,7 +331,7 @@ export function toNativeRequest(options: unknown, maskedPathsByDefault?: string)
     resultFile: resultFile === true,
     cgroup: checkedCgroup,
     cgroupsV1: checkedCgroupsV1,
-    cgroupSetup: cgroupSetup === undefined ? null : checkCgroupSetup(cgroupSetup, [checkedCgroup, ...checkedCgroupsV1].filter((directory) => directory !== '')),
+    cgroupSetup: cgroupSetup === undefined ? null : checkCgroupSetup(cgroupSetup, [checkedCgroup, ...checkedCgroupsV1].filter((directory) => directory !== ''), checkedCgroup !== ''),
     sandbox: sandbox === undefined ? null : toNativeSandbox(sandbox, cwd === undefined ? undefined : checkString(cwd, 'cwd'), maskedPathsByDefault),
   };
 }

@@ -102,7 +102,7 @@ export interface NativeSpawnRequest {
   /** cgroup v1 directories (one per controller) the child joins before exec. */
   cgroupsV1: string[];
   /** null, or: make `cgroup` and `cgroupsV1` on the spawn thread and write these files first. */
-  cgroupSetup: { files: { path: string; value: string; readBack: string; mayFail: boolean }[] } | null;
+  cgroupSetup: { files: { path: string; value: string; readBack: string; mayFail: boolean }[]; joinFds: { cgroup: number; cgroupsV1: number[] } | null } | null;
   /** null: no sandbox. */
   sandbox: NativeSandboxRequest | null;
 }

@@ -18,12 +18,12 @@
 // kernel lets go when the process ends, however it ends). A second agent on the same group, in
 // this container or another that mounts the same cgroupfs, is refused with CgroupGroupInUseError
 // naming the owner, so the leftover sweep only ever ends the Tasks of an owner that is gone.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import { FileLock, lockHolder } from '../launcher/file-lock.js';
-import type { CgroupFileOption, InternalSpawnOptions } from '../launcher/spawn-options.js';
+import type { CgroupFileOption, CgroupSetupOption, InternalSpawnOptions } from '../launcher/spawn-options.js';
 import { CgroupFileReader } from './cgroup-file-reader.js';
 import { limitControllers, placeControllers, type CgroupLayout, type ControllerPlacement, type LimitController } from './cgroup-layout.js';
 
@@ -108,9 +108,18 @@ interface CgroupSlot {
     readonly memory: MemoryLocation | undefined;
     readonly sharedV1Directories: readonly string[];
     readonly giveBack: (seen: SeenState) => boolean;
+    /** The slot's and the group's join fds for these directories (SlotJoinFds), once opened. */
+    joinFds?: CgroupSetupOption['joinFds'];
   } | undefined;
   /** The files read after each task (cgroup.events, the OOM counter), by path, each with its fd kept while the slot lives. */
   readonly readers: Map<string, CgroupFileReader>;
+  /**
+   * What its tasks join through, by directory, each kept open while the slot lives (opened at its
+   * first reuse, when the directories exist): its v2 directory (O_PATH, for CLONE_INTO_CGROUP) and
+   * its v1 `tasks` files. The spawn thread then writes them without opening them again: a path
+   * walk and a kernfs open and close each, ~20 us of a Task array's index (docs/benchmarks.md).
+   */
+  readonly joinFds: Map<string, number>;
   /**
    * Its v2 cgroup.events, joined once per slot (its OOM counter's path is joined once per set of
    * limits, in `reused.memory`): joining them again after every task cost each index ~2 KB of
@@ -176,6 +185,8 @@ export class TaskCgroup {
       read?: CgroupFileRead;
       /** Its v2 cgroup.events, joined already (a pooled slot's); default joined here. */
       eventsFile?: string | undefined;
+      /** fds its keeper holds open for the joins (a pooled slot's: CgroupSlot.joinFds). */
+      joinFds?: CgroupSetupOption['joinFds'];
     } = {},
   ) {
     this.v2Directory = v2Directory;
@@ -193,7 +204,7 @@ export class TaskCgroup {
     this.spawnOptions = {
       ...(v2Directory !== undefined ? { cgroup: v2Directory } : {}),
       cgroupsV1: [...v1Directories, ...(options.sharedV1Directories ?? [])],
-      ...(v2Directory !== undefined || v1Directories.length > 0 ? { cgroupSetup: { files: options.limitFiles ?? [] } } : {}),
+      ...(v2Directory !== undefined || v1Directories.length > 0 ? { cgroupSetup: options.joinFds === undefined ? { files: options.limitFiles ?? [] } : { files: options.limitFiles ?? [], joinFds: options.joinFds } } : {}),
     };
   }
 
@@ -316,9 +327,38 @@ function readerOf(slot: CgroupSlot, file: string): CgroupFileReader {
   return reader;
 }
 
+/** Closes what a slot keeps open (its directories go, or the pool lets go of it). */
 function closeReaders(slot: CgroupSlot): void {
   for (const reader of slot.readers.values()) reader.close();
   slot.readers.clear();
+  closeJoinFds(slot.joinFds);
+  if (slot.reused !== undefined) slot.reused.joinFds = undefined;
+}
+
+function closeJoinFds(fds: Map<string, number>): void {
+  for (const fd of fds.values()) closeSync(fd);
+  fds.clear();
+}
+
+/** Not in fs.constants: open(2)'s O_PATH on Linux (x86-64, arm64). */
+const openPath = 0o10000000;
+
+/**
+ * The fd `directory` is joined through, opened at the first ask and kept in `fds`: the directory
+ * itself (O_PATH) for cgroup v2, its `tasks` file for v1 (native/src/cgroup_join.cc says why not
+ * cgroup.procs). Undefined when it cannot be opened: the spawn thread then opens it itself.
+ */
+function joinFd(fds: Map<string, number>, directory: string, version: 'v2' | 'v1'): number | undefined {
+  let fd = fds.get(directory);
+  if (fd === undefined) {
+    try {
+      fd = version === 'v2' ? openSync(directory, openPath | fsConstants.O_DIRECTORY) : openSync(path.join(directory, 'tasks'), fsConstants.O_WRONLY);
+    } catch {
+      return undefined;
+    }
+    fds.set(directory, fd);
+  }
+  return fd;
 }
 
 /** The group belongs to another live process: a second agent on it would sweep the first one's Tasks. */
@@ -403,6 +443,8 @@ export class CgroupManager {
   #locks: FileLock[] = [];
   /** Task cgroups being removed by TaskCgroup.removeAsync. */
   readonly #removals = new Set<Promise<unknown>>();
+  /** The group's own v1 cgroups that tasks join (its cpu cgroup), through fds kept as a slot keeps its own. */
+  readonly #groupJoinFds = new Map<string, number>();
 
   constructor(options: CgroupManagerOptions) {
     this.#layout = options.layout;
@@ -495,7 +537,9 @@ export class CgroupManager {
     const memoryPeak = options.memoryPeak ?? true;
     const limitsKey = `${limits.memoryBytes}/${limits.cpuMillicores}/${limits.pids}/${memoryPeak}`;
     if (slot.fresh || slot.reused?.limitsKey !== limitsKey) slot.reused = this.#reuseOf(slot, limits, limitSet, memoryPeak, limitsKey);
-    const { files, joinedV1, memory, sharedV1Directories, giveBack } = slot.reused;
+    // A fresh slot's directories are made by its first spawn: its fds are opened at its first reuse.
+    if (!slot.fresh && slot.reused.joinFds === undefined) slot.reused.joinFds = this.#joinFds(slot, slot.reused.joinedV1, slot.reused.sharedV1Directories);
+    const { files, joinedV1, memory, sharedV1Directories, giveBack, joinFds } = slot.reused;
     this.#inUse++;
     this.#trimIdle();
     return new TaskCgroup(slot.v2Directory, joinedV1, memory, {
@@ -511,7 +555,19 @@ export class CgroupManager {
       released: slot.released,
       read: slot.read,
       eventsFile: slot.eventsFile,
+      joinFds,
     });
+  }
+
+  /** A reused slot's join fds for these directories, in spawnOptions' order; none where one cannot be opened. */
+  #joinFds(slot: CgroupSlot, joinedV1: readonly string[], sharedV1Directories: readonly string[]): CgroupSetupOption['joinFds'] {
+    const cgroup = slot.v2Directory === undefined ? undefined : joinFd(slot.joinFds, slot.v2Directory, 'v2');
+    const cgroupsV1: number[] = [];
+    for (const directory of joinedV1) cgroupsV1.push(joinFd(slot.joinFds, directory, 'v1') ?? -1);
+    for (const directory of sharedV1Directories) cgroupsV1.push(joinFd(this.#groupJoinFds, directory, 'v1') ?? -1);
+    const allV1 = !cgroupsV1.includes(-1);
+    if (cgroup === undefined && (!allV1 || cgroupsV1.length === 0)) return undefined;
+    return Object.freeze({ ...(cgroup === undefined ? {} : { cgroup }), cgroupsV1: allV1 ? Object.freeze(cgroupsV1) : [] });
   }
 
   /** What a slot's tasks of these limits are given: their limit files, the v1 cgroups they join, where their memory is. */
@@ -612,6 +668,7 @@ export class CgroupManager {
         if (directory !== undefined && existsSync(directory)) rmdirSync(directory);
       }
     } finally {
+      closeJoinFds(this.#groupJoinFds);
       this.#releaseGroup();
       this.#prepared = false;
       this.#v1Bases.clear();
@@ -649,6 +706,7 @@ export class CgroupManager {
       fresh: true,
       oomKillsBefore: 0,
       readers: new Map(),
+      joinFds: new Map(),
       eventsFile: v2Directory === undefined ? undefined : path.join(v2Directory, 'cgroup.events'),
       ownedDirectories: [...(v2Directory === undefined ? [] : [v2Directory]), ...v1Directories],
       released: (removed) => this.#released(slot, removed),

@@ -86,10 +86,17 @@ describe.skipIf(skip !== undefined)(`the idle pool of task cgroups${skip ? ` (sk
     await manager.removalsSettled(); // the rmdirs of those let go of run on the thread pool
     const left = groupDirectories(first.cgroup);
     expect(left.length).toBe(floor);
-    // The fds it kept to read the removed ones went with them.
+    // The fds it kept to read the removed ones, and to join them (their directories and v1 `tasks`
+    // files, in every hierarchy), went with them.
     const keptFiles = readdirSync('/proc/self/fd').map((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; } });
-    const base = path.dirname(left[0] as string);
-    for (const file of keptFiles.filter((target) => target.startsWith(`${base}/`))) expect(left).toContain(path.dirname(file));
+    const bases = [first.cgroup.v2Directory, ...first.cgroup.v1Directories].filter((directory) => directory !== undefined).map((directory) => path.dirname(directory));
+    const leftNames = left.map((directory) => path.basename(directory));
+    for (const base of bases) {
+      for (const target of keptFiles.filter((file) => file.startsWith(`${base}/`))) {
+        const name = path.relative(base, target).split('/')[0] as string;
+        expect(leftNames).toContain(name);
+      }
+    }
     for (const directory of new Set([...before, ...tasks.map(({ cgroup }) => directoryOf(cgroup))])) {
       if (!left.includes(directory)) expect(existsSync(directory)).toBe(false);
     }
@@ -139,6 +146,64 @@ describe.skipIf(skip !== undefined)(`the idle pool of task cgroups${skip ? ` (sk
     if (manager.placement.memory === 'v1') expect(task.cgroup.memoryPeakBytes()).toBeLessThan(16 * 2 ** 20);
     else expect(task.cgroup.memoryPeakBytes()).toBeUndefined();
     giveBack(task.cgroup);
+  });
+
+  /** The cgroup each hierarchy puts the process in, as /proc/self/cgroup lists it ("memory" -> path). */
+  function cgroupsIn(procSelfCgroup: string): Map<string, string> {
+    const byController = new Map<string, string>();
+    for (const line of procSelfCgroup.trim().split('\n')) {
+      const [, controllers = '', where = ''] = line.split(':');
+      for (const controller of controllers === '' ? ['unified'] : controllers.split(',')) byController.set(controller, where);
+    }
+    return byController;
+  }
+
+  it('a reused cgroup is joined through the fds the pool keeps with it, and its task is in each of its cgroups', async () => {
+    const first = await runIn({ memoryBytes: 64 * 2 ** 20 });
+    giveBack(first.cgroup);
+    const second = manager.create(`task-${serial++}`, { memoryBytes: 64 * 2 ** 20 });
+    expect(directoryOf(second)).toBe(directoryOf(first.cgroup));
+    const joinFds = second.spawnOptions.cgroupSetup?.joinFds;
+    expect(joinFds).toBeDefined();
+    if (second.v2Directory !== undefined) expect(readlinkSync(`/proc/self/fd/${joinFds?.cgroup}`)).toBe(second.v2Directory);
+    expect((joinFds?.cgroupsV1 ?? []).map((fd) => readlinkSync(`/proc/self/fd/${fd}`))).toEqual((second.spawnOptions.cgroupsV1 ?? []).map((directory) => path.join(directory, 'tasks')));
+    expectInside(second, await cgroupsOfTaskIn(second));
+    giveBack(second);
+  });
+
+  /** /proc/self/cgroup of a task run in `cgroup` without a sandbox (no cgroup namespace: the host's paths). */
+  async function cgroupsOfTaskIn(cgroup: TaskCgroup): Promise<Map<string, string>> {
+    const child = await launcher.spawn({ file: '/bin/cat', args: ['/proc/self/cgroup'], stdout: 'pipe', ...cgroup.spawnOptions });
+    let output = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    expect((await child.exited).code).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    return cgroupsIn(output);
+  }
+
+  function expectInside(cgroup: TaskCgroup, inside: Map<string, string>): void {
+    const name = path.basename(directoryOf(cgroup));
+    if (cgroup.v2Directory !== undefined) expect(inside.get('unified')).toMatch(new RegExp(`/${name}$`));
+    if (manager.placement.memory === 'v1') expect(inside.get('memory')).toMatch(new RegExp(`/${name}$`));
+  }
+
+  it('a kept join fd whose cgroup was removed and made again behind the pool s back costs a second try with the paths, not the spawn', async () => {
+    const first = await runIn({ memoryBytes: 64 * 2 ** 20 });
+    giveBack(first.cgroup);
+    const cgroup = manager.create(`task-${serial++}`, { memoryBytes: 64 * 2 ** 20 });
+    expect(cgroup.spawnOptions.cgroupSetup?.joinFds).toBeDefined();
+    // Removed and made again: the kept fds name the removed ones (ENOENT from CLONE_INTO_CGROUP,
+    // ENODEV from a v1 `tasks` write). Each case alone: first the v2 one, then the v1 ones.
+    const owned = [cgroup.v2Directory, ...cgroup.v1Directories].filter((directory) => directory !== undefined);
+    for (const stale of [owned.slice(0, 1), owned.slice(1)]) {
+      if (stale.length === 0) continue;
+      for (const directory of stale) rmdirSync(directory);
+      for (const directory of stale) mkdirSync(directory);
+      expectInside(cgroup, await cgroupsOfTaskIn(cgroup));
+    }
+    // Its limit was written again in the directory made anew.
+    if (manager.placement.memory === 'v1') expect(readFileSync(path.join(cgroup.v1Directories[0] as string, 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(64 * 2 ** 20));
+    giveBack(cgroup);
   });
 
   it('a kept cgroup file reads what the kernel says now, each time, and again once its directory was made anew behind its back', async () => {

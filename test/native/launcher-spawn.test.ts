@@ -133,6 +133,10 @@ describe('invalid options', () => {
     [{ file: '/bin/true', cgroupsV1: ['/sys/fs/cgroup/pids/t'], cgroupSetup: { files: [{ path: '/etc/passwd', value: 'x' }] } }, 'ERR_INVALID_ARG_VALUE'],
     [{ file: '/bin/true', cgroupsV1: ['/sys/fs/cgroup/pids/t'], cgroupSetup: { files: [{ path: '/sys/fs/cgroup/pids/t/../release_agent', value: 'x' }] } }, 'ERR_INVALID_ARG_VALUE'],
     [{ file: '/bin/true', cgroupsV1: ['/sys/fs/cgroup/pids/t'], cgroupSetup: { files: [{ path: '/sys/fs/cgroup/pids/t/pids.max', value: 8 }] } }, 'ERR_INVALID_ARG_TYPE'],
+    // Kept join fds: whole fds, one per v1 directory (or none), a v2 one only with a v2 cgroup.
+    [{ file: '/bin/true', cgroupsV1: ['/sys/fs/cgroup/pids/t'], cgroupSetup: { files: [], joinFds: { cgroupsV1: [3, 4] } } }, 'ERR_INVALID_ARG_VALUE'],
+    [{ file: '/bin/true', cgroupsV1: ['/sys/fs/cgroup/pids/t'], cgroupSetup: { files: [], joinFds: { cgroupsV1: [-1] } } }, 'ERR_INVALID_ARG_TYPE'],
+    [{ file: '/bin/true', cgroupsV1: ['/sys/fs/cgroup/pids/t'], cgroupSetup: { files: [], joinFds: { cgroup: 3, cgroupsV1: [] } } }, 'ERR_INVALID_ARG_VALUE'],
     [{ file: '/bin/true', sandbox: { userNamespace: 'yes' } }, 'ERR_INVALID_ARG_VALUE'],
     [{ file: '/bin/true', sandbox: { userNamespace: true, runAsUser: 65536 } }, 'ERR_INVALID_ARG_VALUE'],
   ])('rejects %j with %s before anything reaches native code', async (options, code) => {
