@@ -3,7 +3,7 @@
 // event-loop p99 delay under 10 ms while 1,000 Tasks write). native/src/thread_priority.h says how
 // and what it leaves alone; docs/benchmarks.md ("Task logs") what it measured.
 // Agent-internal: src/index.ts does not export it (a library user's threads are theirs to rank).
-import { readdirSync, readFileSync, stat } from 'node:fs';
+import { readdirSync, readFileSync, stat, writeFileSync } from 'node:fs';
 import os from 'node:os';
 
 import { loadNativeBinding } from '../native/binding.js';
@@ -64,4 +64,62 @@ export function prioritizeEventLoopHelpers(nice: number = eventLoopThreadNice): 
     }
   }
   return set;
+}
+
+/** What /proc/self/autogroup says: the session's autogroup and its nice value. */
+interface Autogroup {
+  readonly name: string;
+  readonly nice: number;
+}
+
+function readAutogroup(): Autogroup | undefined {
+  try {
+    // "/autogroup-4066660 nice -10" (proc(5), /proc/pid/autogroup).
+    const match = /^(\S+) nice (-?\d+)$/.exec(readFileSync('/proc/self/autogroup', 'utf8').trim());
+    return match === null ? undefined : { name: match[1] ?? '', nice: Number(match[2]) };
+  } catch {
+    return undefined; // a kernel without CONFIG_SCHED_AUTOGROUP
+  }
+}
+
+/**
+ * Gives the agent's session autogroup `nice` as well, where the kernel schedules by autogroups
+ * (kernel.sched_autogroup_enabled, the default of most distributions) and the agent runs in the
+ * root cpu cgroup (a host's shell or a service without a cpu cgroup of its own; in a container the
+ * autogroup does not count, and this changes nothing). There the kernel weighs the agent's whole
+ * session as one entity against its Tasks' group cgroup (one entity too), at 1,024 each whatever
+ * the JS thread's nice, which weighs only among the session's own threads: the JS thread, woken,
+ * waited for the Tasks' group's turn on both CPUs (bench:logs on this machine, as it runs: loop
+ * p99 8-14 ms with the session at 0, 3-6 ms at -10; docs/benchmarks.md, "The agent's session").
+ * sched(7), "The autogroup feature": an autogroup's nice is that of the whole session, so
+ * everything else of the session (the shell that started `parafork run`) is raised with it; the
+ * returned function puts it back when the agent stops, if no one changed it meanwhile. Returns
+ * undefined where nothing was changed: no autogroups, already at `nice` or lower, or not permitted
+ * (lowering takes CAP_SYS_NICE).
+ */
+export function prioritizeAutogroup(nice: number = eventLoopThreadNice): (() => void) | undefined {
+  if (!Number.isInteger(nice) || nice < -20 || nice > 19) {
+    throw new RangeError(`a nice value is a whole number from -20 to 19, got ${String(nice)}`);
+  }
+  try {
+    if (readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() !== '1') return undefined;
+  } catch {
+    return undefined;
+  }
+  const before = readAutogroup();
+  if (before === undefined || before.nice <= nice) return undefined;
+  try {
+    writeFileSync('/proc/self/autogroup', String(nice));
+  } catch {
+    return undefined; // EPERM without CAP_SYS_NICE; EAGAIN when written in the last 100 ms
+  }
+  return () => {
+    const now = readAutogroup();
+    if (now?.name !== before.name || now.nice !== nice) return;
+    try {
+      writeFileSync('/proc/self/autogroup', String(before.nice));
+    } catch {
+      // left at `nice`: the session ends with it
+    }
+  };
 }

@@ -11,7 +11,7 @@ import { describeTaskLimitPolicy, type AgentConfig } from '../config/agent-confi
 import { WorkQueue, type ReconcileResult } from '../controller/work-queue.js';
 import { ChildProcessLauncher } from '../launcher/child-process-launcher.js';
 import { Launcher, type LauncherObserver } from '../launcher/launcher.js';
-import { eventLoopThreadNice, prioritizeEventLoopHelpers, prioritizeEventLoopThread } from '../launcher/thread-priority.js';
+import { eventLoopThreadNice, prioritizeAutogroup, prioritizeEventLoopHelpers, prioritizeEventLoopThread } from '../launcher/thread-priority.js';
 import { recordingEndedIndexes } from '../logs/ended-index-records.js';
 import { TaskLogStore, type TaskLogOwner, type TaskLogStoreOptions } from '../logs/task-log-store.js';
 import type { MetricsRegistry } from '../metrics/registry.js';
@@ -119,12 +119,13 @@ const drainPollMs = 50;
 export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntimeOptions<Stores>): TaskRuntime<Stores> {
   const { settings, logger, metrics } = options;
   // The launcher first: it refuses a Node.js or platform it cannot run on, before anything is taken.
-  const { launcher, launcherSandboxes } = makeLauncher(settings, logger, metrics, options.launcherObserver);
+  const { launcher, launcherSandboxes, restoreAutogroup } = makeLauncher(settings, logger, metrics, options.launcherObserver);
   let cgroups: CgroupManager | undefined;
   try {
     cgroups = settings.taskSandbox ? makeCgroupManager(settings.cgroupParent, settings.taskLimits.tasksPidsMax, logger) : undefined;
   } catch (error) {
     void launcher.close(); // another parafork owns the group (CgroupGroupInUseError)
+    restoreAutogroup?.();
     throw error;
   }
   if (launcher instanceof Launcher) {
@@ -208,6 +209,7 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
     await afterDrain?.();
     await queue.shutDown();
     await launcher.close();
+    restoreAutogroup?.();
     journal?.close();
     await cgroups?.removeIdleAsync(); // and waits for every removal under way
     try {
@@ -229,7 +231,7 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
 }
 
 /** The launcher the settings ask for (the native one; child_process only as a benchmark baseline), and whether it can build the sandbox. */
-function makeLauncher(settings: TaskRuntimeSettings, logger: Logger, metrics: MetricsRegistry | undefined, observer: LauncherObserver | undefined): { launcher: TaskLauncher & { close(): Promise<void> }; launcherSandboxes: boolean } {
+function makeLauncher(settings: TaskRuntimeSettings, logger: Logger, metrics: MetricsRegistry | undefined, observer: LauncherObserver | undefined): { launcher: TaskLauncher & { close(): Promise<void> }; launcherSandboxes: boolean; restoreAutogroup?: () => void } {
   if (settings.launcher === 'child_process' || !settings.taskSandbox) {
     logger.warn({ launcher: settings.launcher, taskSandbox: settings.taskSandbox }, settings.taskSandbox ? 'the child_process launcher cannot sandbox: every Task will fail with SandboxUnavailable' : 'Tasks run unsandboxed, with this agent\'s privileges (--task-sandbox off): for benchmarks only');
   }
@@ -241,9 +243,15 @@ function makeLauncher(settings: TaskRuntimeSettings, logger: Logger, metrics: Me
   // This thread starts and ends every Task: ahead of the launcher's threads and of the Tasks when
   // it wakes (src/launcher/thread-priority.ts). Best effort: without CAP_SYS_NICE it keeps its nice.
   // Its helpers (V8's and libuv's threads) with it: it waits for them (prioritizeEventLoopHelpers).
-  if (!prioritizeEventLoopThread()) logger.info({ nice: eventLoopThreadNice }, 'the JavaScript thread keeps its scheduling priority (no CAP_SYS_NICE, or set by the operator)');
-  else prioritizeEventLoopHelpers();
-  return { launcher, launcherSandboxes: true };
+  if (!prioritizeEventLoopThread()) {
+    logger.info({ nice: eventLoopThreadNice }, 'the JavaScript thread keeps its scheduling priority (no CAP_SYS_NICE, or set by the operator)');
+    return { launcher, launcherSandboxes: true };
+  }
+  prioritizeEventLoopHelpers();
+  // And the session's autogroup, which is what the kernel weighs against the Tasks' group where
+  // the agent runs in the root cpu cgroup (prioritizeAutogroup); put back when the runtime stops.
+  const restoreAutogroup = prioritizeAutogroup();
+  return { launcher, launcherSandboxes: true, ...(restoreAutogroup === undefined ? {} : { restoreAutogroup }) };
 }
 
 /**

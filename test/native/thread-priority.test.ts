@@ -4,12 +4,13 @@
 // Task nor anything Node forks inherits it; V8's and libuv's workers, which it waits for, are set
 // to it by name. A lower nice value needs CAP_SYS_NICE (root here).
 import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { readdirSync, readFileSync } from 'node:fs';
 
-import { eventLoopThreadNice, prioritizeEventLoopHelpers, prioritizeEventLoopThread } from '../../src/launcher/thread-priority.js';
+import { eventLoopThreadNice, prioritizeAutogroup, prioritizeEventLoopHelpers, prioritizeEventLoopThread } from '../../src/launcher/thread-priority.js';
 import { hasCapability, missingRequirement } from '../helpers/requirements.js';
 
 const capSysNice = 23; // capabilities(7)
@@ -48,9 +49,36 @@ describe.skipIf(skip !== undefined)(`the JS thread's priority${skip ? ` (skipped
     expect(prioritizeEventLoopHelpers()).toBe(0); // already there
   });
 
+  const autogroups = (() => {
+    try {
+      return readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() === '1';
+    } catch {
+      return false;
+    }
+  })();
+  // In a session of its own (setsid(1)), so that the test's own session keeps its autogroup.
+  it.skipIf(!autogroups)(`gives the session's autogroup the same nice value where the kernel schedules by autogroups, and puts it back${autogroups ? '' : ' (skipped: kernel.sched_autogroup_enabled is not 1 here)'}`, () => {
+    const script = `
+      import { readFileSync } from 'node:fs';
+      import { prioritizeAutogroup } from '${path.resolve('dist/launcher/thread-priority.js')}';
+      const read = () => readFileSync('/proc/self/autogroup', 'utf8').trim().split(' nice ');
+      const before = read();
+      const restore = prioritizeAutogroup();
+      const during = read();
+      const again = prioritizeAutogroup();
+      restore?.();
+      console.log(JSON.stringify({ before, during, set: restore !== undefined, again: again !== undefined, after: read() }));`;
+    const result = JSON.parse(execFileSync('setsid', ['--wait', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' })) as Record<string, unknown>;
+    expect(result).toMatchObject({ set: true, again: false, before: [expect.any(String), '0'], during: [expect.any(String), String(eventLoopThreadNice)], after: [expect.any(String), '0'] });
+    const { before: [groupBefore], during: [groupDuring] } = result as { before: string[]; during: string[] };
+    expect(groupDuring).toBe(groupBefore);
+    expect(readFileSync('/proc/self/autogroup', 'utf8')).toMatch(/ nice 0\n$/);
+  });
+
   it('refuses a nice value outside -20..19 or not whole, changing nothing', () => {
     for (const nice of [-21, 20, 1.5, Number.NaN]) expect(() => prioritizeEventLoopThread(nice)).toThrow(RangeError);
     for (const nice of [-21, 20, 1.5, Number.NaN]) expect(() => prioritizeEventLoopHelpers(nice)).toThrow(RangeError);
+    for (const nice of [-21, 20, 1.5, Number.NaN]) expect(() => prioritizeAutogroup(nice)).toThrow(RangeError);
     expect(os.getPriority(0)).toBe(before);
   });
 });
