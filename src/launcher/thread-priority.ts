@@ -90,7 +90,7 @@ function readAutogroup(): Autogroup | undefined {
  * session as one entity against its Tasks' group cgroup (one entity too), at 1,024 each whatever
  * the JS thread's nice, which weighs only among the session's own threads: the JS thread, woken,
  * waited for the Tasks' group's turn on both CPUs (bench:logs on this machine, as it runs: loop
- * p99 8-14 ms with the session at 0, 3-6 ms at -10; docs/benchmarks.md, "The agent's session").
+ * p99 8-14 ms with the session at 0, 3-8 ms at -10; docs/benchmarks.md, "The agent's session").
  * sched(7), "The autogroup feature": an autogroup's nice is that of the whole session, so
  * everything else of the session (the shell that started `parafork run`) is raised with it; the
  * returned function puts it back when the agent stops, if no one changed it meanwhile. Returns
