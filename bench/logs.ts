@@ -215,7 +215,10 @@ function filesUnder(directory: string): string[] {
  * for them.
  */
 async function runTurnProcess(script: string, args: readonly string[]): Promise<Turn> {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // A session of its own, as a service manager starts an agent (systemd: one per service), so
+  // that the agent may raise its session's autogroup (src/launcher/thread-priority.ts) and the
+  // bench's own session is left as it is.
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   const pid = child.pid ?? 0;
   let output = '';
   let before: Map<string, ThreadTime> | undefined;

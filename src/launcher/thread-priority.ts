@@ -72,6 +72,16 @@ interface Autogroup {
   readonly nice: number;
 }
 
+/** The session id of this process (proc_pid_stat(5): the 6th field, the 4th after the command's closing parenthesis). */
+function sessionOfThisProcess(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+  } catch {
+    return undefined;
+  }
+}
+
 function readAutogroup(): Autogroup | undefined {
   try {
     // "/autogroup-4066660 nice -10" (proc(5), /proc/pid/autogroup).
@@ -91,11 +101,13 @@ function readAutogroup(): Autogroup | undefined {
  * the JS thread's nice, which weighs only among the session's own threads: the JS thread, woken,
  * waited for the Tasks' group's turn on both CPUs (bench:logs on this machine, as it runs: loop
  * p99 8-14 ms with the session at 0, 3-8 ms at -10; docs/benchmarks.md, "The agent's session").
- * sched(7), "The autogroup feature": an autogroup's nice is that of the whole session, so
- * everything else of the session (the shell that started `parafork run`) is raised with it; the
- * returned function puts it back when the agent stops, if no one changed it meanwhile. Returns
- * undefined where nothing was changed: no autogroups, already at `nice` or lower, or not permitted
- * (lowering takes CAP_SYS_NICE).
+ * sched(7), "The autogroup feature": an autogroup's nice is that of the whole session, so it is
+ * set only where the agent leads its session (a service manager's service, `setsid`, a detached
+ * child): a `parafork run` typed in a shell shares the shell's session, which it would raise with
+ * it, and one killed with SIGKILL would leave it raised. The returned function puts it back when
+ * the agent stops, if no one changed it meanwhile. Returns undefined where nothing was changed: no
+ * autogroups, not the session's leader, already at `nice` or lower, or not permitted (lowering
+ * takes CAP_SYS_NICE).
  */
 export function prioritizeAutogroup(nice: number = eventLoopThreadNice): (() => void) | undefined {
   if (!Number.isInteger(nice) || nice < -20 || nice > 19) {
@@ -106,6 +118,7 @@ export function prioritizeAutogroup(nice: number = eventLoopThreadNice): (() => 
   } catch {
     return undefined;
   }
+  if (sessionOfThisProcess() !== process.pid) return undefined;
   const before = readAutogroup();
   if (before === undefined || before.nice <= nice) return undefined;
   try {

@@ -44,7 +44,9 @@ export async function startAgent(nodeName: string, extraArgs: readonly string[] 
   const child = spawn(
     process.execPath,
     [cli, 'agent', '--node-name', nodeName, '--kubeconfig', inject('kubeconfigPath'), '--port', '0', '--termination-grace-seconds', '2', ...(cgroupParentArgument(extraArgs) === undefined ? ['--cgroup-parent', cgroupGroup] : []), ...policy, ...extraArgs],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    // A session of its own (setsid): the agent raises its session's autogroup (thread-priority.ts),
+    // and one the tests SIGKILL cannot put it back; the tests' own session keeps its priority.
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
