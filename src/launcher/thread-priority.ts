@@ -17,15 +17,20 @@ import { loadNativeBinding } from '../native/binding.js';
  */
 export const eventLoopThreadNice = -10;
 
+/** Throws a RangeError for anything but a nice value (sched(7): a whole number, -20..19). */
+function checkNice(nice: number): void {
+  if (!Number.isInteger(nice) || nice < -20 || nice > 19) {
+    throw new RangeError(`a nice value is a whole number from -20 to 19, got ${String(nice)}`);
+  }
+}
+
 /**
  * Runs the calling thread (the JS thread) at `nice`, the threads and processes made from it
  * afterwards at nice 0 again. true once set; false when left as it was: not permitted (no
  * CAP_SYS_NICE), a real-time or idle policy an operator chose, or already at `nice` or lower.
  */
 export function prioritizeEventLoopThread(nice: number = eventLoopThreadNice): boolean {
-  if (!Number.isInteger(nice) || nice < -20 || nice > 19) {
-    throw new RangeError(`a nice value is a whole number from -20 to 19, got ${String(nice)}`);
-  }
+  checkNice(nice);
   return loadNativeBinding().prioritizeCallingThread(nice);
 }
 
@@ -47,9 +52,7 @@ const eventLoopHelperThreads: ReadonlySet<string> = new Set(['V8Worker', 'libuv-
  * `nice` or lower, or one it may not lower (no CAP_SYS_NICE), is left as it is.
  */
 export function prioritizeEventLoopHelpers(nice: number = eventLoopThreadNice): number {
-  if (!Number.isInteger(nice) || nice < -20 || nice > 19) {
-    throw new RangeError(`a nice value is a whole number from -20 to 19, got ${String(nice)}`);
-  }
+  checkNice(nice);
   stat('/', () => undefined);
   let set = 0;
   for (const thread of readdirSync('/proc/self/task')) {
@@ -110,9 +113,7 @@ function readAutogroup(): Autogroup | undefined {
  * takes CAP_SYS_NICE).
  */
 export function prioritizeAutogroup(nice: number = eventLoopThreadNice): (() => void) | undefined {
-  if (!Number.isInteger(nice) || nice < -20 || nice > 19) {
-    throw new RangeError(`a nice value is a whole number from -20 to 19, got ${String(nice)}`);
-  }
+  checkNice(nice);
   try {
     if (readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() !== '1') return undefined;
   } catch {
