@@ -5,6 +5,7 @@
 import { dump } from 'js-yaml';
 
 import type { Task } from '../api/task.js';
+import { terminalSafeJson } from '../http/terminal-safe-json.js';
 import { parseTimestamp } from '../tasks/time-format.js';
 import { progressUnits } from './progress-units.js';
 import type { RunProgress } from './run-tasks.js';
@@ -93,18 +94,8 @@ export function summaryLine(progress: RunProgress): string {
   );
 }
 
-/**
- * JSON with DEL and the C1 controls written as \u escapes too: JSON.stringify escapes only C0, and
- * `-o json` goes to terminals, which obey C1 in UTF-8 (U+009B is CSI), from a Task's result or
- * stderr (red team, session 10; run-output-formats.test.ts). Outside strings JSON text is ASCII, so
- * each escape lands in a string, and every reader reads the same text back.
- */
-function jsonWithoutTerminalControls(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f]/g, (control) => `\\u${control.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
 export function formatTasks(tasks: readonly Task[], format: OutputFormat): string {
-  if (format === 'json') return `${jsonWithoutTerminalControls({ apiVersion: 'v1', kind: 'List', items: tasks })}\n`;
+  if (format === 'json') return `${terminalSafeJson({ apiVersion: 'v1', kind: 'List', items: tasks })}\n`;
   if (format === 'yaml') return dump({ apiVersion: 'v1', kind: 'List', items: tasks }, { noRefs: true, lineWidth: 120 });
   if (format === 'table' && tasks.length > tableRowLimit) return formatSummary(tasks);
   // A failed Task's row says why in words (MESSAGE) and shows the end of its stderr beneath.

@@ -6,7 +6,8 @@
 // C0 only, and printed a Task's C1 controls as they were: a result of U+009B "2J" cleared the
 // operator's screen, U+009D "0;...", U+009C set the window title, as OSC 52 would write the
 // clipboard (xterm obeys C1 controls in UTF-8) (red team, session 10). `-o json` now writes DEL and
-// C1 as \u escapes, which every JSON reader reads back as the same text.
+// C1 as \u escapes, which every JSON reader reads back as the same text. So does the manifest
+// agent's /tasks, the same List, which the README reads with `curl -s localhost:9464/tasks`.
 // Needs root (parafork sandboxes the Tasks it runs) and a build (npm run build).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +18,8 @@ import { load } from 'js-yaml';
 
 import type { Task } from '../../src/api/task.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
-import { parafork, writeTask } from './standalone-cli.js';
+import { parafork, startManifestAgent, writeTask } from './standalone-cli.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const skip = missingRequirement('parafork sandboxes the Tasks it runs, which needs root', runningAsRoot);
 
@@ -47,5 +49,20 @@ describe.skipIf(skip !== undefined)(`parafork run -o json and -o yaml and a Task
     const [task] = parse(run.stdout);
     expect(task?.status?.result).toBe(result);
     expect(task?.status?.stderrTail).toContain(stderr);
+  });
+
+  it('agent --manifests serves /tasks without them, and it reads back as the Task wrote them', async () => {
+    const agent = await startManifestAgent(scratch);
+    try {
+      const task = await waitFor(async () => {
+        const found = (await agent.tasks()).get('controls');
+        return found?.status?.phase === 'Failed' ? found : undefined;
+      }, { timeoutMs: 30_000, description: 'the Task to fail' });
+      expect(task.status?.result).toBe(result);
+      const text = await (await fetch(`${agent.base}/tasks`)).text();
+      expect(text).not.toMatch(terminalControls);
+    } finally {
+      await agent.stop();
+    }
   });
 });
