@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { formatBytes, formatMillicores, parseQuantity, wholeUnits } from '../sandbox/quantity.js';
-import { cpuMillicores, defaultLimitFlags, halfOfNodeMemory, halfOfPidMax, maxTmpBytes, memoryBytes, pidsLimit, type TaskLimitPolicy } from '../sandbox/task-limits.js';
+import { cpuMillicores, defaultLimitFlags, halfOfNodeMemory, halfOfProcessTable, maxTmpBytes, memoryBytes, pidsLimit, type TaskLimitPolicy } from '../sandbox/task-limits.js';
 import { InvalidTaskSpec } from '../sandbox/task-spec-checks.js';
 import { checkMaskedPaths, defaultMaskedPaths } from '../launcher/sandbox-options.js';
 import { allowedHostPathProblem, defaultSandboxPolicyLevel, neverAllowedHostPaths, resolveHostPath, sandboxPolicyLevels, type SandboxPolicy, type SandboxPolicyLevel } from '../sandbox/sandbox-policy.js';
@@ -108,7 +108,7 @@ export const taskLimitFlags = {
   'default-memory': { type: 'string', default: defaultLimitFlags.memory, description: 'memory limit (a quantity, /tmp included) of Tasks that set no resources.limits.memory; none: no default' },
   'default-pids': { type: 'string', default: defaultLimitFlags.pids, description: 'most processes and threads of Tasks that set no resources.limits.pids (RLIMIT_NPROC of the Task\'s own uid where pids is on cgroup v1); none: no default' },
   'default-cpu': { type: 'string', default: defaultLimitFlags.cpu, description: 'CPU limit (a quantity: 500m, 2) of Tasks that set no resources.limits.cpu; default none: the scheduler shares CPU fairly and a per-Task cap does not protect a node from many Tasks' },
-  'tasks-pids-max': { type: 'string', description: "most processes and threads of all Tasks together (pids.max of the instance's cgroup group, on cgroup v1 and v2): a fork bomb across many Tasks stops there and the node keeps the rest of its process table; max or 0: no budget (default: half of /proc/sys/kernel/pid_max)" },
+  'tasks-pids-max': { type: 'string', description: "most processes and threads of all Tasks together (pids.max of the instance's cgroup group, on cgroup v1 and v2): a fork bomb across many Tasks stops there and the node keeps the rest of its process table; max or 0: no budget (default: half of the smaller of kernel.pid_max and kernel.threads-max; in a pid namespace of its own, where the node's pid_max cannot be read, the kernel's default pid_max stands in for it)" },
   'max-tmp-size': { type: 'string', description: "largest sandbox.tmpSizeLimit a Task may ask for, a larger one fails as InvalidSpec; at least 64Mi, the default /tmp (default: half the node's memory, tmpfs's own default)" },
 } as const;
 
@@ -235,7 +235,7 @@ export function parseTaskLimitPolicy(values: Readonly<Record<string, unknown>>):
   return Object.freeze({
     defaults: Object.freeze({ ...(memory !== undefined ? { memoryBytes: memory } : {}), ...(pids !== undefined ? { pids } : {}), ...(cpu !== undefined ? { cpuMillicores: cpu } : {}) }),
     maxTmpBytes: maxTmp === undefined ? halfOfNodeMemory() : limitFlag('max-tmp-size', maxTmp, maxTmpBytes),
-    tasksPidsMax: tasksPids === undefined ? halfOfPidMax() : tasksPids === 'max' || tasksPids === '0' ? undefined : wholeNumber('tasks-pids-max', tasksPids, 1, maxPidMax),
+    tasksPidsMax: tasksPids === undefined ? halfOfProcessTable() : tasksPids === 'max' || tasksPids === '0' ? undefined : wholeNumber('tasks-pids-max', tasksPids, 1, maxPidMax),
   });
 }
 

@@ -8,6 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import { isLocalAdministrator } from './local-peer.js';
+import { terminalSafeJson } from './terminal-safe-json.js';
 
 export interface HttpServerOptions {
   readonly address: string;
@@ -78,7 +79,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       serveTaskOutput(options, request, response, () => logs(request, response));
     } else if (path === '/tasks' && options.tasks) {
       const tasks = options.tasks;
-      serveTaskOutput(options, request, response, () => response.writeHead(200, { 'Content-Type': 'application/json' }).end(`${JSON.stringify(tasks(), null, 2)}\n`));
+      serveTaskOutput(options, request, response, () => response.writeHead(200, { 'Content-Type': 'application/json' }).end(`${terminalSafeJson(tasks())}\n`));
     } else {
       plain(response, 404, 'not found\n');
     }

@@ -74,6 +74,15 @@ export const defaultMaskedPaths: readonly string[] = Object.freeze([
   '/etc/kubernetes',
   '/etc/rancher',
   '/etc/docker',
+  // Outside those, and readable by others where their installers wrote them so (red team, session
+  // 10; test/security/sandbox-node-credentials.test.ts): CNI plugins' kubeconfigs with a
+  // service-account token and etcd TLS keys, containerd's config (registry credentials), kube-up's
+  // and kops' tokens and keys, k0s' and MicroK8s' state.
+  '/etc/cni',
+  '/etc/containerd',
+  '/srv/kubernetes',
+  '/var/lib/k0s',
+  '/var/snap/microk8s',
   // Secrets in /etc, and the node's identity.
   '/etc/shadow',
   '/etc/shadow-',
@@ -82,6 +91,8 @@ export const defaultMaskedPaths: readonly string[] = Object.freeze([
   '/etc/security/opasswd',
   '/etc/ssh',
   '/etc/ssl/private',
+  // RHEL's and Fedora's /etc/ssl/private.
+  '/etc/pki/tls/private',
   '/etc/krb5.keytab',
   '/etc/NetworkManager/system-connections',
   '/etc/hostname',

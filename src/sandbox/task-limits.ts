@@ -4,7 +4,7 @@
 // What the kernel would refuse or misread (a fraction of a byte, 10^23 bytes, a quota under 1m)
 // is refused here as the spec's own error, naming the field (finding 11); a /tmp larger than the
 // agent allows likewise (finding 9).
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 
 import type { IntOrString, TaskLimitName, TaskSpec, TaskStatusResources } from '../api/task.js';
@@ -63,18 +63,56 @@ export function halfOfNodeMemory(): number {
   return Math.max(defaultTmpSizeBytes, Math.floor(os.totalmem() / 2 / mebibyte) * mebibyte);
 }
 
+/** Where the node's process tables are read (tests point them elsewhere). */
+export interface ProcessTableFiles {
+  readonly pidMax: string;
+  readonly threadsMax: string;
+  /** The reader's pid namespace, a link such as `pid:[4026531836]`. */
+  readonly pidNamespace: string;
+}
+
+const nodeProcessTableFiles: ProcessTableFiles = Object.freeze({
+  pidMax: '/proc/sys/kernel/pid_max',
+  threadsMax: '/proc/sys/kernel/threads-max',
+  pidNamespace: '/proc/self/ns/pid',
+});
+
+/** The inode of the node's own pid namespace, the same on every machine (PROC_PID_INIT_INO, include/linux/proc_ns.h). */
+const initialPidNamespace = 'pid:[4026531836]';
+
 /**
- * The default --tasks-pids-max: half of the kernel's pid_max, so that however many Tasks fork,
- * the node's own daemons keep the other half of its process table. undefined where pid_max
- * cannot be read (then no budget).
+ * The default --tasks-pids-max: half of the node's process table, so that however many Tasks fork,
+ * the node's own daemons keep the other half. The table is the smaller of two limits every fork
+ * on the node counts against: pid_max, and threads-max, which binds root too and is the smaller
+ * where systemd raises pid_max to 4194304 (192735 on a 24 GiB machine). Since Linux 6.14 pid_max
+ * belongs to each pid namespace, and one made without setting it reads 4194304 whatever the
+ * node's is, so an agent in a pid namespace of its own (the chart's Pod) cannot read the node's:
+ * there the kernel's default for the node stands in for it (32768, or 1024 a CPU on machines with
+ * more than 32), unless what it reads is smaller (red team, session 10: the chart's agent had a
+ * budget of 2,097,152; task-pids-budget-in-a-pid-namespace.test.ts). A node whose pid_max is
+ * larger than that gets a smaller budget than it could take: --tasks-pids-max sets it. undefined
+ * where neither table can be read (then no budget).
  */
-export function halfOfPidMax(pidMaxFile = '/proc/sys/kernel/pid_max'): number | undefined {
+export function halfOfProcessTable(files: ProcessTableFiles = nodeProcessTableFiles, cpus: number = os.cpus().length): number | undefined {
+  const readLimit = (file: string): number | undefined => {
+    try {
+      const value = Number(readFileSync(file, 'utf8').trim());
+      return Number.isInteger(value) && value >= 2 ? value : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  let inNodePidNamespace = false;
   try {
-    const pidMax = Number(readFileSync(pidMaxFile, 'utf8').trim());
-    return Number.isInteger(pidMax) && pidMax >= 2 ? Math.floor(pidMax / 2) : undefined;
+    inNodePidNamespace = readlinkSync(files.pidNamespace) === initialPidNamespace;
   } catch {
-    return undefined;
+    // Unknown: read pid_max as a namespace's.
   }
+  const pidMaxRead = readLimit(files.pidMax);
+  const kernelDefaultPidMax = Math.max(32_768, 1024 * Math.max(1, cpus));
+  const pidMax = inNodePidNamespace ? pidMaxRead : Math.min(pidMaxRead ?? kernelDefaultPidMax, kernelDefaultPidMax);
+  const tables = [pidMax, readLimit(files.threadsMax)].filter((limit): limit is number => limit !== undefined);
+  return tables.length === 0 ? undefined : Math.floor(Math.min(...tables) / 2);
 }
 
 /** A --max-tmp-size: at least the CRD's default /tmp, or every Task that leaves tmpSizeLimit unset would be refused. */

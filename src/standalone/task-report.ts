@@ -5,6 +5,7 @@
 import { dump } from 'js-yaml';
 
 import type { Task } from '../api/task.js';
+import { terminalSafeJson } from '../http/terminal-safe-json.js';
 import { parseTimestamp } from '../tasks/time-format.js';
 import { progressUnits } from './progress-units.js';
 import type { RunProgress } from './run-tasks.js';
@@ -94,7 +95,7 @@ export function summaryLine(progress: RunProgress): string {
 }
 
 export function formatTasks(tasks: readonly Task[], format: OutputFormat): string {
-  if (format === 'json') return `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: tasks }, null, 2)}\n`;
+  if (format === 'json') return `${terminalSafeJson({ apiVersion: 'v1', kind: 'List', items: tasks })}\n`;
   if (format === 'yaml') return dump({ apiVersion: 'v1', kind: 'List', items: tasks }, { noRefs: true, lineWidth: 120 });
   if (format === 'table' && tasks.length > tableRowLimit) return formatSummary(tasks);
   // A failed Task's row says why in words (MESSAGE) and shows the end of its stderr beneath.

@@ -1,12 +1,15 @@
 // The checks a Task spec passes before any launch (src/sandbox/task-spec-checks.ts,
 // task-limits.ts, reached through sandboxForTask) and the agent flags that set the default limits
 // and /tmp cap (src/config/agent-config.ts). A refusal is InvalidSpec with the field named.
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { TaskSpec } from '../../src/api/task.js';
 import { ConfigError, parseAgentConfig } from '../../src/config/agent-config.js';
 import { checkMaskedPaths, defaultMaskedPaths } from '../../src/launcher/sandbox-options.js';
-import { halfOfPidMax, limitsForTask, type TaskLimitPolicy } from '../../src/sandbox/task-limits.js';
+import { halfOfProcessTable, limitsForTask, type TaskLimitPolicy } from '../../src/sandbox/task-limits.js';
 import type { SandboxPolicy } from '../../src/sandbox/sandbox-policy.js';
 import { placeDefaultPidsLimit, sandboxForTask } from '../../src/sandbox/task-sandbox.js';
 
@@ -93,6 +96,14 @@ describe('limitsForTask', () => {
   });
 });
 
+function inNodePidNamespace(): boolean {
+  try {
+    return readlinkSync('/proc/self/ns/pid') === 'pid:[4026531836]';
+  } catch {
+    return false;
+  }
+}
+
 describe('the agent flags for limits', () => {
   const config = (...flags: string[]) => parseAgentConfig(['--node-name', 'node', ...flags], {});
 
@@ -107,12 +118,54 @@ describe('the agent flags for limits', () => {
     expect(config('--max-tmp-size', '256Mi').taskLimits.maxTmpBytes).toBe(256 * 2 ** 20);
   });
 
-  it('bound all Tasks together at half the kernel\'s pid_max unless told, and max or 0 turns the budget off', () => {
-    expect(config().taskLimits.tasksPidsMax).toBe(halfOfPidMax());
-    expect(halfOfPidMax('/proc/sys/kernel/no-such-file')).toBeUndefined();
+  it('bound all Tasks together at half the node\'s process table unless told, and max or 0 turns the budget off', () => {
+    expect(config().taskLimits.tasksPidsMax).toBe(halfOfProcessTable());
+    expect(halfOfProcessTable({ pidMax: '/proc/sys/kernel/no-such-file', threadsMax: '/proc/sys/kernel/no-such-file', pidNamespace: '/proc/self/ns/pid' })).toBeUndefined();
     expect(config('--tasks-pids-max', '300').taskLimits.tasksPidsMax).toBe(300);
     expect(config('--tasks-pids-max', 'max').taskLimits.tasksPidsMax).toBeUndefined();
     expect(config('--tasks-pids-max', '0').taskLimits.tasksPidsMax).toBeUndefined();
+  });
+
+  describe('the default budget, half of the node\'s process table', () => {
+    let folder: string;
+    beforeAll(() => {
+      folder = mkdtempSync(path.join(tmpdir(), 'parafork-process-table-'));
+    });
+    afterAll(() => rmSync(folder, { recursive: true, force: true }));
+
+    /** Files as the kernel shows them; `namespace` is what /proc/self/ns/pid would link to. */
+    let made = 0;
+    const tables = (pidMax: number, threadsMax: number, namespace: string) => {
+      const name = String(made++);
+      writeFileSync(path.join(folder, `${name}.pid_max`), `${pidMax}\n`);
+      writeFileSync(path.join(folder, `${name}.threads-max`), `${threadsMax}\n`);
+      const link = path.join(folder, `${name}.ns`);
+      symlinkSync(namespace, link);
+      return { pidMax: path.join(folder, `${name}.pid_max`), threadsMax: path.join(folder, `${name}.threads-max`), pidNamespace: link };
+    };
+    const nodeNamespace = 'pid:[4026531836]';
+    const podNamespace = 'pid:[4026532412]';
+
+    it('is half of pid_max where that is the smaller', () => {
+      expect(halfOfProcessTable(tables(32_768, 192_735, nodeNamespace), 2)).toBe(16_384);
+    });
+
+    it('is half of threads-max where systemd raised pid_max above it', () => {
+      expect(halfOfProcessTable(tables(4_194_304, 192_735, nodeNamespace), 2)).toBe(96_367);
+    });
+
+    it('in a pid namespace of its own, where pid_max reads 4194304 whatever the node\'s, takes the kernel\'s default pid_max instead', () => {
+      expect(halfOfProcessTable(tables(4_194_304, 192_735, podNamespace), 2)).toBe(16_384);
+      expect(halfOfProcessTable(tables(4_194_304, 192_735, podNamespace), 64)).toBe(32_768);
+      // A smaller pid_max (a kernel before 6.14 shows the node's) stands.
+      expect(halfOfProcessTable(tables(20_000, 192_735, podNamespace), 2)).toBe(10_000);
+    });
+
+    it('reads threads-max alone when pid_max cannot be read, and has no budget when neither can', () => {
+      const { threadsMax } = tables(4_194_304, 50_000, nodeNamespace);
+      expect(halfOfProcessTable({ pidMax: path.join(folder, 'absent'), threadsMax, pidNamespace: path.join(folder, 'absent') }, 2)).toBe(16_384);
+      expect(halfOfProcessTable({ pidMax: path.join(folder, 'absent'), threadsMax, pidNamespace: '/proc/self/ns/pid' }, 2)).toBe(inNodePidNamespace() ? 25_000 : 16_384);
+    });
   });
 
   it('take quantities, and none or 0 turns each default off', () => {
