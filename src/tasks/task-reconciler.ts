@@ -612,7 +612,7 @@ export class TaskReconciler {
     const command = indexCommand(task.spec, index);
     // The stderr tail an array keeps is that of its failure records (array-progress.ts).
     const attempt = this.#newAttempt(task, number, new StderrTail(indexStderrTailLength));
-    let plan: LaunchPlan = { sandbox: undefined, cwd: sandboxed.cwd, cgroup: undefined, command };
+    let plan: LaunchPlan = { sandbox: undefined, cwd: sandboxed.cwd, cgroup: undefined };
     if (this.#options.unsandboxed !== true) {
       // An index's status has no usage of its own (array-status.ts): its cgroup's memory peak is never read.
       const planned = this.#planSandboxed(sandboxed, `${task.metadata.uid ?? ''}-${index}-${number}`, { owner: `${task.metadata.uid ?? ''}-${index}` }, { memoryPeak: false });
@@ -623,9 +623,8 @@ export class TaskReconciler {
       if (planned.identity) attempt.identity = planned.identity;
       plan = planned.plan;
     }
-    if (logs !== undefined) {
-      plan = { ...plan, log: { output: logs.attemptLog(index, number, task.spec.logs?.maxBytes), stderrTail: () => logs.stderrTail(index, number, indexStderrTailLength), outputTail: () => logs.outputTail(index, number) } };
-    }
+    const log: AttemptLogTarget | undefined = logs === undefined ? undefined : { output: logs.attemptLog(index, number, task.spec.logs?.maxBytes), stderrTail: () => logs.stderrTail(index, number, indexStderrTailLength), outputTail: () => logs.outputTail(index, number) };
+    plan = { ...plan, command, log };
     launchAttempt(this.#options.launcher, task, attempt, plan, {
       running: () => {
         this.#options.observer?.arrayIndexStarted?.();
