@@ -307,6 +307,38 @@ function checkCgroupSetupFiles(givenFiles: readonly unknown[], directories: read
   return { files, joinFds: null };
 }
 
+type CheckedCgroupOptions = Pick<NativeSpawnRequest, 'cgroup' | 'cgroupsV1' | 'cgroupSetup'>;
+
+/**
+ * The cgroup options checked, by the frozen cgroupSetup they came with, with the `cgroup` and
+ * frozen `cgroupsV1` they were checked with: a pooled task cgroup hands the same three to spawn
+ * after spawn (src/sandbox's TaskCgroup.spawnOptions), and checking them again cost each spawn
+ * a list, a copy and a joined key of its directories.
+ */
+const checkedCgroupOptions = new WeakMap<object, { readonly cgroup: unknown; readonly cgroupsV1: object; readonly checked: CheckedCgroupOptions }>();
+
+function checkCgroupOptions(cgroup: unknown, cgroupsV1: unknown, cgroupSetup: unknown): CheckedCgroupOptions {
+  const known = typeof cgroupSetup === 'object' && cgroupSetup !== null ? checkedCgroupOptions.get(cgroupSetup) : undefined;
+  if (known !== undefined && known.cgroup === cgroup && known.cgroupsV1 === cgroupsV1) return known.checked;
+  const checkedCgroup = cgroup === undefined ? '' : checkString(cgroup, 'cgroup');
+  const checkedCgroupsV1 = checkStringList(cgroupsV1, 'cgroupsV1');
+  const checked: CheckedCgroupOptions = {
+    cgroup: checkedCgroup,
+    cgroupsV1: checkedCgroupsV1,
+    cgroupSetup: cgroupSetup === undefined ? null : checkCgroupSetup(cgroupSetup, [checkedCgroup, ...checkedCgroupsV1].filter((directory) => directory !== ''), checkedCgroup !== ''),
+  };
+  // Only what nobody can change afterwards may skip the next check: the setup (its files and
+  // fds, checkCgroupSetup's own condition: it then hands back the same checked setup) and the
+  // directories list.
+  if (
+    checked.cgroupSetup !== null && Object.isFrozen(cgroupSetup) && Array.isArray(cgroupsV1) && Object.isFrozen(cgroupsV1) &&
+    checkCgroupSetup(cgroupSetup, [checkedCgroup, ...checkedCgroupsV1].filter((directory) => directory !== ''), checkedCgroup !== '') === checked.cgroupSetup
+  ) {
+    checkedCgroupOptions.set(cgroupSetup as object, { cgroup, cgroupsV1, checked });
+  }
+  return checked;
+}
+
 /**
  * Checks `options` and builds the native request (without its id). Throws InvalidSpawnOptionError.
  * `maskedPathsByDefault`: a sandbox's masked paths when it gives none (checkMaskedPaths).
@@ -330,8 +362,7 @@ export function toNativeRequest(options: unknown, maskedPathsByDefault?: string)
   const stdoutTarget = checkOutput(stdout, 'stdout');
   const stderrTarget = checkOutput(stderr, 'stderr');
   const log = checkSharedLog(stdoutTarget, stderrTarget);
-  const checkedCgroup = cgroup === undefined ? '' : checkString(cgroup, 'cgroup');
-  const checkedCgroupsV1 = checkStringList(cgroupsV1, 'cgroupsV1');
+  const cgroups = checkCgroupOptions(cgroup, cgroupsV1, cgroupSetup);
   return {
     file: checkedFile,
     searchPath,
@@ -345,9 +376,9 @@ export function toNativeRequest(options: unknown, maskedPathsByDefault?: string)
     logMaxBytes: log.logMaxBytes,
     logCreateWhenWritten: log.logCreateWhenWritten,
     resultFile: resultFile === true,
-    cgroup: checkedCgroup,
-    cgroupsV1: checkedCgroupsV1,
-    cgroupSetup: cgroupSetup === undefined ? null : checkCgroupSetup(cgroupSetup, [checkedCgroup, ...checkedCgroupsV1].filter((directory) => directory !== ''), checkedCgroup !== ''),
+    cgroup: cgroups.cgroup,
+    cgroupsV1: cgroups.cgroupsV1,
+    cgroupSetup: cgroups.cgroupSetup,
     sandbox: sandbox === undefined ? null : toNativeSandbox(sandbox, cwd === undefined ? undefined : checkString(cwd, 'cwd'), maskedPathsByDefault),
   };
 }
