@@ -9,9 +9,9 @@
 // The young generation: where its size is capped at start (the image's
 // NODE_OPTIONS=--max-semi-space-size=8, scripts/parafork), V8 is left to grow it to that cap.
 // --optimize-for-size, which gave the factor of 1.3 before, also held it at 1-4 MB semi-spaces:
-// an array's ~22 KB an index then ran a scavenge every ~90 indexes, each copying the in-flight
+// an array's ~28 KB an index then ran a scavenge every ~70 indexes, each copying the in-flight
 // indexes' objects again and promoting those it had copied before, and V8's GC took ~50 us of
-// the JS thread an index (docs/benchmarks.md, "The agent's GC"). Without a cap at start V8 would
+// the JS thread an index (docs/benchmarks.md, "The agent's JS thread and GC per index"). Without a cap at start V8 would
 // grow it to 32-64 MB semi-spaces (134 MB resident, issue 7), so an agent started without one
 // keeps --optimize-for-size.
 
