@@ -7,12 +7,13 @@
 // keeps it near what is live (106 MB instead of 149 MB peak RSS over a 20,000-index array).
 //
 // The young generation: where its size is capped at start (the image's
-// NODE_OPTIONS=--max-semi-space-size=8, scripts/parafork), V8 is left to grow it to that cap.
-// --optimize-for-size, which gave the factor of 1.3 before, also held it at 1-4 MB semi-spaces:
-// an array's ~28 KB an index then ran a scavenge every ~70 indexes, each copying the in-flight
-// indexes' objects again and promoting those it had copied before, and V8's GC took ~50 us of
-// the JS thread an index (docs/benchmarks.md, "The agent's JS thread and GC per index"). Without a cap at start V8 would
-// grow it to 32-64 MB semi-spaces (134 MB resident, issue 7), so an agent started without one
+// NODE_OPTIONS=--max-semi-space-size=8), V8 is left to grow it to that cap. --optimize-for-size,
+// which gave the factor of 1.3 before, also held it at 1-4 MB semi-spaces: an array's ~28 KB an
+// index then ran a scavenge every ~70 indexes, each copying the in-flight indexes' objects again
+// and promoting those it had copied before, and V8's GC took ~50 us of the JS thread an index
+// (docs/benchmarks.md, "The agent's JS thread and GC per index"). Without a cap at start (an
+// agent run by scripts/parafork, say) V8 would grow it to 32-64 MB semi-spaces (134 MB resident,
+// issue 7), so an agent started without one
 // keeps --optimize-for-size.
 
 /** The V8 flags the agent sets at start, given Node's own flags and NODE_OPTIONS. */
