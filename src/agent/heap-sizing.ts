@@ -13,8 +13,7 @@
 // and promoting those it had copied before, and V8's GC took ~50 us of the JS thread an index
 // (docs/benchmarks.md, "The agent's JS thread and GC per index"). Without a cap at start (an
 // agent run by scripts/parafork, say) V8 would grow it to 32-64 MB semi-spaces (134 MB resident,
-// issue 7), so an agent started without one
-// keeps --optimize-for-size.
+// issue 7), so an agent started without one keeps --optimize-for-size.
 
 /** The V8 flags the agent sets at start, given Node's own flags and NODE_OPTIONS. */
 export function heapSizingFlags(execArgv: readonly string[], nodeOptions: string | undefined): string {
