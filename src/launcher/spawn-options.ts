@@ -124,7 +124,16 @@ function invalidValue(message: string): never {
   throw new InvalidSpawnOptionError('ERR_INVALID_ARG_VALUE', message);
 }
 
-function checkString(value: unknown, name: string, { allowEmpty = false } = {}): string {
+/**
+ * A string native code takes as it is: not empty unless allowed, and without NUL. The fast path
+ * of checkString for the strings of every spawn (arguments, variables), whose names for the
+ * message are made only when one is refused: made up front they cost every spawn a string each.
+ */
+function isPlainString(value: unknown, allowEmpty: boolean): value is string {
+  return typeof value === 'string' && (allowEmpty || value.length !== 0) && !value.includes('\0');
+}
+
+function checkString(value: unknown, name: string, allowEmpty = false): string {
   if (typeof value !== 'string') invalidType(`${name} must be a string, got ${describe(value)}`);
   if (!allowEmpty && value.length === 0) invalidValue(`${name} must not be empty`);
   // execve(2) and open(2) would stop at a NUL and use a different string than the one given.
@@ -135,7 +144,7 @@ function checkString(value: unknown, name: string, { allowEmpty = false } = {}):
 function checkStringList(value: unknown, name: string): string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) invalidType(`${name} must be an array of strings, got ${describe(value)}`);
-  return value.map((entry, index) => checkString(entry, `${name}[${index}]`));
+  return value.map((entry, index) => (isPlainString(entry, false) ? entry : checkString(entry, `${name}[${index}]`)));
 }
 
 function describe(value: unknown): string {
@@ -188,14 +197,18 @@ function checkSharedLog(stdout: CheckedOutput, stderr: CheckedOutput): CheckedOu
 
 function checkEnvironment(env: unknown): { entries: string[]; path: string | undefined } {
   if (typeof env !== 'object' || env === null || Array.isArray(env)) invalidType(`env must be an object of strings`);
-  const entries: string[] = [];
+  // Own enumerable names, as Object.entries would give them, without a [name, value] array each.
+  const names = Object.keys(env);
+  const entries = new Array<string>(names.length);
   let path: string | undefined;
-  for (const [name, value] of Object.entries(env)) {
+  for (let index = 0; index < names.length; index++) {
+    const name = names[index] as string;
     if (name.length === 0 || name.includes('=') || name.includes('\0')) {
       invalidValue(`env has an invalid variable name ${JSON.stringify(name)}`);
     }
-    checkString(value, `env.${name}`, { allowEmpty: true });
-    entries.push(`${name}=${value as string}`);
+    const value: unknown = (env as Record<string, unknown>)[name];
+    if (!isPlainString(value, true)) checkString(value, `env.${name}`, true);
+    entries[index] = `${name}=${value as string}`;
     if (name === 'PATH') path = value as string;
   }
   return { entries, path };
@@ -294,6 +307,38 @@ function checkCgroupSetupFiles(givenFiles: readonly unknown[], directories: read
   return { files, joinFds: null };
 }
 
+type CheckedCgroupOptions = Pick<NativeSpawnRequest, 'cgroup' | 'cgroupsV1' | 'cgroupSetup'>;
+
+/**
+ * The cgroup options checked, by the frozen cgroupSetup they came with, with the `cgroup` and
+ * frozen `cgroupsV1` they were checked with: a pooled task cgroup hands the same three to spawn
+ * after spawn (src/sandbox's TaskCgroup.spawnOptions), and checking them again cost each spawn
+ * a list, a copy and a joined key of its directories.
+ */
+const checkedCgroupOptions = new WeakMap<object, { readonly cgroup: unknown; readonly cgroupsV1: object; readonly checked: CheckedCgroupOptions }>();
+
+function checkCgroupOptions(cgroup: unknown, cgroupsV1: unknown, cgroupSetup: unknown): CheckedCgroupOptions {
+  const known = typeof cgroupSetup === 'object' && cgroupSetup !== null ? checkedCgroupOptions.get(cgroupSetup) : undefined;
+  if (known !== undefined && known.cgroup === cgroup && known.cgroupsV1 === cgroupsV1) return known.checked;
+  const checkedCgroup = cgroup === undefined ? '' : checkString(cgroup, 'cgroup');
+  const checkedCgroupsV1 = checkStringList(cgroupsV1, 'cgroupsV1');
+  const checked: CheckedCgroupOptions = {
+    cgroup: checkedCgroup,
+    cgroupsV1: checkedCgroupsV1,
+    cgroupSetup: cgroupSetup === undefined ? null : checkCgroupSetup(cgroupSetup, [checkedCgroup, ...checkedCgroupsV1].filter((directory) => directory !== ''), checkedCgroup !== ''),
+  };
+  // Only what nobody can change afterwards may skip the next check: the setup (its files and
+  // fds, checkCgroupSetup's own condition: it then hands back the same checked setup) and the
+  // directories list.
+  if (
+    checked.cgroupSetup !== null && Object.isFrozen(cgroupSetup) && Array.isArray(cgroupsV1) && Object.isFrozen(cgroupsV1) &&
+    checkCgroupSetup(cgroupSetup, [checkedCgroup, ...checkedCgroupsV1].filter((directory) => directory !== ''), checkedCgroup !== '') === checked.cgroupSetup
+  ) {
+    checkedCgroupOptions.set(cgroupSetup as object, { cgroup, cgroupsV1, checked });
+  }
+  return checked;
+}
+
 /**
  * Checks `options` and builds the native request (without its id). Throws InvalidSpawnOptionError.
  * `maskedPathsByDefault`: a sandbox's masked paths when it gives none (checkMaskedPaths).
@@ -306,7 +351,10 @@ export function toNativeRequest(options: unknown, maskedPathsByDefault?: string)
   const argv = [checkedFile];
   if (args !== undefined) {
     if (!Array.isArray(args)) invalidType(`args must be an array of strings, got ${describe(args)}`);
-    for (const [index, arg] of args.entries()) argv.push(checkString(arg, `args[${index}]`, { allowEmpty: true }));
+    for (let index = 0; index < args.length; index++) {
+      const arg: unknown = args[index];
+      argv.push(isPlainString(arg, true) ? arg : checkString(arg, `args[${index}]`, true));
+    }
   }
   const given = env === undefined ? undefined : checkEnvironment(env);
   // process.env.PATH is a getenv through a proxy (microseconds): read only when there is a search.
@@ -314,8 +362,7 @@ export function toNativeRequest(options: unknown, maskedPathsByDefault?: string)
   const stdoutTarget = checkOutput(stdout, 'stdout');
   const stderrTarget = checkOutput(stderr, 'stderr');
   const log = checkSharedLog(stdoutTarget, stderrTarget);
-  const checkedCgroup = cgroup === undefined ? '' : checkString(cgroup, 'cgroup');
-  const checkedCgroupsV1 = checkStringList(cgroupsV1, 'cgroupsV1');
+  const cgroups = checkCgroupOptions(cgroup, cgroupsV1, cgroupSetup);
   return {
     file: checkedFile,
     searchPath,
@@ -329,9 +376,9 @@ export function toNativeRequest(options: unknown, maskedPathsByDefault?: string)
     logMaxBytes: log.logMaxBytes,
     logCreateWhenWritten: log.logCreateWhenWritten,
     resultFile: resultFile === true,
-    cgroup: checkedCgroup,
-    cgroupsV1: checkedCgroupsV1,
-    cgroupSetup: cgroupSetup === undefined ? null : checkCgroupSetup(cgroupSetup, [checkedCgroup, ...checkedCgroupsV1].filter((directory) => directory !== ''), checkedCgroup !== ''),
+    cgroup: cgroups.cgroup,
+    cgroupsV1: cgroups.cgroupsV1,
+    cgroupSetup: cgroups.cgroupSetup,
     sandbox: sandbox === undefined ? null : toNativeSandbox(sandbox, cwd === undefined ? undefined : checkString(cwd, 'cwd'), maskedPathsByDefault),
   };
 }

@@ -110,6 +110,11 @@ interface CgroupSlot {
     readonly giveBack: (seen: SeenState) => boolean;
     /** The slot's and the group's join fds for these directories (SlotJoinFds), once opened. */
     joinFds?: CgroupSetupOption['joinFds'];
+    /**
+     * TaskCgroup.spawnOptions for these limits and join fds, made once and frozen (whole): the
+     * same object spawn after spawn, whose check the Launcher then remembers (spawn-options.ts).
+     */
+    spawnOptions?: TaskCgroup['spawnOptions'] | undefined;
   } | undefined;
   /** The files read after each task (cgroup.events, the OOM counter), by path, each with its fd kept while the slot lives. */
   readonly readers: Map<string, CgroupFileReader>;
@@ -130,6 +135,21 @@ interface CgroupSlot {
   readonly ownedDirectories: readonly string[];
   readonly released: (removed: boolean) => void;
   readonly read: CgroupFileRead;
+}
+
+/** What Launcher.spawn is given to make a task's cgroup and start the task in it (TaskCgroup.spawnOptions). */
+function cgroupSpawnOptions(
+  v2Directory: string | undefined,
+  v1Directories: readonly string[],
+  options: { readonly limitFiles?: readonly CgroupFileOption[]; readonly sharedV1Directories?: readonly string[]; readonly joinFds?: CgroupSetupOption['joinFds'] },
+): TaskCgroup['spawnOptions'] {
+  return Object.freeze({
+    ...(v2Directory !== undefined ? { cgroup: v2Directory } : {}),
+    cgroupsV1: Object.freeze([...v1Directories, ...(options.sharedV1Directories ?? [])]),
+    ...(v2Directory !== undefined || v1Directories.length > 0
+      ? { cgroupSetup: Object.freeze(options.joinFds === undefined ? { files: options.limitFiles ?? [] } : { files: options.limitFiles ?? [], joinFds: options.joinFds }) }
+      : {}),
+  });
 }
 
 export class TaskCgroup {
@@ -187,6 +207,8 @@ export class TaskCgroup {
       eventsFile?: string | undefined;
       /** fds its keeper holds open for the joins (a pooled slot's: CgroupSlot.joinFds). */
       joinFds?: CgroupSetupOption['joinFds'];
+      /** Its spawnOptions made already from the same directories, files and fds (a pooled slot's); default made here. */
+      spawnOptions?: TaskCgroup['spawnOptions'];
     } = {},
   ) {
     this.v2Directory = v2Directory;
@@ -201,11 +223,7 @@ export class TaskCgroup {
     this.#eventsFile = options.eventsFile ?? (v2Directory === undefined ? undefined : path.join(v2Directory, 'cgroup.events'));
     this.#ownedDirectories = options.ownedDirectories ?? [...(v2Directory === undefined ? [] : [v2Directory]), ...v1Directories];
     this.#trackRemoval = options.trackRemoval;
-    this.spawnOptions = {
-      ...(v2Directory !== undefined ? { cgroup: v2Directory } : {}),
-      cgroupsV1: [...v1Directories, ...(options.sharedV1Directories ?? [])],
-      ...(v2Directory !== undefined || v1Directories.length > 0 ? { cgroupSetup: options.joinFds === undefined ? { files: options.limitFiles ?? [] } : { files: options.limitFiles ?? [], joinFds: options.joinFds } } : {}),
-    };
+    this.spawnOptions = options.spawnOptions ?? cgroupSpawnOptions(v2Directory, v1Directories, options);
   }
 
   /** How many times the kernel's OOM killer killed a process of this task. */
@@ -332,7 +350,10 @@ function closeReaders(slot: CgroupSlot): void {
   for (const reader of slot.readers.values()) reader.close();
   slot.readers.clear();
   closeJoinFds(slot.joinFds);
-  if (slot.reused !== undefined) slot.reused.joinFds = undefined;
+  if (slot.reused !== undefined) {
+    slot.reused.joinFds = undefined;
+    slot.reused.spawnOptions = undefined;
+  }
 }
 
 function closeJoinFds(fds: Map<string, number>): void {
@@ -538,8 +559,12 @@ export class CgroupManager {
     const limitsKey = `${limits.memoryBytes}/${limits.cpuMillicores}/${limits.pids}/${memoryPeak}`;
     if (slot.fresh || slot.reused?.limitsKey !== limitsKey) slot.reused = this.#reuseOf(slot, limits, limitSet, memoryPeak, limitsKey);
     // A fresh slot's directories are made by its first spawn: its fds are opened at its first reuse.
-    if (!slot.fresh && slot.reused.joinFds === undefined) slot.reused.joinFds = this.#joinFds(slot, slot.reused.joinedV1, slot.reused.sharedV1Directories);
+    if (!slot.fresh && slot.reused.joinFds === undefined) {
+      slot.reused.joinFds = this.#joinFds(slot, slot.reused.joinedV1, slot.reused.sharedV1Directories);
+      slot.reused.spawnOptions = undefined;
+    }
     const { files, joinedV1, memory, sharedV1Directories, giveBack, joinFds } = slot.reused;
+    slot.reused.spawnOptions ??= cgroupSpawnOptions(slot.v2Directory, joinedV1, { limitFiles: files, sharedV1Directories, joinFds });
     this.#inUse++;
     this.#trimIdle();
     return new TaskCgroup(slot.v2Directory, joinedV1, memory, {
@@ -556,6 +581,7 @@ export class CgroupManager {
       read: slot.read,
       eventsFile: slot.eventsFile,
       joinFds,
+      spawnOptions: slot.reused.spawnOptions,
     });
   }
 

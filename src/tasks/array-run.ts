@@ -175,8 +175,8 @@ export class ArrayRun {
     }
     const writeDue = this.#pacer.dueAt();
     if (writeDue !== undefined && writeDue <= now) this.#writeRunning(task, now);
-    const wakeAt = earliest([this.#pacer.dueAt(), this.#progress.nextRetryAt, deadline]);
-    return { requeueAfterMs: earliest([killWaitMs, wakeAt === undefined ? undefined : Math.max(1, Math.ceil(wakeAt - now))]), finished: false };
+    const wakeAt = earliest(earliest(this.#pacer.dueAt(), this.#progress.nextRetryAt), deadline);
+    return { requeueAfterMs: earliest(killWaitMs, wakeAt === undefined ? undefined : Math.max(1, Math.ceil(wakeAt - now))), finished: false };
   }
 
   /**
@@ -337,7 +337,8 @@ function highestRecorded(status: TaskStatus | undefined, policy: ArrayPolicy): n
   return highest;
 }
 
-function earliest(values: readonly (number | undefined)[]): number | undefined {
-  const defined = values.filter((value): value is number => value !== undefined);
-  return defined.length === 0 ? undefined : Math.min(...defined);
+/** The earlier of two times, either of which may be unset (twice a pass: without the arrays a list of them cost each pass). */
+function earliest(first: number | undefined, second: number | undefined): number | undefined {
+  if (first === undefined) return second;
+  return second === undefined || first <= second ? first : second;
 }

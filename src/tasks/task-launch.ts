@@ -42,6 +42,18 @@ export interface LaunchPlan {
   readonly log?: AttemptLogTarget | undefined;
   /** Give it a result file ($PARAFORK_RESULT) and keep its result under this policy; undefined: none (array indexes). */
   readonly resultPolicy?: ResultPolicy | undefined;
+  /**
+   * What it runs; undefined: the Task's own (taskCommand). An array's index gives its own
+   * (indexCommand, made without a copy of the Task for each index).
+   */
+  readonly command?: TaskCommand | undefined;
+}
+
+/** What an attempt runs: the executable, its arguments and its whole environment. */
+export interface TaskCommand {
+  readonly file: string;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
 }
 
 /** An attempt's log (src/logs), when the node keeps Task logs. */
@@ -78,20 +90,40 @@ export function withIdentity(sandbox: SandboxOptions, identity: TaskIdentityLeas
   };
 }
 
+/**
+ * spec.env as one record, later entries of a name replacing earlier ones in place. No prototype:
+ * `__proto__` is a name the CRD accepts, and assigning it to a plain object set the object's
+ * prototype instead (the variable went missing). Copy it out by spread (withSearchPath).
+ */
+export function specEnvironment(env: TaskSpec['env']): Record<string, string> {
+  const environment = Object.create(null) as Record<string, string>;
+  for (const variable of env ?? []) environment[variable.name] = variable.value ?? '';
+  return environment;
+}
+
+/** A Task's environment is what its spec says, plus a PATH to find its command by (first, when the spec sets none). */
+export function withSearchPath(environment: Readonly<Record<string, string>>): Record<string, string> {
+  return 'PATH' in environment ? { ...environment } : { PATH: defaultSearchPath, ...environment };
+}
+
+/** The command of an attempt of the Task: spec.command and spec.args, spec.env with a PATH (and the result file's variable). */
+export function taskCommand(spec: TaskSpec, resultFile: boolean): TaskCommand {
+  const [file, ...leadingArgs] = spec.command;
+  const environment = specEnvironment(spec.env);
+  // The result file's name wins over a spec.env entry of the same name: nothing else is the file.
+  if (resultFile) environment[resultVariable] = resultPath;
+  return { file, args: [...leadingArgs, ...(spec.args ?? [])], env: withSearchPath(environment) };
+}
+
 /** The launcher's options for one attempt of the Task: its command, args and env (with a PATH), cwd, sandbox and cgroup. */
 export function taskSpawnOptions(spec: TaskSpec, plan: LaunchPlan): SpawnOptions {
-  const [file, ...leadingArgs] = spec.command;
-  // No prototype: `__proto__` is a name the CRD accepts, and assigning it to a plain object set
-  // the object's prototype instead (the variable went missing). Copied out by spread below.
-  const environment = Object.create(null) as Record<string, string>;
-  for (const variable of spec.env ?? []) environment[variable.name] = variable.value ?? '';
-  // The result file's name wins over a spec.env entry of the same name: nothing else is the file.
-  if (plan.resultPolicy !== undefined) environment[resultVariable] = resultPath;
+  const { file, args, env: commandEnv } = plan.command ?? taskCommand(spec, plan.resultPolicy !== undefined);
+  // A given command's env has no result file's variable (an index has no result file).
+  const env = plan.command !== undefined && plan.resultPolicy !== undefined ? { ...commandEnv, [resultVariable]: resultPath } : commandEnv;
   return {
     file,
-    args: [...leadingArgs, ...(spec.args ?? [])],
-    // A Task's environment is what its spec says, plus a PATH to find its command by.
-    env: 'PATH' in environment ? { ...environment } : { PATH: defaultSearchPath, ...environment },
+    args,
+    env,
     cwd: plan.cwd,
     stdout: plan.log?.output ?? 'ignore',
     stderr: plan.log?.output ?? 'pipe',

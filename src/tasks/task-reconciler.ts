@@ -38,7 +38,7 @@ import type { TaskIdentityLease, TaskIdentitySource } from '../sandbox/task-iden
 import type { TaskLimitPolicy } from '../sandbox/task-limits.js';
 import { placeDefaultPidsLimit, sandboxForTask, type TaskSandbox } from '../sandbox/task-sandbox.js';
 import type { EventSubject, EventType, TaskCache, TaskEventSink, TaskWriter } from '../store/task-store.js';
-import { taskForIndex } from './array-index-environment.js';
+import { indexCommand } from './array-index-environment.js';
 import { ArrayRun, type IndexCallbacks } from './array-run.js';
 import { IndexSet } from './index-ranges.js';
 import { SharedArrayRun, type SharedArrayLease } from './shared-array-run.js';
@@ -608,9 +608,10 @@ export class TaskReconciler {
 
   /** Starts attempt `number` of one index of an array: ids and cgroup of its own, the index in env and args, its log. */
   #launchIndex(task: Task, sandboxed: TaskSandbox, logs: ArrayIndexLogs | undefined, index: number, number: number, callbacks: IndexCallbacks): void {
-    const indexed = taskForIndex(task, index);
+    // The index's own command: spec.env with its variables, args with its references expanded.
+    const command = indexCommand(task.spec, index);
     // The stderr tail an array keeps is that of its failure records (array-progress.ts).
-    const attempt: Attempt = { ...this.#newAttempt(task, number), stderr: new StderrTail(indexStderrTailLength) };
+    const attempt = this.#newAttempt(task, number, new StderrTail(indexStderrTailLength));
     let plan: LaunchPlan = { sandbox: undefined, cwd: sandboxed.cwd, cgroup: undefined };
     if (this.#options.unsandboxed !== true) {
       // An index's status has no usage of its own (array-status.ts): its cgroup's memory peak is never read.
@@ -622,10 +623,9 @@ export class TaskReconciler {
       if (planned.identity) attempt.identity = planned.identity;
       plan = planned.plan;
     }
-    if (logs !== undefined) {
-      plan = { ...plan, log: { output: logs.attemptLog(index, number, task.spec.logs?.maxBytes), stderrTail: () => logs.stderrTail(index, number, indexStderrTailLength), outputTail: () => logs.outputTail(index, number) } };
-    }
-    launchAttempt(this.#options.launcher, indexed, attempt, plan, {
+    const log: AttemptLogTarget | undefined = logs === undefined ? undefined : { output: logs.attemptLog(index, number, task.spec.logs?.maxBytes), stderrTail: () => logs.stderrTail(index, number, indexStderrTailLength), outputTail: () => logs.outputTail(index, number) };
+    plan = { ...plan, command, log };
+    launchAttempt(this.#options.launcher, task, attempt, plan, {
       running: () => {
         this.#options.observer?.arrayIndexStarted?.();
         const timings = attempt.timings;
@@ -676,8 +676,8 @@ export class TaskReconciler {
     return undefined;
   }
 
-  #newAttempt(task: Task, number: number): Attempt {
-    return { uid: task.metadata.uid ?? '', number, launchedAt: performance.timeOrigin + performance.now(), runningRecorded: false, stderr: new StderrTail() };
+  #newAttempt(task: Task, number: number, stderr = new StderrTail()): Attempt {
+    return { uid: task.metadata.uid ?? '', number, launchedAt: performance.timeOrigin + performance.now(), runningRecorded: false, stderr };
   }
 
   #launch(key: string, task: Task, attempt: Attempt, plan: LaunchPlan): void {
