@@ -46,14 +46,8 @@ void LogPump::Add(uint64_t id, std::string path, uint64_t max_bytes, bool create
     const int size = fcntl(ends[stream]->get(), F_SETPIPE_SZ, kPipeBytes);
     if (size > 0) pipe_bytes[stream] = static_cast<size_t>(size);
   }
-  // Only the first log pending wakes the thread: it takes every pending one when it wakes
-  // (TakePending), and a log added once it has taken them finds none pending and wakes it again.
-  // In a Task array the spawn threads add logs faster than the thread takes them: one write(2)
-  // and one wake-up of the thread fewer for each log that joins others already pending.
-  bool first_pending = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    first_pending = pending_.empty();
     Pending pending{id,
                     std::move(path),
                     max_bytes,
@@ -63,7 +57,7 @@ void LogPump::Add(uint64_t id, std::string path, uint64_t max_bytes, bool create
     pending_.push_back(std::move(pending));
   }
   open_logs_.fetch_add(1);
-  if (first_pending) epoll_.Wake();
+  epoll_.Wake();
 }
 
 LogPumpStats LogPump::Stats() const {

@@ -97,35 +97,6 @@ TEST(LogPump, WritesBothStreamsOfATaskIntoOneLogAndReportsItOnceBothAreAtEof) {
   pump.Stop();
 }
 
-// Only the first of the logs pending wakes the thread (LogPump::Add): logs added from several
-// threads at once, as the spawn threads add an array's indexes, are each still taken and closed.
-TEST(LogPump, TakesEveryLogAddedFromSeveralThreadsAtOnce) {
-  TemporaryDirectory directory;
-  ClosedLogs closed;
-  LogPump pump(closed.Callback());
-  pump.Start();
-  constexpr int kThreads = 4;
-  constexpr int kLogsEach = 200;
-  std::vector<std::thread> adders;
-  for (int thread = 0; thread < kThreads; ++thread) {
-    adders.emplace_back([&, thread] {
-      for (int index = 0; index < kLogsEach; ++index) {
-        Pipe out;
-        Pipe err;
-        const uint64_t id = static_cast<uint64_t>(thread * kLogsEach + index);
-        pump.Add(id, directory.path() + "/" + std::to_string(id) + ".log", 1 << 20, true, std::move(out.read_end),
-                 std::move(err.read_end));
-        // Silent, as an array's /bin/true: the ends close at once, and only EOF tells the pump.
-      }
-    });
-  }
-  for (std::thread& adder : adders) adder.join();
-  ASSERT_TRUE(closed.WaitFor(kThreads * kLogsEach));
-  EXPECT_EQ(closed.Closed().size(), static_cast<size_t>(kThreads * kLogsEach));
-  EXPECT_EQ(pump.Stats().open_logs, 0u);
-  pump.Stop();
-}
-
 TEST(LogPump, GathersATricklingWritersOutputIntoFewReadsAndStillSeesItsEndPromptly) {
   TemporaryDirectory directory;
   ClosedLogs closed;
