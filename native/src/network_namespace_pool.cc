@@ -82,7 +82,6 @@ NetworkNamespaceLease NetworkNamespacePool::Lease(bool reusable) {
   idle_.pop_back();
   fewest_idle_ = std::min(fewest_idle_, idle_.size());
   ++counts_.leased;
-  CountInUse();
   const bool refill = idle_.size() < limits_.reserve;
   guard.unlock();
   if (refill) work_.notify_one();
@@ -103,7 +102,6 @@ NetworkNamespaceLease NetworkNamespacePool::Adopt(int pidfd) {
   }
   std::lock_guard<std::mutex> guard(mutex_);
   ++counts_.adopted;
-  CountInUse();
   // Its check's files are opened at its first check, on the pool's thread.
   return NetworkNamespaceLease(this, PooledNetworkNamespace{std::move(adopted), {}}, /*reusable=*/true);
 }
@@ -111,7 +109,6 @@ NetworkNamespaceLease NetworkNamespacePool::Adopt(int pidfd) {
 void NetworkNamespacePool::GiveBack(PooledNetworkNamespace given_back, bool reusable) {
   {
     std::lock_guard<std::mutex> guard(mutex_);
-    if (in_use_ > 0) --in_use_;
     if (!reusable || stopping_) {
       ++counts_.dropped;
       return;  // `given_back` closes here, its files with it
@@ -127,7 +124,6 @@ NetworkNamespacePool::Counts NetworkNamespacePool::Snapshot() {
   std::lock_guard<std::mutex> guard(mutex_);
   Counts counts = counts_;
   counts.idle = idle_.size();
-  counts.in_use = in_use_;
   counts.settling = settling_.size();
   return counts;
 }
@@ -207,7 +203,7 @@ void NetworkNamespacePool::Check(Returned returned, std::unique_lock<std::mutex>
                                   ? FindNetworkNamespaceLeftovers(returned.returned_namespace.files)
                                   : Leftovers::kLingering;
   guard.lock();
-  if (leftovers == Leftovers::kNone && idle_.size() < IdleCap()) {
+  if (leftovers == Leftovers::kNone && idle_.size() < limits_.max_idle) {
     ++counts_.reused;
     idle_.push_back(std::move(returned.returned_namespace));
     return;
@@ -244,18 +240,7 @@ std::vector<PooledNetworkNamespace> NetworkNamespacePool::TakeUnneeded() {
   }
   counts_.trimmed += unneeded.size();
   fewest_idle_ = idle_.size();
-  previous_peak_in_use_ = peak_in_use_;
-  peak_in_use_ = in_use_;
   return unneeded;
-}
-
-void NetworkNamespacePool::CountInUse() {
-  ++in_use_;
-  peak_in_use_ = std::max(peak_in_use_, in_use_);
-}
-
-size_t NetworkNamespacePool::IdleCap() const {
-  return std::max({limits_.max_idle, peak_in_use_, previous_peak_in_use_});
 }
 
 // A new, empty network namespace: lo down, no address, no route. unshare(2) moves this thread

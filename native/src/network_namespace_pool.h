@@ -78,11 +78,7 @@ class NetworkNamespacePool {
     // Idle namespaces the thread keeps ready: a burst of spawns up to this many finds one each.
     size_t reserve = 16;
     // Idle namespaces kept when tasks give them back faster than new ones lease them (after a
-    // burst); the rest are closed: at least this many (128 x ~200 KiB = ~25 MiB), and up to the
-    // most leased at once over the last one to two `trim_after`, which existed then anyway. A Task
-    // array's indexes come and go in waves of hundreds on a busy node: with 128 at most, each wave
-    // given back closed what the next one's clones made again (a quarter of an array's indexes,
-    // ~0.3 ms on the spawn thread each and ~0.2 ms of the kernel's teardown: docs/benchmarks.md).
+    // burst); the rest are closed. 128 x ~200 KiB = ~25 MiB at most.
     size_t max_idle = 128;
     // Idle namespaces above `reserve` that no lease needed for this long are closed: after a
     // burst, memory (and the agent's fd count) go back to the reserve.
@@ -97,8 +93,7 @@ class NetworkNamespacePool {
     uint64_t missed = 0;   // none idle: the clone made one
     uint64_t adopted = 0;  // of those, taken into the pool
     uint64_t reused = 0;   // given back, found holding nothing, leased again
-    uint64_t dropped = 0;  // given back and not reusable, or holding something, or past the idle cap
-    size_t in_use = 0;     // leased or adopted, not yet given back
+    uint64_t dropped = 0;  // given back and not reusable, or holding something, or past max_idle
     uint64_t trimmed = 0;  // idle and unneeded for trim_after
   };
 
@@ -142,10 +137,6 @@ class NetworkNamespacePool {
   void Check(Returned returned, std::unique_lock<std::mutex>& guard);
   std::vector<PooledNetworkNamespace> TakeUnneeded();
   int Make(PooledNetworkNamespace* made);
-  // Under the lock: one more lease out.
-  void CountInUse();
-  // Under the lock: how many may wait idle (Limits::max_idle).
-  size_t IdleCap() const;
   // Opens the files its check reads, entering it for that once. False: they cannot be had.
   bool OpenCheckedFiles(PooledNetworkNamespace& checked);
 
@@ -156,9 +147,6 @@ class NetworkNamespacePool {
   std::vector<Returned> returned_;            // reusable, waiting for the check
   std::vector<Returned> settling_;            // checked, with sockets not yet freed: looked at again later
   size_t fewest_idle_ = 0;                    // since the last trim: how many idle ones no lease needed
-  size_t in_use_ = 0;                         // leased or adopted, not given back (a lease destroyed unreturned stays)
-  size_t peak_in_use_ = 0;                    // the most in use at once since the last trim
-  size_t previous_peak_in_use_ = 0;           // and over the period before it
   Counts counts_;
   bool stopping_ = false;
   std::thread thread_;

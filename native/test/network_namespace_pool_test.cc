@@ -209,24 +209,6 @@ TEST_F(NetworkNamespacePoolTest, AfterABurstTheIdleNamespacesNoLeaseNeedsAreClos
   EXPECT_TRUE(Eventually([&] { return pool_.Snapshot().idle == 2 && pool_.Snapshot().trimmed >= 2; }));
 }
 
-TEST_F(NetworkNamespacePoolTest, AWaveGivenBackIsKeptIdleUpToTheMostInUseAtOnceBeyondMaxIdle) {
-  // 8 leased at once (max_idle is 4): the reserve of 2 is made again after each pair is taken.
-  std::vector<NetworkNamespaceLease> held;
-  while (held.size() < 8) {
-    ASSERT_TRUE(Eventually([&] { return pool_.Snapshot().idle >= 2; }));
-    held.push_back(pool_.Lease(/*reusable=*/true));
-    held.push_back(pool_.Lease(/*reusable=*/true));
-  }
-  EXPECT_EQ(pool_.Snapshot().in_use, 8u);
-  for (NetworkNamespaceLease& lease : held) lease.Return();
-  // An array's next wave then finds them all, instead of its clones making them again.
-  ASSERT_TRUE(Eventually([&] { return pool_.Snapshot().reused == 8; }));
-  EXPECT_EQ(pool_.Snapshot().dropped, 0u);
-  EXPECT_EQ(pool_.Snapshot().in_use, 0u);
-  // Once no lease needs them for trim_after, they go back down to the reserve.
-  EXPECT_TRUE(Eventually([&] { return pool_.Snapshot().idle == 2; }));
-}
-
 TEST_F(NetworkNamespacePoolTest, ANamespaceLeasedAsNotReusableIsDroppedUnread) {
   NetworkNamespaceLease lease = pool_.Lease(/*reusable=*/false);
   lease.Return();
