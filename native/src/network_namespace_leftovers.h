@@ -50,8 +50,9 @@ enum class Leftovers {
 // without entering the namespace: ~3.5 us against ~23 us for setns in and out with an open and a
 // close of each (after each setns procfs builds the namespace's /proc/net entries anew, as
 // proc_net_d_revalidate keeps none), measured on this project's 2-vCPU VM (Linux 6.18).
-// What keeping them costs: two fds and ~9 KiB of kernel memory a namespace (each file's seq
-// buffer, a page, is kept from its first read), against its ~200 KiB (network_namespace_pool.h).
+// What keeping them costs: two fds and, estimated, ~9 KiB of kernel memory a namespace (each
+// file's seq buffer, a page, is kept from its first read), against its ~200 KiB
+// (network_namespace_pool.h).
 struct NetworkNamespaceFiles {
   UniqueFd flow_labels;  // invalid once opened: the kernel has no IPv6, and no flow label
   UniqueFd sockstat;

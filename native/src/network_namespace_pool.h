@@ -23,8 +23,8 @@
 // check against ~23 us, which an array's index paid on this thread (docs/benchmarks.md).
 //
 // Memory: ~200 KiB of kernel memory per namespace (slab and per-CPU; measured over 1,000 held), and
-// ~9 KiB and two fds more for its kept files, so the idle ones are capped; a namespace leased to a
-// running task is that task's cost.
+// an estimated ~9 KiB and two fds more for its kept files, so the idle ones are capped; a namespace
+// leased to a running task is that task's cost.
 #pragma once
 
 #include <chrono>
