@@ -32,19 +32,19 @@ class Words {
   size_t position_ = 0;
 };
 
-// 0 and the whole file, ENOENT when the kernel does not have it, or another errno.
-int ReadFile(int directory, const char* name, std::string* text) {
-  UniqueFd file(openat(directory, name, O_RDONLY | O_CLOEXEC));
-  if (!file) return errno;
+// 0 and the whole file read from offset 0 (a seq file makes its text anew), or an errno.
+int ReadWhole(int fd, std::string* text) {
   char buffer[4096];
+  off_t offset = 0;
   for (;;) {
-    const ssize_t length = read(file.get(), buffer, sizeof(buffer));
+    const ssize_t length = pread(fd, buffer, sizeof(buffer), offset);
     if (length == 0) return 0;
     if (length < 0) {
       if (errno == EINTR) continue;
       return errno;
     }
     text->append(buffer, static_cast<size_t>(length));
+    offset += length;
   }
 }
 
@@ -72,12 +72,25 @@ bool FlowLabelsListNone(std::string_view ip6_flowlabel) {
   return ip6_flowlabel.find_first_not_of(" \n", header_end) == std::string_view::npos;
 }
 
-Leftovers FindNetworkNamespaceLeftovers(int net_directory) {
-  std::string flow_labels;
-  const int error_number = ReadFile(net_directory, "ip6_flowlabel", &flow_labels);
-  if (error_number != ENOENT && (error_number != 0 || !FlowLabelsListNone(flow_labels))) return Leftovers::kLingering;
+int NetworkNamespaceFiles::Open(int net_directory) {
+  UniqueFd sockstat_file(openat(net_directory, "sockstat", O_RDONLY | O_CLOEXEC));
+  if (!sockstat_file) return errno;
+  UniqueFd flow_labels_file(openat(net_directory, "ip6_flowlabel", O_RDONLY | O_CLOEXEC));
+  if (!flow_labels_file && errno != ENOENT) return errno;
+  sockstat = UniqueFd(KeepAboveStdio(sockstat_file.release()));
+  flow_labels = UniqueFd(KeepAboveStdio(flow_labels_file.release()));
+  opened = true;
+  return 0;
+}
+
+Leftovers FindNetworkNamespaceLeftovers(const NetworkNamespaceFiles& files) {
+  if (!files.opened) return Leftovers::kLingering;
+  if (files.flow_labels) {
+    std::string flow_labels;
+    if (ReadWhole(files.flow_labels.get(), &flow_labels) != 0 || !FlowLabelsListNone(flow_labels)) return Leftovers::kLingering;
+  }
   std::string sockstat;
-  if (ReadFile(net_directory, "sockstat", &sockstat) != 0) return Leftovers::kLingering;
+  if (ReadWhole(files.sockstat.get(), &sockstat) != 0) return Leftovers::kLingering;
   return SockstatCountsNoSocket(sockstat) ? Leftovers::kNone : Leftovers::kSockets;
 }
 

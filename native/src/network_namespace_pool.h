@@ -18,8 +18,13 @@
 //     again. So is, unread, the namespace of a task that runs as host uid 0 (it may have changed
 //     net sysctls).
 //
-// Memory: ~200 KiB of kernel memory per namespace (slab and per-CPU; measured over 1,000 held), so
-// the idle ones are capped; a namespace leased to a running task is that task's cost.
+// The check reads two /proc/net files kept open with each namespace from its first check (or its
+// making) on, so that it need not enter the namespace (network_namespace_leftovers.h): ~3.5 us a
+// check against ~23 us, which an array's index paid on this thread (docs/benchmarks.md).
+//
+// Memory: ~200 KiB of kernel memory per namespace (slab and per-CPU; measured over 1,000 held), and
+// an estimated ~9 KiB and two fds more for its kept files, so the idle ones are capped; a namespace
+// leased to a running task is that task's cost.
 #pragma once
 
 #include <chrono>
@@ -30,11 +35,18 @@
 #include <thread>
 #include <vector>
 
+#include "network_namespace_leftovers.h"
 #include "unique_fd.h"
 
 namespace parafork {
 
 class NetworkNamespacePool;
+
+// A namespace as the pool holds it: its fd, and the files its check reads (opened at the first).
+struct PooledNetworkNamespace {
+  UniqueFd fd;
+  NetworkNamespaceFiles files;
+};
 
 // One namespace leased to one task. Only Return() gives it back; destroying a lease just closes its
 // fd, and the namespace is never reused: what must happen to the lease of a task still running,
@@ -42,13 +54,13 @@ class NetworkNamespacePool;
 class NetworkNamespaceLease {
  public:
   NetworkNamespaceLease() = default;
-  NetworkNamespaceLease(NetworkNamespacePool* pool, UniqueFd namespace_fd, bool reusable)
-      : pool_(pool), namespace_fd_(std::move(namespace_fd)), reusable_(reusable) {}
+  NetworkNamespaceLease(NetworkNamespacePool* pool, PooledNetworkNamespace leased, bool reusable)
+      : pool_(pool), namespace_(std::move(leased)), reusable_(reusable) {}
   NetworkNamespaceLease(NetworkNamespaceLease&&) noexcept = default;
   NetworkNamespaceLease& operator=(NetworkNamespaceLease&&) noexcept = default;
 
-  int fd() const { return namespace_fd_.get(); }
-  explicit operator bool() const { return namespace_fd_.valid(); }
+  int fd() const { return namespace_.fd.get(); }
+  explicit operator bool() const { return namespace_.fd.valid(); }
 
   // The task has ended: its init was reaped, or its spawn failed and its child was reaped (or
   // never cloned). No-op on an empty lease.
@@ -56,7 +68,7 @@ class NetworkNamespaceLease {
 
  private:
   NetworkNamespacePool* pool_ = nullptr;
-  UniqueFd namespace_fd_;
+  PooledNetworkNamespace namespace_;
   bool reusable_ = false;
 };
 
@@ -114,25 +126,27 @@ class NetworkNamespacePool {
 
   // A namespace given back, on its way to the idle stack (or not).
   struct Returned {
-    UniqueFd namespace_fd;
+    PooledNetworkNamespace returned_namespace;
     int looks = 0;  // how many times the check found sockets in it
     std::chrono::steady_clock::time_point look_again_at;
   };
 
-  void GiveBack(UniqueFd namespace_fd, bool reusable);
+  void GiveBack(PooledNetworkNamespace given_back, bool reusable);
   void Run();
   bool NextSettledDue(std::chrono::steady_clock::time_point now, Returned* due);
   void Check(Returned returned, std::unique_lock<std::mutex>& guard);
-  std::vector<UniqueFd> TakeUnneeded();
-  int Make(UniqueFd* made);
+  std::vector<PooledNetworkNamespace> TakeUnneeded();
+  int Make(PooledNetworkNamespace* made);
+  // Opens the files its check reads, entering it for that once. False: they cannot be had.
+  bool OpenCheckedFiles(PooledNetworkNamespace& checked);
 
   const Limits limits_;
   std::mutex mutex_;
   std::condition_variable work_;  // the thread waits here for namespaces to check or a reserve to refill
-  std::vector<UniqueFd> idle_;      // a stack: the last given back is leased first (warm in cache)
-  std::vector<Returned> returned_;  // reusable, waiting for the check
-  std::vector<Returned> settling_;  // checked, with sockets not yet freed: looked at again later
-  size_t fewest_idle_ = 0;          // since the last trim: how many idle ones no lease needed
+  std::vector<PooledNetworkNamespace> idle_;  // a stack: the last given back is leased first (warm in cache)
+  std::vector<Returned> returned_;            // reusable, waiting for the check
+  std::vector<Returned> settling_;            // checked, with sockets not yet freed: looked at again later
+  size_t fewest_idle_ = 0;                    // since the last trim: how many idle ones no lease needed
   Counts counts_;
   bool stopping_ = false;
   std::thread thread_;

@@ -4,6 +4,7 @@
 // (CAP_SYS_ADMIN makes network namespaces).
 #include "../src/network_namespace_pool.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -79,6 +80,43 @@ void InNamespace(int fd, Action action) {
     action();
   });
   visitor.join();
+}
+
+// The check's kept files (network_namespace_leftovers.h) read the namespace they were opened in,
+// whichever namespace the reading thread is in then: the pool's thread reads them from home.
+TEST(NetworkNamespaceFiles, KeptFilesReadTheNamespaceTheyWereOpenedInFromAnywhere) {
+  if (geteuid() != 0) GTEST_SKIP() << "making network namespaces needs root";
+  UniqueFd made;
+  NetworkNamespaceFiles files;
+  std::thread maker([&] {
+    // The thread's own /proc/thread-self/net, as the pool's thread keeps it.
+    UniqueFd net_directory(open("/proc/thread-self/net", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_EQ(unshare(CLONE_NEWNET), 0) << strerror(errno);
+    made.reset(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    ASSERT_EQ(files.Open(net_directory.get()), 0);
+  });
+  maker.join();
+  ASSERT_TRUE(made && files.opened);
+  EXPECT_EQ(FindNetworkNamespaceLeftovers(files), Leftovers::kNone);
+  // A socket of this (home) namespace is not the kept namespace's.
+  const int here = socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(here, 0);
+  EXPECT_EQ(FindNetworkNamespaceLeftovers(files), Leftovers::kNone);
+  close(here);
+  int there = -1;
+  std::thread visitor([&] {
+    ASSERT_EQ(setns(made.get(), CLONE_NEWNET), 0) << strerror(errno);
+    there = socket(AF_INET, SOCK_DGRAM, 0);
+  });
+  visitor.join();
+  ASSERT_GE(there, 0);
+  EXPECT_EQ(FindNetworkNamespaceLeftovers(files), Leftovers::kSockets) << "read again from offset 0, anew";
+  close(there);
+  EXPECT_EQ(FindNetworkNamespaceLeftovers(files), Leftovers::kNone);
+}
+
+TEST(NetworkNamespaceFiles, FilesNeverOpenedCountAsLingering) {
+  EXPECT_EQ(FindNetworkNamespaceLeftovers(NetworkNamespaceFiles{}), Leftovers::kLingering);
 }
 
 class NetworkNamespacePoolTest : public testing::Test {
@@ -244,6 +282,24 @@ TEST_F(NetworkNamespacePoolTest, WhenNoneIsIdleTheLeaseIsEmptyAndTheClonesNamesp
   EXPECT_EQ(InodeOf(adopted.fd()), child.network_namespace());
   adopted.Return();
   EXPECT_TRUE(Eventually([&] { return pool_.Snapshot().reused == 1; })) << "an adopted namespace joins the pool";
+}
+
+TEST_F(NetworkNamespacePoolTest, AnAdoptedNamespaceIsCheckedAsAMadeOneIs) {
+  std::vector<NetworkNamespaceLease> held;
+  for (NetworkNamespaceLease lease = pool_.Lease(true); lease; lease = pool_.Lease(true)) held.push_back(std::move(lease));
+  ChildInNewNamespaces child(CLONE_NEWNET);
+  ASSERT_TRUE(child.unshared());
+  NetworkNamespaceLease adopted = pool_.Adopt(child.pidfd());
+  if (!adopted) GTEST_SKIP() << "PIDFD_GET_NET_NAMESPACE needs Linux 6.11";
+  // Its check's files are opened at its first check: a socket left in it is found all the same.
+  int left_behind = -1;
+  InNamespace(adopted.fd(), [&] { left_behind = socket(AF_INET, SOCK_DGRAM, 0); });
+  ASSERT_GE(left_behind, 0);
+  adopted.Return();
+  ASSERT_TRUE(Eventually([&] { return pool_.Snapshot().settling == 1; }));
+  EXPECT_EQ(pool_.Snapshot().reused, 0u);
+  close(left_behind);
+  EXPECT_TRUE(Eventually([&] { return pool_.Snapshot().reused == 1; }, 5000ms)) << "looked at again once the socket is gone";
 }
 
 TEST_F(NetworkNamespacePoolTest, ANamespaceAnotherUserNamespaceOwnsIsNeverAdopted) {

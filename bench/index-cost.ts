@@ -1,0 +1,129 @@
+// What an index's sandbox costs beyond the plain one, part by part (issue 17's rate bar): the
+// Launcher at concurrency 50 in this process, sandboxed /bin/true, for sandboxes that add one part
+// of bench/array.ts's 'index sandbox' at a time (its cgroup, its memory limit, the group's pids
+// budget, its own uid), in interleaved rounds. Prints per spawn the CPU of this process and of its
+// reaped children (sandbox init, /bin/true, the child's setup between clone and exec): on a busy
+// machine the rate is the cores over their sum. `--only PREFIX` runs the kinds whose name starts
+// so; under `perf record -a -e cpu-clock -g` that shows where one kind's CPU goes (a fixed period
+// system-wide: per-task sampling undercounts processes this short-lived). Needs root (sandbox,
+// cgroups). Not a test; results are recorded by hand in docs/benchmarks.md.
+import { parseArgs } from 'node:util';
+
+import { Launcher, type SandboxOptions } from '../dist/index.js';
+import { placeControllers, readCgroupLayout } from '../dist/sandbox/cgroup-layout.js';
+import { CgroupManager, type CgroupLimits } from '../dist/sandbox/cgroup-manager.js';
+import { formatTable, loadAverage, log, machineLine, sampleProcess, threadCpuSeconds } from './cluster-harness.ts';
+
+const { values: flags } = parseArgs({
+  options: {
+    spawns: { type: 'string', default: '3000' },
+    rounds: { type: 'string', default: '3' },
+    only: { type: 'string' },
+    'in-flight': { type: 'string', default: '50' },
+  },
+});
+
+const layout = readCgroupLayout();
+const pidsOnCgroupV1 = placeControllers(layout).pids === 'v1';
+const ownUid = 2_147_400_000;
+const agentDefaultPids = 1024;
+let nextUid = 0;
+
+interface Kind {
+  readonly name: string;
+  /** Undefined: no cgroup of its own. */
+  readonly limits?: CgroupLimits;
+  readonly sandbox: SandboxOptions;
+  /** A manager with the agent's default budget on the group's processes (every task joins its v1 pids cgroup). */
+  readonly budget?: boolean;
+  /** The memory peak kept for the task (CgroupManager.create's default): a reused v1 cgroup's is reset at each spawn. An index's is not. */
+  readonly memoryPeak?: boolean;
+  /** A uid of its own for every spawn, least recently used first, as the agent leases one to each index (task-identities.ts). */
+  readonly uidPerSpawn?: boolean;
+}
+
+const uidSandbox: SandboxOptions = pidsOnCgroupV1 ? { runAsUser: ownUid, runAsGroup: ownUid, maxProcesses: agentDefaultPids } : {};
+const memoryLimit: CgroupLimits = { memoryBytes: 2 ** 30, ...(pidsOnCgroupV1 ? {} : { pids: agentDefaultPids }) };
+const kinds: readonly Kind[] = [
+  { name: 'plain', sandbox: {} },
+  { name: 'own uid', sandbox: uidSandbox },
+  { name: 'cgroup (no limits)', limits: {}, sandbox: {} },
+  { name: 'cgroup + memory', limits: memoryLimit, sandbox: {}, memoryPeak: false },
+  { name: 'index (array.ts)', limits: memoryLimit, sandbox: uidSandbox, memoryPeak: true },
+  { name: 'own uid per spawn', sandbox: uidSandbox, uidPerSpawn: true },
+  { name: 'index as the agent (uid per spawn, no peak, pids budget)', limits: memoryLimit, sandbox: uidSandbox, budget: true, memoryPeak: false, uidPerSpawn: true },
+];
+
+interface Sample {
+  readonly spawnsPerSecond: number;
+  readonly selfMs: number;
+  readonly childrenMs: number;
+  /** The spawn threads' CPU (parafork-sandbx: the clone and what prepares it; the child's own setup counts as the child's). */
+  readonly spawnThreadsMs: number;
+}
+
+async function measure(kind: Kind, count: number, inFlight: number): Promise<Sample> {
+  const launcher = new Launcher();
+  const cgroups = kind.limits === undefined ? undefined : new CgroupManager({ layout, group: `parafork-bench-index-cost-${process.pid}`, ...(kind.budget ? { tasksPidsMax: 2 ** 21 } : {}) });
+  try {
+    // Warm-up: the pool of cgroups and namespaces as an array's turnover keeps it.
+    const run = async (total: number): Promise<void> => {
+      let issued = 0;
+      let serial = 0;
+      await Promise.all(
+        Array.from({ length: inFlight }, async () => {
+          while (issued++ < total) {
+            const cgroup = cgroups?.create(`s-${serial++}`, kind.limits ?? {}, { memoryPeak: kind.memoryPeak ?? false });
+            const uid = ownUid + (nextUid++ % 65_536);
+            const sandbox = kind.uidPerSpawn ? { ...kind.sandbox, runAsUser: uid, runAsGroup: uid } : kind.sandbox;
+            const child = await launcher.spawn({ file: '/bin/true', sandbox, ...cgroup?.spawnOptions });
+            await child.exited;
+            cgroup?.oomKills();
+            cgroup?.killAll();
+            cgroup?.remove();
+          }
+        }),
+      );
+    };
+    await run(Math.min(500, count));
+    const cpuBefore = process.cpuUsage();
+    const childrenBefore = sampleProcess(process.pid).childrenCpuSeconds;
+    const spawnThreadsBefore = threadCpuSeconds('self').get('parafork-sandbx') ?? 0;
+    const started = performance.now();
+    await run(count);
+    const elapsedMs = performance.now() - started;
+    const cpu = process.cpuUsage(cpuBefore);
+    const childrenSeconds = sampleProcess(process.pid).childrenCpuSeconds - childrenBefore;
+    const spawnThreadsSeconds = (threadCpuSeconds('self').get('parafork-sandbx') ?? 0) - spawnThreadsBefore;
+    return { spawnsPerSecond: (count / elapsedMs) * 1000, selfMs: (cpu.user + cpu.system) / 1000 / count, childrenMs: (childrenSeconds * 1000) / count, spawnThreadsMs: (spawnThreadsSeconds * 1000) / count };
+  } finally {
+    await launcher.close();
+    cgroups?.removeGroup();
+  }
+}
+
+const count = Number(flags.spawns);
+const rounds = Number(flags.rounds);
+const inFlight = Number(flags['in-flight']);
+const chosen = flags.only === undefined ? kinds : kinds.filter((kind) => kind.name.startsWith(flags.only ?? ''));
+if (chosen.length === 0) throw new Error(`--only ${flags.only}: no such kind (${kinds.map((kind) => kind.name).join(', ')})`);
+log(machineLine());
+const samples = new Map<string, Sample[]>(chosen.map((kind) => [kind.name, []]));
+for (let round = 0; round < rounds; round++) {
+  for (const kind of chosen) {
+    const sample = await measure(kind, count, inFlight);
+    samples.get(kind.name)?.push(sample);
+    log(`round ${round + 1} ${kind.name}: ${sample.spawnsPerSecond.toFixed(0)}/s, self ${sample.selfMs.toFixed(3)} (spawn threads ${sample.spawnThreadsMs.toFixed(3)}) + children ${sample.childrenMs.toFixed(3)} ms/spawn; load ${loadAverage()}`);
+  }
+}
+const mean = (values: readonly number[]): number => values.reduce((sum, value) => sum + value, 0) / values.length;
+const plain = samples.get('plain');
+const rows = [...samples].map(([name, list]) => {
+  const self = mean(list.map((sample) => sample.selfMs));
+  const children = mean(list.map((sample) => sample.childrenMs));
+  const rate = mean(list.map((sample) => sample.spawnsPerSecond));
+  const spawnThreads = mean(list.map((sample) => sample.spawnThreadsMs));
+  const plainSum = plain === undefined ? undefined : mean(plain.map((sample) => sample.selfMs + sample.childrenMs));
+  return [name, rate.toFixed(0), self.toFixed(3), spawnThreads.toFixed(3), children.toFixed(3), (self + children).toFixed(3), plainSum === undefined ? '-' : `${(self + children - plainSum >= 0 ? '+' : '')}${(self + children - plainSum).toFixed(3)}`];
+});
+console.log(formatTable(['sandbox', 'spawns/s', 'self ms/spawn', 'of which spawn threads', 'children ms/spawn', 'sum', 'vs plain'], rows));
