@@ -320,7 +320,13 @@ Spawner::CloneOutcome Spawner::Clone(const SpawnRequest& request, ChildPlan& pla
                         &plan, &pidfd);
     if (outcome.pid == -1) outcome.pid = -errno;
   }
-  outcome.pidfd.reset(pidfd);
+  // Only a clone that succeeded made a pidfd of ours: copy_process() writes the pidfd's number to
+  // clone_args.pidfd (clone(2): parent_tid) before later steps that may still fail, such as
+  // cgroup_can_fork() for CLONE_INTO_CGROUP into a removed cgroup or a full pids budget, and then
+  // frees that number (kernel/fork.c). Taken anyway, it was closed at the end of this spawn, when
+  // it was already another fd of the process: another spawn's pipe, a pooled namespace, a kept
+  // cgroup fd (test/native/launcher-failed-clone.test.ts).
+  if (outcome.pid > 0) outcome.pidfd.reset(pidfd);
   // CLONE_VFORK: we run again only once the child has exec'd or exited.
   if (user_namespace && outcome.pid > 0) {
     outcome.user_namespace_error = handshake.MapAndWaitForExec(static_cast<pid_t>(outcome.pid), request.sandbox);
