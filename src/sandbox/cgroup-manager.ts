@@ -863,7 +863,6 @@ export class CgroupManager {
     this.#trackRemoval(Promise.allSettled(directories.map((directory) => rmdir(directory))));
   }
 
-
   #wantedV2Controllers(): LimitController[] {
     return limitControllers.filter((controller) => this.placement[controller] === 'v2');
   }
