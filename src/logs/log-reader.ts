@@ -5,7 +5,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { chunkAt, chunkHeaderAt, firstChunkForTail, logFormatLine, LogLineParser, startsWithFormatLine, type LogLine, type LogStreamName } from './log-format.js';
+import { chunkHeaderAt, firstChunkForTail, logFormatLine, LogLineParser, startsWithFormatLine, type LogLine, type LogStreamName } from './log-format.js';
 
 export interface LogReadOptions {
   /** Only this stream's lines (the dropped-output notes are always kept). */
@@ -149,7 +149,7 @@ export async function readOutputTail(file: string, stream: 'stdout' | 'stderr' |
 /** Enough output for a status tail of one stream unless the other floods the end of the log. */
 const tailWindowBytes = 64 * 1024;
 
-/** The lines of the whole chunks (or records) in about the last 64 KiB of a log file `size` bytes long. */
+/** The lines of the chunks (or whole records) that reach into the last 64 KiB of a log file `size` bytes long. */
 async function tailWindowLines(handle: FileHandle, size: number): Promise<LogLine[]> {
   const windowStart = Math.max(0, size - tailWindowBytes);
   const opening = await readAt(handle, 0, logFormatLine.length);
@@ -161,27 +161,28 @@ async function tailWindowLines(handle: FileHandle, size: number): Promise<LogLin
     return [...parser.parse(bytes), ...parser.finish()];
   }
   // Chunks can be told apart only from the file's start: their headers are walked (each read
-  // reaches the next header, skipping the payloads between) to the first chunk in the window.
+  // reaches the next header, skipping the payloads between) to the chunk the window begins in,
+  // which is read whole. Starting after it instead lost the tail of a Task whose last chunk was
+  // larger than the window (a 64 KiB write to stderr, then exit 1: no stderr tail at all).
   let start = logFormatLine.length;
-  while (start < windowStart) {
+  walk: while (start < windowStart) {
     const bytes = await readAt(handle, start, headerWalkBytes);
     let position = 0;
-    let next: number | undefined;
     for (;;) {
-      const found = chunkAt(bytes, position);
-      if (found === undefined) return []; // damaged: no tail rather than a wrong one
-      if (found === 'incomplete') break;
-      next = start + found.next;
-      position = found.next;
-      if (next >= windowStart) break;
-    }
-    if (next === undefined) {
-      // The chunk at `position` goes on past this read: its header says where it ends.
       const header = chunkHeaderAt(bytes, position);
-      next = typeof header === 'object' ? start + header.next : start;
+      if (header === undefined) return []; // damaged: no tail rather than a wrong one
+      if (header === 'incomplete') {
+        if (position === 0) return []; // a header cut short at the end of the file
+        break; // the next read begins at this header
+      }
+      if (start + header.next > windowStart) {
+        start += position;
+        break walk;
+      }
+      position = header.next;
+      if (position >= bytes.length) break; // the next header lies past this read
     }
-    if (next <= start) return [];
-    start = next;
+    start += position;
   }
   const parser = new LogLineParser({ chunked: true });
   return [...parser.parse(await readAt(handle, start, size - start)), ...parser.finish()];

@@ -167,6 +167,22 @@ describe('reading chunked logs from disk', () => {
     expect(await readOutputTail(path.join(scratch, 'none.log'), 'stderr', 30)).toBe('');
   });
 
+  it('reads the tail from a last chunk larger than the tail window, where the window begins mid-chunk', async () => {
+    // A Task that wrote 64 KiB to stderr in one write and exited: the pump took it as one chunk
+    // (up to 64 KiB), so the window of the last 64 KiB began inside it. The walk went past that
+    // chunk and its status had no stderr tail at all.
+    const file = path.join(scratch, '1.log');
+    writeFileSync(file, chunkFile(['stdout', 'started\n'], ['stderr', `${'x'.repeat(65_530)}\nLAST\n`], ['parafork', 'end 65545\n']));
+    expect(await readOutputTail(file, 'stderr', 10)).toBe('xxxx\nLAST\n');
+    expect(await readOutputTail(file, undefined, 5)).toBe('LAST\n');
+    // The same with the window beginning in a chunk after a run of small ones.
+    const many: [Stream, string][] = [];
+    for (let index = 0; index < 50; index += 1) many.push(['stdout', `line ${index}\n`]);
+    many.push(['stderr', `${'e'.repeat(100_000)}\nthe end\n`]);
+    writeFileSync(file, chunkFile(...many));
+    expect(await readOutputTail(file, 'stderr', 10)).toBe('e\nthe end\n');
+  });
+
   it('reads a chunked log piece by piece as it grows, a read ending anywhere in a chunk or character', () => {
     const file = path.join(scratch, '1.log');
     const bytes = chunkFile(['stdout', 'één\ntw'], ['stderr', 'x\n'], ['stdout', 'o\n'], ['parafork', 'end 12\n']);
