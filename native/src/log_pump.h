@@ -1,10 +1,10 @@
 // The log pump: one thread that reads the stdout and stderr pipes of every task whose output goes to
 // a log, and writes them into its LogFile (log_file.h), as conmon and containerd's shim do for
 // containers. One epoll set over all the pipes' read ends, each watched EPOLLONESHOT; each report
-// takes one chunk (what the pipe holds, up to kReadBytes) from that pipe into the log, moved by
-// splice(2) (LogFile::AppendFromPipe) rather than read into this process and written out again. A chunk that fills the buffer means the pipe
-// may hold more: it is watched again at once, so a task that writes as fast as it can shares the
-// thread with the others instead of starving them. A read that empties the pipe leaves it unwatched
+// takes one chunk (all the pipe holds, up to its capacity) from that pipe into the log, moved by
+// splice(2) (LogFile::AppendFromPipe) rather than read into this process and written out again.
+// A chunk that took a full pipe means it may hold more: it is watched again at once, so a task
+// that writes as fast as it can shares the thread with the others instead of starving them. A read that empties the pipe leaves it unwatched
 // for as long as its writer, at the pace it kept since the last such rest, takes to fill half of
 // it (at most kMaxRestNs; under kMinRestNs it is watched again at once): the next read then takes
 // what gathered meanwhile in one chunk, and the writer's writes wake no one. The JS thread never
@@ -64,7 +64,7 @@ struct LogPumpStats {
 
 class LogPump {
  public:
-  static constexpr size_t kReadBytes = 64 * 1024;  // a default pipe's whole capacity
+  static constexpr size_t kReadBytes = 64 * 1024;  // a default pipe's whole capacity; what a read(2) takes
   // What each pipe handed over may hold (F_SETPIPE_SZ; fs.pipe-max-size's default): a task that
   // writes up to this much in a burst writes it all and goes on (or exits) without waiting for
   // this thread, which on a busy node gets little CPU (docs/benchmarks.md, "Task logs"). The
