@@ -174,8 +174,9 @@ async function loopCounters(port: number): Promise<LoopCounters> {
   return {
     turns: value('parafork_event_loop_iterations_total'),
     passes: value('parafork_workqueue_work_duration_seconds_count'),
-    scavenges: value('nodejs_gc_duration_seconds_count{kind="minor"}'),
-    markCompacts: value('nodejs_gc_duration_seconds_count{kind="major"}'),
+    // A kind of collection that has not happened yet has no series.
+    scavenges: counters.get('nodejs_gc_duration_seconds_count{kind="minor"}') ?? 0,
+    markCompacts: counters.get('nodejs_gc_duration_seconds_count{kind="major"}') ?? 0,
     gcPauseSeconds,
   };
 }
