@@ -31,7 +31,8 @@ FROM ${NODE_IMAGE}
 # The runtime needs libseccomp2 for the sandbox; bookworm-slim already has it (apt depends on it).
 COPY --from=builder /opt/parafork /opt/parafork
 # --max-semi-space-size: V8 would grow the young generation to 134 MB under a steady stream of
-# Tasks; capped, the agent stays within its memory budget (docs/benchmarks.md, issue 7).
+# Tasks; capped, the agent stays within its memory budget (docs/benchmarks.md, issue 7), and
+# the agent lets it grow to the cap (src/agent/heap-sizing.ts).
 ENV PATH=/opt/parafork/bin:$PATH \
     NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=8

@@ -146,6 +146,39 @@ interface ArrayRun {
   baselines?: Record<BaselineKind, Baseline>;
   /** The agent's memory when half the indexes had succeeded. */
   readonly memoryAtHalf: AgentMemory | undefined;
+  /** Turns of the agent's event loop per index (parafork_event_loop_iterations_total); NaN from an agent without it. */
+  readonly eventLoopTurnsPerIndex: number;
+  /** Reconcile passes per index (parafork_workqueue_work_duration_seconds_count). */
+  readonly passesPerIndex: number;
+  /** Over the run: V8's scavenges and mark-compacts, and its pauses of the JS thread in us per index. */
+  readonly scavenges: number;
+  readonly markCompacts: number;
+  readonly gcPauseUsPerIndex: number;
+}
+
+/** The agent's counters that say how its JS thread's work comes: event-loop turns, reconcile passes and GC pauses so far. */
+interface LoopCounters {
+  readonly turns: number;
+  readonly passes: number;
+  /** V8's pauses on the JS thread (prom-client's nodejs_gc_duration_seconds), by kind: count and seconds. */
+  readonly scavenges: number;
+  readonly markCompacts: number;
+  readonly gcPauseSeconds: number;
+}
+
+async function loopCounters(port: number): Promise<LoopCounters> {
+  const counters = await scrapeCounters(port, '');
+  const value = (series: string): number => counters.get(series) ?? Number.NaN;
+  let gcPauseSeconds = 0;
+  for (const [series, seconds] of counters) if (series.startsWith('nodejs_gc_duration_seconds_sum{')) gcPauseSeconds += seconds;
+  return {
+    turns: value('parafork_event_loop_iterations_total'),
+    passes: value('parafork_workqueue_work_duration_seconds_count'),
+    // A kind of collection that has not happened yet has no series.
+    scavenges: counters.get('nodejs_gc_duration_seconds_count{kind="minor"}') ?? 0,
+    markCompacts: counters.get('nodejs_gc_duration_seconds_count{kind="major"}') ?? 0,
+    gcPauseSeconds,
+  };
 }
 
 /** Once the watch is established: the agent's API requests and the control plane's CPU so far, an RSS sampler, the start time. */
@@ -191,6 +224,7 @@ async function runArray(cluster: BenchCluster, count: number): Promise<ArrayRun>
   }, watchAbort.signal);
   const { requestsBefore, controlPlaneBefore, sampler, createdAt } = await startMeasuring(cluster, agent);
   const threadsBefore = threadCpuSeconds(agent.pid);
+  const loopBefore = await loopCounters(agent.port);
   await cluster.client.request({
     method: 'POST',
     path: taskCollection(namespace),
@@ -199,6 +233,7 @@ async function runArray(cluster: BenchCluster, count: number): Promise<ArrayRun>
   const task = await finished;
   const doneAt = now();
   const threadsAfter = threadCpuSeconds(agent.pid);
+  const loopAfter = await loopCounters(agent.port);
   const memoryAtHalf = await halfway;
   await new Promise((resolve) => setTimeout(resolve, 2_000)); // the finalizer's removal and events
   const { writes, requests } = writesOf(requestsBefore, await apiRequestsByVerb(agent.port));
@@ -225,6 +260,11 @@ async function runArray(cluster: BenchCluster, count: number): Promise<ArrayRun>
     controlPlaneCpuSeconds: cluster.controlPlaneCpuSeconds() - controlPlaneBefore,
     statusBytes: Buffer.byteLength(JSON.stringify(status)),
     memoryAtHalf,
+    eventLoopTurnsPerIndex: (loopAfter.turns - loopBefore.turns) / count,
+    passesPerIndex: (loopAfter.passes - loopBefore.passes) / count,
+    scavenges: loopAfter.scavenges - loopBefore.scavenges,
+    markCompacts: loopAfter.markCompacts - loopBefore.markCompacts,
+    gcPauseUsPerIndex: ((loopAfter.gcPauseSeconds - loopBefore.gcPauseSeconds) * 1e6) / count,
   };
 }
 
@@ -348,6 +388,7 @@ async function main(): Promise<void> {
   for (const run of runs) {
     const threads = Object.entries(run.agentThreadCpuMsPerIndex).filter(([, ms]) => ms >= 0.005).sort(([, a], [, b]) => b - a);
     console.log(`${run.indexes} indexes, agent CPU ms/index by thread: ${threads.map(([name, ms]) => `${name} ${ms.toFixed(3)}`).join(', ')}; its tasks (reaped children) ${run.agentChildrenCpuMsPerIndex.toFixed(3)}`);
+    console.log(`${run.indexes} indexes, per index: ${run.eventLoopTurnsPerIndex.toFixed(2)} event-loop turns, ${run.passesPerIndex.toFixed(2)} reconcile passes, GC pauses ${run.gcPauseUsPerIndex.toFixed(1)} us (${run.scavenges} scavenges, ${run.markCompacts} mark-compacts)`);
     const memory = run.memoryAtHalf;
     if (memory !== undefined) console.log(`${run.indexes} indexes, agent at half: RSS ${memory.residentMb.toFixed(0)} MB, V8 heap ${memory.heapUsedMb.toFixed(0)} MB used of ${memory.heapTotalMb.toFixed(0)} MB, external ${memory.externalMb.toFixed(0)} MB`);
   }

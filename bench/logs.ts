@@ -46,6 +46,12 @@ const { values: flags } = parseArgs({
      * ("logs@baseline") take turns with this build's, for a before/after in one run.
      */
     baseline: { type: 'string' },
+    /**
+     * Node's (and V8's) flags for each turn's process, e.g. '--optimize-for-size' (default none).
+     * The turns run the runtime (runTasks), not the agent's entry point, so the V8 flags
+     * src/agent/agent.ts sets at start do not apply to them unless given here.
+     */
+    'node-options': { type: 'string', default: '' },
     /** Flags of the agent's (src/config/agent-config.ts), e.g. '--max-concurrent 100'. */
     'agent-args': { type: 'string', default: '' },
     /**
@@ -64,6 +70,7 @@ const tasks = Number(flags.tasks);
 const mebibytes = Number(flags.mebibytes);
 const rounds = Number(flags.rounds);
 const agentArgs = flags['agent-args'].split(' ').filter(Boolean);
+const turnNodeOptions = flags['node-options'].split(' ').filter(Boolean);
 
 type Mode = 'logs' | 'discard' | 'logs@baseline';
 const modes: readonly Mode[] = flags.baseline === undefined ? ['logs', 'discard'] : ['logs', 'discard', 'logs@baseline'];
@@ -224,7 +231,7 @@ async function runTurnProcess(script: string, args: readonly string[]): Promise<
   // A session of its own, as a service manager starts an agent (systemd: one per service), so
   // that the agent may raise its session's autogroup (src/launcher/thread-priority.ts) and the
   // bench's own session is left as it is.
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  const child = spawn(process.execPath, [...turnNodeOptions, script, ...args], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   const pid = child.pid ?? 0;
   let output = '';
   let before: Map<string, ThreadTime> | undefined;
@@ -250,7 +257,7 @@ async function compare(): Promise<void> {
   const turns: Turn[] = [];
   const loads: number[] = [];
   const machine = `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${os.release()}, ${stateRoot} on ${filesystemOf(stateRoot)}`;
-  console.log(`${tasks} sandboxed Tasks x ${mebibytes} MiB, ${rounds} rounds; ${machine}${flags.baseline === undefined ? '' : `; baseline ${flags.baseline}`}`);
+  console.log(`${tasks} sandboxed Tasks x ${mebibytes} MiB, ${rounds} rounds; ${machine}${flags.baseline === undefined ? '' : `; baseline ${flags.baseline}`}${turnNodeOptions.length === 0 ? '' : `; turns' Node flags ${turnNodeOptions.join(' ')}`}`);
   // Each turn's logs are emptied after it and removed only at the end: removed at once, their
   // 2,000 inodes (a directory and a file per Task) would make the next turn's on an ext4 without a
   // journal skip each of them at every allocation for 30 s (ext4's recently_deleted: quadratic,
@@ -303,7 +310,7 @@ async function compare(): Promise<void> {
   const resultsDirectory = path.join(path.dirname(self), 'results');
   mkdirSync(resultsDirectory, { recursive: true });
   const file = path.join(resultsDirectory, `logs-${new Date().toISOString().replaceAll(':', '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ tasks, mebibytes, rounds, agentArgs, baseline: flags.baseline, machine, loads, turns }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ tasks, mebibytes, rounds, agentArgs, nodeOptions: turnNodeOptions, baseline: flags.baseline, machine, loads, turns }, null, 2)}\n`);
   console.log(`results: ${file}`);
 }
 

@@ -23,6 +23,7 @@ import { logEndpoint } from '../logs/log-endpoint.js';
 import { buildTaskRuntime, taskLogDirectory } from '../runtime/task-runtime.js';
 import { sandboxPolicyLabel } from '../sandbox/sandbox-policy.js';
 import { namespaceSandboxPolicy } from '../sandbox/sandbox-policy-source.js';
+import { heapSizingFlags } from './heap-sizing.js';
 import { createLogger } from './logger.js';
 
 const nodeLabelRefreshMs = 60_000;
@@ -36,13 +37,8 @@ export interface RunningAgent {
 }
 
 export async function startAgent(config: AgentConfig, logger: Logger = createLogger(config)): Promise<RunningAgent> {
-  // V8 lets its old space grow to about 4x what is live before a full collection. A Task array
-  // (issue 17) promotes short-lived per-index objects (in flight across young collections), so
-  // the heap sat at ~60 MB for ~20 MB live: most of the agent's RSS. Sized for memory, V8 keeps
-  // about 2x: 106 MB instead of 149 MB peak RSS over a 20,000-index array, CPU per index and
-  // rate unchanged (docs/benchmarks.md, Task arrays). Node refuses this flag in NODE_OPTIONS,
-  // hence here, before the agent allocates; V8 reads it at each heap sizing decision.
-  v8.setFlagsFromString('--optimize-for-size');
+  // The old generation held near what is live; the young one as the start's flags cap it (heap-sizing.ts).
+  v8.setFlagsFromString(heapSizingFlags(process.execArgv, process.env.NODE_OPTIONS));
   // Before anything else: refused while another agent keeps this node's logs and journal here.
   const nodeState = holdNodeLogDirectory(config.stateDirectory, config.nodeName, taskLogDirectory(config.stateDirectory, config.nodeName));
   // Built first: every layer below gets its observer from here. The running count is read at scrape time.

@@ -6,7 +6,7 @@ import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { getSystemErrorName } from 'node:util';
 
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync } from 'node:fs';
 
 import {
   loadNativeBinding,
@@ -278,7 +278,10 @@ export class Launcher {
     const pending = this.#pending.get(id);
     const resultFd = batch[offset + spawnedFields.resultFd] as number;
     if (!pending) {
+      // Nobody is waiting for this child: every fd the batch hands over is this process's to close.
       if (resultFd >= 0) new ResultFile(resultFd).close();
+      closeStdioFd(batch[offset + spawnedFields.stdoutFd] as number);
+      closeStdioFd(batch[offset + spawnedFields.stderrFd] as number);
       return;
     }
     this.#pending.delete(id);
@@ -388,6 +391,11 @@ function checkChoice<T extends string>(value: unknown, choices: readonly T[], na
     throw new InvalidSpawnOptionError('ERR_INVALID_ARG_VALUE', `${name} must be one of ${choices.map((choice) => `'${choice}'`).join(', ')}`);
   }
   return value as T;
+}
+
+/** Closes a stdio pipe's read end handed over for a child nobody waits for (-1: there is none). */
+function closeStdioFd(fd: number): void {
+  if (fd >= 0) closeSync(fd);
 }
 
 function readableFromFd(fd: number): Readable | null {

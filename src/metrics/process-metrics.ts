@@ -1,7 +1,9 @@
 // The agent process itself: prom-client's default metrics (CPU, resident memory, open fds, heap,
 // GC, event-loop lag), under their standard names (process_*, nodejs_*) so that existing dashboards
 // and alerts recognise them. The names below are the ones parafork's dashboard relies on.
-import { collectDefaultMetrics, type Registry } from 'prom-client';
+import { performance } from 'node:perf_hooks';
+
+import { collectDefaultMetrics, Counter, type Registry } from 'prom-client';
 
 export const processMetricNames = {
   cpu: 'process_cpu_seconds_total',
@@ -12,6 +14,7 @@ export const processMetricNames = {
   eventLoopLagP99: 'nodejs_eventloop_lag_p99_seconds',
   eventLoopLagMax: 'nodejs_eventloop_lag_max_seconds',
   gcDuration: 'nodejs_gc_duration_seconds',
+  eventLoopIterations: 'parafork_event_loop_iterations_total',
 } as const;
 
 /**
@@ -28,6 +31,26 @@ export function collectProcessMetrics(registry: Registry): void {
   // Gauges named like counters, which `promtool check metrics` rejects; each is the sum of its
   // by-type sibling (nodejs_active_handles{type}, ...), which stays.
   for (const name of gaugesNamedLikeCounters) registry.removeSingleMetric(name);
+  countEventLoopIterations(registry);
+}
+
+/**
+ * Turns of the event loop (libuv's loop count, read at each scrape): each is a wake-up of the
+ * JS thread, a context switch on a busy node, so turns per Task array index say how well the
+ * native results are batched (bench:array prints them).
+ */
+function countEventLoopIterations(registry: Registry): void {
+  let counted = 0;
+  new Counter({
+    name: processMetricNames.eventLoopIterations,
+    help: 'Turns of the agent\'s event loop (libuv\'s loop count).',
+    registers: [registry],
+    collect() {
+      const loopCount = performance.nodeTiming.uvMetricsInfo.loopCount;
+      this.inc(Math.max(0, loopCount - counted));
+      counted = loopCount;
+    },
+  });
 }
 
 const gaugesNamedLikeCounters = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];

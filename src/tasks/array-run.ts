@@ -217,9 +217,12 @@ export class ArrayRun {
       if (next === undefined) return;
       if (next.index >= this.#fenceRecorded) {
         // Recorded before the launch: a restarted agent never takes an index below it for new.
-        // It covers what this pass may still start (at most maxSpawning), so a pass costs one
-        // record, and an index counted as launched that was not is rare and at most one pass's.
-        this.#fenceRecorded = Math.min(next.index + (slots - started), task.spec.completions ?? next.index + 1);
+        // It moves a chunk on (maxSpawning, at least what this pass may still start), as a shared
+        // array's fence does (shared-array-run.ts): most passes start one index (each start and
+        // end asks for one), and one journal write(2) per index cost its JS thread ~10 us. An index
+        // counted as launched that was not is at most one chunk's, ended as AgentRestarted.
+        const chunk = Math.max(slots - started, this.#options.maxSpawning ?? defaultMaxSpawning);
+        this.#fenceRecorded = Math.min(next.index + chunk, task.spec.completions ?? next.index + 1);
         try {
           this.#options.fence?.record(this.#uid, this.#fenceRecorded);
         } catch (error) {

@@ -63,6 +63,15 @@ describe('metric names', () => {
     expect(body).not.toContain('nodejs_active_handles_total');
   });
 
+  it('count the event loop\'s turns between scrapes', async () => {
+    const metrics = new MetricsRegistry();
+    const first = (await valueOf(metrics, processMetricNames.eventLoopIterations)) ?? Number.NaN;
+    await metrics.scrape();
+    for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setTimeout(resolve, 1));
+    await metrics.scrape();
+    expect((await valueOf(metrics, processMetricNames.eventLoopIterations)) ?? Number.NaN).toBeGreaterThanOrEqual(first + 3);
+  });
+
   it('are owned by one registry per MetricsRegistry, never the global one', async () => {
     const first = new MetricsRegistry({ processMetrics: false });
     const second = new MetricsRegistry({ processMetrics: false });
