@@ -161,6 +161,19 @@ describe.skipIf(skip !== undefined)(`the Tasks of a parafork instance together${
     expect(processesRunning(sleeper)).toEqual([]);
   }, 90_000);
 
+  it('fail with a Task that says why when the budget is full at its start, not a silent exit 126', async () => {
+    // A Task joins the group's pids cgroup before its exec, and the kernel lets a join pass
+    // pids.max (only forks are refused): its init then could not fork the program and exited 126
+    // with no word, as if the program were not executable. A budget of 1 is full with init alone.
+    const name = `no-room-${process.pid}`;
+    const run = await parafork(['run', '-f', writeTask(scratch, name, { command: ['/bin/echo', 'never printed'] }), '-o', 'json', '--tasks-pids-max', '1'], 30_000);
+    const status = tasksOf(run).get(name)?.status;
+    expect(status?.phase, run.stderr).toBe('Failed');
+    expect(status?.exitCode).toBe(126);
+    expect(status?.stderrTail).toMatch(/fork refused \(EAGAIN\).*resources\.limits\.pids.*--tasks-pids-max/);
+    expect(status?.stderrTail).not.toContain('never printed');
+  }, 60_000);
+
   /** What a Task printed: its oom_score_adj, then which lowering worked, then its score again. */
   async function oomScoreRun(agentScore: number): Promise<{ readonly first: number; readonly lines: readonly string[] }> {
     const name = `oom-score-${process.pid}`;

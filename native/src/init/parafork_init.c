@@ -109,6 +109,23 @@ static void set_login_uid(void) {
   parafork_raw_syscall(__NR_close, file, 0, 0, 0, 0);
 }
 
+/* Said on the task's stderr (its log, and its status' stderrTail when it fails) when init cannot
+   fork the program: otherwise the Task ends with a bare 126, as if its program could not be run.
+   EAGAIN is a pids limit met at the start: the Task's own, or the budget of all an instance's Tasks
+   together, which the Task joined before its exec (a cgroup join may pass pids.max; only forks are
+   refused: cgroup-v1/pids.rst, cgroup-v2.rst "PID"), or the uid's RLIMIT_NPROC. */
+static void say_fork_failed(long error) {
+  static const char limit[] =
+      "parafork-init: cannot start the program: fork refused (EAGAIN): the Task's process limit "
+      "(resources.limits.pids) or the node's budget for all Tasks together (--tasks-pids-max) is reached\n";
+  static const char other[] = "parafork-init: cannot start the program: fork failed\n";
+  if (error == -EAGAIN) {
+    parafork_raw_syscall(__NR_write, 2, (long)limit, sizeof(limit) - 1, 0, 0);
+  } else {
+    parafork_raw_syscall(__NR_write, 2, (long)other, sizeof(other) - 1, 0, 0);
+  }
+}
+
 static int run(long argc, char** argv, char** envp) {
   if (argc < 3) return 127;
   /* parafork execs us with every signal already blocked (see native/src/child.cc): blocked
@@ -126,7 +143,10 @@ static int run(long argc, char** argv, char** envp) {
 
   /* fork(2), as a clone that only asks for SIGCHLD at exit. */
   long task = parafork_raw_syscall(__NR_clone, SIGCHLD, 0, 0, 0, 0);
-  if (task < 0) return 126;
+  if (task < 0) {
+    say_fork_failed(task);
+    return 126;
+  }
   if (task == 0) {
     /* Its own process group, so a forwarded signal reaches everything the task started in it. */
     parafork_raw_syscall(__NR_setpgid, 0, 0, 0, 0, 0);
