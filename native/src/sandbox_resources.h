@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "network_namespace_pool.h"
+#include "thread_cgroups.h"
 #include "sandbox_masks.h"
 #include "seccomp_policy.h"
 #include "syscall_id.h"
@@ -22,7 +23,10 @@ namespace parafork {
 
 class SandboxResources {
  public:
-  explicit SandboxResources(std::string init_path) : init_path_(std::move(init_path)) {}
+  // `spawn_thread_cgroups`: where the spawn threads that call in here run (thread_cgroups.h); the
+  // helper threads made here (the network namespace pool's, a template's maker) start at home.
+  explicit SandboxResources(std::string init_path, std::vector<ThreadCgroup> spawn_thread_cgroups = {})
+      : init_path_(std::move(init_path)), spawn_thread_cgroups_(std::move(spawn_thread_cgroups)) {}
 
   // Any thread. 0 when ready; else an errno, and the step that failed in `failed`.
   int Prepare(Syscall* failed);
@@ -63,6 +67,7 @@ class SandboxResources {
   int PrepareLocked(Syscall* failed);
 
   const std::string init_path_;
+  const std::vector<ThreadCgroup> spawn_thread_cgroups_;
   std::mutex mutex_;
   bool ready_ = false;
   int error_ = 0;
