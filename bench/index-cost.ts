@@ -5,11 +5,14 @@
 // reaped children (sandbox init, /bin/true, the child's setup between clone and exec): on a busy
 // machine the rate is the cores over their sum. `--only PREFIX` runs the kinds whose name starts
 // so; under `perf record -a -e cpu-clock -g` that shows where one kind's CPU goes (a fixed period
-// system-wide: per-task sampling undercounts processes this short-lived). Needs root (sandbox,
+// system-wide: per-task sampling undercounts processes this short-lived). `--busy N`: N Tasks
+// spin in the group's cpu cgroup while each kind with a cgroup runs. Needs root (sandbox,
 // cgroups). Not a test; results are recorded by hand in docs/benchmarks.md.
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 
 import { Launcher, type SandboxOptions } from '../dist/index.js';
+import type { InternalLauncherOptions } from '../dist/launcher/launcher.js';
 import { placeControllers, readCgroupLayout } from '../dist/sandbox/cgroup-layout.js';
 import { CgroupManager, type CgroupLimits } from '../dist/sandbox/cgroup-manager.js';
 import { formatTable, loadAverage, log, machineLine, sampleProcess, threadCpuSeconds } from './cluster-harness.ts';
@@ -20,6 +23,9 @@ const { values: flags } = parseArgs({
     rounds: { type: 'string', default: '3' },
     only: { type: 'string' },
     'in-flight': { type: 'string', default: '50' },
+    // Tasks that spin (a shell loop) in the group's cpu cgroup while each kind with a cgroup is
+    // measured: what the spawn threads meet there when they run in it (threadsInGroup).
+    busy: { type: 'string', default: '0' },
   },
 });
 
@@ -40,6 +46,8 @@ interface Kind {
   readonly memoryPeak?: boolean;
   /** A uid of its own for every spawn, least recently used first, as the agent leases one to each index (task-identities.ts). */
   readonly uidPerSpawn?: boolean;
+  /** The sandbox spawn threads in the group's shared v1 cgroups (pids budget, cpu), as the agent runs them: tasks are born there. */
+  readonly threadsInGroup?: boolean;
 }
 
 const uidSandbox: SandboxOptions = pidsOnCgroupV1 ? { runAsUser: ownUid, runAsGroup: ownUid, maxProcesses: agentDefaultPids } : {};
@@ -52,6 +60,7 @@ const kinds: readonly Kind[] = [
   { name: 'index (array.ts)', limits: memoryLimit, sandbox: uidSandbox, memoryPeak: true },
   { name: 'own uid per spawn', sandbox: uidSandbox, uidPerSpawn: true },
   { name: 'index as the agent (uid per spawn, no peak, pids budget)', limits: memoryLimit, sandbox: uidSandbox, budget: true, memoryPeak: false, uidPerSpawn: true },
+  { name: 'index as the agent, born in the group\'s pids and cpu cgroups', limits: memoryLimit, sandbox: uidSandbox, budget: true, memoryPeak: false, uidPerSpawn: true, threadsInGroup: true },
 ];
 
 interface Sample {
@@ -63,9 +72,19 @@ interface Sample {
 }
 
 async function measure(kind: Kind, count: number, inFlight: number): Promise<Sample> {
-  const launcher = new Launcher();
   const cgroups = kind.limits === undefined ? undefined : new CgroupManager({ layout, group: `parafork-bench-index-cost-${process.pid}`, ...(kind.budget ? { tasksPidsMax: 2 ** 21 } : {}) });
+  const threads = Math.max(2, availableParallelism());
+  const threadCgroups = kind.threadsInGroup ? cgroups?.sandboxThreadCgroupsV1(2 * threads) ?? [] : [];
+  const options: InternalLauncherOptions = { threads, ...(threadCgroups.length > 0 ? { sandboxThreadCgroupsV1: threadCgroups } : {}) };
+  const launcher = new Launcher(options);
+  cgroups?.sandboxThreadsRunIn(threadCgroups);
+  const busy: { readonly cgroup: ReturnType<CgroupManager['create']>; readonly exited: Promise<unknown> }[] = [];
   try {
+    for (let index = 0; index < (cgroups === undefined ? 0 : busyTasks); index++) {
+      const cgroup = (cgroups as CgroupManager).create(`busy-${index}`, {});
+      const child = await launcher.spawn({ file: '/bin/sh', args: ['-c', 'while :; do :; done'], sandbox: {}, ...cgroup.spawnOptions });
+      busy.push({ cgroup, exited: child.exited });
+    }
     // Warm-up: the pool of cgroups and namespaces as an array's turnover keeps it.
     const run = async (total: number): Promise<void> => {
       let issued = 0;
@@ -97,6 +116,9 @@ async function measure(kind: Kind, count: number, inFlight: number): Promise<Sam
     const spawnThreadsSeconds = (threadCpuSeconds('self').get('parafork-sandbx') ?? 0) - spawnThreadsBefore;
     return { spawnsPerSecond: (count / elapsedMs) * 1000, selfMs: (cpu.user + cpu.system) / 1000 / count, childrenMs: (childrenSeconds * 1000) / count, spawnThreadsMs: (spawnThreadsSeconds * 1000) / count };
   } finally {
+    for (const { cgroup } of busy) cgroup.killAll();
+    await Promise.all(busy.map(({ exited }) => exited));
+    for (const { cgroup } of busy) await cgroup.removeAsync();
     await launcher.close();
     cgroups?.removeGroup();
   }
@@ -105,6 +127,7 @@ async function measure(kind: Kind, count: number, inFlight: number): Promise<Sam
 const count = Number(flags.spawns);
 const rounds = Number(flags.rounds);
 const inFlight = Number(flags['in-flight']);
+const busyTasks = Number(flags.busy);
 const chosen = flags.only === undefined ? kinds : kinds.filter((kind) => kind.name.startsWith(flags.only ?? ''));
 if (chosen.length === 0) throw new Error(`--only ${flags.only}: no such kind (${kinds.map((kind) => kind.name).join(', ')})`);
 log(machineLine());

@@ -13,13 +13,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Launcher, type InternalLauncherOptions } from '../../src/launcher/launcher.js';
 import { InvalidSpawnOptionError } from '../../src/launcher/spawn-error.js';
 import type { SandboxThreadCgroup } from '../../src/launcher/thread-cgroups.js';
-import { readCgroupLayout } from '../../src/sandbox/cgroup-layout.js';
+import { placeControllers, readCgroupLayout } from '../../src/sandbox/cgroup-layout.js';
 import { CgroupManager, type TaskCgroup } from '../../src/sandbox/cgroup-manager.js';
+import { uniqueTestCgroupGroup } from '../helpers/cgroup-group.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
 
 const layout = readCgroupLayout();
-const probe = new CgroupManager({ layout, group: `parafork-probe-${process.pid}` });
-const onV1 = probe.placement.pids === 'v1' && probe.placement.cpu === 'v1';
+const placement = placeControllers(layout);
+const onV1 = placement.pids === 'v1' && placement.cpu === 'v1';
 const skip = missingRequirement('spawn threads in v1 cgroups need root and the v1 pids and cpu controllers (a hybrid host)', runningAsRoot && onV1);
 
 /** The v1 cgroup (path in its hierarchy) of thread `tid` of process `pid` for `controller`. */
@@ -57,9 +58,8 @@ describe.skipIf(skip !== undefined)(`sandbox spawn threads in the Task group's v
     manager = undefined;
   });
 
-  let groups = 0;
   function start(tasksPidsMax: number, threads = 2, counted = true): { readonly cgroups: readonly SandboxThreadCgroup[]; readonly launcher: Launcher; readonly manager: CgroupManager } {
-    manager = new CgroupManager({ layout, group: `parafork-test-threads-${process.pid}-${++groups}`, tasksPidsMax });
+    manager = new CgroupManager({ layout, group: uniqueTestCgroupGroup('threads'), tasksPidsMax });
     // counted: false: as if the threads took none of the budget, to fill a small one on purpose.
     const cgroups = manager.sandboxThreadCgroupsV1(counted ? 2 * threads : 0);
     const options: InternalLauncherOptions = { threads, sandboxThreadCgroupsV1: cgroups };
@@ -130,7 +130,7 @@ describe.skipIf(skip !== undefined)(`sandbox spawn threads in the Task group's v
   });
 
   it('keeps the budget\'s joins where the threads would take more than an eighth of it', () => {
-    manager = new CgroupManager({ layout, group: `parafork-test-threads-${process.pid}`, tasksPidsMax: 20 });
+    manager = new CgroupManager({ layout, group: uniqueTestCgroupGroup('threads'), tasksPidsMax: 20 });
     const cgroups = manager.sandboxThreadCgroupsV1(4);
     expect(cgroups.map(({ directory }) => directory.startsWith(layout.v1.get('cpu')!.mountPoint))).toEqual([true]);
     manager.sandboxThreadsRunIn(cgroups);
