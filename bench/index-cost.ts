@@ -46,7 +46,7 @@ interface Kind {
   readonly memoryPeak?: boolean;
   /** A uid of its own for every spawn, least recently used first, as the agent leases one to each index (task-identities.ts). */
   readonly uidPerSpawn?: boolean;
-  /** The sandbox spawn threads in the group's shared v1 cgroups (pids budget, cpu), as the agent runs them: tasks are born there. */
+  /** The sandbox spawn threads in the group's v1 pids cgroup (the budget), as the agent runs them: tasks are born there. */
   readonly threadsInGroup?: boolean;
 }
 
@@ -60,7 +60,7 @@ const kinds: readonly Kind[] = [
   { name: 'index (array.ts)', limits: memoryLimit, sandbox: uidSandbox, memoryPeak: true },
   { name: 'own uid per spawn', sandbox: uidSandbox, uidPerSpawn: true },
   { name: 'index as the agent (uid per spawn, no peak, pids budget)', limits: memoryLimit, sandbox: uidSandbox, budget: true, memoryPeak: false, uidPerSpawn: true },
-  { name: 'index as the agent, born in the group\'s pids and cpu cgroups', limits: memoryLimit, sandbox: uidSandbox, budget: true, memoryPeak: false, uidPerSpawn: true, threadsInGroup: true },
+  { name: 'index as the agent, born in the group\'s pids cgroup', limits: memoryLimit, sandbox: uidSandbox, budget: true, memoryPeak: false, uidPerSpawn: true, threadsInGroup: true },
 ];
 
 interface Sample {

@@ -263,10 +263,10 @@ function makeLauncher(settings: TaskRuntimeSettings, logger: Logger, metrics: Me
 }
 
 /**
- * The native Launcher, its sandbox spawn threads in the Task group's shared v1 cgroups (pids
- * budget, cpu) where the host has them, so that every Task is born there instead of joining them
- * before its exec (CgroupManager.sandboxThreadCgroupsV1). Where the threads cannot move there,
- * the Tasks join them as before.
+ * The native Launcher, its sandbox spawn threads in the Task group's v1 pids cgroup (the budget)
+ * where the host has one, so that every Task is born there instead of joining it before its exec
+ * (CgroupManager.sandboxThreadCgroupsV1). Where the threads cannot move there, the Tasks join it
+ * as before.
  */
 function makeNativeLauncher(options: LauncherOptions, cgroups: CgroupManager | undefined, logger: Logger): Launcher {
   // The Launcher's default, given here to count the sandbox lane's threads: twice as many

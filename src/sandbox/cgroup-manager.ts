@@ -629,26 +629,24 @@ export class CgroupManager {
   /**
    * The group's shared v1 cgroups, each with the agent's own cgroup of its hierarchy (`home`), for
    * the Launcher's sandbox spawn threads to run in (InternalLauncherOptions.sandboxThreadCgroupsV1):
-   * its pids cgroup where the budget (tasksPidsMax) is on v1, its cpu cgroup where cpu is on v1.
-   * Every task without a limit of its own there joins them before its exec; a child of threads
-   * that run there is born in them instead (cgroup v1 moves single threads; clone(2) places a
-   * child in its thread's cgroups). Empty on cgroup v2, where CLONE_INTO_CGROUP does it all.
-   * The `threads` count against the budget, and are scheduled inside the Tasks' cpu cgroup.
-   * The pids cgroup only where they take at most an eighth of the budget: they are moved in past
-   * pids.max if need be, and a child is refused at clone while the group holds pids.max (the
-   * Launcher then waits for room), so a budget of a few would refuse every Task for good.
-   * Nothing enumerates the group's own cgroup.procs (v1 lists the agent's pid there).
+   * its pids cgroup where the budget (tasksPidsMax) is on v1. Every task without a pids limit of
+   * its own joins it before its exec; a child of threads that run there is born in it instead
+   * (cgroup v1 moves single threads; clone(2) places a child in its thread's cgroups). Empty on
+   * cgroup v2, where CLONE_INTO_CGROUP does it all. The `threads` count against the budget: only
+   * where they take at most an eighth of it, as they are moved in past pids.max if need be and a
+   * child is refused at clone while the group holds pids.max (the Launcher then waits for room),
+   * so a budget of a few would refuse every Task for good. Not the group's cpu cgroup: the threads
+   * would be scheduled among the Tasks, and with 200 busy Tasks there the spawn rate fell by a
+   * third (docs/benchmarks.md). Nothing enumerates the group's own cgroup.procs (v1 lists the
+   * agent's pid there).
    */
   sandboxThreadCgroupsV1(threads: number): readonly SandboxThreadCgroup[] {
     this.prepare();
     const cgroups: SandboxThreadCgroup[] = [];
-    for (const controller of ['pids', 'cpu'] as const) {
-      const directory = this.#v1Bases.get(controller);
-      const hierarchy = this.#layout.v1.get(controller);
-      if (directory === undefined || hierarchy === undefined) continue;
-      if (controller === 'pids' && (this.#tasksPidsMax === undefined || this.#tasksPidsMax < 8 * threads)) continue;
-      cgroups.push({ directory, home: path.join(hierarchy.mountPoint, hierarchy.ownPath) });
-    }
+    const directory = this.#v1Bases.get('pids');
+    const hierarchy = this.#layout.v1.get('pids');
+    if (directory === undefined || hierarchy === undefined || this.#tasksPidsMax === undefined || this.#tasksPidsMax < 8 * threads) return cgroups;
+    cgroups.push({ directory, home: path.join(hierarchy.mountPoint, hierarchy.ownPath) });
     return cgroups;
   }
 
