@@ -3,8 +3,8 @@
 // of bench/array.ts's 'index sandbox' at a time (its cgroup, its memory limit, the group's pids
 // budget, its own uid), in interleaved rounds. Prints per spawn the CPU of this process and of its
 // reaped children (sandbox init, /bin/true, the child's setup between clone and exec): on a busy
-// machine the rate is the cores over their sum. `--only PREFIX` runs the kinds whose name starts
-// so; under `perf record -a -e cpu-clock -g` that shows where one kind's CPU goes (a fixed period
+// machine the rate is the cores over their sum. Each round takes the kinds in turn, in the other
+// order every second round. `--only PREFIX` runs the kinds whose name starts so; under `perf record -a -e cpu-clock -g` that shows where one kind's CPU goes (a fixed period
 // system-wide: per-task sampling undercounts processes this short-lived). `--busy N`: N Tasks
 // spin in the group's cpu cgroup while each kind with a cgroup runs. Needs root (sandbox,
 // cgroups). Not a test; results are recorded by hand in docs/benchmarks.md.
@@ -133,7 +133,9 @@ if (chosen.length === 0) throw new Error(`--only ${flags.only}: no such kind (${
 log(machineLine());
 const samples = new Map<string, Sample[]>(chosen.map((kind) => [kind.name, []]));
 for (let round = 0; round < rounds; round++) {
-  for (const kind of chosen) {
+  // In the other order every second round: a kind's teardown (its group's cgroups, namespaces and,
+  // with --busy, its spinning Tasks) runs on into the start of the next kind's measurement.
+  for (const kind of round % 2 === 0 ? chosen : [...chosen].reverse()) {
     const sample = await measure(kind, count, inFlight);
     samples.get(kind.name)?.push(sample);
     log(`round ${round + 1} ${kind.name}: ${sample.spawnsPerSecond.toFixed(0)}/s, self ${sample.selfMs.toFixed(3)} (spawn threads ${sample.spawnThreadsMs.toFixed(3)}) + children ${sample.childrenMs.toFixed(3)} ms/spawn; load ${loadAverage()}`);
