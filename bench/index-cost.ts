@@ -4,15 +4,13 @@
 // budget, its own uid), in interleaved rounds. Prints per spawn the CPU of this process and of its
 // reaped children (sandbox init, /bin/true, the child's setup between clone and exec): on a busy
 // machine the rate is the cores over their sum. Each round takes the kinds in turn, in the other
-// order every second round. `--only PREFIX` runs the kinds whose name starts so; under `perf record -a -e cpu-clock -g` that shows where one kind's CPU goes (a fixed period
-// system-wide: per-task sampling undercounts processes this short-lived). `--busy N`: N Tasks
-// spin in the group's cpu cgroup while each kind with a cgroup runs. Needs root (sandbox,
-// cgroups). Not a test; results are recorded by hand in docs/benchmarks.md.
-import { availableParallelism } from 'node:os';
+// order every second round. `--only PREFIX` runs the kinds whose name starts so; under `perf
+// record -a -e cpu-clock -g` that shows where one kind's CPU goes (a fixed period system-wide:
+// per-task sampling undercounts processes this short-lived). `--busy N`: N Tasks spin in the
+// group's cpu cgroup while each kind with a cgroup runs. Needs root (sandbox, cgroups). Not a test; results are recorded by hand in docs/benchmarks.md.
 import { parseArgs } from 'node:util';
 
 import { Launcher, type SandboxOptions } from '../dist/index.js';
-import type { InternalLauncherOptions } from '../dist/launcher/launcher.js';
 import { placeControllers, readCgroupLayout } from '../dist/sandbox/cgroup-layout.js';
 import { CgroupManager, type CgroupLimits } from '../dist/sandbox/cgroup-manager.js';
 import { formatTable, loadAverage, log, machineLine, sampleProcess, threadCpuSeconds } from './cluster-harness.ts';
@@ -24,7 +22,7 @@ const { values: flags } = parseArgs({
     only: { type: 'string' },
     'in-flight': { type: 'string', default: '50' },
     // Tasks that spin (a shell loop) in the group's cpu cgroup while each kind with a cgroup is
-    // measured: what the spawn threads meet there when they run in it (threadsInGroup).
+    // measured: what a spawn meets on a node whose Tasks are busy.
     busy: { type: 'string', default: '0' },
   },
 });
@@ -46,8 +44,6 @@ interface Kind {
   readonly memoryPeak?: boolean;
   /** A uid of its own for every spawn, least recently used first, as the agent leases one to each index (task-identities.ts). */
   readonly uidPerSpawn?: boolean;
-  /** The sandbox spawn threads in the group's v1 pids cgroup (the budget), as the agent runs them: tasks are born there. */
-  readonly threadsInGroup?: boolean;
 }
 
 const uidSandbox: SandboxOptions = pidsOnCgroupV1 ? { runAsUser: ownUid, runAsGroup: ownUid, maxProcesses: agentDefaultPids } : {};
@@ -60,7 +56,6 @@ const kinds: readonly Kind[] = [
   { name: 'index (array.ts)', limits: memoryLimit, sandbox: uidSandbox, memoryPeak: true },
   { name: 'own uid per spawn', sandbox: uidSandbox, uidPerSpawn: true },
   { name: 'index as the agent (uid per spawn, no peak, pids budget)', limits: memoryLimit, sandbox: uidSandbox, budget: true, memoryPeak: false, uidPerSpawn: true },
-  { name: 'index as the agent, born in the group\'s pids cgroup', limits: memoryLimit, sandbox: uidSandbox, budget: true, memoryPeak: false, uidPerSpawn: true, threadsInGroup: true },
 ];
 
 interface Sample {
@@ -72,12 +67,8 @@ interface Sample {
 }
 
 async function measure(kind: Kind, count: number, inFlight: number): Promise<Sample> {
+  const launcher = new Launcher();
   const cgroups = kind.limits === undefined ? undefined : new CgroupManager({ layout, group: `parafork-bench-index-cost-${process.pid}`, ...(kind.budget ? { tasksPidsMax: 2 ** 21 } : {}) });
-  const threads = Math.max(2, availableParallelism());
-  const threadCgroups = kind.threadsInGroup ? cgroups?.sandboxThreadCgroupsV1(2 * threads) ?? [] : [];
-  const options: InternalLauncherOptions = { threads, ...(threadCgroups.length > 0 ? { sandboxThreadCgroupsV1: threadCgroups } : {}) };
-  const launcher = new Launcher(options);
-  cgroups?.sandboxThreadsRunIn(threadCgroups);
   const busy: { readonly cgroup: ReturnType<CgroupManager['create']>; readonly exited: Promise<unknown> }[] = [];
   try {
     for (let index = 0; index < (cgroups === undefined ? 0 : busyTasks); index++) {

@@ -31,7 +31,6 @@
         "src/seccomp_profile.cc",
         "src/spawner.cc",
         "src/stdio_preparation.cc",
-        "src/thread_cgroups.cc",
         "src/thread_priority.cc",
         "src/user_namespace_handshake.cc",
         "src/xor_lock.cc"

@@ -266,30 +266,6 @@ void RequireCgroupSetup(Napi::Env env, PropertyKeys& keys, const Napi::Value& va
   }
 }
 
-// sandboxThreadCgroupsV1: undefined, or [{ directory, home }]: absolute cgroup v1 directories,
-// each in a hierarchy of its own (a thread is in one cgroup of each), at most kMaxThreadCgroups.
-constexpr uint32_t kMaxThreadCgroups = 8;
-
-std::vector<ThreadCgroup> RequireThreadCgroups(Napi::Env env, const Napi::Value& value) {
-  std::vector<ThreadCgroup> cgroups;
-  if (value.IsUndefined()) return cgroups;
-  if (!value.IsArray()) ThrowType(env, "sandboxThreadCgroupsV1 must be an array");
-  Napi::Array array = value.As<Napi::Array>();
-  if (array.Length() > kMaxThreadCgroups) ThrowType(env, "sandboxThreadCgroupsV1 holds at most " + std::to_string(kMaxThreadCgroups) + " cgroups");
-  for (uint32_t index = 0; index < array.Length(); ++index) {
-    Napi::Value entry = array.Get(index);
-    if (!entry.IsObject()) ThrowType(env, "sandboxThreadCgroupsV1[] must be objects");
-    Napi::Object object = entry.As<Napi::Object>();
-    ThreadCgroup cgroup{RequireAbsolutePath(env, object.Get("directory"), "sandboxThreadCgroupsV1[].directory"),
-                        RequireAbsolutePath(env, object.Get("home"), "sandboxThreadCgroupsV1[].home")};
-    for (const ThreadCgroup& other : cgroups) {
-      if (other.directory == cgroup.directory) ThrowType(env, "sandboxThreadCgroupsV1 names " + cgroup.directory + " twice");
-    }
-    cgroups.push_back(std::move(cgroup));
-  }
-  return cgroups;
-}
-
 }  // namespace
 
 Napi::Value PropertyKeys::Get(const Napi::Object& object, const char* name) {
@@ -377,11 +353,10 @@ SpawnEngine::SpawnEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Spaw
   Napi::Value without_mount_setattr = options.Get("withoutMountSetattr");
   spawner_options.mount_setattr = capabilities.mount_setattr &&
                                   !(without_mount_setattr.IsBoolean() && without_mount_setattr.As<Napi::Boolean>().Value());
-  spawner_options.sandbox_thread_cgroups_v1 = RequireThreadCgroups(env, options.Get("sandboxThreadCgroupsV1"));
   const std::string init_path = RequireString(env, options.Get("initPath"), "initPath");
   spawner_options.staging_directory = RequireString(env, options.Get("stagingDirectory"), "stagingDirectory");
   if (!init_path.empty()) {
-    sandbox_resources_ = std::make_unique<SandboxResources>(init_path, spawner_options.sandbox_thread_cgroups_v1);
+    sandbox_resources_ = std::make_unique<SandboxResources>(init_path);
     spawner_options.sandbox_resources = sandbox_resources_.get();
   }
 

@@ -49,7 +49,7 @@ class SpawnEngine : public Napi::ObjectWrap<SpawnEngine> {
  public:
   static Napi::Function Define(Napi::Env env);
 
-  // new SpawnEngine({ threads, lockMode, clonePath, initPath, stagingDirectory, sandboxThreadCgroupsV1, onEvents })
+  // new SpawnEngine({ threads, lockMode, clonePath, onEvents })
   explicit SpawnEngine(const Napi::CallbackInfo& info);
   ~SpawnEngine() override;
 

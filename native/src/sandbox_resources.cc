@@ -40,12 +40,7 @@ int SandboxResources::PrepareLocked(Syscall* failed) {
     *failed = Syscall::kInitHelper;
     return errno;
   }
-  int pool_error = 0;
-  {
-    ScopedThreadCgroupsHome home(&spawn_thread_cgroups_);  // the pool's thread starts at home
-    pool_error = network_namespaces_.Start();
-  }
-  if (int error_number = pool_error; error_number != 0) {
+  if (int error_number = network_namespaces_.Start(); error_number != 0) {
     *failed = Syscall::kNetwork;
     return error_number;
   }
@@ -241,13 +236,10 @@ int SandboxResources::FilesystemTemplate(const std::string& rootfs, bool read_on
   if (found == templates_.end()) {
     auto made = std::make_shared<Template>();
     int error_number = 0;
-    {
-      ScopedThreadCgroupsHome home(&spawn_thread_cgroups_);  // the maker starts at home
-      std::thread maker([&] {
-        error_number = BuildFilesystemTemplate(rootfs, read_only, masks, staging, &made->mount_namespace, &made->root, failed);
-      });
-      maker.join();
-    }
+    std::thread maker([&] {
+      error_number = BuildFilesystemTemplate(rootfs, read_only, masks, staging, &made->mount_namespace, &made->root, failed);
+    });
+    maker.join();
     if (error_number != 0) return error_number;
     made->masks = MaskStates(made->root.get(), masks.root_masks);
     made->checked_ns = now_ns;

@@ -13,7 +13,6 @@
 #include <utility>
 
 #include "network_namespace_pool.h"
-#include "thread_cgroups.h"
 #include "sandbox_masks.h"
 #include "seccomp_policy.h"
 #include "syscall_id.h"
@@ -23,10 +22,7 @@ namespace parafork {
 
 class SandboxResources {
  public:
-  // `spawn_thread_cgroups`: where the spawn threads that call in here run (thread_cgroups.h); the
-  // helper threads made here (the network namespace pool's, a template's maker) start at home.
-  explicit SandboxResources(std::string init_path, std::vector<ThreadCgroup> spawn_thread_cgroups = {})
-      : init_path_(std::move(init_path)), spawn_thread_cgroups_(std::move(spawn_thread_cgroups)) {}
+  explicit SandboxResources(std::string init_path) : init_path_(std::move(init_path)) {}
 
   // Any thread. 0 when ready; else an errno, and the step that failed in `failed`.
   int Prepare(Syscall* failed);
@@ -67,7 +63,6 @@ class SandboxResources {
   int PrepareLocked(Syscall* failed);
 
   const std::string init_path_;
-  const std::vector<ThreadCgroup> spawn_thread_cgroups_;
   std::mutex mutex_;
   bool ready_ = false;
   int error_ = 0;

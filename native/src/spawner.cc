@@ -8,8 +8,6 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <system_error>
@@ -96,38 +94,18 @@ void Spawner::Start() {
     stack.size = kChildStackSize;
     stacks_.push_back(stack);
   }
-  if (!options_.sandbox_thread_cgroups_v1.empty()) threads_joining_ = SandboxThreads();
   for (int index = 0; index < options_.threads; ++index) {
     threads_.emplace_back([this, index] { ThreadMain(index, plain_lane_, false); });
   }
   for (int index = options_.threads; index < options_.threads + SandboxThreads(); ++index) {
     threads_.emplace_back([this, index] { ThreadMain(index, sandbox_lane_, true); });
   }
-  std::unique_lock<std::mutex> lock(joined_mutex_);
-  joined_.wait(lock, [this] { return threads_joining_ == 0; });
-  if (join_error_ != 0) {
-    lock.unlock();
-    Stop();  // each thread goes home first
-    throw std::system_error(join_error_, std::generic_category(), "write the tasks file of a sandbox thread cgroup");
-  }
-}
-
-bool Spawner::WaitForRoom(const SpawnRequest& request, int attempt) {
-  if (options_.sandbox_thread_cgroups_v1.empty() || !request.sandbox.enabled) return false;
-  if (stopping_flag_.load(std::memory_order_relaxed)) return false;
-  // The budget frees as Tasks' processes end, which takes ms to s: 1, 2, 4 ... 50 ms between tries.
-  const long milliseconds = attempt < 6 ? (1L << attempt) : 50L;
-  struct timespec pause = {0, milliseconds * 1000000L};
-  while (nanosleep(&pause, &pause) == -1 && errno == EINTR) {
-  }
-  return !stopping_flag_.load(std::memory_order_relaxed);
 }
 
 void Spawner::Stop() {
   {
     std::lock_guard<std::mutex> guard(queue_mutex_);
     stopping_ = true;
-    stopping_flag_.store(true, std::memory_order_relaxed);
     plain_lane_.queue.clear();
     sandbox_lane_.queue.clear();
   }
@@ -175,13 +153,6 @@ void Spawner::ThreadMain(int index, Lane& lane, bool sandbox_lane) {
       if (prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) == -1 && errno == EINVAL) break;
     }
   }
-  const bool in_thread_cgroups = sandbox_lane && !options_.sandbox_thread_cgroups_v1.empty();
-  if (in_thread_cgroups) {
-    const int error_number = MoveCallingThread(options_.sandbox_thread_cgroups_v1, /*home=*/false);
-    std::lock_guard<std::mutex> guard(joined_mutex_);
-    if (error_number != 0 && join_error_ == 0) join_error_ = error_number;
-    if (--threads_joining_ == 0) joined_.notify_all();
-  }
   const ChildStack& stack = stacks_[index];
   while (true) {
     std::unique_ptr<SpawnRequest> request;
@@ -189,7 +160,7 @@ void Spawner::ThreadMain(int index, Lane& lane, bool sandbox_lane) {
     lane.ready.acquire();
     {
       std::lock_guard<std::mutex> guard(queue_mutex_);
-      if (stopping_) break;
+      if (stopping_) return;
       request = std::move(lane.queue.front());
       lane.queue.pop_front();
     }
@@ -197,10 +168,6 @@ void Spawner::ThreadMain(int index, Lane& lane, bool sandbox_lane) {
     SpawnOne(*request, stack, index);
     busy_threads_.fetch_sub(1, std::memory_order_relaxed);
   }
-  // Back home before it ends: an ended thread may still be counted in its cgroups for a moment
-  // after pthread_join returns (its tid is cleared before cgroup_exit in do_exit), and the group's
-  // rmdir at shutdown would fail with EBUSY.
-  if (in_thread_cgroups) MoveCallingThread(options_.sandbox_thread_cgroups_v1, /*home=*/true);
 }
 
 void Spawner::SpawnOne(SpawnRequest& request, const ChildStack& stack, int thread) {
@@ -242,11 +209,6 @@ bool Spawner::TrySpawn(SpawnRequest& request, const ChildStack& stack, int threa
   LoweredChildFds lowered(plan.sandbox.user_namespace ? nullptr : &fd_slots_, thread);
   LowerChildFds(plan, cgroups, lowered);
   CloneOutcome clone = Clone(request, plan, stack, namespace_flags, cgroups, handshake);
-  // Refused at a full pids budget: nothing of the child ran (copy_process undid it all), so the
-  // same plan is cloned again once there is room.
-  for (int attempt = 0; clone.pid == -EAGAIN && WaitForRoom(request, attempt); ++attempt) {
-    clone = Clone(request, plan, stack, namespace_flags, cgroups, handshake);
-  }
   lowered.Restore();
   // The child holds its own copies now; the parent's child ends close here, so a pipe sees EOF
   // when the child (and whatever it passed them to) is done.

@@ -12,7 +12,6 @@
 #include <sys/types.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -35,7 +34,6 @@
 #include "spawn_failure.h"
 #include "spawn_request.h"
 #include "stdio_preparation.h"
-#include "thread_cgroups.h"
 #include "unique_fd.h"
 #include "user_namespace_handshake.h"
 #include "xor_lock.h"
@@ -57,11 +55,6 @@ struct SpawnerOptions {
   SandboxResources* sandbox_resources = nullptr;
   std::string staging_directory;
   LogPump* log_pump = nullptr;  // takes the read ends of kLog outputs; null: they are closed
-  // Where the sandbox lane's threads run (thread_cgroups.h); empty: where the process runs. With a
-  // pids cgroup among them, a clone refused with EAGAIN (its pids.max reached: the kernel counts a
-  // child at clone, pids_can_fork, where a `tasks` write is never refused) is tried again while
-  // the budget stays full, until Stop (WaitForRoom).
-  std::vector<ThreadCgroup> sandbox_thread_cgroups_v1;
 };
 
 class Spawner {
@@ -121,9 +114,6 @@ class Spawner {
   };
 
   void ThreadMain(int index, Lane& lane, bool sandbox_lane);
-  // After a clone refused with EAGAIN: sleeps a little (longer each attempt, 50 ms at most) and
-  // says whether to try again: only for a sandboxed spawn on threads in their cgroups, not stopping.
-  bool WaitForRoom(const SpawnRequest& request, int attempt);
   void SpawnOne(SpawnRequest& request, const ChildStack& stack, int thread);
   // One try at it; false: a kept cgroup fd was stale (nothing of the task ran), try again with the
   // paths (the request's kept fds dropped).
@@ -162,12 +152,6 @@ class Spawner {
 
   std::vector<ChildStack> stacks_;
   std::vector<std::thread> threads_;
-  // Start() waits for the sandbox lane's threads to have joined their cgroups (or failed to).
-  std::mutex joined_mutex_;
-  std::condition_variable joined_;
-  int threads_joining_ = 0;
-  int join_error_ = 0;
-  std::atomic<bool> stopping_flag_{false};  // stopping_, read without the queue mutex (WaitForRoom)
   std::atomic<int> busy_threads_{0};
   // Signals the agent has set to SIG_IGN, re-read at most once a second (see IgnoredSignals).
   std::atomic<uint64_t> ignored_signals_{0};

@@ -9,9 +9,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <filesystem>
-#include <fstream>
-#include <system_error>
 
 #include "recording_event_sink.h"
 #include "temporary_directory.h"
@@ -144,51 +141,6 @@ TEST_F(SpawnerTest, ManySpawnsEachReportOneSpawnAndOneExit) {
   for (uint64_t id = 1; id <= kSpawns; ++id) {
     EXPECT_EQ(kinds_of[id], (std::vector<EventKind>{EventKind::kSpawned, EventKind::kExited})) << "spawn " << id;
   }
-}
-
-// Sandbox thread cgroups on a stand-in directory (a regular `tasks` file records what is written):
-// each sandbox lane thread writes "0" (itself) into the directory at start and into its home
-// before it ends; the plain lane's threads move nowhere. A directory that cannot be joined fails
-// Start with its errno, the threads already started gone home.
-TEST(SpawnerThreadCgroupsTest, EachSandboxThreadJoinsAtStartAndGoesHomeBeforeItEnds) {
-  TemporaryDirectory directory;
-  std::filesystem::create_directories(directory / "group");
-  std::filesystem::create_directories(directory / "home");
-  { std::ofstream(directory / "group/tasks"); std::ofstream(directory / "home/tasks"); }
-  ChildTable children;
-  RecordingEventSink events;
-  Reaper reaper{children, events};
-  reaper.Start();
-  SpawnerOptions options;
-  options.threads = 1;  // and 2 in the sandbox lane
-  options.sandbox_thread_cgroups_v1 = {{directory / "group", directory / "home"}};
-  Spawner spawner(options, children, reaper, events);
-  spawner.Start();
-  // Each write is at offset 0 of a regular file: "0" says it was written, not how often.
-  EXPECT_EQ(ReadWholeFile(directory / "group/tasks"), "0");
-  EXPECT_EQ(ReadWholeFile(directory / "home/tasks"), "");
-  spawner.Stop();
-  EXPECT_EQ(ReadWholeFile(directory / "home/tasks"), "0");
-  reaper.Stop();
-}
-
-TEST(SpawnerThreadCgroupsTest, ADirectoryThatCannotBeJoinedFailsStartWithItsErrno) {
-  TemporaryDirectory directory;
-  ChildTable children;
-  RecordingEventSink events;
-  Reaper reaper{children, events};
-  reaper.Start();
-  SpawnerOptions options;
-  options.threads = 1;
-  options.sandbox_thread_cgroups_v1 = {{directory / "missing", directory.path()}};
-  Spawner spawner(options, children, reaper, events);
-  try {
-    spawner.Start();
-    ADD_FAILURE() << "Start did not throw";
-  } catch (const std::system_error& error) {
-    EXPECT_EQ(error.code().value(), ENOENT);
-  }
-  reaper.Stop();
 }
 
 }  // namespace

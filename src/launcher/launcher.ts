@@ -25,7 +25,6 @@ import { signalName, signalNumber } from './signals.js';
 import { checkMaskedPaths, defaultMaskedPaths } from './sandbox-options.js';
 import { errnoDescription, LauncherClosedError, InvalidSpawnOptionError, SpawnError } from './spawn-error.js';
 import { toNativeRequest, type SpawnOptions } from './spawn-options.js';
-import { checkThreadCgroups, type SandboxThreadCgroup } from './thread-cgroups.js';
 import { SpawnedProcess, type ExitResult, type LogTotals, type SpawnTimings } from './spawned-process.js';
 
 /**
@@ -66,12 +65,6 @@ export interface InternalLauncherOptions extends LauncherOptions {
   readonly clonePath?: ClonePath;
   /** See simulateKernelWithoutMountSetattr. */
   readonly [simulateKernelWithoutMountSetattr]?: true;
-  /**
-   * cgroup v1 directories the sandboxed spawns' threads run in, so their children are born there
-   * (thread-cgroups.ts); the agent's Task group's shared ones (CgroupManager.sandboxThreadCgroupsV1).
-   * A clone refused at a full pids.max there is tried again until there is room or close().
-   */
-  readonly sandboxThreadCgroupsV1?: readonly SandboxThreadCgroup[];
 }
 
 /**
@@ -192,7 +185,6 @@ export class Launcher {
     this.#binding = loadNativeBinding();
     this.#stagingDirectory = options.sandboxStagingDirectory ?? '/run/parafork/root';
     this.#maskedPaths = checkMaskedPaths(options.sandboxMaskedPaths ?? defaultMaskedPaths, 'sandboxMaskedPaths');
-    const threadCgroups = checkThreadCgroups(internal.sandboxThreadCgroupsV1);
     this.#engine = new this.#binding.SpawnEngine({
       threads: this.threads,
       lockMode: this.lockMode,
@@ -200,7 +192,6 @@ export class Launcher {
       initPath: nativeHelperPath('parafork-init'),
       stagingDirectory: this.#stagingDirectory,
       ...(internal[simulateKernelWithoutMountSetattr] === true ? { withoutMountSetattr: true } : {}),
-      ...(threadCgroups === undefined ? {} : { sandboxThreadCgroupsV1: threadCgroups }),
       onEvents: (batch, length) => this.#onEvents(batch, length),
     });
   }

@@ -119,12 +119,6 @@ export interface NativeEngineStats {
   readonly logDroppedBytes: number;
 }
 
-/** A cgroup v1 directory spawn threads run in, and the one they go back to before they end. */
-export interface NativeThreadCgroup {
-  readonly directory: string;
-  readonly home: string;
-}
-
 export interface NativeEngineOptions {
   threads: number;
   lockMode: NativeLockMode;
@@ -135,11 +129,6 @@ export interface NativeEngineOptions {
   stagingDirectory: string;
   /** Tests only: build bind mounts as on a kernel without mount_setattr(2). */
   withoutMountSetattr?: boolean;
-  /**
-   * cgroup v1 directories the sandbox lane's threads run in (and go back `home` from before they
-   * end), so sandboxed children are born there (native/src/spawner.h, ThreadCgroup).
-   */
-  sandboxThreadCgroupsV1?: readonly NativeThreadCgroup[];
   /**
    * Called on the JS thread with a batch of events in `batch[0 .. length)`, `eventStride` numbers
    * each, laid out as `eventLayout` says (event-batch.ts). The array is reused for the next batch: read it now, keep nothing.

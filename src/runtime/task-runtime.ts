@@ -3,7 +3,6 @@
 // launcher, task cgroups and ids, seccomp profiles, launch journal, Task logs, reconciler and work queue,
 // wires them, and tears them down in one order. Each entry point adds only its own concerns (API
 // client and informers, a watched folder, progress) around it.
-import os from 'node:os';
 import path from 'node:path';
 
 import type { Logger } from 'pino';
@@ -11,7 +10,7 @@ import type { Logger } from 'pino';
 import { describeTaskLimitPolicy, type AgentConfig } from '../config/agent-config.js';
 import { WorkQueue, type ReconcileResult } from '../controller/work-queue.js';
 import { ChildProcessLauncher } from '../launcher/child-process-launcher.js';
-import { Launcher, type InternalLauncherOptions, type LauncherObserver, type LauncherOptions } from '../launcher/launcher.js';
+import { Launcher, type LauncherObserver } from '../launcher/launcher.js';
 import { eventLoopThreadNice, prioritizeAutogroup, prioritizeEventLoopHelpers, prioritizeEventLoopThread } from '../launcher/thread-priority.js';
 import { recordingEndedIndexes } from '../logs/ended-index-records.js';
 import { TaskLogStore, type TaskLogOwner, type TaskLogStoreOptions } from '../logs/task-log-store.js';
@@ -119,25 +118,18 @@ const drainPollMs = 50;
  */
 export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntimeOptions<Stores>): TaskRuntime<Stores> {
   const { settings, logger, metrics } = options;
-  // The native side first: it refuses a Node.js or platform it cannot run on, before anything is taken.
-  const capabilities = settings.launcher === 'child_process' ? undefined : Launcher.capabilities;
-  // Then the cgroups (CgroupGroupInUseError: another parafork owns the group), whose shared v1
-  // cgroups the launcher's sandbox spawn threads run in.
-  const cgroups = settings.taskSandbox ? makeCgroupManager(settings.cgroupParent, settings.taskLimits.tasksPidsMax, logger) : undefined;
-  let made: ReturnType<typeof makeLauncher>;
+  // The launcher first: it refuses a Node.js or platform it cannot run on, before anything is taken.
+  const { launcher, launcherSandboxes, restoreAutogroup } = makeLauncher(settings, logger, metrics, options.launcherObserver);
+  let cgroups: CgroupManager | undefined;
   try {
-    made = makeLauncher(settings, logger, metrics, options.launcherObserver, cgroups);
+    cgroups = settings.taskSandbox ? makeCgroupManager(settings.cgroupParent, settings.taskLimits.tasksPidsMax, logger) : undefined;
   } catch (error) {
-    try {
-      cgroups?.removeGroup();
-    } catch {
-      // not empty: the group's next owner sweeps it
-    }
+    void launcher.close(); // another parafork owns the group (CgroupGroupInUseError)
+    restoreAutogroup?.();
     throw error;
   }
-  const { launcher, launcherSandboxes, restoreAutogroup } = made;
   if (launcher instanceof Launcher) {
-    logger.info({ capabilities, lockMode: launcher.lockMode, clonePath: launcher.clonePath, threads: launcher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable', taskLimits: describeTaskLimitPolicy(settings.taskLimits) }, 'host capabilities');
+    logger.info({ capabilities: Launcher.capabilities, lockMode: launcher.lockMode, clonePath: launcher.clonePath, threads: launcher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable', taskLimits: describeTaskLimitPolicy(settings.taskLimits) }, 'host capabilities');
   }
   const taskIdLockDirectory = settings.taskIdLockDirectory ?? machineTaskIdLockDirectory;
   const identities = settings.taskSandbox ? new TaskIdentities({ ...settings.taskIds, lockDirectory: taskIdLockDirectory }) : undefined;
@@ -239,13 +231,13 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
 }
 
 /** The launcher the settings ask for (the native one; child_process only as a benchmark baseline), and whether it can build the sandbox. */
-function makeLauncher(settings: TaskRuntimeSettings, logger: Logger, metrics: MetricsRegistry | undefined, observer: LauncherObserver | undefined, cgroups: CgroupManager | undefined): { launcher: TaskLauncher & { close(): Promise<void> }; launcherSandboxes: boolean; restoreAutogroup?: () => void } {
+function makeLauncher(settings: TaskRuntimeSettings, logger: Logger, metrics: MetricsRegistry | undefined, observer: LauncherObserver | undefined): { launcher: TaskLauncher & { close(): Promise<void> }; launcherSandboxes: boolean; restoreAutogroup?: () => void } {
   if (settings.launcher === 'child_process' || !settings.taskSandbox) {
     logger.warn({ launcher: settings.launcher, taskSandbox: settings.taskSandbox }, settings.taskSandbox ? 'the child_process launcher cannot sandbox: every Task will fail with SandboxUnavailable' : 'Tasks run unsandboxed, with this agent\'s privileges (--task-sandbox off): for benchmarks only');
   }
   if (settings.launcher === 'child_process') return { launcher: new ChildProcessLauncher(), launcherSandboxes: false };
   const spawnObserver = observer ?? metrics?.spawn;
-  const launcher = makeNativeLauncher({ ...(spawnObserver ? { observer: spawnObserver } : {}), sandboxStagingDirectory: settings.sandboxStagingDirectory, sandboxMaskedPaths: settings.sandboxMaskedPaths }, cgroups, logger);
+  const launcher = new Launcher({ ...(spawnObserver ? { observer: spawnObserver } : {}), sandboxStagingDirectory: settings.sandboxStagingDirectory, sandboxMaskedPaths: settings.sandboxMaskedPaths });
   metrics?.trackLauncher(launcher);
   metrics?.trackLogs(launcher);
   // This thread starts and ends every Task: ahead of the launcher's threads and of the Tasks when
@@ -260,30 +252,6 @@ function makeLauncher(settings: TaskRuntimeSettings, logger: Logger, metrics: Me
   // the agent runs in the root cpu cgroup (prioritizeAutogroup); put back when the runtime stops.
   const restoreAutogroup = prioritizeAutogroup();
   return { launcher, launcherSandboxes: true, ...(restoreAutogroup === undefined ? {} : { restoreAutogroup }) };
-}
-
-/**
- * The native Launcher, its sandbox spawn threads in the Task group's v1 pids cgroup (the budget)
- * where the host has one, so that every Task is born there instead of joining it before its exec
- * (CgroupManager.sandboxThreadCgroupsV1). Where the threads cannot move there, the Tasks join it
- * as before.
- */
-function makeNativeLauncher(options: LauncherOptions, cgroups: CgroupManager | undefined, logger: Logger): Launcher {
-  // The Launcher's default, given here to count the sandbox lane's threads: twice as many
-  // (native/src/spawner.h, SandboxThreads), each one of the Tasks' pids budget.
-  const threads = Math.max(2, os.availableParallelism());
-  const threadCgroups = cgroups?.sandboxThreadCgroupsV1(2 * threads) ?? [];
-  if (cgroups === undefined || threadCgroups.length === 0) return new Launcher({ ...options, threads });
-  let launcher: Launcher;
-  try {
-    const internal: InternalLauncherOptions = { ...options, threads, sandboxThreadCgroupsV1: threadCgroups };
-    launcher = new Launcher(internal);
-  } catch (error) {
-    logger.warn({ cgroups: threadCgroups.map(({ directory }) => directory), err: (error as Error).message }, 'the spawn threads cannot run in the Task group\'s cgroups: each Task joins them before its exec');
-    return new Launcher({ ...options, threads });
-  }
-  cgroups.sandboxThreadsRunIn(threadCgroups);
-  return launcher;
 }
 
 /**

@@ -24,7 +24,6 @@ import path from 'node:path';
 
 import { FileLock, lockHolder } from '../launcher/file-lock.js';
 import type { CgroupFileOption, CgroupSetupOption, InternalSpawnOptions } from '../launcher/spawn-options.js';
-import type { SandboxThreadCgroup } from '../launcher/thread-cgroups.js';
 import { CgroupFileReader } from './cgroup-file-reader.js';
 import { limitControllers, placeControllers, type CgroupLayout, type ControllerPlacement, type LimitController } from './cgroup-layout.js';
 
@@ -465,10 +464,8 @@ export class CgroupManager {
   #locks: FileLock[] = [];
   /** Task cgroups being removed by TaskCgroup.removeAsync. */
   readonly #removals = new Set<Promise<unknown>>();
-  /** The group's own v1 cgroups that tasks join (its cpu and pids cgroups), through fds kept as a slot keeps its own. */
+  /** The group's own v1 cgroups that tasks join (its cpu cgroup), through fds kept as a slot keeps its own. */
   readonly #groupJoinFds = new Map<string, number>();
-  /** The group's v1 cgroups the Launcher's sandbox spawn threads run in (sandboxThreadsRunIn): tasks are born there. */
-  readonly #threadCgroups = new Set<string>();
 
   constructor(options: CgroupManagerOptions) {
     this.#layout = options.layout;
@@ -555,10 +552,9 @@ export class CgroupManager {
     // that cgroup.procs takes: native/src/cgroup_join.cc) and a migration under cgroup_mutex. So a
     // Task without a memory limit has no v1 memory cgroup, and an OOM kill by the host's own
     // OOM killer reads as a SIGKILL, not OOMKilled (which stays the verdict of its limit).
-    // With a budget on the sum (tasksPidsMax), every task is in the group's v1 pids cgroup or one
-    // beneath it: one outside it would not count against the budget. A task without a pids limit
-    // of its own needs no pids cgroup of its own: it joins the group's (#reuseOf).
-    const limitSet: Readonly<Record<LimitController, boolean>> = { memory: limits.memoryBytes !== undefined, pids: limits.pids !== undefined, cpu: limits.cpuMillicores !== undefined };
+    // With a budget on the sum (tasksPidsMax), every task joins the group's v1 pids cgroup: one
+    // outside it would not count against the budget.
+    const limitSet: Readonly<Record<LimitController, boolean>> = { memory: limits.memoryBytes !== undefined, pids: limits.pids !== undefined || this.#tasksPidsMax !== undefined, cpu: limits.cpuMillicores !== undefined };
     const memoryPeak = options.memoryPeak ?? true;
     const limitsKey = `${limits.memoryBytes}/${limits.cpuMillicores}/${limits.pids}/${memoryPeak}`;
     if (slot.fresh || slot.reused?.limitsKey !== limitsKey) slot.reused = this.#reuseOf(slot, limits, limitSet, memoryPeak, limitsKey);
@@ -613,50 +609,14 @@ export class CgroupManager {
     // 1,000 shares of the CPU to the agent's one, whose JS thread then waited on a run queue for
     // most of a burst (issue 15's event-loop bar: p99 0.1-0.4 s, ~3 s waiting in a 3 s burst).
     const sharedCpu = this.placement.cpu === 'v1' && !joins('cpu') ? this.#v1Bases.get('cpu') : undefined;
-    const sharedPids = this.placement.pids === 'v1' && !joins('pids') && this.#tasksPidsMax !== undefined ? this.#v1Bases.get('pids') : undefined;
-    // Those the sandbox spawn threads run in the child is born in (sandboxThreadsRunIn): no join.
-    const shared = [sharedPids, sharedCpu].filter((directory) => directory !== undefined && !this.#threadCgroups.has(directory)) as string[];
     return {
       limitsKey,
       files: this.#limitFiles(slot, limits, joins, memoryPeak),
       joinedV1,
       memory,
-      sharedV1Directories: shared,
+      sharedV1Directories: sharedCpu === undefined ? [] : [sharedCpu],
       giveBack: (seen) => this.#giveBack(slot, joinedV1, memory, seen),
     };
-  }
-
-  /**
-   * The group's shared v1 cgroups, each with the agent's own cgroup of its hierarchy (`home`), for
-   * the Launcher's sandbox spawn threads to run in (InternalLauncherOptions.sandboxThreadCgroupsV1):
-   * its pids cgroup where the budget (tasksPidsMax) is on v1. Every task without a pids limit of
-   * its own joins it before its exec; a child of threads that run there is born in it instead
-   * (cgroup v1 moves single threads; clone(2) places a child in its thread's cgroups). Empty on
-   * cgroup v2, where CLONE_INTO_CGROUP does it all. The `threads` count against the budget: only
-   * where they take at most an eighth of it, as they are moved in past pids.max if need be and a
-   * child is refused at clone while the group holds pids.max (the Launcher then waits for room),
-   * so a budget of a few would refuse every Task for good. Not the group's cpu cgroup: the threads
-   * would be scheduled among the Tasks, and with 200 busy Tasks there the spawn rate fell by a
-   * third (docs/benchmarks.md). Nothing enumerates the group's own cgroup.procs (v1 lists the
-   * agent's pid there).
-   */
-  sandboxThreadCgroupsV1(threads: number): readonly SandboxThreadCgroup[] {
-    this.prepare();
-    const cgroups: SandboxThreadCgroup[] = [];
-    const directory = this.#v1Bases.get('pids');
-    const hierarchy = this.#layout.v1.get('pids');
-    if (directory === undefined || hierarchy === undefined || this.#tasksPidsMax === undefined || this.#tasksPidsMax < 8 * threads) return cgroups;
-    cgroups.push({ directory, home: path.join(hierarchy.mountPoint, hierarchy.ownPath) });
-    return cgroups;
-  }
-
-  /**
-   * The Launcher's sandbox spawn threads run in these (sandboxThreadCgroupsV1's, or some): tasks
-   * made from here on no longer join them. Call before the first create(), once the Launcher runs.
-   */
-  sandboxThreadsRunIn(cgroups: readonly SandboxThreadCgroup[]): void {
-    for (const { directory } of cgroups) this.#threadCgroups.add(directory);
-    for (const slot of this.#idle) slot.reused = undefined;
   }
 
   /** Keeps a removeAsync() under way until it ends, so that the group is removed only after it. */
