@@ -3,10 +3,11 @@
 // of bench/array.ts's 'index sandbox' at a time (its cgroup, its memory limit, the group's pids
 // budget, its own uid), in interleaved rounds. Prints per spawn the CPU of this process and of its
 // reaped children (sandbox init, /bin/true, the child's setup between clone and exec): on a busy
-// machine the rate is the cores over their sum. `--only PREFIX` runs the kinds whose name starts
-// so; under `perf record -a -e cpu-clock -g` that shows where one kind's CPU goes (a fixed period
-// system-wide: per-task sampling undercounts processes this short-lived). Needs root (sandbox,
-// cgroups). Not a test; results are recorded by hand in docs/benchmarks.md.
+// machine the rate is the cores over their sum. Each round takes the kinds in turn, in the other
+// order every second round. `--only PREFIX` runs the kinds whose name starts so; under `perf
+// record -a -e cpu-clock -g` that shows where one kind's CPU goes (a fixed period system-wide:
+// per-task sampling undercounts processes this short-lived). `--busy N`: N Tasks spin in the
+// group's cpu cgroup while each kind with a cgroup runs. Needs root (sandbox, cgroups). Not a test; results are recorded by hand in docs/benchmarks.md.
 import { parseArgs } from 'node:util';
 
 import { Launcher, type SandboxOptions } from '../dist/index.js';
@@ -20,6 +21,9 @@ const { values: flags } = parseArgs({
     rounds: { type: 'string', default: '3' },
     only: { type: 'string' },
     'in-flight': { type: 'string', default: '50' },
+    // Tasks that spin (a shell loop) in the group's cpu cgroup while each kind with a cgroup is
+    // measured: what a spawn meets on a node whose Tasks are busy.
+    busy: { type: 'string', default: '0' },
   },
 });
 
@@ -65,7 +69,13 @@ interface Sample {
 async function measure(kind: Kind, count: number, inFlight: number): Promise<Sample> {
   const launcher = new Launcher();
   const cgroups = kind.limits === undefined ? undefined : new CgroupManager({ layout, group: `parafork-bench-index-cost-${process.pid}`, ...(kind.budget ? { tasksPidsMax: 2 ** 21 } : {}) });
+  const busy: { readonly cgroup: ReturnType<CgroupManager['create']>; readonly exited: Promise<unknown> }[] = [];
   try {
+    for (let index = 0; index < (cgroups === undefined ? 0 : busyTasks); index++) {
+      const cgroup = (cgroups as CgroupManager).create(`busy-${index}`, {});
+      const child = await launcher.spawn({ file: '/bin/sh', args: ['-c', 'while :; do :; done'], sandbox: {}, ...cgroup.spawnOptions });
+      busy.push({ cgroup, exited: child.exited });
+    }
     // Warm-up: the pool of cgroups and namespaces as an array's turnover keeps it.
     const run = async (total: number): Promise<void> => {
       let issued = 0;
@@ -97,6 +107,9 @@ async function measure(kind: Kind, count: number, inFlight: number): Promise<Sam
     const spawnThreadsSeconds = (threadCpuSeconds('self').get('parafork-sandbx') ?? 0) - spawnThreadsBefore;
     return { spawnsPerSecond: (count / elapsedMs) * 1000, selfMs: (cpu.user + cpu.system) / 1000 / count, childrenMs: (childrenSeconds * 1000) / count, spawnThreadsMs: (spawnThreadsSeconds * 1000) / count };
   } finally {
+    for (const { cgroup } of busy) cgroup.killAll();
+    await Promise.all(busy.map(({ exited }) => exited));
+    for (const { cgroup } of busy) await cgroup.removeAsync();
     await launcher.close();
     cgroups?.removeGroup();
   }
@@ -105,12 +118,15 @@ async function measure(kind: Kind, count: number, inFlight: number): Promise<Sam
 const count = Number(flags.spawns);
 const rounds = Number(flags.rounds);
 const inFlight = Number(flags['in-flight']);
+const busyTasks = Number(flags.busy);
 const chosen = flags.only === undefined ? kinds : kinds.filter((kind) => kind.name.startsWith(flags.only ?? ''));
 if (chosen.length === 0) throw new Error(`--only ${flags.only}: no such kind (${kinds.map((kind) => kind.name).join(', ')})`);
 log(machineLine());
 const samples = new Map<string, Sample[]>(chosen.map((kind) => [kind.name, []]));
 for (let round = 0; round < rounds; round++) {
-  for (const kind of chosen) {
+  // In the other order every second round: a kind's teardown (its group's cgroups, namespaces and,
+  // with --busy, its spinning Tasks) runs on into the start of the next kind's measurement.
+  for (const kind of round % 2 === 0 ? chosen : [...chosen].reverse()) {
     const sample = await measure(kind, count, inFlight);
     samples.get(kind.name)?.push(sample);
     log(`round ${round + 1} ${kind.name}: ${sample.spawnsPerSecond.toFixed(0)}/s, self ${sample.selfMs.toFixed(3)} (spawn threads ${sample.spawnThreadsMs.toFixed(3)}) + children ${sample.childrenMs.toFixed(3)} ms/spawn; load ${loadAverage()}`);
