@@ -67,4 +67,18 @@ const DefaultSeccompRules& DefaultSeccompPolicyRules();
 // not know a system call with a rule of its own, or if the program would not fit classic BPF.
 SeccompProgram BuildDefaultSeccompProgram();
 
+// RLIMIT_CORE under a filter other than the default, which keeps it as the sandbox set it (1) by
+// itself: setrlimit and prlimit64 of it answered as by the default policy (not made, 0; EPERM when
+// the old value is asked for too), in the native ABI, x32 and the compat one (i386, AArch32).
+// Everything else is left to what follows. A Localhost profile that allowed those calls (Kubernetes'
+// SCMP_ACT_LOG audit example, Docker's default.json), and Unconfined, let a task lower its soft
+// limit to 0 and crash: a pipe in kernel.core_pattern then started the node's crash handler as
+// root (red team, session 11; sandbox-crash-handler.test.ts).
+//
+// The guard's instructions, to go before a custom profile's program: a call they leave alone
+// falls through to the profile's first instruction (seccomp_profile.cc).
+std::vector<sock_filter> ResourceLimitGuardPrefix();
+// The guard alone, allowing everything else: the filter of an Unconfined task.
+SeccompProgram BuildResourceLimitGuardProgram();
+
 }  // namespace parafork
