@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <linux/audit.h>
+#include <linux/fs.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -115,7 +116,9 @@ class Model {
       return (low_word(0) & rules_.refused_clone_flags) != 0 ? kPermissionDenied : kAllow;
     }
     for (const RefusedFlagsRule& rule : rules_.refused_flags) {
-      if (number == NumberOf(rule.syscall)) return (low_word(rule.argument) & rule.refused_flags) != 0 ? kPermissionDenied : kAllow;
+      if (number == NumberOf(rule.syscall)) {
+        return (low_word(rule.argument) & rule.refused_flags) != 0 ? SECCOMP_RET_ERRNO | static_cast<uint32_t>(rule.error) : kAllow;
+      }
     }
     for (const char* name : rules_.not_implemented_syscalls) {
       if (number == NumberOf(name)) return kNotImplemented;
@@ -256,6 +259,18 @@ TEST_F(DefaultSeccompProgram, RefusesHugePageFlagsOnly) {
   EXPECT_EQ(ActionFor(huge), kAllow);
   EXPECT_EQ(ActionFor(Call(NumberOf("memfd_create"), 0, MFD_HUGETLB)), kPermissionDenied);
   EXPECT_EQ(ActionFor(Call(NumberOf("memfd_create"), 0, MFD_CLOEXEC)), kAllow);
+}
+
+// A read with RWF_NOWAIT tells whether a file's pages are cached: refused (EOPNOTSUPP), by flag.
+TEST_F(DefaultSeccompProgram, RefusesNowaitReadsOnly) {
+  seccomp_data read = Call(NumberOf("preadv2"));
+  for (uint64_t high : kHighBits) {
+    read.args[5] = high | RWF_NOWAIT;
+    EXPECT_EQ(ActionFor(read), SECCOMP_RET_ERRNO | EOPNOTSUPP);
+    read.args[5] = high | RWF_HIPRI | RWF_DSYNC;
+    EXPECT_EQ(ActionFor(read), kAllow);
+  }
+  EXPECT_EQ(ActionFor(Call(NumberOf("pwritev2"), 0, 0, 0, 0)), kAllow);
 }
 
 TEST_F(DefaultSeccompProgram, AllowsOnlyHarmlessPersonalities) {
