@@ -8,6 +8,7 @@
 #include <linux/fs.h>
 #include <linux/kd.h>
 #include <linux/seccomp.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
@@ -146,6 +147,15 @@ constexpr uint32_t kRefusedIoctlRequests[] = {TIOCSTI, TIOCLINUX, TIOCCONS, TIOC
 // stop when they cannot. A prlimit64 that also asks for the old value is refused (EPERM): success
 // would leave that value unwritten. Reading it (getrlimit, prlimit64 without a new value) is allowed.
 constexpr uint32_t kFixedResourceLimit = RLIMIT_CORE;
+
+// posix_fadvise(2) advice not taken, answered 0: POSIX_FADV_DONTNEED drops a file's clean, unmapped
+// pages from the page cache whoever cached them, for any file the caller may open. A task evicted
+// the node's pages of a file it could only read (red team, session 11, sandbox-page-cache.test.ts):
+// the eviction half of a page-cache side channel, which the kernel keeps MADV_PAGEOUT from (only a
+// file's owner or writer: mm/madvise.c, can_do_file_pageout), and interference with the node's
+// cache. Advice: a caller cannot tell it from a kernel that keeps the pages (its own are reclaimed
+// by its memory limit).
+constexpr uint32_t kDroppedFileAdvice = POSIX_FADV_DONTNEED;
 
 constexpr uint32_t kNamespaceFlags =
     CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
@@ -359,7 +369,7 @@ std::vector<sock_filter> WriteResourceLimitGuard() {
 const DefaultSeccompRules& DefaultSeccompPolicyRules() {
   static const DefaultSeccompRules rules{kAllowedSyscalls,      kNotImplementedSyscalls, kRefusedIoctlRequests,
                                          kAllowedSocketFamilies, kAllowedPersonalities,  kNamespaceFlags,
-                                         kRefusedFlagsRules,     kFixedResourceLimit};
+                                         kRefusedFlagsRules,     kFixedResourceLimit,     kDroppedFileAdvice};
   return rules;
 }
 
@@ -383,6 +393,7 @@ SeccompProgram BuildDefaultSeccompProgram() {
   const ProgramWriter::Label prlimit_rule = writer.NewLabel();
   const ProgramWriter::Label skipped_as_done = writer.NewLabel();
   const ProgramWriter::Label not_supported = writer.NewLabel();
+  const ProgramWriter::Label fadvise_rule = writer.NewLabel();
   for (const RefusedFlagsRule& rule : kRefusedFlagsRules) {
     if (rule.error != EPERM && rule.error != EOPNOTSUPP) throw std::runtime_error("seccomp: a flags rule's errno has no return");
   }
@@ -404,6 +415,7 @@ SeccompProgram BuildDefaultSeccompProgram() {
   rules[NumberOf("personality")] = personality_rule;
   rules[NumberOf("setrlimit")] = setrlimit_rule;
   rules[NumberOf("prlimit64")] = prlimit_rule;
+  rules[NumberOf("fadvise64")] = fadvise_rule;
   std::vector<ProgramWriter::Label> flags_rules;
   for (const RefusedFlagsRule& rule : kRefusedFlagsRules) {
     flags_rules.push_back(writer.NewLabel());
@@ -437,6 +449,11 @@ SeccompProgram BuildDefaultSeccompProgram() {
   writer.JumpIfAny(kAllowedPersonalities, allow, deny);
 
   WriteFixedResourceLimitRules(writer, setrlimit_rule, prlimit_rule, allow, deny, skipped_as_done);
+
+  // fadvise64(fd, offset, len, advice): see kDroppedFileAdvice.
+  writer.Bind(fadvise_rule);
+  writer.LoadWord(ArgumentLowWord(3));
+  writer.JumpIf(BPF_JEQ, kDroppedFileAdvice, skipped_as_done, allow);
 
   for (size_t index = 0; index < flags_rules.size(); ++index) {
     writer.Bind(flags_rules[index]);

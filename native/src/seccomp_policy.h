@@ -7,7 +7,8 @@
 // socketpair only for AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK (others: EAFNOSUPPORT); ioctl
 // never with TIOCSTI, TIOCLINUX, TIOCCONS or TIOCSETD (EPERM); personality only with harmless
 // values; setrlimit and prlimit64 never change RLIMIT_CORE (answered 0, EPERM when the old value is
-// asked for too); no huge pages by flag (EPERM); preadv2 never with RWF_NOWAIT (EOPNOTSUPP); another ABI (i386 on x86_64, AArch32) kills the process. Not allowed, among others:
+// asked for too); no huge pages by flag (EPERM); preadv2 never with RWF_NOWAIT (EOPNOTSUPP);
+// fadvise64 never drops pages (POSIX_FADV_DONTNEED not made, answered 0); another ABI (i386 on x86_64, AArch32) kills the process. Not allowed, among others:
 // mount and the new mount API, pivot_root, chroot, unshare, setns, ptrace, process_vm_*, bpf,
 // perf_event_open, keyctl, add_key, request_key, kernel modules, kexec, reboot, swapon/swapoff,
 // io_uring, userfaultfd, open_by_handle_at, clock and time setting, acct, quotactl, syslog.
@@ -62,6 +63,7 @@ struct DefaultSeccompRules {
   uint32_t refused_clone_flags;                       // clone's first argument: none of these bits
   std::span<const RefusedFlagsRule> refused_flags;    // the rule's errno when the flags are set
   uint32_t fixed_resource_limit;  // setrlimit/prlimit64 of it: not made, answered 0 (EPERM if asking the old value)
+  uint32_t dropped_file_advice;   // fadvise64's advice (fourth argument): not made, answered 0
 };
 const DefaultSeccompRules& DefaultSeccompPolicyRules();
 

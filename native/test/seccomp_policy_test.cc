@@ -5,6 +5,7 @@
 // itself checks it once at the end.
 #include "../src/seccomp_policy.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/audit.h>
 #include <linux/fs.h>
@@ -127,6 +128,7 @@ class Model {
       return Contains(rules_.allowed_personalities, low_word(0)) ? kAllow : kPermissionDenied;
     }
     if (number == NumberOf("setrlimit")) return low_word(0) == rules_.fixed_resource_limit ? kSkippedAsDone : kAllow;
+    if (number == NumberOf("fadvise64")) return low_word(3) == rules_.dropped_file_advice ? kSkippedAsDone : kAllow;
     if (number == NumberOf("prlimit64")) {
       // prlimit64(pid, resource, new, old): the pointers whole, as the kernel reads them.
       if (low_word(1) != rules_.fixed_resource_limit || data.args[2] == 0) return kAllow;
@@ -261,6 +263,18 @@ TEST_F(DefaultSeccompProgram, RefusesHugePageFlagsOnly) {
   EXPECT_EQ(ActionFor(Call(NumberOf("memfd_create"), 0, MFD_CLOEXEC)), kAllow);
 }
 
+// POSIX_FADV_DONTNEED drops pages others cached: not made, answered 0; other advice allowed.
+TEST_F(DefaultSeccompProgram, NeverDropsPagesByAdvice) {
+  for (uint64_t high : kHighBits) {
+    for (uint64_t advice = 0; advice < 10; ++advice) {
+      seccomp_data data = Call(NumberOf("fadvise64"), 3, 0, 0, high | advice);
+      ExpectAsModel(data);
+    }
+  }
+  EXPECT_EQ(ActionFor(Call(NumberOf("fadvise64"), 3, 0, 0, POSIX_FADV_DONTNEED)), kSkippedAsDone);
+  EXPECT_EQ(ActionFor(Call(NumberOf("fadvise64"), 3, 0, 0, POSIX_FADV_WILLNEED)), kAllow);
+}
+
 // A read with RWF_NOWAIT tells whether a file's pages are cached: refused (EOPNOTSUPP), by flag.
 TEST_F(DefaultSeccompProgram, RefusesNowaitReadsOnly) {
   seccomp_data read = Call(NumberOf("preadv2"));
@@ -309,8 +323,9 @@ TEST_F(DefaultSeccompProgram, NeverChangesTheCoreDumpLimit) {
 // (seccomp(2) fills a cache of always-allowed calls), so each spawn pays for its length and for
 // the path through it: a binary search keeps both small. Raise the bound only knowingly (120: the
 // huge page flag rules of mmap, memfd_create and shmget, 2 instructions each and their segments;
-// 135: the RLIMIT_CORE rules of setrlimit and prlimit64, 13 instructions and their segments).
-TEST_F(DefaultSeccompProgram, StaysShort) { EXPECT_LE(program_.instructions.size(), 135u); }
+// 135: the RLIMIT_CORE rules of setrlimit and prlimit64, 13 instructions and their segments; 140:
+// the page-cache rules of preadv2 and fadvise64, 3 and 2 instructions and their segments).
+TEST_F(DefaultSeccompProgram, StaysShort) { EXPECT_LE(program_.instructions.size(), 140u); }
 
 TEST_F(DefaultSeccompProgram, IsAcceptedByTheKernelAndAnswersAsTheModel) {
   const pid_t child = fork();

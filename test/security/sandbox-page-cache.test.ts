@@ -8,7 +8,7 @@
 // file that cannot do it, which programs take as "read as usual"; the same read without the flag
 // works. The file is the test's own, in /var/tmp (the host's /tmp is not in a Task's view): the
 // test evicts it from the page cache, the Task asks, the test reads it, the Task asks again.
-// Needs root.
+// And the eviction half (posix_fadvise DONTNEED), below. Needs root.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -39,6 +39,11 @@ function evict(file: string): void {
 function readAsTheNode(file: string): void {
   execFileSync(python, ['-c', 'import sys\nopen(sys.argv[1], "rb").read()', file]);
 }
+/** The node's side: whether the file's first page is cached (the test, as root, may ask). */
+function cachedForTheNode(file: string): string {
+  const ask = 'import errno, os, sys\nfd = os.open(sys.argv[1], os.O_RDONLY)\ntry:\n    print(os.preadv(fd, [bytearray(4096)], 0, os.RWF_NOWAIT) == 4096)\nexcept BlockingIOError:\n    print(False)';
+  return execFileSync(python, ['-c', ask, file], { encoding: 'utf8' }).trim();
+}
 
 describe.skipIf(skip !== undefined)(`a Task and the page cache of the node's files${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let launcher: Launcher;
@@ -67,5 +72,21 @@ describe.skipIf(skip !== undefined)(`a Task and the page cache of the node's fil
     // Before the fix: "nowait EAGAIN" and then "nowait 4096", the node's read seen.
     expect(before.stdout.trim().split('\n')).toEqual(['nowait EOPNOTSUPP', 'plain 4096']);
     expect(after.stdout.trim().split('\n')).toEqual(['nowait EOPNOTSUPP', 'plain 4096']);
+  });
+
+  // The other half of such an attack, and interference with the node: posix_fadvise(2)
+  // POSIX_FADV_DONTNEED drops a file's clean, unmapped pages from the page cache whoever cached
+  // them, for any file the caller may open (the kernel lets MADV_PAGEOUT do so only to a file's
+  // owner or writer, for this side channel: mm/madvise.c, can_do_file_pageout). A default Task evicted the node's pages of
+  // the test's file. The default filter now answers it 0 without making it (advice, which callers
+  // cannot tell from a kernel that keeps the pages anyway).
+  it("cannot drop the node's cached pages of a file it may read", async () => {
+    readAsTheNode(file);
+    expect(cachedForTheNode(file)).toBe('True');
+    const run = await runSandboxed(launcher, python, ['-c', 'import os, sys\nfd = os.open(sys.argv[1], os.O_RDONLY)\nos.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)\nprint("dontneed ok")', file]);
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('dontneed ok');
+    // Before the fix: False, the node's pages gone.
+    expect(cachedForTheNode(file)).toBe('True');
   });
 });
