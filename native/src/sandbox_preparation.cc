@@ -153,8 +153,9 @@ void PrepareIdentity(const SandboxRequest& sandbox, SandboxResources& resources,
   // No core dump of task memory on the node: 1, not 0, because for a pipe in kernel.core_pattern the
   // kernel ignores the limit and starts the node's crash handler as root, except at exactly 1, its
   // guard against a crashing handler (fs/coredump.c, coredump_pipe()); for a file pattern 1 is below
-  // a page and writes nothing. The default seccomp filter keeps the task from lowering it to 0
-  // (seccomp_policy.cc, kFixedResourceLimit); sandbox-crash-handler.test.ts.
+  // a page and writes nothing. The seccomp filter keeps the task from lowering it to 0, whichever
+  // it has: the default one (seccomp_policy.cc, kFixedResourceLimit), a custom profile (guarded at
+  // its compile) or Unconfined's guard alone (below); sandbox-crash-handler.test.ts.
   storage.limits[limits++] = {RLIMIT_CORE, 1, 1};
   storage.limits[limits++] = {RLIMIT_NOFILE, sandbox.max_open_files, sandbox.max_open_files};
   if (sandbox.max_file_size_bytes > 0) {
@@ -186,7 +187,8 @@ void PrepareIdentity(const SandboxRequest& sandbox, SandboxResources& resources,
   plan.uid = sandbox.uid;
   plan.gid = sandbox.gid;
   // A custom profile (seccomp_profile.h) arrives compiled in the request; else the default policy.
-  plan.seccomp = !sandbox.seccomp                    ? nullptr
+  // Unconfined still keeps RLIMIT_CORE (ResourceLimitGuardPrefix in seccomp_policy.h).
+  plan.seccomp = !sandbox.seccomp                    ? resources.resource_limit_guard()
                  : sandbox.seccomp_program.empty() ? resources.default_seccomp()
                                                    : &sandbox.seccomp_program.program;
   // The default filter refuses keyctl, add_key and request_key: the agent's session keyring is out

@@ -49,6 +49,7 @@ int SandboxResources::PrepareLocked(Syscall* failed) {
   if (syscall(SYS_keyctl, 0, -3, 0) == -1 && (errno == EPERM || errno == ENOSYS)) keyrings_reachable_ = false;
   try {
     seccomp_ = BuildDefaultSeccompProgram();
+    resource_limit_guard_ = BuildResourceLimitGuardProgram();
   } catch (const std::exception&) {
     *failed = Syscall::kSeccomp;
     return EINVAL;

@@ -30,6 +30,8 @@ class SandboxResources {
   int init_fd() const { return init_fd_.get(); }
   NetworkNamespacePool& network_namespaces() { return network_namespaces_; }
   const sock_fprog* default_seccomp() const { return &seccomp_.program; }
+  // An Unconfined task's filter: RLIMIT_CORE kept, nothing else (seccomp_policy.h).
+  const sock_fprog* resource_limit_guard() const { return &resource_limit_guard_.program; }
   // Whether this process may call keyctl(2) at all. A seccomp filter the agent itself runs under
   // (a container's: the chart's profile, like Docker's and containerd's defaults, refuses keyctl)
   // binds every task it starts too, and cannot be lifted: their keyrings are then out of reach
@@ -70,6 +72,7 @@ class SandboxResources {
   UniqueFd init_fd_;
   NetworkNamespacePool network_namespaces_;
   SeccompProgram seccomp_;
+  SeccompProgram resource_limit_guard_;
   bool keyrings_reachable_ = true;
   // How often a template's masks are looked at again (FilesystemTemplate): one openat2(2) and
   // fstat a masked path (~50 by default), at most ten times a second whatever the spawn rate.

@@ -5,8 +5,10 @@
 
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/fs.h>
 #include <linux/kd.h>
 #include <linux/seccomp.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
@@ -102,8 +104,16 @@ constexpr const char* kNotImplementedSyscalls[] = {"clone3",      "io_setup",  "
 // it (red team, seccomp-default-policy.test.ts). EPERM is what mmap(2) and memfd_create(2) document
 // for a caller not allowed huge pages; programs fall back to ordinary pages. (mmap2, on 32-bit
 // architectures only, is not among those this policy supports.)
-constexpr RefusedFlagsRule kRefusedFlagsRules[] = {
-    {"mmap", 3, MAP_HUGETLB}, {"memfd_create", 1, MFD_HUGETLB}, {"shmget", 2, SHM_HUGETLB}};
+//
+// A read with RWF_NOWAIT (preadv2(2)) fails with EAGAIN when its data is not in the page cache and
+// succeeds when it is, without touching the disk: an oracle, page by page, of whether the node or
+// a neighbour read a file of the shared root the task may read (red team, session 11,
+// sandbox-page-cache.test.ts), as mincore(2) was before Linux 5.0 and cachestat(2) is (refused).
+// EOPNOTSUPP is the kernel's answer for a file that cannot do it; callers then read as usual.
+constexpr RefusedFlagsRule kRefusedFlagsRules[] = {{"mmap", 3, MAP_HUGETLB, EPERM},
+                                                   {"memfd_create", 1, MFD_HUGETLB, EPERM},
+                                                   {"shmget", 2, SHM_HUGETLB, EPERM},
+                                                   {"preadv2", 5, RWF_NOWAIT, EOPNOTSUPP}};
 
 constexpr uint32_t kAllowedPersonalities[] = {0x0, 0x0008, 0x20000, 0xffffffff};
 
@@ -138,13 +148,31 @@ constexpr uint32_t kRefusedIoctlRequests[] = {TIOCSTI, TIOCLINUX, TIOCCONS, TIOC
 // would leave that value unwritten. Reading it (getrlimit, prlimit64 without a new value) is allowed.
 constexpr uint32_t kFixedResourceLimit = RLIMIT_CORE;
 
+// posix_fadvise(2) advice not taken, answered 0: POSIX_FADV_DONTNEED drops a file's clean, unmapped
+// pages from the page cache whoever cached them, for any file the caller may open. A task evicted
+// the node's pages of a file it could only read (red team, session 11, sandbox-page-cache.test.ts):
+// the eviction half of a page-cache side channel, which the kernel keeps MADV_PAGEOUT from (only a
+// file's owner or writer: mm/madvise.c, can_do_file_pageout), and interference with the node's
+// cache. Advice: a caller cannot tell it from a kernel that keeps the pages (its own are reclaimed
+// by its memory limit).
+constexpr uint32_t kDroppedFileAdvice = POSIX_FADV_DONTNEED;
+
 constexpr uint32_t kNamespaceFlags =
     CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
 
+// The other ABI the kernel may run a task's calls with (i386 on x86_64, AArch32 on arm64), and the
+// x32 ABI's bit on x86_64 numbers: the guard below reads their setrlimit and prlimit64 too, as no
+// filter kills them under Unconfined.
 #if defined(__x86_64__)
 constexpr uint32_t kNativeArchitecture = AUDIT_ARCH_X86_64;
+constexpr uint32_t kCompatArchitecture = AUDIT_ARCH_I386;
+constexpr uint32_t kCompatScmpArchitecture = SCMP_ARCH_X86;
+constexpr uint32_t kX32SyscallBit = 0x40000000;
 #elif defined(__aarch64__)
 constexpr uint32_t kNativeArchitecture = AUDIT_ARCH_AARCH64;
+constexpr uint32_t kCompatArchitecture = AUDIT_ARCH_ARM;
+constexpr uint32_t kCompatScmpArchitecture = SCMP_ARCH_ARM;
+constexpr uint32_t kX32SyscallBit = 0;
 #else
 #error "parafork's seccomp policy supports x86_64 and aarch64"
 #endif
@@ -180,6 +208,7 @@ class ProgramWriter {
 
   void LoadWord(uint32_t offset) { Add(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offset), kNext, kNext); }
   void Return(uint32_t action) { Add(BPF_STMT(BPF_RET | BPF_K, action), kNext, kNext); }
+  void AndWith(uint32_t mask) { Add(BPF_STMT(BPF_ALU | BPF_AND | BPF_K, mask), kNext, kNext); }
   // BPF_JEQ, BPF_JGE or BPF_JSET against `value`.
   void JumpIf(uint16_t comparison, uint32_t value, Label if_true, Label if_false) {
     Add(BPF_JUMP(BPF_JMP | comparison | BPF_K, value, 0, 0), if_true, if_false);
@@ -276,12 +305,71 @@ int NumberOf(const char* name) {
   return number;
 }
 
+int CompatNumberOf(const char* name) {
+  const int number = seccomp_syscall_resolve_name_arch(kCompatScmpArchitecture, name);
+  if (number < 0) throw std::runtime_error(std::string("seccomp: no compat system call ") + name);
+  return number;
+}
+
+// setrlimit(resource, new) and prlimit64(pid, resource, new, old): see kFixedResourceLimit. The
+// arguments sit where they do in every ABI; a compat ABI's pointers arrive zero-extended.
+void WriteFixedResourceLimitRules(ProgramWriter& writer, ProgramWriter::Label setrlimit_rule,
+                                  ProgramWriter::Label prlimit_rule, ProgramWriter::Label allow,
+                                  ProgramWriter::Label deny, ProgramWriter::Label skipped_as_done) {
+  writer.Bind(setrlimit_rule);
+  writer.LoadWord(ArgumentLowWord(0));
+  writer.JumpIf(BPF_JEQ, kFixedResourceLimit, skipped_as_done, allow);
+  writer.Bind(prlimit_rule);
+  const ProgramWriter::Label prlimit_sets = writer.NewLabel();
+  writer.LoadWord(ArgumentLowWord(1));
+  writer.JumpIf(BPF_JEQ, kFixedResourceLimit, ProgramWriter::kNext, allow);
+  writer.LoadWord(ArgumentLowWord(2));  // a pointer: NULL only when both halves are 0
+  writer.JumpIf(BPF_JEQ, 0, ProgramWriter::kNext, prlimit_sets);
+  writer.LoadWord(ArgumentHighWord(2));
+  writer.JumpIf(BPF_JEQ, 0, allow, prlimit_sets);
+  writer.Bind(prlimit_sets);
+  writer.LoadWord(ArgumentLowWord(3));
+  writer.JumpIf(BPF_JEQ, 0, ProgramWriter::kNext, deny);
+  writer.LoadWord(ArgumentHighWord(3));
+  writer.JumpIf(BPF_JEQ, 0, skipped_as_done, deny);
+}
+
+// The guard's instructions, ending where a call it leaves alone goes on (the next instruction).
+std::vector<sock_filter> WriteResourceLimitGuard() {
+  ProgramWriter writer;
+  const ProgramWriter::Label pass = writer.NewLabel();
+  const ProgramWriter::Label compat = writer.NewLabel();
+  const ProgramWriter::Label setrlimit_rule = writer.NewLabel();
+  const ProgramWriter::Label prlimit_rule = writer.NewLabel();
+  const ProgramWriter::Label deny = writer.NewLabel();
+  const ProgramWriter::Label skipped_as_done = writer.NewLabel();
+  writer.LoadWord(offsetof(seccomp_data, arch));
+  writer.JumpIf(BPF_JEQ, kNativeArchitecture, ProgramWriter::kNext, compat);
+  writer.LoadWord(offsetof(seccomp_data, nr));
+  // x32's setrlimit and prlimit64 are x86_64's numbers with bit 30 set.
+  if (kX32SyscallBit != 0) writer.AndWith(~kX32SyscallBit);
+  writer.JumpIf(BPF_JEQ, NumberOf("setrlimit"), setrlimit_rule, ProgramWriter::kNext);
+  writer.JumpIf(BPF_JEQ, NumberOf("prlimit64"), prlimit_rule, pass);
+  writer.Bind(compat);
+  writer.JumpIf(BPF_JEQ, kCompatArchitecture, ProgramWriter::kNext, pass);
+  writer.LoadWord(offsetof(seccomp_data, nr));
+  writer.JumpIf(BPF_JEQ, CompatNumberOf("setrlimit"), setrlimit_rule, ProgramWriter::kNext);
+  writer.JumpIf(BPF_JEQ, CompatNumberOf("prlimit64"), prlimit_rule, pass);
+  WriteFixedResourceLimitRules(writer, setrlimit_rule, prlimit_rule, pass, deny, skipped_as_done);
+  writer.Bind(deny);
+  writer.Return(kDeny);
+  writer.Bind(skipped_as_done);
+  writer.Return(kSkippedAsDone);
+  writer.Bind(pass);
+  return writer.Finish();
+}
+
 }  // namespace
 
 const DefaultSeccompRules& DefaultSeccompPolicyRules() {
   static const DefaultSeccompRules rules{kAllowedSyscalls,      kNotImplementedSyscalls, kRefusedIoctlRequests,
                                          kAllowedSocketFamilies, kAllowedPersonalities,  kNamespaceFlags,
-                                         kRefusedFlagsRules,     kFixedResourceLimit};
+                                         kRefusedFlagsRules,     kFixedResourceLimit,     kDroppedFileAdvice};
   return rules;
 }
 
@@ -304,6 +392,11 @@ SeccompProgram BuildDefaultSeccompProgram() {
   const ProgramWriter::Label setrlimit_rule = writer.NewLabel();
   const ProgramWriter::Label prlimit_rule = writer.NewLabel();
   const ProgramWriter::Label skipped_as_done = writer.NewLabel();
+  const ProgramWriter::Label not_supported = writer.NewLabel();
+  const ProgramWriter::Label fadvise_rule = writer.NewLabel();
+  for (const RefusedFlagsRule& rule : kRefusedFlagsRules) {
+    if (rule.error != EPERM && rule.error != EOPNOTSUPP) throw std::runtime_error("seccomp: a flags rule's errno has no return");
+  }
 
   std::map<uint32_t, ProgramWriter::Label> rules;
   for (const char* name : kAllowedSyscalls) {
@@ -322,6 +415,7 @@ SeccompProgram BuildDefaultSeccompProgram() {
   rules[NumberOf("personality")] = personality_rule;
   rules[NumberOf("setrlimit")] = setrlimit_rule;
   rules[NumberOf("prlimit64")] = prlimit_rule;
+  rules[NumberOf("fadvise64")] = fadvise_rule;
   std::vector<ProgramWriter::Label> flags_rules;
   for (const RefusedFlagsRule& rule : kRefusedFlagsRules) {
     flags_rules.push_back(writer.NewLabel());
@@ -354,28 +448,18 @@ SeccompProgram BuildDefaultSeccompProgram() {
   writer.LoadWord(ArgumentLowWord(0));
   writer.JumpIfAny(kAllowedPersonalities, allow, deny);
 
-  // setrlimit(resource, new) and prlimit64(pid, resource, new, old): see kFixedResourceLimit.
-  writer.Bind(setrlimit_rule);
-  writer.LoadWord(ArgumentLowWord(0));
-  writer.JumpIf(BPF_JEQ, kFixedResourceLimit, skipped_as_done, allow);
-  writer.Bind(prlimit_rule);
-  const ProgramWriter::Label prlimit_sets = writer.NewLabel();
-  writer.LoadWord(ArgumentLowWord(1));
-  writer.JumpIf(BPF_JEQ, kFixedResourceLimit, ProgramWriter::kNext, allow);
-  writer.LoadWord(ArgumentLowWord(2));  // a pointer: NULL only when both halves are 0
-  writer.JumpIf(BPF_JEQ, 0, ProgramWriter::kNext, prlimit_sets);
-  writer.LoadWord(ArgumentHighWord(2));
-  writer.JumpIf(BPF_JEQ, 0, allow, prlimit_sets);
-  writer.Bind(prlimit_sets);
+  WriteFixedResourceLimitRules(writer, setrlimit_rule, prlimit_rule, allow, deny, skipped_as_done);
+
+  // fadvise64(fd, offset, len, advice): see kDroppedFileAdvice.
+  writer.Bind(fadvise_rule);
   writer.LoadWord(ArgumentLowWord(3));
-  writer.JumpIf(BPF_JEQ, 0, ProgramWriter::kNext, deny);
-  writer.LoadWord(ArgumentHighWord(3));
-  writer.JumpIf(BPF_JEQ, 0, skipped_as_done, deny);
+  writer.JumpIf(BPF_JEQ, kDroppedFileAdvice, skipped_as_done, allow);
 
   for (size_t index = 0; index < flags_rules.size(); ++index) {
     writer.Bind(flags_rules[index]);
     writer.LoadWord(ArgumentLowWord(kRefusedFlagsRules[index].argument));
-    writer.JumpIf(BPF_JSET, kRefusedFlagsRules[index].refused_flags, deny, allow);
+    const ProgramWriter::Label refused = kRefusedFlagsRules[index].error == EPERM ? deny : not_supported;
+    writer.JumpIf(BPF_JSET, kRefusedFlagsRules[index].refused_flags, refused, allow);
   }
 
   writer.Bind(deny);
@@ -390,10 +474,22 @@ SeccompProgram BuildDefaultSeccompProgram() {
   writer.Return(kFamilyNotSupported);
   writer.Bind(skipped_as_done);
   writer.Return(kSkippedAsDone);
+  writer.Bind(not_supported);
+  writer.Return(SECCOMP_RET_ERRNO | EOPNOTSUPP);
 
   SeccompProgram result;
   result.instructions = writer.Finish();
   if (result.instructions.size() > BPF_MAXINSNS) throw std::runtime_error("seccomp: the program is too long");
+  result.Finish();
+  return result;
+}
+
+std::vector<sock_filter> ResourceLimitGuardPrefix() { return WriteResourceLimitGuard(); }
+
+SeccompProgram BuildResourceLimitGuardProgram() {
+  SeccompProgram result;
+  result.instructions = WriteResourceLimitGuard();
+  result.instructions.push_back(BPF_STMT(BPF_RET | BPF_K, kAllow));
   result.Finish();
   return result;
 }

@@ -7,7 +7,8 @@
 // socketpair only for AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK (others: EAFNOSUPPORT); ioctl
 // never with TIOCSTI, TIOCLINUX, TIOCCONS or TIOCSETD (EPERM); personality only with harmless
 // values; setrlimit and prlimit64 never change RLIMIT_CORE (answered 0, EPERM when the old value is
-// asked for too); another ABI (i386 on x86_64, AArch32) kills the process. Not allowed, among others:
+// asked for too); no huge pages by flag (EPERM); preadv2 never with RWF_NOWAIT (EOPNOTSUPP);
+// fadvise64 never drops pages (POSIX_FADV_DONTNEED not made, answered 0); another ABI (i386 on x86_64, AArch32) kills the process. Not allowed, among others:
 // mount and the new mount API, pivot_root, chroot, unshare, setns, ptrace, process_vm_*, bpf,
 // perf_event_open, keyctl, add_key, request_key, kernel modules, kexec, reboot, swapon/swapoff,
 // io_uring, userfaultfd, open_by_handle_at, clock and time setting, acct, quotactl, syslog.
@@ -42,11 +43,13 @@ struct SeccompProgram {
   }
 };
 
-// A system call allowed unless one of `refused_flags` is set in its argument number `argument`.
+// A system call allowed unless one of `refused_flags` is set in its argument number `argument`;
+// then answered with `error` (not made).
 struct RefusedFlagsRule {
   const char* syscall;
   int argument;
   uint32_t refused_flags;
+  int error;
 };
 
 // The rules BuildDefaultSeccompProgram writes out (for its tests). Arguments are compared on their
@@ -58,13 +61,28 @@ struct DefaultSeccompRules {
   std::span<const uint32_t> allowed_socket_families;  // socket's and socketpair's first argument
   std::span<const uint32_t> allowed_personalities;    // personality's argument
   uint32_t refused_clone_flags;                       // clone's first argument: none of these bits
-  std::span<const RefusedFlagsRule> refused_flags;    // EPERM when the flags are set
+  std::span<const RefusedFlagsRule> refused_flags;    // the rule's errno when the flags are set
   uint32_t fixed_resource_limit;  // setrlimit/prlimit64 of it: not made, answered 0 (EPERM if asking the old value)
+  uint32_t dropped_file_advice;   // fadvise64's advice (fourth argument): not made, answered 0
 };
 const DefaultSeccompRules& DefaultSeccompPolicyRules();
 
 // Builds the default policy for this architecture. Throws std::runtime_error if libseccomp does
 // not know a system call with a rule of its own, or if the program would not fit classic BPF.
 SeccompProgram BuildDefaultSeccompProgram();
+
+// RLIMIT_CORE under a filter other than the default, which keeps it as the sandbox set it (1) by
+// itself: setrlimit and prlimit64 of it answered as by the default policy (not made, 0; EPERM when
+// the old value is asked for too), in the native ABI, x32 and the compat one (i386, AArch32).
+// Everything else is left to what follows. A Localhost profile that allowed those calls (Kubernetes'
+// SCMP_ACT_LOG audit example, Docker's default.json), and Unconfined, let a task lower its soft
+// limit to 0 and crash: a pipe in kernel.core_pattern then started the node's crash handler as
+// root (red team, session 11; sandbox-crash-handler.test.ts).
+//
+// The guard's instructions, to go before a custom profile's program: a call they leave alone
+// falls through to the profile's first instruction (seccomp_profile.cc).
+std::vector<sock_filter> ResourceLimitGuardPrefix();
+// The guard alone, allowing everything else: the filter of an Unconfined task.
+SeccompProgram BuildResourceLimitGuardProgram();
 
 }  // namespace parafork

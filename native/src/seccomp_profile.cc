@@ -199,7 +199,17 @@ CompiledSeccompProfile CompileSeccompProfile(const SeccompProfileRequest& reques
             "seccomp_rule_add for '" + name + "'");
     }
   }
-  result.program.instructions = ExportProgram(filter.get());
+  // RLIMIT_CORE stays 1 whatever the profile allows (seccomp_policy.h, ResourceLimitGuardPrefix):
+  // the guard first, then the profile, which decides every call the guard leaves alone.
+  result.program.instructions = ResourceLimitGuardPrefix();
+  const std::vector<sock_filter> profile = ExportProgram(filter.get());
+  if (result.program.instructions.size() + profile.size() > BPF_MAXINSNS) {
+    throw std::system_error(E2BIG, std::generic_category(),
+                            "seccomp_export_bpf: the program has " + std::to_string(profile.size()) +
+                                " instructions; the kernel takes at most " +
+                                std::to_string(BPF_MAXINSNS - result.program.instructions.size()));
+  }
+  result.program.instructions.insert(result.program.instructions.end(), profile.begin(), profile.end());
   result.program.Finish();
   return result;
 }

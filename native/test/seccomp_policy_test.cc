@@ -5,8 +5,10 @@
 // itself checks it once at the end.
 #include "../src/seccomp_policy.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/audit.h>
+#include <linux/fs.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -36,9 +38,13 @@ namespace {
 #if defined(__x86_64__)
 constexpr uint32_t kNativeArchitecture = AUDIT_ARCH_X86_64;
 constexpr uint32_t kOtherArchitecture = AUDIT_ARCH_I386;
+constexpr uint32_t kOtherScmpArchitecture = SCMP_ARCH_X86;
+constexpr uint32_t kX32Bit = 0x40000000;
 #elif defined(__aarch64__)
 constexpr uint32_t kNativeArchitecture = AUDIT_ARCH_AARCH64;
 constexpr uint32_t kOtherArchitecture = AUDIT_ARCH_ARM;
+constexpr uint32_t kOtherScmpArchitecture = SCMP_ARCH_ARM;
+constexpr uint32_t kX32Bit = 0;
 #endif
 
 constexpr uint32_t kAllow = SECCOMP_RET_ALLOW;
@@ -61,6 +67,9 @@ std::optional<uint32_t> Interpret(const std::vector<sock_filter>& program, const
         break;
       case BPF_RET | BPF_K:
         return instruction.k;
+      case BPF_ALU | BPF_AND | BPF_K:
+        accumulator &= instruction.k;
+        break;
       case BPF_JMP | BPF_JEQ | BPF_K:
         index += accumulator == instruction.k ? instruction.jt : instruction.jf;
         break;
@@ -108,7 +117,9 @@ class Model {
       return (low_word(0) & rules_.refused_clone_flags) != 0 ? kPermissionDenied : kAllow;
     }
     for (const RefusedFlagsRule& rule : rules_.refused_flags) {
-      if (number == NumberOf(rule.syscall)) return (low_word(rule.argument) & rule.refused_flags) != 0 ? kPermissionDenied : kAllow;
+      if (number == NumberOf(rule.syscall)) {
+        return (low_word(rule.argument) & rule.refused_flags) != 0 ? SECCOMP_RET_ERRNO | static_cast<uint32_t>(rule.error) : kAllow;
+      }
     }
     for (const char* name : rules_.not_implemented_syscalls) {
       if (number == NumberOf(name)) return kNotImplemented;
@@ -117,6 +128,7 @@ class Model {
       return Contains(rules_.allowed_personalities, low_word(0)) ? kAllow : kPermissionDenied;
     }
     if (number == NumberOf("setrlimit")) return low_word(0) == rules_.fixed_resource_limit ? kSkippedAsDone : kAllow;
+    if (number == NumberOf("fadvise64")) return low_word(3) == rules_.dropped_file_advice ? kSkippedAsDone : kAllow;
     if (number == NumberOf("prlimit64")) {
       // prlimit64(pid, resource, new, old): the pointers whole, as the kernel reads them.
       if (low_word(1) != rules_.fixed_resource_limit || data.args[2] == 0) return kAllow;
@@ -251,6 +263,30 @@ TEST_F(DefaultSeccompProgram, RefusesHugePageFlagsOnly) {
   EXPECT_EQ(ActionFor(Call(NumberOf("memfd_create"), 0, MFD_CLOEXEC)), kAllow);
 }
 
+// POSIX_FADV_DONTNEED drops pages others cached: not made, answered 0; other advice allowed.
+TEST_F(DefaultSeccompProgram, NeverDropsPagesByAdvice) {
+  for (uint64_t high : kHighBits) {
+    for (uint64_t advice = 0; advice < 10; ++advice) {
+      seccomp_data data = Call(NumberOf("fadvise64"), 3, 0, 0, high | advice);
+      ExpectAsModel(data);
+    }
+  }
+  EXPECT_EQ(ActionFor(Call(NumberOf("fadvise64"), 3, 0, 0, POSIX_FADV_DONTNEED)), kSkippedAsDone);
+  EXPECT_EQ(ActionFor(Call(NumberOf("fadvise64"), 3, 0, 0, POSIX_FADV_WILLNEED)), kAllow);
+}
+
+// A read with RWF_NOWAIT tells whether a file's pages are cached: refused (EOPNOTSUPP), by flag.
+TEST_F(DefaultSeccompProgram, RefusesNowaitReadsOnly) {
+  seccomp_data read = Call(NumberOf("preadv2"));
+  for (uint64_t high : kHighBits) {
+    read.args[5] = high | RWF_NOWAIT;
+    EXPECT_EQ(ActionFor(read), SECCOMP_RET_ERRNO | EOPNOTSUPP);
+    read.args[5] = high | RWF_HIPRI | RWF_DSYNC;
+    EXPECT_EQ(ActionFor(read), kAllow);
+  }
+  EXPECT_EQ(ActionFor(Call(NumberOf("pwritev2"), 0, 0, 0, 0)), kAllow);
+}
+
 TEST_F(DefaultSeccompProgram, AllowsOnlyHarmlessPersonalities) {
   for (uint64_t high : kHighBits) {
     for (uint64_t persona : {0x0ul, 0x8ul, 0x20000ul, 0x20008ul, 0x40000ul /* ADDR_NO_RANDOMIZE */,
@@ -287,8 +323,9 @@ TEST_F(DefaultSeccompProgram, NeverChangesTheCoreDumpLimit) {
 // (seccomp(2) fills a cache of always-allowed calls), so each spawn pays for its length and for
 // the path through it: a binary search keeps both small. Raise the bound only knowingly (120: the
 // huge page flag rules of mmap, memfd_create and shmget, 2 instructions each and their segments;
-// 135: the RLIMIT_CORE rules of setrlimit and prlimit64, 13 instructions and their segments).
-TEST_F(DefaultSeccompProgram, StaysShort) { EXPECT_LE(program_.instructions.size(), 135u); }
+// 135: the RLIMIT_CORE rules of setrlimit and prlimit64, 13 instructions and their segments; 140:
+// the page-cache rules of preadv2 and fadvise64, 3 and 2 instructions and their segments).
+TEST_F(DefaultSeccompProgram, StaysShort) { EXPECT_LE(program_.instructions.size(), 140u); }
 
 TEST_F(DefaultSeccompProgram, IsAcceptedByTheKernelAndAnswersAsTheModel) {
   const pid_t child = fork();
@@ -305,6 +342,104 @@ TEST_F(DefaultSeccompProgram, IsAcceptedByTheKernelAndAnswersAsTheModel) {
     struct rlimit core = {0, 0};
     if (syscall(SYS_setrlimit, RLIMIT_CORE, &core) != 0) _exit(15);  // answered done...
     if (syscall(SYS_prlimit64, 0, RLIMIT_CORE, nullptr, &core) != 0 || core.rlim_max != 1) _exit(16);  // ...not done
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// The guard a custom profile and Unconfined get (ResourceLimitGuardPrefix): the default program's
+// RLIMIT_CORE answers for setrlimit and prlimit64, in the native ABI, x32 and the compat ABI, and
+// every other call left to what follows (alone: allowed).
+class ResourceLimitGuard : public ::testing::Test {
+ protected:
+  std::optional<uint32_t> ActionFor(const seccomp_data& data) const { return Interpret(guard_.instructions, data); }
+
+  // What the default program answers for a native call with these arguments.
+  uint32_t DefaultFor(const char* name, const seccomp_data& data) const {
+    seccomp_data native = data;
+    native.arch = kNativeArchitecture;
+    native.nr = static_cast<uint32_t>(NumberOf(name));
+    return *Interpret(default_.instructions, native);
+  }
+
+  SeccompProgram guard_ = BuildResourceLimitGuardProgram();
+  SeccompProgram default_ = BuildDefaultSeccompProgram();
+};
+
+TEST_F(ResourceLimitGuard, AnswersSetrlimitAndPrlimit64AsTheDefaultProgramInEveryAbi) {
+  const uint64_t pointers[] = {0, 1, 1ull << 32, 0x7ffd00000000ull, 0x7ffd12345678ull};
+  struct Abi {
+    uint32_t architecture;
+    int setrlimit;
+    int prlimit64;
+  };
+  std::vector<Abi> abis = {{kNativeArchitecture, NumberOf("setrlimit"), NumberOf("prlimit64")},
+                           {kOtherArchitecture, seccomp_syscall_resolve_name_arch(kOtherScmpArchitecture, "setrlimit"),
+                            seccomp_syscall_resolve_name_arch(kOtherScmpArchitecture, "prlimit64")}};
+  if (kX32Bit != 0) {
+    abis.push_back({kNativeArchitecture, static_cast<int>(kX32Bit | static_cast<uint32_t>(NumberOf("setrlimit"))),
+                    static_cast<int>(kX32Bit | static_cast<uint32_t>(NumberOf("prlimit64")))});
+  }
+  for (const Abi& abi : abis) {
+    ASSERT_GT(abi.setrlimit, 0);
+    ASSERT_GT(abi.prlimit64, 0);
+    for (uint64_t high : kHighBits) {
+      for (uint64_t resource = 0; resource < 20; ++resource) {
+        seccomp_data set = Call(abi.setrlimit, high | resource, 0x7ffd12345678ull, abi.architecture);
+        EXPECT_EQ(ActionFor(set), DefaultFor("setrlimit", set)) << abi.architecture << " " << resource;
+        for (uint64_t new_limit : pointers) {
+          for (uint64_t old_limit : pointers) {
+            seccomp_data limit = Call(abi.prlimit64, 0, high | resource, abi.architecture);
+            limit.args[2] = new_limit;
+            limit.args[3] = old_limit;
+            EXPECT_EQ(ActionFor(limit), DefaultFor("prlimit64", limit)) << abi.architecture << " " << resource;
+          }
+        }
+      }
+    }
+    EXPECT_EQ(ActionFor(Call(abi.setrlimit, RLIMIT_CORE, 0x1000, abi.architecture)), kSkippedAsDone);
+  }
+}
+
+TEST_F(ResourceLimitGuard, LeavesEveryOtherCallAlone) {
+  for (uint32_t architecture : {kNativeArchitecture, kOtherArchitecture, 0x12345678u}) {
+    for (uint32_t number = 0; number < 4096; ++number) {
+      const seccomp_data call = Call(static_cast<int>(number), RLIMIT_CORE, RLIMIT_CORE, 1, 0);
+      const bool guarded = architecture == kNativeArchitecture
+                               ? number == static_cast<uint32_t>(NumberOf("setrlimit")) ||
+                                     number == static_cast<uint32_t>(NumberOf("prlimit64"))
+                               : architecture == kOtherArchitecture &&
+                                     (static_cast<int>(number) == seccomp_syscall_resolve_name_arch(kOtherScmpArchitecture, "setrlimit") ||
+                                      static_cast<int>(number) == seccomp_syscall_resolve_name_arch(kOtherScmpArchitecture, "prlimit64"));
+      if (guarded) continue;
+      seccomp_data data = call;
+      data.arch = architecture;
+      EXPECT_EQ(ActionFor(data), kAllow) << architecture << " " << number;
+    }
+  }
+  // Falls through to what follows: no instruction of its own returns for another call.
+  const std::vector<sock_filter> prefix = ResourceLimitGuardPrefix();
+  EXPECT_EQ(Interpret(prefix, Call(NumberOf("getpid"))), std::nullopt);
+  EXPECT_LE(prefix.size(), 32u);
+}
+
+TEST_F(ResourceLimitGuard, IsAcceptedByTheKernelAndKeepsTheLimit) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const struct rlimit one = {1, 1};
+    if (setrlimit(RLIMIT_CORE, &one) != 0) _exit(9);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(10);
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &guard_.program) != 0) _exit(11);
+    struct rlimit core = {0, 0};
+    if (syscall(SYS_setrlimit, RLIMIT_CORE, &core) != 0) _exit(12);
+    if (syscall(SYS_prlimit64, 0, RLIMIT_CORE, nullptr, &core) != 0 || core.rlim_cur != 1) _exit(13);
+    struct rlimit files = {64, 64};
+    if (syscall(SYS_setrlimit, RLIMIT_NOFILE, &files) != 0) _exit(14);  // others still change
+    if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, nullptr, &files) != 0 || files.rlim_cur != 64) _exit(15);
     _exit(0);
   }
   int status = 0;

@@ -78,7 +78,8 @@ export const taskSeccompTypes = ['RuntimeDefault', 'Localhost', 'Unconfined'] as
 /**
  * RuntimeDefault: the agent's built-in filter, which blocks system calls ordinary programs do not
  * need (kernel modules, reboot, kexec, ...). Localhost: a profile file on the node, named by
- * localhostProfile. Unconfined: no filter at all.
+ * localhostProfile. Unconfined: no filter but the one that keeps RLIMIT_CORE (which every filter
+ * keeps).
  */
 export type TaskSeccompType = (typeof taskSeccompTypes)[number];
 
@@ -650,7 +651,8 @@ export interface TaskSeccompProfile {
   /**
    * RuntimeDefault: the agent's built-in filter, which blocks system calls ordinary programs do not
    * need (kernel modules, reboot, kexec, ...). Localhost: a profile file on the node, named by
-   * localhostProfile. Unconfined: no filter at all.
+   * localhostProfile. Unconfined: no filter but the one that keeps RLIMIT_CORE (which every filter
+   * keeps).
    *
    * @defaultValue `'RuntimeDefault'`
    */

@@ -232,7 +232,11 @@ export interface SandboxOptions {
   readonly runAsGroup?: number;
   /** The task's hostname in its own UTS namespace; default 'parafork'. */
   readonly hostname?: string;
-  /** 'default' (the allow-list; default), 'unconfined' (explicit opt-out), or a compiled custom profile. */
+  /**
+   * 'default' (the allow-list; default), 'unconfined' (explicit opt-out), or a compiled custom
+   * profile. Whichever, a guard keeps RLIMIT_CORE at 1 (native/src/seccomp_policy.h): 'unconfined'
+   * attaches that guard alone, and a custom profile is compiled with it in front.
+   */
   readonly seccomp?: 'default' | 'unconfined' | SeccompFilter;
   /** RLIMIT_NOFILE; default 1024. */
   readonly maxOpenFiles?: number;

@@ -6,7 +6,8 @@
 // aborting core", fs/coredump.c: coredump_pipe()). For a file pattern, a limit below a page
 // (binfmt->min_coredump) writes nothing, so 1 stops both. A Task's limit is now 1 soft and hard; it
 // cannot raise the hard limit (no CAP_SYS_RESOURCE), and the default seccomp filter keeps it from
-// lowering the soft one to 0 (setrlimit(2) and prlimit64(2) of RLIMIT_CORE change nothing).
+// lowering the soft one to 0 (setrlimit(2) and prlimit64(2) of RLIMIT_CORE change nothing), and so
+// does a guard stacked under a Localhost profile or Unconfined (red team, session 11).
 //
 // Each case points core_pattern at a handler script in a temp dir, which only appends its
 // arguments (the crashing process's name and limit) to a marker file there, crashes the Task with
@@ -21,7 +22,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { Launcher } from '../../src/index.js';
+import { Launcher, SeccompFilter, type SandboxOptions } from '../../src/index.js';
 import { FileLock } from '../../src/launcher/file-lock.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
 import { coreLimitProbe, python } from './sandbox-helpers.js';
@@ -102,9 +103,9 @@ describe.skipIf(skip !== undefined)(`a crashing Task and a pipe in kernel.core_p
     rmSync(directory, { recursive: true, force: true });
   });
 
-  async function crash(mode: 'plain' | 'lower' | 'raise'): Promise<Crash> {
+  async function crash(mode: 'plain' | 'lower' | 'raise', sandbox: SandboxOptions = {}): Promise<Crash> {
     const name = `pf-crash-${Math.random().toString(16).slice(2, 8)}`;
-    const child = await launcher.spawn({ file: python, args: ['-c', payload, mode, name], stdout: 'pipe', stderr: 'pipe', sandbox: {}, env: { PATH: '/usr/bin:/bin' } });
+    const child = await launcher.spawn({ file: python, args: ['-c', payload, mode, name], stdout: 'pipe', stderr: 'pipe', sandbox, env: { PATH: '/usr/bin:/bin' } });
     let stdout = '';
     const ready = new Promise<void>((resolve) => {
       child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
@@ -159,8 +160,17 @@ describe.skipIf(skip !== undefined)(`a crashing Task and a pipe in kernel.core_p
     expect(result.code).toBe(139);
   });
 
-  it('cannot lower its RLIMIT_CORE to 0 or make itself dumpable to get the handler started', async () => {
-    const result = await crash('lower');
+  // Red team, session 11: a Localhost profile that allows setrlimit and prlimit64 (Kubernetes' audit
+  // example logs every call and allows it; Docker's default.json allows both), which a `restricted`
+  // Task may name, and Unconfined: the Task lowered its limit to 0 and the handler ran as root.
+  const filters: ReadonlyArray<readonly [string, () => SandboxOptions]> = [
+    ['the default filter', () => ({})],
+    ['a profile that allows setrlimit and prlimit64', () => ({ seccomp: SeccompFilter.compile({ defaultAction: { action: 'SCMP_ACT_LOG' }, rules: [] }) })],
+    ['no filter (Unconfined)', () => ({ seccomp: 'unconfined' })],
+  ];
+
+  it.each(filters)('cannot lower its RLIMIT_CORE to 0 or make itself dumpable to get the handler started, under %s', async (_name, sandbox) => {
+    const result = await crash('lower', sandbox());
     expect(result.handlerRuns).toEqual([]);
     expect(result.lines).toEqual([
       'limits 1 1',
