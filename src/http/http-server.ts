@@ -64,7 +64,10 @@ function softOpenFileLimit(): number {
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const server = http.createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
-    if (path === '/healthz') {
+    // Every endpoint only reads; another method is a client's mistake, not a GET.
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' }).end(`method ${request.method ?? ''} not allowed: GET or HEAD\n`);
+    } else if (path === '/healthz') {
       plain(response, 200, 'ok\n');
     } else if (path === '/readyz') {
       const ready = options.ready();

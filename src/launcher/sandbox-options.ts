@@ -56,6 +56,13 @@ export const defaultMaskedPaths: readonly string[] = Object.freeze([
   // Service-account tokens: under /run and /var/run already, listed for lists that leave those out.
   '/run/secrets',
   '/var/run/secrets',
+  // The node's world-writable directories (sticky, 1777): what other users and node services left
+  // there (files others may read, unix sockets, files to flock), which a read-only root still
+  // shows. systemd's PrivateTmp= gives a service its own; a Task's /tmp is its own, these show
+  // empty (red team, session 12; test/security/sandbox-world-writable-dirs.test.ts). /run/lock
+  // (and /var/lock, its link) is under /run.
+  '/var/tmp',
+  '/var/crash',
   '/var/log',
   '/var/backups',
   '/var/mail',

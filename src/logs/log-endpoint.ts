@@ -1,6 +1,7 @@
 // The agent's log API, GET /logs/<namespace>/<name>: what `kubectl parafork logs` reads through the
 // apiserver's proxy to the agent Pod on the Task's node, and what `agent --manifests` serves as is.
-// Query: index=N (an array's index), attempt=N, previous=true, tail=N, timestamps=true, stream=stdout|stderr, follow=true.
+// Query: index=N (an array's index), attempt=N (from 1), previous=true, tail=N, timestamps=true,
+// stream=stdout|stderr, follow=true; any other value of these is refused with 400 naming it.
 // Lines go out as they are read (chunked), so a follower sees each as the Task writes it. Access is
 // decided by `authorize` (delegated to the apiserver: src/k8s/log-access-review.ts) before any file
 // is touched; an agent without it (the manifest-folder one, whose /tasks is open too) serves all.
@@ -67,21 +68,12 @@ async function serve(options: LogEndpointOptions, takeStream: (response: http.Se
     if (access === 'busy') { plain(response, 429, 'too many log requests waiting for the apiserver\'s review on this agent: try again later\n'); return; }
   }
   if (response.closed) return; // gone while its review was on its way: nothing to serve, nothing to count
+  const query = parseLogQuery(url.searchParams);
+  if (typeof query === 'string') { plain(response, 400, `${query}\n`); return; }
   if (!takeStream(response)) { plain(response, 429, `too many log readers on this agent (${maxLogStreams} at once): try again later\n`); return; }
-  const query = url.searchParams;
-  const wholeNumber = (key: string): number | undefined => {
-    const text = query.get(key);
-    if (text === null) return undefined;
-    const value = Number(text);
-    return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
-  };
-  const stream = query.get('stream');
+  const { attempt, tail, index, stream } = query;
   const aborted = new AbortController();
   response.on('close', () => aborted.abort());
-  const attempt = wholeNumber('attempt');
-  const tail = wholeNumber('tail');
-  const index = wholeNumber('index');
-  if (query.has('index') && index === undefined) { plain(response, 400, 'index must be a whole number from 0\n'); return; }
   try {
     await showTaskLog(
       {
@@ -89,12 +81,12 @@ async function serve(options: LogEndpointOptions, takeStream: (response: http.Se
         namespace,
         name,
         ...(index !== undefined ? { index } : {}),
-        ...(attempt !== undefined && attempt > 0 ? { attempt } : {}),
-        previous: query.get('previous') === 'true',
+        ...(attempt !== undefined ? { attempt } : {}),
+        previous: query.previous,
         ...(tail !== undefined ? { tail } : {}),
-        timestamps: query.get('timestamps') === 'true',
-        ...(stream === 'stdout' || stream === 'stderr' ? { stream: stream } : {}),
-        follow: query.get('follow') === 'true',
+        timestamps: query.timestamps,
+        ...(stream !== undefined ? { stream } : {}),
+        follow: query.follow,
         signal: aborted.signal,
       },
       (text) => {
@@ -109,6 +101,53 @@ async function serve(options: LogEndpointOptions, takeStream: (response: http.Se
   }
   if (!response.headersSent) response.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
   response.end();
+}
+
+interface LogQuery {
+  readonly index?: number;
+  readonly attempt?: number;
+  readonly tail?: number;
+  readonly stream?: 'stdout' | 'stderr';
+  readonly previous: boolean;
+  readonly timestamps: boolean;
+  readonly follow: boolean;
+}
+
+/**
+ * The query's parameters, or what is wrong with one (answered 400). A value the endpoint cannot
+ * take is refused, never dropped: `tail=-5` or `attempt=0` used to serve the whole newest log, as
+ * if the reader had asked for that (red team, session 12; log-endpoint-access.test.ts).
+ */
+function parseLogQuery(query: URLSearchParams): LogQuery | string {
+  const whole = (key: string, from: number): number | undefined | string => {
+    const text = query.get(key);
+    if (text === null) return undefined;
+    const value = /^[0-9]{1,16}$/.test(text) ? Number(text) : Number.NaN;
+    return Number.isSafeInteger(value) && value >= from ? value : `${key} must be a whole number from ${from}, got ${JSON.stringify(text.slice(0, 32))}`;
+  };
+  const flag = (key: string): boolean | string => {
+    const text = query.get(key);
+    if (text === null || text === 'false') return false;
+    return text === 'true' ? true : `${key} must be true or false, got ${JSON.stringify(text.slice(0, 32))}`;
+  };
+  const index = whole('index', 0);
+  const attempt = whole('attempt', 1);
+  const tail = whole('tail', 0);
+  const previous = flag('previous');
+  const timestamps = flag('timestamps');
+  const follow = flag('follow');
+  const stream = query.get('stream');
+  for (const value of [index, attempt, tail, previous, timestamps, follow]) if (typeof value === 'string') return value;
+  if (stream !== null && stream !== 'stdout' && stream !== 'stderr') return `stream must be stdout or stderr, got ${JSON.stringify(stream.slice(0, 32))}`;
+  return {
+    ...(typeof index === 'number' ? { index } : {}),
+    ...(typeof attempt === 'number' ? { attempt } : {}),
+    ...(typeof tail === 'number' ? { tail } : {}),
+    ...(stream !== null ? { stream } : {}),
+    previous: previous === true,
+    timestamps: timestamps === true,
+    follow: follow === true,
+  };
 }
 
 function plain(response: http.ServerResponse, status: number, text: string): void {

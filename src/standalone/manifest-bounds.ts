@@ -33,14 +33,31 @@ export class ManifestBoundError extends Error {
   }
 }
 
-/** The text of `file`, refused unless it is a regular file of at most maxManifestBytes. */
+/** Not in fs.constants: open(2)'s O_PATH on Linux (x86-64, arm64). */
+const openPath = 0o10000000;
+
+/**
+ * The text of `file`, refused unless it is a regular file of at most maxManifestBytes. What the
+ * name leads to is looked at through an O_PATH descriptor, which opens nothing, and only a regular
+ * file is opened, through that descriptor (so it is the file looked at): opening a device has
+ * effects of its own (/dev/watchdog starts the node's watchdog, a tape rewinds, a FIFO wakes its
+ * writer), and a manifest folder's links lead wherever their author chose (red team, session 12;
+ * test/security/manifest-device-links.test.ts).
+ */
 export function readManifestText(file: string): string {
-  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer (fifo(7)).
-  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  const pathFd = openSync(file, openPath);
+  let fd: number;
   try {
-    const stats = fstatSync(fd);
+    const stats = fstatSync(pathFd);
     if (!stats.isFile()) throw new ManifestBoundError('is not a regular file');
     if (stats.size > maxManifestBytes) throw new ManifestBoundError(`is larger than a manifest file may be (${stats.size} bytes; at most ${maxManifestBytes / 2 ** 20} MiB)`);
+    // O_NONBLOCK still: some files that stat as regular block their reader (/proc/kmsg), and would
+    // hold the agent's event loop.
+    fd = openSync(`/proc/self/fd/${pathFd}`, constants.O_RDONLY | constants.O_NONBLOCK);
+  } finally {
+    closeSync(pathFd);
+  }
+  try {
     // Read one byte past the cap: the file may have grown since fstat.
     const buffer = Buffer.allocUnsafe(maxManifestBytes + 1);
     let length = 0;

@@ -5,7 +5,7 @@
 // stays absent); in a namespace labelled privileged it runs; a relabel decides the next attempt;
 // --allowed-host-paths admits a path below it and refuses one beside it, through links and '..'.
 // Needs root: the agent sandboxes its Tasks.
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -15,13 +15,13 @@ import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { createTestNamespace, getTask, kubectl, kubectlResult, waitFor, waitForTaskPhase, type TestNamespace } from '../helpers/cluster.js';
 import { renderChart } from '../helpers/helm.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
+import { makeTaskVisibleScratch } from '../helpers/task-visible-scratch.js';
 
 const skip = missingRequirement('the agent sandboxes its Tasks, which needs root', runningAsRoot);
 
 const nodeName = 'policy-node';
 const policyTemplates = ['templates/validatingadmissionpolicy.yaml', 'templates/validatingadmissionpolicybinding.yaml'];
-// Not under /tmp: a Task's /tmp is its own tmpfs.
-const scratchParent = '/var/tmp';
+// Not under /tmp (a Task's /tmp is its own tmpfs), nor /var/tmp (masked).
 
 interface LooseningCase {
   readonly name: string;
@@ -111,7 +111,7 @@ describe.skipIf(skip !== undefined)(`the sandbox policy${skip ? ` (skipped: ${sk
   }
 
   beforeAll(async () => {
-    scratch = mkdtempSync(path.join(scratchParent, 'parafork-policy-it-'));
+    scratch = makeTaskVisibleScratch('parafork-policy-it-');
     markers = path.join(scratch, 'markers');
     allowed = path.join(scratch, 'allowed');
     beside = path.join(scratch, 'beside');

@@ -9,8 +9,9 @@
 //   - the checkout and its node_modules are mounted read-only at their host paths (the tests, the
 //     built addon and dist/), and a host directory for vitest's JSON report;
 //   - the command is vitest (security-in-pod.config.ts), not `parafork agent`, with no probes;
-//   - /var/tmp is an emptyDir: tests keep scratch files there (outside /tmp, which a Task gets
-//     its own of), and the image's root is read-only;
+//   - /var/lib/parafork-tests and /var/tmp are emptyDirs: tests keep scratch files for their
+//     Tasks in the first (test/helpers/task-visible-scratch.ts: outside /tmp, which a Task gets its
+//     own of, and /var/tmp, which is masked) and probe the second, and the image's root is read-only;
 //   - CI=true: a test whose requirement (root, cgroup2, user namespaces, ...) is missing in the
 //     Pod fails instead of skipping, so every case either holds there or is reported.
 // A file added to test/security is picked up as it is. What does not pass in the Pod must be one
@@ -101,10 +102,10 @@ const knownDifferences: readonly { test: RegExp; why: string; shows: RegExp }[] 
   {
     test: /^masked paths the node changes after the template was made masks a file the node replaces \(renames another over\), and one it creates, for Tasks started after: failed$/,
     why:
-      "the test masks files of its own in /var/tmp, an emptyDir in the Pod: a mount beneath the image's root, which a Task's root (the " +
-      "image's root bound alone) does not carry, so the Task finds no file there at all rather than a masked one (as for the state " +
-      'directory case below); on the host, where /var/tmp is the node\'s own, the masks are checked again and hold',
-    shows: /^(AssertionError: )?expected '\/var\/tmp\/parafork-mask-changes-\w+…' to be '\/var\/tmp\/parafork-mask-changes-\w+…' \/\/ Object\.is equality$|^[-+] \/var\/tmp\/parafork-mask-changes-\w+\/[\w.-]+=.*$/,
+      "the test masks files of its own in /var/lib/parafork-tests, an emptyDir in the Pod: a mount beneath the image's root, which a Task's " +
+      "root (the image's root bound alone) does not carry, so the Task finds no file there at all rather than a masked one (as for the state " +
+      "directory case below); on the host, where that folder is on the node's root, the masks are checked again and hold",
+    shows: /^(AssertionError: )?expected '\/var\/lib\/parafork-tests\/[\w./-]*…' to be '\/var\/lib\/parafork-tests\/[\w./-]*…' \/\/ Object\.is equality$|^[-+] \/var\/lib\/parafork-tests\/parafork-mask-changes-\w+\/[\w.-]+=.*$/,
   },
   {
     test: /^test\/security\/cgroup-group-ownership\.test\.ts: failed$/,
@@ -135,7 +136,7 @@ const knownDifferences: readonly { test: RegExp; why: string; shows: RegExp }[] 
   {
     test: /^what a sandboxed task sees of the node .* masks the paths a launcher is given, such as the agent s state directory: failed$/,
     why:
-      "the test's state directory is in /var/tmp, an emptyDir in the Pod: a mount beneath the image's root, which a Task's root (the image's " +
+      "the test's state directory is in /var/lib/parafork-tests, an emptyDir in the Pod: a mount beneath the image's root, which a Task's root (the image's " +
       'root bound alone, not its submounts) does not carry, so the Task finds nothing there at all (ENOENT) rather than an empty mask',
     shows: /^(AssertionError: )?expected 'ENOENT' to deeply equal \[\]$/,
   },
@@ -149,17 +150,17 @@ const knownDifferences: readonly { test: RegExp; why: string; shows: RegExp }[] 
   {
     test: /^the sandbox policy runs each of them with --sandbox-policy privileged: failed$/,
     why:
-      "its writable-root Task writes its marker into /var/tmp through a writable root: in the Pod the image's root is read-only " +
-      '(readOnlyRootFilesystem) and /var/tmp is an emptyDir the Task\'s root does not carry, so the Task fails to write it',
+      "its writable-root Task writes its marker into /var/lib/parafork-tests through a writable root: in the Pod the image's root is " +
+      "read-only (readOnlyRootFilesystem) and that folder is an emptyDir the Task's root does not carry, so the Task fails to write it",
     shows: /^(AssertionError: )?writable-root: expected \{ .* \} to match object \{ phase: 'Succeeded' \}$|^[-+] {3}"phase": "(Succeeded|Failed)",$/,
   },
   {
     test: /^a Task.s working directory (cannot be a directory its user may not reach: the spawn fails with EACCES from chdir, nothing read|is entered as the Task.s user where that user may reach it): failed$/,
     why:
-      "the test builds its guarded tree under /var/tmp, which in the Pod is an emptyDir the Task's root does not carry (as for the " +
+      "the test builds its guarded tree under /var/lib/parafork-tests, which in the Pod is an emptyDir the Task's root does not carry (as for the " +
       'writable-root case above): the working directory does not exist in the Task\'s view, so chdir fails with ENOENT before any ' +
-      "permission is asked; on the host, where /var/tmp is the node's own, both cases hold",
-    shows: /^((AssertionError: |Error: )?expected SpawnError: chdir: working directory \/var… \{ …\(6\) \} to match object \{ code: 'EACCES', syscall: 'chdir' \}|- \{|- {3}"code": "EACCES",|\+ SpawnError \{|\+ {3}"code": "ENOENT",|SpawnError: chdir: working directory \/var\/tmp\/parafork-working-directory-\w+\/guard\/inner: no such file or directory, spawning \/bin\/cat \(ENOENT\))$/,
+      "permission is asked; on the host, where that folder is on the node's root, both cases hold",
+    shows: /^((AssertionError: |Error: )?expected SpawnError: chdir: working directory \/var… \{ …\(6\) \} to match object \{ code: 'EACCES', syscall: 'chdir' \}|- \{|- {3}"code": "EACCES",|\+ SpawnError \{|\+ {3}"code": "ENOENT",|SpawnError: chdir: working directory \/var\/lib\/parafork-tests\/parafork-working-directory-\w+\/guard\/inner: no such file or directory, spawning \/bin\/cat \(ENOENT\))$/,
   },
   {
     test: /^a Task and the page cache of the node.s files (cannot tell whether the node has read a file it may read|cannot drop the node.s cached pages of a file it may read): failed$/,
@@ -254,6 +255,8 @@ describe.skipIf(unavailable !== '')(`test/security inside the agent's Pod${unava
     ];
     spec.volumes.push({ name: 'var-tmp', emptyDir: {} });
     container.volumeMounts.push({ name: 'var-tmp', mountPath: '/var/tmp' });
+    spec.volumes.push({ name: 'task-scratch', emptyDir: {} });
+    container.volumeMounts.push({ name: 'task-scratch', mountPath: '/var/lib/parafork-tests' });
     const hostDirectories = [
       { name: 'checkout', path: repositoryRoot, readOnly: true },
       // node_modules may be a link out of the checkout (a worktree's to the main one's).

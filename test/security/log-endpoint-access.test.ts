@@ -118,6 +118,36 @@ describe('the agent s log endpoint serves a log only to a reader allowed that ve
     for (const subject of asked) expect(subject === 'team-a/job' || subject.startsWith('victim/')).toBe(true);
   });
 
+  // Red team, session 12: values it cannot take were dropped without a word, so `tail=-5`,
+  // `tail=abc` or `attempt=0` served the whole log of the newest attempt, and `stream=stdrr` both
+  // streams, as if the reader had asked for that; `index=x` alone was refused.
+  it.each([
+    ['tail=-5', /tail must be a whole number/],
+    ['tail=abc', /tail must be a whole number/],
+    ['tail=', /tail must be a whole number/],
+    ['tail=1e3', /tail must be a whole number/],
+    ['attempt=0', /attempt must be a whole number from 1/],
+    ['attempt=-1', /attempt must be a whole number from 1/],
+    ['attempt=0x1', /attempt must be a whole number from 1/],
+    ['stream=stdrr', /stream must be stdout or stderr/],
+    ['follow=yes', /follow must be true or false/],
+    ['previous=1', /previous must be true or false/],
+    ['timestamps=on', /timestamps must be true or false/],
+    ['index=1.5', /index must be a whole number/],
+  ])('answers 400 naming the parameter, with no log bytes, for ?%s', async (query, message) => {
+    const answer = await raw(`/logs/team-a/job?${query}`);
+    expect(answer.status, answer.body).toBe(400);
+    expect(answer.body).toMatch(message);
+    expect(answer.body).not.toContain('team-a-output');
+  });
+
+  it('takes the values it documents', async () => {
+    for (const query of ['tail=0', 'tail=1', 'attempt=1', 'stream=stdout', 'follow=false', 'previous=false', 'timestamps=true', 'index=0&tail=5']) {
+      const answer = await raw(`/logs/team-a/job?${query}`);
+      expect([200, 404], `${query}: ${answer.body}`).toContain(answer.status);
+    }
+  });
+
   it.each([
     ['no token', {}],
     ['an empty token', { [logTokenHeader]: '' }],

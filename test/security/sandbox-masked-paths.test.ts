@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { defaultMaskedPaths, Launcher, type SandboxOptions } from '../../src/index.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
+import { makeTaskVisibleScratch } from '../helpers/task-visible-scratch.js';
 import { python, runSandboxed } from './sandbox-helpers.js';
 
 const skip = missingRequirement('the sandbox needs root (namespaces, mounts, pivot_root)', runningAsRoot);
@@ -60,8 +61,9 @@ describe.skipIf(skip !== undefined)(`what a sandboxed task sees of the node${ski
   beforeAll(() => {
     launcher = new Launcher();
     scratch = mkdtempSync(path.join(tmpdir(), 'parafork-masks-'));
-    // Outside /tmp (a task has its own), so that the task's root shows it unless it is masked.
-    stateDirectory = mkdtempSync('/var/tmp/parafork-masks-state-');
+    // Outside /tmp (a task has its own) and /var/tmp (masked), so that the task's root shows it
+    // unless it is masked.
+    stateDirectory = makeTaskVisibleScratch('parafork-masks-state-');
     chmodSync(stateDirectory, 0o755);
     writeFileSync(path.join(stateDirectory, 'journal'), 'world-readable agent state\n', { mode: 0o644 });
   });

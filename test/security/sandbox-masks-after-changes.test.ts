@@ -8,14 +8,15 @@
 // paths that did not exist yet (kubeadm join, a new host key). Red team: after either, every later
 // Task read the node's file through the template, unmasked, until the agent restarted.
 //
-// The paths here are the test's own (a directory in /var/tmp, the node's files are never
+// The paths here are the test's own (a directory under /var/lib/parafork-tests, the node's files are never
 // touched), masked through the launcher's maskedPaths. Needs root (the sandbox).
-import { chmodSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { defaultMaskedPaths, Launcher } from '../../src/index.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
+import { makeTaskVisibleScratch } from '../helpers/task-visible-scratch.js';
 import { runSandboxed } from './sandbox-helpers.js';
 
 const skip = missingRequirement('the sandbox needs root (namespaces, mounts, pivot_root)', runningAsRoot);
@@ -33,7 +34,7 @@ describe.skipIf(skip !== undefined)(`masked paths the node changes after the tem
   let directory: string;
   beforeAll(() => {
     launcher = new Launcher();
-    directory = mkdtempSync('/var/tmp/parafork-mask-changes-');
+    directory = makeTaskVisibleScratch('parafork-mask-changes-');
     chmodSync(directory, 0o755);
   });
   afterAll(async () => {

@@ -6,16 +6,18 @@
 // for which Linux 5.0 restricted mincore(2), and cachestat(2), which the default filter refuses).
 // The default filter now answers preadv2 with RWF_NOWAIT EOPNOTSUPP, the kernel's answer for a
 // file that cannot do it, which programs take as "read as usual"; the same read without the flag
-// works. The file is the test's own, in /var/tmp (the host's /tmp is not in a Task's view): the
+// works. The file is the test's own, under /var/lib/parafork-tests (the host's /tmp and /var/tmp
+// are not in a Task's view): the
 // test evicts it from the page cache, the Task asks, the test reads it, the Task asks again.
 // And the eviction half (posix_fadvise DONTNEED), below. Needs root.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Launcher } from '../../src/index.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
+import { makeTaskVisibleScratch } from '../helpers/task-visible-scratch.js';
 import { python, runSandboxed } from './sandbox-helpers.js';
 
 const skip = missingRequirement('the sandbox needs root', runningAsRoot);
@@ -52,7 +54,7 @@ describe.skipIf(skip !== undefined)(`a Task and the page cache of the node's fil
 
   beforeAll(() => {
     launcher = new Launcher();
-    directory = mkdtempSync('/var/tmp/parafork-page-cache-');
+    directory = makeTaskVisibleScratch('parafork-page-cache-');
     execFileSync('chmod', ['0755', directory]);
     file = path.join(directory, 'library');
     writeFileSync(file, Buffer.alloc(1 << 20, 0x5a), { mode: 0o644 });

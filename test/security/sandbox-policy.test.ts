@@ -19,14 +19,15 @@ import { Launcher, SpawnError } from '../../src/index.js';
 import { sandboxForTask } from '../../src/sandbox/task-sandbox.js';
 import { runSandboxed } from './sandbox-helpers.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
+import { makeTaskVisibleScratch } from '../helpers/task-visible-scratch.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { parafork, startManifestAgent, tasksOf, writeTask, type CliRun } from './standalone-cli.js';
 
 const skip = missingRequirement('parafork run sandboxes its Tasks, which needs root', runningAsRoot);
 
 // Not under /tmp: a Task's /tmp is a private tmpfs, so a Task with a writable root could not reach
-// a marker folder there. /var/tmp is the host's, seen through a writable root as it is.
-const scratchParent = '/var/tmp';
+// a marker folder there; nor /var/tmp, masked. A folder of the root's own, seen through a writable
+// root as it is (test/helpers/task-visible-scratch.ts).
 
 /** A shell command that writes `marker` (a path the Task sees) and succeeds. */
 const writeMarker = (marker: string): string[] => ['/bin/sh', '-c', `echo started > ${marker}`];
@@ -54,7 +55,7 @@ const cases: readonly PolicyCase[] = [
   { name: 'host-network', sandbox: () => ({ network: 'host' }), command: () => ['/bin/true'], field: 'spec.sandbox.network', needs: 'privileged' },
   { name: 'loopback-network', sandbox: () => ({ network: 'loopback' }), command: () => ['/bin/true'], field: 'spec.sandbox.network', needs: 'baseline' },
   { name: 'unconfined-seccomp', sandbox: () => ({ seccomp: { type: 'Unconfined' } }), command: () => ['/bin/true'], field: 'spec.sandbox.seccomp.type', needs: 'privileged' },
-  // The agent's root (/) writable: the host's /var/tmp among the rest.
+  // The agent's root (/) writable: the test's folder of the node's root among the rest.
   { name: 'writable-root', sandbox: () => ({ readOnlyRootFilesystem: false }), marker: (scratch) => `${scratch}/writable-root`, command: (scratch) => writeMarker(`${scratch}/writable-root`), field: 'spec.sandbox.readOnlyRootFilesystem', needs: 'privileged' },
   { name: 'host-path', sandbox: (scratch) => ({ mounts: [{ hostPath: scratch, mountPath: '/mnt' }] }), command: () => ['/bin/true'], field: 'spec.sandbox.mounts[0].hostPath', needs: 'privileged' },
   { name: 'writable-host-path', sandbox: (scratch) => ({ mounts: [writableScratch(scratch)] }), marker: (scratch) => `${scratch}/writable-host-path`, command: () => writeMarker('/mnt/writable-host-path'), field: 'spec.sandbox.mounts[0].hostPath', needs: 'privileged' },
@@ -79,7 +80,7 @@ describe.skipIf(skip !== undefined)(`the sandbox policy${skip ? ` (skipped: ${sk
   let scratch: string;
 
   beforeAll(() => {
-    scratch = mkdtempSync(path.join(scratchParent, 'parafork-policy-'));
+    scratch = makeTaskVisibleScratch('parafork-policy-');
     chmodSync(scratch, 0o1777); // a Task's own uid could write its marker here
   });
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -5,7 +5,8 @@
 // below it by relative paths: the guarding directory was never searched again. The child now
 // enters the working directory as the Task's user, so it fails as it would for that user.
 //
-// The guarded tree is the test's own, under /var/tmp (the host's /tmp is not in a Task's view):
+// The guarded tree is the test's own, under /var/lib/parafork-tests (the host's /tmp and /var/tmp
+// are not in a Task's view):
 // a 0700 directory of root's, an open directory inside it and a marker file. Needs root.
 //
 // Red team, later: the child enters the working directory before its exec, while it still holds
@@ -16,12 +17,13 @@
 // namespace, outside its root: `..` from there reached the node's /proc and its whole filesystem,
 // unmasked, with the node's writable mounts. The child now checks that the Task's root reaches the
 // directory it entered (getcwd(2)) and fails the spawn with ELOOP otherwise.
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Launcher, type SandboxOptions } from '../../src/index.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
+import { makeTaskVisibleScratch } from '../helpers/task-visible-scratch.js';
 
 const skip = missingRequirement('the sandbox needs root (namespaces, mounts, pivot_root)', runningAsRoot);
 
@@ -32,7 +34,7 @@ describe.skipIf(skip !== undefined)(`a Task's working directory${skip ? ` (skipp
 
   beforeAll(() => {
     launcher = new Launcher();
-    scratch = mkdtempSync('/var/tmp/parafork-working-directory-');
+    scratch = makeTaskVisibleScratch('parafork-working-directory-');
     const guard = path.join(scratch, 'guard');
     inner = path.join(guard, 'inner');
     mkdirSync(inner, { recursive: true, mode: 0o755 });

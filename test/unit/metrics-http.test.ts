@@ -56,6 +56,26 @@ describe('health endpoints', () => {
   });
 });
 
+describe('methods', () => {
+  // Red team, session 12: every endpoint is read-only, but answered any method as GET (DELETE /tasks
+  // listed the Tasks with 200). Other methods now get 405 naming what is allowed.
+  it.each(['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'])('answers %s with 405 and Allow: GET, HEAD', async (method) => {
+    const url = await serve({ metrics: () => Promise.resolve({ contentType: 'text/plain', body: 'metric 1\n' }), tasks: () => ({ items: [] }) });
+    for (const path of ['/metrics', '/healthz', '/readyz', '/tasks', '/logs/ns/name']) {
+      const response = await fetch(`${url}${path}`, { method });
+      expect(response.status, `${method} ${path}`).toBe(405);
+      expect(response.headers.get('allow')).toBe('GET, HEAD');
+      expect(await response.text()).not.toContain('metric 1');
+    }
+  });
+
+  it('keeps GET and HEAD', async () => {
+    const url = await serve({ metrics: () => Promise.resolve({ contentType: 'text/plain', body: 'metric 1\n' }) });
+    expect((await fetch(`${url}/metrics`, { method: 'HEAD' })).status).toBe(200);
+    expect(await (await fetch(`${url}/metrics`)).text()).toBe('metric 1\n');
+  });
+});
+
 describe('close', () => {
   it('does not wait for a scraper\'s idle keep-alive connection', async () => {
     const server = await startHttpServer({ address: '127.0.0.1', port: 0, ready: () => true, metrics: () => Promise.resolve({ contentType: 'text/plain', body: '' }) });
