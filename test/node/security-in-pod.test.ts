@@ -165,10 +165,10 @@ const knownDifferences: readonly { test: RegExp; why: string; shows: RegExp }[] 
   {
     test: /^a Task and the page cache of the node.s files (cannot tell whether the node has read a file it may read|cannot drop the node.s cached pages of a file it may read): failed$/,
     why:
-      "the test's file is in /var/tmp, an emptyDir in the Pod the Task's root does not carry (as for the working directory case above): " +
-      "the Task's Python finds no file and fails before its first read; the filter that answers the reads is the same in the Pod as on the " +
-      "host, where /var/tmp is the node's own and both cases hold",
-    shows: /^(AssertionError: )?expected 'Traceback \(most recent call last\):\\n …' to be '' \/\/ Object\.is equality$|^\+ Traceback \(most recent call last\):$|^\+ {3}File "<string>", line \d+, in <module>$|^\+ FileNotFoundError: \[Errno 2\] No such file or directory: '\/var\/tmp\/parafork-page-cache-\w+\/library'$|^\+$/,
+      "the test's file is in /var/lib/parafork-tests, an emptyDir in the Pod the Task's root does not carry (as for the working directory " +
+      "case above): the Task's Python finds no file and fails before its first read; the filter that answers the reads is the same in " +
+      "the Pod as on the host, where that folder is on the node's root and both cases hold",
+    shows: /^(AssertionError: )?expected 'Traceback \(most recent call last\):\\n …' to be '' \/\/ Object\.is equality$|^\+ Traceback \(most recent call last\):$|^\+ {3}File "<string>", line \d+, in <module>$|^\+ FileNotFoundError: \[Errno 2\] No such file or directory: '\/var\/lib\/parafork-tests\/parafork-page-cache-\w+\/library'$|^\+$/,
   },
   {
     test: /^agent --manifests keeps Task output from other users and the network (refuses another local user, on loopback, with 403 and none of the output|keeps \/metrics, \/healthz and \/readyz open to anyone): failed$/,
