@@ -19,6 +19,7 @@ export default defineConfig({
           // silently left out; none of it needs the control plane.
           include: ['test/**/*.test.ts'],
           exclude: [...configDefaults.exclude, 'test/integration/**', 'test/node/**'],
+          globalSetup: ['test/helpers/scratch-teardown.ts'],
         },
       },
       {
@@ -27,7 +28,7 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           // Starts one control plane (etcd + kube-apiserver) for the run and installs the CRDs.
-          globalSetup: ['test/integration/global-setup.ts'],
+          globalSetup: ['test/integration/global-setup.ts', 'test/helpers/scratch-teardown.ts'],
           // Files share that one apiserver; one at a time keeps its latency, and so the
           // timeouts below, predictable on a busy machine.
           fileParallelism: false,
