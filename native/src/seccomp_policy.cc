@@ -334,8 +334,10 @@ void WriteFixedResourceLimitRules(ProgramWriter& writer, ProgramWriter::Label se
   writer.JumpIf(BPF_JEQ, 0, skipped_as_done, deny);
 }
 
+}  // namespace
+
 // The guard's instructions, ending where a call it leaves alone goes on (the next instruction).
-std::vector<sock_filter> WriteResourceLimitGuard() {
+std::vector<sock_filter> ResourceLimitGuardPrefix() {
   ProgramWriter writer;
   const ProgramWriter::Label pass = writer.NewLabel();
   const ProgramWriter::Label compat = writer.NewLabel();
@@ -363,8 +365,6 @@ std::vector<sock_filter> WriteResourceLimitGuard() {
   writer.Bind(pass);
   return writer.Finish();
 }
-
-}  // namespace
 
 const DefaultSeccompRules& DefaultSeccompPolicyRules() {
   static const DefaultSeccompRules rules{kAllowedSyscalls,      kNotImplementedSyscalls, kRefusedIoctlRequests,
@@ -484,11 +484,9 @@ SeccompProgram BuildDefaultSeccompProgram() {
   return result;
 }
 
-std::vector<sock_filter> ResourceLimitGuardPrefix() { return WriteResourceLimitGuard(); }
-
 SeccompProgram BuildResourceLimitGuardProgram() {
   SeccompProgram result;
-  result.instructions = WriteResourceLimitGuard();
+  result.instructions = ResourceLimitGuardPrefix();
   result.instructions.push_back(BPF_STMT(BPF_RET | BPF_K, kAllow));
   result.Finish();
   return result;
