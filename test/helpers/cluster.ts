@@ -102,6 +102,7 @@ export async function createTestNamespace(prefix: string): Promise<TestNamespace
   };
 }
 
+import { crdEstablished } from './crd-established.js';
 import { waitFor } from './wait-for.js';
 
 export { waitFor, type Probe, type WaitForOptions } from './wait-for.js';
@@ -180,8 +181,7 @@ export async function waitForTerminalTasks(namespace: string, prefix: string, co
  */
 export async function waitForCrdEstablished(name: string, timeoutMs = 60_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
-  const established = '{.status.conditions[?(@.type=="Established")].status}';
-  while ((await kubectl(['get', `customresourcedefinition/${name}`, '--output', `jsonpath=${established}`])).trim() !== 'True') {
+  while (!crdEstablished(await kubectl(['get', `customresourcedefinition/${name}`, '--output', 'json']))) {
     if (performance.now() > deadline) throw new Error(`CustomResourceDefinition ${name} was not Established within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }

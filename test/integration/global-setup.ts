@@ -13,6 +13,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 
+import { crdEstablished } from '../helpers/crd-established.js';
+
 declare module 'vitest' {
   export interface ProvidedContext {
     /** Admin kubeconfig of this run's control plane (client certificate of system:masters). */
@@ -204,8 +206,7 @@ export async function setupCluster(project: TestProject, options: ClusterSetupOp
     // ("status.conditions accessor error: <nil>") when it reads the CRD before the apiserver has
     // written any condition, which happened on a loaded machine; the get is retried instead.
     const establishedBy = performance.now() + crdEstablishedTimeoutSeconds * 1000;
-    const establishedPath = '{.status.conditions[?(@.type=="Established")].status}';
-    while ((await kubectl(['get', `customresourcedefinition/${taskCrdName}`, '--output', `jsonpath=${establishedPath}`])).stdout.trim() !== 'True') {
+    while (!crdEstablished((await kubectl(['get', `customresourcedefinition/${taskCrdName}`, '--output', 'json'])).stdout)) {
       if (performance.now() > establishedBy) throw new Error(`the Task CRD was not Established within ${crdEstablishedTimeoutSeconds} s`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
