@@ -176,7 +176,7 @@ describe('the chart', () => {
   });
 
   it('renders one resource kind per template, every resource named and labelled by _helpers.tpl', async () => {
-    const manifests = await render({ valuesFiles: [valuesFile('servicemonitor-values.yaml'), valuesFile('dashboards-values.yaml')], apiVersions: [serviceMonitorApi] });
+    const manifests = await render({ valuesFiles: [valuesFile('servicemonitor-values.yaml'), valuesFile('dashboards-values.yaml'), valuesFile('networkpolicy-values.yaml')], apiVersions: [serviceMonitorApi] });
     const kindsByTemplate = new Map<string, Set<string>>();
     for (const document of manifests.split(/^---$/m)) {
       const template = /^# Source: parafork\/(\S+)$/m.exec(document)?.[1];
@@ -301,6 +301,23 @@ describe('the agent DaemonSet', () => {
     expect(longer.terminationGracePeriodSeconds).toBe(300 + 10 + 15);
     const explicit = podSpecOf(parseManifests(await render({ set: ['terminationGracePeriodSeconds=90'] })));
     expect(explicit.terminationGracePeriodSeconds).toBe(90);
+  });
+});
+
+describe('the NetworkPolicy', () => {
+  it('lets only networkPolicy.from reach the agents\' port, no one when it is empty, and is not rendered with hostNetwork', async () => {
+    const policy = (objects: readonly RenderedObject[]): { spec: Record<string, unknown> } => onlyObject(objects, 'NetworkPolicy') as unknown as { spec: Record<string, unknown> };
+    const selector = (onlyObject(parseManifests(await render()), 'DaemonSet') as unknown as { spec: { selector: { matchLabels: Record<string, string> } } }).spec.selector.matchLabels;
+    const listed = policy(parseManifests(await render({ valuesFiles: [valuesFile('networkpolicy-values.yaml')] })));
+    expect(listed.spec).toEqual({
+      podSelector: { matchLabels: selector },
+      policyTypes: ['Ingress'],
+      ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }, { ipBlock: { cidr: '10.0.0.0/24' } }], ports: [{ port: 'http', protocol: 'TCP' }] }],
+    });
+    const empty = policy(parseManifests(await render({ set: ['networkPolicy.enabled=true'] })));
+    expect(empty.spec).toEqual({ podSelector: { matchLabels: selector }, policyTypes: ['Ingress'], ingress: [] });
+    const hostNetwork = parseManifests(await render({ set: ['networkPolicy.enabled=true', 'hostNetwork=true'] }));
+    expect(hostNetwork.map((object) => object.kind)).not.toContain('NetworkPolicy');
   });
 });
 
