@@ -119,16 +119,19 @@ interface LogQuery {
  * if the reader had asked for that (red team, session 12; log-endpoint-access.test.ts).
  */
 function parseLogQuery(query: URLSearchParams): LogQuery | string {
+  // The value as the reader sent it, cut, in quotes, with every control character escaped: JSON's
+  // quoting escapes C0 but leaves DEL and C1 (U+0080-U+009F, CSI among them) for a terminal to act on.
+  const quoted = (text: string): string => JSON.stringify(text.slice(0, 32)).replace(/[\u007f-\u009f]/g, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
   const whole = (key: string, from: number): number | undefined | string => {
     const text = query.get(key);
     if (text === null) return undefined;
     const value = /^[0-9]{1,16}$/.test(text) ? Number(text) : Number.NaN;
-    return Number.isSafeInteger(value) && value >= from ? value : `${key} must be a whole number from ${from}, got ${JSON.stringify(text.slice(0, 32))}`;
+    return Number.isSafeInteger(value) && value >= from ? value : `${key} must be a whole number from ${from}, got ${quoted(text)}`;
   };
   const flag = (key: string): boolean | string => {
     const text = query.get(key);
     if (text === null || text === 'false') return false;
-    return text === 'true' ? true : `${key} must be true or false, got ${JSON.stringify(text.slice(0, 32))}`;
+    return text === 'true' ? true : `${key} must be true or false, got ${quoted(text)}`;
   };
   const index = whole('index', 0);
   const attempt = whole('attempt', 1);
@@ -138,7 +141,7 @@ function parseLogQuery(query: URLSearchParams): LogQuery | string {
   const follow = flag('follow');
   const stream = query.get('stream');
   for (const value of [index, attempt, tail, previous, timestamps, follow]) if (typeof value === 'string') return value;
-  if (stream !== null && stream !== 'stdout' && stream !== 'stderr') return `stream must be stdout or stderr, got ${JSON.stringify(stream.slice(0, 32))}`;
+  if (stream !== null && stream !== 'stdout' && stream !== 'stderr') return `stream must be stdout or stderr, got ${quoted(stream)}`;
   return {
     ...(typeof index === 'number' ? { index } : {}),
     ...(typeof attempt === 'number' ? { attempt } : {}),

@@ -141,6 +141,13 @@ describe('the agent s log endpoint serves a log only to a reader allowed that ve
     expect(answer.body).not.toContain('team-a-output');
   });
 
+  it('quotes the value it refuses with every control character escaped (C0, DEL and C1, such as CSI)', async () => {
+    const answer = await raw(`/logs/team-a/job?stream=${encodeURIComponent('\u001b[2J\u007f\u009b31m')}`);
+    expect(answer.status).toBe(400);
+    const message = answer.body.split('\r\n').find((line) => line.startsWith('stream must be'))?.trimEnd();
+    expect(message).toBe('stream must be stdout or stderr, got "\\u001b[2J\\u007f\\u009b31m"');
+  });
+
   it('takes the values it documents', async () => {
     for (const query of ['tail=0', 'tail=1', 'attempt=1', 'stream=stdout', 'follow=false', 'previous=false', 'timestamps=true', 'index=0&tail=5']) {
       const answer = await raw(`/logs/team-a/job?${query}`);
