@@ -120,14 +120,20 @@ constexpr RefusedFlagsRule kRefusedFlagsRules[] = {{"mmap", 3, MAP_HUGETLB, EPER
 constexpr uint32_t kAllowedPersonalities[] = {0x0, 0x0008, 0x20000, 0xffffffff};
 
 // The only socket families a task may create (socket(2), socketpair(2)): what ordinary programs
-// use. Unix sockets, IPv4, IPv6, and netlink (glibc's getaddrinfo and getifaddrs, ip(8)). Every
-// other family answers EAFNOSUPPORT, the kernel's own answer for a family it was built without,
-// which programs already expect. The rest are devices and protocols a task has no use for:
+// use. Unix sockets, IPv4 and IPv6. Every other family answers EAFNOSUPPORT, the kernel's own
+// answer for a family it was built without, which programs already expect. Not netlink: the
+// buffers in a netlink socket's receive queue are charged to no memory cgroup (a unix socket's
+// are), a task's socket may send to itself (NETLINK_USERSOCK) or have the kernel queue answers,
+// each up to twice net.core.rmem_max, and a default task held 66 MB in 8 sockets with 5 MiB
+// charged to its 64 MiB cgroup: at 1,024 fds a process and 1,024 processes, the node's memory many
+// times over (red team, session 13, sandbox-netlink-memory.test.ts). In a task's own network
+// namespace netlink showed `lo` and little else; getifaddrs(3) now fails (glibc's getaddrinfo
+// does without it). The rest are devices and protocols a task has no use for:
 // AF_VSOCK (its ports belong to the machine, not to a network namespace: a task that binds one
 // takes it from the node, issue 12), AF_PACKET and AF_XDP (need CAP_NET_RAW, which a task never
 // has), AF_ALG (the kernel's crypto API, CVE-2026-31431), and rare protocols whose modules the kernel loads on first use (the source of many
 // kernel CVEs: DCCP, RDS, TIPC, ...), a request the filter stops before the kernel sees it.
-constexpr uint32_t kAllowedSocketFamilies[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
+constexpr uint32_t kAllowedSocketFamilies[] = {AF_UNIX, AF_INET, AF_INET6};
 
 // ioctl(2) requests refused on any fd: those that inject input into a terminal or take over a
 // console, which a task could otherwise aim at a terminal it inherited (issue 12). TIOCSTI pushes

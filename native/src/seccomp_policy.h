@@ -4,7 +4,7 @@
 // An allow-list at least as strict as Docker's default profile (docs/security.md compares them
 // call by call): anything not listed fails with EPERM; clone3 fails with ENOSYS (so libc falls
 // back to clone, whose flags a filter can see) and clone may not create namespaces; socket and
-// socketpair only for AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK (others: EAFNOSUPPORT); ioctl
+// socketpair only for AF_UNIX, AF_INET and AF_INET6 (others, netlink among them: EAFNOSUPPORT); ioctl
 // never with TIOCSTI, TIOCLINUX, TIOCCONS or TIOCSETD (EPERM); personality only with harmless
 // values; setrlimit and prlimit64 never change RLIMIT_CORE (answered 0, EPERM when the old value is
 // asked for too); no huge pages by flag (EPERM); preadv2 never with RWF_NOWAIT (EOPNOTSUPP);
