@@ -176,7 +176,7 @@ constexpr uint32_t kDroppedFileAdvice = POSIX_FADV_DONTNEED;
 // SOL_SOCKET with these options, refused (EPERM); SO_ATTACH_BPF and SO_ATTACH_REUSEPORT_EBPF take
 // a bpf(2) program, which no task can make. Seccomp filters: seccomp(2) and prctl(PR_SET_SECCOMP)
 // answer EINVAL, as a kernel built without seccomp filters does, so programs that sandbox
-// themselves (man-db, sshd, Firefox) take their fallback; the task's own filter stays.
+// themselves where they can (man-db, sshd) go on without; the task's own filter stays.
 constexpr uint32_t kRefusedSocketFilterOptions[] = {SO_ATTACH_FILTER, SO_ATTACH_REUSEPORT_CBPF};
 constexpr const char* kInvalidArgumentSyscalls[] = {"seccomp"};
 constexpr uint32_t kRefusedPrctlOption = PR_SET_SECCOMP;

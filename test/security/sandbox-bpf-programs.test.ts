@@ -11,7 +11,7 @@
 // agent's next sandboxed spawn failed (`seccomp: ... error -524`, ENOTSUPP) while no one could
 // start a Task. The filter now refuses both kinds of program: setsockopt attaching one EPERM,
 // seccomp(2) and PR_SET_SECCOMP EINVAL (what a kernel without seccomp filters answers, so that
-// programs which sandbox themselves, man-db, sshd, Firefox, take their fallback). Nothing here
+// programs which sandbox themselves where they can, man-db and sshd, go on without). Nothing here
 // fills the budget: each probe attaches one program of two instructions.
 // Needs root (the sandbox) and x86_64 (the probes name x86_64 system call numbers).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
