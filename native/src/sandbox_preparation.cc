@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "user_keyrings.h"
@@ -12,6 +13,9 @@
 namespace parafork {
 
 namespace {
+
+// RLIMIT_MEMLOCK of every sandboxed task, at most (PrepareIdentity).
+constexpr uint64_t kTaskLockedMemoryBytes = 64 * 1024;
 
 void PrepareNetwork(const SandboxRequest& sandbox, SandboxResources& resources, SandboxStorage& storage,
                     SandboxPlan& plan, uint64_t* clone_flags) {
@@ -177,6 +181,18 @@ void PrepareIdentity(const SandboxRequest& sandbox, SandboxResources& resources,
     if (getrlimit(resource, &agent_limit) != 0 || agent_limit.rlim_cur != 0 || agent_limit.rlim_max != 0) {
       storage.limits[limits++] = {resource, 0, 0};
     }
+  }
+  // Locked memory: mlock(2) of a file mapping pins the node's cached pages of that file, charged to
+  // whichever cgroup read them first and reclaimable by no one while locked; RLIMIT_MEMLOCK is the
+  // only bound, per process. The agent's (8 MiB, the kernel's default since 5.16) let a default
+  // task lock 8 MiB of the node's cache in each of its processes, 104 MiB with 13 (red team,
+  // session 13, sandbox-locked-memory.test.ts). 64 KiB, the kernel's default before 5.16, or the
+  // agent's where lower; what the task locks of its own memory is charged to it anyway.
+  struct rlimit agent_locked = {RLIM_INFINITY, RLIM_INFINITY};
+  if (getrlimit(RLIMIT_MEMLOCK, &agent_locked) != 0) agent_locked = {RLIM_INFINITY, RLIM_INFINITY};
+  if (agent_locked.rlim_cur > kTaskLockedMemoryBytes || agent_locked.rlim_max > kTaskLockedMemoryBytes) {
+    storage.limits[limits++] = {RLIMIT_MEMLOCK, std::min<uint64_t>(agent_locked.rlim_cur, kTaskLockedMemoryBytes),
+                                std::min<uint64_t>(agent_locked.rlim_max, kTaskLockedMemoryBytes)};
   }
   plan.limits = storage.limits;
   plan.limit_count = limits;

@@ -40,7 +40,7 @@ struct SandboxStorage {
   // The paths the child opens beneath a directory (SandboxMount::relative), relative to it.
   std::vector<std::string> relatives;
   std::vector<const char*> root_masks;
-  ResourceLimit limits[6];
+  ResourceLimit limits[7];
   std::string init_name = "parafork-init";
   std::vector<char*> init_argv;
   std::shared_ptr<const void> filesystem_template;  // keeps the template's namespace fd open (SandboxResources)

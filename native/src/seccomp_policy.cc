@@ -13,6 +13,7 @@
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
@@ -52,12 +53,12 @@ constexpr const char* kAllowedSyscalls[] = {
     "get_thread_area", "getcpu", "getegid", "getegid32", "geteuid", "geteuid32", "getgid", "getgid32", "getgroups",
     "getgroups32", "getitimer", "getpgid", "getpgrp", "getpid", "getppid", "getpriority", "getresgid", "getresgid32",
     "getresuid", "getresuid32", "getrlimit", "getrusage", "getsid", "gettid", "getuid", "getuid32", "ioprio_get",
-    "ioprio_set", "kill", "pause", "pidfd_open", "pidfd_send_signal", "prctl", "restart_syscall", "rseq",
+    "ioprio_set", "kill", "pause", "pidfd_open", "pidfd_send_signal", "restart_syscall", "rseq",
     "rt_sigaction", "rt_sigpending", "rt_sigprocmask", "rt_sigqueueinfo", "rt_sigreturn", "rt_sigsuspend",
     "rt_sigtimedwait", "rt_sigtimedwait_time64", "rt_tgsigqueueinfo", "sched_get_priority_max",
     "sched_get_priority_min", "sched_getaffinity", "sched_getattr", "sched_getparam", "sched_getscheduler",
     "sched_rr_get_interval", "sched_rr_get_interval_time64", "sched_setaffinity", "sched_setattr", "sched_setparam",
-    "sched_setscheduler", "sched_yield", "seccomp", "set_robust_list", "set_thread_area", "set_tid_address",
+    "sched_setscheduler", "sched_yield", "set_robust_list", "set_thread_area", "set_tid_address",
     "setfsgid", "setfsgid32", "setfsuid", "setfsuid32", "setgid", "setgid32", "setgroups", "setgroups32", "setitimer",
     "setpgid", "setpriority", "setregid", "setregid32", "setresgid", "setresgid32", "setresuid", "setresuid32",
     "setreuid", "setreuid32", "setsid", "setuid", "setuid32", "sigaltstack", "signalfd", "signalfd4",
@@ -73,12 +74,13 @@ constexpr const char* kAllowedSyscalls[] = {
     "epoll_create", "epoll_create1", "epoll_ctl", "epoll_pwait", "epoll_pwait2", "epoll_wait", "eventfd", "eventfd2",
     "futex", "futex_requeue", "futex_time64", "futex_wait", "futex_waitv", "futex_wake", "pipe", "pipe2", "poll", "ppoll", "ppoll_time64",
     "pselect6", "pselect6_time64", "select", "_newselect",
-    // sockets (socket and socketpair have a rule of their own, below; privileged kinds, such as raw
+    // prctl has a rule of its own, below.
+    // sockets (socket, socketpair and setsockopt have a rule of their own, below; privileged kinds, such as raw
     // sockets, still need capabilities the task does not have). Not socketcall(2), which takes its
     // arguments in memory a filter cannot read: x86_64 and aarch64 have no such call, and the
     // 32-bit ABIs that do are refused as a whole.
     "accept", "accept4", "bind", "connect", "getpeername", "getsockname", "getsockopt", "listen", "recv", "recvfrom",
-    "recvmmsg", "recvmmsg_time64", "recvmsg", "send", "sendmmsg", "sendmsg", "sendto", "setsockopt", "shutdown",
+    "recvmmsg", "recvmmsg_time64", "recvmsg", "send", "sendmmsg", "sendmsg", "sendto", "shutdown",
     // System V IPC and POSIX message queues (the task has its own IPC namespace)
     "ipc", "mq_getsetattr", "mq_notify", "mq_open", "mq_timedreceive", "mq_timedreceive_time64", "mq_timedsend",
     "mq_timedsend_time64", "mq_unlink", "msgctl", "msgget", "msgrcv", "msgsnd", "semctl", "semget", "semop",
@@ -118,14 +120,20 @@ constexpr RefusedFlagsRule kRefusedFlagsRules[] = {{"mmap", 3, MAP_HUGETLB, EPER
 constexpr uint32_t kAllowedPersonalities[] = {0x0, 0x0008, 0x20000, 0xffffffff};
 
 // The only socket families a task may create (socket(2), socketpair(2)): what ordinary programs
-// use. Unix sockets, IPv4, IPv6, and netlink (glibc's getaddrinfo and getifaddrs, ip(8)). Every
-// other family answers EAFNOSUPPORT, the kernel's own answer for a family it was built without,
-// which programs already expect. The rest are devices and protocols a task has no use for:
+// use. Unix sockets, IPv4 and IPv6. Every other family answers EAFNOSUPPORT, the kernel's own
+// answer for a family it was built without, which programs already expect. Not netlink: the
+// buffers in a netlink socket's receive queue are charged to no memory cgroup (a unix socket's
+// are), a task's socket may send to itself (NETLINK_USERSOCK) or have the kernel queue answers,
+// each up to twice net.core.rmem_max, and a default task held 66 MB in 8 sockets with 5 MiB
+// charged to its 64 MiB cgroup: at 1,024 fds a process and 1,024 processes, the node's memory many
+// times over (red team, session 13, sandbox-netlink-memory.test.ts). In a task's own network
+// namespace netlink showed `lo` and little else; getifaddrs(3) now fails (glibc's getaddrinfo
+// does without it). The rest are devices and protocols a task has no use for:
 // AF_VSOCK (its ports belong to the machine, not to a network namespace: a task that binds one
 // takes it from the node, issue 12), AF_PACKET and AF_XDP (need CAP_NET_RAW, which a task never
 // has), AF_ALG (the kernel's crypto API, CVE-2026-31431), and rare protocols whose modules the kernel loads on first use (the source of many
 // kernel CVEs: DCCP, RDS, TIPC, ...), a request the filter stops before the kernel sees it.
-constexpr uint32_t kAllowedSocketFamilies[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
+constexpr uint32_t kAllowedSocketFamilies[] = {AF_UNIX, AF_INET, AF_INET6};
 
 // ioctl(2) requests refused on any fd: those that inject input into a terminal or take over a
 // console, which a task could otherwise aim at a terminal it inherited (issue 12). TIOCSTI pushes
@@ -157,6 +165,22 @@ constexpr uint32_t kFixedResourceLimit = RLIMIT_CORE;
 // by its memory limit).
 constexpr uint32_t kDroppedFileAdvice = POSIX_FADV_DONTNEED;
 
+// Classic BPF programs a task would hand the kernel: the kernel compiles each to machine code and
+// counts that code against net.core.bpf_jit_limit, one budget for the whole node that no cgroup,
+// rlimit or namespace divides. Once it is full, a compile by a process without CAP_BPF or
+// CAP_SYS_ADMIN fails, and with CONFIG_BPF_JIT_ALWAYS_ON (Debian's, Ubuntu's, Fedora's kernels)
+// so does the attach: the sandbox attaches each task's filter after dropping its capabilities, so
+// no task could start (ENOTSUPP), nor could the node's unprivileged users of socket or seccomp
+// filters (red team, session 13, sandbox-bpf-programs.test.ts: one default task, 1,024 sockets a
+// process, fills the 504 MiB of a 24 GiB node with 20 processes). Socket filters: setsockopt at
+// SOL_SOCKET with these options, refused (EPERM); SO_ATTACH_BPF and SO_ATTACH_REUSEPORT_EBPF take
+// a bpf(2) program, which no task can make. Seccomp filters: seccomp(2) and prctl(PR_SET_SECCOMP)
+// answer EINVAL, as a kernel built without seccomp filters does, so programs that sandbox
+// themselves where they can (man-db, sshd) go on without; the task's own filter stays.
+constexpr uint32_t kRefusedSocketFilterOptions[] = {SO_ATTACH_FILTER, SO_ATTACH_REUSEPORT_CBPF};
+constexpr const char* kInvalidArgumentSyscalls[] = {"seccomp"};
+constexpr uint32_t kRefusedPrctlOption = PR_SET_SECCOMP;
+
 constexpr uint32_t kNamespaceFlags =
     CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
 
@@ -182,6 +206,7 @@ constexpr uint32_t kAllow = SECCOMP_RET_ALLOW;
 constexpr uint32_t kDeny = SECCOMP_RET_ERRNO | EPERM;
 constexpr uint32_t kNotImplemented = SECCOMP_RET_ERRNO | ENOSYS;
 constexpr uint32_t kFamilyNotSupported = SECCOMP_RET_ERRNO | EAFNOSUPPORT;
+constexpr uint32_t kInvalidArgument = SECCOMP_RET_ERRNO | EINVAL;
 constexpr uint32_t kSkippedAsDone = SECCOMP_RET_ERRNO | 0;  // the call is not made and returns 0
 
 // The low 32 bits of an argument: the kernel reads these arguments as int or unsigned int and
@@ -369,7 +394,8 @@ std::vector<sock_filter> ResourceLimitGuardPrefix() {
 const DefaultSeccompRules& DefaultSeccompPolicyRules() {
   static const DefaultSeccompRules rules{kAllowedSyscalls,      kNotImplementedSyscalls, kRefusedIoctlRequests,
                                          kAllowedSocketFamilies, kAllowedPersonalities,  kNamespaceFlags,
-                                         kRefusedFlagsRules,     kFixedResourceLimit,     kDroppedFileAdvice};
+                                         kRefusedFlagsRules,     kFixedResourceLimit,     kDroppedFileAdvice,
+                                         kRefusedSocketFilterOptions, kInvalidArgumentSyscalls, kRefusedPrctlOption};
   return rules;
 }
 
@@ -394,6 +420,9 @@ SeccompProgram BuildDefaultSeccompProgram() {
   const ProgramWriter::Label skipped_as_done = writer.NewLabel();
   const ProgramWriter::Label not_supported = writer.NewLabel();
   const ProgramWriter::Label fadvise_rule = writer.NewLabel();
+  const ProgramWriter::Label invalid_argument = writer.NewLabel();
+  const ProgramWriter::Label prctl_rule = writer.NewLabel();
+  const ProgramWriter::Label setsockopt_rule = writer.NewLabel();
   for (const RefusedFlagsRule& rule : kRefusedFlagsRules) {
     if (rule.error != EPERM && rule.error != EOPNOTSUPP) throw std::runtime_error("seccomp: a flags rule's errno has no return");
   }
@@ -416,6 +445,9 @@ SeccompProgram BuildDefaultSeccompProgram() {
   rules[NumberOf("setrlimit")] = setrlimit_rule;
   rules[NumberOf("prlimit64")] = prlimit_rule;
   rules[NumberOf("fadvise64")] = fadvise_rule;
+  for (const char* name : kInvalidArgumentSyscalls) rules[NumberOf(name)] = invalid_argument;
+  rules[NumberOf("prctl")] = prctl_rule;
+  rules[NumberOf("setsockopt")] = setsockopt_rule;
   std::vector<ProgramWriter::Label> flags_rules;
   for (const RefusedFlagsRule& rule : kRefusedFlagsRules) {
     flags_rules.push_back(writer.NewLabel());
@@ -455,6 +487,19 @@ SeccompProgram BuildDefaultSeccompProgram() {
   writer.LoadWord(ArgumentLowWord(3));
   writer.JumpIf(BPF_JEQ, kDroppedFileAdvice, skipped_as_done, allow);
 
+  // prctl(option, ...): see kRefusedPrctlOption.
+  writer.Bind(prctl_rule);
+  writer.LoadWord(ArgumentLowWord(0));
+  writer.JumpIf(BPF_JEQ, kRefusedPrctlOption, invalid_argument, allow);
+
+  // setsockopt(fd, level, name, ...): see kRefusedSocketFilterOptions. The level first: their
+  // numbers mean other options at other levels (26 is IPV6_V6ONLY).
+  writer.Bind(setsockopt_rule);
+  writer.LoadWord(ArgumentLowWord(1));
+  writer.JumpIf(BPF_JEQ, SOL_SOCKET, ProgramWriter::kNext, allow);
+  writer.LoadWord(ArgumentLowWord(2));
+  writer.JumpIfAny(kRefusedSocketFilterOptions, deny, allow);
+
   for (size_t index = 0; index < flags_rules.size(); ++index) {
     writer.Bind(flags_rules[index]);
     writer.LoadWord(ArgumentLowWord(kRefusedFlagsRules[index].argument));
@@ -476,6 +521,8 @@ SeccompProgram BuildDefaultSeccompProgram() {
   writer.Return(kSkippedAsDone);
   writer.Bind(not_supported);
   writer.Return(SECCOMP_RET_ERRNO | EOPNOTSUPP);
+  writer.Bind(invalid_argument);
+  writer.Return(kInvalidArgument);
 
   SeccompProgram result;
   result.instructions = writer.Finish();

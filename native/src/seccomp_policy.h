@@ -4,11 +4,13 @@
 // An allow-list at least as strict as Docker's default profile (docs/security.md compares them
 // call by call): anything not listed fails with EPERM; clone3 fails with ENOSYS (so libc falls
 // back to clone, whose flags a filter can see) and clone may not create namespaces; socket and
-// socketpair only for AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK (others: EAFNOSUPPORT); ioctl
+// socketpair only for AF_UNIX, AF_INET and AF_INET6 (others, netlink among them: EAFNOSUPPORT); ioctl
 // never with TIOCSTI, TIOCLINUX, TIOCCONS or TIOCSETD (EPERM); personality only with harmless
 // values; setrlimit and prlimit64 never change RLIMIT_CORE (answered 0, EPERM when the old value is
 // asked for too); no huge pages by flag (EPERM); preadv2 never with RWF_NOWAIT (EOPNOTSUPP);
-// fadvise64 never drops pages (POSIX_FADV_DONTNEED not made, answered 0); another ABI (i386 on x86_64, AArch32) kills the process. Not allowed, among others:
+// fadvise64 never drops pages (POSIX_FADV_DONTNEED not made, answered 0); no classic BPF program
+// of the task's own, whose code counts against the node's bpf_jit_limit (setsockopt attaching a
+// socket filter: EPERM; seccomp(2) and prctl PR_SET_SECCOMP: EINVAL); another ABI (i386 on x86_64, AArch32) kills the process. Not allowed, among others:
 // mount and the new mount API, pivot_root, chroot, unshare, setns, ptrace, process_vm_*, bpf,
 // perf_event_open, keyctl, add_key, request_key, kernel modules, kexec, reboot, swapon/swapoff,
 // io_uring, userfaultfd, open_by_handle_at, clock and time setting, acct, quotactl, syslog.
@@ -64,6 +66,9 @@ struct DefaultSeccompRules {
   std::span<const RefusedFlagsRule> refused_flags;    // the rule's errno when the flags are set
   uint32_t fixed_resource_limit;  // setrlimit/prlimit64 of it: not made, answered 0 (EPERM if asking the old value)
   uint32_t dropped_file_advice;   // fadvise64's advice (fourth argument): not made, answered 0
+  std::span<const uint32_t> refused_socket_filter_options;  // setsockopt at SOL_SOCKET: EPERM
+  std::span<const char* const> invalid_argument_syscalls;   // answered EINVAL, by name
+  uint32_t refused_prctl_option;                            // prctl's first argument: EINVAL
 };
 const DefaultSeccompRules& DefaultSeccompPolicyRules();
 

@@ -245,7 +245,10 @@ export interface SandboxOptions {
    * attaches that guard alone, and a custom profile is compiled with it in front.
    */
   readonly seccomp?: 'default' | 'unconfined' | SeccompFilter;
-  /** RLIMIT_NOFILE; default 1024. */
+  /**
+   * RLIMIT_NOFILE; default 1024. (RLIMIT_MEMLOCK is always at most 64 KiB: mlock of a file mapping
+   * pins the node's page cache, charged to no cgroup of the task's; native/src/sandbox_preparation.cc.)
+   */
   readonly maxOpenFiles?: number;
   /** RLIMIT_FSIZE in bytes; default unlimited (0). */
   readonly maxFileSizeBytes?: number;

@@ -1,0 +1,90 @@
+// Red team, session 13: classic BPF programs a default Task hands the kernel. A socket filter
+// (setsockopt SO_ATTACH_FILTER, SO_ATTACH_REUSEPORT_CBPF) and a seccomp filter (seccomp(2)
+// SECCOMP_SET_MODE_FILTER, prctl PR_SET_SECCOMP) are compiled to machine code, and the kernel
+// counts that code against one budget for the whole node, net.core.bpf_jit_limit (504 MiB here),
+// which no cgroup, rlimit or namespace divides, and which a program of the agent's own needs: the
+// child attaches each Task's default filter after it has dropped its capabilities, and once the
+// budget is full an unprivileged compile fails, which with CONFIG_BPF_JIT_ALWAYS_ON (Debian's,
+// Ubuntu's, Fedora's kernels) fails the attach. Probe, on this machine: 1,000 socket filters of
+// 1,996 `div #3` held 27 MiB of code for 26 MiB of the Task's memory (1,024 fds a process, so one
+// default Task fills the budget with 20 processes), and with the limit at 1 for one spawn the
+// agent's next sandboxed spawn failed (`seccomp: ... error -524`, ENOTSUPP) while no one could
+// start a Task. The filter now refuses both kinds of program: setsockopt attaching one EPERM,
+// seccomp(2) and PR_SET_SECCOMP EINVAL (what a kernel without seccomp filters answers, so that
+// programs which sandbox themselves where they can, man-db and sshd, go on without). Nothing here
+// fills the budget: each probe attaches one program of two instructions.
+// Needs root (the sandbox) and x86_64 (the probes name x86_64 system call numbers).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { Launcher } from '../../src/index.js';
+import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
+import { python, runSandboxed } from './sandbox-helpers.js';
+
+const skip =
+  missingRequirement('the sandbox needs root (namespaces, mounts, pivot_root)', runningAsRoot) ??
+  missingRequirement('the probes use x86_64 system call numbers', process.arch === 'x64');
+
+/** Python: each way to hand the kernel a classic BPF program, with a two-instruction one ("accept"), and what it answered. */
+const attachProbe = [
+  'import ctypes, errno, socket, struct',
+  'libc = ctypes.CDLL(None, use_errno=True)',
+  'def answer(result): return "ok" if result >= 0 else errno.errorcode[ctypes.get_errno()]',
+  'class Program(ctypes.Structure):',
+  '    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]',
+  '# ld [0]; ret #0x7fff0000: loads seccomp_data.nr (a socket packet\'s first word), accepts everything.',
+  'code = ctypes.create_string_buffer(struct.pack("HBBI", 0x20, 0, 0, 0) + struct.pack("HBBI", 0x06, 0, 0, 0x7fff0000))',
+  'program = Program(2, ctypes.addressof(code))',
+  'size = ctypes.sizeof(program)',
+  'unix = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+  'print("SO_ATTACH_FILTER", answer(libc.setsockopt(unix.fileno(), 1, 26, ctypes.byref(program), size)))',
+  'udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+  'udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)',
+  'print("SO_ATTACH_REUSEPORT_CBPF", answer(libc.setsockopt(udp.fileno(), 1, 51, ctypes.byref(program), size)))',
+  'print("seccomp SECCOMP_SET_MODE_FILTER", answer(libc.syscall(317, 1, 0, ctypes.byref(program))))',
+  'print("prctl PR_SET_SECCOMP", answer(libc.prctl(22, 2, ctypes.byref(program), 0, 0)))',
+].join('\n');
+
+/** Python: the same calls' neighbours, which programs make all the time: still answered by the kernel. */
+const neighbourProbe = [
+  'import ctypes, errno, socket',
+  'libc = ctypes.CDLL(None, use_errno=True)',
+  'def answer(result): return "ok" if result >= 0 else errno.errorcode[ctypes.get_errno()]',
+  'one = ctypes.c_int(1)',
+  'v6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)',
+  '# IPPROTO_IPV6 options with the numbers of SO_ATTACH_FILTER (26: IPV6_V6ONLY) and SO_ATTACH_REUSEPORT_CBPF (51: IPV6_RECVHOPLIMIT).',
+  'print("IPV6_V6ONLY", answer(libc.setsockopt(v6.fileno(), 41, 26, ctypes.byref(one), 4)))',
+  'print("IPV6_RECVHOPLIMIT", answer(libc.setsockopt(v6.fileno(), 41, 51, ctypes.byref(one), 4)))',
+  'print("SO_REUSEADDR", answer(libc.setsockopt(v6.fileno(), 1, 2, ctypes.byref(one), 4)))',
+  '# SO_DETACH_FILTER with nothing attached: the kernel\'s own ENOENT.',
+  'print("SO_DETACH_FILTER", answer(libc.setsockopt(v6.fileno(), 1, 27, ctypes.byref(one), 4)))',
+  'print("PR_SET_NAME", answer(libc.prctl(15, b"probe", 0, 0, 0)))',
+  'print("PR_GET_SECCOMP", libc.prctl(21, 0, 0, 0, 0))',
+].join('\n');
+
+describe.skipIf(skip !== undefined)(`classic BPF programs from a default Task${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let launcher: Launcher;
+
+  beforeAll(() => {
+    launcher = new Launcher();
+  });
+  afterAll(async () => {
+    await launcher.close();
+  });
+
+  it('are refused, socket filters with EPERM and seccomp filters with EINVAL: their code counts against the node-wide bpf_jit_limit', async () => {
+    const run = await runSandboxed(launcher, python, ['-c', attachProbe]);
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim().split('\n')).toEqual([
+      'SO_ATTACH_FILTER EPERM',
+      'SO_ATTACH_REUSEPORT_CBPF EPERM',
+      'seccomp SECCOMP_SET_MODE_FILTER EINVAL',
+      'prctl PR_SET_SECCOMP EINVAL',
+    ]);
+  });
+
+  it('leaves the options that share their numbers at other levels, and the rest of prctl, to the kernel', async () => {
+    const run = await runSandboxed(launcher, python, ['-c', neighbourProbe]);
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim().split('\n')).toEqual(['IPV6_V6ONLY ok', 'IPV6_RECVHOPLIMIT ok', 'SO_REUSEADDR ok', 'SO_DETACH_FILTER ENOENT', 'PR_SET_NAME ok', 'PR_GET_SECCOMP 2']);
+  });
+});
