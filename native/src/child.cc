@@ -474,11 +474,11 @@ PARAFORK_CHILD_CODE void JoinFilesystemTemplate(ChildPlan* plan) {
   // The working directory is entered last, as the task's user (EnterWorkingDirectory).
 }
 
-// Unprivileged from here on: no capabilities (bounding set and ambient set emptied, so not even
-// exec of a file with file capabilities gives any back), no supplementary groups, the task's ids,
-// and no_new_privs (setuid binaries do not raise privileges; needed for the seccomp filter).
-PARAFORK_CHILD_CODE void DropPrivileges(ChildPlan* plan) {
-  const SandboxPlan& sandbox = plan->sandbox;
+// Unprivileged from here on, in two halves around the default filter's attach point (BuildSandbox):
+// first no capability can come back (bounding and ambient sets emptied, so not even exec of a file
+// with file capabilities gives any) and no_new_privs (setuid binaries do not raise privileges;
+// needed for a filter attached without CAP_SYS_ADMIN); neither takes an effective capability away.
+PARAFORK_CHILD_CODE void EmptyCapabilityBounds(ChildPlan* plan) {
   // Each drop commits new credentials (~1.5 us): only those still in the set are dropped. The
   // sandbox spawn threads have emptied theirs already (spawner.h), so usually none is left.
   for (long capability = 0; capability < 64; ++capability) {
@@ -490,6 +490,13 @@ PARAFORK_CHILD_CODE void DropPrivileges(ChildPlan* plan) {
     }
   }
   RawSyscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0);
+  long result = RawSyscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0);
+  if (result < 0) Fail(plan, Syscall::kIdentity, result);
+}
+
+// Then the task's ids, no supplementary groups, and every capability set empty.
+PARAFORK_CHILD_CODE void TakeTaskIdentity(ChildPlan* plan) {
+  const SandboxPlan& sandbox = plan->sandbox;
   long result = RawSyscall(SYS_setgroups, 0, 0);
   if (result < 0) Fail(plan, Syscall::kIdentity, result);
   result = RawSyscall(SYS_setresgid, sandbox.gid, sandbox.gid, sandbox.gid);
@@ -501,8 +508,11 @@ PARAFORK_CHILD_CODE void DropPrivileges(ChildPlan* plan) {
   struct __user_cap_data_struct none[2] = {};
   result = RawSyscall(SYS_capset, Address(&header), Address(none));
   if (result < 0) Fail(plan, Syscall::kIdentity, result);
-  result = RawSyscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0);
-  if (result < 0) Fail(plan, Syscall::kIdentity, result);
+}
+
+PARAFORK_CHILD_CODE void AttachFilter(ChildPlan* plan) {
+  const long result = RawSyscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, Address(plan->sandbox.seccomp));
+  if (result < 0) Fail(plan, Syscall::kSeccomp, result);
 }
 
 // A session keyring of the task's own, empty, as runc gives each container one. Keyrings are not
@@ -524,9 +534,10 @@ PARAFORK_CHILD_CODE void JoinOwnSessionKeyring(ChildPlan* plan) {
 // The task uid's own keyrings, emptied of what an earlier task leased the same uid left there:
 // the user keyring, the user session keyring and the persistent keyring belong to the uid, not to
 // a process, and outlive it (user_keyrings.h; red team, test/security/sandbox-user-keyrings.test.ts).
-// Run as the task's uid (the kernel finds them by the caller's), with no capabilities yet before the
-// filter. The persistent keyring is linked into the task's session keyring to be possessed (its
-// owner may only view and read it otherwise), emptied, and unlinked again. A kernel without keys
+// Run as the task's uid (the kernel finds them by the caller's), with no capabilities; under
+// Unconfined's guard already, which lets keyctl through (a custom profile comes after). The
+// persistent keyring is linked into the task's session keyring to be possessed (its owner may
+// only view and read it otherwise), emptied, and unlinked again. A kernel without keys
 // (ENOSYS) or without persistent keyrings (EOPNOTSUPP) has nothing there; EDQUOT: the uid's quota
 // is full and it has no persistent keyring to find, which getting one would have to make. Any
 // other failure fails the spawn: EACCES when an earlier task of the uid took write permission on a
@@ -656,7 +667,19 @@ PARAFORK_CHILD_CODE void BuildSandbox(ChildPlan* plan) {
   }
   if (sandbox.own_session_keyring) JoinOwnSessionKeyring(plan);
   if (sandbox.user_namespace) EnterUserNamespace(plan);
-  DropPrivileges(plan);
+  EmptyCapabilityBounds(plan);
+  // The filter is compiled at its attach, and its machine code counted against the node's
+  // net.core.bpf_jit_limit, which the node's other tenants (a container under Docker's profile,
+  // any local user) can fill with socket and seccomp filters of their own; past it only a holder
+  // of CAP_BPF or CAP_SYS_ADMIN (in the node's user namespace) is let past (kernel/bpf/core.c,
+  // bpf_jit_charge_modmem), and with CONFIG_BPF_JIT_ALWAYS_ON every later attach failed: no task
+  // could start (red team, session 14). So the filters whose rules are ours, the default one and
+  // Unconfined's guard, are attached here, while the child still holds CAP_SYS_ADMIN, and judge
+  // the child's own last calls: the default one allows each of them (seccomp_policy_test.cc,
+  // AllowsTheChildsOwnCallsAfterItsAttach), the guard all but RLIMIT_CORE. A custom profile still
+  // comes last: its rules may refuse those calls (sandbox_preparation.cc).
+  if (sandbox.seccomp_while_privileged) AttachFilter(plan);
+  TakeTaskIdentity(plan);
   if (sandbox.empty_user_keyrings) EmptyUserKeyrings(plan);
   EnterWorkingDirectory(plan);
 }
@@ -727,11 +750,8 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int RunChild(void
   if (!plan->sandbox.enabled) Exec(plan);
 
   plan->sandbox.init_argv[1] = const_cast<char*>(FindExecutable(plan));
-  if (plan->sandbox.seccomp != nullptr) {
-    // Last: from here on only the allow-listed system calls work, execveat among them.
-    result = RawSyscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, Address(plan->sandbox.seccomp));
-    if (result < 0) Fail(plan, Syscall::kSeccomp, result);
-  }
+  // A custom profile last: from here on only what it allows works, execveat among them.
+  if (plan->sandbox.seccomp != nullptr && !plan->sandbox.seccomp_while_privileged) AttachFilter(plan);
   result = RawSyscall(SYS_execveat, plan->sandbox.init_fd, Address(""), Address(plan->sandbox.init_argv),
                       Address(plan->envp), AT_EMPTY_PATH);
   Fail(plan, Syscall::kExecve, result);

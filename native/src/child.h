@@ -108,6 +108,9 @@ struct SandboxPlan {
   int user_namespace_parent_fds[2] = {-1, -1};  // the parent's ends, which the child closes first
   uint32_t user_namespace_owner = 0;  // the host id that owns it: the first id of its range
   const sock_fprog* seccomp = nullptr;  // null: unconfined
+  // Attach `seccomp` before the task's ids are taken, with CAP_SYS_ADMIN still held (so a full
+  // net.core.bpf_jit_limit does not refuse it: child.cc, BuildSandbox); else last, before exec.
+  bool seccomp_while_privileged = false;
   // A session keyring of the task's own (child.cc, JoinOwnSessionKeyring): for a filter that may
   // let keyctl(2) through, which the default one refuses.
   bool own_session_keyring = false;

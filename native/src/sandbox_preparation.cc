@@ -166,7 +166,7 @@ void PrepareIdentity(const SandboxRequest& sandbox, SandboxResources& resources,
     storage.limits[limits++] = {RLIMIT_FSIZE, sandbox.max_file_size_bytes, sandbox.max_file_size_bytes};
   }
   // Set while the child is still root (exempt), checked by fork/clone against the task's uid once
-  // DropPrivileges has switched to it: the kernel counts that uid's processes and threads
+  // TakeTaskIdentity (child.cc) has switched to it: the kernel counts that uid's processes and threads
   // (setrlimit(2) RLIMIT_NPROC; per user namespace since Linux 5.14).
   if (sandbox.max_processes > 0) {
     storage.limits[limits++] = {RLIMIT_NPROC, sandbox.max_processes, sandbox.max_processes};
@@ -207,6 +207,12 @@ void PrepareIdentity(const SandboxRequest& sandbox, SandboxResources& resources,
   plan.seccomp = !sandbox.seccomp                    ? resources.resource_limit_guard()
                  : sandbox.seccomp_program.empty() ? resources.default_seccomp()
                                                    : &sandbox.seccomp_program.program;
+  // Ours (the default policy, Unconfined's guard) attached while the child holds CAP_SYS_ADMIN, so
+  // the node's JIT budget, full or not, never stops a spawn (child.cc, BuildSandbox); they allow
+  // the child's last calls. Not a custom profile, whose rules may refuse those calls (setresuid,
+  // capset, chdir...), nor in user-namespace mode, where the child has given up the node's
+  // capabilities for its namespace's by then (capable() asks the node's user namespace).
+  plan.seccomp_while_privileged = plan.seccomp != &sandbox.seccomp_program.program && !sandbox.user_namespace;
   // The default filter refuses keyctl, add_key and request_key: the agent's session keyring is out
   // of reach, and a keyring of the task's own would cost every spawn ~5 us (child.cc). So does a
   // filter the agent runs under itself, whatever the task's (in the chart's Pod: the spawn failed

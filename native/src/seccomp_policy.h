@@ -1,5 +1,7 @@
 // The sandbox's default system-call policy, written once into a classic BPF program (numbers
-// named by libseccomp) and loaded by each sandboxed child (seccomp(2)) as its last step before exec.
+// named by libseccomp) and loaded by each sandboxed child (seccomp(2)) before it takes the task's
+// ids, while it still holds CAP_SYS_ADMIN (child.cc, BuildSandbox): it judges the child's own last
+// calls too, and must allow them (seccomp_policy_test.cc, AllowsTheChildsOwnCallsAfterItsAttach).
 //
 // An allow-list at least as strict as Docker's default profile (docs/security.md compares them
 // call by call): anything not listed fails with EPERM; clone3 fails with ENOSYS (so libc falls

@@ -354,6 +354,48 @@ TEST_F(DefaultSeccompProgram, RefusesTheTasksOwnBpfPrograms) {
   EXPECT_EQ(ActionFor(Call(NumberOf("prctl"), PR_GET_SECCOMP)), kAllow);
 }
 
+// The sandbox's child attaches this program before it takes the task's ids, while it still holds
+// CAP_SYS_ADMIN, so that a full net.core.bpf_jit_limit never refuses it (child.cc, BuildSandbox):
+// every call the child makes after that point, with the arguments it makes it with, must be
+// allowed, or no default task would start. Keep in step with child.cc from TakeTaskIdentity on.
+TEST_F(DefaultSeccompProgram, AllowsTheChildsOwnCallsAfterItsAttach) {
+  const uint64_t address = 0x7ffd12345678ull;
+  const struct {
+    const char* name;
+    uint64_t arguments[4];
+  } calls[] = {
+      {"setgroups", {0, 0}},
+      {"setresgid", {65534, 65534, 65534}},
+      {"setresuid", {65534, 65534, 65534}},
+      {"setresuid", {0, 0, 0}},
+      {"capset", {address, address}},
+      {"keyctl", {7 /* KEYCTL_CLEAR */, static_cast<uint64_t>(-4)}},  // only where keyctl is allowed: not here
+      {"chdir", {address}},
+      {"getcwd", {address, 4096}},
+      {"close_range", {3, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */}},
+      {"openat", {static_cast<uint64_t>(AT_FDCWD), address, O_RDONLY | O_DIRECTORY | O_CLOEXEC}},
+      {"getdents64", {5, address, 4096}},
+      {"fcntl", {3, F_SETFD, 0}},
+      {"close", {5}},
+      {"dup3", {9, 3, 0}},
+      {"rt_sigprocmask", {SIG_SETMASK, address, 0, 8}},
+      {"faccessat", {static_cast<uint64_t>(AT_FDCWD), address, X_OK}},
+      {"statx", {static_cast<uint64_t>(AT_FDCWD), address, 0, 1 /* STATX_TYPE */}},
+      {"execveat", {7, address, address, address}},
+      {"exit_group", {127}},
+  };
+  for (const auto& call : calls) {
+    const seccomp_data data = Call(NumberOf(call.name), call.arguments[0], call.arguments[1], call.arguments[2], call.arguments[3]);
+    if (std::strcmp(call.name, "keyctl") == 0) {
+      // The child empties the task uid's keyrings only under a filter that lets keyctl through
+      // (sandbox_preparation.cc, empty_user_keyrings): never under this one.
+      EXPECT_EQ(ActionFor(data), kPermissionDenied);
+      continue;
+    }
+    EXPECT_EQ(ActionFor(data), kAllow) << call.name;
+  }
+}
+
 // The kernel compiles the program and runs it for every system call number at each attach
 // (seccomp(2) fills a cache of always-allowed calls), so each spawn pays for its length and for
 // the path through it: a binary search keeps both small. Raise the bound only knowingly (120: the

@@ -13,7 +13,20 @@
 // seccomp(2) and PR_SET_SECCOMP EINVAL (what a kernel without seccomp filters answers, so that
 // programs which sandbox themselves where they can, man-db and sshd, go on without). Nothing here
 // fills the budget: each probe attaches one program of two instructions.
+// Session 14: the node's other tenants (a container under Docker's profile, any local user) can
+// still fill the budget with programs of their own, and then the child's attach of the Task's
+// filter failed for every Task. Past the limit the kernel lets a holder of CAP_BPF or CAP_SYS_ADMIN
+// through (kernel/bpf/core.c, bpf_jit_charge_modmem), so the child now attaches the filters whose
+// rules are ours while it still holds CAP_SYS_ADMIN, before it takes the Task's ids. Shown here by
+// the order of the child's calls under strace(1), not by filling the budget: net.core.bpf_jit_limit
+// is the node's, and this machine is shared.
 // Needs root (the sandbox) and x86_64 (the probes name x86_64 system call numbers).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Launcher } from '../../src/index.js';
@@ -86,5 +99,63 @@ describe.skipIf(skip !== undefined)(`classic BPF programs from a default Task${s
     const run = await runSandboxed(launcher, python, ['-c', neighbourProbe]);
     expect(run.stderr).toBe('');
     expect(run.stdout.trim().split('\n')).toEqual(['IPV6_V6ONLY ok', 'IPV6_RECVHOPLIMIT ok', 'SO_REUSEADDR ok', 'SO_DETACH_FILTER ENOENT', 'PR_SET_NAME ok', 'PR_GET_SECCOMP 2']);
+  });
+});
+
+const strace = '/usr/bin/strace';
+const orderSkip = skip ?? missingRequirement('the order is read with strace(1)', existsSync(strace));
+
+/** The child's calls, in order, as strace -f saw them when a Launcher in a node of its own spawned one Task of this sandbox. */
+function childCalls(kind: string): { exit: unknown; calls: string[] } {
+  const scratch = mkdtempSync(path.join(tmpdir(), 'parafork-attach-order-'));
+  try {
+    const trace = path.join(scratch, 'trace');
+    const program = path.join(path.dirname(fileURLToPath(import.meta.url)), 'seccomp-attach-order-probe.ts');
+    // -ff: a file per process (trace.PID), so no line of the child is split by another's.
+    const run = spawnSync(strace, ['-ff', '-qq', '-e', 'trace=seccomp,setresuid,capset,prctl,execveat', '-e', 'signal=none', '-o', trace, process.execPath, program, kind], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.stderr).toBe('');
+    // The child is the process that attached a filter (libseccomp's probes in node's main thread
+    // pass none); the rest are node's threads and the Task's own processes after the exec.
+    const children = readdirSync(scratch)
+      .map((name) => readFileSync(path.join(scratch, name), 'utf8').split('\n'))
+      .filter((lines) => lines.some((line) => line.startsWith('seccomp(SECCOMP_SET_MODE_FILTER, 0, {len=')));
+    expect(children).toHaveLength(1);
+    // The bounding set's reads and drops are many: of prctl, only no_new_privs matters here.
+    const calls = children[0]!
+      .filter((line) => line !== '' && (!line.startsWith('prctl(') || line.startsWith('prctl(PR_SET_NO_NEW_PRIVS')))
+      .map((line) => (line.startsWith('prctl(') ? 'no_new_privs' : line.replace(/\(.*/s, '')));
+    return { exit: JSON.parse(run.stdout) as unknown, calls };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+describe.skipIf(orderSkip !== undefined)(`the child's own filter and the node's JIT budget${orderSkip ? ` (skipped: ${orderSkip})` : ''}`, () => {
+  it('attaches the default filter before it takes the Task\'s ids, while it holds CAP_SYS_ADMIN, which a full bpf_jit_limit lets through', () => {
+    const { exit, calls } = childCalls('default');
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(calls).toEqual(['no_new_privs', 'seccomp', 'setresuid', 'capset', 'execveat']);
+  });
+
+  it('attaches Unconfined\'s RLIMIT_CORE guard there too', () => {
+    const { exit, calls } = childCalls('unconfined');
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(calls).toEqual(['no_new_privs', 'seccomp', 'setresuid', 'capset', 'execveat']);
+  });
+
+  it('attaches a custom profile last, as the Task\'s user: its rules may refuse the calls the child makes before', () => {
+    const { exit, calls } = childCalls('custom');
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(calls).toEqual(['no_new_privs', 'setresuid', 'capset', 'seccomp', 'execveat']);
+  });
+
+  it('attaches it last in a user namespace, where the child no longer holds the node\'s capabilities', () => {
+    const { exit, calls } = childCalls('user-namespace');
+    expect(exit).toEqual({ code: 0, signal: null });
+    // setresuid twice: the namespace's owner as effective ids before unshare, then the Task's ids inside.
+    expect(calls).toEqual(['setresuid', 'no_new_privs', 'setresuid', 'capset', 'seccomp', 'execveat']);
   });
 });
