@@ -134,28 +134,15 @@ function childCalls(kind: string): { exit: unknown; calls: string[] } {
 }
 
 describe.skipIf(orderSkip !== undefined)(`the child's own filter and the node's JIT budget${orderSkip ? ` (skipped: ${orderSkip})` : ''}`, () => {
-  it('attaches the default filter before it takes the Task\'s ids, while it holds CAP_SYS_ADMIN, which a full bpf_jit_limit lets through', () => {
-    const { exit, calls } = childCalls('default');
+  // setresuid twice in a user namespace: the namespace's owner as effective ids before unshare, then the Task's ids inside.
+  it.each([
+    ['default', "attaches the default filter before it takes the Task's ids, while it holds CAP_SYS_ADMIN, which a full bpf_jit_limit lets through", ['no_new_privs', 'seccomp', 'setresuid', 'capset', 'execveat']],
+    ['unconfined', "attaches Unconfined's RLIMIT_CORE guard there too", ['no_new_privs', 'seccomp', 'setresuid', 'capset', 'execveat']],
+    ['custom', "attaches a custom profile last, as the Task's user: its rules may refuse the calls the child makes before", ['no_new_privs', 'setresuid', 'capset', 'seccomp', 'execveat']],
+    ['user-namespace', "attaches it last in a user namespace, where the child no longer holds the node's capabilities", ['setresuid', 'no_new_privs', 'setresuid', 'capset', 'seccomp', 'execveat']],
+  ])('%s: %s', (kind, _what, expected) => {
+    const { exit, calls } = childCalls(kind);
     expect(exit).toEqual({ code: 0, signal: null });
-    expect(calls).toEqual(['no_new_privs', 'seccomp', 'setresuid', 'capset', 'execveat']);
-  });
-
-  it('attaches Unconfined\'s RLIMIT_CORE guard there too', () => {
-    const { exit, calls } = childCalls('unconfined');
-    expect(exit).toEqual({ code: 0, signal: null });
-    expect(calls).toEqual(['no_new_privs', 'seccomp', 'setresuid', 'capset', 'execveat']);
-  });
-
-  it('attaches a custom profile last, as the Task\'s user: its rules may refuse the calls the child makes before', () => {
-    const { exit, calls } = childCalls('custom');
-    expect(exit).toEqual({ code: 0, signal: null });
-    expect(calls).toEqual(['no_new_privs', 'setresuid', 'capset', 'seccomp', 'execveat']);
-  });
-
-  it('attaches it last in a user namespace, where the child no longer holds the node\'s capabilities', () => {
-    const { exit, calls } = childCalls('user-namespace');
-    expect(exit).toEqual({ code: 0, signal: null });
-    // setresuid twice: the namespace's owner as effective ids before unshare, then the Task's ids inside.
-    expect(calls).toEqual(['setresuid', 'no_new_privs', 'setresuid', 'capset', 'seccomp', 'execveat']);
+    expect(calls).toEqual(expected);
   });
 });
