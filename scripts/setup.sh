@@ -55,10 +55,11 @@ esac
 # sandbox's syscall filter); npm when there is no Node at all. With --tests also GoogleTest (native
 # unit tests), Prometheus (observability tests), openssl (the test control plane's certificates),
 # curl, flock and ss (scripts/dev-cluster.sh), mmdebstrap (the agent image's Debian base,
-# scripts/build-image.sh). Installed only when missing.
+# scripts/build-image.sh), strace (the order of a sandboxed child's calls,
+# test/security/sandbox-bpf-programs.test.ts). Installed only when missing.
 debian_packages=(g++ make python3 libseccomp-dev)
 command -v npm >/dev/null || debian_packages+=(npm)
-[ "$with_tests" = 1 ] && debian_packages+=(libgtest-dev prometheus openssl curl util-linux iproute2 mmdebstrap)
+[ "$with_tests" = 1 ] && debian_packages+=(libgtest-dev prometheus openssl curl util-linux iproute2 mmdebstrap strace)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
