@@ -88,8 +88,9 @@ class LogPump {
   // Reads what the pipes still hold, closes every log (calling OnClosed), stops the thread.
   void Stop();
 
-  // Any thread (the spawn thread's, which also grows the pipes to kPipeBytes: best effort, a
-  // pipe the kernel will not grow keeps its size): read these pipe ends (either may be invalid)
+  // Any thread (the spawn thread's, which also grows the pipes to kPipeBytes, best effort: a
+  // pipe the kernel will not grow keeps its size; and puts them in the pump's epoll set, so that
+  // the pump wakes for a new log only once its pipes are written or closed): read these pipe ends (either may be invalid)
   // into a log at `path` of at most `max_bytes`, until both are at EOF. Takes ownership of the ends.
   // `create_when_written`: the file is made at the first byte (LogFile), so a task that writes
   // nothing costs no file.
@@ -107,6 +108,7 @@ class LogPump {
     size_t pipe_bytes;              // the pipe's capacity
     uint64_t quiet_since_ns = 0;    // CLOCK_MONOTONIC: when its last rest began (or it was added)
     uint64_t read_since_quiet = 0;  // bytes read from it since then
+    bool non_blocking = false;      // O_NONBLOCK set, at its first bytes (ReadChunk)
   };
   struct Resting {
     uint64_t until_ns;
@@ -116,20 +118,12 @@ class LogPump {
   struct Log {
     uint64_t id;
     LogFile file;
-    int open_sources = 0;
+    int open_sources = 0;  // sources in the epoll set, not yet at EOF
+    bool watched = false;  // its sources were put in the epoll set (Watch)
     std::unique_ptr<Source> sources[2];
     Log(uint64_t log_id, std::string path, uint64_t max_bytes, bool create_when_written)
         : id(log_id), file(std::move(path), max_bytes, create_when_written) {}
   };
-  struct Pending {
-    uint64_t id;
-    std::string path;
-    uint64_t max_bytes;
-    bool create_when_written;
-    UniqueFd ends[2];
-    size_t pipe_bytes[2];
-  };
-
   enum class ReadResult { kData, kNothing, kEnded };
   // At Stop, at most this many chunks more from each pipe (4 MiB).
   static constexpr int kChunksReadAtStop = 64;
@@ -139,11 +133,16 @@ class LogPump {
   static constexpr uint64_t kMinRestNs = 1'000'000;
 
   void Run();
+  // Moves the logs Add left pending into logs_ (watching those added before Start).
   void TakePending();
-  // Takes one chunk into the source's log; kEnded at EOF (or a broken pipe). `only_if_ready`:
-  // epoll has not said the pipe is readable (at Stop), so it is asked first.
-  ReadResult ReadChunk(Source& source, bool only_if_ready, size_t* read_length);
-  void SourceEnded(Source& source);
+  // Puts the log's sources in the epoll set (EPOLLONESHOT); drops those it refuses. With mutex_ held.
+  void Watch(Log& log);
+  // Takes one chunk into the source's log; kEnded at EOF (or a broken pipe). `hung_up`: epoll
+  // reported EPOLLHUP. `only_if_ready`: epoll has not spoken (at Stop), so the pipe is asked.
+  ReadResult ReadChunk(Source& source, bool only_if_ready, bool hung_up, size_t* read_length);
+  // Closes the source (freeing it), and its log once both are done. `reported`: epoll just
+  // reported it, so it is disarmed and needs no EPOLL_CTL_DEL.
+  void SourceEnded(Source& source, bool reported);
   // After a read of `length` bytes (`hung_up`: its writers are gone): watched again at once when it
   // may hold more, else left to rest (RestFor).
   void AfterRead(Source& source, size_t length, bool hung_up, uint64_t now_ns);
@@ -158,7 +157,9 @@ class LogPump {
   OnClosed on_closed_;
   WakeableEpoll epoll_;  // woken for new logs pending, or to stop
   std::mutex mutex_;
-  std::vector<Pending> pending_;
+  std::vector<std::unique_ptr<Log>> pending_;  // added, not yet in logs_ (their sources watched once watching_)
+  std::atomic<bool> has_pending_{false};       // pending_ is not empty (set with mutex_ held)
+  std::atomic<bool> watching_{false};          // Start opened the epoll set: Add puts pipes in it
   std::atomic<bool> stopping_{false};
   std::thread thread_;
   // The pump thread's own.
