@@ -92,8 +92,16 @@ void LogPump::Run() {
         if (has_pending_.load()) TakePending();
         continue;
       }
+      const uint32_t reported = events[index].events;
+      const bool hung_up = (reported & (EPOLLHUP | EPOLLERR)) != 0;
+      if (hung_up && (reported & EPOLLIN) == 0) {
+        // Its writers gone and nothing in it (a pipe reports EPOLLIN only while it holds bytes:
+        // pipe_poll in fs/pipe.c): EOF, known without a system call. Most tasks write nothing, so
+        // this is how most pipes end.
+        SourceEnded(*source, /*reported=*/true);  // frees `source`
+        continue;
+      }
       // One chunk a report, for fairness: a pipe with more is armed again at once (AfterRead).
-      const bool hung_up = (events[index].events & (EPOLLHUP | EPOLLERR)) != 0;
       size_t length = 0;
       if (ReadChunk(*source, false, hung_up, &length) == ReadResult::kEnded) {
         SourceEnded(*source, /*reported=*/true);  // frees `source`
