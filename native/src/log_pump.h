@@ -11,6 +11,13 @@
 // sees a byte of it: the spawn thread hands the pipes over natively (Spawner::HandOverLog), and
 // JavaScript hears once, when a log is complete (both pipes at EOF), with its totals.
 //
+// What a task that writes nothing costs (most of a Task array's indexes, issue 17): on the spawn
+// thread its pipes' growth and their EPOLL_CTL_ADDs (Add: the pump is not woken to take them);
+// here one report a pipe at its end, EPOLLHUP without EPOLLIN, which is EOF known without a system
+// call, and the pipe's close (no EPOLL_CTL_DEL: SourceEnded). Both pipes of an exiting task usually
+// come in one wake-up: ~0.46 epoll_wait and 2 close(2) an index, where there were ~0.95 wake-ups, 4
+// epoll_ctl, 2 FIONREAD and ~2.6 read(2) (docs/benchmarks.md, "A silent index's log").
+//
 // Why the rest: a pump that kept up read each pipe as soon as a write made it readable, so 1,000
 // Tasks writing 1 MiB of lines gave it 74,000 reads (77% of them 4 KiB or less), as many write(2)s
 // of records and 63,500 wake-ups, and it cost about twice the CPU per MiB of a pump that lagged
