@@ -40,12 +40,9 @@ void LogPump::Add(uint64_t id, std::string path, uint64_t max_bytes, bool create
   UniqueFd* ends[2] = {&stdout_read, &stderr_read};
   for (int stream = 0; stream < 2; ++stream) {
     if (!*ends[stream]) continue;
-    // EPERM past fs.pipe-user-pages-soft without CAP_SYS_RESOURCE, EBUSY if it already holds
-    // more: either way the pipe keeps its 64 KiB and the task waits for the pump a little sooner.
-    const int size = fcntl(ends[stream]->get(), F_SETPIPE_SZ, kPipeBytes);
-    log->sources[stream] = std::make_unique<Source>(Source{std::move(*ends[stream]), static_cast<LogStream>(stream), log.get(),
-                                                           size > 0 ? static_cast<size_t>(size) : kReadBytes,
-                                                           MonotonicNanoseconds(), 0});
+    // Its default 64 KiB until its first bytes (ReadChunk grows it then).
+    log->sources[stream] = std::make_unique<Source>(
+        Source{std::move(*ends[stream]), static_cast<LogStream>(stream), log.get(), kReadBytes, MonotonicNanoseconds(), 0});
   }
   open_logs_.fetch_add(1);
   bool wake;
@@ -183,10 +180,15 @@ LogPump::ReadResult LogPump::ReadChunk(Source& source, bool only_if_ready, bool 
     }
     return hung_up ? ReadResult::kEnded : ReadResult::kNothing;
   }
-  if (!source.non_blocking) {
-    // F_SETFL cannot fail on an open pipe. Here rather than at Add: most tasks never write.
+  if (!source.written) {
+    // Its first bytes: here rather than at Add, since most tasks never write (a pipe grown at
+    // every spawn cost the spawn thread two fcntls and the pipe's release a 10 KiB ring array).
+    // F_SETFL cannot fail on an open pipe. F_SETPIPE_SZ: EPERM past fs.pipe-user-pages-soft
+    // without CAP_SYS_RESOURCE: the pipe keeps its 64 KiB and the task waits for the pump sooner.
     fcntl(source.fd.get(), F_SETFL, O_NONBLOCK);
-    source.non_blocking = true;
+    const int size = fcntl(source.fd.get(), F_SETPIPE_SZ, kPipeBytes);
+    if (size > 0) source.pipe_bytes = static_cast<size_t>(size);
+    source.written = true;
   }
   // What the pipe holds goes to the file by splice(2), never copied into this process (measured:
   // docs/benchmarks.md, "Task logs").

@@ -12,7 +12,7 @@
 // JavaScript hears once, when a log is complete (both pipes at EOF), with its totals.
 //
 // What a task that writes nothing costs (most of a Task array's indexes, issue 17): on the spawn
-// thread its pipes' growth and their EPOLL_CTL_ADDs (Add: the pump is not woken to take them);
+// thread its pipes' EPOLL_CTL_ADDs (no growth: kPipeBytes) (Add: the pump is not woken to take them);
 // here one report a pipe at its end, EPOLLHUP without EPOLLIN, which is EOF known without a system
 // call, and the pipe's close (no EPOLL_CTL_DEL: SourceEnded). Both pipes of an exiting task usually
 // come in one wake-up: ~0.46 epoll_wait and 2 close(2) an index, where there were ~0.95 wake-ups, 4
@@ -42,7 +42,7 @@
 // thread: a second would not get the agent more CPU where CPU is short (the scheduler shares it
 // between processes, or sessions with autogroup, or cgroups), and where it is not, one thread moves
 // some 600 MiB/s of output. What counts on a busy node is that a Task need not wait for this thread:
-// its pipes take a burst of kPipeBytes (below).
+// its pipes take a burst of kPipeBytes (below) once the pump has seen their first bytes.
 #pragma once
 
 #include <atomic>
@@ -72,9 +72,11 @@ struct LogPumpStats {
 class LogPump {
  public:
   static constexpr size_t kReadBytes = 64 * 1024;  // a default pipe's whole capacity; what a read(2) takes
-  // What each pipe handed over may hold (F_SETPIPE_SZ; fs.pipe-max-size's default): a task that
-  // writes up to this much in a burst writes it all and goes on (or exits) without waiting for
-  // this thread, which on a busy node gets little CPU (docs/benchmarks.md, "Task logs"). The
+  // What each pipe handed over may hold once written (F_SETPIPE_SZ at its first bytes, on this
+  // thread; fs.pipe-max-size's default): a task that writes up to this much in a burst writes it
+  // all and goes on (or exits) without waiting for this thread, which on a busy node gets little
+  // CPU (docs/benchmarks.md, "Task logs"), but for once: its first 64 KiB wake the pump, which
+  // grows the pipe before it takes them (ReadChunk). A pipe never written stays small. The
   // pages exist only while output waits, and are charged to the writer's memory cgroup (the
   // task's), never the agent's. Their capacity counts against the agent's uid in
   // fs.pipe-user-pages-soft (64 MiB): past it, new pipes of that uid's processes without
@@ -95,9 +97,8 @@ class LogPump {
   // Reads what the pipes still hold, closes every log (calling OnClosed), stops the thread.
   void Stop();
 
-  // Any thread (the spawn thread's, which also grows the pipes to kPipeBytes, best effort: a
-  // pipe the kernel will not grow keeps its size; and puts them in the pump's epoll set, so that
-  // the pump wakes for a new log only once its pipes are written or closed): read these pipe ends (either may be invalid)
+  // Any thread (the spawn thread's, which puts the pipes in the pump's epoll set, so that the pump
+  // wakes for a new log only once its pipes are written or closed): read these pipe ends (either may be invalid)
   // into a log at `path` of at most `max_bytes`, until both are at EOF. Takes ownership of the ends.
   // `create_when_written`: the file is made at the first byte (LogFile), so a task that writes
   // nothing costs no file.
@@ -115,7 +116,7 @@ class LogPump {
     size_t pipe_bytes;              // the pipe's capacity
     uint64_t quiet_since_ns = 0;    // CLOCK_MONOTONIC: when its last rest began (or it was added)
     uint64_t read_since_quiet = 0;  // bytes read from it since then
-    bool non_blocking = false;      // O_NONBLOCK set, at its first bytes (ReadChunk)
+    bool written = false;           // bytes came: O_NONBLOCK set, grown to kPipeBytes (ReadChunk)
   };
   struct Resting {
     uint64_t until_ns;
