@@ -185,9 +185,13 @@ LogPump::ReadResult LogPump::ReadChunk(Source& source, bool only_if_ready, bool 
     // every spawn cost the spawn thread two fcntls and the pipe's release a 10 KiB ring array).
     // F_SETFL cannot fail on an open pipe. F_SETPIPE_SZ: EPERM past fs.pipe-user-pages-soft
     // without CAP_SYS_RESOURCE: the pipe keeps its 64 KiB and the task waits for the pump sooner.
+    // Not for a pipe whose writers are gone (a task that printed a little and exited): nobody is
+    // left to write a burst into it.
     fcntl(source.fd.get(), F_SETFL, O_NONBLOCK);
-    const int size = fcntl(source.fd.get(), F_SETPIPE_SZ, kPipeBytes);
-    if (size > 0) source.pipe_bytes = static_cast<size_t>(size);
+    if (!hung_up) {
+      const int size = fcntl(source.fd.get(), F_SETPIPE_SZ, kPipeBytes);
+      if (size > 0) source.pipe_bytes = static_cast<size_t>(size);
+    }
     source.written = true;
   }
   // What the pipe holds goes to the file by splice(2), never copied into this process (measured:

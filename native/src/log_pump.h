@@ -116,7 +116,7 @@ class LogPump {
     size_t pipe_bytes;              // the pipe's capacity
     uint64_t quiet_since_ns = 0;    // CLOCK_MONOTONIC: when its last rest began (or it was added)
     uint64_t read_since_quiet = 0;  // bytes read from it since then
-    bool written = false;           // bytes came: O_NONBLOCK set, grown to kPipeBytes (ReadChunk)
+    bool written = false;           // bytes came: O_NONBLOCK set, grown to kPipeBytes unless hung up (ReadChunk)
   };
   struct Resting {
     uint64_t until_ns;
