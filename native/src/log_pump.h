@@ -11,6 +11,13 @@
 // sees a byte of it: the spawn thread hands the pipes over natively (Spawner::HandOverLog), and
 // JavaScript hears once, when a log is complete (both pipes at EOF), with its totals.
 //
+// What a task that writes nothing costs (most of a Task array's indexes, issue 17): on the spawn
+// thread its pipes' EPOLL_CTL_ADDs (no growth: kPipeBytes) (Add: the pump is not woken to take them);
+// here one report a pipe at its end, EPOLLHUP without EPOLLIN, which is EOF known without a system
+// call, and the pipe's close (no EPOLL_CTL_DEL: SourceEnded). Both pipes of an exiting task usually
+// come in one wake-up: ~0.46 epoll_wait and 2 close(2) an index, where there were ~0.95 wake-ups, 4
+// epoll_ctl, 2 FIONREAD and ~2.6 read(2) (docs/benchmarks.md, "A silent index's log").
+//
 // Why the rest: a pump that kept up read each pipe as soon as a write made it readable, so 1,000
 // Tasks writing 1 MiB of lines gave it 74,000 reads (77% of them 4 KiB or less), as many write(2)s
 // of records and 63,500 wake-ups, and it cost about twice the CPU per MiB of a pump that lagged
@@ -35,7 +42,7 @@
 // thread: a second would not get the agent more CPU where CPU is short (the scheduler shares it
 // between processes, or sessions with autogroup, or cgroups), and where it is not, one thread moves
 // some 600 MiB/s of output. What counts on a busy node is that a Task need not wait for this thread:
-// its pipes take a burst of kPipeBytes (below).
+// its pipes take a burst of kPipeBytes (below) once the pump has seen their first bytes.
 #pragma once
 
 #include <atomic>
@@ -65,9 +72,11 @@ struct LogPumpStats {
 class LogPump {
  public:
   static constexpr size_t kReadBytes = 64 * 1024;  // a default pipe's whole capacity; what a read(2) takes
-  // What each pipe handed over may hold (F_SETPIPE_SZ; fs.pipe-max-size's default): a task that
-  // writes up to this much in a burst writes it all and goes on (or exits) without waiting for
-  // this thread, which on a busy node gets little CPU (docs/benchmarks.md, "Task logs"). The
+  // What each pipe handed over may hold once written (F_SETPIPE_SZ at its first bytes, on this
+  // thread; fs.pipe-max-size's default): a task that writes up to this much in a burst writes it
+  // all and goes on (or exits) without waiting for this thread, which on a busy node gets little
+  // CPU (docs/benchmarks.md, "Task logs"), but for once: its first 64 KiB wake the pump, which
+  // grows the pipe before it takes them (ReadChunk). A pipe never written stays small. The
   // pages exist only while output waits, and are charged to the writer's memory cgroup (the
   // task's), never the agent's. Their capacity counts against the agent's uid in
   // fs.pipe-user-pages-soft (64 MiB): past it, new pipes of that uid's processes without
@@ -88,8 +97,8 @@ class LogPump {
   // Reads what the pipes still hold, closes every log (calling OnClosed), stops the thread.
   void Stop();
 
-  // Any thread (the spawn thread's, which also grows the pipes to kPipeBytes: best effort, a
-  // pipe the kernel will not grow keeps its size): read these pipe ends (either may be invalid)
+  // Any thread (the spawn thread's, which puts the pipes in the pump's epoll set, so that the pump
+  // wakes for a new log only once its pipes are written or closed): read these pipe ends (either may be invalid)
   // into a log at `path` of at most `max_bytes`, until both are at EOF. Takes ownership of the ends.
   // `create_when_written`: the file is made at the first byte (LogFile), so a task that writes
   // nothing costs no file.
@@ -107,6 +116,7 @@ class LogPump {
     size_t pipe_bytes;              // the pipe's capacity
     uint64_t quiet_since_ns = 0;    // CLOCK_MONOTONIC: when its last rest began (or it was added)
     uint64_t read_since_quiet = 0;  // bytes read from it since then
+    bool written = false;           // bytes came: O_NONBLOCK set, grown to kPipeBytes unless hung up (ReadChunk)
   };
   struct Resting {
     uint64_t until_ns;
@@ -116,20 +126,12 @@ class LogPump {
   struct Log {
     uint64_t id;
     LogFile file;
-    int open_sources = 0;
+    int open_sources = 0;  // sources in the epoll set, not yet at EOF
+    bool watched = false;  // its sources were put in the epoll set (Watch)
     std::unique_ptr<Source> sources[2];
     Log(uint64_t log_id, std::string path, uint64_t max_bytes, bool create_when_written)
         : id(log_id), file(std::move(path), max_bytes, create_when_written) {}
   };
-  struct Pending {
-    uint64_t id;
-    std::string path;
-    uint64_t max_bytes;
-    bool create_when_written;
-    UniqueFd ends[2];
-    size_t pipe_bytes[2];
-  };
-
   enum class ReadResult { kData, kNothing, kEnded };
   // At Stop, at most this many chunks more from each pipe (4 MiB).
   static constexpr int kChunksReadAtStop = 64;
@@ -139,11 +141,16 @@ class LogPump {
   static constexpr uint64_t kMinRestNs = 1'000'000;
 
   void Run();
+  // Moves the logs Add left pending into logs_ (watching those added before Start).
   void TakePending();
-  // Takes one chunk into the source's log; kEnded at EOF (or a broken pipe). `only_if_ready`:
-  // epoll has not said the pipe is readable (at Stop), so it is asked first.
-  ReadResult ReadChunk(Source& source, bool only_if_ready, size_t* read_length);
-  void SourceEnded(Source& source);
+  // Puts the log's sources in the epoll set (EPOLLONESHOT); drops those it refuses. With mutex_ held.
+  void Watch(Log& log);
+  // Takes one chunk into the source's log; kEnded at EOF (or a broken pipe). `hung_up`: epoll
+  // reported EPOLLHUP. `only_if_ready`: epoll has not spoken (at Stop), so the pipe is asked.
+  ReadResult ReadChunk(Source& source, bool only_if_ready, bool hung_up, size_t* read_length);
+  // Closes the source (freeing it), and its log once both are done. `reported`: epoll just
+  // reported it, so it is disarmed and needs no EPOLL_CTL_DEL.
+  void SourceEnded(Source& source, bool reported);
   // After a read of `length` bytes (`hung_up`: its writers are gone): watched again at once when it
   // may hold more, else left to rest (RestFor).
   void AfterRead(Source& source, size_t length, bool hung_up, uint64_t now_ns);
@@ -158,7 +165,9 @@ class LogPump {
   OnClosed on_closed_;
   WakeableEpoll epoll_;  // woken for new logs pending, or to stop
   std::mutex mutex_;
-  std::vector<Pending> pending_;
+  std::vector<std::unique_ptr<Log>> pending_;  // added, not yet in logs_ (their sources watched once watching_)
+  std::atomic<bool> has_pending_{false};       // pending_ is not empty (set with mutex_ held)
+  std::atomic<bool> watching_{false};          // Start opened the epoll set: Add puts pipes in it
   std::atomic<bool> stopping_{false};
   std::thread thread_;
   // The pump thread's own.

@@ -125,13 +125,14 @@ TEST(LogPump, GathersATricklingWritersOutputIntoFewReadsAndStillSeesItsEndPrompt
   pump.Stop();
 }
 
-TEST(LogPump, GivesEachPipeRoomForAMebibyteSoABurstNeverWaitsForThePumpThread) {
+TEST(LogPump, GrowsAPipeToAMebibyteAtItsFirstBytesSoABurstWaitsForThePumpThreadOnceAtMost) {
   TemporaryDirectory directory;
   ClosedLogs closed;
-  LogPump pump(closed.Callback());  // not started yet: nothing reads the pipe
+  LogPump pump(closed.Callback());  // not started yet: nothing reads the pipes
   Pipe out;
+  Pipe err;
   const int write_end = out.write_end.get();
-  pump.Add(5, directory.path() + "/1.log", 4 << 20, false, std::move(out.read_end), UniqueFd());
+  pump.Add(5, directory.path() + "/1.log", 4 << 20, false, std::move(out.read_end), std::move(err.read_end));
   ASSERT_EQ(fcntl(write_end, F_SETFL, O_NONBLOCK), 0);
   const std::string line = std::string(1023, 'b') + "\n";
   size_t taken = 0;
@@ -140,9 +141,17 @@ TEST(LogPump, GivesEachPipeRoomForAMebibyteSoABurstNeverWaitsForThePumpThread) {
     if (written < 0) break;  // EAGAIN: the pipe is full
     taken += static_cast<size_t>(written);
   }
-  EXPECT_EQ(taken, static_cast<size_t>(LogPump::kPipeBytes)) << "a default pipe takes 64 KiB";
-  out.write_end.reset();
+  EXPECT_EQ(taken, LogPump::kReadBytes) << "a pipe the pump has not seen written has its default 64 KiB";
   pump.Start();
+  // Its first bytes wake the pump, which grows the pipe before it takes them (ReadChunk).
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (fcntl(write_end, F_GETPIPE_SZ) != LogPump::kPipeBytes && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(fcntl(write_end, F_GETPIPE_SZ), LogPump::kPipeBytes) << "a written pipe takes a burst of 1 MiB";
+  EXPECT_EQ(fcntl(err.write_end.get(), F_GETPIPE_SZ), static_cast<int>(LogPump::kReadBytes)) << "a pipe never written is not grown";
+  out.write_end.reset();
+  err.write_end.reset();
   ASSERT_TRUE(closed.WaitFor(1));
   EXPECT_EQ(closed.Closed()[0].second.payload_bytes, taken);
   pump.Stop();
