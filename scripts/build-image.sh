@@ -6,9 +6,9 @@
 #   scripts/build-image.sh pause OUTPUT.tar [NAME]          NAME defaults to localhost/parafork-pause:1
 #   scripts/build-image.sh agent-python OUTPUT.tar [NAME]   NAME defaults to docker.io/library/parafork-python:dev
 #
-# agent-python is a test image, never shipped: the agent image with Debian's python3 in its base, so
-# that test/node can run test/security's hostile payloads (most of them Python) inside the agent's
-# Pod. The agent image itself stays without it: a Task sees the image as its root filesystem, and
+# agent-python is a test image, never shipped: the agent image with Debian's python3 and strace in
+# its base, so that test/node can run test/security's hostile payloads (most of them Python, one
+# reading the order of a sandboxed child's calls with strace) inside the agent's Pod. The agent image itself stays without it: a Task sees the image as its root filesystem, and
 # python3 would add ~30 MB to the ~130 MB base for nothing the agent needs. Its other layer is the
 # agent image's, byte for byte.
 #
@@ -173,7 +173,7 @@ build_pause() {
 
 case "$kind" in
   agent) build_agent "${3:-docker.io/library/parafork:dev}" ;;
-  agent-python) build_agent "${3:-docker.io/library/parafork-python:dev}" python3 ;;
+  agent-python) build_agent "${3:-docker.io/library/parafork-python:dev}" python3 strace ;;
   pause) build_pause "${3:-}" ;;
   *) usage ;;
 esac

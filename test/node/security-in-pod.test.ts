@@ -4,8 +4,9 @@
 // chart's seccomp profile written by the same init container, read-only root, AppArmor), the same
 // volumes (the node's cgroup tree, /tmp, the state dir, the task-ids locks), on the node's
 // containerd and runc. What differs, and why:
-//   - the image is the agent image with Debian's python3 added (scripts/build-image.sh
-//     agent-python): most payloads are Python, and the shipped image has none;
+//   - the image is the agent image with Debian's python3 and strace added (scripts/build-image.sh
+//     agent-python): most payloads are Python, one reads a child's calls with strace, and the
+//     shipped image has neither;
 //   - the checkout and its node_modules are mounted read-only at their host paths (the tests, the
 //     built addon and dist/), and a host directory for vitest's JSON report;
 //   - the command is vitest (security-in-pod.config.ts), not `parafork agent`, with no probes;
