@@ -89,6 +89,22 @@ describe('an event that repeats', () => {
     ]);
   });
 
+  it('raises the first Event\'s count even when it repeats before the first one\'s creation has answered', async () => {
+    const gate = Promise.withResolvers<undefined>();
+    const { recorder, received, receivedAtLeast } = await recorderAgainst(201, gate.promise);
+    for (let repeat = 0; repeat < 3; repeat++) recorder.record(subject, 'Warning', 'Failed', 'exited with code 2');
+    // Each record starts a sender of its own (up to eight run at once): all three are on their way.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    gate.resolve(undefined);
+    await receivedAtLeast(3);
+    const name = (received[0]?.body.metadata as { name: string }).name;
+    expect(received.map((request) => [request.method, request.path, (request.body.series as { count: number } | undefined)?.count])).toEqual([
+      ['POST', '/apis/events.k8s.io/v1/namespaces/ns/events', undefined],
+      ['PATCH', `/apis/events.k8s.io/v1/namespaces/ns/events/${name}`, 2],
+      ['PATCH', `/apis/events.k8s.io/v1/namespaces/ns/events/${name}`, 3],
+    ]);
+  });
+
   it('is a new Event when its note, reason or Task differs', async () => {
     const { recorder, received, receivedAtLeast } = await recorderAgainst();
     recorder.record(subject, 'Warning', 'Failed', 'exited with code 2');
