@@ -118,10 +118,13 @@ function childCalls(kind: string): { exit: unknown; calls: string[] } {
     });
     expect(run.stderr).toBe('');
     // The child is the process that attached a filter (libseccomp's probes in node's main thread
-    // pass none); the rest are node's threads and the Task's own processes after the exec.
+    // pass none: NULL); the rest are node's threads and the Task's own processes after the exec.
+    // strace shows the program as `{len=...}`, or as its address where it may not read the child's
+    // memory: a tracer without CAP_SYS_PTRACE (the agent's Pod) once the child has taken the
+    // Task's ids, which makes it non-dumpable (ptrace(2), "Ptrace access mode checking").
     const children = readdirSync(scratch)
       .map((name) => readFileSync(path.join(scratch, name), 'utf8').split('\n'))
-      .filter((lines) => lines.some((line) => line.startsWith('seccomp(SECCOMP_SET_MODE_FILTER, 0, {len=')));
+      .filter((lines) => lines.some((line) => /^seccomp\(SECCOMP_SET_MODE_FILTER, 0, (\{len=|0x[0-9a-f]+\))/.test(line)));
     expect(children).toHaveLength(1);
     // The bounding set's reads and drops are many: of prctl, only no_new_privs matters here.
     const calls = children[0]!
