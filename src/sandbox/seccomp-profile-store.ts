@@ -3,7 +3,8 @@
 // Task that names it until the file changes (its inode, size, mtime or ctime). Two files with the
 // same content share one compiled filter.
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { constants as fsConstants, type BigIntStats } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { Logger } from 'pino';
@@ -63,28 +64,38 @@ export class SeccompProfileStore {
   async load(localhostProfile: string): Promise<SeccompFilter> {
     const file = this.#resolve(localhostProfile);
     const shown = `seccomp profile ${JSON.stringify(localhostProfile)} (${file})`;
-    let version: string;
+    // The checks are made on the open file, and it is that file which is read: checked by path and
+    // read by path again, a file renamed over it in between was compiled unchecked
+    // (seccomp-profile-store-swap.test.ts). The path is looked at first only so that nothing but a
+    // regular file is opened (opening a FIFO waits for a writer; a device's open may act).
+    let handle: FileHandle;
     try {
-      const status = await stat(file, { bigint: true });
-      if (!status.isFile()) throw new SeccompProfileUnavailable('SandboxUnavailable', `${shown} is not a regular file`);
-      if (status.size > BigInt(maxProfileBytes)) throw new SeccompProfileUnavailable('SandboxUnavailable', `${shown} is larger than ${maxProfileBytes} bytes`);
-      // As sshd's StrictModes: a filter anyone else could rewrite confines nothing.
-      if ((status.mode & 0o022n) !== 0n || (status.uid !== 0n && status.uid !== BigInt(process.getuid?.() ?? 0))) {
-        throw new SeccompProfileUnavailable('SandboxUnavailable', `${shown} must be owned by root (or the agent's user) and writable by its owner only; fix it with chown root and chmod go-w`);
-      }
-      version = `${status.dev}:${status.ino}:${status.size}:${status.mtimeNs}:${status.ctimeNs}`;
+      if (!(await stat(file)).isFile()) throw new SeccompProfileUnavailable('SandboxUnavailable', `${shown} is not a regular file`);
+      handle = await open(file, fsConstants.O_RDONLY | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK);
     } catch (error) {
       if (error instanceof SeccompProfileUnavailable) throw error;
       throw this.#unreadable(shown, error);
     }
-    const cached = this.#byPath.get(file);
-    if (cached?.version === version) return cached.filter;
-
+    let version: string;
     let source: Buffer;
     try {
-      source = await readFile(file);
-    } catch (error) {
-      throw this.#unreadable(shown, error);
+      try {
+        version = checkedVersion(await handle.stat({ bigint: true }), shown);
+      } catch (error) {
+        if (error instanceof SeccompProfileUnavailable) throw error;
+        throw this.#unreadable(shown, error);
+      }
+      const cached = this.#byPath.get(file);
+      if (cached?.version === version) return cached.filter;
+      try {
+        source = await handle.readFile();
+      } catch (error) {
+        throw this.#unreadable(shown, error);
+      }
+      // Grown since its stat, by its owner.
+      if (source.length > maxProfileBytes) throw new SeccompProfileUnavailable('SandboxUnavailable', `${shown} is larger than ${maxProfileBytes} bytes`);
+    } finally {
+      await handle.close().catch(() => undefined);
     }
     const digest = createHash('sha256').update(source).digest('hex');
     let filter = this.#byContent.get(digest);
@@ -123,4 +134,18 @@ export class SeccompProfileStore {
     const problem = code === 'ENOENT' ? `does not exist on this node (profiles are read from the agent's --seccomp-profile-dir ${this.directory})` : `cannot be read: ${(error as Error).message}`;
     return new SeccompProfileUnavailable('SandboxUnavailable', `${shown} ${problem}`);
   }
+}
+
+/**
+ * The cache version (dev:ino:size:mtime:ctime) of a profile file that passes the checks: a
+ * regular file, not too large, owned by root or the agent's user and writable by its owner only.
+ */
+function checkedVersion(status: BigIntStats, shown: string): string {
+  if (!status.isFile()) throw new SeccompProfileUnavailable('SandboxUnavailable', `${shown} is not a regular file`);
+  if (status.size > BigInt(maxProfileBytes)) throw new SeccompProfileUnavailable('SandboxUnavailable', `${shown} is larger than ${maxProfileBytes} bytes`);
+  // As sshd's StrictModes: a filter anyone else could rewrite confines nothing.
+  if ((status.mode & 0o022n) !== 0n || (status.uid !== 0n && status.uid !== BigInt(process.getuid?.() ?? 0))) {
+    throw new SeccompProfileUnavailable('SandboxUnavailable', `${shown} must be owned by root (or the agent's user) and writable by its owner only; fix it with chown root and chmod go-w`);
+  }
+  return `${status.dev}:${status.ino}:${status.size}:${status.mtimeNs}:${status.ctimeNs}`;
 }
