@@ -12,13 +12,14 @@
 // Harmless: each Task has a 32 MiB memory limit and offers at most about twice that (8 UDP sockets
 // of 8 MiB receive buffers; 4 TCP connections of 8 MiB send and receive buffers), all of it freed
 // when it exits; no node-wide knob is touched. Needs root (the sandbox) and a v1 memory controller.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { placeControllers, readCgroupLayout } from '../../src/sandbox/cgroup-layout.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
+import { processWithArgv } from '../helpers/process-table.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { python } from './sandbox-helpers.js';
 import { parafork, tasksOf, writeTask } from './standalone-cli.js';
@@ -74,20 +75,6 @@ else:
 open(os.environ["PARAFORK_RESULT"], "w").write("%s queued %d" % (mode, queued))
 `;
 
-/** The host pid of a process whose command line is exactly `argv`. */
-function findProcess(argv: readonly string[]): number | undefined {
-  const wanted = `${argv.join('\0')}\0`;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8') === wanted) return Number(entry);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
-}
-
 /** The v1 memory cgroup directory of a process, or undefined when it is in the hierarchy's root (or gone). */
 function memoryCgroupOf(pid: number): string | undefined {
   const hierarchy = layout.v1.get('memory');
@@ -134,11 +121,11 @@ describe.skipIf(skip !== undefined)(`socket buffers of a loopback Task on cgroup
     const name = `${mode}-filler-${marker}`;
     const file = writeTask(scratch, name, { command: argv, sandbox: { network: 'loopback' }, resources: { limits: { memory: '32Mi' } } });
     const running = parafork(['run', '-f', file, '-o', 'json', '--sandbox-policy', 'baseline'], 60_000);
-    const pid = await waitFor(() => findProcess(argv), { timeoutMs: 20_000, intervalMs: 20, description: `the ${mode} filler to run` });
+    const pid = await waitFor(() => processWithArgv(argv), { timeoutMs: 20_000, intervalMs: 20, description: `the ${mode} filler to run` });
     const directory = await waitFor(() => memoryCgroupOf(pid), { timeoutMs: 5000, intervalMs: 20, description: 'the filler\'s memory cgroup' });
     let socketLimit: number | undefined;
     let socketPeak: number | undefined;
-    while (findProcess(argv) === pid) {
+    while (processWithArgv(argv) === pid) {
       socketLimit = readNumber(path.join(directory, 'memory.kmem.tcp.limit_in_bytes')) ?? socketLimit;
       socketPeak = readNumber(path.join(directory, 'memory.kmem.tcp.max_usage_in_bytes')) ?? socketPeak;
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -149,24 +136,27 @@ describe.skipIf(skip !== undefined)(`socket buffers of a loopback Task on cgroup
     return { phase: status?.phase, queued: queued === undefined ? undefined : Number(queued), socketLimit, socketPeak };
   }
 
-  it('queues no more UDP on its own lo than its memory limit, charged to its memory cgroup\'s socket counter (limit: its memory limit)', async () => {
-    const observed = await fill('udp');
+  /**
+   * What each filler must show: it ran to the end, queued no more than its memory limit, and was
+   * charged for what it queued against a bound equal to that limit. `chargedPast`: what the kernel
+   * may charge past the bound anyway (TCP forces one buffer a socket under pressure:
+   * sk_forced_mem_schedule).
+   */
+  function expectBoundedByItsMemoryLimit(observed: Observed, chargedPast = 0): void {
     expect(observed.phase).toBe('Succeeded');
-    // Without the limit file (before session 15): 65.8 MB queued here, nothing charged.
     expect(observed.queued).toBeLessThanOrEqual(memoryLimit);
     expect(observed.socketLimit).toBe(memoryLimit);
     expect(observed.socketPeak).toBeGreaterThan(8 * mebibyte);
-    expect(observed.socketPeak).toBeLessThanOrEqual(memoryLimit);
+    expect(observed.socketPeak).toBeLessThanOrEqual(memoryLimit + chargedPast);
+  }
+
+  it('queues no more UDP on its own lo than its memory limit, charged to its memory cgroup\'s socket counter (limit: its memory limit)', async () => {
+    // Without the limit file (before session 15): 65.8 MB queued here, nothing charged.
+    expectBoundedByItsMemoryLimit(await fill('udp'));
   });
 
   it('queues no more TCP on its own lo than its memory limit, charged to the same counter', async () => {
-    const observed = await fill('tcp');
-    expect(observed.phase).toBe('Succeeded');
     // Before session 15: 42.1 MB queued here, nothing charged.
-    expect(observed.queued).toBeLessThanOrEqual(memoryLimit);
-    expect(observed.socketLimit).toBe(memoryLimit);
-    expect(observed.socketPeak).toBeGreaterThan(8 * mebibyte);
-    // A socket under pressure may still be charged one buffer past the limit (sk_forced_mem_schedule).
-    expect(observed.socketPeak).toBeLessThanOrEqual(memoryLimit + 4 * mebibyte);
+    expectBoundedByItsMemoryLimit(await fill('tcp'), 4 * mebibyte);
   });
 });
