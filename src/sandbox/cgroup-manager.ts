@@ -39,8 +39,8 @@ export interface CgroupLimits {
    * all (writing it turns the accounting on; without it they count only against the node's
    * tcp_mem and udp_mem). Only with memoryBytes (it is the same cgroup). Not written on cgroup v2,
    * which charges socket buffers to memory.max with the rest, nor where a kernel has no such file.
-   * Set for a Task with a network (task-sandbox.ts, socketBufferLimit); a task without it leaves a
-   * reused cgroup's value as it is (#limitFiles says why).
+   * Set for a Task with a network (task-sandbox.ts, withSocketBufferLimit); a task without it
+   * leaves a reused cgroup's value as it is (#limitFiles says why).
    */
   readonly socketBufferBytes?: number;
 }
