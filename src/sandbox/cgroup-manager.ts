@@ -32,6 +32,17 @@ export interface CgroupLimits {
   /** CPU in thousandths of a core: 500 is half a core (cpu.max / cfs_quota_us per 100 ms period). */
   readonly cpuMillicores?: number;
   readonly pids?: number;
+  /**
+   * Most TCP and UDP buffer memory the task's sockets may hold, where the memory controller is on
+   * cgroup v1: memory.kmem.tcp.limit_in_bytes of its memory cgroup, a counter apart from
+   * memory.limit_in_bytes, and the only thing that makes v1 charge socket buffers to a cgroup at
+   * all (writing it turns the accounting on; without it they count only against the node's
+   * tcp_mem and udp_mem). Only with memoryBytes (it is the same cgroup). Not written on cgroup v2,
+   * which charges socket buffers to memory.max with the rest, nor where a kernel has no such file.
+   * Set for a Task with a network (task-sandbox.ts, withSocketBufferLimit); a task without it
+   * leaves a reused cgroup's value as it is (#limitFiles says why).
+   */
+  readonly socketBufferBytes?: number;
 }
 
 const cpuPeriodMicroseconds = 100_000;
@@ -434,6 +445,8 @@ function lockDirectory(directory: string): FileLock | undefined {
   }
 }
 
+/** The v1 limit on a memory cgroup's socket buffers (CgroupLimits.socketBufferBytes). */
+const v1SocketLimitFile = 'memory.kmem.tcp.limit_in_bytes';
 /** What a v1 memory limit of "none" reads back as: PAGE_COUNTER_MAX pages of 4 KiB. */
 const v1UnlimitedMemory = '9223372036854771712';
 /** How long a peak of task cgroups in use keeps its cgroups in the idle pool: one to two of these. */
@@ -450,6 +463,8 @@ export class CgroupManager {
   #v2Base: string | undefined;
   readonly #v1Bases = new Map<LimitController, string>();
   #swapLimitFile = false;
+  /** Whether the task cgroups have memory.kmem.tcp.limit_in_bytes (v1, a kernel that still has it). */
+  #socketLimitFile = false;
   #hasKillFile = false;
   /** Idle task cgroups, most recently used last (its memory is the likeliest still cached). */
   #idle: CgroupSlot[] = [];
@@ -518,6 +533,7 @@ export class CgroupManager {
     const memoryBase = this.placement.memory === 'v2' ? this.#v2Base : this.#v1Bases.get('memory');
     const swapFile = this.placement.memory === 'v2' ? 'memory.swap.max' : 'memory.memsw.limit_in_bytes';
     this.#swapLimitFile = memoryBase !== undefined && existsSync(path.join(memoryBase, swapFile));
+    this.#socketLimitFile = this.placement.memory === 'v1' && memoryBase !== undefined && existsSync(path.join(memoryBase, v1SocketLimitFile));
     this.#prepared = true;
   }
 
@@ -556,7 +572,7 @@ export class CgroupManager {
     // outside it would not count against the budget.
     const limitSet: Readonly<Record<LimitController, boolean>> = { memory: limits.memoryBytes !== undefined, pids: limits.pids !== undefined || this.#tasksPidsMax !== undefined, cpu: limits.cpuMillicores !== undefined };
     const memoryPeak = options.memoryPeak ?? true;
-    const limitsKey = `${limits.memoryBytes}/${limits.cpuMillicores}/${limits.pids}/${memoryPeak}`;
+    const limitsKey = `${limits.memoryBytes}/${limits.cpuMillicores}/${limits.pids}/${limits.socketBufferBytes}/${memoryPeak}`;
     if (slot.fresh || slot.reused?.limitsKey !== limitsKey) slot.reused = this.#reuseOf(slot, limits, limitSet, memoryPeak, limitsKey);
     // A fresh slot's directories are made by its first spawn: its fds are opened at its first reuse.
     if (!slot.fresh && slot.reused.joinFds === undefined) {
@@ -750,7 +766,8 @@ export class CgroupManager {
 
   /**
    * The limit files to write for `limits`. A new cgroup holds the kernel's defaults ("no limit"),
-   * so only limits are written; a reused one lists every file with the value it must read back.
+   * so only limits are written; a reused one lists every file with the value it must read back,
+   * but for the socket buffers' (v1), listed only for a task that sets that bound (see there).
    */
   #limitFiles(slot: CgroupSlot, limits: CgroupLimits, joins: (controller: LimitController) => boolean, memoryPeak: boolean): readonly CgroupFileOption[] {
     const files: CgroupFileOption[] = [];
@@ -765,7 +782,8 @@ export class CgroupManager {
     const memory = location('memory');
     if (memory) {
       // The kernel keeps whole pages: the value written is the value read back.
-      const bytes = limits.memoryBytes === undefined ? undefined : String(Math.max(pageBytes, Math.floor(limits.memoryBytes / pageBytes) * pageBytes));
+      const wholePages = (value: number): string => String(Math.max(pageBytes, Math.floor(value / pageBytes) * pageBytes));
+      const bytes = limits.memoryBytes === undefined ? undefined : wholePages(limits.memoryBytes);
       if (memory.version === 'v2') {
         set(memory, 'memory.max', bytes ?? 'max', bytes === undefined);
         // Swap would turn an OOM kill into a slow crawl: the limit is on memory, not memory + swap.
@@ -780,6 +798,17 @@ export class CgroupManager {
         if (this.#swapLimitFile && !slot.fresh) set(memory, 'memory.memsw.limit_in_bytes', bytes, false, bytes, true);
         set(memory, 'memory.limit_in_bytes', bytes, false);
         if (this.#swapLimitFile) set(memory, 'memory.memsw.limit_in_bytes', bytes, false);
+      }
+      // Socket buffers (v1 only, with a memory limit). A task that sets no bound lists nothing, not
+      // "unlimited": that is a Task with network none (every default Task, every array index),
+      // whose sockets can carry nothing (its lo is down, without an address: ENETUNREACH), so a
+      // bound an earlier task left in a reused cgroup binds nothing it does, and its spawns stay
+      // as they were, without one more file to check. A socket is charged to the memory cgroup of
+      // the process that made it, fixed then (mem_cgroup_sk_alloc), so a socket passed in from
+      // elsewhere is its maker's. Once written, the kernel keeps the cgroup's accounting on; a
+      // later task with a bound rewrites the value when it differs.
+      if (this.#socketLimitFile && memory.version === 'v1' && bytes !== undefined && limits.socketBufferBytes !== undefined) {
+        set(memory, v1SocketLimitFile, wholePages(limits.socketBufferBytes), false);
       }
       // An earlier task's peak goes: writing 0 resets memory.max_usage_in_bytes (cgroup-v1/memory.rst).
       if (memory.version === 'v1' && !slot.fresh && memoryPeak) files.push({ path: path.join(memory.directory, 'memory.max_usage_in_bytes'), value: '0' });

@@ -163,12 +163,30 @@ export async function sandboxForTask(spec: TaskSpec, seccompProfiles?: SeccompPr
         return checked === undefined ? mount : { ...mount, hostPath: checked.path, beneath: checked.beneath };
       }),
     },
-    limits: checked.limits,
+    limits: withSocketBufferLimit(checked.limits, options.network),
     resources: checked.resources,
     specSetsLimits: checked.defaulted.length < Object.keys(checked.limits).length,
     cwd,
     requestedIds: { runAsUser: sandbox.runAsUser, runAsGroup: sandbox.runAsGroup },
   };
+}
+
+/**
+ * A Task with a network (`loopback`, `host`) gets a bound on its TCP and UDP buffers equal to its
+ * memory limit (CgroupLimits.socketBufferBytes; written only where the memory controller is on
+ * cgroup v1). Socket buffers are the Task's memory in all but the counting: cgroup v2 charges them
+ * to memory.max with the rest, but v1 charges them to no cgroup unless this bound is written, and
+ * then against it alone, so a Task holds at most its limit in memory and as much again in its
+ * sockets, in proportion to what it was given, where it held as much as the node's tcp_mem and
+ * udp_mem let every socket on the node hold (red team, sessions 13-15). A smaller share would cut
+ * a Task that streams over loopback short for no gain in kind. Without a memory limit (the agent's
+ * --default-memory none and none in the spec) there is no bound, as there is none on its memory.
+ * A Task with network none has no route for either (its lo is down) and gets none: nothing is
+ * added to its spawns.
+ */
+function withSocketBufferLimit(limits: CgroupLimits, network: SandboxOptions['network']): CgroupLimits {
+  if (network === undefined || network === 'none' || limits.memoryBytes === undefined) return limits;
+  return { ...limits, socketBufferBytes: limits.memoryBytes };
 }
 
 /** Where an attempt's limits are enforced: its cgroup, and rlimits in its sandbox. */
@@ -192,9 +210,13 @@ export function placeDefaultPidsLimit(limits: CgroupLimits, defaulted: TaskStatu
   const pids = limits.pids;
   const asRlimit = pids !== undefined && (defaulted ?? []).includes('pids') && ownUid && sandbox.userNamespace !== true && sandbox.runAsUser !== 0 && pidsController === 'v1';
   if (!asRlimit) return { limits, sandbox };
-  const { memoryBytes, cpuMillicores } = limits;
+  const { memoryBytes, cpuMillicores, socketBufferBytes } = limits;
   return {
-    limits: { ...(memoryBytes !== undefined ? { memoryBytes } : {}), ...(cpuMillicores !== undefined ? { cpuMillicores } : {}) },
+    limits: {
+      ...(memoryBytes !== undefined ? { memoryBytes } : {}),
+      ...(cpuMillicores !== undefined ? { cpuMillicores } : {}),
+      ...(socketBufferBytes !== undefined ? { socketBufferBytes } : {}),
+    },
     sandbox: { ...sandbox, maxProcesses: pids },
   };
 }

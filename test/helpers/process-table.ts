@@ -1,4 +1,4 @@
-// What the tests check the agent process for: zombie children and open fds, read from /proc.
+// What the tests check the agent process for (zombie children, open fds) and find Task processes by, read from /proc.
 import { readdirSync, readFileSync } from 'node:fs';
 
 /** Children of `parentPid` that have exited but were never reaped. */
@@ -19,6 +19,20 @@ export function zombieChildren(parentPid = process.pid): number[] {
     if (parent === parentPid && state === 'Z') zombies.push(Number(entry));
   }
   return zombies;
+}
+
+/** The pid of a process whose command line is exactly `argv` (a test's marker command), or undefined. */
+export function processWithArgv(argv: readonly string[]): number | undefined {
+  const wanted = `${argv.join('\0')}\0`;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8') === wanted) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
 }
 
 /** The fd numbers this process holds open. */

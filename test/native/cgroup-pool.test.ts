@@ -2,7 +2,9 @@
 // while more cgroups are in use than the pool's floor (idleCgroups), every cgroup given back is
 // kept for the next task instead of being removed and made again, the pool shrinks back to its
 // floor once the peak of use is a minute old, and what a reused cgroup carries over is nothing of the earlier task's:
-// no process, its own limits, its own OOM count, and a memory peak only where it is asked for.
+// no process, its own limits, its own OOM count, and a memory peak only where it is asked for. The
+// one limit left as it was: a v1 cgroup's socket buffers' bound, for a Task that sets none (network
+// none: its sockets carry nothing), which is given no file more for it.
 // Real cgroups on this host; needs root and a cgroup hierarchy.
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -146,6 +148,28 @@ describe.skipIf(skip !== undefined)(`the idle pool of task cgroups${skip ? ` (sk
     if (manager.placement.memory === 'v1') expect(task.cgroup.memoryPeakBytes()).toBeLessThan(16 * 2 ** 20);
     else expect(task.cgroup.memoryPeakBytes()).toBeUndefined();
     giveBack(task.cgroup);
+  });
+
+  it('a reused v1 memory cgroup takes each Task\'s socket buffers\' bound, and a Task without one (network none) is given no file more for it', async () => {
+    if (manager.placement.memory !== 'v1') return; // cgroup v2 charges socket buffers to memory.max: nothing to write
+    const memoryBytes = 64 * 2 ** 20;
+    const socketLimitOf = (cgroup: TaskCgroup): string => readFileSync(path.join(cgroup.v1Directories[0] ?? '', 'memory.kmem.tcp.limit_in_bytes'), 'utf8').trim();
+    const listed = (cgroup: TaskCgroup): string[] => (cgroup.spawnOptions.cgroupSetup?.files ?? []).map((file) => path.basename(file.path));
+    const networked = await runIn({ memoryBytes, socketBufferBytes: memoryBytes });
+    if (!existsSync(path.join(networked.cgroup.v1Directories[0] ?? '', 'memory.kmem.tcp.limit_in_bytes'))) {
+      giveBack(networked.cgroup);
+      return; // a kernel without the file (it is deprecated): nothing is listed, nothing to specify
+    }
+    expect(socketLimitOf(networked.cgroup)).toBe(String(memoryBytes));
+    giveBack(networked.cgroup);
+    const without = await runIn({ memoryBytes });
+    expect(directoryOf(without.cgroup)).toBe(directoryOf(networked.cgroup));
+    expect(listed(without.cgroup)).not.toContain('memory.kmem.tcp.limit_in_bytes');
+    giveBack(without.cgroup);
+    const smaller = await runIn({ memoryBytes, socketBufferBytes: 16 * 2 ** 20 });
+    expect(directoryOf(smaller.cgroup)).toBe(directoryOf(networked.cgroup));
+    expect(socketLimitOf(smaller.cgroup)).toBe(String(16 * 2 ** 20));
+    giveBack(smaller.cgroup);
   });
 
   /** The cgroup each hierarchy puts the process in, as /proc/self/cgroup lists it ("memory" -> path). */

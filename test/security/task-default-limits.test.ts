@@ -10,7 +10,7 @@
 // cgroup v1 join per spawn (src/sandbox/task-sandbox.ts, placeDefaultPidsLimit). The fork probes
 // are bounded (40 sleeps against a limit of 16; two Tasks of 12 sleeps each).
 // Needs root and a cgroup hierarchy with the memory and pids controllers.
-import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Task } from '../../src/api/task.js';
 import { placeControllers, readCgroupLayout } from '../../src/sandbox/cgroup-layout.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
+import { processWithArgv } from '../helpers/process-table.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { parafork, startManifestAgent, tasksOf, writeTask, type CliRun } from './standalone-cli.js';
 
@@ -28,20 +29,6 @@ const skip = missingRequirement('default limits need root and the memory and pid
 const gibibyte = 2 ** 30;
 /** Where a default pids limit is enforced on this host: RLIMIT_NPROC where pids.max would cost a cgroup v1 join. */
 const defaultPidsBy = placeControllers(layout).pids === 'v1' ? 'rlimit' : 'cgroup';
-
-/** The host pid of a process whose command line is exactly `argv` (a Task's marker command). */
-function findProcess(argv: readonly string[]): number | undefined {
-  const wanted = `${argv.join('\0')}\0`;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8') === wanted) return Number(entry);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
-}
 
 /**
  * A cgroup limit file of a process, as the kernel enforces it: in the v1 hierarchy of the
@@ -101,7 +88,7 @@ describe.skipIf(skip !== undefined)(`a Task without resources.limits${skip ? ` (
     const argv = ['/bin/sleep', `3.${process.pid}${marker}`];
     const file = writeTask(scratch, `sleeper-${marker}`, { ...spec, command: argv });
     const running = parafork(['run', '-f', file, '-o', 'json', ...flags], 30_000);
-    const pid = await waitFor(() => findProcess(argv), { timeoutMs: 10_000, description: `the Task's ${argv.join(' ')} to run` });
+    const pid = await waitFor(() => processWithArgv(argv), { timeoutMs: 10_000, description: `the Task's ${argv.join(' ')} to run` });
     const limits = { pids: limitOf(pid, 'pids'), processes: processLimitOf(pid), memory: limitOf(pid, 'memory') };
     const run = await running;
     // In the cgroup when it has a pids.max of its own; else the rlimit (an unlimited one too).

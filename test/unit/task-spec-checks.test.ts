@@ -190,12 +190,44 @@ describe('the agent flags for limits', () => {
   });
 });
 
+describe('the bound on a Task\'s socket buffers (memory.kmem.tcp.limit_in_bytes where memory is on cgroup v1)', () => {
+  const withDefaultMemory: TaskLimitPolicy = { defaults: { memoryBytes: 2 ** 30 }, maxTmpBytes: 2 ** 30 };
+  async function limitsOf(spec: Partial<TaskSpec>, policy = withDefaultMemory): Promise<unknown> {
+    const result = await sandboxForTask({ command: ['/bin/true'], ...spec }, undefined, policy, undefined, privileged);
+    if ('reason' in result) throw new Error(result.message);
+    return result.limits;
+  }
+
+  it('is the memory limit for a Task with a network of its own (loopback) or the node\'s (host), the default one too', async () => {
+    expect(await limitsOf({ sandbox: { network: 'loopback' }, resources: { limits: { memory: '64Mi' } } })).toEqual({ memoryBytes: 64 * 2 ** 20, socketBufferBytes: 64 * 2 ** 20 });
+    expect(await limitsOf({ sandbox: { network: 'host' } })).toEqual({ memoryBytes: 2 ** 30, socketBufferBytes: 2 ** 30 });
+  });
+
+  it('is not set for a Task with network none (the default), whose spawns then carry nothing more', async () => {
+    expect(await limitsOf({})).toEqual({ memoryBytes: 2 ** 30 });
+    expect(await limitsOf({ sandbox: { network: 'none' } })).toEqual({ memoryBytes: 2 ** 30 });
+  });
+
+  it('is not set without a memory limit, as nothing bounds that Task\'s memory either', async () => {
+    expect(await limitsOf({ sandbox: { network: 'loopback' } }, noDefaults)).toEqual({});
+  });
+
+  it('is not a limit the spec sets: a Task with only the default memory limit still reads as defaulted', async () => {
+    const result = await sandboxForTask({ command: ['/bin/true'], sandbox: { network: 'loopback' } }, undefined, withDefaultMemory, undefined, privileged);
+    expect('reason' in result ? result : result.specSetsLimits).toBe(false);
+  });
+});
+
 describe('placeDefaultPidsLimit', () => {
   const limits = { memoryBytes: 2 ** 30, pids: 1024 };
   const leased = { runAsUser: 2_000_000_001, runAsGroup: 2_000_000_001 };
 
   it('moves a default pids limit to RLIMIT_NPROC for a Task with a uid of its own where pids is on cgroup v1', () => {
     expect(placeDefaultPidsLimit(limits, ['memory', 'pids'], leased, true, 'v1')).toEqual({ limits: { memoryBytes: 2 ** 30 }, sandbox: { ...leased, maxProcesses: 1024 } });
+  });
+
+  it('keeps the socket buffers\' bound of a Task with a network when it moves the pids limit', () => {
+    expect(placeDefaultPidsLimit({ ...limits, socketBufferBytes: 2 ** 30 }, ['memory', 'pids'], leased, true, 'v1').limits).toEqual({ memoryBytes: 2 ** 30, socketBufferBytes: 2 ** 30 });
   });
 
   it('keeps pids.max for a limit the spec sets, a uid others may share, root, a userNamespace Task, and cgroup v2', () => {
