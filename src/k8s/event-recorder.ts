@@ -6,6 +6,7 @@
 // first, as the kubelet's aggregation does.
 import type { Logger } from 'pino';
 
+import { terminalSafeText } from '../http/terminal-safe-json.js';
 import type { EventSubject, EventType, TaskEventSink } from '../store/task-store.js';
 import type { ApiClient } from './api-client.js';
 import { eventsPath } from './task-resources.js';
@@ -39,6 +40,10 @@ const maxQueued = 1000;
 const maxInFlight = 8;
 const aggregationWindowMs = 10 * 60 * 1000;
 const maxRemembered = 5000;
+/** events.k8s.io/v1 refuses a note of more than 1024 bytes (Go's len, not characters). */
+const maxNoteBytes = 1024;
+/** An Event's name is a DNS subdomain: at most 253 characters. */
+const maxNameLength = 253;
 
 export class EventRecorder implements TaskEventSink {
   readonly #client: ApiClient;
@@ -69,7 +74,7 @@ export class EventRecorder implements TaskEventSink {
       this.#queue.splice(Math.max(0, normal), 1);
       this.#dropped++;
     }
-    this.#queue.push({ subject, type, reason, note: note.slice(0, 1024), at: Date.now() });
+    this.#queue.push({ subject, type, reason, note: eventNote(note), at: Date.now() });
     if (this.#inFlight < maxInFlight) void this.#drain();
   }
 
@@ -126,7 +131,7 @@ export class EventRecorder implements TaskEventSink {
         apiVersion: 'events.k8s.io/v1',
         kind: 'Event',
         // Named as the kubelet names its events: the object's name and a unique hex suffix.
-        metadata: { name: `${event.subject.name}.${now.toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`, namespace: event.subject.namespace },
+        metadata: { name: eventName(event.subject.name, `${now.toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`), namespace: event.subject.namespace },
         eventTime: nowMicro,
         reportingController: this.#controller,
         reportingInstance: this.#instance,
@@ -145,4 +150,37 @@ export class EventRecorder implements TaskEventSink {
     });
     return created.metadata.name;
   }
+}
+
+/**
+ * The Event's name: the object's name and a unique hex suffix, as the kubelet names its events, with
+ * the object's name cut so that the whole stays a DNS subdomain of at most 253 characters. A Task
+ * name near the limit (253 characters are allowed) made every one of its Events refused (422),
+ * dropped with a debug line only (red team, session 15; task-author-api.test.ts).
+ */
+export function eventName(objectName: string, suffix: string): string {
+  const room = maxNameLength - suffix.length - 1;
+  // A cut name must still end in a letter or digit: "a-." is not a DNS subdomain.
+  const stem = objectName.length <= room ? objectName : objectName.slice(0, room).replace(/[-.]+$/, '');
+  return `${stem}.${suffix}`;
+}
+
+/**
+ * The note as sent: its terminal controls escaped (it quotes what the Task's author wrote, and
+ * `kubectl describe` and `kubectl events` print it), cut to at most 1024 bytes of UTF-8 on a
+ * character boundary. Cut at 1024 characters, a note of two-byte characters was refused (422) and
+ * the Event lost (red team, session 15; task-author-api.test.ts).
+ */
+export function eventNote(note: string): string {
+  const safe = terminalSafeText(note);
+  if (Buffer.byteLength(safe) <= maxNoteBytes) return safe;
+  let bytes = 0;
+  let end = 0;
+  for (const character of safe) {
+    const size = Buffer.byteLength(character);
+    if (bytes + size > maxNoteBytes) break;
+    bytes += size;
+    end += character.length;
+  }
+  return safe.slice(0, end);
 }

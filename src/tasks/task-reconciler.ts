@@ -28,6 +28,7 @@ import type { Logger } from 'pino';
 import { taskApiVersion, taskKind, type Task, type TaskReason, type TaskStatus } from '../api/task.js';
 import { SlicedWork } from '../controller/sliced-work.js';
 import type { ReconcileResult } from '../controller/work-queue.js';
+import { terminalSafeText } from '../http/terminal-safe-json.js';
 import { checkMaskedPaths } from '../launcher/sandbox-options.js';
 import type { ArrayIndexLogs } from '../logs/array-index-logs.js';
 import type { TaskLogStore, TaskLogOwner } from '../logs/task-log-store.js';
@@ -670,7 +671,9 @@ export class TaskReconciler {
 
   /** Ends a Task that never got a process (deadline passed, invalid spec, sandbox unavailable, forbidden). */
   async #failBeforeLaunch(task: Task, reason: TaskReason, message: string, now: number): Promise<undefined> {
-    const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, reason, message, now);
+    // The message may quote the spec (a refused host path, a field's value): no terminal control of
+    // its author's reaches `kubectl describe` through it (red team, session 15).
+    const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, reason, terminalSafeText(message), now);
     await this.#options.writer.writeStatus(task, failed);
     this.#finished(failed, now);
     return undefined;
