@@ -41,6 +41,7 @@ import { placeDefaultPidsLimit, sandboxForTask, type TaskSandbox } from '../sand
 import type { EventSubject, EventType, TaskCache, TaskEventSink, TaskWriter } from '../store/task-store.js';
 import { indexCommand } from './array-index-environment.js';
 import { ArrayRun, type IndexCallbacks } from './array-run.js';
+import { indexRecordProblem } from './array-progress.js';
 import { IndexSet } from './index-ranges.js';
 import { SharedArrayRun, type SharedArrayLease } from './shared-array-run.js';
 import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
@@ -500,6 +501,11 @@ export class TaskReconciler {
     if (array === undefined) {
       if (this.#draining) return undefined;
       const now = Date.now();
+      // The array resumes from its status: one its author rewrote into what no agent writes ends
+      // it, named, before any index runs (an index set that cannot be read threw at every pass).
+      const completions = task.spec.completions ?? 0;
+      const forged = indexRecordProblem(task.status ?? {}, 'status', { start: 0, end: completions }, completions);
+      if (forged !== undefined) return this.#failBeforeLaunch(task, 'InvalidSpec', `${forged}: the agents alone write it, as their record of which indexes ran, and cannot resume the array from it without running indexes twice or skipping them`, now);
       // The sandbox policy is asked once per array (a single Task asks at every attempt): an
       // array's indexes are one Task's, decided together.
       const sandboxed = await this.#sandboxFor(task);

@@ -11,7 +11,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
-import { applyTask, createTestNamespace, kubectl, waitFor, waitForTaskPhase, type TestNamespace } from '../helpers/cluster.js';
+import { taskApiVersion, taskKind } from '../../src/api/task.js';
+import { applyTask, createTestNamespace, getTask, kubectl, waitFor, waitForTaskPhase, type TestNamespace } from '../helpers/cluster.js';
 
 const suffix = randomBytes(3).toString('hex');
 const nodeName = `task-author-${suffix}`;
@@ -102,5 +103,49 @@ describe('a Task author against the agent, through the API', () => {
     const logged = agent.logs().split('\n').filter((line) => line.includes('parafork-red-team'));
     expect(logged.length).toBeGreaterThan(0);
     for (const line of logged) expect(line).not.toMatch(terminalControl);
+  });
+});
+
+/** What an author with `patch tasks/status` can write: a merge patch of the Task's status. */
+async function patchStatus(name: string, status: Record<string, unknown>): Promise<void> {
+  await kubectl(['patch', 'tasks.parafork.dev', name, '-n', namespace.name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
+}
+
+describe('an array whose status its author has rewritten (tasks/status)', () => {
+  it('ends Failed, naming the field, when its completedIndexes is no index set the agent wrote (descending), instead of a reconcile that fails for ever', async () => {
+    // Bound to a node whose agent starts only once the status is written: the agent resumes an
+    // array from its status (an earlier life of it, docs/arrays.md) and read "5,3" with a throw.
+    const node = `${nodeName}-late`;
+    const name = 'forged-indexes';
+    await applyTask(namespace.name, name, node, { command: ['true'], completions: 8 });
+    await patchStatus(name, { completedIndexes: '5,3' });
+    const late = await startAgent(node, ['--state-dir', path.join(stateDirectory, 'late'), '--sandbox-policy', 'restricted']);
+    try {
+      const task = await waitForTaskPhase(namespace.name, name, ['Failed', 'Succeeded'], 30_000);
+      expect(task.status?.reason).toBe('InvalidSpec');
+      expect(task.status?.message).toContain('status.completedIndexes');
+      expect(late.logs()).not.toContain('reconcile failed; retrying with backoff');
+    } finally {
+      await late.stop();
+    }
+  });
+
+  it('a shared array (AcrossNodes) ends Failed, naming the entry, when status.partitions holds an entry no agent could have written, instead of taking it over and failing for ever', async () => {
+    // Suspended while the entry is forged, so that no agent has claimed the range first. The
+    // entry covers indexes far past completions; taken over, it could not be run.
+    const name = 'forged-partition';
+    const manifest = {
+      apiVersion: taskApiVersion,
+      kind: taskKind,
+      metadata: { name, namespace: namespace.name },
+      spec: { command: ['true'], completions: 4, indexPlacement: 'AcrossNodes', suspend: true },
+    };
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
+    await patchStatus(name, { partitions: [{ start: 0, end: 100_000, nodeName: 'parafork-red-team-ghost', launchedThrough: 0, renewTime: new Date().toISOString() }] });
+    await kubectl(['patch', 'tasks.parafork.dev', name, '-n', namespace.name, '--type=merge', '-p', JSON.stringify({ spec: { suspend: false } })]);
+    const task = await waitForTaskPhase(namespace.name, name, ['Failed', 'Succeeded'], 45_000);
+    expect(task.status?.reason).toBe('InvalidSpec');
+    expect(task.status?.message).toContain('status.partitions[start=0]');
+    expect((await getTask(namespace.name, name)).status?.phase).toBe('Failed');
   });
 });
