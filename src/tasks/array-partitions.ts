@@ -16,7 +16,7 @@
 //   after it was sent.
 import type { TaskIndexPartition } from '../api/task.js';
 import type { ApplyConflict } from '../store/task-store.js';
-import { indexRecordProblem, type ArrayOutcome, type ArrayPolicy } from './array-progress.js';
+import { arrayRecordProblem, type ArrayOutcome, type ArrayPolicy } from './array-progress.js';
 import { IndexSet } from './index-ranges.js';
 
 /** How long a range's holder may go without renewing before another agent may take the range over. */
@@ -90,7 +90,7 @@ export function partitionProblem(partition: TaskIndexPartition, completions: num
   const end = Math.min(completions, partition.start + size);
   if (partition.end !== end) return `${field}.end is ${partition.end}, not ${end}`;
   if (partition.launchedThrough < partition.start || partition.launchedThrough > end) return `${field}.launchedThrough ${partition.launchedThrough} is outside [${partition.start}, ${end}]`;
-  return indexRecordProblem(partition, field, { start: partition.start, end }, completions);
+  return arrayRecordProblem(partition, field, { start: partition.start, end }, completions);
 }
 
 /** The first entry no agent could have written (partitionProblem), or undefined. */

@@ -35,15 +35,22 @@ export function arrayPolicyOf(spec: TaskSpec): ArrayPolicy | undefined {
   };
 }
 
+/** The largest value of an int32 field of the status (attempts, failed, ...): the apiserver refuses more. */
+export const int32Max = 2_147_483_647;
+/** Attempts one index may have at most: the first and backoffLimitPerIndex's (or backoffLimit's) 100 retries. */
+const attemptsPerIndexMax = 101;
+
 /**
- * Why an array's record of its indexes (status.completedIndexes and failedIndexes, or those of one
- * entry of status.partitions, `field`) is not one an agent writes, or undefined when it is: each an
- * ascending index set within `range` of an array of `completions`, no index in both. The agent
- * resumes an array from it (ArrayProgress.resume), and its writers are the agents alone; an author
- * allowed to patch tasks/status could write "5,3", and the agent's read threw at every pass for
- * ever, the Task left Pending without a word (red team, session 15; task-author-api.test.ts).
+ * Why an array's record of its indexes (status.completedIndexes, failedIndexes and the counts of
+ * attempts, or those of one entry of status.partitions, `field`) is not one an agent writes, or
+ * undefined when it is: each index set ascending and within `range` of an array of `completions`,
+ * no index in both, and room left below int32 for every attempt the array may still start. The
+ * agent resumes an array from it (ArrayProgress.resume), and its writers are the agents alone; an
+ * author allowed to patch tasks/status could write "5,3", and the agent's read threw at every pass
+ * for ever, the Task left Pending without a word; or attempts at int32's largest, and every status
+ * write after the next attempt was refused (red team, session 15; task-author-api.test.ts).
  */
-export function indexRecordProblem(record: Pick<TaskStatus, 'completedIndexes' | 'failedIndexes'>, field: string, range: { readonly start: number; readonly end: number }, completions: number): string | undefined {
+export function arrayRecordProblem(record: Pick<TaskStatus, 'completedIndexes' | 'failedIndexes' | 'attempts' | 'failed' | 'active'>, field: string, range: { readonly start: number; readonly end: number }, completions: number): string | undefined {
   const sets: IndexSet[] = [];
   for (const name of ['completedIndexes', 'failedIndexes'] as const) {
     let set: IndexSet;
@@ -64,6 +71,12 @@ export function indexRecordProblem(record: Pick<TaskStatus, 'completedIndexes' |
   }
   const [completed, failed] = sets as [IndexSet, IndexSet];
   if (completed.overlaps(failed)) return `${field}.completedIndexes and failedIndexes share an index`;
+  const countMax = int32Max - attemptsPerIndexMax * completions;
+  for (const name of ['attempts', 'failed'] as const) {
+    const count = record[name] ?? 0;
+    if (count > countMax) return `${field}.${name} is ${count}, more than an array of ${completions} can have started (${countMax}) with room for its next attempts`;
+  }
+  if ((record.active ?? 0) > range.end - range.start) return `${field}.active is ${record.active ?? 0}, more than the ${range.end - range.start} indexes of [${range.start}, ${range.end})`;
   return undefined;
 }
 

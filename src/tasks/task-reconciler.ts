@@ -41,7 +41,7 @@ import { placeDefaultPidsLimit, sandboxForTask, type TaskSandbox } from '../sand
 import type { EventSubject, EventType, TaskCache, TaskEventSink, TaskWriter } from '../store/task-store.js';
 import { indexCommand } from './array-index-environment.js';
 import { ArrayRun, type IndexCallbacks } from './array-run.js';
-import { indexRecordProblem } from './array-progress.js';
+import { arrayRecordProblem, int32Max } from './array-progress.js';
 import { IndexSet } from './index-ranges.js';
 import { SharedArrayRun, type SharedArrayLease } from './shared-array-run.js';
 import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
@@ -395,6 +395,12 @@ export class TaskReconciler {
       return undefined;
     }
     const now = Date.now();
+    const attempts = task.status?.attempts ?? 0;
+    if (attempts >= int32Max) {
+      // Only a rewrite of the status gets here (backoffLimit is at most 100): the next attempt's
+      // number would be refused in every status write, the Task shown Pending for good (red team, session 15).
+      return this.#failBeforeLaunch(task, 'InvalidSpec', `status.attempts is ${attempts}: the next attempt's number would not fit the field (int32); the agents alone write it`, now);
+    }
     const nextRetry = task.status?.nextRetryTime;
     if (nextRetry !== undefined && parseTimestamp(nextRetry) > now) {
       return { requeueAfterMs: Math.ceil(parseTimestamp(nextRetry) - now) };
@@ -504,7 +510,7 @@ export class TaskReconciler {
       // The array resumes from its status: one its author rewrote into what no agent writes ends
       // it, named, before any index runs (an index set that cannot be read threw at every pass).
       const completions = task.spec.completions ?? 0;
-      const forged = indexRecordProblem(task.status ?? {}, 'status', { start: 0, end: completions }, completions);
+      const forged = arrayRecordProblem(task.status ?? {}, 'status', { start: 0, end: completions }, completions);
       if (forged !== undefined) return this.#failBeforeLaunch(task, 'InvalidSpec', `${forged}: the agents alone write it, as their record of which indexes ran, and cannot resume the array from it without running indexes twice or skipping them`, now);
       // The sandbox policy is asked once per array (a single Task asks at every attempt): an
       // array's indexes are one Task's, decided together.

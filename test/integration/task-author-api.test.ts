@@ -111,19 +111,29 @@ async function patchStatus(name: string, status: Record<string, unknown>): Promi
   await kubectl(['patch', 'tasks.parafork.dev', name, '-n', namespace.name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
 }
 
-describe('an array whose status its author has rewritten (tasks/status)', () => {
-  it('ends Failed, naming the field, when its completedIndexes is no index set the agent wrote (descending), instead of a reconcile that fails for ever', async () => {
-    // Bound to a node whose agent starts only once the status is written: the agent resumes an
-    // array from its status (an earlier life of it, docs/arrays.md) and read "5,3" with a throw.
+describe('a Task whose status its author has rewritten (tasks/status)', () => {
+  it('an array or a Task ends Failed, naming the field, when the status is no record an agent writes (indexes descending, counts at int32\'s largest), instead of failing every reconcile for ever', async () => {
+    // Bound to a node whose agent starts only once the statuses are written: the agent resumes an
+    // array from its status (an earlier life of it, docs/arrays.md) and read "5,3" with a throw; a
+    // count at int32's largest left no number for the next attempt that a status write could carry.
     const node = `${nodeName}-late`;
-    const name = 'forged-indexes';
-    await applyTask(namespace.name, name, node, { command: ['true'], completions: 8 });
-    await patchStatus(name, { completedIndexes: '5,3' });
+    const forged = [
+      { name: 'forged-indexes', spec: { completions: 8 }, status: { completedIndexes: '5,3' }, field: 'status.completedIndexes' },
+      // Its indexes fail, so that the count goes up; an array is resumed once its status has completedIndexes.
+      { name: 'forged-failed-count', spec: { completions: 2, backoffLimitPerIndex: 0, command: ['false'] }, status: { completedIndexes: '', failed: 2_147_483_647 }, field: 'status.failed' },
+      { name: 'forged-attempts', spec: { backoffLimit: 2 }, status: { attempts: 2_147_483_647 }, field: 'status.attempts' },
+    ];
+    for (const { name, spec, status } of forged) {
+      await applyTask(namespace.name, name, node, { command: ['true'], ...spec });
+      await patchStatus(name, status);
+    }
     const late = await startAgent(node, ['--state-dir', path.join(stateDirectory, 'late'), '--sandbox-policy', 'restricted']);
     try {
-      const task = await waitForTaskPhase(namespace.name, name, ['Failed', 'Succeeded'], 30_000);
-      expect(task.status?.reason).toBe('InvalidSpec');
-      expect(task.status?.message).toContain('status.completedIndexes');
+      for (const { name, field } of forged) {
+        const task = await waitForTaskPhase(namespace.name, name, ['Failed', 'Succeeded'], 30_000);
+        expect(task.status?.reason, name).toBe('InvalidSpec');
+        expect(task.status?.message, name).toContain(field);
+      }
       expect(late.logs()).not.toContain('reconcile failed; retrying with backoff');
     } finally {
       await late.stop();

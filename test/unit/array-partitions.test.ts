@@ -188,4 +188,12 @@ describe('partitionProblem (an entry its author wrote through tasks/status)', ()
     expect(partitionProblem(partition({ start: 100, end: 200, nodeName: 'ghost', completedIndexes: '150-200' }), 1_000)).toContain('outside');
     expect(partitionProblem(partition({ start: 0, end: 100, nodeName: 'ghost', completedIndexes: '1-10', failedIndexes: '10,20' }), 1_000)).toContain('share an index');
   });
+
+  it('names counts no agent writes: failed attempts with no room below int32 for the array\'s next ones, more active indexes than the range holds', () => {
+    // 1,000 indexes may start 101 attempts each at most (backoffLimitPerIndex 100).
+    expect(partitionProblem(partition({ start: 0, end: 100, nodeName: 'a', failed: 2_147_483_647 - 101_000 }), 1_000)).toBeUndefined();
+    expect(partitionProblem(partition({ start: 0, end: 100, nodeName: 'ghost', failed: 2_147_483_647 - 101_000 + 1 }), 1_000)).toContain('status.partitions[start=0].failed is 2147382648');
+    expect(partitionProblem(partition({ start: 0, end: 100, nodeName: 'a', active: 100 }), 1_000)).toBeUndefined();
+    expect(partitionProblem(partition({ start: 0, end: 100, nodeName: 'ghost', active: 101 }), 1_000)).toContain('active is 101');
+  });
 });
