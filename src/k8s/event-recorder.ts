@@ -1,6 +1,7 @@
 // Kubernetes Events (events.k8s.io/v1) about Tasks: Started, Completed, Failed, Killed. Recording
 // never blocks and never fails the caller: events wait in a bounded queue (when it is full, the
-// oldest Normal event is dropped, a Warning only when there is no Normal one) and are sent in the background, a few at a time, through a client whose rate limit
+// oldest Normal event of the namespace with the most waiting is dropped, a Warning only when there
+// is no Normal one) and are sent in the background, a few at a time, through a client whose rate limit
 // is the Events' own (the agent's --event-qps), so that they never hold up a status write; one
 // that repeats (same object, reason and note) within ten minutes only raises the count of the
 // first, as the kubelet's aggregation does.
@@ -69,13 +70,33 @@ export class EventRecorder implements TaskEventSink {
 
   record(subject: EventSubject, type: EventType, reason: string, note: string): void {
     if (this.#queue.length >= maxQueued) {
-      // Status is the record of what happened; Events are best effort, and Warnings say more.
-      const normal = this.#queue.findIndex((queued) => queued.type === 'Normal');
-      this.#queue.splice(Math.max(0, normal), 1);
+      this.#queue.splice(this.#dropPosition(), 1);
       this.#dropped++;
     }
     this.#queue.push({ subject, type, reason, note: eventNote(note), at: Date.now() });
     if (this.#inFlight < maxInFlight) void this.#drain();
+  }
+
+  /**
+   * Which queued event a full queue drops: status is the record of what happened, Events are best
+   * effort, and Warnings say more, so the oldest Normal one while any waits, else the oldest
+   * Warning; of the namespace with the most events waiting of that type, so that one namespace's
+   * flood (a thousand Tasks failing at once) does not push out every other namespace's Events,
+   * which the oldest overall did (red team, session 15; event-recorder.test.ts). One pass over the
+   * queue, only when it is full.
+   */
+  #dropPosition(): number {
+    const type: EventType = this.#queue.some((queued) => queued.type === 'Normal') ? 'Normal' : 'Warning';
+    const waiting = new Map<string, { count: number; oldest: number }>();
+    let loudest: { count: number; oldest: number } | undefined;
+    this.#queue.forEach((queued, position) => {
+      if (queued.type !== type) return;
+      const namespace = waiting.get(queued.subject.namespace) ?? { count: 0, oldest: position };
+      namespace.count++;
+      waiting.set(queued.subject.namespace, namespace);
+      if (loudest === undefined || namespace.count > loudest.count) loudest = namespace;
+    });
+    return loudest?.oldest ?? 0;
   }
 
   /** One sender: takes events off the queue until it is empty; up to maxInFlight run at once. */

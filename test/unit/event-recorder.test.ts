@@ -184,4 +184,24 @@ describe('a full queue', () => {
     expect(notes).toContain('normal 1');
     expect(notes).toContain('one more');
   });
+
+  it('drops from the namespace with the most events waiting: one namespace\'s flood of Warnings does not push out another\'s (red team, session 15)', async () => {
+    const gate = Promise.withResolvers<undefined>();
+    const { recorder, received, receivedAtLeast } = await recorderAgainst(201, gate.promise);
+    const loud = { ...subject, namespace: 'loud' };
+    const quiet = { ...subject, namespace: 'quiet' };
+    // 8 go out at once and are held by the API; then a quiet namespace's Warning and Normal, then a flood.
+    for (let index = 0; index < 8; index++) recorder.record({ ...loud, uid: `held-${index}` }, 'Warning', 'Failed', 'held');
+    recorder.record(quiet, 'Warning', 'Failed', 'quiet warning');
+    recorder.record({ ...quiet, uid: 'uid-q2' }, 'Normal', 'Started', 'quiet normal');
+    for (let index = 0; index < 3000; index++) recorder.record({ ...loud, uid: `flood-${index}` }, 'Warning', 'Failed', `flood ${index}`);
+    expect(recorder.dropped).toBe(3000 + 2 - 1000);
+    gate.resolve(undefined);
+    await receivedAtLeast(1008);
+    const notes = received.map((request) => request.body.note);
+    expect(notes).toContain('quiet warning');
+    // A Normal event goes before any Warning, whichever namespace it is of.
+    expect(notes).not.toContain('quiet normal');
+    expect(notes).toContain('flood 2999');
+  });
 });
