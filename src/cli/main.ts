@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import type { Task } from '../api/task.js';
 
 import { startAgent } from '../agent/agent.js';
-import { createLogger } from '../agent/logger.js';
+import { createLogger, terminalSafeJsonLines } from '../agent/logger.js';
 import { startManifestAgent } from '../agent/manifest-agent.js';
 import { agentFlags, agentMaskedPaths, ConfigError, defaultTaskIds, parseAgentConfig, parseSandboxPolicy, parseTaskLimitPolicy, sandboxPolicyFlags, taskIdRange, taskLimitFlags, thisNodeName } from '../config/agent-config.js';
 import { UnreadableLogFormatError } from '../logs/log-format.js';
@@ -212,7 +212,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   // Those runs before per-run directories kept straight in the folder, beside the runs' directories.
   await sweepTaskLogDirectory(runLogRoot, ofOtherName, { keepOthers: true });
   await trimEndedInstances(runLogRoot, 'run', runLogsMaxBytesTotal, endedRunsTrimIntervalMs);
-  const logger = pino({ level: values['log-level'], base: { mode: 'standalone' } }, pino.destination(2));
+  const logger = pino({ level: values['log-level'], base: { mode: 'standalone' } }, terminalSafeJsonLines(pino.destination(2)));
   const terminal = process.stderr.isTTY;
   // Each Task's output as it runs, before a table (JSON and YAML are for programs: the logs' paths are in them).
   const printOutput = !values.quiet && (output === 'table' || output === 'wide');

@@ -1,11 +1,13 @@
 // Kubernetes Events (events.k8s.io/v1) about Tasks: Started, Completed, Failed, Killed. Recording
 // never blocks and never fails the caller: events wait in a bounded queue (when it is full, the
-// oldest Normal event is dropped, a Warning only when there is no Normal one) and are sent in the background, a few at a time, through a client whose rate limit
+// oldest Normal event of the namespace with the most waiting is dropped, a Warning only when there
+// is no Normal one) and are sent in the background, a few at a time, through a client whose rate limit
 // is the Events' own (the agent's --event-qps), so that they never hold up a status write; one
 // that repeats (same object, reason and note) within ten minutes only raises the count of the
 // first, as the kubelet's aggregation does.
 import type { Logger } from 'pino';
 
+import { terminalSafeText } from '../http/terminal-safe-json.js';
 import type { EventSubject, EventType, TaskEventSink } from '../store/task-store.js';
 import type { ApiClient } from './api-client.js';
 import { eventsPath } from './task-resources.js';
@@ -39,6 +41,10 @@ const maxQueued = 1000;
 const maxInFlight = 8;
 const aggregationWindowMs = 10 * 60 * 1000;
 const maxRemembered = 5000;
+/** events.k8s.io/v1 refuses a note of more than 1024 bytes (Go's len, not characters). */
+const maxNoteBytes = 1024;
+/** An Event's name is a DNS subdomain: at most 253 characters. */
+const maxNameLength = 253;
 
 export class EventRecorder implements TaskEventSink {
   readonly #client: ApiClient;
@@ -64,13 +70,33 @@ export class EventRecorder implements TaskEventSink {
 
   record(subject: EventSubject, type: EventType, reason: string, note: string): void {
     if (this.#queue.length >= maxQueued) {
-      // Status is the record of what happened; Events are best effort, and Warnings say more.
-      const normal = this.#queue.findIndex((queued) => queued.type === 'Normal');
-      this.#queue.splice(Math.max(0, normal), 1);
+      this.#queue.splice(this.#dropPosition(), 1);
       this.#dropped++;
     }
-    this.#queue.push({ subject, type, reason, note: note.slice(0, 1024), at: Date.now() });
+    this.#queue.push({ subject, type, reason, note: eventNote(note), at: Date.now() });
     if (this.#inFlight < maxInFlight) void this.#drain();
+  }
+
+  /**
+   * Which queued event a full queue drops: status is the record of what happened, Events are best
+   * effort, and Warnings say more, so the oldest Normal one while any waits, else the oldest
+   * Warning; of the namespace with the most events waiting of that type, so that one namespace's
+   * flood (a thousand Tasks failing at once) does not push out every other namespace's Events,
+   * which the oldest overall did (red team, session 15; event-recorder.test.ts). One pass over the
+   * queue, only when it is full.
+   */
+  #dropPosition(): number {
+    const type: EventType = this.#queue.some((queued) => queued.type === 'Normal') ? 'Normal' : 'Warning';
+    const waiting = new Map<string, { count: number; oldest: number }>();
+    let loudest: { count: number; oldest: number } | undefined;
+    this.#queue.forEach((queued, position) => {
+      if (queued.type !== type) return;
+      const namespace = waiting.get(queued.subject.namespace) ?? { count: 0, oldest: position };
+      namespace.count++;
+      waiting.set(queued.subject.namespace, namespace);
+      if (loudest === undefined || namespace.count > loudest.count) loudest = namespace;
+    });
+    return loudest?.oldest ?? 0;
   }
 
   /** One sender: takes events off the queue until it is empty; up to maxInFlight run at once. */
@@ -126,7 +152,7 @@ export class EventRecorder implements TaskEventSink {
         apiVersion: 'events.k8s.io/v1',
         kind: 'Event',
         // Named as the kubelet names its events: the object's name and a unique hex suffix.
-        metadata: { name: `${event.subject.name}.${now.toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`, namespace: event.subject.namespace },
+        metadata: { name: eventName(event.subject.name, `${now.toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`), namespace: event.subject.namespace },
         eventTime: nowMicro,
         reportingController: this.#controller,
         reportingInstance: this.#instance,
@@ -145,4 +171,37 @@ export class EventRecorder implements TaskEventSink {
     });
     return created.metadata.name;
   }
+}
+
+/**
+ * The Event's name: the object's name and a unique hex suffix, as the kubelet names its events, with
+ * the object's name cut so that the whole stays a DNS subdomain of at most 253 characters. A Task
+ * name near the limit (253 characters are allowed) made every one of its Events refused (422),
+ * dropped with a debug line only (red team, session 15; task-author-api.test.ts).
+ */
+export function eventName(objectName: string, suffix: string): string {
+  const room = maxNameLength - suffix.length - 1;
+  // A cut name must still end in a letter or digit: "a-." is not a DNS subdomain.
+  const stem = objectName.length <= room ? objectName : objectName.slice(0, room).replace(/[-.]+$/, '');
+  return `${stem}.${suffix}`;
+}
+
+/**
+ * The note as sent: its terminal controls escaped (it quotes what the Task's author wrote, and
+ * `kubectl describe` and `kubectl events` print it), cut to at most 1024 bytes of UTF-8 on a
+ * character boundary. Cut at 1024 characters, a note of two-byte characters was refused (422) and
+ * the Event lost (red team, session 15; task-author-api.test.ts).
+ */
+export function eventNote(note: string): string {
+  const safe = terminalSafeText(note);
+  if (Buffer.byteLength(safe) <= maxNoteBytes) return safe;
+  let bytes = 0;
+  let end = 0;
+  for (const character of safe) {
+    const size = Buffer.byteLength(character);
+    if (bytes + size > maxNoteBytes) break;
+    bytes += size;
+    end += character.length;
+  }
+  return safe.slice(0, end);
 }

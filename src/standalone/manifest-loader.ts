@@ -11,6 +11,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { loadAll } from 'js-yaml';
 
 import { taskApiVersion, taskKind, type Task } from '../api/task.js';
+import { terminalSafeText } from '../http/terminal-safe-json.js';
 import { boundedDocuments, ManifestBoundError, readManifestText } from './manifest-bounds.js';
 
 /**
@@ -27,10 +28,7 @@ export class ManifestError extends Error {
 }
 
 /** `text` with its C0 controls, DEL and C1 controls written as \uXXXX escapes: nothing a terminal obeys. */
-export function withoutTerminalControls(text: string): string {
-  // eslint-disable-next-line no-control-regex -- the controls are what is matched
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (control) => `\\u${control.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
+export const withoutTerminalControls = terminalSafeText;
 
 export interface LoadedTask {
   readonly task: Task;

@@ -16,7 +16,7 @@
 //   after it was sent.
 import type { TaskIndexPartition } from '../api/task.js';
 import type { ApplyConflict } from '../store/task-store.js';
-import type { ArrayOutcome, ArrayPolicy } from './array-progress.js';
+import { arrayRecordProblem, type ArrayOutcome, type ArrayPolicy } from './array-progress.js';
 import { IndexSet } from './index-ranges.js';
 
 /** How long a range's holder may go without renewing before another agent may take the range over. */
@@ -73,6 +73,33 @@ export class LeaseObserver {
     const seen = this.#seen.get(partition.start);
     return seen !== undefined && seen.renewTime === partition.renewTime && now - seen.since >= leaseDurationMs;
   }
+}
+
+/**
+ * Why `partition` is not an entry an agent writes for an array of `completions`, or undefined when
+ * it is: one of the fixed ranges, its launch fence within it, its index sets readable and within
+ * it. Agents write their entries alone, but whoever may patch tasks/status may write one too: an
+ * entry past completions was taken over once expired, and its range could not be made (a throw at
+ * every pass for ever); one overlapping another's range would be taken over and its indexes run
+ * twice (red team, session 15; task-author-api.test.ts).
+ */
+export function partitionProblem(partition: TaskIndexPartition, completions: number): string | undefined {
+  const field = `status.partitions[start=${partition.start}]`;
+  const size = partitionSizeFor(completions);
+  if (partition.start % size !== 0 || partition.start >= completions) return `${field} starts no range of this array (ranges of ${size} indexes from 0, below completions ${completions})`;
+  const end = Math.min(completions, partition.start + size);
+  if (partition.end !== end) return `${field}.end is ${partition.end}, not ${end}`;
+  if (partition.launchedThrough < partition.start || partition.launchedThrough > end) return `${field}.launchedThrough ${partition.launchedThrough} is outside [${partition.start}, ${end}]`;
+  return arrayRecordProblem(partition, field, { start: partition.start, end }, completions);
+}
+
+/** The first entry no agent could have written (partitionProblem), or undefined. */
+export function forgedPartitionProblem(partitions: readonly TaskIndexPartition[], completions: number): string | undefined {
+  for (const partition of partitions) {
+    const problem = partitionProblem(partition, completions);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
 }
 
 /** A range that still has indexes to launch (or launched ones whose end is not recorded). */

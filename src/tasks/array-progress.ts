@@ -10,7 +10,7 @@
 // percentile sketches. The status it describes stays under 32 KiB at N = 100,000 as long as the
 // completed and failed sets are a few thousand runs (docs/arrays.md; tested).
 import type { TaskIndexFailure, TaskIndexTimings, TaskReason, TaskSpec, TaskStatus } from '../api/task.js';
-import { IndexSet } from './index-ranges.js';
+import { IndexRangesError, IndexSet } from './index-ranges.js';
 import { PercentileSketch } from './percentile-sketch.js';
 import { preciseTimestamp } from './time-format.js';
 
@@ -33,6 +33,51 @@ export function arrayPolicyOf(spec: TaskSpec): ArrayPolicy | undefined {
     backoffLimit: spec.backoffLimit ?? 0,
     maxFailedIndexes: spec.maxFailedIndexes,
   };
+}
+
+/** The largest value of an int32 field of the status (attempts, failed, ...): the apiserver refuses more. */
+export const int32Max = 2_147_483_647;
+/** Attempts one index may have at most: the first and backoffLimitPerIndex's (or backoffLimit's) 100 retries. */
+const attemptsPerIndexMax = 101;
+
+/**
+ * Why an array's record of its indexes (status.completedIndexes, failedIndexes and the counts of
+ * attempts, or those of one entry of status.partitions, `field`) is not one an agent writes, or
+ * undefined when it is: each index set ascending and within `range` of an array of `completions`,
+ * no index in both, and room left below int32 for every attempt the array may still start. The
+ * agent resumes an array from it (ArrayProgress.resume), and its writers are the agents alone; an
+ * author allowed to patch tasks/status could write "5,3", and the agent's read threw at every pass
+ * for ever, the Task left Pending without a word; or attempts at int32's largest, and every status
+ * write after the next attempt was refused (red team, session 15; task-author-api.test.ts).
+ */
+export function arrayRecordProblem(record: Pick<TaskStatus, 'completedIndexes' | 'failedIndexes' | 'attempts' | 'failed' | 'active'>, field: string, range: { readonly start: number; readonly end: number }, completions: number): string | undefined {
+  const sets: IndexSet[] = [];
+  for (const name of ['completedIndexes', 'failedIndexes'] as const) {
+    let set: IndexSet;
+    try {
+      set = IndexSet.parse(record[name] ?? '', completions);
+    } catch (error) {
+      if (error instanceof IndexRangesError) return `${field}.${name} cannot be read: ${error.message}`;
+      throw error;
+    }
+    let lowest: number | undefined;
+    let beyond = 0;
+    for (const { start, end } of set.ranges()) {
+      lowest ??= start;
+      beyond = end;
+    }
+    if (lowest !== undefined && (lowest < range.start || beyond > range.end)) return `${field}.${name} names indexes outside [${range.start}, ${range.end})`;
+    sets.push(set);
+  }
+  const [completed, failed] = sets as [IndexSet, IndexSet];
+  if (completed.overlaps(failed)) return `${field}.completedIndexes and failedIndexes share an index`;
+  const countMax = int32Max - attemptsPerIndexMax * completions;
+  for (const name of ['attempts', 'failed'] as const) {
+    const count = record[name] ?? 0;
+    if (count > countMax) return `${field}.${name} is ${count}, more than an array of ${completions} can have started (${countMax}) with room for its next attempts`;
+  }
+  if ((record.active ?? 0) > range.end - range.start) return `${field}.active is ${record.active ?? 0}, more than the ${range.end - range.start} indexes of [${range.start}, ${range.end})`;
+  return undefined;
 }
 
 /** How one attempt of one index ended badly. */

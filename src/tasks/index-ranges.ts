@@ -106,6 +106,21 @@ export class IndexSet {
     }
   }
 
+  /** Whether some index is in both sets: one walk over both lists of runs. */
+  overlaps(other: IndexSet): boolean {
+    const mine = this.#bounds;
+    const theirs = other.#bounds;
+    let i = 0;
+    let j = 0;
+    while (i < mine.length && j < theirs.length) {
+      const [start, end, otherStart, otherEnd] = [mine[i] ?? 0, mine[i + 1] ?? 0, theirs[j] ?? 0, theirs[j + 1] ?? 0];
+      if (start < otherEnd && otherStart < end) return true;
+      if (end <= otherEnd) i += 2;
+      else j += 2;
+    }
+    return false;
+  }
+
   /** The Indexed Job text form: ascending, comma-separated, runs of three or more as first-last. */
   toString(): string {
     const parts: string[] = [];

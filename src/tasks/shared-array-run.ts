@@ -25,12 +25,12 @@ import type { Logger } from 'pino';
 import type { Task, TaskIndexPartition, TaskReason, TaskStatus } from '../api/task.js';
 import type { ApplyOutcome } from '../store/task-store.js';
 import { type IndexCallbacks, type IndexLauncher, type IndexProcess, defaultMaxSpawning, recordIndexEnding } from './array-run.js';
-import { ArrayProgress, arrayPolicyOf, type ArrayPolicy } from './array-progress.js';
+import { ArrayProgress, arrayPolicyOf, type ArrayPolicy, type ArrayStatusFields } from './array-progress.js';
 import {
-  coordinatorFieldManager, coordinatorOf, decideOnConflicts, defaultLeaseDurationMs, defaultRenewIntervalMs, fieldManagerFor, leaseSafetyMs, LeaseObserver, mergePartitions,
-  nextFence, nextPartitionAction, selfFenceDue,
+  coordinatorFieldManager, coordinatorOf, decideOnConflicts, defaultLeaseDurationMs, defaultRenewIntervalMs, fieldManagerFor, forgedPartitionProblem, leaseSafetyMs, LeaseObserver,
+  mergePartitions, type MergedPartitions, nextFence, nextPartitionAction, partitionProblem, selfFenceDue,
 } from './array-partitions.js';
-import { finishedArrayStatus, runningArrayStatus } from './array-status.js';
+import { finishedArrayStatus, runningArrayStatus, type ArrayRunFacts } from './array-status.js';
 import type { AttemptEnding } from './attempts.js';
 import { StatusWritePacer } from './status-write-pacer.js';
 import { preciseTimestamp } from './time-format.js';
@@ -158,6 +158,8 @@ export class SharedArrayRun {
       this.killNow();
       return { requeueAfterMs: undefined, finished: true };
     }
+    const forged = forgedPartitionProblem(partitions, policy.completions);
+    if (forged !== undefined) return this.#endForged(task, policy, partitions, forged, now);
     const live = [...this.#held.values()].filter((holding) => !holding.fenced);
     if (live.length > 0 && selfFenceDue(this.#lastRenewSentAt, now, this.#leaseMs, this.#safetyMs)) {
       this.#options.logger.warn({ task: task.metadata.name, ranges: live.map((holding) => holding.start) }, 'could not renew the lease on this agent\'s ranges of a shared array in time: killing their indexes; the ranges are taken over once the lease has expired');
@@ -180,6 +182,27 @@ export class SharedArrayRun {
     // Leases of others expire without any event: look again within a renew interval while the array runs.
     const lookAgainMs = Math.min(this.#renewMs, Number.isFinite(wakeAt) ? Math.max(1, Math.ceil(wakeAt - now)) : Infinity);
     return { requeueAfterMs: this.#finalWritten ? undefined : lookAgainMs, finished: this.#finalWritten };
+  }
+
+  #facts(task: Task, now: number): ArrayRunFacts {
+    return { nodeName: this.#options.nodeName, startedAt: this.#startedAt ?? now, suspended: task.spec.suspend === true, now: Date.now() };
+  }
+
+  /**
+   * An entry of status.partitions that no agent could have written (its author's, through
+   * tasks/status): the array ends Failed, naming it, from whichever agent sees it first; the
+   * agents' own indexes are killed. Taken over, it would have run indexes twice or failed every pass.
+   */
+  async #endForged(task: Task, policy: ArrayPolicy, partitions: readonly TaskIndexPartition[], problem: string, now: number): Promise<SharedArrayPassResult> {
+    this.#dropAll();
+    const merged = mergePartitions(partitions.filter((partition) => partitionProblem(partition, policy.completions) === undefined), policy);
+    const outcome = { kind: 'Failed', reason: 'InvalidSpec', message: `${problem}: the agents alone write these entries, and cannot run the array on from it without running indexes twice or skipping them` } as const;
+    const status = finishedArrayStatus(task, mergedFields(merged, policy), this.#facts(task, now), outcome);
+    if (!(await this.#options.applyStatus(task, withoutNode(status), coordinatorFieldManager, true)).applied) return { requeueAfterMs: this.#renewMs, finished: false };
+    this.#finalWritten = true;
+    this.#options.logger.warn({ task: task.metadata.name, problem }, 'a shared array\'s status.partitions holds an entry no agent wrote: the array is ended');
+    this.#options.finished?.(task, status);
+    return { requeueAfterMs: undefined, finished: true };
   }
 
   /** SIGKILLs every index this agent runs for the array and gives its ranges up locally (the Task is gone or over). */
@@ -413,16 +436,8 @@ export class SharedArrayRun {
     // record): the merged status never shows an index done that no entry records.
     const view = partitions.map((partition) => this.#held.get(partition.start)?.lastSent ?? partition);
     const merged = mergePartitions(view, policy);
-    const fields = {
-      progress: `${merged.succeeded}/${policy.completions}`,
-      active: merged.active,
-      succeeded: merged.succeeded,
-      failed: merged.failed,
-      completedIndexes: merged.completedIndexes.toString(),
-      failedIndexes: merged.failedIndexes.toString(),
-      attempts: merged.succeeded + merged.failed + merged.active,
-    };
-    const facts = { nodeName: this.#options.nodeName, startedAt: this.#startedAt ?? now, suspended: task.spec.suspend === true, now: Date.now() };
+    const fields = mergedFields(merged, policy);
+    const facts = this.#facts(task, now);
     const outcome = merged.outcome?.kind === 'Complete' && !merged.covered ? undefined : merged.outcome;
     if (outcome !== undefined && (outcome.kind === 'Failed' || merged.active === 0)) {
       const status = finishedArrayStatus(task, fields, facts, outcome);
@@ -446,6 +461,19 @@ export class SharedArrayRun {
       this.#options.logger.warn({ task: task.metadata.name, err: (error as Error).message }, 'could not write the merged status of a shared array; it is tried again');
     }
   }
+}
+
+/** The array's status fields as the merged entries give them. */
+function mergedFields(merged: MergedPartitions, policy: ArrayPolicy): ArrayStatusFields {
+  return {
+    progress: `${merged.succeeded}/${policy.completions}`,
+    active: merged.active,
+    succeeded: merged.succeeded,
+    failed: merged.failed,
+    completedIndexes: merged.completedIndexes.toString(),
+    failedIndexes: merged.failedIndexes.toString(),
+    attempts: merged.succeeded + merged.failed + merged.active,
+  };
 }
 
 /**

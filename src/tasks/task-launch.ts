@@ -7,6 +7,7 @@
 // again (task-reconciler.ts: "spawn results and exits never act themselves").
 import type { Task, TaskReason, TaskSpec } from '../api/task.js';
 import type { SlicedWork } from '../controller/sliced-work.js';
+import { terminalSafeText } from '../http/terminal-safe-json.js';
 import type { ResultFileContent } from '../launcher/result-file.js';
 import type { SandboxOptions } from '../launcher/sandbox-options.js';
 import { signalName } from '../launcher/signals.js';
@@ -258,6 +259,14 @@ export function exitEnding(exit: ExitResult, killCause: KillCause | undefined): 
  * command), SpawnFailed (anything else).
  */
 export function spawnFailureEnding(error: unknown, spec: TaskSpec): AttemptEnding {
+  const ending = spawnFailure(error, spec);
+  // The launcher's message may quote the spec (the command that was not found): no terminal
+  // control of its author's reaches status.message, the Task's Events or the agent's log (red
+  // team, session 15; task-author-api.test.ts).
+  return { ...ending, message: terminalSafeText(ending.message) };
+}
+
+function spawnFailure(error: unknown, spec: TaskSpec): AttemptEnding {
   const finishedAt = now();
   // The launcher refused the options made from the spec: no attempt could pass. sandboxForTask
   // checks the spec with the launcher's rules first, so only a rule it missed gets here; it is

@@ -28,6 +28,7 @@ import type { Logger } from 'pino';
 import { taskApiVersion, taskKind, type Task, type TaskReason, type TaskStatus } from '../api/task.js';
 import { SlicedWork } from '../controller/sliced-work.js';
 import type { ReconcileResult } from '../controller/work-queue.js';
+import { terminalSafeText } from '../http/terminal-safe-json.js';
 import { checkMaskedPaths } from '../launcher/sandbox-options.js';
 import type { ArrayIndexLogs } from '../logs/array-index-logs.js';
 import type { TaskLogStore, TaskLogOwner } from '../logs/task-log-store.js';
@@ -40,6 +41,7 @@ import { placeDefaultPidsLimit, sandboxForTask, type TaskSandbox } from '../sand
 import type { EventSubject, EventType, TaskCache, TaskEventSink, TaskWriter } from '../store/task-store.js';
 import { indexCommand } from './array-index-environment.js';
 import { ArrayRun, type IndexCallbacks } from './array-run.js';
+import { arrayRecordProblem, int32Max } from './array-progress.js';
 import { IndexSet } from './index-ranges.js';
 import { SharedArrayRun, type SharedArrayLease } from './shared-array-run.js';
 import { AttemptTable, StderrTail, type Attempt, type AttemptEnding, type KillCause } from './attempts.js';
@@ -393,6 +395,12 @@ export class TaskReconciler {
       return undefined;
     }
     const now = Date.now();
+    const attempts = task.status?.attempts ?? 0;
+    if (attempts >= int32Max) {
+      // Only a rewrite of the status gets here (backoffLimit is at most 100): the next attempt's
+      // number would be refused in every status write, the Task shown Pending for good (red team, session 15).
+      return this.#failBeforeLaunch(task, 'InvalidSpec', `status.attempts is ${attempts}: the next attempt's number would not fit the field (int32); the agents alone write it`, now);
+    }
     const nextRetry = task.status?.nextRetryTime;
     if (nextRetry !== undefined && parseTimestamp(nextRetry) > now) {
       return { requeueAfterMs: Math.ceil(parseTimestamp(nextRetry) - now) };
@@ -499,6 +507,11 @@ export class TaskReconciler {
     if (array === undefined) {
       if (this.#draining) return undefined;
       const now = Date.now();
+      // The array resumes from its status: one its author rewrote into what no agent writes ends
+      // it, named, before any index runs (an index set that cannot be read threw at every pass).
+      const completions = task.spec.completions ?? 0;
+      const forged = arrayRecordProblem(task.status ?? {}, 'status', { start: 0, end: completions }, completions);
+      if (forged !== undefined) return this.#failBeforeLaunch(task, 'InvalidSpec', `${forged}: the agents alone write it, as their record of which indexes ran, and cannot resume the array from it without running indexes twice or skipping them`, now);
       // The sandbox policy is asked once per array (a single Task asks at every attempt): an
       // array's indexes are one Task's, decided together.
       const sandboxed = await this.#sandboxFor(task);
@@ -670,7 +683,9 @@ export class TaskReconciler {
 
   /** Ends a Task that never got a process (deadline passed, invalid spec, sandbox unavailable, forbidden). */
   async #failBeforeLaunch(task: Task, reason: TaskReason, message: string, now: number): Promise<undefined> {
-    const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, reason, message, now);
+    // The message may quote the spec (a refused host path, a field's value): no terminal control of
+    // its author's reaches `kubectl describe` through it (red team, session 15).
+    const failed = failedWithoutAttemptStatus(task, this.#options.nodeName, reason, terminalSafeText(message), now);
     await this.#options.writer.writeStatus(task, failed);
     this.#finished(failed, now);
     return undefined;

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { TaskIndexPartition } from '../../src/api/task.js';
 import {
   LeaseObserver, arrayLeaseTimings, coordinatorOf, decideOnConflicts, defaultLeaseDurationMs, defaultRenewIntervalMs, fieldManagerFor, leaseSafetyMs, maxPartitions, mergePartitions, nextFence,
-  nextPartitionAction, partitionApplyBody, partitionSizeFor, selfFenceDue,
+  nextPartitionAction, partitionApplyBody, partitionProblem, partitionSizeFor, selfFenceDue,
 } from '../../src/tasks/array-partitions.js';
 import type { ArrayPolicy } from '../../src/tasks/array-progress.js';
 
@@ -163,5 +163,37 @@ describe('decideOnConflicts', () => {
     expect(decideOnConflicts([{ manager: 'parafork-agent/node-b', field: field(200, 'succeeded') }], takenFrom).forceAgain).toBe(false);
     expect(decideOnConflicts([{ manager: 'parafork-agent/node-b', field: '.status.phase' }], takenFrom).forceAgain).toBe(false);
     expect(decideOnConflicts([], takenFrom).forceAgain).toBe(false);
+  });
+});
+
+describe('partitionProblem (an entry its author wrote through tasks/status)', () => {
+  // 1,000 indexes: ranges of 100.
+  it('finds nothing wrong with the entries agents write: a fixed range, its fence within it, its indexes within it', () => {
+    expect(partitionProblem(partition({ start: 0, end: 100, nodeName: 'a' }), 1_000)).toBeUndefined();
+    expect(partitionProblem(partition({ start: 900, end: 1_000, nodeName: 'a', launchedThrough: 1_000, completedIndexes: '900-949', failedIndexes: '950,999' }), 1_000)).toBeUndefined();
+    expect(partitionProblem(partition({ start: 0, end: 4, nodeName: 'a', launchedThrough: 4, completedIndexes: '0-3' }), 4)).toBeUndefined();
+  });
+
+  it('names an entry that is not one of the fixed ranges, or whose end or fence is not its range\'s', () => {
+    expect(partitionProblem(partition({ start: 50, end: 150, nodeName: 'ghost' }), 1_000)).toContain('status.partitions[start=50] starts no range');
+    expect(partitionProblem(partition({ start: 1_000, end: 1_100, nodeName: 'ghost' }), 1_000)).toContain('starts no range');
+    expect(partitionProblem(partition({ start: 0, end: 100_000, nodeName: 'ghost' }), 1_000)).toContain('status.partitions[start=0].end is 100000, not 100');
+    expect(partitionProblem(partition({ start: 100, end: 200, nodeName: 'ghost', launchedThrough: 201 }), 1_000)).toContain('launchedThrough 201 is outside [100, 200]');
+    expect(partitionProblem(partition({ start: 100, end: 200, nodeName: 'ghost', launchedThrough: 0 }), 1_000)).toContain('launchedThrough 0');
+  });
+
+  it('names index sets that cannot be read, lie outside the range, or share an index', () => {
+    expect(partitionProblem(partition({ start: 0, end: 100, nodeName: 'ghost', completedIndexes: '5,3' }), 1_000)).toContain('status.partitions[start=0].completedIndexes cannot be read');
+    expect(partitionProblem(partition({ start: 100, end: 200, nodeName: 'ghost', failedIndexes: '99' }), 1_000)).toContain('failedIndexes names indexes outside [100, 200)');
+    expect(partitionProblem(partition({ start: 100, end: 200, nodeName: 'ghost', completedIndexes: '150-200' }), 1_000)).toContain('outside');
+    expect(partitionProblem(partition({ start: 0, end: 100, nodeName: 'ghost', completedIndexes: '1-10', failedIndexes: '10,20' }), 1_000)).toContain('share an index');
+  });
+
+  it('names counts no agent writes: failed attempts with no room below int32 for the array\'s next ones, more active indexes than the range holds', () => {
+    // 1,000 indexes may start 101 attempts each at most (backoffLimitPerIndex 100).
+    expect(partitionProblem(partition({ start: 0, end: 100, nodeName: 'a', failed: 2_147_483_647 - 101_000 }), 1_000)).toBeUndefined();
+    expect(partitionProblem(partition({ start: 0, end: 100, nodeName: 'ghost', failed: 2_147_483_647 - 101_000 + 1 }), 1_000)).toContain('status.partitions[start=0].failed is 2147382648');
+    expect(partitionProblem(partition({ start: 0, end: 100, nodeName: 'a', active: 100 }), 1_000)).toBeUndefined();
+    expect(partitionProblem(partition({ start: 0, end: 100, nodeName: 'ghost', active: 101 }), 1_000)).toContain('active is 101');
   });
 });

@@ -71,6 +71,33 @@ describe('an event recorded once', () => {
     await receivedAtLeast(1);
     expect(received[0]?.body.note).toHaveLength(1024);
   });
+
+  it('has its note cut to 1024 bytes of UTF-8, on a character boundary (the apiserver counts bytes)', async () => {
+    const { recorder, received, receivedAtLeast } = await recorderAgainst();
+    recorder.record(subject, 'Warning', 'Failed', `x${'é'.repeat(1000)}`);
+    await receivedAtLeast(1);
+    const note = String(received[0]?.body.note);
+    expect(Buffer.byteLength(note)).toBe(1023);
+    expect(note).toBe(`x${'é'.repeat(511)}`);
+  });
+
+  it('shows the terminal controls of its note as \\u escapes', async () => {
+    const { recorder, received, receivedAtLeast } = await recorderAgainst();
+    recorder.record(subject, 'Warning', 'Forbidden', 'hostPath "/a\u001b[2J\u009b2J\u007f" is not allowed\nsecond line');
+    await receivedAtLeast(1);
+    expect(received[0]?.body.note).toBe('hostPath "/a\\u001b[2J\\u009b2J\\u007f" is not allowed\\u000asecond line');
+  });
+
+  it('is named within 253 characters, ending its cut Task name in a letter or digit, for a Task name of 253', async () => {
+    const { recorder, received, receivedAtLeast } = await recorderAgainst();
+    const name = `${'a'.repeat(200)}${'-'.repeat(52)}b`; // the cut falls among the dashes, whatever the suffix's length
+    recorder.record({ ...subject, name }, 'Warning', 'Failed', 'exited with code 1');
+    await receivedAtLeast(1);
+    const eventName = (received[0]?.body.metadata as { name: string }).name;
+    expect(eventName.length).toBeLessThanOrEqual(253);
+    expect(eventName).toMatch(/^a+\.[0-9a-f]+$/);
+    expect((received[0]?.body.regarding as { name: string }).name).toBe(name);
+  });
 });
 
 describe('an event that repeats', () => {
@@ -156,5 +183,25 @@ describe('a full queue', () => {
     expect(notes).not.toContain('normal 0');
     expect(notes).toContain('normal 1');
     expect(notes).toContain('one more');
+  });
+
+  it('drops from the namespace with the most events waiting: one namespace\'s flood of Warnings does not push out another\'s (red team, session 15)', async () => {
+    const gate = Promise.withResolvers<undefined>();
+    const { recorder, received, receivedAtLeast } = await recorderAgainst(201, gate.promise);
+    const loud = { ...subject, namespace: 'loud' };
+    const quiet = { ...subject, namespace: 'quiet' };
+    // 8 go out at once and are held by the API; then a quiet namespace's Warning and Normal, then a flood.
+    for (let index = 0; index < 8; index++) recorder.record({ ...loud, uid: `held-${index}` }, 'Warning', 'Failed', 'held');
+    recorder.record(quiet, 'Warning', 'Failed', 'quiet warning');
+    recorder.record({ ...quiet, uid: 'uid-q2' }, 'Normal', 'Started', 'quiet normal');
+    for (let index = 0; index < 3000; index++) recorder.record({ ...loud, uid: `flood-${index}` }, 'Warning', 'Failed', `flood ${index}`);
+    expect(recorder.dropped).toBe(3000 + 2 - 1000);
+    gate.resolve(undefined);
+    await receivedAtLeast(1008);
+    const notes = received.map((request) => request.body.note);
+    expect(notes).toContain('quiet warning');
+    // A Normal event goes before any Warning, whichever namespace it is of.
+    expect(notes).not.toContain('quiet normal');
+    expect(notes).toContain('flood 2999');
   });
 });

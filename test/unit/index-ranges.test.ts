@@ -105,3 +105,14 @@ describe('IndexSet membership', () => {
     );
   });
 });
+
+describe('IndexSet.overlaps', () => {
+  it('is true only when some index is in both sets', () => {
+    const set = IndexSet.parse('1,3-5,9', 10);
+    expect(set.overlaps(IndexSet.parse('0,2,6-8', 10))).toBe(false);
+    expect(set.overlaps(IndexSet.parse('5', 10))).toBe(true);
+    expect(set.overlaps(IndexSet.parse('6-9', 10))).toBe(true);
+    expect(set.overlaps(IndexSet.parse('', 10))).toBe(false);
+    expect(IndexSet.parse('0-9', 10).overlaps(IndexSet.parse('4', 10))).toBe(true);
+  });
+});
