@@ -102,6 +102,38 @@ PARAFORK_CHILD_CODE void ResetSignalDispositions(const ChildPlan* plan) {
   }
 }
 
+// The kernel's struct sched_attr, SCHED_ATTR_SIZE_VER0, for sched_setattr(2).
+struct KernelSchedAttributes {
+  uint32_t size;
+  uint32_t policy;
+  uint64_t flags;
+  int32_t nice;
+  uint32_t priority;
+  uint64_t runtime;
+  uint64_t deadline;
+  uint64_t period;
+};
+
+// The spawn thread's priority above an ordinary process's, which the clone copied and exec would
+// keep (inherited_priority.h): nice 0 (and SCHED_OTHER for a real-time policy), I/O priority none.
+// First, before the cgroup joins: a real-time thread may not join a cgroup v1 cpu group that has no
+// real-time budget. Lowering one's own priority needs no capability.
+PARAFORK_CHILD_CODE void LowerInheritedPriority(ChildPlan* plan) {
+  const InheritedPriorityReset& reset = plan->sandbox.priority_reset;
+  if (reset.lower_cpu) {
+    KernelSchedAttributes attributes = {};
+    attributes.size = sizeof(attributes);
+    attributes.policy = reset.cpu_policy;
+    long result = RawSyscall(SYS_sched_setattr, 0, reinterpret_cast<long>(&attributes), 0);
+    if (result < 0) Fail(plan, Syscall::kPriority, result);
+  }
+  if (reset.lower_io) {
+    constexpr long kIoprioWhoProcess = 1;  // with 0: the calling thread; priority 0: class none
+    long result = RawSyscall(SYS_ioprio_set, kIoprioWhoProcess, 0, 0);
+    if (result < 0) Fail(plan, Syscall::kPriority, result);
+  }
+}
+
 PARAFORK_CHILD_CODE void PlaceStdio(ChildPlan* plan) {
   for (int target = 0; target < 3; ++target) {
     const int source = plan->stdio_fds[target];
@@ -715,6 +747,7 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int RunChild(void
   }
   // Signals stay blocked (the spawn thread blocks them all) until the dispositions are reset.
   ResetSignalDispositions(plan);
+  if (plan->sandbox.enabled) LowerInheritedPriority(plan);
   PlaceStdio(plan);
   if (plan->cgroup_procs_fd >= 0) {
     long result = RawSyscall(SYS_write, plan->cgroup_procs_fd, reinterpret_cast<long>("0"), 1);

@@ -1,0 +1,45 @@
+#include "inherited_priority.h"
+
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace parafork {
+namespace {
+
+// The kernel's struct sched_attr, SCHED_ATTR_SIZE_VER0 (sched_getattr(2)): glibc before 2.41 has
+// neither the struct nor a wrapper.
+struct KernelSchedAttributes {
+  uint32_t size;
+  uint32_t policy;
+  uint64_t flags;
+  int32_t nice;
+  uint32_t priority;
+  uint64_t runtime;
+  uint64_t deadline;
+  uint64_t period;
+};
+
+constexpr uint32_t kSchedDeadline = 6;  // SCHED_DEADLINE, absent from older <sched.h>
+constexpr long kIoprioWhoProcess = 1;   // IOPRIO_WHO_PROCESS: with 0, the calling thread
+constexpr int kIoprioClassShift = 13;
+constexpr int kIoprioClassRealTime = 1;  // IOPRIO_CLASS_RT
+
+}  // namespace
+
+InheritedPriorityReset ReadInheritedPriorityReset() {
+  InheritedPriorityReset reset;
+  KernelSchedAttributes attributes = {};
+  if (syscall(SYS_sched_getattr, 0, &attributes, sizeof(attributes), 0) == 0) {
+    const bool real_time = attributes.policy == SCHED_FIFO || attributes.policy == SCHED_RR || attributes.policy == kSchedDeadline;
+    if (real_time || attributes.nice < 0) {
+      reset.lower_cpu = true;
+      reset.cpu_policy = real_time ? SCHED_OTHER : attributes.policy;
+    }
+  }
+  const long io_priority = syscall(SYS_ioprio_get, kIoprioWhoProcess, 0);
+  reset.lower_io = io_priority >= 0 && (io_priority >> kIoprioClassShift) == kIoprioClassRealTime;
+  return reset;
+}
+
+}  // namespace parafork
