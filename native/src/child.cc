@@ -102,18 +102,6 @@ PARAFORK_CHILD_CODE void ResetSignalDispositions(const ChildPlan* plan) {
   }
 }
 
-// The kernel's struct sched_attr, SCHED_ATTR_SIZE_VER0, for sched_setattr(2).
-struct KernelSchedAttributes {
-  uint32_t size;
-  uint32_t policy;
-  uint64_t flags;
-  int32_t nice;
-  uint32_t priority;
-  uint64_t runtime;
-  uint64_t deadline;
-  uint64_t period;
-};
-
 // What the clone copied of the spawn thread and exec would keep (inherited_attributes.h): a
 // priority above an ordinary process's goes to nice 0 (and SCHED_OTHER for a real-time policy) and
 // I/O priority none; a personality beyond PER_LINUX32 and UNAME26 goes to those. First, before the

@@ -8,19 +8,6 @@
 namespace parafork {
 namespace {
 
-// The kernel's struct sched_attr, SCHED_ATTR_SIZE_VER0 (sched_getattr(2)): glibc before 2.41 has
-// neither the struct nor a wrapper.
-struct KernelSchedAttributes {
-  uint32_t size;
-  uint32_t policy;
-  uint64_t flags;
-  int32_t nice;
-  uint32_t priority;
-  uint64_t runtime;
-  uint64_t deadline;
-  uint64_t period;
-};
-
 constexpr uint32_t kSchedDeadline = 6;  // SCHED_DEADLINE, absent from older <sched.h>
 constexpr long kIoprioWhoProcess = 1;   // IOPRIO_WHO_PROCESS: with 0, the calling thread
 constexpr int kIoprioClassShift = 13;

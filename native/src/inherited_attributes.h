@@ -23,6 +23,19 @@
 
 namespace parafork {
 
+// The kernel's struct sched_attr, SCHED_ATTR_SIZE_VER0 (sched_getattr(2), sched_setattr(2)):
+// glibc before 2.41 has neither the struct nor wrappers.
+struct KernelSchedAttributes {
+  uint32_t size;
+  uint32_t policy;
+  uint64_t flags;
+  int32_t nice;
+  uint32_t priority;
+  uint64_t runtime;
+  uint64_t deadline;
+  uint64_t period;
+};
+
 struct InheritedAttributesReset {
   // Set the child to `cpu_policy` at nice 0 (sched_setattr(2)): the thread runs at a real-time or
   // deadline policy (then SCHED_OTHER) or at a nice value below 0 (then its own policy).
