@@ -18,6 +18,7 @@
         "src/event_queue.cc",
         "src/exec_search.cc",
         "src/file_lock.cc",
+        "src/inherited_attributes.cc",
         "src/log_file.cc",
         "src/log_pump.cc",
         "src/network_namespace_leftovers.cc",

@@ -102,6 +102,32 @@ PARAFORK_CHILD_CODE void ResetSignalDispositions(const ChildPlan* plan) {
   }
 }
 
+// What the clone copied of the spawn thread and exec would keep (inherited_attributes.h): a
+// priority above an ordinary process's goes to nice 0 (and SCHED_OTHER for a real-time policy) and
+// I/O priority none; a personality beyond PER_LINUX32 and UNAME26 goes to those. First, before the
+// cgroup joins: a real-time thread may not join a cgroup v1 cpu group that has no real-time budget.
+// Lowering one's own priority and changing one's own personality need no capability.
+PARAFORK_CHILD_CODE void ResetInheritedAttributes(ChildPlan* plan) {
+  const InheritedAttributesReset& reset = plan->sandbox.inherited_reset;
+  if (reset.lower_cpu) {
+    KernelSchedAttributes attributes = {};
+    attributes.size = sizeof(attributes);
+    attributes.policy = reset.cpu_policy;
+    long result = RawSyscall(SYS_sched_setattr, 0, reinterpret_cast<long>(&attributes), 0);
+    if (result < 0) Fail(plan, Syscall::kInheritedAttributes, result);
+  }
+  if (reset.lower_io) {
+    constexpr long kIoprioWhoProcess = 1;  // with 0: the calling thread; priority 0: class none
+    long result = RawSyscall(SYS_ioprio_set, kIoprioWhoProcess, 0, 0);
+    if (result < 0) Fail(plan, Syscall::kInheritedAttributes, result);
+  }
+  if (reset.reset_persona) {
+    // Answers the previous persona, never an error, for a persona the kernel knows.
+    long result = RawSyscall(SYS_personality, reset.persona);
+    if (result < 0) Fail(plan, Syscall::kInheritedAttributes, result);
+  }
+}
+
 PARAFORK_CHILD_CODE void PlaceStdio(ChildPlan* plan) {
   for (int target = 0; target < 3; ++target) {
     const int source = plan->stdio_fds[target];
@@ -715,6 +741,7 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int RunChild(void
   }
   // Signals stay blocked (the spawn thread blocks them all) until the dispositions are reset.
   ResetSignalDispositions(plan);
+  if (plan->sandbox.enabled) ResetInheritedAttributes(plan);
   PlaceStdio(plan);
   if (plan->cgroup_procs_fd >= 0) {
     long result = RawSyscall(SYS_write, plan->cgroup_procs_fd, reinterpret_cast<long>("0"), 1);

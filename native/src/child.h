@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "inherited_attributes.h"
+
 struct sock_fprog;
 
 namespace parafork {
@@ -91,6 +93,9 @@ struct SandboxPlan {
   const char* working_directory = nullptr;  // inside the new root; "/" when not given
   const ResourceLimit* limits = nullptr;
   size_t limit_count = 0;
+  // The spawn thread's CPU and I/O priority and personality, which the clone copied, reset to an
+  // ordinary process's before anything else (inherited_attributes.h): filled in by the spawn thread.
+  InheritedAttributesReset inherited_reset;
   // Written to /proc/self/oom_score_adj while the child still has CAP_SYS_RESOURCE, which also
   // makes it the least the task may set (oom_score_adj_min, proc(5)); null: the agent's. Only a
   // CLONE_VFORK child: the kernel sets the score of every process sharing the memory of one that

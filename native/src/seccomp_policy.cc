@@ -9,6 +9,7 @@
 #include <linux/kd.h>
 #include <linux/seccomp.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
@@ -135,6 +136,23 @@ constexpr uint32_t kAllowedPersonalities[] = {0x0, 0x0008, 0x20000, 0xffffffff};
 // kernel CVEs: DCCP, RDS, TIPC, ...), a request the filter stops before the kernel sees it.
 constexpr uint32_t kAllowedSocketFamilies[] = {AF_UNIX, AF_INET, AF_INET6};
 
+// Inside AF_INET and AF_INET6 (red team, session 15): the socket types and protocols ordinary
+// programs use, the rest answered as the kernel answers a type (ESOCKTNOSUPPORT) or protocol
+// (EPROTONOSUPPORT) it was built without. The kernel reaches every protocol built in (MPTCP and
+// UDP-Lite on the test VM: rarely used code, a source of CVEs), and where it has modules,
+// inet_create() answers an unknown type or protocol with request_module(), which runs modprobe as
+// root in the node's namespaces and cgroup for each such call, module or not, and loads SCTP, DCCP,
+// L2TP, ... where they exist. Let through: TCP (SOCK_STREAM with 0 or IPPROTO_TCP), UDP
+// (SOCK_DGRAM with 0 or IPPROTO_UDP), ping sockets (SOCK_DGRAM with ICMP in AF_INET and ICMPv6 in
+// AF_INET6 only: the other pairing is a module request too), SOCK_RAW (any protocol matches the raw
+// socket; the kernel refuses it without CAP_NET_RAW) and a type past SOCK_MAX (the kernel's EINVAL,
+// before any lookup). The type's flags (SOCK_NONBLOCK, SOCK_CLOEXEC) are above SOCK_TYPE_MASK.
+constexpr uint32_t kInternetFamilies[] = {AF_INET, AF_INET6};
+constexpr uint32_t kSocketTypeMask = 0xf;  // SOCK_TYPE_MASK
+constexpr uint32_t kSocketTypeLimit = 11;  // SOCK_MAX
+constexpr uint32_t kStreamProtocols[] = {0, IPPROTO_TCP};
+constexpr uint32_t kDatagramProtocols[] = {0, IPPROTO_UDP};
+
 // ioctl(2) requests refused on any fd: those that inject input into a terminal or take over a
 // console, which a task could otherwise aim at a terminal it inherited (issue 12). TIOCSTI pushes
 // bytes into a terminal's input queue, to be run by the shell reading it; TIOCLINUX's subcodes
@@ -206,6 +224,8 @@ constexpr uint32_t kAllow = SECCOMP_RET_ALLOW;
 constexpr uint32_t kDeny = SECCOMP_RET_ERRNO | EPERM;
 constexpr uint32_t kNotImplemented = SECCOMP_RET_ERRNO | ENOSYS;
 constexpr uint32_t kFamilyNotSupported = SECCOMP_RET_ERRNO | EAFNOSUPPORT;
+constexpr uint32_t kSocketTypeNotSupported = SECCOMP_RET_ERRNO | ESOCKTNOSUPPORT;
+constexpr uint32_t kProtocolNotSupported = SECCOMP_RET_ERRNO | EPROTONOSUPPORT;
 constexpr uint32_t kInvalidArgument = SECCOMP_RET_ERRNO | EINVAL;
 constexpr uint32_t kSkippedAsDone = SECCOMP_RET_ERRNO | 0;  // the call is not made and returns 0
 
@@ -395,7 +415,9 @@ const DefaultSeccompRules& DefaultSeccompPolicyRules() {
   static const DefaultSeccompRules rules{kAllowedSyscalls,      kNotImplementedSyscalls, kRefusedIoctlRequests,
                                          kAllowedSocketFamilies, kAllowedPersonalities,  kNamespaceFlags,
                                          kRefusedFlagsRules,     kFixedResourceLimit,     kDroppedFileAdvice,
-                                         kRefusedSocketFilterOptions, kInvalidArgumentSyscalls, kRefusedPrctlOption};
+                                         kRefusedSocketFilterOptions, kInvalidArgumentSyscalls, kRefusedPrctlOption,
+                                         kInternetFamilies,      kSocketTypeMask,        kSocketTypeLimit,
+                                         kStreamProtocols,       kDatagramProtocols};
   return rules;
 }
 
@@ -413,6 +435,11 @@ SeccompProgram BuildDefaultSeccompProgram() {
   const ProgramWriter::Label family_not_supported = writer.NewLabel();
   const ProgramWriter::Label ioctl_rule = writer.NewLabel();
   const ProgramWriter::Label socket_rule = writer.NewLabel();
+  const ProgramWriter::Label internet_socket_rule = writer.NewLabel();
+  const ProgramWriter::Label datagram_rule = writer.NewLabel();
+  const ProgramWriter::Label icmpv6_rule = writer.NewLabel();
+  const ProgramWriter::Label socket_type_not_supported = writer.NewLabel();
+  const ProgramWriter::Label protocol_not_supported = writer.NewLabel();
   const ProgramWriter::Label clone_rule = writer.NewLabel();
   const ProgramWriter::Label personality_rule = writer.NewLabel();
   const ProgramWriter::Label setrlimit_rule = writer.NewLabel();
@@ -467,9 +494,31 @@ SeccompProgram BuildDefaultSeccompProgram() {
   writer.LoadWord(ArgumentLowWord(1));  // the request
   writer.JumpIfAny(kRefusedIoctlRequests, deny, allow);
 
+  // socket(family, type, protocol), socketpair(family, type, protocol, sv): see
+  // kAllowedSocketFamilies and kInternetFamilies.
   writer.Bind(socket_rule);
   writer.LoadWord(ArgumentLowWord(0));  // the family
-  writer.JumpIfAny(kAllowedSocketFamilies, allow, family_not_supported);
+  writer.JumpIf(BPF_JEQ, AF_UNIX, allow, ProgramWriter::kNext);
+  writer.JumpIfAny(kInternetFamilies, internet_socket_rule, family_not_supported);
+  writer.Bind(internet_socket_rule);
+  writer.LoadWord(ArgumentLowWord(1));  // the type
+  writer.AndWith(kSocketTypeMask);
+  writer.JumpIf(BPF_JGE, kSocketTypeLimit, allow, ProgramWriter::kNext);
+  writer.JumpIf(BPF_JEQ, SOCK_RAW, allow, ProgramWriter::kNext);
+  writer.JumpIf(BPF_JEQ, SOCK_STREAM, ProgramWriter::kNext, datagram_rule);
+  writer.LoadWord(ArgumentLowWord(2));  // the protocol of a stream
+  writer.JumpIfAny(kStreamProtocols, allow, protocol_not_supported);
+  writer.Bind(datagram_rule);
+  writer.JumpIf(BPF_JEQ, SOCK_DGRAM, ProgramWriter::kNext, socket_type_not_supported);
+  writer.LoadWord(ArgumentLowWord(2));  // the protocol of a datagram socket
+  writer.JumpIfAny(kDatagramProtocols, allow, ProgramWriter::kNext);
+  writer.JumpIf(BPF_JEQ, IPPROTO_ICMP, ProgramWriter::kNext, icmpv6_rule);
+  writer.LoadWord(ArgumentLowWord(0));
+  writer.JumpIf(BPF_JEQ, AF_INET, allow, protocol_not_supported);
+  writer.Bind(icmpv6_rule);
+  writer.JumpIf(BPF_JEQ, IPPROTO_ICMPV6, ProgramWriter::kNext, protocol_not_supported);
+  writer.LoadWord(ArgumentLowWord(0));
+  writer.JumpIf(BPF_JEQ, AF_INET6, allow, protocol_not_supported);
 
   // clone: threads and processes, never new namespaces (the flags are its first argument).
   writer.Bind(clone_rule);
@@ -517,6 +566,10 @@ SeccompProgram BuildDefaultSeccompProgram() {
   writer.Return(kNotImplemented);
   writer.Bind(family_not_supported);
   writer.Return(kFamilyNotSupported);
+  writer.Bind(socket_type_not_supported);
+  writer.Return(kSocketTypeNotSupported);
+  writer.Bind(protocol_not_supported);
+  writer.Return(kProtocolNotSupported);
   writer.Bind(skipped_as_done);
   writer.Return(kSkippedAsDone);
   writer.Bind(not_supported);

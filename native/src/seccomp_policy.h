@@ -71,6 +71,15 @@ struct DefaultSeccompRules {
   std::span<const uint32_t> refused_socket_filter_options;  // setsockopt at SOL_SOCKET: EPERM
   std::span<const char* const> invalid_argument_syscalls;   // answered EINVAL, by name
   uint32_t refused_prctl_option;                            // prctl's first argument: EINVAL
+  // socket's and socketpair's type (second argument, masked) and protocol (third) in these
+  // families: raw sockets and types from the limit on are the kernel's to answer; a stream
+  // takes the stream protocols, a datagram socket the datagram ones or ping (ICMP in AF_INET,
+  // ICMPv6 in AF_INET6); any other type ESOCKTNOSUPPORT, any other protocol EPROTONOSUPPORT.
+  std::span<const uint32_t> internet_families;
+  uint32_t socket_type_mask;
+  uint32_t socket_type_limit;
+  std::span<const uint32_t> stream_protocols;
+  std::span<const uint32_t> datagram_protocols;
 };
 const DefaultSeccompRules& DefaultSeccompPolicyRules();
 

@@ -270,6 +270,7 @@ SpawnFailure Spawner::PrepareSandboxed(const SpawnRequest& request, const ExecAr
   if (SpawnFailure failure = PrepareSandbox(request, setting, exec.argv_pointers(), storage, plan.sandbox, namespace_flags)) {
     return failure;
   }
+  plan.sandbox.inherited_reset = ReadInheritedAttributesReset();  // this thread's, which the clone copies
   if (!request.sandbox.user_namespace) return {};
   // User-namespace mode: two pipes to hand the child its id maps (see EnterUserNamespace).
   XorLockGuard fd_guard(FdLock(), XorLock::Side::kFdCreate);

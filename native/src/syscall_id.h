@@ -37,6 +37,7 @@ enum class Syscall : uint8_t {
   kMemfdCreate,
   kOomScoreAdjust,
   kKeyrings,
+  kInheritedAttributes,
   kCount,
 };
 
@@ -135,6 +136,9 @@ inline constexpr FailurePoint kFailurePoints[] = {
     // EACCES when an earlier task of that uid took write permission on them away.
     {.id = Syscall::kKeyrings, .syscall = "keyctl", .step = SpawnStep::kSandbox,
      .what = "emptying the task uid's keyrings of what an earlier task of that uid left"},
+    // sched_setattr(2), ioprio_set(2) and personality(2) of the child's own (child.cc, ResetInheritedAttributes).
+    {.id = Syscall::kInheritedAttributes, .syscall = "inherited_attributes", .step = SpawnStep::kSandbox,
+     .what = "resetting the CPU and I/O priority and personality the task would inherit from the agent to an ordinary process's"},
 };
 
 constexpr bool ListsEveryPointInOrder() {

@@ -188,6 +188,65 @@ describe.skipIf(skip !== undefined)(`the default seccomp filter${skip ? ` (skipp
       expect(found).toEqual(expected);
     });
 
+    // Red team, session 15: inside AF_INET and AF_INET6 the kernel reaches every protocol built in
+    // (MPTCP and UDP-Lite here), and where it has modules it answers an unknown type or protocol
+    // with request_module(), which runs modprobe as root outside the Task for each such call and
+    // loads SCTP, DCCP, L2TP, ... where they exist. Only what ordinary programs use gets through:
+    // TCP, UDP and ping (ICMP in AF_INET, ICMPv6 in AF_INET6, which the kernel refuses by
+    // net.ipv4.ping_group_range in a Task's own network namespace), raw sockets left to
+    // CAP_NET_RAW, and a type past SOCK_MAX to the kernel's EINVAL. Nothing is bound or connected.
+    it('refuses socket types and protocols inside AF_INET and AF_INET6 beyond TCP, UDP and ping, with the kernel s own errnos', async () => {
+      const [stream, datagram, raw, seqpacket, dccp] = [1, 2, 3, 5, 6];
+      const flags = 0o2000000 | 0o4000; // SOCK_CLOEXEC | SOCK_NONBLOCK
+      const calls: Record<string, number[]> = {
+        'inet tcp': [41, 2, stream, 0],
+        'inet tcp by number': [41, 2, stream, 6],
+        'inet6 tcp with flags': [41, 10, stream | flags, 0],
+        'inet udp': [41, 2, datagram, 0],
+        'inet6 udp by number': [41, 10, datagram, 17],
+        'inet ping': [41, 2, datagram, 1],
+        'inet6 ping': [41, 10, datagram, 58],
+        'inet raw': [41, 2, raw, 255],
+        'inet type past SOCK_MAX': [41, 2, 11, 0],
+        'inet mptcp': [41, 2, stream, 262],
+        'inet6 mptcp': [41, 10, stream, 262],
+        'inet mptcp, high bit set': [41, 2, stream, 2 ** 32 + 262],
+        'inet udplite': [41, 2, datagram, 136],
+        'inet sctp': [41, 2, stream, 132],
+        'inet6 sctp seqpacket': [41, 10, seqpacket, 132],
+        'inet dccp': [41, 2, dccp, 33],
+        'inet dccp, protocol 0': [41, 2, dccp, 0],
+        'inet icmpv6': [41, 2, datagram, 58],
+        'inet6 icmp': [41, 10, datagram, 1],
+        'inet udp as a stream': [41, 2, stream, 17],
+        'socketpair inet mptcp': [53, 2, stream, 262, 0],
+      };
+      const found = JSON.parse((await run(callTable, 'default', JSON.stringify(calls))).stdout) as Record<string, string>;
+      expect(found).toEqual({
+        'inet tcp': 'ok',
+        'inet tcp by number': 'ok',
+        'inet6 tcp with flags': 'ok',
+        'inet udp': 'ok',
+        'inet6 udp by number': 'ok',
+        'inet ping': 'EACCES',
+        'inet6 ping': 'EACCES',
+        'inet raw': 'EPERM',
+        'inet type past SOCK_MAX': 'EINVAL',
+        'inet mptcp': 'EPROTONOSUPPORT',
+        'inet6 mptcp': 'EPROTONOSUPPORT',
+        'inet mptcp, high bit set': 'EPROTONOSUPPORT',
+        'inet udplite': 'EPROTONOSUPPORT',
+        'inet sctp': 'EPROTONOSUPPORT',
+        'inet6 sctp seqpacket': 'ESOCKTNOSUPPORT',
+        'inet dccp': 'ESOCKTNOSUPPORT',
+        'inet dccp, protocol 0': 'ESOCKTNOSUPPORT',
+        'inet icmpv6': 'EPROTONOSUPPORT',
+        'inet6 icmp': 'EPROTONOSUPPORT',
+        'inet udp as a stream': 'EPROTONOSUPPORT',
+        'socketpair inet mptcp': 'EPROTONOSUPPORT',
+      });
+    });
+
     it('lets ordinary programs use unix, IPv4 and IPv6 sockets and resolve names, also with AI_ADDRCONFIG (which asks netlink first)', async () => {
       const program = [
         'import socket',
