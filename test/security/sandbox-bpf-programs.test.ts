@@ -141,7 +141,10 @@ describe.skipIf(orderSkip !== undefined)(`the child's own filter and the node's 
   it.each([
     ['default', "attaches the default filter before it takes the Task's ids, while it holds CAP_SYS_ADMIN, which a full bpf_jit_limit lets through", ['no_new_privs', 'seccomp', 'setresuid', 'capset', 'execveat']],
     ['unconfined', "attaches Unconfined's RLIMIT_CORE guard there too", ['no_new_privs', 'seccomp', 'setresuid', 'capset', 'execveat']],
-    ['custom', "attaches a custom profile last, as the Task's user: its rules may refuse the calls the child makes before", ['no_new_privs', 'setresuid', 'capset', 'seccomp', 'execveat']],
+    ['custom', 'attaches a custom profile that allows every call the child makes after that point there too (Kubernetes-style allow-all)', ['no_new_privs', 'seccomp', 'setresuid', 'capset', 'execveat']],
+    ['custom-allow-list', 'and an allow-list in Docker\'s format that lists them (keyctl refused: the Task\'s uid holds no keys to empty)', ['no_new_privs', 'seccomp', 'setresuid', 'capset', 'execveat']],
+    ['custom-refusing-capset', "attaches a custom profile that refuses one of them (capset) last, as the Task's user, and the Task runs", ['no_new_privs', 'setresuid', 'capset', 'seccomp', 'execveat']],
+    ['custom-logging-setresuid', 'and one that only logs one of them (SCMP_ACT_LOG for setresuid): only SCMP_ACT_ALLOW counts', ['no_new_privs', 'setresuid', 'capset', 'seccomp', 'execveat']],
     ['user-namespace', "attaches it last in a user namespace, where the child no longer holds the node's capabilities", ['setresuid', 'no_new_privs', 'setresuid', 'capset', 'seccomp', 'execveat']],
   ])('%s: %s', (kind, _what, expected) => {
     const { exit, calls } = childCalls(kind);
