@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -241,6 +242,17 @@ Napi::Value CompileSeccompProfileBinding(const Napi::CallbackInfo& info) {
   }
   result.Set("unknownNames", unknown);
   result.Set("attachPoint", Napi::String::New(env, SeccompAttachPointName(compiled.attach_point)));
+  return result;
+}
+
+Napi::Array ChildCallsAfterPrivilegedAttachNames(Napi::Env env) {
+  std::vector<std::string> names;
+  for (const ChildCall& call : ChildCallsAfterPrivilegedAttach()) {
+    if (std::find(names.begin(), names.end(), call.name) == names.end()) names.emplace_back(call.name);
+  }
+  Napi::Array result = Napi::Array::New(env, names.size());
+  for (size_t index = 0; index < names.size(); ++index) result.Set(static_cast<uint32_t>(index), Napi::String::New(env, names[index]));
+  result.Freeze();
   return result;
 }
 

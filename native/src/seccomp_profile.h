@@ -50,6 +50,10 @@ CompiledSeccompProfile CompileSeccompProfile(const SeccompProfileRequest& reques
 // 'privileged' | 'privilegedUnlessEmptyingUserKeyrings' | 'last' }
 Napi::Value CompileSeccompProfileBinding(const Napi::CallbackInfo& info);
 
+// The names of the calls the sandbox's child makes after the privileged attach point
+// (seccomp_attach_point.h), each once, in order: for the test that reads them under strace(1).
+Napi::Array ChildCallsAfterPrivilegedAttachNames(Napi::Env env);
+
 // A program's bytes from JavaScript (a Uint8Array of whole sock_filter instructions), copied.
 SeccompProgram RequireSeccompProgram(Napi::Env env, const Napi::Value& value, const char* what);
 

@@ -212,6 +212,8 @@ export interface NativeBinding {
   readonly SpawnEngine: new (options: NativeEngineOptions) => NativeSpawnEngine;
   capabilities(): NativeCapabilities;
   compileSeccompProfile(profile: NativeSeccompProfile): NativeCompiledSeccompProfile;
+  /** The system calls the sandbox's child makes after its privileged seccomp attach, by name (native/src/seccomp_attach_point.cc): a profile must allow each to be attached there. */
+  readonly childCallsAfterPrivilegedAttach: readonly string[];
   /**
    * flock(fd, LOCK_EX | LOCK_NB) (native/src/file_lock.h): true once held, false when another
    * open file description holds it; other failures throw with code, errno and syscall 'flock'.
