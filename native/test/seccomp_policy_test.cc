@@ -381,6 +381,19 @@ TEST(SeccompAttachPoint, ReadsAVaryingArgumentAsAnyValue) {
   EXPECT_EQ(Interpret(refuses_one_uid, example), kAllow);
 }
 
+// The decision for one spawn (sandbox_preparation.cc): a program allowed all but keyctl goes last
+// on a spawn that empties the uid's keyrings; any program goes last in a user namespace.
+TEST(SeccompAttachPoint, ASpawnThatEmptiesKeyringsOrHasAUserNamespaceDecidesTheRest) {
+  using enum SeccompAttachPoint;
+  EXPECT_TRUE(AttachesWhilePrivileged(kPrivileged, true, false));
+  EXPECT_TRUE(AttachesWhilePrivileged(kPrivilegedUnlessEmptyingUserKeyrings, false, false));
+  EXPECT_FALSE(AttachesWhilePrivileged(kPrivilegedUnlessEmptyingUserKeyrings, true, false));
+  EXPECT_FALSE(AttachesWhilePrivileged(kLast, false, false));
+  for (SeccompAttachPoint point : {kPrivileged, kPrivilegedUnlessEmptyingUserKeyrings, kLast}) {
+    EXPECT_FALSE(AttachesWhilePrivileged(point, false, true));
+  }
+}
+
 // Unconfined's guard alone allows every call of the list: Unconfined attaches it while privileged.
 TEST(SeccompAttachPoint, TheResourceLimitGuardAllowsTheChildsOwnCalls) {
   EXPECT_EQ(JudgeSeccompAttachPoint(BuildResourceLimitGuardProgram().instructions), SeccompAttachPoint::kPrivileged);
