@@ -28,6 +28,7 @@
         "src/sandbox_masks.cc",
         "src/sandbox_preparation.cc",
         "src/sandbox_resources.cc",
+        "src/seccomp_attach_point.cc",
         "src/seccomp_policy.cc",
         "src/seccomp_profile.cc",
         "src/spawner.cc",

@@ -18,4 +18,4 @@ export { InvalidSpawnOptionError, LauncherClosedError, SpawnError } from './laun
 export type { SpawnErrorInit, SpawnStep } from './launcher/spawn-error.js';
 /** A custom seccomp filter for `sandbox.seccomp`, compiled once. */
 export { SeccompFilter } from './launcher/seccomp-filter.js';
-export type { SeccompAction, SeccompActionName, SeccompArgumentCondition, SeccompFilterRule, SeccompFilterSpec, SeccompOperator } from './launcher/seccomp-filter.js';
+export type { SeccompAction, SeccompActionName, SeccompArgumentCondition, SeccompAttachPoint, SeccompFilterRule, SeccompFilterSpec, SeccompOperator } from './launcher/seccomp-filter.js';

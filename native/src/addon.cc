@@ -34,6 +34,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("prioritizeCallingThread", Napi::Function::New<parafork::PrioritizeCallingThreadBinding>(env, "prioritizeCallingThread"));
   exports.Set("eventStride", Napi::Number::New(env, static_cast<double>(parafork::kEventStride)));
   exports.Set("eventLayout", parafork::EventLayout(env));
+  exports.Set("childCallsAfterPrivilegedAttach", parafork::ChildCallsAfterPrivilegedAttachNames(env));
   return exports;
 }
 

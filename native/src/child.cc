@@ -702,8 +702,10 @@ PARAFORK_CHILD_CODE void BuildSandbox(ChildPlan* plan) {
   // could start (red team, session 14). So the filters whose rules are ours, the default one and
   // Unconfined's guard, are attached here, while the child still holds CAP_SYS_ADMIN, and judge
   // the child's own last calls: the default one allows each of them (seccomp_policy_test.cc,
-  // AllowsTheChildsOwnCallsAfterItsAttach), the guard all but RLIMIT_CORE. A custom profile still
-  // comes last: its rules may refuse those calls (sandbox_preparation.cc).
+  // AllowsTheChildsOwnCallsAfterItsAttach), the guard all but RLIMIT_CORE. A custom profile too
+  // when its compile found that it allows them all; else it comes last (sandbox_preparation.cc).
+  // Every call from here to the execveat is listed in seccomp_attach_point.cc, kChildCalls: a
+  // call added, moved here or given other constant arguments goes there too (red team, session 15).
   if (sandbox.seccomp_while_privileged) AttachFilter(plan);
   TakeTaskIdentity(plan);
   if (sandbox.empty_user_keyrings) EmptyUserKeyrings(plan);
@@ -777,7 +779,8 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int RunChild(void
   if (!plan->sandbox.enabled) Exec(plan);
 
   plan->sandbox.init_argv[1] = const_cast<char*>(FindExecutable(plan));
-  // A custom profile last: from here on only what it allows works, execveat among them.
+  // A custom profile that refuses (or logs, traces, kills) one of the calls above, last: from here
+  // on only what it allows works, execveat among them.
   if (plan->sandbox.seccomp != nullptr && !plan->sandbox.seccomp_while_privileged) AttachFilter(plan);
   result = RawSyscall(SYS_execveat, plan->sandbox.init_fd, Address(""), Address(plan->sandbox.init_argv),
                       Address(plan->envp), AT_EMPTY_PATH);

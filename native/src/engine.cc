@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -109,8 +110,10 @@ std::string RequireAbsolutePath(Napi::Env env, const Napi::Value& value, const c
 
 // sandbox: null, or { network, rootfs, readOnlyRoot, tmpSizeBytes, mounts, maskedPaths, workingDirectory, filesystem,
 // userNamespace ({ hostId, size } or null), uid, gid,
-// hostname, seccomp, seccompProgram, maxOpenFiles, maxFileSizeBytes }: every field present (TypeScript fills
-// defaults). seccompProgram: null (the default policy) or a compiled profile's bytes (seccomp_profile.h).
+// hostname, seccomp, seccompProgram, seccompProgramAttachPoint, maxOpenFiles, maxFileSizeBytes }: every field
+// present (TypeScript fills defaults). seccompProgram: null (the default policy) or a compiled profile's bytes
+// (seccomp_profile.h); seccompProgramAttachPoint: null with it, else the attach point its compile judged
+// ('privileged', 'privilegedUnlessEmptyingUserKeyrings', 'last'; seccomp_attach_point.h).
 // maskedPaths: the paths, one per line (sandbox_masks.h).
 // null, or an absolute directory that `path` is or lies below (MountRequest::beneath).
 std::string OptionalBeneath(Napi::Env env, const Napi::Value& value, const std::string& path, const char* name) {
@@ -186,6 +189,18 @@ SandboxRequest RequireSandbox(Napi::Env env, PropertyKeys& keys, MaskedPathsCach
   if (!seccomp_program.IsNull()) {
     if (!sandbox.seccomp) ThrowType(env, "sandbox.seccompProgram must be null when sandbox.seccomp is false");
     sandbox.seccomp_program = RequireSeccompProgram(env, seccomp_program, "sandbox.seccompProgram");
+  }
+  Napi::Value attach_point = keys.Get(object, "seccompProgramAttachPoint");
+  if (seccomp_program.IsNull() != attach_point.IsNull()) {
+    ThrowType(env, "sandbox.seccompProgramAttachPoint must be given with sandbox.seccompProgram, and null without it");
+  }
+  if (!attach_point.IsNull()) {
+    const std::optional<SeccompAttachPoint> point =
+        SeccompAttachPointNamed(RequireString(env, attach_point, "sandbox.seccompProgramAttachPoint").c_str());
+    if (!point) {
+      ThrowType(env, "sandbox.seccompProgramAttachPoint must be 'privileged', 'privilegedUnlessEmptyingUserKeyrings' or 'last'");
+    }
+    sandbox.seccomp_program_attach_point = *point;
   }
   sandbox.max_open_files = RequireWholeNumber(env, keys.Get(object, "maxOpenFiles"), "sandbox.maxOpenFiles", 1048576.0);
   sandbox.max_file_size_bytes =

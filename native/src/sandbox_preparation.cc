@@ -207,12 +207,6 @@ void PrepareIdentity(const SandboxRequest& sandbox, SandboxResources& resources,
   plan.seccomp = !sandbox.seccomp                    ? resources.resource_limit_guard()
                  : sandbox.seccomp_program.empty() ? resources.default_seccomp()
                                                    : &sandbox.seccomp_program.program;
-  // Ours (the default policy, Unconfined's guard) attached while the child holds CAP_SYS_ADMIN, so
-  // the node's JIT budget, full or not, never stops a spawn (child.cc, BuildSandbox); they allow
-  // the child's last calls. Not a custom profile, whose rules may refuse those calls (setresuid,
-  // capset, chdir...), nor in user-namespace mode, where the child has given up the node's
-  // capabilities for its namespace's by then (capable() asks the node's user namespace).
-  plan.seccomp_while_privileged = plan.seccomp != &sandbox.seccomp_program.program && !sandbox.user_namespace;
   // The default filter refuses keyctl, add_key and request_key: the agent's session keyring is out
   // of reach, and a keyring of the task's own would cost every spawn ~5 us (child.cc). So does a
   // filter the agent runs under itself, whatever the task's (in the chart's Pod: the spawn failed
@@ -223,6 +217,18 @@ void PrepareIdentity(const SandboxRequest& sandbox, SandboxResources& resources,
   // looking a user keyring up creates it for good (user_keyrings.h).
   plan.empty_user_keyrings = plan.own_session_keyring && sandbox.own_uid && !sandbox.user_namespace &&
                              sandbox.uid != 0 && UidMayHoldKeys(sandbox.uid);
+  // Ours (the default policy, Unconfined's guard) attached while the child holds CAP_SYS_ADMIN, so
+  // the node's JIT budget, full or not, never stops a spawn (child.cc, BuildSandbox); they allow
+  // the child's last calls (seccomp_policy_test.cc). A custom profile too when its compile found
+  // that it allows them all (seccomp_attach_point.h): its rules may refuse setresuid, capset,
+  // chdir..., or the keyctl calls of a spawn that empties the uid's keyrings, and then it comes
+  // last. Never in user-namespace mode, where the child has given up the node's capabilities for
+  // its namespace's by then (capable() asks the node's user namespace).
+  const SeccompAttachPoint attach_point = plan.seccomp == &sandbox.seccomp_program.program
+                                              ? sandbox.seccomp_program_attach_point
+                                              : SeccompAttachPoint::kPrivileged;
+  plan.seccomp_while_privileged =
+      plan.seccomp != nullptr && AttachesWhilePrivileged(attach_point, plan.empty_user_keyrings, sandbox.user_namespace);
   plan.init_fd = resources.init_fd();
   // parafork-init FILE ARGV0 ARGS...: slot 1 is filled in by the child once it has found FILE.
   storage.init_argv.push_back(storage.init_name.data());

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "seccomp_attach_point.h"
 #include "seccomp_policy.h"
 
 namespace parafork {
@@ -37,14 +38,21 @@ struct CompiledSeccompProfile {
   SeccompProgram program;
   // Names libseccomp does not know on this architecture: skipped, as Docker does.
   std::vector<std::string> unknown_names;
+  // Whether the child may attach it before it takes the task's ids (seccomp_attach_point.h).
+  SeccompAttachPoint attach_point = SeccompAttachPoint::kLast;
 };
 
 // Throws std::system_error (errno, and the libseccomp call in what()) when libseccomp refuses.
 CompiledSeccompProfile CompileSeccompProfile(const SeccompProfileRequest& request);
 
 // compileSeccompProfile({ defaultAction, defaultErrno, rules: [{ names, action, errno, args:
-// [{ index, op, value, valueTwo }] }] }) -> { program: Buffer, unknownNames: string[] }
+// [{ index, op, value, valueTwo }] }] }) -> { program: Buffer, unknownNames: string[], attachPoint:
+// 'privileged' | 'privilegedUnlessEmptyingUserKeyrings' | 'last' }
 Napi::Value CompileSeccompProfileBinding(const Napi::CallbackInfo& info);
+
+// The names of the calls the sandbox's child makes after the privileged attach point
+// (seccomp_attach_point.h), each once, in order: for the test that reads them under strace(1).
+Napi::Array ChildCallsAfterPrivilegedAttachNames(Napi::Env env);
 
 // A program's bytes from JavaScript (a Uint8Array of whole sock_filter instructions), copied.
 SeccompProgram RequireSeccompProgram(Napi::Env env, const Napi::Value& value, const char* what);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sandbox_masks.h"
+#include "seccomp_attach_point.h"
 #include "seccomp_policy.h"
 
 namespace parafork {
@@ -65,6 +66,9 @@ struct SandboxRequest {
   std::string hostname;
   bool seccomp = true;
   SeccompProgram seccomp_program;  // a compiled custom profile; empty: the default policy
+  // Where the child attaches `seccomp_program` (seccomp_attach_point.h), as judged when it was
+  // compiled; kLast for the default policy, which is attached while privileged anyway.
+  SeccompAttachPoint seccomp_program_attach_point = SeccompAttachPoint::kLast;
   uint64_t max_open_files = 1024;
   uint64_t max_file_size_bytes = 0;  // 0: unlimited
   // RLIMIT_NPROC, counted per uid (so a per-task limit needs a uid of its own); 0: inherited.

@@ -5,6 +5,8 @@
 // itself checks it once at the end.
 #include "../src/seccomp_policy.h"
 
+#include "../src/seccomp_attach_point.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/audit.h>
@@ -58,36 +60,12 @@ constexpr uint32_t kSkippedAsDone = SECCOMP_RET_ERRNO | 0;
 constexpr uint32_t kInvalidArgument = SECCOMP_RET_ERRNO | EINVAL;
 constexpr uint64_t kHighBits[] = {0, 1ull << 32, 0xffffffff00000000ull};
 
-// Runs a classic BPF program the way the kernel's seccomp does; nullopt if the program leaves
-// its bounds, reads outside seccomp_data or uses an instruction this program should not need.
+// The program run as the kernel's seccomp does (seccomp_attach_point.h): the evaluation that
+// judges where the child attaches a custom profile, so that the two cannot drift apart. nullopt
+// if the program leaves its bounds, reads outside seccomp_data or uses an instruction neither
+// this program nor libseccomp's need.
 std::optional<uint32_t> Interpret(const std::vector<sock_filter>& program, const seccomp_data& data) {
-  uint32_t accumulator = 0;
-  for (size_t index = 0; index < program.size(); ++index) {
-    const sock_filter& instruction = program[index];
-    switch (instruction.code) {
-      case BPF_LD | BPF_W | BPF_ABS:
-        if (instruction.k % 4 != 0 || instruction.k + 4 > sizeof(data)) return std::nullopt;
-        std::memcpy(&accumulator, reinterpret_cast<const char*>(&data) + instruction.k, 4);
-        break;
-      case BPF_RET | BPF_K:
-        return instruction.k;
-      case BPF_ALU | BPF_AND | BPF_K:
-        accumulator &= instruction.k;
-        break;
-      case BPF_JMP | BPF_JEQ | BPF_K:
-        index += accumulator == instruction.k ? instruction.jt : instruction.jf;
-        break;
-      case BPF_JMP | BPF_JGE | BPF_K:
-        index += accumulator >= instruction.k ? instruction.jt : instruction.jf;
-        break;
-      case BPF_JMP | BPF_JSET | BPF_K:
-        index += (accumulator & instruction.k) != 0 ? instruction.jt : instruction.jf;
-        break;
-      default:
-        return std::nullopt;
-    }
-  }
-  return std::nullopt;  // ran off the end without returning
+  return RunSeccompProgram(program, data);
 }
 
 template <typename Values>
@@ -407,43 +385,68 @@ TEST_F(DefaultSeccompProgram, RefusesTheTasksOwnBpfPrograms) {
 // The sandbox's child attaches this program before it takes the task's ids, while it still holds
 // CAP_SYS_ADMIN, so that a full net.core.bpf_jit_limit never refuses it (child.cc, BuildSandbox):
 // every call the child makes after that point, with the arguments it makes it with, must be
-// allowed, or no default task would start. Keep in step with child.cc from TakeTaskIdentity on.
+// allowed, or no default task would start. The calls are the list a custom profile is judged by
+// (seccomp_attach_point.h), kept in step with child.cc; the arguments that vary from spawn to
+// spawn (ids, addresses, fds) are read as any value.
 TEST_F(DefaultSeccompProgram, AllowsTheChildsOwnCallsAfterItsAttach) {
-  const uint64_t address = 0x7ffd12345678ull;
-  const struct {
-    const char* name;
-    uint64_t arguments[4];
-  } calls[] = {
-      {"setgroups", {0, 0}},
-      {"setresgid", {65534, 65534, 65534}},
-      {"setresuid", {65534, 65534, 65534}},
-      {"setresuid", {0, 0, 0}},
-      {"capset", {address, address}},
-      {"keyctl", {7 /* KEYCTL_CLEAR */, static_cast<uint64_t>(-4)}},  // only where keyctl is allowed: not here
-      {"chdir", {address}},
-      {"getcwd", {address, 4096}},
-      {"close_range", {3, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */}},
-      {"openat", {static_cast<uint64_t>(AT_FDCWD), address, O_RDONLY | O_DIRECTORY | O_CLOEXEC}},
-      {"getdents64", {5, address, 4096}},
-      {"fcntl", {3, F_SETFD, 0}},
-      {"close", {5}},
-      {"dup3", {9, 3, 0}},
-      {"rt_sigprocmask", {SIG_SETMASK, address, 0, 8}},
-      {"faccessat", {static_cast<uint64_t>(AT_FDCWD), address, X_OK}},
-      {"statx", {static_cast<uint64_t>(AT_FDCWD), address, 0, 1 /* STATX_TYPE */}},
-      {"execveat", {7, address, address, address}},
-      {"exit_group", {127}},
-  };
-  for (const auto& call : calls) {
-    const seccomp_data data = Call(NumberOf(call.name), call.arguments[0], call.arguments[1], call.arguments[2], call.arguments[3]);
-    if (std::strcmp(call.name, "keyctl") == 0) {
+  const std::span<const ChildCall> calls = ChildCallsAfterPrivilegedAttach();
+  ASSERT_GE(calls.size(), 20u);
+  for (const ChildCall& call : calls) {
+    EXPECT_EQ(call.number, NumberOf(call.name)) << call.name;
+    const std::optional<uint32_t> answer = AnswerToChildCall(program_.instructions, call);
+    if (call.when == ChildCall::When::kWhenEmptyingUserKeyrings) {
       // The child empties the task uid's keyrings only under a filter that lets keyctl through
       // (sandbox_preparation.cc, empty_user_keyrings): never under this one.
-      EXPECT_EQ(ActionFor(data), kPermissionDenied);
+      EXPECT_EQ(answer, kPermissionDenied) << call.name;
       continue;
     }
-    EXPECT_EQ(ActionFor(data), kAllow) << call.name;
+    EXPECT_EQ(answer, kAllow) << call.name;
   }
+  // As a custom profile would be judged: attached while privileged, and no spawn under it
+  // empties keyrings.
+  EXPECT_EQ(JudgeSeccompAttachPoint(program_.instructions), SeccompAttachPoint::kPrivilegedUnlessEmptyingUserKeyrings);
+}
+
+// A call whose answer depends on an argument that varies from spawn to spawn (the task's uid) is
+// not judged by the example value in the list: a program that refuses setresuid for one uid only
+// is not attached while privileged, whatever uid the example names.
+TEST(SeccompAttachPoint, ReadsAVaryingArgumentAsAnyValue) {
+  const std::vector<sock_filter> refuses_one_uid = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(NumberOf("setresuid")), 0, 3),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[0])),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1000, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, kPermissionDenied),
+      BPF_STMT(BPF_RET | BPF_K, kAllow),
+  };
+  const ChildCall* setresuid = nullptr;
+  for (const ChildCall& call : ChildCallsAfterPrivilegedAttach()) {
+    if (std::strcmp(call.name, "setresuid") == 0) setresuid = &call;
+  }
+  ASSERT_NE(setresuid, nullptr);
+  EXPECT_EQ(AnswerToChildCall(refuses_one_uid, *setresuid), std::nullopt);
+  EXPECT_EQ(JudgeSeccompAttachPoint(refuses_one_uid), SeccompAttachPoint::kLast);
+  // The same program over the example's own uid alone answers: the varying bit is what stops it.
+  const seccomp_data example = Call(NumberOf("setresuid"), 65534, 65534, 65534, 0);
+  EXPECT_EQ(Interpret(refuses_one_uid, example), kAllow);
+}
+
+// The decision for one spawn (sandbox_preparation.cc): a program allowed all but keyctl goes last
+// on a spawn that empties the uid's keyrings; any program goes last in a user namespace.
+TEST(SeccompAttachPoint, ASpawnThatEmptiesKeyringsOrHasAUserNamespaceDecidesTheRest) {
+  using enum SeccompAttachPoint;
+  EXPECT_TRUE(AttachesWhilePrivileged(kPrivileged, true, false));
+  EXPECT_TRUE(AttachesWhilePrivileged(kPrivilegedUnlessEmptyingUserKeyrings, false, false));
+  EXPECT_FALSE(AttachesWhilePrivileged(kPrivilegedUnlessEmptyingUserKeyrings, true, false));
+  EXPECT_FALSE(AttachesWhilePrivileged(kLast, false, false));
+  for (SeccompAttachPoint point : {kPrivileged, kPrivilegedUnlessEmptyingUserKeyrings, kLast}) {
+    EXPECT_FALSE(AttachesWhilePrivileged(point, false, true));
+  }
+}
+
+// Unconfined's guard alone allows every call of the list: Unconfined attaches it while privileged.
+TEST(SeccompAttachPoint, TheResourceLimitGuardAllowsTheChildsOwnCalls) {
+  EXPECT_EQ(JudgeSeccompAttachPoint(BuildResourceLimitGuardProgram().instructions), SeccompAttachPoint::kPrivileged);
 }
 
 // The kernel compiles the program and runs it for every system call number at each attach

@@ -461,6 +461,7 @@ export function toNativeSandbox(options: unknown, cwd: string | undefined, maske
     hostname: sandbox.hostname,
     seccomp: sandbox.seccomp !== 'unconfined',
     seccompProgram: sandbox.seccomp instanceof SeccompFilter ? SeccompFilter.programOf(sandbox.seccomp) : null,
+    seccompProgramAttachPoint: sandbox.seccomp instanceof SeccompFilter ? sandbox.seccomp.attachPoint : null,
     maxOpenFiles: wholeNumber(sandbox.maxOpenFiles, 'maxOpenFiles', 1048576),
     maxFileSizeBytes: wholeNumber(sandbox.maxFileSizeBytes, 'maxFileSizeBytes', Number.MAX_SAFE_INTEGER),
     maxProcesses,

@@ -2,7 +2,10 @@
 // code) and handed to every spawn that uses it as prepared bytes: the child only attaches it with
 // seccomp(2), after no_new_privs, as it does the default policy. The rules arrive already read
 // from a profile (src/sandbox/seccomp-profile.ts); they are checked again here and in C++.
-import { loadNativeBinding, type NativeSeccompProfile } from '../native/binding.js';
+// The compile also judges where the child may attach it (attachPoint): while it still holds
+// CAP_SYS_ADMIN, so that a node-wide bpf_jit_limit filled by others does not stop the Task, when
+// the program allows every call the child makes after that point; else last, as the Task's user.
+import { loadNativeBinding, nativeSeccompAttachPoints, type NativeSeccompAttachPoint, type NativeSeccompProfile } from '../native/binding.js';
 import { InvalidSpawnOptionError } from './spawn-error.js';
 
 /** The SCMP_ACT_* actions a filter may take (SCMP_ACT_KILL is SCMP_ACT_KILL_THREAD). */
@@ -112,17 +115,35 @@ function checkSpec(spec: SeccompFilterSpec): NativeSeccompProfile {
 }
 
 /**
+ * Where the sandbox's child attaches a filter. 'privileged': before it takes the Task's ids, while
+ * it still holds CAP_SYS_ADMIN, which the node's net.core.bpf_jit_limit lets through however full
+ * (the filter allows, SCMP_ACT_ALLOW, every call the child makes after that point: setresuid,
+ * capset, chdir, execveat...). 'privilegedUnlessEmptyingUserKeyrings': there too, except for a
+ * spawn that empties a leased uid's keyrings with keyctl, which the filter does not allow. 'last':
+ * as the Task's user, just before the exec, where a full JIT budget fails the spawn (any other
+ * answer to one of those calls: an errno, SCMP_ACT_LOG, _TRACE, _KILL, or one that depends on an
+ * argument that varies from spawn to spawn). A Task in a user namespace always attaches last.
+ */
+export type SeccompAttachPoint = NativeSeccompAttachPoint;
+
+/**
  * A custom seccomp filter for SandboxOptions.seccomp, compiled once (SeccompFilter.compile) into
  * a BPF program that every spawn using it attaches as prepared bytes.
  */
 export class SeccompFilter {
   /** Names the filter left out because this architecture has no such system call (as Docker does). */
   readonly unknownNames: readonly string[];
+  /** Where the child attaches it, judged once at compile time (SeccompAttachPoint). */
+  readonly attachPoint: SeccompAttachPoint;
   readonly #program: Uint8Array;
 
-  private constructor(program: Uint8Array, unknownNames: readonly string[]) {
+  private constructor(program: Uint8Array, unknownNames: readonly string[], attachPoint: SeccompAttachPoint) {
+    if (!(nativeSeccompAttachPoints as readonly string[]).includes(attachPoint)) {
+      throw new TypeError(`parafork: the native compile answered an unknown seccomp attach point ${JSON.stringify(attachPoint)}`);
+    }
     this.#program = program;
     this.unknownNames = Object.freeze([...unknownNames]);
+    this.attachPoint = attachPoint;
   }
 
   /**
@@ -132,7 +153,7 @@ export class SeccompFilter {
    */
   static compile(spec: SeccompFilterSpec): SeccompFilter {
     const compiled = loadNativeBinding().compileSeccompProfile(checkSpec(spec));
-    return new SeccompFilter(compiled.program, compiled.unknownNames);
+    return new SeccompFilter(compiled.program, compiled.unknownNames, compiled.attachPoint);
   }
 
   /** The program's length; the kernel compiles a filter at every attach, at a cost per instruction. */

@@ -62,6 +62,8 @@ export interface NativeSandboxRequest {
   seccomp: boolean;
   /** A compiled custom profile (compileSeccompProfile), or null for the default policy. */
   seccompProgram: Uint8Array | null;
+  /** Where the child attaches seccompProgram, as its compile judged (NativeCompiledSeccompProfile.attachPoint); null with no program. */
+  seccompProgramAttachPoint: NativeSeccompAttachPoint | null;
   maxOpenFiles: number;
   maxFileSizeBytes: number;
   /** RLIMIT_NPROC; 0: inherited. Never with uid 0 outside a user namespace. */
@@ -144,11 +146,24 @@ export interface NativeSeccompProfile {
   rules: { names: string[]; action: string; errno: number; args: { index: number; op: string; value: bigint; valueTwo: bigint }[] }[];
 }
 
+/**
+ * Where the sandbox's child attaches a compiled profile (native/src/seccomp_attach_point.h):
+ * 'privileged' before it takes the task's ids, while it holds CAP_SYS_ADMIN (a full
+ * net.core.bpf_jit_limit does not refuse it), because the program allows every call the child
+ * makes after that point; 'privilegedUnlessEmptyingUserKeyrings' there too, except on a spawn that
+ * empties the task uid's keyrings (keyctl, which the program does not allow); 'last' as the task's
+ * user, just before the exec.
+ */
+export const nativeSeccompAttachPoints = ['privileged', 'privilegedUnlessEmptyingUserKeyrings', 'last'] as const;
+export type NativeSeccompAttachPoint = (typeof nativeSeccompAttachPoints)[number];
+
 export interface NativeCompiledSeccompProfile {
   /** Whole struct sock_filter instructions, 8 bytes each. */
   readonly program: Uint8Array;
   /** System call names not known on this architecture: left out, as Docker does. */
   readonly unknownNames: readonly string[];
+  /** Judged once, here: whether the program allows the child's own calls after the privileged attach point. */
+  readonly attachPoint: NativeSeccompAttachPoint;
 }
 
 /**
@@ -197,6 +212,8 @@ export interface NativeBinding {
   readonly SpawnEngine: new (options: NativeEngineOptions) => NativeSpawnEngine;
   capabilities(): NativeCapabilities;
   compileSeccompProfile(profile: NativeSeccompProfile): NativeCompiledSeccompProfile;
+  /** The system calls the sandbox's child makes after its privileged seccomp attach, by name (native/src/seccomp_attach_point.cc): a profile must allow each to be attached there. */
+  readonly childCallsAfterPrivilegedAttach: readonly string[];
   /**
    * flock(fd, LOCK_EX | LOCK_NB) (native/src/file_lock.h): true once held, false when another
    * open file description holds it; other failures throw with code, errno and syscall 'flock'.

@@ -9,11 +9,19 @@ import path from 'node:path';
 
 import type { Logger } from 'pino';
 
-import { SeccompFilter, type SeccompFilterSpec } from '../launcher/seccomp-filter.js';
+import { SeccompFilter, type SeccompAttachPoint, type SeccompFilterSpec } from '../launcher/seccomp-filter.js';
 import { parseSeccompProfile, SeccompProfileError } from './seccomp-profile.js';
 
 /** The kubelet's directory for Localhost profiles; parafork reads the same files by default. */
 export const defaultSeccompProfileDirectory = '/var/lib/kubelet/seccomp';
+
+/** What the compile-time judgement of a profile's attach point means for its Tasks (SeccompAttachPoint), for the log. */
+const attachPointNotes: Readonly<Record<SeccompAttachPoint, string>> = {
+  privileged: 'attached while the child still holds CAP_SYS_ADMIN: a full net.core.bpf_jit_limit does not stop its Tasks',
+  privilegedUnlessEmptyingUserKeyrings:
+    "attached while the child still holds CAP_SYS_ADMIN, except when it empties a leased uid's keyrings (the profile does not allow keyctl): then last, where a full net.core.bpf_jit_limit fails the Task",
+  last: "attached last, as the Task's user: it does not allow (SCMP_ACT_ALLOW) every call the child makes after taking its ids, so a full net.core.bpf_jit_limit fails its Tasks",
+};
 
 /** Larger than any real profile (Docker's default is ~20 KiB); a bigger file is a mistake. */
 const maxProfileBytes = 1024 * 1024;
@@ -108,7 +116,10 @@ export class SeccompProfileStore {
       }
       if (this.#byContent.size >= maxCachedContents) this.#byContent.clear();
       this.#byContent.set(digest, filter);
-      this.#logger?.info({ profile: localhostProfile, instructions: filter.instructionCount, skipped: filter.unknownNames }, 'seccomp profile compiled (skipped: names this architecture has no system call for)');
+      this.#logger?.info(
+        { profile: localhostProfile, instructions: filter.instructionCount, skipped: filter.unknownNames, attachPoint: filter.attachPoint },
+        `seccomp profile compiled (skipped: names this architecture has no system call for; ${attachPointNotes[filter.attachPoint]})`,
+      );
     }
     this.#byPath.set(file, { version, filter });
     return filter;

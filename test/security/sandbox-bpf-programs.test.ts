@@ -20,6 +20,11 @@
 // rules are ours while it still holds CAP_SYS_ADMIN, before it takes the Task's ids. Shown here by
 // the order of the child's calls under strace(1), not by filling the budget: net.core.bpf_jit_limit
 // is the node's, and this machine is shared.
+// Session 15 (h-jit): a Localhost profile was still attached last, as the Task's user, so a full
+// budget still failed every Task that named one. Its compile now judges whether its program allows
+// every call the child makes after the privileged attach (native/src/seccomp_attach_point.cc);
+// if so it goes there too (allow-all, the allow-list fixture), else last (one call refused or only
+// logged), and the child's calls there are checked against that list.
 // Needs root (the sandbox) and x86_64 (the probes name x86_64 system call numbers).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -30,6 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Launcher } from '../../src/index.js';
+import { loadNativeBinding } from '../../src/native/binding.js';
 import { missingRequirement, runningAsRoot } from '../helpers/requirements.js';
 import { python, runSandboxed } from './sandbox-helpers.js';
 
@@ -105,14 +111,14 @@ describe.skipIf(skip !== undefined)(`classic BPF programs from a default Task${s
 const strace = '/usr/bin/strace';
 const orderSkip = skip ?? missingRequirement('the order is read with strace(1)', existsSync(strace));
 
-/** The child's calls, in order, as strace -f saw them when a Launcher in a node of its own spawned one Task of this sandbox. */
-function childCalls(kind: string): { exit: unknown; calls: string[] } {
+/** The child's lines, as strace -ff saw them (those of `calls`), when a Launcher in a node of its own spawned one Task of this sandbox. */
+function traceChild(kind: string, calls: string): { exit: unknown; lines: string[] } {
   const scratch = mkdtempSync(path.join(tmpdir(), 'parafork-attach-order-'));
   try {
     const trace = path.join(scratch, 'trace');
     const program = path.join(path.dirname(fileURLToPath(import.meta.url)), 'seccomp-attach-order-probe.ts');
     // -ff: a file per process (trace.PID), so no line of the child is split by another's.
-    const run = spawnSync(strace, ['-ff', '-qq', '-e', 'trace=seccomp,setresuid,capset,prctl,execveat', '-e', 'signal=none', '-o', trace, process.execPath, program, kind], {
+    const run = spawnSync(strace, ['-ff', '-qq', '-e', `trace=${calls}`, '-e', 'signal=none', '-o', trace, process.execPath, program, kind], {
       encoding: 'utf8',
       timeout: 60_000,
     });
@@ -124,16 +130,24 @@ function childCalls(kind: string): { exit: unknown; calls: string[] } {
     // Task's ids, which makes it non-dumpable (ptrace(2), "Ptrace access mode checking").
     const children = readdirSync(scratch)
       .map((name) => readFileSync(path.join(scratch, name), 'utf8').split('\n'))
-      .filter((lines) => lines.some((line) => /^seccomp\(SECCOMP_SET_MODE_FILTER, 0, (\{len=|0x[0-9a-f]+\))/.test(line)));
+      .filter((lines) => lines.some((line) => attachLine.test(line)));
     expect(children).toHaveLength(1);
-    // The bounding set's reads and drops are many: of prctl, only no_new_privs matters here.
-    const calls = children[0]!
-      .filter((line) => line !== '' && (!line.startsWith('prctl(') || line.startsWith('prctl(PR_SET_NO_NEW_PRIVS')))
-      .map((line) => (line.startsWith('prctl(') ? 'no_new_privs' : line.replace(/\(.*/s, '')));
-    return { exit: JSON.parse(run.stdout) as unknown, calls };
+    return { exit: JSON.parse(run.stdout) as unknown, lines: children[0]!.filter((line) => line !== '') };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+const attachLine = /^seccomp\(SECCOMP_SET_MODE_FILTER, 0, (\{len=|0x[0-9a-f]+\))/;
+
+/** The child's calls, in order, that show where it attached its filter. */
+function childCalls(kind: string): { exit: unknown; calls: string[] } {
+  const { exit, lines } = traceChild(kind, 'seccomp,setresuid,capset,prctl,execveat');
+  // The bounding set's reads and drops are many: of prctl, only no_new_privs matters here.
+  const calls = lines
+    .filter((line) => !line.startsWith('prctl(') || line.startsWith('prctl(PR_SET_NO_NEW_PRIVS'))
+    .map((line) => (line.startsWith('prctl(') ? 'no_new_privs' : line.replace(/\(.*/s, '')));
+  return { exit, calls };
 }
 
 describe.skipIf(orderSkip !== undefined)(`the child's own filter and the node's JIT budget${orderSkip ? ` (skipped: ${orderSkip})` : ''}`, () => {
@@ -141,11 +155,30 @@ describe.skipIf(orderSkip !== undefined)(`the child's own filter and the node's 
   it.each([
     ['default', "attaches the default filter before it takes the Task's ids, while it holds CAP_SYS_ADMIN, which a full bpf_jit_limit lets through", ['no_new_privs', 'seccomp', 'setresuid', 'capset', 'execveat']],
     ['unconfined', "attaches Unconfined's RLIMIT_CORE guard there too", ['no_new_privs', 'seccomp', 'setresuid', 'capset', 'execveat']],
-    ['custom', "attaches a custom profile last, as the Task's user: its rules may refuse the calls the child makes before", ['no_new_privs', 'setresuid', 'capset', 'seccomp', 'execveat']],
+    ['custom', 'attaches a custom profile that allows every call the child makes after that point there too (Kubernetes-style allow-all)', ['no_new_privs', 'seccomp', 'setresuid', 'capset', 'execveat']],
+    ['custom-allow-list', 'and an allow-list in Docker\'s format that lists them (keyctl refused: the Task\'s uid holds no keys to empty)', ['no_new_privs', 'seccomp', 'setresuid', 'capset', 'execveat']],
+    ['custom-refusing-capset', "attaches a custom profile that refuses one of them (capset) last, as the Task's user, and the Task runs", ['no_new_privs', 'setresuid', 'capset', 'seccomp', 'execveat']],
+    ['custom-logging-setresuid', 'and one that only logs one of them (SCMP_ACT_LOG for setresuid): only SCMP_ACT_ALLOW counts', ['no_new_privs', 'setresuid', 'capset', 'seccomp', 'execveat']],
     ['user-namespace', "attaches it last in a user namespace, where the child no longer holds the node's capabilities", ['setresuid', 'no_new_privs', 'setresuid', 'capset', 'seccomp', 'execveat']],
   ])('%s: %s', (kind, _what, expected) => {
     const { exit, calls } = childCalls(kind);
     expect(exit).toEqual({ code: 0, signal: null });
     expect(calls).toEqual(expected);
+  });
+
+  // Session 15: a custom profile goes there when its program allows every call the child makes
+  // after that point, as listed in native/src/seccomp_attach_point.cc (the default filter's unit
+  // test reads the same list). Every call strace sees between the attach and the exec must be on it,
+  // or a profile that refuses the missing one would be attached early and fail every spawn.
+  it.each(['default', 'custom'])("%s: makes no call between the attach and the exec that the attach point's list leaves out", (kind) => {
+    const listed = loadNativeBinding().childCallsAfterPrivilegedAttach;
+    const { exit, lines } = traceChild(kind, 'all');
+    expect(exit).toEqual({ code: 0, signal: null });
+    const attach = lines.findIndex((line) => attachLine.test(line));
+    const exec = lines.findIndex((line, index) => index > attach && line.startsWith('execveat('));
+    expect(exec).toBeGreaterThan(attach);
+    const made = lines.slice(attach + 1, exec + 1).map((line) => line.replace(/\(.*/s, ''));
+    expect(made).toEqual(expect.arrayContaining(['setgroups', 'setresgid', 'setresuid', 'capset', 'chdir', 'getcwd', 'execveat']));
+    expect(made.filter((name) => !listed.includes(name))).toEqual([]);
   });
 });

@@ -200,10 +200,69 @@ describe('SeccompProfileStore', () => {
     expect(compilations).toBe(2);
   });
 
+  it("says in its 'seccomp profile compiled' line where the child attaches the profile", async () => {
+    const lines: { fields: Record<string, unknown>; message: string }[] = [];
+    const logged = new SeccompProfileStore({ directory, logger: { info: (fields: Record<string, unknown>, message: string) => lines.push({ fields, message }) } as never });
+    writeFileSync(path.join(directory, 'deny-uname.json'), denyUname);
+    writeFileSync(path.join(directory, 'deny-capset.json'), denyUname.replace('uname', 'capset'));
+    expect((await logged.load('deny-uname.json')).attachPoint).toBe('privileged');
+    expect((await logged.load('deny-capset.json')).attachPoint).toBe('last');
+    expect(lines.map(({ fields }) => fields.attachPoint)).toEqual(['privileged', 'last']);
+    expect(lines[0]!.message).toMatch(/attached while the child still holds CAP_SYS_ADMIN: a full net\.core\.bpf_jit_limit does not stop its Tasks/);
+    expect(lines[1]!.message).toMatch(/attached last, as the Task's user: .* a full net\.core\.bpf_jit_limit fails its Tasks/);
+  });
+
   it('shares one compiled filter between files with the same content', async () => {
     writeFileSync(path.join(directory, 'a.json'), denyUname);
     writeFileSync(path.join(directory, 'b.json'), denyUname);
     expect(await store.load('b.json')).toBe(await store.load('a.json'));
     expect(compilations).toBe(1);
+  });
+});
+
+// Where the child attaches a compiled filter (native/src/seccomp_attach_point.h): while it still
+// holds CAP_SYS_ADMIN only if the program allows (SCMP_ACT_ALLOW) every call the child makes after
+// that point, for every value of the arguments that vary from spawn to spawn.
+describe('SeccompFilter.attachPoint', () => {
+  const allowAll = { action: 'SCMP_ACT_ALLOW' } as const;
+  const allowAllBut = (...rules: SeccompFilterSpec['rules']): SeccompFilterSpec => ({ defaultAction: allowAll, rules });
+
+  it("is 'privileged' for an allow-all profile (Kubernetes' default for unconfined-like profiles)", () => {
+    expect(SeccompFilter.compile(allowAllBut()).attachPoint).toBe('privileged');
+  });
+
+  it("is 'privilegedUnlessEmptyingUserKeyrings' for the allow-list fixture, which lists the child's calls but not keyctl", () => {
+    expect(SeccompFilter.compile(parseSeccompProfile(fixture, amd64)).attachPoint).toBe('privilegedUnlessEmptyingUserKeyrings');
+  });
+
+  it("is 'privileged' for the fixture with keyctl allowed too", () => {
+    const spec = parseSeccompProfile(fixture, amd64);
+    const withKeyctl = { ...spec, rules: [...spec.rules, { names: ['keyctl'], action: 'SCMP_ACT_ALLOW' as const, args: [] }] };
+    expect(SeccompFilter.compile(withKeyctl).attachPoint).toBe('privileged');
+  });
+
+  it.each(['SCMP_ACT_ERRNO', 'SCMP_ACT_LOG', 'SCMP_ACT_TRACE', 'SCMP_ACT_KILL', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_TRAP'] as const)(
+    "is 'last' when %s answers any one of the child's calls after the attach point",
+    (action) => {
+      const calls = ['setgroups', 'setresgid', 'setresuid', 'capset', 'chdir', 'getcwd', 'close_range', 'fcntl', 'dup3', 'rt_sigprocmask', 'faccessat', 'statx', 'execveat', 'exit_group'];
+      for (const name of calls) {
+        expect([name, SeccompFilter.compile(allowAllBut({ names: [name], action, args: [] })).attachPoint]).toEqual([name, 'last']);
+      }
+    },
+  );
+
+  it("is 'last' when the answer depends on an argument that varies from spawn to spawn (setresuid's uid)", () => {
+    const refusesOneUid = allowAllBut({ names: ['setresuid'], action: 'SCMP_ACT_ERRNO', args: [{ index: 0, op: 'SCMP_CMP_EQ', value: 12345n, valueTwo: 0n }] });
+    expect(SeccompFilter.compile(refusesOneUid).attachPoint).toBe('last');
+  });
+
+  it("stays 'privileged' when a rule on an argument the child passes as a constant does not match it (close_range's flags)", () => {
+    const closeRangeUnshare = 2n;
+    const refusesUnshare = allowAllBut({ names: ['close_range'], action: 'SCMP_ACT_ERRNO', args: [{ index: 2, op: 'SCMP_CMP_MASKED_EQ', value: closeRangeUnshare, valueTwo: closeRangeUnshare }] });
+    expect(SeccompFilter.compile(refusesUnshare).attachPoint).toBe('privileged');
+  });
+
+  it("is 'privilegedUnlessEmptyingUserKeyrings' when only keyctl is refused or logged", () => {
+    expect(SeccompFilter.compile(allowAllBut({ names: ['keyctl'], action: 'SCMP_ACT_LOG', args: [] })).attachPoint).toBe('privilegedUnlessEmptyingUserKeyrings');
   });
 });
