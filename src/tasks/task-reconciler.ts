@@ -172,8 +172,17 @@ export class TaskReconciler {
   readonly #options: TaskReconcilerOptions;
   /** options.sandboxMaskedPaths checked and joined once, as the launcher takes them. */
   readonly #maskedPaths: string | undefined;
-  /** Keys waiting for a free slot, by taskQueueKeyId, oldest first. */
-  readonly #waitingForCapacity = new Map<string, TaskQueueKey>();
+  /**
+   * Keys waiting for a free slot: by namespace, served round-robin (the next one moves to the back
+   * once served), and by taskQueueKeyId within one, oldest first. An array is one key.
+   */
+  readonly #waitingForCapacity = new Map<string, Map<string, TaskQueueKey>>();
+  #waitingCount = 0;
+  /**
+   * Keys woken for a freed slot whose pass has not ended: their turn. Each holds a slot against the
+   * passes of other keys (an array's own pass after its index ended runs first), see #slotsFor.
+   */
+  readonly #woken = new Set<string>();
   /** The Task arrays this agent runs (issue 17), with the sandbox their spec asks for, checked once. */
   readonly #arrays = new Map<string, { readonly run: ArrayRun; readonly sandboxed: TaskSandbox }>();
   /** The arrays shared with other agents (indexPlacement AcrossNodes) this agent takes part in, by key. */
@@ -222,6 +231,7 @@ export class TaskReconciler {
     try {
       return await this.#reconcile(key);
     } finally {
+      this.#woken.delete(taskQueueKeyId(reconcileKey(key)));
       this.#offerFreeSlot();
     }
   }
@@ -231,6 +241,7 @@ export class TaskReconciler {
     try {
       return await this.#claim(key);
     } finally {
+      this.#woken.delete(taskQueueKeyId(claimKey(key)));
       this.#offerFreeSlot();
     }
   }
@@ -332,10 +343,11 @@ export class TaskReconciler {
     if (!task || task.spec.nodeName || task.metadata.deletionTimestamp !== undefined || this.#draining) return undefined;
     if (task.status?.phase === 'Succeeded' || task.status?.phase === 'Failed') return undefined;
     if (!selectorMatches(task.spec.nodeSelector, this.#options.nodeLabels())) return undefined;
-    if (this.runningAttempts + this.#claimsInFlight >= this.#options.maxConcurrent) {
+    if (this.#slotsFor(claimKey(key)) === 0) {
       this.#waitForCapacity(claimKey(key));
       return undefined;
     }
+    this.#stopWaiting(claimKey(key));
     this.#claimsInFlight++;
     try {
       if (await this.#options.writer.claim(task, this.#options.nodeName)) {
@@ -415,11 +427,12 @@ export class TaskReconciler {
     // The sandbox policy too (issue 14), at every attempt: a namespace relabelled since decides this one.
     const sandboxed = await this.#sandboxFor(task);
     if ('reason' in sandboxed) return this.#failBeforeLaunch(task, sandboxed.reason, sandboxed.message, now);
-    if (this.runningAttempts >= this.#options.maxConcurrent) {
+    if (this.#slotsFor(reconcileKey(key), 0) === 0) {
       this.#waitForCapacity(reconcileKey(key));
       if (task.status?.reason !== 'WaitingForCapacity') await this.#sayWhyPending(task, waitingForCapacityStatus(task, this.#options.nodeName, this.#options.maxConcurrent));
       return undefined;
     }
+    this.#stopWaiting(reconcileKey(key));
     if (!selectorMatches(task.spec.nodeSelector, this.#options.nodeLabels())) {
       // Bound here by hand (spec.nodeName) to a node its own selector rules out: say so, as the CRD promises.
       return this.#failBeforeLaunch(task, 'InvalidSpec', `spec.nodeSelector does not match the labels of node ${this.#options.nodeName}`, now);
@@ -543,8 +556,9 @@ export class TaskReconciler {
       array = { run, sandboxed };
       this.#arrays.set(key, array);
     }
-    const freeSlots = Math.max(0, this.#options.maxConcurrent - this.runningAttempts);
+    const freeSlots = this.#slotsFor(reconcileKey(key), 0);
     if (freeSlots === 0) this.#waitForCapacity(reconcileKey(key));
+    else this.#stopWaiting(reconcileKey(key));
     const result = await array.run.reconcile(task, { freeSlots, draining: this.#draining });
     return result.requeueAfterMs === undefined ? undefined : { requeueAfterMs: result.requeueAfterMs };
   }
@@ -592,7 +606,7 @@ export class TaskReconciler {
         launcher: { launch: (target, index, attempt, callbacks) => this.#launchIndex(target, sandboxed, indexLogs, index, attempt, callbacks) },
         requeue: () => {
           this.#options.requeue(claimKey(key));
-          this.#wakeNextWaiting();
+          this.#offerFreeSlot();
         },
         retryable: retryableEnding,
         retryDelayMs: (target, failures) => retryDelaySeconds(target.spec, failures) * 1000,
@@ -605,8 +619,9 @@ export class TaskReconciler {
       });
       this.#sharedArrays.set(key, run);
     }
-    const freeSlots = Math.max(0, this.#options.maxConcurrent - this.runningAttempts);
+    const freeSlots = this.#slotsFor(claimKey(key), 0);
     if (freeSlots === 0) this.#waitForCapacity(claimKey(key));
+    else this.#stopWaiting(claimKey(key));
     const result = await run.reconcile(task, { freeSlots, draining: this.#draining });
     if (result.finished) this.#sharedArrays.delete(key);
     return result.requeueAfterMs === undefined ? undefined : { requeueAfterMs: result.requeueAfterMs };
@@ -727,8 +742,43 @@ export class TaskReconciler {
     };
   }
 
+  /**
+   * How many processes a pass of `key` may start now: the free slots (less the claims in flight,
+   * unless told otherwise), less one held for each other key that waits or was woken, so that a
+   * waiting key of another Task gets the next freed slot; a key woken for its turn may take at
+   * least one. O(1): with nobody waiting, an array's pass after each index takes what is free,
+   * as it did before keys were served fairly.
+   */
+  #slotsFor(key: TaskQueueKey, claimsInFlight = this.#claimsInFlight): number {
+    const free = this.#options.maxConcurrent - this.runningAttempts - claimsInFlight;
+    if (free <= 0) return 0;
+    if (this.#waitingCount === 0 && this.#woken.size === 0) return free;
+    const id = taskQueueKeyId(key);
+    const turn = this.#woken.has(id);
+    const held = this.#waitingCount + this.#woken.size - (turn ? 1 : 0) - (this.#waitingForCapacity.get(namespaceOf(key))?.has(id) === true ? 1 : 0);
+    return Math.max(turn ? 1 : 0, free - held);
+  }
+
   #waitForCapacity(key: TaskQueueKey): void {
-    this.#waitingForCapacity.set(taskQueueKeyId(key), key);
+    const namespace = namespaceOf(key);
+    let waiting = this.#waitingForCapacity.get(namespace);
+    if (waiting === undefined) {
+      waiting = new Map();
+      this.#waitingForCapacity.set(namespace, waiting);
+    }
+    const id = taskQueueKeyId(key);
+    if (!waiting.has(id)) this.#waitingCount++;
+    waiting.set(id, key);
+  }
+
+  /** A key that got its slots on a pass of its own (not woken) holds none for later. */
+  #stopWaiting(key: TaskQueueKey): void {
+    if (this.#waitingCount === 0) return;
+    const namespace = namespaceOf(key);
+    const waiting = this.#waitingForCapacity.get(namespace);
+    if (waiting?.delete(taskQueueKeyId(key)) !== true) return;
+    this.#waitingCount--;
+    if (waiting.size === 0) this.#waitingForCapacity.delete(namespace);
   }
 
   /** Removes the logs of the Task at `key` but those of `keepUid`: it is gone, or made again. */
@@ -741,8 +791,9 @@ export class TaskReconciler {
 
   #attemptEnded(key: string): void {
     this.#options.requeue(reconcileKey(key));
-    // A slot is free: let one waiting Task (bound or to claim) have another look.
-    this.#wakeNextWaiting();
+    // A slot may be free: let one waiting Task (bound or to claim) have another look. An array
+    // asks for a pass when an index starts too: then no slot was freed, and no key is woken.
+    this.#offerFreeSlot();
   }
 
   /**
@@ -750,15 +801,23 @@ export class TaskReconciler {
    * may not have taken it (deleted, suspended or claimed elsewhere meanwhile), so pass it on.
    */
   #offerFreeSlot(): void {
-    if (this.#waitingForCapacity.size === 0 || this.#draining) return;
-    if (this.runningAttempts + this.#claimsInFlight < this.#options.maxConcurrent) this.#wakeNextWaiting();
+    if (this.#waitingCount === 0 || this.#draining) return;
+    if (this.runningAttempts + this.#claimsInFlight + this.#woken.size < this.#options.maxConcurrent) this.#wakeNextWaiting();
   }
 
+  /** Wakes the oldest waiting key of the namespace next in turn; that namespace goes to the back. */
   #wakeNextWaiting(): void {
-    const [waiting] = this.#waitingForCapacity;
-    if (waiting === undefined) return;
-    this.#waitingForCapacity.delete(waiting[0]);
-    this.#options.requeue(waiting[1]);
+    const [next] = this.#waitingForCapacity;
+    if (next === undefined) return;
+    const [namespace, waiting] = next;
+    const [oldest] = waiting;
+    this.#waitingForCapacity.delete(namespace);
+    if (oldest === undefined) return;
+    waiting.delete(oldest[0]);
+    this.#waitingCount--;
+    if (waiting.size > 0) this.#waitingForCapacity.set(namespace, waiting);
+    this.#woken.add(oldest[0]);
+    this.#options.requeue(oldest[1]);
   }
 
   async #recordEnding(key: string, task: Task, attempt: Attempt): Promise<ReconcileResult | undefined> {
@@ -855,6 +914,11 @@ export class TaskReconciler {
     };
     this.#options.events.record(subject, type, reason, note);
   }
+}
+
+/** The namespace of a queue key's Task ("namespace/name"): the unit capacity is shared between. */
+function namespaceOf(key: TaskQueueKey): string {
+  return key.name.slice(0, Math.max(0, key.name.indexOf('/')));
 }
 
 /** Whether the cached Task already shows a status we wrote. */

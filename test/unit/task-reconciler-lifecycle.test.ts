@@ -378,6 +378,71 @@ describe('capacity (maxConcurrent)', () => {
   });
 });
 
+/** A Task of namespace `namespace` (makeTask's are all in 'ns'). */
+function inNamespace(namespace: string, task: Task): Task {
+  return { ...task, metadata: { ...task.metadata, namespace } };
+}
+
+/**
+ * Red team, session 15 (h-api), fairness: waiting keys were served first come, first served, and an
+ * array took every free slot at each pass; its own requeue after an index ended ran before the
+ * waiting Task's wake-up, so another namespace's Task waited for the whole array.
+ */
+describe('capacity shared between namespaces (fairness)', () => {
+  /** Ends the oldest still running child whose command is `file`, and lets the reconciler take it in. */
+  function turnover(launcher: FakeLauncher, ended: Set<FakeChild>, file: string, requeued: readonly TaskQueueKey[], drain: () => Promise<void>): Promise<void> {
+    const child = launcher.children.find((candidate) => candidate.options.file === file && !ended.has(candidate));
+    if (child === undefined) throw new Error(`no ${file} child running`);
+    ended.add(child);
+    child.exit({ code: 0 });
+    return exitTakenIn(requeued).then(drain);
+  }
+  const files = (launcher: FakeLauncher): string[] => launcher.children.map((child) => child.options.file);
+
+  it('starts another namespace s Task at the next index turnover of an array that holds every slot, and the array goes on', async () => {
+    const array = inNamespace('a', makeTask('array', { command: ['index'], completions: 200 }));
+    const single = inNamespace('b', makeTask('single', { command: ['single'] }));
+    const { launcher, reconciler, drain, requeued } = reconcilerFor([array, single], { maxConcurrent: 4 });
+    const ended = new Set<FakeChild>();
+    await reconciler.reconcile('a/array');
+    await drain();
+    expect(files(launcher)).toEqual(['index', 'index', 'index', 'index']);
+    await reconciler.reconcile('b/single');
+    await drain();
+    for (let turnovers = 0; turnovers < 2 && !files(launcher).includes('single'); turnovers++) await turnover(launcher, ended, 'index', requeued, drain);
+    expect(files(launcher)).toContain('single');
+    // Nobody else waits: the array takes every slot again as indexes end, beside the Task.
+    const before = launcher.children.length;
+    for (let turnovers = 0; turnovers < 3; turnovers++) await turnover(launcher, ended, 'index', requeued, drain);
+    expect(launcher.children.length).toBe(before + 3);
+    expect(launcher.children.length - ended.size).toBe(4);
+  });
+
+  it('serves waiting keys round-robin by namespace: a flood of one namespace does not keep another s Task waiting, nor an array', async () => {
+    const array = inNamespace('a', makeTask('array', { command: ['index'], completions: 200 }));
+    const flood = Array.from({ length: 10 }, (_, n) => inNamespace('b', makeTask(`flood-${n}`, { command: ['flood'] })));
+    const single = inNamespace('c', makeTask('single', { command: ['single'] }));
+    const { launcher, reconciler, drain, requeued } = reconcilerFor([array, ...flood, single], { maxConcurrent: 4 });
+    const ended = new Set<FakeChild>();
+    await reconciler.reconcile('a/array');
+    await drain();
+    for (const task of flood) await reconciler.reconcile(`b/${task.metadata.name ?? ''}`);
+    await reconciler.reconcile('c/single');
+    await drain();
+    expect(files(launcher)).toEqual(['index', 'index', 'index', 'index']);
+    // Each namespace in turn: within a few turnovers the single Task of c runs, and the array
+    // (a key of namespace a) still starts indexes while b's ten wait.
+    for (let turnovers = 0; turnovers < 12; turnovers++) {
+      const file = launcher.children.find((child) => !ended.has(child))?.options.file ?? '';
+      await turnover(launcher, ended, file, requeued, drain);
+    }
+    const started = files(launcher).slice(4);
+    expect(started.slice(0, 3)).toContain('single');
+    expect(started.filter((file) => file === 'index').length).toBeGreaterThanOrEqual(3);
+    expect(started.filter((file) => file === 'flood').length).toBeGreaterThanOrEqual(3);
+  });
+});
+
 describe('claiming an unbound Task', () => {
   const cases: [string, Partial<TaskSpec>, Partial<Task>][] = [
     ['whose nodeSelector does not match the node s labels', { nodeSelector: { zone: 'b' } }, {}],
