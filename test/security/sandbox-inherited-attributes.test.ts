@@ -32,10 +32,14 @@ const capSysNice = 23;
 const skip = missingRequirement('the sandbox needs root, and a nice value below 0 and the real-time I/O class need CAP_SYS_NICE', runningAsRoot && hasCapability(capSysNice));
 const noRandomize = 0x40000;
 /** Whether a process here may set ADDR_NO_RANDOMIZE (personality(2) answers -1 where a seccomp filter refuses it). */
-const canDropRandomization = skip === undefined && execFileSync(python, ['-c', `import ctypes; print(ctypes.CDLL(None).personality(${noRandomize}))`]).toString().trim() !== '-1';
+const canDropRandomization = skip === undefined && execFileSync(python, ['-c', `import ctypes; print(ctypes.CDLL(None).personality(ctypes.c_ulong(${noRandomize})))`]).toString().trim() !== '-1';
 
 // ioprio_get(IOPRIO_WHO_PROCESS, 0): class in bits 13-15 (1 real-time, 2 best-effort, 3 idle, 0 none).
 const ioprioGet = 'import ctypes; ioprio = ctypes.CDLL(None, use_errno=True).syscall(252, 1, 0)';
+// personality(2)'s argument goes as an unsigned long: ctypes passes a Python int as a C int,
+// sign-extended to 64 bits (0xffffffff became 0xffffffffffffffff), which a seccomp profile that
+// compares the whole argument (the chart's agent profile, as Docker's) refuses, and the agent's Pod
+// read every persona as -1.
 // What the Task reports, into its result file: its nice value, policy (0 SCHED_OTHER, 1 FIFO,
 // 2 RR, 3 BATCH, 5 IDLE, 6 DEADLINE) from /proc/self/stat (fields 19 and 41), its I/O priority
 // class and its personality (personality(0xffffffff) asks without changing it; 0x40000 is
@@ -43,7 +47,7 @@ const ioprioGet = 'import ctypes; ioprio = ctypes.CDLL(None, use_errno=True).sys
 const report = [
   ioprioGet,
   'import os',
-  'persona = ctypes.CDLL(None).personality(0xffffffff)',
+  'persona = ctypes.CDLL(None).personality(ctypes.c_ulong(0xffffffff))',
   'stat = open("/proc/self/stat").read().rsplit(")", 1)[1].split()',
   'open(os.environ["PARAFORK_RESULT"], "w").write(f"nice {stat[16]} policy {stat[38]} io-class {ioprio >> 13} persona {persona:#x}")',
 ].join('\n');
@@ -53,8 +57,8 @@ const elevate = [
   ioprioGet.replace('ioprio = ', 'libc = ctypes.CDLL(None, use_errno=True); assert libc.syscall(251, 1, 0, 1 << 13) == 0; ioprio = '),
   'import os, sys',
   'os.setpriority(os.PRIO_PROCESS, 0, -10)',
-  `libc.personality(${noRandomize})`,
-  'print(f"agent nice {os.getpriority(os.PRIO_PROCESS, 0)} io-class {ioprio >> 13} persona {libc.personality(0xffffffff):#x}", file=sys.stderr, flush=True)',
+  `libc.personality(ctypes.c_ulong(${noRandomize}))`,
+  'print(f"agent nice {os.getpriority(os.PRIO_PROCESS, 0)} io-class {ioprio >> 13} persona {libc.personality(ctypes.c_ulong(0xffffffff)):#x}", file=sys.stderr, flush=True)',
   'os.execv(sys.argv[1], sys.argv[1:])',
 ].join('\n');
 
