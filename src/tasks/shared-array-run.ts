@@ -108,6 +108,8 @@ export class SharedArrayRun {
   readonly #safetyMs: number;
   readonly #observer = new LeaseObserver();
   readonly #held = new Map<number, Holding>();
+  /** Entries of status.partitions found to be ones an agent writes (#forgedPartitionProblem); completions never changes. */
+  readonly #checkedPartitions = new WeakSet<TaskIndexPartition>();
   readonly #entriesPacer: StatusWritePacer;
   readonly #mergedPacer: StatusWritePacer;
   #latestTask: Task;
@@ -158,7 +160,7 @@ export class SharedArrayRun {
       this.killNow();
       return { requeueAfterMs: undefined, finished: true };
     }
-    const forged = forgedPartitionProblem(partitions, policy.completions);
+    const forged = this.#forgedPartitionProblem(partitions, policy.completions);
     if (forged !== undefined) return this.#endForged(task, policy, partitions, forged, now);
     const live = [...this.#held.values()].filter((holding) => !holding.fenced);
     if (live.length > 0 && selfFenceDue(this.#lastRenewSentAt, now, this.#leaseMs, this.#safetyMs)) {
@@ -182,6 +184,19 @@ export class SharedArrayRun {
     // Leases of others expire without any event: look again within a renew interval while the array runs.
     const lookAgainMs = Math.min(this.#renewMs, Number.isFinite(wakeAt) ? Math.max(1, Math.ceil(wakeAt - now)) : Infinity);
     return { requeueAfterMs: this.#finalWritten ? undefined : lookAgainMs, finished: this.#finalWritten };
+  }
+
+  /**
+   * forgedPartitionProblem over the entries not checked before: a pass comes with every index's
+   * start and end, and the entries (the informer's objects, new only when the status changed) would
+   * otherwise have their index sets parsed again at each.
+   */
+  #forgedPartitionProblem(partitions: readonly TaskIndexPartition[], completions: number): string | undefined {
+    const unchecked = partitions.filter((partition) => !this.#checkedPartitions.has(partition));
+    if (unchecked.length === 0) return undefined;
+    const problem = forgedPartitionProblem(unchecked, completions);
+    if (problem === undefined) for (const partition of unchecked) this.#checkedPartitions.add(partition);
+    return problem;
   }
 
   #facts(task: Task, now: number): ArrayRunFacts {
