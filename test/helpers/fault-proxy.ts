@@ -73,6 +73,8 @@ export interface FaultProxy {
   readonly kubeconfigPath: string;
   /** Replaces the rules; [] passes everything through untouched. */
   setRules(rules: readonly FaultRule[]): void;
+  /** Now on the clock of LoggedRequest.at (milliseconds since the proxy started). */
+  now(): number;
   readonly requests: readonly LoggedRequest[];
   /** How often each rule fired. */
   injected(): ReadonlyMap<string, number>;
@@ -309,6 +311,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     setRules(next) {
       rules = [...next];
     },
+    now,
     requests,
     injected: () => new Map(injections),
     earlyRetries,

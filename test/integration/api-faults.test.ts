@@ -165,6 +165,8 @@ describe('an agent behind an apiserver that injects faults', () => {
       throw new Error(`${(error as Error).message}\n${diagnostics(agent)}`);
     });
     const convergedAt = performance.now();
+    // The same instant on the clock of the proxy's log (it started before this agent did).
+    const convergedOnProxyClock = proxy.now();
 
     const wrong = tasks
       .map((task) => {
@@ -180,12 +182,35 @@ describe('an agent behind an apiserver that injects faults', () => {
     // The unbound ones were claimed by the agent, in spite of the faults.
     expect(tasks.filter((task) => task.spec.nodeName !== nodeName).map((task) => task.metadata.name)).toEqual([]);
 
-    // Once converged the agent goes quiet: no request loops on finished Tasks.
+    // Once converged the agent goes quiet: no request loops on finished Tasks. What may still come
+    // is the end of a retry chain begun before: a write whose answer was lost, refused with a 429 or
+    // a 5xx, or met a conflict is sent again after its backoff (up to 5 s) or Retry-After, even when
+    // the first send already landed and the test saw the Task end. So the wait lasts until the
+    // agent has been quiet for 3 s (at least 5 s, at most 30 s), and each late request must be such
+    // a retry. (The agent re-reads its Node's labels every minute: that is a schedule, not a loop.
+    // Events may still be draining at their own rate limit; they are bounded in number below.)
+    const quietSince = convergedOnProxyClock + 1_000;
+    const isQuietCandidate = (request: LoggedRequest): boolean => !request.watch && request.route !== 'get nodes' && !isEvent(request);
     await new Promise((resolve) => setTimeout(resolve, 5_000));
-    const quietSince = convergedAt - agentStartedAt + 1_000;
-    // (The agent re-reads its Node's labels every minute: that is a schedule, not a loop. Events may
-    // still be draining at their own rate limit; they are bounded in number below.)
-    const afterConvergence = proxy.requests.filter((request) => request.at >= quietSince && !request.watch && request.route !== 'get nodes' && !isEvent(request));
+    await waitFor(
+      () => {
+        const last = proxy.requests.findLast(isQuietCandidate);
+        return last === undefined || proxy.now() - last.at >= 3_000 ? true : undefined;
+      },
+      { description: 'the agent to be quiet for 3 s after convergence', timeoutMs: 25_000, intervalMs: 250 },
+    );
+    const afterConvergence = proxy.requests.filter((request) => request.at >= quietSince && isQuietCandidate(request));
+    const described = (request: LoggedRequest): string => `${request.method} ${request.url} at ${(request.at - convergedOnProxyClock).toFixed(0)} ms: ${request.fault ?? 'passed'} ${request.status}`;
+    const unanswered = (request: LoggedRequest): boolean => request.fault !== undefined || request.status === 0 || request.status === 409 || request.status === 429 || request.status >= 500;
+    const notRetries = afterConvergence.filter((request) => {
+      const index = proxy.requests.indexOf(request);
+      const previous = proxy.requests.slice(0, index).findLast((earlier) => earlier.method === request.method && earlier.url === request.url);
+      // The client's longest wait between two sends: its 5 s backoff cap, or a Retry-After of 1 s.
+      return previous === undefined || !unanswered(previous) || request.at - previous.at > 5_000 + 1_000;
+    });
+    // Each retry chain ended, answered for good (the quiet wait above saw no later send).
+    const lastOfEachChain = [...new Map(afterConvergence.map((request) => [`${request.method} ${request.url}`, request])).values()];
+    const unendedChains = lastOfEachChain.filter((request) => request.status === 0 || request.status === 429 || request.status >= 500);
 
     const injected = Object.fromEntries(proxy.injected());
     const requests = proxy.requests;
@@ -199,7 +224,7 @@ describe('an agent behind an apiserver that injects faults', () => {
     console.log(
       `api-faults: ${taskCount} Tasks converged in ${((convergedAt - agentStartedAt) / 1000).toFixed(1)} s; ${plainRequests} requests ` +
         `(${(plainRequests / taskCount).toFixed(1)} per Task) + ${requests.length - plainRequests} watches; most in 1 s: ${perSecond} (+ ${eventsPerSecond} events), in 5 s: ${perFiveSeconds} (+ ${eventsPerFiveSeconds} events); ` +
-        `most to one object in 1 s: ${perObject.count} (${perObject.path}); after convergence: ${JSON.stringify(afterConvergence.map((request) => `${request.method} ${request.url}`))}; ` +
+        `most to one object in 1 s: ${perObject.count} (${perObject.path}); after convergence: ${JSON.stringify(afterConvergence.map(described))}; ` +
         `injected ${JSON.stringify(injected)}; retries after a 429: ${proxy.retriesAfterTooManyRequests}; peak per route per second ${JSON.stringify(rates)}`,
     );
 
@@ -219,7 +244,8 @@ describe('an agent behind an apiserver that injects faults', () => {
     // At most a Started and an ending Event per attempt (Events are never retried).
     const attempts = tasks.reduce((sum, task) => sum + (task.status?.attempts ?? 0), 0);
     expect(requests.filter(isEvent).length).toBeLessThanOrEqual(2 * attempts);
-    expect(afterConvergence.map((request) => `${request.method} ${request.url}`)).toEqual([]);
+    expect(notRetries.map(described), afterConvergence.map(described).join('\n')).toEqual([]);
+    expect(unendedChains.map(described), afterConvergence.map(described).join('\n')).toEqual([]);
     // Every request refused with 429 and Retry-After: 1 came back no sooner than a second later.
     expect(proxy.retriesAfterTooManyRequests).toBeGreaterThan(0);
     expect(proxy.earlyRetries).toEqual([]);
