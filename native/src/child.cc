@@ -128,8 +128,41 @@ PARAFORK_CHILD_CODE void ResetInheritedAttributes(ChildPlan* plan) {
   }
 }
 
+// A /dev/null of the task's own at `target`, opened in the agent's mount namespace, as root, as the
+// spawner opened its shared one: closed there first, so the open takes that number (the lowest
+// free, those below it being placed) and cannot find the table full.
+PARAFORK_CHILD_CODE int OpenOwnDevNull(ChildPlan* plan, int target) {
+  static constexpr char kDevNull[] = "/dev/null";
+  RawSyscall(SYS_close, target);
+  const long opened = RawSyscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(kDevNull), O_RDWR | O_NOCTTY);
+  if (opened < 0) Fail(plan, Syscall::kOpen, opened);
+  if (opened != target) {
+    const long result = RawSyscall(SYS_dup3, opened, target, 0);
+    RawSyscall(SYS_close, opened);
+    if (result < 0) Fail(plan, Syscall::kDup2, result);
+  }
+  return target;
+}
+
+// The stdio fds at 0, 1 and 2. A sandboxed task's /dev/null (its stdin, and an ignored stdout or
+// stderr) is an open file of its own: the spawner's is one file shared by every task it starts,
+// and what a task does to an open file stays with the file, not the task. flock(2) and open file
+// description locks (F_OFD_SETLK) are the file's, so a task that locked its stdin and exited left
+// the node's /dev/null locked for every other process of the node for as long as the agent ran;
+// F_SETFL flags set by one task were read by the next (red team, session 16,
+// test/security/sandbox-stdin-file.test.ts). The task's own file closes with its last process.
 PARAFORK_CHILD_CODE void PlaceStdio(ChildPlan* plan) {
+  int own_dev_null = -1;
   for (int target = 0; target < 3; ++target) {
+    if ((plan->own_dev_null & (1u << target)) != 0) {
+      if (own_dev_null < 0) {
+        own_dev_null = OpenOwnDevNull(plan, target);
+        continue;
+      }
+      const long result = RawSyscall(SYS_dup3, own_dev_null, target, 0);
+      if (result < 0) Fail(plan, Syscall::kDup2, result);
+      continue;
+    }
     const int source = plan->stdio_fds[target];
     // dup3 clears close-on-exec on the copy; the prepared fds are all > 2, so source != target.
     long result = RawSyscall(SYS_dup3, source, target, 0);

@@ -137,6 +137,9 @@ struct ChildPlan {
   char* const* envp = nullptr;
   const char* cwd = nullptr;                // null: inherit
   int stdio_fds[3] = {-1, -1, -1};          // parent fds (all > 2) placed at 0, 1, 2
+  // Bit n: stdio fd n is the spawner's shared /dev/null, which a sandboxed task gets opened for it
+  // instead (PlaceStdio in child.cc says why).
+  uint8_t own_dev_null = 0;
   int result_fd = -1;                       // >= 0: placed at fd 3, kept open across exec (the result file)
   int cgroup_procs_fd = -1;                 // >= 0: join that cgroup by writing "0" (clone() path)
   const int* cgroup_v1_procs_fds = nullptr; // cgroup v1 `tasks` files to join the same way (cgroup_join.cc)

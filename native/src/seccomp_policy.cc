@@ -38,8 +38,7 @@ constexpr const char* kAllowedSyscalls[] = {
     "dup3", "faccessat", "faccessat2", "fadvise64", "fadvise64_64", "fallocate", "fchdir", "fchmod", "fchmodat",
     "fchmodat2", "fchown", "fchown32", "fchownat", "fcntl", "fcntl64", "fdatasync", "fgetxattr", "flistxattr", "flock",
     "fremovexattr", "fsetxattr", "fstat", "fstat64", "fstatat64", "fstatfs", "fstatfs64", "fsync", "ftruncate",
-    "ftruncate64", "futimesat", "getcwd", "getdents", "getdents64", "getxattr", "inotify_add_watch", "inotify_init",
-    "inotify_init1", "inotify_rm_watch", "lchown", "lchown32", "lgetxattr", "link", "linkat", "listxattr", "llistxattr",
+    "ftruncate64", "futimesat", "getcwd", "getdents", "getdents64", "getxattr", "lchown", "lchown32", "lgetxattr", "link", "linkat", "listxattr", "llistxattr",
     "lremovexattr", "lseek", "_llseek", "lsetxattr", "lstat", "lstat64", "mkdir", "mkdirat", "mknod", "mknodat",
     "newfstatat", "open", "openat", "openat2", "pread64", "preadv", "preadv2", "pwrite64", "pwritev", "pwritev2",
     "read", "readahead", "readlink", "readlinkat", "readv", "removexattr", "rename", "renameat", "renameat2", "rmdir",
@@ -99,8 +98,20 @@ constexpr const char* kAllowedSyscalls[] = {
 // allows them): one task held all 65536 in 16 calls and every other task's and the node's io_setup
 // failed with EAGAIN (red team, seccomp-default-policy.test.ts); ENOSYS is what a kernel built
 // without AIO answers, and glibc's POSIX AIO uses threads anyway.
-constexpr const char* kNotImplementedSyscalls[] = {"clone3",      "io_setup",  "io_destroy",   "io_submit",
-                                                   "io_getevents", "io_cancel", "io_pgetevents"};
+//
+// inotify likewise (red team, session 16): a watch is a mark on the watched inode, and every open,
+// read and close of that inode by any process walks its marks and allocates an event for each one
+// (fs/notify/inotify/inotify_fsnotify.c), whether anyone reads them or not. A default task's root
+// is the node's own, so its watches sit on the node's hot inodes (libc, ld.so.cache, /etc), and its
+// uid's 128 instances (fs.inotify.max_user_instances, per uid: each task has a uid of its own) put
+// 128 marks on each: eight tasks that did so and slept made each process start on the node 10-20x
+// slower (a /bin/true: 0.6-1.2 ms, 9-12 ms beside them; 24.5 ms beside sixteen) and their
+// neighbours' spawns 0.2x as many a second (sandbox-file-watches.test.ts, docs/security.md).
+// ENOSYS is what a kernel built without inotify answers; tail -f, libuv and most watchers fall back
+// to polling. fanotify, which needs CAP_SYS_ADMIN anyway, is refused with the rest.
+constexpr const char* kNotImplementedSyscalls[] = {"clone3",      "io_setup",          "io_destroy",     "io_submit",
+                                                   "io_getevents", "io_cancel",         "io_pgetevents",  "inotify_init",
+                                                   "inotify_init1", "inotify_add_watch", "inotify_rm_watch"};
 
 // Huge pages come from the node's pool (vm.nr_hugepages), which no memory limit counts (memory.max
 // leaves hugetlb out) and which the kubelet keeps from Pods that ask for none: a task mapped all of
@@ -182,6 +193,14 @@ constexpr uint32_t kFixedResourceLimit = RLIMIT_CORE;
 // cache. Advice: a caller cannot tell it from a kernel that keeps the pages (its own are reclaimed
 // by its memory limit).
 constexpr uint32_t kDroppedFileAdvice = POSIX_FADV_DONTNEED;
+
+// fcntl(2) F_NOTIFY (dnotify), answered EINVAL as by a kernel built without it: the same marks as
+// inotify's on the directories of the node's root a task may open, one entry each per fd, every
+// one walked (and signalled, if its mask matches) for each event in that directory, and bounded
+// by nothing but the task's fds and processes: four processes of a default task that set it on
+// /etc and /usr/lib/x86_64-linux-gnu 1,000 times each made a process start on the node 2.5-3.4x
+// slower (red team, session 16, sandbox-file-watches.test.ts).
+constexpr uint32_t kRefusedFcntlCommand = F_NOTIFY;
 
 // Classic BPF programs a task would hand the kernel: the kernel compiles each to machine code and
 // counts that code against net.core.bpf_jit_limit, one budget for the whole node that no cgroup,
@@ -417,7 +436,7 @@ const DefaultSeccompRules& DefaultSeccompPolicyRules() {
                                          kRefusedFlagsRules,     kFixedResourceLimit,     kDroppedFileAdvice,
                                          kRefusedSocketFilterOptions, kInvalidArgumentSyscalls, kRefusedPrctlOption,
                                          kInternetFamilies,      kSocketTypeMask,        kSocketTypeLimit,
-                                         kStreamProtocols,       kDatagramProtocols};
+                                         kStreamProtocols,       kDatagramProtocols,     kRefusedFcntlCommand};
   return rules;
 }
 
@@ -450,6 +469,7 @@ SeccompProgram BuildDefaultSeccompProgram() {
   const ProgramWriter::Label invalid_argument = writer.NewLabel();
   const ProgramWriter::Label prctl_rule = writer.NewLabel();
   const ProgramWriter::Label setsockopt_rule = writer.NewLabel();
+  const ProgramWriter::Label fcntl_rule = writer.NewLabel();
   for (const RefusedFlagsRule& rule : kRefusedFlagsRules) {
     if (rule.error != EPERM && rule.error != EOPNOTSUPP) throw std::runtime_error("seccomp: a flags rule's errno has no return");
   }
@@ -475,6 +495,10 @@ SeccompProgram BuildDefaultSeccompProgram() {
   for (const char* name : kInvalidArgumentSyscalls) rules[NumberOf(name)] = invalid_argument;
   rules[NumberOf("prctl")] = prctl_rule;
   rules[NumberOf("setsockopt")] = setsockopt_rule;
+  for (const char* name : {"fcntl", "fcntl64"}) {
+    const int number = seccomp_syscall_resolve_name(name);
+    if (number >= 0) rules[static_cast<uint32_t>(number)] = fcntl_rule;
+  }
   std::vector<ProgramWriter::Label> flags_rules;
   for (const RefusedFlagsRule& rule : kRefusedFlagsRules) {
     flags_rules.push_back(writer.NewLabel());
@@ -548,6 +572,11 @@ SeccompProgram BuildDefaultSeccompProgram() {
   writer.JumpIf(BPF_JEQ, SOL_SOCKET, ProgramWriter::kNext, allow);
   writer.LoadWord(ArgumentLowWord(2));
   writer.JumpIfAny(kRefusedSocketFilterOptions, deny, allow);
+
+  // fcntl(fd, cmd, ...): see kRefusedFcntlCommand.
+  writer.Bind(fcntl_rule);
+  writer.LoadWord(ArgumentLowWord(1));
+  writer.JumpIf(BPF_JEQ, kRefusedFcntlCommand, invalid_argument, allow);
 
   for (size_t index = 0; index < flags_rules.size(); ++index) {
     writer.Bind(flags_rules[index]);

@@ -80,6 +80,7 @@ struct DefaultSeccompRules {
   uint32_t socket_type_limit;
   std::span<const uint32_t> stream_protocols;
   std::span<const uint32_t> datagram_protocols;
+  uint32_t refused_fcntl_command;  // fcntl's (and fcntl64's) second argument: EINVAL
 };
 const DefaultSeccompRules& DefaultSeccompPolicyRules();
 

@@ -254,6 +254,11 @@ ChildPlan Spawner::PlainPlan(const SpawnRequest& request, const ExecArrays& exec
   plan.stdio_fds[0] = dev_null_.get();
   plan.stdio_fds[1] = stdio.stdout_output.child_fd;
   plan.stdio_fds[2] = stdio.stderr_output.child_fd;
+  if (request.sandbox.enabled) {
+    for (int target = 0; target < 3; ++target) {
+      if (plan.stdio_fds[target] == dev_null_.get()) plan.own_dev_null |= static_cast<uint8_t>(1u << target);
+    }
+  }
   plan.result_fd = stdio.result_file.get();
   plan.cgroup_procs_fd = UsesClone3() ? -1 : cgroups.cgroup_fd;
   plan.cgroup_v1_procs_fds = cgroups.v1_fds.data();

@@ -111,6 +111,9 @@ class Model {
       if (number == NumberOf(name)) return kInvalidArgument;
     }
     if (number == NumberOf("prctl")) return low_word(0) == rules_.refused_prctl_option ? kInvalidArgument : kAllow;
+    if (number == NumberOf("fcntl") || number == NumberOf("fcntl64")) {
+      return low_word(1) == rules_.refused_fcntl_command ? kInvalidArgument : kAllow;
+    }
     if (number == NumberOf("setsockopt")) {
       return low_word(1) == SOL_SOCKET && Contains(rules_.refused_socket_filter_options, low_word(2)) ? kPermissionDenied : kAllow;
     }
@@ -449,6 +452,23 @@ TEST(SeccompAttachPoint, TheResourceLimitGuardAllowsTheChildsOwnCalls) {
   EXPECT_EQ(JudgeSeccompAttachPoint(BuildResourceLimitGuardProgram().instructions), SeccompAttachPoint::kPrivileged);
 }
 
+// Watches on files (red team, session 16): inotify answers ENOSYS, as a kernel without it; fcntl
+// F_NOTIFY (dnotify) EINVAL, every other fcntl command allowed, on the command's low 32 bits.
+TEST_F(DefaultSeccompProgram, RefusesFileWatches) {
+  for (uint64_t high : kHighBits) {
+    for (uint64_t command = 0; command < 1100; ++command) ExpectAsModel(Call(NumberOf("fcntl"), 3, high | command, 0x3f, 0));
+  }
+  for (const char* name : {"inotify_init", "inotify_init1", "inotify_add_watch", "inotify_rm_watch"}) {
+    if (NumberOf(name) >= 0) {
+      EXPECT_EQ(ActionFor(Call(NumberOf(name), 0)), kNotImplemented) << name;
+    }
+  }
+  EXPECT_EQ(ActionFor(Call(NumberOf("fcntl"), 3, F_NOTIFY, 0x3f, 0)), kInvalidArgument);
+  EXPECT_EQ(ActionFor(Call(NumberOf("fcntl"), 3, 1ull << 32 | F_NOTIFY, 0x3f, 0)), kInvalidArgument);
+  EXPECT_EQ(ActionFor(Call(NumberOf("fcntl"), 3, F_SETFD, FD_CLOEXEC, 0)), kAllow);
+  EXPECT_EQ(ActionFor(Call(NumberOf("fcntl"), 3, F_GETFL, 0, 0)), kAllow);
+}
+
 // The kernel compiles the program and runs it for every system call number at each attach
 // (seccomp(2) fills a cache of always-allowed calls), so each spawn pays for its length and for
 // the path through it: a binary search keeps both small. Raise the bound only knowingly (120: the
@@ -459,8 +479,9 @@ TEST(SeccompAttachPoint, TheResourceLimitGuardAllowsTheChildsOwnCalls) {
 // return) and their segments: attach p50 49.5-59.6 µs against main's 50.0-60.1 µs, alternated in
 // one run, docs/benchmarks.md; 150 once netlink left the socket families; 170: the type and
 // protocol rule inside AF_INET and AF_INET6, 20 instructions, all on the path of socket and
-// socketpair alone: docs/benchmarks.md, red team session 15).
-TEST_F(DefaultSeccompProgram, StaysShort) { EXPECT_LE(program_.instructions.size(), 170u); }
+// socketpair alone: docs/benchmarks.md, red team session 15; 177: fcntl's F_NOTIFY rule, 2
+// instructions, and the segments of it and of inotify's calls: red team session 16).
+TEST_F(DefaultSeccompProgram, StaysShort) { EXPECT_LE(program_.instructions.size(), 177u); }
 
 TEST_F(DefaultSeccompProgram, IsAcceptedByTheKernelAndAnswersAsTheModel) {
   const pid_t child = fork();

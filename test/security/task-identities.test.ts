@@ -3,11 +3,13 @@
 // (fs.inotify.max_user_instances) and the next Task's inotify_init failed with EMFILE. Tasks get
 // ids of their own now, from a range the agent owns (as systemd's DynamicUser does); a
 // userNamespace Task gets a host range of its own, and its namespace is owned by that range, since
-// the kernel charges what a user namespace's processes hold to the namespace's owner too.
+// the kernel charges what a user namespace's processes hold to the namespace's owner too. The
+// default filter refuses inotify since session 16 (sandbox-file-watches.test.ts), so the per-user
+// count held here is another: queued signals, counted per uid against RLIMIT_SIGPENDING.
 //
 // Runs the built CLI (`parafork run`) as a user would. Needs root (the sandbox). The Tasks meet
-// through a temp folder the test owns, mounted writable at /mnt; the inotify instances they open
-// are closed as soon as the other Task has looked (a few milliseconds, 5 s at most).
+// through a temp folder the test owns, mounted writable at /mnt; the signals they queue (to
+// themselves, blocked) go as soon as the other Task has looked (a few milliseconds, 5 s at most).
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -93,37 +95,40 @@ describe.skipIf(skip !== undefined)(`Task identities${skip ? ` (skipped: ${skip}
   });
 
   /**
-   * Python for two Tasks: "hog" opens inotify instances until the kernel refuses one and holds
-   * them; "next" then opens one. Each writes what happened to /mnt; hog lets go once next is done.
+   * Python for two Tasks: "hog" queues real-time signals to itself (blocked) until the kernel
+   * refuses one and holds them; "next" then queues one. Each writes what happened to /mnt; hog
+   * lets go once next is done.
    */
   const hog = [
-    'import ctypes, os, time',
+    'import ctypes, os, signal, time',
     'libc = ctypes.CDLL(None, use_errno=True)',
-    'held = []',
-    'while len(held) < 100000:',
-    '    fd = libc.inotify_init1(os.O_CLOEXEC)',
-    '    if fd < 0: break',
-    '    held.append(fd)',
-    'refusal = os.strerror(ctypes.get_errno())',
-    'open("/mnt/hog.tmp", "w").write(f"{len(held)} {refusal}")',
+    'signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGRTMIN])',
+    'held = 0',
+    'refusal = "none"',
+    '# sigqueue(3), not kill(2): the kernel holds only queued signals (si_code SI_QUEUE) to RLIMIT_SIGPENDING.',
+    'while held < 10000000:',
+    '    if libc.sigqueue(os.getpid(), signal.SIGRTMIN, ctypes.c_long(0)) < 0: refusal = os.strerror(ctypes.get_errno()); break',
+    '    held += 1',
+    'open("/mnt/hog.tmp", "w").write(f"{held} {refusal}")',
     'os.rename("/mnt/hog.tmp", "/mnt/hog")',
     'deadline = time.monotonic() + 5',
     'while not os.path.exists("/mnt/next") and time.monotonic() < deadline: time.sleep(0.005)',
   ].join('\n');
   const next = [
-    'import ctypes, os, time',
+    'import ctypes, os, signal, time',
     'libc = ctypes.CDLL(None, use_errno=True)',
+    'signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGRTMIN])',
     'deadline = time.monotonic() + 5',
     'while not os.path.exists("/mnt/hog") and time.monotonic() < deadline: time.sleep(0.005)',
-    'fd = libc.inotify_init1(os.O_CLOEXEC)',
-    'open("/mnt/next.tmp", "w").write("ok" if fd >= 0 else os.strerror(ctypes.get_errno()))',
+    'answer = "ok" if libc.sigqueue(os.getpid(), signal.SIGRTMIN, ctypes.c_long(0)) == 0 else os.strerror(ctypes.get_errno())',
+    'open("/mnt/next.tmp", "w").write(answer)',
     'os.rename("/mnt/next.tmp", "/mnt/next")',
   ].join('\n');
 
   it.each([
     ['a default Task', {}],
     ['a userNamespace Task', { userNamespace: true }],
-  ])('lets %s that holds every inotify instance its uid may have leave the next Task its own', (_, sandbox) => {
+  ])('lets %s that holds every signal its uid may have queued leave the next Task its own', (_, sandbox) => {
     const statuses = runTogether([
       { name: 'hog', command: ['/usr/bin/python3', '-c', hog], sandbox },
       { name: 'next', command: ['/usr/bin/python3', '-c', next], sandbox },
@@ -131,8 +136,8 @@ describe.skipIf(skip !== undefined)(`Task identities${skip ? ` (skipped: ${skip}
     expect(statuses.get('hog')?.phase, statuses.get('hog')?.stderrTail).toBe('Succeeded');
     expect(statuses.get('next')?.phase, statuses.get('next')?.stderrTail).toBe('Succeeded');
     const [held, ...refusal] = readFileSync(path.join(meeting, 'hog'), 'utf8').split(' ');
-    // The hog reached its uid's limit (EMFILE is "Too many open files"), not the end of the loop.
-    expect(refusal.join(' ')).toBe('Too many open files');
+    // The hog reached its uid's limit (EAGAIN from sigqueue(3)), not the end of the loop.
+    expect(refusal.join(' ')).toBe('Resource temporarily unavailable');
     expect(Number(held)).toBeGreaterThan(0);
     expect(readFileSync(path.join(meeting, 'next'), 'utf8')).toBe('ok');
   });
