@@ -20,6 +20,10 @@ constexpr int kWaitToBeKilled = -1;
 // A child that exits with `exit_code` after `delay_ms`, or with kWaitToBeKilled sleeps until a
 // signal ends it. Only async-signal-safe calls run in the child (the test process has threads).
 inline std::unique_ptr<ChildRecord> StartChild(uint64_t id, int exit_code, int delay_ms = 0) {
+  // Read before the fork, as the spawner reads it before its clone: read after, it came late by as
+  // long as the parent waited for a CPU meanwhile, and a child that slept 20 ms measured 15.5 ms
+  // (the project's CI, on a loaded machine).
+  const uint64_t started_ns = MonotonicNanoseconds();
   const pid_t pid = fork();
   if (pid == 0) {
     if (exit_code == kWaitToBeKilled) {
@@ -35,7 +39,7 @@ inline std::unique_ptr<ChildRecord> StartChild(uint64_t id, int exit_code, int d
   record->id = id;
   record->pid = pid;
   record->pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
-  record->started_ns = MonotonicNanoseconds();
+  record->started_ns = started_ns;
   return record;
 }
 
