@@ -49,6 +49,11 @@ export class NamespaceLabels {
     return this.#informer.run(signal);
   }
 
+  /** Whether the cache has had its first list: before it, a namespace it does not show may still carry the label. */
+  get synced(): boolean {
+    return this.#informer.synced;
+  }
+
   /** The labels the cache holds for `namespace`; undefined when it does not hold it (no such label, or not seen yet). */
   cached(namespace: string): Readonly<Record<string, string>> | undefined {
     return this.#informer.get(objectKey('', namespace))?.metadata.labels;
