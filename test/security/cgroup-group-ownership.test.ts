@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
+import { removeTestCgroupGroup } from '../helpers/cgroup-group.js';
 import { cgroup2Root, missingRequirement, runningAsRoot } from '../helpers/requirements.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -114,6 +115,38 @@ describe.skipIf(skip !== undefined)(`a cgroup group has one owner${skip ? ` (ski
     expect(second.stderr).toContain(group);
     expect(second.stderr).toContain(`pid ${first.process.pid}`);
     expect(second.stderr).toContain('agent --manifests');
+  });
+
+  // Red team, session 16: the lock kept two agents off one group, not off groups nested in each
+  // other (`--cgroup-parent G` beside `--cgroup-parent G/inner`): the outer agent took the inner
+  // one's group for a leftover task cgroup at its start and killed its Tasks (cgroup.kill ends a
+  // v2 cgroup's whole subtree), and the inner one made its group inside the outer's. Each now
+  // refuses to start while the other runs, naming it.
+  it('refuses an agent whose group holds a running agent\'s, or lies inside it, and leaves that agent\'s Tasks running', async () => {
+    const outer = `parafork-test-nesting-${process.pid}`;
+    const inner = `${outer}/inner`;
+    try {
+      const { agent: innerAgent, pid: innerTask } = await agentWithSleeper(inner, 'nested');
+      const outerRun = await runToExit(manifestAgentArguments(emptyFolder(), outer), 15_000);
+      expect(existsSync(`/proc/${innerTask}`), 'the outer agent swept the inner agent\'s Task as a leftover').toBe(true);
+      expect(outerRun.code).toBe(1);
+      expect(outerRun.stderr).toContain(`holds ${inner}, the cgroup group of another running parafork, pid ${innerAgent.process.pid}`);
+      innerAgent.process.kill('SIGTERM');
+      await innerAgent.exited;
+
+      const { agent: outerAgent, pid: outerTask } = await agentWithSleeper(outer, 'outer');
+      const innerRun = await runToExit(manifestAgentArguments(emptyFolder(), inner), 15_000);
+      expect(existsSync(`/proc/${outerTask}`)).toBe(true);
+      expect(innerRun.code).toBe(1);
+      expect(innerRun.stderr).toContain(`lies inside ${outer}, the cgroup group of another running parafork, pid ${outerAgent.process.pid}`);
+    } finally {
+      for (const agent of started.splice(0)) {
+        if (agent.process.exitCode === null && agent.process.signalCode === null) agent.process.kill('SIGTERM');
+        await agent.exited;
+      }
+      removeTestCgroupGroup(inner);
+      removeTestCgroupGroup(outer);
+    }
   });
 
   it('lets the next agent take the group of one killed with -9 (its Tasks hold no lock) and end the Tasks it left', async () => {
