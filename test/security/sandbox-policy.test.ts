@@ -241,8 +241,8 @@ describe.skipIf(skip !== undefined)(`the sandbox policy${skip ? ` (skipped: ${sk
     // was opened by name, links followed. An allowed directory inside another (`--allowed-host-paths
     // /data,/data/shared`) can be swapped by a baseline Task with a writable mount of the outer one,
     // and a mount checked beneath the inner one then came from wherever the link led: a directory
-    // outside every allowed path, or the node's /etc or /run (whose masks apply to the Task's root,
-    // not to its mounts). The same for a path that did not exist yet at the check, which was
+    // outside every allowed path (or, swapped after the launcher's own resolution at the spawn,
+    // the node's /etc without the masks that resolution adds). The same for a path that did not exist yet at the check, which was
     // admitted beneath the allowed directory as named. The allowed directory is now opened as the
     // check resolved it, without following any link (ELOOP: Forbidden).
     it.each([
