@@ -49,9 +49,12 @@ export class NamespaceLabels {
     return this.#informer.run(signal);
   }
 
-  /** Whether the cache has had its first list: before it, a namespace it does not show may still carry the label. */
-  get synced(): boolean {
-    return this.#informer.synced;
+  /**
+   * Whether the cache has had its first list and is in step with the apiserver (Informer.current):
+   * before the list, or while its watch is down, a namespace may carry another label than it shows.
+   */
+  get current(): boolean {
+    return this.#informer.current;
   }
 
   /** The labels the cache holds for `namespace`; undefined when it does not hold it (no such label, or not seen yet). */

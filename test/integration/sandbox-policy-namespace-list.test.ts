@@ -8,8 +8,13 @@
 // with `network: loopback`. Until the cache has its first list the agent now holds every Task to
 // restricted, so that anything more is confirmed against the namespace read afresh.
 //
-// The agent talks to the apiserver through the fault proxy, which refuses every list of
-// namespaces (500) and passes the rest, a namespace's own GET included. Needs root (the sandbox).
+// The same, later: while the watch of the labelled namespaces was down (and its relist failed), a
+// namespace relabelled lower kept its old level in the cache, and its Tasks ran at it. While the
+// watch is down the agent now holds every Task to restricted too.
+//
+// The agent talks to the apiserver through the fault proxy, which refuses every list (and, in the
+// second part, watch) of namespaces (500) and passes the rest, a namespace's own GET included.
+// Needs root (the sandbox).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -78,5 +83,41 @@ describe.skipIf(skip !== undefined)(`the sandbox policy before the agent has lis
       expect(task.status, namespace).toMatchObject({ phase: 'Succeeded' });
     }
     await waitFor(() => (proxy.requests.some((request) => request.method === 'GET' && request.url.includes(`/api/v1/namespaces/${baseline}`)) ? true : undefined), { description: 'the agent to read the namespace afresh' });
+  });
+});
+
+describe.skipIf(skip !== undefined)(`the sandbox policy while the agent's watch of the labelled namespaces is down${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  const watchDownNode = 'policy-watch-down-node';
+  let scratch: string;
+  let proxy: FaultProxy;
+  let agent: AgentProcess | undefined;
+  let namespace: TestNamespace | undefined;
+
+  beforeAll(async () => {
+    scratch = mkdtempSync(path.join(tmpdir(), 'parafork-policy-watch-down-'));
+    proxy = await startFaultProxy({ upstreamUrl: inject('apiserverUrl'), clusterStateDir: inject('clusterStateDir'), workDirectory: scratch });
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await proxy?.close();
+    await namespace?.cleanup();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('refuses a Task of a namespace relabelled lower while the watch was down, though the cache still shows the old level', async () => {
+    namespace = await createTestNamespace('policy-watch-down');
+    await kubectl(['label', 'namespace', namespace.name, 'parafork.dev/sandbox-policy=baseline']);
+    agent = await startAgent(watchDownNode, ['--kubeconfig', proxy.kubeconfigPath, '--sandbox-policy', 'restricted']);
+    // Listed (with its baseline label), then watched.
+    await waitFor(() => (proxy.requests.some((request) => request.route === 'watch namespaces' && request.status === 200) ? true : undefined), { description: 'the agent to watch the labelled namespaces' });
+    proxy.setRules([{ name: 'namespaces down', methods: ['GET'], path: /^\/api\/v1\/namespaces(\?|$)/, probability: 1, fault: { kind: 'status', status: 500, reason: 'InternalError' } }]);
+    proxy.cutWatches();
+    await waitFor(() => ((proxy.injected().get('namespaces down') ?? 0) > 0 ? true : undefined), { description: 'the agent to try the namespaces again and be refused', timeoutMs: 20_000 });
+    await kubectl(['label', 'namespace', namespace.name, 'parafork.dev/sandbox-policy=restricted', '--overwrite']);
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: taskApiVersion, kind: taskKind, metadata: { name: 'loopback', namespace: namespace.name }, spec: { nodeName: watchDownNode, command: ['/bin/true'], sandbox: { network: 'loopback' } } }) });
+    const task = await waitForTaskPhase(namespace.name, 'loopback', ['Succeeded', 'Failed']);
+    expect(task.status, 'the Task ran at the level the cache kept from before the relabel').toMatchObject({ phase: 'Failed', reason: 'Forbidden' });
+    expect(task.status?.message).toContain('is not allowed at sandbox policy level restricted');
   });
 });

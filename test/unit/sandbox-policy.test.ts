@@ -168,7 +168,7 @@ describe('where a Task\'s level comes from', () => {
   it('reads the cache first, and the namespace afresh only to confirm a refusal', async () => {
     const fresh: string[] = [];
     const source = namespaceSandboxPolicy({ level: 'restricted', allowedHostPaths: ['/data'] }, {
-      synced: true,
+      current: true,
       cached: (namespace) => (namespace === 'trusted' ? { [sandboxPolicyLabel]: 'baseline' } : undefined),
       fresh: (namespace) => {
         fresh.push(namespace);
@@ -183,15 +183,16 @@ describe('where a Task\'s level comes from', () => {
   });
 
   // Red team, session 16: before the cache's first list, a namespace it does not show was read as
-  // unlabelled, at the default level, though its label may set a lower one.
-  it('holds every Task to restricted until the cache has its first list, and confirms more against the namespace read afresh', async () => {
-    const labels = { synced: false, cached: (): undefined => undefined, fresh: (namespace: string) => Promise.resolve(namespace === 'lowered' ? { [sandboxPolicyLabel]: 'restricted' } : undefined) };
+  // unlabelled, at the default level, though its label may set a lower one (and, with its watch
+  // down, a namespace relabelled lower was read at its old level).
+  it('holds every Task to restricted while the cache is not current, and confirms more against the namespace read afresh', async () => {
+    const labels = { current: false, cached: (): undefined => undefined, fresh: (namespace: string) => Promise.resolve(namespace === 'lowered' ? { [sandboxPolicyLabel]: 'restricted' } : undefined) };
     const source = namespaceSandboxPolicy({ level: 'baseline', allowedHostPaths: ['/data'] }, labels);
     expect(source.policyFor('lowered')).toEqual({ level: 'restricted', allowedHostPaths: ['/data'] });
     expect(source.policyFor('unlabelled').level).toBe('restricted');
     expect((await source.confirmedPolicyFor?.('lowered'))?.level).toBe('restricted');
     expect((await source.confirmedPolicyFor?.('unlabelled'))?.level).toBe('baseline');
-    labels.synced = true;
+    labels.current = true;
     expect(source.policyFor('unlabelled').level).toBe('baseline');
   });
 
