@@ -149,6 +149,36 @@ describe.skipIf(skip !== undefined)(`a cgroup group has one owner${skip ? ` (ski
     }
   });
 
+  // The check above must not take a leftover for an owner: a Task's process that holds a lock on
+  // its own task cgroup (a privileged Task sees the cgroupfs, read-only, and may flock it) would
+  // otherwise keep the agent from starting after a crash, and only that start's sweep ends it.
+  it('takes a group whose leftover task cgroup is held locked by a process inside it, and ends that process', async () => {
+    const group = `parafork-test-held-leftover-${process.pid}`;
+    const leftover = path.join(cgroup2Root() ?? '', group, 'leftover-task');
+    mkdirSync(leftover, { recursive: true });
+    const holder = spawn('/bin/sh', ['-c', `echo $$ > ${leftover}/cgroup.procs && exec flock ${leftover} sleep 300`], { stdio: 'ignore' });
+    const holderExited = new Promise((resolve) => holder.once('exit', resolve));
+    try {
+      await waitFor(() => (readFileSync('/proc/locks', 'utf8').includes(` ${holder.pid} `) ? true : undefined), { timeoutMs: 5_000, description: 'the process in the leftover cgroup to hold its lock' });
+      const next = startCli(manifestAgentArguments(emptyFolder(), group));
+      await waitFor(() => {
+        if (next.process.exitCode !== null) throw new Error(`the agent exited with ${next.process.exitCode}: ${next.output()}`);
+        return next.output().includes('"msg":"agent ready"') || undefined;
+      }, { timeoutMs: 20_000, description: 'the agent to start' });
+      await waitFor(() => holder.exitCode !== null || holder.signalCode !== null || undefined, { timeoutMs: 5_000, description: 'the leftover process to be ended' });
+    } finally {
+      // The holder and its sleep, wherever the sweep left them: only this test's processes are in there.
+      if (existsSync(leftover)) writeFileSync(path.join(leftover, 'cgroup.kill'), '1');
+      if (holder.exitCode === null && holder.signalCode === null) holder.kill('SIGKILL');
+      await holderExited;
+      for (const agent of started.splice(0)) {
+        if (agent.process.exitCode === null && agent.process.signalCode === null) agent.process.kill('SIGTERM');
+        await agent.exited;
+      }
+      removeTestCgroupGroup(group);
+    }
+  });
+
   it('lets the next agent take the group of one killed with -9 (its Tasks hold no lock) and end the Tasks it left', async () => {
     const group = `parafork-test-crashed-${process.pid}`;
     const { agent: crashed, pid } = await agentWithSleeper(group, 'orphan');
