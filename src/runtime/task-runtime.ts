@@ -139,7 +139,11 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
   } catch (error) {
     // A range out of step with a running instance's (TaskIdRangeConflictError): let go of what was taken.
     void launcher.close();
-    cgroups?.removeGroup();
+    try {
+      cgroups?.removeGroup();
+    } catch {
+      // let go all the same (removeGroup's finally); what is left is for the group's next owner
+    }
     restoreAutogroup?.();
     throw error;
   }
