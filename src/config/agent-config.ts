@@ -132,7 +132,7 @@ export const agentFlags = {
   'listen-address': { type: 'string', default: '0.0.0.0', description: 'address for /healthz, /readyz (and /metrics)' },
   port: { type: 'string', default: '9464', description: 'port for /healthz, /readyz (and /metrics)' },
   'log-level': { type: 'string', default: 'info', description: 'fatal, error, warn, info, debug or trace' },
-  'cgroup-parent': { type: 'string', description: "task cgroups' group, relative to the agent's own cgroup, owned by this agent alone: a second agent on it is refused (default parafork; with --manifests, a group of its own per run)" },
+  'cgroup-parent': { type: 'string', description: "task cgroups' group, relative to the agent's own cgroup, owned by this agent alone: a second agent on it, or on a group inside it or holding it, is refused (default parafork; with --manifests, a group of its own per run)" },
   'task-ids': { type: 'string', default: defaultTaskIds, description: 'host uids/gids that Tasks without runAsUser/runAsGroup get, one of their own each, FIRST-LAST: shared out in blocks of 65536 between the parafork instances of the machine through lock files in /run/parafork/ids (whatever --state-dir); a range that overlaps a running instance\'s with blocks out of step (first ids not a multiple of 65536 apart) is refused' },
   'sandbox-staging-dir': { type: 'string', default: '/run/parafork/root', description: 'empty directory task roots are mounted on (in their own mount namespaces)' },
   'seccomp-profile-dir': { type: 'string', default: '/var/lib/kubelet/seccomp', description: 'seccomp profiles (Docker JSON) that Tasks name by sandbox.seccomp.localhostProfile, relative to it' },
