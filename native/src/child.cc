@@ -383,10 +383,16 @@ PARAFORK_CHILD_CODE long AttachTree(long tree, const char* target) {
 // O_PATH fd, or a negative errno: openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS fails
 // with EXDEV (ELOOP for a magic link) when a link or `..` would lead out of the directory, so a
 // directory swapped for such a link after the agent checked the path cannot redirect the mount
-// (issue 14). In the child, not the spawn thread: a mount(2) or open_tree(2) source must belong
-// to the caller's mount namespace, and the child has a new one.
+// (issue 14). `directory` itself is opened following no link at all (ELOOP): it is the allowed
+// directory as the agent's check resolved it, and one allowed directory may lie inside another
+// that a Task can write, which could swap it for a link out (red team, session 16). In the child,
+// not the spawn thread: a mount(2) or open_tree(2) source must belong to the caller's mount
+// namespace, and the child has a new one.
 PARAFORK_CHILD_CODE long OpenBeneath(const char* directory, const char* relative) {
-  const long root = RawSyscall(SYS_openat, AT_FDCWD, Address(directory), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  struct open_how exact = {};
+  exact.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  exact.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const long root = RawSyscall(SYS_openat2, AT_FDCWD, Address(directory), Address(&exact), sizeof(exact));
   if (root < 0) return root;
   struct open_how how = {};
   how.flags = O_PATH | O_CLOEXEC;

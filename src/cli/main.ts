@@ -326,8 +326,9 @@ main(process.argv.slice(2)).then(
     if (error instanceof ConfigError || error instanceof ManifestError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
       console.error(`parafork: ${(error as Error).message}`);
       process.exitCode = 2;
-    } else if (code === 'ERR_PARAFORK_CGROUP_GROUP_IN_USE' || code === 'ERR_PARAFORK_STATE_IN_USE') {
-      // Another parafork owns the cgroup group, or the node's state: the message names it and says what to do.
+    } else if (code === 'ERR_PARAFORK_CGROUP_GROUP_IN_USE' || code === 'ERR_PARAFORK_STATE_IN_USE' || code === 'ERR_PARAFORK_TASK_IDS_IN_USE') {
+      // Another parafork owns the cgroup group, or the node's state, or task ids this one's range
+      // would lease too: the message names it and says what to do.
       console.error(`parafork: ${(error as Error).message}`);
       process.exitCode = 1;
     } else if (code === 'EADDRINUSE') {

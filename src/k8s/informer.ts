@@ -40,6 +40,8 @@ export class Informer<T extends KubernetesObject> {
   readonly #store = new Map<string, T>();
   #resourceVersion = '';
   #synced = false;
+  /** The watch failed, and nothing has been heard from the apiserver since (no list, no event). */
+  #broken = false;
   #syncedWaiters: (() => void)[] = [];
   #restarts = 0;
 
@@ -62,6 +64,15 @@ export class Informer<T extends KubernetesObject> {
   /** True once the first list has filled the cache. */
   get synced(): boolean {
     return this.#synced;
+  }
+
+  /**
+   * True once the first list has filled the cache, and while it is in step with the apiserver:
+   * false from a failed watch (an error, silence) until a list, an event or a watch that ran its
+   * course, as changes made meanwhile may not have reached the cache yet.
+   */
+  get current(): boolean {
+    return this.#synced && !this.#broken;
   }
 
   /** How often the watch had to be re-established after an error or silence. */
@@ -88,8 +99,10 @@ export class Informer<T extends KubernetesObject> {
         }
         await this.#watch(signal);
         failures = 0;
+        this.#broken = false; // it ran its course: nothing was missed
       } catch (error) {
         if (stopped()) break;
+        this.#broken = true;
         if (isResourceVersionExpired(error)) {
           this.#options.logger.info({ path: this.#options.path }, 'watch resourceVersion expired; relisting');
           needList = true;
@@ -134,6 +147,7 @@ export class Informer<T extends KubernetesObject> {
     this.#store.clear();
     for (const [key, item] of fresh) this.#store.set(key, item);
     this.#resourceVersion = resourceVersion;
+    this.#broken = false;
     for (const key of changed) this.#options.onChange(key);
     if (!this.#synced) {
       this.#synced = true;
@@ -162,6 +176,7 @@ export class Informer<T extends KubernetesObject> {
       throw new ApiError(`watch error: ${status.message ?? ''}`, status.code ?? 0, status.reason ?? 'WatchError');
     }
     const object = event.object as T;
+    this.#broken = false; // the watch delivers again, from where the cache stopped
     if (object.metadata.resourceVersion) this.#resourceVersion = object.metadata.resourceVersion;
     if (event.type === 'BOOKMARK') return;
     const key = keyOf(object);

@@ -24,9 +24,18 @@ export interface NamespaceLabelsOptions {
   readonly silenceMs?: number;
 }
 
+/** A namespace's fresh reads (NamespaceLabels.fresh): the one on its way, and the one waiting for it to come. */
+interface FreshReads {
+  inFlight: Promise<Readonly<Record<string, string>> | undefined> | undefined;
+  queued: Promise<Readonly<Record<string, string>> | undefined> | undefined;
+}
+
+const ignore = (): undefined => undefined;
+
 export class NamespaceLabels {
   readonly #client: ApiClient;
   readonly #informer: Informer<Namespace>;
+  readonly #flights = new Map<string, FreshReads>();
 
   constructor(options: NamespaceLabelsOptions) {
     this.#client = options.client;
@@ -49,13 +58,56 @@ export class NamespaceLabels {
     return this.#informer.run(signal);
   }
 
+  /**
+   * Whether the cache has had its first list and is in step with the apiserver (Informer.current):
+   * before the list, or while its watch is down, a namespace may carry another label than it shows.
+   */
+  get current(): boolean {
+    return this.#informer.current;
+  }
+
   /** The labels the cache holds for `namespace`; undefined when it does not hold it (no such label, or not seen yet). */
   cached(namespace: string): Readonly<Record<string, string>> | undefined {
     return this.#informer.get(objectKey('', namespace))?.metadata.labels;
   }
 
-  /** The namespace's labels read from the apiserver now; undefined when there is no such namespace. */
-  async fresh(namespace: string): Promise<Readonly<Record<string, string>> | undefined> {
+  /**
+   * The namespace's labels read from the apiserver now; undefined when there is no such namespace.
+   * Always a read sent after the call (a refusal it confirms is final), but shared: calls that come
+   * while a read of the namespace is on its way share the one read sent after it. While the cache
+   * is not current every Task asking more than restricted reads its namespace
+   * (sandbox-policy-source.ts), and a burst of one namespace's Tasks must not be a burst of GETs of
+   * one object: at most two reads of a namespace are under way or waiting at once.
+   */
+  fresh(namespace: string): Promise<Readonly<Record<string, string>> | undefined> {
+    let flight = this.#flights.get(namespace);
+    if (flight === undefined) {
+      flight = { inFlight: undefined, queued: undefined };
+      this.#flights.set(namespace, flight);
+    }
+    const inFlight = flight.inFlight;
+    if (inFlight === undefined) return this.#send(namespace, flight);
+    const state = flight;
+    state.queued ??= inFlight.then(ignore, ignore).then(() => {
+      state.queued = undefined;
+      return this.#send(namespace, state);
+    });
+    return state.queued;
+  }
+
+  /** Sends a read of `namespace` as `flight`'s read under way. */
+  #send(namespace: string, flight: FreshReads): Promise<Readonly<Record<string, string>> | undefined> {
+    const read = this.#read(namespace);
+    flight.inFlight = read;
+    const settled = (): void => {
+      if (flight.inFlight === read) flight.inFlight = undefined;
+      if (flight.inFlight === undefined && flight.queued === undefined && this.#flights.get(namespace) === flight) this.#flights.delete(namespace);
+    };
+    read.then(settled, settled);
+    return read;
+  }
+
+  async #read(namespace: string): Promise<Readonly<Record<string, string>> | undefined> {
     try {
       const object = await this.#client.request<Namespace>({ method: 'GET', path: `${namespacesPath}/${encodeURIComponent(namespace)}` });
       return object.metadata.labels ?? {};

@@ -27,10 +27,11 @@ export interface SandboxMountOption {
   /** Defaults to true: read-only all the way down, submounts included. */
   readonly readOnly?: boolean;
   /**
-   * A directory hostPath is or lies below (by name). Given, hostPath is opened beneath it when the
-   * spawn is prepared (openat2(2) RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) and that open file is
-   * what is mounted: a link or `..` leading out of it, or a directory swapped for one since the
-   * caller checked the path, fails the spawn with EXDEV at the mount step. Linux 5.6.
+   * A directory hostPath is or lies below (by name), with no link in its path. Given, it is opened
+   * following no link (a link anywhere in it fails the spawn with ELOOP), hostPath is opened
+   * beneath it when the spawn is prepared (openat2(2) RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) and
+   * that open file is what is mounted: a link or `..` leading out of it, or a directory swapped for
+   * one since the caller checked the path, fails the spawn with EXDEV at the mount step. Linux 5.6.
    */
   readonly beneath?: string;
 }

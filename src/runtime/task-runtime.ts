@@ -113,8 +113,9 @@ export interface TaskRuntime<Stores extends TaskStores = TaskStores> {
 const drainPollMs = 50;
 
 /**
- * Builds the runtime. Throws CgroupGroupInUseError while another agent owns the cgroup group,
- * before anything is started (nothing is left open then).
+ * Builds the runtime. Throws CgroupGroupInUseError while another agent owns the cgroup group, and
+ * TaskIdRangeConflictError for a --task-ids range out of step with a running instance's, before
+ * anything is started (nothing is left open then).
  */
 export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntimeOptions<Stores>): TaskRuntime<Stores> {
   const { settings, logger, metrics } = options;
@@ -132,7 +133,20 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
     logger.info({ capabilities: Launcher.capabilities, lockMode: launcher.lockMode, clonePath: launcher.clonePath, threads: launcher.threads, cgroupLimits: cgroups?.placement ?? 'unavailable', taskLimits: describeTaskLimitPolicy(settings.taskLimits) }, 'host capabilities');
   }
   const taskIdLockDirectory = settings.taskIdLockDirectory ?? machineTaskIdLockDirectory;
-  const identities = settings.taskSandbox ? new TaskIdentities({ ...settings.taskIds, lockDirectory: taskIdLockDirectory }) : undefined;
+  let identities: TaskIdentities | undefined;
+  try {
+    identities = settings.taskSandbox ? new TaskIdentities({ ...settings.taskIds, lockDirectory: taskIdLockDirectory }) : undefined;
+  } catch (error) {
+    // A range out of step with a running instance's (TaskIdRangeConflictError): let go of what was taken.
+    void launcher.close();
+    try {
+      cgroups?.removeGroup();
+    } catch {
+      // let go all the same (removeGroup's finally); what is left is for the group's next owner
+    }
+    restoreAutogroup?.();
+    throw error;
+  }
   const journal = settings.launchJournalFile === undefined ? undefined : openLaunchJournal(settings.launchJournalFile, logger);
   const logs = settings.taskLogDirectory === undefined ? undefined : openTaskLogStore({ directory: settings.taskLogDirectory, maxBytesPerAttempt: settings.taskLogMaxBytes, ...(settings.arrayLogMaxBytes !== undefined ? { maxBytesPerArray: settings.arrayLogMaxBytes } : {}) }, logger);
   if (logs) metrics?.trackLogDiskUsage(logs);

@@ -400,12 +400,18 @@ export class CgroupGroupInUseError extends Error {
   readonly directory: string;
   readonly holder: { readonly pid: number; readonly command: string | undefined } | undefined;
 
-  constructor(group: string, directory: string) {
+  /**
+   * `nested`: the held directory is not the group's own but another owner's group that holds it
+   * or lies inside it (whose start-up sweep, or this one's, would end the inner one's Tasks).
+   */
+  constructor(group: string, directory: string, nested?: { readonly relation: 'holds' | 'lies inside'; readonly group: string }) {
     const holder = lockHolder(directory);
     const owner = holder === undefined
       ? 'a process this one cannot see (another container\'s pid namespace)'
       : `pid ${holder.pid}${holder.command === undefined ? '' : `: ${holder.command}`}`;
-    super(`the cgroup group ${group} (${directory}) belongs to another running parafork, ${owner}; give this one another --cgroup-parent, or stop that one first`);
+    super(nested === undefined
+      ? `the cgroup group ${group} (${directory}) belongs to another running parafork, ${owner}; give this one another --cgroup-parent, or stop that one first`
+      : `the cgroup group ${group} ${nested.relation} ${nested.group}, the cgroup group of another running parafork, ${owner} (${directory}): the outer group's owner would end the inner one's Tasks as leftovers; give this one a --cgroup-parent beside that one, or stop that one first`);
     this.name = 'CgroupGroupInUseError';
     this.directory = directory;
     this.holder = holder;
@@ -443,6 +449,89 @@ function lockDirectory(directory: string): FileLock | undefined {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 10) throw error;
     }
   }
+}
+
+/** A cgroup hierarchy as /proc/PID/cgroup names it: v2 (no controller), or the v1 one of `controller`. */
+interface HierarchyOf {
+  readonly mountPoint: string;
+  readonly controller: LimitController | undefined;
+}
+
+/** The root (the process's own cgroup) and group directory of the first v1 hierarchy claimed, if any. */
+function firstV1Claim(v1: CgroupLayout['v1'], bases: ReadonlyMap<LimitController, string>): { readonly root: string; readonly directory: string; readonly hierarchy: HierarchyOf } | undefined {
+  for (const [controller, directory] of bases) {
+    const hierarchy = v1.get(controller);
+    if (hierarchy) return { root: path.join(hierarchy.mountPoint, hierarchy.ownPath), directory, hierarchy: { mountPoint: hierarchy.mountPoint, controller } };
+  }
+  return undefined;
+}
+
+/** Whether process `pid` lives in `directory` or below it, in `hierarchy` (false when it cannot be read). */
+function livesBelow(pid: number, directory: string, hierarchy: HierarchyOf): boolean {
+  let lines: string[];
+  try {
+    lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
+  } catch {
+    return false;
+  }
+  for (const line of lines) {
+    const [id, controllers, ...rest] = line.split(':');
+    const matches = hierarchy.controller === undefined ? id === '0' && controllers === '' : (controllers ?? '').split(',').includes(hierarchy.controller);
+    if (!matches) continue;
+    const where = path.join(hierarchy.mountPoint, rest.join(':'));
+    return where === directory || where.startsWith(`${directory}/`);
+  }
+  return false;
+}
+
+/** Whether another open file description holds `directory`'s lock (false when it is gone). */
+function heldByAnother(directory: string): boolean {
+  let lock: FileLock | undefined;
+  try {
+    lock = FileLock.tryAcquire(directory);
+  } catch {
+    return false; // removed meanwhile
+  }
+  if (lock === undefined) return true;
+  lock.release();
+  return false;
+}
+
+/**
+ * Another live owner's group nested with `group` (directory `directory` below `root`, the
+ * process's own cgroup): a locked directory above it, up to `root`, or anywhere below it (held by
+ * a process that does not live in the group itself). The
+ * lock keeps owners off one group, and nesting off it: an owner's start-up sweep takes every
+ * directory below its group for a leftover task cgroup and kills it, its whole subtree on cgroup
+ * v2 (red team, session 16: `--cgroup-parent G` ended the Tasks of a running agent on `G/inner`).
+ */
+function nestedOwner(root: string, group: string, directory: string, hierarchy: HierarchyOf): { readonly relation: 'holds' | 'lies inside'; readonly group: string; readonly directory: string } | undefined {
+  const segments = path.normalize(group).split('/').filter((segment) => segment !== '' && segment !== '.');
+  for (let length = 1; length < segments.length; length++) {
+    const outer = path.join(root, ...segments.slice(0, length));
+    if (heldByAnother(outer)) return { relation: 'lies inside', group: segments.slice(0, length).join('/'), directory: outer };
+  }
+  const pending = [directory];
+  for (let current = pending.pop(); current !== undefined; current = pending.pop()) {
+    let entries;
+    try {
+      entries = readdirSync(current, { withFileTypes: true });
+    } catch {
+      continue; // removed meanwhile
+    }
+    for (const entry of entries) {
+      if (!entry.isDirectory()) continue;
+      const inner = path.join(current, entry.name);
+      if (heldByAnother(inner)) {
+        // Held from inside the group (a leftover Task's process with the cgroupfs mounted, a
+        // privileged one): no owner, and the sweep ends it; an owner lives outside its group.
+        const holder = lockHolder(inner);
+        if (holder === undefined || !livesBelow(holder.pid, directory, hierarchy)) return { relation: 'holds', group: path.join(group, path.relative(directory, inner)), directory: inner };
+      }
+      pending.push(inner);
+    }
+  }
+  return undefined;
 }
 
 /** The v1 limit on a memory cgroup's socket buffers (CgroupLimits.socketBufferBytes). */
@@ -512,6 +601,15 @@ export class CgroupManager {
     // Claimed before anything is written, always in this order (v2, then memory, pids, cpu), so
     // that two claimants meet at the same first directory.
     this.#claim([...(v2Base === undefined ? [] : [v2Base]), ...v1Bases.values()]);
+    // Then no other live owner's group may hold this one or lie inside it (looked for in the
+    // first hierarchy: every owner locks its group in each). Of two nested claimants starting at
+    // once, both may be refused.
+    const first = v2 && own !== undefined && v2Base !== undefined ? { root: own, directory: v2Base, hierarchy: { mountPoint: v2.mountPoint, controller: undefined } } : firstV1Claim(v1, v1Bases);
+    const nested = first === undefined ? undefined : nestedOwner(first.root, this.#group, first.directory, first.hierarchy);
+    if (nested !== undefined) {
+      this.#releaseGroup();
+      throw new CgroupGroupInUseError(this.#group, nested.directory, nested);
+    }
     try {
       if (v2 && own !== undefined && v2Base !== undefined) {
         if (v2.ownPath !== '/' && this.#wantedV2Controllers().length > 0) this.#moveSelfIntoLeaf(own);

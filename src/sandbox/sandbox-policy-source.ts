@@ -2,10 +2,16 @@
 // agent's default level (sandbox-policy.ts). The cluster agent reads labels from a cache of the
 // labelled namespaces (src/k8s/namespace-labels.ts); standalone modes have no namespaces and use
 // the default for every Task.
-import { levelFromLabels, type SandboxPolicy } from './sandbox-policy.js';
+import { levelFromLabels, sandboxPolicyLabel, type SandboxPolicy } from './sandbox-policy.js';
 
 /** The labels of namespaces: from a cache, or read afresh. */
 export interface NamespaceLabelSource {
+  /**
+   * Whether the cache has had its first list and is in step with the apiserver. Before the list,
+   * a namespace it does not show may carry any label, a lower level than the default included;
+   * while its watch is down, a relabel to a lower level may not have reached it.
+   */
+  readonly current: boolean;
   /** What the cache holds now; undefined for a namespace it has not seen (or that has no level label). */
   cached(namespace: string): Readonly<Record<string, string>> | undefined;
   /** Read from the apiserver now; undefined when the namespace is gone. Throws when it cannot be read (retried). */
@@ -29,14 +35,24 @@ export function fixedSandboxPolicy(defaults: SandboxPolicy): SandboxPolicySource
   return { policyFor: () => defaults };
 }
 
-/** A Task at its namespace's labelled level, else at `defaults.level`; the allowed host paths are the agent's. */
+/**
+ * A Task at its namespace's labelled level, else at `defaults.level`; the allowed host paths are the
+ * agent's. While the cache of labelled namespaces is not current (before its first list: at the
+ * agent's start, and for as long as listing fails; and while its watch is down), every Task is
+ * held to restricted, the lowest level: a namespace the cache does not show yet may be labelled
+ * below the default, and read as unlabelled it ran at the default, and a relabel to a lower level
+ * made while the watch was down went unseen (red team, session 16). What a Task asks beyond
+ * restricted is then confirmed against its namespace read afresh (confirmedPolicyFor), as any
+ * refusal is.
+ */
 export function namespaceSandboxPolicy(defaults: SandboxPolicy, labels: NamespaceLabelSource): SandboxPolicySource {
   const withLevel = (namespaceLabels: Readonly<Record<string, string>> | undefined): SandboxPolicy => {
     const level = levelFromLabels(namespaceLabels, defaults.level);
     return level === defaults.level ? defaults : { ...defaults, level };
   };
+  const notCurrent = withLevel({ [sandboxPolicyLabel]: 'restricted' });
   return {
-    policyFor: (namespace) => withLevel(labels.cached(namespace)),
+    policyFor: (namespace) => (labels.current ? withLevel(labels.cached(namespace)) : notCurrent),
     confirmedPolicyFor: async (namespace) => withLevel(await labels.fresh(namespace)),
   };
 }

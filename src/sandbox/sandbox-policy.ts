@@ -177,9 +177,17 @@ function hostPathRefusal(hostPath: string, allowed: readonly string[], resolvedA
   if (byName === undefined) return `it is not inside ${list}`;
   const real = resolvePath(normal);
   if (real === undefined) {
-    // Nothing there (yet): opened beneath the allowed path by name, so whatever appears there
-    // meanwhile cannot lead out; the mount fails (InvalidSpec, naming the path) if nothing does.
-    admitted({ path: normal, beneath: byName });
+    // Nothing there (yet): opened beneath the allowed path as it resolves now (the child opens
+    // that without following links: red team, session 16), so whatever appears there meanwhile
+    // cannot lead out; the mount fails (InvalidSpec, naming the path) if nothing does.
+    const entry = resolvePath(byName);
+    if (entry === undefined) {
+      admitted({ path: normal, beneath: byName }); // the allowed path is missing too: the child's open fails
+      return undefined;
+    }
+    const beneath = resolvedAllowed().find((resolved) => resolved === entry);
+    if (beneath === undefined) return `the allowed host path it would lie in, ${shown(byName)}, resolves to ${shown(entry)}, which is not inside ${list}`;
+    admitted({ path: path.join(beneath, path.relative(byName, normal)), beneath });
     return undefined;
   }
   const beneath = resolvedAllowed().find((entry) => within(real, entry));

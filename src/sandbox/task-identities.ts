@@ -30,6 +30,10 @@
 // <last>-...` file it holds a flock on), so that every instance can refuse a spec's host id in any
 // instance's range, not only in its own (taskIdRangesInUse; sandbox-policy.ts): another's blocks
 // are lock files named by their own first id, and an instance claims them only as it needs them.
+// So the lock files keep two instances apart only where their blocks line up: ranges that overlap
+// with blocks out of step (--task-ids 100000-... beside 120000-...) lock different files for the
+// same ids, and leased them to both instances' Tasks (red team, session 16). An instance whose
+// range overlaps a running one's that way refuses to start (TaskIdRangeConflictError).
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import path from 'node:path';
@@ -100,6 +104,14 @@ export class TaskIdsExhaustedError extends Error {
   readonly code = 'ERR_PARAFORK_TASK_IDS_EXHAUSTED';
 }
 
+/**
+ * This instance's --task-ids range overlaps a running instance's with blocks out of step: each
+ * would lock its own files for ids the other leases too, and their Tasks would share uids.
+ */
+export class TaskIdRangeConflictError extends Error {
+  readonly code = 'ERR_PARAFORK_TASK_IDS_IN_USE';
+}
+
 /** A --task-ids range, inclusive. */
 export interface TaskIdRange {
   readonly first: number;
@@ -155,7 +167,14 @@ export class TaskIdentities implements TaskIdentitySource {
     this.#blockCount = Math.floor((last - first + 1) / idBlockSize);
     this.#lockDirectory = options.lockDirectory;
     this.#readHostIds = options.hostIds ?? readHostIds;
-    this.#declaredRange = declareRange(this.#lockDirectory, { first, last });
+    const declared = declareRange(this.#lockDirectory, { first, last });
+    // Declared first, then compared: of two instances starting at once, each sees the other.
+    const conflict = declaredRanges(this.#lockDirectory).find((other) => other.file !== declared.file && blocksOutOfStep({ first, last }, other));
+    if (conflict !== undefined) {
+      undeclare(declared);
+      throw new TaskIdRangeConflictError(`--task-ids ${first}-${last} overlaps ${conflict.first}-${conflict.last}, the range of another parafork instance running on this machine${conflict.pid === undefined ? '' : ` (pid ${conflict.pid} in its pid namespace)`}, and their blocks of ${idBlockSize} ids do not line up, so both would lease the same host ids to their Tasks; give this one a range that does not overlap that one, or starts at its first id plus a multiple of ${idBlockSize}`);
+    }
+    this.#declaredRange = declared;
   }
 
   /** Leases running now. */
@@ -191,12 +210,7 @@ export class TaskIdentities implements TaskIdentitySource {
   /** Lets go of every block and of its range's declaration (at exit; the kernel would at the process's end anyway). */
   close(): void {
     if (this.#declaredRange !== undefined) {
-      try {
-        unlinkSync(this.#declaredRange.file);
-      } catch {
-        // gone already: the next reader would have removed it anyway once let go
-      }
-      this.#declaredRange.lock.release();
+      undeclare(this.#declaredRange);
       this.#declaredRange = undefined;
     }
     for (const block of [...this.#singleBlocks, ...this.#namespaceBlocks]) this.#releaseBlock(block);
@@ -344,7 +358,7 @@ export class TaskIdentities implements TaskIdentitySource {
   }
 }
 
-const rangeFilePattern = /^range-(\d+)-(\d+)-/;
+const rangeFilePattern = /^range-(\d+)-(\d+)-(\d+)?/;
 
 /**
  * Makes and holds the file that says `range` is an instance's while it runs: locked under a
@@ -362,19 +376,45 @@ function declareRange(lockDirectory: string, range: TaskIdRange): { readonly fil
   return { file, lock };
 }
 
+/** Removes and lets go of a range's declaration. */
+function undeclare(declared: { readonly file: string; readonly lock: FileLock }): void {
+  try {
+    unlinkSync(declared.file);
+  } catch {
+    // gone already: the next reader would have removed it anyway once let go
+  }
+  declared.lock.release();
+}
+
+/**
+ * Whether two ranges share ids of their blocks (the whole blocks each range holds: ids past its
+ * last whole block are never leased) while their blocks start at different offsets, so that the
+ * same id lies in blocks with lock files of different names.
+ */
+function blocksOutOfStep(one: TaskIdRange, other: TaskIdRange): boolean {
+  const blockEnd = (range: TaskIdRange): number => range.first + Math.floor((range.last - range.first + 1) / idBlockSize) * idBlockSize - 1;
+  const overlap = one.first <= blockEnd(other) && other.first <= blockEnd(one);
+  return overlap && (one.first - other.first) % idBlockSize !== 0;
+}
+
 /**
  * The --task-ids ranges of the parafork instances of the machine that run now (this one's
  * included): those whose declaration in `lockDirectory` is still held. A declaration whose holder
  * has gone is removed.
  */
 export function taskIdRangesInUse(lockDirectory: string): TaskIdRange[] {
+  return declaredRanges(lockDirectory).map(({ first, last }) => ({ first, last }));
+}
+
+/** The held declarations, with their file and the pid their name carries. */
+function declaredRanges(lockDirectory: string): (TaskIdRange & { readonly file: string; readonly pid: number | undefined })[] {
   let names: string[];
   try {
     names = readdirSync(lockDirectory);
   } catch {
     return []; // no instance has declared one since boot
   }
-  const ranges: TaskIdRange[] = [];
+  const ranges: (TaskIdRange & { readonly file: string; readonly pid: number | undefined })[] = [];
   for (const name of names) {
     const parts = rangeFilePattern.exec(name);
     if (parts === null) continue;
@@ -386,7 +426,8 @@ export function taskIdRangesInUse(lockDirectory: string): TaskIdRange[] {
       continue; // removed meanwhile
     }
     if (stale === undefined) {
-      ranges.push({ first: Number(parts[1]), last: Number(parts[2]) });
+      const pid = Number(parts[3]);
+      ranges.push({ first: Number(parts[1]), last: Number(parts[2]), file, pid: Number.isInteger(pid) ? pid : undefined });
       continue;
     }
     try {

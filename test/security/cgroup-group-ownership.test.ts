@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
+import { removeTestCgroupGroup } from '../helpers/cgroup-group.js';
 import { cgroup2Root, missingRequirement, runningAsRoot } from '../helpers/requirements.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -114,6 +115,68 @@ describe.skipIf(skip !== undefined)(`a cgroup group has one owner${skip ? ` (ski
     expect(second.stderr).toContain(group);
     expect(second.stderr).toContain(`pid ${first.process.pid}`);
     expect(second.stderr).toContain('agent --manifests');
+  });
+
+  // Red team, session 16: the lock kept two agents off one group, not off groups nested in each
+  // other (`--cgroup-parent G` beside `--cgroup-parent G/inner`): the outer agent took the inner
+  // one's group for a leftover task cgroup at its start and killed its Tasks (cgroup.kill ends a
+  // v2 cgroup's whole subtree), and the inner one made its group inside the outer's. Each now
+  // refuses to start while the other runs, naming it.
+  it('refuses an agent whose group holds a running agent\'s, or lies inside it, and leaves that agent\'s Tasks running', async () => {
+    const outer = `parafork-test-nesting-${process.pid}`;
+    const inner = `${outer}/inner`;
+    try {
+      const { agent: innerAgent, pid: innerTask } = await agentWithSleeper(inner, 'nested');
+      const outerRun = await runToExit(manifestAgentArguments(emptyFolder(), outer), 15_000);
+      expect(existsSync(`/proc/${innerTask}`), 'the outer agent swept the inner agent\'s Task as a leftover').toBe(true);
+      expect(outerRun.code).toBe(1);
+      expect(outerRun.stderr).toContain(`holds ${inner}, the cgroup group of another running parafork, pid ${innerAgent.process.pid}`);
+      innerAgent.process.kill('SIGTERM');
+      await innerAgent.exited;
+
+      const { agent: outerAgent, pid: outerTask } = await agentWithSleeper(outer, 'outer');
+      const innerRun = await runToExit(manifestAgentArguments(emptyFolder(), inner), 15_000);
+      expect(existsSync(`/proc/${outerTask}`)).toBe(true);
+      expect(innerRun.code).toBe(1);
+      expect(innerRun.stderr).toContain(`lies inside ${outer}, the cgroup group of another running parafork, pid ${outerAgent.process.pid}`);
+    } finally {
+      for (const agent of started.splice(0)) {
+        if (agent.process.exitCode === null && agent.process.signalCode === null) agent.process.kill('SIGTERM');
+        await agent.exited;
+      }
+      removeTestCgroupGroup(inner);
+      removeTestCgroupGroup(outer);
+    }
+  });
+
+  // The check above must not take a leftover for an owner: a Task's process that holds a lock on
+  // its own task cgroup (a privileged Task sees the cgroupfs, read-only, and may flock it) would
+  // otherwise keep the agent from starting after a crash, and only that start's sweep ends it.
+  it('takes a group whose leftover task cgroup is held locked by a process inside it, and ends that process', async () => {
+    const group = `parafork-test-held-leftover-${process.pid}`;
+    const leftover = path.join(cgroup2Root() ?? '', group, 'leftover-task');
+    mkdirSync(leftover, { recursive: true });
+    const holder = spawn('/bin/sh', ['-c', `echo $$ > ${leftover}/cgroup.procs && exec flock ${leftover} sleep 300`], { stdio: 'ignore' });
+    const holderExited = new Promise((resolve) => holder.once('exit', resolve));
+    try {
+      await waitFor(() => (readFileSync('/proc/locks', 'utf8').includes(` ${holder.pid} `) ? true : undefined), { timeoutMs: 5_000, description: 'the process in the leftover cgroup to hold its lock' });
+      const next = startCli(manifestAgentArguments(emptyFolder(), group));
+      await waitFor(() => {
+        if (next.process.exitCode !== null) throw new Error(`the agent exited with ${next.process.exitCode}: ${next.output()}`);
+        return next.output().includes('"msg":"agent ready"') || undefined;
+      }, { timeoutMs: 20_000, description: 'the agent to start' });
+      await waitFor(() => holder.exitCode !== null || holder.signalCode !== null || undefined, { timeoutMs: 5_000, description: 'the leftover process to be ended' });
+    } finally {
+      // The holder and its sleep, wherever the sweep left them: only this test's processes are in there.
+      if (existsSync(leftover)) writeFileSync(path.join(leftover, 'cgroup.kill'), '1');
+      if (holder.exitCode === null && holder.signalCode === null) holder.kill('SIGKILL');
+      await holderExited;
+      for (const agent of started.splice(0)) {
+        if (agent.process.exitCode === null && agent.process.signalCode === null) agent.process.kill('SIGTERM');
+        await agent.exited;
+      }
+      removeTestCgroupGroup(group);
+    }
   });
 
   it('lets the next agent take the group of one killed with -9 (its Tasks hold no lock) and end the Tasks it left', async () => {

@@ -237,6 +237,36 @@ describe.skipIf(skip !== undefined)(`the sandbox policy${skip ? ` (skipped: ${sk
       expect(existsSync(path.join(outside, 'planted'))).toBe(false);
     });
 
+    // Red team, session 16: the path was opened beneath its allowed directory, but that directory
+    // was opened by name, links followed. An allowed directory inside another (`--allowed-host-paths
+    // /data,/data/shared`) can be swapped by a baseline Task with a writable mount of the outer one,
+    // and a mount checked beneath the inner one then came from wherever the link led: a directory
+    // outside every allowed path (or, swapped after the launcher's own resolution at the spawn,
+    // the node's /etc without the masks that resolution adds). The same for a path that did not exist yet at the check, which was
+    // admitted beneath the allowed directory as named. The allowed directory is now opened as the
+    // check resolved it, without following any link (ELOOP: Forbidden).
+    it.each([
+      { case: 'a path that existed at the check', hostPath: 'sub' },
+      { case: 'a path that did not exist yet at the check', hostPath: 'later' },
+    ])('refuses an allowed directory swapped for a link out after the check by whoever can write its parent ($case), and never mounts it', async ({ hostPath }) => {
+      const outer = mkdtempSync(path.join(scratch, 'race-outer-'));
+      const inner = path.join(outer, 'inner');
+      mkdirSync(path.join(inner, 'sub'), { recursive: true });
+      for (const name of ['sub', 'later']) {
+        mkdirSync(path.join(outside, name), { recursive: true });
+        chmodSync(path.join(outside, name), 0o1777);
+      }
+      const checked = await sandboxForTask({ command: ['/bin/true'], sandbox: { mounts: [{ hostPath: path.join(inner, hostPath), mountPath: '/mnt', readOnly: false }] } }, undefined, undefined, undefined, { level: 'baseline', allowedHostPaths: [inner, outer] });
+      if ('reason' in checked) throw new Error(checked.message);
+      // What a racing Task with a writable mount of the outer directory would do.
+      renameSync(inner, `${inner}.old`);
+      symlinkSync(outside, inner);
+      const spawned = launcher.spawn({ file: '/bin/sh', args: ['-c', 'echo planted > /mnt/planted'], env: { PATH: '/usr/bin:/bin' }, sandbox: checked.sandbox, cwd: checked.cwd });
+      await spawned.then((child) => child.exited).catch(() => undefined);
+      expect(existsSync(path.join(outside, hostPath, 'planted')), 'the Task wrote outside the allowed paths').toBe(false);
+      await expect(spawned).rejects.toMatchObject({ code: 'ELOOP', syscall: 'openat2' });
+    });
+
     it('mounts what the check admitted, a link inside the allowed path included', async () => {
       const real = path.join(allowed, 'real');
       mkdirSync(real);

@@ -74,7 +74,8 @@ export interface ManifestAgent {
 }
 
 /**
- * Starts `parafork agent --manifests folder` with a cgroup group and state folder of its own; resolves once it is ready.
+ * Starts `parafork agent --manifests folder` with a cgroup group and state folder of its own; resolves once it is ready,
+ * and rejects at once, with what it printed, if it exits before.
  * `limits.openFiles`: its RLIMIT_NOFILE (soft and hard), set by prlimit(1) before it starts.
  */
 export async function startManifestAgent(folder: string, flags: readonly string[] = [], limits: { readonly openFiles?: number } = {}): Promise<ManifestAgent> {
@@ -100,7 +101,8 @@ export async function startManifestAgent(folder: string, flags: readonly string[
     rmSync(state, { recursive: true, force: true });
   };
   try {
-    const port = await waitFor(() => /"port":(\d+)[^\n]*"msg":"agent ready"/.exec(output)?.[1], { timeoutMs: 20_000, description: 'the agent to say it is ready' });
+    const port = await waitFor(() => (agent.exitCode !== null || agent.signalCode !== null ? null : /"port":(\d+)[^\n]*"msg":"agent ready"/.exec(output)?.[1]), { timeoutMs: 20_000, description: 'the agent to say it is ready' });
+    if (port === null) throw new Error(`the agent exited (${agent.exitCode ?? agent.signalCode}) before it was ready: ${output.slice(-2000)}`);
     const base = `http://127.0.0.1:${port}`;
     const tasks = async (): Promise<Map<string, Task>> => {
       const list = (await (await fetch(`${base}/tasks`)).json()) as { items: Task[] };

@@ -76,4 +76,41 @@ describe.skipIf(skip !== undefined)(`two parafork instances with state directori
     expect(ended.status?.reason).toBe('Forbidden');
     expect(ended.status?.message).toContain(`${otherRange.first}-${otherRange.last}`);
   });
+
+  // Red team, session 16: blocks are shared out through lock files named by each block's first
+  // id, so instances whose --task-ids overlap with blocks out of step (a second agent or a test
+  // run given a range of its own, a range changed in a DaemonSet update) locked different files
+  // for the same ids: the second instance ran its first Task as the uid the first had leased to
+  // its second running Task. A range that overlaps a running instance's out of step now refuses
+  // to start, naming the other's range.
+  it("refuse to start with a --task-ids range that overlaps a running instance's with blocks out of step", async () => {
+    const first = 0x62000000;
+    const runningFolder = mkdtempSync(path.join(scratch, 'running-folder-'));
+    for (const name of ['first-sleeper', 'second-sleeper']) writeTask(runningFolder, name, { command: ['/bin/sleep', '30'] });
+    const running = await startManifestAgent(runningFolder, ['--task-ids', `${first}-${first + 65535}`]);
+    agents.push(running);
+    const leased = await waitFor(async () => {
+      const tasks = [...(await running.tasks()).values()];
+      const uids = tasks.map((task) => (task.status?.phase === 'Running' ? task.status.hostIdentity?.uid : undefined));
+      return uids.length === 2 && uids.every((uid) => uid !== undefined) ? uids : undefined;
+    }, { timeoutMs: 20_000, description: 'the first instance\'s two Tasks to run' });
+    expect(leased.sort()).toEqual([first, first + 1]);
+
+    const besideFolder = mkdtempSync(path.join(scratch, 'beside-folder-'));
+    writeTask(besideFolder, 'beside', { command: ['/bin/sleep', '30'] });
+    let refusal = '';
+    try {
+      const beside = await startManifestAgent(besideFolder, ['--task-ids', `${first + 1}-${first + 65536}`]);
+      agents.push(beside);
+      const ranAs = await waitFor(async () => {
+        const task = (await beside.tasks()).get('beside');
+        return task?.status?.phase === 'Running' ? task.status.hostIdentity?.uid : undefined;
+      }, { timeoutMs: 20_000, description: 'the second instance\'s Task to run' });
+      expect(leased, `the second instance's Task ran as ${ranAs}, leased to the first instance's Task`).not.toContain(ranAs);
+    } catch (error) {
+      refusal = (error as Error).message;
+    }
+    expect(refusal).toContain('exited (1) before it was ready');
+    expect(refusal).toContain(`--task-ids ${first + 1}-${first + 65536} overlaps ${first}-${first + 65535}, the range of another parafork instance`);
+  });
 });

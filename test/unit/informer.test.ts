@@ -180,6 +180,40 @@ describe('a watch refused with a server error', () => {
   });
 });
 
+// Red team, session 16: the sandbox policy trusts the cache of labelled namespaces only while it
+// is current; a relabel made while its watch was down reached it late, and a Task ran at the old level.
+describe('whether the cache is current', () => {
+  it('is not before the first list, is once listed, is not after a failed watch, and is again at its next event', async () => {
+    let failed = false;
+    const { informer, watchQueries } = await informerAgainst([listAnswer('10', [item('a', '5')])], [
+      (response) => {
+        failed = true;
+        response.writeHead(500, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ kind: 'Status', code: 500, reason: 'InternalError', message: 'etcd is down' }));
+      },
+      watchAnswer([], 'stay open'),
+    ]);
+    expect(informer.current).toBe(false);
+    await until('the failed watch', () => failed);
+    expect(informer.synced).toBe(true);
+    expect(informer.current).toBe(false);
+    await until('a second watch', () => watchQueries().length === 2);
+    expect(informer.current).toBe(false); // open again, but nothing heard on it yet
+  });
+
+  it('is again after an event of the resumed watch, or a watch that ran its course', async () => {
+    const { informer } = await informerAgainst([listAnswer('10', [])], [
+      (response) => response.destroy(),
+      watchAnswer([line('ADDED', item('a', '20'))], 'stay open'),
+    ]);
+    await until('the event of the resumed watch', () => informer.get('ns/a') !== undefined);
+    expect(informer.current).toBe(true);
+    const { informer: closing } = await informerAgainst([listAnswer('10', [])], [(response) => response.destroy(), watchAnswer([]), quietWatch]);
+    await until('the watch that ran its course', () => closing.restarts === 1 && closing.current);
+    expect(closing.current).toBe(true);
+  });
+});
+
 describe('run', () => {
   it('returns once its signal aborts, with a watch open', async () => {
     const { stop, running, watchQueries } = await informerAgainst([listAnswer('10', [])], []);

@@ -121,6 +121,20 @@ describe('host paths and the allowed host paths', () => {
     expect(check({ mounts: [{ hostPath: '/nowhere', mountPath: '/x' }] }, 'privileged')).toEqual({ rootfs: undefined, hostPaths: [] });
   });
 
+  // Red team, session 16: such a path was admitted beneath the allowed path by name, which the
+  // child opened following links, so an allowed directory swapped for a link after the check led
+  // the mount out. It is admitted beneath the allowed path as it resolves now, which the child
+  // opens following no link.
+  it('admits a path that does not exist yet beneath its allowed path as that resolves now, and refuses it where that resolves out', () => {
+    const entries: Readonly<Record<string, string>> = { '/mnt/data-link': '/disk/data', '/srv/allowed-link': '/' };
+    const onlyEntries: PathResolver = (file) => entries[path.resolve(file)];
+    const admitted = checkSandboxPolicy({ command: ['/bin/true'], sandbox: { mounts: [{ hostPath: '/mnt/data-link/new/x', mountPath: '/x' }] } }, { level: 'baseline', allowedHostPaths: ['/mnt/data-link'] }, onlyEntries);
+    expect(admitted).toEqual({ rootfs: undefined, hostPaths: [{ path: '/disk/data/new/x', beneath: '/disk/data' }] });
+    const refused = checkSandboxPolicy({ command: ['/bin/true'], sandbox: { rootfs: '/srv/allowed-link/new' } }, { level: 'baseline', allowedHostPaths: ['/srv/allowed-link'] }, onlyEntries);
+    expect(refused).toMatchObject({ fieldPath: 'spec.sandbox.rootfs' });
+    expect((refused as { message: string }).message).toContain('the allowed host path it would lie in, "/srv/allowed-link", resolves to "/"');
+  });
+
   it('with no allowed host paths, refuses every host path below privileged and says the list is empty', () => {
     expect(refusal({ mounts: [{ hostPath: '/data/x', mountPath: '/x' }] }, 'baseline', []).message).toContain("the agent's allowed host paths (none)");
   });
@@ -154,6 +168,7 @@ describe('where a Task\'s level comes from', () => {
   it('reads the cache first, and the namespace afresh only to confirm a refusal', async () => {
     const fresh: string[] = [];
     const source = namespaceSandboxPolicy({ level: 'restricted', allowedHostPaths: ['/data'] }, {
+      current: true,
       cached: (namespace) => (namespace === 'trusted' ? { [sandboxPolicyLabel]: 'baseline' } : undefined),
       fresh: (namespace) => {
         fresh.push(namespace);
@@ -165,6 +180,20 @@ describe('where a Task\'s level comes from', () => {
     expect(fresh).toEqual([]);
     expect((await source.confirmedPolicyFor?.('new'))?.level).toBe('privileged');
     expect((await source.confirmedPolicyFor?.('gone'))?.level).toBe('restricted');
+  });
+
+  // Red team, session 16: before the cache's first list, a namespace it does not show was read as
+  // unlabelled, at the default level, though its label may set a lower one (and, with its watch
+  // down, a namespace relabelled lower was read at its old level).
+  it('holds every Task to restricted while the cache is not current, and confirms more against the namespace read afresh', async () => {
+    const labels = { current: false, cached: (): undefined => undefined, fresh: (namespace: string) => Promise.resolve(namespace === 'lowered' ? { [sandboxPolicyLabel]: 'restricted' } : undefined) };
+    const source = namespaceSandboxPolicy({ level: 'baseline', allowedHostPaths: ['/data'] }, labels);
+    expect(source.policyFor('lowered')).toEqual({ level: 'restricted', allowedHostPaths: ['/data'] });
+    expect(source.policyFor('unlabelled').level).toBe('restricted');
+    expect((await source.confirmedPolicyFor?.('lowered'))?.level).toBe('restricted');
+    expect((await source.confirmedPolicyFor?.('unlabelled'))?.level).toBe('baseline');
+    labels.current = true;
+    expect(source.policyFor('unlabelled').level).toBe('baseline');
   });
 
   it('is the default for every Task in standalone modes, which have no namespaces', () => {

@@ -12,7 +12,7 @@ import type { SpawnOptions } from '../../src/launcher/spawn-options.js';
 import { SpawnedProcess, type ExitResult } from '../../src/launcher/spawned-process.js';
 import type { CgroupLimits, CgroupManager } from '../../src/sandbox/cgroup-manager.js';
 import { fixedSandboxPolicy } from '../../src/sandbox/sandbox-policy-source.js';
-import { idBlockSize, TaskIdentities, taskIdRangesInUse, TaskIdsExhaustedError, type TaskIdentityLease, type TaskIdentityRequest, type TaskIdentitySource } from '../../src/sandbox/task-identities.js';
+import { idBlockSize, TaskIdentities, TaskIdRangeConflictError, taskIdRangesInUse, TaskIdsExhaustedError, type TaskIdentityLease, type TaskIdentityRequest, type TaskIdentitySource } from '../../src/sandbox/task-identities.js';
 import type { TaskReconcilerOptions } from '../../src/tasks/task-reconciler.js';
 import { oneTaskReconciler, statusRecordingWriter } from '../helpers/reconciler-harness.js';
 
@@ -243,6 +243,32 @@ describe('TaskIdentities', () => {
     expect(taskIdRangesInUse(lockDirectory)).toEqual([{ first, last: first + 4 * idBlockSize - 1 }]);
     one.close();
     expect(taskIdRangesInUse(lockDirectory)).toEqual([]);
+  });
+
+  // Red team, session 16: blocks are locked by the name of their first id, so two ranges that
+  // overlap with blocks out of step locked different files for the same ids and leased them both.
+  it('refuses a range that overlaps a running instance\'s with blocks out of step, naming it, and leaves no declaration behind', () => {
+    const running = identities(2);
+    const ids = running.lease(plain).runAsUser;
+    const outOfStep = { first: first + 1, last: first + 2 * idBlockSize, lockDirectory, hostIds: () => new Set<number>() };
+    expect(() => opened.push(new TaskIdentities(outOfStep))).toThrow(TaskIdRangeConflictError);
+    expect(() => new TaskIdentities(outOfStep)).toThrow(`overlaps ${first}-${first + 2 * idBlockSize - 1}, the range of another parafork instance running on this machine (pid ${process.pid}`);
+    expect(taskIdRangesInUse(lockDirectory)).toEqual([{ first, last: first + 2 * idBlockSize - 1 }]);
+    expect(ids).toBe(first);
+  });
+
+  it('lets ranges overlap in step (their blocks lock the same files), and a range begin in the ids past another\'s last whole block', () => {
+    const running = identities(2);
+    running.lease(plain); // its block at first
+    expect(running.lease({ userNamespace: true }).userNamespaceHostId).toBe(first + idBlockSize);
+    const inStep = new TaskIdentities({ first: first + idBlockSize, last: first + 3 * idBlockSize - 1, lockDirectory, hostIds: () => new Set() });
+    opened.push(inStep);
+    expect(inStep.lease(plain).runAsUser).toBe(first + 2 * idBlockSize); // the block they share is held by the other
+    const withTail = new TaskIdentities({ first: first + 8 * idBlockSize, last: first + 9 * idBlockSize + 99, lockDirectory, hostIds: () => new Set() });
+    opened.push(withTail);
+    const pastTail = new TaskIdentities({ first: first + 9 * idBlockSize + 10, last: first + 10 * idBlockSize + 9, lockDirectory, hostIds: () => new Set() });
+    opened.push(pastTail);
+    expect(pastTail.lease(plain).runAsUser).toBe(first + 9 * idBlockSize + 10);
   });
 
   it('claims the blocks never used before those used, and among those the one let go longest ago', async () => {
