@@ -171,7 +171,7 @@ async function runLogsCommand(argv: string[]): Promise<number> {
 }
 
 async function runStandaloneCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: argv,
     options: {
       filename: { type: 'string', short: 'f', multiple: true },
@@ -187,9 +187,11 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
       quiet: { type: 'boolean', short: 'q', default: false },
     },
     strict: true,
-    allowPositionals: false,
+    allowPositionals: true,
   });
   const files = values.filename ?? [];
+  // `parafork run tasks.yaml`, as `kubectl apply tasks.yaml` is mistyped: the command that works.
+  if (positionals.length > 0) throw new ConfigError(`run takes its manifests after -f: parafork run ${positionals.map((file) => `-f ${file}`).join(' ')}`);
   if (files.length === 0) throw new ConfigError('run needs at least one -f FILE|DIR');
   if (!isOutputFormat(values.output)) throw new ConfigError(`-o must be table, wide, json or yaml, got ${JSON.stringify(values.output)}`);
   if (values.wide && values.output !== 'table' && values.output !== 'wide') throw new ConfigError(`--wide goes with a table, not -o ${values.output}`);
@@ -332,6 +334,23 @@ async function runAgentCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** A flag the command does not know, or one missing its value: the error says where the flags are listed. */
+async function withFlagHelp(command: string, run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    // parseArgs' own error, or (the agent's flags) the ConfigError carrying its message.
+    const flagError = code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || (error instanceof ConfigError && /^(Unknown option '|Option '.*' argument missing)/.test(error.message));
+    if (flagError) {
+      // Node's own text, up to its advice on positionals starting with '-' (none of ours do).
+      const [message] = (error as Error).message.split('. To specify a positional argument');
+      throw new ConfigError(`${message ?? ''}; 'parafork ${command} --help' lists the flags`);
+    }
+    throw error;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const wantsHelp = rest.includes('--help') || rest.includes('-h');
@@ -351,19 +370,19 @@ async function main(argv: string[]): Promise<number> {
         console.log(runUsage);
         return 0;
       }
-      return runStandaloneCommand(rest);
+      return withFlagHelp('run', () => runStandaloneCommand(rest));
     case 'logs':
       if (wantsHelp) {
         console.log(logsUsage);
         return 0;
       }
-      return runLogsCommand(rest);
+      return withFlagHelp('logs', () => runLogsCommand(rest));
     case 'agent':
       if (wantsHelp) {
         console.log(agentUsage());
         return 0;
       }
-      return runAgentCommand(rest);
+      return withFlagHelp('agent', () => runAgentCommand(rest));
     default:
       console.error(`parafork: unknown command ${JSON.stringify(command)}; run 'parafork help'`);
       return 2;
@@ -377,7 +396,8 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     const code = (error as { code?: unknown }).code;
     if (error instanceof ConfigError || error instanceof ManifestError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
-      console.error(`parafork: ${(error as Error).message}`);
+      // A line per problem (a ManifestError names every bad file), each as the command's own.
+      console.error((error as Error).message.split('\n').map((line) => `parafork: ${line}`).join('\n'));
       process.exitCode = 2;
     } else if (code === 'ERR_PARAFORK_CGROUP_GROUP_IN_USE' || code === 'ERR_PARAFORK_STATE_IN_USE') {
       // Another parafork owns the cgroup group, or the node's state: the message names it and says what to do.

@@ -224,7 +224,10 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
   it.each([
     [['run'], /run needs at least one -f/],
     [['run', '-f', '/no/such/manifests'], /no such file or directory/],
-    [['run', '--bogus'], /Unknown option '--bogus'/],
+    [['run', '--bogus'], /Unknown option '--bogus'; 'parafork run --help' lists the flags$/m],
+    [['run', 'examples/hello.yaml'], /^parafork: run takes its manifests after -f: parafork run -f examples\/hello\.yaml$/m],
+    [['logs', 'hello', '--tial', '3'], /Unknown option '--tial'; 'parafork logs --help' lists the flags$/m],
+    [['agent', '--nod-name', 'x'], /Unknown option '--nod-name'; 'parafork agent --help' lists the flags$/m],
     [['run', '-f', 'examples/hello.yaml', '-o', 'xml'], /-o must be table, wide, json or yaml/],
     [['run', '-f', 'examples/hello.yaml', '-o', 'json', '--wide'], /--wide goes with a table, not -o json/],
   ])('refuses %j with a one-line error and exit 2', (args, message) => {
