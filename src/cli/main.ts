@@ -39,8 +39,36 @@ Commands:
 
 Run 'parafork <command> --help' for a command's flags.`;
 
+/** Help lines are wrapped to this many columns, as a terminal of 100 shows them. */
+const helpWidth = 100;
+
+/** `text` in lines of at most `width` characters, broken at spaces (a longer word stays whole). */
+function wrapWords(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  return [...lines, line];
+}
+
+/**
+ * A flag per entry, its description wrapped beneath itself; the default added unless it is empty
+ * or the description already says it (no "(default: none) (default )").
+ */
 function flagLines(flags: Readonly<Record<string, { readonly description: string; readonly default?: string }>>, indent: string, width: number): string[] {
-  return Object.entries(flags).map(([name, flag]) => `${indent}--${name.padEnd(width)} ${flag.description}${flag.default !== undefined ? ` (default ${flag.default})` : ''}`);
+  return Object.entries(flags).flatMap(([name, flag]) => {
+    const saysDefault = flag.default === undefined || flag.default === '' || flag.description.includes('(default');
+    const text = `${flag.description}${saysDefault ? '' : ` (default ${flag.default ?? ''})`}`;
+    const head = `${indent}--${name.padEnd(width)} `;
+    const [first = '', ...rest] = wrapWords(text, Math.max(40, helpWidth - head.length));
+    return [`${head}${first}`, ...rest.map((line) => `${' '.repeat(head.length)}${line}`)];
+  });
 }
 
 function agentUsage(): string {

@@ -269,6 +269,16 @@ describe.skipIf(oldNodeSkip !== undefined)(`parafork on an older Node.js${oldNod
   });
 });
 
+describe('parafork --help of every command', () => {
+  it.each([['run'], ['logs'], ['agent'], ['help']])('%s: lines of at most 100 columns, each default said once', (command) => {
+    const result = parafork(command, '--help');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^Usage: parafork /);
+    for (const line of result.stdout.trimEnd().split('\n')) expect(line.length, line).toBeLessThanOrEqual(100);
+    expect(result.stdout).not.toMatch(/\(default \)|\(default: [^)]*\) \(default/);
+  });
+});
+
 describe('scripts/parafork in a checkout that was never built', () => {
   it('says in one line to run scripts/setup.sh, exit 1, no stack trace', () => {
     const checkout = mkdtempSync(path.join(tmpdir(), 'parafork-unbuilt-'));

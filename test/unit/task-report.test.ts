@@ -123,4 +123,11 @@ describe('the progress line and the totals', () => {
     expect(progressLine(progress([heldTask, done], 1000, 1))).toBe('1/2 done: 0 pending, 1 held for another node, 0 running, 0 retrying, 1 succeeded, 0 failed | 1.0 Tasks/s | spawn p99 1.20 ms | 1.0 s');
     expect(summaryLine(progress([heldTask, done], 1000, 1))).toBe('2 Tasks in 1.0 s: 1 succeeded, 0 failed, 1 held for another node | 1.0 Tasks/s | spawn p99 1.20 ms');
   });
+
+  it('with an array among them, counts processes (its indexes) and says how many Tasks they are, not "1000 Tasks" for one array', () => {
+    const array: Task = { ...task('array', { phase: 'Succeeded', reason: 'Completed', succeeded: 1000 }), spec: { command: ['/bin/true'], completions: 1000 } };
+    expect(summaryLine(progress([array], 2000))).toBe('1 Task, 1000 processes in 2.0 s: 1000 succeeded, 0 failed | 500 processes/s | spawn p99 1.20 ms');
+    expect(summaryLine(progress([array, finished('done', 3)], 2000))).toBe('2 Tasks, 1001 processes in 2.0 s: 1001 succeeded, 0 failed | 500 processes/s | spawn p99 1.20 ms');
+    expect(progressLine(progress([array], 2000))).toBe('1000/1000 done: 0 pending, 0 running, 0 retrying, 1000 succeeded, 0 failed | 500 processes/s | spawn p99 1.20 ms | 2.0 s');
+  });
 });
