@@ -24,6 +24,7 @@ import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.
 import { LiveTaskOutput, taskLabels, taskOutputSources } from '../standalone/live-task-output.js';
 import { withLogFiles } from '../standalone/run-log-files.js';
 import { runTasks } from '../standalone/run-tasks.js';
+import { wrapWords } from '../standalone/wrap-words.js';
 import type { RunProgress } from '../standalone/run-tasks.js';
 import { formatTasks, isOutputFormat, progressLine, summaryLine, tableRowLimit } from '../standalone/task-report.js';
 
@@ -41,21 +42,6 @@ Run 'parafork <command> --help' for a command's flags.`;
 
 /** Help lines are wrapped to this many columns, as a terminal of 100 shows them. */
 const helpWidth = 100;
-
-/** `text` in lines of at most `width` characters, broken at spaces (a longer word stays whole). */
-function wrapWords(text: string, width: number): string[] {
-  const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(' ')) {
-    if (line !== '' && line.length + 1 + word.length > width) {
-      lines.push(line);
-      line = word;
-    } else {
-      line = line === '' ? word : `${line} ${word}`;
-    }
-  }
-  return [...lines, line];
-}
 
 /**
  * A flag per entry, its description wrapped beneath itself; the default added unless it is empty

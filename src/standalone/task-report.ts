@@ -9,6 +9,7 @@ import { terminalSafeJson } from '../http/terminal-safe-json.js';
 import { parseTimestamp } from '../tasks/time-format.js';
 import { progressUnits } from './progress-units.js';
 import type { RunProgress } from './run-tasks.js';
+import { wrapWords } from './wrap-words.js';
 
 export type OutputFormat = 'table' | 'wide' | 'json' | 'yaml';
 const outputFormats: readonly OutputFormat[] = ['table', 'wide', 'json', 'yaml'];
@@ -114,7 +115,7 @@ export function formatTasks(tasks: readonly Task[], format: OutputFormat): strin
   if (format === 'table' && tasks.length > tableRowLimit) return formatSummary(tasks);
   // A failed Task's row says why in words (MESSAGE) and shows the end of its stderr beneath.
   const anyMessage = tasks.some((task) => task.status?.message !== undefined && task.status.phase === 'Failed');
-  return formatTable(tasks, [...identityColumns(tasks), phase, exit, attempts, duration, reason, ...(anyMessage ? [failedMessage] : [])], (task) => [...resultLine(task), ...failedStderrTail(task)]);
+  return formatTable(tasks, [...identityColumns(tasks), phase, exit, attempts, duration, reason, ...(anyMessage ? [failedMessage] : [])], (task) => [...resultLine(task), ...failedMessageWhole(task), ...failedStderrTail(task)]);
 }
 
 // ---------------------------------------------------------------- tables
@@ -211,6 +212,17 @@ function resultLine(task: Task): string[] {
   const result = task.status?.result;
   if (result === undefined || result.trim() === '') return [];
   return [`    result: ${oneLine(result, stderrLineWidth)}${task.status?.resultTruncated === true ? ' (truncated)' : ''}`];
+}
+
+/**
+ * A failed Task's message, whole, beneath its row when the MESSAGE column had to cut it: its end
+ * is often what to do (an InvalidSpec's accepted forms, the path a sandbox hides).
+ */
+function failedMessageWhole(task: Task): string[] {
+  const text = task.status?.phase === 'Failed' ? task.status.message : undefined;
+  if (text === undefined || oneLine(text, stderrLineWidth) === oneLine(text, Number.MAX_SAFE_INTEGER)) return [];
+  const lines = wrapWords(oneLine(text, Number.MAX_SAFE_INTEGER), stderrLineWidth);
+  return lines.map((entry, index) => `    ${index === 0 ? 'message: ' : '         '}${entry}`);
 }
 
 function failedStderrTail(task: Task): string[] {

@@ -98,6 +98,21 @@ describe('the table at the end of parafork run', () => {
   });
 });
 
+describe('a failed Task\'s message in the table', () => {
+  it('is shown whole beneath the row, wrapped, when the MESSAGE column cuts it', () => {
+    const long = `spec.resources.limits.memory must be a Kubernetes quantity (a number with an optional suffix: m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei, or an exponent such as e3), got "64MB"`;
+    const lines = formatTasks([task('limits', { phase: 'Failed', reason: 'InvalidSpec', message: long, attempts: 0 })], 'table').trimEnd().split('\n');
+    expect(lines[1]).toContain('…');
+    expect(lines.slice(2).map((line) => line.replace(/^ {4}(message: | {9})/, '')).join(' ')).toBe(long);
+    for (const line of lines.slice(2)) expect(line.length).toBeLessThanOrEqual(4 + 9 + 120);
+  });
+
+  it('is not repeated beneath the row when it fits', () => {
+    const lines = formatTasks([task('short', { phase: 'Failed', reason: 'Error', message: 'exited with code 2', exitCode: 2, attempts: 1 })], 'table').trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+  });
+});
+
 describe('the progress line and the totals', () => {
   const inFlight = [
     task('waiting'),
