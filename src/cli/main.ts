@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `parafork` command.
 import { readdirSync, readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 
 import { parseArgs } from 'node:util';
@@ -17,11 +18,13 @@ import { UnreadableLogFormatError } from '../logs/log-format.js';
 import { showTaskLog, TaskLogNotFoundError } from '../logs/show-task-log.js';
 import { cleanEndedInstances, instanceLogDirectories, OwnedLogDirectory, trimEndedInstances } from '../logs/instance-log-directory.js';
 import { sweepTaskLogDirectory, TaskLogStore, type TaskLogOwner } from '../logs/task-log-store.js';
+import { describeFileSystemError, isExplainedFileSystemError, unreadableLogDirectories } from './file-system-errors.js';
 import { logFlagsUsage, parseLogFlags } from './log-flags.js';
 import { loadTaskManifests, ManifestError } from '../standalone/manifest-loader.js';
 import { LiveTaskOutput, taskLabels, taskOutputSources } from '../standalone/live-task-output.js';
 import { withLogFiles } from '../standalone/run-log-files.js';
 import { runTasks } from '../standalone/run-tasks.js';
+import { wrapWords } from '../standalone/wrap-words.js';
 import type { RunProgress } from '../standalone/run-tasks.js';
 import { formatTasks, isOutputFormat, progressLine, summaryLine, tableRowLimit } from '../standalone/task-report.js';
 
@@ -37,8 +40,21 @@ Commands:
 
 Run 'parafork <command> --help' for a command's flags.`;
 
+/** Help lines are wrapped to this many columns, as a terminal of 100 shows them. */
+const helpWidth = 100;
+
+/**
+ * A flag per entry, its description wrapped beneath itself; the default added unless it is empty
+ * or the description already says it (no "(default: none) (default )").
+ */
 function flagLines(flags: Readonly<Record<string, { readonly description: string; readonly default?: string }>>, indent: string, width: number): string[] {
-  return Object.entries(flags).map(([name, flag]) => `${indent}--${name.padEnd(width)} ${flag.description}${flag.default !== undefined ? ` (default ${flag.default})` : ''}`);
+  return Object.entries(flags).flatMap(([name, flag]) => {
+    const saysDefault = flag.default === undefined || flag.default === '' || flag.description.includes('(default');
+    const text = `${flag.description}${saysDefault ? '' : ` (default ${flag.default ?? ''})`}`;
+    const head = `${indent}--${name.padEnd(width)} `;
+    const [first = '', ...rest] = wrapWords(text, Math.max(40, helpWidth - head.length));
+    return [`${head}${first}`, ...rest.map((line) => `${' '.repeat(head.length)}${line}`)];
+  });
 }
 
 function agentUsage(): string {
@@ -70,7 +86,8 @@ under a progress line; then a table of how each Task ended (past
 ${tableRowLimit} Tasks a summary: counts by phase and reason, the failed and the slowest Tasks)
 and a line of totals. The output stays readable after the run: parafork logs TASK, or the files
 -o json names in each Task's parafork.dev/log-files annotation. Exits 1 when a Task failed, 2 when
-the manifests or flags are invalid. Needs root (the sandbox).
+the manifests or flags are invalid. Ctrl-C stops the running Tasks (SIGTERM, SIGKILL 10 s later),
+prints the report and exits 130. Needs root (the sandbox).
 
 Flags:
   -f, --filename PATH          a manifest file or a folder of them (.yaml, .yml, .json); repeatable
@@ -142,14 +159,15 @@ function agentLogDirectories(stateDirectory: string): string[] {
 
 async function runLogsCommand(argv: string[]): Promise<number> {
   const { flags, name, values } = parseLogFlags(argv, { 'state-dir': { type: 'string', default: '/run/parafork' } });
+  const stateDirectory = path.resolve(String(values['state-dir']));
   const interrupted = new AbortController();
   process.once('SIGINT', () => interrupted.abort());
   try {
     await showTaskLog(
       {
         // The runs' own directories, and the folder itself, where runs before them kept their logs.
-        directories: [...agentLogDirectories(path.resolve(String(values['state-dir']))), ...instanceLogDirectories(runLogRoot, 'run'), runLogRoot],
-        searched: `${path.join(path.resolve(String(values['state-dir'])), 'logs')} and ${runLogRoot}`,
+        directories: [...agentLogDirectories(stateDirectory), ...instanceLogDirectories(runLogRoot, 'run'), runLogRoot],
+        searched: `${path.join(stateDirectory, 'logs')} and ${runLogRoot}`,
         name,
         ...flags,
         signal: interrupted.signal,
@@ -158,14 +176,16 @@ async function runLogsCommand(argv: string[]): Promise<number> {
     );
   } catch (error) {
     if (!(error instanceof TaskLogNotFoundError || error instanceof UnreadableLogFormatError)) throw error;
-    console.error(`parafork: ${error.message}`);
+    // Not found may only mean not readable: the logs are root's.
+    const unreadable = error instanceof TaskLogNotFoundError ? unreadableLogDirectories([stateDirectory, runLogRoot], process.geteuid?.() ?? 0) : undefined;
+    console.error(`parafork: ${error.message}${unreadable === undefined ? '' : `; ${unreadable}`}`);
     return 1;
   }
   return 0;
 }
 
 async function runStandaloneCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: argv,
     options: {
       filename: { type: 'string', short: 'f', multiple: true },
@@ -181,9 +201,11 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
       quiet: { type: 'boolean', short: 'q', default: false },
     },
     strict: true,
-    allowPositionals: false,
+    allowPositionals: true,
   });
   const files = values.filename ?? [];
+  // `parafork run tasks.yaml`, as `kubectl apply tasks.yaml` is mistyped: the command that works.
+  if (positionals.length > 0) throw new ConfigError(`run takes its manifests after -f: parafork run ${positionals.map((file) => `-f ${file}`).join(' ')}`);
   if (files.length === 0) throw new ConfigError('run needs at least one -f FILE|DIR');
   if (!isOutputFormat(values.output)) throw new ConfigError(`-o must be table, wide, json or yaml, got ${JSON.stringify(values.output)}`);
   if (values.wide && values.output !== 'table' && values.output !== 'wide') throw new ConfigError(`--wide goes with a table, not -o ${values.output}`);
@@ -219,6 +241,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   const live = printOutput ? liveOutput(loaded.map((entry) => entry.task), logs, terminal) : undefined;
   let lastLine = 0;
   let last: RunProgress | undefined;
+  const interruption = interruptible(terminal);
   const tasks = await runTasks(
     loaded.map((entry) => entry.task),
     {
@@ -244,6 +267,7 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
         logsMaxBytesTotal: runLogsMaxBytesTotal,
       },
       logger,
+      signal: interruption.signal,
       onProgress: (progress) => {
         last = progress;
         live?.update(progress.tasks);
@@ -262,7 +286,52 @@ async function runStandaloneCommand(argv: string[]): Promise<number> {
   process.stdout.write(formatTasks(output === 'json' || output === 'yaml' ? withLogFiles(tasks, (owner) => logs.taskDirectory(owner)) : tasks, output));
   if (last) process.stderr.write(`${summaryLine({ ...last, tasks })}\n`); // last, after the table
   runLogs.release(); // the logs stay, for parafork logs, until a later run's sweep
+  interruption.dispose();
+  // As a shell reports a command a signal ended: 128 + the signal's number (130 for Ctrl-C).
+  if (interruption.by !== undefined) return 128 + osConstants.signals[interruption.by];
   return tasks.some((task) => task.status?.phase === 'Failed') ? 1 : 0;
+}
+
+/** Signals that stop a run: Ctrl-C (SIGINT), SIGTERM (as `timeout` and service managers send), SIGHUP (the terminal closed). */
+const interruptingSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+interface Interruption {
+  readonly signal: AbortSignal;
+  /** The first signal received; undefined while none came. */
+  readonly by: (typeof interruptingSignals)[number] | undefined;
+  dispose(): void;
+}
+
+/**
+ * A run's Ctrl-C: the Tasks run in sessions of their own, so the terminal's SIGINT reaches only
+ * parafork, and parafork dying of it left them running with no one to stop or record them. The
+ * first signal stops the run instead (runTasks: running Tasks get SIGTERM, then SIGKILL after the
+ * termination grace) and the report follows; later ones only say what it waits for.
+ */
+function interruptible(terminal: boolean): Interruption {
+  const controller = new AbortController();
+  let by: Interruption['by'];
+  const graceSeconds = Number(agentFlags['termination-grace-seconds'].default);
+  const onSignal = (signal: (typeof interruptingSignals)[number]): void => {
+    const clear = terminal ? '\r\x1b[K' : '';
+    if (by === undefined) {
+      by = signal;
+      process.stderr.write(`${clear}parafork: ${signal}: stopping the running Tasks (SIGTERM, SIGKILL ${graceSeconds} s later); none starts any more. The report follows.\n`);
+      controller.abort();
+    } else {
+      process.stderr.write(`${clear}parafork: ${signal}: still stopping the running Tasks: any left get SIGKILL within ${graceSeconds} s of the first signal\n`);
+    }
+  };
+  for (const signal of interruptingSignals) process.on(signal, onSignal);
+  return {
+    signal: controller.signal,
+    get by() {
+      return by;
+    },
+    dispose: () => {
+      for (const signal of interruptingSignals) process.off(signal, onSignal);
+    },
+  };
 }
 
 async function runAgentCommand(argv: string[]): Promise<number> {
@@ -277,6 +346,23 @@ async function runAgentCommand(argv: string[]): Promise<number> {
   }
   await agent.stopped;
   return 0;
+}
+
+/** A flag the command does not know, or one missing its value: the error says where the flags are listed. */
+async function withFlagHelp(command: string, run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    // parseArgs' own error, or (the agent's flags) the ConfigError carrying its message.
+    const flagError = code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || (error instanceof ConfigError && /^(Unknown option '|Option '.*' argument missing)/.test(error.message));
+    if (flagError) {
+      // Node's own text, up to its advice on positionals starting with '-' (none of ours do).
+      const [message] = (error as Error).message.split('. To specify a positional argument');
+      throw new ConfigError(`${message ?? ''}; 'parafork ${command} --help' lists the flags`);
+    }
+    throw error;
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -298,19 +384,19 @@ async function main(argv: string[]): Promise<number> {
         console.log(runUsage);
         return 0;
       }
-      return runStandaloneCommand(rest);
+      return withFlagHelp('run', () => runStandaloneCommand(rest));
     case 'logs':
       if (wantsHelp) {
         console.log(logsUsage);
         return 0;
       }
-      return runLogsCommand(rest);
+      return withFlagHelp('logs', () => runLogsCommand(rest));
     case 'agent':
       if (wantsHelp) {
         console.log(agentUsage());
         return 0;
       }
-      return runAgentCommand(rest);
+      return withFlagHelp('agent', () => runAgentCommand(rest));
     default:
       console.error(`parafork: unknown command ${JSON.stringify(command)}; run 'parafork help'`);
       return 2;
@@ -324,7 +410,8 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     const code = (error as { code?: unknown }).code;
     if (error instanceof ConfigError || error instanceof ManifestError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
-      console.error(`parafork: ${(error as Error).message}`);
+      // A line per problem (a ManifestError names every bad file), each as the command's own.
+      console.error((error as Error).message.split('\n').map((line) => `parafork: ${line}`).join('\n'));
       process.exitCode = 2;
     } else if (code === 'ERR_PARAFORK_CGROUP_GROUP_IN_USE' || code === 'ERR_PARAFORK_STATE_IN_USE' || code === 'ERR_PARAFORK_TASK_IDS_IN_USE') {
       // Another parafork owns the cgroup group, or the node's state, or task ids this one's range
@@ -335,6 +422,10 @@ main(process.argv.slice(2)).then(
       // Another agent of this machine (or another program) listens there: no stack, what to do.
       const { address, port } = error as { address?: string; port?: number };
       console.error(`parafork: ${address ?? ''}:${port ?? ''} is in use, by another agent on this machine or another program: give this one another --port (0: any free port)`);
+      process.exitCode = 1;
+    } else if (isExplainedFileSystemError(error)) {
+      // Not root, or a directory parafork needs is read-only or full: where, and what to do.
+      console.error(`parafork: ${describeFileSystemError(error, process.geteuid?.() ?? 0)}`);
       process.exitCode = 1;
     } else if (code === 'ERR_PARAFORK_UNSUPPORTED_RUNTIME') {
       // The wrong platform or Node.js: the message says what is needed; a stack would bury it.

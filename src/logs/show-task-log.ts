@@ -64,8 +64,11 @@ export async function showTaskLog(options: ShowTaskLogOptions, out: (text: strin
   const latest = attempts.at(-1) ?? 1;
   const attempt = options.attempt ?? (options.previous === true ? latest - 1 : latest);
   const what = index === undefined ? `Task ${task}` : `index ${index} of Task ${task}`;
+  if (options.attempt === undefined && options.previous === true && latest <= 1) {
+    throw new TaskLogNotFoundError(`${what} has run once: --previous needs an attempt before the latest (it has the log of attempt ${latest})`);
+  }
   if (!attempts.includes(attempt)) {
-    throw new TaskLogNotFoundError(`${what} has no log of attempt ${attempt}; it has attempts ${attempts.join(', ')}`);
+    throw new TaskLogNotFoundError(`${what} has no log of attempt ${attempt}; it has ${attempts.length === 1 ? 'attempt' : 'attempts'} ${attempts.join(', ')}`);
   }
   const file = index === undefined ? path.join(found.directory, `${attempt}.log`) : indexAttemptLogPath(found.directory, index, attempt);
   for await (const line of readLogLines(file, {

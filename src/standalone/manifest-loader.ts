@@ -25,6 +25,13 @@ export class ManifestError extends Error {
     super(withoutTerminalControls(message));
     this.name = 'ManifestError';
   }
+
+  /** Several problems, a line each (each escaped as one message is: a newline in a file name stays \u000a). */
+  static ofProblems(problems: readonly string[]): ManifestError {
+    const error = new ManifestError('');
+    error.message = problems.map(withoutTerminalControls).join('\n');
+    return error;
+  }
 }
 
 /** `text` with its C0 controls, DEL and C1 controls written as \uXXXX escapes: nothing a terminal obeys. */
@@ -133,6 +140,25 @@ function preview(value: unknown): string {
   return shown.length > 100 ? `${shown.slice(0, 100)}...` : shown;
 }
 
+/** The top-level fields of a Task object; another one is a typo the schema check would name, had the name check not come first. */
+const taskTopLevelFields = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
+
+/**
+ * Why a document has no usable metadata.name, said so its author can fix it: a misspelt metadata
+ * (`metdata:`), a generateName (which kubectl apply refuses too), or a name that is not a DNS name.
+ */
+function nameProblem(document: Readonly<Record<string, unknown>>): string {
+  const metadata = document.metadata as { name?: unknown; generateName?: unknown } | null | undefined;
+  const name = metadata?.name;
+  if (name !== undefined && name !== null) return `metadata.name must be a lowercase DNS name (a-z, 0-9, '-' and '.'), got ${preview(name)}`;
+  if (metadata === undefined || metadata === null) {
+    const unknown = Object.keys(document).filter((field) => !taskTopLevelFields.has(field));
+    return `no metadata.name: the Task has no metadata${unknown.length > 0 ? `, and an unknown field ${unknown.map((field) => preview(field)).join(', ')}` : ''}`;
+  }
+  if (metadata.generateName !== undefined) return 'no metadata.name: a Task here needs a name of its own, as kubectl apply does (generateName is only for kubectl create)';
+  return 'no metadata.name: every Task needs one';
+}
+
 /** The Tasks of one manifest file; throws ManifestError on the first bad document. Empty files give none. */
 export function loadTaskFile(file: string): LoadedTask[] {
   const validate = taskValidator();
@@ -142,11 +168,11 @@ export function loadTaskFile(file: string): LoadedTask[] {
     const source = `${file}#${index + 1}`;
     const object = document as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
     if (object.apiVersion !== taskApiVersion || object.kind !== taskKind) {
-      throw new ManifestError(`${source}: not a Task (apiVersion ${taskApiVersion}, kind ${taskKind}): got ${preview(object.apiVersion)} ${preview(object.kind)}`);
+      throw new ManifestError(`${source}: not a Task: a Task has apiVersion ${taskApiVersion} and kind ${taskKind}, this one apiVersion ${preview(object.apiVersion)} and kind ${preview(object.kind)}`);
     }
     const name = object.metadata?.name;
     if (typeof name !== 'string' || !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(name)) {
-      throw new ManifestError(`${source}: metadata.name must be a lowercase DNS name, got ${preview(name)}`);
+      throw new ManifestError(`${source}: ${nameProblem(document as Record<string, unknown>)}`);
     }
     if (!validate(document)) {
       const problems = (validate.errors ?? []).map(describeError);
@@ -168,17 +194,41 @@ export function loadedTaskKey(loaded: LoadedTask): string {
   return `${loaded.task.metadata.namespace ?? 'default'}/${loaded.task.metadata.name ?? ''}`;
 }
 
-/** Reads every Task in `targets` (files or folders); throws ManifestError on the first bad one. */
+/** How many bad files one ManifestError names; past them, how many more there were. */
+const problemsShown = 10;
+
+/**
+ * Reads every Task in `targets` (files or folders). Throws one ManifestError naming every bad file
+ * (its first problem, up to ten files, a line each), so a folder is fixed in one pass, not a run
+ * per mistake; and for a Task defined twice.
+ */
 export function loadTaskManifests(targets: readonly string[]): LoadedTask[] {
   const loaded: LoadedTask[] = [];
+  const problems: string[] = [];
   const seen = new Map<string, string>();
   for (const file of targets.flatMap(manifestFiles)) {
-    for (const entry of loadTaskFile(file)) {
+    let tasks: LoadedTask[];
+    try {
+      tasks = loadTaskFile(file);
+    } catch (error) {
+      if (!(error instanceof ManifestError)) throw error;
+      problems.push(error.message);
+      continue;
+    }
+    for (const entry of tasks) {
       const key = loadedTaskKey(entry);
-      if (seen.has(key)) throw new ManifestError(`${entry.source}: Task ${key} is defined twice (first in ${seen.get(key) ?? ''})`);
+      const first = seen.get(key);
+      if (first !== undefined) {
+        problems.push(`${entry.source}: Task ${key} is defined twice (first in ${first})`);
+        continue;
+      }
       seen.set(key, entry.source);
       loaded.push(entry);
     }
+  }
+  if (problems.length > 0) {
+    const more = problems.length - problemsShown;
+    throw ManifestError.ofProblems([...problems.slice(0, problemsShown), ...(more > 0 ? [`and ${String(more)} more problems`] : [])]);
   }
   if (loaded.length === 0) throw new ManifestError(`no Task manifests in ${targets.join(', ')}`);
   return loaded;

@@ -2,7 +2,9 @@
 // (reconciler, work queue, launcher, sandbox), with InMemoryTasks in place of the apiserver.
 // Resolves once every Task this machine runs has reached Succeeded or Failed; a Task bound to
 // another node (spec.nodeName) is held Pending, as it would be on a cluster until that node's
-// agent takes it up.
+// agent takes it up. Interrupted (Ctrl-C), it stops as an agent shuts down: nothing more starts,
+// the running Tasks are stopped and their endings recorded, and it resolves once none runs, so no
+// Task outlives the run.
 import type { Logger } from 'pino';
 
 import type { Task } from '../api/task.js';
@@ -29,6 +31,12 @@ export interface RunOptions {
   readonly logger: Logger;
   /** Called about five times a second, and once at the end. */
   readonly onProgress?: (progress: RunProgress) => void;
+  /**
+   * Aborted: no Task starts any more; the running ones are stopped at once (SIGTERM, SIGKILL after
+   * settings.terminationGraceSeconds) and recorded as AgentRestarted, as an agent's shutdown
+   * records them; the Tasks are returned as they then stand.
+   */
+  readonly signal?: AbortSignal;
 }
 
 const spawnSamplesKept = 100_000;
@@ -75,17 +83,29 @@ export async function runTasks(tasks: readonly Task[], options: RunOptions): Pro
   };
 
   runtime.start(); // the store has reported each of its Tasks, as an informer's first list does
+  let interrupted = false;
+  const interrupt = (): void => {
+    interrupted = true;
+    runtime.reconciler.startDraining();
+    runtime.reconciler.terminateAll();
+  };
+  if (options.signal?.aborted) interrupt();
+  else options.signal?.addEventListener('abort', interrupt, { once: true });
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
+      // Again at every tick: an attempt whose spawn was under way at the interrupt has its process now.
+      if (interrupted) runtime.reconciler.terminateAll();
       const now = progress();
       options.onProgress?.(now);
-      if (now.succeeded + now.failed + now.held === now.total && runtime.queue.processing === 0) {
+      const ended = interrupted ? runtime.reconciler.runningAttempts === 0 : now.succeeded + now.failed + now.held === now.total;
+      if (ended && runtime.queue.processing === 0) {
         clearInterval(timer);
         resolve();
       }
     }, progressIntervalMs);
   });
-  // Every Task has ended: the drain has nothing to wait for.
+  options.signal?.removeEventListener('abort', interrupt);
+  // Nothing runs any more: the drain has nothing to wait for.
   await runtime.shutDown();
   return store.list();
 }

@@ -9,6 +9,7 @@ import { terminalSafeJson } from '../http/terminal-safe-json.js';
 import { parseTimestamp } from '../tasks/time-format.js';
 import { progressUnits } from './progress-units.js';
 import type { RunProgress } from './run-tasks.js';
+import { wrapWords } from './wrap-words.js';
 
 export type OutputFormat = 'table' | 'wide' | 'json' | 'yaml';
 const outputFormats: readonly OutputFormat[] = ['table', 'wide', 'json', 'yaml'];
@@ -63,9 +64,17 @@ export function countTasks(tasks: readonly Task[]): TaskCounts {
   return { total, pending: total - running - retrying - succeeded - failed, running, retrying, succeeded, failed };
 }
 
-function rate(finished: number, elapsedMs: number): string {
+/**
+ * What the lines count: Tasks, or where an array's indexes are among them, processes (a Task that
+ * is not an array is one). "1000 Tasks" said of one array of 1,000 indexes was wrong by 999.
+ */
+function unitOf(tasks: readonly Task[]): 'Tasks' | 'processes' {
+  return tasks.some((task) => task.spec.completions !== undefined) ? 'processes' : 'Tasks';
+}
+
+function rate(finished: number, elapsedMs: number, unit: 'Tasks' | 'processes'): string {
   const perSecond = elapsedMs > 0 ? (finished / elapsedMs) * 1000 : 0;
-  return `${perSecond.toFixed(perSecond < 10 ? 1 : 0)} Tasks/s`;
+  return `${perSecond.toFixed(perSecond < 10 ? 1 : 0)} ${unit}/s`;
 }
 
 function spawnP99(progress: RunProgress): string {
@@ -80,17 +89,23 @@ export function progressLine(progress: RunProgress): string {
   const held = progress.held > 0 ? `, ${progress.held} held for another node` : '';
   return (
     `${finished}/${counts.total} done: ${counts.pending - progress.held} pending${held}, ${counts.running} running, ${counts.retrying} retrying, ` +
-    `${counts.succeeded} succeeded, ${counts.failed} failed | ${rate(finished, progress.elapsedMs)} | spawn p99 ${spawnP99(progress)} | ${(progress.elapsedMs / 1000).toFixed(1)} s`
+    `${counts.succeeded} succeeded, ${counts.failed} failed | ${rate(finished, progress.elapsedMs, unitOf(progress.tasks))} | spawn p99 ${spawnP99(progress)} | ${(progress.elapsedMs / 1000).toFixed(1)} s`
   );
 }
 
-/** The run's last line: "1000 Tasks in 4.4 s: 998 succeeded, 2 failed | 225 Tasks/s | spawn p99 1.20 ms". */
+/**
+ * The run's last line: "1000 Tasks in 4.4 s: 998 succeeded, 2 failed | 225 Tasks/s | spawn p99 1.20 ms";
+ * with arrays, "1 Task, 1000 processes in 1.6 s: ..." (the counts are of processes, as the progress line's).
+ */
 export function summaryLine(progress: RunProgress): string {
   const counts = countTasks(progress.tasks);
   const unfinished = counts.total - counts.succeeded - counts.failed - progress.held;
+  const unit = unitOf(progress.tasks);
+  const tasks = progress.tasks.length;
+  const what = unit === 'Tasks' ? `${counts.total} Task${counts.total === 1 ? '' : 's'}` : `${tasks} Task${tasks === 1 ? '' : 's'}, ${counts.total} processes`;
   return (
-    `${counts.total} Task${counts.total === 1 ? '' : 's'} in ${(progress.elapsedMs / 1000).toFixed(1)} s: ${counts.succeeded} succeeded, ${counts.failed} failed` +
-    `${progress.held > 0 ? `, ${progress.held} held for another node` : ''}${unfinished > 0 ? `, ${unfinished} not finished` : ''} | ${rate(counts.succeeded + counts.failed, progress.elapsedMs)} | spawn p99 ${spawnP99(progress)}`
+    `${what} in ${(progress.elapsedMs / 1000).toFixed(1)} s: ${counts.succeeded} succeeded, ${counts.failed} failed` +
+    `${progress.held > 0 ? `, ${progress.held} held for another node` : ''}${unfinished > 0 ? `, ${unfinished} not finished` : ''} | ${rate(counts.succeeded + counts.failed, progress.elapsedMs, unit)} | spawn p99 ${spawnP99(progress)}`
   );
 }
 
@@ -100,7 +115,7 @@ export function formatTasks(tasks: readonly Task[], format: OutputFormat): strin
   if (format === 'table' && tasks.length > tableRowLimit) return formatSummary(tasks);
   // A failed Task's row says why in words (MESSAGE) and shows the end of its stderr beneath.
   const anyMessage = tasks.some((task) => task.status?.message !== undefined && task.status.phase === 'Failed');
-  return formatTable(tasks, [...identityColumns(tasks), phase, exit, attempts, duration, reason, ...(anyMessage ? [failedMessage] : [])], (task) => [...resultLine(task), ...failedStderrTail(task)]);
+  return formatTable(tasks, [...identityColumns(tasks), phase, exit, attempts, duration, reason, ...(anyMessage ? [failedMessage] : [])], (task) => [...resultLine(task), ...failedMessageWhole(task), ...failedStderrTail(task)]);
 }
 
 // ---------------------------------------------------------------- tables
@@ -197,6 +212,17 @@ function resultLine(task: Task): string[] {
   const result = task.status?.result;
   if (result === undefined || result.trim() === '') return [];
   return [`    result: ${oneLine(result, stderrLineWidth)}${task.status?.resultTruncated === true ? ' (truncated)' : ''}`];
+}
+
+/**
+ * A failed Task's message, whole, beneath its row when the MESSAGE column had to cut it: its end
+ * is often what to do (an InvalidSpec's accepted forms, the path a sandbox hides).
+ */
+function failedMessageWhole(task: Task): string[] {
+  const text = task.status?.phase === 'Failed' ? task.status.message : undefined;
+  if (text === undefined || oneLine(text, stderrLineWidth) === oneLine(text, Number.MAX_SAFE_INTEGER)) return [];
+  const lines = wrapWords(oneLine(text, Number.MAX_SAFE_INTEGER), stderrLineWidth);
+  return lines.map((entry, index) => `    ${index === 0 ? 'message: ' : '         '}${entry}`);
 }
 
 function failedStderrTail(task: Task): string[] {

@@ -291,9 +291,29 @@ function spawnFailure(error: unknown, spec: TaskSpec): AttemptEnding {
       return { reason: 'SandboxUnavailable', message: `this node cannot build the sandbox (${error.code} in ${error.syscall}): the agent needs root with CAP_SYS_ADMIN, and clone3/namespaces allowed by its own seccomp profile`, finishedAt };
     }
     // exec (or its setup: chdir, the executable) failed: another attempt would fail the same way.
-    return { reason: error.step === 'exec' ? 'ExecFailed' : 'SpawnFailed', message: `${error.code}: ${error.message}`, finishedAt };
+    const hint = error.step === 'exec' && error.code === 'ENOENT' ? hiddenHostPathHint(spec) : undefined;
+    return { reason: error.step === 'exec' ? 'ExecFailed' : 'SpawnFailed', message: `${error.code}: ${error.message}${hint === undefined ? '' : `: ${hint}`}`, finishedAt };
   }
   return { reason: 'SpawnFailed', message: (error as Error).message, finishedAt };
+}
+
+/** Where a host file is not in a Task's default root: its own empty /tmp, and paths masked by default (docs/security.md). */
+const hiddenInSandbox = ['/tmp', '/var/tmp', '/home', '/root', '/run'];
+
+/**
+ * Why a command or workingDir the host has is not found in the Task, when the spec names one under
+ * a path the sandbox hides (a new user's script in their home or /tmp: "no such file" for a file
+ * they can see), and no mount of the spec brings it in. Undefined otherwise.
+ */
+function hiddenHostPathHint(spec: TaskSpec): string | undefined {
+  const rootfs = spec.sandbox?.rootfs;
+  if (rootfs !== undefined && rootfs !== '/') return undefined; // another root than the host's (the CRD's default is /): its own files
+  const named = [spec.command[0], spec.workingDir].filter((entry): entry is string => entry?.startsWith('/') === true);
+  const within = (file: string, directory: string): boolean => file === directory || file.startsWith(`${directory.replace(/\/+$/, '')}/`);
+  const mounted = (file: string): boolean => (spec.sandbox?.mounts ?? []).some((mount) => within(file, mount.mountPath));
+  const hidden = named.find((file) => !mounted(file) && hiddenInSandbox.some((directory) => within(file, directory)));
+  if (hidden === undefined) return undefined;
+  return `${hidden} is not in the Task's root, whatever the host has there: a Task gets a /tmp of its own, and /home, /root, /run and /var/tmp are masked by default; mount its directory (spec.sandbox.mounts, within the agent's --allowed-host-paths) or keep it elsewhere`;
 }
 
 /**

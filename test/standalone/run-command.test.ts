@@ -224,7 +224,10 @@ describe.skipIf(skip !== undefined)(`parafork run${skip ? ` (skipped: ${skip})` 
   it.each([
     [['run'], /run needs at least one -f/],
     [['run', '-f', '/no/such/manifests'], /no such file or directory/],
-    [['run', '--bogus'], /Unknown option '--bogus'/],
+    [['run', '--bogus'], /Unknown option '--bogus'; 'parafork run --help' lists the flags$/m],
+    [['run', 'examples/hello.yaml'], /^parafork: run takes its manifests after -f: parafork run -f examples\/hello\.yaml$/m],
+    [['logs', 'hello', '--tial', '3'], /Unknown option '--tial'; 'parafork logs --help' lists the flags$/m],
+    [['agent', '--nod-name', 'x'], /Unknown option '--nod-name'; 'parafork agent --help' lists the flags$/m],
     [['run', '-f', 'examples/hello.yaml', '-o', 'xml'], /-o must be table, wide, json or yaml/],
     [['run', '-f', 'examples/hello.yaml', '-o', 'json', '--wide'], /--wide goes with a table, not -o json/],
   ])('refuses %j with a one-line error and exit 2', (args, message) => {
@@ -263,6 +266,16 @@ describe.skipIf(oldNodeSkip !== undefined)(`parafork on an older Node.js${oldNod
     expect(result.status).toBe(1);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(/parafork needs Node\.js 22\.19 or newer \(Node-API 10\); this is Node\.js v\d+/);
+  });
+});
+
+describe('parafork --help of every command', () => {
+  it.each([['run'], ['logs'], ['agent'], ['help']])('%s: lines of at most 100 columns, each default said once', (command) => {
+    const result = parafork(command, '--help');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^Usage: parafork /);
+    for (const line of result.stdout.trimEnd().split('\n')) expect(line.length, line).toBeLessThanOrEqual(100);
+    expect(result.stdout).not.toMatch(/\(default \)|\(default: [^)]*\) \(default/);
   });
 });
 

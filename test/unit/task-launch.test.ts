@@ -110,6 +110,20 @@ describe('the ending of an attempt whose spawn failed', () => {
     expect(spawnFailureEnding(spawnError('clone', 'clone3', EAGAIN), spec()).reason).toBe('SpawnFailed');
     expect(spawnFailureEnding(new Error('engine gone'), spec())).toMatchObject({ reason: 'SpawnFailed', message: 'engine gone' });
   });
+
+  it('says why a command or workingDir under /tmp, a home or /run is not found although the host has it: the sandbox hides it', () => {
+    const hidden = ': a Task gets a /tmp of its own, and /home, /root, /run and /var/tmp are masked by default; mount its directory (spec.sandbox.mounts, within the agent\'s --allowed-host-paths) or keep it elsewhere';
+    expect(spawnFailureEnding(spawnError('exec', 'execve', ENOENT), spec({ command: ['/tmp/project/job.sh'] })).message).toMatch(/^ENOENT: .*: \/tmp\/project\/job\.sh is not in the Task's root, whatever the host has there/);
+    expect(spawnFailureEnding(spawnError('exec', 'execve', ENOENT), spec({ command: ['/home/me/job.sh'] })).message.endsWith(hidden)).toBe(true);
+    // The host's root as the CRD's default fills it in.
+    expect(spawnFailureEnding(spawnError('exec', 'execve', ENOENT), spec({ command: ['/home/me/job.sh'], sandbox: { rootfs: '/' } })).message.endsWith(hidden)).toBe(true);
+    expect(spawnFailureEnding(spawnError('exec', 'chdir', ENOENT), spec({ command: ['sh'], workingDir: '/root/work' })).message).toContain('/root/work is not in the Task\'s root');
+    // Elsewhere, mounted in, or in a root of the Task's own: the plain error.
+    for (const fields of [{ command: ['/usr/bin/nothing'] }, { command: ['/tmp/job.sh'], sandbox: { mounts: [{ hostPath: '/srv/jobs', mountPath: '/tmp' }] } }, { command: ['/home/job.sh'], sandbox: { rootfs: '/srv/root' } }, { command: ['/tmpfiles/job'] }] as Partial<TaskSpec>[]) {
+      expect(spawnFailureEnding(spawnError('exec', 'execve', ENOENT), spec(fields)).message, JSON.stringify(fields)).not.toContain('is not in the Task\'s root');
+    }
+    expect(spawnFailureEnding(spawnError('exec', 'execve', EACCES), spec({ command: ['/tmp/job.sh'] })).message).not.toContain('is not in the Task\'s root');
+  });
 });
 
 /** A cgroup that counts what is done to it and reports `oomKills` OOM kills. */

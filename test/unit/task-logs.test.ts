@@ -183,4 +183,13 @@ describe('parafork logs on the node', () => {
     await expect(show({ name: 'missing' })).rejects.toThrow(TaskLogNotFoundError);
     await expect(show({ attempt: 3 })).rejects.toThrow(/has no log of attempt 3; it has attempts 1, 2/);
   });
+
+  it('says of --previous on a Task that ran once that there is no earlier attempt, not "no log of attempt 0"', async () => {
+    const store = new TaskLogStore({ directory: path.join(scratch, 'logs'), maxBytesPerAttempt: 2 ** 20 });
+    const owner = { namespace: 'default', name: 'once', uid: 'u1' };
+    mkdirSync(store.taskDirectory(owner));
+    writeFileSync(store.attemptPath(owner, 1), records('stdout F only try'));
+    const show = (): Promise<void> => showTaskLog({ directories: [store.directory], namespace: 'default', name: 'once', previous: true }, () => undefined);
+    await expect(show()).rejects.toThrow('Task default/once has run once: --previous needs an attempt before the latest (it has the log of attempt 1)');
+  });
 });

@@ -98,6 +98,21 @@ describe('the table at the end of parafork run', () => {
   });
 });
 
+describe('a failed Task\'s message in the table', () => {
+  it('is shown whole beneath the row, wrapped, when the MESSAGE column cuts it', () => {
+    const long = `spec.resources.limits.memory must be a Kubernetes quantity (a number with an optional suffix: m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei, or an exponent such as e3), got "64MB"`;
+    const lines = formatTasks([task('limits', { phase: 'Failed', reason: 'InvalidSpec', message: long, attempts: 0 })], 'table').trimEnd().split('\n');
+    expect(lines[1]).toContain('…');
+    expect(lines.slice(2).map((line) => line.replace(/^ {4}(message: | {9})/, '')).join(' ')).toBe(long);
+    for (const line of lines.slice(2)) expect(line.length).toBeLessThanOrEqual(4 + 9 + 120);
+  });
+
+  it('is not repeated beneath the row when it fits', () => {
+    const lines = formatTasks([task('short', { phase: 'Failed', reason: 'Error', message: 'exited with code 2', exitCode: 2, attempts: 1 })], 'table').trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+  });
+});
+
 describe('the progress line and the totals', () => {
   const inFlight = [
     task('waiting'),
@@ -122,5 +137,12 @@ describe('the progress line and the totals', () => {
     const done = task('done', { phase: 'Succeeded', reason: 'Completed' });
     expect(progressLine(progress([heldTask, done], 1000, 1))).toBe('1/2 done: 0 pending, 1 held for another node, 0 running, 0 retrying, 1 succeeded, 0 failed | 1.0 Tasks/s | spawn p99 1.20 ms | 1.0 s');
     expect(summaryLine(progress([heldTask, done], 1000, 1))).toBe('2 Tasks in 1.0 s: 1 succeeded, 0 failed, 1 held for another node | 1.0 Tasks/s | spawn p99 1.20 ms');
+  });
+
+  it('with an array among them, counts processes (its indexes) and says how many Tasks they are, not "1000 Tasks" for one array', () => {
+    const array: Task = { ...task('array', { phase: 'Succeeded', reason: 'Completed', succeeded: 1000 }), spec: { command: ['/bin/true'], completions: 1000 } };
+    expect(summaryLine(progress([array], 2000))).toBe('1 Task, 1000 processes in 2.0 s: 1000 succeeded, 0 failed | 500 processes/s | spawn p99 1.20 ms');
+    expect(summaryLine(progress([array, finished('done', 3)], 2000))).toBe('2 Tasks, 1001 processes in 2.0 s: 1001 succeeded, 0 failed | 500 processes/s | spawn p99 1.20 ms');
+    expect(progressLine(progress([array], 2000))).toBe('1000/1000 done: 0 pending, 0 running, 0 retrying, 1000 succeeded, 0 failed | 500 processes/s | spawn p99 1.20 ms | 2.0 s');
   });
 });
