@@ -25,8 +25,18 @@ function parafork(...args: string[]): { status: number | null; stdout: string; s
 async function waitForRunLogs(name: string): Promise<void> {
   const root = '/run/parafork/run-logs';
   for (let tries = 0; tries < 200; tries++) {
-    const runs = readdirSync(root).filter((entry) => entry.startsWith('run_'));
-    if (runs.some((run) => readdirSync(path.join(root, run)).some((entry) => entry.startsWith(`default_${name}_`)))) return;
+    // Other runs of the machine (other test files, at once) make and remove theirs meanwhile: one
+    // listed may be gone by the time it is read (and the root is made by the first run).
+    const entriesOf = (directory: string): string[] => {
+      try {
+        return readdirSync(directory);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw error;
+      }
+    };
+    const runs = entriesOf(root).filter((entry) => entry.startsWith('run_'));
+    if (runs.some((run) => entriesOf(path.join(root, run)).some((entry) => entry.startsWith(`default_${name}_`)))) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`no log directory of ${name} in ${root} after 10 s`);
