@@ -281,7 +281,13 @@ export class ArrayRun {
       await this.#options.writeStatus(task, status);
     };
     write().then(
-      () => this.#pacer.writeFinished(true),
+      () => {
+        this.#pacer.writeFinished(true);
+        // A change made while the write was on its way (an index ended, suspend set) was due at no
+        // time then: a pass now arms its write, or the status could stay old for good (the last
+        // running index of a suspended array ending during the write asks for no other pass).
+        if (this.#pacer.dueAt() !== undefined) this.#options.requeue();
+      },
       (error: unknown) => {
         this.#pacer.writeFinished(false);
         this.#options.logger.warn({ task: task.metadata.name, err: (error as Error).message }, 'array status write failed; it is tried again');

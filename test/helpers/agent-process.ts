@@ -34,6 +34,17 @@ export function agentCgroupGroup(nodeName: string): string {
 }
 
 /**
+ * The node-local state (launch journal, Task logs) of this test process's agents, as their cgroup
+ * group: of this process alone, so that a test run of the same file elsewhere on the machine (a
+ * second checkout, a CI run) never meets it (the agent refuses a second agent of a node name on
+ * one state dir); the same for every agent of the process, so one started again for a node finds
+ * what its predecessor left. Inside the run's folder, removed with it.
+ */
+export function agentStateDirectory(): string {
+  return path.join(inject('clusterStateDir'), `agent-state-${process.pid}`);
+}
+
+/**
  * Starts an agent for `nodeName`. Unless `extraArgs` set --sandbox-policy, the agent runs Tasks of
  * unlabelled namespaces at privileged: the agent's tests watch Tasks write marker files into
  * writable host folders (test/integration/sandbox-policy.test.ts tests the levels themselves).
@@ -41,9 +52,10 @@ export function agentCgroupGroup(nodeName: string): string {
 export async function startAgent(nodeName: string, extraArgs: readonly string[] = []): Promise<AgentProcess> {
   const cgroupGroup = cgroupParentArgument(extraArgs) ?? agentCgroupGroup(nodeName);
   const policy = extraArgs.some((argument) => argument.startsWith('--sandbox-policy')) ? [] : ['--sandbox-policy', 'privileged'];
+  const stateDirectory = extraArgs.some((argument) => argument.startsWith('--state-dir')) ? [] : ['--state-dir', agentStateDirectory()];
   const child = spawn(
     process.execPath,
-    [cli, 'agent', '--node-name', nodeName, '--kubeconfig', inject('kubeconfigPath'), '--port', '0', '--termination-grace-seconds', '2', ...(cgroupParentArgument(extraArgs) === undefined ? ['--cgroup-parent', cgroupGroup] : []), ...policy, ...extraArgs],
+    [cli, 'agent', '--node-name', nodeName, '--kubeconfig', inject('kubeconfigPath'), '--port', '0', '--termination-grace-seconds', '2', ...(cgroupParentArgument(extraArgs) === undefined ? ['--cgroup-parent', cgroupGroup] : []), ...policy, ...stateDirectory, ...extraArgs],
     // A session of its own (setsid): the agent raises its session's autogroup (thread-priority.ts),
     // and one the tests SIGKILL cannot put it back; the tests' own session keeps its priority.
     { stdio: ['ignore', 'pipe', 'pipe'], detached: true },

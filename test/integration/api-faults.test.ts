@@ -197,7 +197,7 @@ describe('an agent behind an apiserver that injects faults', () => {
         const last = proxy.requests.findLast(isQuietCandidate);
         return last === undefined || proxy.now() - last.at >= 3_000 ? true : undefined;
       },
-      { description: 'the agent to be quiet for 3 s after convergence', timeoutMs: 25_000, intervalMs: 250 },
+      { description: `the agent to be quiet for 3 s after convergence (PARAFORK_FAULT_SEED=${seed})`, timeoutMs: 25_000, intervalMs: 250 },
     );
     const afterConvergence = proxy.requests.filter((request) => request.at >= quietSince && isQuietCandidate(request));
     const described = (request: LoggedRequest): string => `${request.method} ${request.url} at ${(request.at - convergedOnProxyClock).toFixed(0)} ms: ${request.fault ?? 'passed'} ${request.status}`;
@@ -228,27 +228,29 @@ describe('an agent behind an apiserver that injects faults', () => {
         `injected ${JSON.stringify(injected)}; retries after a 429: ${proxy.retriesAfterTooManyRequests}; peak per route per second ${JSON.stringify(rates)}`,
     );
 
+    // Every failure names the seed that repeats this run's faults.
+    const repeat = `PARAFORK_FAULT_SEED=${seed} repeats this run's faults`;
     // Each kind of fault was met, or the test proved nothing about it.
-    for (const rule of faultRules.filter((rule) => rule.probability === 1)) expect(injected[rule.name] ?? 0, `fault ${rule.name} injected`).toBeGreaterThan(0);
+    for (const rule of faultRules.filter((rule) => rule.probability === 1)) expect(injected[rule.name] ?? 0, `fault ${rule.name} injected; ${repeat}`).toBeGreaterThan(0);
     // The token bucket allows at most burst + qps * t in any t. The proxy sees arrivals, not sends:
     // on a loaded 2-core machine requests paced apart can arrive bunched, so a second of slack.
-    expect(perSecond).toBeLessThanOrEqual(apiBurst + apiQps * (1 + 1));
-    expect(perFiveSeconds).toBeLessThanOrEqual(apiBurst + apiQps * (5 + 1));
-    expect(eventsPerSecond).toBeLessThanOrEqual(eventBurst + eventQps * (1 + 1));
-    expect(eventsPerFiveSeconds).toBeLessThanOrEqual(eventBurst + eventQps * (5 + 1));
+    expect(perSecond, repeat).toBeLessThanOrEqual(apiBurst + apiQps * (1 + 1));
+    expect(perFiveSeconds, repeat).toBeLessThanOrEqual(apiBurst + apiQps * (5 + 1));
+    expect(eventsPerSecond, repeat).toBeLessThanOrEqual(eventBurst + eventQps * (1 + 1));
+    expect(eventsPerFiveSeconds, repeat).toBeLessThanOrEqual(eventBurst + eventQps * (5 + 1));
     // A hot retry loop hammers one object with dozens a second. Backoff allows a few: the client's
     // retries (100 ms, doubling) of one write, then of the next (a retry's wait, then the ending).
-    expect(perObject.count).toBeLessThanOrEqual(12);
+    expect(perObject.count, `${perObject.path}; ${repeat}`).toBeLessThanOrEqual(12);
     // Writes per Task stay near the handful a Task needs (finalizer, Running, ending, finalizer, events).
-    expect(plainRequests / taskCount).toBeLessThanOrEqual(15);
+    expect(plainRequests / taskCount, repeat).toBeLessThanOrEqual(15);
     // At most a Started and an ending Event per attempt (Events are never retried).
     const attempts = tasks.reduce((sum, task) => sum + (task.status?.attempts ?? 0), 0);
-    expect(requests.filter(isEvent).length).toBeLessThanOrEqual(2 * attempts);
-    expect(notRetries.map(described), afterConvergence.map(described).join('\n')).toEqual([]);
-    expect(unendedChains.map(described), afterConvergence.map(described).join('\n')).toEqual([]);
+    expect(requests.filter(isEvent).length, repeat).toBeLessThanOrEqual(2 * attempts);
+    expect(notRetries.map(described), `${repeat}\n${afterConvergence.map(described).join('\n')}`).toEqual([]);
+    expect(unendedChains.map(described), `${repeat}\n${afterConvergence.map(described).join('\n')}`).toEqual([]);
     // Every request refused with 429 and Retry-After: 1 came back no sooner than a second later.
-    expect(proxy.retriesAfterTooManyRequests).toBeGreaterThan(0);
-    expect(proxy.earlyRetries).toEqual([]);
+    expect(proxy.retriesAfterTooManyRequests, repeat).toBeGreaterThan(0);
+    expect(proxy.earlyRetries, repeat).toEqual([]);
   }, 300_000);
 
   it('gives up a watch that stays open and silent for good (its watchdog), and then sees new Tasks', async () => {

@@ -2,7 +2,7 @@
 // once (each index leaves a marker, the test counts them), per-index retries and the failed-index
 // budget end it as an Indexed Job would, the deadline and deletion stop every index, suspend
 // pauses and resuming continues. Sandboxed, so it needs root (as the agent does).
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,6 +51,7 @@ const leaveMarker = (content: string): string => `echo "${content}" > "$(mktemp 
 function markers(folder: string): Map<number, string[]> {
   const runs = new Map<number, string[]>();
   for (const file of readdirSync(folder)) {
+    if (!/^\d+\./.test(file)) continue; // not a marker (the suspend test's gate)
     const index = Number(file.split('.')[0]);
     runs.set(index, [...(runs.get(index) ?? []), readFileSync(path.join(folder, file), 'utf8').trimEnd()]);
   }
@@ -131,27 +132,40 @@ describe('the whole array', () => {
 
   it('pauses while suspended (running indexes finish, no new one starts) and continues where it stopped once resumed', async () => {
     const { folder, mount } = markerFolder('suspended');
+    // Each index waits for /mnt/go after leaving its marker: the first two are still running when
+    // the agent sees the suspend, however slowly kubectl and the watch go on a loaded machine (with
+    // a fixed run time, all eight could end before the patch arrives).
+    const gate = path.join(folder, 'go');
     await applyTask('suspended', {
-      command: ['/bin/sh', '-c', `${leaveMarker('run')}; sleep 0.5`],
+      command: ['/bin/sh', '-c', `${leaveMarker('run')}; while [ ! -e /mnt/go ]; do sleep 0.05; done`],
       completions: 8,
       parallelism: 2,
       sandbox: mount,
     });
     await waitFor(() => (markers(folder).size >= 2 ? true : undefined), { description: 'two indexes to start' });
     await kubectl(['patch', 'ptask', 'suspended', '-n', namespace.name, '--type=merge', '-p', '{"spec":{"suspend":true}}']);
+    // The agent has seen the suspend once it wrote a status of the patched generation.
+    const generation = (await getTask(namespace.name, 'suspended')).metadata.generation;
+    await waitFor(async (observed) => {
+      const status = (await getTask(namespace.name, 'suspended')).status;
+      observed(status);
+      return status?.observedGeneration === generation ? true : undefined;
+    }, { description: `the agent to write a status of generation ${generation} (suspended)`, timeoutMs: 20_000 });
     // What was running when the patch arrived finishes; then nothing starts.
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    const whileSuspended = markers(folder).size;
+    writeFileSync(gate, '');
+    const paused = await waitForTaskPhase(namespace.name, 'suspended', ['Pending'], 20_000);
+    expect(paused.status).toMatchObject({ active: 0, succeeded: 2 });
+    expect(paused.status?.conditions?.find((condition) => condition.type === 'Running')).toMatchObject({ status: 'False', reason: 'Suspended' });
+    expect(markers(folder).size).toBe(2);
     await new Promise((resolve) => setTimeout(resolve, 1_500));
-    expect(markers(folder).size).toBe(whileSuspended);
-    expect(whileSuspended).toBeLessThan(8);
-    const paused = await getTask(namespace.name, 'suspended');
-    expect(paused.status?.phase).toBe('Pending');
+    expect(markers(folder).size).toBe(2);
 
     await kubectl(['patch', 'ptask', 'suspended', '-n', namespace.name, '--type=merge', '-p', '{"spec":{"suspend":false}}']);
     const task = await waitForTaskPhase(namespace.name, 'suspended', ['Succeeded', 'Failed'], 30_000);
     expect(task.status).toMatchObject({ phase: 'Succeeded', completedIndexes: '0-7' });
-    for (const runs of markers(folder).values()) expect(runs).toEqual(['run']);
+    const runs = markers(folder);
+    expect(runs.size).toBe(8);
+    for (const indexRuns of runs.values()) expect(indexRuns).toEqual(['run']);
   }, 60_000);
 
   it('is killed whole when deleted: every index\'s process stops before the Task goes', async () => {

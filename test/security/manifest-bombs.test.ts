@@ -99,6 +99,14 @@ describe.skipIf(skip !== undefined)(`agent --manifests with a hostile manifest${
   });
 
   it('logs the bomb once, keeps answering /healthz within a second, and goes on running new manifests', async () => {
+    // The agent's own longest event-loop delay (prom-client's, reset by each scrape): a round trip
+    // timed here also holds the wait of this test's process for the CPU, which alone passed 2 s on
+    // a loaded 2-core machine with the agent answering; a stall on the bomb holds up the agent's loop.
+    const agentLoopDelayMaxMs = async (): Promise<number> => {
+      const metrics = await (await fetch(`${agent.base}/metrics`, { signal: AbortSignal.timeout(timeBoundMs) })).text();
+      return Number(/^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(metrics)?.[1] ?? Number.NaN) * 1000;
+    };
+    await agentLoopDelayMaxMs(); // from here on
     const bomb = path.join(folder, 'laughs.yaml');
     writeFileSync(`${bomb}.part`, billionLaughs('laughs'));
     renameSync(`${bomb}.part`, bomb);
@@ -111,7 +119,9 @@ describe.skipIf(skip !== undefined)(`agent --manifests with a hostile manifest${
       expect(response?.status).toBe(200);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    expect(slowest).toBeLessThan(1_000);
+    const loopDelay = await agentLoopDelayMaxMs();
+    console.log(`manifest-bombs: the agent's event loop held up ${loopDelay.toFixed(0)} ms at most after the bomb; slowest /healthz round trip ${slowest.toFixed(0)} ms`);
+    expect(loopDelay, `the agent's event loop was held up ${loopDelay.toFixed(0)} ms at most; the slowest /healthz round trip seen from here took ${slowest.toFixed(0)} ms`).toBeLessThan(1_000);
     const complaints = agent.logs().split('\n').filter((line) => line.includes('invalid manifest') && line.includes(bomb));
     expect(complaints).toHaveLength(1);
     expect(complaints[0]).toMatch(/alias/);

@@ -2,7 +2,7 @@
 // manifests as the kubelet follows static pods, serving /metrics and /tasks. Runs the built CLI as a
 // user would. Needs root (the sandbox).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +36,8 @@ function cpuSeconds(pid: number): number {
 
 describe.skipIf(skip !== undefined)(`parafork agent --manifests${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let folder: string;
+  // Mounted into a Task that waits there for the test's gate file (an allowed host path).
+  let gates: string;
   let agent: ChildProcess;
   let output = '';
   let base = '';
@@ -53,8 +55,10 @@ describe.skipIf(skip !== undefined)(`parafork agent --manifests${skip ? ` (skipp
 
   beforeAll(async () => {
     folder = mkdtempSync(path.join(tmpdir(), 'parafork-manifests-'));
+    gates = mkdtempSync(path.join(tmpdir(), 'parafork-manifests-gates-'));
+    chmodSync(gates, 0o777); // Tasks run as uids of their own
     writeManifest(folder, 'hello.yaml', taskManifest('hello', ['sh', '-c', 'echo hi']));
-    agent = spawn(process.execPath, [cli, 'agent', '--manifests', folder, '--port', '0', '--listen-address', '127.0.0.1', '--cgroup-parent', `parafork-test-manifests-${process.pid}`, '--shutdown-grace-seconds', '2', '--termination-grace-seconds', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    agent = spawn(process.execPath, [cli, 'agent', '--manifests', folder, '--port', '0', '--listen-address', '127.0.0.1', '--cgroup-parent', `parafork-test-manifests-${process.pid}`, '--shutdown-grace-seconds', '2', '--termination-grace-seconds', '1', '--allowed-host-paths', gates], { stdio: ['ignore', 'pipe', 'pipe'] });
     agent.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     agent.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const port = await waitFor(() => /"port":(\d+)[^\n]*"msg":"agent ready"/.exec(output)?.[1], { timeoutMs: 20_000, description: 'the agent to say it is ready' });
@@ -67,6 +71,7 @@ describe.skipIf(skip !== undefined)(`parafork agent --manifests${skip ? ` (skipp
       await new Promise((resolve) => agent.once('exit', resolve));
     }
     rmSync(folder, { recursive: true, force: true });
+    rmSync(gates, { recursive: true, force: true });
   });
 
   it('runs the folder\'s Tasks, shows them at /tasks and counts them at /metrics', async () => {
@@ -116,11 +121,31 @@ describe.skipIf(skip !== undefined)(`parafork agent --manifests${skip ? ` (skipp
   });
 
   it('keeps a Task\'s output for parafork logs, which -f follows live until the attempt ends', async () => {
-    writeManifest(folder, 'talker.yaml', taskManifest('talker', ['sh', '-c', 'echo first; echo oops >&2; sleep 1; echo second']));
+    // talker writes two lines, then waits for the test's gate before its last: the follower shows
+    // them while the attempt runs and the last once it is written. (A fixed sleep could end before
+    // the test, polling on a loaded machine, saw the Task Running, or before the follower started.)
+    const command = ['sh', '-c', 'echo first; echo oops >&2; while [ ! -e /mnt/go ]; do sleep 0.05; done; echo second'];
+    writeManifest(folder, 'talker.yaml', `apiVersion: parafork.dev/v1alpha1\nkind: Task\nmetadata: {name: talker}\nspec: {command: ${JSON.stringify(command)}, sandbox: {mounts: [{hostPath: ${JSON.stringify(gates)}, mountPath: /mnt}]}}\n`);
     await waitFor(async () => (await phaseOf('talker')) === 'Running' || undefined, { timeoutMs: 15_000, description: 'talker to run' });
-    const follower = spawnSync(process.execPath, [cli, 'logs', 'talker', '-f'], { encoding: 'utf8', timeout: 20_000 });
-    expect(follower).toMatchObject({ status: 0, stdout: 'first\noops\nsecond\n' });
-    expect(await phaseOf('talker')).toBe('Succeeded');
+    const follower = spawn(process.execPath, [cli, 'logs', 'talker', '-f'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let followed = '';
+      let complaints = '';
+      follower.stdout?.on('data', (chunk: Buffer) => (followed += chunk.toString()));
+      follower.stderr?.on('data', (chunk: Buffer) => (complaints += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => follower.once('exit', (code) => resolve(code)));
+      await waitFor(() => followed.includes('oops\n') || undefined, { timeoutMs: 15_000, description: `the follower to show the first two lines (so far ${JSON.stringify(followed)}, stderr ${JSON.stringify(complaints)})` });
+      expect(followed).toBe('first\noops\n');
+      writeFileSync(path.join(gates, 'go'), '');
+      expect(await exited).toBe(0);
+      expect(followed).toBe('first\noops\nsecond\n');
+    } finally {
+      if (follower.exitCode === null) follower.kill('SIGKILL');
+      writeFileSync(path.join(gates, 'go'), '');
+    }
+    // A succeeding attempt's status does not wait for its log to be complete (task-launch.ts): the
+    // follower can see the log's end before the agent records the exit.
+    await waitFor(async () => (await phaseOf('talker')) === 'Succeeded' || undefined, { timeoutMs: 15_000, description: 'talker to succeed' });
     expect(spawnSync(process.execPath, [cli, 'logs', 'talker', '--stream', 'stderr'], { encoding: 'utf8' }).stdout).toBe('oops\n');
   });
 

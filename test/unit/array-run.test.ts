@@ -68,10 +68,12 @@ function arrayTask(spec: Partial<Task['spec']> = {}, status?: TaskStatus): Task 
   return { apiVersion: 'parafork.dev/v1alpha1', kind: 'Task', metadata: { name: 'array', namespace: 'default', uid: 'uid-1', generation: 1 }, spec: { command: ['x'], completions: 10, ...spec }, ...(status ? { status } : {}) };
 }
 
-function harness(options: { fence?: FakeFence; clock?: Clock } = {}) {
+function harness(options: { fence?: FakeFence; clock?: Clock; holdWrites?: boolean } = {}) {
   const clock = options.clock ?? new Clock();
   const launcher = new FakeLauncher(options.fence);
   const writes: TaskStatus[] = [];
+  // With holdWrites, each status write stays on its way until releaseWrites().
+  const heldWrites: (() => void)[] = [];
   let requeues = 0;
   let finalizers = 0;
   const finished: TaskStatus[] = [];
@@ -80,7 +82,8 @@ function harness(options: { fence?: FakeFence; clock?: Clock } = {}) {
       nodeName: 'node-a',
       writeStatus: (_task, status) => {
         writes.push(status);
-        return Promise.resolve();
+        if (options.holdWrites !== true) return Promise.resolve();
+        return new Promise<void>((resolve) => heldWrites.push(resolve));
       },
       addFinalizer: () => {
         finalizers++;
@@ -98,7 +101,10 @@ function harness(options: { fence?: FakeFence; clock?: Clock } = {}) {
       logger: pino({ level: 'silent' }),
       clock: () => clock.now,
     });
-  return { clock, launcher, writes, finished, makeRun, requeues: () => requeues, finalizers: () => finalizers };
+  const releaseWrites = (): void => {
+    for (const release of heldWrites.splice(0)) release();
+  };
+  return { clock, launcher, writes, finished, makeRun, releaseWrites, requeues: () => requeues, finalizers: () => finalizers };
 }
 
 const room = { freeSlots: 1_000, draining: false };
@@ -286,5 +292,35 @@ describe('an array run', () => {
     expect(writes.length).toBeLessThanOrEqual(3);
     expect(finalizers()).toBe(1);
     expect(writes[0]).toMatchObject({ phase: 'Running' });
+  });
+
+  // Seen on the integration suite under load: the last running index of a suspended array ended
+  // while a status write was on its way, and the status said Running with an index active for good.
+  it('writes a change made while a status write was on its way once that write has ended', async () => {
+    const { launcher, writes, makeRun, clock, releaseWrites, requeues } = harness({ holdWrites: true });
+    const task = arrayTask({ completions: 4, parallelism: 2 });
+    const run = makeRun(task);
+    await run.reconcile(task, room);
+    launcher.run(0);
+    launcher.run(1);
+    clock.now += 300; // past the first write's delay
+    await run.reconcile(task, room);
+    expect(writes).toHaveLength(1); // on its way
+    const suspended = arrayTask({ completions: 4, parallelism: 2, suspend: true });
+    await run.reconcile(suspended, room);
+    for (const index of [0, 1]) launcher.open(index).callbacks.ended({ reason: 'Completed', message: 'exited with code 0', finishedAt: clock.now }, '', 1_000_000);
+    await run.reconcile(suspended, room); // the pass the endings asked for, while the write is still on its way
+    const requeuesBefore = requeues();
+    releaseWrites();
+    await new Promise((resolve) => setImmediate(resolve));
+    // The write's end asks for a pass, which arms the next write.
+    expect(requeues()).toBeGreaterThan(requeuesBefore);
+    const pass = await run.reconcile(suspended, room);
+    expect(pass.requeueAfterMs).toBeGreaterThan(0);
+    clock.now += pass.requeueAfterMs ?? 0;
+    await run.reconcile(suspended, room);
+    expect(writes).toHaveLength(2);
+    expect(writes[1]).toMatchObject({ phase: 'Pending', active: 0, succeeded: 2 });
+    expect(launcher.launched).toHaveLength(2);
   });
 });

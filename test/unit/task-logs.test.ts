@@ -10,6 +10,7 @@ import { LogLineParser } from '../../src/logs/log-format.js';
 import { readLogLines } from '../../src/logs/log-reader.js';
 import { showTaskLog, TaskLogNotFoundError } from '../../src/logs/show-task-log.js';
 import { TaskLogStore, parseTaskLogDirectoryName, taskLogDirectoryName } from '../../src/logs/task-log-store.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const at = '2026-12-06T12:00:00.123456789Z';
 const records = (...lines: string[]): string => lines.map((line) => `${at} ${line}\n`).join('');
@@ -68,9 +69,11 @@ describe('reading an attempt log', () => {
     const following = (async () => {
       for await (const line of readLogLines(file, { follow: true, pollMs: 10 })) seen.push(line.text);
     })();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Waits for each line rather than a fixed time: a loaded machine can take longer than a few
+    // polls to read it.
+    await waitFor(() => seen.length >= 1 || undefined, { timeoutMs: 10_000, description: 'the first line' });
     appendFileSync(file, records('stdout F second'));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(() => seen.length >= 2 || undefined, { timeoutMs: 10_000, description: 'the appended line' });
     expect(seen).toEqual(['first', 'second']);
     appendFileSync(file, records('parafork F end 13'));
     await following;
