@@ -1,13 +1,16 @@
 // What an index's sandbox costs beyond the plain one, part by part (issue 17's rate bar): the
 // Launcher at concurrency 50 in this process, sandboxed /bin/true, for sandboxes that add one part
 // of bench/array.ts's 'index sandbox' at a time (its cgroup, its memory limit, the group's pids
-// budget, its own uid), in interleaved rounds. Prints per spawn the CPU of this process and of its
+// budget, its own uid, its log), in interleaved rounds. Prints per spawn the CPU of this process and of its
 // reaped children (sandbox init, /bin/true, the child's setup between clone and exec): on a busy
 // machine the rate is the cores over their sum. Each round takes the kinds in turn, in the other
 // order every second round. `--only PREFIX` runs the kinds whose name starts so; under `perf
 // record -a -e cpu-clock -g` that shows where one kind's CPU goes (a fixed period system-wide:
 // per-task sampling undercounts processes this short-lived). `--busy N`: N Tasks spin in the
 // group's cpu cgroup while each kind with a cgroup runs. Needs root (sandbox, cgroups). Not a test; results are recorded by hand in docs/benchmarks.md.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { Launcher, type SandboxOptions } from '../dist/index.js';
@@ -28,6 +31,9 @@ const { values: flags } = parseArgs({
 });
 
 const layout = readCgroupLayout();
+/** Where the logs of the kind with logs would go (none is made: /bin/true writes nothing). */
+const logDirectory = mkdtempSync(path.join(tmpdir(), 'parafork-index-cost-logs-'));
+process.on('exit', () => rmSync(logDirectory, { recursive: true, force: true }));
 const pidsOnCgroupV1 = placeControllers(layout).pids === 'v1';
 const ownUid = 2_147_400_000;
 const agentDefaultPids = 1024;
@@ -44,6 +50,8 @@ interface Kind {
   readonly memoryPeak?: boolean;
   /** A uid of its own for every spawn, least recently used first, as the agent leases one to each index (task-identities.ts). */
   readonly uidPerSpawn?: boolean;
+  /** stdout and stderr to a log of its own made at the first byte, as an index's (the agent keeps Task logs by default). */
+  readonly log?: boolean;
 }
 
 const uidSandbox: SandboxOptions = pidsOnCgroupV1 ? { runAsUser: ownUid, runAsGroup: ownUid, maxProcesses: agentDefaultPids } : {};
@@ -56,6 +64,9 @@ const kinds: readonly Kind[] = [
   { name: 'index (array.ts)', limits: memoryLimit, sandbox: uidSandbox, memoryPeak: true },
   { name: 'own uid per spawn', sandbox: uidSandbox, uidPerSpawn: true },
   { name: 'index as the agent (uid per spawn, no peak, pids budget)', limits: memoryLimit, sandbox: uidSandbox, budget: true, memoryPeak: false, uidPerSpawn: true },
+  // What an agent with no cost of its own beyond the Launcher's loop would reach: the bound on an
+  // array's rate that its sandbox and log set (issue 17's bar is against 'plain').
+  { name: 'index as the agent, with its log', limits: memoryLimit, sandbox: uidSandbox, budget: true, memoryPeak: false, uidPerSpawn: true, log: true },
 ];
 
 interface Sample {
@@ -86,7 +97,8 @@ async function measure(kind: Kind, count: number, inFlight: number): Promise<Sam
             const cgroup = cgroups?.create(`s-${serial++}`, kind.limits ?? {}, { memoryPeak: kind.memoryPeak ?? false });
             const uid = ownUid + (nextUid++ % 65_536);
             const sandbox = kind.uidPerSpawn ? { ...kind.sandbox, runAsUser: uid, runAsGroup: uid } : kind.sandbox;
-            const child = await launcher.spawn({ file: '/bin/true', sandbox, ...cgroup?.spawnOptions });
+            const output = kind.log ? { log: path.join(logDirectory, `${serial}.log`), createWhenWritten: true } : undefined;
+            const child = await launcher.spawn({ file: '/bin/true', sandbox, ...cgroup?.spawnOptions, ...(output === undefined ? {} : { stdout: output, stderr: output }) });
             await child.exited;
             cgroup?.oomKills();
             cgroup?.killAll();
