@@ -122,11 +122,21 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
   // The launcher first: it refuses a Node.js or platform it cannot run on, before anything is taken.
   const { launcher, launcherSandboxes, restoreAutogroup } = makeLauncher(settings, logger, metrics, options.launcherObserver);
   let cgroups: CgroupManager | undefined;
+  // A refusal while the runtime is built lets go of what was taken by then: the launcher, the
+  // cgroup group if it was claimed, the agent's autogroup nice.
+  const letGoOfWhatWasTaken = (): void => {
+    void launcher.close();
+    try {
+      cgroups?.removeGroup();
+    } catch {
+      // let go all the same (removeGroup's finally); what is left is for the group's next owner
+    }
+    restoreAutogroup?.();
+  };
   try {
     cgroups = settings.taskSandbox ? makeCgroupManager(settings.cgroupParent, settings.taskLimits.tasksPidsMax, logger) : undefined;
   } catch (error) {
-    void launcher.close(); // another parafork owns the group (CgroupGroupInUseError)
-    restoreAutogroup?.();
+    letGoOfWhatWasTaken(); // another parafork owns the group (CgroupGroupInUseError)
     throw error;
   }
   if (launcher instanceof Launcher) {
@@ -137,14 +147,7 @@ export function buildTaskRuntime<Stores extends TaskStores>(options: TaskRuntime
   try {
     identities = settings.taskSandbox ? new TaskIdentities({ ...settings.taskIds, lockDirectory: taskIdLockDirectory }) : undefined;
   } catch (error) {
-    // A range out of step with a running instance's (TaskIdRangeConflictError): let go of what was taken.
-    void launcher.close();
-    try {
-      cgroups?.removeGroup();
-    } catch {
-      // let go all the same (removeGroup's finally); what is left is for the group's next owner
-    }
-    restoreAutogroup?.();
+    letGoOfWhatWasTaken(); // a range out of step with a running instance's (TaskIdRangeConflictError)
     throw error;
   }
   const journal = settings.launchJournalFile === undefined ? undefined : openLaunchJournal(settings.launchJournalFile, logger);
